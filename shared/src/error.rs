@@ -1,0 +1,48 @@
+//! The shared library's error type, and the stable error names every lakeline function emits.
+
+/// Errors of the shared library: configuration that cannot be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The dataset registry is invalid.
+    #[error("invalid dataset registry {origin}{}: {field}{}{message}", line.map(|l| format!(" line {l}")).unwrap_or_default(), if field.is_empty() { "" } else { ": " })]
+    Registry {
+        /// File path or URI.
+        origin: String,
+        /// 1-based line, when the fault is at one place.
+        line: Option<usize>,
+        /// The field path, e.g. `datasets.orders.columns[2].type`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The registry could not be read.
+    #[error("cannot read dataset registry {origin}: {message}")]
+    RegistryUnreadable {
+        /// File path or URI.
+        origin: String,
+        /// Why.
+        message: String,
+    },
+    /// A required environment variable is missing or invalid.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// Variable name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The `errorType` names lakeline's Lambda functions return. The state machine's `Retry` and
+/// `Catch` match these strings; a test checks that both sides agree, so add names here only.
+pub mod names {
+    /// A transient AWS failure (throttling, 5xx, timeout): retry with backoff.
+    pub const TRANSIENT: &str = "Lakeline.Transient";
+    /// Configuration is wrong (registry, environment, permissions): retrying will not help.
+    pub const CONFIG: &str = "Lakeline.Config";
+    /// An input the function cannot act on (malformed event or payload).
+    pub const BAD_INPUT: &str = "Lakeline.BadInput";
+
+    /// Every name above, for the agreement test with the state machine.
+    pub const ALL: &[&str] = &[TRANSIENT, CONFIG, BAD_INPUT];
+}

@@ -1,0 +1,27 @@
+//! lakeline's shared core: everything the functions and the command line decide, as plain
+//! functions over data.
+//!
+//! - [`registry`]: the typed dataset registry (`config/datasets.yaml`).
+//! - [`validate`]: the streaming validation engine (CSV, TSV, JSON Lines, Parquet footers).
+//! - [`event`] and [`keys`]: S3 notifications, key decoding, quarantine keys, execution names.
+//! - [`alert`]: the one alert format (SNS subject, text, JSON, attributes).
+//! - [`metrics`]: CloudWatch EMF lines.
+//! - [`aws`]: the few SDK helpers several functions share (client config, error classes,
+//!   registry loading from S3).
+//!
+//! Nothing here but [`aws`] performs I/O on its own: decisions take bytes and return values,
+//! so they are tested with tables of cases.
+
+pub mod alert;
+pub mod aws;
+mod error;
+pub mod event;
+pub mod keys;
+pub mod metrics;
+pub mod registry;
+pub mod size;
+pub mod text;
+pub mod types;
+pub mod validate;
+
+pub use error::{names as error_names, Error};

@@ -1,0 +1,278 @@
+//! Column types and the byte-level checks that decide whether a text value is one of them.
+//!
+//! These run once per field of every row, so they work on bytes and allocate nothing.
+
+use serde::{Deserialize, Serialize};
+
+/// The type of a declared column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// Any UTF-8 text.
+    String,
+    /// A 64-bit signed integer: optional sign, digits.
+    Int,
+    /// A decimal or scientific number, `NaN`, `Infinity`.
+    Float,
+    /// `true`/`false` (any case), `t`/`f`, `yes`/`no`, `1`/`0`.
+    Bool,
+    /// A calendar date `YYYY-MM-DD`.
+    Date,
+    /// An ISO-8601 timestamp: `YYYY-MM-DD[T ]HH:MM[:SS[.fffffffff]]` with optional `Z` or offset.
+    Timestamp,
+}
+
+impl ColumnType {
+    /// The lowercase name, as in the registry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::Int => "int",
+            ColumnType::Float => "float",
+            ColumnType::Bool => "bool",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+        }
+    }
+
+    /// Whether `v` (already known to be valid UTF-8) is a value of this type.
+    #[inline]
+    pub fn accepts(self, v: &[u8]) -> bool {
+        match self {
+            ColumnType::String => true,
+            ColumnType::Int => is_int(v),
+            ColumnType::Float => is_float(v),
+            ColumnType::Bool => is_bool(v),
+            ColumnType::Date => is_date(v),
+            ColumnType::Timestamp => is_timestamp(v),
+        }
+    }
+}
+
+/// An i64 in decimal, with an optional sign.
+#[inline]
+pub fn is_int(v: &[u8]) -> bool {
+    let (neg, digits) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if digits.len() < 19 {
+        return true;
+    }
+    // 19 digits may overflow: compare with i64's limits as text.
+    let limit: &[u8] = if neg { b"9223372036854775808" } else { b"9223372036854775807" };
+    digits <= limit
+}
+
+/// A decimal or scientific number (`-1.5`, `.5`, `1e-3`), `NaN` or `Infinity`.
+#[inline]
+pub fn is_float(v: &[u8]) -> bool {
+    let body = match v.first() {
+        Some(b'-' | b'+') => &v[1..],
+        _ => v,
+    };
+    if body.eq_ignore_ascii_case(b"nan")
+        || body.eq_ignore_ascii_case(b"inf")
+        || body.eq_ignore_ascii_case(b"infinity")
+    {
+        return true;
+    }
+    let mut i = 0;
+    let int_start = i;
+    while i < body.len() && body[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < body.len() && body[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < body.len() && body[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - frac_start;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < body.len() && (body[i] == b'e' || body[i] == b'E') {
+        i += 1;
+        if i < body.len() && (body[i] == b'-' || body[i] == b'+') {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < body.len() && body[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start {
+            return false;
+        }
+    }
+    i == body.len()
+}
+
+/// `true`/`false` in any case, `t`/`f`, `yes`/`no`, `y`/`n`, `1`/`0`.
+#[inline]
+pub fn is_bool(v: &[u8]) -> bool {
+    const WORDS: [&[u8]; 10] = [b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0"];
+    WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
+}
+
+#[inline]
+fn digits<const N: usize>(v: &[u8]) -> Option<u32> {
+    if v.len() != N {
+        return None;
+    }
+    let mut n = 0u32;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(b - b'0');
+    }
+    Some(n)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// A real calendar date `YYYY-MM-DD` (year 0001-9999).
+#[inline]
+pub fn is_date(v: &[u8]) -> bool {
+    if v.len() != 10 || v[4] != b'-' || v[7] != b'-' {
+        return false;
+    }
+    match (digits::<4>(&v[..4]), digits::<2>(&v[5..7]), digits::<2>(&v[8..10])) {
+        (Some(y), Some(m), Some(d)) => y >= 1 && d >= 1 && d <= days_in_month(y, m),
+        _ => false,
+    }
+}
+
+/// An ISO-8601 / RFC 3339 timestamp: a date, `T` or a space, `HH:MM`, optional `:SS`, optional
+/// fraction of 1-9 digits, optional `Z` or `±HH[:MM]`.
+#[inline]
+pub fn is_timestamp(v: &[u8]) -> bool {
+    if v.len() < 16 || !is_date(&v[..10]) || !(v[10] == b'T' || v[10] == b' ' || v[10] == b't') {
+        return false;
+    }
+    let t = &v[11..];
+    let (Some(h), Some(m)) = (digits::<2>(&t[..2]), digits::<2>(&t[3..5])) else {
+        return false;
+    };
+    if t[2] != b':' || h > 23 || m > 59 {
+        return false;
+    }
+    let mut rest = &t[5..];
+    if let Some(r) = rest.strip_prefix(b":") {
+        let Some(s) = r.get(..2).and_then(digits::<2>) else {
+            return false;
+        };
+        if s > 60 {
+            return false;
+        }
+        rest = &r[2..];
+        if let Some(r) = rest.strip_prefix(b".").or_else(|| rest.strip_prefix(b",")) {
+            let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return false;
+            }
+            rest = &r[n..];
+        }
+    }
+    match rest {
+        [] | [b'Z'] | [b'z'] => true,
+        [sign, tz @ ..] if *sign == b'+' || *sign == b'-' => {
+            let (hh, mm) = match tz.len() {
+                2 => (digits::<2>(tz), Some(0)),
+                4 => (digits::<2>(&tz[..2]), digits::<2>(&tz[2..])),
+                5 if tz[2] == b':' => (digits::<2>(&tz[..2]), digits::<2>(&tz[3..])),
+                _ => (None, None),
+            };
+            matches!((hh, mm), (Some(h), Some(m)) if h <= 23 && m <= 59)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_checks_table() {
+        use ColumnType::*;
+        let cases: &[(ColumnType, &str, bool)] = &[
+            (Int, "0", true),
+            (Int, "-42", true),
+            (Int, "+7", true),
+            (Int, "9223372036854775807", true),
+            (Int, "9223372036854775808", false),
+            (Int, "-9223372036854775808", true),
+            (Int, "-9223372036854775809", false),
+            (Int, "12345678901234567890", false),
+            (Int, "1.0", false),
+            (Int, "", false),
+            (Int, "-", false),
+            (Int, " 1", false),
+            (Int, "1e3", false),
+            (Float, "1", true),
+            (Float, "-1.5", true),
+            (Float, ".5", true),
+            (Float, "5.", true),
+            (Float, "1e-3", true),
+            (Float, "2.5E+10", true),
+            (Float, "NaN", true),
+            (Float, "-Infinity", true),
+            (Float, "1e", false),
+            (Float, ".", false),
+            (Float, "1,5", false),
+            (Float, "12abc", false),
+            (Float, "", false),
+            (Bool, "TRUE", true),
+            (Bool, "f", true),
+            (Bool, "0", true),
+            (Bool, "yes", true),
+            (Bool, "truthy", false),
+            (Bool, "2", false),
+            (Date, "2026-11-25", true),
+            (Date, "2024-02-29", true),
+            (Date, "2023-02-29", false),
+            (Date, "1900-02-29", false),
+            (Date, "2000-02-29", true),
+            (Date, "2026-04-31", false),
+            (Date, "2026-13-01", false),
+            (Date, "2026-00-10", false),
+            (Date, "0000-01-01", false),
+            (Date, "2026/11/25", false),
+            (Date, "26-11-25", false),
+            (Timestamp, "2026-11-25T10:00:00Z", true),
+            (Timestamp, "2026-11-25 10:00:00", true),
+            (Timestamp, "2026-11-25T10:00", true),
+            (Timestamp, "2026-11-25T10:00:00.123456789+01:00", true),
+            (Timestamp, "2026-11-25T10:00:00.1234567890Z", false),
+            (Timestamp, "2026-11-25T10:00:00-0530", true),
+            (Timestamp, "2026-11-25T10:00:00+05", true),
+            (Timestamp, "2026-11-25T24:00:00Z", false),
+            (Timestamp, "2026-11-25T10:60:00Z", false),
+            (Timestamp, "2026-11-25T10:00:61Z", false),
+            (Timestamp, "2026-11-25", false),
+            (Timestamp, "2026-11-25T10:00:00ZZ", false),
+            (Timestamp, "2026-02-30T10:00:00Z", false),
+            (Timestamp, "1764064800", false),
+            (String, "anything at all", true),
+        ];
+        for (ty, v, want) in cases {
+            assert_eq!(ty.accepts(v.as_bytes()), *want, "{ty:?} {v:?}");
+        }
+    }
+}

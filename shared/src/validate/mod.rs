@@ -1,0 +1,374 @@
+//! The validation engine: decides whether one object of a dataset is fit for the lake.
+//!
+//! It reads through [`std::io::Read`] so that the Lambda (an S3 body stream) and the command
+//! line (a local file) share every rule, and it never holds more than one record in memory.
+//! Problems in the *data* become [`Problem`]s in the [`Report`]; failures of the *source* (the
+//! network, the disk) come back as [`SourceError`] so a flaky read never quarantines a good file.
+
+mod csv;
+mod jsonl;
+mod parquet;
+mod stream;
+
+use std::fmt;
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::registry::{Dataset, Format, KeyMatch};
+use crate::text::shorten;
+
+pub use self::parquet::{check_parquet_metadata, parquet_footer, ParquetFooter, PARQUET_TAIL_LEN};
+
+/// Why a file was rejected: stable names used in quarantine tags, metrics and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// The key does not follow the dataset's key pattern (incl. a partition date that is no date).
+    KeyPattern,
+    /// The file name's extension does not fit the dataset's format.
+    Extension,
+    /// The object is empty.
+    Empty,
+    /// The object is smaller than the dataset's minimum.
+    TooSmall,
+    /// The object is larger than the dataset's maximum.
+    TooLarge,
+    /// Text that is not valid UTF-8.
+    Encoding,
+    /// The CSV header does not name the declared columns.
+    Header,
+    /// A row with the wrong number of fields.
+    ColumnCount,
+    /// A value that does not parse as its column's type.
+    Type,
+    /// A required value is missing or null.
+    Required,
+    /// A line that is not valid JSON.
+    Json,
+    /// A JSON line that is not an object.
+    NotObject,
+    /// A field or column the dataset does not declare.
+    ExtraColumn,
+    /// A declared column the file does not have.
+    MissingColumn,
+    /// One record longer than the dataset's `max_record`.
+    RecordTooLong,
+    /// A corrupt or truncated gzip stream.
+    Gzip,
+    /// Gzip content that expands beyond `max_decompressed` (a bomb, or a mistake).
+    DecompressedTooLarge,
+    /// Not a Parquet file (bad magic bytes) or an encrypted one.
+    ParquetMagic,
+    /// A Parquet footer that cannot be read (truncated or corrupt).
+    ParquetFooter,
+    /// A Parquet column whose physical/logical type does not fit the declared type.
+    ParquetType,
+    /// A required Parquet column that holds nulls.
+    ParquetNulls,
+}
+
+impl ProblemCode {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::KeyPattern => "key_pattern",
+            ProblemCode::Extension => "extension",
+            ProblemCode::Empty => "empty",
+            ProblemCode::TooSmall => "too_small",
+            ProblemCode::TooLarge => "too_large",
+            ProblemCode::Encoding => "encoding",
+            ProblemCode::Header => "header",
+            ProblemCode::ColumnCount => "column_count",
+            ProblemCode::Type => "type",
+            ProblemCode::Required => "required",
+            ProblemCode::Json => "json",
+            ProblemCode::NotObject => "not_object",
+            ProblemCode::ExtraColumn => "extra_column",
+            ProblemCode::MissingColumn => "missing_column",
+            ProblemCode::RecordTooLong => "record_too_long",
+            ProblemCode::Gzip => "gzip",
+            ProblemCode::DecompressedTooLarge => "decompressed_too_large",
+            ProblemCode::ParquetMagic => "parquet_magic",
+            ProblemCode::ParquetFooter => "parquet_footer",
+            ProblemCode::ParquetType => "parquet_type",
+            ProblemCode::ParquetNulls => "parquet_nulls",
+        }
+    }
+}
+
+impl fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing wrong with a file, and where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// What kind of problem.
+    pub code: ProblemCode,
+    /// 1-based line in the (decompressed) file where the record starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// 1-based data row (header not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    /// The column concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The offending value, shortened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+/// Longest offending value quoted in a report.
+pub const VALUE_SHOWN: usize = 40;
+
+impl Problem {
+    /// A problem about the whole object.
+    pub fn object(code: ProblemCode, message: impl Into<String>) -> Problem {
+        Problem { code, line: None, row: None, column: None, value: None, message: message.into() }
+    }
+
+    /// Where the problem is, e.g. `line 17 (row 16), column amount`.
+    pub fn location(&self) -> String {
+        let mut parts = Vec::new();
+        match (self.line, self.row) {
+            (Some(l), Some(r)) => parts.push(format!("line {l} (row {r})")),
+            (Some(l), None) => parts.push(format!("line {l}")),
+            (None, Some(r)) => parts.push(format!("row {r}")),
+            (None, None) => {}
+        }
+        if let Some(c) = &self.column {
+            parts.push(format!("column {c}"));
+        }
+        parts.join(", ")
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loc = self.location();
+        if !loc.is_empty() {
+            write!(f, "{loc}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(v) = &self.value {
+            write!(f, ": {v:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Valid or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Fit for the lake.
+    Valid,
+    /// Quarantine it.
+    Invalid,
+}
+
+/// The result of validating one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Valid or invalid.
+    pub verdict: Verdict,
+    /// The dataset it was checked against.
+    pub dataset: String,
+    /// The object's key (or local path).
+    pub key: String,
+    /// The dataset's format.
+    pub format: Format,
+    /// Bytes of the object read (compressed bytes for gzip; footer bytes for Parquet).
+    pub bytes_read: u64,
+    /// Data rows checked (Parquet: rows in the file's metadata).
+    pub rows: u64,
+    /// Problems found (at most the registry's `max_problems`).
+    pub problems: Vec<Problem>,
+    /// True when checking stopped at the problem limit: the file has at least this many.
+    pub stopped_early: bool,
+}
+
+impl Report {
+    /// The first problem's code, which names the rejection in tags and metrics.
+    pub fn reason_code(&self) -> Option<ProblemCode> {
+        self.problems.first().map(|p| p.code)
+    }
+
+    /// A one-line summary: `3 problems: line 2 (row 1), column amount: expected float: "x"; …`.
+    pub fn summary(&self, max_chars: usize) -> String {
+        if self.problems.is_empty() {
+            return format!("valid: {} rows", self.rows);
+        }
+        let n = self.problems.len();
+        let head = if self.stopped_early {
+            format!("{n}+ problems (stopped at {n})")
+        } else if n == 1 {
+            "1 problem".to_string()
+        } else {
+            format!("{n} problems")
+        };
+        let list: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
+        shorten(&format!("{head}: {}", list.join("; ")), max_chars)
+    }
+}
+
+/// Collects problems up to a bound.
+#[derive(Debug)]
+pub(crate) struct Problems {
+    list: Vec<Problem>,
+    max: usize,
+}
+
+impl Problems {
+    pub(crate) fn new(max: usize) -> Problems {
+        Problems { list: Vec::new(), max: max.max(1) }
+    }
+
+    /// Adds a problem; returns true when the list is full and checking should stop.
+    pub(crate) fn push(&mut self, p: Problem) -> bool {
+        if self.list.len() < self.max {
+            self.list.push(p);
+        }
+        self.full()
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.list.len() >= self.max
+    }
+}
+
+/// The source failed (network, disk): not the file's fault, so nothing is decided.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the object failed after {bytes_read} bytes: {source}")]
+pub struct SourceError {
+    /// Bytes read before the failure.
+    pub bytes_read: u64,
+    /// The underlying error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Checks the key's file name and the object size before anything is downloaded.
+///
+/// Returns the problems; an empty list means the object is worth reading.
+pub fn precheck(dataset: &Dataset, file_name: &str, size: u64) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let exts = dataset.allowed_extensions();
+    let lower = file_name.to_ascii_lowercase();
+    if !exts.iter().any(|e| lower.ends_with(e.as_str())) {
+        out.push(Problem::object(
+            ProblemCode::Extension,
+            format!(
+                "file name {:?} does not end in {} (dataset format {})",
+                shorten(file_name, 60),
+                exts.join(" or "),
+                dataset.format.as_str()
+            ),
+        ));
+    }
+    let b = dataset.size;
+    if size == 0 {
+        out.push(Problem::object(ProblemCode::Empty, "the object is empty (0 bytes)"));
+    } else if size < b.min.0 {
+        out.push(Problem::object(
+            ProblemCode::TooSmall,
+            format!("{size} bytes is below the dataset minimum of {}", b.min),
+        ));
+    } else if size > b.max.0 {
+        out.push(Problem::object(
+            ProblemCode::TooLarge,
+            format!(
+                "{} ({size} bytes) is above the dataset maximum of {}",
+                crate::size::ByteSize(size),
+                b.max
+            ),
+        ));
+    }
+    out
+}
+
+/// Builds the report for a rejection found before reading.
+pub fn rejected_unread(
+    name: &str,
+    dataset: &Dataset,
+    key: &str,
+    problems: Vec<Problem>,
+) -> Report {
+    Report {
+        verdict: Verdict::Invalid,
+        dataset: name.to_string(),
+        key: key.to_string(),
+        format: dataset.format,
+        bytes_read: 0,
+        rows: 0,
+        problems,
+        stopped_early: false,
+    }
+}
+
+/// Validates the content of a CSV, TSV or JSON Lines object from a reader, streaming.
+///
+/// `key` decides gzip (with `compression: auto`) and is quoted in the report. Parquet is not
+/// read this way: see [`parquet_footer`] and [`check_parquet_metadata`].
+pub fn validate_stream<R: Read>(
+    name: &str,
+    dataset: &Dataset,
+    key: &str,
+    max_problems: usize,
+    source: R,
+) -> Result<Report, SourceError> {
+    let mut problems = Problems::new(max_problems);
+    let (rows, bytes_read) = stream::run(dataset, key, source, &mut problems, |r, p| {
+        match dataset.format {
+            Format::Csv | Format::Tsv => csv::check(r, dataset, p),
+            Format::Jsonl => jsonl::check(r, dataset, p),
+            Format::Parquet => unreachable!("parquet is checked by its footer"),
+        }
+    })?;
+    Ok(finish(name, dataset, key, bytes_read, rows, problems))
+}
+
+pub(crate) fn finish(
+    name: &str,
+    dataset: &Dataset,
+    key: &str,
+    bytes_read: u64,
+    rows: u64,
+    problems: Problems,
+) -> Report {
+    let stopped_early = problems.full();
+    Report {
+        verdict: if problems.list.is_empty() { Verdict::Valid } else { Verdict::Invalid },
+        dataset: name.to_string(),
+        key: key.to_string(),
+        format: dataset.format,
+        bytes_read,
+        rows,
+        problems: problems.list,
+        stopped_early,
+    }
+}
+
+/// Everything a key told us, for callers that route keys (kept here so the CLI and the Lambda
+/// build the same report from a key mismatch).
+pub fn key_problem(why: &str, pattern: &str) -> Problem {
+    Problem::object(
+        ProblemCode::KeyPattern,
+        format!("key does not follow the dataset pattern {pattern}: {why}"),
+    )
+}
+
+/// The partition label of a matched key, e.g. `dt=2026-11-25` (or `-` when there is none).
+pub fn partition_label(m: &KeyMatch) -> &str {
+    if m.partition.is_empty() {
+        "-"
+    } else {
+        &m.partition
+    }
+}
