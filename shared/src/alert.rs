@@ -160,6 +160,56 @@ impl Alert {
     }
 }
 
+/// A file rejected on arrival and moved to quarantine: the facts an alert is made of.
+#[derive(Debug, Clone)]
+pub struct Rejection<'a> {
+    /// Dataset name.
+    pub dataset: &'a str,
+    /// Bucket.
+    pub bucket: &'a str,
+    /// Original key.
+    pub key: &'a str,
+    /// Partition label.
+    pub partition: Option<&'a str>,
+    /// Main problem code.
+    pub reason_code: &'a str,
+    /// The problems, as lines.
+    pub reasons: Vec<String>,
+    /// Where the object lies now.
+    pub quarantine_key: &'a str,
+    /// Region, for console links.
+    pub region: &'a str,
+}
+
+/// The problem lines of a report, with a note when checking stopped early.
+pub fn report_reasons(report: &crate::validate::Report) -> Vec<String> {
+    let mut reasons: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    if report.stopped_early {
+        reasons.push(format!("checking stopped after {} problems; there may be more", report.problems.len()));
+    }
+    reasons
+}
+
+/// The alert for a rejected file.
+pub fn rejection_alert(r: Rejection<'_>) -> Alert {
+    Alert {
+        severity: Severity::Error,
+        stage: "validation".into(),
+        dataset: Some(r.dataset.to_string()),
+        what: "file rejected".into(),
+        object: Some(format!("s3://{}/{}", r.bucket, r.key)),
+        partition: r.partition.map(str::to_string),
+        error_type: r.reason_code.to_string(),
+        reasons: r.reasons,
+        now_at: Some(format!("s3://{}/{}", r.bucket, r.quarantine_key)),
+        links: vec![("Quarantined object".into(), s3_console_url(r.region, r.bucket, r.quarantine_key))],
+        action: format!(
+            "Fix the file and upload it again to {} (the quarantined copy keeps the reason in its metadata). Check it first with: lakeline validate <file> --dataset {}",
+            r.key, r.dataset
+        ),
+    }
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {

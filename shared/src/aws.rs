@@ -3,6 +3,7 @@
 //! errors into transient or not, and loading the registry from a path or an `s3://` URI.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::registry::Registry;
@@ -40,12 +41,14 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Whether an SDK error is worth retrying: no response at all, a 5xx/429, or a throttling code.
-pub fn is_transient<E: ProvideErrorMetadata, R: HasStatus>(err: &SdkError<E, R>) -> bool {
+///
+/// Every service crate re-exports the same smithy `HttpResponse`, so this serves all clients.
+pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default();
-            let status = se.raw().status_code();
+            let status = se.raw().status().as_u16();
             TRANSIENT_CODES.contains(&code) || status == 429 || status >= 500
         }
         _ => false,
@@ -75,18 +78,6 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
             }
             s
         }
-    }
-}
-
-/// The HTTP status of a raw response, so [`is_transient`] works for every SDK client.
-pub trait HasStatus {
-    /// The HTTP status code.
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 

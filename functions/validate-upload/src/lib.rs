@@ -1,0 +1,377 @@
+//! validate-upload: the S3 `ObjectCreated` handler that guards the raw area of the lake.
+//!
+//! For each record: decode the key, find its dataset, check it (streaming, constant memory),
+//! then either tag it and start the pipeline with a deterministic execution name, or move it
+//! to quarantine and alert a human. Every decision comes from the `lakeline` crate; this crate
+//! only moves bytes between S3, Step Functions and SNS.
+//!
+//! Invariant: an uploaded object is always in `raw/` or in `quarantine/`. Quarantine copies,
+//! verifies the copy, and only then deletes the original (conditionally on its ETag, so a newer
+//! upload of the same key is never deleted); any failure before the delete leaves the original
+//! where it was and returns an error so Lambda retries.
+
+mod quarantine;
+mod s3io;
+
+use std::sync::Arc;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use lakeline::event::{parse_notification, Notification, ObjectEvent};
+use lakeline::metrics::{Emf, Unit};
+use lakeline::registry::{KeyRoute, Registry};
+use lakeline::validate::{self, Report, Verdict};
+use lakeline::{aws as laws, error_names, keys};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+/// Settings from the environment, read once per cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The pipeline state machine started for each valid file (`STATE_MACHINE_ARN`).
+    pub state_machine_arn: String,
+    /// The SNS topic for alerts (`ALERT_TOPIC_ARN`).
+    pub topic_arn: String,
+    /// Region, for console links in alerts.
+    pub region: String,
+    /// Objects above this size are quarantined with a multipart copy (CopyObject stops at 5 GiB).
+    pub multipart_copy_threshold: u64,
+    /// Part size of that multipart copy.
+    pub copy_part_size: u64,
+}
+
+impl Config {
+    /// Reads `STATE_MACHINE_ARN`, `ALERT_TOPIC_ARN` and the region.
+    pub fn from_env(region: Option<&str>) -> Result<Config, lakeline::Error> {
+        Ok(Config {
+            state_machine_arn: laws::env("STATE_MACHINE_ARN")?,
+            topic_arn: laws::env("ALERT_TOPIC_ARN")?,
+            region: region.unwrap_or("us-east-1").to_string(),
+            multipart_copy_threshold: quarantine::COPY_OBJECT_MAX,
+            copy_part_size: quarantine::DEFAULT_PART,
+        })
+    }
+}
+
+/// Everything the handler needs, built once per cold start.
+pub struct Deps {
+    /// S3 client.
+    pub s3: aws_sdk_s3::Client,
+    /// Step Functions client.
+    pub sfn: aws_sdk_sfn::Client,
+    /// SNS client.
+    pub sns: aws_sdk_sns::Client,
+    /// The dataset registry.
+    pub registry: Arc<Registry>,
+    /// Settings.
+    pub config: Config,
+}
+
+/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A transient AWS failure: Lambda's retry will redo the record safely.
+    #[error("{0}")]
+    Transient(String),
+    /// Configuration or permissions: a human must fix something.
+    #[error("{0}")]
+    Config(String),
+    /// The payload is not an S3 notification.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl HandlerError {
+    /// The stable Lambda `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::Transient(_) => error_names::TRANSIENT,
+            HandlerError::Config(_) => error_names::CONFIG,
+            HandlerError::BadInput(_) => error_names::BAD_INPUT,
+        }
+    }
+
+    /// Classifies an SDK error: transient ones are retried, the rest need a human.
+    pub(crate) fn from_sdk<E>(what: &str, e: &SdkError<E, HttpResponse>) -> HandlerError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let msg = format!("{what}: {}", laws::describe(e));
+        if laws::is_transient(e) {
+            HandlerError::Transient(msg)
+        } else {
+            HandlerError::Config(msg)
+        }
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not lakeline's business (no dataset, folder marker, not a create event, …).
+    Ignored {
+        /// The decoded key (or the raw one when it does not decode).
+        key: String,
+        /// Why.
+        why: String,
+    },
+    /// The object no longer exists (deleted, or quarantined by an earlier delivery).
+    Gone {
+        /// The key.
+        key: String,
+        /// Set when an earlier attempt quarantined it and this one sent its pending alert.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resumed_alert: Option<String>,
+    },
+    /// A newer upload replaced the object; its own event will be validated.
+    Superseded {
+        /// The key.
+        key: String,
+    },
+    /// Valid: tagged, pipeline started.
+    Valid {
+        /// The key.
+        key: String,
+        /// Dataset.
+        dataset: String,
+        /// Rows checked.
+        rows: u64,
+        /// The execution name.
+        execution: String,
+        /// True when an earlier delivery had already started it.
+        duplicate: bool,
+    },
+    /// Invalid: moved to quarantine, alert sent.
+    Quarantined {
+        /// The key.
+        key: String,
+        /// Dataset.
+        dataset: String,
+        /// Where it is now.
+        quarantine_key: String,
+        /// Main reason code.
+        reason: String,
+        /// The validation report.
+        report: Box<Report>,
+        /// SNS message id of the alert.
+        alert_message_id: String,
+    },
+}
+
+/// Handles one invocation: every record is attempted; if any failed, the error of the first
+/// failure is returned after the others ran (they are idempotent, so Lambda's retry is safe).
+pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
+    let records = match parse_notification(&payload).map_err(HandlerError::BadInput)? {
+        Notification::Test => {
+            info!("s3:TestEvent received: the bucket notification is wired up");
+            return Ok(json!({"test_event": true, "outcomes": []}));
+        }
+        Notification::Records(r) => r,
+    };
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut first_err = None;
+    for rec in &records {
+        match handle_record(deps, rec).await {
+            Ok(o) => {
+                log_outcome(&o);
+                outcomes.push(o);
+            }
+            Err(e) => {
+                warn!(bucket = %rec.bucket, key = %rec.raw_key, error_type = e.error_type(), error = %e, "record failed; original left in place");
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(json!({"outcomes": outcomes})),
+    }
+}
+
+fn log_outcome(o: &Outcome) {
+    match o {
+        Outcome::Ignored { key, why } => info!(%key, %why, "ignored"),
+        Outcome::Gone { key, resumed_alert } => info!(%key, ?resumed_alert, "object already gone; skipped"),
+        Outcome::Superseded { key } => info!(%key, "superseded by a newer upload; skipped"),
+        Outcome::Valid { key, dataset, rows, execution, duplicate } => {
+            if *duplicate {
+                info!(%key, %dataset, %execution, "duplicate delivery: execution already exists");
+            } else {
+                info!(%key, %dataset, rows, %execution, "valid; pipeline started");
+            }
+        }
+        Outcome::Quarantined { key, dataset, quarantine_key, reason, .. } => {
+            warn!(%key, %dataset, %quarantine_key, %reason, "invalid; quarantined")
+        }
+    }
+}
+
+async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, HandlerError> {
+    let key = match keys::decode_event_key(&ev.raw_key) {
+        Ok(k) => k,
+        Err(why) => return Ok(Outcome::Ignored { key: ev.raw_key.clone(), why }),
+    };
+    let ignored = |why: &str| Ok(Outcome::Ignored { key: key.clone(), why: why.to_string() });
+    if !ev.event_name.is_empty() && !ev.event_name.starts_with("ObjectCreated") {
+        return ignored(&format!("event {} is not an object creation", ev.event_name));
+    }
+    let qprefix = &deps.registry.lake.quarantine_prefix;
+    if key.starts_with(qprefix.as_str()) {
+        return ignored("already under the quarantine prefix");
+    }
+    if keys::is_folder_marker(&key, ev.size.unwrap_or(0)) {
+        return ignored("folder marker");
+    }
+    let route = deps.registry.route(&key);
+    if route == KeyRoute::Unowned {
+        return ignored("no dataset's key pattern covers this key");
+    }
+
+    let head = match s3io::head(&deps.s3, &ev.bucket, &key, ev.version_id.as_deref()).await? {
+        Some(h) => h,
+        None => {
+            let resumed = quarantine::resume_pending_alert(deps, &ev.bucket, &key).await?;
+            return Ok(Outcome::Gone { key, resumed_alert: resumed });
+        }
+    };
+    if ev.version_id.is_none() {
+        if let Some(e) = &ev.etag {
+            if *e != head.etag {
+                return Ok(Outcome::Superseded { key });
+            }
+        }
+    }
+    let obj = s3io::Object {
+        bucket: ev.bucket.clone(),
+        key: key.clone(),
+        version_id: ev.version_id.clone(),
+        etag: head.etag.clone(),
+        size: head.size,
+        content_type: head.content_type.clone(),
+    };
+
+    let (name, dataset, m) = match route {
+        KeyRoute::Matched { name, dataset, m } => (name, dataset, Some(m)),
+        KeyRoute::Misnamed { name, dataset, .. } => (name, dataset, None),
+        KeyRoute::Unowned => unreachable!("handled above"),
+    };
+    let max_problems = deps.registry.lake.max_problems;
+    let report = match (&route_problem(&deps.registry, &key), &m) {
+        (Some(p), _) => validate::rejected_unread(name.as_str(), dataset, &key, vec![p.clone()]),
+        (None, Some(m)) => {
+            let pre = validate::precheck(dataset, &m.file, obj.size);
+            if !pre.is_empty() {
+                validate::rejected_unread(name.as_str(), dataset, &key, pre)
+            } else {
+                match s3io::validate_object(&deps.s3, &deps.registry, name.as_str(), &obj, max_problems).await? {
+                    Some(r) => r,
+                    None => return Ok(Outcome::Superseded { key }),
+                }
+            }
+        }
+        (None, None) => unreachable!("a misnamed key always has a route problem"),
+    };
+    emit_metrics(&report);
+
+    let partition = m.as_ref().map(|m| validate::partition_label(m).to_string());
+    match report.verdict {
+        Verdict::Valid => {
+            let m = m.expect("valid implies matched");
+            start_pipeline(deps, &obj, &report, &m).await
+        }
+        Verdict::Invalid => quarantine::quarantine(deps, &obj, report, partition.as_deref()).await,
+    }
+}
+
+/// The key problem of a misnamed key, if the key is misnamed.
+fn route_problem(reg: &Registry, key: &str) -> Option<validate::Problem> {
+    match reg.route(key) {
+        KeyRoute::Misnamed { dataset, why, .. } => Some(validate::key_problem(&why, dataset.key_pattern.as_str())),
+        _ => None,
+    }
+}
+
+fn emit_metrics(r: &Report) {
+    let dims = [("Function", "validate-upload"), ("Dataset", r.dataset.as_str())];
+    let emf = Emf::new(&dims)
+        .metric("BytesRead", Unit::Bytes, r.bytes_read as f64)
+        .metric("RowsChecked", Unit::Count, r.rows as f64)
+        .property("Key", r.key.clone());
+    let emf = match r.verdict {
+        Verdict::Valid => emf.metric("FilesValidated", Unit::Count, 1.0).metric("FilesRejected", Unit::Count, 0.0),
+        Verdict::Invalid => emf
+            .metric("FilesValidated", Unit::Count, 0.0)
+            .metric("FilesRejected", Unit::Count, 1.0)
+            .property("Reason", r.reason_code().map_or("invalid", |c| c.as_str())),
+    };
+    emf.emit();
+    if let (Verdict::Invalid, Some(code)) = (r.verdict, r.reason_code()) {
+        // Rejections by reason get their own dimension set, so an alarm can watch one reason.
+        Emf::new(&[("Function", "validate-upload"), ("Reason", code.as_str())])
+            .metric("FilesRejected", Unit::Count, 1.0)
+            .emit();
+    }
+}
+
+/// The execution input: everything the pipeline needs about the file. Deterministic (no
+/// timestamps), so a redelivery while the first execution runs is accepted as the same start.
+pub fn execution_input(obj: &s3io::Object, report: &Report, m: &lakeline::registry::KeyMatch) -> Value {
+    json!({
+        "bucket": obj.bucket,
+        "key": obj.key,
+        "versionId": obj.version_id,
+        "etag": obj.etag,
+        "dataset": report.dataset,
+        "partition": validate::partition_label(m),
+        "date": m.date,
+        "file": m.file,
+        "format": report.format.as_str(),
+        "size": obj.size,
+        "rows": report.rows,
+    })
+}
+
+async fn start_pipeline(
+    deps: &Deps,
+    obj: &s3io::Object,
+    report: &Report,
+    m: &lakeline::registry::KeyMatch,
+) -> Result<Outcome, HandlerError> {
+    let version = obj.version_id.as_deref().unwrap_or(&obj.etag);
+    let execution = keys::execution_name(&report.dataset, m.date.as_deref(), &m.file, &obj.bucket, &obj.key, version);
+    s3io::merge_tags(
+        &deps.s3,
+        obj,
+        &[("lakeline:status", "validated"), ("lakeline:execution", execution.as_str())],
+    )
+    .await?;
+    let input = execution_input(obj, report, m);
+    let res = deps
+        .sfn
+        .start_execution()
+        .state_machine_arn(&deps.config.state_machine_arn)
+        .name(&execution)
+        .input(input.to_string())
+        .send()
+        .await;
+    let duplicate = match res {
+        Ok(_) => false,
+        Err(e) if laws::error_code(&e).as_deref() == Some("ExecutionAlreadyExists") => true,
+        Err(e) => return Err(HandlerError::from_sdk("StartExecution", &e)),
+    };
+    Ok(Outcome::Valid {
+        key: obj.key.clone(),
+        dataset: report.dataset.clone(),
+        rows: report.rows,
+        execution,
+        duplicate,
+    })
+}

@@ -1,0 +1,205 @@
+//! S3 reads for validation: HEAD, the streaming GET bridged into the synchronous engine, the
+//! two ranged GETs of a Parquet footer, and tag merging.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::types::{Tag, Tagging};
+use lakeline::registry::{Format, Registry};
+use lakeline::validate::{self, Report};
+use lakeline::{aws as laws, text};
+use tokio_util::io::SyncIoBridge;
+
+use crate::HandlerError;
+
+/// The object being judged: exactly the upload the event announced.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Bucket.
+    pub bucket: String,
+    /// Decoded key.
+    pub key: String,
+    /// Version id, on versioned buckets.
+    pub version_id: Option<String>,
+    /// ETag without quotes; every read is conditional on it.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content type, kept on the quarantined copy.
+    pub content_type: Option<String>,
+}
+
+/// What HEAD told us.
+pub struct Head {
+    /// ETag without quotes.
+    pub etag: String,
+    /// Size.
+    pub size: u64,
+    /// Content type.
+    pub content_type: Option<String>,
+}
+
+/// HEAD; `None` when the object (version) does not exist.
+pub async fn head(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version: Option<&str>) -> Result<Option<Head>, HandlerError> {
+    match s3.head_object().bucket(bucket).key(key).set_version_id(version.map(str::to_string)).send().await {
+        Ok(h) => Ok(Some(Head {
+            etag: h.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+            size: h.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            content_type: h.content_type().map(str::to_string),
+        })),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(HandlerError::from_sdk(&format!("HeadObject s3://{bucket}/{key}"), &e)),
+    }
+}
+
+fn is_not_found<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    matches!(laws::error_code(e).as_deref(), Some("NoSuchKey" | "NotFound" | "NoSuchVersion"))
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+}
+
+fn is_precondition_failed<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    laws::error_code(e).as_deref() == Some("PreconditionFailed") || e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+}
+
+/// A GET of the object, or of a byte range, conditional on the ETag. `Ok(None)` when the object
+/// was replaced or deleted meanwhile.
+async fn get(
+    s3: &aws_sdk_s3::Client,
+    obj: &Object,
+    range: Option<(u64, u64)>,
+) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, HandlerError> {
+    let req = s3
+        .get_object()
+        .bucket(&obj.bucket)
+        .key(&obj.key)
+        .set_version_id(obj.version_id.clone())
+        .if_match(&obj.etag)
+        .set_range(range.map(|(a, b)| format!("bytes={a}-{b}")));
+    match req.send().await {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_not_found(&e) || is_precondition_failed(&e) => Ok(None),
+        Err(e) => Err(HandlerError::from_sdk(&format!("GetObject s3://{}/{}", obj.bucket, obj.key), &e)),
+    }
+}
+
+/// Validates the object's content. `Ok(None)`: the object changed under us (skip; its own event
+/// follows).
+pub async fn validate_object(
+    s3: &aws_sdk_s3::Client,
+    registry: &Arc<Registry>,
+    name: &str,
+    obj: &Object,
+    max_problems: usize,
+) -> Result<Option<Report>, HandlerError> {
+    let (_, dataset) = registry.dataset(name).expect("routed dataset exists");
+    if dataset.format == Format::Parquet {
+        return validate_parquet(s3, name, dataset, obj, max_problems).await;
+    }
+    let Some(out) = get(s3, obj, None).await? else {
+        return Ok(None);
+    };
+    // The engine is synchronous (one code path with the CLI); the bridge feeds it the body
+    // stream chunk by chunk on a blocking thread, with the stream's own backpressure.
+    let reader = SyncIoBridge::new(out.body.into_async_read());
+    let registry = Arc::clone(registry);
+    let (name, key) = (name.to_string(), obj.key.clone());
+    let res = tokio::task::spawn_blocking(move || {
+        let (_, dataset) = registry.dataset(&name).expect("routed dataset exists");
+        validate::validate_stream(&name, dataset, &key, max_problems, reader)
+    })
+    .await
+    .map_err(|e| HandlerError::Transient(format!("validation task failed: {e}")))?;
+    res.map(Some).map_err(|e| HandlerError::Transient(format!("reading s3://{}/{}: {e}", obj.bucket, obj.key)))
+}
+
+async fn validate_parquet(
+    s3: &aws_sdk_s3::Client,
+    name: &str,
+    dataset: &lakeline::registry::Dataset,
+    obj: &Object,
+    max_problems: usize,
+) -> Result<Option<Report>, HandlerError> {
+    let mut report = validate::rejected_unread(name, dataset, &obj.key, Vec::new());
+    let tail_len = validate::PARQUET_TAIL_LEN.min(obj.size);
+    let Some(tail) = read_range(s3, obj, obj.size - tail_len, tail_len).await? else {
+        return Ok(None);
+    };
+    report.bytes_read = tail.len() as u64;
+    let footer = match validate::parquet_footer(&tail, obj.size) {
+        Ok(f) => f,
+        Err(p) => {
+            report.problems.push(p);
+            return Ok(Some(report));
+        }
+    };
+    let Some(meta) = read_range(s3, obj, footer.metadata_start, footer.metadata_len).await? else {
+        return Ok(None);
+    };
+    report.bytes_read += meta.len() as u64;
+    let (rows, problems, stopped) = validate::check_parquet_metadata(&meta, dataset, max_problems);
+    report.rows = rows;
+    report.stopped_early = stopped;
+    report.verdict = if problems.is_empty() { validate::Verdict::Valid } else { validate::Verdict::Invalid };
+    report.problems = problems;
+    Ok(Some(report))
+}
+
+async fn read_range(s3: &aws_sdk_s3::Client, obj: &Object, start: u64, len: u64) -> Result<Option<Vec<u8>>, HandlerError> {
+    let Some(out) = get(s3, obj, Some((start, start + len - 1))).await? else {
+        return Ok(None);
+    };
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| HandlerError::Transient(format!("reading s3://{}/{}: {e}", obj.bucket, obj.key)))?
+        .into_bytes();
+    Ok(Some(bytes.to_vec()))
+}
+
+/// S3 allows at most 10 tags per object.
+const MAX_TAGS: usize = 10;
+
+/// Adds lakeline's tags to the object's own, replacing only ours. Tags are informational: when
+/// the object already carries too many to add ours, that is logged, not an error.
+pub async fn merge_tags(s3: &aws_sdk_s3::Client, obj: &Object, ours: &[(&str, &str)]) -> Result<(), HandlerError> {
+    let what = format!("tagging s3://{}/{}", obj.bucket, obj.key);
+    let existing = s3
+        .get_object_tagging()
+        .bucket(&obj.bucket)
+        .key(&obj.key)
+        .set_version_id(obj.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk(&what, &e))?;
+    let mut tags: Vec<Tag> = existing
+        .tag_set()
+        .iter()
+        .filter(|t| !ours.iter().any(|(k, _)| *k == t.key()))
+        .cloned()
+        .collect();
+    if tags.len() + ours.len() > MAX_TAGS {
+        tracing::warn!(key = %obj.key, existing = tags.len(), "object has too many tags to add lakeline's; left as is");
+        return Ok(());
+    }
+    for (k, v) in ours {
+        let tag = Tag::builder()
+            .key(*k)
+            .value(text::truncate_bytes(v, 256))
+            .build()
+            .map_err(|e| HandlerError::Config(format!("{what}: {e}")))?;
+        tags.push(tag);
+    }
+    let tagging = Tagging::builder()
+        .set_tag_set(Some(tags))
+        .build()
+        .map_err(|e| HandlerError::Config(format!("{what}: {e}")))?;
+    s3.put_object_tagging()
+        .bucket(&obj.bucket)
+        .key(&obj.key)
+        .set_version_id(obj.version_id.clone())
+        .tagging(tagging)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk(&what, &e))?;
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! validate-upload against the local AWS: real S3, SNS, SQS and Step Functions (moto server),
+//! real aws-sdk-rust clients, the shipped registry.
+
+use std::time::Duration;
+
+use lakeline_tests::{outcome, sample, shipped_registry, validate, Lake, WAITING_DEFINITION};
+use serde_json::Value;
+
+const GOOD_CSV: &str = "order_id,customer,amount,currency,order_date,created_at,gift\n\
+1,\"Doe, Jane\",12.50,EUR,2026-11-25,2026-11-25T10:00:00Z,true\n\
+2,Bob,7,USD,2026-11-25,2026-11-25 10:05:00,\n";
+
+const BAD_CSV: &str = "order_id,customer,amount,currency,order_date,created_at,gift\n\
+1,Ann,12.50,EUR,2026-11-25,2026-11-25T10:00:00Z,true\n\
+2,Bob,twelve,EUR,2026-11-25,2026-11-25T10:00:00Z,false\n";
+
+const ORDERS_KEY: &str = "raw/orders/dt=2026-11-25/export 1.csv";
+
+#[tokio::test]
+async fn valid_csv_is_tagged_and_starts_one_execution_even_when_delivered_twice() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let event = lake.upload(ORDERS_KEY, GOOD_CSV.into()).await;
+
+    let first = validate(&deps, event.clone()).await.unwrap();
+    let o = outcome(&first);
+    assert_eq!(o["outcome"], "valid", "{first}");
+    assert_eq!(o["rows"], 2);
+    assert_eq!(o["duplicate"], false);
+    let second = validate(&deps, event).await.unwrap();
+    assert_eq!(outcome(&second)["execution"], o["execution"]);
+
+    let execs = lake.executions().await;
+    assert_eq!(execs.len(), 1, "one upload, one execution: {execs:?}");
+    assert_eq!(execs[0].name(), o["execution"].as_str().unwrap());
+    let input: Value = serde_json::from_str(
+        lake.sfn.describe_execution().execution_arn(execs[0].execution_arn()).send().await.unwrap().input().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(input["key"], ORDERS_KEY);
+    assert_eq!(input["dataset"], "orders");
+    assert_eq!(input["partition"], "dt=2026-11-25");
+    assert_eq!(input["format"], "csv");
+    assert_eq!(input["rows"], 2);
+    assert_eq!(input["size"], GOOD_CSV.len());
+
+    let tags = lake.tags(ORDERS_KEY).await;
+    assert!(tags.contains(&("lakeline:status".into(), "validated".into())), "{tags:?}");
+    assert!(lake.exists(ORDERS_KEY).await);
+}
+
+#[tokio::test]
+async fn duplicate_after_the_execution_closed_is_still_one_execution() {
+    let lake = Lake::new(r#"{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}"#).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let event = lake.upload(ORDERS_KEY, GOOD_CSV.into()).await;
+    validate(&deps, event.clone()).await.unwrap();
+    // The first execution ends at once; a late redelivery meets ExecutionAlreadyExists.
+    let arn = lake.executions().await[0].execution_arn().to_string();
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = lake.sfn.describe_execution().execution_arn(&arn).send().await.unwrap().status().as_str().to_string();
+        if status != "RUNNING" {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(status, "SUCCEEDED");
+    let again = validate(&deps, event).await.unwrap();
+    assert_eq!(outcome(&again)["duplicate"], true, "{again}");
+    assert_eq!(lake.executions().await.len(), 1);
+}
+
+#[tokio::test]
+async fn invalid_csv_is_quarantined_with_reason_and_alerted() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let event = lake.upload(ORDERS_KEY, BAD_CSV.into()).await;
+    let res = validate(&deps, event).await.unwrap();
+    let o = outcome(&res);
+    assert_eq!(o["outcome"], "quarantined", "{res}");
+    assert_eq!(o["reason"], "type");
+    let qkey = format!("quarantine/{ORDERS_KEY}");
+    assert_eq!(o["quarantine_key"], qkey.as_str());
+
+    // Moved: gone from raw, in quarantine with the same bytes, reason in metadata and tags.
+    assert!(!lake.exists(ORDERS_KEY).await);
+    let got = lake.s3.get_object().bucket(&lake.bucket).key(&qkey).send().await.unwrap();
+    let reason = got.metadata().unwrap()["lakeline-reason"].clone();
+    assert!(reason.contains("line 3 (row 2), column amount: not a valid float"), "{reason}");
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), BAD_CSV.as_bytes());
+    let tags = lake.tags(&qkey).await;
+    for t in [("lakeline:status", "quarantined"), ("lakeline:reason", "type"), ("lakeline:alert", "sent")] {
+        assert!(tags.contains(&(t.0.into(), t.1.into())), "{t:?} not in {tags:?}");
+    }
+    assert!(lake.executions().await.is_empty());
+
+    let alerts = lake.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let env = &alerts[0];
+    assert_eq!(env["Subject"], "[lakeline] ERROR orders validation: file rejected (type)");
+    assert_eq!(env["MessageAttributes"]["dataset"]["Value"], "orders");
+    assert_eq!(env["MessageAttributes"]["stage"]["Value"], "validation");
+    let doc: Value = serde_json::from_str(env["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["object"], format!("s3://{}/{ORDERS_KEY}", lake.bucket));
+    assert_eq!(doc["nowAt"], format!("s3://{}/{qkey}", lake.bucket));
+    assert!(doc["text"].as_str().unwrap().contains("column amount"), "{doc}");
+}
+
+#[tokio::test]
+async fn each_format_valid_and_invalid() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let cases: Vec<(&str, Vec<u8>, &str, Option<&str>)> = vec![
+        ("raw/clicks/dt=2026-11-25/c.jsonl", sample("clicks/good.jsonl"), "valid", None),
+        ("raw/clicks/dt=2026-11-25/bad.jsonl", b"{\"event_id\":\"e1\",\"user_id\":\"7\",\"url\":\"/\",\"ts\":\"2026-11-25T10:00:00Z\"}\n".to_vec(), "quarantined", Some("type")),
+        ("raw/returns/dt=2026-11-25/r.tsv", sample("returns/good.tsv"), "valid", None),
+        ("raw/returns/dt=2026-11-25/bad.tsv", b"1\t2\tdamaged\tmaybe\n".to_vec(), "quarantined", Some("type")),
+        ("raw/inventory/dt=2026-11-25/i.parquet", sample("inventory/good.parquet"), "valid", None),
+        ("raw/inventory/dt=2026-11-25/bad.parquet", sample("inventory/bad.parquet"), "quarantined", None),
+        ("raw/inventory/dt=2026-11-25/csv.parquet", GOOD_CSV.into(), "quarantined", Some("parquet_magic")),
+        ("raw/orders/dt=2026-11-25/o.csv.gz", gzip(GOOD_CSV.as_bytes()), "valid", None),
+        ("raw/orders/dt=2026-11-25/trunc.csv.gz", gzip(GOOD_CSV.as_bytes())[..30].to_vec(), "quarantined", Some("gzip")),
+        ("raw/orders/dt=2026-02-30/o.csv", GOOD_CSV.into(), "quarantined", Some("key_pattern")),
+        ("raw/orders/2026-11-25/o.csv", GOOD_CSV.into(), "quarantined", Some("key_pattern")),
+        ("raw/orders/dt=2026-11-25/empty.csv", Vec::new(), "quarantined", Some("empty")),
+    ];
+    for (key, body, want, reason) in cases {
+        let event = lake.upload(key, body).await;
+        let res = validate(&deps, event).await.unwrap();
+        let o = outcome(&res);
+        assert_eq!(o["outcome"], want, "{key}: {res}");
+        if let Some(r) = reason {
+            assert_eq!(o["reason"], r, "{key}: {res}");
+        }
+        let qkey = format!("quarantine/{key}");
+        assert_eq!(lake.exists(key).await, want == "valid", "{key} in raw");
+        assert_eq!(lake.exists(&qkey).await, want == "quarantined", "{key} in quarantine");
+    }
+    assert_eq!(lake.executions().await.len(), 4);
+}
+
+#[tokio::test]
+async fn things_that_are_not_uploads_are_ignored() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let test_event = serde_json::json!({"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00.000Z","Bucket":lake.bucket,"RequestId":"x","HostId":"y"});
+    assert_eq!(validate(&deps, test_event).await.unwrap()["test_event"], true);
+    for key in ["raw/orders/", "elsewhere/file.csv", "quarantine/raw/orders/dt=2026-11-25/x.csv"] {
+        let event = lake.upload(key, if key.ends_with('/') { Vec::new() } else { b"x".to_vec() }).await;
+        let res = validate(&deps, event).await.unwrap();
+        assert_eq!(outcome(&res)["outcome"], "ignored", "{key}: {res}");
+        assert!(lake.exists(key).await, "{key} untouched");
+    }
+    let bad = validate(&deps, serde_json::json!({"hello": "world"})).await.unwrap_err();
+    assert_eq!(bad.error_type(), "Lakeline.BadInput");
+    assert!(bad.to_string().contains("no \"Records\" array"), "{bad}");
+}
+
+#[tokio::test]
+async fn gone_and_superseded_objects_are_skipped_not_failed() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let gone = lake.event_for("raw/orders/dt=2026-11-25/never.csv", 10, "abc");
+    assert_eq!(outcome(&validate(&deps, gone).await.unwrap())["outcome"], "gone");
+
+    let old = lake.upload(ORDERS_KEY, BAD_CSV.into()).await;
+    lake.put(ORDERS_KEY, GOOD_CSV.into()).await;
+    let res = validate(&deps, old).await.unwrap();
+    assert_eq!(outcome(&res)["outcome"], "superseded", "{res}");
+    assert!(lake.exists(ORDERS_KEY).await, "the newer upload must not be touched");
+}
+
+#[tokio::test]
+async fn a_retry_after_a_partial_quarantine_sends_the_pending_alert() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let event = lake.upload(ORDERS_KEY, BAD_CSV.into()).await;
+    validate(&deps, event.clone()).await.unwrap();
+    assert_eq!(lake.alerts(1, Duration::from_secs(10)).await.len(), 1);
+    // Simulate a crash between the delete and the alert: mark the alert pending again.
+    let qkey = format!("quarantine/{ORDERS_KEY}");
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(aws_sdk_s3::types::Tag::builder().key("lakeline:alert").value("pending").build().unwrap())
+        .build()
+        .unwrap();
+    lake.s3.put_object_tagging().bucket(&lake.bucket).key(&qkey).tagging(tagging).send().await.unwrap();
+
+    let res = validate(&deps, event.clone()).await.unwrap();
+    let o = outcome(&res);
+    assert_eq!(o["outcome"], "gone");
+    assert!(o["resumed_alert"].is_string(), "{res}");
+    let alerts = lake.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0]["Message"].as_str().unwrap().contains("not a valid float"), "{:?}", alerts[0]);
+    // And only once: the third delivery finds the alert sent.
+    let third = validate(&deps, event).await.unwrap();
+    assert!(outcome(&third).get("resumed_alert").is_none(), "{third}");
+}
+
+#[tokio::test]
+async fn large_objects_are_quarantined_by_multipart_copy() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let mut deps = lake.validate_deps(shipped_registry());
+    // Shrink the 5 GiB CopyObject limit so a 12 MiB file takes the multipart path.
+    deps.config.multipart_copy_threshold = 8 << 20;
+    deps.config.copy_part_size = 5 << 20;
+    let mut body = GOOD_CSV.as_bytes().to_vec();
+    while body.len() < 12 << 20 {
+        body.extend_from_slice(b"3,Carol,1.0,EUR,2026-11-25,2026-11-25T10:00:00Z,\n");
+    }
+    body.extend_from_slice(b"4,Dan,oops,EUR,2026-11-25,2026-11-25T10:00:00Z,\n");
+    let len = body.len() as i64;
+    let event = lake.upload(ORDERS_KEY, body).await;
+    let res = validate(&deps, event).await.unwrap();
+    assert_eq!(outcome(&res)["outcome"], "quarantined", "{res}");
+    let qkey = format!("quarantine/{ORDERS_KEY}");
+    let head = lake.s3.head_object().bucket(&lake.bucket).key(&qkey).send().await.unwrap();
+    assert_eq!(head.content_length(), Some(len));
+    assert!(head.metadata().unwrap()["lakeline-reason"].contains("oops"));
+    assert!(!lake.exists(ORDERS_KEY).await);
+}
+
+#[tokio::test]
+async fn an_event_from_moto_s3_notifications_is_decoded_and_validated() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let queue = lake.sqs.create_queue().queue_name(lakeline_tests::unique("events")).send().await.unwrap().queue_url.unwrap();
+    let arn = lakeline_tests::queue_arn(&lake.sqs, &queue).await;
+    let conf = aws_sdk_s3::types::NotificationConfiguration::builder()
+        .queue_configurations(
+            aws_sdk_s3::types::QueueConfiguration::builder()
+                .queue_arn(arn)
+                .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    lake.s3.put_bucket_notification_configuration().bucket(&lake.bucket).notification_configuration(conf).send().await.unwrap();
+    // A key with a space, a plus and non-ASCII: S3 form-encodes it in the event.
+    let key = "raw/orders/dt=2026-11-25/Q4 sales+ré.csv";
+    lake.put(key, GOOD_CSV.into()).await;
+    let mut events = lakeline_tests::receive(&lake.sqs, &queue, 2, Duration::from_secs(10)).await;
+    assert_eq!(events.len(), 2, "test event and the upload: {events:?}");
+    let mut outcomes = Vec::new();
+    for ev in events.drain(..) {
+        outcomes.push(validate(&deps, ev).await.unwrap());
+    }
+    assert_eq!(outcomes[0]["test_event"], true, "{outcomes:?}");
+    let o = outcome(&outcomes[1]);
+    assert_eq!(o["outcome"], "valid", "{o}");
+    assert_eq!(o["key"], key);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
