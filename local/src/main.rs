@@ -1,1 +1,153 @@
-fn main() {}
+//! `lakeline`: the command line of lakeline.
+//!
+//! - `lakeline validate FILE --dataset NAME` checks a local file with exactly the rules the
+//!   Lambda applies, before anyone uploads it.
+//! - `lakeline demo` runs the pipeline against the local AWS emulator on the sample data.
+
+mod demo;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use lakeline::registry::{Format, KeyRoute, Registry};
+use lakeline::validate::{self, Report};
+
+#[derive(Parser)]
+#[command(name = "lakeline", version, about = "Guard and run an S3 data lake")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a local file against a dataset; prints the report as JSON.
+    /// Exit status: 0 valid, 1 invalid, 2 usage or configuration error.
+    Validate {
+        /// The file to check (`-` for standard input; not for Parquet).
+        file: PathBuf,
+        /// The dataset it belongs to.
+        #[arg(long)]
+        dataset: String,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// The raw key it would be uploaded to; also checks the key's naming and partition.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Run the pipeline locally on the sample data against the local AWS emulator
+    /// (expects AWS_ENDPOINT_URL; `make demo` sets everything up).
+    Demo {
+        /// The folder with sample files (`<dataset>/<file>`).
+        #[arg(long, default_value = "samples")]
+        samples: PathBuf,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Validate { file, dataset, config, key } => validate_cmd(&file, &dataset, &config, key.as_deref()),
+        Cmd::Demo { samples, config } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            rt.block_on(demo::run(&samples, &config))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lakeline: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_registry(path: &Path) -> anyhow::Result<Registry> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Registry::from_yaml(&text, &path.display().to_string())?)
+}
+
+fn validate_cmd(file: &Path, dataset: &str, config: &Path, key: Option<&str>) -> anyhow::Result<ExitCode> {
+    let reg = load_registry(config)?;
+    let Some((name, ds)) = reg.dataset(dataset) else {
+        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
+        bail!("no dataset {dataset:?} in {}; known: {}", config.display(), known.join(", "));
+    };
+    let shown = key.map(str::to_string).unwrap_or_else(|| file.display().to_string());
+    let file_name = key
+        .and_then(|k| k.rsplit('/').next())
+        .or_else(|| file.file_name().and_then(|f| f.to_str()))
+        .unwrap_or_default()
+        .to_string();
+
+    let mut early = Vec::new();
+    if let Some(k) = key {
+        match reg.route(k) {
+            KeyRoute::Matched { name: n, .. } if n == name => {}
+            KeyRoute::Matched { name: n, .. } => bail!("key {k:?} belongs to dataset {n}, not {dataset}"),
+            KeyRoute::Misnamed { name: n, dataset: d, why } if n == name => {
+                early.push(validate::key_problem(&why, d.key_pattern.as_str()))
+            }
+            _ => bail!("key {k:?} is not under dataset {dataset}'s prefix {}", ds.key_pattern.prefix()),
+        }
+    }
+    let stdin = file.as_os_str() == "-";
+    if !stdin {
+        let size = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
+        early.extend(validate::precheck(ds, &file_name, size));
+    }
+    let max = reg.lake.max_problems;
+    let report = if !early.is_empty() {
+        validate::rejected_unread(name.as_str(), ds, &shown, early)
+    } else if ds.format == Format::Parquet {
+        if stdin {
+            bail!("Parquet is checked by its footer: give a file, not standard input");
+        }
+        parquet_report(file, name.as_str(), ds, &shown, max)?
+    } else {
+        let source: Box<dyn Read> = if stdin {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?)
+        };
+        // The key decides gzip with `compression: auto`, so pass the name the file would have.
+        let gz_name = if file_name.is_empty() { shown.clone() } else { file_name.clone() };
+        let mut r = validate::validate_stream(name.as_str(), ds, &gz_name, max, source)?;
+        r.key = shown;
+        r
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.verdict == validate::Verdict::Valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The same two reads the Lambda makes with ranged GETs, as seeks in a local file.
+fn parquet_report(
+    file: &Path,
+    name: &str,
+    ds: &lakeline::registry::Dataset,
+    shown: &str,
+    max: usize,
+) -> anyhow::Result<Report> {
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = f.metadata()?.len();
+    let mut read = |start: u64, len: u64| -> anyhow::Result<Vec<u8>> {
+        let mut buf = vec![0u8; usize::try_from(len)?];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    };
+    let tail_len = validate::PARQUET_TAIL_LEN.min(size);
+    Ok(match validate::parquet_tail(name, ds, shown, size, &read(size - tail_len, tail_len)?) {
+        validate::ParquetStep::Done(report) => report,
+        validate::ParquetStep::NeedMetadata(footer, report) => {
+            validate::parquet_finish(report, &read(footer.metadata_start, footer.metadata_len)?, ds, max)
+        }
+    })
+}

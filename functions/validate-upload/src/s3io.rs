@@ -118,29 +118,19 @@ async fn validate_parquet(
     obj: &Object,
     max_problems: usize,
 ) -> Result<Option<Report>, HandlerError> {
-    let mut report = validate::rejected_unread(name, dataset, &obj.key, Vec::new());
     let tail_len = validate::PARQUET_TAIL_LEN.min(obj.size);
     let Some(tail) = read_range(s3, obj, obj.size - tail_len, tail_len).await? else {
         return Ok(None);
     };
-    report.bytes_read = tail.len() as u64;
-    let footer = match validate::parquet_footer(&tail, obj.size) {
-        Ok(f) => f,
-        Err(p) => {
-            report.problems.push(p);
-            return Ok(Some(report));
+    match validate::parquet_tail(name, dataset, &obj.key, obj.size, &tail) {
+        validate::ParquetStep::Done(report) => Ok(Some(report)),
+        validate::ParquetStep::NeedMetadata(footer, report) => {
+            let Some(meta) = read_range(s3, obj, footer.metadata_start, footer.metadata_len).await? else {
+                return Ok(None);
+            };
+            Ok(Some(validate::parquet_finish(report, &meta, dataset, max_problems)))
         }
-    };
-    let Some(meta) = read_range(s3, obj, footer.metadata_start, footer.metadata_len).await? else {
-        return Ok(None);
-    };
-    report.bytes_read += meta.len() as u64;
-    let (rows, problems, stopped) = validate::check_parquet_metadata(&meta, dataset, max_problems);
-    report.rows = rows;
-    report.stopped_early = stopped;
-    report.verdict = if problems.is_empty() { validate::Verdict::Valid } else { validate::Verdict::Invalid };
-    report.problems = problems;
-    Ok(Some(report))
+    }
 }
 
 async fn read_range(s3: &aws_sdk_s3::Client, obj: &Object, start: u64, len: u64) -> Result<Option<Vec<u8>>, HandlerError> {

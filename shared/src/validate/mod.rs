@@ -13,15 +13,17 @@ mod stream;
 use std::fmt;
 use std::io::Read;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::registry::{Dataset, Format, KeyMatch};
 use crate::text::shorten;
 
-pub use self::parquet::{check_parquet_metadata, parquet_footer, ParquetFooter, PARQUET_TAIL_LEN};
+pub use self::parquet::{
+    check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail, ParquetFooter, ParquetStep, PARQUET_TAIL_LEN,
+};
 
 /// Why a file was rejected: stable names used in quarantine tags, metrics and alerts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     /// The key does not follow the dataset's key pattern (incl. a partition date that is no date).
@@ -104,7 +106,7 @@ impl fmt::Display for ProblemCode {
 }
 
 /// One thing wrong with a file, and where.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     /// What kind of problem.
     pub code: ProblemCode,

@@ -6,7 +6,7 @@ use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as Physical};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::schema::types::Type;
 
-use super::{Problem, ProblemCode, Problems};
+use super::{Problem, ProblemCode, Problems, Report, Verdict};
 use crate::registry::{Dataset, ExtraColumns};
 use crate::text::show_bytes;
 use crate::types::ColumnType;
@@ -204,4 +204,38 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
         (None, c) => format!(" ({c})"),
     };
     Err(format!("{physical}{annotation}"))
+}
+
+/// After the tail: either the verdict is already known, or the metadata must be read.
+#[derive(Debug)]
+pub enum ParquetStep {
+    /// Rejected by the tail alone (not Parquet, encrypted, impossible length).
+    Done(Report),
+    /// Read `footer.metadata_len` bytes at `footer.metadata_start`, then call [`parquet_finish`].
+    NeedMetadata(ParquetFooter, Report),
+}
+
+/// First step of the footer-only check: judge the last [`PARQUET_TAIL_LEN`] bytes of an object
+/// of `size` bytes. Callers do the reads (ranged GETs in the Lambda, seeks in the CLI).
+pub fn parquet_tail(name: &str, ds: &Dataset, key: &str, size: u64, tail: &[u8]) -> ParquetStep {
+    let mut report = super::rejected_unread(name, ds, key, Vec::new());
+    report.bytes_read = tail.len() as u64;
+    match parquet_footer(tail, size) {
+        Ok(footer) => ParquetStep::NeedMetadata(footer, report),
+        Err(p) => {
+            report.problems.push(p);
+            ParquetStep::Done(report)
+        }
+    }
+}
+
+/// Second step: judge the metadata bytes.
+pub fn parquet_finish(mut report: Report, meta: &[u8], ds: &Dataset, max_problems: usize) -> Report {
+    let (rows, problems, stopped) = check_parquet_metadata(meta, ds, max_problems);
+    report.bytes_read += meta.len() as u64;
+    report.rows = rows;
+    report.stopped_early = stopped;
+    report.verdict = if problems.is_empty() { Verdict::Valid } else { Verdict::Invalid };
+    report.problems = problems;
+    report
 }
