@@ -45,7 +45,11 @@ impl std::str::FromStr for ByteSize {
             "MiB" => 1 << 20,
             "GiB" => 1 << 30,
             "TiB" => 1 << 40,
-            _ => return Err(format!("invalid size {s:?}: use a number with B, KB, MB, GB, KiB, MiB, GiB or TiB")),
+            _ => {
+                return Err(format!(
+                    "invalid size {s:?}: use a number with B, KB, MB, GB, KiB, MiB, GiB or TiB"
+                ))
+            }
         };
         let n: f64 = num
             .parse()
@@ -64,7 +68,7 @@ impl fmt::Display for ByteSize {
         for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
             if b >= 1 << shift {
                 let v = b as f64 / (1u64 << shift) as f64;
-                return if b % (1 << shift) == 0 {
+                return if b.is_multiple_of(1 << shift) {
                     write!(f, "{}{unit}", b >> shift)
                 } else {
                     write!(f, "{v:.1}{unit}")

@@ -64,7 +64,11 @@ pub fn is_int(v: &[u8]) -> bool {
         return true;
     }
     // 19 digits may overflow: compare with i64's limits as text.
-    let limit: &[u8] = if neg { b"9223372036854775808" } else { b"9223372036854775807" };
+    let limit: &[u8] = if neg {
+        b"9223372036854775808"
+    } else {
+        b"9223372036854775807"
+    };
     digits <= limit
 }
 
@@ -117,7 +121,9 @@ pub fn is_float(v: &[u8]) -> bool {
 /// `true`/`false` in any case, `t`/`f`, `yes`/`no`, `y`/`n`, `1`/`0`.
 #[inline]
 pub fn is_bool(v: &[u8]) -> bool {
-    const WORDS: [&[u8]; 10] = [b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0"];
+    const WORDS: [&[u8]; 10] = [
+        b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0",
+    ];
     WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
 }
 
@@ -140,7 +146,9 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }
@@ -152,7 +160,11 @@ pub fn is_date(v: &[u8]) -> bool {
     if v.len() != 10 || v[4] != b'-' || v[7] != b'-' {
         return false;
     }
-    match (digits::<4>(&v[..4]), digits::<2>(&v[5..7]), digits::<2>(&v[8..10])) {
+    match (
+        digits::<4>(&v[..4]),
+        digits::<2>(&v[5..7]),
+        digits::<2>(&v[8..10]),
+    ) {
         (Some(y), Some(m), Some(d)) => y >= 1 && d >= 1 && d <= days_in_month(y, m),
         _ => false,
     }

@@ -12,21 +12,49 @@ use crate::text::show_bytes;
 /// More fields than this in one record is reported rather than tracked.
 const MAX_FIELDS: usize = 65_536;
 
-pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems) -> io::Result<u64> {
+pub(super) fn check(
+    src: &mut dyn BufRead,
+    ds: &Dataset,
+    problems: &mut Problems,
+) -> io::Result<u64> {
     let mut rdr = ReaderBuilder::new().delimiter(ds.delimiter_byte()).build();
-    let max_record = usize::try_from(ds.size.max_record.0).unwrap_or(usize::MAX).max(64);
-    let mut out = vec![0u8; 64 * 1024];
+    let max_record = usize::try_from(ds.size.max_record.0)
+        .unwrap_or(usize::MAX)
+        .max(64);
+    // Never start above the limit: a record is only reported once it fills the buffer, so a
+    // 64 KiB start would let records up to 64 KiB pass a smaller `max_record`.
+    let mut out = vec![0u8; max_record.min(64 * 1024)];
     let mut outlen = 0;
     let mut ends = vec![0usize; ds.columns.len() + 4];
     let mut nends = 0;
     let mut skipping = false;
     let mut header_pending = ds.header == HeaderRule::Required;
     let mut start_line = 1u64;
+    // True between records, until the next record's first byte: see the blank-line skip below.
+    let mut at_start = true;
     let mut rows = 0u64;
     let rec = RecordCheck::new(ds);
 
     loop {
         let input = src.fill_buf()?;
+        if at_start && !input.is_empty() {
+            // csv-core ends a record on its terminator byte (`\r` of a CRLF leaves the `\n`
+            // pending) and silently skips blank lines, so `rdr.line()` after a record is not the
+            // next record's line. Skipping the line breaks here and reading `rdr.line()` at the
+            // record's first byte gives the line where the record starts.
+            let blank = input
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if blank > 0 {
+                let newlines = memchr::memchr_iter(b'\n', &input[..blank]).count() as u64;
+                src.consume(blank);
+                rdr.set_line(rdr.line() + newlines);
+                continue;
+            }
+            at_start = false;
+            start_line = rdr.line();
+        }
         let (res, nin, nout, nend) = rdr.read_record(input, &mut out[outlen..], &mut ends[nends..]);
         src.consume(nin);
         outlen += nout;
@@ -42,8 +70,14 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
                             line: Some(start_line),
                             row: (!header_pending).then_some(rows + 1),
                             column: None,
-                            value: Some(show_bytes(&out[..outlen.min(VALUE_SHOWN * 4)], VALUE_SHOWN)),
-                            message: format!("record longer than the dataset limit of {}", ds.size.max_record),
+                            value: Some(show_bytes(
+                                &out[..outlen.min(VALUE_SHOWN * 4)],
+                                VALUE_SHOWN,
+                            )),
+                            message: format!(
+                                "record longer than the dataset limit of {}",
+                                ds.size.max_record
+                            ),
                         };
                         if problems.push(p) {
                             return Ok(rows);
@@ -64,10 +98,13 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
                         let p = Problem {
                             code: ProblemCode::ColumnCount,
                             line: Some(start_line),
-                            row: Some(rows + 1),
+                            row: (!header_pending).then_some(rows + 1),
                             column: None,
                             value: None,
-                            message: format!("more than {MAX_FIELDS} fields in one record, expected {}", ds.columns.len()),
+                            message: format!(
+                                "more than {MAX_FIELDS} fields in one record, expected {}",
+                                ds.columns.len()
+                            ),
                         };
                         if problems.push(p) {
                             return Ok(rows);
@@ -80,11 +117,22 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
                 }
             }
             ReadRecordResult::Record => {
-                if !skipping {
-                    let fields = Fields { data: &out[..outlen], ends: &ends[..nends] };
+                if skipping {
+                    // The record was reported when it overflowed. It still takes a row number,
+                    // so later problems name the right row; a header that long leaves no
+                    // columns to judge rows against.
+                    if header_pending {
+                        return Ok(rows);
+                    }
+                    rows += 1;
+                } else {
+                    let fields = Fields {
+                        data: &out[..outlen],
+                        ends: &ends[..nends],
+                    };
                     if header_pending {
                         header_pending = false;
-                        if let Some(p) = header_problem(ds, &fields) {
+                        if let Some(p) = header_problem(ds, &fields, start_line) {
                             // Rows cannot be judged against columns that are not there.
                             problems.push(p);
                             return Ok(rows);
@@ -99,13 +147,16 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
                 skipping = false;
                 outlen = 0;
                 nends = 0;
-                start_line = rdr.line() + 1;
+                at_start = true;
             }
             ReadRecordResult::End => break,
         }
     }
     if header_pending {
-        problems.push(Problem::object(ProblemCode::Header, "no header line: the file has no records"));
+        problems.push(Problem::object(
+            ProblemCode::Header,
+            "no header line: the file has no records",
+        ));
     }
     Ok(rows)
 }
@@ -123,14 +174,35 @@ impl<'a> Fields<'a> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.data[start..self.ends[i]]
     }
+
+    /// The fields joined by `delim`, cut at `max` bytes: the record as a report can quote it
+    /// (the parser's buffer holds the fields back to back, which hides where they split).
+    fn joined(&self, delim: u8, max: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(max.min(self.data.len() + self.len()));
+        for i in 0..self.len() {
+            if out.len() >= max {
+                break;
+            }
+            if i > 0 {
+                out.push(delim);
+            }
+            out.extend_from_slice(self.get(i));
+        }
+        out.truncate(max);
+        out
+    }
 }
 
-fn header_problem(ds: &Dataset, f: &Fields<'_>) -> Option<Problem> {
+fn header_problem(ds: &Dataset, f: &Fields<'_>, line: u64) -> Option<Problem> {
     let found: Vec<String> = (0..f.len())
         .map(|i| String::from_utf8_lossy(f.get(i)).trim().to_string())
         .collect();
     let expected: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
-    if found.iter().map(String::as_str).eq(expected.iter().copied()) {
+    if found
+        .iter()
+        .map(String::as_str)
+        .eq(expected.iter().copied())
+    {
         return None;
     }
     let message = if found.len() != expected.len() {
@@ -142,7 +214,11 @@ fn header_problem(ds: &Dataset, f: &Fields<'_>) -> Option<Problem> {
             expected.join(", ")
         )
     } else {
-        let i = found.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(0);
+        let i = found
+            .iter()
+            .zip(&expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         format!(
             "header column {} is {:?}, expected {:?} (expected [{}])",
             i + 1,
@@ -151,7 +227,14 @@ fn header_problem(ds: &Dataset, f: &Fields<'_>) -> Option<Problem> {
             expected.join(", ")
         )
     };
-    Some(Problem { code: ProblemCode::Header, line: Some(1), row: None, column: None, value: None, message })
+    Some(Problem {
+        code: ProblemCode::Header,
+        line: Some(line),
+        row: None,
+        column: None,
+        value: None,
+        message,
+    })
 }
 
 /// Per-row checks with the dataset's rules resolved once.
@@ -164,7 +247,10 @@ struct RecordCheck<'d> {
 impl<'d> RecordCheck<'d> {
     fn new(ds: &'d Dataset) -> Self {
         let only_empty_is_null = ds.null_values.len() == 1 && ds.null_values[0].is_empty();
-        RecordCheck { ds, only_empty_is_null }
+        RecordCheck {
+            ds,
+            only_empty_is_null,
+        }
     }
 
     fn is_null(&self, v: &[u8]) -> bool {
@@ -190,14 +276,27 @@ impl<'d> RecordCheck<'d> {
             let p = at(
                 None,
                 ProblemCode::ColumnCount,
-                Some(show_bytes(f.data, VALUE_SHOWN)),
+                Some(show_bytes(
+                    &f.joined(self.ds.delimiter_byte(), VALUE_SHOWN * 4),
+                    VALUE_SHOWN,
+                )),
                 format!("{} fields, expected {}", f.len(), cols.len()),
             );
             return problems.push(p);
         }
-        if let Err(e) = std::str::from_utf8(f.data) {
-            let bad = e.valid_up_to();
-            let i = f.ends.iter().position(|&end| end > bad).unwrap_or(0);
+        let bad_field = match std::str::from_utf8(f.data) {
+            // The fields are checked as one buffer; a character cut by a delimiter (`\xC3,\xA9`)
+            // is valid there but leaves two invalid fields, so every field end must also fall
+            // on a character boundary.
+            Ok(text) => f.ends.iter().position(|&end| !text.is_char_boundary(end)),
+            Err(e) => Some(
+                f.ends
+                    .iter()
+                    .position(|&end| end > e.valid_up_to())
+                    .unwrap_or(0),
+            ),
+        };
+        if let Some(i) = bad_field {
             let p = at(
                 Some(cols[i].name.clone()),
                 ProblemCode::Encoding,
@@ -212,7 +311,12 @@ impl<'d> RecordCheck<'d> {
                 if !col.required {
                     continue;
                 }
-                at(Some(col.name.clone()), ProblemCode::Required, None, "required value is missing".into())
+                at(
+                    Some(col.name.clone()),
+                    ProblemCode::Required,
+                    None,
+                    "required value is missing".into(),
+                )
             } else if col.ty.accepts(v) {
                 continue;
             } else {
