@@ -41,10 +41,25 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     // The lake.
     let suffix = format!("{:x}", std::process::id());
     let bucket = format!("lakeline-demo-{suffix}");
-    s3.create_bucket().bucket(&bucket).send().await.context("creating the bucket")?;
-    let topic = sns.create_topic().name(format!("lakeline-alerts-{suffix}")).send().await?.topic_arn.unwrap_or_default();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .context("creating the bucket")?;
+    let topic = sns
+        .create_topic()
+        .name(format!("lakeline-alerts-{suffix}"))
+        .send()
+        .await?
+        .topic_arn
+        .unwrap_or_default();
     let inbox = make_queue(&sqs, &format!("lakeline-alerts-inbox-{suffix}")).await?;
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(&inbox.1).send().await?;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&inbox.1)
+        .send()
+        .await?;
     let events = make_queue(&sqs, &format!("lakeline-s3-events-{suffix}")).await?;
     let notif = aws_sdk_s3::types::NotificationConfiguration::builder()
         .queue_configurations(
@@ -54,7 +69,11 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                 .build()?,
         )
         .build();
-    s3.put_bucket_notification_configuration().bucket(&bucket).notification_configuration(notif).send().await?;
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(notif)
+        .send()
+        .await?;
     let sm = sfn
         .create_state_machine()
         .name(format!("lakeline-pipeline-{suffix}"))
@@ -67,7 +86,9 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
 
     // The uploads: every sample, plus two mistakes data teams really make.
     let mut uploads = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(samples).with_context(|| format!("reading {}", samples.display()))?.collect::<Result<_, _>>()?;
+    let mut dirs: Vec<_> = std::fs::read_dir(samples)
+        .with_context(|| format!("reading {}", samples.display()))?
+        .collect::<Result<_, _>>()?;
     dirs.sort_by_key(|d| d.file_name());
     for dir in dirs.iter().filter(|d| d.path().is_dir()) {
         let dataset = dir.file_name().to_string_lossy().to_string();
@@ -76,14 +97,33 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         for f in files {
             let name = f.file_name().to_string_lossy().to_string();
             let key = format!("raw/{dataset}/dt={DT}/{name}");
-            s3.put_object().bucket(&bucket).key(&key).body(std::fs::read(f.path())?.into()).send().await?;
-            uploads.push(Upload { key, expect_valid: name.starts_with("good") });
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(std::fs::read(f.path())?.into())
+                .send()
+                .await?;
+            uploads.push(Upload {
+                key,
+                expect_valid: name.starts_with("good"),
+            });
         }
     }
     if let Ok(csv) = std::fs::read(samples.join("orders/good.csv")) {
-        for key in [format!("raw/orders/{DT}/forgot the dt.csv"), format!("raw/inventory/dt={DT}/actually-a-csv.parquet")] {
-            s3.put_object().bucket(&bucket).key(&key).body(csv.clone().into()).send().await?;
-            uploads.push(Upload { key, expect_valid: false });
+        for key in [
+            format!("raw/orders/{DT}/forgot the dt.csv"),
+            format!("raw/inventory/dt={DT}/actually-a-csv.parquet"),
+        ] {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(csv.clone().into())
+                .send()
+                .await?;
+            uploads.push(Upload {
+                key,
+                expect_valid: false,
+            });
         }
     }
 
@@ -105,7 +145,9 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while outcomes.len() < uploads.len() && Instant::now() < deadline {
         for ev in receive(&sqs, &events.0).await? {
-            let res = validate_upload::handle(&deps, ev).await.map_err(|e| anyhow::anyhow!("{}: {e}", e.error_type()))?;
+            let res = validate_upload::handle(&deps, ev)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", e.error_type()))?;
             if let Some(list) = res["outcomes"].as_array() {
                 outcomes.extend(list.iter().cloned());
             }
@@ -127,17 +169,37 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
             continue;
         };
         let verdict = o["outcome"].as_str().unwrap_or("?");
-        println!("{}  {}", if verdict == "valid" { "VALID  " } else { "INVALID" }, u.key);
+        println!(
+            "{}  {}",
+            if verdict == "valid" {
+                "VALID  "
+            } else {
+                "INVALID"
+            },
+            u.key
+        );
         match verdict {
             "valid" => {
                 let exec = o["execution"].as_str().unwrap_or_default();
                 let arn = format!("{}:{exec}", sm.replace(":stateMachine:", ":execution:"));
-                let status = sfn.describe_execution().execution_arn(&arn).send().await.map(|d| d.status().as_str().to_string()).unwrap_or_else(|e| format!("unknown ({e})"));
-                println!("         stays in raw/, tagged lakeline:status=validated; {} rows", o["rows"]);
+                let status = sfn
+                    .describe_execution()
+                    .execution_arn(&arn)
+                    .send()
+                    .await
+                    .map(|d| d.status().as_str().to_string())
+                    .unwrap_or_else(|e| format!("unknown ({e})"));
+                println!(
+                    "         stays in raw/, tagged lakeline:status=validated; {} rows",
+                    o["rows"]
+                );
                 println!("         execution {exec}: {status}");
             }
             "quarantined" => {
-                println!("         moved to s3://{bucket}/{}", o["quarantine_key"].as_str().unwrap_or_default());
+                println!(
+                    "         moved to s3://{bucket}/{}",
+                    o["quarantine_key"].as_str().unwrap_or_default()
+                );
                 if let Some(ps) = o["report"]["problems"].as_array() {
                     for p in ps.iter().take(3) {
                         println!("         - {}", problem_line(p));
@@ -148,7 +210,11 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                 }
                 let subject = alerts
                     .iter()
-                    .find(|a| a["Message"].as_str().is_some_and(|m| m.contains(&format!("\"object\":\"s3://{bucket}/{}\"", u.key))))
+                    .find(|a| {
+                        a["Message"].as_str().is_some_and(|m| {
+                            m.contains(&format!("\"object\":\"s3://{bucket}/{}\"", u.key))
+                        })
+                    })
                     .and_then(|a| a["Subject"].as_str());
                 match subject {
                     Some(s) => println!("         alert: {s}"),
@@ -158,18 +224,34 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
             other => println!("         {other}"),
         }
         if (verdict == "valid") != u.expect_valid {
-            failures.push(format!("{}: expected {}, got {verdict}", u.key, if u.expect_valid { "valid" } else { "quarantined" }));
+            failures.push(format!(
+                "{}: expected {}, got {verdict}",
+                u.key,
+                if u.expect_valid {
+                    "valid"
+                } else {
+                    "quarantined"
+                }
+            ));
         }
     }
     if let Some(a) = alerts.first() {
-        let doc: Value = serde_json::from_str(a["Message"].as_str().unwrap_or("{}")).unwrap_or_default();
-        println!("\nOne alert as a human reads it (email / default):\nSubject: {}\n{}", a["Subject"].as_str().unwrap_or_default(), doc["text"].as_str().unwrap_or_default());
+        let doc: Value =
+            serde_json::from_str(a["Message"].as_str().unwrap_or("{}")).unwrap_or_default();
+        println!(
+            "\nOne alert as a human reads it (email / default):\nSubject: {}\n{}",
+            a["Subject"].as_str().unwrap_or_default(),
+            doc["text"].as_str().unwrap_or_default()
+        );
     }
     let valid = outcomes.iter().filter(|o| o["outcome"] == "valid").count();
     println!(
         "{} files: {valid} valid, {} quarantined, {} alerts; {:.1} s",
         uploads.len(),
-        outcomes.iter().filter(|o| o["outcome"] == "quarantined").count(),
+        outcomes
+            .iter()
+            .filter(|o| o["outcome"] == "quarantined")
+            .count(),
         alerts.len(),
         t0.elapsed().as_secs_f64()
     );
@@ -193,23 +275,43 @@ fn problem_line(p: &Value) -> String {
 }
 
 async fn make_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<(String, String)> {
-    let url = sqs.create_queue().queue_name(name).send().await?.queue_url.unwrap_or_default();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .send()
         .await?;
-    let arn = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
     Ok((url, arn))
 }
 
 async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Vec<Value>> {
-    let res = sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+    let res = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await?;
     let mut out = Vec::new();
     for m in res.messages() {
         out.push(serde_json::from_str(m.body().unwrap_or("null"))?);
-        sqs.delete_message().queue_url(url).set_receipt_handle(m.receipt_handle().map(str::to_string)).send().await?;
+        sqs.delete_message()
+            .queue_url(url)
+            .set_receipt_handle(m.receipt_handle().map(str::to_string))
+            .send()
+            .await?;
     }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 //!   Lambda applies, before anyone uploads it.
 //! - `lakeline demo` runs the pipeline against the local AWS emulator on the sample data.
 
+mod compaction;
 mod demo;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -49,15 +50,46 @@ enum Cmd {
         #[arg(long, default_value = "config/datasets.yaml")]
         config: PathBuf,
     },
+    /// Report small files under an S3 prefix, per folder, worst first, with totals and the
+    /// check-compaction decision (default settings; expects AWS credentials or AWS_ENDPOINT_URL).
+    CompactionReport {
+        /// Where to look, e.g. `s3://lake/curated/orders/`.
+        uri: String,
+        /// Target file size (small = below 75 % of it).
+        #[arg(long)]
+        target: Option<lakeline::size::ByteSize>,
+        /// Folders listed at the same time.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Validate { file, dataset, config, key } => validate_cmd(&file, &dataset, &config, key.as_deref()),
+        Cmd::Validate {
+            file,
+            dataset,
+            config,
+            key,
+        } => validate_cmd(&file, &dataset, &config, key.as_deref()),
         Cmd::Demo { samples, config } => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
             rt.block_on(demo::run(&samples, &config))
+        }
+        Cmd::CompactionReport {
+            uri,
+            target,
+            concurrency,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(compaction::run(&uri, target, concurrency))
         }
     };
     match result {
@@ -70,17 +102,29 @@ fn main() -> ExitCode {
 }
 
 fn load_registry(path: &Path) -> anyhow::Result<Registry> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Registry::from_yaml(&text, &path.display().to_string())?)
 }
 
-fn validate_cmd(file: &Path, dataset: &str, config: &Path, key: Option<&str>) -> anyhow::Result<ExitCode> {
+fn validate_cmd(
+    file: &Path,
+    dataset: &str,
+    config: &Path,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let reg = load_registry(config)?;
     let Some((name, ds)) = reg.dataset(dataset) else {
         let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
-        bail!("no dataset {dataset:?} in {}; known: {}", config.display(), known.join(", "));
+        bail!(
+            "no dataset {dataset:?} in {}; known: {}",
+            config.display(),
+            known.join(", ")
+        );
     };
-    let shown = key.map(str::to_string).unwrap_or_else(|| file.display().to_string());
+    let shown = key
+        .map(str::to_string)
+        .unwrap_or_else(|| file.display().to_string());
     let file_name = key
         .and_then(|k| k.rsplit('/').next())
         .or_else(|| file.file_name().and_then(|f| f.to_str()))
@@ -91,16 +135,25 @@ fn validate_cmd(file: &Path, dataset: &str, config: &Path, key: Option<&str>) ->
     if let Some(k) = key {
         match reg.route(k) {
             KeyRoute::Matched { name: n, .. } if n == name => {}
-            KeyRoute::Matched { name: n, .. } => bail!("key {k:?} belongs to dataset {n}, not {dataset}"),
-            KeyRoute::Misnamed { name: n, dataset: d, why } if n == name => {
-                early.push(validate::key_problem(&why, d.key_pattern.as_str()))
+            KeyRoute::Matched { name: n, .. } => {
+                bail!("key {k:?} belongs to dataset {n}, not {dataset}")
             }
-            _ => bail!("key {k:?} is not under dataset {dataset}'s prefix {}", ds.key_pattern.prefix()),
+            KeyRoute::Misnamed {
+                name: n,
+                dataset: d,
+                why,
+            } if n == name => early.push(validate::key_problem(&why, d.key_pattern.as_str())),
+            _ => bail!(
+                "key {k:?} is not under dataset {dataset}'s prefix {}",
+                ds.key_pattern.prefix()
+            ),
         }
     }
     let stdin = file.as_os_str() == "-";
     if !stdin {
-        let size = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
+        let size = std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
         early.extend(validate::precheck(ds, &file_name, size));
     }
     let max = reg.lake.max_problems;
@@ -115,16 +168,26 @@ fn validate_cmd(file: &Path, dataset: &str, config: &Path, key: Option<&str>) ->
         let source: Box<dyn Read> = if stdin {
             Box::new(std::io::stdin().lock())
         } else {
-            Box::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?)
+            Box::new(
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+            )
         };
         // The key decides gzip with `compression: auto`, so pass the name the file would have.
-        let gz_name = if file_name.is_empty() { shown.clone() } else { file_name.clone() };
+        let gz_name = if file_name.is_empty() {
+            shown.clone()
+        } else {
+            file_name.clone()
+        };
         let mut r = validate::validate_stream(name.as_str(), ds, &gz_name, max, source)?;
         r.key = shown;
         r
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(if report.verdict == validate::Verdict::Valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.verdict == validate::Verdict::Valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The same two reads the Lambda makes with ranged GETs, as seeks in a local file.
@@ -144,10 +207,15 @@ fn parquet_report(
         Ok(buf)
     };
     let tail_len = validate::PARQUET_TAIL_LEN.min(size);
-    Ok(match validate::parquet_tail(name, ds, shown, size, &read(size - tail_len, tail_len)?) {
-        validate::ParquetStep::Done(report) => report,
-        validate::ParquetStep::NeedMetadata(footer, report) => {
-            validate::parquet_finish(report, &read(footer.metadata_start, footer.metadata_len)?, ds, max)
-        }
-    })
+    Ok(
+        match validate::parquet_tail(name, ds, shown, size, &read(size - tail_len, tail_len)?) {
+            validate::ParquetStep::Done(report) => report,
+            validate::ParquetStep::NeedMetadata(footer, report) => validate::parquet_finish(
+                report,
+                &read(footer.metadata_start, footer.metadata_len)?,
+                ds,
+                max,
+            ),
+        },
+    )
 }

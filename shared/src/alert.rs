@@ -76,7 +76,13 @@ impl Alert {
         );
         let ascii: String = s
             .chars()
-            .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .collect();
         shorten(&ascii, SUBJECT_MAX).replace('…', "~")
     }
@@ -85,7 +91,11 @@ impl Alert {
     pub fn text(&self) -> String {
         let mut out = String::new();
         let ds = self.dataset.as_deref().unwrap_or("(unknown dataset)");
-        out.push_str(&format!("{} in {} for dataset {ds}.\n", capitalise(&self.what), self.stage));
+        out.push_str(&format!(
+            "{} in {} for dataset {ds}.\n",
+            capitalise(&self.what),
+            self.stage
+        ));
         if let Some(o) = &self.object {
             out.push_str(&format!("File:      {o}\n"));
         }
@@ -122,7 +132,12 @@ impl Alert {
 
     /// The JSON document for machine subscribers (SQS, Lambda, HTTPS), bounded like the text.
     pub fn json(&self) -> serde_json::Value {
-        let reasons: Vec<String> = self.reasons.iter().take(20).map(|r| shorten(r, REASON_MAX)).collect();
+        let reasons: Vec<String> = self
+            .reasons
+            .iter()
+            .take(20)
+            .map(|r| shorten(r, REASON_MAX))
+            .collect();
         json!({
             "source": "lakeline",
             "severity": self.severity,
@@ -152,7 +167,10 @@ impl Alert {
     /// String message attributes for subscription filter policies.
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("dataset", self.dataset.clone().unwrap_or_else(|| "-".into())),
+            (
+                "dataset",
+                self.dataset.clone().unwrap_or_else(|| "-".into()),
+            ),
             ("stage", self.stage.clone()),
             ("error_type", self.error_type.clone()),
             ("severity", self.severity.as_str().to_string()),
@@ -185,7 +203,10 @@ pub struct Rejection<'a> {
 pub fn report_reasons(report: &crate::validate::Report) -> Vec<String> {
     let mut reasons: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
     if report.stopped_early {
-        reasons.push(format!("checking stopped after {} problems; there may be more", report.problems.len()));
+        reasons.push(format!(
+            "checking stopped after {} problems; there may be more",
+            report.problems.len()
+        ));
     }
     reasons
 }
@@ -221,7 +242,9 @@ fn capitalise(s: &str) -> String {
 /// Console link to an S3 object (the region decides the console host).
 pub fn s3_console_url(region: &str, bucket: &str, key: &str) -> String {
     let enc = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
-    format!("https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={enc}")
+    format!(
+        "https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={enc}"
+    )
 }
 
 #[cfg(test)]
@@ -239,7 +262,10 @@ mod tests {
             error_type: "type".into(),
             reasons: vec!["line 3 (row 2), column amount: not a valid float: \"12,5\"".into()],
             now_at: Some("s3://lake/quarantine/raw/orders/dt=2026-11-25/o.csv".into()),
-            links: vec![("Quarantined object".into(), s3_console_url("eu-west-1", "lake", "quarantine/raw/o.csv"))],
+            links: vec![(
+                "Quarantined object".into(),
+                s3_console_url("eu-west-1", "lake", "quarantine/raw/o.csv"),
+            )],
             action: "Fix the file and upload it again to raw/.".into(),
         }
     }
@@ -247,9 +273,15 @@ mod tests {
     #[test]
     fn renders_subject_body_and_json() {
         let a = sample();
-        assert_eq!(a.subject(), "[lakeline] ERROR orders validation: file rejected (type)");
+        assert_eq!(
+            a.subject(),
+            "[lakeline] ERROR orders validation: file rejected (type)"
+        );
         let t = a.text();
-        assert!(t.starts_with("File rejected in validation for dataset orders.\n"), "{t}");
+        assert!(
+            t.starts_with("File rejected in validation for dataset orders.\n"),
+            "{t}"
+        );
         assert!(t.contains("Now at:    s3://lake/quarantine/"));
         assert!(t.contains("column amount"));
         let m: serde_json::Value = serde_json::from_str(&a.sns_message()).unwrap();
@@ -262,12 +294,21 @@ mod tests {
     fn bounded_whatever_the_input() {
         let mut a = sample();
         a.what = "é".repeat(300);
-        a.reasons = (0..10_000).map(|i| format!("reason {i} {}", "x".repeat(5_000))).collect();
+        a.reasons = (0..10_000)
+            .map(|i| format!("reason {i} {}", "x".repeat(5_000)))
+            .collect();
         a.links.push(("huge".into(), "y".repeat(100_000)));
         let s = a.subject();
-        assert!(s.len() <= SUBJECT_MAX && s.is_ascii() && !s.contains('\n'), "{s}");
+        assert!(
+            s.len() <= SUBJECT_MAX && s.is_ascii() && !s.contains('\n'),
+            "{s}"
+        );
         assert!(a.text().len() <= BODY_MAX);
         assert!(a.text().contains("more\n"));
-        assert!(a.sns_message().len() < 128 * 1024, "{}", a.sns_message().len());
+        assert!(
+            a.sns_message().len() < 128 * 1024,
+            "{}",
+            a.sns_message().len()
+        );
     }
 }

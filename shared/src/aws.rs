@@ -45,7 +45,9 @@ const TRANSIENT_CODES: &[&str] = &[
 /// Every service crate re-exports the same smithy `HttpResponse`, so this serves all clients.
 pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default();
             let status = se.raw().status().as_u16();
@@ -57,11 +59,15 @@ pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
 
 /// The service error code of an SDK error (`NoSuchKey`, `AccessDenied`, …), if it has one.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<String> {
-    err.as_service_error().and_then(|e| e.code()).map(str::to_string)
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string)
 }
 
 /// A readable one-line description of an SDK error, with its code and message.
-pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: &SdkError<E, R>,
+) -> String {
     match err.as_service_error() {
         Some(e) => format!(
             "{}: {}",
@@ -83,7 +89,10 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
 
 /// Loads the registry from a local path or an `s3://bucket/key` URI.
 pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Registry, Error> {
-    let unreadable = |message: String| Error::RegistryUnreadable { origin: location.to_string(), message };
+    let unreadable = |message: String| Error::RegistryUnreadable {
+        origin: location.to_string(),
+        message,
+    };
     let text = if let Some(rest) = location.strip_prefix("s3://") {
         let (bucket, key) = rest
             .split_once('/')
@@ -103,7 +112,9 @@ pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Re
             .into_bytes();
         String::from_utf8(bytes.to_vec()).map_err(|e| unreadable(format!("not UTF-8: {e}")))?
     } else {
-        tokio::fs::read_to_string(location).await.map_err(|e| unreadable(e.to_string()))?
+        tokio::fs::read_to_string(location)
+            .await
+            .map_err(|e| unreadable(e.to_string()))?
     };
     Registry::from_yaml(&text, location)
 }
@@ -112,6 +123,9 @@ pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Re
 pub fn env(name: &str) -> Result<String, Error> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(Error::Env { name: name.to_string(), message: "is not set".into() }),
+        _ => Err(Error::Env {
+            name: name.to_string(),
+            message: "is not set".into(),
+        }),
     }
 }

@@ -42,7 +42,22 @@ pub mod names {
     pub const CONFIG: &str = "Lakeline.Config";
     /// An input the function cannot act on (malformed event or payload).
     pub const BAD_INPUT: &str = "Lakeline.BadInput";
+    /// A job run cannot start now (concurrent-run limit, quota, throttling): retry with a long
+    /// backoff.
+    pub const JOB_RETRYABLE: &str = "Lakeline.JobRetryable";
+    /// The Glue job, EMR Serverless application or run does not exist: a human must act.
+    pub const JOB_NOT_FOUND: &str = "Lakeline.JobNotFound";
+    /// A job run ended FAILED, CANCELLED or TIMED_OUT. Raised by the state machine's Fail
+    /// state, with start-job's status document as the Cause.
+    pub const JOB_FAILED: &str = "Lakeline.JobFailed";
 
     /// Every name above, for the agreement test with the state machine.
-    pub const ALL: &[&str] = &[TRANSIENT, CONFIG, BAD_INPUT];
+    pub const ALL: &[&str] = &[
+        TRANSIENT,
+        CONFIG,
+        BAD_INPUT,
+        JOB_RETRYABLE,
+        JOB_NOT_FOUND,
+        JOB_FAILED,
+    ];
 }

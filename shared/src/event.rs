@@ -57,15 +57,32 @@ pub fn parse_notification(payload: &Value) -> Result<Notification, String> {
     for (i, r) in records.iter().enumerate() {
         let rec: LenientRecord = serde_json::from_value(r.clone())
             .map_err(|e| format!("Records[{i}] is not an S3 record: {e}"))?;
-        let bucket = rec.s3.bucket.name.ok_or_else(|| format!("Records[{i}]: no s3.bucket.name"))?;
-        let raw_key = rec.s3.object.key.ok_or_else(|| format!("Records[{i}]: no s3.object.key"))?;
+        let bucket = rec
+            .s3
+            .bucket
+            .name
+            .ok_or_else(|| format!("Records[{i}]: no s3.bucket.name"))?;
+        let raw_key = rec
+            .s3
+            .object
+            .key
+            .ok_or_else(|| format!("Records[{i}]: no s3.object.key"))?;
         out.push(ObjectEvent {
             event_name: rec.event_name.unwrap_or_default(),
             bucket,
             raw_key,
             size: rec.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-            etag: rec.s3.object.e_tag.map(|e| e.trim_matches('"').to_string()).filter(|e| !e.is_empty()),
-            version_id: rec.s3.object.version_id.filter(|v| !v.is_empty() && v != "null"),
+            etag: rec
+                .s3
+                .object
+                .e_tag
+                .map(|e| e.trim_matches('"').to_string())
+                .filter(|e| !e.is_empty()),
+            version_id: rec
+                .s3
+                .object
+                .version_id
+                .filter(|v| !v.is_empty() && v != "null"),
             sequencer: rec.s3.object.sequencer,
         });
     }
@@ -79,19 +96,30 @@ mod tests {
     #[test]
     fn parses_real_moto_and_test_events() {
         let real: Value = serde_json::from_str(include_str!("../../events/s3-put.json")).unwrap();
-        let Notification::Records(r) = parse_notification(&real).unwrap() else { panic!() };
+        let Notification::Records(r) = parse_notification(&real).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].event_name, "ObjectCreated:Put");
         assert!(r[0].raw_key.contains('+'), "{:?}", r[0].raw_key);
 
         let moto = serde_json::json!({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventTime":"2026-11-25T10:00:00.000Z","eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0","configurationId":"x","bucket":{"name":"b","arn":"arn:aws:s3:::b"},"object":{"key":"raw%2Fa+b.csv","size":3,"eTag":"abc"}}}]});
-        let Notification::Records(r) = parse_notification(&moto).unwrap() else { panic!() };
-        assert_eq!((r[0].bucket.as_str(), r[0].size, r[0].etag.as_deref()), ("b", Some(3), Some("abc")));
+        let Notification::Records(r) = parse_notification(&moto).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (r[0].bucket.as_str(), r[0].size, r[0].etag.as_deref()),
+            ("b", Some(3), Some("abc"))
+        );
 
         let test = serde_json::json!({"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00.000Z","Bucket":"b","RequestId":"r","HostId":"h"});
         assert_eq!(parse_notification(&test).unwrap(), Notification::Test);
 
-        for bad in [serde_json::json!({}), serde_json::json!({"Records":[{"s3":{}}]}), serde_json::json!([1])] {
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"Records":[{"s3":{}}]}),
+            serde_json::json!([1]),
+        ] {
             assert!(parse_notification(&bad).is_err(), "{bad}");
         }
     }

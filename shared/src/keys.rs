@@ -33,7 +33,14 @@ pub const EXECUTION_NAME_MAX: usize = 80;
 /// event starts nothing new; a new upload of the same key (new ETag/version) gets a new name.
 /// Readable prefix (dataset, partition date, file stem), then a 20-hex-digit hash of the whole
 /// identity, only `[A-Za-z0-9_-]`, at most 80 characters.
-pub fn execution_name(dataset: &str, date: Option<&str>, file: &str, bucket: &str, key: &str, version: &str) -> String {
+pub fn execution_name(
+    dataset: &str,
+    date: Option<&str>,
+    file: &str,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [bucket, key, version] {
         h.update(part.as_bytes());
@@ -77,15 +84,31 @@ mod tests {
     #[test]
     fn decodes_event_keys() {
         for (raw, want) in [
-            ("raw/orders/dt%3D2026-11-25/a+b.csv", Ok("raw/orders/dt=2026-11-25/a b.csv")),
-            ("raw%2Forders%2Fdt%3D2026-11-25%2Fx.csv", Ok("raw/orders/dt=2026-11-25/x.csv")),
-            ("raw/orders/dt=2026-11-25/a%2Bb.csv", Ok("raw/orders/dt=2026-11-25/a+b.csv")),
-            ("raw/caf%C3%A9/%E6%97%A5%E6%9C%AC.csv", Ok("raw/café/日本.csv")),
+            (
+                "raw/orders/dt%3D2026-11-25/a+b.csv",
+                Ok("raw/orders/dt=2026-11-25/a b.csv"),
+            ),
+            (
+                "raw%2Forders%2Fdt%3D2026-11-25%2Fx.csv",
+                Ok("raw/orders/dt=2026-11-25/x.csv"),
+            ),
+            (
+                "raw/orders/dt=2026-11-25/a%2Bb.csv",
+                Ok("raw/orders/dt=2026-11-25/a+b.csv"),
+            ),
+            (
+                "raw/caf%C3%A9/%E6%97%A5%E6%9C%AC.csv",
+                Ok("raw/café/日本.csv"),
+            ),
             ("raw/a%25b.csv", Ok("raw/a%b.csv")),
             ("raw/a%20b.csv", Ok("raw/a b.csv")),
             ("raw/x%FF.csv", Err(())),
         ] {
-            assert_eq!(decode_event_key(raw).map_err(|_| ()), want.map(str::to_string), "{raw}");
+            assert_eq!(
+                decode_event_key(raw).map_err(|_| ()),
+                want.map(str::to_string),
+                "{raw}"
+            );
         }
     }
 
@@ -98,15 +121,52 @@ mod tests {
 
     #[test]
     fn execution_names_are_deterministic_short_and_clean() {
-        let a = execution_name("orders", Some("2026-11-25"), "a b.csv", "lake", "raw/orders/dt=2026-11-25/a b.csv", "etag1");
-        assert_eq!(a, execution_name("orders", Some("2026-11-25"), "a b.csv", "lake", "raw/orders/dt=2026-11-25/a b.csv", "etag1"));
+        let a = execution_name(
+            "orders",
+            Some("2026-11-25"),
+            "a b.csv",
+            "lake",
+            "raw/orders/dt=2026-11-25/a b.csv",
+            "etag1",
+        );
+        assert_eq!(
+            a,
+            execution_name(
+                "orders",
+                Some("2026-11-25"),
+                "a b.csv",
+                "lake",
+                "raw/orders/dt=2026-11-25/a b.csv",
+                "etag1"
+            )
+        );
         assert!(a.starts_with("orders-2026-11-25-a_b-"), "{a}");
-        let b = execution_name("orders", Some("2026-11-25"), "a b.csv", "lake", "raw/orders/dt=2026-11-25/a b.csv", "etag2");
+        let b = execution_name(
+            "orders",
+            Some("2026-11-25"),
+            "a b.csv",
+            "lake",
+            "raw/orders/dt=2026-11-25/a b.csv",
+            "etag2",
+        );
         assert_ne!(a, b);
-        let long = execution_name(&"d".repeat(40), Some("2026-11-25"), &format!("{}.csv", "日本語ファイル".repeat(30)), "lake", "k", "v");
+        let long = execution_name(
+            &"d".repeat(40),
+            Some("2026-11-25"),
+            &format!("{}.csv", "日本語ファイル".repeat(30)),
+            "lake",
+            "k",
+            "v",
+        );
         assert!(long.len() <= EXECUTION_NAME_MAX, "{long}");
         for name in [a, b, long] {
-            assert!(name.len() <= 80 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{name}");
+            assert!(
+                name.len() <= 80
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{name}"
+            );
         }
     }
 }

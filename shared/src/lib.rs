@@ -5,6 +5,8 @@
 //! - [`validate`]: the streaming validation engine (CSV, TSV, JSON Lines, Parquet footers).
 //! - [`event`] and [`keys`]: S3 notifications, key decoding, quarantine keys, execution names.
 //! - [`alert`]: the one alert format (SNS subject, text, JSON, attributes).
+//! - [`jobs`]: job settings, run keys, status normalisation, backoff, console links.
+//! - [`failure`]: the Causes a caught pipeline failure carries, turned into an [`alert::Alert`].
 //! - [`metrics`]: CloudWatch EMF lines.
 //! - [`aws`]: the few SDK helpers several functions share (client config, error classes,
 //!   registry loading from S3).
@@ -14,8 +16,11 @@
 
 pub mod alert;
 pub mod aws;
+pub mod compaction;
 mod error;
 pub mod event;
+pub mod failure;
+pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod registry;

@@ -41,7 +41,10 @@ impl Emf {
     /// A document with these dimensions (e.g. `[("Function","validate-upload"),("Dataset","orders")]`).
     pub fn new(dims: &[(&str, &str)]) -> Emf {
         Emf {
-            dims: dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dims: dims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..Emf::default()
         }
     }
@@ -60,7 +63,10 @@ impl Emf {
 
     /// Renders the JSON line.
     pub fn render(&self) -> String {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let mut root = Map::new();
         let dim_names: Vec<&str> = self.dims.iter().map(|(k, _)| k.as_str()).collect();
         root.insert(
@@ -107,7 +113,10 @@ mod tests {
         let m = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(m["Namespace"], "lakeline");
         assert_eq!(m["Dimensions"][0], json!(["Function", "Dataset"]));
-        assert_eq!(m["Metrics"][1], json!({"Name": "BytesRead", "Unit": "Bytes"}));
+        assert_eq!(
+            m["Metrics"][1],
+            json!({"Name": "BytesRead", "Unit": "Bytes"})
+        );
         assert_eq!(v["Dataset"], "orders");
         assert_eq!(v["FilesRejected"], 1.0);
         assert_eq!(v["Reason"], "type");

@@ -37,7 +37,9 @@ impl TryFrom<u32> for RegistryVersion {
         if v == 1 {
             Ok(RegistryVersion)
         } else {
-            Err(format!("unsupported registry version {v}; this build reads version 1"))
+            Err(format!(
+                "unsupported registry version {v}; this build reads version 1"
+            ))
         }
     }
 }
@@ -86,8 +88,7 @@ impl TryFrom<String> for DatasetName {
         let ok = !s.is_empty()
             && s.len() <= 40
             && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
             Ok(DatasetName(s))
@@ -142,12 +143,12 @@ pub struct Dataset {
     /// Size bounds of one object.
     #[serde(default)]
     pub size: SizeBounds,
-    /// The job that processes a valid file (see start-job). Free-form until that issue lands.
+    /// The job that processes a valid file (started by start-job).
     #[serde(default)]
-    pub job: Option<serde_yaml_ng::Value>,
-    /// Small-file compaction settings (see check-compaction). Free-form until that issue lands.
+    pub job: Option<crate::jobs::JobSpec>,
+    /// Small-file compaction settings (see check-compaction); absent means the defaults.
     #[serde(default)]
-    pub compaction: Option<serde_yaml_ng::Value>,
+    pub compaction: Option<crate::compaction::CompactionSettings>,
 }
 
 fn default_null_values() -> Vec<String> {
@@ -448,12 +449,19 @@ impl KeyPattern {
                         Some(PatternPart::Literal(l)) => l.as_bytes()[0],
                         _ => b'/',
                     };
-                    let end = rest.bytes().position(|b| b == stop || b == b'/').unwrap_or(rest.len());
+                    let end = rest
+                        .bytes()
+                        .position(|b| b == stop || b == b'/')
+                        .unwrap_or(rest.len());
                     let value = &rest[..end];
                     if value.is_empty() {
                         return Err(KeyMismatch(format!(
                             "empty value for {} in {:?}",
-                            if *part == PatternPart::Date { "{date}" } else { "{any}" },
+                            if *part == PatternPart::Date {
+                                "{date}"
+                            } else {
+                                "{any}"
+                            },
                             key
                         )));
                     }
@@ -484,7 +492,10 @@ impl KeyPattern {
             }
         }
         if !rest.is_empty() {
-            return Err(KeyMismatch(format!("unexpected trailing {:?}", crate::text::shorten(rest, 60))));
+            return Err(KeyMismatch(format!(
+                "unexpected trailing {:?}",
+                crate::text::shorten(rest, 60)
+            )));
         }
         let file = file.unwrap_or_default();
         let dir = &key[..key.len() - file.len()];
@@ -493,7 +504,11 @@ impl KeyPattern {
             .unwrap_or(dir)
             .trim_end_matches('/')
             .to_string();
-        Ok(KeyMatch { date, file, partition })
+        Ok(KeyMatch {
+            date,
+            file,
+            partition,
+        })
     }
 }
 
@@ -521,8 +536,13 @@ impl TryFrom<String> for KeyPattern {
             };
             if !lit.is_empty() {
                 parts.push(PatternPart::Literal(std::mem::take(&mut lit)));
-            } else if matches!(parts.last(), Some(PatternPart::Date | PatternPart::Any | PatternPart::File)) {
-                return Err(format!("key_pattern {text:?}: two placeholders must be separated by literal text"));
+            } else if matches!(
+                parts.last(),
+                Some(PatternPart::Date | PatternPart::Any | PatternPart::File)
+            ) {
+                return Err(format!(
+                    "key_pattern {text:?}: two placeholders must be separated by literal text"
+                ));
             }
             parts.push(part);
             rest = &rest[close + 1..];
@@ -542,7 +562,9 @@ impl TryFrom<String> for KeyPattern {
         if parts.iter().filter(|p| **p == PatternPart::File).count() != 1
             || parts.last() != Some(&PatternPart::File)
         {
-            return Err(format!("key_pattern {text:?}: must end with {{file}} (once)"));
+            return Err(format!(
+                "key_pattern {text:?}: must end with {{file}} (once)"
+            ));
         }
         if parts.iter().filter(|p| **p == PatternPart::Date).count() > 1 {
             return Err(format!("key_pattern {text:?}: at most one {{date}}"));
@@ -628,7 +650,11 @@ impl Registry {
                     });
                 }
             }
-            if da.key_pattern.prefix().starts_with(&self.lake.quarantine_prefix) {
+            if da
+                .key_pattern
+                .prefix()
+                .starts_with(&self.lake.quarantine_prefix)
+            {
                 return Err(Error::Registry {
                     origin: origin.to_string(),
                     line: None,
@@ -728,14 +754,26 @@ mod tests {
         ];
         for (what, text, line, needle) in cases {
             let err = Registry::from_yaml(text, "t.yaml").expect_err(what);
-            let Error::Registry { line: got, message, field, .. } = &err else {
+            let Error::Registry {
+                line: got,
+                message,
+                field,
+                ..
+            } = &err
+            else {
                 panic!("{what}: wrong error {err}")
             };
             assert_eq!(got, line, "{what}: line in {err}");
-            assert!(message.contains(needle), "{what}: {message:?} lacks {needle:?}");
+            assert!(
+                message.contains(needle),
+                "{what}: {message:?} lacks {needle:?}"
+            );
             assert!(err.to_string().contains("t.yaml"), "{what}: {err}");
             if line.is_some() {
-                assert!(!field.is_empty() || *what == "bad version", "{what}: no field in {err}");
+                assert!(
+                    !field.is_empty() || *what == "bad version",
+                    "{what}: no field in {err}"
+                );
             }
         }
     }
@@ -746,7 +784,11 @@ mod tests {
         let ok = |k: &str| p.matches(k).map(|m| (m.date, m.file, m.partition));
         assert_eq!(
             ok("raw/orders/dt=2026-11-25/a b.csv"),
-            Ok((Some("2026-11-25".into()), "a b.csv".into(), "dt=2026-11-25".into()))
+            Ok((
+                Some("2026-11-25".into()),
+                "a b.csv".into(),
+                "dt=2026-11-25".into()
+            ))
         );
         for (key, why) in [
             ("raw/orders/dt=2026-02-30/a.csv", "not a real date"),
@@ -778,9 +820,18 @@ mod tests {
     #[test]
     fn routes_keys() {
         let r = Registry::from_yaml(MINI, "mini.yaml").unwrap();
-        assert!(matches!(r.route("raw/orders/dt=2026-01-01/x.csv"), KeyRoute::Matched { .. }));
-        assert!(matches!(r.route("raw/orders/dt=2026-13-01/x.csv"), KeyRoute::Misnamed { .. }));
-        assert!(matches!(r.route("raw/orders/2026-01-01/x.csv"), KeyRoute::Misnamed { .. }));
+        assert!(matches!(
+            r.route("raw/orders/dt=2026-01-01/x.csv"),
+            KeyRoute::Matched { .. }
+        ));
+        assert!(matches!(
+            r.route("raw/orders/dt=2026-13-01/x.csv"),
+            KeyRoute::Misnamed { .. }
+        ));
+        assert!(matches!(
+            r.route("raw/orders/2026-01-01/x.csv"),
+            KeyRoute::Misnamed { .. }
+        ));
         assert_eq!(r.route("raw/other/x.csv"), KeyRoute::Unowned);
     }
 }

@@ -9,7 +9,10 @@ fn shipped_registry_is_valid_and_routes() {
     let reg = Registry::from_yaml(&text, path).unwrap();
     let formats: Vec<Format> = reg.datasets.values().map(|d| d.format).collect();
     for f in [Format::Csv, Format::Jsonl, Format::Parquet, Format::Tsv] {
-        assert!(formats.contains(&f), "no {f:?} dataset in the sample registry");
+        assert!(
+            formats.contains(&f),
+            "no {f:?} dataset in the sample registry"
+        );
     }
     for name in reg.datasets.keys() {
         let key = format!("raw/{name}/dt=2026-11-25/part-0001.x");

@@ -10,6 +10,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use lakeline::registry::Registry;
 use serde_json::Value;
 
+pub mod jobs;
+
 /// The emulator's URL, from the environment `scripts/local-aws` sets.
 pub fn endpoint() -> String {
     std::env::var("LAKELINE_TEST_ENDPOINT").unwrap_or_else(|_| {
@@ -22,7 +24,13 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "lakeline-tests"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "lakeline-tests",
+        ))
         .load()
         .await
 }
@@ -30,8 +38,16 @@ pub async fn sdk_config() -> SdkConfig {
 /// A name unique across tests and test processes: lowercase, digits and dashes.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{}-{}-{:x}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 0xffff)
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 0xffff
+    )
 }
 
 /// The shipped registry (`config/datasets.yaml`).
@@ -85,10 +101,30 @@ impl Lake {
         let sfn = aws_sdk_sfn::Client::new(&conf);
         let id = unique("lake");
         s3.create_bucket().bucket(&id).send().await.unwrap();
-        let topic_arn = sns.create_topic().name(&id).send().await.unwrap().topic_arn.unwrap();
-        let alert_queue_url = sqs.create_queue().queue_name(&id).send().await.unwrap().queue_url.unwrap();
+        let topic_arn = sns
+            .create_topic()
+            .name(&id)
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let alert_queue_url = sqs
+            .create_queue()
+            .queue_name(&id)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         let queue_arn = queue_arn(&sqs, &alert_queue_url).await;
-        sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.unwrap();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .send()
+            .await
+            .unwrap();
         let state_machine_arn = sfn
             .create_state_machine()
             .name(&id)
@@ -98,7 +134,17 @@ impl Lake {
             .await
             .unwrap()
             .state_machine_arn;
-        Lake { conf, s3, sns, sqs, sfn, bucket: id, topic_arn, alert_queue_url, state_machine_arn }
+        Lake {
+            conf,
+            s3,
+            sns,
+            sqs,
+            sfn,
+            bucket: id,
+            topic_arn,
+            alert_queue_url,
+            state_machine_arn,
+        }
     }
 
     /// The validate-upload dependencies for this lake.
@@ -134,7 +180,14 @@ impl Lake {
 
     /// Whether a key exists.
     pub async fn exists(&self, key: &str) -> bool {
-        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(_) => true,
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => false,
             Err(e) => panic!("head {key}: {e:?}"),
@@ -143,8 +196,18 @@ impl Lake {
 
     /// The object's tags as (key, value) pairs.
     pub async fn tags(&self, key: &str) -> Vec<(String, String)> {
-        let out = self.s3.get_object_tagging().bucket(&self.bucket).key(key).send().await.unwrap();
-        out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+        let out = self
+            .s3
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
     }
 
     /// The S3 event S3 would deliver for an upload of `key` (key form-encoded like S3 does).
@@ -195,7 +258,9 @@ pub fn form_encode(key: &str) -> String {
         .remove(b'.')
         .remove(b'~')
         .remove(b' ');
-    percent_encoding::utf8_percent_encode(key, SET).to_string().replace(' ', "+")
+    percent_encoding::utf8_percent_encode(key, SET)
+        .to_string()
+        .replace(' ', "+")
 }
 
 /// The ARN of a queue.
@@ -213,11 +278,19 @@ pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 
 /// Receives up to `want` messages (long polling, no sleeps), deleting them; bodies parsed as
 /// JSON when they are JSON, else kept as strings.
-pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize, wait: Duration) -> Vec<Value> {
+pub async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    want: usize,
+    wait: Duration,
+) -> Vec<Value> {
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();
     while out.len() < want && Instant::now() < deadline {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs().clamp(1, 20) as i32;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .clamp(1, 20) as i32;
         let res = sqs
             .receive_message()
             .queue_url(url)
@@ -229,15 +302,25 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize, wait: Du
             .unwrap();
         for m in res.messages() {
             let body = m.body().unwrap_or_default();
-            out.push(serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())));
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            out.push(
+                serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())),
+            );
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
     out
 }
 
 /// Runs the validate-upload handler on an event, as Lambda would.
-pub async fn validate(deps: &validate_upload::Deps, event: Value) -> Result<Value, validate_upload::HandlerError> {
+pub async fn validate(
+    deps: &validate_upload::Deps,
+    event: Value,
+) -> Result<Value, validate_upload::HandlerError> {
     validate_upload::handle(deps, event).await
 }
 

@@ -34,7 +34,14 @@ async fn valid_csv_is_tagged_and_starts_one_execution_even_when_delivered_twice(
     assert_eq!(execs.len(), 1, "one upload, one execution: {execs:?}");
     assert_eq!(execs[0].name(), o["execution"].as_str().unwrap());
     let input: Value = serde_json::from_str(
-        lake.sfn.describe_execution().execution_arn(execs[0].execution_arn()).send().await.unwrap().input().unwrap(),
+        lake.sfn
+            .describe_execution()
+            .execution_arn(execs[0].execution_arn())
+            .send()
+            .await
+            .unwrap()
+            .input()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(input["key"], ORDERS_KEY);
@@ -45,7 +52,10 @@ async fn valid_csv_is_tagged_and_starts_one_execution_even_when_delivered_twice(
     assert_eq!(input["size"], GOOD_CSV.len());
 
     let tags = lake.tags(ORDERS_KEY).await;
-    assert!(tags.contains(&("lakeline:status".into(), "validated".into())), "{tags:?}");
+    assert!(
+        tags.contains(&("lakeline:status".into(), "validated".into())),
+        "{tags:?}"
+    );
     assert!(lake.exists(ORDERS_KEY).await);
 }
 
@@ -59,7 +69,16 @@ async fn duplicate_after_the_execution_closed_is_still_one_execution() {
     let arn = lake.executions().await[0].execution_arn().to_string();
     let mut status = String::new();
     for _ in 0..100 {
-        status = lake.sfn.describe_execution().execution_arn(&arn).send().await.unwrap().status().as_str().to_string();
+        status = lake
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_str()
+            .to_string();
         if status != "RUNNING" {
             break;
         }
@@ -85,26 +104,52 @@ async fn invalid_csv_is_quarantined_with_reason_and_alerted() {
 
     // Moved: gone from raw, in quarantine with the same bytes, reason in metadata and tags.
     assert!(!lake.exists(ORDERS_KEY).await);
-    let got = lake.s3.get_object().bucket(&lake.bucket).key(&qkey).send().await.unwrap();
+    let got = lake
+        .s3
+        .get_object()
+        .bucket(&lake.bucket)
+        .key(&qkey)
+        .send()
+        .await
+        .unwrap();
     let reason = got.metadata().unwrap()["lakeline-reason"].clone();
-    assert!(reason.contains("line 3 (row 2), column amount: not a valid float"), "{reason}");
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), BAD_CSV.as_bytes());
+    assert!(
+        reason.contains("line 3 (row 2), column amount: not a valid float"),
+        "{reason}"
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        BAD_CSV.as_bytes()
+    );
     let tags = lake.tags(&qkey).await;
-    for t in [("lakeline:status", "quarantined"), ("lakeline:reason", "type"), ("lakeline:alert", "sent")] {
-        assert!(tags.contains(&(t.0.into(), t.1.into())), "{t:?} not in {tags:?}");
+    for t in [
+        ("lakeline:status", "quarantined"),
+        ("lakeline:reason", "type"),
+        ("lakeline:alert", "sent"),
+    ] {
+        assert!(
+            tags.contains(&(t.0.into(), t.1.into())),
+            "{t:?} not in {tags:?}"
+        );
     }
     assert!(lake.executions().await.is_empty());
 
     let alerts = lake.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let env = &alerts[0];
-    assert_eq!(env["Subject"], "[lakeline] ERROR orders validation: file rejected (type)");
+    assert_eq!(
+        env["Subject"],
+        "[lakeline] ERROR orders validation: file rejected (type)"
+    );
     assert_eq!(env["MessageAttributes"]["dataset"]["Value"], "orders");
     assert_eq!(env["MessageAttributes"]["stage"]["Value"], "validation");
     let doc: Value = serde_json::from_str(env["Message"].as_str().unwrap()).unwrap();
     assert_eq!(doc["object"], format!("s3://{}/{ORDERS_KEY}", lake.bucket));
     assert_eq!(doc["nowAt"], format!("s3://{}/{qkey}", lake.bucket));
-    assert!(doc["text"].as_str().unwrap().contains("column amount"), "{doc}");
+    assert!(
+        doc["text"].as_str().unwrap().contains("column amount"),
+        "{doc}"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +180,11 @@ async fn each_format_valid_and_invalid() {
         }
         let qkey = format!("quarantine/{key}");
         assert_eq!(lake.exists(key).await, want == "valid", "{key} in raw");
-        assert_eq!(lake.exists(&qkey).await, want == "quarantined", "{key} in quarantine");
+        assert_eq!(
+            lake.exists(&qkey).await,
+            want == "quarantined",
+            "{key} in quarantine"
+        );
     }
     assert_eq!(lake.executions().await.len(), 4);
 }
@@ -145,14 +194,32 @@ async fn things_that_are_not_uploads_are_ignored() {
     let lake = Lake::new(WAITING_DEFINITION).await;
     let deps = lake.validate_deps(shipped_registry());
     let test_event = serde_json::json!({"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00.000Z","Bucket":lake.bucket,"RequestId":"x","HostId":"y"});
-    assert_eq!(validate(&deps, test_event).await.unwrap()["test_event"], true);
-    for key in ["raw/orders/", "elsewhere/file.csv", "quarantine/raw/orders/dt=2026-11-25/x.csv"] {
-        let event = lake.upload(key, if key.ends_with('/') { Vec::new() } else { b"x".to_vec() }).await;
+    assert_eq!(
+        validate(&deps, test_event).await.unwrap()["test_event"],
+        true
+    );
+    for key in [
+        "raw/orders/",
+        "elsewhere/file.csv",
+        "quarantine/raw/orders/dt=2026-11-25/x.csv",
+    ] {
+        let event = lake
+            .upload(
+                key,
+                if key.ends_with('/') {
+                    Vec::new()
+                } else {
+                    b"x".to_vec()
+                },
+            )
+            .await;
         let res = validate(&deps, event).await.unwrap();
         assert_eq!(outcome(&res)["outcome"], "ignored", "{key}: {res}");
         assert!(lake.exists(key).await, "{key} untouched");
     }
-    let bad = validate(&deps, serde_json::json!({"hello": "world"})).await.unwrap_err();
+    let bad = validate(&deps, serde_json::json!({"hello": "world"}))
+        .await
+        .unwrap_err();
     assert_eq!(bad.error_type(), "Lakeline.BadInput");
     assert!(bad.to_string().contains("no \"Records\" array"), "{bad}");
 }
@@ -162,13 +229,19 @@ async fn gone_and_superseded_objects_are_skipped_not_failed() {
     let lake = Lake::new(WAITING_DEFINITION).await;
     let deps = lake.validate_deps(shipped_registry());
     let gone = lake.event_for("raw/orders/dt=2026-11-25/never.csv", 10, "abc");
-    assert_eq!(outcome(&validate(&deps, gone).await.unwrap())["outcome"], "gone");
+    assert_eq!(
+        outcome(&validate(&deps, gone).await.unwrap())["outcome"],
+        "gone"
+    );
 
     let old = lake.upload(ORDERS_KEY, BAD_CSV.into()).await;
     lake.put(ORDERS_KEY, GOOD_CSV.into()).await;
     let res = validate(&deps, old).await.unwrap();
     assert_eq!(outcome(&res)["outcome"], "superseded", "{res}");
-    assert!(lake.exists(ORDERS_KEY).await, "the newer upload must not be touched");
+    assert!(
+        lake.exists(ORDERS_KEY).await,
+        "the newer upload must not be touched"
+    );
 }
 
 #[tokio::test]
@@ -181,10 +254,23 @@ async fn a_retry_after_a_partial_quarantine_sends_the_pending_alert() {
     // Simulate a crash between the delete and the alert: mark the alert pending again.
     let qkey = format!("quarantine/{ORDERS_KEY}");
     let tagging = aws_sdk_s3::types::Tagging::builder()
-        .tag_set(aws_sdk_s3::types::Tag::builder().key("lakeline:alert").value("pending").build().unwrap())
+        .tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key("lakeline:alert")
+                .value("pending")
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
-    lake.s3.put_object_tagging().bucket(&lake.bucket).key(&qkey).tagging(tagging).send().await.unwrap();
+    lake.s3
+        .put_object_tagging()
+        .bucket(&lake.bucket)
+        .key(&qkey)
+        .tagging(tagging)
+        .send()
+        .await
+        .unwrap();
 
     let res = validate(&deps, event.clone()).await.unwrap();
     let o = outcome(&res);
@@ -192,7 +278,14 @@ async fn a_retry_after_a_partial_quarantine_sends_the_pending_alert() {
     assert!(o["resumed_alert"].is_string(), "{res}");
     let alerts = lake.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1);
-    assert!(alerts[0]["Message"].as_str().unwrap().contains("not a valid float"), "{:?}", alerts[0]);
+    assert!(
+        alerts[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid float"),
+        "{:?}",
+        alerts[0]
+    );
     // And only once: the third delivery finds the alert sent.
     let third = validate(&deps, event).await.unwrap();
     assert!(outcome(&third).get("resumed_alert").is_none(), "{third}");
@@ -215,7 +308,14 @@ async fn large_objects_are_quarantined_by_multipart_copy() {
     let res = validate(&deps, event).await.unwrap();
     assert_eq!(outcome(&res)["outcome"], "quarantined", "{res}");
     let qkey = format!("quarantine/{ORDERS_KEY}");
-    let head = lake.s3.head_object().bucket(&lake.bucket).key(&qkey).send().await.unwrap();
+    let head = lake
+        .s3
+        .head_object()
+        .bucket(&lake.bucket)
+        .key(&qkey)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_length(), Some(len));
     assert!(head.metadata().unwrap()["lakeline-reason"].contains("oops"));
     assert!(!lake.exists(ORDERS_KEY).await);
@@ -225,7 +325,15 @@ async fn large_objects_are_quarantined_by_multipart_copy() {
 async fn an_event_from_moto_s3_notifications_is_decoded_and_validated() {
     let lake = Lake::new(WAITING_DEFINITION).await;
     let deps = lake.validate_deps(shipped_registry());
-    let queue = lake.sqs.create_queue().queue_name(lakeline_tests::unique("events")).send().await.unwrap().queue_url.unwrap();
+    let queue = lake
+        .sqs
+        .create_queue()
+        .queue_name(lakeline_tests::unique("events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let arn = lakeline_tests::queue_arn(&lake.sqs, &queue).await;
     let conf = aws_sdk_s3::types::NotificationConfiguration::builder()
         .queue_configurations(
@@ -236,7 +344,13 @@ async fn an_event_from_moto_s3_notifications_is_decoded_and_validated() {
                 .unwrap(),
         )
         .build();
-    lake.s3.put_bucket_notification_configuration().bucket(&lake.bucket).notification_configuration(conf).send().await.unwrap();
+    lake.s3
+        .put_bucket_notification_configuration()
+        .bucket(&lake.bucket)
+        .notification_configuration(conf)
+        .send()
+        .await
+        .unwrap();
     // A key with a space, a plus and non-ASCII: S3 form-encodes it in the event.
     let key = "raw/orders/dt=2026-11-25/Q4 sales+ré.csv";
     lake.put(key, GOOD_CSV.into()).await;

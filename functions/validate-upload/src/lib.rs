@@ -108,7 +108,10 @@ impl HandlerError {
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(e: HandlerError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -199,16 +202,30 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
 fn log_outcome(o: &Outcome) {
     match o {
         Outcome::Ignored { key, why } => info!(%key, %why, "ignored"),
-        Outcome::Gone { key, resumed_alert } => info!(%key, ?resumed_alert, "object already gone; skipped"),
+        Outcome::Gone { key, resumed_alert } => {
+            info!(%key, ?resumed_alert, "object already gone; skipped")
+        }
         Outcome::Superseded { key } => info!(%key, "superseded by a newer upload; skipped"),
-        Outcome::Valid { key, dataset, rows, execution, duplicate } => {
+        Outcome::Valid {
+            key,
+            dataset,
+            rows,
+            execution,
+            duplicate,
+        } => {
             if *duplicate {
                 info!(%key, %dataset, %execution, "duplicate delivery: execution already exists");
             } else {
                 info!(%key, %dataset, rows, %execution, "valid; pipeline started");
             }
         }
-        Outcome::Quarantined { key, dataset, quarantine_key, reason, .. } => {
+        Outcome::Quarantined {
+            key,
+            dataset,
+            quarantine_key,
+            reason,
+            ..
+        } => {
             warn!(%key, %dataset, %quarantine_key, %reason, "invalid; quarantined")
         }
     }
@@ -217,11 +234,24 @@ fn log_outcome(o: &Outcome) {
 async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, HandlerError> {
     let key = match keys::decode_event_key(&ev.raw_key) {
         Ok(k) => k,
-        Err(why) => return Ok(Outcome::Ignored { key: ev.raw_key.clone(), why }),
+        Err(why) => {
+            return Ok(Outcome::Ignored {
+                key: ev.raw_key.clone(),
+                why,
+            })
+        }
     };
-    let ignored = |why: &str| Ok(Outcome::Ignored { key: key.clone(), why: why.to_string() });
+    let ignored = |why: &str| {
+        Ok(Outcome::Ignored {
+            key: key.clone(),
+            why: why.to_string(),
+        })
+    };
     if !ev.event_name.is_empty() && !ev.event_name.starts_with("ObjectCreated") {
-        return ignored(&format!("event {} is not an object creation", ev.event_name));
+        return ignored(&format!(
+            "event {} is not an object creation",
+            ev.event_name
+        ));
     }
     let qprefix = &deps.registry.lake.quarantine_prefix;
     if key.starts_with(qprefix.as_str()) {
@@ -239,7 +269,10 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
         Some(h) => h,
         None => {
             let resumed = quarantine::resume_pending_alert(deps, &ev.bucket, &key).await?;
-            return Ok(Outcome::Gone { key, resumed_alert: resumed });
+            return Ok(Outcome::Gone {
+                key,
+                resumed_alert: resumed,
+            });
         }
     };
     if ev.version_id.is_none() {
@@ -271,7 +304,15 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
             if !pre.is_empty() {
                 validate::rejected_unread(name.as_str(), dataset, &key, pre)
             } else {
-                match s3io::validate_object(&deps.s3, &deps.registry, name.as_str(), &obj, max_problems).await? {
+                match s3io::validate_object(
+                    &deps.s3,
+                    &deps.registry,
+                    name.as_str(),
+                    &obj,
+                    max_problems,
+                )
+                .await?
+                {
                     Some(r) => r,
                     None => return Ok(Outcome::Superseded { key }),
                 }
@@ -294,19 +335,27 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
 /// The key problem of a misnamed key, if the key is misnamed.
 fn route_problem(reg: &Registry, key: &str) -> Option<validate::Problem> {
     match reg.route(key) {
-        KeyRoute::Misnamed { dataset, why, .. } => Some(validate::key_problem(&why, dataset.key_pattern.as_str())),
+        KeyRoute::Misnamed { dataset, why, .. } => {
+            Some(validate::key_problem(&why, dataset.key_pattern.as_str()))
+        }
         _ => None,
     }
 }
 
 fn emit_metrics(r: &Report) {
-    let dims = [("Function", "validate-upload"), ("Dataset", r.dataset.as_str())];
+    let dims = [
+        ("Function", "validate-upload"),
+        ("Dataset", r.dataset.as_str()),
+    ];
     let emf = Emf::new(&dims)
         .metric("BytesRead", Unit::Bytes, r.bytes_read as f64)
         .metric("RowsChecked", Unit::Count, r.rows as f64)
         .property("Key", r.key.clone());
     let emf = match r.verdict {
-        Verdict::Valid => emf.metric("FilesValidated", Unit::Count, 1.0).metric("FilesRejected", Unit::Count, 0.0),
+        Verdict::Valid => {
+            emf.metric("FilesValidated", Unit::Count, 1.0)
+                .metric("FilesRejected", Unit::Count, 0.0)
+        }
         Verdict::Invalid => emf
             .metric("FilesValidated", Unit::Count, 0.0)
             .metric("FilesRejected", Unit::Count, 1.0)
@@ -323,7 +372,11 @@ fn emit_metrics(r: &Report) {
 
 /// The execution input: everything the pipeline needs about the file. Deterministic (no
 /// timestamps), so a redelivery while the first execution runs is accepted as the same start.
-pub fn execution_input(obj: &s3io::Object, report: &Report, m: &lakeline::registry::KeyMatch) -> Value {
+pub fn execution_input(
+    obj: &s3io::Object,
+    report: &Report,
+    m: &lakeline::registry::KeyMatch,
+) -> Value {
     json!({
         "bucket": obj.bucket,
         "key": obj.key,
@@ -346,11 +399,21 @@ async fn start_pipeline(
     m: &lakeline::registry::KeyMatch,
 ) -> Result<Outcome, HandlerError> {
     let version = obj.version_id.as_deref().unwrap_or(&obj.etag);
-    let execution = keys::execution_name(&report.dataset, m.date.as_deref(), &m.file, &obj.bucket, &obj.key, version);
+    let execution = keys::execution_name(
+        &report.dataset,
+        m.date.as_deref(),
+        &m.file,
+        &obj.bucket,
+        &obj.key,
+        version,
+    );
     s3io::merge_tags(
         &deps.s3,
         obj,
-        &[("lakeline:status", "validated"), ("lakeline:execution", execution.as_str())],
+        &[
+            ("lakeline:status", "validated"),
+            ("lakeline:execution", execution.as_str()),
+        ],
     )
     .await?;
     let input = execution_input(obj, report, m);

@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let conf = lakeline::aws::sdk_config().await;
     let s3 = lakeline::aws::s3_client(&conf);
-    let registry = lakeline::aws::load_registry(&lakeline::aws::env("LAKELINE_REGISTRY")?, &s3).await?;
+    let registry =
+        lakeline::aws::load_registry(&lakeline::aws::env("LAKELINE_REGISTRY")?, &s3).await?;
     let deps = Deps {
         config: Config::from_env(conf.region().map(|r| r.as_ref()))?,
         sfn: aws_sdk_sfn::Client::new(&conf),
@@ -20,5 +21,8 @@ async fn main() -> Result<(), Error> {
         registry: Arc::new(registry),
     };
     let deps = &deps;
-    run(service_fn(move |ev: LambdaEvent<Value>| async move { handle(deps, ev.payload).await })).await
+    run(service_fn(move |ev: LambdaEvent<Value>| async move {
+        handle(deps, ev.payload).await
+    }))
+    .await
 }

@@ -6,7 +6,9 @@
 //! after it leaves the copy tagged `lakeline:alert=pending`, which the retry finds (the original
 //! is gone by then) and finishes.
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective, TaggingDirective};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, MetadataDirective, TaggingDirective,
+};
 use lakeline::alert::{rejection_alert, report_reasons, Alert, Rejection};
 use lakeline::validate::Report;
 use lakeline::{aws as laws, keys, text};
@@ -30,32 +32,64 @@ const META_DATASET: &str = "lakeline-dataset";
 const META_PARTITION: &str = "lakeline-partition";
 
 /// Keys in a copy source are URL-encoded, except the slashes.
-const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Metadata travels in HTTP headers: ASCII only, and S3 caps user metadata at 2 KB in all.
 fn header_safe(s: &str, max: usize) -> String {
-    let ascii: String = s.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
+    let ascii: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
     text::truncate_bytes(&ascii, max).to_string()
 }
 
 fn tag_query(tags: &[(&str, &str)]) -> String {
     tags.iter()
-        .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, NON_ALPHANUMERIC),
+                utf8_percent_encode(v, NON_ALPHANUMERIC)
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
 
 /// Quarantines `obj` for the reasons in `report`, then alerts.
-pub async fn quarantine(deps: &Deps, obj: &Object, report: Report, partition: Option<&str>) -> Result<Outcome, HandlerError> {
+pub async fn quarantine(
+    deps: &Deps,
+    obj: &Object,
+    report: Report,
+    partition: Option<&str>,
+) -> Result<Outcome, HandlerError> {
     let qkey = keys::quarantine_key(&deps.registry.lake.quarantine_prefix, &obj.key);
-    let reason = report.reason_code().map_or("invalid", |c| c.as_str()).to_string();
+    let reason = report
+        .reason_code()
+        .map_or("invalid", |c| c.as_str())
+        .to_string();
     let summary = report.summary(1200);
     let meta = [
         (META_REASON, header_safe(&summary, 1200)),
         (META_DATASET, header_safe(&report.dataset, 64)),
         (META_PARTITION, header_safe(partition.unwrap_or("-"), 128)),
     ];
-    let tags = tag_query(&[(TAG_STATUS, "quarantined"), (TAG_REASON, &reason), (TAG_ALERT, "pending")]);
+    let tags = tag_query(&[
+        (TAG_STATUS, "quarantined"),
+        (TAG_REASON, &reason),
+        (TAG_ALERT, "pending"),
+    ]);
 
     let multipart = obj.size > deps.config.multipart_copy_threshold;
     if multipart {
@@ -76,7 +110,12 @@ pub async fn quarantine(deps: &Deps, obj: &Object, report: Report, partition: Op
         Err(e) if laws::error_code(&e).as_deref() == Some("PreconditionFailed") => {
             tracing::warn!(key = %obj.key, "a newer upload replaced the object during quarantine; it stays in raw for its own event");
         }
-        Err(e) => return Err(HandlerError::from_sdk(&format!("DeleteObject s3://{}/{}", obj.bucket, obj.key), &e)),
+        Err(e) => {
+            return Err(HandlerError::from_sdk(
+                &format!("DeleteObject s3://{}/{}", obj.bucket, obj.key),
+                &e,
+            ))
+        }
     }
 
     let alert = rejection_alert(Rejection {
@@ -101,7 +140,13 @@ pub async fn quarantine(deps: &Deps, obj: &Object, report: Report, partition: Op
     })
 }
 
-async fn copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, String)], tags: &str) -> Result<(), HandlerError> {
+async fn copy(
+    deps: &Deps,
+    obj: &Object,
+    qkey: &str,
+    meta: &[(&str, String)],
+    tags: &str,
+) -> Result<(), HandlerError> {
     let mut req = deps
         .s3
         .copy_object()
@@ -116,14 +161,21 @@ async fn copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, String)], ta
     for (k, v) in meta {
         req = req.metadata(*k, v);
     }
-    req.send()
-        .await
-        .map_err(|e| HandlerError::from_sdk(&format!("CopyObject s3://{}/{} to {qkey}", obj.bucket, obj.key), &e))?;
+    req.send().await.map_err(|e| {
+        HandlerError::from_sdk(
+            &format!("CopyObject s3://{}/{} to {qkey}", obj.bucket, obj.key),
+            &e,
+        )
+    })?;
     Ok(())
 }
 
 fn copy_source(obj: &Object) -> String {
-    let mut s = format!("{}/{}", obj.bucket, utf8_percent_encode(&obj.key, KEY_ENCODE));
+    let mut s = format!(
+        "{}/{}",
+        obj.bucket,
+        utf8_percent_encode(&obj.key, KEY_ENCODE)
+    );
     if let Some(v) = &obj.version_id {
         s.push_str("?versionId=");
         s.push_str(v);
@@ -131,8 +183,17 @@ fn copy_source(obj: &Object) -> String {
     s
 }
 
-async fn multipart_copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, String)], tags: &str) -> Result<(), HandlerError> {
-    let what = format!("multipart copy of s3://{}/{} to {qkey}", obj.bucket, obj.key);
+async fn multipart_copy(
+    deps: &Deps,
+    obj: &Object,
+    qkey: &str,
+    meta: &[(&str, String)],
+    tags: &str,
+) -> Result<(), HandlerError> {
+    let what = format!(
+        "multipart copy of s3://{}/{} to {qkey}",
+        obj.bucket, obj.key
+    );
     let mut create = deps
         .s3
         .create_multipart_upload()
@@ -143,7 +204,10 @@ async fn multipart_copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, St
     for (k, v) in meta {
         create = create.metadata(*k, v);
     }
-    let upload = create.send().await.map_err(|e| HandlerError::from_sdk(&what, &e))?;
+    let upload = create
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk(&what, &e))?;
     let upload_id = upload.upload_id().unwrap_or_default().to_string();
     let part = deps.config.copy_part_size.max(obj.size.div_ceil(MAX_PARTS));
     let result = async {
@@ -165,8 +229,17 @@ async fn multipart_copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, St
                 .send()
                 .await
                 .map_err(|e| HandlerError::from_sdk(&what, &e))?;
-            let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default().to_string();
-            parts.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
+            let etag = out
+                .copy_part_result()
+                .and_then(|r| r.e_tag())
+                .unwrap_or_default()
+                .to_string();
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(etag)
+                    .build(),
+            );
             start = end + 1;
             number += 1;
         }
@@ -175,7 +248,11 @@ async fn multipart_copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, St
             .bucket(&obj.bucket)
             .key(qkey)
             .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| HandlerError::from_sdk(&what, &e))?;
@@ -185,17 +262,32 @@ async fn multipart_copy(deps: &Deps, obj: &Object, qkey: &str, meta: &[(&str, St
     if result.is_err() {
         // Best effort: an abandoned upload only costs storage, and the bucket's lifecycle rule
         // aborts incomplete uploads anyway.
-        let _ = deps.s3.abort_multipart_upload().bucket(&obj.bucket).key(qkey).upload_id(&upload_id).send().await;
+        let _ = deps
+            .s3
+            .abort_multipart_upload()
+            .bucket(&obj.bucket)
+            .key(qkey)
+            .upload_id(&upload_id)
+            .send()
+            .await;
     }
     result
 }
 
 /// The copy must exist with the original's size (and ETag, when S3 computes it the same way:
 /// single-part source copied in one request).
-async fn verify_copy(deps: &Deps, obj: &Object, qkey: &str, multipart: bool) -> Result<(), HandlerError> {
+async fn verify_copy(
+    deps: &Deps,
+    obj: &Object,
+    qkey: &str,
+    multipart: bool,
+) -> Result<(), HandlerError> {
     let head = s3io::head(&deps.s3, &obj.bucket, qkey, None).await?;
     let Some(h) = head else {
-        return Err(HandlerError::Transient(format!("quarantine copy s3://{}/{qkey} is not visible after the copy; original kept", obj.bucket)));
+        return Err(HandlerError::Transient(format!(
+            "quarantine copy s3://{}/{qkey} is not visible after the copy; original kept",
+            obj.bucket
+        )));
     };
     let etag_comparable = !multipart && !obj.etag.contains('-');
     if h.size != obj.size || (etag_comparable && h.etag != obj.etag) {
@@ -223,30 +315,84 @@ async fn publish(deps: &Deps, alert: &Alert) -> Result<String, HandlerError> {
             .map_err(|e| HandlerError::Config(format!("alert attribute {name}: {e}")))?;
         req = req.message_attributes(name, attr);
     }
-    let out = req.send().await.map_err(|e| HandlerError::from_sdk("SNS Publish", &e))?;
+    let out = req
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("SNS Publish", &e))?;
     Ok(out.message_id().unwrap_or_default().to_string())
 }
 
-async fn mark_alert_sent(deps: &Deps, bucket: &str, qkey: &str, reason: &str) -> Result<(), HandlerError> {
-    let q = Object { bucket: bucket.to_string(), key: qkey.to_string(), version_id: None, etag: String::new(), size: 0, content_type: None };
-    s3io::merge_tags(&deps.s3, &q, &[(TAG_STATUS, "quarantined"), (TAG_REASON, reason), (TAG_ALERT, "sent")]).await
+async fn mark_alert_sent(
+    deps: &Deps,
+    bucket: &str,
+    qkey: &str,
+    reason: &str,
+) -> Result<(), HandlerError> {
+    let q = Object {
+        bucket: bucket.to_string(),
+        key: qkey.to_string(),
+        version_id: None,
+        etag: String::new(),
+        size: 0,
+        content_type: None,
+    };
+    s3io::merge_tags(
+        &deps.s3,
+        &q,
+        &[
+            (TAG_STATUS, "quarantined"),
+            (TAG_REASON, reason),
+            (TAG_ALERT, "sent"),
+        ],
+    )
+    .await
 }
 
 /// The original is gone: if an earlier attempt quarantined it but died before alerting, send
 /// that alert now (rebuilt from the copy's metadata). Returns the SNS message id if it did.
-pub async fn resume_pending_alert(deps: &Deps, bucket: &str, key: &str) -> Result<Option<String>, HandlerError> {
+pub async fn resume_pending_alert(
+    deps: &Deps,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<String>, HandlerError> {
     let qkey = keys::quarantine_key(&deps.registry.lake.quarantine_prefix, key);
     let what = format!("checking s3://{bucket}/{qkey}");
-    let tags = match deps.s3.get_object_tagging().bucket(bucket).key(&qkey).send().await {
+    let tags = match deps
+        .s3
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(&qkey)
+        .send()
+        .await
+    {
         Ok(t) => t,
-        Err(e) if matches!(laws::error_code(&e).as_deref(), Some("NoSuchKey" | "NotFound")) => return Ok(None),
+        Err(e)
+            if matches!(
+                laws::error_code(&e).as_deref(),
+                Some("NoSuchKey" | "NotFound")
+            ) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(HandlerError::from_sdk(&what, &e)),
     };
-    let tag = |k: &str| tags.tag_set().iter().find(|t| t.key() == k).map(|t| t.value().to_string());
+    let tag = |k: &str| {
+        tags.tag_set()
+            .iter()
+            .find(|t| t.key() == k)
+            .map(|t| t.value().to_string())
+    };
     if tag(TAG_ALERT).as_deref() != Some("pending") {
         return Ok(None);
     }
-    let head = deps.s3.head_object().bucket(bucket).key(&qkey).send().await.map_err(|e| HandlerError::from_sdk(&what, &e))?;
+    let head = deps
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(&qkey)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk(&what, &e))?;
     let meta = head.metadata().cloned().unwrap_or_default();
     let reason = tag(TAG_REASON).unwrap_or_else(|| "invalid".into());
     let alert = rejection_alert(Rejection {
@@ -255,7 +401,10 @@ pub async fn resume_pending_alert(deps: &Deps, bucket: &str, key: &str) -> Resul
         key,
         partition: meta.get(META_PARTITION).map(String::as_str),
         reason_code: &reason,
-        reasons: vec![meta.get(META_REASON).cloned().unwrap_or_else(|| "see the quarantined object's metadata".into())],
+        reasons: vec![meta
+            .get(META_REASON)
+            .cloned()
+            .unwrap_or_else(|| "see the quarantined object's metadata".into())],
         quarantine_key: &qkey,
         region: &deps.config.region,
     });

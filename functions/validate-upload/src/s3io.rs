@@ -39,25 +39,50 @@ pub struct Head {
 }
 
 /// HEAD; `None` when the object (version) does not exist.
-pub async fn head(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version: Option<&str>) -> Result<Option<Head>, HandlerError> {
-    match s3.head_object().bucket(bucket).key(key).set_version_id(version.map(str::to_string)).send().await {
+pub async fn head(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Option<Head>, HandlerError> {
+    match s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .send()
+        .await
+    {
         Ok(h) => Ok(Some(Head {
             etag: h.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-            size: h.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            size: h
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
             content_type: h.content_type().map(str::to_string),
         })),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(HandlerError::from_sdk(&format!("HeadObject s3://{bucket}/{key}"), &e)),
+        Err(e) => Err(HandlerError::from_sdk(
+            &format!("HeadObject s3://{bucket}/{key}"),
+            &e,
+        )),
     }
 }
 
-fn is_not_found<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
-    matches!(laws::error_code(e).as_deref(), Some("NoSuchKey" | "NotFound" | "NoSuchVersion"))
-        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+fn is_not_found<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    matches!(
+        laws::error_code(e).as_deref(),
+        Some("NoSuchKey" | "NotFound" | "NoSuchVersion")
+    ) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
-fn is_precondition_failed<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
-    laws::error_code(e).as_deref() == Some("PreconditionFailed") || e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+fn is_precondition_failed<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    laws::error_code(e).as_deref() == Some("PreconditionFailed")
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
 }
 
 /// A GET of the object, or of a byte range, conditional on the ETag. `Ok(None)` when the object
@@ -77,7 +102,10 @@ async fn get(
     match req.send().await {
         Ok(out) => Ok(Some(out)),
         Err(e) if is_not_found(&e) || is_precondition_failed(&e) => Ok(None),
-        Err(e) => Err(HandlerError::from_sdk(&format!("GetObject s3://{}/{}", obj.bucket, obj.key), &e)),
+        Err(e) => Err(HandlerError::from_sdk(
+            &format!("GetObject s3://{}/{}", obj.bucket, obj.key),
+            &e,
+        )),
     }
 }
 
@@ -108,7 +136,9 @@ pub async fn validate_object(
     })
     .await
     .map_err(|e| HandlerError::Transient(format!("validation task failed: {e}")))?;
-    res.map(Some).map_err(|e| HandlerError::Transient(format!("reading s3://{}/{}: {e}", obj.bucket, obj.key)))
+    res.map(Some).map_err(|e| {
+        HandlerError::Transient(format!("reading s3://{}/{}: {e}", obj.bucket, obj.key))
+    })
 }
 
 async fn validate_parquet(
@@ -125,15 +155,27 @@ async fn validate_parquet(
     match validate::parquet_tail(name, dataset, &obj.key, obj.size, &tail) {
         validate::ParquetStep::Done(report) => Ok(Some(report)),
         validate::ParquetStep::NeedMetadata(footer, report) => {
-            let Some(meta) = read_range(s3, obj, footer.metadata_start, footer.metadata_len).await? else {
+            let Some(meta) =
+                read_range(s3, obj, footer.metadata_start, footer.metadata_len).await?
+            else {
                 return Ok(None);
             };
-            Ok(Some(validate::parquet_finish(report, &meta, dataset, max_problems)))
+            Ok(Some(validate::parquet_finish(
+                report,
+                &meta,
+                dataset,
+                max_problems,
+            )))
         }
     }
 }
 
-async fn read_range(s3: &aws_sdk_s3::Client, obj: &Object, start: u64, len: u64) -> Result<Option<Vec<u8>>, HandlerError> {
+async fn read_range(
+    s3: &aws_sdk_s3::Client,
+    obj: &Object,
+    start: u64,
+    len: u64,
+) -> Result<Option<Vec<u8>>, HandlerError> {
     let Some(out) = get(s3, obj, Some((start, start + len - 1))).await? else {
         return Ok(None);
     };
@@ -141,7 +183,9 @@ async fn read_range(s3: &aws_sdk_s3::Client, obj: &Object, start: u64, len: u64)
         .body
         .collect()
         .await
-        .map_err(|e| HandlerError::Transient(format!("reading s3://{}/{}: {e}", obj.bucket, obj.key)))?
+        .map_err(|e| {
+            HandlerError::Transient(format!("reading s3://{}/{}: {e}", obj.bucket, obj.key))
+        })?
         .into_bytes();
     Ok(Some(bytes.to_vec()))
 }
@@ -151,7 +195,11 @@ const MAX_TAGS: usize = 10;
 
 /// Adds lakeline's tags to the object's own, replacing only ours. Tags are informational: when
 /// the object already carries too many to add ours, that is logged, not an error.
-pub async fn merge_tags(s3: &aws_sdk_s3::Client, obj: &Object, ours: &[(&str, &str)]) -> Result<(), HandlerError> {
+pub async fn merge_tags(
+    s3: &aws_sdk_s3::Client,
+    obj: &Object,
+    ours: &[(&str, &str)],
+) -> Result<(), HandlerError> {
     let what = format!("tagging s3://{}/{}", obj.bucket, obj.key);
     let existing = s3
         .get_object_tagging()

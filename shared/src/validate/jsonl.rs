@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Problem, ProblemCode, Problems, VALUE_SHOWN};
 use crate::registry::{Dataset, ExtraColumns};
-use crate::text::{show_bytes, shorten};
+use crate::text::{shorten, show_bytes};
 use crate::types::{is_date, is_timestamp, ColumnType};
 
 enum Line {
@@ -49,12 +49,20 @@ fn read_line(src: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result
         let used = done.unwrap_or(avail.len());
         src.consume(used);
         if done.is_some() {
-            return Ok(if too_long { Line::TooLong } else { Line::Complete });
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
         }
     }
 }
 
-pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems) -> io::Result<u64> {
+pub(super) fn check(
+    src: &mut dyn BufRead,
+    ds: &Dataset,
+    problems: &mut Problems,
+) -> io::Result<u64> {
     let max = usize::try_from(ds.size.max_record.0).unwrap_or(usize::MAX);
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut line_no = 0u64;
@@ -82,7 +90,10 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
                     ProblemCode::RecordTooLong,
                     None,
                     Some(show_bytes(line, VALUE_SHOWN)),
-                    format!("line longer than the dataset limit of {}", ds.size.max_record),
+                    format!(
+                        "line longer than the dataset limit of {}",
+                        ds.size.max_record
+                    ),
                 );
                 if problems.push(p) {
                     break;
@@ -119,7 +130,12 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
                 _ => "null",
             };
             let msg = format!("expected a JSON object, found {kind}");
-            if problems.push(at(ProblemCode::NotObject, None, Some(show_bytes(line, VALUE_SHOWN)), msg)) {
+            if problems.push(at(
+                ProblemCode::NotObject,
+                None,
+                Some(show_bytes(line, VALUE_SHOWN)),
+                msg,
+            )) {
                 break;
             }
             continue;
@@ -128,8 +144,17 @@ pub(super) fn check(src: &mut dyn BufRead, ds: &Dataset, problems: &mut Problems
         for col in ds.columns.iter() {
             let p = match obj.get(&col.name) {
                 None | Some(Value::Null) if col.required => {
-                    let what = if obj.contains_key(&col.name) { "is null" } else { "is missing" };
-                    at(ProblemCode::Required, Some(col.name.clone()), None, format!("required field {what}"))
+                    let what = if obj.contains_key(&col.name) {
+                        "is null"
+                    } else {
+                        "is missing"
+                    };
+                    at(
+                        ProblemCode::Required,
+                        Some(col.name.clone()),
+                        None,
+                        format!("required field {what}"),
+                    )
                 }
                 None | Some(Value::Null) => continue,
                 Some(v) if json_type_ok(col.ty, v) => continue,

@@ -19,7 +19,8 @@ use crate::registry::{Dataset, Format, KeyMatch};
 use crate::text::shorten;
 
 pub use self::parquet::{
-    check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail, ParquetFooter, ParquetStep, PARQUET_TAIL_LEN,
+    check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail, ParquetFooter,
+    ParquetStep, PARQUET_TAIL_LEN,
 };
 
 /// Why a file was rejected: stable names used in quarantine tags, metrics and alerts.
@@ -132,7 +133,14 @@ pub const VALUE_SHOWN: usize = 40;
 impl Problem {
     /// A problem about the whole object.
     pub fn object(code: ProblemCode, message: impl Into<String>) -> Problem {
-        Problem { code, line: None, row: None, column: None, value: None, message: message.into() }
+        Problem {
+            code,
+            line: None,
+            row: None,
+            column: None,
+            value: None,
+            message: message.into(),
+        }
     }
 
     /// Where the problem is, e.g. `line 17 (row 16), column amount`.
@@ -229,7 +237,10 @@ pub(crate) struct Problems {
 
 impl Problems {
     pub(crate) fn new(max: usize) -> Problems {
-        Problems { list: Vec::new(), max: max.max(1) }
+        Problems {
+            list: Vec::new(),
+            max: max.max(1),
+        }
     }
 
     /// Adds a problem; returns true when the list is full and checking should stop.
@@ -276,7 +287,10 @@ pub fn precheck(dataset: &Dataset, file_name: &str, size: u64) -> Vec<Problem> {
     }
     let b = dataset.size;
     if size == 0 {
-        out.push(Problem::object(ProblemCode::Empty, "the object is empty (0 bytes)"));
+        out.push(Problem::object(
+            ProblemCode::Empty,
+            "the object is empty (0 bytes)",
+        ));
     } else if size < b.min.0 {
         out.push(Problem::object(
             ProblemCode::TooSmall,
@@ -296,12 +310,7 @@ pub fn precheck(dataset: &Dataset, file_name: &str, size: u64) -> Vec<Problem> {
 }
 
 /// Builds the report for a rejection found before reading.
-pub fn rejected_unread(
-    name: &str,
-    dataset: &Dataset,
-    key: &str,
-    problems: Vec<Problem>,
-) -> Report {
+pub fn rejected_unread(name: &str, dataset: &Dataset, key: &str, problems: Vec<Problem>) -> Report {
     Report {
         verdict: Verdict::Invalid,
         dataset: name.to_string(),
@@ -317,7 +326,7 @@ pub fn rejected_unread(
 /// Validates the content of a CSV, TSV or JSON Lines object from a reader, streaming.
 ///
 /// `key` decides gzip (with `compression: auto`) and is quoted in the report. Parquet is not
-/// read this way: see [`parquet_footer`] and [`check_parquet_metadata`].
+/// read this way (see [`parquet_tail`]); asking for it is a [`SourceError`].
 pub fn validate_stream<R: Read>(
     name: &str,
     dataset: &Dataset,
@@ -325,14 +334,24 @@ pub fn validate_stream<R: Read>(
     max_problems: usize,
     source: R,
 ) -> Result<Report, SourceError> {
+    if dataset.format == Format::Parquet {
+        // A caller error, not the file's: answer it as a failed read, never with a verdict.
+        return Err(SourceError {
+            bytes_read: 0,
+            source: std::io::Error::other(
+                "Parquet is checked by its footer (parquet_tail), not streamed",
+            ),
+        });
+    }
     let mut problems = Problems::new(max_problems);
-    let (rows, bytes_read) = stream::run(dataset, key, source, &mut problems, |r, p| {
-        match dataset.format {
-            Format::Csv | Format::Tsv => csv::check(r, dataset, p),
-            Format::Jsonl => jsonl::check(r, dataset, p),
-            Format::Parquet => unreachable!("parquet is checked by its footer"),
-        }
-    })?;
+    let (rows, bytes_read) =
+        stream::run(dataset, key, source, &mut problems, |r, p| {
+            match dataset.format {
+                Format::Csv | Format::Tsv => csv::check(r, dataset, p),
+                Format::Jsonl => jsonl::check(r, dataset, p),
+                Format::Parquet => unreachable!("returned above"),
+            }
+        })?;
     Ok(finish(name, dataset, key, bytes_read, rows, problems))
 }
 
@@ -346,7 +365,11 @@ pub(crate) fn finish(
 ) -> Report {
     let stopped_early = problems.full();
     Report {
-        verdict: if problems.list.is_empty() { Verdict::Valid } else { Verdict::Invalid },
+        verdict: if problems.list.is_empty() {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        },
         dataset: name.to_string(),
         key: key.to_string(),
         format: dataset.format,

@@ -60,13 +60,20 @@ pub fn parquet_footer(tail: &[u8], size: u64) -> Result<ParquetFooter, Problem> 
             format!("footer says the metadata is {metadata_len} bytes, impossible in a {size}-byte file: the file is truncated or corrupt"),
         ));
     }
-    Ok(ParquetFooter { metadata_start: size - 8 - metadata_len, metadata_len })
+    Ok(ParquetFooter {
+        metadata_start: size - 8 - metadata_len,
+        metadata_len,
+    })
 }
 
 /// Decodes the metadata and compares its schema with the dataset's columns.
 ///
 /// Returns (rows in the file, problems found, at most `max_problems`).
-pub fn check_parquet_metadata(meta: &[u8], ds: &Dataset, max_problems: usize) -> (u64, Vec<Problem>, bool) {
+pub fn check_parquet_metadata(
+    meta: &[u8],
+    ds: &Dataset,
+    max_problems: usize,
+) -> (u64, Vec<Problem>, bool) {
     let mut problems = Problems::new(max_problems);
     let rows = match ParquetMetaDataReader::decode_metadata(meta) {
         Ok(md) => {
@@ -98,7 +105,10 @@ fn compare(md: &ParquetMetaData, ds: &Dataset, problems: &mut Problems) {
             message,
         };
         let Some(field) = fields.iter().find(|f| f.name() == col.name) else {
-            if problems.push(at(ProblemCode::MissingColumn, "declared column is not in the file".into())) {
+            if problems.push(at(
+                ProblemCode::MissingColumn,
+                "declared column is not in the file".into(),
+            )) {
                 return;
             }
             continue;
@@ -112,7 +122,8 @@ fn compare(md: &ParquetMetaData, ds: &Dataset, problems: &mut Problems) {
         }
         if col.required && field.get_basic_info().repetition() != Repetition::REQUIRED {
             // An OPTIONAL column can still be full: the row-group statistics tell.
-            let leaf = (0..schema.num_columns()).find(|&i| schema.column(i).path().parts() == [col.name.clone()]);
+            let leaf = (0..schema.num_columns())
+                .find(|&i| schema.column(i).path().parts() == [col.name.clone()]);
             let nulls: u64 = leaf
                 .map(|i| {
                     md.row_groups()
@@ -160,8 +171,13 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
     let ok = match ty {
         ColumnType::String => {
             physical == Physical::BYTE_ARRAY
-                && (matches!(logical, Some(LogicalType::String | LogicalType::Enum | LogicalType::Json))
-                    || matches!(converted, ConvertedType::UTF8 | ConvertedType::ENUM | ConvertedType::JSON))
+                && (matches!(
+                    logical,
+                    Some(LogicalType::String | LogicalType::Enum | LogicalType::Json)
+                ) || matches!(
+                    converted,
+                    ConvertedType::UTF8 | ConvertedType::ENUM | ConvertedType::JSON
+                ))
         }
         ColumnType::Int => {
             matches!(physical, Physical::INT32 | Physical::INT64)
@@ -192,7 +208,10 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
             physical == Physical::INT96
                 || (physical == Physical::INT64
                     && (matches!(logical, Some(LogicalType::Timestamp(_)))
-                        || matches!(converted, ConvertedType::TIMESTAMP_MILLIS | ConvertedType::TIMESTAMP_MICROS)))
+                        || matches!(
+                            converted,
+                            ConvertedType::TIMESTAMP_MILLIS | ConvertedType::TIMESTAMP_MICROS
+                        )))
         }
     };
     if ok {
@@ -230,12 +249,21 @@ pub fn parquet_tail(name: &str, ds: &Dataset, key: &str, size: u64, tail: &[u8])
 }
 
 /// Second step: judge the metadata bytes.
-pub fn parquet_finish(mut report: Report, meta: &[u8], ds: &Dataset, max_problems: usize) -> Report {
+pub fn parquet_finish(
+    mut report: Report,
+    meta: &[u8],
+    ds: &Dataset,
+    max_problems: usize,
+) -> Report {
     let (rows, problems, stopped) = check_parquet_metadata(meta, ds, max_problems);
     report.bytes_read += meta.len() as u64;
     report.rows = rows;
     report.stopped_early = stopped;
-    report.verdict = if problems.is_empty() { Verdict::Valid } else { Verdict::Invalid };
+    report.verdict = if problems.is_empty() {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    };
     report.problems = problems;
     report
 }

@@ -79,11 +79,18 @@ where
     F: FnOnce(&mut dyn BufRead, &mut Problems) -> io::Result<u64>,
 {
     let meter = Meter::default();
-    let tap = SourceTap { inner: source, m: &meter };
+    let tap = SourceTap {
+        inner: source,
+        m: &meter,
+    };
     let gzip = dataset.is_gzip(key);
     let result = if gzip {
         let dec = MultiGzDecoder::new(BufReader::with_capacity(BUF, tap));
-        let limited = LimitTap { inner: dec, m: &meter, limit: dataset.size.max_decompressed.0 };
+        let limited = LimitTap {
+            inner: dec,
+            m: &meter,
+            limit: dataset.size.max_decompressed.0,
+        };
         check(&mut BufReader::with_capacity(BUF, limited), problems)
     } else {
         check(&mut BufReader::with_capacity(BUF, tap), problems)
@@ -91,7 +98,10 @@ where
     let raw = meter.raw.get();
     match result {
         Ok(rows) => Ok((rows, raw)),
-        Err(source) if meter.source_failed.get() => Err(SourceError { bytes_read: raw, source }),
+        Err(source) if meter.source_failed.get() => Err(SourceError {
+            bytes_read: raw,
+            source,
+        }),
         Err(e) => {
             let decoded = meter.decoded.get();
             let p = if meter.limit_hit.get() {
@@ -105,7 +115,9 @@ where
             } else if gzip {
                 Problem::object(
                     ProblemCode::Gzip,
-                    format!("corrupt or truncated gzip stream after {decoded} decompressed bytes: {e}"),
+                    format!(
+                        "corrupt or truncated gzip stream after {decoded} decompressed bytes: {e}"
+                    ),
                 )
             } else {
                 Problem::object(ProblemCode::Encoding, format!("unreadable content: {e}"))

@@ -1,0 +1,112 @@
+//! notify-failure: the state machine's `Catch` target. Turns whatever was caught into one SNS
+//! alert in lakeline's single format ([`lakeline::alert::Alert`], shared with validate-upload's
+//! rejection alerts): a subject that says what failed, a body a human reads in five seconds,
+//! a JSON variant for machine subscribers, and attributes for filter policies.
+//!
+//! Input (every field optional; see [`lakeline::failure::FailureEvent`]):
+//!
+//! ```json
+//! {"stage": "job", "execution": <$$.Execution>, "input": <the execution input>,
+//!  "error": {"Error": "Lakeline.JobFailed", "Cause": "<string, often JSON>"}}
+//! ```
+//!
+//! Output: `{"messageId", "subject", "errorType"}`. The function fails only when SNS does, so
+//! the state machine can retry the publish; an unreadable Cause still produces an alert.
+
+use aws_sdk_sns::config::http::HttpResponse;
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::types::MessageAttributeValue;
+use lakeline::alert::Alert;
+use lakeline::failure::{failure_alert, FailureEvent};
+use lakeline::{aws as laws, error_names};
+use serde_json::{json, Value};
+use tracing::info;
+
+/// Everything the handler needs, built once per cold start.
+pub struct Deps {
+    /// SNS client.
+    pub sns: aws_sdk_sns::Client,
+    /// The alert topic (`ALERT_TOPIC_ARN`).
+    pub topic_arn: String,
+    /// Region, for console links.
+    pub region: String,
+}
+
+/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// SNS is throttling or unavailable: the state machine retries.
+    #[error("{0}")]
+    Transient(String),
+    /// The topic is missing or the function may not publish to it.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl NotifyError {
+    /// The stable Lambda `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            NotifyError::Transient(_) => error_names::TRANSIENT,
+            NotifyError::Config(_) => error_names::CONFIG,
+        }
+    }
+
+    fn from_sdk<E>(what: &str, e: &SdkError<E, HttpResponse>) -> NotifyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let msg = format!("{what}: {}", laws::describe(e));
+        if laws::is_transient(e) {
+            NotifyError::Transient(msg)
+        } else {
+            NotifyError::Config(msg)
+        }
+    }
+}
+
+impl From<NotifyError> for lambda_runtime::Diagnostic {
+    fn from(e: NotifyError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation: read the failure, publish its alert.
+pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, NotifyError> {
+    let ev = FailureEvent::from_value(&payload);
+    let alert = failure_alert(&ev, &deps.region);
+    let message_id = publish(&deps.sns, &deps.topic_arn, &alert).await?;
+    info!(subject = %alert.subject(), error_type = %alert.error_type, %message_id, "failure alert sent");
+    Ok(json!({"messageId": message_id, "subject": alert.subject(), "errorType": alert.error_type}))
+}
+
+/// Publishes an alert: text for email/SMS, JSON for queues and functions
+/// (`MessageStructure: json`), and String attributes for subscription filter policies.
+pub async fn publish(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    alert: &Alert,
+) -> Result<String, NotifyError> {
+    let mut req = sns
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(alert.subject())
+        .message(alert.sns_message())
+        .message_structure("json");
+    for (name, value) in alert.attributes() {
+        let attr = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| NotifyError::Config(format!("message attribute {name}: {e}")))?;
+        req = req.message_attributes(name, attr);
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| NotifyError::from_sdk("SNS Publish", &e))?;
+    Ok(out.message_id.unwrap_or_default())
+}

@@ -1,0 +1,494 @@
+//! start-job: starts the processing job of one validated upload (AWS Glue or EMR Serverless,
+//! as the dataset's `job:` block in the registry says) and reports on it, for the pipeline
+//! state machine.
+//!
+//! Input (the execution input plus an action; unknown fields are ignored):
+//!
+//! ```json
+//! {"action": "start", "bucket": "lake", "key": "raw/orders/dt=2026-11-25/o.csv",
+//!  "dataset": "orders", "partition": "dt=2026-11-25", "execution": "<$$.Execution.Name>"}
+//! {"action": "status", "run": <the handle start returned, or status's "run">}
+//! ```
+//!
+//! `start` returns a [`RunHandle`]; `status` returns a [`JobStatus`] (normalised status,
+//! engine message, duration, billed resources, links, `waitSeconds` before the next check and
+//! the handle to pass back).
+//!
+//! Starting is duplicate-safe: the run key is a pure function of the execution name (itself a
+//! pure function of the upload). EMR Serverless gets it as `clientToken`; Glue has no token, so
+//! the key travels as a job argument and a start first looks for a STARTING/RUNNING/SUCCEEDED
+//! run carrying it. Step Functions retries one execution's task sequentially, so the
+//! look-then-start window is not raced by lakeline itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_sdk_glue::config::http::HttpResponse;
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use lakeline::jobs::{
+    classify_job_error, emr_status, glue_status, next_wait_seconds, run_key, run_links, run_name,
+    Billed, EmrServerlessJob, Engine, GlueJob, JobErrorClass, JobSpec, JobStatus, RunHandle,
+    GLUE_RUN_KEY_ARG,
+};
+use lakeline::registry::Registry;
+use lakeline::{aws as laws, error_names, keys};
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::info;
+
+/// Pages of GetJobRuns (newest first, 200 each) searched for an earlier run of the same
+/// execution. A duplicate start comes seconds after the first one, so the run is near the top.
+const GLUE_RUN_PAGES: usize = 5;
+
+/// Everything the handler needs, built once per cold start.
+pub struct Deps {
+    /// Glue client.
+    pub glue: aws_sdk_glue::Client,
+    /// EMR Serverless client.
+    pub emr: aws_sdk_emrserverless::Client,
+    /// The dataset registry.
+    pub registry: Arc<Registry>,
+    /// Region, for console links.
+    pub region: String,
+}
+
+/// The function's error; its `errorType` is one of [`lakeline::error_names`], which the state
+/// machine's Retry and Catch match.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The payload is not a start or status request.
+    #[error("{0}")]
+    BadInput(String),
+    /// Registry, permissions or parameters: a human must act.
+    #[error("{0}")]
+    Config(String),
+    /// The job, application or run does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The engine refused for now (concurrency limit, quota, throttling).
+    #[error("{0}")]
+    Retryable(String),
+    /// Network trouble or a 5xx.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl JobError {
+    /// The stable Lambda `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            JobError::BadInput(_) => error_names::BAD_INPUT,
+            JobError::Config(_) => error_names::CONFIG,
+            JobError::NotFound(_) => error_names::JOB_NOT_FOUND,
+            JobError::Retryable(_) => error_names::JOB_RETRYABLE,
+            JobError::Transient(_) => error_names::TRANSIENT,
+        }
+    }
+
+    fn from_sdk<E>(what: &str, e: &SdkError<E, HttpResponse>) -> JobError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let msg = format!("{what}: {}", laws::describe(e));
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        match classify_job_error(
+            laws::error_code(e).as_deref(),
+            status,
+            laws::is_transient(e),
+        ) {
+            JobErrorClass::Retryable => JobError::Retryable(msg),
+            JobErrorClass::Transient => JobError::Transient(msg),
+            JobErrorClass::NotFound => JobError::NotFound(msg),
+            JobErrorClass::Config => JobError::Config(msg),
+        }
+    }
+}
+
+impl From<JobError> for lambda_runtime::Diagnostic {
+    fn from(e: JobError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// A request from the state machine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Request {
+    /// Start (or find) the run for one upload.
+    Start(StartRequest),
+    /// Check a run once.
+    Status(StatusRequest),
+}
+
+/// `start`: the execution input validate-upload wrote, plus the execution name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StartRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Partition label (`dt=2026-11-25`).
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// `$$.Execution.Name`. When absent it is derived from the upload like validate-upload
+    /// names executions, which needs `file` and `etag` (or `versionId`).
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Partition date.
+    #[serde(default)]
+    pub date: Option<String>,
+    /// File name.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Object version.
+    #[serde(default, rename = "versionId")]
+    pub version_id: Option<String>,
+    /// Object ETag.
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+impl StartRequest {
+    /// The execution name the run key derives from.
+    pub fn execution_name(&self) -> Result<String, JobError> {
+        if let Some(e) = self.execution.as_deref().filter(|e| !e.is_empty()) {
+            return Ok(e.to_string());
+        }
+        let version = self.version_id.as_deref().or(self.etag.as_deref());
+        match (&self.file, version) {
+            (Some(file), Some(v)) => {
+                Ok(keys::execution_name(&self.dataset, self.date.as_deref(), file, &self.bucket, &self.key, v))
+            }
+            _ => Err(JobError::BadInput(
+                "start needs \"execution\" ($$.Execution.Name), or \"file\" and \"etag\" to derive it".into(),
+            )),
+        }
+    }
+}
+
+/// `status`: the handle to check.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusRequest {
+    /// The handle from `start` (or from the previous `status`).
+    pub run: RunHandle,
+}
+
+/// Handles one invocation.
+pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, JobError> {
+    let req: Request = serde_json::from_value(payload)
+        .map_err(|e| JobError::BadInput(format!("not a start-job request: {e}")))?;
+    let out = match req {
+        Request::Start(s) => serde_json::to_value(start(deps, &s).await?),
+        Request::Status(s) => serde_json::to_value(status(deps, &s.run).await?),
+    };
+    Ok(out.expect("handles and statuses serialise"))
+}
+
+/// Starts the run for one upload, or returns the one an earlier attempt started.
+pub async fn start(deps: &Deps, req: &StartRequest) -> Result<RunHandle, JobError> {
+    let dataset = deps
+        .registry
+        .datasets
+        .iter()
+        .find(|(n, _)| n.as_str() == req.dataset)
+        .map(|(_, d)| d)
+        .ok_or_else(|| {
+            JobError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+        })?;
+    let spec = dataset.job.as_ref().ok_or_else(|| {
+        JobError::Config(format!(
+            "dataset {} has no job: block in the registry",
+            req.dataset
+        ))
+    })?;
+    let execution = req.execution_name()?;
+    let target = format!(
+        "s3://{}/{}",
+        req.bucket,
+        spec.target_prefix()
+            .render(&req.dataset, req.partition.as_deref())
+    );
+    let handle = match spec {
+        JobSpec::Glue(g) => start_glue(deps, g, req, &execution, &target).await?,
+        JobSpec::EmrServerless(e) => start_emr(deps, e, req, &execution, &target).await?,
+    };
+    info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, reused = handle.reused, %execution, "job run started");
+    Ok(handle)
+}
+
+fn now_rfc3339() -> String {
+    DateTime::from(SystemTime::now())
+        .fmt(Format::DateTime)
+        .unwrap_or_default()
+}
+
+async fn start_glue(
+    deps: &Deps,
+    job: &GlueJob,
+    req: &StartRequest,
+    execution: &str,
+    target: &str,
+) -> Result<RunHandle, JobError> {
+    let key = run_key(execution);
+    let mut handle = RunHandle {
+        engine: Engine::Glue,
+        job_name: Some(job.job_name.clone()),
+        application_id: None,
+        run_id: String::new(),
+        run_key: key.clone(),
+        started_at: String::new(),
+        reused: false,
+        dataset: req.dataset.clone(),
+        partition: req.partition.clone(),
+        log_uri: None,
+        checks: 0,
+    };
+    if let Some((id, started)) = find_glue_run(&deps.glue, &job.job_name, &key).await? {
+        handle.run_id = id;
+        handle.started_at = started.unwrap_or_else(now_rfc3339);
+        handle.reused = true;
+        return Ok(handle);
+    }
+    let mut args: HashMap<String, String> = job.arguments.0.clone().into_iter().collect();
+    args.insert(
+        "--lakeline_source".into(),
+        format!("s3://{}/{}", req.bucket, req.key),
+    );
+    args.insert("--lakeline_target".into(), target.to_string());
+    args.insert("--lakeline_dataset".into(), req.dataset.clone());
+    // Glue rejects empty argument values, so an unpartitioned file has no partition argument.
+    if let Some(p) = req.partition.as_ref().filter(|p| !p.is_empty()) {
+        args.insert("--lakeline_partition".into(), p.clone());
+    }
+    args.insert("--lakeline_execution".into(), execution.to_string());
+    args.insert(GLUE_RUN_KEY_ARG.into(), key);
+    let out = deps
+        .glue
+        .start_job_run()
+        .job_name(&job.job_name)
+        .set_arguments(Some(args))
+        .set_timeout(job.timeout_minutes.map(|m| m.min(i32::MAX as u32) as i32))
+        .send()
+        .await
+        .map_err(|e| JobError::from_sdk(&format!("Glue StartJobRun {}", job.job_name), &e))?;
+    handle.run_id = out.job_run_id.unwrap_or_default();
+    handle.started_at = now_rfc3339();
+    Ok(handle)
+}
+
+/// A run of `job` carrying `key` that is still useful (starting, running or done well):
+/// (run id, started at). A FAILED or STOPPED one is not reused, so a redrive runs again.
+async fn find_glue_run(
+    glue: &aws_sdk_glue::Client,
+    job: &str,
+    key: &str,
+) -> Result<Option<(String, Option<String>)>, JobError> {
+    let mut token: Option<String> = None;
+    for _ in 0..GLUE_RUN_PAGES {
+        let out = glue
+            .get_job_runs()
+            .job_name(job)
+            .max_results(200)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| JobError::from_sdk(&format!("Glue GetJobRuns {job}"), &e))?;
+        for run in out.job_runs() {
+            let same = run
+                .arguments()
+                .and_then(|a| a.get(GLUE_RUN_KEY_ARG))
+                .is_some_and(|k| k == key);
+            let state = run.job_run_state().map(|s| s.as_str()).unwrap_or_default();
+            if same && matches!(state, "STARTING" | "RUNNING" | "WAITING" | "SUCCEEDED") {
+                let started = run.started_on().and_then(|d| d.fmt(Format::DateTime).ok());
+                return Ok(Some((run.id().unwrap_or_default().to_string(), started)));
+            }
+        }
+        match out.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    Ok(None)
+}
+
+async fn start_emr(
+    deps: &Deps,
+    job: &EmrServerlessJob,
+    req: &StartRequest,
+    execution: &str,
+    target: &str,
+) -> Result<RunHandle, JobError> {
+    use aws_sdk_emrserverless::types::{
+        ConfigurationOverrides, JobDriver, MonitoringConfiguration, S3MonitoringConfiguration,
+        SparkSubmit,
+    };
+    let key = run_key(execution);
+    let mut entry_args = job.arguments.clone();
+    entry_args.extend([
+        "--source".to_string(),
+        format!("s3://{}/{}", req.bucket, req.key),
+        "--partition".to_string(),
+        req.partition.clone().unwrap_or_default(),
+        "--target".to_string(),
+        target.to_string(),
+    ]);
+    let spark = SparkSubmit::builder()
+        .entry_point(&job.entry_point)
+        .set_entry_point_arguments(Some(entry_args))
+        .set_spark_submit_parameters(job.spark_submit_parameters.clone())
+        .build()
+        .map_err(|e| JobError::Config(format!("EMR Serverless job of {}: {e}", req.dataset)))?;
+    let overrides = job.log_uri.as_ref().map(|uri| {
+        ConfigurationOverrides::builder()
+            .monitoring_configuration(
+                MonitoringConfiguration::builder()
+                    .s3_monitoring_configuration(
+                        S3MonitoringConfiguration::builder().log_uri(uri).build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let out = deps
+        .emr
+        .start_job_run()
+        .application_id(&job.application_id)
+        // Idempotent on AWS: a retried start with the same token returns the same run.
+        .client_token(&key)
+        .execution_role_arn(&job.execution_role_arn)
+        .name(run_name(&req.dataset, req.partition.as_deref()))
+        .job_driver(JobDriver::SparkSubmit(spark))
+        .set_configuration_overrides(overrides)
+        .set_execution_timeout_minutes(job.timeout_minutes.map(i64::from))
+        .tags("lakeline:dataset", &req.dataset)
+        .tags("lakeline:execution", execution)
+        .send()
+        .await
+        .map_err(|e| {
+            JobError::from_sdk(
+                &format!("EMR Serverless StartJobRun on {}", job.application_id),
+                &e,
+            )
+        })?;
+    Ok(RunHandle {
+        engine: Engine::EmrServerless,
+        job_name: None,
+        application_id: Some(job.application_id.clone()),
+        run_id: out.job_run_id,
+        run_key: key,
+        started_at: now_rfc3339(),
+        reused: false,
+        dataset: req.dataset.clone(),
+        partition: req.partition.clone(),
+        log_uri: job.log_uri.clone(),
+        checks: 0,
+    })
+}
+
+/// Checks a run once.
+pub async fn status(deps: &Deps, run: &RunHandle) -> Result<JobStatus, JobError> {
+    let missing = |what: &str| {
+        JobError::BadInput(format!("a {} run handle needs {what}", run.engine.label()))
+    };
+    let (status, engine_state, message, duration, billed) = match run.engine {
+        Engine::Glue => {
+            let job = run.job_name.as_deref().ok_or_else(|| missing("jobName"))?;
+            let out = deps
+                .glue
+                .get_job_run()
+                .job_name(job)
+                .run_id(&run.run_id)
+                .send()
+                .await
+                .map_err(|e| {
+                    JobError::from_sdk(&format!("Glue GetJobRun {job} {}", run.run_id), &e)
+                })?;
+            let jr = out.job_run.ok_or_else(|| {
+                JobError::NotFound(format!("Glue run {} of {job} not found", run.run_id))
+            })?;
+            let state = jr
+                .job_run_state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let billed = jr.dpu_seconds().map(|d| Billed {
+                dpu_seconds: Some(d),
+                ..Default::default()
+            });
+            (
+                glue_status(&state),
+                state,
+                jr.error_message().map(str::to_string),
+                Some(i64::from(jr.execution_time())),
+                billed,
+            )
+        }
+        Engine::EmrServerless => {
+            let app = run
+                .application_id
+                .as_deref()
+                .ok_or_else(|| missing("applicationId"))?;
+            let out = deps
+                .emr
+                .get_job_run()
+                .application_id(app)
+                .job_run_id(&run.run_id)
+                .send()
+                .await
+                .map_err(|e| {
+                    JobError::from_sdk(
+                        &format!("EMR Serverless GetJobRun {app} {}", run.run_id),
+                        &e,
+                    )
+                })?;
+            let jr = out.job_run.ok_or_else(|| {
+                JobError::NotFound(format!(
+                    "EMR Serverless run {} on {app} not found",
+                    run.run_id
+                ))
+            })?;
+            let state = jr.state().as_str().to_string();
+            let details = Some(jr.state_details()).filter(|d| !d.is_empty());
+            let billed = jr.billed_resource_utilization().map(|b| Billed {
+                dpu_seconds: None,
+                vcpu_hours: b.v_cpu_hour(),
+                memory_gb_hours: b.memory_gb_hour(),
+                storage_gb_hours: b.storage_gb_hour(),
+            });
+            let duration = jr.total_execution_duration_seconds().map(i64::from);
+            (
+                emr_status(&state, details),
+                state,
+                details.map(str::to_string),
+                duration,
+                billed,
+            )
+        }
+    };
+    let done = status.is_done();
+    let mut next = run.clone();
+    next.checks = run.checks.saturating_add(1);
+    Ok(JobStatus {
+        status,
+        done,
+        engine_state,
+        message,
+        duration_seconds: duration,
+        billed,
+        links: run_links(&deps.region, run),
+        wait_seconds: if done {
+            0
+        } else {
+            next_wait_seconds(run.checks)
+        },
+        run: next,
+    })
+}

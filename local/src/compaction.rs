@@ -1,0 +1,272 @@
+//! `lakeline compaction-report s3://bucket/prefix/ [--target 128MiB]`: the small-file report of
+//! every folder under a prefix, worst first, with totals, judged by the same rules as
+//! check-compaction (`lakeline::compaction`), so a team can look at a lake before deploying.
+//!
+//! Every folder that directly holds data files is a partition. The sub-folders directly under
+//! the prefix are listed concurrently (bounded); each listing folds objects into per-folder
+//! statistics as pages arrive, so memory grows with folders, not objects.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use lakeline::compaction::{self, CompactionSettings, PartitionReport, PartitionStats, TargetSize};
+use lakeline::size::ByteSize;
+use tokio::task::JoinSet;
+
+type Folders = BTreeMap<String, PartitionStats>;
+
+/// Splits `s3://bucket/prefix` into bucket and prefix (empty, or ending in `/`).
+fn parse_uri(uri: &str) -> anyhow::Result<(String, String)> {
+    let Some(rest) = uri.strip_prefix("s3://") else {
+        bail!("{uri:?} is not an s3:// URI")
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!("{uri:?} names no bucket");
+    }
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    Ok((bucket.to_string(), prefix))
+}
+
+/// Adds one object to the statistics of its folder. Objects inside `_…` or `.…` folders are
+/// Spark/Hive scratch space (`_temporary/`), never data.
+fn fold(
+    folders: &mut Folders,
+    root: &str,
+    key: &str,
+    size: u64,
+    modified: Option<i64>,
+    small_below: u64,
+) {
+    let rel = key.strip_prefix(root).unwrap_or(key);
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    if dir
+        .split('/')
+        .any(|s| s.starts_with('_') || s.starts_with('.'))
+    {
+        return;
+    }
+    let folder = format!("{root}{dir}").trim_end_matches('/').to_string();
+    folders
+        .entry(folder)
+        .or_default()
+        .observe(name, size, modified, small_below);
+}
+
+/// Lists everything under `prefix` (no delimiter) into `folders`.
+async fn list_into(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    root: &str,
+    prefix: &str,
+    small_below: u64,
+) -> anyhow::Result<Folders> {
+    let mut folders = Folders::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
+            .context("ListObjectsV2")?;
+        for o in page.contents() {
+            let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
+            fold(
+                &mut folders,
+                root,
+                o.key().unwrap_or_default(),
+                size,
+                o.last_modified().map(|t| t.secs()),
+                small_below,
+            );
+        }
+    }
+    Ok(folders)
+}
+
+/// Runs the report; prints the table on stdout.
+pub async fn run(
+    uri: &str,
+    target: Option<ByteSize>,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    let (bucket, root) = parse_uri(uri)?;
+    let mut settings = CompactionSettings::default();
+    if let Some(t) = target {
+        settings.target_file_size = TargetSize::try_from(t).map_err(anyhow::Error::msg)?;
+    }
+    let small_below = settings.small_below();
+    let conf = lakeline::aws::sdk_config().await;
+    let s3 = lakeline::aws::s3_client(&conf);
+
+    // First level with a delimiter: objects right under the prefix, and the sub-folders that
+    // are then listed in parallel.
+    let mut folders = Folders::new();
+    let mut children = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(&root)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
+            .context("ListObjectsV2")?;
+        for o in page.contents() {
+            let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
+            fold(
+                &mut folders,
+                &root,
+                o.key().unwrap_or_default(),
+                size,
+                o.last_modified().map(|t| t.secs()),
+                small_below,
+            );
+        }
+        children.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|c| c.prefix().map(str::to_string)),
+        );
+    }
+    let mut set = JoinSet::new();
+    let mut queue = children.into_iter();
+    loop {
+        while set.len() < concurrency.max(1) {
+            let Some(child) = queue.next() else { break };
+            let (s3, bucket, root) = (s3.clone(), bucket.clone(), root.clone());
+            set.spawn(async move { list_into(&s3, &bucket, &root, &child, small_below).await });
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        // Sub-folders are disjoint, so their folders never collide.
+        folders.extend(done.context("listing task")??);
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let mut reports: Vec<PartitionReport> = folders
+        .iter()
+        .map(|(p, st)| compaction::decide(p, st, &settings, now))
+        .collect();
+    compaction::sort_worst_first(&mut reports);
+    print!("{}", render(&reports, &settings, uri));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The table: one row per partition, worst first, then the totals.
+fn render(reports: &[PartitionReport], s: &CompactionSettings, uri: &str) -> String {
+    use std::fmt::Write;
+    let b = |n: u64| ByteSize(n).to_string();
+    let width = reports
+        .iter()
+        .map(|r| r.partition.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "compaction report for {uri}: target {}, small < {} ({} %), at least {} small files\n",
+        b(s.target_file_size.bytes()),
+        b(s.small_below()),
+        s.small_file_percent.get(),
+        s.min_small_files
+    );
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>8}  {:>9}  {:>8}  {:>9}  {:>9}  {:>7}  {:<8}  reason",
+        "partition", "files", "size", "small", "small sz", "avg", "→ files", "decision"
+    );
+    for r in reports {
+        let decision = match r.decision {
+            compaction::Decision::Compact => "COMPACT",
+            compaction::Decision::Skip => r.reason_code.as_str(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>8}  {:>9}  {:>8}  {:>9}  {:>9}  {:>7}  {:<8}  {}",
+            r.partition,
+            r.files,
+            b(r.bytes),
+            r.small_files,
+            b(r.small_bytes),
+            b(r.average_bytes),
+            r.recommended_files,
+            decision,
+            r.reason
+        );
+    }
+    let t = compaction::totals(reports);
+    let _ = writeln!(
+        out,
+        "\ntotal: {} partitions, {} files, {}, {} small files ({}); {} partitions to compact, {} files → {}",
+        t.partitions,
+        t.files,
+        b(t.bytes),
+        t.small_files,
+        b(t.small_bytes),
+        t.compactions,
+        t.files,
+        t.files_after
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris() {
+        assert_eq!(
+            parse_uri("s3://lake/curated/orders").unwrap(),
+            ("lake".into(), "curated/orders/".into())
+        );
+        assert_eq!(parse_uri("s3://lake/").unwrap(), ("lake".into(), "".into()));
+        assert_eq!(parse_uri("s3://lake").unwrap(), ("lake".into(), "".into()));
+        assert!(parse_uri("lake/x").is_err());
+        assert!(parse_uri("s3:///x").is_err());
+    }
+
+    #[test]
+    fn folds_objects_by_folder_and_skips_scratch() {
+        let mut f = Folders::new();
+        for key in [
+            "c/o/dt=1/a",
+            "c/o/dt=1/b",
+            "c/o/dt=2/a",
+            "c/o/dt=2/_temporary/0/x",
+            "c/o/top",
+        ] {
+            fold(&mut f, "c/o/", key, 10, Some(1), 100);
+        }
+        let got: Vec<(&str, u64)> = f.iter().map(|(k, v)| (k.as_str(), v.files)).collect();
+        assert_eq!(got, [("c/o", 1), ("c/o/dt=1", 2), ("c/o/dt=2", 1)]);
+    }
+
+    #[test]
+    fn renders_worst_first_with_totals() {
+        let s = CompactionSettings::default();
+        let mut st = PartitionStats::default();
+        for i in 0..10 {
+            st.observe(&format!("f{i}"), 1000, Some(0), s.small_below());
+        }
+        let r = compaction::decide("c/o/dt=2020-01-01", &st, &s, 2_000_000_000);
+        let text = render(&[r], &s, "s3://lake/c/o/");
+        assert!(text.contains("COMPACT"), "{text}");
+        assert!(text.contains("total: 1 partitions, 10 files"), "{text}");
+    }
+}

@@ -1,0 +1,202 @@
+//! The local Lambda service: moto runs the real state machine, and its Task states call
+//! `http://localhost:$MOTO_PORT`. `scripts/local-aws` points MOTO_PORT here. This router serves
+//! the Lambda Invoke API with lakeline's real handlers, in process, and forwards every other
+//! request to moto unchanged.
+//!
+//! Functions are "deployed" to it like to Lambda: `PUT /_lakeline/functions/{name}` with
+//! `{"handler": "start-job", "env": {...}}`. The handler's dependencies are built from that
+//! env on the first invoke (a cold start) and reused after. Errors come back the way Lambda
+//! returns them: HTTP 200, `X-Amz-Function-Error: Unhandled`, `{"errorType","errorMessage"}`,
+//! so the state machine's Retry and Catch see exactly what they would see in AWS.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{Mutex, OnceCell};
+
+/// A function deployed to the router.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Deployment {
+    /// Which lakeline handler: `validate-upload`, `start-job`, `notify-failure`,
+    /// `check-compaction`.
+    pub handler: String,
+    /// Its environment.
+    #[serde(default)]
+    pub env: HashMap<String, String>,
+}
+
+struct Function {
+    deployment: Deployment,
+    warm: OnceCell<Arc<crate::functions::Warm>>,
+}
+
+struct State {
+    moto: String,
+    functions: Mutex<HashMap<String, Arc<Function>>>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    conf: aws_config::SdkConfig,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn respond(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+/// Serves on 127.0.0.1:`port` until the process is stopped; `moto` is moto's base URL.
+pub async fn serve(port: u16, moto: String) -> anyhow::Result<()> {
+    // The handlers talk to moto directly, not through the router.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(&moto).load().await;
+    let state = Arc::new(State {
+        moto,
+        functions: Mutex::new(HashMap::new()),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        conf,
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    eprintln!("lakeline router on 127.0.0.1:{port}, forwarding to {}", state.moto);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(route(&state, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+async fn route(state: &State, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    if path == "/_lakeline/health" {
+        return respond(StatusCode::OK, "ok");
+    }
+    if let Some(name) = path.strip_prefix("/_lakeline/functions/") {
+        return deploy(state, name, req).await;
+    }
+    if req.method() == Method::POST {
+        if let Some(name) = path.strip_prefix("/2015-03-31/functions/").and_then(|r| r.strip_suffix("/invocations")) {
+            return invoke(state, name, req).await;
+        }
+    }
+    forward(state, req).await
+}
+
+async fn deploy(state: &State, name: &str, req: Request<Incoming>) -> Resp {
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let deployment: Deployment = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => return respond(StatusCode::BAD_REQUEST, format!("bad deployment: {e}")),
+    };
+    if !crate::functions::HANDLERS.contains(&deployment.handler.as_str()) {
+        return respond(StatusCode::BAD_REQUEST, format!("unknown handler {:?}; known: {:?}", deployment.handler, crate::functions::HANDLERS));
+    }
+    let f = Arc::new(Function { deployment, warm: OnceCell::new() });
+    state.functions.lock().await.insert(name.to_string(), f);
+    respond(StatusCode::OK, "deployed")
+}
+
+/// The function name from the Invoke path: a plain name, or a URL-encoded ARN (maybe with a
+/// qualifier).
+fn function_name(raw: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().to_string();
+    match decoded.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest).to_string(),
+        None => decoded,
+    }
+}
+
+async fn invoke(state: &State, raw_name: &str, req: Request<Incoming>) -> Resp {
+    let name = function_name(raw_name);
+    let Some(f) = state.functions.lock().await.get(&name).cloned() else {
+        let body = json!({"Type": "User", "Message": format!("Function not found: {name}")});
+        return respond(StatusCode::NOT_FOUND, body.to_string());
+    };
+    let payload: Value = match req.into_body().collect().await.map(|b| b.to_bytes()) {
+        Ok(b) if b.is_empty() => Value::Null,
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(v) => v,
+            Err(e) => return respond(StatusCode::BAD_REQUEST, json!({"Type": "User", "Message": format!("payload is not JSON: {e}")}).to_string()),
+        },
+        Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let warm = f
+        .warm
+        .get_or_try_init(|| async { crate::functions::Warm::build(&f.deployment, &state.conf).await.map(Arc::new) })
+        .await;
+    let result = match warm {
+        Ok(w) => w.invoke(payload).await,
+        // A failed cold start is reported like Lambda reports an init error.
+        Err(e) => Err(("Runtime.InitError".to_string(), e.to_string())),
+    };
+    match result {
+        Ok(v) => respond(StatusCode::OK, v.to_string()),
+        Err((error_type, message)) => {
+            let mut r = respond(StatusCode::OK, json!({"errorType": error_type, "errorMessage": message}).to_string());
+            r.headers_mut().insert("X-Amz-Function-Error", hyper::header::HeaderValue::from_static("Unhandled"));
+            r
+        }
+    }
+}
+
+async fn forward(state: &State, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
+    };
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri: hyper::Uri = match format!("{}{pq}", state.moto).parse() {
+        Ok(u) => u,
+        Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
+    };
+    let mut out = Request::builder().method(parts.method).uri(uri);
+    for (k, v) in &parts.headers {
+        // Keep Host as the caller sent it: SigV4 signatures cover it.
+        out = out.header(k, v);
+    }
+    let out = match out.body(Full::new(body)) {
+        Ok(r) => r,
+        Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
+    };
+    match state.client.request(out).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            Response::from_parts(parts, Full::new(bytes))
+        }
+        Err(e) => respond(StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name;
+
+    #[test]
+    fn function_names_from_invoke_paths() {
+        for (raw, want) in [
+            ("lakeline-start-job", "lakeline-start-job"),
+            ("arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Alakeline-start-job", "lakeline-start-job"),
+            ("arn:aws:lambda:us-east-1:123456789012:function:f:live", "f"),
+        ] {
+            assert_eq!(function_name(raw), want, "{raw}");
+        }
+    }
+}

@@ -1,0 +1,691 @@
+//! Jobs: what the registry says about a dataset's processing job, and every decision start-job
+//! makes about runs, as plain functions over data.
+//!
+//! - [`JobSpec`]: the typed `job:` block of a dataset (Glue or EMR Serverless).
+//! - [`run_key`]: the idempotency key of one execution's run (Glue argument, EMR-S clientToken).
+//! - [`glue_status`], [`emr_status`]: engine states normalised to [`RunStatus`].
+//! - [`next_wait_seconds`]: the backoff between status checks.
+//! - [`classify_job_error`]: which SDK failures are retried, and how.
+//! - [`run_links`], [`execution_url`]: where a human looks.
+//!
+//! The run handle ([`RunHandle`]) and status document ([`JobStatus`]) are the JSON the state
+//! machine carries between start-job calls and hands to notify-failure; they live here so both
+//! functions agree on them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Glue argument carrying the run key; lakeline finds its own runs again by it.
+pub const GLUE_RUN_KEY_ARG: &str = "--lakeline_run_key";
+/// Prefix of the Glue arguments lakeline fills in; the registry may not set them itself.
+pub const GLUE_RESERVED_PREFIX: &str = "--lakeline_";
+/// First wait between status checks, in seconds.
+pub const FIRST_WAIT_SECONDS: u32 = 15;
+/// Longest wait between status checks: a long job costs one state transition per 5 minutes.
+pub const MAX_WAIT_SECONDS: u32 = 300;
+
+/// The processing job of a dataset, chosen by `engine`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "engine", rename_all = "kebab-case")]
+pub enum JobSpec {
+    /// An AWS Glue job (defined outside lakeline; lakeline only starts runs of it).
+    Glue(GlueJob),
+    /// A Spark job on an EMR Serverless application.
+    EmrServerless(EmrServerlessJob),
+}
+
+impl JobSpec {
+    /// The engine.
+    pub fn engine(&self) -> Engine {
+        match self {
+            JobSpec::Glue(_) => Engine::Glue,
+            JobSpec::EmrServerless(_) => Engine::EmrServerless,
+        }
+    }
+
+    /// The target prefix template.
+    pub fn target_prefix(&self) -> &TargetPrefix {
+        match self {
+            JobSpec::Glue(g) => &g.target_prefix,
+            JobSpec::EmrServerless(e) => &e.target_prefix,
+        }
+    }
+}
+
+/// `engine: glue`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GlueJob {
+    /// Name of the Glue job.
+    pub job_name: String,
+    /// Where the job writes, relative to the bucket (see [`TargetPrefix`]).
+    pub target_prefix: TargetPrefix,
+    /// Extra job arguments (`--name: value`); lakeline adds `--lakeline_*` itself.
+    #[serde(default)]
+    pub arguments: GlueArguments,
+    /// Run timeout in minutes (Glue's default, 48 h, is rarely what anyone wants).
+    #[serde(default)]
+    pub timeout_minutes: Option<u32>,
+}
+
+/// `engine: emr-serverless`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmrServerlessJob {
+    /// The EMR Serverless application id.
+    pub application_id: String,
+    /// The IAM role the job runs as.
+    pub execution_role_arn: String,
+    /// The Spark entry point (`s3://…/job.py` or a jar).
+    pub entry_point: String,
+    /// Where the job writes, relative to the bucket (see [`TargetPrefix`]).
+    pub target_prefix: TargetPrefix,
+    /// Arguments before the ones lakeline appends (`--source`, `--partition`, `--target`).
+    #[serde(default)]
+    pub arguments: Vec<String>,
+    /// `--conf …` parameters for spark-submit.
+    #[serde(default)]
+    pub spark_submit_parameters: Option<String>,
+    /// S3 log location (`s3://…/`); the links in alerts point there.
+    #[serde(default)]
+    pub log_uri: Option<String>,
+    /// Run timeout in minutes.
+    #[serde(default)]
+    pub timeout_minutes: Option<u32>,
+}
+
+/// Glue arguments from the registry: names start with `--`, and never with `--lakeline_`
+/// (those carry the source, target and run key, and must not be overridden by accident).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(
+    try_from = "BTreeMap<String, String>",
+    into = "BTreeMap<String, String>"
+)]
+pub struct GlueArguments(pub BTreeMap<String, String>);
+
+impl TryFrom<BTreeMap<String, String>> for GlueArguments {
+    type Error = String;
+    fn try_from(m: BTreeMap<String, String>) -> Result<Self, String> {
+        for k in m.keys() {
+            if !k.starts_with("--") || k.len() < 3 {
+                return Err(format!("Glue argument {k:?} must start with \"--\""));
+            }
+            if k.starts_with(GLUE_RESERVED_PREFIX) {
+                return Err(format!(
+                    "Glue argument {k:?} is reserved: lakeline sets --lakeline_* itself"
+                ));
+            }
+        }
+        Ok(GlueArguments(m))
+    }
+}
+
+impl From<GlueArguments> for BTreeMap<String, String> {
+    fn from(a: GlueArguments) -> Self {
+        a.0
+    }
+}
+
+/// Where a job writes, relative to the lake bucket, with `{dataset}` and `{partition}`
+/// placeholders: `curated/orders/{partition}/`. Checked at load, so a typo in a placeholder
+/// fails the deploy, not the job.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(try_from = "String", into = "String")]
+pub struct TargetPrefix(String);
+
+impl TargetPrefix {
+    /// The prefix for one dataset and partition (`{partition}` empty when there is none).
+    pub fn render(&self, dataset: &str, partition: Option<&str>) -> String {
+        let s = self
+            .0
+            .replace("{dataset}", dataset)
+            .replace("{partition}", partition.unwrap_or(""));
+        // An empty partition would leave `a//b`; S3 keys with empty segments surprise Spark.
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            if !(c == '/' && out.ends_with('/')) {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+impl TryFrom<String> for TargetPrefix {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() || s.starts_with('/') || s.starts_with("s3://") {
+            return Err(format!("target_prefix {s:?} must be a key prefix inside the lake bucket, like curated/{{dataset}}/{{partition}}/"));
+        }
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find('{') {
+            let tail = &rest[i..];
+            let end = tail
+                .find('}')
+                .ok_or_else(|| format!("target_prefix {s:?}: unclosed '{{'"))?;
+            let name = &tail[1..end];
+            if name != "dataset" && name != "partition" {
+                return Err(format!("target_prefix {s:?}: unknown placeholder {{{name}}} (use {{dataset}} or {{partition}})"));
+            }
+            rest = &tail[end + 1..];
+        }
+        Ok(TargetPrefix(s))
+    }
+}
+
+impl From<TargetPrefix> for String {
+    fn from(p: TargetPrefix) -> String {
+        p.0
+    }
+}
+
+/// A job engine.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// AWS Glue.
+    Glue,
+    /// EMR Serverless.
+    EmrServerless,
+}
+
+impl Engine {
+    /// The name humans read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::Glue => "Glue",
+            Engine::EmrServerless => "EMR Serverless",
+        }
+    }
+}
+
+/// The idempotency key of the run one execution starts: a Glue argument lakeline looks for
+/// before starting, and the EMR Serverless `clientToken`. A pure function of the execution
+/// name, which is itself a pure function of the upload, so retries and redeliveries agree on
+/// it; hashed so it fits both services' character sets and lengths (≤ 64, `[A-Za-z0-9-]`).
+pub fn run_key(execution_name: &str) -> String {
+    let digest = Sha256::digest(execution_name.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("lakeline-{hex}")
+}
+
+/// A readable run name: `<dataset>-<partition>` (EMR Serverless shows it in its console).
+pub fn run_name(dataset: &str, partition: Option<&str>) -> String {
+    match partition {
+        Some(p) if !p.is_empty() => format!("{dataset}-{p}"),
+        _ => dataset.to_string(),
+    }
+}
+
+/// A run's state, the same for every engine.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Queued, starting, running, or stopping: check again later.
+    Running,
+    /// Done, output written.
+    Succeeded,
+    /// The job failed.
+    Failed,
+    /// Someone (or something) stopped it.
+    Cancelled,
+    /// It ran out of time.
+    TimedOut,
+}
+
+impl RunStatus {
+    /// Whether the run is over.
+    pub fn is_done(self) -> bool {
+        self != RunStatus::Running
+    }
+
+    /// Upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Succeeded => "SUCCEEDED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Cancelled => "CANCELLED",
+            RunStatus::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Glue `JobRunState` normalised. An unknown state counts as FAILED: waiting forever on a
+/// state nobody understands is worse than asking a human.
+pub fn glue_status(state: &str) -> RunStatus {
+    match state {
+        "STARTING" | "RUNNING" | "WAITING" | "STOPPING" => RunStatus::Running,
+        "SUCCEEDED" => RunStatus::Succeeded,
+        "STOPPED" => RunStatus::Cancelled,
+        "TIMEOUT" | "EXPIRED" => RunStatus::TimedOut,
+        _ => RunStatus::Failed,
+    }
+}
+
+/// An EMR Serverless `JobRunState` normalised. EMR-S has no timeout state: a run that hits
+/// `executionTimeoutMinutes` is FAILED with a details text saying so.
+pub fn emr_status(state: &str, details: Option<&str>) -> RunStatus {
+    match state {
+        "SUBMITTED" | "PENDING" | "SCHEDULED" | "RUNNING" | "QUEUED" | "CANCELLING" => {
+            RunStatus::Running
+        }
+        "SUCCESS" => RunStatus::Succeeded,
+        "CANCELLED" => RunStatus::Cancelled,
+        "FAILED" => {
+            let d = details.unwrap_or_default().to_ascii_lowercase();
+            if d.contains("timed out") || d.contains("timeout") {
+                RunStatus::TimedOut
+            } else {
+                RunStatus::Failed
+            }
+        }
+        _ => RunStatus::Failed,
+    }
+}
+
+/// Seconds to wait before the next status check, after `checks` checks: 15 s doubling to
+/// 5 minutes, so a short job is noticed soon and a long one costs few state transitions.
+pub fn next_wait_seconds(checks: u32) -> u32 {
+    let factor = 1u32.checked_shl(checks).unwrap_or(u32::MAX);
+    FIRST_WAIT_SECONDS
+        .saturating_mul(factor)
+        .min(MAX_WAIT_SECONDS)
+}
+
+/// How a failed Glue / EMR Serverless call is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobErrorClass {
+    /// The service refused for now (concurrency limit, quota, throttling): retry with a long
+    /// backoff (`Lakeline.JobRetryable`).
+    Retryable,
+    /// Network trouble or a 5xx: retry soon (`Lakeline.Transient`).
+    Transient,
+    /// The job, application or run does not exist (`Lakeline.JobNotFound`): a human must act.
+    NotFound,
+    /// Permissions, validation, anything else (`Lakeline.Config`).
+    Config,
+}
+
+/// Classifies a failed call from its service error code, HTTP status and whether
+/// [`crate::aws::is_transient`] judged it transient.
+pub fn classify_job_error(
+    code: Option<&str>,
+    status: Option<u16>,
+    transient: bool,
+) -> JobErrorClass {
+    let code = code.unwrap_or_default();
+    match code {
+        "ConcurrentRunsExceededException"
+        | "ResourceNumberLimitExceededException"
+        | "ServiceQuotaExceededException" => return JobErrorClass::Retryable,
+        "EntityNotFoundException" | "ResourceNotFoundException" => return JobErrorClass::NotFound,
+        _ => {}
+    }
+    let throttled = status == Some(429)
+        || code.contains("Throttl")
+        || code == "TooManyRequestsException"
+        || code == "RequestLimitExceeded";
+    if throttled {
+        JobErrorClass::Retryable
+    } else if transient {
+        JobErrorClass::Transient
+    } else {
+        JobErrorClass::Config
+    }
+}
+
+/// The handle start-job returns and the state machine passes back to `status`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunHandle {
+    /// Engine.
+    pub engine: Engine,
+    /// Glue: the job name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// EMR Serverless: the application id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
+    /// The run id.
+    pub run_id: String,
+    /// The idempotency key ([`run_key`]).
+    pub run_key: String,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// True when an earlier attempt had already started this run.
+    #[serde(default)]
+    pub reused: bool,
+    /// Dataset.
+    pub dataset: String,
+    /// Partition label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// EMR Serverless: the S3 log location of the application's runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_uri: Option<String>,
+    /// Status checks made so far; drives the backoff.
+    #[serde(default)]
+    pub checks: u32,
+}
+
+/// Resources a run was billed for, when the engine reports them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Billed {
+    /// Glue: DPU-seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpu_seconds: Option<f64>,
+    /// EMR Serverless: vCPU-hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu_hours: Option<f64>,
+    /// EMR Serverless: memory GB-hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_gb_hours: Option<f64>,
+    /// EMR Serverless: storage GB-hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_gb_hours: Option<f64>,
+}
+
+/// A link for humans.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Link {
+    /// What it shows.
+    pub label: String,
+    /// URL or location.
+    pub url: String,
+}
+
+/// What start-job's `status` returns: the state machine's Choice reads `status` and `done`,
+/// waits `waitSeconds`, and passes `run` back; on FAILED/CANCELLED/TIMED_OUT the whole
+/// document becomes the Cause notify-failure receives.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    /// Normalised status.
+    pub status: RunStatus,
+    /// Whether the run is over.
+    pub done: bool,
+    /// The engine's own state name.
+    pub engine_state: String,
+    /// The engine's error message or state details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Run time so far, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    /// Billed resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed: Option<Billed>,
+    /// Console and log links.
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// Seconds to wait before the next check (0 when done).
+    pub wait_seconds: u32,
+    /// The handle, with `checks` counted up.
+    pub run: RunHandle,
+}
+
+/// URL path/fragment encoding that keeps run ids and names readable (`-`, `_`, `.`, `~`).
+const URL_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, URL_SET).to_string()
+}
+
+/// The CloudWatch console escapes its fragment twice, with `$` for `%`.
+fn cw_enc(s: &str) -> String {
+    enc(s).replace('%', "$25")
+}
+
+/// Console link to a Step Functions execution.
+pub fn execution_url(region: &str, execution_arn: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}")
+}
+
+/// Console link to a CloudWatch log stream.
+pub fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
+    format!(
+        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",
+        cw_enc(group),
+        cw_enc(stream)
+    )
+}
+
+/// Where a human looks for one run: its console page and its logs.
+pub fn run_links(region: &str, run: &RunHandle) -> Vec<Link> {
+    let link = |label: &str, url: String| Link {
+        label: label.to_string(),
+        url,
+    };
+    match run.engine {
+        Engine::Glue => {
+            let job = run.job_name.as_deref().unwrap_or_default();
+            vec![
+                link(
+                    "Glue job run",
+                    format!(
+                        "https://{region}.console.aws.amazon.com/gluestudio/home?region={region}#/job/{}/run/{}",
+                        enc(job),
+                        enc(&run.run_id)
+                    ),
+                ),
+                // Glue writes one stream per run id in these two groups (driver errors first).
+                link("Glue error log", log_stream_url(region, "/aws-glue/jobs/error", &run.run_id)),
+                link("Glue output log", log_stream_url(region, "/aws-glue/jobs/output", &run.run_id)),
+            ]
+        }
+        Engine::EmrServerless => {
+            let app = run.application_id.as_deref().unwrap_or_default();
+            let mut v = vec![link(
+                "EMR Serverless job run",
+                format!(
+                    "https://{region}.console.aws.amazon.com/emr/home?region={region}#/serverless-applications/{}/job-runs/{}",
+                    enc(app),
+                    enc(&run.run_id)
+                ),
+            )];
+            if let Some(uri) = &run.log_uri {
+                // EMR Serverless's S3 log layout: <logUri>/applications/<app>/jobs/<run>/.
+                let base = uri.trim_end_matches('/');
+                v.push(link(
+                    "Spark logs",
+                    format!("{base}/applications/{app}/jobs/{}/", run.run_id),
+                ));
+            }
+            v
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_engines_and_rejects_mistakes() {
+        let glue: JobSpec = serde_yaml_ng::from_str(
+            "engine: glue\njob_name: curate\ntarget_prefix: curated/{dataset}/{partition}/\narguments: {--fmt: parquet}\n",
+        )
+        .unwrap();
+        assert_eq!(glue.engine(), Engine::Glue);
+        assert_eq!(
+            glue.target_prefix().render("orders", Some("dt=2026-11-25")),
+            "curated/orders/dt=2026-11-25/"
+        );
+        assert_eq!(
+            glue.target_prefix().render("orders", None),
+            "curated/orders/"
+        );
+        let emr: JobSpec = serde_yaml_ng::from_str(
+            "engine: emr-serverless\napplication_id: app1\nexecution_role_arn: arn:aws:iam::1:role/r\nentry_point: s3://a/j.py\ntarget_prefix: c/\n",
+        )
+        .unwrap();
+        assert_eq!(emr.engine(), Engine::EmrServerless);
+        for (bad, want) in [
+            ("engine: glue\njob_name: j\ntarget_prefix: c/\nunknown: 1\n", "unknown field"),
+            ("engine: spark\njob_name: j\ntarget_prefix: c/\n", "unknown variant"),
+            ("engine: glue\njob_name: j\ntarget_prefix: c/{date}/\n", "unknown placeholder"),
+            ("engine: glue\njob_name: j\ntarget_prefix: s3://b/c/\n", "inside the lake bucket"),
+            ("engine: glue\njob_name: j\ntarget_prefix: c/\narguments: {--lakeline_run_key: x}\n", "reserved"),
+            ("engine: glue\njob_name: j\ntarget_prefix: c/\narguments: {fmt: x}\n", "must start with"),
+            ("engine: glue\ntarget_prefix: c/\n", "job_name"),
+        ] {
+            let e = serde_yaml_ng::from_str::<JobSpec>(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn run_key_is_stable_distinct_and_fits_both_services() {
+        let a = run_key("orders-2026-11-25-export-0123456789abcdef0123");
+        assert_eq!(a, run_key("orders-2026-11-25-export-0123456789abcdef0123"));
+        assert_ne!(a, run_key("orders-2026-11-25-export-0123456789abcdef0124"));
+        assert!(
+            a.len() <= 64 && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "{a}"
+        );
+        assert_eq!(
+            run_name("clicks", Some("dt=2026-11-25")),
+            "clicks-dt=2026-11-25"
+        );
+        assert_eq!(run_name("clicks", None), "clicks");
+    }
+
+    #[test]
+    fn normalises_engine_states() {
+        use RunStatus::*;
+        for (state, want) in [
+            ("STARTING", Running),
+            ("RUNNING", Running),
+            ("WAITING", Running),
+            ("STOPPING", Running),
+            ("SUCCEEDED", Succeeded),
+            ("FAILED", Failed),
+            ("ERROR", Failed),
+            ("STOPPED", Cancelled),
+            ("TIMEOUT", TimedOut),
+            ("EXPIRED", TimedOut),
+            ("SOMETHING_NEW", Failed),
+        ] {
+            assert_eq!(glue_status(state), want, "glue {state}");
+        }
+        for (state, details, want) in [
+            ("SUBMITTED", None, Running),
+            ("PENDING", None, Running),
+            ("SCHEDULED", None, Running),
+            ("QUEUED", None, Running),
+            ("RUNNING", None, Running),
+            ("CANCELLING", None, Running),
+            ("SUCCESS", None, Succeeded),
+            ("CANCELLED", None, Cancelled),
+            ("FAILED", Some("Job failed, ExitCode: 1"), Failed),
+            (
+                "FAILED",
+                Some("Job run timed out after 120 minutes"),
+                TimedOut,
+            ),
+            ("FAILED", None, Failed),
+            ("", None, Failed),
+        ] {
+            assert_eq!(emr_status(state, details), want, "emr {state} {details:?}");
+        }
+        assert!(!Running.is_done() && Succeeded.is_done() && TimedOut.is_done());
+        assert_eq!(serde_json::to_value(TimedOut).unwrap(), "TIMED_OUT");
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        let waits: Vec<u32> = (0..8).map(next_wait_seconds).collect();
+        assert_eq!(waits, [15, 30, 60, 120, 240, 300, 300, 300]);
+        assert_eq!(next_wait_seconds(31), MAX_WAIT_SECONDS);
+        assert_eq!(next_wait_seconds(u32::MAX), MAX_WAIT_SECONDS);
+    }
+
+    #[test]
+    fn classifies_job_errors() {
+        use JobErrorClass::*;
+        for (code, status, transient, want) in [
+            (
+                Some("ConcurrentRunsExceededException"),
+                Some(400),
+                false,
+                Retryable,
+            ),
+            (
+                Some("ServiceQuotaExceededException"),
+                Some(402),
+                false,
+                Retryable,
+            ),
+            (Some("ThrottlingException"), Some(400), true, Retryable),
+            (None, Some(429), true, Retryable),
+            (Some("EntityNotFoundException"), Some(400), false, NotFound),
+            (
+                Some("ResourceNotFoundException"),
+                Some(404),
+                false,
+                NotFound,
+            ),
+            (Some("InternalServiceException"), Some(500), true, Transient),
+            (None, None, true, Transient),
+            (Some("AccessDeniedException"), Some(403), false, Config),
+            (Some("ValidationException"), Some(400), false, Config),
+        ] {
+            assert_eq!(
+                classify_job_error(code, status, transient),
+                want,
+                "{code:?} {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn links_point_at_the_run_and_its_logs() {
+        let mut h = RunHandle {
+            engine: Engine::Glue,
+            job_name: Some("orders curate".into()),
+            application_id: None,
+            run_id: "jr_abc".into(),
+            run_key: run_key("x"),
+            started_at: "2026-11-25T10:00:00Z".into(),
+            reused: false,
+            dataset: "orders".into(),
+            partition: None,
+            log_uri: None,
+            checks: 0,
+        };
+        let l = run_links("eu-west-1", &h);
+        assert_eq!(l[0].url, "https://eu-west-1.console.aws.amazon.com/gluestudio/home?region=eu-west-1#/job/orders%20curate/run/jr_abc");
+        assert!(
+            l[1].url.ends_with(
+                "#logsV2:log-groups/log-group/$252Faws-glue$252Fjobs$252Ferror/log-events/jr_abc"
+            ),
+            "{}",
+            l[1].url
+        );
+        h.engine = Engine::EmrServerless;
+        h.application_id = Some("00app".into());
+        h.log_uri = Some("s3://logs/emr/".into());
+        let l = run_links("eu-west-1", &h);
+        assert_eq!(l[1].url, "s3://logs/emr/applications/00app/jobs/jr_abc/");
+        assert!(
+            execution_url("eu-west-1", "arn:aws:states:eu-west-1:1:execution:sm:x")
+                .contains("/v2/executions/details/arn:aws:states")
+        );
+    }
+}

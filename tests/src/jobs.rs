@@ -1,0 +1,172 @@
+//! Harness helpers for the job tests: Glue jobs and EMR Serverless applications on the
+//! emulator, registries that point datasets at them, and moto's Glue run state manager.
+
+use std::sync::Arc;
+
+use aws_sdk_glue::types::{ExecutionProperty, JobCommand};
+use lakeline::jobs::{EmrServerlessJob, GlueArguments, GlueJob, JobSpec, TargetPrefix};
+use lakeline::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{endpoint, sdk_config, shipped_registry, unique, ROLE_ARN};
+
+/// An IAM role in moto's account (EMR Serverless refuses cross-account roles).
+pub const EMR_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/lakeline-emr-test";
+
+/// Clients for the job services on the emulator.
+pub struct Jobs {
+    /// Glue.
+    pub glue: aws_sdk_glue::Client,
+    /// EMR Serverless.
+    pub emr: aws_sdk_emrserverless::Client,
+}
+
+impl Jobs {
+    /// Clients pointed at the emulator.
+    pub async fn new() -> Jobs {
+        let conf = sdk_config().await;
+        Jobs {
+            glue: aws_sdk_glue::Client::new(&conf),
+            emr: aws_sdk_emrserverless::Client::new(&conf),
+        }
+    }
+
+    /// Creates a uniquely named Glue job allowing `max_concurrent_runs` runs; returns its name.
+    pub async fn glue_job(&self, max_concurrent_runs: i32) -> String {
+        let name = unique("glue");
+        self.glue
+            .create_job()
+            .name(&name)
+            .role(ROLE_ARN)
+            .command(
+                JobCommand::builder()
+                    .name("glueetl")
+                    .script_location("s3://artifacts/job.py")
+                    .build(),
+            )
+            .execution_property(
+                ExecutionProperty::builder()
+                    .max_concurrent_runs(max_concurrent_runs)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        name
+    }
+
+    /// Creates a uniquely named EMR Serverless Spark application; returns its id.
+    pub async fn emr_application(&self) -> String {
+        self.emr
+            .create_application()
+            .name(unique("emr"))
+            .release_label("emr-7.5.0")
+            .r#type("SPARK")
+            .send()
+            .await
+            .unwrap()
+            .application_id
+    }
+
+    /// Start-job dependencies over these clients and `registry`.
+    pub fn deps(&self, registry: Registry) -> start_job::Deps {
+        start_job::Deps {
+            glue: self.glue.clone(),
+            emr: self.emr.clone(),
+            registry: Arc::new(registry),
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+/// A Glue job block writing to `curated/{dataset}/{partition}/`.
+pub fn glue_spec(job_name: &str) -> JobSpec {
+    JobSpec::Glue(GlueJob {
+        job_name: job_name.into(),
+        target_prefix: TargetPrefix::try_from("curated/{dataset}/{partition}/".to_string())
+            .unwrap(),
+        arguments: GlueArguments([("--output_format".to_string(), "parquet".to_string())].into()),
+        timeout_minutes: Some(60),
+    })
+}
+
+/// An EMR Serverless job block on `application_id`.
+pub fn emr_spec(application_id: &str) -> JobSpec {
+    JobSpec::EmrServerless(EmrServerlessJob {
+        application_id: application_id.into(),
+        execution_role_arn: EMR_ROLE_ARN.into(),
+        entry_point: "s3://artifacts/jobs/clicks_sessionize.py".into(),
+        target_prefix: TargetPrefix::try_from("curated/{dataset}/{partition}/".to_string())
+            .unwrap(),
+        arguments: vec!["--session-gap-minutes".into(), "30".into()],
+        spark_submit_parameters: Some("--conf spark.executor.cores=2".into()),
+        log_uri: Some("s3://logs/emr/".into()),
+        timeout_minutes: Some(120),
+    })
+}
+
+/// The shipped registry with `dataset`'s job replaced by `spec`.
+pub fn registry_with_job(dataset: &str, spec: Option<JobSpec>) -> Registry {
+    let mut reg = shipped_registry();
+    let ds = reg
+        .datasets
+        .iter_mut()
+        .find(|(n, _)| n.as_str() == dataset)
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("no dataset {dataset} in the shipped registry"));
+    ds.job = spec;
+    reg
+}
+
+/// POSTs a JSON body to the emulator (moto's own API has no SDK); returns the status code.
+pub async fn moto_post(path: &str, body: &str) -> u16 {
+    let ep = endpoint();
+    let host = ep.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+static GLUE_HELD: Mutex<()> = Mutex::const_new(());
+
+/// While held, Glue runs on the emulator advance only when looked at: STARTING, then RUNNING
+/// for two GetJobRun calls, then SUCCEEDED (moto's state manager, `times: 2`). The setting is
+/// global to the emulator, so holders in this process take turns, and tests that do not hold
+/// it assert only what is true in either mode.
+pub struct GlueRunsHeld {
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl GlueRunsHeld {
+    /// Takes the turn and switches moto to manual progression.
+    pub async fn take() -> GlueRunsHeld {
+        let turn = GLUE_HELD.lock().await;
+        let code = moto_post(
+            "/moto-api/state-manager/set-transition",
+            r#"{"model_name":"glue::job_run","transition":{"progression":"manual","times":2}}"#,
+        )
+        .await;
+        assert!((200..300).contains(&code), "set-transition: HTTP {code}");
+        GlueRunsHeld { _turn: turn }
+    }
+
+    /// Restores moto's default (runs finish at once) and gives the turn back.
+    pub async fn release(self) {
+        let code = moto_post(
+            "/moto-api/state-manager/unset-transition",
+            r#"{"model_name":"glue::job_run"}"#,
+        )
+        .await;
+        assert!((200..300).contains(&code), "unset-transition: HTTP {code}");
+    }
+}

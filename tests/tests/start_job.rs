@@ -1,0 +1,490 @@
+//! start-job against the local AWS (moto server's Glue and EMR Serverless, real aws-sdk-rust
+//! clients), plus the paths moto cannot produce, with aws-smithy-mocks.
+
+use aws_sdk_emrserverless::types::JobDriver;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use lakeline::jobs::run_key;
+use lakeline_tests::jobs::{
+    emr_spec, glue_spec, registry_with_job, GlueRunsHeld, Jobs, EMR_ROLE_ARN,
+};
+use lakeline_tests::unique;
+use serde_json::{json, Value};
+use start_job::{handle, JobError};
+
+const KEY: &str = "raw/orders/dt=2026-11-25/export.csv";
+
+fn start_req(dataset: &str, execution: &str) -> Value {
+    // The execution input validate-upload writes, plus what the state machine adds.
+    json!({
+        "action": "start", "bucket": "lake", "key": KEY, "versionId": null, "etag": "0123abcd",
+        "dataset": dataset, "partition": "dt=2026-11-25", "date": "2026-11-25", "file": "export.csv",
+        "format": "csv", "size": 120, "rows": 2, "execution": execution
+    })
+}
+
+fn status_req(run: &Value) -> Value {
+    json!({"action": "status", "run": run})
+}
+
+#[tokio::test]
+async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run() {
+    let jobs = Jobs::new().await;
+    let job = jobs.glue_job(10).await;
+    let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
+    let exec = unique("exec");
+
+    let first = handle(&deps, start_req("orders", &exec)).await.unwrap();
+    assert_eq!(first["engine"], "glue", "{first}");
+    assert_eq!(first["jobName"], job.as_str());
+    assert_eq!(first["reused"], false);
+    assert_eq!(first["runKey"], run_key(&exec).as_str());
+    assert_eq!(first["checks"], 0);
+    // A Step Functions retry of the same task: same run, whatever state it reached meanwhile
+    // (this holds whether or not another test holds Glue runs in RUNNING).
+    let again = handle(&deps, start_req("orders", &exec)).await.unwrap();
+    assert_eq!(again["runId"], first["runId"], "{again}");
+    assert_eq!(again["reused"], true);
+
+    let run = jobs
+        .glue
+        .get_job_run()
+        .job_name(&job)
+        .run_id(first["runId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .job_run
+        .unwrap();
+    let args = run.arguments().unwrap();
+    assert_eq!(args["--lakeline_source"], format!("s3://lake/{KEY}"));
+    assert_eq!(
+        args["--lakeline_target"],
+        "s3://lake/curated/orders/dt=2026-11-25/"
+    );
+    assert_eq!(args["--lakeline_partition"], "dt=2026-11-25");
+    assert_eq!(args["--lakeline_run_key"], run_key(&exec));
+    assert_eq!(
+        args["--output_format"], "parquet",
+        "registry arguments are passed on"
+    );
+
+    // Another upload is another execution: its own run.
+    let other = handle(&deps, start_req("orders", &unique("exec")))
+        .await
+        .unwrap();
+    assert_ne!(other["runId"], first["runId"]);
+    let runs = jobs
+        .glue
+        .get_job_runs()
+        .job_name(&job)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(runs.job_runs().len(), 2);
+}
+
+#[tokio::test]
+async fn execution_name_is_derived_from_the_upload_when_not_given() {
+    let jobs = Jobs::new().await;
+    let job = jobs.glue_job(10).await;
+    let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
+    let mut req = start_req("orders", "");
+    req.as_object_mut().unwrap().remove("execution");
+    let a = handle(&deps, req.clone()).await.unwrap();
+    let b = handle(&deps, req).await.unwrap();
+    let expected = lakeline::keys::execution_name(
+        "orders",
+        Some("2026-11-25"),
+        "export.csv",
+        "lake",
+        KEY,
+        "0123abcd",
+    );
+    assert_eq!(a["runKey"], run_key(&expected).as_str());
+    assert_eq!(b["runId"], a["runId"]);
+}
+
+#[tokio::test]
+async fn glue_run_reports_running_with_growing_waits_until_it_succeeds() {
+    let jobs = Jobs::new().await;
+    let job = jobs.glue_job(10).await;
+    let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
+    let held = GlueRunsHeld::take().await;
+    let mut run = handle(&deps, start_req("orders", &unique("exec")))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let st = handle(&deps, status_req(&run)).await.unwrap();
+        seen.push((
+            st["status"].as_str().unwrap().to_string(),
+            st["waitSeconds"].as_u64().unwrap(),
+        ));
+        run = st["run"].clone();
+        if st["done"] == true {
+            assert_eq!(
+                st["durationSeconds"], 123,
+                "moto's fixed ExecutionTime: {st}"
+            );
+            let labels: Vec<&str> = st["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["label"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                labels,
+                ["Glue job run", "Glue error log", "Glue output log"]
+            );
+            break;
+        }
+    }
+    held.release().await;
+    // STARTING, RUNNING, RUNNING are all RUNNING to the state machine; the waits back off.
+    let want: Vec<(String, u64)> = [
+        ("RUNNING", 15),
+        ("RUNNING", 30),
+        ("RUNNING", 60),
+        ("SUCCEEDED", 0),
+    ]
+    .iter()
+    .map(|(s, w)| (s.to_string(), *w))
+    .collect();
+    assert_eq!(seen, want);
+    assert_eq!(run["checks"], 4);
+}
+
+#[tokio::test]
+async fn concurrent_runs_exceeded_is_the_retryable_error() {
+    let jobs = Jobs::new().await;
+    let job = jobs.glue_job(1).await;
+    let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
+    let held = GlueRunsHeld::take().await;
+    let first = handle(&deps, start_req("orders", &unique("exec"))).await;
+    let second = handle(&deps, start_req("orders", &unique("exec"))).await;
+    held.release().await;
+    first.unwrap();
+    let err = second.unwrap_err();
+    assert!(matches!(err, JobError::Retryable(_)), "{err:?}");
+    assert_eq!(err.error_type(), "Lakeline.JobRetryable");
+    assert!(
+        err.to_string().contains("ConcurrentRunsExceededException"),
+        "{err}"
+    );
+    let diag = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diag.error_type, "Lakeline.JobRetryable");
+}
+
+#[tokio::test]
+async fn missing_job_or_application_is_not_found_and_bad_requests_are_bad_input() {
+    let jobs = Jobs::new().await;
+    let deps = jobs.deps(registry_with_job(
+        "orders",
+        Some(glue_spec(&unique("no-such-job"))),
+    ));
+    let err = handle(&deps, start_req("orders", &unique("exec")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Lakeline.JobNotFound", "{err}");
+
+    let deps = jobs.deps(registry_with_job(
+        "clicks",
+        Some(emr_spec("00nosuchapp00000")),
+    ));
+    let err = handle(&deps, start_req("clicks", &unique("exec")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Lakeline.JobNotFound", "{err}");
+
+    let deps = jobs.deps(registry_with_job("orders", None));
+    let err = handle(&deps, start_req("orders", "e")).await.unwrap_err();
+    assert_eq!(err.error_type(), "Lakeline.Config", "{err}");
+    assert!(err.to_string().contains("has no job"), "{err}");
+    for bad in [
+        json!({"action": "explode"}),
+        json!({"bucket": "lake"}),
+        json!({"action": "status", "run": {"engine": "glue"}}),
+        json!({"action": "start", "bucket": "b", "key": "k", "dataset": "orders"}),
+    ] {
+        let deps = jobs.deps(registry_with_job("orders", Some(glue_spec("j"))));
+        let err = handle(&deps, bad.clone()).await.unwrap_err();
+        assert_eq!(err.error_type(), "Lakeline.BadInput", "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn emr_serverless_start_uses_the_registry_and_status_reports_success() {
+    let jobs = Jobs::new().await;
+    let app = jobs.emr_application().await;
+    let deps = jobs.deps(registry_with_job("clicks", Some(emr_spec(&app))));
+    let exec = unique("exec");
+    let mut req = start_req("clicks", &exec);
+    req["key"] = json!("raw/clicks/dt=2026-11-25/c.jsonl");
+    let h = handle(&deps, req).await.unwrap();
+    assert_eq!(h["engine"], "emr-serverless", "{h}");
+    assert_eq!(h["applicationId"], app.as_str());
+    assert_eq!(h["logUri"], "s3://logs/emr/");
+
+    let run = jobs
+        .emr
+        .get_job_run()
+        .application_id(&app)
+        .job_run_id(h["runId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .job_run
+        .unwrap();
+    assert_eq!(run.name(), Some("clicks-dt=2026-11-25"));
+    assert_eq!(run.execution_role(), EMR_ROLE_ARN);
+    let tags = run.tags().unwrap();
+    assert_eq!(tags["lakeline:dataset"], "clicks");
+    assert_eq!(tags["lakeline:execution"], exec);
+    let Some(JobDriver::SparkSubmit(spark)) = run.job_driver() else {
+        panic!("{:?}", run.job_driver())
+    };
+    assert_eq!(
+        spark.entry_point(),
+        "s3://artifacts/jobs/clicks_sessionize.py"
+    );
+    assert_eq!(
+        spark.entry_point_arguments(),
+        [
+            "--session-gap-minutes",
+            "30",
+            "--source",
+            "s3://lake/raw/clicks/dt=2026-11-25/c.jsonl",
+            "--partition",
+            "dt=2026-11-25",
+            "--target",
+            "s3://lake/curated/clicks/dt=2026-11-25/"
+        ]
+    );
+    let log_uri = run
+        .configuration_overrides()
+        .and_then(|c| c.monitoring_configuration())
+        .and_then(|m| m.s3_monitoring_configuration())
+        .and_then(|s| s.log_uri());
+    assert_eq!(log_uri, Some("s3://logs/emr/"));
+
+    // moto finishes EMR Serverless runs at once.
+    let st = handle(&deps, status_req(&h)).await.unwrap();
+    assert_eq!(st["status"], "SUCCEEDED", "{st}");
+    assert_eq!(st["engineState"], "SUCCESS");
+    assert_eq!(st["waitSeconds"], 0);
+    assert!(st["billed"]["vcpuHours"].is_number(), "{st}");
+    let spark_logs = &st["links"][1];
+    assert_eq!(
+        spark_logs["url"],
+        format!(
+            "s3://logs/emr/applications/{app}/jobs/{}/",
+            h["runId"].as_str().unwrap()
+        )
+    );
+}
+
+// ---- Paths moto cannot produce: canned SDK responses (aws-smithy-mocks) ----
+
+fn mocked_deps(
+    glue: aws_sdk_glue::Client,
+    emr: aws_sdk_emrserverless::Client,
+    reg: lakeline::registry::Registry,
+) -> start_job::Deps {
+    start_job::Deps {
+        glue,
+        emr,
+        registry: std::sync::Arc::new(reg),
+        region: "eu-west-1".into(),
+    }
+}
+
+fn glue_handle(run_id: &str) -> Value {
+    json!({"engine": "glue", "jobName": "curate", "runId": run_id, "runKey": "lakeline-x",
+           "startedAt": "2026-11-25T10:00:00Z", "dataset": "orders", "partition": "dt=2026-11-25", "checks": 2})
+}
+
+#[tokio::test]
+async fn glue_failed_run_carries_the_engine_message_and_billing() {
+    // moto never fails a Glue run.
+    use aws_sdk_glue::operation::get_job_run::GetJobRunOutput;
+    use aws_sdk_glue::types::{JobRun, JobRunState};
+    let rule = mock!(aws_sdk_glue::Client::get_job_run)
+        .match_requests(|r| r.job_name() == Some("curate") && r.run_id() == Some("jr_9"))
+        .then_output(|| {
+            GetJobRunOutput::builder()
+                .job_run(
+                    JobRun::builder()
+                        .id("jr_9")
+                        .job_run_state(JobRunState::Failed)
+                        .error_message("AnalysisException: Path does not exist: s3://lake/raw/orders/dt=2026-11-25/export.csv")
+                        .execution_time(95)
+                        .dpu_seconds(190.0)
+                        .build(),
+                )
+                .build()
+        });
+    let glue = mock_client!(aws_sdk_glue, [&rule]);
+    let emr = mock_client!(aws_sdk_emrserverless, Vec::<&aws_smithy_mocks::Rule>::new());
+    let deps = mocked_deps(glue, emr, registry_with_job("orders", None));
+    let st = handle(&deps, status_req(&glue_handle("jr_9")))
+        .await
+        .unwrap();
+    assert_eq!(st["status"], "FAILED", "{st}");
+    assert_eq!(st["done"], true);
+    assert_eq!(st["waitSeconds"], 0);
+    assert_eq!(st["durationSeconds"], 95);
+    assert_eq!(st["billed"], json!({"dpuSeconds": 190.0}));
+    assert!(st["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("AnalysisException"));
+    assert!(st["links"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://eu-west-1.console.aws.amazon.com/gluestudio/"));
+    assert_eq!(st["run"]["checks"], 3);
+}
+
+#[tokio::test]
+async fn emr_failure_details_billing_and_timeout() {
+    // moto's EMR Serverless runs always succeed, with zero billing and no details.
+    use aws_sdk_emrserverless::operation::get_job_run::GetJobRunOutput;
+    use aws_sdk_emrserverless::types::{JobRun, JobRunState, ResourceUtilization};
+    fn out(state: JobRunState, details: &'static str) -> GetJobRunOutput {
+        let run = JobRun::builder()
+            .application_id("00app")
+            .job_run_id("00run")
+            .arn("arn:aws:emr-serverless:eu-west-1:123456789012:/applications/00app/jobruns/00run")
+            .created_by("lakeline")
+            .created_at(aws_sdk_emrserverless::primitives::DateTime::from_secs(
+                1_764_064_800,
+            ))
+            .updated_at(aws_sdk_emrserverless::primitives::DateTime::from_secs(
+                1_764_065_400,
+            ))
+            .execution_role(EMR_ROLE_ARN)
+            .state(state)
+            .state_details(details)
+            .release_label("emr-7.5.0")
+            .total_execution_duration_seconds(600)
+            .billed_resource_utilization(
+                ResourceUtilization::builder()
+                    .v_cpu_hour(1.5)
+                    .memory_gb_hour(6.0)
+                    .storage_gb_hour(3.0)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        GetJobRunOutput::builder().job_run(run).build()
+    }
+    let rule = mock!(aws_sdk_emrserverless::Client::get_job_run)
+        .sequence()
+        .output(|| {
+            out(
+                JobRunState::Failed,
+                "Job failed, ExitCode: 1. Driver: ValueError: bad session gap",
+            )
+        })
+        .output(|| out(JobRunState::Failed, "Job run timed out after 120 minutes"))
+        .build();
+    let emr = mock_client!(aws_sdk_emrserverless, [&rule]);
+    let glue = mock_client!(aws_sdk_glue, Vec::<&aws_smithy_mocks::Rule>::new());
+    let deps = mocked_deps(glue, emr, registry_with_job("clicks", None));
+    let h = json!({"engine": "emr-serverless", "applicationId": "00app", "runId": "00run", "runKey": "lakeline-x",
+                   "startedAt": "2026-11-25T10:00:00Z", "dataset": "clicks", "logUri": "s3://logs/emr"});
+    let st = handle(&deps, status_req(&h)).await.unwrap();
+    assert_eq!(st["status"], "FAILED", "{st}");
+    assert_eq!(
+        st["message"],
+        "Job failed, ExitCode: 1. Driver: ValueError: bad session gap"
+    );
+    assert_eq!(st["durationSeconds"], 600);
+    assert_eq!(
+        st["billed"],
+        json!({"vcpuHours": 1.5, "memoryGbHours": 6.0, "storageGbHours": 3.0})
+    );
+    assert_eq!(
+        st["links"][1]["url"],
+        "s3://logs/emr/applications/00app/jobs/00run/"
+    );
+    let st = handle(&deps, status_req(&h)).await.unwrap();
+    assert_eq!(st["status"], "TIMED_OUT", "{st}");
+}
+
+#[tokio::test]
+async fn emr_start_sends_the_derived_client_token() {
+    // moto ignores clientToken (AWS deduplicates on it), so check what start-job sends.
+    use aws_sdk_emrserverless::operation::start_job_run::StartJobRunOutput;
+    let exec = "clicks-2026-11-25-c-0123456789abcdef0123";
+    let want = run_key(exec);
+    let rule = mock!(aws_sdk_emrserverless::Client::start_job_run)
+        .match_requests(move |r| {
+            r.client_token() == Some(want.as_str()) && r.name() == Some("clicks-dt=2026-11-25")
+        })
+        .sequence()
+        .output(|| {
+            StartJobRunOutput::builder()
+                .application_id("00app")
+                .job_run_id("00run")
+                .arn("arn:x")
+                .build()
+                .unwrap()
+        })
+        .times(2)
+        .build();
+    let emr = mock_client!(aws_sdk_emrserverless, [&rule]);
+    let glue = mock_client!(aws_sdk_glue, Vec::<&aws_smithy_mocks::Rule>::new());
+    let deps = mocked_deps(
+        glue,
+        emr,
+        registry_with_job("clicks", Some(emr_spec("00app"))),
+    );
+    let a = handle(&deps, start_req("clicks", exec)).await.unwrap();
+    let b = handle(&deps, start_req("clicks", exec)).await.unwrap();
+    assert_eq!(a["runId"], "00run");
+    assert_eq!(a["runKey"], b["runKey"]);
+    assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn throttling_is_retryable_and_server_errors_are_transient() {
+    // moto never throttles. Retries are off so the error surfaces on the first answer.
+    use aws_sdk_glue::config::retry::RetryConfig;
+    use aws_sdk_glue::operation::get_job_runs::GetJobRunsOutput;
+    let runs = mock!(aws_sdk_glue::Client::get_job_runs)
+        .then_output(|| GetJobRunsOutput::builder().build());
+    let throttled = mock!(aws_sdk_glue::Client::start_job_run)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()),
+        )
+        .build();
+    let broken = mock!(aws_sdk_glue::Client::get_job_run)
+        .sequence()
+        .http_status(
+            500,
+            Some(r#"{"__type":"InternalServiceException","message":"oops"}"#.into()),
+        )
+        .build();
+    let glue = mock_client!(
+        aws_sdk_glue,
+        RuleMode::MatchAny,
+        [&runs, &throttled, &broken],
+        |c| c.retry_config(RetryConfig::disabled())
+    );
+    let emr = mock_client!(aws_sdk_emrserverless, Vec::<&aws_smithy_mocks::Rule>::new());
+    let deps = mocked_deps(
+        glue,
+        emr,
+        registry_with_job("orders", Some(glue_spec("curate"))),
+    );
+    let err = handle(&deps, start_req("orders", "e1")).await.unwrap_err();
+    assert_eq!(err.error_type(), "Lakeline.JobRetryable", "{err}");
+    assert!(err.to_string().contains("ThrottlingException"), "{err}");
+    let err = handle(&deps, status_req(&glue_handle("jr_1")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Lakeline.Transient", "{err}");
+}
