@@ -6,6 +6,8 @@
 
 mod compaction;
 mod demo;
+mod functions;
+mod router;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -62,10 +64,26 @@ enum Cmd {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// The local Lambda service for executing state machines in the emulator: serves the
+    /// Lambda Invoke API with lakeline's handlers and forwards everything else to moto.
+    Router {
+        /// Port to listen on (127.0.0.1); moto's MOTO_PORT must name it.
+        #[arg(long)]
+        port: u16,
+        /// moto's base URL, e.g. http://127.0.0.1:5000.
+        #[arg(long)]
+        moto: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
     let result = match cli.cmd {
         Cmd::Validate {
             file,
@@ -73,24 +91,15 @@ fn main() -> ExitCode {
             config,
             key,
         } => validate_cmd(&file, &dataset, &config, key.as_deref()),
-        Cmd::Demo { samples, config } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(demo::run(&samples, &config))
-        }
+        Cmd::Demo { samples, config } => runtime().block_on(demo::run(&samples, &config)),
         Cmd::CompactionReport {
             uri,
             target,
             concurrency,
-        } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(compaction::run(&uri, target, concurrency))
-        }
+        } => runtime().block_on(compaction::run(&uri, target, concurrency)),
+        Cmd::Router { port, moto } => runtime()
+            .block_on(router::serve(port, moto))
+            .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

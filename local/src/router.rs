@@ -57,15 +57,23 @@ fn respond(status: StatusCode, body: impl Into<Bytes>) -> Resp {
 /// Serves on 127.0.0.1:`port` until the process is stopped; `moto` is moto's base URL.
 pub async fn serve(port: u16, moto: String) -> anyhow::Result<()> {
     // The handlers talk to moto directly, not through the router.
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(&moto).load().await;
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .load()
+        .await;
     let state = Arc::new(State {
         moto,
         functions: Mutex::new(HashMap::new()),
         client: Client::builder(TokioExecutor::new()).build_http(),
         conf,
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    eprintln!("lakeline router on 127.0.0.1:{port}, forwarding to {}", state.moto);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    eprintln!(
+        "lakeline router on 127.0.0.1:{port}, forwarding to {}",
+        state.moto
+    );
     loop {
         let (stream, _) = listener.accept().await?;
         let state = Arc::clone(&state);
@@ -74,7 +82,9 @@ pub async fn serve(port: u16, moto: String) -> anyhow::Result<()> {
                 let state = Arc::clone(&state);
                 async move { Ok::<_, Infallible>(route(&state, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
@@ -88,7 +98,10 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
         return deploy(state, name, req).await;
     }
     if req.method() == Method::POST {
-        if let Some(name) = path.strip_prefix("/2015-03-31/functions/").and_then(|r| r.strip_suffix("/invocations")) {
+        if let Some(name) = path
+            .strip_prefix("/2015-03-31/functions/")
+            .and_then(|r| r.strip_suffix("/invocations"))
+        {
             return invoke(state, name, req).await;
         }
     }
@@ -105,9 +118,19 @@ async fn deploy(state: &State, name: &str, req: Request<Incoming>) -> Resp {
         Err(e) => return respond(StatusCode::BAD_REQUEST, format!("bad deployment: {e}")),
     };
     if !crate::functions::HANDLERS.contains(&deployment.handler.as_str()) {
-        return respond(StatusCode::BAD_REQUEST, format!("unknown handler {:?}; known: {:?}", deployment.handler, crate::functions::HANDLERS));
+        return respond(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown handler {:?}; known: {:?}",
+                deployment.handler,
+                crate::functions::HANDLERS
+            ),
+        );
     }
-    let f = Arc::new(Function { deployment, warm: OnceCell::new() });
+    let f = Arc::new(Function {
+        deployment,
+        warm: OnceCell::new(),
+    });
     state.functions.lock().await.insert(name.to_string(), f);
     respond(StatusCode::OK, "deployed")
 }
@@ -115,7 +138,9 @@ async fn deploy(state: &State, name: &str, req: Request<Incoming>) -> Resp {
 /// The function name from the Invoke path: a plain name, or a URL-encoded ARN (maybe with a
 /// qualifier).
 fn function_name(raw: &str) -> String {
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().to_string();
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .to_string();
     match decoded.split_once(":function:") {
         Some((_, rest)) => rest.split(':').next().unwrap_or(rest).to_string(),
         None => decoded,
@@ -132,13 +157,23 @@ async fn invoke(state: &State, raw_name: &str, req: Request<Incoming>) -> Resp {
         Ok(b) if b.is_empty() => Value::Null,
         Ok(b) => match serde_json::from_slice(&b) {
             Ok(v) => v,
-            Err(e) => return respond(StatusCode::BAD_REQUEST, json!({"Type": "User", "Message": format!("payload is not JSON: {e}")}).to_string()),
+            Err(e) => {
+                return respond(
+                    StatusCode::BAD_REQUEST,
+                    json!({"Type": "User", "Message": format!("payload is not JSON: {e}")})
+                        .to_string(),
+                )
+            }
         },
         Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let warm = f
         .warm
-        .get_or_try_init(|| async { crate::functions::Warm::build(&f.deployment, &state.conf).await.map(Arc::new) })
+        .get_or_try_init(|| async {
+            crate::functions::Warm::build(&f.deployment, &state.conf)
+                .await
+                .map(Arc::new)
+        })
         .await;
     let result = match warm {
         Ok(w) => w.invoke(payload).await,
@@ -148,8 +183,14 @@ async fn invoke(state: &State, raw_name: &str, req: Request<Incoming>) -> Resp {
     match result {
         Ok(v) => respond(StatusCode::OK, v.to_string()),
         Err((error_type, message)) => {
-            let mut r = respond(StatusCode::OK, json!({"errorType": error_type, "errorMessage": message}).to_string());
-            r.headers_mut().insert("X-Amz-Function-Error", hyper::header::HeaderValue::from_static("Unhandled"));
+            let mut r = respond(
+                StatusCode::OK,
+                json!({"errorType": error_type, "errorMessage": message}).to_string(),
+            );
+            r.headers_mut().insert(
+                "X-Amz-Function-Error",
+                hyper::header::HeaderValue::from_static("Unhandled"),
+            );
             r
         }
     }
@@ -178,7 +219,11 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
     match state.client.request(out).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
-            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             Response::from_parts(parts, Full::new(bytes))
         }
         Err(e) => respond(StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")),
@@ -193,7 +238,10 @@ mod tests {
     fn function_names_from_invoke_paths() {
         for (raw, want) in [
             ("lakeline-start-job", "lakeline-start-job"),
-            ("arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Alakeline-start-job", "lakeline-start-job"),
+            (
+                "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Alakeline-start-job",
+                "lakeline-start-job",
+            ),
             ("arn:aws:lambda:us-east-1:123456789012:function:f:live", "f"),
         ] {
             assert_eq!(function_name(raw), want, "{raw}");

@@ -92,7 +92,7 @@ impl Alert {
         let mut out = String::new();
         let ds = self.dataset.as_deref().unwrap_or("(unknown dataset)");
         out.push_str(&format!(
-            "{} in {} for dataset {ds}.\n",
+            "{} (dataset {ds}, stage {}).\n",
             capitalise(&self.what),
             self.stage
         ));
@@ -241,7 +241,12 @@ fn capitalise(s: &str) -> String {
 
 /// Console link to an S3 object (the region decides the console host).
 pub fn s3_console_url(region: &str, bucket: &str, key: &str) -> String {
-    let enc = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let enc = percent_encoding::utf8_percent_encode(key, SET);
     format!(
         "https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={enc}"
     )
@@ -279,7 +284,7 @@ mod tests {
         );
         let t = a.text();
         assert!(
-            t.starts_with("File rejected in validation for dataset orders.\n"),
+            t.starts_with("File rejected (dataset orders, stage validation).\n"),
             "{t}"
         );
         assert!(t.contains("Now at:    s3://lake/quarantine/"));

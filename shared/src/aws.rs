@@ -87,6 +87,31 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
     }
 }
 
+/// Publishes an alert: the subject, the text-or-JSON message (`MessageStructure: json`) and the
+/// String attributes subscription filter policies match on. Returns the message id.
+pub async fn publish_alert(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    alert: &crate::alert::Alert,
+) -> Result<String, SdkError<aws_sdk_sns::operation::publish::PublishError, HttpResponse>> {
+    let mut req = sns
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(alert.subject())
+        .message_structure("json")
+        .message(alert.sns_message());
+    for (name, value) in alert.attributes() {
+        let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .expect("data_type is set");
+        req = req.message_attributes(name, attr);
+    }
+    let out = req.send().await?;
+    Ok(out.message_id.unwrap_or_default())
+}
+
 /// Loads the registry from a local path or an `s3://bucket/key` URI.
 pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Registry, Error> {
     let unreadable = |message: String| Error::RegistryUnreadable {
@@ -119,13 +144,63 @@ pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Re
     Registry::from_yaml(&text, location)
 }
 
-/// Reads a required environment variable.
-pub fn env(name: &str) -> Result<String, Error> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(Error::Env {
-            name: name.to_string(),
-            message: "is not set".into(),
-        }),
+/// Where a function reads its settings: the process environment in Lambda, a map when the
+/// local router hosts the function (each deployed function has its own environment there).
+pub trait Env: Send + Sync {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+
+    /// A variable that must be set and non-empty.
+    fn require(&self, name: &str) -> Result<String, Error> {
+        match self.var(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(Error::Env {
+                name: name.to_string(),
+                message: "is not set".into(),
+            }),
+        }
     }
+
+    /// An optional positive number.
+    fn positive(&self, name: &str, default: usize) -> Result<usize, Error> {
+        match self.var(name) {
+            Some(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::Env {
+                    name: name.into(),
+                    message: format!("{v:?} is not a positive number"),
+                }),
+            _ => Ok(default),
+        }
+    }
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// The configured region, for console links (`us-east-1` when none is configured).
+pub fn region_of(conf: &SdkConfig) -> String {
+    conf.region()
+        .map_or("us-east-1", |r| r.as_ref())
+        .to_string()
+}
+
+/// Loads the registry named by `LAKELINE_REGISTRY`.
+pub async fn registry_from_env(env: &dyn Env, s3: &aws_sdk_s3::Client) -> Result<Registry, Error> {
+    load_registry(&env.require("LAKELINE_REGISTRY")?, s3).await
 }

@@ -530,6 +530,60 @@ pub struct CompactionJobRequest {
     pub client_token: String,
 }
 
+impl CompactionJobRequest {
+    /// The run start-job starts for this request, in the shape of a dataset job: the engine
+    /// settings from the registry, the partition folder as both input and target, and the
+    /// rewrite parameters as job arguments.
+    pub fn job_spec(&self) -> Result<crate::jobs::JobSpec, String> {
+        use crate::jobs::{EmrServerlessJob, GlueJob, JobSpec};
+        let missing =
+            |what: &str| format!("compaction job request for {} lacks {what}", self.prefix);
+        let target = crate::jobs::TargetPrefix::try_from(self.prefix.clone())?;
+        let args = [
+            ("--input", format!("s3://{}/{}", self.bucket, self.prefix)),
+            ("--output-files", self.output_files.to_string()),
+            ("--target-file-size", self.target_file_size.to_string()),
+        ];
+        Ok(match self.engine {
+            Engine::EmrServerless => JobSpec::EmrServerless(EmrServerlessJob {
+                application_id: self
+                    .application_id
+                    .clone()
+                    .ok_or_else(|| missing("application_id"))?,
+                execution_role_arn: self
+                    .execution_role_arn
+                    .clone()
+                    .ok_or_else(|| missing("execution_role_arn"))?,
+                entry_point: self
+                    .entry_point
+                    .clone()
+                    .ok_or_else(|| missing("entry_point"))?,
+                target_prefix: target,
+                arguments: args
+                    .iter()
+                    .flat_map(|(k, v)| [k.to_string(), v.clone()])
+                    .collect(),
+                spark_submit_parameters: None,
+                log_uri: None,
+                timeout_minutes: None,
+            }),
+            Engine::Glue => JobSpec::Glue(GlueJob {
+                job_name: self
+                    .glue_job_name
+                    .clone()
+                    .ok_or_else(|| missing("glue_job_name"))?,
+                target_prefix: target,
+                arguments: crate::jobs::GlueArguments::try_from(
+                    args.iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                )?,
+                timeout_minutes: None,
+            }),
+        })
+    }
+}
+
 /// The job request for a partition due for compaction.
 pub fn job_request(
     dataset: &str,

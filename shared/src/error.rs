@@ -50,6 +50,13 @@ pub mod names {
     /// A job run ended FAILED, CANCELLED or TIMED_OUT. Raised by the state machine's Fail
     /// state, with start-job's status document as the Cause.
     pub const JOB_FAILED: &str = "Lakeline.JobFailed";
+    /// A job run stayed RUNNING past the state machine's bound on status checks. Raised by the
+    /// state machine.
+    pub const JOB_POLL_LIMIT: &str = "Lakeline.JobPollLimit";
+
+    /// The names worth retrying; every other name is final. The state machine's `Retry`
+    /// blocks must list exactly these (a test reads both).
+    pub const RETRYABLE: &[&str] = &[TRANSIENT, JOB_RETRYABLE];
 
     /// Every name above, for the agreement test with the state machine.
     pub const ALL: &[&str] = &[
@@ -59,5 +66,6 @@ pub mod names {
         JOB_RETRYABLE,
         JOB_NOT_FOUND,
         JOB_FAILED,
+        JOB_POLL_LIMIT,
     ];
 }

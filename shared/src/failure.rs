@@ -475,7 +475,7 @@ mod tests {
             "[lakeline] ERROR orders job: Glue job failed (Lakeline.JobFailed)"
         );
         let t = a.text();
-        assert!(t.starts_with("Glue job failed in job for dataset orders.\nFile:      s3://lake/raw/orders/dt=2026-11-25/o.csv\nPartition: dt=2026-11-25\n"), "{t}");
+        assert!(t.starts_with("Glue job failed (dataset orders, stage job).\nFile:      s3://lake/raw/orders/dt=2026-11-25/o.csv\nPartition: dt=2026-11-25\n"), "{t}");
         assert!(t.contains("Why:\n  - AnalysisException"), "{t}");
         assert!(
             t.contains("run jr_1 of lakeline-orders-curate ended FAILED (FAILED) after 95 s"),

@@ -297,10 +297,36 @@ pub fn emr_status(state: &str, details: Option<&str>) -> RunStatus {
 /// Seconds to wait before the next status check, after `checks` checks: 15 s doubling to
 /// 5 minutes, so a short job is noticed soon and a long one costs few state transitions.
 pub fn next_wait_seconds(checks: u32) -> u32 {
-    let factor = 1u32.checked_shl(checks).unwrap_or(u32::MAX);
-    FIRST_WAIT_SECONDS
-        .saturating_mul(factor)
-        .min(MAX_WAIT_SECONDS)
+    PollSchedule::default().wait(checks)
+}
+
+/// The backoff between status checks: `first_seconds` doubling up to `max_seconds`.
+/// Deployments keep the default; local runs shrink it so a demo does not wait minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSchedule {
+    /// Wait after the first check.
+    pub first_seconds: u32,
+    /// Longest wait.
+    pub max_seconds: u32,
+}
+
+impl Default for PollSchedule {
+    fn default() -> Self {
+        PollSchedule {
+            first_seconds: FIRST_WAIT_SECONDS,
+            max_seconds: MAX_WAIT_SECONDS,
+        }
+    }
+}
+
+impl PollSchedule {
+    /// Seconds to wait after `checks` checks.
+    pub fn wait(&self, checks: u32) -> u32 {
+        let factor = 1u32.checked_shl(checks).unwrap_or(u32::MAX);
+        self.first_seconds
+            .saturating_mul(factor)
+            .min(self.max_seconds)
+    }
 }
 
 /// How a failed Glue / EMR Serverless call is handled.

@@ -92,9 +92,15 @@ impl Emf {
         Value::Object(root).to_string()
     }
 
-    /// Prints the line on stdout, where the Lambda log agent picks it up.
+    /// Prints the line on stdout, where the Lambda log agent picks it up. Outside Lambda (the
+    /// CLI, the demo, tests) nobody collects it, so it is printed only when
+    /// `AWS_LAMBDA_FUNCTION_NAME` or `LAKELINE_EMF` is set.
     pub fn emit(&self) {
-        println!("{}", self.render());
+        if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+            || std::env::var_os("LAKELINE_EMF").is_some()
+        {
+            println!("{}", self.render());
+        }
     }
 }
 

@@ -435,11 +435,19 @@ impl KeyPattern {
             match part {
                 PatternPart::Literal(l) => {
                     rest = rest.strip_prefix(l.as_str()).ok_or_else(|| {
+                        // Point at the first differing character, not at the literal's start.
+                        let same: usize = l
+                            .chars()
+                            .zip(rest.chars())
+                            .take_while(|(a, b)| a == b)
+                            .map(|(a, _)| a.len_utf8())
+                            .sum();
+                        let done = &key[..key.len() - rest.len() + same];
                         KeyMismatch(format!(
-                            "expected {:?} at position {}, found {:?}",
-                            l,
-                            key.len() - rest.len(),
-                            crate::text::shorten(rest, 40)
+                            "expected {:?} after {:?}, found {:?}",
+                            &l[same..],
+                            done,
+                            crate::text::shorten(&rest[same..], 40)
                         ))
                     })?;
                 }

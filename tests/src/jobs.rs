@@ -6,7 +6,6 @@ use std::sync::Arc;
 use aws_sdk_glue::types::{ExecutionProperty, JobCommand};
 use lakeline::jobs::{EmrServerlessJob, GlueArguments, GlueJob, JobSpec, TargetPrefix};
 use lakeline::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{endpoint, sdk_config, shipped_registry, unique, ROLE_ARN};
@@ -76,6 +75,7 @@ impl Jobs {
             emr: self.emr.clone(),
             registry: Arc::new(registry),
             region: "us-east-1".into(),
+            poll: Default::default(),
         }
     }
 }
@@ -121,20 +121,7 @@ pub fn registry_with_job(dataset: &str, spec: Option<JobSpec>) -> Registry {
 
 /// POSTs a JSON body to the emulator (moto's own API has no SDK); returns the status code.
 pub async fn moto_post(path: &str, body: &str) -> u16 {
-    let ep = endpoint();
-    let host = ep.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).await.unwrap();
-    resp.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    crate::http(&endpoint(), "POST", path, body).await.0
 }
 
 static GLUE_HELD: Mutex<()> = Mutex::const_new(());

@@ -295,6 +295,7 @@ fn mocked_deps(
         emr,
         registry: std::sync::Arc::new(reg),
         region: "eu-west-1".into(),
+        poll: Default::default(),
     }
 }
 

@@ -68,27 +68,13 @@ impl Default for Config {
 
 impl Config {
     /// Reads the optional variables above.
-    pub fn from_env() -> Result<Config, lakeline::Error> {
+    pub fn from_env(env: &dyn lakeline::aws::Env) -> Result<Config, lakeline::Error> {
         let d = Config::default();
-        let num = |name: &str, default: usize| -> Result<usize, lakeline::Error> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| lakeline::Error::Env {
-                        name: name.into(),
-                        message: format!("{v:?} is not a positive number"),
-                    }),
-                _ => Ok(default),
-            }
-        };
         Ok(Config {
-            concurrency: num("LAKELINE_LIST_CONCURRENCY", d.concurrency)?,
+            concurrency: env.positive("LAKELINE_LIST_CONCURRENCY", d.concurrency)?,
             page_size: d.page_size,
-            max_compactions: num("LAKELINE_MAX_COMPACTIONS", d.max_compactions)?,
-            max_reported: num("LAKELINE_MAX_REPORTED", d.max_reported)?,
+            max_compactions: env.positive("LAKELINE_MAX_COMPACTIONS", d.max_compactions)?,
+            max_reported: env.positive("LAKELINE_MAX_REPORTED", d.max_reported)?,
         })
     }
 }
@@ -101,6 +87,22 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     /// Settings.
     pub config: Config,
+}
+
+impl Deps {
+    /// Builds everything from the environment: `LAKELINE_REGISTRY` and the optional settings.
+    pub async fn from_env(
+        conf: &aws_config::SdkConfig,
+        env: &dyn lakeline::aws::Env,
+    ) -> Result<Deps, lakeline::Error> {
+        let s3 = lakeline::aws::s3_client(conf);
+        let registry = lakeline::aws::registry_from_env(env, &s3).await?;
+        Ok(Deps {
+            s3,
+            registry: Arc::new(registry),
+            config: Config::from_env(env)?,
+        })
+    }
 }
 
 /// The function's error; its `errorType` is one of [`lakeline::error_names`].

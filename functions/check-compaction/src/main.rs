@@ -1,8 +1,7 @@
 //! Lambda entry point: read config, build clients once, serve events.
 
-use std::sync::Arc;
-
-use check_compaction::{handle, Config, Deps};
+use check_compaction::{handle, Deps};
+use lakeline::aws::ProcessEnv;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -10,15 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let conf = lakeline::aws::sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
-    let registry =
-        lakeline::aws::load_registry(&lakeline::aws::env("LAKELINE_REGISTRY")?, &s3).await?;
-    let deps = Deps {
-        s3,
-        registry: Arc::new(registry),
-        config: Config::from_env()?,
-    };
-    let deps = &deps;
+    let deps = &Deps::from_env(&conf, &ProcessEnv).await?;
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         handle(deps, ev.payload).await
     }))

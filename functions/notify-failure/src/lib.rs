@@ -15,7 +15,6 @@
 
 use aws_sdk_sns::config::http::HttpResponse;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sns::types::MessageAttributeValue;
 use lakeline::alert::Alert;
 use lakeline::failure::{failure_alert, FailureEvent};
 use lakeline::{aws as laws, error_names};
@@ -30,6 +29,20 @@ pub struct Deps {
     pub topic_arn: String,
     /// Region, for console links.
     pub region: String,
+}
+
+impl Deps {
+    /// Builds everything from the environment: `ALERT_TOPIC_ARN`.
+    pub async fn from_env(
+        conf: &aws_config::SdkConfig,
+        env: &dyn lakeline::aws::Env,
+    ) -> Result<Deps, lakeline::Error> {
+        Ok(Deps {
+            sns: aws_sdk_sns::Client::new(conf),
+            topic_arn: env.require("ALERT_TOPIC_ARN")?,
+            region: lakeline::aws::region_of(conf),
+        })
+    }
 }
 
 /// The function's error; its `errorType` is one of [`lakeline::error_names`].
@@ -90,23 +103,7 @@ pub async fn publish(
     topic_arn: &str,
     alert: &Alert,
 ) -> Result<String, NotifyError> {
-    let mut req = sns
-        .publish()
-        .topic_arn(topic_arn)
-        .subject(alert.subject())
-        .message(alert.sns_message())
-        .message_structure("json");
-    for (name, value) in alert.attributes() {
-        let attr = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| NotifyError::Config(format!("message attribute {name}: {e}")))?;
-        req = req.message_attributes(name, attr);
-    }
-    let out = req
-        .send()
+    lakeline::aws::publish_alert(sns, topic_arn, alert)
         .await
-        .map_err(|e| NotifyError::from_sdk("SNS Publish", &e))?;
-    Ok(out.message_id.unwrap_or_default())
+        .map_err(|e| NotifyError::from_sdk("SNS Publish", &e))
 }

@@ -1,5 +1,6 @@
-//! Lambda entry point: read config, build the client once, serve events.
+//! Lambda entry point: read config, build clients once, serve events.
 
+use lakeline::aws::ProcessEnv;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use notify_failure::{handle, Deps};
 use serde_json::Value;
@@ -8,15 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let conf = lakeline::aws::sdk_config().await;
-    let deps = Deps {
-        sns: aws_sdk_sns::Client::new(&conf),
-        topic_arn: lakeline::aws::env("ALERT_TOPIC_ARN")?,
-        region: conf
-            .region()
-            .map_or("us-east-1", |r| r.as_ref())
-            .to_string(),
-    };
-    let deps = &deps;
+    let deps = &Deps::from_env(&conf, &ProcessEnv).await?;
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         handle(deps, ev.payload).await
     }))

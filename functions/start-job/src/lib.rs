@@ -29,8 +29,8 @@ use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use lakeline::jobs::{
-    classify_job_error, emr_status, glue_status, next_wait_seconds, run_key, run_links, run_name,
-    Billed, EmrServerlessJob, Engine, GlueJob, JobErrorClass, JobSpec, JobStatus, RunHandle,
+    classify_job_error, emr_status, glue_status, run_key, run_links, run_name, Billed,
+    EmrServerlessJob, Engine, GlueJob, JobErrorClass, JobSpec, JobStatus, PollSchedule, RunHandle,
     GLUE_RUN_KEY_ARG,
 };
 use lakeline::registry::Registry;
@@ -53,6 +53,36 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     /// Region, for console links.
     pub region: String,
+    /// Backoff between status checks (`LAKELINE_POLL_FIRST_SECONDS`, `LAKELINE_POLL_MAX_SECONDS`).
+    pub poll: PollSchedule,
+}
+
+impl Deps {
+    /// Builds everything from the environment: `LAKELINE_REGISTRY`.
+    pub async fn from_env(
+        conf: &aws_config::SdkConfig,
+        env: &dyn lakeline::aws::Env,
+    ) -> Result<Deps, lakeline::Error> {
+        let s3 = lakeline::aws::s3_client(conf);
+        let registry = lakeline::aws::registry_from_env(env, &s3).await?;
+        Ok(Deps {
+            glue: aws_sdk_glue::Client::new(conf),
+            emr: aws_sdk_emrserverless::Client::new(conf),
+            registry: Arc::new(registry),
+            region: lakeline::aws::region_of(conf),
+            poll: {
+                let d = PollSchedule::default();
+                let n = |name, default: u32| {
+                    env.positive(name, default as usize)
+                        .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+                };
+                PollSchedule {
+                    first_seconds: n("LAKELINE_POLL_FIRST_SECONDS", d.first_seconds)?,
+                    max_seconds: n("LAKELINE_POLL_MAX_SECONDS", d.max_seconds)?,
+                }
+            },
+        })
+    }
 }
 
 /// The function's error; its `errorType` is one of [`lakeline::error_names`], which the state
@@ -124,6 +154,17 @@ pub enum Request {
     Start(StartRequest),
     /// Check a run once.
     Status(StatusRequest),
+    /// Start (or find) the compaction run check-compaction asked for.
+    Compact(CompactRequest),
+}
+
+/// `compact`: one job request from check-compaction, plus the execution name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompactRequest {
+    /// The request.
+    pub request: lakeline::compaction::CompactionJobRequest,
+    /// `$$.Execution.Name`.
+    pub execution: String,
 }
 
 /// `start`: the execution input validate-upload wrote, plus the execution name.
@@ -188,6 +229,7 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, JobError> {
     let out = match req {
         Request::Start(s) => serde_json::to_value(start(deps, &s).await?),
         Request::Status(s) => serde_json::to_value(status(deps, &s.run).await?),
+        Request::Compact(c) => serde_json::to_value(compact(deps, &c).await?),
     };
     Ok(out.expect("handles and statuses serialise"))
 }
@@ -221,6 +263,33 @@ pub async fn start(deps: &Deps, req: &StartRequest) -> Result<RunHandle, JobErro
         JobSpec::EmrServerless(e) => start_emr(deps, e, req, &execution, &target).await?,
     };
     info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, reused = handle.reused, %execution, "job run started");
+    Ok(handle)
+}
+
+/// Starts the compaction run of one partition. Its run key derives from the execution name
+/// and the request's own token, so it never collides with the dataset job of the same
+/// execution and a retry finds the run the first attempt started.
+pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobError> {
+    let r = &c.request;
+    let spec = r.job_spec().map_err(JobError::Config)?;
+    let req = StartRequest {
+        bucket: r.bucket.clone(),
+        key: r.prefix.clone(),
+        dataset: r.dataset.clone(),
+        partition: Some(r.partition.clone()),
+        execution: Some(format!("{}-compact-{}", c.execution, r.client_token)),
+        date: None,
+        file: None,
+        version_id: None,
+        etag: None,
+    };
+    let execution = req.execution_name()?;
+    let target = format!("s3://{}/{}", r.bucket, r.prefix);
+    let handle = match &spec {
+        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target).await?,
+        JobSpec::EmrServerless(e) => start_emr(deps, e, &req, &execution, &target).await?,
+    };
+    info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, partition = %r.partition, "compaction run started");
     Ok(handle)
 }
 
@@ -484,11 +553,7 @@ pub async fn status(deps: &Deps, run: &RunHandle) -> Result<JobStatus, JobError>
         duration_seconds: duration,
         billed,
         links: run_links(&deps.region, run),
-        wait_seconds: if done {
-            0
-        } else {
-            next_wait_seconds(run.checks)
-        },
+        wait_seconds: if done { 0 } else { deps.poll.wait(run.checks) },
         run: next,
     })
 }

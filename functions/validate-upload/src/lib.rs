@@ -41,19 +41,6 @@ pub struct Config {
     pub copy_part_size: u64,
 }
 
-impl Config {
-    /// Reads `STATE_MACHINE_ARN`, `ALERT_TOPIC_ARN` and the region.
-    pub fn from_env(region: Option<&str>) -> Result<Config, lakeline::Error> {
-        Ok(Config {
-            state_machine_arn: laws::env("STATE_MACHINE_ARN")?,
-            topic_arn: laws::env("ALERT_TOPIC_ARN")?,
-            region: region.unwrap_or("us-east-1").to_string(),
-            multipart_copy_threshold: quarantine::COPY_OBJECT_MAX,
-            copy_part_size: quarantine::DEFAULT_PART,
-        })
-    }
-}
-
 /// Everything the handler needs, built once per cold start.
 pub struct Deps {
     /// S3 client.
@@ -66,6 +53,31 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     /// Settings.
     pub config: Config,
+}
+
+impl Deps {
+    /// Builds everything from the environment: `LAKELINE_REGISTRY`, `STATE_MACHINE_ARN`,
+    /// `ALERT_TOPIC_ARN`.
+    pub async fn from_env(
+        conf: &aws_config::SdkConfig,
+        env: &dyn laws::Env,
+    ) -> Result<Deps, lakeline::Error> {
+        let s3 = laws::s3_client(conf);
+        let registry = laws::registry_from_env(env, &s3).await?;
+        Ok(Deps {
+            config: Config {
+                state_machine_arn: env.require("STATE_MACHINE_ARN")?,
+                topic_arn: env.require("ALERT_TOPIC_ARN")?,
+                region: laws::region_of(conf),
+                multipart_copy_threshold: quarantine::COPY_OBJECT_MAX,
+                copy_part_size: quarantine::DEFAULT_PART,
+            },
+            sfn: aws_sdk_sfn::Client::new(conf),
+            sns: aws_sdk_sns::Client::new(conf),
+            s3,
+            registry: Arc::new(registry),
+        })
+    }
 }
 
 /// The function's error; its `errorType` is one of [`lakeline::error_names`].

@@ -1,26 +1,15 @@
 //! Lambda entry point: read config, build clients once, serve events.
 
-use std::sync::Arc;
-
+use lakeline::aws::ProcessEnv;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use validate_upload::{handle, Config, Deps};
+use validate_upload::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let conf = lakeline::aws::sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
-    let registry =
-        lakeline::aws::load_registry(&lakeline::aws::env("LAKELINE_REGISTRY")?, &s3).await?;
-    let deps = Deps {
-        config: Config::from_env(conf.region().map(|r| r.as_ref()))?,
-        sfn: aws_sdk_sfn::Client::new(&conf),
-        sns: aws_sdk_sns::Client::new(&conf),
-        s3,
-        registry: Arc::new(registry),
-    };
-    let deps = &deps;
+    let deps = &Deps::from_env(&conf, &ProcessEnv).await?;
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         handle(deps, ev.payload).await
     }))

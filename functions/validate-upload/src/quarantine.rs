@@ -300,26 +300,9 @@ async fn verify_copy(
 }
 
 async fn publish(deps: &Deps, alert: &Alert) -> Result<String, HandlerError> {
-    let mut req = deps
-        .sns
-        .publish()
-        .topic_arn(&deps.config.topic_arn)
-        .subject(alert.subject())
-        .message_structure("json")
-        .message(alert.sns_message());
-    for (name, value) in alert.attributes() {
-        let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| HandlerError::Config(format!("alert attribute {name}: {e}")))?;
-        req = req.message_attributes(name, attr);
-    }
-    let out = req
-        .send()
+    laws::publish_alert(&deps.sns, &deps.config.topic_arn, alert)
         .await
-        .map_err(|e| HandlerError::from_sdk("SNS Publish", &e))?;
-    Ok(out.message_id().unwrap_or_default().to_string())
+        .map_err(|e| HandlerError::from_sdk("SNS Publish", &e))
 }
 
 async fn mark_alert_sent(

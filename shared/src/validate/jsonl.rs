@@ -114,7 +114,12 @@ pub(super) fn check(
                 } else {
                     ProblemCode::Json
                 };
-                let msg = format!("invalid JSON: {e}");
+                // serde_json says "at line 1 column N" of the one line it saw: keep the column.
+                let text = e.to_string();
+                let words = text
+                    .rsplit_once(" at line ")
+                    .map_or(text.as_str(), |(w, _)| w);
+                let msg = format!("invalid JSON at column {}: {words}", e.column());
                 if problems.push(at(code, None, Some(show_bytes(line, VALUE_SHOWN)), msg)) {
                     break;
                 }
@@ -122,13 +127,7 @@ pub(super) fn check(
             }
         };
         let Value::Object(obj) = value else {
-            let kind = match value {
-                Value::Array(_) => "an array",
-                Value::String(_) => "a string",
-                Value::Number(_) => "a number",
-                Value::Bool(_) => "a boolean",
-                _ => "null",
-            };
+            let kind = json_kind(&value);
             let msg = format!("expected a JSON object, found {kind}");
             if problems.push(at(
                 ProblemCode::NotObject,
@@ -161,8 +160,12 @@ pub(super) fn check(
                 Some(v) => at(
                     ProblemCode::Type,
                     Some(col.name.clone()),
-                    Some(shorten(&v.to_string(), VALUE_SHOWN)),
-                    format!("not a valid {}", col.ty.as_str()),
+                    // A string is shown as its text: the report quotes values itself.
+                    Some(match v {
+                        Value::String(s) => shorten(s, VALUE_SHOWN),
+                        other => shorten(&other.to_string(), VALUE_SHOWN),
+                    }),
+                    format!("not a valid {} (found {})", col.ty.as_str(), json_kind(v)),
                 ),
             };
             if problems.push(p) {
@@ -202,5 +205,17 @@ fn json_type_ok(ty: ColumnType, v: &Value) -> bool {
         (ColumnType::Date, Value::String(s)) => is_date(s.as_bytes()),
         (ColumnType::Timestamp, Value::String(s)) => is_timestamp(s.as_bytes()),
         _ => false,
+    }
+}
+
+/// "a string", "a number", … for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Object(_) => "an object",
+        Value::Null => "null",
     }
 }

@@ -1,0 +1,287 @@
+//! The pipeline end to end on the emulator: moto executes the real `pipeline.asl.json`, its
+//! Lambda tasks reach the real handlers through the router, and every test starts from an
+//! object uploaded to moto's S3 whose event is delivered to validate-upload through the
+//! Lambda Invoke API.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lakeline::error_names;
+use lakeline_tests::jobs::GlueRunsHeld;
+use lakeline_tests::pipeline::{
+    definition_template, placeholders, transitions, Deployment, Options,
+};
+use lakeline_tests::{outcome, sample};
+use serde_json::Value;
+
+const DT: &str = "2026-11-20";
+
+async fn small_files(d: &Deployment, partition: &str, n: usize) {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let s3 = d.lake.s3.clone();
+        let bucket = d.lake.bucket.clone();
+        let key = format!("curated/orders/{partition}/part-{i:05}.parquet");
+        set.spawn(async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(vec![7u8; 2048].into())
+                .send()
+                .await
+                .unwrap()
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn start_from_upload(d: &Deployment, key: &str, body: Vec<u8>) -> Value {
+    let event = d.lake.upload(key, body).await;
+    let (err, res) = d.deliver(&event).await;
+    assert_eq!(err, None, "validate-upload failed: {res}");
+    outcome(&res).clone()
+}
+
+fn execution_arn(d: &Deployment, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        d.lake
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+    )
+}
+
+fn entered(history: &[aws_sdk_sfn::types::HistoryEvent], state: &str) -> usize {
+    history
+        .iter()
+        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+        .filter(|e| {
+            e.state_entered_event_details()
+                .is_some_and(|s| s.name() == state)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
+    let held = GlueRunsHeld::take().await;
+    let d = Deployment::new(Options::default()).await;
+    let partition = format!("dt={DT}");
+    small_files(&d, &partition, 12).await;
+
+    let o = start_from_upload(
+        &d,
+        &format!("raw/orders/{partition}/good.csv"),
+        sample("orders/good.csv"),
+    )
+    .await;
+    assert_eq!(o["outcome"], "valid", "{o}");
+    let arn = execution_arn(&d, o["execution"].as_str().unwrap());
+    let done = d.finished(&arn, Duration::from_secs(90)).await;
+    held.release().await;
+    let history = d.history(&arn).await;
+    assert_eq!(
+        done.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?} {history:#?}",
+        done.error(),
+        done.cause()
+    );
+
+    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    assert_eq!(out["dataset"], "orders");
+    assert_eq!(
+        out["file"],
+        format!("s3://{}/raw/orders/{partition}/good.csv", d.lake.bucket)
+    );
+    assert_eq!(out["job"]["status"], "SUCCEEDED");
+    assert_eq!(out["job"]["run"]["jobName"], d.glue_job.as_str());
+    assert_eq!(out["compaction"]["decision"], "compact", "{out}");
+    assert_eq!(out["compaction"]["small_files"], 12);
+    assert_eq!(
+        out["compactionJob"]["status"]["status"], "SUCCEEDED",
+        "{out}"
+    );
+    assert_eq!(
+        out["compactionJob"]["run"]["applicationId"],
+        d.emr_app.as_str()
+    );
+
+    // The job was RUNNING for a few checks (moto's state manager), each after a Wait.
+    let checks = entered(&history, "CheckJob");
+    assert!(checks >= 3, "CheckJob entered {checks} times");
+    assert_eq!(entered(&history, "WaitForJob"), checks - 1);
+    // The compaction mark is cleared at the end.
+    assert!(
+        !d.lake
+            .exists(&format!(
+                "curated/orders/{partition}/_lakeline_compaction.json"
+            ))
+            .await
+    );
+
+    let polls = entered(&history, "WaitForJob") + entered(&history, "WaitForCompaction");
+    let n = transitions(&history);
+    println!("happy path: {n} state transitions, {polls} job polls");
+    assert!(n <= 12 + 3 * polls, "{n} transitions for {polls} polls");
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_start_is_alerted_and_the_execution_fails() {
+    let d = Deployment::new(Options {
+        glue_job_exists: false,
+        ..Options::default()
+    })
+    .await;
+    let o = start_from_upload(
+        &d,
+        &format!("raw/orders/dt={DT}/good.csv"),
+        sample("orders/good.csv"),
+    )
+    .await;
+    let arn = execution_arn(&d, o["execution"].as_str().unwrap());
+    let done = d.finished(&arn, Duration::from_secs(60)).await;
+    assert_eq!(done.status().as_str(), "FAILED");
+    assert_eq!(done.error(), Some(error_names::JOB_NOT_FOUND));
+    assert!(
+        done.cause()
+            .unwrap_or_default()
+            .contains(d.glue_job.as_str()),
+        "{:?}",
+        done.cause()
+    );
+
+    let alerts = d.lake.alerts(1, Duration::from_secs(20)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["MessageAttributes"]["error_type"]["Value"],
+        error_names::JOB_NOT_FOUND
+    );
+    assert_eq!(alerts[0]["MessageAttributes"]["stage"]["Value"], "job");
+    let doc: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["dataset"], "orders");
+    assert!(
+        doc["text"]
+            .as_str()
+            .unwrap()
+            .contains(&o["execution"].as_str().unwrap()[..20]),
+        "{doc}"
+    );
+    // Not retried: a missing job is final.
+    let history = d.history(&arn).await;
+    assert_eq!(entered(&history, "StartJob"), 1);
+}
+
+#[tokio::test]
+async fn the_same_upload_delivered_twice_is_one_execution_and_a_bad_file_is_none() {
+    let d = Deployment::new(Options::default()).await;
+    let key = format!("raw/orders/dt={DT}/twice.csv");
+    let event = d.lake.upload(&key, sample("orders/good.csv")).await;
+    let (_, first) = d.deliver(&event).await;
+    let (_, second) = d.deliver(&event).await;
+    assert_eq!(outcome(&first)["execution"], outcome(&second)["execution"]);
+
+    let bad = start_from_upload(
+        &d,
+        &format!("raw/orders/dt={DT}/bad.csv"),
+        sample("orders/bad.csv"),
+    )
+    .await;
+    assert_eq!(bad["outcome"], "quarantined");
+    assert!(
+        d.lake
+            .exists(&format!("quarantine/raw/orders/dt={DT}/bad.csv"))
+            .await
+    );
+    let execs = d.lake.executions().await;
+    assert_eq!(execs.len(), 1, "{execs:?}");
+}
+
+/// The error names the state machine matches are the ones the code defines: every
+/// `Lakeline.*` name in the definition is in `error_names::ALL`, exactly the retryable names
+/// are retried, and every Lambda task both retries transient errors and catches everything.
+#[test]
+fn state_machine_error_names_agree_with_the_code() {
+    let asl: Value = serde_json::from_str(&definition_template()).unwrap();
+    let states = asl["States"].as_object().unwrap();
+    let mut retried = std::collections::BTreeSet::new();
+    let text = definition_template();
+    for name in text.split('"').filter(|s| s.starts_with("Lakeline.")) {
+        assert!(
+            error_names::ALL.contains(&name),
+            "{name} is used by the state machine but not defined in lakeline::error_names"
+        );
+    }
+    for (name, st) in states {
+        if st["Resource"] != "arn:aws:states:::lambda:invoke" {
+            continue;
+        }
+        let retry_names: Vec<&str> = st["Retry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no Retry"))
+            .iter()
+            .flat_map(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap())
+            })
+            .collect();
+        if name != "NotifyFailure" {
+            assert!(
+                retry_names.contains(&error_names::TRANSIENT),
+                "{name} does not retry {}",
+                error_names::TRANSIENT
+            );
+            for n in &retry_names {
+                if n.starts_with("Lakeline.") {
+                    assert!(
+                        error_names::RETRYABLE.contains(n),
+                        "{name} retries the final error {n}"
+                    );
+                    retried.insert(n.to_string());
+                }
+            }
+        }
+        let catches_all = st["Catch"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["ErrorEquals"][0] == "States.ALL"));
+        assert!(
+            catches_all,
+            "{name} has no Catch of States.ALL: a failure would be silent"
+        );
+    }
+    for n in error_names::RETRYABLE {
+        assert!(retried.contains(*n), "retryable {n} is retried nowhere");
+    }
+    // Every path that fails reaches notify-failure before Fail.
+    assert_eq!(states["NotifyFailure"]["Next"], "Failed");
+    for (name, st) in states {
+        if st["Next"] == "Failed" || st["Type"] == "Fail" {
+            assert!(
+                name == "NotifyFailure" || st["Type"] == "Fail",
+                "{name} skips notify-failure"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_placeholder_is_a_function_arn() {
+    let found = placeholders(&definition_template());
+    let want = [
+        "StartJobFunctionArn",
+        "CheckCompactionFunctionArn",
+        "NotifyFailureFunctionArn",
+    ];
+    let found: BTreeMap<_, _> = found.iter().map(|p| (p.as_str(), ())).collect();
+    assert_eq!(
+        found.keys().copied().collect::<Vec<_>>().len(),
+        want.len(),
+        "{found:?}"
+    );
+    for w in want {
+        assert!(found.contains_key(w), "{w} missing from the definition");
+    }
+}
