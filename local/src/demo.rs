@@ -1,90 +1,101 @@
-//! `lakeline demo`: the pipeline on the sample data, against the local AWS emulator.
+//! `lakeline demo`: the whole pipeline on the sample data, against the local AWS emulator.
 //!
-//! It builds a lake the way a deployment would (bucket with an ObjectCreated notification,
-//! alert topic with a subscribed queue, pipeline state machine), uploads every sample, feeds
-//! each S3 notification to the real validate-upload handler, and prints what happened to each
-//! file. It exits non-zero when any file did not end where its name says it should
-//! (`good*` → validated and started, `bad*` → quarantined and alerted).
+//! It deploys a stack the way template.yaml does (see [`lakeline_cli::stack`]), uploads every
+//! sample plus the mistakes data teams really make, lets moto's S3 notifications reach the real
+//! validate-upload handler, lets moto execute the real state machine (job → status checks →
+//! small-file check → compaction), and prints what happened to each file. It exits non-zero
+//! when anything did not happen as it should.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use lakeline_cli::stack::{entered, receive, transitions, Stack, StackOptions};
 use serde_json::Value;
 
-/// The partition every sample lands in.
-const DT: &str = "2026-11-25";
+/// The partition the samples land in: a closed day, so its curated output can be compacted.
+const DT: &str = "2026-11-20";
+/// Small files already in the curated orders partition: the small-file problem to find.
+const SMALL_FILES: usize = 40;
 
-/// Until the pipeline state machine lands, executions run this stand-in: it proves that a
-/// valid upload starts exactly one named execution with the right input.
-const STAND_IN_DEFINITION: &str = r#"{"Comment":"lakeline demo stand-in for the pipeline","StartAt":"Accepted","States":{"Accepted":{"Type":"Pass","End":true}}}"#;
+/// What should become of an upload.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    /// Valid, and its execution succeeds.
+    Succeeds,
+    /// Valid, but its pipeline fails and alerts (a dataset without a job).
+    PipelineFails,
+    /// Rejected: quarantined with an alert.
+    Quarantined,
+}
 
 struct Upload {
     key: String,
-    expect_valid: bool,
+    expect: Expect,
 }
 
 pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
-    if std::env::var("AWS_ENDPOINT_URL").is_err() {
-        bail!("AWS_ENDPOINT_URL is not set: run `make demo`, which starts the local AWS first");
-    }
-    let registry = crate::load_registry(config)?;
-    let conf = lakeline::aws::sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
-    let sns = aws_sdk_sns::Client::new(&conf);
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let sfn = aws_sdk_sfn::Client::new(&conf);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").context(
+        "AWS_ENDPOINT_URL is not set: run `make demo`, which starts the local AWS first",
+    )?;
+    let router = std::env::var("LAKELINE_ROUTER_URL")
+        .context("LAKELINE_ROUTER_URL is not set: run `make demo`")?;
     let t0 = Instant::now();
+    let mut registry = crate::load_registry(config)?;
+    // One dataset without a job, to show a pipeline failure reaching a human.
+    if let Some(ds) = registry
+        .datasets
+        .iter_mut()
+        .find(|(n, _)| n.as_str() == "returns")
+        .map(|(_, d)| d)
+    {
+        ds.job = None;
+    }
+    let definition = std::fs::read_to_string("statemachine/pipeline.asl.json")
+        .context("reading statemachine/pipeline.asl.json")?;
+    let conf = lakeline::aws::sdk_config().await;
+    let stack = Stack::deploy(
+        &conf,
+        &router,
+        StackOptions {
+            definition,
+            registry,
+            glue_job_exists: true,
+            glue_max_concurrent_runs: 10,
+            close_partitions_at_once: true,
+        },
+    )
+    .await?;
+    // Glue runs stay RUNNING for two checks (moto's state manager), so the polling shows.
+    moto_api(
+        &endpoint,
+        "/moto-api/state-manager/set-transition",
+        r#"{"model_name":"glue::job_run","transition":{"progression":"manual","times":2}}"#,
+    )
+    .await?;
+    let uploads_queue = stack.notify_uploads_to_queue().await?;
+    println!(
+        "deployed: bucket s3://{}, pipeline {}, alerts {}",
+        stack.bucket, stack.state_machine_arn, stack.topic_arn
+    );
 
-    // The lake.
-    let suffix = format!("{:x}", std::process::id());
-    let bucket = format!("lakeline-demo-{suffix}");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .context("creating the bucket")?;
-    let topic = sns
-        .create_topic()
-        .name(format!("lakeline-alerts-{suffix}"))
-        .send()
-        .await?
-        .topic_arn
-        .unwrap_or_default();
-    let inbox = make_queue(&sqs, &format!("lakeline-alerts-inbox-{suffix}")).await?;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&inbox.1)
-        .send()
-        .await?;
-    let events = make_queue(&sqs, &format!("lakeline-s3-events-{suffix}")).await?;
-    let notif = aws_sdk_s3::types::NotificationConfiguration::builder()
-        .queue_configurations(
-            aws_sdk_s3::types::QueueConfiguration::builder()
-                .queue_arn(&events.1)
-                .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-                .build()?,
-        )
-        .build();
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(notif)
-        .send()
-        .await?;
-    let sm = sfn
-        .create_state_machine()
-        .name(format!("lakeline-pipeline-{suffix}"))
-        .definition(STAND_IN_DEFINITION)
-        .role_arn("arn:aws:iam::123456789012:role/lakeline-pipeline")
-        .send()
-        .await?
-        .state_machine_arn;
-    println!("lake: s3://{bucket}  alerts: {topic}\n");
+    // A curated partition full of small files, as a week of hourly Spark writes leaves it.
+    for i in 0..SMALL_FILES {
+        let key = format!("curated/orders/dt={DT}/part-{i:05}.snappy.parquet");
+        stack
+            .c
+            .s3
+            .put_object()
+            .bucket(&stack.bucket)
+            .key(key)
+            .body(vec![0u8; 4096 + 37 * i].into())
+            .send()
+            .await?;
+    }
+    println!("curated/orders/dt={DT}/ holds {SMALL_FILES} small files\n");
 
-    // The uploads: every sample, plus two mistakes data teams really make.
     let mut uploads = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(samples)
         .with_context(|| format!("reading {}", samples.display()))?
@@ -97,75 +108,69 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         for f in files {
             let name = f.file_name().to_string_lossy().to_string();
             let key = format!("raw/{dataset}/dt={DT}/{name}");
-            s3.put_object()
-                .bucket(&bucket)
+            stack
+                .c
+                .s3
+                .put_object()
+                .bucket(&stack.bucket)
                 .key(&key)
                 .body(std::fs::read(f.path())?.into())
                 .send()
                 .await?;
-            uploads.push(Upload {
-                key,
-                expect_valid: name.starts_with("good"),
-            });
+            let expect = match (name.starts_with("good"), dataset.as_str()) {
+                (false, _) => Expect::Quarantined,
+                (true, "returns") => Expect::PipelineFails,
+                (true, _) => Expect::Succeeds,
+            };
+            uploads.push(Upload { key, expect });
         }
     }
-    if let Ok(csv) = std::fs::read(samples.join("orders/good.csv")) {
-        for key in [
-            format!("raw/orders/{DT}/forgot the dt.csv"),
-            format!("raw/inventory/dt={DT}/actually-a-csv.parquet"),
-        ] {
-            s3.put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .body(csv.clone().into())
-                .send()
-                .await?;
-            uploads.push(Upload {
-                key,
-                expect_valid: false,
-            });
-        }
+    let csv = std::fs::read(samples.join("orders/good.csv")).context("samples/orders/good.csv")?;
+    for key in [
+        format!("raw/orders/{DT}/forgot the dt.csv"),
+        format!("raw/inventory/dt={DT}/actually-a-csv.parquet"),
+    ] {
+        stack
+            .c
+            .s3
+            .put_object()
+            .bucket(&stack.bucket)
+            .key(&key)
+            .body(csv.clone().into())
+            .send()
+            .await?;
+        uploads.push(Upload {
+            key,
+            expect: Expect::Quarantined,
+        });
     }
 
-    // Deliver each S3 notification to the real handler, as Lambda would.
-    let deps = validate_upload::Deps {
-        s3: s3.clone(),
-        sfn: sfn.clone(),
-        sns: sns.clone(),
-        registry: Arc::new(registry),
-        config: validate_upload::Config {
-            state_machine_arn: sm.clone(),
-            topic_arn: topic.clone(),
-            region: conf.region().map_or("us-east-1".into(), |r| r.to_string()),
-            multipart_copy_threshold: 5 << 30,
-            copy_part_size: 512 << 20,
-        },
-    };
-    let mut outcomes: Vec<Value> = Vec::new();
+    // S3 → validate-upload: each notification goes through the Lambda Invoke API.
+    let mut outcomes: BTreeMap<String, Value> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while outcomes.len() < uploads.len() && Instant::now() < deadline {
-        for ev in receive(&sqs, &events.0).await? {
-            let res = validate_upload::handle(&deps, ev)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {e}", e.error_type()))?;
-            if let Some(list) = res["outcomes"].as_array() {
-                outcomes.extend(list.iter().cloned());
+    while uploads.iter().any(|u| !outcomes.contains_key(&u.key)) && Instant::now() < deadline {
+        for ev in receive(&stack.c.sqs, &uploads_queue, 1).await? {
+            let (err, res) = stack.invoke("validate-upload", &ev).await?;
+            if let Some(e) = err {
+                bail!("validate-upload failed: {e}: {res}");
+            }
+            for o in res["outcomes"].as_array().into_iter().flatten() {
+                outcomes.insert(o["key"].as_str().unwrap_or_default().to_string(), o.clone());
             }
         }
     }
-    let mut alerts = Vec::new();
-    let want_alerts = uploads.iter().filter(|u| !u.expect_valid).count();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alerts.len() < want_alerts && Instant::now() < deadline {
-        alerts.extend(receive(&sqs, &inbox.0).await?);
-    }
 
-    // The report.
+    // The executions run in moto meanwhile; wait for each.
     let mut failures = Vec::new();
+    let mut total_transitions = 0;
+    let mut executions = 0;
+    let mut alerts: Vec<Value> = Vec::new();
     for u in &uploads {
-        let o = outcomes.iter().find(|o| o["key"] == u.key.as_str());
-        let Some(o) = o else {
-            failures.push(format!("{}: no S3 notification was handled", u.key));
+        let Some(o) = outcomes.get(&u.key) else {
+            failures.push(format!(
+                "{}: no S3 notification reached validate-upload",
+                u.key
+            ));
             continue;
         };
         let verdict = o["outcome"].as_str().unwrap_or("?");
@@ -180,78 +185,119 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         );
         match verdict {
             "valid" => {
-                let exec = o["execution"].as_str().unwrap_or_default();
-                let arn = format!("{}:{exec}", sm.replace(":stateMachine:", ":execution:"));
-                let status = sfn
-                    .describe_execution()
-                    .execution_arn(&arn)
-                    .send()
-                    .await
-                    .map(|d| d.status().as_str().to_string())
-                    .unwrap_or_else(|e| format!("unknown ({e})"));
                 println!(
                     "         stays in raw/, tagged lakeline:status=validated; {} rows",
                     o["rows"]
                 );
-                println!("         execution {exec}: {status}");
+                let name = o["execution"].as_str().unwrap_or_default();
+                let arn = stack.execution_arn(name);
+                let d = stack.finished(&arn, Duration::from_secs(120)).await?;
+                let history = stack.history(&arn).await?;
+                let n = transitions(&history);
+                total_transitions += n;
+                executions += 1;
+                let secs = match (d.start_date(), d.stop_date()) {
+                    (s, Some(e)) => (e.as_secs_f64() - s.as_secs_f64()).max(0.0),
+                    _ => 0.0,
+                };
+                println!(
+                    "         execution {name}: {} in {secs:.1} s, {n} state transitions",
+                    d.status().as_str()
+                );
+                if let Some(out) = d
+                    .output()
+                    .and_then(|o| serde_json::from_str::<Value>(o).ok())
+                {
+                    print_success(&out, entered(&history, "CheckJob"));
+                }
+                if let Some(err) = d.error() {
+                    println!(
+                        "         failed: {err}: {}",
+                        lakeline::text::shorten(d.cause().unwrap_or_default(), 150)
+                    );
+                }
+                let want = if u.expect == Expect::Succeeds {
+                    "SUCCEEDED"
+                } else {
+                    "FAILED"
+                };
+                if d.status().as_str() != want {
+                    failures.push(format!(
+                        "{}: execution {}, expected {want}",
+                        u.key,
+                        d.status().as_str()
+                    ));
+                }
             }
             "quarantined" => {
                 println!(
-                    "         moved to s3://{bucket}/{}",
+                    "         moved to s3://{}/{}",
+                    stack.bucket,
                     o["quarantine_key"].as_str().unwrap_or_default()
                 );
-                if let Some(ps) = o["report"]["problems"].as_array() {
-                    for p in ps.iter().take(3) {
-                        println!("         - {}", problem_line(p));
-                    }
-                    if ps.len() > 3 {
-                        println!("         … {} more", ps.len() - 3);
-                    }
-                }
-                let subject = alerts
-                    .iter()
-                    .find(|a| {
-                        a["Message"].as_str().is_some_and(|m| {
-                            m.contains(&format!("\"object\":\"s3://{bucket}/{}\"", u.key))
-                        })
-                    })
-                    .and_then(|a| a["Subject"].as_str());
-                match subject {
-                    Some(s) => println!("         alert: {s}"),
-                    None => failures.push(format!("{}: no alert arrived", u.key)),
+                for p in o["report"]["problems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .take(3)
+                {
+                    let line = serde_json::from_value::<lakeline::validate::Problem>(p.clone())
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|_| p.to_string());
+                    println!("         - {}", lakeline::text::shorten(&line, 140));
                 }
             }
             other => println!("         {other}"),
         }
-        if (verdict == "valid") != u.expect_valid {
-            failures.push(format!(
-                "{}: expected {}, got {verdict}",
-                u.key,
-                if u.expect_valid {
-                    "valid"
-                } else {
-                    "quarantined"
-                }
-            ));
+        let as_expected = match u.expect {
+            Expect::Quarantined => verdict == "quarantined",
+            Expect::Succeeds | Expect::PipelineFails => verdict == "valid",
+        };
+        if !as_expected {
+            failures.push(format!("{}: verdict {verdict}", u.key));
         }
     }
-    if let Some(a) = alerts.first() {
+
+    let want_alerts = uploads
+        .iter()
+        .filter(|u| u.expect != Expect::Succeeds)
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alerts.len() < want_alerts && Instant::now() < deadline {
+        alerts.extend(receive(&stack.c.sqs, &stack.alert_queue_url, 1).await?);
+    }
+    println!("\nAlerts received ({}):", alerts.len());
+    for a in &alerts {
+        println!("  {}", a["Subject"].as_str().unwrap_or_default());
+    }
+    if alerts.len() != want_alerts {
+        failures.push(format!(
+            "{} alerts arrived, expected {want_alerts}",
+            alerts.len()
+        ));
+    }
+    let pipeline_alert = alerts
+        .iter()
+        .find(|a| a["MessageAttributes"]["stage"]["Value"] == "job");
+    if let Some(a) = pipeline_alert.or(alerts.first()) {
         let doc: Value =
             serde_json::from_str(a["Message"].as_str().unwrap_or("{}")).unwrap_or_default();
         println!(
-            "\nOne alert as a human reads it (email / default):\nSubject: {}\n{}",
+            "\nOne alert as a human reads it (email):\nSubject: {}\n{}",
             a["Subject"].as_str().unwrap_or_default(),
             doc["text"].as_str().unwrap_or_default()
         );
     }
-    let valid = outcomes.iter().filter(|o| o["outcome"] == "valid").count();
+
+    let valid = outcomes
+        .values()
+        .filter(|o| o["outcome"] == "valid")
+        .count();
     println!(
-        "{} files: {valid} valid, {} quarantined, {} alerts; {:.1} s",
+        "{} files: {valid} valid, {} quarantined; {executions} executions, {total_transitions} state transitions (${:.5} at $0.025 per 1,000); {} alerts; {:.1} s",
         uploads.len(),
-        outcomes
-            .iter()
-            .filter(|o| o["outcome"] == "quarantined")
-            .count(),
+        outcomes.values().filter(|o| o["outcome"] == "quarantined").count(),
+        total_transitions as f64 * 0.025 / 1000.0,
         alerts.len(),
         t0.elapsed().as_secs_f64()
     );
@@ -266,52 +312,66 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn problem_line(p: &Value) -> String {
-    let p: lakeline::validate::Problem = match serde_json::from_value(p.clone()) {
-        Ok(p) => p,
-        Err(_) => return p.to_string(),
-    };
-    p.to_string()
-}
-
-async fn make_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<(String, String)> {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await?
-        .queue_url
-        .unwrap_or_default();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await?;
-    let arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
-    Ok((url, arn))
-}
-
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Vec<Value>> {
-    let res = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await?;
-    let mut out = Vec::new();
-    for m in res.messages() {
-        out.push(serde_json::from_str(m.body().unwrap_or("null"))?);
-        sqs.delete_message()
-            .queue_url(url)
-            .set_receipt_handle(m.receipt_handle().map(str::to_string))
-            .send()
-            .await?;
+/// The summary a successful execution ends with.
+fn print_success(out: &Value, checks: usize) {
+    let job = &out["job"];
+    if !job.is_null() {
+        let run = &job["run"];
+        let engine = run["engine"].as_str().unwrap_or("?");
+        let what = run["jobName"]
+            .as_str()
+            .or(run["applicationId"].as_str())
+            .unwrap_or("?");
+        let mut line = format!(
+            "         job: {engine} {what} run {}: {} after {checks} status checks",
+            run["runId"].as_str().unwrap_or("?"),
+            job["status"].as_str().unwrap_or("?")
+        );
+        if let Some(d) = job["durationSeconds"].as_i64() {
+            line.push_str(&format!(", {d} s"));
+        }
+        if let Some(b) = job["billed"].as_object() {
+            line.push_str(&format!(", billed {}", Value::Object(b.clone())));
+        }
+        println!("{line}");
     }
-    Ok(out)
+    let c = &out["compaction"];
+    if !c.is_null() {
+        println!(
+            "         small files in curated/{}/{}: {} of {} files, {} bytes; decision: {} ({})",
+            out["dataset"].as_str().unwrap_or("?"),
+            c["partition"].as_str().unwrap_or("?"),
+            c["small_files"],
+            c["files"],
+            c["bytes"],
+            c["decision"].as_str().unwrap_or("?"),
+            c["reason"].as_str().unwrap_or("?"),
+        );
+    }
+    let cj = &out["compactionJob"];
+    if cj["status"]["status"].is_string() && !cj["run"].is_null() {
+        println!(
+            "         compaction: {} {} run {}: {}",
+            cj["run"]["engine"].as_str().unwrap_or("?"),
+            cj["run"]["applicationId"].as_str().unwrap_or("?"),
+            cj["run"]["runId"].as_str().unwrap_or("?"),
+            cj["status"]["status"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+/// One call to moto's own API (no SDK has it).
+async fn moto_api(endpoint: &str, path: &str, body: &str) -> anyhow::Result<()> {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<hyper::body::Bytes>>();
+    let req = hyper::Request::post(format!("{}{path}", endpoint.trim_end_matches('/')))
+        .body(Full::new(hyper::body::Bytes::from(body.to_string())))?;
+    let resp = client.request(req).await?;
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    if !status.is_success() {
+        bail!("moto {path}: HTTP {status}");
+    }
+    Ok(())
 }

@@ -6,8 +6,8 @@
 
 mod compaction;
 mod demo;
-mod functions;
-mod router;
+
+use lakeline_cli::router;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

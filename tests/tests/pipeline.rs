@@ -9,7 +9,7 @@ use std::time::Duration;
 use lakeline::error_names;
 use lakeline_tests::jobs::GlueRunsHeld;
 use lakeline_tests::pipeline::{
-    definition_template, placeholders, transitions, Deployment, Options,
+    definition_template, entered, placeholders, transitions, Deployment, Options,
 };
 use lakeline_tests::{outcome, sample};
 use serde_json::Value;
@@ -42,26 +42,6 @@ async fn start_from_upload(d: &Deployment, key: &str, body: Vec<u8>) -> Value {
     outcome(&res).clone()
 }
 
-fn execution_arn(d: &Deployment, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        d.lake
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-    )
-}
-
-fn entered(history: &[aws_sdk_sfn::types::HistoryEvent], state: &str) -> usize {
-    history
-        .iter()
-        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
-        .filter(|e| {
-            e.state_entered_event_details()
-                .is_some_and(|s| s.name() == state)
-        })
-        .count()
-}
-
 #[tokio::test]
 async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
     let held = GlueRunsHeld::take().await;
@@ -76,7 +56,7 @@ async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
     )
     .await;
     assert_eq!(o["outcome"], "valid", "{o}");
-    let arn = execution_arn(&d, o["execution"].as_str().unwrap());
+    let arn = d.execution_arn(o["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(90)).await;
     held.release().await;
     let history = d.history(&arn).await;
@@ -95,7 +75,7 @@ async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
         format!("s3://{}/raw/orders/{partition}/good.csv", d.lake.bucket)
     );
     assert_eq!(out["job"]["status"], "SUCCEEDED");
-    assert_eq!(out["job"]["run"]["jobName"], d.glue_job.as_str());
+    assert_eq!(out["job"]["run"]["jobName"], d.stack.glue_job.as_str());
     assert_eq!(out["compaction"]["decision"], "compact", "{out}");
     assert_eq!(out["compaction"]["small_files"], 12);
     assert_eq!(
@@ -104,7 +84,7 @@ async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
     );
     assert_eq!(
         out["compactionJob"]["run"]["applicationId"],
-        d.emr_app.as_str()
+        d.stack.emr_app.as_str()
     );
 
     // The job was RUNNING for a few checks (moto's state manager), each after a Wait.
@@ -139,14 +119,14 @@ async fn a_job_that_cannot_start_is_alerted_and_the_execution_fails() {
         sample("orders/good.csv"),
     )
     .await;
-    let arn = execution_arn(&d, o["execution"].as_str().unwrap());
+    let arn = d.execution_arn(o["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(60)).await;
     assert_eq!(done.status().as_str(), "FAILED");
     assert_eq!(done.error(), Some(error_names::JOB_NOT_FOUND));
     assert!(
         done.cause()
             .unwrap_or_default()
-            .contains(d.glue_job.as_str()),
+            .contains(d.stack.glue_job.as_str()),
         "{:?}",
         done.cause()
     );

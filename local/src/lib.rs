@@ -1,0 +1,7 @@
+//! The local side of lakeline: a whole deployment on the AWS emulator ([`stack`]), the Lambda
+//! service the emulator's state machines call ([`router`], [`functions`]). The `lakeline`
+//! binary, `make demo` and the end-to-end tests use them.
+
+pub mod functions;
+pub mod router;
+pub mod stack;

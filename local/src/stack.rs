@@ -1,0 +1,551 @@
+//! A whole lakeline deployment on the local emulator, built the way template.yaml builds it in
+//! AWS: the lake bucket, the alert topic (with a queue subscribed, to see alerts), a Glue job,
+//! an EMR Serverless application, the registry in S3, the four functions deployed to the local
+//! Lambda router with their environments, and the pipeline state machine from the real
+//! definition with its `${Placeholders}` substituted. `make demo` and the end-to-end tests
+//! both stand on it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use aws_sdk_glue::types::{ExecutionProperty, JobCommand};
+use aws_sdk_sfn::types::HistoryEvent;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use lakeline::jobs::JobSpec;
+use lakeline::registry::Registry;
+use serde_json::{json, Value};
+
+/// Placeholder account of the emulator.
+pub const ACCOUNT: &str = "123456789012";
+/// A role ARN for the state machine and Glue; moto accepts any well-formed one.
+pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/lakeline-local";
+/// The EMR Serverless execution role (moto wants the emulator's own account).
+pub const EMR_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/lakeline-emr-local";
+
+/// Replaces every `${Name}` with its value; an unknown placeholder is an error, so a new one
+/// cannot slip through untested.
+pub fn substitute(template: &str, values: &BTreeMap<&str, String>) -> anyhow::Result<String> {
+    let mut out = template.to_string();
+    for (k, v) in values {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    if let Some(i) = out.find("${") {
+        bail!(
+            "placeholder without a substitution: {}",
+            &out[i..out.len().min(i + 40)]
+        );
+    }
+    Ok(out)
+}
+
+/// The placeholders of a definition, in order of first appearance.
+pub fn placeholders(template: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find("${") {
+        let Some(end) = rest[i..].find('}') else {
+            break;
+        };
+        let name = rest[i + 2..i + end].to_string();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+        rest = &rest[i + end + 1..];
+    }
+    out
+}
+
+/// State transitions as AWS bills them: every state entered.
+pub fn transitions(history: &[HistoryEvent]) -> usize {
+    history
+        .iter()
+        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+        .count()
+}
+
+/// How often `state` was entered.
+pub fn entered(history: &[HistoryEvent], state: &str) -> usize {
+    history
+        .iter()
+        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+        .filter(|e| {
+            e.state_entered_event_details()
+                .is_some_and(|s| s.name() == state)
+        })
+        .count()
+}
+
+/// A name unique in this emulator: lowercase, digits and dashes.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 0xffff
+    )
+}
+
+/// What to deploy.
+pub struct StackOptions {
+    /// The pipeline definition (`statemachine/pipeline.asl.json`, with placeholders).
+    pub definition: String,
+    /// The registry to deploy; job and compaction targets are pointed at the stack's own Glue
+    /// job and EMR Serverless application.
+    pub registry: Registry,
+    /// Create the Glue job (false: datasets point at a job that does not exist).
+    pub glue_job_exists: bool,
+    /// Glue MaxConcurrentRuns.
+    pub glue_max_concurrent_runs: i32,
+    /// Close partitions at once (no grace days, no quiet minutes), so freshly written
+    /// partitions can be compacted.
+    pub close_partitions_at_once: bool,
+}
+
+/// The SDK clients of a stack.
+#[derive(Clone)]
+pub struct Clients {
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// SNS.
+    pub sns: aws_sdk_sns::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// Step Functions.
+    pub sfn: aws_sdk_sfn::Client,
+    /// Glue.
+    pub glue: aws_sdk_glue::Client,
+    /// EMR Serverless.
+    pub emr: aws_sdk_emrserverless::Client,
+}
+
+impl Clients {
+    /// Clients for `conf`.
+    pub fn new(conf: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            s3: lakeline::aws::s3_client(conf),
+            sns: aws_sdk_sns::Client::new(conf),
+            sqs: aws_sdk_sqs::Client::new(conf),
+            sfn: aws_sdk_sfn::Client::new(conf),
+            glue: aws_sdk_glue::Client::new(conf),
+            emr: aws_sdk_emrserverless::Client::new(conf),
+        }
+    }
+}
+
+/// A deployed stack.
+pub struct Stack {
+    /// Clients.
+    pub c: Clients,
+    /// The router's base URL.
+    pub router_url: String,
+    /// Lake bucket.
+    pub bucket: String,
+    /// Alert topic.
+    pub topic_arn: String,
+    /// Queue subscribed to the alert topic.
+    pub alert_queue_url: String,
+    /// Pipeline state machine.
+    pub state_machine_arn: String,
+    /// The Glue job datasets run.
+    pub glue_job: String,
+    /// The EMR Serverless application.
+    pub emr_app: String,
+    /// The registry as deployed.
+    pub registry: Registry,
+    /// Function names on the router, by handler.
+    pub functions: BTreeMap<&'static str, String>,
+}
+
+impl Stack {
+    /// Deploys a stack on the emulator behind `router_url`.
+    pub async fn deploy(
+        conf: &aws_config::SdkConfig,
+        router_url: &str,
+        opts: StackOptions,
+    ) -> anyhow::Result<Stack> {
+        let c = Clients::new(conf);
+        let id = unique("lakeline");
+        c.s3.create_bucket()
+            .bucket(&id)
+            .send()
+            .await
+            .context("creating the bucket")?;
+        let topic_arn = c
+            .sns
+            .create_topic()
+            .name(&id)
+            .send()
+            .await?
+            .topic_arn
+            .unwrap_or_default();
+        let (alert_queue_url, queue_arn) = queue(&c.sqs, &format!("{id}-alerts")).await?;
+        c.sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .send()
+            .await?;
+
+        let glue_job = format!("{id}-curate");
+        if opts.glue_job_exists {
+            c.glue
+                .create_job()
+                .name(&glue_job)
+                .role(ROLE_ARN)
+                .command(
+                    JobCommand::builder()
+                        .name("glueetl")
+                        .script_location("s3://artifacts/curate.py")
+                        .build(),
+                )
+                .execution_property(
+                    ExecutionProperty::builder()
+                        .max_concurrent_runs(opts.glue_max_concurrent_runs)
+                        .build(),
+                )
+                .send()
+                .await
+                .context("creating the Glue job")?;
+        }
+        let emr_app = c
+            .emr
+            .create_application()
+            .name(format!("{id}-compaction"))
+            .release_label("emr-7.5.0")
+            .r#type("SPARK")
+            .send()
+            .await
+            .context("creating the EMR Serverless application")?
+            .application_id;
+
+        let mut registry = opts.registry;
+        for ds in registry.datasets.values_mut() {
+            match ds.job.as_mut() {
+                Some(JobSpec::Glue(g)) => g.job_name = glue_job.clone(),
+                Some(JobSpec::EmrServerless(e)) => {
+                    e.application_id = emr_app.clone();
+                    e.execution_role_arn = EMR_ROLE_ARN.to_string();
+                }
+                None => {}
+            }
+            if let Some(cp) = ds.compaction.as_mut() {
+                if opts.close_partitions_at_once {
+                    cp.grace_days = 0;
+                    cp.quiet_minutes = 0;
+                }
+                cp.job.application_id = Some(emr_app.clone());
+                cp.job.execution_role_arn = Some(EMR_ROLE_ARN.to_string());
+            }
+        }
+        let yaml = serde_yaml_ng::to_string(&registry)?;
+        c.s3.put_object()
+            .bucket(&id)
+            .key("config/datasets.yaml")
+            .body(yaml.into_bytes().into())
+            .send()
+            .await?;
+
+        let handlers = [
+            "start-job",
+            "check-compaction",
+            "notify-failure",
+            "validate-upload",
+        ];
+        let functions: BTreeMap<&'static str, String> =
+            handlers.iter().map(|h| (*h, format!("{id}-{h}"))).collect();
+        let arn = |h: &str| {
+            format!(
+                "arn:aws:lambda:us-east-1:{ACCOUNT}:function:{}",
+                functions[h]
+            )
+        };
+        let subs = BTreeMap::from([
+            ("StartJobFunctionArn", arn("start-job")),
+            ("CheckCompactionFunctionArn", arn("check-compaction")),
+            ("NotifyFailureFunctionArn", arn("notify-failure")),
+        ]);
+        let definition = substitute(&opts.definition, &subs)?;
+        let state_machine_arn = c
+            .sfn
+            .create_state_machine()
+            .name(format!("{id}-pipeline"))
+            .definition(definition)
+            .role_arn(ROLE_ARN)
+            .send()
+            .await
+            .context("creating the state machine")?
+            .state_machine_arn;
+
+        let env = BTreeMap::from([
+            (
+                "LAKELINE_REGISTRY",
+                format!("s3://{id}/config/datasets.yaml"),
+            ),
+            ("ALERT_TOPIC_ARN", topic_arn.clone()),
+            ("STATE_MACHINE_ARN", state_machine_arn.clone()),
+            // Locally a job check waits a second, not 15 s doubling to 5 minutes.
+            ("LAKELINE_POLL_FIRST_SECONDS", "1".to_string()),
+            ("LAKELINE_POLL_MAX_SECONDS", "1".to_string()),
+        ]);
+        let stack = Stack {
+            c,
+            router_url: router_url.trim_end_matches('/').to_string(),
+            bucket: id,
+            topic_arn,
+            alert_queue_url,
+            state_machine_arn,
+            glue_job,
+            emr_app,
+            registry,
+            functions,
+        };
+        for (handler, name) in &stack.functions {
+            stack.deploy_function(name, handler, &env).await?;
+        }
+        Ok(stack)
+    }
+
+    async fn deploy_function(
+        &self,
+        name: &str,
+        handler: &str,
+        env: &BTreeMap<&str, String>,
+    ) -> anyhow::Result<()> {
+        let body = json!({"handler": handler, "env": env}).to_string();
+        let (status, _, text) = self
+            .http("PUT", &format!("/_lakeline/functions/{name}"), body)
+            .await?;
+        if status != 200 {
+            bail!("deploying {name} to the router: HTTP {status}: {text}");
+        }
+        Ok(())
+    }
+
+    /// One request to the router: (status, `X-Amz-Function-Error`, body).
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: String,
+    ) -> anyhow::Result<(u16, Option<String>, String)> {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>();
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.router_url))
+            .body(Full::new(Bytes::from(body)))?;
+        let resp = client
+            .request(req)
+            .await
+            .with_context(|| format!("calling the router at {}", self.router_url))?;
+        let status = resp.status().as_u16();
+        let err = resp
+            .headers()
+            .get("X-Amz-Function-Error")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, err, String::from_utf8_lossy(&bytes).to_string()))
+    }
+
+    /// Invokes a deployed function by handler name, like the Lambda Invoke API; returns the
+    /// function's `errorType` (None when it succeeded) and the payload.
+    pub async fn invoke(
+        &self,
+        handler: &str,
+        payload: &Value,
+    ) -> anyhow::Result<(Option<String>, Value)> {
+        let name = self
+            .functions
+            .get(handler)
+            .with_context(|| format!("no function {handler}"))?;
+        let (status, err, text) = self
+            .http(
+                "POST",
+                &format!("/2015-03-31/functions/{name}/invocations"),
+                payload.to_string(),
+            )
+            .await?;
+        if status != 200 {
+            bail!("invoking {name}: HTTP {status}: {text}");
+        }
+        let payload: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((
+            err.map(|_| {
+                payload["errorType"]
+                    .as_str()
+                    .unwrap_or("Unhandled")
+                    .to_string()
+            }),
+            payload,
+        ))
+    }
+
+    /// Sends the bucket's ObjectCreated notifications under `raw/` to a new queue (as S3 would
+    /// to Lambda); returns the queue URL.
+    pub async fn notify_uploads_to_queue(&self) -> anyhow::Result<String> {
+        let (url, arn) = queue(&self.c.sqs, &format!("{}-uploads", self.bucket)).await?;
+        let conf = aws_sdk_s3::types::NotificationConfiguration::builder()
+            .queue_configurations(
+                aws_sdk_s3::types::QueueConfiguration::builder()
+                    .queue_arn(arn)
+                    .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                    // Like the template: only uploads to raw/ concern validate-upload.
+                    .filter(
+                        aws_sdk_s3::types::NotificationConfigurationFilter::builder()
+                            .key(
+                                aws_sdk_s3::types::S3KeyFilter::builder()
+                                    .filter_rules(
+                                        aws_sdk_s3::types::FilterRule::builder()
+                                            .name(aws_sdk_s3::types::FilterRuleName::Prefix)
+                                            .value("raw/")
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .build();
+        self.c
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(&self.bucket)
+            .notification_configuration(conf)
+            .send()
+            .await?;
+        Ok(url)
+    }
+
+    /// The ARN of an execution of the pipeline.
+    pub fn execution_arn(&self, name: &str) -> String {
+        format!(
+            "{}:{name}",
+            self.state_machine_arn
+                .replace(":stateMachine:", ":execution:")
+        )
+    }
+
+    /// Polls until the execution is no longer RUNNING, or `within` passed.
+    pub async fn finished(
+        &self,
+        execution_arn: &str,
+        within: Duration,
+    ) -> anyhow::Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+        let deadline = Instant::now() + within;
+        loop {
+            let d = self
+                .c
+                .sfn
+                .describe_execution()
+                .execution_arn(execution_arn)
+                .send()
+                .await?;
+            if d.status().as_str() != "RUNNING" || Instant::now() > deadline {
+                return Ok(d);
+            }
+            // moto runs the execution on its own thread; there is nothing to wait on but time.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The execution's history (all pages).
+    pub async fn history(&self, execution_arn: &str) -> anyhow::Result<Vec<HistoryEvent>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .c
+                .sfn
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .set_next_token(token)
+                .max_results(1000)
+                .send()
+                .await?;
+            out.extend(page.events().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<(String, String)> {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?;
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    Ok((url, arn))
+}
+
+/// Receives up to 10 messages with a short long-poll, deleting them; bodies parsed as JSON.
+pub async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    wait_seconds: i32,
+) -> anyhow::Result<Vec<Value>> {
+    let res = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_seconds)
+        .send()
+        .await?;
+    let mut out = Vec::new();
+    for m in res.messages() {
+        out.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap_or_default());
+        sqs.delete_message()
+            .queue_url(url)
+            .set_receipt_handle(m.receipt_handle().map(str::to_string))
+            .send()
+            .await?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_all_or_fails() {
+        let t = r#"{"a":"${X}","b":"${Y}","c":"${X}"}"#;
+        assert_eq!(placeholders(t), vec!["X", "Y"]);
+        let full = BTreeMap::from([("X", "1".to_string()), ("Y", "2".to_string())]);
+        assert_eq!(
+            substitute(t, &full).unwrap(),
+            r#"{"a":"1","b":"2","c":"1"}"#
+        );
+        let partial = BTreeMap::from([("X", "1".to_string())]);
+        assert!(substitute(t, &partial)
+            .unwrap_err()
+            .to_string()
+            .contains("${Y}"));
+    }
+}
