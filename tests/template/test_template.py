@@ -1,0 +1,415 @@
+"""Invariants of template.yaml, checked on its offline expansion to plain CloudFormation."""
+
+import json
+import re
+
+import pytest
+
+from expand import ROOT
+
+FUNCTIONS = {
+    # logical id: crate folder
+    "ValidateUploadFunction": "functions/validate-upload",
+    "StartJobFunction": "functions/start-job",
+    "CheckCompactionFunction": "functions/check-compaction",
+    "NotifyFailureFunction": "functions/notify-failure",
+}
+
+# Exactly what each function (and the state machine) may do: the calls in its source, nothing
+# more. A change here is a deliberate change of a role.
+EXPECTED_ACTIONS = {
+    "ValidateUploadFunctionRole": {
+        "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObject",
+        "s3:DeleteObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket",
+        "states:StartExecution", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
+        "sqs:SendMessage",
+    },
+    "StartJobFunctionRole": {
+        "s3:GetObject", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
+        "emr-serverless:StartJobRun", "emr-serverless:GetJobRun", "emr-serverless:TagResource",
+        "iam:PassRole",
+    },
+    "CheckCompactionFunctionRole": {
+        "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject",
+    },
+    "NotifyFailureFunctionRole": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
+    "PipelineRole": {
+        "lambda:InvokeFunction", "logs:CreateLogDelivery", "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    },
+}
+# AWS managed policies the translator attaches: basic logging, and X-Ray for Tracing.
+ALLOWED_MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+# Statements that may use Resource "*" because the actions support nothing else.
+STAR_RESOURCE_OK = {"DeliverExecutionLogs"}
+
+
+def resources(expanded, type_):
+    return {k: v for k, v in expanded["Resources"].items() if v["Type"] == type_}
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def statements(doc):
+    """Statements of a policy document, both branches of any Fn::If."""
+    out = []
+    for st in as_list(doc.get("Statement", [])):
+        if isinstance(st, dict) and "Fn::If" in st:
+            out += [b for b in st["Fn::If"][1:] if isinstance(b, dict) and "Effect" in b]
+        else:
+            out.append(st)
+    return out
+
+
+def role_statements(role):
+    props = role["Properties"]
+    return [st for p in props.get("Policies", []) for st in statements(p["PolicyDocument"])]
+
+
+def role_actions(role):
+    return {a for st in role_statements(role) if st["Effect"] == "Allow" for a in as_list(st["Action"])}
+
+
+def all_policy_statements(expanded):
+    """(where, statement) for every policy in the stack: roles, managed policies, resource
+    policies (bucket, key, topic, queue)."""
+    out = []
+    for name, res in expanded["Resources"].items():
+        props = res.get("Properties", {})
+        docs = [p["PolicyDocument"] for p in props.get("Policies", []) if "PolicyDocument" in p]
+        for key in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument"):
+            if isinstance(props.get(key), dict):
+                docs.append(props[key])
+        out += [(name, st) for d in docs for st in statements(d)]
+    return out
+
+
+def ref_of(x):
+    return x.get("Ref") if isinstance(x, dict) else None
+
+
+# ------------------------------------------------------------------ the state machine
+
+
+def test_asl_placeholders_match_substitutions(template, asl_text):
+    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", asl_text))
+    subs = set(template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"])
+    assert used - subs == set(), "placeholders in the ASL without a substitution"
+    assert subs - used == set(), "substitutions the ASL never uses"
+
+
+def test_asl_is_json_and_invokes_only_lambda(asl_text):
+    definition = json.loads(asl_text)
+    resources_ = set(re.findall(r'"Resource"\s*:\s*"([^"]+)"', json.dumps(definition)))
+    # The pipeline role grants lambda:InvokeFunction only: any other integration needs a policy.
+    assert resources_ <= {"arn:aws:states:::lambda:invoke"}, resources_
+
+
+def test_substitutions_are_the_three_functions(template):
+    subs = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
+    assert subs == {
+        "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
+        "CheckCompactionFunctionArn": {"Fn::GetAtt": ["CheckCompactionFunction", "Arn"]},
+        "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
+    }
+
+
+def test_state_machine_logs_and_traces(expanded):
+    sm = expanded["Resources"]["Pipeline"]["Properties"]
+    assert sm["TracingConfiguration"] == {"Enabled": True}
+    dest = sm["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    group = dest["Fn::GetAtt"][0]
+    assert "RetentionInDays" in expanded["Resources"][group]["Properties"]
+
+
+# ------------------------------------------------------------------ functions
+
+
+@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+def test_function_shape(expanded, template, fn):
+    props = expanded["Resources"][fn]["Properties"]
+    assert props["Runtime"] == "provided.al2023"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert 128 <= props["MemorySize"] <= 256
+    assert template["Resources"][fn]["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert template["Resources"][fn]["Properties"]["CodeUri"] == FUNCTIONS[fn]
+
+
+@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+def test_function_has_log_group_with_retention(expanded, fn):
+    logging = expanded["Resources"][fn]["Properties"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    group = expanded["Resources"][ref_of(logging["LogGroup"])]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_function_has_alarm_to_topic(expanded, fn, metric):
+    alarms = [
+        a["Properties"] for a in resources(expanded, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == metric
+        and {"Name": "FunctionName", "Value": {"Ref": fn}} in a["Properties"].get("Dimensions", [])
+    ]
+    assert alarms, f"no {metric} alarm for {fn}"
+    assert all(a["AlarmActions"] == [{"Ref": "AlertTopic"}] for a in alarms)
+
+
+@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+def test_env_variables_agree_with_the_code(expanded, fn):
+    """Required variables are read with `require("NAME")` / `env("NAME")` (lakeline::aws), the
+    registry through `registry_from_env` (LAKELINE_REGISTRY); optional ones by name elsewhere.
+    Every required one is set, and every one set is read by the code."""
+    src = "\n".join(p.read_text() for p in (ROOT / FUNCTIONS[fn] / "src").glob("*.rs"))
+    required = set(re.findall(r'\b(?:require|env)\("([A-Z][A-Z0-9_]+)"\)', src))
+    if "registry_from_env" in src or "LAKELINE_REGISTRY" in src:
+        required.add("LAKELINE_REGISTRY")
+    assert required, f"{fn}: found no required variable: has the source changed?"
+    read = required | set(re.findall(r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"', src))
+    env = set(expanded["Resources"][fn]["Properties"]["Environment"]["Variables"])
+    assert required <= env, f"{fn} misses {required - env}"
+    assert env <= read, f"{fn} sets variables its code never reads: {env - read}"
+
+
+def test_registry_is_read_from_the_lake_with_permission(expanded):
+    uri = {"Fn::Sub": "s3://${LakeName}-${AWS::AccountId}-${AWS::Region}/${RegistryKey}"}
+    arn = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}/${RegistryKey}"}
+    bucket = expanded["Resources"]["LakeBucket"]["Properties"]["BucketName"]
+    assert bucket == {"Fn::Sub": "${LakeName}-${AWS::AccountId}-${AWS::Region}"}
+    for fn in FUNCTIONS:
+        env = expanded["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        if "LAKELINE_REGISTRY" not in env:
+            continue
+        assert env["LAKELINE_REGISTRY"] == uri
+        sts = role_statements(expanded["Resources"][fn + "Role"])
+        assert any(st["Action"] == "s3:GetObject" and st["Resource"] == arn for st in sts), fn
+
+
+def test_validate_upload_async_config(expanded):
+    cfg = expanded["Resources"]["ValidateUploadFunctionEventInvokeConfig"]["Properties"]
+    assert cfg["MaximumRetryAttempts"] <= 2
+    dest = cfg["DestinationConfig"]["OnFailure"]["Destination"]
+    assert dest == {"Fn::GetAtt": ["ValidateUploadDLQ", "Arn"]}
+    dlq_alarms = [
+        a for a in resources(expanded, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "AWS/SQS"
+        and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["ValidateUploadDLQ", "QueueName"]}
+    ]
+    assert dlq_alarms
+
+
+# ------------------------------------------------------------------ IAM
+
+
+def test_no_wildcard_action_anywhere(expanded):
+    for where, st in all_policy_statements(expanded):
+        if st["Effect"] == "Deny":
+            continue  # the bucket's deny-non-TLS statement denies s3:* on purpose
+        for action in as_list(st.get("Action", [])):
+            assert "*" not in action, f"{where}: wildcard action {action}"
+        assert "NotAction" not in st, where
+
+
+def test_only_star_resources_that_need_it(expanded):
+    for role_name, role in resources(expanded, "AWS::IAM::Role").items():
+        for st in role_statements(role):
+            if "*" in as_list(st["Resource"]):
+                assert st.get("Sid") in STAR_RESOURCE_OK, f"{role_name}: {st}"
+
+
+def test_roles_get_exactly_what_the_code_calls(expanded):
+    roles = resources(expanded, "AWS::IAM::Role")
+    assert set(roles) == set(EXPECTED_ACTIONS)
+    for name, role in roles.items():
+        assert role_actions(role) == EXPECTED_ACTIONS[name], name
+        assert set(role["Properties"].get("ManagedPolicyArns", [])) <= ALLOWED_MANAGED, name
+
+
+def test_pass_role_only_for_emr_execution_roles(expanded):
+    for name, role in resources(expanded, "AWS::IAM::Role").items():
+        for st in role_statements(role):
+            if "iam:PassRole" in as_list(st["Action"]):
+                assert name == "StartJobFunctionRole"
+                assert as_list(st["Action"]) == ["iam:PassRole"]
+                assert st["Resource"] == {"Ref": "EmrExecutionRoleArns"}
+                assert st["Condition"] == {
+                    "StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}
+                }
+
+
+def test_s3_access_is_scoped_to_prefixes(expanded):
+    lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}"
+    allowed = {
+        "ValidateUploadFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/raw/*", lake + "/${QuarantinePrefix}*"},
+        "StartJobFunctionRole": {lake + "/${RegistryKey}"},
+        "CheckCompactionFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/${CuratedPrefix}*/_lakeline_compaction.json"},
+    }
+    for name, role in resources(expanded, "AWS::IAM::Role").items():
+        for st in role_statements(role):
+            if any(a.startswith("s3:") for a in as_list(st["Action"])):
+                assert st["Resource"]["Fn::Sub"] in allowed[name], (name, st)
+                if name == "CheckCompactionFunctionRole" and "s3:ListBucket" in as_list(st["Action"]):
+                    assert st["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${CuratedPrefix}*"}}}
+
+
+def test_every_role_assumed_by_its_service_only(expanded):
+    for name, role in resources(expanded, "AWS::IAM::Role").items():
+        (st,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        want = "states.amazonaws.com" if name == "PipelineRole" else "lambda.amazonaws.com"
+        assert st["Principal"] == {"Service": [want]}
+
+
+# ------------------------------------------------------------------ the lake bucket
+
+
+def lake(expanded):
+    return expanded["Resources"]["LakeBucket"]["Properties"]
+
+
+def test_bucket_encrypted_private_tls_only(expanded):
+    b = lake(expanded)
+    assert b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(b["PublicAccessBlockConfiguration"].values()) and len(b["PublicAccessBlockConfiguration"]) == 4
+    policy = expanded["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for st in policy
+    )
+
+
+def test_lifecycle_rules(expanded):
+    rules = {r["Id"]: r for r in lake(expanded)["LifecycleConfiguration"]["Rules"]}
+    raw = rules["raw-to-glacier"]
+    assert raw["Prefix"] == "raw/" and raw["Status"] == "Enabled"
+    assert raw["Transitions"] == [
+        {"StorageClass": {"Ref": "RawTransitionStorageClass"}, "TransitionInDays": {"Ref": "RawTransitionDays"}}
+    ]
+    q = rules["quarantine-expiry"]
+    assert q["Prefix"] == {"Ref": "QuarantinePrefix"}
+    assert q["ExpirationInDays"] == {"Ref": "QuarantineExpirationDays"}
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert "Prefix" not in rules["abort-incomplete-multipart-uploads"]
+    assert "NoncurrentVersionExpiration" in rules["noncurrent-versions-expiry"]
+
+
+def test_parameter_defaults_match_the_lesson(template):
+    p = template["Parameters"]
+    assert p["RawTransitionDays"]["Default"] == 30
+    assert p["RawTransitionStorageClass"]["Default"].startswith("GLACIER")
+    assert p["BillingAlarmThresholdUsd"]["Default"] == 1
+    assert p["RegistryKey"]["Default"] == "config/datasets.yaml"
+    assert p["QuarantinePrefix"]["Default"] == "quarantine/"
+
+
+def test_notification_targets_validate_upload_on_raw(expanded):
+    (cfg,) = lake(expanded)["NotificationConfiguration"]["LambdaConfigurations"]
+    assert cfg["Function"] == {"Fn::GetAtt": ["ValidateUploadFunction", "Arn"]}
+    assert cfg["Event"] == "s3:ObjectCreated:*"
+    assert cfg["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "raw/"}]}}
+    perm = expanded["Resources"]["ValidateUploadFunctionRawObjectCreatedPermission"]["Properties"]
+    assert perm["Principal"] == "s3.amazonaws.com" and perm["FunctionName"] == {"Ref": "ValidateUploadFunction"}
+    assert "SourceAccount" in perm
+    # The permission must exist before S3 validates the notification.
+    assert "ValidateUploadFunctionRawObjectCreatedPermission" in as_list(expanded["Resources"]["LakeBucket"]["DependsOn"])
+
+
+def test_no_policy_or_env_refers_to_the_bucket_resource(expanded):
+    """The circular-dependency trap: bucket -> notification -> function -> role -> bucket."""
+    for name in list(FUNCTIONS) + [f + "Role" for f in FUNCTIONS]:
+        text = json.dumps(expanded["Resources"][name])
+        assert '"LakeBucket"' not in text, name
+
+
+# ------------------------------------------------------------------ alerts and costs
+
+
+def test_topic_encrypted_with_a_key_cloudwatch_can_use(expanded):
+    topic = expanded["Resources"]["AlertTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "LakelineKey"}
+    key = expanded["Resources"]["LakelineKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert any(
+        st["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for st in key["KeyPolicy"]["Statement"]
+    )
+
+
+def test_state_machine_alarms(expanded):
+    metrics = {
+        a["Properties"].get("MetricName") for a in resources(expanded, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "AWS/States"
+    }
+    assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics
+
+
+def test_quarantine_spike_alarm_reads_the_emf_metric(expanded):
+    props = expanded["Resources"]["QuarantineSpikeAlarm"]["Properties"]
+    expr = props["Metrics"][0]["Expression"]
+    assert "FilesRejected" in expr and "lakeline" in expr
+    metrics_src = (ROOT / "shared/src/metrics.rs").read_text()
+    assert 'NAMESPACE: &str = "lakeline"' in metrics_src
+    assert '"FilesRejected"' in (ROOT / "functions/validate-upload/src/lib.rs").read_text()
+
+
+def test_billing_alarm_only_in_us_east_1(expanded):
+    alarm = expanded["Resources"]["BillingAlarm"]
+    assert alarm["Condition"] == "IsUsEast1"
+    assert expanded["Conditions"]["IsUsEast1"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert alarm["Properties"]["Threshold"] == {"Ref": "BillingAlarmThresholdUsd"}
+    assert alarm["Properties"]["MetricName"] == "EstimatedCharges"
+
+
+def test_every_alarm_notifies_the_topic(expanded):
+    for name, a in resources(expanded, "AWS::CloudWatch::Alarm").items():
+        assert a["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], name
+
+
+def test_every_log_group_has_retention(expanded):
+    for name, g in resources(expanded, "AWS::Logs::LogGroup").items():
+        assert g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
+def test_emr_application_cannot_idle_or_grow_unbounded(expanded):
+    app = expanded["Resources"]["EmrApplication"]
+    assert app["Condition"] == "CreateEmr"
+    p = app["Properties"]
+    assert p["AutoStartConfiguration"] == {"Enabled": True}
+    assert p["AutoStopConfiguration"]["Enabled"] is True
+    assert p["AutoStopConfiguration"]["IdleTimeoutMinutes"] <= 30
+    assert "InitialCapacity" not in p
+    assert set(p["MaximumCapacity"]) >= {"Cpu", "Memory"}
+
+
+def test_outputs(expanded):
+    assert {"LakeBucketName", "AlertTopicArn", "StateMachineArn", "DashboardUrl"} <= set(expanded["Outputs"])
+
+
+def test_print_expanded_actions(expanded, capsys):
+    """Not an assertion: the expanded actions per role, for the record (pytest -s shows them)."""
+    with capsys.disabled():
+        for name, role in sorted(resources(expanded, "AWS::IAM::Role").items()):
+            print(f"\n{name}: {', '.join(sorted(role_actions(role)))}")
+
+
+def test_dashboard_body_is_json(expanded):
+    body, values = expanded["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    filled = re.sub(r"\$\{[A-Za-z0-9:]+\}", "x", body)
+    widgets = json.loads(filled)["widgets"]
+    titles = " ".join(w["properties"]["title"] for w in widgets).lower()
+    for what in ("validated", "rejected", "executions", "duration", "small files", "errors"):
+        assert what in titles
+    assert set(values) == {"DlqName"}
+
+
+@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+def test_code_uri_is_the_crate(fn):
+    cargo = (ROOT / FUNCTIONS[fn] / "Cargo.toml").read_text()
+    assert f'name = "{FUNCTIONS[fn].split("/")[1]}"' in cargo
