@@ -24,6 +24,18 @@ pub fn quarantine_key(quarantine_prefix: &str, key: &str) -> String {
     format!("{quarantine_prefix}{key}")
 }
 
+/// Where a rejected upload goes when [`quarantine_key`] already holds a *different* rejected
+/// upload of the same key: the same key with the upload's ETag appended, so the earlier copy
+/// is not overwritten (on an unversioned bucket that would lose it).
+pub fn quarantine_key_for_upload(quarantine_prefix: &str, key: &str, etag: &str) -> String {
+    let tag: String = etag
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    format!("{}.{tag}", quarantine_key(quarantine_prefix, key))
+}
+
 /// Longest execution name Step Functions accepts.
 pub const EXECUTION_NAME_MAX: usize = 80;
 
@@ -110,6 +122,18 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn quarantine_keys() {
+        assert_eq!(
+            quarantine_key("quarantine/", "raw/a b.csv"),
+            "quarantine/raw/a b.csv"
+        );
+        assert_eq!(
+            quarantine_key_for_upload("quarantine/", "raw/a.csv", "\"0f343b0931126a20f1-3\""),
+            "quarantine/raw/a.csv.0f343b093112"
+        );
     }
 
     #[test]

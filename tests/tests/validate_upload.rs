@@ -372,3 +372,47 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+#[tokio::test]
+async fn a_second_bad_upload_of_the_same_key_does_not_overwrite_the_first_in_quarantine() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    let first = lake.upload(ORDERS_KEY, BAD_CSV.into()).await;
+    let res = validate(&deps, first.clone()).await.unwrap();
+    let qkey = format!("quarantine/{ORDERS_KEY}");
+    assert_eq!(outcome(&res)["quarantine_key"], qkey.as_str());
+    // A retry of the same upload reuses its key (the original is gone by then: a skip).
+    assert_eq!(
+        outcome(&validate(&deps, first).await.unwrap())["outcome"],
+        "gone"
+    );
+
+    let second_body = BAD_CSV.replace("twelve", "thirteen");
+    let second = lake.upload(ORDERS_KEY, second_body.clone().into()).await;
+    let res = validate(&deps, second).await.unwrap();
+    let q2 = outcome(&res)["quarantine_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(q2, qkey, "{res}");
+    assert!(q2.starts_with(&format!("{qkey}.")), "{q2}");
+    for (key, body) in [
+        (qkey.as_str(), BAD_CSV.to_string()),
+        (q2.as_str(), second_body),
+    ] {
+        let got = lake
+            .s3
+            .get_object()
+            .bucket(&lake.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            body.as_bytes(),
+            "{key}"
+        );
+    }
+    assert_eq!(lake.alerts(2, Duration::from_secs(10)).await.len(), 2);
+}

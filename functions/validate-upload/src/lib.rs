@@ -280,7 +280,9 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
     let head = match s3io::head(&deps.s3, &ev.bucket, &key, ev.version_id.as_deref()).await? {
         Some(h) => h,
         None => {
-            let resumed = quarantine::resume_pending_alert(deps, &ev.bucket, &key).await?;
+            let resumed =
+                quarantine::resume_pending_alert(deps, &ev.bucket, &key, ev.etag.as_deref())
+                    .await?;
             return Ok(Outcome::Gone {
                 key,
                 resumed_alert: resumed,

@@ -6,6 +6,8 @@
 //! after it leaves the copy tagged `lakeline:alert=pending`, which the retry finds (the original
 //! is gone by then) and finishes.
 
+use std::collections::HashMap;
+
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, MetadataDirective, TaggingDirective,
 };
@@ -30,6 +32,9 @@ const TAG_ALERT: &str = "lakeline:alert";
 const META_REASON: &str = "lakeline-reason";
 const META_DATASET: &str = "lakeline-dataset";
 const META_PARTITION: &str = "lakeline-partition";
+/// The ETag of the upload a quarantined copy came from: tells a retry of the same upload
+/// (reuse the key) from a new bad upload of the same key (must not overwrite it).
+const META_SOURCE_ETAG: &str = "lakeline-source-etag";
 
 /// Keys in a copy source are URL-encoded, except the slashes.
 const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -74,7 +79,7 @@ pub async fn quarantine(
     report: Report,
     partition: Option<&str>,
 ) -> Result<Outcome, HandlerError> {
-    let qkey = keys::quarantine_key(&deps.registry.lake.quarantine_prefix, &obj.key);
+    let qkey = target_key(deps, obj).await?;
     let reason = report
         .reason_code()
         .map_or("invalid", |c| c.as_str())
@@ -84,6 +89,7 @@ pub async fn quarantine(
         (META_REASON, header_safe(&summary, 1200)),
         (META_DATASET, header_safe(&report.dataset, 64)),
         (META_PARTITION, header_safe(partition.unwrap_or("-"), 128)),
+        (META_SOURCE_ETAG, header_safe(&obj.etag, 64)),
     ];
     let tags = tag_query(&[
         (TAG_STATUS, "quarantined"),
@@ -138,6 +144,35 @@ pub async fn quarantine(
         report: Box::new(report),
         alert_message_id: message_id,
     })
+}
+
+/// The user metadata of an object, `None` when it does not exist.
+async fn metadata(
+    deps: &Deps,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<HashMap<String, String>>, HandlerError> {
+    match deps.s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(h) => Ok(Some(h.metadata().cloned().unwrap_or_default())),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(HandlerError::from_sdk(
+            &format!("HeadObject s3://{bucket}/{key}"),
+            &e,
+        )),
+    }
+}
+
+/// The quarantine key for this upload: `quarantine/<key>`, unless that already holds another
+/// rejected upload of the same key, which must not be overwritten.
+async fn target_key(deps: &Deps, obj: &Object) -> Result<String, HandlerError> {
+    let prefix = &deps.registry.lake.quarantine_prefix;
+    let base = keys::quarantine_key(prefix, &obj.key);
+    match metadata(deps, &obj.bucket, &base).await? {
+        Some(m) if m.get(META_SOURCE_ETAG).map(String::as_str) != Some(obj.etag.as_str()) => {
+            Ok(keys::quarantine_key_for_upload(prefix, &obj.key, &obj.etag))
+        }
+        _ => Ok(base),
+    }
 }
 
 async fn copy(
@@ -337,14 +372,31 @@ pub async fn resume_pending_alert(
     deps: &Deps,
     bucket: &str,
     key: &str,
+    etag: Option<&str>,
 ) -> Result<Option<String>, HandlerError> {
-    let qkey = keys::quarantine_key(&deps.registry.lake.quarantine_prefix, key);
+    let prefix = &deps.registry.lake.quarantine_prefix;
+    let mut candidates = vec![keys::quarantine_key(prefix, key)];
+    candidates.extend(etag.map(|e| keys::quarantine_key_for_upload(prefix, key, e)));
+    for qkey in candidates {
+        if let Some(id) = resume_one(deps, bucket, key, &qkey).await? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+async fn resume_one(
+    deps: &Deps,
+    bucket: &str,
+    key: &str,
+    qkey: &str,
+) -> Result<Option<String>, HandlerError> {
     let what = format!("checking s3://{bucket}/{qkey}");
     let tags = match deps
         .s3
         .get_object_tagging()
         .bucket(bucket)
-        .key(&qkey)
+        .key(qkey)
         .send()
         .await
     {
@@ -368,15 +420,9 @@ pub async fn resume_pending_alert(
     if tag(TAG_ALERT).as_deref() != Some("pending") {
         return Ok(None);
     }
-    let head = deps
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(&qkey)
-        .send()
-        .await
-        .map_err(|e| HandlerError::from_sdk(&what, &e))?;
-    let meta = head.metadata().cloned().unwrap_or_default();
+    let Some(meta) = metadata(deps, bucket, qkey).await? else {
+        return Ok(None);
+    };
     let reason = tag(TAG_REASON).unwrap_or_else(|| "invalid".into());
     let alert = rejection_alert(Rejection {
         dataset: meta.get(META_DATASET).map_or("-", String::as_str),
@@ -388,10 +434,10 @@ pub async fn resume_pending_alert(
             .get(META_REASON)
             .cloned()
             .unwrap_or_else(|| "see the quarantined object's metadata".into())],
-        quarantine_key: &qkey,
+        quarantine_key: qkey,
         region: &deps.config.region,
     });
     let id = publish(deps, &alert).await?;
-    mark_alert_sent(deps, bucket, &qkey, &reason).await?;
+    mark_alert_sent(deps, bucket, qkey, &reason).await?;
     Ok(Some(id))
 }
