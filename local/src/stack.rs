@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use aws_sdk_glue::types::{ExecutionProperty, JobCommand};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::HistoryEvent;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -441,22 +442,8 @@ impl Stack {
         &self,
         execution_arn: &str,
         within: Duration,
-    ) -> anyhow::Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
-        let deadline = Instant::now() + within;
-        loop {
-            let d = self
-                .c
-                .sfn
-                .describe_execution()
-                .execution_arn(execution_arn)
-                .send()
-                .await?;
-            if d.status().as_str() != "RUNNING" || Instant::now() > deadline {
-                return Ok(d);
-            }
-            // moto runs the execution on its own thread; there is nothing to wait on but time.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    ) -> anyhow::Result<DescribeExecutionOutput> {
+        wait_finished(&self.c.sfn, execution_arn, within).await
     }
 
     /// The execution's history (all pages).
@@ -479,6 +466,28 @@ impl Stack {
                 return Ok(out);
             }
         }
+    }
+}
+
+/// Polls an execution until it is no longer RUNNING, or `within` passed (then returns it as
+/// it is, still RUNNING, for the caller to report). moto runs executions on a thread of its
+/// own and offers nothing to wait on, so this polls every 100 ms within a bound.
+pub async fn wait_finished(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    within: Duration,
+) -> anyhow::Result<DescribeExecutionOutput> {
+    let deadline = Instant::now() + within;
+    loop {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await?;
+        if d.status().as_str() != "RUNNING" || Instant::now() > deadline {
+            return Ok(d);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -2,9 +2,8 @@
 //! server per test run (started by `scripts/local-aws run`, which `make test` uses), and a
 //! fresh, uniquely named lake per test so tests run in parallel without seeing each other.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use lakeline::registry::Registry;
@@ -63,20 +62,7 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// A name unique across tests and test processes: lowercase, digits and dashes.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{:x}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 0xffff
-    )
-}
+pub use lakeline_cli::stack::unique;
 
 /// The shipped registry (`config/datasets.yaml`).
 pub fn shipped_registry() -> Registry {

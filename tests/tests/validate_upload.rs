@@ -67,23 +67,10 @@ async fn duplicate_after_the_execution_closed_is_still_one_execution() {
     validate(&deps, event.clone()).await.unwrap();
     // The first execution ends at once; a late redelivery meets ExecutionAlreadyExists.
     let arn = lake.executions().await[0].execution_arn().to_string();
-    let mut status = String::new();
-    for _ in 0..100 {
-        status = lake
-            .sfn
-            .describe_execution()
-            .execution_arn(&arn)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_str()
-            .to_string();
-        if status != "RUNNING" {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let done = lakeline_cli::stack::wait_finished(&lake.sfn, &arn, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let status = done.status().as_str();
     assert_eq!(status, "SUCCEEDED");
     let again = validate(&deps, event).await.unwrap();
     assert_eq!(outcome(&again)["duplicate"], true, "{again}");
