@@ -58,6 +58,26 @@ fn fold(
         .observe(name, size, modified, small_below);
 }
 
+/// Adds one page of a listing to `folders`.
+fn fold_page(
+    folders: &mut Folders,
+    root: &str,
+    objects: &[aws_sdk_s3::types::Object],
+    small_below: u64,
+) {
+    for o in objects {
+        let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
+        fold(
+            folders,
+            root,
+            o.key().unwrap_or_default(),
+            size,
+            o.last_modified().map(|t| t.secs()),
+            small_below,
+        );
+    }
+}
+
 /// Lists everything under `prefix` (no delimiter) into `folders`.
 async fn list_into(
     s3: &aws_sdk_s3::Client,
@@ -76,18 +96,8 @@ async fn list_into(
     while let Some(page) = pages.next().await {
         let page = page
             .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
-            .context("ListObjectsV2")?;
-        for o in page.contents() {
-            let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
-            fold(
-                &mut folders,
-                root,
-                o.key().unwrap_or_default(),
-                size,
-                o.last_modified().map(|t| t.secs()),
-                small_below,
-            );
-        }
+            .with_context(|| format!("ListObjectsV2 s3://{bucket}/{prefix}"))?;
+        fold_page(&mut folders, root, page.contents(), small_below);
     }
     Ok(folders)
 }
@@ -121,18 +131,8 @@ pub async fn run(
     while let Some(page) = pages.next().await {
         let page = page
             .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
-            .context("ListObjectsV2")?;
-        for o in page.contents() {
-            let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
-            fold(
-                &mut folders,
-                &root,
-                o.key().unwrap_or_default(),
-                size,
-                o.last_modified().map(|t| t.secs()),
-                small_below,
-            );
-        }
+            .with_context(|| format!("ListObjectsV2 s3://{bucket}/{root}"))?;
+        fold_page(&mut folders, &root, page.contents(), small_below);
         children.extend(
             page.common_prefixes()
                 .iter()
