@@ -17,7 +17,19 @@ pub(super) fn check(
     ds: &Dataset,
     problems: &mut Problems,
 ) -> io::Result<u64> {
-    let mut rdr = ReaderBuilder::new().delimiter(ds.delimiter_byte()).build();
+    check_with(src, ds, problems, true)
+}
+
+/// [`check`], with the quote-free fast path switched off when `fast` is false: the tests hold
+/// the fast path to what csv-core alone reports.
+fn check_with(
+    src: &mut dyn BufRead,
+    ds: &Dataset,
+    problems: &mut Problems,
+    fast: bool,
+) -> io::Result<u64> {
+    let delimiter = ds.delimiter_byte();
+    let mut rdr = ReaderBuilder::new().delimiter(delimiter).build();
     let max_record = usize::try_from(ds.size.max_record.0)
         .unwrap_or(usize::MAX)
         .max(64);
@@ -28,12 +40,15 @@ pub(super) fn check(
     let mut ends = vec![0usize; ds.columns.len() + 4];
     let mut nends = 0;
     let mut skipping = false;
-    let mut header_pending = ds.header == HeaderRule::Required;
+    let mut st = Rows {
+        rec: RecordCheck::new(ds),
+        rows: 0,
+        header_pending: ds.header == HeaderRule::Required,
+    };
     let mut start_line = 1u64;
     // True between records, until the next record's first byte: see the blank-line skip below.
     let mut at_start = true;
-    let mut rows = 0u64;
-    let rec = RecordCheck::new(ds);
+    let mut core_has_read = false;
 
     loop {
         let input = src.fill_buf()?;
@@ -52,10 +67,32 @@ pub(super) fn check(
                 rdr.set_line(rdr.line() + newlines);
                 continue;
             }
+            // csv-core strips a UTF-8 BOM on its first read only, so it reads the first record.
+            let fast = if !(fast && core_has_read) {
+                FastLines::NONE
+            } else {
+                st.quote_free_lines(
+                    input,
+                    delimiter,
+                    max_record,
+                    &mut ends,
+                    rdr.line(),
+                    problems,
+                )
+            };
+            if fast.stop {
+                return Ok(st.rows);
+            }
+            if fast.consumed > 0 {
+                src.consume(fast.consumed);
+                rdr.set_line(rdr.line() + fast.lines);
+                continue;
+            }
             at_start = false;
             start_line = rdr.line();
         }
         let (res, nin, nout, nend) = rdr.read_record(input, &mut out[outlen..], &mut ends[nends..]);
+        core_has_read = true;
         src.consume(nin);
         outlen += nout;
         nends += nend;
@@ -68,7 +105,7 @@ pub(super) fn check(
                         let p = Problem {
                             code: ProblemCode::RecordTooLong,
                             line: Some(start_line),
-                            row: (!header_pending).then_some(rows + 1),
+                            row: st.next_row(),
                             column: None,
                             value: Some(show_bytes(
                                 &out[..outlen.min(VALUE_SHOWN * 4)],
@@ -80,7 +117,7 @@ pub(super) fn check(
                             ),
                         };
                         if problems.push(p) {
-                            return Ok(rows);
+                            return Ok(st.rows);
                         }
                     }
                     // Keep parsing to find the record's end, discarding what it holds.
@@ -98,7 +135,7 @@ pub(super) fn check(
                         let p = Problem {
                             code: ProblemCode::ColumnCount,
                             line: Some(start_line),
-                            row: (!header_pending).then_some(rows + 1),
+                            row: st.next_row(),
                             column: None,
                             value: None,
                             message: format!(
@@ -107,7 +144,7 @@ pub(super) fn check(
                             ),
                         };
                         if problems.push(p) {
-                            return Ok(rows);
+                            return Ok(st.rows);
                         }
                     }
                     outlen = 0;
@@ -121,27 +158,18 @@ pub(super) fn check(
                     // The record was reported when it overflowed. It still takes a row number,
                     // so later problems name the right row; a header that long leaves no
                     // columns to judge rows against.
-                    if header_pending {
-                        return Ok(rows);
+                    if st.header_pending {
+                        return Ok(st.rows);
                     }
-                    rows += 1;
+                    st.rows += 1;
                 } else {
                     let fields = Fields {
                         data: &out[..outlen],
                         ends: &ends[..nends],
+                        sep: 0,
                     };
-                    if header_pending {
-                        header_pending = false;
-                        if let Some(p) = header_problem(ds, &fields, start_line) {
-                            // Rows cannot be judged against columns that are not there.
-                            problems.push(p);
-                            return Ok(rows);
-                        }
-                    } else if !(nends == 1 && outlen == 0) {
-                        rows += 1;
-                        if rec.check(&fields, start_line, rows, problems) {
-                            return Ok(rows);
-                        }
+                    if st.record(&fields, start_line, problems) {
+                        return Ok(st.rows);
                     }
                 }
                 skipping = false;
@@ -152,18 +180,215 @@ pub(super) fn check(
             ReadRecordResult::End => break,
         }
     }
-    if header_pending {
+    if st.header_pending {
         problems.push(Problem::object(
             ProblemCode::Header,
             "no header line: the file has no records",
         ));
     }
-    Ok(rows)
+    Ok(st.rows)
 }
 
+/// The header and row bookkeeping both parsing paths share.
+struct Rows<'d> {
+    rec: RecordCheck<'d>,
+    /// Data rows seen so far (the header is not a row).
+    rows: u64,
+    header_pending: bool,
+}
+
+/// What [`Rows::quote_free_lines`] got through.
+struct FastLines {
+    /// Bytes of the input taken, whole lines only.
+    consumed: usize,
+    /// Line breaks in those bytes.
+    lines: u64,
+    /// The problem list is full or the header is wrong: checking ends.
+    stop: bool,
+}
+
+impl FastLines {
+    const NONE: FastLines = FastLines {
+        consumed: 0,
+        lines: 0,
+        stop: false,
+    };
+}
+
+impl Rows<'_> {
+    /// The row number the record being read will have, if it is a data row.
+    fn next_row(&self) -> Option<u64> {
+        (!self.header_pending).then_some(self.rows + 1)
+    }
+
+    /// Takes one complete record; returns true when checking must stop.
+    fn record(&mut self, f: &Fields<'_>, line: u64, problems: &mut Problems) -> bool {
+        if self.header_pending {
+            self.header_pending = false;
+            if let Some(p) = header_problem(self.rec.ds, f, line) {
+                // Rows cannot be judged against columns that are not there.
+                problems.push(p);
+                return true;
+            }
+            false
+        } else if f.len() == 1 && f.data.is_empty() {
+            false
+        } else {
+            self.rows += 1;
+            self.rec.check(f, line, self.rows, problems)
+        }
+    }
+
+    /// Checks the complete lines at the start of `input` that csv-core would read as plain
+    /// splits on the delimiter: no quote, no `\r` except the one of a CRLF, at most
+    /// `ends.len()` fields and `max_record` bytes. Stops before the first line that is not
+    /// like that, or that is not complete in `input`, and leaves it to csv-core. `line` is the
+    /// line number of the first byte of `input`.
+    fn quote_free_lines(
+        &mut self,
+        input: &[u8],
+        delimiter: u8,
+        max_record: usize,
+        ends: &mut [usize],
+        line: u64,
+        problems: &mut Problems,
+    ) -> FastLines {
+        let mut done = FastLines::NONE;
+        // The next quote or `\r` at or after the current line: searched once per occurrence,
+        // not once per line, so files without them pay one vectorised scan of each buffer.
+        let special = |from: usize| {
+            memchr::memchr2(b'"', b'\r', &input[from..]).map_or(input.len(), |i| from + i)
+        };
+        let mut next_special = special(0);
+        let mut nends = 0;
+        for i in Hits2::new(input, delimiter, b'\n') {
+            let start = done.consumed;
+            if input[i] == delimiter {
+                if nends == ends.len() {
+                    break;
+                }
+                ends[nends] = i - start;
+                nends += 1;
+                continue;
+            }
+            let mut end = i;
+            if next_special < i {
+                if next_special + 1 == i && input[next_special] == b'\r' {
+                    end = next_special;
+                    next_special = special(i + 1);
+                } else {
+                    break;
+                }
+            }
+            if end - start > max_record || nends == ends.len() {
+                break;
+            }
+            if end > start {
+                ends[nends] = end - start;
+                let fields = Fields {
+                    data: &input[start..end],
+                    ends: &ends[..=nends],
+                    sep: 1,
+                };
+                if self.record(&fields, line + done.lines, problems) {
+                    done.stop = true;
+                    return done;
+                }
+            }
+            nends = 0;
+            done.consumed = i + 1;
+            done.lines += 1;
+        }
+        done
+    }
+}
+
+/// The positions of two bytes in a haystack, in order. Delimiters come every few bytes, where
+/// memchr's per-match restart costs more than its search saves: this takes 64 bytes at a time
+/// into a bit mask (a loop the compiler turns into vector compares) and pops the set bits.
+struct Hits2<'a> {
+    hay: &'a [u8],
+    a: u8,
+    b: u8,
+    /// Start of the block `mask` covers.
+    base: usize,
+    /// Matches in that block not yet returned, bit `i` for `hay[base + i]`.
+    mask: u64,
+}
+
+/// Bytes per mask of [`Hits2`]: one bit each in a `u64`.
+const BLOCK: usize = 64;
+
+impl<'a> Hits2<'a> {
+    fn new(hay: &'a [u8], a: u8, b: u8) -> Self {
+        let mut h = Hits2 {
+            hay,
+            a,
+            b,
+            base: 0,
+            mask: 0,
+        };
+        h.mask = h.block_mask(0);
+        h
+    }
+
+    #[inline]
+    fn block_mask(&self, base: usize) -> u64 {
+        let Some(rest) = self.hay.get(base..) else {
+            return 0;
+        };
+        if let Some(block) = rest.first_chunk::<BLOCK>() {
+            // SWAR: eight bytes per step, exact (no carries between bytes), portable to the
+            // arm64 Lambda target.
+            const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+            let (pa, pb) = (
+                u64::from(self.a) * 0x0101_0101_0101_0101,
+                u64::from(self.b) * 0x0101_0101_0101_0101,
+            );
+            let zero_bytes = |t: u64| !(((t & LOW7) + LOW7) | t) & !LOW7;
+            let mut m = 0u64;
+            for (w, word) in block.chunks_exact(8).enumerate() {
+                let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+                let hits = zero_bytes(x ^ pa) | zero_bytes(x ^ pb);
+                // Gathers the eight 0x80 bits into one byte, lowest address first.
+                let packed = ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+                m |= packed << (8 * w);
+            }
+            m
+        } else {
+            rest.iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == self.a || c == self.b)
+                .fold(0, |m, (i, _)| m | 1 << i)
+        }
+    }
+}
+
+impl Iterator for Hits2<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.base += BLOCK;
+            if self.base >= self.hay.len() {
+                return None;
+            }
+            self.mask = self.block_mask(self.base);
+        }
+        let i = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(i)
+    }
+}
+
+/// One record's fields: `data[start(i)..ends[i]]`, where field `i` starts `sep` bytes after the
+/// end of field `i - 1`. csv-core's output holds the fields back to back (`sep` 0); a
+/// quote-free line is split in place, delimiters included (`sep` 1).
 struct Fields<'a> {
     data: &'a [u8],
     ends: &'a [usize],
+    sep: usize,
 }
 
 impl<'a> Fields<'a> {
@@ -171,12 +396,16 @@ impl<'a> Fields<'a> {
         self.ends.len()
     }
     fn get(&self, i: usize) -> &'a [u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] + self.sep
+        };
         &self.data[start..self.ends[i]]
     }
 
     /// The fields joined by `delim`, cut at `max` bytes: the record as a report can quote it
-    /// (the parser's buffer holds the fields back to back, which hides where they split).
+    /// (csv-core's buffer holds the fields back to back, which hides where they split).
     fn joined(&self, delim: u8, max: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(max.min(self.data.len() + self.len()));
         for i in 0..self.len() {
@@ -284,17 +513,21 @@ impl<'d> RecordCheck<'d> {
             );
             return problems.push(p);
         }
-        let bad_field = match std::str::from_utf8(f.data) {
-            // The fields are checked as one buffer; a character cut by a delimiter (`\xC3,\xA9`)
-            // is valid there but leaves two invalid fields, so every field end must also fall
-            // on a character boundary.
-            Ok(text) => f.ends.iter().position(|&end| !text.is_char_boundary(end)),
-            Err(e) => Some(
-                f.ends
-                    .iter()
-                    .position(|&end| end > e.valid_up_to())
-                    .unwrap_or(0),
-            ),
+        let bad_field = if f.data.is_ascii() {
+            None
+        } else {
+            match std::str::from_utf8(f.data) {
+                // The fields are checked as one buffer; a character cut by a delimiter
+                // (`\xC3,\xA9`) is valid there but leaves two invalid fields, so every field end
+                // must also fall on a character boundary.
+                Ok(text) => f.ends.iter().position(|&end| !text.is_char_boundary(end)),
+                Err(e) => Some(
+                    f.ends
+                        .iter()
+                        .position(|&end| end > e.valid_up_to())
+                        .unwrap_or(0),
+                ),
+            }
         };
         if let Some(i) = bad_field {
             let p = at(
@@ -332,5 +565,162 @@ impl<'d> RecordCheck<'d> {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufReader;
+
+    use super::*;
+    use crate::registry::Registry;
+
+    fn dataset(extra: &str) -> Dataset {
+        let yaml = format!(
+            "version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{{file}}\n    format: csv\n{extra}    columns:\n      - {{name: id, type: int, required: true}}\n      - {{name: name, type: string}}\n      - {{name: amount, type: float}}\n"
+        );
+        let r = Registry::from_yaml(&yaml, "t.yaml").unwrap();
+        r.dataset("t").unwrap().1.clone()
+    }
+
+    /// The report of one run: rows, or the error, and every problem in full.
+    fn run(ds: &Dataset, data: &[u8], buf: usize, fast: bool) -> String {
+        let mut problems = Problems::new(5);
+        let mut src = BufReader::with_capacity(buf, data);
+        let rows = check_with(&mut src, ds, &mut problems, fast);
+        format!("{rows:?} {:?}", problems.list)
+    }
+
+    /// A deterministic generator (xorshift), so a failure names a seed that reproduces it.
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, xs: &[&'a [u8]]) -> &'a [u8] {
+            xs[(self.next() % xs.len() as u64) as usize]
+        }
+    }
+
+    /// Files mixing everything that decides between the paths (quotes, lone and paired `\r`,
+    /// blank lines, a BOM, ragged rows, bad UTF-8, long lines) must get the same report from
+    /// the fast path as from csv-core alone, whatever the read buffer cuts.
+    #[test]
+    fn fast_path_reports_exactly_what_csv_core_reports() {
+        const VALUES: &[&[u8]] = &[
+            b"1",
+            b"-22",
+            b"x",
+            b"",
+            b"3.5",
+            b"\"a,b\"",
+            b"\"q\"\"x\"",
+            b"ab\"c",
+            b"\"multi\nline\"",
+            b"\xc3\xa9",
+            b"\xff",
+            b"\xc3",
+            // Longer than the 70-byte `max_record` below on its own.
+            b"01234567890123456789012345678901234567890123456789012345678901234567890123456789",
+        ];
+        const ENDS: &[&[u8]] = &[
+            b"\n",
+            b"\n",
+            b"\n",
+            b"\r\n",
+            b"\r\n",
+            b"\r",
+            b"\n\n",
+            b"\r\n\r\n",
+        ];
+        let datasets = [
+            dataset(""),
+            dataset("    header: absent\n"),
+            dataset("    size: {max_record: 70}\n"),
+            dataset("    null_values: [\"\", \"NA\"]\n    delimiter: \";\"\n"),
+        ];
+        for seed in 1..=400u64 {
+            let mut g = Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let ds = &datasets[(seed % 4) as usize];
+            let delim = [ds.delimiter_byte()];
+            let mut data = Vec::new();
+            if g.next().is_multiple_of(8) {
+                data.extend_from_slice(b"\xef\xbb\xbf");
+            }
+            if ds.header == HeaderRule::Required {
+                data.extend_from_slice(b"id");
+                data.extend_from_slice(&delim);
+                data.extend_from_slice(b"name");
+                data.extend_from_slice(&delim);
+                data.extend_from_slice(b"amount\n");
+            }
+            for _ in 0..(g.next() % 40) {
+                let fields = if g.next().is_multiple_of(10) {
+                    1 + g.next() % 5
+                } else {
+                    3
+                };
+                for f in 0..fields {
+                    if f > 0 {
+                        data.extend_from_slice(&delim);
+                    }
+                    // Mostly clean rows, so long quote-free runs reach the fast path.
+                    let v = if g.next().is_multiple_of(4) {
+                        g.pick(VALUES)
+                    } else {
+                        g.pick(&VALUES[..5])
+                    };
+                    data.extend_from_slice(v);
+                }
+                data.extend_from_slice(g.pick(ENDS));
+            }
+            if g.next().is_multiple_of(3) {
+                data.pop();
+            }
+            let buf = [1, 7, 64, 300, 256 * 1024][(g.next() % 5) as usize];
+            let want = run(ds, &data, buf, false);
+            let got = run(ds, &data, buf, true);
+            assert_eq!(
+                got,
+                want,
+                "seed {seed}, buffer {buf}, input {:?}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+    }
+
+    #[test]
+    fn hits2_finds_every_match_across_blocks() {
+        let mut g = Gen(7);
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 1000] {
+            let hay: Vec<u8> = (0..len)
+                .map(|_| b"ab,\nc"[(g.next() % 5) as usize])
+                .collect();
+            let want: Vec<usize> = memchr::memchr2_iter(b',', b'\n', &hay).collect();
+            assert_eq!(
+                Hits2::new(&hay, b',', b'\n').collect::<Vec<_>>(),
+                want,
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_path_numbers_lines_and_rows() {
+        let ds = dataset("");
+        let data = b"id,name,amount\n1,a,1.5\n\n2,\"b,c\",x\r\n3,d,2\nz,e,3\n";
+        let report = run(&ds, data, 1 << 16, true);
+        assert!(report.starts_with("Ok(4)"), "{report}");
+        assert!(
+            report.contains("line: Some(4), row: Some(2), column: Some(\"amount\")"),
+            "{report}"
+        );
+        assert!(
+            report.contains("line: Some(6), row: Some(4), column: Some(\"id\")"),
+            "{report}"
+        );
     }
 }
