@@ -79,11 +79,11 @@ pub fn is_float(v: &[u8]) -> bool {
         Some(b'-' | b'+') => &v[1..],
         _ => v,
     };
-    if body.eq_ignore_ascii_case(b"nan")
-        || body.eq_ignore_ascii_case(b"inf")
-        || body.eq_ignore_ascii_case(b"infinity")
-    {
-        return true;
+    // Numbers start with a digit or a point; only the rest can be one of the words.
+    if !matches!(body.first(), Some(b'0'..=b'9' | b'.')) {
+        return body.eq_ignore_ascii_case(b"nan")
+            || body.eq_ignore_ascii_case(b"inf")
+            || body.eq_ignore_ascii_case(b"infinity");
     }
     let mut i = 0;
     let int_start = i;
@@ -250,6 +250,13 @@ mod tests {
             (Float, "1,5", false),
             (Float, "12abc", false),
             (Float, "", false),
+            (Float, "+inf", true),
+            (Float, "-nan", true),
+            (Float, "+.5", true),
+            (Float, "e5", false),
+            (Float, "-", false),
+            (Float, "nanx", false),
+            (Float, "1nan", false),
             (Bool, "TRUE", true),
             (Bool, "f", true),
             (Bool, "0", true),

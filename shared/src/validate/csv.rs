@@ -538,8 +538,10 @@ impl<'d> RecordCheck<'d> {
             );
             return problems.push(p);
         }
-        for (i, col) in cols.iter().enumerate() {
-            let v = f.get(i);
+        let mut start = 0;
+        for (col, &end) in cols.iter().zip(f.ends) {
+            let v = &f.data[start..end];
+            start = end + f.sep;
             let p = if self.is_null(v) {
                 if !col.required {
                     continue;
