@@ -62,7 +62,7 @@ package:
 ## lakeline vs its peers, side by side (init time, CSV throughput/RSS, Parquet footer check,
 ## compaction listing, pipeline cost, package size): one table, also target/bench/results.json.
 ## Installs the pinned peers into .venv-bench (bench/requirements.txt); not part of `make test`.
-## Knobs: BENCH_OBJECTS (20000), BENCH_INIT_RUNS (30), BENCH_CSV_MIB, BENCH_ROWS, BENCH_ARM64=1.
+## Knobs: BENCH_OBJECTS (100000), BENCH_INIT_RUNS (30), BENCH_CSV_MIB, BENCH_ROWS, BENCH_ARM64=1.
 .PHONY: bench
 bench:
 	bench/bench.sh

@@ -393,7 +393,10 @@ def row_compaction():
     fill_s = time.perf_counter() - t0
     log(f"compaction: {big + small} objects created in {fill_s:.0f} s")
     ep = os.environ["AWS_ENDPOINT_URL"]
-    aws = [os.path.join(VENV_BIN, "aws"), "--endpoint-url", ep, "s3", "ls", "--recursive", "--summarize"]
+    # --page-size 1000 is S3's own default; without it awscli sends no MaxKeys and moto answers
+    # 100 keys a page (ten times the requests), which would flatter us. Both sides ask for 1000.
+    aws = [os.path.join(VENV_BIN, "aws"), "--endpoint-url", ep, "s3", "ls", "--recursive", "--summarize",
+           "--page-size", "1000"]
     tools = {
         "lakeline": lambda prefix: [bin_path("lakeline"), "compaction-report", f"s3://{bucket}/{prefix}"],
         "awscli": lambda prefix: aws + [f"s3://{bucket}/{prefix}"],

@@ -16,6 +16,10 @@ use tokio::task::JoinSet;
 
 type Folders = BTreeMap<String, PartitionStats>;
 
+/// Keys per listing page: S3's maximum and its default, asked for explicitly because
+/// S3-compatible stores differ (moto defaults to 100, ten times the requests).
+const PAGE: i32 = 1000;
+
 /// Splits `s3://bucket/prefix` into bucket and prefix (empty, or ending in `/`).
 fn parse_uri(uri: &str) -> anyhow::Result<(String, String)> {
     let Some(rest) = uri.strip_prefix("s3://") else {
@@ -91,6 +95,7 @@ async fn list_into(
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
+        .max_keys(PAGE)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -126,6 +131,7 @@ pub async fn run(
         .bucket(&bucket)
         .prefix(&root)
         .delimiter("/")
+        .max_keys(PAGE)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

@@ -68,9 +68,7 @@ fn check_with(
                 continue;
             }
             // csv-core strips a UTF-8 BOM on its first read only, so it reads the first record.
-            let fast = if !(fast && core_has_read) {
-                FastLines::NONE
-            } else {
+            let fast = if fast && core_has_read {
                 st.quote_free_lines(
                     input,
                     delimiter,
@@ -79,6 +77,8 @@ fn check_with(
                     rdr.line(),
                     problems,
                 )
+            } else {
+                FastLines::NONE
             };
             if fast.stop {
                 return Ok(st.rows);
