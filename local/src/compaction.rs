@@ -89,13 +89,14 @@ async fn list_into(
     root: &str,
     prefix: &str,
     small_below: u64,
+    page: i32,
 ) -> anyhow::Result<Folders> {
     let mut folders = Folders::new();
     let mut pages = s3
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
-        .max_keys(PAGE)
+        .max_keys(page)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -118,48 +119,17 @@ pub async fn run(
     if let Some(t) = target {
         settings.target_file_size = TargetSize::try_from(t).map_err(anyhow::Error::msg)?;
     }
-    let small_below = settings.small_below();
     let conf = lakeline::aws::sdk_config().await;
     let s3 = lakeline::aws::s3_client(&conf);
-
-    // First level with a delimiter: objects right under the prefix, and the sub-folders that
-    // are then listed in parallel.
-    let mut folders = Folders::new();
-    let mut children = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix(&root)
-        .delimiter("/")
-        .max_keys(PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
-            .with_context(|| format!("ListObjectsV2 s3://{bucket}/{root}"))?;
-        fold_page(&mut folders, &root, page.contents(), small_below);
-        children.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|c| c.prefix().map(str::to_string)),
-        );
-    }
-    let mut set = JoinSet::new();
-    let mut queue = children.into_iter();
-    loop {
-        while set.len() < concurrency.max(1) {
-            let Some(child) = queue.next() else { break };
-            let (s3, bucket, root) = (s3.clone(), bucket.clone(), root.clone());
-            set.spawn(async move { list_into(&s3, &bucket, &root, &child, small_below).await });
-        }
-        let Some(done) = set.join_next().await else {
-            break;
-        };
-        // Sub-folders are disjoint, so their folders never collide.
-        folders.extend(done.context("listing task")??);
-    }
-
+    let folders = scan(
+        &s3,
+        &bucket,
+        &root,
+        settings.small_below(),
+        concurrency,
+        PAGE,
+    )
+    .await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
@@ -170,6 +140,59 @@ pub async fn run(
     compaction::sort_worst_first(&mut reports);
     print!("{}", render(&reports, &settings, uri));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lists everything under `root` into per-folder statistics: first one level with a
+/// delimiter (objects right under `root`, and its sub-folders), then the sub-folders
+/// concurrently, at most `concurrency` at a time, `page` keys per request.
+async fn scan(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    root: &str,
+    small_below: u64,
+    concurrency: usize,
+    page: i32,
+) -> anyhow::Result<Folders> {
+    let mut folders = Folders::new();
+    let mut children = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(root)
+        .delimiter("/")
+        .max_keys(page)
+        .into_paginator()
+        .send();
+    while let Some(p) = pages.next().await {
+        let p = p
+            .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
+            .with_context(|| format!("ListObjectsV2 s3://{bucket}/{root}"))?;
+        fold_page(&mut folders, root, p.contents(), small_below);
+        children.extend(
+            p.common_prefixes()
+                .iter()
+                .filter_map(|c| c.prefix().map(str::to_string)),
+        );
+    }
+    let mut set = JoinSet::new();
+    let mut queue = children.into_iter();
+    loop {
+        while set.len() < concurrency.max(1) {
+            let Some(child) = queue.next() else { break };
+            let (s3, bucket, root) = (s3.clone(), bucket.to_string(), root.to_string());
+            set.spawn(
+                async move { list_into(&s3, &bucket, &root, &child, small_below, page).await },
+            );
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        // Sub-folders are disjoint, so their folders never collide.
+        folders.extend(done.context("listing task")??);
+    }
+    // A folder of side files only (Spark's `_SUCCESS` at the output root) is no partition.
+    folders.retain(|_, st| st.files > 0 || st.marker.is_some());
+    Ok(folders)
 }
 
 /// The table: one row per partition, worst first, then the totals.
@@ -274,5 +297,78 @@ mod tests {
         let text = render(&[r], &s, "s3://lake/c/o/");
         assert!(text.contains("COMPACT"), "{text}");
         assert!(text.contains("total: 1 partitions, 10 files"), "{text}");
+    }
+
+    /// The listing against the local S3 (moto server; `make test` sets `AWS_ENDPOINT_URL`),
+    /// two keys a page so every folder takes several pages: nested partitions, Spark's
+    /// `_SUCCESS` and scratch space, a compaction marker, and a neighbour prefix that must not
+    /// leak in.
+    #[tokio::test]
+    async fn scans_folders_across_pages_in_the_local_s3() {
+        let conf = lakeline::aws::sdk_config().await;
+        let s3 = lakeline::aws::s3_client(&conf);
+        let bucket = lakeline_cli::stack::unique("report");
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let mut objects = vec![("curated/orders/_SUCCESS".to_string(), 0)];
+        objects.push((
+            "curated/orders/dt=2026-01-02/_lakeline_compaction.json".into(),
+            10,
+        ));
+        for i in 0..7 {
+            objects.push((
+                format!("curated/orders/dt=2026-01-01/part-{i}.parquet"),
+                100,
+            ));
+        }
+        for i in 0..3 {
+            objects.push((
+                format!("curated/orders/dt=2026-01-02/part-{i}.parquet"),
+                5000,
+            ));
+        }
+        for i in 0..3 {
+            objects.push((format!("curated/orders/region=eu/dt=2026-01-01/p{i}"), 100));
+        }
+        objects.push(("curated/orders/dt=2026-01-02/_temporary/0/x".into(), 100));
+        objects.push(("curated/ordersx/dt=2026-01-01/p".into(), 100));
+        for (key, size) in &objects {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(vec![b'x'; *size].into())
+                .send()
+                .await
+                .unwrap();
+        }
+        let folders = scan(&s3, &bucket, "curated/orders/", 1000, 3, 2)
+            .await
+            .unwrap();
+        let got: Vec<(&str, u64, u64, u64, bool)> = folders
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    v.files,
+                    v.small_files,
+                    v.bytes,
+                    v.marker.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("curated/orders/dt=2026-01-01", 7, 7, 700, false),
+                ("curated/orders/dt=2026-01-02", 3, 0, 15000, true),
+                ("curated/orders/region=eu/dt=2026-01-01", 3, 3, 300, false),
+            ]
+        );
+        let err = scan(&s3, &format!("{bucket}-missing"), "curated/", 1000, 3, 2)
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!("s3://{bucket}-missing/curated/")),
+            "{err:#}"
+        );
     }
 }
