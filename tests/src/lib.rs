@@ -224,6 +224,43 @@ impl Lake {
             .collect()
     }
 
+    /// Marks a quarantined copy's alert as not yet sent, as a crash between the quarantine
+    /// and the alert leaves it (the other tags are kept).
+    pub async fn mark_alert_pending(&self, key: &str) {
+        let mut tags: Vec<aws_sdk_s3::types::Tag> = self
+            .tags(key)
+            .await
+            .into_iter()
+            .filter(|(k, _)| k != "lakeline:alert")
+            .map(|(k, v)| {
+                aws_sdk_s3::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        tags.push(
+            aws_sdk_s3::types::Tag::builder()
+                .key("lakeline:alert")
+                .value("pending")
+                .build()
+                .unwrap(),
+        );
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(tags))
+            .build()
+            .unwrap();
+        self.s3
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The S3 event S3 would deliver for an upload of `key` (key form-encoded like S3 does).
     pub fn event_for(&self, key: &str, size: usize, etag: &str) -> Value {
         let encoded: String = form_encode(key);

@@ -239,25 +239,8 @@ async fn a_retry_after_a_partial_quarantine_sends_the_pending_alert() {
     validate(&deps, event.clone()).await.unwrap();
     assert_eq!(lake.alerts(1, Duration::from_secs(10)).await.len(), 1);
     // Simulate a crash between the delete and the alert: mark the alert pending again.
-    let qkey = format!("quarantine/{ORDERS_KEY}");
-    let tagging = aws_sdk_s3::types::Tagging::builder()
-        .tag_set(
-            aws_sdk_s3::types::Tag::builder()
-                .key("lakeline:alert")
-                .value("pending")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    lake.s3
-        .put_object_tagging()
-        .bucket(&lake.bucket)
-        .key(&qkey)
-        .tagging(tagging)
-        .send()
-        .await
-        .unwrap();
+    lake.mark_alert_pending(&format!("quarantine/{ORDERS_KEY}"))
+        .await;
 
     let res = validate(&deps, event.clone()).await.unwrap();
     let o = outcome(&res);
@@ -369,6 +352,7 @@ async fn a_second_bad_upload_of_the_same_key_does_not_overwrite_the_first_in_qua
     let qkey = format!("quarantine/{ORDERS_KEY}");
     assert_eq!(outcome(&res)["quarantine_key"], qkey.as_str());
     // A retry of the same upload reuses its key (the original is gone by then: a skip).
+    let first_again = first.clone();
     assert_eq!(
         outcome(&validate(&deps, first).await.unwrap())["outcome"],
         "gone"
@@ -376,7 +360,7 @@ async fn a_second_bad_upload_of_the_same_key_does_not_overwrite_the_first_in_qua
 
     let second_body = BAD_CSV.replace("twelve", "thirteen");
     let second = lake.upload(ORDERS_KEY, second_body.clone().into()).await;
-    let res = validate(&deps, second).await.unwrap();
+    let res = validate(&deps, second.clone()).await.unwrap();
     let q2 = outcome(&res)["quarantine_key"]
         .as_str()
         .unwrap()
@@ -402,4 +386,34 @@ async fn a_second_bad_upload_of_the_same_key_does_not_overwrite_the_first_in_qua
         );
     }
     assert_eq!(lake.alerts(2, Duration::from_secs(10)).await.len(), 2);
+
+    // Both crashed before alerting: each upload's retry sends its own alert, never the other's.
+    lake.mark_alert_pending(&qkey).await;
+    lake.mark_alert_pending(&q2).await;
+    let alert_tag = |tags: Vec<(String, String)>| {
+        tags.into_iter()
+            .find(|(k, _)| k == "lakeline:alert")
+            .map(|(_, v)| v)
+    };
+    let res = validate(&deps, second.clone()).await.unwrap();
+    assert!(outcome(&res)["resumed_alert"].is_string(), "{res}");
+    assert_eq!(alert_tag(lake.tags(&q2).await).as_deref(), Some("sent"));
+    assert_eq!(
+        alert_tag(lake.tags(&qkey).await).as_deref(),
+        Some("pending")
+    );
+    let alerts = lake.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1);
+    let text = alerts[0]["Message"].as_str().unwrap();
+    assert!(text.contains(&q2), "{text}");
+    // The second upload's alert is sent: its retries leave the first's pending copy alone.
+    let res = validate(&deps, second).await.unwrap();
+    assert!(outcome(&res).get("resumed_alert").is_none(), "{res}");
+    assert_eq!(
+        alert_tag(lake.tags(&qkey).await).as_deref(),
+        Some("pending")
+    );
+    let res = validate(&deps, first_again).await.unwrap();
+    assert!(outcome(&res)["resumed_alert"].is_string(), "{res}");
+    assert_eq!(alert_tag(lake.tags(&qkey).await).as_deref(), Some("sent"));
 }

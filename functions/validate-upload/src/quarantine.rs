@@ -168,7 +168,11 @@ async fn target_key(deps: &Deps, obj: &Object) -> Result<String, HandlerError> {
     let prefix = &deps.registry.lake.quarantine_prefix;
     let base = keys::quarantine_key(prefix, &obj.key);
     match metadata(deps, &obj.bucket, &base).await? {
-        Some(m) if m.get(META_SOURCE_ETAG).map(String::as_str) != Some(obj.etag.as_str()) => {
+        Some(m)
+            if !m
+                .get(META_SOURCE_ETAG)
+                .is_some_and(|e| same_etag(e, &obj.etag)) =>
+        {
             Ok(keys::quarantine_key_for_upload(prefix, &obj.key, &obj.etag))
         }
         _ => Ok(base),
@@ -368,6 +372,10 @@ async fn mark_alert_sent(
 
 /// The original is gone: if an earlier attempt quarantined it but died before alerting, send
 /// that alert now (rebuilt from the copy's metadata). Returns the SNS message id if it did.
+///
+/// Only this upload's copy counts: with `etag` known, a copy recording another source ETag
+/// (an earlier rejected upload of the same key) is left for that upload's own retry, so one
+/// upload's retry never sends another's alert and leaves its own pending.
 pub async fn resume_pending_alert(
     deps: &Deps,
     bucket: &str,
@@ -375,14 +383,22 @@ pub async fn resume_pending_alert(
     etag: Option<&str>,
 ) -> Result<Option<String>, HandlerError> {
     let prefix = &deps.registry.lake.quarantine_prefix;
-    let mut candidates = vec![keys::quarantine_key(prefix, key)];
-    candidates.extend(etag.map(|e| keys::quarantine_key_for_upload(prefix, key, e)));
+    let mut candidates: Vec<String> = etag
+        .map(|e| keys::quarantine_key_for_upload(prefix, key, e))
+        .into_iter()
+        .collect();
+    candidates.push(keys::quarantine_key(prefix, key));
     for qkey in candidates {
-        if let Some(id) = resume_one(deps, bucket, key, &qkey).await? {
+        if let Some(id) = resume_one(deps, bucket, key, &qkey, etag).await? {
             return Ok(Some(id));
         }
     }
     Ok(None)
+}
+
+/// Whether two ETags name the same object version: S3 quotes them in headers, not in events.
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim_matches('"') == b.trim_matches('"')
 }
 
 async fn resume_one(
@@ -390,6 +406,7 @@ async fn resume_one(
     bucket: &str,
     key: &str,
     qkey: &str,
+    etag: Option<&str>,
 ) -> Result<Option<String>, HandlerError> {
     let what = format!("checking s3://{bucket}/{qkey}");
     let tags = match deps
@@ -423,6 +440,11 @@ async fn resume_one(
     let Some(meta) = metadata(deps, bucket, qkey).await? else {
         return Ok(None);
     };
+    if let (Some(want), Some(got)) = (etag, meta.get(META_SOURCE_ETAG)) {
+        if !same_etag(want, got) {
+            return Ok(None);
+        }
+    }
     let reason = tag(TAG_REASON).unwrap_or_else(|| "invalid".into());
     let alert = rejection_alert(Rejection {
         dataset: meta.get(META_DATASET).map_or("-", String::as_str),
