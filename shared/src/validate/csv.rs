@@ -269,6 +269,13 @@ impl Rows<'_> {
             memchr::memchr2(b'"', b'\r', &input[from..]).map_or(input.len(), |i| from + i)
         };
         let mut next_special = special(0);
+        // A quote in the very first line sends it to csv-core: in files that quote a field on
+        // every line, masking that line first would be wasted work on each of them.
+        if input.get(next_special) == Some(&b'"')
+            && memchr::memchr(b'\n', &input[..next_special]).is_none()
+        {
+            return done;
+        }
         let mut nends = 0;
         for i in Hits2::new(input, delimiter, b'\n') {
             let start = done.consumed;
