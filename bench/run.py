@@ -566,7 +566,7 @@ def table():
     if "package" in R:
         for fn, r in R["package"].items():
             add(f"   {'package zip MiB, ' + fn:<{w - 3}} {r['zip_mib']:>14.2f} {'<= 6':>14} {'':>9}  "
-                f"{g('package', fn)} {r['kind']}")
+                f"{g('package', fn)} {r['kind']}, built {r['built']}")
     for row, why in results["skipped"].items():
         add(f"{row}: skipped: {why}")
     met = sum(x["met"] for x in results["goals"])
