@@ -224,6 +224,19 @@ impl Lake {
             .collect()
     }
 
+    /// An object's bytes.
+    pub async fn body(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
     /// Marks a quarantined copy's alert as not yet sent, as a crash between the quarantine
     /// and the alert leaves it (the other tags are kept).
     pub async fn mark_alert_pending(&self, key: &str) {

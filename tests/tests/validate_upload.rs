@@ -367,24 +367,8 @@ async fn a_second_bad_upload_of_the_same_key_does_not_overwrite_the_first_in_qua
         .to_string();
     assert_ne!(q2, qkey, "{res}");
     assert!(q2.starts_with(&format!("{qkey}.")), "{q2}");
-    for (key, body) in [
-        (qkey.as_str(), BAD_CSV.to_string()),
-        (q2.as_str(), second_body),
-    ] {
-        let got = lake
-            .s3
-            .get_object()
-            .bucket(&lake.bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            got.body.collect().await.unwrap().into_bytes().as_ref(),
-            body.as_bytes(),
-            "{key}"
-        );
-    }
+    assert_eq!(lake.body(&qkey).await, BAD_CSV.as_bytes());
+    assert_eq!(lake.body(&q2).await, second_body.as_bytes());
     assert_eq!(lake.alerts(2, Duration::from_secs(10)).await.len(), 2);
 
     // Both crashed before alerting: each upload's retry sends its own alert, never the other's.
