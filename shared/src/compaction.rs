@@ -546,6 +546,7 @@ impl CompactionJobRequest {
         ];
         Ok(match self.engine {
             Engine::EmrServerless => JobSpec::EmrServerless(EmrServerlessJob {
+                above: None,
                 application_id: self
                     .application_id
                     .clone()
@@ -568,6 +569,7 @@ impl CompactionJobRequest {
                 timeout_minutes: None,
             }),
             Engine::Glue => JobSpec::Glue(GlueJob {
+                above: None,
                 job_name: self
                     .glue_job_name
                     .clone()

@@ -23,6 +23,38 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The file is not valid for its dataset: nothing was curated. The report says why.
+    #[error("{} is not valid for dataset {}: {}", .0.key, .0.dataset, .0.summary(400))]
+    Invalid(Box<crate::validate::Report>),
+    /// Reading the source failed (network, disk): not the file's fault; retry.
+    #[error(transparent)]
+    Source(#[from] crate::validate::SourceError),
+    /// A Parquet input could not be read (corrupt beyond what its footer showed, or the read
+    /// failed).
+    #[error("{0}")]
+    Input(String),
+    /// Writing the curated Parquet failed.
+    #[error("{0}")]
+    Output(String),
+    /// A value that validation accepted could not be converted: validation and curation
+    /// disagree, which is a bug in lakeline. Nothing is written.
+    #[error("row {row}, column {column}: value {value:?} passed validation but does not convert; nothing was curated (a lakeline bug: please report it with this file)")]
+    Unconvertible {
+        /// 1-based data row.
+        row: u64,
+        /// Column and type.
+        column: String,
+        /// The value, shortened.
+        value: String,
+    },
+    /// Rows written differ from rows validated: nothing is committed.
+    #[error("curated {written} rows but validation counted {expected}: nothing was committed")]
+    RowCount {
+        /// Rows validation counted.
+        expected: u64,
+        /// Rows the writer received.
+        written: u64,
+    },
     /// A required environment variable is missing or invalid.
     #[error("environment variable {name}: {message}")]
     Env {

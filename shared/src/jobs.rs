@@ -19,6 +19,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::size::ByteSize;
+
 /// Glue argument carrying the run key; lakeline finds its own runs again by it.
 pub const GLUE_RUN_KEY_ARG: &str = "--lakeline_run_key";
 /// Prefix of the Glue arguments lakeline fills in; the registry may not set them itself.
@@ -28,11 +30,14 @@ pub const FIRST_WAIT_SECONDS: u32 = 15;
 /// Longest wait between status checks: a long job costs one state transition per 5 minutes.
 pub const MAX_WAIT_SECONDS: u32 = 300;
 
-/// The processing job of a dataset, chosen by `engine`.
+/// The processing job of a dataset, chosen by `engine`. A dataset without a `job:` block is
+/// curated by the `lambda` engine into `curated/{dataset}/{partition}/`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "engine", rename_all = "kebab-case")]
 pub enum JobSpec {
-    /// An AWS Glue job (defined outside lakeline; lakeline only starts runs of it).
+    /// lakeline's own curate function: typed Parquet from every valid file, in one Lambda.
+    Lambda(LambdaJob),
+    /// An AWS Glue job.
     Glue(GlueJob),
     /// A Spark job on an EMR Serverless application.
     EmrServerless(EmrServerlessJob),
@@ -42,6 +47,7 @@ impl JobSpec {
     /// The engine.
     pub fn engine(&self) -> Engine {
         match self {
+            JobSpec::Lambda(_) => Engine::Lambda,
             JobSpec::Glue(_) => Engine::Glue,
             JobSpec::EmrServerless(_) => Engine::EmrServerless,
         }
@@ -50,9 +56,103 @@ impl JobSpec {
     /// The target prefix template.
     pub fn target_prefix(&self) -> &TargetPrefix {
         match self {
+            JobSpec::Lambda(l) => &l.target_prefix,
             JobSpec::Glue(g) => &g.target_prefix,
             JobSpec::EmrServerless(e) => &e.target_prefix,
         }
+    }
+
+    /// For a Spark engine: the size above which files go to it (smaller ones to the Lambda
+    /// engine); `None` sends every file to it.
+    pub fn above(&self) -> Option<ByteSize> {
+        match self {
+            JobSpec::Lambda(_) => None,
+            JobSpec::Glue(g) => g.above,
+            JobSpec::EmrServerless(e) => e.above,
+        }
+    }
+}
+
+/// `engine: lambda` (also what a dataset without a `job:` block gets).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaJob {
+    /// Where curated Parquet goes, relative to the bucket.
+    #[serde(default = "TargetPrefix::curated")]
+    pub target_prefix: TargetPrefix,
+}
+
+impl Default for LambdaJob {
+    fn default() -> Self {
+        LambdaJob {
+            target_prefix: TargetPrefix::curated(),
+        }
+    }
+}
+
+/// The largest object (as stored) the Lambda engine takes. Derived from measurement (README,
+/// "Function sizing"): curate converts CSV at well over 100 MiB/s on the vCPU share of its
+/// memory size; 20 GiB then needs under 4 of Lambda's 15 minutes, a 4× margin for slower
+/// files (wide strings, JSON) and slower S3 reads.
+pub const LAMBDA_MAX_INPUT: ByteSize = ByteSize(20 << 30);
+
+/// How much a gzip file is assumed to expand when routing by its stored size: text typically
+/// compresses 4-10×. Curate also stops itself before its timeout, so a file that expands more
+/// fails with an alert, never silently.
+pub const GZIP_EXPANSION: u64 = 8;
+
+/// Which engine curates one file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route<'a> {
+    /// The curate Lambda writes into this (unrendered) target prefix.
+    Lambda(&'a TargetPrefix),
+    /// The dataset's Spark job.
+    Spark(&'a JobSpec),
+    /// No engine can take it: why, and what to set.
+    TooLarge(String),
+}
+
+impl Route<'_> {
+    /// The engine name carried in the execution input: `lambda`, `glue`, `emr-serverless`,
+    /// or `none` (the pipeline then fails with the reason, before running anything).
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Route::Lambda(_) => "lambda",
+            Route::Spark(j) => j.engine().as_str(),
+            Route::TooLarge(_) => "none",
+        }
+    }
+}
+
+/// The default Lambda job of datasets without a `job:` block.
+static DEFAULT_LAMBDA: std::sync::LazyLock<TargetPrefix> =
+    std::sync::LazyLock::new(TargetPrefix::curated);
+
+/// Routes one file of `size` stored bytes (gzip when `gzip`) of dataset `name` to its engine.
+pub fn route<'a>(name: &str, job: Option<&'a JobSpec>, size: u64, gzip: bool) -> Route<'a> {
+    let effective = if gzip {
+        size.saturating_mul(GZIP_EXPANSION)
+    } else {
+        size
+    };
+    let lambda_fits = effective <= LAMBDA_MAX_INPUT.0;
+    match job {
+        None | Some(JobSpec::Lambda(_)) if !lambda_fits => Route::TooLarge(format!(
+            "{} ({}{}) is above what the lambda engine takes ({}); give dataset {name} a Spark engine for large files, e.g. job: {{engine: glue, job_name: <job>, above: {}}} (or emr-serverless), or split the file",
+            ByteSize(size),
+            if gzip { "gzip, assumed to expand " } else { "" },
+            if gzip { format!("{GZIP_EXPANSION}x") } else { "as stored".into() },
+            LAMBDA_MAX_INPUT,
+            ByteSize(1 << 30)
+        )),
+        None => Route::Lambda(&DEFAULT_LAMBDA),
+        Some(JobSpec::Lambda(l)) => Route::Lambda(&l.target_prefix),
+        Some(spark) => match spark.above() {
+            Some(above) if size <= above.0 && lambda_fits => {
+                Route::Lambda(spark.target_prefix())
+            }
+            _ => Route::Spark(spark),
+        },
     }
 }
 
@@ -60,6 +160,10 @@ impl JobSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GlueJob {
+    /// Only files above this size run on Glue; smaller ones are curated by the Lambda engine
+    /// into the same target prefix. Absent: every file runs on Glue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<ByteSize>,
     /// Name of the Glue job.
     pub job_name: String,
     /// Where the job writes, relative to the bucket (see [`TargetPrefix`]).
@@ -76,6 +180,10 @@ pub struct GlueJob {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EmrServerlessJob {
+    /// Only files above this size run on EMR Serverless; smaller ones are curated by the
+    /// Lambda engine into the same target prefix. Absent: every file runs on EMR Serverless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<ByteSize>,
     /// The EMR Serverless application id.
     pub application_id: String,
     /// The IAM role the job runs as.
@@ -138,6 +246,11 @@ impl From<GlueArguments> for BTreeMap<String, String> {
 pub struct TargetPrefix(String);
 
 impl TargetPrefix {
+    /// `curated/{dataset}/{partition}/`, the default of the Lambda engine.
+    pub fn curated() -> TargetPrefix {
+        TargetPrefix("curated/{dataset}/{partition}/".into())
+    }
+
     /// The prefix for one dataset and partition (`{partition}` empty when there is none).
     pub fn render(&self, dataset: &str, partition: Option<&str>) -> String {
         let s = self
@@ -187,6 +300,8 @@ impl From<TargetPrefix> for String {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
+    /// lakeline's curate function.
+    Lambda,
     /// AWS Glue.
     Glue,
     /// EMR Serverless.
@@ -197,8 +312,18 @@ impl Engine {
     /// The name humans read.
     pub fn label(self) -> &'static str {
         match self {
+            Engine::Lambda => "Lambda",
             Engine::Glue => "Glue",
             Engine::EmrServerless => "EMR Serverless",
+        }
+    }
+
+    /// The registry's name: `lambda`, `glue`, `emr-serverless`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Lambda => "lambda",
+            Engine::Glue => "glue",
+            Engine::EmrServerless => "emr-serverless",
         }
     }
 }
@@ -499,6 +624,8 @@ pub fn run_links(region: &str, run: &RunHandle) -> Vec<Link> {
         url,
     };
     match run.engine {
+        // The curate function's own log group is linked by the alert of its failure.
+        Engine::Lambda => Vec::new(),
         Engine::Glue => {
             let job = run.job_name.as_deref().unwrap_or_default();
             vec![
@@ -541,6 +668,49 @@ pub fn run_links(region: &str, run: &RunHandle) -> Vec<Link> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_files_to_engines_table() {
+        let glue = |above: Option<u64>| {
+            JobSpec::Glue(GlueJob {
+                above: above.map(ByteSize),
+                job_name: "j".into(),
+                target_prefix: TargetPrefix::try_from("curated/x/{partition}/".to_string())
+                    .unwrap(),
+                arguments: GlueArguments::default(),
+                timeout_minutes: None,
+            })
+        };
+        let (g_all, g_big) = (glue(None), glue(Some(1 << 30)));
+        let lambda = JobSpec::Lambda(LambdaJob::default());
+        let max = LAMBDA_MAX_INPUT.0;
+        let cases: &[(Option<&JobSpec>, u64, bool, &str)] = &[
+            (None, 10, false, "lambda"),
+            (None, max, false, "lambda"),
+            (None, max + 1, false, "none"),
+            (None, max / GZIP_EXPANSION + 1, true, "none"),
+            (None, max / GZIP_EXPANSION, true, "lambda"),
+            (Some(&lambda), 10, false, "lambda"),
+            (Some(&lambda), max + 1, false, "none"),
+            (Some(&g_all), 10, false, "glue"),
+            (Some(&g_big), 1 << 30, false, "lambda"),
+            (Some(&g_big), (1 << 30) + 1, false, "glue"),
+            (Some(&g_big), 1 << 28, true, "lambda"),
+            (Some(&g_big), max / GZIP_EXPANSION + 1, true, "glue"),
+        ];
+        for (job, size, gz, want) in cases {
+            let r = route("orders", *job, *size, *gz);
+            assert_eq!(r.engine_name(), *want, "{job:?} {size} gz={gz}");
+        }
+        let Route::TooLarge(why) = route("orders", None, max + 1, false) else {
+            panic!()
+        };
+        assert!(why.contains("above:") && why.contains("orders"), "{why}");
+        let Route::Lambda(p) = route("orders", Some(&g_big), 5, false) else {
+            panic!()
+        };
+        assert_eq!(p.render("x", Some("dt=1")), "curated/x/dt=1/");
+    }
 
     #[test]
     fn parses_both_engines_and_rejects_mistakes() {

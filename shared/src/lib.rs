@@ -5,6 +5,8 @@
 //! - [`validate`]: the streaming validation engine (CSV, TSV, JSON Lines, Parquet footers).
 //! - [`event`] and [`keys`]: S3 notifications, key decoding, quarantine keys, execution names.
 //! - [`alert`]: the one alert format (SNS subject, text, JSON, attributes).
+//! - [`curate`]: valid uploads → typed Parquet (schema mapping, conversion, writer settings,
+//!   output keys), streaming through the validation engine.
 //! - [`jobs`]: job settings, run keys, status normalisation, backoff, console links.
 //! - [`failure`]: the Causes a caught pipeline failure carries, turned into an [`alert::Alert`].
 //! - [`metrics`]: CloudWatch EMF lines.
@@ -17,6 +19,7 @@
 pub mod alert;
 pub mod aws;
 pub mod compaction;
+pub mod curate;
 mod error;
 pub mod event;
 pub mod failure;

@@ -638,7 +638,28 @@ impl Registry {
             }
         })?;
         reg.check_prefixes(origin)?;
+        reg.check_jobs(origin)?;
         Ok(reg)
+    }
+
+    /// A Spark engine's `above` must leave the files below it to a Lambda that can take them.
+    fn check_jobs(&self, origin: &str) -> Result<(), Error> {
+        let max = crate::jobs::LAMBDA_MAX_INPUT;
+        for (name, ds) in &self.datasets {
+            if let Some(above) = ds.job.as_ref().and_then(|j| j.above()) {
+                if above.0 > max.0 {
+                    return Err(Error::Registry {
+                        origin: origin.to_string(),
+                        line: None,
+                        field: format!("datasets.{name}.job.above"),
+                        message: format!(
+                            "{above} is above what the lambda engine takes ({max}): files between the two would have no engine; set above to {max} or less"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Two datasets must not own overlapping prefixes: one key would belong to both.
@@ -685,6 +706,17 @@ impl Registry {
             }
         }
         KeyRoute::Unowned
+    }
+
+    /// SHA-256 (hex) of the registry's meaning: its canonical JSON form, so comments and
+    /// formatting do not change it and any rule change does. Curated objects carry it.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).expect("the registry serialises");
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Looks a dataset up by name.

@@ -83,6 +83,7 @@ impl Jobs {
 /// A Glue job block writing to `curated/{dataset}/{partition}/`.
 pub fn glue_spec(job_name: &str) -> JobSpec {
     JobSpec::Glue(GlueJob {
+        above: None,
         job_name: job_name.into(),
         target_prefix: TargetPrefix::try_from("curated/{dataset}/{partition}/".to_string())
             .unwrap(),
@@ -94,6 +95,7 @@ pub fn glue_spec(job_name: &str) -> JobSpec {
 /// An EMR Serverless job block on `application_id`.
 pub fn emr_spec(application_id: &str) -> JobSpec {
     JobSpec::EmrServerless(EmrServerlessJob {
+        above: None,
         application_id: application_id.into(),
         execution_role_arn: EMR_ROLE_ARN.into(),
         entry_point: "s3://artifacts/jobs/clicks_sessionize.py".into(),

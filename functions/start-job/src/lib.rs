@@ -261,6 +261,7 @@ pub async fn start(deps: &Deps, req: &StartRequest) -> Result<RunHandle, JobErro
     let handle = match spec {
         JobSpec::Glue(g) => start_glue(deps, g, req, &execution, &target).await?,
         JobSpec::EmrServerless(e) => start_emr(deps, e, req, &execution, &target).await?,
+        JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
     };
     info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, reused = handle.reused, %execution, "job run started");
     Ok(handle)
@@ -288,9 +289,18 @@ pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobEr
     let handle = match &spec {
         JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target).await?,
         JobSpec::EmrServerless(e) => start_emr(deps, e, &req, &execution, &target).await?,
+        JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
     };
     info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, partition = %r.partition, "compaction run started");
     Ok(handle)
+}
+
+/// start-job asked to run the Lambda engine: the pipeline routes those files to curate, so this
+/// is a definition or input that does not match the registry.
+fn lambda_engine(dataset: &str) -> JobError {
+    JobError::Config(format!(
+        "dataset {dataset} uses the lambda engine for this file: the pipeline's Curate step runs it, start-job has no run to start (is the execution input's engine out of date with the registry?)"
+    ))
 }
 
 fn now_rfc3339() -> String {
@@ -469,6 +479,11 @@ pub async fn status(deps: &Deps, run: &RunHandle) -> Result<JobStatus, JobError>
         JobError::BadInput(format!("a {} run handle needs {what}", run.engine.label()))
     };
     let (status, engine_state, message, duration, billed) = match run.engine {
+        Engine::Lambda => {
+            return Err(JobError::BadInput(
+                "a lambda engine run has no status to poll: curate answers synchronously".into(),
+            ))
+        }
         Engine::Glue => {
             let job = run.job_name.as_deref().ok_or_else(|| missing("jobName"))?;
             let out = deps

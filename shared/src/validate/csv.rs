@@ -13,7 +13,7 @@ use std::io::{self, BufRead};
 
 use csv_core::{ReadRecordResult, ReaderBuilder};
 
-use super::{Problem, ProblemCode, Problems, VALUE_SHOWN};
+use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
 use crate::types::ColumnType;
@@ -21,21 +21,23 @@ use crate::types::ColumnType;
 /// More fields than this in one record is reported rather than tracked.
 const MAX_FIELDS: usize = 65_536;
 
-pub(super) fn check(
+pub(super) fn check<S: RowSink>(
     src: &mut dyn BufRead,
     ds: &Dataset,
     problems: &mut Problems,
+    sink: &mut S,
 ) -> io::Result<u64> {
-    check_with(src, ds, problems, true)
+    check_with(src, ds, problems, true, sink)
 }
 
 /// [`check`], with the quote-free fast path switched off when `fast` is false: the tests hold
 /// the fast path to what csv-core alone reports.
-fn check_with(
+fn check_with<S: RowSink>(
     src: &mut dyn BufRead,
     ds: &Dataset,
     problems: &mut Problems,
     fast: bool,
+    sink: &mut S,
 ) -> io::Result<u64> {
     let delimiter = ds.delimiter_byte();
     let mut rdr = ReaderBuilder::new().delimiter(delimiter).build();
@@ -85,6 +87,7 @@ fn check_with(
                     &mut ends,
                     rdr.line(),
                     problems,
+                    sink,
                 )
             } else {
                 FastLines::NONE
@@ -177,7 +180,7 @@ fn check_with(
                         ends: &ends[..nends],
                         sep: 0,
                     };
-                    if st.record(&fields, start_line, problems) {
+                    if st.record(&fields, start_line, problems, sink) {
                         return Ok(st.rows);
                     }
                 }
@@ -230,8 +233,15 @@ impl Rows<'_> {
         (!self.header_pending).then_some(self.rows + 1)
     }
 
-    /// Takes one complete record; returns true when checking must stop.
-    fn record(&mut self, f: &Fields<'_>, line: u64, problems: &mut Problems) -> bool {
+    /// Takes one complete record; a data row without problems goes on to `sink`. Returns true
+    /// when checking must stop.
+    fn record<S: RowSink>(
+        &mut self,
+        f: &Fields<'_>,
+        line: u64,
+        problems: &mut Problems,
+        sink: &mut S,
+    ) -> bool {
         if self.header_pending {
             self.header_pending = false;
             if let Some(p) = header_problem(self.rec.ds, f, line) {
@@ -244,7 +254,10 @@ impl Rows<'_> {
             false
         } else {
             self.rows += 1;
-            self.rec.check(f, line, self.rows, problems)
+            match self.rec.check(f, line, self.rows, problems) {
+                RowCheck::Fine => sink.text_row(&TextRow { f, rec: &self.rec }),
+                RowCheck::Bad { full } => full,
+            }
         }
     }
 
@@ -261,6 +274,7 @@ impl Rows<'_> {
         ends: &mut [usize],
         line: u64,
         problems: &mut Problems,
+        sink: &mut impl RowSink,
     ) -> FastLines {
         let mut done = FastLines::NONE;
         // The next quote or `\r` at or after the current line: searched once per occurrence,
@@ -306,7 +320,7 @@ impl Rows<'_> {
                     ends: &ends[..=nends],
                     sep: 1,
                 };
-                if self.record(&fields, line + done.lines, problems) {
+                if self.record(&fields, line + done.lines, problems, sink) {
                     done.stop = true;
                     return done;
                 }
@@ -567,8 +581,8 @@ impl<'d> RecordCheck<'d> {
         }
     }
 
-    /// Checks one data row; returns true when the problem list is full.
-    fn check(&self, f: &Fields<'_>, line: u64, row: u64, problems: &mut Problems) -> bool {
+    /// Checks one data row: fine, or with problems (and whether the list is now full).
+    fn check(&self, f: &Fields<'_>, line: u64, row: u64, problems: &mut Problems) -> RowCheck {
         let cols = &self.ds.columns;
         let at = |column: Option<String>, code, value: Option<String>, message: String| Problem {
             code,
@@ -588,7 +602,9 @@ impl<'d> RecordCheck<'d> {
                 )),
                 format!("{} fields, expected {}", f.len(), cols.len()),
             );
-            return problems.push(p);
+            return RowCheck::Bad {
+                full: problems.push(p),
+            };
         }
         let bad_field = if f.data.is_ascii() {
             None
@@ -613,10 +629,12 @@ impl<'d> RecordCheck<'d> {
                 Some(show_bytes(f.get(i), VALUE_SHOWN)),
                 "not valid UTF-8".into(),
             );
-            return problems.push(p);
+            return RowCheck::Bad {
+                full: problems.push(p),
+            };
         }
         if self.values_ok(f) {
-            return false;
+            return RowCheck::Fine;
         }
         let mut start = 0;
         for (col, &end) in cols.iter().zip(f.ends) {
@@ -643,10 +661,34 @@ impl<'d> RecordCheck<'d> {
                 )
             };
             if problems.push(p) {
-                return true;
+                return RowCheck::Bad { full: true };
             }
         }
-        false
+        RowCheck::Bad { full: false }
+    }
+}
+
+/// What [`RecordCheck::check`] found in one row.
+enum RowCheck {
+    /// Every value fits its column.
+    Fine,
+    /// Problems were reported; `full` when the problem list is now full.
+    Bad { full: bool },
+}
+
+/// A data row that passed every check, as a [`RowSink`] sees it.
+pub struct TextRow<'a> {
+    f: &'a Fields<'a>,
+    rec: &'a RecordCheck<'a>,
+}
+
+impl<'a> TextRow<'a> {
+    /// The value of declared column `i` (file order), or `None` when it is one of the
+    /// dataset's null values. The row has exactly one value per declared column.
+    #[inline]
+    pub fn value(&self, i: usize) -> Option<&'a [u8]> {
+        let v = self.f.get(i);
+        (!self.rec.is_null(v)).then_some(v)
     }
 }
 
@@ -669,7 +711,7 @@ mod tests {
     fn run(ds: &Dataset, data: &[u8], buf: usize, fast: bool) -> String {
         let mut problems = Problems::new(5);
         let mut src = BufReader::with_capacity(buf, data);
-        let rows = check_with(&mut src, ds, &mut problems, fast);
+        let rows = check_with(&mut src, ds, &mut problems, fast, &mut super::super::NoRows);
         format!("{rows:?} {:?}", problems.list)
     }
 

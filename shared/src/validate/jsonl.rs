@@ -6,7 +6,7 @@ use std::io::{self, BufRead};
 
 use serde_json::Value;
 
-use super::{Problem, ProblemCode, Problems, VALUE_SHOWN};
+use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, ExtraColumns};
 use crate::text::{shorten, show_bytes};
 use crate::types::{is_date, is_timestamp, ColumnType};
@@ -58,10 +58,11 @@ fn read_line(src: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result
     }
 }
 
-pub(super) fn check(
+pub(super) fn check<S: RowSink>(
     src: &mut dyn BufRead,
     ds: &Dataset,
     problems: &mut Problems,
+    sink: &mut S,
 ) -> io::Result<u64> {
     let max = usize::try_from(ds.size.max_record.0).unwrap_or(usize::MAX);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -140,6 +141,7 @@ pub(super) fn check(
             continue;
         };
         let mut full = false;
+        let mut bad = false;
         for col in ds.columns.iter() {
             let p = match obj.get(&col.name) {
                 None | Some(Value::Null) if col.required => {
@@ -168,6 +170,7 @@ pub(super) fn check(
                     format!("not a valid {} (found {})", col.ty.as_str(), json_kind(v)),
                 ),
             };
+            bad = true;
             if problems.push(p) {
                 full = true;
                 break;
@@ -175,7 +178,13 @@ pub(super) fn check(
         }
         if !full && ds.extra_columns == ExtraColumns::Reject {
             for k in obj.keys() {
-                if !ds.columns.iter().any(|c| &c.name == k) && reported_extra.insert(k.clone()) {
+                if ds.columns.iter().any(|c| &c.name == k) {
+                    continue;
+                }
+                // An undeclared field condemns every row it is in, even when it is reported
+                // only once: no row with it may be curated.
+                bad = true;
+                if reported_extra.insert(k.clone()) {
                     let p = at(
                         ProblemCode::ExtraColumn,
                         Some(shorten(k, VALUE_SHOWN)),
@@ -189,7 +198,7 @@ pub(super) fn check(
                 }
             }
         }
-        if full {
+        if full || (!bad && sink.json_row(&obj)) {
             break;
         }
     }

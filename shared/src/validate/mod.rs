@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::{Dataset, Format, KeyMatch};
 use crate::text::shorten;
 
+pub use self::csv::TextRow;
 pub use self::parquet::{
     check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail, ParquetFooter,
     ParquetStep, PARQUET_TAIL_LEN,
@@ -323,6 +324,33 @@ pub fn rejected_unread(name: &str, dataset: &Dataset, key: &str, problems: Vec<P
     }
 }
 
+/// Receives each data row that passed every check, while the engine validates. Curation builds
+/// its columns from it, so the rows curated are exactly the rows validated, under the same
+/// rules (header, delimiter, nulls, BOM, CRLF, quotes, gzip) in the same single pass.
+///
+/// A method returns true to stop reading (the sink failed and keeps its own error); the report
+/// then ends early, so a caller must look at the sink's error before the report.
+pub trait RowSink {
+    /// A CSV/TSV data row.
+    fn text_row(&mut self, row: &TextRow<'_>) -> bool;
+    /// A JSON Lines row: the object, every declared field of the right JSON type or null.
+    fn json_row(&mut self, obj: &serde_json::Map<String, serde_json::Value>) -> bool;
+}
+
+/// The sink of plain validation: rows are checked, then forgotten.
+pub struct NoRows;
+
+impl RowSink for NoRows {
+    #[inline]
+    fn text_row(&mut self, _: &TextRow<'_>) -> bool {
+        false
+    }
+    #[inline]
+    fn json_row(&mut self, _: &serde_json::Map<String, serde_json::Value>) -> bool {
+        false
+    }
+}
+
 /// Validates the content of a CSV, TSV or JSON Lines object from a reader, streaming.
 ///
 /// `key` decides gzip (with `compression: auto`) and is quoted in the report. Parquet is not
@@ -333,6 +361,18 @@ pub fn validate_stream<R: Read>(
     key: &str,
     max_problems: usize,
     source: R,
+) -> Result<Report, SourceError> {
+    validate_stream_into(name, dataset, key, max_problems, source, &mut NoRows)
+}
+
+/// [`validate_stream`], handing every valid row to `sink` as it goes.
+pub fn validate_stream_into<R: Read, S: RowSink>(
+    name: &str,
+    dataset: &Dataset,
+    key: &str,
+    max_problems: usize,
+    source: R,
+    sink: &mut S,
 ) -> Result<Report, SourceError> {
     if dataset.format == Format::Parquet {
         // A caller error, not the file's: answer it as a failed read, never with a verdict.
@@ -347,8 +387,8 @@ pub fn validate_stream<R: Read>(
     let (rows, bytes_read) =
         stream::run(dataset, key, source, &mut problems, |r, p| {
             match dataset.format {
-                Format::Csv | Format::Tsv => csv::check(r, dataset, p),
-                Format::Jsonl => jsonl::check(r, dataset, p),
+                Format::Csv | Format::Tsv => csv::check(r, dataset, p, sink),
+                Format::Jsonl => jsonl::check(r, dataset, p, sink),
                 Format::Parquet => unreachable!("returned above"),
             }
         })?;

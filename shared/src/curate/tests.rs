@@ -1,0 +1,298 @@
+//! Conversion cases, each read back with the parquet crate and compared value by value.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::*;
+use crate::registry::Registry;
+
+fn registry(datasets: &str) -> Registry {
+    Registry::from_yaml(&format!("version: 1\ndatasets:\n{datasets}"), "t.yaml").unwrap()
+}
+
+const ORDERS: &str = "  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns:\n      - {name: id, type: int, required: true}\n      - {name: name, type: string}\n      - {name: amount, type: float}\n      - {name: day, type: date}\n      - {name: at, type: timestamp}\n      - {name: ok, type: bool}\n";
+
+fn prov() -> Provenance {
+    Provenance {
+        source: "s3://b/raw/t/x.csv".into(),
+        source_version: "etag1".into(),
+        dataset: "t".into(),
+        registry_sha256: "abc".into(),
+    }
+}
+
+/// Curates `data` as `key` of the registry's dataset `t`; the Parquet bytes.
+fn curate(reg: &Registry, key: &str, data: &[u8]) -> Result<(Curated, Vec<u8>), Error> {
+    let (_, ds) = reg.dataset("t").unwrap();
+    curate_stream("t", ds, key, 20, data, Vec::new(), &prov())
+}
+
+fn read_back(bytes: Vec<u8>) -> (RecordBatch, std::collections::HashMap<String, String>) {
+    let b = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+    let kv = b
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+        .collect();
+    let schema = b.schema().clone();
+    let batches: Vec<RecordBatch> = b.build().unwrap().map(Result::unwrap).collect();
+    (arrow_select_concat(&schema, &batches), kv)
+}
+
+fn arrow_select_concat(schema: &SchemaRef, batches: &[RecordBatch]) -> RecordBatch {
+    if batches.is_empty() {
+        return RecordBatch::new_empty(schema.clone());
+    }
+    assert_eq!(batches.len(), 1, "small test files read back as one batch");
+    batches[0].clone()
+}
+
+fn strings(b: &RecordBatch, i: usize) -> Vec<Option<String>> {
+    b.column(i)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn csv_converts_every_type_with_nulls_bom_crlf_and_quotes() {
+    let reg = registry(ORDERS);
+    let data = "\u{feff}id,name,amount,day,at,ok\r\n1,\"Zoë, \"\"the\"\" \nsecond line\",1.5,2026-11-25,2026-11-25T10:00:00+01:00,yes\r\n2,,,,,\r\n-3,日本,NaN,1970-01-01,1970-01-01 00:00:00.000001,F\r\n";
+    let (c, bytes) = curate(&reg, "raw/t/x.csv", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, 3);
+    assert_eq!(c.row_groups, 1);
+    let (b, kv) = read_back(bytes);
+    assert_eq!(kv["lakeline.source"], "s3://b/raw/t/x.csv");
+    assert_eq!(kv["lakeline.registry_sha256"], "abc");
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 2, -3]
+    );
+    assert_eq!(
+        strings(&b, 1),
+        vec![
+            Some("Zoë, \"the\" \nsecond line".to_string()),
+            None,
+            Some("日本".to_string())
+        ]
+    );
+    let amount = b.column(2).as_primitive::<Float64Type>();
+    assert_eq!(amount.value(0), 1.5);
+    assert!(amount.is_null(1));
+    assert!(amount.value(2).is_nan());
+    let day = b.column(3).as_primitive::<Date32Type>();
+    assert_eq!(day.value(0), 20_782);
+    assert_eq!(day.value(2), 0);
+    let at = b.column(4).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(at.value(0), (20_782 * 86_400 + 9 * 3600) * 1_000_000);
+    assert_eq!(at.value(2), 1);
+    assert_eq!(at.timezone(), Some("+00:00"));
+    let ok = b.column(5).as_boolean();
+    assert!(ok.value(0));
+    assert!(ok.is_null(1));
+    assert!(!ok.value(2));
+    assert!(!b.schema().field(0).is_nullable());
+    assert!(b.schema().field(1).is_nullable());
+}
+
+#[test]
+fn tsv_without_header_with_custom_nulls_and_gzip() {
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: tsv\n    header: absent\n    null_values: [\"\", \"NULL\", \"\\\\N\"]\n    columns:\n      - {name: id, type: int, required: true}\n      - {name: reason, type: string}\n      - {name: refunded, type: bool, required: true}\n");
+    let text = "1\tdamaged\ttrue\n2\tNULL\tf\n3\t\\N\t0\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    for (key, data) in [
+        ("raw/t/r.tsv", text.as_bytes().to_vec()),
+        ("raw/t/r.tsv.gz", gz),
+    ] {
+        let (c, bytes) = curate(&reg, key, &data).unwrap();
+        assert_eq!(c.rows, 3, "{key}");
+        let (b, _) = read_back(bytes);
+        assert_eq!(
+            strings(&b, 1),
+            vec![Some("damaged".to_string()), None, None],
+            "{key}"
+        );
+        let r = b.column(2).as_boolean();
+        assert_eq!((r.value(0), r.value(1), r.value(2)), (true, false, false));
+    }
+}
+
+#[test]
+fn json_lines_map_fields_by_name() {
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: jsonl\n    extra_columns: allow\n    columns:\n      - {name: id, type: string, required: true}\n      - {name: n, type: int}\n      - {name: x, type: float}\n      - {name: ts, type: timestamp}\n      - {name: bot, type: bool}\n");
+    let data = "{\"bot\": true, \"id\": \"a\", \"n\": 5, \"x\": 2, \"ts\": \"2026-11-25T00:00:00Z\", \"extra\": [1]}\n\n{\"id\": \"b\\u00e9\", \"n\": null}\n";
+    let (c, bytes) = curate(&reg, "raw/t/c.jsonl", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, 2);
+    let (b, _) = read_back(bytes);
+    assert_eq!(
+        strings(&b, 0),
+        vec![Some("a".to_string()), Some("bé".to_string())]
+    );
+    let n = b.column(1).as_primitive::<Int64Type>();
+    assert_eq!(n.value(0), 5);
+    assert!(n.is_null(1));
+    assert_eq!(b.column(2).as_primitive::<Float64Type>().value(0), 2.0);
+    assert!(b.column(4).as_boolean().value(0));
+    assert!(b.column(4).is_null(1));
+}
+
+#[test]
+fn header_only_file_gives_an_empty_typed_object() {
+    let reg = registry(ORDERS);
+    let (c, bytes) = curate(&reg, "raw/t/e.csv", b"id,name,amount,day,at,ok\n").unwrap();
+    assert_eq!(c.rows, 0);
+    let (b, _) = read_back(bytes);
+    assert_eq!(b.num_rows(), 0);
+    assert_eq!(b.schema().fields().len(), 6);
+}
+
+#[test]
+fn invalid_file_is_refused_with_validations_report() {
+    let reg = registry(ORDERS);
+    let err = curate(
+        &reg,
+        "raw/t/x.csv",
+        b"id,name,amount,day,at,ok\n1,a,1,2026-01-01,,\nx,b,2,2026-01-01,,\n",
+    )
+    .unwrap_err();
+    let Error::Invalid(report) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(report.problems[0].row, Some(2));
+    assert!(err.to_string().contains("not a valid int"), "{err}");
+}
+
+#[test]
+fn same_input_same_bytes() {
+    let reg = registry(ORDERS);
+    let data = b"id,name,amount,day,at,ok\n1,a,1,2026-01-01,2026-01-01T00:00Z,t\n";
+    let a = curate(&reg, "raw/t/x.csv", data).unwrap().1;
+    let b = curate(&reg, "raw/t/x.csv", data).unwrap().1;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn many_rows_span_batches_and_keep_order() {
+    let reg = registry(ORDERS);
+    let n = BATCH_ROWS * 2 + 17;
+    let mut data = String::from("id,name,amount,day,at,ok\n");
+    for i in 0..n {
+        data.push_str(&format!("{i},n{},{i}.5,2026-01-01,,\n", i % 7));
+    }
+    let (c, bytes) = curate(&reg, "raw/t/x.csv", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, n as u64);
+    let r = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut next = 0i64;
+    for b in r {
+        let b = b.unwrap();
+        for v in b.column(0).as_primitive::<Int64Type>().values() {
+            assert_eq!(*v, next);
+            next += 1;
+        }
+    }
+    assert_eq!(next, n as i64);
+}
+
+#[test]
+fn parquet_input_is_rewritten_to_the_declared_schema() {
+    use arrow_array::{Int32Array, StringArray, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: parquet\n    extra_columns: allow\n    columns:\n      - {name: sku, type: string, required: true}\n      - {name: qty, type: int, required: true}\n      - {name: at, type: timestamp}\n");
+    let (_, ds) = reg.dataset("t").unwrap();
+    let in_schema = Arc::new(Schema::new(vec![
+        Field::new("extra", DataType::Utf8, true),
+        Field::new("qty", DataType::Int32, false),
+        Field::new("at", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new("sku", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        in_schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![Some("x"), None])),
+            Arc::new(Int32Array::from(vec![7, -1])),
+            Arc::new(TimestampMillisecondArray::from(vec![Some(1_500), None])),
+            Arc::new(StringArray::from(vec!["a", "b"])),
+        ],
+    )
+    .unwrap();
+    let (c, bytes) = curate_batches(
+        "t",
+        ds,
+        "raw/t/i.parquet",
+        [Ok(batch.clone())],
+        Vec::new(),
+        &prov(),
+    )
+    .unwrap();
+    assert_eq!(c.rows, 2);
+    let (b, _) = read_back(bytes);
+    assert_eq!(b.schema(), schema(ds));
+    assert_eq!(strings(&b, 0), vec![Some("a".into()), Some("b".into())]);
+    assert_eq!(
+        b.column(1).as_primitive::<Int64Type>().values().to_vec(),
+        vec![7, -1]
+    );
+    let at = b.column(2).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(at.value(0), 1_500_000);
+    assert!(at.is_null(1));
+
+    // Nulls in a required column that the footer did not show are caught row by row.
+    let with_null = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("qty", DataType::Int32, true),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec![Some("a"), None])),
+            Arc::new(Int32Array::from(vec![1, 2])),
+        ],
+    )
+    .unwrap();
+    let err = curate_batches(
+        "t",
+        ds,
+        "raw/t/i.parquet",
+        [Ok(with_null)],
+        Vec::new(),
+        &prov(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("first in row 2"), "{err}");
+}
+
+#[test]
+fn output_keys_table() {
+    let p = "curated/orders/dt=2026-11-25/";
+    let h = |k: &str| output_key(p, k);
+    let a = h("raw/orders/dt=2026-11-25/export 1.csv");
+    assert!(
+        a.starts_with("curated/orders/dt=2026-11-25/export 1-"),
+        "{a}"
+    );
+    assert!(a.ends_with(".parquet"));
+    assert_eq!(a.len(), p.len() + "export 1-".len() + 12 + ".parquet".len());
+    assert_eq!(a, h("raw/orders/dt=2026-11-25/export 1.csv"), "pure");
+    let gz = h("raw/orders/dt=2026-11-25/export 1.csv.gz");
+    assert!(
+        gz.starts_with("curated/orders/dt=2026-11-25/export 1-"),
+        "{gz}"
+    );
+    assert_ne!(a, gz, "same stem, different upload");
+    assert!(h("raw/o/.hidden").contains("/.hidden-"));
+    assert!(h("raw/o/noext").contains("/noext-"));
+}
