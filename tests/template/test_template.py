@@ -10,6 +10,7 @@ from expand import ROOT
 FUNCTIONS = {
     # logical id: crate folder
     "ValidateUploadFunction": "functions/validate-upload",
+    "CurateFunction": "functions/curate",
     "StartJobFunction": "functions/start-job",
     "CheckCompactionFunction": "functions/check-compaction",
     "NotifyFailureFunction": "functions/notify-failure",
@@ -24,6 +25,10 @@ EXPECTED_ACTIONS = {
         "s3:DeleteObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket",
         "states:StartExecution", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
         "sqs:SendMessage",
+    },
+    "CurateFunctionRole": {
+        "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject",
+        "s3:AbortMultipartUpload",
     },
     "StartJobFunctionRole": {
         "s3:GetObject", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
@@ -112,12 +117,45 @@ def test_asl_is_json_and_invokes_only_lambda(asl_text):
     assert resources_ <= {"arn:aws:states:::lambda:invoke"}, resources_
 
 
-def test_substitutions_are_the_three_functions(template):
+def test_substitutions_are_the_four_functions(template):
     subs = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
     assert subs == {
+        "CurateFunctionArn": {"Fn::GetAtt": ["CurateFunction", "Arn"]},
         "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
         "CheckCompactionFunctionArn": {"Fn::GetAtt": ["CheckCompactionFunction", "Arn"]},
         "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
+    }
+
+
+def invokable_functions(expanded):
+    """Logical ids of the functions the pipeline role may invoke (SAM's LambdaInvokePolicy:
+    the function ARN and its versions/aliases, both built from a Ref to the function)."""
+    out = set()
+    for st in role_statements(expanded["Resources"]["PipelineRole"]):
+        if st["Effect"] != "Allow" or "lambda:InvokeFunction" not in as_list(st["Action"]):
+            continue
+        for r in as_list(st["Resource"]):
+            sub, values = r["Fn::Sub"]
+            assert sub.startswith("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}"), r
+            out.add(ref_of(values["functionName"]))
+    return out
+
+
+def test_every_task_function_may_be_invoked(template, expanded, asl_text):
+    """Each `${...FunctionArn}` a Task names is a function of this stack the role may invoke."""
+    subs = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
+    named = set(re.findall(r'"FunctionName"\s*:\s*"\$\{([A-Za-z0-9_]+)\}"', asl_text))
+    assert "CurateFunctionArn" in named, "the ASL has no Curate task"
+    functions = {subs[n]["Fn::GetAtt"][0] for n in named}
+    assert functions <= invokable_functions(expanded)
+    assert functions <= set(FUNCTIONS)
+
+
+def test_pipeline_may_invoke_curate(expanded):
+    assert "CurateFunction" in invokable_functions(expanded)
+    # and nothing that is not a pipeline step: validate-upload starts executions, it is no Task.
+    assert invokable_functions(expanded) == {
+        "CurateFunction", "StartJobFunction", "CheckCompactionFunction", "NotifyFailureFunction",
     }
 
 
@@ -138,7 +176,11 @@ def test_function_shape(expanded, template, fn):
     assert props["Runtime"] == "provided.al2023"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert 128 <= props["MemorySize"] <= 256
+    if fn == "CurateFunction":
+        assert props["MemorySize"] == {"Ref": "CurateMemoryMb"}  # test_curate_sizing
+    else:
+        # These stream through fixed buffers: memory does not grow with the object.
+        assert 128 <= props["MemorySize"] <= 256
     assert template["Resources"][fn]["Metadata"]["BuildMethod"] == "rust-cargolambda"
     assert template["Resources"][fn]["Properties"]["CodeUri"] == FUNCTIONS[fn]
 
@@ -178,6 +220,44 @@ def test_env_variables_agree_with_the_code(expanded, fn):
     env = set(expanded["Resources"][fn]["Properties"]["Environment"]["Variables"])
     assert required <= env, f"{fn} misses {required - env}"
     assert env <= read, f"{fn} sets variables its code never reads: {env - read}"
+
+
+def test_curate_sizing(template, expanded):
+    """Memory from CurateMemoryMb (2048 by default), Lambda's maximum timeout, default
+    ephemeral storage, and no reserved concurrency (like the others: see CKV_AWS_115)."""
+    param = template["Parameters"]["CurateMemoryMb"]
+    assert param["Type"] == "Number" and param["Default"] == 2048
+    assert 128 <= param["MinValue"] <= param["Default"] <= param["MaxValue"] <= 10240
+    props = expanded["Resources"]["CurateFunction"]["Properties"]
+    assert props["MemorySize"] == {"Ref": "CurateMemoryMb"}
+    assert props["Timeout"] == 900
+    assert "EphemeralStorage" not in props
+    assert "ReservedConcurrentExecutions" not in props
+    # It stops itself DEADLINE_MARGIN before the timeout: the margin must leave it time to run.
+    src = (ROOT / "functions/curate/src/lib.rs").read_text()
+    margin = int(re.search(r"DEADLINE_MARGIN: Duration = Duration::from_secs\((\d+)\)", src).group(1))
+    assert 0 < margin < props["Timeout"] // 10
+
+
+def test_no_function_reserves_concurrency(expanded):
+    for fn in FUNCTIONS:
+        assert "ReservedConcurrentExecutions" not in expanded["Resources"][fn]["Properties"], fn
+
+
+def test_curate_duration_alarm_near_the_timeout(expanded):
+    timeout_ms = expanded["Resources"]["CurateFunction"]["Properties"]["Timeout"] * 1000
+    alarms = [
+        a["Properties"] for a in resources(expanded, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "Duration"
+        and {"Name": "FunctionName", "Value": {"Ref": "CurateFunction"}} in a["Properties"].get("Dimensions", [])
+    ]
+    assert len(alarms) == 1
+    (a,) = alarms
+    assert a["Namespace"] == "AWS/Lambda"
+    assert a.get("Statistic") == "Maximum" or a.get("ExtendedStatistic") == "p99"
+    assert 0.75 * timeout_ms <= a["Threshold"] <= 0.85 * timeout_ms
+    assert a["ComparisonOperator"] in ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold")
+    assert a["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
 
 def test_registry_is_read_from_the_lake_with_permission(expanded):
@@ -250,6 +330,7 @@ def test_s3_access_is_scoped_to_prefixes(expanded):
     lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}"
     allowed = {
         "ValidateUploadFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/raw/*", lake + "/${QuarantinePrefix}*"},
+        "CurateFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/raw/*", lake + "/${CuratedPrefix}*.parquet"},
         "StartJobFunctionRole": {lake + "/${RegistryKey}"},
         "CheckCompactionFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/${CuratedPrefix}*/_lakeline_compaction.json"},
     }
@@ -259,6 +340,51 @@ def test_s3_access_is_scoped_to_prefixes(expanded):
                 assert st["Resource"]["Fn::Sub"] in allowed[name], (name, st)
                 if name == "CheckCompactionFunctionRole" and "s3:ListBucket" in as_list(st["Action"]):
                     assert st["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${CuratedPrefix}*"}}}
+
+
+S3_READS = {"s3:GetObject", "s3:GetObjectVersion"}
+
+
+def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded):
+    """Reads: the registry key and raw/*. Writes: only Parquet keys under CuratedPrefix
+    (curated/ by default), never with a wildcard resource. No delete, no tagging, and nothing
+    outside S3 (no KMS: the bucket is SSE-S3; no SNS, Step Functions, Glue, EMR)."""
+    lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}"
+    sts = [st for st in role_statements(expanded["Resources"]["CurateFunctionRole"]) if st["Effect"] == "Allow"]
+    by_resource = {}
+    for st in sts:
+        for r in as_list(st["Resource"]):
+            assert isinstance(r, dict) and set(r) == {"Fn::Sub"}, f"not a scoped ARN: {st}"
+            by_resource.setdefault(r["Fn::Sub"], set()).update(as_list(st["Action"]))
+    assert by_resource == {
+        lake + "/${RegistryKey}": {"s3:GetObject"},
+        lake + "/raw/*": S3_READS,
+        lake + "/${CuratedPrefix}*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
+        lake: {"s3:ListBucket"},  # HEAD of a missing object answers 404, not 403
+    }
+    actions = role_actions(expanded["Resources"]["CurateFunctionRole"])
+    assert all(a.startswith("s3:") for a in actions), actions
+    assert not any(a.startswith(("s3:Delete", "s3:PutObjectTagging", "s3:PutObjectAcl")) for a in actions)
+    assert template["Parameters"]["CuratedPrefix"]["Default"] == "curated/"
+    # The resource ends in .parquet because every curated key does.
+    curate_src = (ROOT / "shared/src/curate/mod.rs").read_text()
+    assert 'format!("{target_prefix}{stem}-{hash}.parquet")' in curate_src
+    # The registry's default target of the lambda engine lies under the default CuratedPrefix.
+    jobs_src = (ROOT / "shared/src/jobs.rs").read_text()
+    assert 'TargetPrefix("curated/{dataset}/{partition}/".into())' in jobs_src
+
+
+def test_s3_writes_never_on_a_wildcard_resource(expanded):
+    """Any S3 action that writes, deletes or aborts names a key pattern under a prefix of the
+    lake bucket, never "*" nor the whole bucket."""
+    lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}/"
+    writes = ("s3:Put", "s3:Delete", "s3:Abort", "s3:Restore", "s3:Replicate")
+    for name, role in resources(expanded, "AWS::IAM::Role").items():
+        for st in role_statements(role):
+            if st["Effect"] == "Allow" and any(a.startswith(writes) for a in as_list(st["Action"])):
+                for r in as_list(st["Resource"]):
+                    arn = r["Fn::Sub"] if isinstance(r, dict) else r
+                    assert arn.startswith(lake) and arn[len(lake):] not in ("", "*"), (name, st)
 
 
 def test_every_role_assumed_by_its_service_only(expanded):
@@ -299,6 +425,7 @@ def test_lifecycle_rules(expanded):
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert "Prefix" not in rules["abort-incomplete-multipart-uploads"]
     assert "NoncurrentVersionExpiration" in rules["noncurrent-versions-expiry"]
+
 
 
 def test_parameter_defaults_match_the_lesson(template):
