@@ -427,6 +427,17 @@ def test_lifecycle_rules(expanded):
     assert "NoncurrentVersionExpiration" in rules["noncurrent-versions-expiry"]
 
 
+def test_incomplete_curate_uploads_are_aborted(expanded):
+    """curate aborts its own multipart upload on every failure path; for an invocation killed
+    mid-upload, an enabled bucket-wide rule aborts what is left (it covers curated/)."""
+    rules = [
+        r for r in lake(expanded)["LifecycleConfiguration"]["Rules"]
+        if "AbortIncompleteMultipartUpload" in r and r["Status"] == "Enabled"
+    ]
+    assert rules
+    assert any("Prefix" not in r and "Filter" not in r for r in rules)
+    assert all(r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 7 for r in rules)
+
 
 def test_parameter_defaults_match_the_lesson(template):
     p = template["Parameters"]
