@@ -23,13 +23,18 @@ const SMALL_FILES: usize = 40;
 /// What should become of an upload.
 #[derive(Clone, Copy, PartialEq)]
 enum Expect {
-    /// Valid, and its execution succeeds.
-    Succeeds,
-    /// Valid, but its pipeline fails and alerts (a dataset without a job).
+    /// Valid, and curated: its execution succeeds and its Parquet object reads back.
+    Curated,
+    /// Valid and large: routed to the dataset's Glue job, which this emulator does not have,
+    /// so the pipeline fails and alerts.
     PipelineFails,
     /// Rejected: quarantined with an alert.
     Quarantined,
 }
+
+/// Above this, orders files go to Glue in the demo (the sample registry says 2 GiB; a demo
+/// cannot upload 2 GiB), so one generated export shows the Spark route.
+const DEMO_GLUE_ABOVE: u64 = 64 << 10;
 
 struct Upload {
     key: String,
@@ -44,14 +49,14 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         .context("LAKELINE_ROUTER_URL is not set: run `make demo`")?;
     let t0 = Instant::now();
     let mut registry = crate::load_registry(config)?;
-    // One dataset without a job, to show a pipeline failure reaching a human.
-    if let Some(ds) = registry
+    // Large orders files go to Glue: make "large" small enough for a demo.
+    if let Some(lakeline::jobs::JobSpec::Glue(g)) = registry
         .datasets
         .iter_mut()
-        .find(|(n, _)| n.as_str() == "returns")
-        .map(|(_, d)| d)
+        .find(|(n, _)| n.as_str() == "orders")
+        .and_then(|(_, d)| d.job.as_mut())
     {
-        ds.job = None;
+        g.above = Some(lakeline::size::ByteSize(DEMO_GLUE_ABOVE));
     }
     let definition = std::fs::read_to_string("statemachine/pipeline.asl.json")
         .context("reading statemachine/pipeline.asl.json")?;
@@ -62,7 +67,9 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         StackOptions {
             definition,
             registry,
-            glue_job_exists: true,
+            // No Glue job: the large file's route to Glue ends in an alert, as it would in an
+            // account where the job was never deployed.
+            glue_job_exists: false,
             glue_max_concurrent_runs: 10,
             close_partitions_at_once: true,
         },
@@ -117,15 +124,35 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                 .body(std::fs::read(f.path())?.into())
                 .send()
                 .await?;
-            let expect = match (name.starts_with("good"), dataset.as_str()) {
-                (false, _) => Expect::Quarantined,
-                (true, "returns") => Expect::PipelineFails,
-                (true, _) => Expect::Succeeds,
+            let expect = if name.starts_with("good") {
+                Expect::Curated
+            } else {
+                Expect::Quarantined
             };
             uploads.push(Upload { key, expect });
         }
     }
     let csv = std::fs::read(samples.join("orders/good.csv")).context("samples/orders/good.csv")?;
+    // A large export: the good rows again and again, past the demo's Glue threshold.
+    let mut big = csv.clone();
+    let body = csv.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default();
+    while big.len() as u64 <= DEMO_GLUE_ABOVE {
+        big.extend_from_slice(body);
+    }
+    let big_key = format!("raw/orders/dt={DT}/big-export.csv");
+    stack
+        .c
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(&big_key)
+        .body(big.into())
+        .send()
+        .await?;
+    uploads.push(Upload {
+        key: big_key,
+        expect: Expect::PipelineFails,
+    });
     for key in [
         format!("raw/orders/{DT}/forgot the dt.csv"),
         format!("raw/inventory/dt={DT}/actually-a-csv.parquet"),
@@ -208,7 +235,10 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                     .output()
                     .and_then(|o| serde_json::from_str::<Value>(o).ok())
                 {
-                    print_success(&out, entered(&history, "CheckJob"));
+                    if let Err(e) = print_success(&stack, &out, entered(&history, "CheckJob")).await
+                    {
+                        failures.push(format!("{}: {e:#}", u.key));
+                    }
                 }
                 if let Some(err) = d.error() {
                     println!(
@@ -216,7 +246,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                         lakeline::text::shorten(d.cause().unwrap_or_default(), 150)
                     );
                 }
-                let want = if u.expect == Expect::Succeeds {
+                let want = if u.expect == Expect::Curated {
                     "SUCCEEDED"
                 } else {
                     "FAILED"
@@ -251,7 +281,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         }
         let as_expected = match u.expect {
             Expect::Quarantined => verdict == "quarantined",
-            Expect::Succeeds | Expect::PipelineFails => verdict == "valid",
+            Expect::Curated | Expect::PipelineFails => verdict == "valid",
         };
         if !as_expected {
             failures.push(format!("{}: verdict {verdict}", u.key));
@@ -260,7 +290,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
 
     let want_alerts = uploads
         .iter()
-        .filter(|u| u.expect != Expect::Succeeds)
+        .filter(|u| u.expect != Expect::Curated)
         .count();
     let deadline = Instant::now() + Duration::from_secs(20);
     while alerts.len() < want_alerts && Instant::now() < deadline {
@@ -312,10 +342,13 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The summary a successful execution ends with.
-fn print_success(out: &Value, checks: usize) {
+/// The summary a successful execution ends with. A curated object is read back from S3 and
+/// its footer checked against what curate reported; an error when they differ.
+async fn print_success(stack: &Stack, out: &Value, checks: usize) -> anyhow::Result<()> {
     let job = &out["job"];
-    if !job.is_null() {
+    if job["engine"] == "lambda" {
+        print_curated(stack, job).await?;
+    } else if !job.is_null() {
         let run = &job["run"];
         let engine = run["engine"].as_str().unwrap_or("?");
         let what = run["jobName"]
@@ -323,15 +356,12 @@ fn print_success(out: &Value, checks: usize) {
             .or(run["applicationId"].as_str())
             .unwrap_or("?");
         let mut line = format!(
-            "         job: {engine} {what} run {}: {} after {checks} status checks",
+            "         job: {engine} {what} run {}: {} after {checks} status checks (emulator: no Spark ran, nothing was written)",
             run["runId"].as_str().unwrap_or("?"),
             job["status"].as_str().unwrap_or("?")
         );
         if let Some(d) = job["durationSeconds"].as_i64() {
             line.push_str(&format!(", {d} s"));
-        }
-        if let Some(b) = job["billed"].as_object() {
-            line.push_str(&format!(", billed {}", Value::Object(b.clone())));
         }
         println!("{line}");
     }
@@ -351,13 +381,64 @@ fn print_success(out: &Value, checks: usize) {
     let cj = &out["compactionJob"];
     if cj["status"]["status"].is_string() && !cj["run"].is_null() {
         println!(
-            "         compaction: {} {} run {}: {}",
+            "         compaction: {} {} run {}: {} in the emulator, which runs no Spark: nothing was merged",
             cj["run"]["engine"].as_str().unwrap_or("?"),
             cj["run"]["applicationId"].as_str().unwrap_or("?"),
             cj["run"]["runId"].as_str().unwrap_or("?"),
             cj["status"]["status"].as_str().unwrap_or("?")
         );
     }
+    Ok(())
+}
+
+/// Prints a curated object after reading it back: key, rows, columns with types, bytes.
+async fn print_curated(stack: &Stack, job: &Value) -> anyhow::Result<()> {
+    let key = job["key"].as_str().context("curate output without a key")?;
+    let bytes = stack
+        .c
+        .s3
+        .get_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .send()
+        .await
+        .with_context(|| format!("reading back s3://{}/{key}", stack.bucket))?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes.clone())
+        .with_context(|| format!("s3://{}/{key} is not readable Parquet", stack.bucket))?;
+    use parquet::file::reader::FileReader;
+    let meta = reader.metadata().file_metadata();
+    let rows = u64::try_from(meta.num_rows()).unwrap_or(0);
+    let columns: Vec<String> = meta
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| {
+            let ty = match c.logical_type_ref() {
+                Some(l) => format!("{l:?}"),
+                None => c.physical_type().to_string(),
+            };
+            format!("{} {}", c.name(), ty)
+        })
+        .collect();
+    println!(
+        "         curated: s3://{}/{key}\n           {rows} rows, {} bytes, zstd; columns: {}",
+        stack.bucket,
+        bytes.len(),
+        columns.join(", ")
+    );
+    if Some(rows) != job["rows"].as_u64() || Some(bytes.len() as u64) != job["bytes"].as_u64() {
+        bail!(
+            "curate reported {} rows and {} bytes, the object read back has {rows} rows and {} bytes",
+            job["rows"],
+            job["bytes"],
+            bytes.len()
+        );
+    }
+    Ok(())
 }
 
 /// One call to moto's own API (no SDK has it).

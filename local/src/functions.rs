@@ -1,4 +1,4 @@
-//! The four lakeline handlers as the local router hosts them: built from a deployment's own
+//! The lakeline handlers as the local router hosts them: built from a deployment's own
 //! environment (a cold start), then invoked with JSON like Lambda does.
 
 use lakeline::aws::Env;
@@ -13,6 +13,7 @@ pub const HANDLERS: &[&str] = &[
     "start-job",
     "notify-failure",
     "check-compaction",
+    "curate",
 ];
 
 /// A function after its cold start.
@@ -25,6 +26,8 @@ pub enum Warm {
     Notify(notify_failure::Deps),
     /// check-compaction.
     Compaction(check_compaction::Deps),
+    /// curate.
+    Curate(curate::Deps),
 }
 
 impl Warm {
@@ -38,6 +41,7 @@ impl Warm {
             "check-compaction" => {
                 Warm::Compaction(check_compaction::Deps::from_env(conf, env).await?)
             }
+            "curate" => Warm::Curate(curate::Deps::from_env(conf, env).await?),
             other => anyhow::bail!("unknown handler {other}"),
         })
     }
@@ -53,6 +57,8 @@ impl Warm {
             Warm::StartJob(d) => start_job::handle(d, payload).await.map_err(diag),
             Warm::Notify(d) => notify_failure::handle(d, payload).await.map_err(diag),
             Warm::Compaction(d) => check_compaction::handle(d, payload).await.map_err(diag),
+            // The router has no Lambda deadline: curate runs to the end, as in a test.
+            Warm::Curate(d) => curate::handle(d, payload, None).await.map_err(diag),
         }
     }
 }

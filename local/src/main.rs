@@ -2,6 +2,8 @@
 //!
 //! - `lakeline validate FILE --dataset NAME` checks a local file with exactly the rules the
 //!   Lambda applies, before anyone uploads it.
+//! - `lakeline curate FILE --dataset NAME --out OUT.parquet` converts a local file exactly as
+//!   the curate Lambda does, so a team sees what the lake will hold.
 //! - `lakeline demo` runs the pipeline against the local AWS emulator on the sample data.
 
 mod compaction;
@@ -39,6 +41,25 @@ enum Cmd {
         #[arg(long, default_value = "config/datasets.yaml")]
         config: PathBuf,
         /// The raw key it would be uploaded to; also checks the key's naming and partition.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Convert a local file exactly as the curate Lambda would, into a local Parquet file; prints
+    /// what was written as JSON (or the validation report when the file is invalid).
+    /// Exit status: 0 written, 1 invalid (nothing written), 2 usage or configuration error.
+    Curate {
+        /// The file to convert (`-` for standard input; not for Parquet).
+        file: PathBuf,
+        /// The dataset it belongs to.
+        #[arg(long)]
+        dataset: String,
+        /// Where to write the Parquet file (written next to it first, renamed when complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// The raw key it would be uploaded to: decides gzip and the provenance recorded.
         #[arg(long)]
         key: Option<String>,
     },
@@ -91,6 +112,13 @@ fn main() -> ExitCode {
             config,
             key,
         } => validate_cmd(&file, &dataset, &config, key.as_deref()),
+        Cmd::Curate {
+            file,
+            dataset,
+            out,
+            config,
+            key,
+        } => curate_cmd(&file, &dataset, &out, &config, key.as_deref()),
         Cmd::Demo { samples, config } => runtime().block_on(demo::run(&samples, &config)),
         Cmd::CompactionReport {
             uri,
@@ -197,6 +225,113 @@ fn validate_cmd(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn curate_cmd(
+    file: &Path,
+    dataset: &str,
+    out: &Path,
+    config: &Path,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use lakeline::curate::{self, Provenance};
+    let reg = load_registry(config)?;
+    let Some((name, ds)) = reg.dataset(dataset) else {
+        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
+        bail!(
+            "no dataset {dataset:?} in {}; known: {}",
+            config.display(),
+            known.join(", ")
+        );
+    };
+    let stdin = file.as_os_str() == "-";
+    let shown = key
+        .map(str::to_string)
+        .unwrap_or_else(|| file.display().to_string());
+    let prov = Provenance {
+        source: shown.clone(),
+        source_version: String::new(),
+        dataset: name.to_string(),
+        registry_sha256: reg.content_hash(),
+    };
+    // Written beside the target and renamed at the end, so OUT is whole or untouched.
+    let tmp = out.with_extension("parquet.partial");
+    let sink = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    let res = if ds.format == Format::Parquet {
+        if stdin {
+            bail!("Parquet is read by its footer: give a file, not standard input");
+        }
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .with_context(|| format!("reading the Parquet footer of {}", file.display()));
+        match b {
+            Ok(b) => {
+                let mask = parquet::arrow::ProjectionMask::columns(
+                    b.parquet_schema(),
+                    ds.columns.iter().map(|c| c.name.as_str()),
+                );
+                let batches = b
+                    .with_projection(mask)
+                    .with_batch_size(curate::BATCH_ROWS)
+                    .build()?;
+                curate::curate_batches(name.as_str(), ds, &shown, batches, sink, &prov)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+    } else {
+        let source: Box<dyn Read> = if stdin {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+            )
+        };
+        let gz_name = key
+            .or_else(|| file.file_name().and_then(|f| f.to_str()))
+            .unwrap_or_default();
+        let max = reg.lake.max_problems;
+        curate::curate_stream(name.as_str(), ds, gz_name, max, source, sink, &prov)
+    };
+    let curated = match res {
+        Ok((c, mut w)) => {
+            use std::io::Write;
+            w.flush()?;
+            drop(w);
+            std::fs::rename(&tmp, out)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+            c
+        }
+        Err(lakeline::Error::Invalid(mut report)) => {
+            let _ = std::fs::remove_file(&tmp);
+            report.key = shown;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    let bytes = std::fs::metadata(out)?.len();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "status": "CURATED",
+            "out": out.display().to_string(),
+            "dataset": name.as_str(),
+            "rows": curated.rows,
+            "rowGroups": curated.row_groups,
+            "bytes": bytes,
+            "columns": curated.columns,
+        }))?
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The same two reads the Lambda makes with ranged GETs, as seeks in a local file.

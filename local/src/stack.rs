@@ -236,7 +236,7 @@ impl Stack {
                     e.application_id = emr_app.clone();
                     e.execution_role_arn = EMR_ROLE_ARN.to_string();
                 }
-                None => {}
+                Some(JobSpec::Lambda(_)) | None => {}
             }
             if let Some(cp) = ds.compaction.as_mut() {
                 if opts.close_partitions_at_once {
@@ -255,14 +255,10 @@ impl Stack {
             .send()
             .await?;
 
-        let handlers = [
-            "start-job",
-            "check-compaction",
-            "notify-failure",
-            "validate-upload",
-        ];
-        let functions: BTreeMap<&'static str, String> =
-            handlers.iter().map(|h| (*h, format!("{id}-{h}"))).collect();
+        let functions: BTreeMap<&'static str, String> = crate::functions::HANDLERS
+            .iter()
+            .map(|h| (*h, format!("{id}-{h}")))
+            .collect();
         let arn = |h: &str| {
             format!(
                 "arn:aws:lambda:us-east-1:{ACCOUNT}:function:{}",
@@ -273,6 +269,7 @@ impl Stack {
             ("StartJobFunctionArn", arn("start-job")),
             ("CheckCompactionFunctionArn", arn("check-compaction")),
             ("NotifyFailureFunctionArn", arn("notify-failure")),
+            ("CurateFunctionArn", arn("curate")),
         ]);
         let definition = substitute(&opts.definition, &subs)?;
         let state_machine_arn = c

@@ -86,6 +86,18 @@ pub mod names {
     /// state machine.
     pub const JOB_POLL_LIMIT: &str = "Lakeline.JobPollLimit";
 
+    /// A file that passed validation no longer passes its dataset's rules at curation (the
+    /// registry changed in between): nothing was written.
+    pub const INVALID: &str = "Lakeline.Invalid";
+    /// Rows written differ from rows validated: nothing was committed.
+    pub const ROW_COUNT: &str = "Lakeline.RowCountMismatch";
+    /// A file is too large for the engine it was routed to (or for any configured engine):
+    /// nothing was written; the message says what to set.
+    pub const TOO_LARGE: &str = "Lakeline.TooLarge";
+    /// Curation failed for a reason that is not the file's (a conversion bug, an output
+    /// error that is not transient).
+    pub const CURATE_FAILED: &str = "Lakeline.CurateFailed";
+
     /// The names worth retrying; every other name is final. The state machine's `Retry`
     /// blocks must list exactly these (a test reads both).
     pub const RETRYABLE: &[&str] = &[TRANSIENT, JOB_RETRYABLE];
@@ -99,5 +111,9 @@ pub mod names {
         JOB_NOT_FOUND,
         JOB_FAILED,
         JOB_POLL_LIMIT,
+        INVALID,
+        ROW_COUNT,
+        TOO_LARGE,
+        CURATE_FAILED,
     ];
 }

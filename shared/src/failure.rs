@@ -316,6 +316,10 @@ fn what_for(error_type: &str) -> String {
         n if n == error_names::TRANSIENT => "AWS kept failing",
         n if n == error_names::CONFIG => "configuration error",
         n if n == error_names::BAD_INPUT => "bad input",
+        n if n == error_names::INVALID => "file no longer valid",
+        n if n == error_names::ROW_COUNT => "curated row count differs",
+        n if n == error_names::TOO_LARGE => "file too large for its engine",
+        n if n == error_names::CURATE_FAILED => "curation failed",
         n if n.starts_with("Lambda.") => "function failed",
         _ => "step failed",
     };
@@ -333,6 +337,15 @@ fn action_for(error_type: &str, job: Option<&JobStatus>) -> String {
         }
         n if n == error_names::JOB_NOT_FOUND => {
             format!("The job or application named in config/datasets.yaml does not exist in this account and region: deploy it or fix the registry, {redrive}.")
+        }
+        n if n == error_names::INVALID => {
+            format!("The dataset's rules in the registry changed after this file was validated, and it no longer passes them (problems above): fix the file and upload it again, or fix config/datasets.yaml, {redrive}.")
+        }
+        n if n == error_names::ROW_COUNT || n == error_names::CURATE_FAILED => {
+            format!("Nothing was committed to curated/. This is a lakeline bug or an output failure: keep the raw file, read the curate function's log for this execution, report it, {redrive}.")
+        }
+        n if n == error_names::TOO_LARGE => {
+            format!("Nothing was written. Give the dataset a Spark engine for files this large in config/datasets.yaml (job: {{engine: glue, job_name: <job>, above: 4GiB}}, or emr-serverless), or split the file; {redrive}.")
         }
         n if n == error_names::CONFIG || n == "States.Permissions" => {
             format!("Fix the configuration or IAM permission named above, {redrive}.")

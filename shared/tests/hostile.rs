@@ -788,3 +788,83 @@ fn mangled_parquet_metadata_never_panics() {
         }
     }
 }
+
+/// Every hostile file that validation accepts converts to Parquet with the same row count, and
+/// every file it rejects is refused by curation too, with the same problems: the two are one
+/// engine.
+#[test]
+fn curation_agrees_with_validation_on_every_hostile_file() {
+    use lakeline::curate::{curate_batches, curate_stream, Provenance};
+    let reg = registry();
+    let mut checked = 0;
+    for c in &cases() {
+        let Body::Bytes(bytes) = &c.body else {
+            continue;
+        };
+        let out = run(&reg, c);
+        let (Some(key), Some(report)) = (out.key, out.report) else {
+            continue;
+        };
+        if report
+            .problems
+            .iter()
+            .any(|p| matches!(p.code, KeyPattern | Extension | Empty | TooSmall | TooLarge))
+        {
+            continue; // decided before reading: curation never sees these files
+        }
+        let (name, ds) = reg.dataset(&report.dataset).unwrap();
+        let prov = Provenance {
+            source: key.clone(),
+            source_version: "v".into(),
+            dataset: name.to_string(),
+            registry_sha256: reg.content_hash(),
+        };
+        let res = if ds.format == Format::Parquet {
+            if report.verdict == Verdict::Invalid {
+                continue; // refused by its footer, before any row is read
+            }
+            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                bytes::Bytes::from(bytes.clone()),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+            curate_batches(name.as_str(), ds, &key, b, Vec::new(), &prov)
+        } else {
+            curate_stream(
+                name.as_str(),
+                ds,
+                &key,
+                20,
+                bytes.as_slice(),
+                Vec::new(),
+                &prov,
+            )
+        };
+        match (report.verdict, res) {
+            (Verdict::Valid, Ok((curated, parquet))) => {
+                assert_eq!(curated.rows, report.rows, "{}: rows", c.name);
+                let back = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                    bytes::Bytes::from(parquet),
+                )
+                .unwrap();
+                assert_eq!(
+                    back.metadata().file_metadata().num_rows() as u64,
+                    report.rows,
+                    "{}: rows read back",
+                    c.name
+                );
+            }
+            (Verdict::Invalid, Err(lakeline::Error::Invalid(r))) => {
+                assert_eq!(r.problems, report.problems, "{}: problems", c.name)
+            }
+            (v, res) => panic!(
+                "{}: validation says {v:?}, curation {:?}",
+                c.name,
+                res.map(|r| r.0)
+            ),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} cases reached curation");
+}

@@ -98,3 +98,74 @@ fn samples_match_their_names() {
         wrong.join("\n")
     );
 }
+
+/// Every good sample curates to Parquet with validation's row count; every bad one is refused.
+#[test]
+fn good_samples_curate_with_validations_row_count() {
+    use lakeline::curate::{curate_batches, curate_stream, Provenance};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("config/datasets.yaml")).unwrap();
+    let reg = Registry::from_yaml(&text, "config/datasets.yaml").unwrap();
+    let mut curated = 0;
+    for (name, ds) in &reg.datasets {
+        let dir = root.join("samples").join(name.as_str());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            let file = path.file_name().unwrap().to_string_lossy().to_string();
+            let bytes = std::fs::read(&path).unwrap();
+            let key = format!("raw/{name}/dt=2026-11-25/{file}");
+            let prov = Provenance {
+                source: key.clone(),
+                source_version: String::new(),
+                dataset: name.to_string(),
+                registry_sha256: reg.content_hash(),
+            };
+            let good = file.starts_with("good");
+            let res = if ds.format == Format::Parquet {
+                if !good {
+                    continue; // refused by its footer before any row is read
+                }
+                let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                    bytes::Bytes::from(bytes.clone()),
+                )
+                .unwrap();
+                let rows = b.metadata().file_metadata().num_rows() as u64;
+                let out = curate_batches(
+                    name.as_str(),
+                    ds,
+                    &key,
+                    b.build().unwrap(),
+                    Vec::new(),
+                    &prov,
+                );
+                out.map(|(c, _)| (c.rows, rows))
+            } else {
+                let rows = validate_stream(name.as_str(), ds, &key, 20, bytes.as_slice())
+                    .unwrap()
+                    .rows;
+                curate_stream(
+                    name.as_str(),
+                    ds,
+                    &key,
+                    20,
+                    bytes.as_slice(),
+                    Vec::new(),
+                    &prov,
+                )
+                .map(|(c, _)| (c.rows, rows))
+            };
+            match (good, res) {
+                (true, Ok((got, want))) => {
+                    assert_eq!(got, want, "{file}");
+                    curated += 1;
+                }
+                (false, Err(lakeline::Error::Invalid(_))) => {}
+                (g, r) => panic!("{name}/{file}: good={g}, curation {r:?}"),
+            }
+        }
+    }
+    assert_eq!(curated, 4, "one good sample per dataset");
+}

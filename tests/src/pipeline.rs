@@ -9,6 +9,8 @@ pub use lakeline_cli::stack::{entered, placeholders, transitions};
 use lakeline_cli::stack::{Stack, StackOptions};
 use serde_json::Value;
 
+use lakeline::registry::Registry;
+
 use crate::{sdk_config, shipped_registry, Lake};
 
 /// The pipeline definition as committed.
@@ -32,6 +34,8 @@ pub struct Options {
     pub glue_max_concurrent_runs: i32,
     /// Whether that Glue job exists at all.
     pub glue_job_exists: bool,
+    /// The registry to deploy (default: the shipped one).
+    pub registry: Registry,
 }
 
 impl Default for Options {
@@ -39,8 +43,23 @@ impl Default for Options {
         Options {
             glue_max_concurrent_runs: 10,
             glue_job_exists: true,
+            registry: shipped_registry(),
         }
     }
+}
+
+/// The shipped registry with every orders file routed to its Glue job (no `above:`), for
+/// tests of the Spark path with small files.
+pub fn spark_registry() -> Registry {
+    let mut reg = shipped_registry();
+    for (name, ds) in reg.datasets.iter_mut() {
+        if let (true, Some(lakeline::jobs::JobSpec::Glue(g))) =
+            (name.as_str() == "orders", ds.job.as_mut())
+        {
+            g.above = None;
+        }
+    }
+    reg
 }
 
 /// One deployment: the stack, and the lake view the other tests use.
@@ -60,7 +79,7 @@ impl Deployment {
             &router_url(),
             StackOptions {
                 definition: definition_template(),
-                registry: shipped_registry(),
+                registry: opts.registry,
                 glue_job_exists: opts.glue_job_exists,
                 glue_max_concurrent_runs: opts.glue_max_concurrent_runs,
                 close_partitions_at_once: true,

@@ -43,9 +43,112 @@ async fn start_from_upload(d: &Deployment, key: &str, body: Vec<u8>) -> Value {
 }
 
 #[tokio::test]
+async fn happy_path_curate_writes_parquet_then_the_partition_is_checked() {
+    let d = Deployment::new(Options::default()).await;
+    let partition = format!("dt={DT}");
+    let o = start_from_upload(
+        &d,
+        &format!("raw/orders/{partition}/good.csv"),
+        sample("orders/good.csv"),
+    )
+    .await;
+    assert_eq!(o["outcome"], "valid", "{o}");
+    let arn = d.execution_arn(o["execution"].as_str().unwrap());
+    let done = d.finished(&arn, Duration::from_secs(60)).await;
+    let history = d.history(&arn).await;
+    assert_eq!(
+        done.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?} {history:#?}",
+        done.error(),
+        done.cause()
+    );
+    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    let job = &out["job"];
+    assert_eq!(job["status"], "CURATED", "{out}");
+    assert_eq!(job["engine"], "lambda");
+    assert_eq!(job["rows"], o["rows"]);
+    // The object is there, and holds the sample's rows, in order.
+    let key = job["key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("curated/orders/{partition}/good-")),
+        "{key}"
+    );
+    let bytes = d.lake.body(key).await;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut ids = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let col = b.column_by_name("order_id").unwrap();
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        ids.extend(col.values().iter().copied());
+    }
+    let csv = String::from_utf8(sample("orders/good.csv")).unwrap();
+    let want: Vec<i64> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids, want);
+    // No polling loop: the happy path is a handful of transitions.
+    assert_eq!(entered(&history, "StartJob"), 0);
+    let n = transitions(&history);
+    println!("lambda happy path: {n} state transitions");
+    assert!(n <= 8, "{n} transitions: {history:#?}");
+}
+
+#[tokio::test]
+async fn a_file_no_engine_can_take_fails_with_what_to_set() {
+    let d = Deployment::new(Options::default()).await;
+    // What validate-upload starts for a file above the Lambda's limit with no Spark engine.
+    let why = "5.0 TiB (as stored) is above what the lambda engine takes (20 GiB); give dataset orders a Spark engine for large files";
+    let input = serde_json::json!({"bucket": d.lake.bucket, "key": "raw/orders/dt=2026-11-20/huge.csv",
+        "etag": "e", "versionId": null, "dataset": "orders", "partition": "dt=2026-11-20",
+        "rows": 1, "size": 5u64 << 40, "engine": "none", "engineError": why});
+    let name = lakeline_tests::unique("huge");
+    d.lake
+        .sfn
+        .start_execution()
+        .state_machine_arn(&d.lake.state_machine_arn)
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let done = d
+        .finished(&d.execution_arn(&name), Duration::from_secs(30))
+        .await;
+    assert_eq!(done.status().as_str(), "FAILED");
+    assert_eq!(done.error(), Some(error_names::TOO_LARGE));
+    assert_eq!(done.cause(), Some(why));
+    let alerts = d.lake.alerts(1, Duration::from_secs(20)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["MessageAttributes"]["stage"]["Value"], "curate");
+    let doc: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
+    let text = doc["text"].as_str().unwrap();
+    assert!(
+        text.contains("Spark engine") && text.contains("above"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
     let held = GlueRunsHeld::take().await;
-    let d = Deployment::new(Options::default()).await;
+    let d = Deployment::new(Options {
+        registry: lakeline_tests::pipeline::spark_registry(),
+        ..Options::default()
+    })
+    .await;
     let partition = format!("dt={DT}");
     small_files(&d, &partition, 12).await;
 
@@ -110,6 +213,7 @@ async fn happy_path_job_runs_then_compaction_runs_then_succeeds() {
 async fn a_job_that_cannot_start_is_alerted_and_the_execution_fails() {
     let d = Deployment::new(Options {
         glue_job_exists: false,
+        registry: lakeline_tests::pipeline::spark_registry(),
         ..Options::default()
     })
     .await;
@@ -254,6 +358,7 @@ fn every_placeholder_is_a_function_arn() {
         "StartJobFunctionArn",
         "CheckCompactionFunctionArn",
         "NotifyFailureFunctionArn",
+        "CurateFunctionArn",
     ];
     let found: BTreeMap<_, _> = found.iter().map(|p| (p.as_str(), ())).collect();
     assert_eq!(

@@ -157,6 +157,15 @@ async fn each_function_binary_answers_its_sample_event() {
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["outcomes"][0]["outcome"], "valid", "{out}");
 
+    // curate: the execution input for the same upload, pointed at the object uploaded above.
+    let mut cur = event("curate.json");
+    cur["etag"] = Value::String(etag.trim_matches('"').to_string());
+    cur["rows"] = out["outcomes"][0]["rows"].clone();
+    let (status, out) = invoke(port, "curate", &cur).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["status"], "CURATED", "{out}");
+    assert_eq!(out["rows"], cur["rows"], "{out}");
+
     let (status, out) = invoke(port, "start-job", &event("start-job-start.json")).await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["jobName"], g.job_name.as_str(), "{out}");

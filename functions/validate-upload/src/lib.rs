@@ -386,12 +386,29 @@ fn emit_metrics(r: &Report) {
 
 /// The execution input: everything the pipeline needs about the file. Deterministic (no
 /// timestamps), so a redelivery while the first execution runs is accepted as the same start.
+///
+/// `engine` is where the file goes (`lakeline::jobs::route`): `lambda` (curate), `glue`,
+/// `emr-serverless`, or `none` with `engineError` saying why and what to set; the state machine
+/// chooses its path on it.
 pub fn execution_input(
     obj: &s3io::Object,
     report: &Report,
     m: &lakeline::registry::KeyMatch,
+    dataset: &lakeline::registry::Dataset,
 ) -> Value {
+    let route = lakeline::jobs::route(
+        &report.dataset,
+        dataset.job.as_ref(),
+        obj.size,
+        dataset.is_gzip(&obj.key),
+    );
+    let engine_error = match &route {
+        lakeline::jobs::Route::TooLarge(why) => Some(why.clone()),
+        _ => None,
+    };
     json!({
+        "engine": route.engine_name(),
+        "engineError": engine_error,
         "bucket": obj.bucket,
         "key": obj.key,
         "versionId": obj.version_id,
@@ -430,7 +447,11 @@ async fn start_pipeline(
         ],
     )
     .await?;
-    let input = execution_input(obj, report, m);
+    let (_, dataset) = deps
+        .registry
+        .dataset(&report.dataset)
+        .expect("a report names its routed dataset");
+    let input = execution_input(obj, report, m, dataset);
     let res = deps
         .sfn
         .start_execution()
