@@ -1,0 +1,1153 @@
+"""lakeline curate, the Spark engine: one valid raw upload becomes typed Parquet.
+
+Why this exists: the curate Lambda (lakeline::curate, Rust) converts every valid upload it can
+hold within Lambda's limits; files above a dataset's `job.above` size, or of datasets whose
+registry entry names a Glue or EMR Serverless job, come here instead. Readers of the curated
+zone must not be able to tell which engine wrote a file, so this job follows the Rust rules
+exactly (shared/src/curate/columns.rs, shared/src/types.rs):
+
+- the schema is the registry's: int -> INT64, float -> DOUBLE, string -> UTF8, bool -> BOOLEAN,
+  date -> DATE, timestamp -> INT64 TIMESTAMP(MICROS, UTC); required columns are REQUIRED;
+- text values equal to one of the dataset's `null_values` are null; every other value is
+  converted by the rules validation accepted it by; a value that does not convert FAILS the job
+  naming the column and value (validation passed it, so it is a rule mismatch, never a null);
+- the output key is a pure function of the raw key: `<target><stem>-<sha256(key)[:12]>`, here
+  with a part number (`-00000.parquet`, ...) because Spark writes several files for big inputs.
+  Parts are written to a staging folder and then copied to their names; parts an earlier run
+  left beyond this run's count (and the Rust engine's single-file name) are deleted, so a
+  re-run leaves the same outputs and no duplicate rows.
+
+CSV and TSV are parsed by Python's csv module inside one Spark task, not by Spark's CSV reader:
+Spark's reader (univocity) differs from validation's csv-core where it matters (it rewrites line
+breaks inside quoted values, fails on mixed line endings, and keeps the quotes of `"ab"c`),
+while Python's csv agrees with csv-core on quoting, CR/LF/CRLF, blank lines and the BOM. Such a
+file (quoted newlines, or gzip) could not be split across tasks anyway. The rows travel to the
+JVM as Arrow batches when pyarrow and pandas are installed (Glue 5.0), else as pickled rows.
+JSON Lines and Parquet are read by Spark itself.
+
+Arguments (unknown ones, such as Glue's own, are ignored):
+
+  Glue:           --lakeline_source s3://b/k --lakeline_target s3://b/curated/ds/dt=.../
+                  --lakeline_dataset ds [--lakeline_partition p] --lakeline_execution e
+                  --lakeline_run_key k [--lakeline_registry s3://b/config/datasets.yaml]
+  EMR Serverless: [registry job arguments] --source s3://b/k --partition p --target s3://b/prefix/
+                  [--dataset ds] [--registry uri]
+  both:           --registry defaults to $LAKELINE_REGISTRY; without a dataset, the dataset is
+                  the one whose key_pattern prefix the key starts with; without a target, the
+                  dataset's target_prefix in the source bucket. Local runs (tests): plain paths
+                  below --lake-root, the folder standing in for the bucket.
+
+Prints one JSON line with what was written.
+"""
+
+import argparse
+# ==== lakeline shared: begin ====
+# Everything between these markers is identical in jobs/curate.py and jobs/compact.py (a test
+# holds them equal). Each job stays one self-contained file because that is what Glue's script
+# location and EMR Serverless' entry point take: the registry's compaction job names a single
+# `compact.py` and has no place for --py-files.
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+LOG = logging.getLogger("lakeline")
+
+#: Where jobs keep their scratch objects, relative to the bucket. `_` makes every lister of the
+#: lake (Spark, Athena, check-compaction) skip it.
+LAKELINE_DIR = "_lakeline/"
+STAGING_PREFIX = LAKELINE_DIR + "staging/"
+COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"
+
+COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
+
+
+class JobError(Exception):
+    """A failure a human has to act on. The message is the whole story (it ends up in the
+    pipeline's alert), so it names the file, column and value at fault."""
+
+
+def sha256_hex(text):
+    """SHA-256 of UTF-8 text, lowercase hex: the Rust side hashes the same bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def shorten(text, limit=120):
+    """A value as an error message can quote it: bounded, with control characters visible."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return json.dumps(text, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sizes and the registry
+# ---------------------------------------------------------------------------------------------
+
+_SIZE_UNITS = {
+    "": 1, "B": 1, "KB": 10**3, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+
+def parse_size(value):
+    """Bytes of a registry size (`128MiB`, `1.5GB`, `4096`), read like lakeline::size does."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(value))
+    if not m or m.group(2) not in _SIZE_UNITS:
+        raise JobError(f"invalid size {value!r}: use a number with B, KB, MB, GB, KiB, MiB, GiB or TiB")
+    return int(round(float(m.group(1)) * _SIZE_UNITS[m.group(2)]))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of the registry, with the defaults lakeline::registry applies filled in, so
+    the jobs read files by exactly the rules validation judged them by."""
+
+    name: str
+    key_pattern: str
+    format: str
+    compression: str
+    header: str
+    delimiter: str
+    null_values: tuple
+    extra_columns: str
+    columns: tuple
+    target_prefix: str
+    compaction_prefix: str
+    target_file_size: int
+
+    @property
+    def key_prefix(self):
+        """The literal prefix of the key pattern, cut after its last `/` (KeyPattern::prefix):
+        the keys this dataset owns."""
+        literal = self.key_pattern.split("{", 1)[0]
+        return literal[: literal.rfind("/") + 1]
+
+    def is_gzip(self, key):
+        if self.compression == "gzip":
+            return True
+        if self.compression == "none":
+            return False
+        return key.endswith(".gz")
+
+
+def _delimiter(ds):
+    if ds.get("format") == "tsv":
+        return "\t"
+    d = ds.get("delimiter", ",")
+    if d in ("\\t", "tab"):
+        return "\t"
+    if len(d) != 1 or d in ('"', "\n", "\r") or not d.isascii():
+        raise JobError(f"invalid delimiter {d!r} in the registry")
+    return d
+
+
+def load_registry(location):
+    """The registry YAML from a path or an s3:// URI (like LAKELINE_REGISTRY for the functions).
+
+    The Rust registry refuses unknown keys and bad values at deploy time, so this only reads
+    what the jobs need and trusts the rest."""
+    import yaml
+
+    if not location:
+        raise JobError("no registry: pass --registry (a path or s3:// URI) or set LAKELINE_REGISTRY")
+    try:
+        if location.startswith(("s3://", "s3a://")):
+            storage, key = locate(location)
+            data = storage.get(key)
+            if data is None:
+                raise JobError(f"registry {location} does not exist")
+            text = data.decode("utf-8")
+        else:
+            with open(location, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as e:
+        raise JobError(f"cannot read the registry {location}: {e}") from e
+    reg = yaml.safe_load(text)
+    if not isinstance(reg, dict) or not isinstance(reg.get("datasets"), dict):
+        raise JobError(f"registry {location} has no datasets: mapping")
+    return reg
+
+
+def dataset_from_registry(reg, name):
+    """The named dataset, or a JobError listing the ones there are."""
+    spec = reg["datasets"].get(name)
+    if spec is None:
+        raise JobError(f"dataset {name!r} is not in the registry (it has: {', '.join(sorted(reg['datasets']))})")
+    columns = []
+    for c in spec.get("columns") or []:
+        if c.get("type") not in COLUMN_TYPES:
+            raise JobError(f"dataset {name}: column {c.get('name')!r} has unknown type {c.get('type')!r}")
+        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False))))
+    if not columns:
+        raise JobError(f"dataset {name} declares no columns")
+    job = spec.get("job") or {}
+    compaction = spec.get("compaction") or {}
+    null_values = spec.get("null_values", [""])
+    return Dataset(
+        name=name,
+        key_pattern=spec["key_pattern"],
+        format=spec["format"],
+        compression=spec.get("compression", "auto"),
+        header=spec.get("header", "required"),
+        delimiter=_delimiter(spec) if spec["format"] in ("csv", "tsv") else ",",
+        null_values=tuple("" if v is None else str(v) for v in null_values),
+        extra_columns=spec.get("extra_columns", "reject"),
+        columns=tuple(columns),
+        target_prefix=job.get("target_prefix", "curated/{dataset}/{partition}/"),
+        compaction_prefix=compaction.get("prefix") or f"curated/{name}/",
+        target_file_size=parse_size(compaction.get("target_file_size", 128 << 20)),
+    )
+
+
+def dataset_for_key(reg, key):
+    """The dataset owning a raw key: the longest key-pattern prefix the key starts with (how
+    validate-upload routes an upload)."""
+    best = None
+    for name in reg["datasets"]:
+        ds = dataset_from_registry(reg, name)
+        if ds.key_prefix and key.startswith(ds.key_prefix):
+            if best is None or len(ds.key_prefix) > len(best.key_prefix):
+                best = ds
+    if best is None:
+        raise JobError(f"no dataset of the registry owns {key!r}: pass --dataset")
+    return best
+
+
+def render_prefix(template, dataset, partition):
+    """TargetPrefix::render: placeholders filled, empty segments collapsed."""
+    s = template.replace("{dataset}", dataset).replace("{partition}", partition or "")
+    return re.sub(r"/{2,}", "/", s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage: the bucket (boto3) or a folder standing in for one (tests). Keys are bucket-relative
+# in both, so every step of the jobs runs the same code locally and on S3.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Obj:
+    key: str
+    size: int
+    etag: str  # without quotes, like the Rust side keeps it
+
+
+_GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
+
+
+def _glob_escape(path):
+    # Spark (Hadoop) expands globs in paths it reads; a key may legally contain `[` or `{`.
+    return _GLOB_CHARS.sub(r"\\\1", path)
+
+
+class LocalStorage:
+    """A local folder used as the bucket. The ETag is the MD5 of the content, which is what S3
+    gives a single-part upload."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def __repr__(self):
+        return f"LocalStorage({self.root!r})"
+
+    def path(self, key):
+        return os.path.join(self.root, key)
+
+    def uri(self, key):
+        return self.path(key)
+
+    def spark_path(self, key, read=False):
+        """The path Spark and Hadoop take; `read`: for Spark's readers, which expand globs."""
+        p = "file://" + self.path(key)
+        return _glob_escape(p) if read else p
+
+    def _obj(self, key, path):
+        with open(path, "rb") as f:
+            etag = hashlib.md5(f.read()).hexdigest()
+        return Obj(key, os.path.getsize(path), etag)
+
+    def list(self, prefix, recursive=True):
+        base = self.path(prefix)
+        folder = base if prefix.endswith("/") or prefix == "" else os.path.dirname(base)
+        out = []
+        if not os.path.isdir(folder):
+            return out
+        for dirpath, dirnames, filenames in os.walk(folder):
+            if not recursive:
+                dirnames[:] = []
+            for f in filenames:
+                full = os.path.join(dirpath, f)
+                key = os.path.relpath(full, self.root).replace(os.sep, "/")
+                if key.startswith(prefix):
+                    out.append(self._obj(key, full))
+        return sorted(out, key=lambda o: o.key)
+
+    def head(self, key):
+        p = self.path(key)
+        return self._obj(key, p) if os.path.isfile(p) else None
+
+    def get(self, key):
+        try:
+            with open(self.path(key), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def put(self, key, data):
+        p = self.path(key)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        tmp = f"{p}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+
+    def copy(self, src, dst):
+        d = self.path(dst)
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        tmp = f"{d}.{uuid.uuid4().hex}.tmp"
+        shutil.copyfile(self.path(src), tmp)
+        os.replace(tmp, d)
+
+    def delete(self, key, if_match=None):
+        """Deletes `key`; with `if_match`, only while its ETag is that. False when it was not
+        deleted because it changed; True when it is gone (or was already)."""
+        p = self.path(key)
+        if if_match is not None:
+            cur = self.head(key)
+            if cur is not None and cur.etag != if_match:
+                return False
+        try:
+            os.remove(p)
+        except FileNotFoundError:
+            pass
+        return True
+
+    def delete_prefix(self, prefix):
+        p = self.path(prefix)
+        if prefix.endswith("/") and os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            for o in self.list(prefix):
+                self.delete(o.key)
+
+    def open(self, key, etag=None):
+        return open(self.path(key), "rb")
+
+
+class _S3Stream(io.RawIOBase):
+    """A GET of one object that resumes where it broke (Range + If-Match on the ETag read at
+    the start), so a multi-GiB read survives a reset connection and never mixes two versions."""
+
+    def __init__(self, client, bucket, key, etag):
+        self.client, self.bucket, self.key, self.etag = client, bucket, key, etag
+        self.pos = 0
+        self.body = None
+        self.retries = 0
+
+    def readable(self):
+        return True
+
+    def _open(self):
+        kw = {"Bucket": self.bucket, "Key": self.key}
+        if self.etag:
+            kw["IfMatch"] = f'"{self.etag}"'
+        if self.pos:
+            kw["Range"] = f"bytes={self.pos}-"
+        self.body = self.client.get_object(**kw)["Body"]
+
+    def readinto(self, b):
+        while True:
+            try:
+                if self.body is None:
+                    self._open()
+                data = self.body.read(len(b))
+                n = len(data)
+                b[:n] = data
+                self.pos += n
+                return n
+            except Exception as e:  # noqa: BLE001 - botocore raises many connection types
+                code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+                if code in ("PreconditionFailed", "412", "NoSuchKey"):
+                    raise JobError(
+                        f"s3://{self.bucket}/{self.key} changed or vanished while it was read ({code}): its own pipeline run curates the new upload"
+                    ) from e
+                self.retries += 1
+                if self.retries > 5:
+                    raise
+                LOG.warning("reading s3://%s/%s at byte %d failed (%s); resuming", self.bucket, self.key, self.pos, e)
+                self.body = None
+                time.sleep(min(2**self.retries, 20))
+
+
+class S3Storage:
+    """One S3 bucket through boto3 (present on Glue and EMR). Picklable: executors build their
+    own client."""
+
+    def __init__(self, bucket):
+        self.bucket = bucket
+        self._client = None
+
+    def __repr__(self):
+        return f"S3Storage({self.bucket!r})"
+
+    def __getstate__(self):
+        return {"bucket": self.bucket, "_client": None}
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client("s3", config=Config(retries={"max_attempts": 10, "mode": "adaptive"}))
+        return self._client
+
+    def uri(self, key):
+        return f"s3://{self.bucket}/{key}"
+
+    def spark_path(self, key, read=False):
+        """The path Spark and Hadoop take; `read`: for Spark's readers, which expand globs."""
+        p = f"s3://{self.bucket}/{key}"
+        return _glob_escape(p) if read else p
+
+    @staticmethod
+    def _code(e):
+        return getattr(e, "response", {}).get("Error", {}).get("Code", "")
+
+    def list(self, prefix, recursive=True):
+        kw = {"Bucket": self.bucket, "Prefix": prefix}
+        if not recursive:
+            kw["Delimiter"] = "/"
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(**kw):
+            for o in page.get("Contents", []):
+                out.append(Obj(o["Key"], o["Size"], o["ETag"].strip('"')))
+        return sorted(out, key=lambda o: o.key)
+
+    def head(self, key):
+        try:
+            h = self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as e:
+            if self._code(e) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return Obj(key, h["ContentLength"], h["ETag"].strip('"'))
+
+    def get(self, key):
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as e:
+            if self._code(e) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def put(self, key, data):
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def copy(self, src, dst):
+        # Managed copy: multipart above its threshold, so parts over 5 GiB copy too.
+        self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)
+
+    def _supports_if_match_delete(self):
+        shape = self.client.meta.service_model.operation_model("DeleteObject").input_shape
+        return "IfMatch" in shape.members
+
+    def delete(self, key, if_match=None):
+        """Deletes `key`; with `if_match`, only while its ETag is that (a newer upload of the
+        same key is never deleted). False when it changed."""
+        if if_match is not None:
+            if self._supports_if_match_delete():
+                try:
+                    self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{if_match}"')
+                    return True
+                except Exception as e:
+                    code = self._code(e)
+                    if code in ("PreconditionFailed", "412"):
+                        return False
+                    if code in ("NoSuchKey", "404"):
+                        return True
+                    if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest", "501"):
+                        raise
+                    LOG.info("conditional delete not supported here (%s): checking the ETag first", code)
+            cur = self.head(key)
+            if cur is None:
+                return True
+            if cur.etag != if_match:
+                return False
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+        return True
+
+    def delete_prefix(self, prefix):
+        keys = [o.key for o in self.list(prefix)]
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i : i + 1000]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+
+    def open(self, key, etag=None):
+        return io.BufferedReader(_S3Stream(self.client, self.bucket, key, etag), buffer_size=1 << 20)
+
+
+def locate(uri, lake_root=None):
+    """(storage, key) of an `s3://bucket/key` URI or of a local path below the lake root (a
+    folder standing in for the bucket: `--lake-root` or LAKELINE_LAKE_ROOT)."""
+    m = re.match(r"^s3a?://([^/]+)/?(.*)$", uri)
+    if m:
+        return S3Storage(m.group(1)), m.group(2)
+    root = lake_root or os.environ.get("LAKELINE_LAKE_ROOT")
+    if not root:
+        raise JobError(f"{uri} is not an s3:// URI: pass --lake-root (the folder standing in for the bucket) for local paths")
+    root = os.path.abspath(root)
+    trailing = uri.endswith("/")
+    full = os.path.abspath(uri.removeprefix("file://"))
+    if full != root and not full.startswith(root + os.sep):
+        raise JobError(f"{uri} is not below the lake root {root}")
+    key = os.path.relpath(full, root).replace(os.sep, "/")
+    key = "" if key == "." else key
+    if trailing and key:
+        key += "/"
+    return LocalStorage(root), key
+
+
+def same_storage(a, b):
+    return type(a) is type(b) and getattr(a, "bucket", None) == getattr(b, "bucket", None) and getattr(a, "root", None) == getattr(b, "root", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark
+# ---------------------------------------------------------------------------------------------
+
+#: Session settings both jobs rely on; set at run time, so they hold in Glue's and EMR's
+#: pre-made sessions too.
+SPARK_SQL_CONF = {
+    # Instants are UTC; no offset in the text means UTC (lakeline::curate::columns).
+    "spark.sql.session.timeZone": "UTC",
+    # INT64 TIMESTAMP(MICROS, UTC), as arrow-rs writes Timestamp(us, "+00:00"); INT96 is legacy.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "zstd",
+    # Proleptic Gregorian both ways (arrow's calendar), so 0001-01-01 survives untouched instead
+    # of failing (EXCEPTION is Spark's default for dates before 1582).
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    # Column names are matched exactly, as validation matched them.
+    "spark.sql.caseSensitive": "true",
+    # Conversions yield null on failure and the jobs turn that null into a named error; ANSI
+    # mode would raise Spark's own, anonymous one first.
+    "spark.sql.ansi.enabled": "false",
+    # Parquet INT64 TIMESTAMP(NANOS) is readable only as a long (converted by the job).
+    "spark.sql.legacy.parquet.nanosAsLong": "true",
+    "spark.sql.parquet.mergeSchema": "false",
+}
+
+
+def spark_session(app):
+    """The session (Glue's, EMR's or a new one)."""
+    from pyspark.sql import SparkSession
+
+    return configure(SparkSession.builder.appName(app).getOrCreate())
+
+
+def configure(spark):
+    """Applies the settings the jobs rely on to a running session (each run does, so they
+    hold whoever made the session)."""
+    for k, v in SPARK_SQL_CONF.items():
+        spark.conf.set(k, v)
+    # No _SUCCESS marker in staging folders: the jobs list staging themselves.
+    spark.sparkContext._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+    return spark
+
+
+def not_null(column, name, default, message):
+    """`column` as a non-nullable expression: a null raises `message`, so the literal default
+    is never used; it only tells Spark the column is never null, which makes the Parquet
+    column REQUIRED like the Rust engine's."""
+    from pyspark.sql import functions as F
+
+    checked = F.when(column.isNull(), F.raise_error(F.lit(message))).otherwise(column)
+    return F.coalesce(checked, default).alias(name)
+
+
+def type_default(dtype):
+    """A non-null literal of a Spark type (see not_null)."""
+    import datetime
+
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.TimestampType):
+        return F.lit(datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)).cast(dtype)
+    if isinstance(dtype, T.DateType):
+        return F.lit(datetime.date(1970, 1, 1))
+    if isinstance(dtype, T.StringType):
+        return F.lit("")
+    if isinstance(dtype, T.BooleanType):
+        return F.lit(False)
+    if isinstance(dtype, T.BinaryType):
+        return F.lit(bytearray())
+    return F.lit(0).cast(dtype)
+
+
+def parquet_footer(spark, path):
+    """(rows, Spark schema with nullability from the Parquet repetition) of one Parquet file,
+    from its footer alone: no Spark job, a ranged read or two.
+
+    Spark's readers make every column nullable; the footer keeps REQUIRED, so compaction can
+    tell and keep it."""
+    from pyspark.sql import types as T
+
+    jvm = spark._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    no_filter = getattr(jvm.org.apache.parquet.format.converter.ParquetMetadataConverter, "NO_FILTER")
+    footer = jvm.org.apache.parquet.hadoop.ParquetFileReader.readFooter(conf, jvm.org.apache.hadoop.fs.Path(path), no_filter)
+    rows = sum(b.getRowCount() for b in footer.getBlocks())
+    message = footer.getFileMetaData().getSchema()
+    try:
+        conv = jvm.org.apache.spark.sql.execution.datasources.parquet.ParquetToSparkSchemaConverter(spark._jsparkSession.sessionState().conf())
+        schema = T.StructType.fromJson(json.loads(conv.convert(message).json()))
+    except Exception:  # noqa: BLE001 - an internal Spark class; fall back to a public read
+        LOG.info("schema converter unavailable; reading the schema of %s through Spark", path)
+        schema = spark.read.parquet(path).schema
+        required = {f.getName() for f in message.getFields() if f.getRepetition().name() == "REQUIRED"}
+        schema = T.StructType([T.StructField(f.name, f.dataType, f.name not in required) for f in schema.fields])
+    return rows, schema
+
+
+def read_footers(spark, paths, threads=16):
+    """parquet_footer of many files, a few at a time (py4j calls may run in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
+        return list(pool.map(lambda p: parquet_footer(spark, p), paths))
+
+
+_PART_RE = re.compile(r"^part-(\d+)-.*?(?:-c(\d+))?(?:\.[a-z0-9]+)?\.parquet$")
+
+
+def write_staged(df, storage, staging_prefix, max_records_per_file=0):
+    """Writes `df` as Parquet under `staging_prefix` (cleared first: a re-run starts clean) and
+    returns the part files in row order (task, then file within the task)."""
+    storage.delete_prefix(staging_prefix)
+    w = df.write.mode("overwrite").option("compression", "zstd")
+    if max_records_per_file:
+        w = w.option("maxRecordsPerFile", int(max_records_per_file))
+    w.parquet(storage.spark_path(staging_prefix))
+    parts = []
+    for o in storage.list(staging_prefix):
+        name = o.key.rsplit("/", 1)[-1]
+        m = _PART_RE.match(name)
+        if m:
+            parts.append(((int(m.group(1)), int(m.group(2) or 0)), o))
+    parts.sort(key=lambda t: t[0])
+    return [o for _, o in parts]
+
+
+def numbered_key(prefix, stem, i):
+    """`<prefix><stem>-<nnnnn>.parquet`: the name of output part `i`."""
+    return f"{prefix}{stem}-{i:05d}.parquet"
+
+
+def publish(storage, parts, prefix, stem, extra_stale=()):
+    """Copies staged parts to their final names `<prefix><stem>-00000.parquet`, … then deletes
+    what a previous run of the same stem left beyond them (higher part numbers) and the keys in
+    `extra_stale`, so a re-run leaves exactly this run's outputs and no duplicate rows."""
+    finals = []
+    for i, part in enumerate(parts):
+        dst = numbered_key(prefix, stem, i)
+        storage.copy(part.key, dst)
+        finals.append(dst)
+    pattern = re.compile(re.escape(prefix + stem) + r"-(\d{5,})\.parquet$")
+    keep = set(finals)
+    for o in storage.list(prefix + stem, recursive=False):
+        if pattern.fullmatch(o.key) and o.key not in keep:
+            LOG.info("deleting %s, left by an earlier run with more parts", storage.uri(o.key))
+            storage.delete(o.key)
+    for key in extra_stale:
+        if key not in keep and storage.head(key) is not None:
+            LOG.info("deleting %s, the single-file output of an earlier run", storage.uri(key))
+            storage.delete(key)
+    return finals
+
+
+def setup_logging():
+    if not LOG.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s lakeline %(levelname)s %(message)s"))
+        LOG.addHandler(h)
+        LOG.setLevel(logging.INFO)
+
+
+# ==== lakeline shared: end ====
+
+
+# ---------------------------------------------------------------------------------------------
+# Curate
+# ---------------------------------------------------------------------------------------------
+
+#: Rows per output file: about 100-200 MiB of zstd Parquet for typical rows, one file per task
+#: otherwise (a single-task CSV read would else write one giant file).
+DEFAULT_MAX_RECORDS_PER_FILE = 5_000_000
+
+#: Rows per Arrow batch sent from the CSV parser to the JVM.
+ARROW_BATCH_ROWS = 65_536
+
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+INT_RE = r"^[+-]?[0-9]+$"
+FLOAT_RE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
+# date, T/t/space, HH:MM, optional :SS, optional .fraction (or ,fraction) of 1-9 digits,
+# optional Z/z or +-HH, +-HHMM, +-HH:MM (lakeline::types::is_timestamp).
+TIMESTAMP_RE = (
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
+    r"(?:[Zz]|([+-])([0-9]{2})(?::?([0-9]{2}))?)?$"
+)
+
+
+def output_stem(raw_key):
+    """`<stem>-<12 hex of sha256(raw key)>`: lakeline::curate::output_key without prefix and
+    extension. The stem is the file name without a trailing `.gz`, then without its last
+    extension (a leading dot is no extension)."""
+    file = raw_key.rsplit("/", 1)[-1]
+    stem = file[:-3] if file.endswith(".gz") else file
+    i = stem.rfind(".")
+    if i > 0:
+        stem = stem[:i]
+    return f"{stem}-{sha256_hex(raw_key)[:12]}"
+
+
+def spark_type(column_type):
+    from pyspark.sql import types as T
+
+    return {
+        "string": T.StringType(),
+        "int": T.LongType(),
+        "float": T.DoubleType(),
+        "bool": T.BooleanType(),
+        "date": T.DateType(),
+        "timestamp": T.TimestampType(),
+    }[column_type]
+
+
+def curated_schema(ds):
+    """The schema curated Parquet carries (lakeline::curate::columns::schema)."""
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(c.name, spark_type(c.type), not c.required) for c in ds.columns])
+
+
+# --- text -> typed values, as Spark expressions -------------------------------------------------
+
+
+# Each conversion takes the raw column and a `stage` callback that materialises an expression
+# as a column of an earlier projection and returns a reference to it. Spark does not merge a
+# projection into the next when that would evaluate an expensive expression twice, so every
+# regular expression runs once per value, and the final plan stays small enough for codegen
+# (nesting the expressions directly made plans that took tens of seconds to optimise).
+
+
+def _int_from_text(v, stage):
+    from pyspark.sql import functions as F
+
+    return F.when(v.rlike(INT_RE), v.cast("long"))
+
+
+def _float_from_text(v, stage):
+    from pyspark.sql import functions as F
+
+    low = stage(F.lower(v))
+    return (
+        F.when(low.rlike(r"^[+-]?nan$"), F.lit(float("nan")))
+        .when(low.rlike(r"^[+]?inf(inity)?$"), F.lit(float("inf")))
+        .when(low.rlike(r"^-inf(inity)?$"), F.lit(float("-inf")))
+        .when(v.rlike(FLOAT_RE), v.cast("double"))
+    )
+
+
+def _bool_from_text(v, stage):
+    from pyspark.sql import functions as F
+
+    low = stage(F.lower(v))
+    return F.when(low.isin(*TRUE_WORDS), F.lit(True)).when(low.isin(*FALSE_WORDS), F.lit(False))
+
+
+def _date_from_text(v, stage):
+    from pyspark.sql import functions as F
+
+    y, m, d = (stage(F.regexp_extract(v, DATE_RE, i).cast("int")) for i in (1, 2, 3))
+    return F.when(v.rlike(DATE_RE) & (y >= 1), F.make_date(y, m, d))
+
+
+def _timestamp_from_text(v, stage):
+    """Microseconds since the epoch computed field by field (columns.rs parse_timestamp): no
+    offset means UTC, digits beyond microseconds are dropped, `:60` is the next minute's first
+    second. Spark's own parsers reject `:60`, accept other layouts and round differently."""
+    from pyspark.sql import functions as F
+
+    ok = stage(v.rlike(TIMESTAMP_RE))
+    g = {i: stage(F.when(ok, F.regexp_extract(v, TIMESTAMP_RE, i))) for i in range(1, 11)}
+
+    def num(i):
+        return F.when(g[i] == "", F.lit(0)).otherwise(g[i].cast("int"))
+
+    y, mo, d, h, mi = (g[i].cast("int") for i in (1, 2, 3, 4, 5))
+    s, oh, om = num(6), num(9), num(10)
+    micros_part = F.when(g[7] == "", F.lit(0)).otherwise(F.rpad(F.substring(g[7], 1, 6), 6, "0").cast("long"))
+    offset = (oh * 3600 + om * 60) * F.when(g[8] == "-", F.lit(-1)).otherwise(F.lit(1))
+    date = stage(F.make_date(y, mo, d))
+    valid = ok & date.isNotNull() & (y >= 1) & (h <= 23) & (mi <= 59) & (s <= 60) & (oh <= 23) & (om <= 59)
+    seconds = F.unix_date(date).cast("long") * 86400 + h * 3600 + mi * 60 + s - offset
+    return F.when(valid, F.timestamp_micros(seconds * 1_000_000 + micros_part))
+
+
+TEXT_CONVERSIONS = {
+    "string": lambda v, stage: v,
+    "int": _int_from_text,
+    "float": _float_from_text,
+    "bool": _bool_from_text,
+    "date": _date_from_text,
+    "timestamp": _timestamp_from_text,
+}
+
+
+def convert_columns(df, ds, source, convert):
+    """Declared columns, each `finish_column(raw, convert(column, raw, stage))`, computed in
+    projections: raw values, staged helpers (in order of need), converted values, checks."""
+    from pyspark.sql import functions as F
+
+    layers = []  # layers[k]: list of (name, expression) computed in projection k
+
+    def stager(prefix):
+        count = [0]
+
+        def stage(expr):
+            # Every helper gets its own layer after those it may refer to.
+            count[0] += 1
+            name = f"__{prefix}_{count[0]}"
+            layers.append([(name, expr)])
+            return F.col(name)
+
+        return stage
+
+    raws, convs = [], []
+    for i, c in enumerate(ds.columns):
+        raw = F.col(f"`{c.name}`")
+        conv = convert(c, raw, stager(f"c{i}"))
+        raws.append(raw)
+        convs.append(conv)
+    # Helpers of different columns are independent: merge layer k of all columns? Simpler and
+    # as good: one projection per helper, carrying every column along; Spark collapses cheap
+    # projections itself.
+    out = df
+    for layer in layers:
+        out = out.select("*", *[e.alias(n) for n, e in layer])
+    out = out.select("*", *[conv.alias(f"__v{i}") for i, conv in enumerate(convs)])
+    return out.select(*[finish_column(raws[i], F.col(f"__v{i}"), c, source) for i, c in enumerate(ds.columns)])
+
+
+def finish_column(raw, converted, column, source):
+    """The curated column: `converted`, failing the job where a non-null `raw` did not
+    convert, and non-nullable (REQUIRED) when the column is required."""
+    from pyspark.sql import functions as F
+
+    label = f"{column.name} ({column.type})"
+    message = F.concat(
+        F.lit(f"lakeline curate: {source}: column {label}: cannot convert the value \""),
+        F.substring(raw.cast("string"), 1, 120),
+        F.lit("\", which validation accepted (validation and curation disagree: report this)"),
+    )
+    checked = F.when(raw.isNotNull() & converted.isNull(), F.raise_error(message)).otherwise(converted)
+    if column.required:
+        return not_null(
+            checked,
+            column.name,
+            type_default(spark_type(column.type)),
+            f"lakeline curate: {source}: required column {column.name} holds a null",
+        )
+    return checked.alias(column.name)
+
+
+# --- readers ----------------------------------------------------------------------------------
+
+
+def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source):
+    """The data records of a CSV/TSV object as lists of strings, by csv-core's rules: `"`
+    quotes with `""` inside, CR, LF and CRLF end records, blank lines are skipped, a UTF-8 BOM
+    at the start is dropped, the first record is the header when the dataset has one."""
+    csv.field_size_limit(2**31 - 1)
+    raw = storage.open(key, etag)
+    try:
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="strict")
+        reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+        header_pending = header == "required"
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if header_pending:
+                    header_pending = False
+                    continue
+                if len(row) != ncols:
+                    raise JobError(
+                        f"lakeline curate: {source}: the record ending on line {reader.line_num} has {len(row)} fields, expected {ncols} (validation accepted the file: report this)"
+                    )
+                yield row
+        except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as e:
+            raise JobError(f"lakeline curate: {source}: cannot read the file near line {reader.line_num}: {e}") from e
+    finally:
+        raw.close()
+
+
+def _null_mapper(null_values):
+    nulls = frozenset(null_values)
+    return lambda row: tuple(None if v in nulls else v for v in row)
+
+
+def arrow_batches(rows, names, null_values, batch_rows=ARROW_BATCH_ROWS):
+    """Rows as Arrow record batches of strings, null values already null (vectorised)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    nulls = pa.array(sorted(set(null_values)), pa.string())
+
+    def batch(buf):
+        arrays = []
+        for col in zip(*buf):
+            a = pa.array(col, pa.string())
+            if len(nulls):
+                a = pc.if_else(pc.is_in(a, value_set=nulls), pa.scalar(None, pa.string()), a)
+            arrays.append(a)
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+
+    buf = []
+    for row in rows:
+        buf.append(row)
+        if len(buf) >= batch_rows:
+            yield batch(buf)
+            buf = []
+    if buf:
+        yield batch(buf)
+
+
+def arrow_available():
+    """Whether mapInArrow can run: it needs pyarrow and pandas (Spark checks both)."""
+    try:
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def read_delimited(spark, ds, storage, key, etag, source, transfer="auto"):
+    """A CSV/TSV object as a one-partition DataFrame of nullable string columns."""
+    from pyspark.sql import types as T
+
+    names = [c.name for c in ds.columns]
+    schema = T.StructType([T.StructField(n, T.StringType(), True) for n in names])
+    args = (storage, key, etag, ds.is_gzip(key), ds.delimiter, ds.header, len(names), source)
+    null_values = ds.null_values
+    use_arrow = transfer == "arrow" or (transfer == "auto" and arrow_available())
+    if use_arrow:
+
+        def parse(_batches):
+            return arrow_batches(delimited_rows(*args), names, null_values)
+
+        return spark.range(1, numPartitions=1).mapInArrow(parse, schema)
+    to_tuple = _null_mapper(null_values)
+
+    def parse_rows(_):
+        return (to_tuple(r) for r in delimited_rows(*args))
+
+    rdd = spark.sparkContext.parallelize([0], 1).mapPartitions(parse_rows)
+    return spark.createDataFrame(rdd, schema, verifySchema=False)
+
+
+def curate_text(df, ds, source):
+    """Declared columns converted from text by the Rust rules."""
+    return convert_columns(df, ds, source, lambda c, raw, stage: TEXT_CONVERSIONS[c.type](raw, stage))
+
+
+def read_jsonl(spark, ds, path, source):
+    """JSON Lines by Spark's JSON reader, fields by name: ints must be JSON integers (a float
+    fails the read), floats any number, bools JSON booleans, strings JSON strings; dates and
+    timestamps arrive as strings and are converted by the text rules. Lines end at LF only
+    (a CR is whitespace, as for serde_json); blank lines are skipped; FAILFAST, so a record
+    Spark cannot read fails the job instead of becoming nulls."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    read_types = {"date": T.StringType(), "timestamp": T.StringType()}
+    schema = T.StructType([T.StructField(c.name, read_types.get(c.type, spark_type(c.type)), True) for c in ds.columns])
+    df = spark.read.schema(schema).option("mode", "FAILFAST").option("lineSep", "\n").json(path)
+
+    def convert(c, raw, stage):
+        return TEXT_CONVERSIONS[c.type](raw, stage) if c.type in read_types else raw
+
+    return convert_columns(df, ds, source, convert)
+
+
+def read_parquet(spark, ds, path, source):
+    """A Parquet upload re-written to the declared schema: declared columns by name, in
+    declared order, cast as lakeline::curate::curate_batches casts (INT32 -> INT64, FLOAT and
+    DECIMAL -> DOUBLE, INT96 / milli / nano timestamps -> microseconds UTC, local timestamps
+    taken as UTC)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    df = spark.read.parquet(path)
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    allowed = {
+        "int": (T.ByteType, T.ShortType, T.IntegerType, T.LongType),
+        "float": (T.FloatType, T.DoubleType, T.DecimalType),
+        "string": (T.StringType,),
+        "bool": (T.BooleanType,),
+        "date": (T.DateType,),
+        "timestamp": (T.TimestampType, T.TimestampNTZType, T.LongType),
+    }
+    for c in ds.columns:
+        if c.name not in fields:
+            raise JobError(f"lakeline curate: {source}: declared column {c.name} is not in the file")
+        t = fields[c.name]
+        if not isinstance(t, allowed[c.type]):
+            raise JobError(f"lakeline curate: {source}: column {c.name} is {t.simpleString()} in the file, which does not convert to {c.type}")
+
+    def convert(c, raw, stage):
+        if c.type == "timestamp" and isinstance(fields[c.name], T.LongType):
+            # INT64 TIMESTAMP(NANOS): validation admits no plain INT64 here. Truncated toward
+            # zero to microseconds, as arrow-cast divides.
+            return F.timestamp_micros(F.expr(f"`{c.name}` div 1000"))
+        return raw.cast(spark_type(c.type))
+
+    return convert_columns(df, ds, source, convert)
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="curate.py", description="lakeline curate (Spark engine)", allow_abbrev=False)
+    p.add_argument("--lakeline_source", "--source", dest="source", required=True)
+    p.add_argument("--lakeline_target", "--target", dest="target")
+    p.add_argument("--lakeline_dataset", "--dataset", dest="dataset")
+    p.add_argument("--lakeline_partition", "--partition", dest="partition")
+    p.add_argument("--lakeline_execution", dest="execution")
+    p.add_argument("--lakeline_run_key", dest="run_key")
+    p.add_argument("--lakeline_registry", "--registry", dest="registry", default=os.environ.get("LAKELINE_REGISTRY"))
+    p.add_argument("--lake-root", dest="lake_root", help="local runs: the folder standing in for the bucket")
+    p.add_argument("--max-records-per-file", type=int, default=DEFAULT_MAX_RECORDS_PER_FILE)
+    p.add_argument("--csv-transfer", choices=("auto", "arrow", "rows"), default="auto")
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        LOG.info("ignoring arguments not meant for this job: %s", " ".join(unknown))
+    return args
+
+
+def run(spark, args):
+    """Curates one object; returns the summary printed by main."""
+    started = time.time()
+    configure(spark)
+    src_storage, key = locate(args.source, args.lake_root)
+    reg = load_registry(args.registry)
+    ds = dataset_from_registry(reg, args.dataset) if args.dataset else dataset_for_key(reg, key)
+    source = src_storage.uri(key)
+    head = src_storage.head(key)
+    if head is None:
+        raise JobError(f"lakeline curate: {source} does not exist (deleted or quarantined since it was validated?)")
+
+    if args.target:
+        dst_storage, prefix = locate(args.target, args.lake_root)
+    else:
+        partition = args.partition
+        if partition is None:
+            folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+            partition = folder[len(ds.key_prefix) :].strip("/") if folder.startswith(ds.key_prefix) else ""
+        dst_storage, prefix = src_storage, render_prefix(ds.target_prefix, ds.name, partition)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    stem = output_stem(key)
+    run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", args.execution or args.run_key or uuid.uuid4().hex)
+    staging = f"{STAGING_PREFIX}{stem}/{run_id}/"
+    LOG.info("curating %s (dataset %s, %s, %d bytes) into %s", source, ds.name, ds.format, head.size, dst_storage.uri(prefix))
+
+    if ds.format in ("csv", "tsv"):
+        df = curate_text(read_delimited(spark, ds, src_storage, key, head.etag, source, args.csv_transfer), ds, source)
+    elif ds.format == "jsonl":
+        df = read_jsonl(spark, ds, src_storage.spark_path(key, read=True), source)
+    elif ds.format == "parquet":
+        df = read_parquet(spark, ds, src_storage.spark_path(key, read=True), source)
+    else:
+        raise JobError(f"dataset {ds.name} has format {ds.format!r}, which this job does not read")
+
+    try:
+        parts = write_staged(df, dst_storage, staging, args.max_records_per_file)
+    except JobError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
+        raise JobError(explain_spark_failure(e, source)) from e
+    if not parts:
+        raise JobError(f"lakeline curate: {source}: Spark wrote no Parquet file to {dst_storage.uri(staging)}")
+    outputs = publish(dst_storage, parts, prefix, stem, extra_stale=[f"{prefix}{stem}.parquet"])
+    dst_storage.delete_prefix(staging)
+    rows = sum(r for r, _ in read_footers(spark, [dst_storage.spark_path(k) for k in outputs]))
+    return {
+        "job": "curate",
+        "source": source,
+        "etag": head.etag,
+        "dataset": ds.name,
+        "rows": rows,
+        "outputs": [dst_storage.uri(k) for k in outputs],
+        "seconds": round(time.time() - started, 3),
+    }
+
+
+def explain_spark_failure(e, source):
+    """The human part of a Spark failure: our own raise_error message when there is one
+    (buried in a Java stack trace), else the root cause Spark names last."""
+    text = str(e)
+    m = re.search(r"lakeline curate: [^\n]*", text)
+    if m:
+        return m.group(0).split(". SQLSTATE")[0].rstrip()
+    causes = [c for c in re.findall(r"\[[A-Z_.]+\][^\n]*", text) if not c.startswith(("[TASK_WRITE_FAILED]", "[MALFORMED_RECORD_IN_PARSING"))]
+    first = causes[-1] if causes else (text.strip().splitlines() or [repr(e)])[0]
+    return f"lakeline curate: {source}: Spark failed: {first[:500]}"
+
+
+def main(argv=None):
+    setup_logging()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    spark = spark_session("lakeline-curate")
+    try:
+        summary = run(spark, args)
+    except JobError as e:
+        LOG.error("%s", e)
+        raise
+    print(json.dumps(summary, ensure_ascii=False), flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
