@@ -578,6 +578,26 @@ def configure(spark):
     return spark
 
 
+def spark_type(column_type):
+    from pyspark.sql import types as T
+
+    return {
+        "string": T.StringType(),
+        "int": T.LongType(),
+        "float": T.DoubleType(),
+        "bool": T.BooleanType(),
+        "date": T.DateType(),
+        "timestamp": T.TimestampType(),
+    }[column_type]
+
+
+def curated_schema(ds):
+    """The schema curated Parquet carries (lakeline::curate::columns::schema)."""
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(c.name, spark_type(c.type), not c.required) for c in ds.columns])
+
+
 def not_null(column, name, default, message):
     """`column` as a non-nullable expression: a null raises `message`, so the literal default
     is never used; it only tells Spark the column is never null, which makes the Parquet
@@ -736,26 +756,6 @@ def output_stem(raw_key):
     if i > 0:
         stem = stem[:i]
     return f"{stem}-{sha256_hex(raw_key)[:12]}"
-
-
-def spark_type(column_type):
-    from pyspark.sql import types as T
-
-    return {
-        "string": T.StringType(),
-        "int": T.LongType(),
-        "float": T.DoubleType(),
-        "bool": T.BooleanType(),
-        "date": T.DateType(),
-        "timestamp": T.TimestampType(),
-    }[column_type]
-
-
-def curated_schema(ds):
-    """The schema curated Parquet carries (lakeline::curate::columns::schema)."""
-    from pyspark.sql import types as T
-
-    return T.StructType([T.StructField(c.name, spark_type(c.type), not c.required) for c in ds.columns])
 
 
 # --- text -> typed values, as Spark expressions -------------------------------------------------
