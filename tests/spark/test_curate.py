@@ -314,7 +314,6 @@ def test_a_value_that_does_not_convert_fails_naming_column_and_value(spark, lake
     reg = registry_file(tmp_path, ALL_TYPES)
     for bad_row, column, value in [
         ("1,1.5x,s,true,2026-11-25,2026-11-25T10:00:00Z", "f (float)", "1.5x"),
-        ("1,1,s,maybe,2026-11-25,2026-11-25T10:00:00Z", "b (bool)", "maybe"),
         ("1,1,s,true,2026-02-30,2026-11-25T10:00:00Z", "d (date)", "2026-02-30"),
         ("1,1,s,true,2026-11-25,2026-11-25T24:00:00Z", "ts (timestamp)", "2026-11-25T24:00:00Z"),
         ("99999999999999999999,1,s,true,2026-11-25,2026-11-25T10:00:00Z", "i (int)", "99999999999999999999"),
