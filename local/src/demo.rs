@@ -71,7 +71,8 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
             // account where the job was never deployed.
             glue_job_exists: false,
             glue_max_concurrent_runs: 10,
-            close_partitions_at_once: true,
+            maintenance_definition: std::fs::read_to_string("statemachine/maintenance.asl.json")
+                .context("reading statemachine/maintenance.asl.json")?,
         },
     )
     .await?;
@@ -88,20 +89,42 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         stack.bucket, stack.state_machine_arn, stack.topic_arn
     );
 
-    // A curated partition full of small files, as a week of hourly Spark writes leaves it.
+    // A curated partition full of small files, as a day of hourly exports leaves it: real
+    // Parquet, written by the same curate engine, with distinct order ids.
+    let csv_text = std::fs::read_to_string(samples.join("orders/good.csv"))
+        .context("samples/orders/good.csv")?;
+    let (_, orders) = stack
+        .registry
+        .dataset("orders")
+        .context("the registry has no orders dataset")?;
     for i in 0..SMALL_FILES {
-        let key = format!("curated/orders/dt={DT}/part-{i:05}.snappy.parquet");
+        let body = small_export(&csv_text, i);
+        let prov = lakeline::curate::Provenance {
+            source: format!("demo export {i}"),
+            source_version: String::new(),
+            dataset: "orders".into(),
+            registry_sha256: stack.registry.content_hash(),
+        };
+        let (_, parquet) = lakeline::curate::curate_stream(
+            "orders",
+            orders,
+            "export.csv",
+            20,
+            body.as_bytes(),
+            Vec::new(),
+            &prov,
+        )?;
         stack
             .c
             .s3
             .put_object()
             .bucket(&stack.bucket)
-            .key(key)
-            .body(vec![0u8; 4096 + 37 * i].into())
+            .key(format!("curated/orders/dt={DT}/export-{i:05}.parquet"))
+            .body(parquet.into())
             .send()
             .await?;
     }
-    println!("curated/orders/dt={DT}/ holds {SMALL_FILES} small files\n");
+    println!("curated/orders/dt={DT}/ holds {SMALL_FILES} small Parquet files\n");
 
     let mut uploads = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(samples)
@@ -319,6 +342,64 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         );
     }
 
+    // The scheduled sweep, as it runs two hours from now: the partition is closed (its day is
+    // past the grace days, and nothing was written for more than quiet_minutes).
+    let now = std::time::SystemTime::now() + Duration::from_secs(2 * 3600);
+    let now =
+        aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime)?;
+    let partition = format!("curated/orders/dt={DT}/");
+    let before = partition_files(&stack, &partition).await?;
+    let name = lakeline_cli::stack::unique("sweep");
+    stack
+        .c
+        .sfn
+        .start_execution()
+        .state_machine_arn(&stack.maintenance_arn)
+        .name(&name)
+        .input(serde_json::json!({"bucket": stack.bucket, "now": now}).to_string())
+        .send()
+        .await?;
+    let arn = stack
+        .maintenance_arn
+        .replace(":stateMachine:", ":execution:")
+        + ":"
+        + &name;
+    let d = stack.finished(&arn, Duration::from_secs(120)).await?;
+    let history = stack.history(&arn).await?;
+    println!(
+        "\nMaintenance sweep (as at {now}): {} in {} state transitions",
+        d.status().as_str(),
+        transitions(&history)
+    );
+    let after = partition_files(&stack, &partition).await?;
+    println!(
+        "  {partition}: {} files, {} rows, {} bytes  ->  {} file(s), {} rows, {} bytes (compacted by the compact Lambda, read back)",
+        before.files, before.rows, before.bytes, after.files, after.rows, after.bytes
+    );
+    for k in &after.keys {
+        println!("    s3://{}/{k}", stack.bucket);
+    }
+    if d.status().as_str() != "SUCCEEDED" {
+        failures.push(format!(
+            "maintenance sweep {}: {:?} {:?}",
+            d.status().as_str(),
+            d.error(),
+            d.cause()
+        ));
+    }
+    if after.rows != before.rows {
+        failures.push(format!(
+            "compaction changed the row count: {} before, {} after",
+            before.rows, after.rows
+        ));
+    }
+    if after.files != 1 {
+        failures.push(format!(
+            "compaction planned one file for the partition, {} are there",
+            after.files
+        ));
+    }
+
     let valid = outcomes
         .values()
         .filter(|o| o["outcome"] == "valid")
@@ -439,6 +520,69 @@ async fn print_curated(stack: &Stack, job: &Value) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Small export `i`: the sample's rows with order ids of its own.
+fn small_export(csv: &str, i: usize) -> String {
+    let mut lines = csv.lines();
+    let mut out = format!("{}\n", lines.next().unwrap_or_default());
+    for (n, line) in lines.filter(|l| !l.is_empty()).enumerate() {
+        let rest = line.split_once(',').map_or("", |(_, r)| r);
+        out.push_str(&format!("{},{rest}\n", 1_000_000 + i * 1000 + n));
+    }
+    out
+}
+
+/// Data files of a partition: how many, their rows (from their footers) and bytes.
+struct PartitionFiles {
+    files: usize,
+    rows: u64,
+    bytes: u64,
+    keys: Vec<String>,
+}
+
+async fn partition_files(stack: &Stack, prefix: &str) -> anyhow::Result<PartitionFiles> {
+    let out = stack
+        .c
+        .s3
+        .list_objects_v2()
+        .bucket(&stack.bucket)
+        .prefix(prefix)
+        .send()
+        .await?;
+    let mut p = PartitionFiles {
+        files: 0,
+        rows: 0,
+        bytes: 0,
+        keys: Vec::new(),
+    };
+    for o in out.contents() {
+        let key = o.key().unwrap_or_default();
+        let name = key.strip_prefix(prefix).unwrap_or(key);
+        if !lakeline::compaction::is_data_file(name) {
+            continue;
+        }
+        let body = stack
+            .c
+            .s3
+            .get_object()
+            .bucket(&stack.bucket)
+            .key(key)
+            .send()
+            .await?
+            .body
+            .collect()
+            .await?
+            .into_bytes();
+        use parquet::file::reader::FileReader;
+        let r = parquet::file::serialized_reader::SerializedFileReader::new(body.clone())
+            .with_context(|| format!("{key} is not readable Parquet"))?;
+        p.files += 1;
+        p.rows += u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or(0);
+        p.bytes += body.len() as u64;
+        p.keys.push(key.to_string());
+    }
+    Ok(p)
 }
 
 /// One call to moto's own API (no SDK has it).

@@ -14,6 +14,7 @@ pub const HANDLERS: &[&str] = &[
     "notify-failure",
     "check-compaction",
     "curate",
+    "compact",
 ];
 
 /// A function after its cold start.
@@ -28,6 +29,8 @@ pub enum Warm {
     Compaction(check_compaction::Deps),
     /// curate.
     Curate(curate::Deps),
+    /// compact.
+    Compact(compact::Deps),
 }
 
 impl Warm {
@@ -42,6 +45,7 @@ impl Warm {
                 Warm::Compaction(check_compaction::Deps::from_env(conf, env).await?)
             }
             "curate" => Warm::Curate(curate::Deps::from_env(conf, env).await?),
+            "compact" => Warm::Compact(compact::Deps::from_env(conf, env).await?),
             other => anyhow::bail!("unknown handler {other}"),
         })
     }
@@ -59,6 +63,7 @@ impl Warm {
             Warm::Compaction(d) => check_compaction::handle(d, payload).await.map_err(diag),
             // The router has no Lambda deadline: curate runs to the end, as in a test.
             Warm::Curate(d) => curate::handle(d, payload, None).await.map_err(diag),
+            Warm::Compact(d) => compact::handle(d, payload).await.map_err(diag),
         }
     }
 }

@@ -98,6 +98,8 @@ pub fn unique(prefix: &str) -> String {
 pub struct StackOptions {
     /// The pipeline definition (`statemachine/pipeline.asl.json`, with placeholders).
     pub definition: String,
+    /// The maintenance definition (`statemachine/maintenance.asl.json`, with placeholders).
+    pub maintenance_definition: String,
     /// The registry to deploy; job and compaction targets are pointed at the stack's own Glue
     /// job and EMR Serverless application.
     pub registry: Registry,
@@ -105,9 +107,6 @@ pub struct StackOptions {
     pub glue_job_exists: bool,
     /// Glue MaxConcurrentRuns.
     pub glue_max_concurrent_runs: i32,
-    /// Close partitions at once (no grace days, no quiet minutes), so freshly written
-    /// partitions can be compacted.
-    pub close_partitions_at_once: bool,
 }
 
 /// The SDK clients of a stack.
@@ -155,6 +154,8 @@ pub struct Stack {
     pub alert_queue_url: String,
     /// Pipeline state machine.
     pub state_machine_arn: String,
+    /// Maintenance state machine (the scheduled compaction sweep).
+    pub maintenance_arn: String,
     /// The Glue job datasets run.
     pub glue_job: String,
     /// The EMR Serverless application.
@@ -239,12 +240,10 @@ impl Stack {
                 Some(JobSpec::Lambda(_)) | None => {}
             }
             if let Some(cp) = ds.compaction.as_mut() {
-                if opts.close_partitions_at_once {
-                    cp.grace_days = 0;
-                    cp.quiet_minutes = 0;
+                if cp.job.engine == lakeline::compaction::Engine::EmrServerless {
+                    cp.job.application_id = Some(emr_app.clone());
+                    cp.job.execution_role_arn = Some(EMR_ROLE_ARN.to_string());
                 }
-                cp.job.application_id = Some(emr_app.clone());
-                cp.job.execution_role_arn = Some(EMR_ROLE_ARN.to_string());
             }
         }
         let yaml = serde_yaml_ng::to_string(&registry)?;
@@ -270,7 +269,18 @@ impl Stack {
             ("CheckCompactionFunctionArn", arn("check-compaction")),
             ("NotifyFailureFunctionArn", arn("notify-failure")),
             ("CurateFunctionArn", arn("curate")),
+            ("CompactFunctionArn", arn("compact")),
         ]);
+        let maintenance_arn = c
+            .sfn
+            .create_state_machine()
+            .name(format!("{id}-maintenance"))
+            .definition(substitute(&opts.maintenance_definition, &subs)?)
+            .role_arn(ROLE_ARN)
+            .send()
+            .await
+            .context("creating the maintenance state machine")?
+            .state_machine_arn;
         let definition = substitute(&opts.definition, &subs)?;
         let state_machine_arn = c
             .sfn
@@ -301,6 +311,7 @@ impl Stack {
             topic_arn,
             alert_queue_url,
             state_machine_arn,
+            maintenance_arn,
             glue_job,
             emr_app,
             registry,

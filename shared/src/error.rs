@@ -55,6 +55,17 @@ pub enum Error {
         /// Rows the writer received.
         written: u64,
     },
+    /// An AWS call failed; `transient` when a retry may succeed (throttling, 5xx, network).
+    #[error("{message}")]
+    Aws {
+        /// Worth retrying.
+        transient: bool,
+        /// What was attempted, and the service's answer.
+        message: String,
+    },
+    /// Inputs of one compaction differ in schema: nothing was merged.
+    #[error("{0}")]
+    SchemaDrift(String),
     /// A required environment variable is missing or invalid.
     #[error("environment variable {name}: {message}")]
     Env {
@@ -98,6 +109,12 @@ pub mod names {
     /// error that is not transient).
     pub const CURATE_FAILED: &str = "Lakeline.CurateFailed";
 
+    /// The inputs of one compaction group differ in schema: nothing was merged.
+    pub const SCHEMA_DRIFT: &str = "Lakeline.SchemaDrift";
+    /// A compaction failed for a reason that is not transient; its manifest tells the next run
+    /// how to finish or roll back.
+    pub const COMPACT_FAILED: &str = "Lakeline.CompactFailed";
+
     /// The names worth retrying; every other name is final. The state machine's `Retry`
     /// blocks must list exactly these (a test reads both).
     pub const RETRYABLE: &[&str] = &[TRANSIENT, JOB_RETRYABLE];
@@ -115,5 +132,7 @@ pub mod names {
         ROW_COUNT,
         TOO_LARGE,
         CURATE_FAILED,
+        SCHEMA_DRIFT,
+        COMPACT_FAILED,
     ];
 }

@@ -646,6 +646,19 @@ impl Registry {
     fn check_jobs(&self, origin: &str) -> Result<(), Error> {
         let max = crate::jobs::LAMBDA_MAX_INPUT;
         for (name, ds) in &self.datasets {
+            if let Some(c) = ds.compaction.as_ref().filter(|c| c.enabled) {
+                if let Some(field) = c.job.missing().first() {
+                    return Err(Error::Registry {
+                        origin: origin.to_string(),
+                        line: None,
+                        field: format!("datasets.{name}.compaction.job.{field}"),
+                        message: format!(
+                            "compaction engine {:?} needs {field} (or set compaction.enabled: false, or use the default lambda engine)",
+                            c.job.engine
+                        ),
+                    });
+                }
+            }
             if let Some(above) = ds.job.as_ref().and_then(|j| j.above()) {
                 if above.0 > max.0 {
                     return Err(Error::Registry {
@@ -784,6 +797,12 @@ mod tests {
                 "version: 1\ndatasets:\n  Orders!:\n    key_pattern: raw/o/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n",
                 Some(3),
                 "invalid dataset name",
+            ),
+            (
+                "compaction job without its application",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n    compaction: {job: {engine: emr-serverless, entry_point: s3://x/c.py}}\n",
+                None,
+                "needs application_id",
             ),
             (
                 "overlapping prefixes",

@@ -22,6 +22,15 @@ pub fn definition_template() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The maintenance definition as committed.
+pub fn maintenance_template() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../statemachine/maintenance.asl.json"
+    );
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// The router's base URL, from the environment `scripts/local-aws` sets.
 pub fn router_url() -> String {
     std::env::var("LAKELINE_ROUTER_URL")
@@ -82,7 +91,7 @@ impl Deployment {
                 registry: opts.registry,
                 glue_job_exists: opts.glue_job_exists,
                 glue_max_concurrent_runs: opts.glue_max_concurrent_runs,
-                close_partitions_at_once: true,
+                maintenance_definition: maintenance_template(),
             },
         )
         .await

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-pub use list::{discover_partitions, list_partition, list_partitions};
+pub use list::{discover_partitions, list_files, list_partition, list_partitions};
 
 /// Settings from the environment, read once per cold start.
 #[derive(Debug, Clone)]
@@ -155,14 +155,14 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Check one partition, or sweep when no partition is given.
+    /// Check partitions and request compactions.
     #[default]
     Check,
-    /// Remove a partition's compaction marker.
+    /// Delete a partition's compaction marker (only the owner's, when an execution is named).
     Clear,
 }
 
-/// The invocation input (see the crate documentation).
+/// The handler's input.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Input {
     /// What to do.
@@ -170,45 +170,107 @@ pub struct Input {
     pub action: Action,
     /// The lake bucket.
     pub bucket: String,
-    /// The dataset.
-    pub dataset: String,
-    /// One partition, e.g. `dt=2026-11-24`.
+    /// The dataset; absent: sweep every dataset whose compaction is enabled.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// One partition to check (or clear).
     #[serde(default)]
     pub partition: Option<String>,
-    /// Sweep: first date (inclusive) of `dt=` partitions.
+    /// Sweep: first partition date (inclusive, `YYYY-MM-DD`).
     #[serde(default)]
     pub from: Option<String>,
-    /// Sweep: last date (inclusive).
+    /// Sweep: last partition date (inclusive).
     #[serde(default)]
     pub to: Option<String>,
     /// Sweep: only partitions whose name starts with this.
     #[serde(default)]
     pub prefix: Option<String>,
-    /// The pipeline execution asking, recorded in the marker.
+    /// The execution asking: owner of the markers it writes; a retry recognises its own.
     #[serde(default)]
     pub execution: Option<String>,
-    /// Report only: write no marker, request nothing.
+    /// "Now" as an RFC 3339 time (Step Functions passes `$$.Execution.StartTime`), so grace
+    /// days and quiet minutes are judged against the sweep's own clock; default: the clock.
+    #[serde(default)]
+    pub now: Option<String>,
+    /// Report only: no markers, no compactions.
     #[serde(default)]
     pub dry_run: bool,
+    /// Partitions compacted at the same time by the maintenance state machine (echoed in the
+    /// output for its Map's `MaxConcurrencyPath`); default [`DEFAULT_MAX_CONCURRENCY`].
+    #[serde(default, rename = "maxConcurrency")]
+    pub max_concurrency: Option<u32>,
 }
 
-/// The result of a check or sweep.
+/// Partitions compacted at once when the sweep's input does not say.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
+
+/// The maintenance state machine passes `{"sweep": <its input>, "execution", "startTime"}`:
+/// the sweep's own fields win, the execution names the markers' owner, and the start time is
+/// "now" unless the input sets one (tests do).
+fn normalise(payload: Value) -> Value {
+    let Some(mut sweep) = payload.get("sweep").and_then(Value::as_object).cloned() else {
+        return payload;
+    };
+    for (from, to) in [("execution", "execution"), ("startTime", "now")] {
+        if !sweep.contains_key(to) {
+            if let Some(v) = payload.get(from) {
+                sweep.insert(to.to_string(), v.clone());
+            }
+        }
+    }
+    Value::Object(sweep)
+}
+
+/// One partition to compact: what the maintenance state machine's Map runs.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckOutput {
-    /// Dataset.
-    pub dataset: String,
+pub struct Item {
     /// Bucket.
     pub bucket: String,
-    /// Whether any compaction was requested (`jobs` is not empty).
+    /// Dataset.
+    pub dataset: String,
+    /// Partition.
+    pub partition: String,
+    /// `lambda`, `emr-serverless` or `glue`.
+    pub engine: String,
+    /// Lambda engine: the planned groups, one compact invocation each.
+    pub groups: Vec<lakeline::compaction::plan::Group>,
+    /// Spark engines: the job request for start-job's `compact` action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<CompactionJobRequest>,
+    /// The marker key this partition holds while it is compacted.
+    pub marker: String,
+    /// The marker's owner (the execution), for its clear.
+    pub execution: Option<String>,
+}
+
+/// The handler's output.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutput {
+    /// The bucket.
+    pub bucket: String,
+    /// Whether any partition is to be compacted (the state machine's Choice reads it).
     pub compact: bool,
-    /// Partition reports, worst first, at most `max_reported`.
-    pub partitions: Vec<PartitionReport>,
-    /// Reports left out of `partitions`.
+    /// Reports, worst first, at most `max_reported`.
+    pub partitions: Vec<DatasetReport>,
+    /// Reports left out.
     pub omitted: usize,
-    /// One request per partition to compact.
-    pub jobs: Vec<CompactionJobRequest>,
-    /// Sums over every partition checked.
+    /// Partitions marked and planned.
+    pub items: Vec<Item>,
+    /// Sums over all partitions checked.
     pub totals: Totals,
+    /// Partitions to compact at the same time.
+    #[serde(rename = "maxConcurrency")]
+    pub max_concurrency: u32,
+}
+
+/// One partition's report, with its dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetReport {
+    /// Dataset.
+    pub dataset: String,
+    /// The decision.
+    #[serde(flatten)]
+    pub report: PartitionReport,
 }
 
 fn now_secs() -> i64 {
@@ -218,58 +280,186 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// `now` from the input (RFC 3339), or the clock.
+fn now_of(input: &Input) -> Result<i64, HandlerError> {
+    match input.now.as_deref() {
+        None => Ok(now_secs()),
+        Some(t) => lakeline::curate::columns::parse_timestamp(t.as_bytes())
+            .map(|us| us.div_euclid(1_000_000))
+            .ok_or_else(|| HandlerError::BadInput(format!("now {t:?} is not an RFC 3339 time"))),
+    }
+}
+
 /// Handles one invocation.
 pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
-    let input: Input = serde_json::from_value(payload)
+    let input: Input = serde_json::from_value(normalise(payload))
         .map_err(|e| HandlerError::BadInput(format!("not a check-compaction input: {e}")))?;
-    let (_, dataset) = deps.registry.dataset(&input.dataset).ok_or_else(|| {
-        HandlerError::BadInput(format!("no dataset {:?} in the registry", input.dataset))
-    })?;
-    let settings = dataset.compaction.clone().unwrap_or_default();
-    let curated = settings.curated_prefix(&input.dataset);
+    let now = now_of(&input)?;
+    let datasets: Vec<String> = match &input.dataset {
+        Some(d) => {
+            if deps.registry.dataset(d).is_none() {
+                return Err(HandlerError::BadInput(format!(
+                    "no dataset {d:?} in the registry"
+                )));
+            }
+            vec![d.clone()]
+        }
+        None => deps
+            .registry
+            .datasets
+            .iter()
+            .filter(|(_, d)| d.compaction.as_ref().is_none_or(|c| c.enabled))
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    };
     let partition = match input.partition.as_deref() {
-        Some(p)
-            if p.is_empty()
-                || p == "-"
-                || p.starts_with('/')
-                || p.split('/').any(|s| s == "..") =>
-        {
+        // A dataset without partitions has nothing to compact per partition: say so, do nothing.
+        Some("-") | Some("") => {
+            return Ok(
+                json!({"bucket": input.bucket, "compact": false, "partitions": [], "items": [],
+                "skipped": "the dataset has no partitions: nothing to compact"}),
+            )
+        }
+        Some(p) if p.starts_with('/') || p.split('/').any(|s| s == "..") => {
             return Err(HandlerError::BadInput(format!(
                 "partition {p:?} names no partition folder"
             )))
         }
         p => p.map(|p| p.trim_end_matches('/').to_string()),
     };
-    match (input.action, partition) {
-        (Action::Clear, Some(p)) => clear(deps, &input.bucket, &curated, &p).await,
-        (Action::Clear, None) => Err(HandlerError::BadInput("clear needs a partition".into())),
-        (Action::Check, p) => {
-            let out = check(deps, &input, &settings, &curated, p, now_secs()).await?;
-            Ok(serde_json::to_value(out).expect("output serialises"))
+    if input.action == Action::Clear {
+        let (Some(p), [d]) = (partition, datasets.as_slice()) else {
+            return Err(HandlerError::BadInput(
+                "clear needs a dataset and a partition".into(),
+            ));
+        };
+        let settings = settings_of(deps, d);
+        let curated = settings.curated_prefix(d);
+        return clear(
+            deps,
+            &input.bucket,
+            &curated,
+            &p,
+            input.execution.as_deref(),
+        )
+        .await;
+    }
+    let mut all = Vec::new();
+    let mut items = Vec::new();
+    for d in &datasets {
+        let settings = settings_of(deps, d);
+        let curated = settings.curated_prefix(d);
+        let (reports, its) =
+            check(deps, &input, d, &settings, &curated, partition.clone(), now).await?;
+        all.extend(reports.into_iter().map(|report| DatasetReport {
+            dataset: d.clone(),
+            report,
+        }));
+        items.extend(its);
+    }
+    let totals = compaction::totals(&all.iter().map(|r| r.report.clone()).collect::<Vec<_>>());
+    let omitted = all.len().saturating_sub(deps.config.max_reported);
+    all.truncate(deps.config.max_reported);
+    let out = CheckOutput {
+        bucket: input.bucket.clone(),
+        compact: !items.is_empty(),
+        partitions: all,
+        omitted,
+        items,
+        totals,
+        max_concurrency: input
+            .max_concurrency
+            .unwrap_or(DEFAULT_MAX_CONCURRENCY)
+            .max(1),
+    };
+    Ok(serde_json::to_value(out).expect("output serialises"))
+}
+
+fn settings_of(deps: &Deps, dataset: &str) -> CompactionSettings {
+    deps.registry
+        .dataset(dataset)
+        .and_then(|(_, d)| d.compaction.clone())
+        .unwrap_or_default()
+}
+
+/// A marker's owner and ETag.
+struct Marker {
+    etag: String,
+    owner: Option<String>,
+}
+
+async fn read_marker(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Marker>, HandlerError> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| HandlerError::Transient(format!("reading marker {key}: {e}")))?
+                .into_bytes();
+            let owner = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["execution"].as_str().map(str::to_string));
+            Ok(Some(Marker { etag, owner }))
         }
+        Err(e) if laws::is_gone(&e) => Ok(None),
+        Err(e) => Err(HandlerError::from_sdk("GetObject (compaction marker)", &e)),
     }
 }
 
+/// Deletes a partition's marker: only the owner's when `execution` is given (a marker taken
+/// over by a later sweep belongs to that sweep), conditionally on the ETag it was read at.
 async fn clear(
     deps: &Deps,
     bucket: &str,
     curated: &str,
     partition: &str,
+    execution: Option<&str>,
 ) -> Result<Value, HandlerError> {
     let key = compaction::marker_key(&compaction::partition_prefix(curated, partition));
-    // DeleteObject succeeds whether or not the marker exists, so a retried clear is a no-op.
-    deps.s3
+    let Some(m) = read_marker(&deps.s3, bucket, &key).await? else {
+        return Ok(
+            json!({"action": "clear", "bucket": bucket, "partition": partition, "marker_key": key, "cleared": false, "why": "no marker"}),
+        );
+    };
+    if let (Some(want), Some(owner)) = (execution, m.owner.as_deref()) {
+        if want != owner {
+            warn!(%key, %owner, %want, "marker belongs to another execution; left in place");
+            return Ok(
+                json!({"action": "clear", "bucket": bucket, "partition": partition, "marker_key": key, "cleared": false, "why": format!("owned by {owner}")}),
+            );
+        }
+    }
+    let res = deps
+        .s3
         .delete_object()
         .bucket(bucket)
         .key(&key)
+        .if_match(&m.etag)
         .send()
-        .await
-        .map_err(|e| HandlerError::from_sdk("DeleteObject (compaction marker)", &e))?;
+        .await;
+    match res {
+        Ok(_) => {}
+        // Gone or replaced meanwhile: no longer ours to delete.
+        Err(e) if laws::is_gone(&e) => {}
+        Err(e) => {
+            return Err(HandlerError::from_sdk(
+                "DeleteObject (compaction marker)",
+                &e,
+            ))
+        }
+    }
     info!(%bucket, %key, "compaction marker cleared");
-    Ok(json!({"action": "clear", "bucket": bucket, "partition": partition, "marker_key": key}))
+    Ok(
+        json!({"action": "clear", "bucket": bucket, "partition": partition, "marker_key": key, "cleared": true}),
+    )
 }
 
-/// Parses an inclusive sweep bound into days since the epoch.
 fn date_bound(v: Option<&str>, what: &str) -> Result<Option<i64>, HandlerError> {
     v.map(|d| {
         compaction::partition_date(&format!("dt={d}"))
@@ -278,15 +468,16 @@ fn date_bound(v: Option<&str>, what: &str) -> Result<Option<i64>, HandlerError> 
     .transpose()
 }
 
-/// Checks one partition or sweeps, requests compactions, emits metrics. `now` in epoch seconds.
+/// Checks one dataset's partitions (one, or a sweep); marks and plans those due.
 pub async fn check(
     deps: &Deps,
     input: &Input,
+    dataset: &str,
     settings: &CompactionSettings,
     curated: &str,
     partition: Option<String>,
     now: i64,
-) -> Result<CheckOutput, HandlerError> {
+) -> Result<(Vec<PartitionReport>, Vec<Item>), HandlerError> {
     let (s3, bucket, cfg) = (&deps.s3, input.bucket.as_str(), &deps.config);
     let names = match partition {
         Some(p) => vec![p],
@@ -318,7 +509,7 @@ pub async fn check(
             (p, pre)
         })
         .collect();
-    let listed = list_partitions(
+    let mut listed = list_partitions(
         s3,
         bucket,
         &parts,
@@ -329,13 +520,28 @@ pub async fn check(
     .await
     .map_err(|e| HandlerError::from_sdk("ListObjectsV2", &e))?;
 
+    // A marker this execution wrote (a retried check) is its own, not a running compaction.
+    let mut markers = std::collections::BTreeMap::new();
+    for ((p, st), (_, prefix)) in listed.iter_mut().zip(&parts) {
+        if st.marker.is_none() {
+            continue;
+        }
+        let key = compaction::marker_key(prefix);
+        if let Some(m) = read_marker(s3, bucket, &key).await? {
+            if m.owner.is_some() && m.owner.as_deref() == input.execution.as_deref() {
+                st.marker = None;
+            }
+            markers.insert(p.clone(), m);
+        }
+    }
+
     let mut reports: Vec<PartitionReport> = listed
         .iter()
         .map(|(p, st)| compaction::decide(p, st, settings, now))
         .collect();
     compaction::sort_worst_first(&mut reports);
 
-    let mut jobs = Vec::new();
+    let mut items = Vec::new();
     for r in reports
         .iter_mut()
         .filter(|r| r.decision == Decision::Compact)
@@ -343,7 +549,7 @@ pub async fn check(
         if input.dry_run {
             continue;
         }
-        if jobs.len() >= cfg.max_compactions {
+        if items.len() >= cfg.max_compactions {
             r.decision = Decision::Skip;
             r.reason_code = Reason::Deferred;
             r.reason = format!(
@@ -353,83 +559,121 @@ pub async fn check(
             continue;
         }
         let prefix = compaction::partition_prefix(curated, &r.partition);
-        let job = compaction::job_request(&input.dataset, bucket, &prefix, r, settings);
-        let stale = listed
-            .iter()
-            .any(|(p, st)| *p == r.partition && st.marker.is_some());
-        if mark(
-            s3,
-            bucket,
-            &prefix,
-            &job,
-            input.execution.as_deref(),
-            now,
-            stale,
-        )
-        .await?
-        {
-            info!(partition = %r.partition, files = r.files, outputs = r.recommended_files, "compaction requested");
-            jobs.push(job);
-        } else {
-            r.decision = Decision::Skip;
-            r.reason_code = Reason::Running;
-            r.reason = "another check marked this partition a moment ago".into();
+        let marker = compaction::marker_key(&prefix);
+        let existing = markers.get(&r.partition);
+        let ours = existing
+            .is_some_and(|m| m.owner.is_some() && m.owner.as_deref() == input.execution.as_deref());
+        if !ours {
+            // No marker: create it if still absent. A stale one: take it over only as it was
+            // read, so of two sweeps over the same stale marker exactly one wins.
+            let body = json!({"execution": input.execution, "requested_at": now, "dataset": dataset, "partition": r.partition});
+            if !mark(
+                s3,
+                bucket,
+                &marker,
+                &body,
+                existing.map(|m| m.etag.as_str()),
+            )
+            .await?
+            {
+                r.decision = Decision::Skip;
+                r.reason_code = Reason::Running;
+                r.reason = "another check marked this partition a moment ago".into();
+                continue;
+            }
         }
+        let item = match settings.job.engine {
+            compaction::Engine::Lambda => {
+                let files = list_files(s3, bucket, &prefix, cfg.page_size)
+                    .await
+                    .map_err(|e| HandlerError::from_sdk("ListObjectsV2 (files)", &e))?;
+                let groups = compaction::plan::plan(&prefix, &files, settings);
+                if groups.is_empty() {
+                    clear(
+                        deps,
+                        bucket,
+                        curated,
+                        &r.partition,
+                        input.execution.as_deref(),
+                    )
+                    .await?;
+                    r.decision = Decision::Skip;
+                    r.reason_code = Reason::NoGain;
+                    r.reason = format!(
+                        "no group of at least {} small Parquet files fits the target",
+                        settings.min_small_files
+                    );
+                    continue;
+                }
+                Item {
+                    bucket: bucket.to_string(),
+                    dataset: dataset.to_string(),
+                    partition: r.partition.clone(),
+                    engine: "lambda".into(),
+                    groups,
+                    job: None,
+                    marker,
+                    execution: input.execution.clone(),
+                }
+            }
+            e => Item {
+                bucket: bucket.to_string(),
+                dataset: dataset.to_string(),
+                partition: r.partition.clone(),
+                engine: if e == compaction::Engine::Glue {
+                    "glue".into()
+                } else {
+                    "emr-serverless".into()
+                },
+                groups: Vec::new(),
+                job: Some(compaction::job_request(
+                    dataset, bucket, &prefix, r, settings,
+                )),
+                marker,
+                execution: input.execution.clone(),
+            },
+        };
+        info!(%dataset, partition = %r.partition, files = r.files, groups = item.groups.len(), engine = %item.engine, "compaction requested");
+        items.push(item);
     }
 
     let totals = compaction::totals(&reports);
-    Emf::new(&[
-        ("Function", "check-compaction"),
-        ("Dataset", input.dataset.as_str()),
-    ])
-    .metric("PartitionsChecked", Unit::Count, totals.partitions as f64)
-    .metric("SmallFilesFound", Unit::Count, totals.small_files as f64)
-    .metric("BytesInSmallFiles", Unit::Bytes, totals.small_bytes as f64)
-    .metric("CompactionsRequested", Unit::Count, jobs.len() as f64)
-    .emit();
-    let omitted = reports.len().saturating_sub(cfg.max_reported);
-    reports.truncate(cfg.max_reported);
-    Ok(CheckOutput {
-        dataset: input.dataset.clone(),
-        bucket: bucket.to_string(),
-        compact: !jobs.is_empty(),
-        partitions: reports,
-        omitted,
-        jobs,
-        totals,
-    })
+    Emf::new(&[("Function", "check-compaction"), ("Dataset", dataset)])
+        .metric("PartitionsChecked", Unit::Count, totals.partitions as f64)
+        .metric("SmallFilesFound", Unit::Count, totals.small_files as f64)
+        .metric("BytesInSmallFiles", Unit::Bytes, totals.small_bytes as f64)
+        .metric("CompactionsRequested", Unit::Count, items.len() as f64)
+        .emit();
+    Ok((reports, items))
 }
 
-/// Writes the partition's compaction marker. Returns false when another check created it
-/// first. The write is conditional (`If-None-Match: *`) unless the marker found was stale,
-/// which is then replaced.
+/// Writes the marker: created only if absent (`If-None-Match: *`), or taking over the stale
+/// marker read with `stale_etag` (`If-Match`). False when another check won.
 async fn mark(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
-    partition_prefix: &str,
-    job: &CompactionJobRequest,
-    execution: Option<&str>,
-    now: i64,
-    replace_stale: bool,
+    key: &str,
+    body: &Value,
+    stale_etag: Option<&str>,
 ) -> Result<bool, HandlerError> {
-    let key = compaction::marker_key(partition_prefix);
-    let body = json!({"execution": execution, "requested_at": now, "client_token": job.client_token, "job": job});
     let mut put = s3
         .put_object()
         .bucket(bucket)
-        .key(&key)
+        .key(key)
         .content_type("application/json")
         .body(body.to_string().into_bytes().into());
-    if replace_stale {
-        warn!(%key, "replacing a stale compaction marker");
-    } else {
-        put = put.if_none_match("*");
-    }
+    put = match stale_etag {
+        Some(etag) => {
+            warn!(%key, "taking over a stale compaction marker");
+            put.if_match(etag)
+        }
+        None => put.if_none_match("*"),
+    };
     match put.send().await {
         Ok(_) => Ok(true),
         Err(e)
             if e.raw_response()
-                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+                .is_some_and(|r| matches!(r.status().as_u16(), 404 | 409 | 412)) =>
         {
             Ok(false)
         }

@@ -4,6 +4,7 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+use lakeline::compaction::plan::DataFile;
 use lakeline::compaction::PartitionStats;
 use tokio::task::JoinSet;
 
@@ -110,4 +111,37 @@ pub async fn list_partitions(
         .zip(results)
         .map(|((name, _), st)| (name.clone(), st.unwrap_or_default()))
         .collect())
+}
+
+/// The data files directly in one partition (side files such as markers and `_`/`.` names are
+/// not data), with the ETags the compaction will read and delete them at.
+pub async fn list_files(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    page_size: i32,
+) -> Result<Vec<DataFile>, ListError> {
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .max_keys(page_size)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        for o in page?.contents() {
+            let key = o.key().unwrap_or_default();
+            let name = key.strip_prefix(prefix).unwrap_or(key);
+            if name.contains('/') || !lakeline::compaction::is_data_file(name) {
+                continue;
+            }
+            out.push(DataFile {
+                key: key.to_string(),
+                size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+            });
+        }
+    }
+    Ok(out)
 }

@@ -23,7 +23,6 @@
 //!   `Lakeline.TooLarge` naming what to set, rather than being killed silently.
 
 mod parquet_in;
-mod upload;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,7 +39,8 @@ use serde_json::{json, Value};
 use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 
-pub use upload::PART_SIZE;
+use lakeline::aws::upload;
+pub use lakeline::aws::upload::PART_SIZE;
 
 /// How long before Lambda's deadline curate gives up on its own, aborting the upload and
 /// saying so: time enough to abort and answer (see [`stop_before`]).
@@ -130,10 +130,13 @@ impl CurateError {
         }
     }
 
-    fn from_lib(e: lakeline::Error, what: &str) -> CurateError {
+    pub(crate) fn from_lib(e: lakeline::Error, what: &str) -> CurateError {
         use lakeline::Error as L;
         let msg = format!("{what}: {e}");
         match e {
+            L::Aws { transient: true, .. } => CurateError::Transient(msg),
+            L::Aws { .. } => CurateError::Config(msg),
+            L::SchemaDrift(_) => CurateError::Invalid(msg),
             L::Source(_) | L::Input(_) => CurateError::Transient(msg),
             L::Invalid(_) => CurateError::Invalid(format!(
                 "{msg}. It passed validation, so the dataset's rules changed since: fix the file or the registry, then re-run the upload"
@@ -218,14 +221,7 @@ pub fn stop_before(deadline: Instant, now: Instant) -> Instant {
 }
 
 /// The raw object as validated.
-#[derive(Debug, Clone)]
-pub(crate) struct Source {
-    pub bucket: String,
-    pub key: String,
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-    pub size: u64,
-}
+pub(crate) type Source = lakeline::aws::parquet::S3Object;
 
 /// Handles one invocation. `deadline`: when Lambda will stop this invocation.
 pub async fn handle(
@@ -300,12 +296,15 @@ pub async fn handle(
         Err(e) => {
             parts.abort(&deps.s3, &target).await;
             // A failed part upload surfaces in the writer as a broken pipe: name the cause.
-            return Err(parts.error.unwrap_or(e));
+            return Err(match parts.error {
+                Some(u) => CurateError::from_lib(u, "uploading"),
+                None => e,
+            });
         }
     };
     if let Some(e) = parts.error.take() {
         parts.abort(&deps.s3, &target).await;
-        return Err(e);
+        return Err(CurateError::from_lib(e, "uploading"));
     }
     if let Some(expected) = req.rows.filter(|&n| n != curated.rows) {
         parts.abort(&deps.s3, &target).await;
@@ -333,7 +332,10 @@ pub async fn handle(
             "a newer upload replaced the object while it was curated",
         ));
     }
-    let written = parts.commit(&deps.s3, &target, tail).await?;
+    let written = parts
+        .commit(&deps.s3, &target, tail)
+        .await
+        .map_err(|e| CurateError::from_lib(e, "committing"))?;
     emit_metrics(&req.dataset, &curated, written.bytes, started.elapsed());
     info!(dataset = %req.dataset, source = %req.key, output = %out_key, rows = curated.rows, bytes = written.bytes, "curated");
     Ok(json!({
@@ -391,7 +393,7 @@ async fn head(deps: &Deps, req: &CurateRequest) -> Result<Option<u64>, CurateErr
             }
             Ok(Some(h.content_length().unwrap_or(0).max(0) as u64))
         }
-        Err(e) if upload::is_gone(&e) => Ok(None),
+        Err(e) if laws::is_gone(&e) => Ok(None),
         Err(e) => Err(CurateError::from_sdk(
             &format!("HeadObject s3://{}/{}", req.bucket, req.key),
             &e,
@@ -427,7 +429,7 @@ async fn convert(
         .await;
     let body = match get {
         Ok(out) => out.body,
-        Err(e) if upload::is_gone(&e) => {
+        Err(e) if laws::is_gone(&e) => {
             return Ok(Converted::Superseded(
                 "the object was replaced or deleted since it was validated".into(),
             ))

@@ -1,4 +1,4 @@
-//! The curated object's upload: a synchronous [`Write`] for the Parquet writer on a blocking
+//! Uploading a Parquet object (curated or compacted) from a synchronous writer: a synchronous [`Write`] for the Parquet writer on a blocking
 //! thread, whose full parts travel over a one-slot channel to an async task that uploads them
 //! as they come. Memory holds at most the part being filled, one queued and one in flight.
 //!
@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::CurateError;
+use super::{describe, sdk_error};
+use crate::Error;
 
 /// Part size: S3's minimum is 5 MiB (but for the last part); 8 MiB keeps memory low and gives
 /// 10,000 parts × 8 MiB = 78 GiB of output, far above any file the Lambda engine takes.
@@ -94,7 +95,7 @@ pub struct Parts {
     parts: Vec<CompletedPart>,
     bytes: u64,
     /// Why the uploader stopped early.
-    pub error: Option<CurateError>,
+    pub error: Option<Error>,
 }
 
 /// What the commit wrote.
@@ -135,7 +136,7 @@ async fn upload_parts(
 }
 
 impl Parts {
-    async fn create(&mut self, s3: &aws_sdk_s3::Client, t: &Target) -> Result<String, CurateError> {
+    async fn create(&mut self, s3: &aws_sdk_s3::Client, t: &Target) -> Result<String, Error> {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
         }
@@ -147,9 +148,10 @@ impl Parts {
         for (k, v) in &t.metadata {
             req = req.metadata(k, v);
         }
-        let out = req.send().await.map_err(|e| {
-            CurateError::from_sdk(&format!("CreateMultipartUpload {}", t.uri()), &e)
-        })?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("CreateMultipartUpload {}", t.uri()), &e))?;
         let id = out.upload_id.unwrap_or_default();
         self.upload_id = Some(id.clone());
         Ok(id)
@@ -160,7 +162,7 @@ impl Parts {
         s3: &aws_sdk_s3::Client,
         t: &Target,
         part: Vec<u8>,
-    ) -> Result<(), CurateError> {
+    ) -> Result<(), Error> {
         let id = self.create(s3, t).await?;
         let n = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
         let len = part.len() as u64;
@@ -173,7 +175,7 @@ impl Parts {
             .body(ByteStream::from(part))
             .send()
             .await
-            .map_err(|e| CurateError::from_sdk(&format!("UploadPart {n} of {}", t.uri()), &e))?;
+            .map_err(|e| sdk_error(&format!("UploadPart {n} of {}", t.uri()), &e))?;
         self.parts.push(
             CompletedPart::builder()
                 .part_number(n)
@@ -196,7 +198,7 @@ impl Parts {
         s3: &aws_sdk_s3::Client,
         t: &Target,
         tail: Vec<u8>,
-    ) -> Result<Written, CurateError> {
+    ) -> Result<Written, Error> {
         if self.upload_id.is_none() {
             let bytes = tail.len() as u64;
             let mut req = s3
@@ -211,7 +213,7 @@ impl Parts {
             let out = req
                 .send()
                 .await
-                .map_err(|e| CurateError::from_sdk(&format!("PutObject {}", t.uri()), &e))?;
+                .map_err(|e| sdk_error(&format!("PutObject {}", t.uri()), &e))?;
             return Ok(Written {
                 bytes,
                 etag: out.e_tag.unwrap_or_default().trim_matches('"').to_string(),
@@ -230,7 +232,7 @@ impl Parts {
         s3: &aws_sdk_s3::Client,
         t: &Target,
         tail: Vec<u8>,
-    ) -> Result<Written, CurateError> {
+    ) -> Result<Written, Error> {
         if !tail.is_empty() {
             self.send(s3, t, tail).await?;
         }
@@ -247,9 +249,7 @@ impl Parts {
             )
             .send()
             .await
-            .map_err(|e| {
-                CurateError::from_sdk(&format!("CompleteMultipartUpload {}", t.uri()), &e)
-            })?;
+            .map_err(|e| sdk_error(&format!("CompleteMultipartUpload {}", t.uri()), &e))?;
         Ok(Written {
             bytes: self.bytes,
             etag: out.e_tag.unwrap_or_default().trim_matches('"').to_string(),
@@ -269,20 +269,7 @@ impl Parts {
             .send()
             .await
         {
-            warn!(target = %t.uri(), upload_id = %id, error = %lakeline::aws::describe(&e), "abort of the multipart upload failed; the lifecycle rule removes its parts");
+            warn!(target = %t.uri(), upload_id = %id, error = %describe(&e), "abort of the multipart upload failed; the lifecycle rule removes its parts");
         }
     }
-}
-
-/// Whether an S3 error means the object (version) is not the one asked for: gone (404) or
-/// replaced (412 on If-Match).
-pub(crate) fn is_gone<E: aws_sdk_s3::error::ProvideErrorMetadata>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    matches!(
-        lakeline::aws::error_code(e).as_deref(),
-        Some("NoSuchKey" | "NotFound" | "NoSuchVersion" | "PreconditionFailed")
-    ) || e
-        .raw_response()
-        .is_some_and(|r| matches!(r.status().as_u16(), 404 | 412))
 }

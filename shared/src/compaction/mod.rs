@@ -13,6 +13,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod plan;
+
 use crate::size::ByteSize;
 
 /// The object check-compaction writes into a partition while its compaction runs.
@@ -83,11 +85,29 @@ impl From<TargetSize> for ByteSize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
-    /// EMR Serverless (the default: no cluster to keep, per-second billing).
+    /// lakeline's compact function: one invocation merges one planned group (the default).
     #[default]
+    Lambda,
+    /// EMR Serverless.
     EmrServerless,
     /// An AWS Glue Spark job.
     Glue,
+}
+
+impl CompactionJobSettings {
+    /// The settings an engine needs and this block lacks, as registry field names.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let need: &[(&'static str, bool)] = match self.engine {
+            Engine::Lambda => &[],
+            Engine::EmrServerless => &[
+                ("application_id", self.application_id.is_some()),
+                ("execution_role_arn", self.execution_role_arn.is_some()),
+                ("entry_point", self.entry_point.is_some()),
+            ],
+            Engine::Glue => &[("glue_job_name", self.glue_job_name.is_some())],
+        };
+        need.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect()
+    }
 }
 
 /// How to run a dataset's compaction job; copied into every [`CompactionJobRequest`].
@@ -545,6 +565,12 @@ impl CompactionJobRequest {
             ("--target-file-size", self.target_file_size.to_string()),
         ];
         Ok(match self.engine {
+            Engine::Lambda => {
+                return Err(format!(
+                    "the lambda compaction of {} runs in the compact function, not as a Spark job",
+                    self.prefix
+                ))
+            }
             Engine::EmrServerless => JobSpec::EmrServerless(EmrServerlessJob {
                 above: None,
                 application_id: self

@@ -9,6 +9,31 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use crate::registry::Registry;
 use crate::Error;
 
+pub mod parquet;
+pub mod upload;
+
+/// An SDK failure as the library's error: transient or not, with what was attempted.
+pub fn sdk_error<E>(what: &str, e: &SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    Error::Aws {
+        transient: is_transient(e),
+        message: format!("{what}: {}", describe(e)),
+    }
+}
+
+/// Whether an S3 error means the object (version) is not the one asked for: gone (404) or
+/// replaced (412 on If-Match).
+pub fn is_gone<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(
+        error_code(e).as_deref(),
+        Some("NoSuchKey" | "NotFound" | "NoSuchVersion" | "PreconditionFailed")
+    ) || e
+        .raw_response()
+        .is_some_and(|r| matches!(r.status().as_u16(), 404 | 412))
+}
+
 /// Loads the SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
