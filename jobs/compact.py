@@ -34,8 +34,10 @@ Arguments (unknown ones, such as Glue's own, are ignored):
   --output-files N                    files to write (default: ceil(input bytes / target size))
   --target-file-size BYTES            (default: the dataset's compaction.target_file_size)
   --dataset, --partition              (default: from the registry's compaction prefixes)
-  --registry path|s3://uri            (default: $LAKELINE_REGISTRY; needed only to derive the
-                                      dataset or the target size)
+  --registry path|s3://uri            (default: $LAKELINE_REGISTRY, else the bucket's
+                                      config/datasets.yaml; used to derive the dataset and the
+                                      target size; without one the dataset is the folder after
+                                      curated/)
   --lake-root DIR                     local runs: the folder standing in for the bucket
 
 Prints one JSON line with what was done.
@@ -188,6 +190,21 @@ def load_registry(location):
     if not isinstance(reg, dict) or not isinstance(reg.get("datasets"), dict):
         raise JobError(f"registry {location} has no datasets: mapping")
     return reg
+
+
+#: Where the README tells operators to upload the registry (template parameter RegistryKey).
+DEFAULT_REGISTRY_KEY = "config/datasets.yaml"
+
+
+def registry_location(explicit, storage):
+    """--registry (or $LAKELINE_REGISTRY, its default), else the lake bucket's
+    config/datasets.yaml: start-job passes no registry argument, and that is where the
+    functions read it from by default."""
+    if explicit:
+        return explicit
+    if isinstance(storage, S3Storage):
+        return f"s3://{storage.bucket}/{DEFAULT_REGISTRY_KEY}"
+    return None
 
 
 def dataset_from_registry(reg, name):
@@ -1003,8 +1020,16 @@ def resolve(args):
             prefix += "/"
     ds = None
     dataset, partition = args.dataset, args.partition
-    if args.registry:
-        reg = load_registry(args.registry)
+    location = registry_location(args.registry, storage)
+    reg = None
+    if location:
+        try:
+            reg = load_registry(location)
+        except JobError:
+            if args.registry:
+                raise
+            LOG.warning("no registry at %s: the dataset comes from the arguments or the folder name", location)
+    if reg is not None:
         if dataset:
             ds = dataset_from_registry(reg, dataset)
         else:
@@ -1013,6 +1038,9 @@ def resolve(args):
             if owners:
                 ds = max(owners, key=lambda d: len(d.compaction_prefix))
                 dataset = ds.name
+    if not dataset:
+        m = re.match(r"^curated/([^/]+)/", prefix)
+        dataset = m.group(1) if m else None
     if not dataset:
         raise JobError(f"cannot tell the dataset of {storage.uri(prefix)}: pass --dataset (or --registry)")
     if partition is None:

@@ -32,10 +32,12 @@ Arguments (unknown ones, such as Glue's own, are ignored):
                   --lakeline_run_key k [--lakeline_registry s3://b/config/datasets.yaml]
   EMR Serverless: [registry job arguments] --source s3://b/k --partition p --target s3://b/prefix/
                   [--dataset ds] [--registry uri]
-  both:           --registry defaults to $LAKELINE_REGISTRY; without a dataset, the dataset is
-                  the one whose key_pattern prefix the key starts with; without a target, the
-                  dataset's target_prefix in the source bucket. Local runs (tests): plain paths
-                  below --lake-root, the folder standing in for the bucket.
+  both:           --registry defaults to $LAKELINE_REGISTRY, else s3://<source bucket>/
+                  config/datasets.yaml (where the functions read it; start-job passes no
+                  registry argument); without a dataset, the dataset is the one whose
+                  key_pattern prefix the key starts with; without a target, the dataset's
+                  target_prefix in the source bucket. Local runs (tests): plain paths below
+                  --lake-root, the folder standing in for the bucket.
 
 Prints one JSON line with what was written.
 """
@@ -186,6 +188,21 @@ def load_registry(location):
     if not isinstance(reg, dict) or not isinstance(reg.get("datasets"), dict):
         raise JobError(f"registry {location} has no datasets: mapping")
     return reg
+
+
+#: Where the README tells operators to upload the registry (template parameter RegistryKey).
+DEFAULT_REGISTRY_KEY = "config/datasets.yaml"
+
+
+def registry_location(explicit, storage):
+    """--registry (or $LAKELINE_REGISTRY, its default), else the lake bucket's
+    config/datasets.yaml: start-job passes no registry argument, and that is where the
+    functions read it from by default."""
+    if explicit:
+        return explicit
+    if isinstance(storage, S3Storage):
+        return f"s3://{storage.bucket}/{DEFAULT_REGISTRY_KEY}"
+    return None
 
 
 def dataset_from_registry(reg, name):
@@ -1071,7 +1088,7 @@ def run(spark, args):
     started = time.time()
     configure(spark)
     src_storage, key = locate(args.source, args.lake_root)
-    reg = load_registry(args.registry)
+    reg = load_registry(registry_location(args.registry, src_storage))
     ds = dataset_from_registry(reg, args.dataset) if args.dataset else dataset_for_key(reg, key)
     source = src_storage.uri(key)
     head = src_storage.head(key)
