@@ -1,4 +1,5 @@
-"""Fixtures: template.yaml as written, its expansion to plain CloudFormation, the ASL file."""
+"""Fixtures: template.yaml as written, its expansion to plain CloudFormation, the ASL file, and
+`deploy`: the expansion resolved for a set of parameter values (expand.Stack)."""
 
 import pathlib
 import sys
@@ -17,6 +18,22 @@ def template():
 @pytest.fixture(scope="session")
 def expanded(template):
     return ex.expand(template)
+
+
+@pytest.fixture(scope="session")
+def deploy(template):
+    """deploy(**params) or deploy(params, region=...): the stack those parameters deploy. The
+    template is expanded with the same parameter values, as CloudFormation's transform is."""
+    cache = {}
+
+    def make(params=None, region="us-east-1", **kw):
+        params = dict(params or {}, **kw)
+        key = (tuple(sorted(params.items())), region)
+        if key not in cache:
+            cache[key] = ex.Stack(ex.expand(template, params), params, region=region)
+        return cache[key]
+
+    return make
 
 
 @pytest.fixture(scope="session")
