@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from expand import ROOT
+from expand import ROOT, STACK
 
 FUNCTIONS = {
     # logical id: crate folder
@@ -98,6 +98,11 @@ def all_policy_statements(expanded):
 
 def ref_of(x):
     return x.get("Ref") if isinstance(x, dict) else None
+
+
+def bucket_name(stack):
+    """The lake bucket a resolved stack uses (created or existing)."""
+    return stack.outputs["LakeBucketName"]["Value"]
 
 
 # ------------------------------------------------------------------ the state machine
@@ -206,25 +211,69 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
     assert all(a["AlarmActions"] == [{"Ref": "AlertTopic"}] for a in alarms)
 
 
+# Variables the template sets for the Rust side of issue 16 before the code reads them: each may
+# stay unread until the code does (then it is checked like any other). Drop an entry once the
+# code reads it.
+PENDING_ENV = {
+    # The registry's reload period (seconds) in a warm function (RegistryTtlSeconds).
+    "LAKELINE_REGISTRY_TTL_SECONDS",
+    # s3://<bucket>/<ArtifactPrefix>: where a job's entry_point must lie (ArtifactPrefix).
+    "LAKELINE_ARTIFACT_PREFIX",
+}
+# The functions that load the registry get these too.
+REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}
+ENV_NAME = r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"'
+
+
+def shared_env_names():
+    """Variable names the shared library reads (the registry loader lives there)."""
+    src = "\n".join(p.read_text() for p in (ROOT / "shared/src").rglob("*.rs"))
+    return set(re.findall(ENV_NAME, src))
+
+
 @pytest.mark.parametrize("fn", sorted(FUNCTIONS))
 def test_env_variables_agree_with_the_code(expanded, fn):
     """Required variables are read with `require("NAME")` / `env("NAME")` (lakeline::aws), the
-    registry through `registry_from_env` (LAKELINE_REGISTRY); optional ones by name elsewhere.
-    Every required one is set, and every one set is read by the code."""
+    registry through `registry_from_env` (LAKELINE_REGISTRY); optional ones by name elsewhere,
+    in the function or, for a function that loads the registry, in the shared library. Every
+    required one is set, and every one set is read by the code (or is PENDING_ENV)."""
     src = "\n".join(p.read_text() for p in (ROOT / FUNCTIONS[fn] / "src").glob("*.rs"))
     required = set(re.findall(r'\b(?:require|env)\("([A-Z][A-Z0-9_]+)"\)', src))
-    if "registry_from_env" in src or "LAKELINE_REGISTRY" in src:
+    loads_registry = "registry_from_env" in src or "LAKELINE_REGISTRY" in src
+    if loads_registry:
         required.add("LAKELINE_REGISTRY")
     assert required, f"{fn}: found no required variable: has the source changed?"
-    read = required | set(re.findall(r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"', src))
+    read = required | set(re.findall(ENV_NAME, src))
+    if loads_registry:
+        read |= shared_env_names()
     env = set(expanded["Resources"][fn]["Properties"]["Environment"]["Variables"])
     assert required <= env, f"{fn} misses {required - env}"
-    assert env <= read, f"{fn} sets variables its code never reads: {env - read}"
+    assert env <= read | PENDING_ENV, f"{fn} sets variables its code never reads: {env - read}"
 
 
-def test_curate_sizing(template, expanded):
+@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+def test_registry_readers_get_the_registry_settings(deploy, fn):
+    """A function that loads the registry also gets its reload period and the artifact prefix
+    (both modes); notify-failure loads no registry and gets neither."""
+    for params in ({}, {"ExistingBucketName": "acme-data-lake"}):
+        stack = deploy(params)
+        bucket = bucket_name(stack)
+        env = stack.resources[fn]["Properties"]["Environment"]["Variables"]
+        if "LAKELINE_REGISTRY" not in env:
+            assert not REGISTRY_ENV & set(env), fn
+            continue
+        assert env["LAKELINE_REGISTRY"] == f"s3://{bucket}/config/datasets.yaml"
+        assert env["LAKELINE_REGISTRY_TTL_SECONDS"] == "60"
+        assert env["LAKELINE_ARTIFACT_PREFIX"] == f"s3://{bucket}/artifacts/"
+    env = deploy(RegistryTtlSeconds="300", ArtifactPrefix="spark/jobs/").resources[fn]["Properties"]["Environment"]["Variables"]
+    if "LAKELINE_REGISTRY" in env:
+        assert env["LAKELINE_REGISTRY_TTL_SECONDS"] == "300"
+        assert env["LAKELINE_ARTIFACT_PREFIX"].endswith("/spark/jobs/")
+
+
+def test_curate_sizing(template, expanded, deploy):
     """Memory from CurateMemoryMb (2048 by default), Lambda's maximum timeout, default
-    ephemeral storage, and no reserved concurrency (like the others: see CKV_AWS_115)."""
+    ephemeral storage, and no reserved concurrency by default (CurateReservedConcurrency: 0)."""
     param = template["Parameters"]["CurateMemoryMb"]
     assert param["Type"] == "Number" and param["Default"] == 2048
     assert 128 <= param["MinValue"] <= param["Default"] <= param["MaxValue"] <= 10240
@@ -232,16 +281,35 @@ def test_curate_sizing(template, expanded):
     assert props["MemorySize"] == {"Ref": "CurateMemoryMb"}
     assert props["Timeout"] == 900
     assert "EphemeralStorage" not in props
-    assert "ReservedConcurrentExecutions" not in props
+    assert "ReservedConcurrentExecutions" not in deploy().resources["CurateFunction"]["Properties"]
     # It stops itself DEADLINE_MARGIN before the timeout: the margin must leave it time to run.
     src = (ROOT / "functions/curate/src/lib.rs").read_text()
     margin = int(re.search(r"DEADLINE_MARGIN: Duration = Duration::from_secs\((\d+)\)", src).group(1))
     assert 0 < margin < props["Timeout"] // 10
 
 
-def test_no_function_reserves_concurrency(expanded):
+def test_no_function_reserves_concurrency_by_default(template, deploy):
+    """Deployable in a new account (10 concurrent executions, and Lambda keeps 10 unreserved):
+    with the defaults no function reserves any."""
+    assert template["Parameters"]["ValidateReservedConcurrency"]["Default"] == 0
+    assert template["Parameters"]["CurateReservedConcurrency"]["Default"] == 0
     for fn in FUNCTIONS:
-        assert "ReservedConcurrentExecutions" not in expanded["Resources"][fn]["Properties"], fn
+        assert "ReservedConcurrentExecutions" not in deploy().resources[fn]["Properties"], fn
+
+
+@pytest.mark.parametrize("param, fn", [
+    ("ValidateReservedConcurrency", "ValidateUploadFunction"),
+    ("CurateReservedConcurrency", "CurateFunction"),
+])
+def test_reserved_concurrency_per_family(deploy, param, fn):
+    """A value above 0 reserves (and caps) that family's concurrency, and only that family's."""
+    stack = deploy({param: "25"})
+    for other in FUNCTIONS:
+        props = stack.resources[other]["Properties"]
+        if other == fn:
+            assert props["ReservedConcurrentExecutions"] == "25"
+        else:
+            assert "ReservedConcurrentExecutions" not in props, other
 
 
 def test_curate_duration_alarm_near_the_timeout(expanded):
@@ -260,18 +328,27 @@ def test_curate_duration_alarm_near_the_timeout(expanded):
     assert a["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
 
-def test_registry_is_read_from_the_lake_with_permission(expanded):
-    uri = {"Fn::Sub": "s3://${LakeName}-${AWS::AccountId}-${AWS::Region}/${RegistryKey}"}
-    arn = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}/${RegistryKey}"}
-    bucket = expanded["Resources"]["LakeBucket"]["Properties"]["BucketName"]
-    assert bucket == {"Fn::Sub": "${LakeName}-${AWS::AccountId}-${AWS::Region}"}
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}, {"LakeName": "sales-lake"}],
+                         ids=["created", "existing", "renamed"])
+def test_registry_is_read_from_the_lake_with_permission(expanded, deploy, params):
+    """Every registry reader reads s3://<the lake>/<RegistryKey> and may GetObject exactly that
+    key, with the bucket the stack creates and with an existing one."""
+    assert expanded["Resources"]["LakeBucket"]["Properties"]["BucketName"] == {
+        "Fn::Sub": "${LakeName}-${AWS::AccountId}-${AWS::Region}"
+    }
+    stack = deploy(params)
+    bucket = bucket_name(stack)
+    readers = 0
     for fn in FUNCTIONS:
-        env = expanded["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        env = stack.resources[fn]["Properties"]["Environment"]["Variables"]
         if "LAKELINE_REGISTRY" not in env:
             continue
-        assert env["LAKELINE_REGISTRY"] == uri
-        sts = role_statements(expanded["Resources"][fn + "Role"])
+        readers += 1
+        assert env["LAKELINE_REGISTRY"] == f"s3://{bucket}/config/datasets.yaml"
+        sts = role_statements(stack.resources[fn + "Role"])
+        arn = f"arn:aws:s3:::{bucket}/config/datasets.yaml"
         assert any(st["Action"] == "s3:GetObject" and st["Resource"] == arn for st in sts), fn
+    assert readers == 4
 
 
 def test_validate_upload_async_config(expanded):
@@ -326,40 +403,43 @@ def test_pass_role_only_for_emr_execution_roles(expanded):
                 }
 
 
-def test_s3_access_is_scoped_to_prefixes(expanded):
-    lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}"
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])
+def test_s3_access_is_scoped_to_prefixes(deploy, params):
+    stack = deploy(params)
+    lake = f"arn:aws:s3:::{bucket_name(stack)}"
     allowed = {
-        "ValidateUploadFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/raw/*", lake + "/${QuarantinePrefix}*"},
-        "CurateFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/raw/*", lake + "/${CuratedPrefix}*.parquet"},
-        "StartJobFunctionRole": {lake + "/${RegistryKey}"},
-        "CheckCompactionFunctionRole": {lake, lake + "/${RegistryKey}", lake + "/${CuratedPrefix}*/_lakeline_compaction.json"},
+        "ValidateUploadFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/quarantine/*"},
+        "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet"},
+        "StartJobFunctionRole": {lake + "/config/datasets.yaml"},
+        "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json"},
     }
-    for name, role in resources(expanded, "AWS::IAM::Role").items():
+    for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
             if any(a.startswith("s3:") for a in as_list(st["Action"])):
-                assert st["Resource"]["Fn::Sub"] in allowed[name], (name, st)
+                assert st["Resource"] in allowed[name], (name, st)
                 if name == "CheckCompactionFunctionRole" and "s3:ListBucket" in as_list(st["Action"]):
-                    assert st["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${CuratedPrefix}*"}}}
+                    assert st["Condition"] == {"StringLike": {"s3:prefix": "curated/*"}}
 
 
 S3_READS = {"s3:GetObject", "s3:GetObjectVersion"}
 
 
-def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded):
+def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, deploy):
     """Reads: the registry key and raw/*. Writes: only Parquet keys under CuratedPrefix
     (curated/ by default), never with a wildcard resource. No delete, no tagging, and nothing
     outside S3 (no KMS: the bucket is SSE-S3; no SNS, Step Functions, Glue, EMR)."""
-    lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}"
-    sts = [st for st in role_statements(expanded["Resources"]["CurateFunctionRole"]) if st["Effect"] == "Allow"]
+    stack = deploy()
+    lake = f"arn:aws:s3:::{bucket_name(stack)}"
+    sts = [st for st in role_statements(stack.resources["CurateFunctionRole"]) if st["Effect"] == "Allow"]
     by_resource = {}
     for st in sts:
         for r in as_list(st["Resource"]):
-            assert isinstance(r, dict) and set(r) == {"Fn::Sub"}, f"not a scoped ARN: {st}"
-            by_resource.setdefault(r["Fn::Sub"], set()).update(as_list(st["Action"]))
+            assert isinstance(r, str) and r.startswith(lake), f"not a scoped ARN: {st}"
+            by_resource.setdefault(r, set()).update(as_list(st["Action"]))
     assert by_resource == {
-        lake + "/${RegistryKey}": {"s3:GetObject"},
+        lake + "/config/datasets.yaml": {"s3:GetObject"},
         lake + "/raw/*": S3_READS,
-        lake + "/${CuratedPrefix}*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
+        lake + "/curated/*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
         lake: {"s3:ListBucket"},  # HEAD of a missing object answers 404, not 403
     }
     actions = role_actions(expanded["Resources"]["CurateFunctionRole"])
@@ -374,16 +454,17 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded):
     assert 'TargetPrefix("curated/{dataset}/{partition}/".into())' in jobs_src
 
 
-def test_s3_writes_never_on_a_wildcard_resource(expanded):
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])
+def test_s3_writes_never_on_a_wildcard_resource(deploy, params):
     """Any S3 action that writes, deletes or aborts names a key pattern under a prefix of the
     lake bucket, never "*" nor the whole bucket."""
-    lake = "arn:${AWS::Partition}:s3:::${LakeName}-${AWS::AccountId}-${AWS::Region}/"
+    stack = deploy(params)
+    lake = f"arn:aws:s3:::{bucket_name(stack)}/"
     writes = ("s3:Put", "s3:Delete", "s3:Abort", "s3:Restore", "s3:Replicate")
-    for name, role in resources(expanded, "AWS::IAM::Role").items():
+    for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
             if st["Effect"] == "Allow" and any(a.startswith(writes) for a in as_list(st["Action"])):
-                for r in as_list(st["Resource"]):
-                    arn = r["Fn::Sub"] if isinstance(r, dict) else r
+                for arn in as_list(st["Resource"]):
                     assert arn.startswith(lake) and arn[len(lake):] not in ("", "*"), (name, st)
 
 
@@ -405,7 +486,7 @@ def test_bucket_encrypted_private_tls_only(expanded):
     b = lake(expanded)
     assert b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert all(b["PublicAccessBlockConfiguration"].values()) and len(b["PublicAccessBlockConfiguration"]) == 4
-    policy = expanded["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    policy = statements(expanded["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"])
     assert any(
         st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for st in policy
@@ -443,7 +524,7 @@ def test_parameter_defaults_match_the_lesson(template):
     p = template["Parameters"]
     assert p["RawTransitionDays"]["Default"] == 30
     assert p["RawTransitionStorageClass"]["Default"].startswith("GLACIER")
-    assert p["BillingAlarmThresholdUsd"]["Default"] == 1
+    assert p["BillingAlarmThresholdUsd"]["Default"] == 0  # opt-in: the alarm is account-wide
     assert p["RegistryKey"]["Default"] == "config/datasets.yaml"
     assert p["QuarantinePrefix"]["Default"] == "quarantine/"
 
@@ -497,12 +578,27 @@ def test_quarantine_spike_alarm_reads_the_emf_metric(expanded):
     assert '"FilesRejected"' in (ROOT / "functions/validate-upload/src/lib.rs").read_text()
 
 
-def test_billing_alarm_only_in_us_east_1(expanded):
+def test_billing_alarm_only_in_us_east_1(expanded, deploy):
     alarm = expanded["Resources"]["BillingAlarm"]
-    assert alarm["Condition"] == "IsUsEast1"
+    assert alarm["Condition"] == "CreateBillingAlarm"
     assert expanded["Conditions"]["IsUsEast1"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
     assert alarm["Properties"]["Threshold"] == {"Ref": "BillingAlarmThresholdUsd"}
     assert alarm["Properties"]["MetricName"] == "EstimatedCharges"
+    assert "BillingAlarm" in deploy(BillingAlarmThresholdUsd="50").resources
+    assert "BillingAlarm" not in deploy({"BillingAlarmThresholdUsd": "50"}, region="eu-west-1").resources
+
+
+def test_billing_alarm_is_opt_in_and_says_it_is_account_wide(template, deploy):
+    """0 (the default) creates no alarm, even in us-east-1; the parameter and the alarm say
+    that it watches the whole account's bill."""
+    assert "BillingAlarm" not in deploy().resources
+    assert "BillingAlarm" not in deploy(BillingAlarmThresholdUsd="0").resources
+    alarm = deploy(BillingAlarmThresholdUsd="50").resources["BillingAlarm"]["Properties"]
+    assert alarm["Threshold"] == "50"
+    assert alarm["AlarmActions"] == [f"{STACK}-AlertTopic"]
+    assert "whole account" in alarm["AlarmDescription"]
+    desc = " ".join(template["Parameters"]["BillingAlarmThresholdUsd"]["Description"].split())
+    assert "0 (default): no billing alarm" in desc and "account-wide" in desc
 
 
 def test_every_alarm_notifies_the_topic(expanded):

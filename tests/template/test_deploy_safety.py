@@ -1,0 +1,544 @@
+"""Safe to deploy into a real account (issue 16), checked on the expanded template resolved for
+sets of parameter values (conftest `deploy`): the data outlives the stack, an existing bucket
+works, the bucket policy says who writes what (every statement, by a small evaluator of its
+Deny statements), execution data stays out of the logs, the alarms fit a shared account, and
+samconfig.toml's environments deploy."""
+
+import json
+import re
+import shlex
+import tomllib
+
+import pytest
+
+from expand import ACCOUNT, ROOT, STACK
+
+EXISTING = "acme-data-lake"
+CREATED = f"lakeline-{ACCOUNT}-us-east-1"
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def role(name):
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def stack_role(logical):
+    """ARN of a role of the stack, as expand.Stack names it."""
+    return role(f"{STACK}-{logical}")
+
+
+VALIDATE = stack_role("ValidateUploadFunctionRole")
+CURATE = stack_role("CurateFunctionRole")
+START_JOB = stack_role("StartJobFunctionRole")
+CHECK = stack_role("CheckCompactionFunctionRole")
+NOTIFY = stack_role("NotifyFailureFunctionRole")
+FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, NOTIFY]
+ANALYST = role("analyst")
+ADMIN = role("Admin")
+ROOT_USER = f"arn:aws:iam::{ACCOUNT}:root"
+CI = role("lakeline-deploy")
+PRODUCER = role("sales-export")
+EMR = role("lakeline-emr-job")
+EMR2 = role("lakeline-emr-backfill")
+GLUE = role("lakeline-glue-job")
+PARTNER = "arn:aws:iam::210987654321:role/partner"
+
+
+# ------------------------------------------------------------------ the bucket policy evaluator
+
+
+def glob(pattern, value):
+    """IAM wildcard match: * any run of characters, ? one character."""
+    rx = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(rx, value) is not None
+
+
+def applies(st, principal, action, arn, secure):
+    """Whether a Deny statement of the bucket policy matches this request."""
+    if not any(glob(a, action) for a in as_list(st["Action"])):
+        return False
+    if not any(glob(r, arn) for r in as_list(st["Resource"])):
+        return False
+    context = {"aws:PrincipalArn": principal, "aws:SecureTransport": "true" if secure else "false"}
+    for op, keys in st.get("Condition", {}).items():  # operators (and keys) are ANDed
+        for key, values in keys.items():
+            values = as_list(values)
+            got = context[key]
+            if op == "Bool":
+                ok = got in values
+            elif op in ("ArnLike", "ArnEquals"):
+                ok = any(glob(v, got) for v in values)
+            elif op in ("ArnNotLike", "ArnNotEquals"):
+                ok = not any(glob(v, got) for v in values)
+            else:
+                raise AssertionError(f"{st['Sid']}: operator {op} not understood by this test")
+            if not ok:
+                return False
+    return True
+
+
+def policy_statements(stack):
+    return stack.resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def denied_by(stack, principal, action, key, secure=True, bucket=None):
+    """Sids of the bucket policy's statements that deny this request (empty: the bucket policy
+    leaves it to IAM)."""
+    bucket = bucket or stack.outputs["LakeBucketName"]["Value"]
+    arn = f"arn:aws:s3:::{bucket}/{key}" if key is not None else f"arn:aws:s3:::{bucket}"
+    return {st["Sid"] for st in policy_statements(stack) if applies(st, principal, action, arn, secure)}
+
+
+PUT, DELETE, DELETE_VERSION = "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"
+GET, TAG = "s3:GetObject", "s3:PutObjectTagging"
+REGISTRY = "config/datasets.yaml"
+REGISTRY_VERSION = "config/versions/datasets-0007-3f2a9c.yaml"
+ENTRY_POINT = "artifacts/orders/curate_orders.py"
+RAW = "raw/sales/dt=2026-11-30/sales.csv"
+CURATED = "curated/sales/dt=2026-11-30/sales-1a2b.parquet"
+MARKER = "curated/sales/dt=2026-11-30/_lakeline_compaction.json"
+QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
+
+ONLY_WRITERS = "OnlyRegistryWritersWriteRegistryAndArtifacts"
+FUNCTIONS_NEVER = "FunctionsNeverWriteRegistryOrArtifacts"
+EMR_NEVER = "EmrJobsNeverWriteRegistryOrArtifacts"
+GLUE_NEVER = "GlueJobsNeverWriteRegistryOrArtifacts"
+ONLY_RAW = "OnlyRawWritersWriteRaw"
+ONLY_CURATED = "OnlyLakelineWritesOrDeletesCurated"
+ONLY_QUARANTINE = "OnlyValidateUploadWritesOrDeletesQuarantine"
+TLS = "DenyInsecureTransport"
+
+WRITERS_CI = {"RegistryWriterArns": CI}
+WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
+WRITERS_PATTERN = {"RegistryWriterArns": role("lakeline-*")}
+RAW_PRODUCER = {"RawWriterArns": PRODUCER}
+EMR_ROLES = {"EmrExecutionRoleArns": f"{EMR},{EMR2}"}
+GLUE_ROLES = {"GlueJobRoleArns": GLUE}
+JOB_ROLES = dict(EMR_ROLES, **GLUE_ROLES)
+
+# (parameters, principal, action, key, the statements that deny it). An empty set: the bucket
+# policy does not deny, IAM decides.
+CASES = [
+    # --- defaults: IAM decides who writes raw/ and the registry, but never lakeline's functions
+    ({}, ANALYST, PUT, RAW, set()),
+    ({}, ANALYST, PUT, REGISTRY, set()),
+    ({}, ANALYST, PUT, ENTRY_POINT, set()),
+    *[({}, fn, action, key, {FUNCTIONS_NEVER}) for fn in FUNCTION_ROLES
+      for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
+    ({}, CURATE, GET, REGISTRY, set()),  # functions read it
+    ({}, VALIDATE, TAG, RAW, set()),  # validate-upload tags ...
+    ({}, VALIDATE, DELETE, RAW, set()),  # ... and removes raw objects it quarantined
+    ({}, VALIDATE, DELETE_VERSION, RAW, set()),
+    # curated/: lakeline's writers only, and nobody else deletes
+    ({}, CURATE, PUT, CURATED, set()),
+    ({}, CHECK, PUT, MARKER, set()),
+    ({}, CHECK, DELETE, MARKER, set()),
+    ({}, ANALYST, PUT, CURATED, {ONLY_CURATED}),
+    ({}, ANALYST, DELETE, CURATED, {ONLY_CURATED}),
+    ({}, ADMIN, DELETE_VERSION, CURATED, {ONLY_CURATED}),
+    ({}, ROOT_USER, DELETE, CURATED, {ONLY_CURATED}),
+    ({}, PARTNER, PUT, CURATED, {ONLY_CURATED}),
+    ({}, VALIDATE, PUT, CURATED, {ONLY_CURATED}),
+    ({}, START_JOB, PUT, CURATED, {ONLY_CURATED}),
+    ({}, EMR, PUT, CURATED, {ONLY_CURATED}),  # not named in EmrExecutionRoleArns
+    ({}, ANALYST, GET, CURATED, set()),
+    # quarantine/: validate-upload only
+    ({}, VALIDATE, PUT, QUARANTINED, set()),
+    ({}, ANALYST, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, ANALYST, DELETE, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, ADMIN, DELETE_VERSION, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, CURATE, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, CHECK, DELETE, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, ANALYST, GET, QUARANTINED, set()),
+    # TLS only, for everyone and everything
+    ({}, ANALYST, GET, RAW, set()),
+    ({}, ANALYST, GET, RAW, {TLS}, False),
+    ({}, CURATE, PUT, CURATED, {TLS}, False),
+    ({}, CI, "s3:ListBucket", None, {TLS}, False),
+    # --- RegistryWriterArns: the deploying principal alone writes the registry and artifacts
+    (WRITERS_CI, CI, PUT, REGISTRY, set()),
+    (WRITERS_CI, CI, PUT, REGISTRY_VERSION, set()),
+    (WRITERS_CI, CI, DELETE, ENTRY_POINT, set()),
+    (WRITERS_CI, ANALYST, PUT, REGISTRY, {ONLY_WRITERS}),
+    (WRITERS_CI, ANALYST, PUT, REGISTRY_VERSION, {ONLY_WRITERS}),
+    (WRITERS_CI, ADMIN, PUT, ENTRY_POINT, {ONLY_WRITERS}),
+    (WRITERS_CI, ROOT_USER, DELETE_VERSION, REGISTRY, {ONLY_WRITERS}),
+    (WRITERS_CI, CURATE, PUT, REGISTRY, {ONLY_WRITERS, FUNCTIONS_NEVER}),
+    (WRITERS_CI, ANALYST, GET, REGISTRY, set()),
+    (WRITERS_CI, CI, PUT, CURATED, {ONLY_CURATED}),  # a registry writer is no curated writer
+    (WRITERS_CI, CI, PUT, RAW, set()),
+    # a pattern naming lakeline's own roles still leaves the functions out
+    (WRITERS_PATTERN, CI, PUT, REGISTRY, set()),
+    (WRITERS_PATTERN, ANALYST, PUT, REGISTRY, {ONLY_WRITERS}),
+    (WRITERS_PATTERN, CURATE, PUT, REGISTRY, {FUNCTIONS_NEVER}),
+    # the account root means the account (IAM decides), not "the root user only"
+    (WRITERS_ROOT, ANALYST, PUT, REGISTRY, set()),
+    (WRITERS_ROOT, CURATE, PUT, REGISTRY, {FUNCTIONS_NEVER}),
+    # a RegistryKey outside RegistryPrefix is still protected
+    (dict(WRITERS_CI, RegistryKey="lake/registry.yaml"), ANALYST, PUT, "lake/registry.yaml", {ONLY_WRITERS}),
+    (dict(WRITERS_CI, RegistryKey="lake/registry.yaml"), ANALYST, PUT, REGISTRY, {ONLY_WRITERS}),
+    (dict(WRITERS_CI, RegistryKey="lake/registry.yaml"), CI, PUT, "lake/registry.yaml", set()),
+    ({"ArtifactPrefix": "spark/"}, CURATE, PUT, "spark/job.py", {FUNCTIONS_NEVER}),
+    (dict(WRITERS_CI, ArtifactPrefix="spark/"), ANALYST, PUT, "spark/job.py", {ONLY_WRITERS}),
+    (dict(WRITERS_CI, ArtifactPrefix="spark/"), ANALYST, PUT, ENTRY_POINT, set()),
+    # --- RawWriterArns: the producers alone write raw/
+    (RAW_PRODUCER, PRODUCER, PUT, RAW, set()),
+    (RAW_PRODUCER, ANALYST, PUT, RAW, {ONLY_RAW}),
+    (RAW_PRODUCER, CI, PUT, RAW, {ONLY_RAW}),
+    (RAW_PRODUCER, VALIDATE, TAG, RAW, set()),
+    (RAW_PRODUCER, VALIDATE, DELETE, RAW, set()),
+    (RAW_PRODUCER, PRODUCER, PUT, CURATED, {ONLY_CURATED}),
+    ({"RawWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}, ANALYST, PUT, RAW, set()),
+    # --- job roles: write and delete curated/, never the registry or artifacts
+    (EMR_ROLES, EMR, PUT, CURATED, set()),
+    (EMR_ROLES, EMR2, DELETE, CURATED, set()),
+    (EMR_ROLES, GLUE, PUT, CURATED, {ONLY_CURATED}),
+    (EMR_ROLES, EMR, PUT, ENTRY_POINT, {EMR_NEVER}),
+    (EMR_ROLES, EMR2, PUT, REGISTRY, {EMR_NEVER}),
+    (EMR_ROLES, EMR, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    (EMR_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
+    (GLUE_ROLES, GLUE, DELETE_VERSION, CURATED, set()),
+    (GLUE_ROLES, EMR, PUT, CURATED, {ONLY_CURATED}),
+    (GLUE_ROLES, GLUE, DELETE, ENTRY_POINT, {GLUE_NEVER}),
+    (JOB_ROLES, EMR, PUT, CURATED, set()),
+    (JOB_ROLES, GLUE, DELETE, CURATED, set()),
+    (JOB_ROLES, CURATE, PUT, CURATED, set()),
+    (JOB_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
+    (JOB_ROLES, GLUE, PUT, REGISTRY, {GLUE_NEVER}),
+    (dict(JOB_ROLES, **WRITERS_CI), EMR, PUT, REGISTRY, {ONLY_WRITERS, EMR_NEVER}),
+    # --- custom prefixes follow their parameters
+    ({"CuratedPrefix": "gold/"}, ANALYST, PUT, "gold/x.parquet", {ONLY_CURATED}),
+    ({"CuratedPrefix": "gold/"}, ANALYST, PUT, CURATED, set()),
+    ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_QUARANTINE}),
+]
+
+
+def case_id(case):
+    params, principal, action, key = case[:4]
+    who = principal.rsplit("/", 1)[-1].replace(f"{STACK}-", "")
+    conf = ",".join(f"{k}" for k in sorted(params)) or "defaults"
+    return f"{conf}:{who}:{action.split(':')[1]}:{key}{':http' if len(case) > 5 else ''}"
+
+
+@pytest.mark.parametrize("mode", ["created", "existing"])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_who_writes_what(deploy, case, mode):
+    params, principal, action, key, want = case[:5]
+    secure = case[5] if len(case) > 5 else True
+    if mode == "existing":
+        params = dict(params, ExistingBucketName=EXISTING)
+    stack = deploy(params)
+    assert denied_by(stack, principal, action, key, secure) == want
+
+
+def test_every_policy_statement_is_exercised(deploy):
+    """Each statement any configuration of CASES produces denies at least one case, and the
+    statements of a configuration are exactly those its parameters ask for."""
+    seen = set()
+    for case in CASES:
+        seen |= case[4]
+    produced = set()
+    for params in {tuple(sorted(c[0].items())) for c in CASES}:
+        produced |= {st["Sid"] for st in policy_statements(deploy(dict(params)))}
+    assert produced == seen == {
+        TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
+    }
+
+    def sids(**params):
+        return {st["Sid"] for st in policy_statements(deploy(params))}
+
+    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE}
+    assert sids() == base
+    assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
+    assert sids(**WRITERS_ROOT) == base
+    assert sids(**RAW_PRODUCER) == base | {ONLY_RAW}
+    assert sids(**EMR_ROLES) == base | {EMR_NEVER}
+    assert sids(**JOB_ROLES) == base | {EMR_NEVER, GLUE_NEVER}
+
+
+@pytest.mark.parametrize("params", [{}, dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER)], ids=["defaults", "all"])
+def test_policy_statements_are_denials_of_the_lake_only(deploy, params):
+    """The bucket policy grants nothing (IAM does): every statement is a Deny for any principal,
+    on the lake bucket's own ARNs, conditioned on who calls (or TLS), never on anything a caller
+    can set."""
+    for mode in ({}, {"ExistingBucketName": EXISTING}):
+        stack = deploy(dict(params, **mode))
+        bucket = stack.outputs["LakeBucketName"]["Value"]
+        for st in policy_statements(stack):
+            assert st["Effect"] == "Deny" and st["Principal"] == "*", st["Sid"]
+            for r in as_list(st["Resource"]):
+                assert r == f"arn:aws:s3:::{bucket}" or r.startswith(f"arn:aws:s3:::{bucket}/"), r
+            keys = {k for op in st["Condition"].values() for k in op}
+            assert keys <= {"aws:PrincipalArn", "aws:SecureTransport"}, st["Sid"]
+        # S3's limit on a bucket policy, with room for long role ARNs.
+        assert len(json.dumps(stack.resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"])) < 10 * 1024
+
+
+def test_curated_writers_are_exactly_lakeline(deploy):
+    """curated/: curate, check-compaction and the job roles the parameters name, nobody else
+    (a future `compact` function's role joins them when it exists)."""
+    (st,) = [s for s in policy_statements(deploy(JOB_ROLES)) if s["Sid"] == ONLY_CURATED]
+    exempt = {v for op in st["Condition"].values() for v in as_list(op["aws:PrincipalArn"])}
+    assert exempt == {CURATE, CHECK, EMR, EMR2, GLUE}
+    assert set(as_list(st["Action"])) == {PUT, DELETE, DELETE_VERSION}
+
+
+# ------------------------------------------------------------------ the data outlives the stack
+
+
+@pytest.mark.parametrize("name", ["LakeBucket", "LakelineKey"])
+def test_lake_and_key_are_retained(expanded, name):
+    """`sam delete`, and a replacement (a new LakeName), leave the bucket and the key."""
+    res = expanded["Resources"][name]
+    assert res["DeletionPolicy"] == "Retain"
+    assert res["UpdateReplacePolicy"] == "Retain"
+
+
+def test_created_bucket_mode(deploy):
+    stack = deploy()
+    buckets = stack.of_type("AWS::S3::Bucket")
+    assert set(buckets) == {"LakeBucket"}
+    assert stack.outputs["LakeBucketName"]["Value"] == CREATED
+    fn_arn = stack.outputs["ValidateUploadFunctionArn"]["Value"]
+    (cfg,) = buckets["LakeBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert cfg == {
+        "Event": "s3:ObjectCreated:*",
+        "Function": fn_arn,
+        "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "raw/"}]}},
+    }
+    perm = stack.resources["ValidateUploadFunctionRawObjectCreatedPermission"]["Properties"]
+    assert perm["SourceArn"] == f"arn:aws:s3:::{CREATED}"
+    assert stack.resources["LakeBucketPolicy"]["Properties"]["Bucket"] == CREATED
+    assert "ExistingBucketNotificationCommand" not in stack.outputs
+    # ManageExistingBucketPolicy concerns an existing bucket only.
+    assert "LakeBucketPolicy" in deploy(ManageExistingBucketPolicy="false").resources
+
+
+def test_existing_bucket_mode(deploy):
+    """No bucket; functions, IAM, the permission and the bucket policy name the existing bucket
+    and nothing else; the manual step is printed."""
+    stack = deploy(ExistingBucketName=EXISTING)
+    assert not stack.of_type("AWS::S3::Bucket")
+    text = json.dumps([stack.resources, stack.outputs])
+    assert CREATED not in text and "lakeline-123456789012" not in text
+    assert stack.outputs["LakeBucketName"]["Value"] == EXISTING
+    assert stack.outputs["RegistryUri"]["Value"] == f"s3://{EXISTING}/config/datasets.yaml"
+    assert stack.outputs["ArtifactUri"]["Value"] == f"s3://{EXISTING}/artifacts/"
+    perm = stack.resources["ValidateUploadFunctionRawObjectCreatedPermission"]["Properties"]
+    assert perm == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": f"{STACK}-ValidateUploadFunction",
+        "Principal": "s3.amazonaws.com",
+        "SourceAccount": ACCOUNT,
+        "SourceArn": f"arn:aws:s3:::{EXISTING}",
+    }
+    assert stack.resources["LakeBucketPolicy"]["Properties"]["Bucket"] == EXISTING
+    s3_arns = {
+        r for k, res in stack.of_type("AWS::IAM::Role").items()
+        for p in res["Properties"].get("Policies", []) for st in as_list(p["PolicyDocument"]["Statement"])
+        for r in as_list(st.get("Resource", [])) if isinstance(r, str) and r.startswith("arn:aws:s3:::")
+    }
+    assert s3_arns and all(r.split(":::")[1].split("/")[0] == EXISTING for r in s3_arns)
+
+
+def test_existing_bucket_policy_can_be_left_alone(deploy):
+    stack = deploy(ExistingBucketName=EXISTING, ManageExistingBucketPolicy="false")
+    assert "LakeBucketPolicy" not in stack.resources
+    assert "ValidateUploadFunctionRawObjectCreatedPermission" in stack.resources
+
+
+def test_manual_notification_command(deploy):
+    """The output is one aws CLI command that puts the same notification the created bucket gets
+    (ObjectCreated under raw/ to validate-upload), on the existing bucket."""
+    stack = deploy(ExistingBucketName=EXISTING)
+    argv = shlex.split(stack.outputs["ExistingBucketNotificationCommand"]["Value"])
+    assert argv[:3] == ["aws", "s3api", "put-bucket-notification-configuration"]
+    opts = dict(zip(argv[3::2], argv[4::2]))
+    assert set(opts) == {"--bucket", "--notification-configuration"}
+    assert opts["--bucket"] == EXISTING
+    config = json.loads(opts["--notification-configuration"])
+    (entry,) = config["LambdaFunctionConfigurations"]
+    assert set(config) == {"LambdaFunctionConfigurations"}
+    assert entry["LambdaFunctionArn"] == stack.outputs["ValidateUploadFunctionArn"]["Value"]
+    assert entry["Events"] == ["s3:ObjectCreated:*"]
+    assert entry["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"}]}}
+    created = deploy().resources["LakeBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert [c["Filter"]["S3Key"]["Rules"] for c in created] == [entry["Filter"]["Key"]["FilterRules"]]
+    assert [c["Event"] for c in created] == entry["Events"]
+    desc = " ".join(stack.t["Outputs"]["ExistingBucketNotificationCommand"]["Description"].split())
+    assert "REPLACES the bucket's whole notification configuration" in desc
+
+
+def dependencies(expanded):
+    """logical id -> the logical ids it refers to (Ref, GetAtt, Sub, DependsOn)."""
+    names = set(expanded["Resources"])
+
+    def refs(x):
+        if isinstance(x, dict):
+            out = set()
+            for k, v in x.items():
+                if k == "Ref" and v in names:
+                    out.add(v)
+                elif k == "Fn::GetAtt":
+                    out.add(v[0] if isinstance(v, list) else v.split(".")[0])
+                elif k == "Fn::Sub":
+                    text = v if isinstance(v, str) else v[0]
+                    out |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)} & names
+                    if not isinstance(v, str):
+                        out |= refs(v[1])
+                else:
+                    out |= refs(v)
+            return out
+        if isinstance(x, list):
+            return set().union(*map(refs, x)) if x else set()
+        return set()
+
+    return {
+        k: refs(r.get("Properties", {})) | set(as_list(r.get("DependsOn", [])))
+        for k, r in expanded["Resources"].items()
+    }
+
+
+def test_no_circular_dependency(expanded):
+    """bucket -> notification -> function -> role, bucket policy -> roles: no cycle (what cfn-lint
+    also checks, kept here next to the bucket policy that could close one)."""
+    deps = dependencies(expanded)
+    state = {}
+
+    def visit(n, path):
+        if state.get(n) == "done":
+            return
+        assert state.get(n) != "active", " -> ".join(path + [n])
+        state[n] = "active"
+        for m in deps[n]:
+            visit(m, path + [n])
+        state[n] = "done"
+
+    for n in deps:
+        visit(n, [])
+    assert {"LakeBucket", "CurateFunctionRole"} <= deps["LakeBucketPolicy"]
+    for name in ["ValidateUploadFunction", "ValidateUploadFunctionRole", "CurateFunctionRole",
+                 "ValidateUploadFunctionRawObjectCreatedPermission"]:
+        assert "LakeBucket" not in deps[name] and "LakeBucketPolicy" not in deps[name], name
+
+
+@pytest.mark.parametrize("params, failing", [
+    ({}, []),
+    ({"RegistryPrefix": "raw/"}, ["RegistryPrefixIsItsOwn"]),
+    ({"RegistryPrefix": "artifacts/"}, ["RegistryPrefixIsItsOwn"]),
+    ({"ArtifactPrefix": "curated/"}, ["ArtifactPrefixIsItsOwn"]),
+    ({"ArtifactPrefix": "quarantine/"}, ["ArtifactPrefixIsItsOwn"]),
+    ({"CuratedPrefix": "config/"}, ["RegistryPrefixIsItsOwn"]),
+    ({"RegistryPrefix": "lakeline/registry/", "ArtifactPrefix": "lakeline/artifacts/"}, []),
+])
+def test_prefixes_with_writer_rules_are_distinct(deploy, params, failing):
+    """CloudFormation refuses parameters that would put the registry or the artifacts under a
+    prefix with another writer rule (a registry under curated/ is writable by curate)."""
+    assert deploy(params).rules_failing() == failing
+
+
+# ------------------------------------------------------------------ personal data in logs
+
+
+def test_execution_data_is_off_by_default(template, deploy):
+    assert template["Parameters"]["LogExecutionData"]["Default"] == "false"
+    logging = deploy().resources["Pipeline"]["Properties"]["LoggingConfiguration"]
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] == "ERROR"
+    on = deploy(LogExecutionData="true").resources["Pipeline"]["Properties"]["LoggingConfiguration"]
+    assert on["IncludeExecutionData"] is True
+
+
+# ------------------------------------------------------------------ alarms for a shared account
+
+CONFIGURATIONS = [
+    {},
+    {"BillingAlarmThresholdUsd": "100"},
+    {"ExistingBucketName": EXISTING, "CreateEmrApplication": "true"},
+    dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER, ValidateReservedConcurrency="20"),
+]
+
+
+@pytest.mark.parametrize("params", CONFIGURATIONS)
+def test_every_alarm_has_the_owner_topic(deploy, params):
+    """Whatever the parameters, every alarm the stack creates notifies the stack's alert topic
+    (its owner), and only it."""
+    stack = deploy(params)
+    alarms = stack.of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 15
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [f"{STACK}-AlertTopic"], name
+        assert alarm["Properties"]["AlarmDescription"], name
+
+
+@pytest.mark.parametrize("alarm, metric, period", [
+    ("RegistryRejectedAlarm", "RegistryRejected", 300),
+    ("UnclaimedUploadsAlarm", "UnclaimedUploads", 3600),
+])
+def test_alarms_for_the_registry_and_unclaimed_uploads(deploy, alarm, metric, period):
+    """The metrics the Rust side emits (EMF, namespace lakeline, any dimensions) reach the topic."""
+    props = deploy().resources[alarm]["Properties"]
+    (query,) = props["Metrics"]
+    assert query["Expression"] == f"SELECT SUM({metric}) FROM lakeline"
+    assert query["Period"] == period and query["ReturnData"] is True
+    assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["TreatMissingData"] == "notBreaching"
+
+
+# ------------------------------------------------------------------ samconfig.toml environments
+
+
+def samconfig():
+    return tomllib.loads((ROOT / "samconfig.toml").read_text())
+
+
+def overrides(env):
+    text = samconfig()[env]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in shlex.split(text))
+
+
+def check_value(decl, name, value):
+    if "AllowedValues" in decl:
+        assert value in [str(v) for v in decl["AllowedValues"]], (name, value)
+    if "AllowedPattern" in decl:
+        assert re.fullmatch(decl["AllowedPattern"], value), (name, value)
+    if decl["Type"] == "Number":
+        n = float(value)
+        assert decl.get("MinValue", n) <= n <= decl.get("MaxValue", n), (name, value)
+
+
+@pytest.mark.parametrize("env, stack_name", [("default", "lakeline"), ("dev", "lakeline-dev"), ("prod", "lakeline-prod")])
+def test_samconfig_environment_deploys(template, deploy, env, stack_name):
+    """Each environment names its stack, overrides only real parameters with allowed values,
+    builds like the default (sequential, cached) and deploys a stack whose rules hold."""
+    cfg = samconfig()[env]
+    assert cfg["global"]["parameters"]["stack_name"] == stack_name
+    assert cfg["build"]["parameters"] == samconfig()["default"]["build"]["parameters"]
+    dep = cfg["deploy"]["parameters"]
+    assert dep["capabilities"] == "CAPABILITY_IAM" and dep["resolve_s3"] is True
+    values = overrides(env)
+    for name, value in values.items():
+        assert name in template["Parameters"], name
+        check_value(template["Parameters"][name], name, value)
+    stack = deploy(values)
+    assert stack.rules_failing() == []
+    assert "BillingAlarm" not in stack.resources  # account-wide: never on by default
+
+
+def test_samconfig_dev_and_prod_differ_where_they_should():
+    dev, prod = overrides("dev"), overrides("prod")
+    # Separate buckets, artifacts and stacks from one checkout, even in one account.
+    names = {overrides(e)["LakeName"] for e in ("default", "dev", "prod")}
+    assert len(names) == 3
+    prefixes = {samconfig()[e]["deploy"]["parameters"]["s3_prefix"] for e in ("default", "dev", "prod")}
+    assert len(prefixes) == 3
+    assert prod["EnableVersioning"] == "true" and dev["EnableVersioning"] == "false"
+    assert prod["BillingAlarmThresholdUsd"] == "0"
+    assert int(dev["LogRetentionDays"]) < int(prod["LogRetentionDays"])
+    assert int(dev["QuarantineExpirationDays"]) < int(prod["QuarantineExpirationDays"])
+    assert samconfig()["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert "sync" not in samconfig()["prod"]  # sam sync skips change sets
+    assert "LogExecutionData" not in prod  # personal data stays out of prod's logs
