@@ -122,12 +122,12 @@ def test_asl_is_json_and_invokes_only_lambda(asl_text):
     assert resources_ <= {"arn:aws:states:::lambda:invoke"}, resources_
 
 
-def test_substitutions_are_the_four_functions(template):
+def test_substitutions_are_the_three_steps(template):
+    """curate, start-job, notify-failure: the pipeline no longer compacts (maintenance does)."""
     subs = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
     assert subs == {
         "CurateFunctionArn": {"Fn::GetAtt": ["CurateFunction", "Arn"]},
         "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
-        "CheckCompactionFunctionArn": {"Fn::GetAtt": ["CheckCompactionFunction", "Arn"]},
         "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
     }
 
@@ -159,9 +159,7 @@ def test_every_task_function_may_be_invoked(template, expanded, asl_text):
 def test_pipeline_may_invoke_curate(expanded):
     assert "CurateFunction" in invokable_functions(expanded)
     # and nothing that is not a pipeline step: validate-upload starts executions, it is no Task.
-    assert invokable_functions(expanded) == {
-        "CurateFunction", "StartJobFunction", "CheckCompactionFunction", "NotifyFailureFunction",
-    }
+    assert invokable_functions(expanded) == {"CurateFunction", "StartJobFunction", "NotifyFailureFunction"}
 
 
 def test_state_machine_logs_and_traces(expanded):
