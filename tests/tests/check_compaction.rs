@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 /// `orders` with compaction on and no quiet period (the objects are written seconds before the
 /// check; the dates make the partitions closed).
-const REGISTRY: &str = "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    compaction:\n      quiet_minutes: 0\n      job: {application_id: app-1, entry_point: 's3://code/compact.py'}\n";
+const REGISTRY: &str = "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    compaction:\n      quiet_minutes: 0\n      job: {engine: emr-serverless, application_id: app-1, execution_role_arn: 'arn:aws:iam::123456789012:role/c', entry_point: 's3://code/compact.py'}\n";
 
 struct Fixture {
     s3: aws_sdk_s3::Client,
@@ -123,7 +123,7 @@ async fn hundreds_of_small_files_over_many_pages_are_compacted_once_until_cleare
     );
     assert_eq!(p["recommended_files"], 1);
     assert_eq!(p["decision"], "compact");
-    let job = &out["jobs"][0];
+    let job = &out["items"][0]["job"];
     assert_eq!(job["engine"], "emr-serverless");
     assert_eq!(job["application_id"], "app-1");
     assert_eq!(job["prefix"], "curated/orders/dt=2026-11-01/");
@@ -142,7 +142,7 @@ async fn hundreds_of_small_files_over_many_pages_are_compacted_once_until_cleare
             .unwrap();
     let body: Value = serde_json::from_slice(&body.into_bytes()).unwrap();
     assert_eq!(body["execution"], "exec-1");
-    assert_eq!(body["client_token"], job["client_token"]);
+    assert_eq!(body["partition"], "dt=2026-11-01");
 
     // A second check while the compaction runs requests nothing.
     let again = f.run(json!({"partition": "dt=2026-11-01"})).await;
@@ -159,7 +159,7 @@ async fn hundreds_of_small_files_over_many_pages_are_compacted_once_until_cleare
         .run(json!({"partition": "dt=2026-11-01", "dry_run": true}))
         .await;
     assert_eq!(partition(&dry, "dt=2026-11-01")["decision"], "compact");
-    assert_eq!(dry["jobs"], json!([]));
+    assert_eq!(dry["items"], json!([]));
     assert!(!f.exists(marker).await, "a dry run writes no marker");
 }
 
@@ -211,7 +211,7 @@ async fn a_sweep_lists_partitions_concurrently_and_skips_the_running_one() {
             ("dt=2026-11-02".into(), "few_small_files".into()),
         ]
     );
-    let mut jobs: Vec<&str> = out["jobs"]
+    let mut jobs: Vec<&str> = out["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -225,7 +225,7 @@ async fn a_sweep_lists_partitions_concurrently_and_skips_the_running_one() {
     let all = f.run(json!({"prefix": "dt=2026-1"})).await;
     assert_eq!(all["totals"]["partitions"], 6, "{all}");
     assert_eq!(
-        all["jobs"].as_array().unwrap().len(),
+        all["items"].as_array().unwrap().len(),
         1,
         "only dt=2026-10-31 is new: {all}"
     );
@@ -264,7 +264,7 @@ async fn two_overlapping_checks_request_one_compaction() {
     // Whatever the interleaving, the conditional marker write lets exactly one of them win.
     let input = json!({"partition": "dt=2026-11-02"});
     let (a, b) = tokio::join!(f.run(input.clone()), f.run(input));
-    let jobs = a["jobs"].as_array().unwrap().len() + b["jobs"].as_array().unwrap().len();
+    let jobs = a["items"].as_array().unwrap().len() + b["items"].as_array().unwrap().len();
     assert_eq!(jobs, 1, "{a}\n{b}");
     let loser = if a["compact"] == true { &b } else { &a };
     assert_eq!(

@@ -177,7 +177,12 @@ async fn each_function_binary_answers_its_sample_event() {
     )
     .await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out["dataset"], "orders", "{out}");
+    assert_eq!(out["partitions"][0]["dataset"], "orders", "{out}");
+
+    // compact: a group whose inputs are gone since it was planned changes nothing.
+    let (status, out) = invoke(port, "compact", &event("compact-group.json")).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["status"], "STALE_PLAN", "{out}");
 
     let (status, out) = invoke(
         port,

@@ -382,10 +382,11 @@ fn settings_of(deps: &Deps, dataset: &str) -> CompactionSettings {
         .unwrap_or_default()
 }
 
-/// A marker's owner and ETag.
+/// A marker's owner, ETag, and when it was requested (on the requesting sweep's clock).
 struct Marker {
     etag: String,
     owner: Option<String>,
+    requested_at: Option<i64>,
 }
 
 async fn read_marker(
@@ -402,10 +403,12 @@ async fn read_marker(
                 .await
                 .map_err(|e| HandlerError::Transient(format!("reading marker {key}: {e}")))?
                 .into_bytes();
-            let owner = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v["execution"].as_str().map(str::to_string));
-            Ok(Some(Marker { etag, owner }))
+            let v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+            Ok(Some(Marker {
+                etag,
+                owner: v["execution"].as_str().map(str::to_string),
+                requested_at: v["requested_at"].as_i64(),
+            }))
         }
         Err(e) if laws::is_gone(&e) => Ok(None),
         Err(e) => Err(HandlerError::from_sdk("GetObject (compaction marker)", &e)),
@@ -528,6 +531,11 @@ pub async fn check(
         }
         let key = compaction::marker_key(prefix);
         if let Some(m) = read_marker(s3, bucket, &key).await? {
+            // Its age on the sweeps' own clock (the time it records), so a sweep given "now"
+            // judges it on the same clock; its LastModified only when it records none.
+            if let Some(t) = m.requested_at {
+                st.marker = Some(t);
+            }
             if m.owner.is_some() && m.owner.as_deref() == input.execution.as_deref() {
                 st.marker = None;
             }

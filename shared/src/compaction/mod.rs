@@ -698,7 +698,7 @@ mod tests {
         assert_eq!(s.small_below(), 96 * MIB);
         assert_eq!(s.min_small_files, 5);
         assert_eq!(s.curated_prefix("orders"), "curated/orders/");
-        assert_eq!(s.job.engine, Engine::EmrServerless);
+        assert_eq!(s.job.engine, Engine::Lambda);
     }
 
     #[test]
@@ -830,7 +830,7 @@ mod tests {
         assert_eq!(a.client_token.len(), 32);
         assert_eq!(a.output_files, 1);
         let v = serde_json::to_value(&a).unwrap();
-        assert_eq!(v["engine"], "emr-serverless");
+        assert_eq!(v["engine"], "lambda");
         assert_eq!(v["kind"], "compaction");
         let r2 = decide("dt=2026-11-02", &stats(&[MIB; 11], 0), &s, NOW);
         assert_ne!(
@@ -841,7 +841,7 @@ mod tests {
 
     #[test]
     fn shipped_registry_declares_compaction() {
-        let text = include_str!("../../config/datasets.yaml");
+        let text = include_str!("../../../config/datasets.yaml");
         let reg = crate::registry::Registry::from_yaml(text, "config/datasets.yaml").unwrap();
         let settings = |name: &str| {
             reg.dataset(name)

@@ -1,0 +1,416 @@
+//! Compaction against the emulator: the scheduled sweep with the shipped defaults (time passed
+//! as input, not settings zeroed), markers under concurrent sweeps, the compact function's
+//! commit under a crash at every step, and refusals. Every merge is read back and its rows
+//! compared with the inputs', value for value.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use bytes::Bytes;
+use lakeline::compaction::plan::{self, DataFile, Manifest};
+use lakeline::curate::Provenance;
+use lakeline::registry::Registry;
+use lakeline_tests::pipeline::{Deployment, Options};
+use lakeline_tests::{shipped_registry, Lake};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{json, Value};
+
+const CLOSED: &str = "dt=2026-11-20";
+
+/// An RFC 3339 time `hours` from now: the sweep's "now".
+fn now_plus(hours: u64) -> String {
+    let t = SystemTime::now() + Duration::from_secs(hours * 3600);
+    aws_smithy_types::DateTime::from(t)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+}
+
+/// A small curated orders file with order ids `first..first + rows`.
+fn orders_parquet(reg: &Registry, first: i64, rows: i64) -> Vec<u8> {
+    let (_, ds) = reg.dataset("orders").unwrap();
+    let mut csv = String::from("order_id,customer,amount,currency,order_date,created_at,gift\n");
+    for id in first..first + rows {
+        csv.push_str(&format!(
+            "{id},c{id},{id}.5,EUR,2026-11-20,2026-11-20T10:00:00Z,\n"
+        ));
+    }
+    let prov = Provenance {
+        source: "test".into(),
+        source_version: String::new(),
+        dataset: "orders".into(),
+        registry_sha256: reg.content_hash(),
+    };
+    lakeline::curate::curate_stream("orders", ds, "x.csv", 20, csv.as_bytes(), Vec::new(), &prov)
+        .unwrap()
+        .1
+}
+
+/// Writes `n` small files of 10 rows into a partition; returns their order ids.
+async fn small_files(lake: &Lake, reg: &Registry, partition: &str, n: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let body = orders_parquet(reg, 1000 * i, 10);
+        lake.put(
+            &format!("curated/orders/{partition}/part-{i:03}.parquet"),
+            body,
+        )
+        .await;
+        ids.extend(1000 * i..1000 * i + 10);
+    }
+    ids
+}
+
+/// Data files under a prefix (side files excluded), with their order ids, sorted.
+async fn files_and_ids(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<i64>) {
+    let out = lake
+        .s3
+        .list_objects_v2()
+        .bucket(&lake.bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    let mut ids = Vec::new();
+    for o in out.contents() {
+        let key = o.key().unwrap();
+        if !lakeline::compaction::is_data_file(key.strip_prefix(prefix).unwrap()) {
+            continue;
+        }
+        keys.push(key.to_string());
+        let r = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(lake.body(key).await))
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in r {
+            let b = b.unwrap();
+            ids.extend(b.column(0).as_primitive::<Int64Type>().values().iter());
+        }
+    }
+    ids.sort();
+    (keys, ids)
+}
+
+async fn run_maintenance(d: &Deployment, input: Value) -> (String, Value) {
+    let name = lakeline_tests::unique("sweep");
+    d.lake
+        .sfn
+        .start_execution()
+        .state_machine_arn(&d.stack.maintenance_arn)
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = d
+        .stack
+        .maintenance_arn
+        .replace(":stateMachine:", ":execution:")
+        + ":"
+        + &name;
+    let done = d.finished(&arn, Duration::from_secs(120)).await;
+    let out = done
+        .output()
+        .and_then(|o| serde_json::from_str(o).ok())
+        .unwrap_or(Value::Null);
+    let status = done.status().as_str().to_string();
+    if status != "SUCCEEDED" {
+        println!("{:?} {:?}", done.error(), done.cause());
+    }
+    (status, out)
+}
+
+#[tokio::test]
+async fn the_scheduled_sweep_compacts_closed_partitions_with_the_shipped_defaults() {
+    let d = Deployment::new(Options::default()).await;
+    let reg = shipped_registry();
+    // "Later" is two hours from now; the partition of that day is still open (grace_days).
+    let later = now_plus(2);
+    let open = format!("dt={}", &later[..10]);
+    let want = small_files(&d.lake, &reg, CLOSED, 12).await;
+    small_files(&d.lake, &reg, &open, 6).await;
+
+    // Right now, the closed day's files are too fresh (quiet_minutes = 60): nothing happens.
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket})).await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    assert_eq!(
+        files_and_ids(&d.lake, &format!("curated/orders/{CLOSED}/"))
+            .await
+            .0
+            .len(),
+        12
+    );
+
+    // Two hours later the closed day is quiet; the day of "later" stays open (grace_days = 1).
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket, "now": later})).await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    let (keys, ids) = files_and_ids(&d.lake, &format!("curated/orders/{CLOSED}/")).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains("/compacted-"), "{keys:?}");
+    assert_eq!(ids, want, "every row once, none lost");
+    assert_eq!(
+        files_and_ids(&d.lake, &format!("curated/orders/{open}/"))
+            .await
+            .0
+            .len(),
+        6
+    );
+    // No marker and no manifest is left behind.
+    let leftovers = d
+        .lake
+        .s3
+        .list_objects_v2()
+        .bucket(&d.lake.bucket)
+        .prefix("_lakeline/")
+        .send()
+        .await
+        .unwrap();
+    assert!(leftovers.contents().is_empty(), "{leftovers:?}");
+    assert!(
+        !d.lake
+            .exists(&format!(
+                "curated/orders/{CLOSED}/_lakeline_compaction.json"
+            ))
+            .await
+    );
+}
+
+fn check_deps(lake: &Lake) -> check_compaction::Deps {
+    check_compaction::Deps {
+        s3: lake.s3.clone(),
+        registry: Arc::new(shipped_registry()),
+        config: check_compaction::Config::default(),
+    }
+}
+
+fn compact_deps(lake: &Lake, crash_after: Option<compact::Step>) -> compact::Deps {
+    let reg = shipped_registry();
+    compact::Deps {
+        s3: lake.s3.clone(),
+        registry_sha256: reg.content_hash(),
+        registry: Arc::new(reg),
+        part_size: lakeline::aws::upload::PART_SIZE,
+        crash_after,
+    }
+}
+
+fn sweep(lake: &Lake, execution: &str, hours: u64) -> Value {
+    json!({"bucket": lake.bucket, "dataset": "orders", "partition": CLOSED,
+           "execution": execution, "now": now_plus(hours)})
+}
+
+/// Two sweeps over one stale marker: the one whose conditional write lands first takes it
+/// over; the other's write, conditional on the ETag it read, is refused.
+///
+/// moto checks `If-Match` and writes without a lock, so two truly simultaneous conditional
+/// writes can both pass there; S3 evaluates them atomically. So the sweeps run one after the
+/// other here, and the loser's write is replayed with the ETag it would have read: what S3
+/// decides between them is what this proves (the atomicity itself is proven only on AWS).
+#[tokio::test]
+async fn two_sweeps_over_a_stale_marker_give_one_compaction() {
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let reg = shipped_registry();
+    small_files(&lake, &reg, CLOSED, 6).await;
+    // A marker a crashed run requested 25 hours ago: stale (stale_marker_hours = 24).
+    let marker = format!("curated/orders/{CLOSED}/_lakeline_compaction.json");
+    let then = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 25 * 3600;
+    let body = json!({"execution": "crashed", "requested_at": then}).to_string();
+    let stale_etag = lake.put(&marker, body.into_bytes()).await;
+    let deps = check_deps(&lake);
+    let a = check_compaction::handle(&deps, sweep(&lake, "sweep-a", 2))
+        .await
+        .unwrap();
+    let b = check_compaction::handle(&deps, sweep(&lake, "sweep-b", 2))
+        .await
+        .unwrap();
+    assert_eq!(a["items"].as_array().unwrap().len(), 1, "{a}");
+    assert!(b["items"].as_array().unwrap().is_empty(), "{b}");
+    assert_eq!(b["partitions"][0]["reason_code"], "running", "{b}");
+    let owner: Value = serde_json::from_slice(&lake.body(&marker).await).unwrap();
+    assert_eq!(owner["execution"], "sweep-a");
+    // The loser's take-over, conditional on the stale ETag it read: refused.
+    let late = lake
+        .s3
+        .put_object()
+        .bucket(&lake.bucket)
+        .key(&marker)
+        .if_match(&stale_etag)
+        .body(br#"{"execution":"sweep-b"}"#.to_vec().into())
+        .send()
+        .await;
+    let status = late
+        .unwrap_err()
+        .raw_response()
+        .map(|r| r.status().as_u16());
+    assert_eq!(status, Some(412));
+}
+
+#[tokio::test]
+async fn a_retried_check_keeps_its_compaction_and_a_fresh_marker_blocks_others() {
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let reg = shipped_registry();
+    small_files(&lake, &reg, CLOSED, 5).await;
+    let deps = check_deps(&lake);
+    let first = check_compaction::handle(&deps, sweep(&lake, "exec-1", 2))
+        .await
+        .unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 1, "{first}");
+    // The same execution's retry finds its own marker: still its compaction, same plan.
+    let retry = check_compaction::handle(&deps, sweep(&lake, "exec-1", 2))
+        .await
+        .unwrap();
+    assert_eq!(retry["items"], first["items"]);
+    // Another execution sees a running compaction.
+    let other = check_compaction::handle(&deps, sweep(&lake, "exec-2", 2))
+        .await
+        .unwrap();
+    assert!(other["items"].as_array().unwrap().is_empty(), "{other}");
+    assert_eq!(other["partitions"][0]["reason_code"], "running");
+    // Only the owner clears it.
+    let clear = |e: &str| {
+        json!({"action": "clear", "bucket": lake.bucket, "dataset": "orders",
+               "partition": CLOSED, "execution": e})
+    };
+    let not_mine = check_compaction::handle(&deps, clear("exec-2"))
+        .await
+        .unwrap();
+    assert_eq!(not_mine["cleared"], false);
+    let mine = check_compaction::handle(&deps, clear("exec-1"))
+        .await
+        .unwrap();
+    assert_eq!(mine["cleared"], true);
+}
+
+/// Plans the closed partition of `lake` and returns its one group's compact request.
+async fn planned(lake: &Lake) -> Value {
+    let out = check_compaction::handle(&check_deps(lake), sweep(lake, "exec", 2))
+        .await
+        .unwrap();
+    let item = &out["items"][0];
+    assert_eq!(item["groups"].as_array().unwrap().len(), 1, "{out}");
+    json!({"bucket": lake.bucket, "dataset": "orders", "partition": CLOSED,
+           "execution": "exec", "group": item["groups"][0]})
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_is_recovered_by_the_next_run_with_every_row_once() {
+    use compact::Step::*;
+    for step in [ManifestWritten, OutputWritten, Committed, FirstInputDeleted] {
+        let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+        let reg = shipped_registry();
+        let want = small_files(&lake, &reg, CLOSED, 7).await;
+        let req = planned(&lake).await;
+        let err = compact::handle(&compact_deps(&lake, Some(step)), req.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("injected crash"),
+            "{step:?}: {err}"
+        );
+        // Whatever the crash left, no row is lost: the ids present cover every input row.
+        let (_, mid) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
+        let mut distinct = mid.clone();
+        distinct.dedup();
+        assert_eq!(distinct, want, "{step:?}: rows lost after the crash");
+
+        let out = compact::handle(&compact_deps(&lake, None), req)
+            .await
+            .unwrap();
+        assert_eq!(out["status"], "COMPACTED", "{step:?}: {out}");
+        let (keys, ids) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
+        assert_eq!(
+            ids, want,
+            "{step:?}: rows in == rows out, no duplicate left"
+        );
+        assert_eq!(keys.len(), 1, "{step:?}: {keys:?}");
+        let g = out["output"].as_str().unwrap();
+        assert!(g.ends_with(&keys[0]), "{step:?}");
+        let manifests = lake
+            .s3
+            .list_objects_v2()
+            .bucket(&lake.bucket)
+            .prefix("_lakeline/compaction/")
+            .send()
+            .await
+            .unwrap();
+        assert!(manifests.contents().is_empty(), "{step:?}: manifest left");
+    }
+}
+
+#[tokio::test]
+async fn schema_drift_is_refused_naming_the_file_and_nothing_moves() {
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let reg = shipped_registry();
+    small_files(&lake, &reg, CLOSED, 5).await;
+    // One file curated under an older registry: `gift` was a string.
+    let old = Registry::from_yaml(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/datasets.yaml"
+        ))
+        .unwrap()
+        .replace(
+            "{name: gift,       type: bool}",
+            "{name: gift,       type: string}",
+        ),
+        "old.yaml",
+    )
+    .unwrap();
+    let drifted = "curated/orders/dt=2026-11-20/part-999.parquet";
+    lake.put(drifted, orders_parquet(&old, 999_000, 3)).await;
+    let req = planned(&lake).await;
+    let err = compact::handle(&compact_deps(&lake, None), req)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.error_type(),
+        lakeline::error_names::SCHEMA_DRIFT,
+        "{err}"
+    );
+    assert!(err.to_string().contains("part-999.parquet"), "{err}");
+    assert!(err.to_string().contains("gift"), "{err}");
+    let (keys, _) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
+    assert_eq!(keys.len(), 6, "nothing merged, nothing deleted: {keys:?}");
+}
+
+#[tokio::test]
+async fn an_input_rewritten_after_planning_stops_the_group() {
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let reg = shipped_registry();
+    small_files(&lake, &reg, CLOSED, 5).await;
+    let req = planned(&lake).await;
+    // A re-run of curate rewrites one input between the plan and the merge.
+    lake.put(
+        &format!("curated/orders/{CLOSED}/part-002.parquet"),
+        orders_parquet(&reg, 77_000, 4),
+    )
+    .await;
+    let out = compact::handle(&compact_deps(&lake, None), req)
+        .await
+        .unwrap();
+    assert_eq!(out["status"], "STALE_PLAN", "{out}");
+    let (keys, ids) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
+    assert_eq!(keys.len(), 5);
+    assert!(ids.contains(&77_000));
+}
+
+#[test]
+fn manifest_and_output_names_are_the_documented_ones() {
+    let f = |k: &str| DataFile {
+        key: k.into(),
+        size: 1,
+        etag: "e".into(),
+    };
+    let id = plan::group_id(&[f("a"), f("b")]);
+    assert_eq!(id, plan::group_id(&[f("b"), f("a")]));
+    assert_eq!(
+        Manifest::key("orders", CLOSED, &id),
+        format!("_lakeline/compaction/orders/{CLOSED}/{id}.json")
+    );
+}
