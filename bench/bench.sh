@@ -17,7 +17,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 want=$(sha256sum "$req" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha" 2>/dev/null)" != "$want" ]; then
-  log "installing the pinned peers into $venv (boto3, pyarrow, awscli, cargo-lambda)"
+  log "installing the pinned peers into $venv (boto3, pyarrow, duckdb, awscli, cargo-lambda)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want" > "$venv/.requirements.sha"
@@ -27,12 +27,12 @@ target=${BENCH_TARGET_DIR:-$root/target/bench-release}
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 log "release build (fat LTO; minutes when cold) into $target"
 CARGO_TARGET_DIR="$target" cargo build --quiet --release \
-  -p validate-upload -p start-job -p notify-failure -p check-compaction -p lakeline-cli
+  -p validate-upload -p start-job -p notify-failure -p check-compaction -p curate -p lakeline-cli
 
 if [ "${BENCH_ARM64:-0}" = 1 ]; then
   log "arm64 build with cargo-lambda (slow)"
   PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 \
-    -p validate-upload -p start-job -p notify-failure -p check-compaction
+    -p validate-upload -p start-job -p notify-failure -p check-compaction -p curate
 fi
 
 export BENCH_BIN_DIR="$target/release"

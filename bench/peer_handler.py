@@ -1,7 +1,7 @@
 """The Python peer of a lakeline function's cold start: the same setup with boto3, then the
 first poll of the Lambda Runtime API (what a custom-runtime / RIC handler does).
 
-    python peer_handler.py FUNCTION     (validate-upload | start-job | notify-failure | check-compaction)
+    python peer_handler.py FUNCTION     (validate-upload | start-job | notify-failure | check-compaction | curate)
 
 Setup per function mirrors `Deps::from_env` of the Rust function: the same clients, the YAML
 registry from LAKELINE_REGISTRY (where the function reads it), the same env variables.
@@ -20,8 +20,9 @@ CLIENTS = {
     "start-job": ["s3", "glue", "emr-serverless"],
     "notify-failure": ["sns"],
     "check-compaction": ["s3"],
+    "curate": ["s3"],
 }
-NEEDS_REGISTRY = {"validate-upload", "start-job", "check-compaction"}
+NEEDS_REGISTRY = {"validate-upload", "start-job", "check-compaction", "curate"}
 
 
 def main():

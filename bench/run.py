@@ -9,10 +9,17 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_CSV_REPEAT=5        interleaved rounds per CSV size, after one warm-up round (median)
   BENCH_PARQUET_MIB=1024    Parquet object size (MiB)
   BENCH_OBJECTS=100000      objects for the compaction row (100 partitions)
-  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package   rows to run
+  BENCH_CURATE_MIB=1024     size of the 5-column orders CSV of the curate row (MiB)
+  BENCH_CURATE_REPEAT=3     interleaved rounds of the curate row; runs per sizing input (median)
+  BENCH_CURATE_ENCODINGS=auto   re-encode with candidate writer settings: auto (when the
+                            output-size goal is missed), 1 (always) or 0 (never)
+  BENCH_COST_REPEAT=11      runs on the 10 MiB file of the curate-cost row (median)
+  BENCH_CURATE_MEMORY_MB=2048   memory of the curate function (template.yaml CurateMemoryMb)
+  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing
 """
 
 import json
+import math
 import os
 import platform
 import re
@@ -38,10 +45,13 @@ REL = os.environ.get("BENCH_BIN_DIR", os.path.join(ROOT, "target", "release"))
 PY = sys.executable
 VENV_BIN = os.path.dirname(PY)
 REGISTRY = os.path.join(ROOT, "config", "datasets.yaml")
-FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction"]
-ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package").split(",")
+CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column orders5 dataset
+FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
+ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
+                      "curate,curate-cost,curate-sizing").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
+CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
 TIME = "/usr/bin/time"
 
 results = {"machine": {}, "rows": {}, "skipped": {}, "goals": []}
@@ -467,7 +477,8 @@ def row_package():
     lam = os.path.join(ROOT, "target", "lambda")
     sam = os.path.join(ROOT, ".aws-sam", "build")
     sam_ids = {"validate-upload": "ValidateUploadFunction", "start-job": "StartJobFunction",
-               "notify-failure": "NotifyFailureFunction", "check-compaction": "CheckCompactionFunction"}
+               "notify-failure": "NotifyFailureFunction", "check-compaction": "CheckCompactionFunction",
+               "curate": "CurateFunction"}
     out = {}
     for fn in FUNCTIONS:
         cands = [(os.path.join(lam, fn, "bootstrap"), "arm64, cargo lambda", True),
@@ -494,6 +505,294 @@ def is_arm64(path):
     with open(path, "rb") as f:
         h = f.read(20)
     return h[:4] == b"\x7fELF" and int.from_bytes(h[18:20], "little") == 183  # EM_AARCH64
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Curate: CSV -> Parquet on one core, its cost per file, and the function's sizing
+# ---------------------------------------------------------------------------------------------
+
+GIB = 1 << 30
+LAMBDA_MAX_INPUT = 20 * GIB      # shared/src/jobs.rs LAMBDA_MAX_INPUT
+GZIP_EXPANSION = 8               # shared/src/jobs.rs GZIP_EXPANSION (routing assumption)
+LAMBDA_TIMEOUT_S = 900           # template.yaml CurateFunction Timeout
+LAMBDA_BUDGET_S = 600            # "fits with margin": two thirds of the timeout
+CURATE_MEMORY_MB = int(os.environ.get("BENCH_CURATE_MEMORY_MB", "2048"))
+# Prices (us-east-1): Lambda arm64; Glue; EMR Serverless x86 (arm64 ~20 % cheaper).
+LAMBDA_ARM_GB_S = 0.0000133334
+LAMBDA_REQUEST = 0.20 / 1e6
+GLUE_DPU_H = 0.44
+EMR_VCPU_H = 0.052624
+EMR_GB_H = 0.0057785
+
+
+def gen_file(kind, name, mib):
+    path = os.path.join(DATA, name)
+    if not os.path.exists(path):
+        log(f"generating {path}")
+        t0 = time.perf_counter()
+        subprocess.run([PY, os.path.join(HERE, "gen_data.py"), kind, path, str(mib)], check=True)
+        log(f"  {os.path.getsize(path) / MIB:.0f} MiB in {time.perf_counter() - t0:.0f} s")
+    return path
+
+
+def curate_cmd(path, dataset, out, config=REGISTRY):
+    return [bin_path("lakeline"), "curate", path, "--dataset", dataset, "--out", out, "--config", config]
+
+
+def run_json(name, cmd, out=None):
+    """timed() a converter that prints JSON; removes OUT first; fails loudly."""
+    if out and os.path.exists(out):
+        os.remove(out)
+    r = timed(cmd, stdout=subprocess.PIPE)
+    if r["rc"] != 0:
+        raise RuntimeError(f"{name} failed (exit {r['rc']}): {r['stdout'][-600:]} {r['stderr'][-600:]}")
+    r["json"] = json.loads(r["stdout"])
+    if out:
+        r["out_bytes"] = os.path.getsize(out)
+    return r
+
+
+def tool_json(*args):
+    p = subprocess.run([PY, os.path.join(HERE, "curate_tools.py"), *args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, cwd=ROOT)
+    if p.returncode != 0:
+        raise RuntimeError(f"curate_tools {args[0]}: {p.stderr.decode()[-800:]}")
+    return json.loads(p.stdout)
+
+
+def row_curate():
+    mib = int(os.environ.get("BENCH_CURATE_MIB", "1024"))
+    src = gen_file("orders5", f"orders5-{mib}MiB.csv", mib)
+    size = os.path.getsize(src) / MIB
+    outdir = os.path.join(OUT, "curate")
+    os.makedirs(outdir, exist_ok=True)
+    outs = {n: os.path.join(outdir, f"orders5-{n}.parquet") for n in ("lakeline", "pyarrow", "duckdb")}
+    tools = {
+        "lakeline": curate_cmd(src, "orders5", outs["lakeline"], CURATE_REGISTRY),
+        "pyarrow": [PY, os.path.join(HERE, "peer_curate.py"), "pyarrow", src, outs["pyarrow"]],
+        "duckdb": [PY, os.path.join(HERE, "peer_curate.py"), "duckdb", src, outs["duckdb"]],
+    }
+    subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)  # into the page cache
+    runs = {n: [] for n in tools}
+    names = list(tools)
+    for rnd in range(CURATE_REPEAT):
+        # Interleaved, and the order rotates each round, so a slow spell of this shared VM (and
+        # the page cache after the previous tool) hits all three alike.
+        for name in names[rnd % 3:] + names[:rnd % 3]:
+            r = run_json(name, tools[name], outs[name])
+            runs[name].append(r)
+            log(f"curate round {rnd + 1}: {name} {r['wall']:.2f} s wall, {r['rss_mib']:.0f} MiB, "
+                f"{r['out_bytes'] / 1e6:.1f} MB")
+    cols = tool_json("columns", *outs.values())
+    res = {"file": os.path.relpath(src, ROOT), "file_mib": size, "rounds": CURATE_REPEAT}
+    for name, rs in runs.items():
+        wall = median([r["wall"] for r in rs])
+        own = wall if name == "lakeline" else median([r["json"]["seconds"] for r in rs])
+        c = cols[outs[name]]
+        res[name] = {"seconds": own, "wall": wall, "walls": [round(r["wall"], 3) for r in rs],
+                     "mib_s": size / own, "cpu": median([r["cpu"] for r in rs]),
+                     "rss_mib": median([r["rss_mib"] for r in rs]), "out_bytes": rs[-1]["out_bytes"],
+                     "rows": rs[-1]["json"]["rows"], "row_groups": c["row_groups"],
+                     "columns": {k: {"bytes": v["bytes"], "encodings": v["encodings"]}
+                                 for k, v in c["columns"].items()},
+                     "created_by": c["created_by"]}
+    L, P, D = res["lakeline"], res["pyarrow"], res["duckdb"]
+    res["throughput_vs_pyarrow"] = L["mib_s"] / P["mib_s"]
+    res["throughput_vs_duckdb"] = L["mib_s"] / D["mib_s"]
+    res["rss_vs_duckdb"] = L["rss_mib"] / D["rss_mib"]
+    res["output_vs_duckdb"] = L["out_bytes"] / D["out_bytes"]
+    log("curate: checking lakeline's output against the CSV")
+    res["check"] = tool_json("check", src, outs["lakeline"])
+    results["rows"]["curate"] = res
+    goal("curate", "CSV->Parquet throughput >= 1.5x pyarrow (one thread)", res["throughput_vs_pyarrow"] >= 1.5,
+         f"{L['mib_s']:.0f} vs {P['mib_s']:.0f} MiB/s = {res['throughput_vs_pyarrow']:.2f}x")
+    goal("curate", "peak RSS <= DuckDB's", L["rss_mib"] <= D["rss_mib"],
+         f"{L['rss_mib']:.0f} vs {D['rss_mib']:.0f} MiB")
+    goal("curate", "output <= 1.1x DuckDB's", res["output_vs_duckdb"] <= 1.1,
+         f"{L['out_bytes'] / 1e6:.1f} vs {D['out_bytes'] / 1e6:.1f} MB = {res['output_vs_duckdb']:.3f}x")
+    goal("curate", "output = the CSV (rows, sums, min/max, schema)", res["check"]["ok"],
+         f"{res['check']['parquet_rows']:,} rows; differences: {res['check']['differences'] or 'none'}")
+    want = os.environ.get("BENCH_CURATE_ENCODINGS", "auto")
+    if want == "1" or (want == "auto" and res["output_vs_duckdb"] > 1.1):
+        log("curate: re-encoding lakeline's output with candidate settings (pyarrow, one thread)")
+        enc = tool_json("encodings", outs["lakeline"])
+        enc["duckdb_bytes"] = D["out_bytes"]
+        enc["lakeline_bytes"] = L["out_bytes"]
+        res["encodings"] = enc
+
+
+def lambda_usd(seconds, memory_mb=None):
+    """One invocation on arm64: duration billed per ms at memory_mb, plus the request."""
+    gb = (memory_mb or CURATE_MEMORY_MB) / 1024
+    return math.ceil(seconds * 1000) / 1000 * gb * LAMBDA_ARM_GB_S + LAMBDA_REQUEST
+
+
+def row_curate_cost():
+    n = int(os.environ.get("BENCH_COST_REPEAT", "11"))
+    src = gen_file("orders5", "orders5-10MiB.csv", 10)
+    out = os.path.join(OUT, "curate", "orders5-10MiB.parquet")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    cmd = curate_cmd(src, "orders5", out, CURATE_REGISTRY)
+    run_json("lakeline curate", cmd, out)  # warm-up
+    rs = [run_json("lakeline curate", cmd, out) for _ in range(n)]
+    secs = median([r["wall"] for r in rs])
+    s3_extra = 0.2
+    per_file = lambda_usd(secs)
+    glue = 2 * GLUE_DPU_H / 60  # 2 DPU x 1-minute minimum
+    worker = (4 * EMR_VCPU_H + 16 * EMR_GB_H) / 60  # one 4 vCPU / 16 GB worker, 1-minute minimum
+    emr = 2 * worker  # driver + 1 executor
+    out_row = {
+        "file_mib": os.path.getsize(src) / MIB, "runs": n, "seconds": secs,
+        "p25": pct([r["wall"] for r in rs], .25), "p75": pct([r["wall"] for r in rs], .75),
+        "rss_mib": median([r["rss_mib"] for r in rs]), "rows": rs[0]["json"]["rows"],
+        "memory_mb": CURATE_MEMORY_MB, "vcpu_at_memory": CURATE_MEMORY_MB / 1769,
+        "assumptions": (
+            f"duration = lakeline curate's measured one-core wall time on this machine: at "
+            f"{CURATE_MEMORY_MB} MB Lambda gives ~{CURATE_MEMORY_MB / 1769:.2f} vCPU, and the "
+            "conversion is one thread, so it gets at most one; billed per 1 ms at "
+            f"{CURATE_MEMORY_MB} MB, arm64 ${LAMBDA_ARM_GB_S}/GB-s + $0.20/1M requests. S3 round trips "
+            "(HEAD, GET, multipart upload) are not in it: the second figure adds 0.2 s for them. "
+            "Glue: 2 DPU x 1-minute minimum x $0.44/DPU-h per run. EMR Serverless: 1-minute "
+            "minimum, 1 driver + 1 executor of 4 vCPU/16 GB each at $0.052624/vCPU-h + "
+            "$0.0057785/GB-h (x86 prices; arm64 is ~20 % cheaper, shown too); one job run per file, "
+            "no pre-initialised capacity. S3 request charges are the same for all three and left out."),
+        "usd_per_1000": {
+            "lakeline_lambda": 1000 * per_file,
+            "lakeline_lambda_plus_0.2s_s3": 1000 * lambda_usd(secs + s3_extra),
+            "glue_minimum": 1000 * glue,
+            "emr_serverless_minimum_x86": 1000 * emr,
+            "emr_serverless_minimum_arm64": 1000 * emr * 0.8,
+        },
+    }
+    u = out_row["usd_per_1000"]
+    out_row["glue_over_lambda"] = u["glue_minimum"] / u["lakeline_lambda"]
+    out_row["emr_over_lambda"] = u["emr_serverless_minimum_arm64"] / u["lakeline_lambda"]
+    results["rows"]["curate-cost"] = out_row
+    log(f"curate cost: 10 MiB in {secs * 1000:.0f} ms; per 1,000 files ${u['lakeline_lambda']:.4f} "
+        f"(Glue ${u['glue_minimum']:.2f}, EMR Serverless ${u['emr_serverless_minimum_arm64']:.2f} arm64)")
+
+
+def parse_size(v):
+    """config/datasets.yaml sizes, as shared/src/size.rs reads them."""
+    if isinstance(v, (int, float)):
+        return int(v)
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(v))
+    mult = {"": 1, "B": 1, "KB": 10**3, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+            "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m.group(2)]
+    return int(float(m.group(1)) * mult)
+
+
+def human(b):
+    return f"{b / GIB:.3g} GiB" if b >= GIB else f"{b / MIB:.0f} MiB"
+
+
+def sizing_table(measured, registry_path):
+    """The largest file of each dataset of the registry and its time at the measured rates."""
+    import yaml
+
+    # Seconds per decompressed MiB that gzip adds (measured on CSV; applied to the other text
+    # formats as a derived estimate).
+    gunzip = 1 / measured["csv.gz"]["mib_s"] - 1 / measured["csv"]["mib_s"]
+    with open(registry_path) as f:
+        reg = yaml.safe_load(f)
+    table_rows = []
+    for ds, d in reg["datasets"].items():
+        fmt = d["format"]
+        base = {"csv": "csv", "tsv": "tsv", "jsonl": "jsonl", "parquet": "parquet"}[fmt]
+        tp = measured[base]["mib_s"]
+        size = {"max": 50 * GIB, "max_decompressed": 200 * GIB}
+        size.update({k: parse_size(v) for k, v in (d.get("size") or {}).items()})
+        job = d.get("job") or {}
+        engine = job.get("engine", "lambda")
+        spark_above = parse_size(job["above"]) if engine != "lambda" and "above" in job else None
+        if engine != "lambda" and spark_above is None:
+            lambda_stored = 0  # every file goes to Spark
+        else:
+            lambda_stored = min(size["max"], LAMBDA_MAX_INPUT, spark_above or size["max"])
+        variants = [("plain", tp, size["max"], lambda_stored, "measured")]
+        gz_ok = fmt != "parquet" and d.get("compression", "auto") != "none"
+        if gz_ok:
+            gtp = measured["csv.gz"]["mib_s"] if base == "csv" else 1 / (1 / tp + gunzip)
+            g_stored = min(lambda_stored, LAMBDA_MAX_INPUT // GZIP_EXPANSION)
+            g_data = min(size["max_decompressed"], g_stored * GZIP_EXPANSION)
+            variants.append(("gzip", gtp, size["max_decompressed"], g_data,
+                             "measured" if base == "csv" else "derived: format + CSV's gunzip cost"))
+        for comp, rate, accepted, to_lambda, how in variants:
+            t_acc = accepted / MIB / rate
+            t_lam = to_lambda / MIB / rate
+            table_rows.append({
+                "function": "curate", "memory_mb": CURATE_MEMORY_MB, "dataset": ds, "format": fmt,
+                "compression": comp, "mib_s": rate, "throughput": how,
+                "largest_accepted_bytes": accepted, "seconds_largest_accepted": t_acc,
+                "largest_to_lambda_bytes": to_lambda, "seconds_largest_to_lambda": t_lam,
+                "fits": to_lambda == 0 or t_lam <= LAMBDA_BUDGET_S,
+                "largest_fitting_bytes": int(rate * LAMBDA_BUDGET_S * MIB),
+                "route": (f"{engine} above {human(spark_above)}" if spark_above else
+                          engine if engine != "lambda" else "lambda (all files)"),
+                "peak_rss_mib": measured["csv.gz" if comp == "gzip" and base == "csv" else base]["rss_mib"],
+            })
+    return gunzip, table_rows
+
+
+def row_curate_sizing():
+    outdir = os.path.join(OUT, "curate")
+    os.makedirs(outdir, exist_ok=True)
+    csv_mib = int(os.environ.get("BENCH_CURATE_MIB", "1024"))
+    inputs = {  # format -> (dataset, registry, generator kind, file name, MiB)
+        "csv": ("orders5", CURATE_REGISTRY, "orders5", f"orders5-{csv_mib}MiB.csv", csv_mib),
+        "csv.gz": ("orders5", CURATE_REGISTRY, "orders5gz", "orders5-256MiB.csv.gz", 256),
+        "jsonl": ("clicks", REGISTRY, "clicks", "clicks-256MiB.jsonl", 256),
+        "tsv": ("returns", REGISTRY, "returns", "returns-256MiB.tsv", 256),
+        "parquet": ("inventory", REGISTRY, "inventory", "inventory-erp-512MiB.parquet", 512),
+    }
+    measured = {}
+    prior = results["rows"].get("curate")
+    for fmt, (ds, reg, kind, name, mib) in inputs.items():
+        src = gen_file(kind, name, mib)
+        stored = os.path.getsize(src)
+        data = stored
+        if fmt == "csv.gz":
+            with open(src, "rb") as f:  # gzip ISIZE: decompressed size mod 2^32 (file < 4 GiB)
+                f.seek(-4, 2)
+                data = int.from_bytes(f.read(4), "little")
+        if fmt == "csv" and prior and prior.get("file") == os.path.relpath(src, ROOT):
+            L = prior["lakeline"]  # the curate row's own lakeline runs of this very file
+            m = {"seconds": L["seconds"], "rss_mib": L["rss_mib"], "cpu": L["cpu"], "rows": L["rows"],
+                 "out_bytes": L["out_bytes"], "from": "curate row"}
+        else:
+            out = os.path.join(outdir, f"sizing-{fmt}.parquet")
+            cmd = curate_cmd(src, ds, out, reg)
+            rs = [run_json(f"curate {fmt}", cmd, out) for _ in range(CURATE_REPEAT)]
+            m = {"seconds": median([r["wall"] for r in rs]), "rss_mib": median([r["rss_mib"] for r in rs]),
+                 "cpu": median([r["cpu"] for r in rs]), "rows": rs[0]["json"]["rows"],
+                 "out_bytes": rs[0]["out_bytes"]}
+        m.update(dataset=ds, file=os.path.relpath(src, ROOT), stored_mib=stored / MIB, data_mib=data / MIB,
+                 mib_s=data / MIB / m["seconds"])
+        measured[fmt] = m
+        log(f"curate sizing {fmt}: {m['mib_s']:.0f} MiB/s ({data / MIB:.0f} MiB of data), "
+            f"peak RSS {m['rss_mib']:.0f} MiB")
+    gunzip, table_rows = sizing_table(measured, REGISTRY)
+    results["rows"]["curate-sizing"] = {
+        "measured": measured, "gunzip_s_per_mib": gunzip, "table": table_rows,
+        "budget_seconds": LAMBDA_BUDGET_S, "timeout_seconds": LAMBDA_TIMEOUT_S,
+        "assumptions": (
+            f"At {CURATE_MEMORY_MB} MB Lambda gives ~{CURATE_MEMORY_MB / 1769:.2f} vCPU; the conversion is one "
+            "thread, so time = size / the one-core throughput measured here (x86_64 host; an arm64 core "
+            "may differ). S3 read/write streams are not measured: one GET stream must keep up. "
+            f"'Fits' = the largest file routed to the Lambda takes <= {LAMBDA_BUDGET_S} s "
+            f"(2/3 of the {LAMBDA_TIMEOUT_S} s timeout). Routing: size.max, a Spark job's above:, "
+            f"LAMBDA_MAX_INPUT 20 GiB; gzip routed by stored size x {GZIP_EXPANSION}, capped by "
+            "max_decompressed."),
+    }
+    for fmt, m in measured.items():
+        goal("curate-sizing", f"{fmt}: peak RSS <= 25 % of {CURATE_MEMORY_MB} MB",
+             m["rss_mib"] <= CURATE_MEMORY_MB * 0.25, f"{m['rss_mib']:.0f} MiB")
+    for r in table_rows:
+        if r["largest_to_lambda_bytes"]:
+            goal("curate-sizing", f"{r['dataset']} {r['compression']}: largest file to the Lambda "
+                 f"within {LAMBDA_BUDGET_S} s", r["fits"],
+                 f"{human(r['largest_to_lambda_bytes'])} at {r['mib_s']:.0f} MiB/s = "
+                 f"{r['seconds_largest_to_lambda']:.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,6 +866,68 @@ def table():
         for fn, r in R["package"].items():
             add(f"   {'package zip MiB, ' + fn:<{w - 3}} {r['zip_mib']:>14.2f} {'<= 6':>14} {'':>9}  "
                 f"{g('package', fn)} {r['kind']}, built {r['built']}")
+    if "curate" in R:
+        r = R["curate"]
+        L, P, D = r["lakeline"], r["pyarrow"], r["duckdb"]
+        add(f"6. curate CSV -> zstd Parquet, orders5 {r['file_mib']:.0f} MiB ({L['rows']:,} rows), one thread, "
+            f"median of {r['rounds']} interleaved")
+        add(f"   {'':<{w - 3}} {'lakeline':>14} {'pyarrow':>14} {'duckdb':>14}")
+        add(f"   {'throughput MiB/s (peers: own time, no import)':<{w - 3}} {L['mib_s']:>14.0f} {P['mib_s']:>14.0f} "
+            f"{D['mib_s']:>14.0f}  {g('curate', 'CSV->Parquet')} {r['throughput_vs_pyarrow']:.2f}x pyarrow (>=1.5x), "
+            f"{r['throughput_vs_duckdb']:.2f}x duckdb")
+        add(f"   {'wall s (process)':<{w - 3}} {L['wall']:>14.2f} {P['wall']:>14.2f} {D['wall']:>14.2f}")
+        add(f"   {'CPU s (user+sys)':<{w - 3}} {L['cpu']:>14.2f} {P['cpu']:>14.2f} {D['cpu']:>14.2f}")
+        add(f"   {'peak RSS MiB':<{w - 3}} {L['rss_mib']:>14.0f} {P['rss_mib']:>14.0f} {D['rss_mib']:>14.0f}  "
+            f"{g('curate', 'peak RSS')} {r['rss_vs_duckdb']:.2f}x duckdb (<=1x)")
+        add(f"   {'output MB (row groups)':<{w - 3}} "
+            + " ".join(f"{'%.1f (%d)' % (x['out_bytes'] / 1e6, x['row_groups']):>14}" for x in (L, P, D))
+            + f"  {g('curate', 'output <=')} {r['output_vs_duckdb']:.3f}x duckdb (<=1.1x)")
+        for col in L["columns"]:
+            add(f"   {'  ' + col + ' MB':<{w - 3}} "
+                + " ".join(f"{x['columns'].get(col, {}).get('bytes', 0) / 1e6:>14.2f}" for x in (L, P, D))
+                + f"  {'/'.join(e.replace('RLE_DICTIONARY', 'DICT').replace('PLAIN_DICTIONARY', 'DICT').replace('DELTA_BINARY_PACKED', 'DELTA') for e in L['columns'][col]['encodings'])}"
+                + f" | {'/'.join(e.replace('PLAIN_DICTIONARY', 'DICT') for e in D['columns'].get(col, {}).get('encodings', []))}")
+        c = r["check"]
+        add(f"   {'output check vs the CSV (pyarrow reads both)':<{w - 3}} {'same' if c['ok'] else 'DIFFERS':>14} "
+            f"{'':>14} {'':>14}  {g('curate', 'output =')} rows, sums, min/max, schema")
+        if "encodings" in r:
+            e = r["encodings"]
+            add(f"   re-encoded with pyarrow {e['pyarrow']} (one thread; MB / write s; duckdb {e['duckdb_bytes'] / 1e6:.1f} MB, "
+                f"lakeline {e['lakeline_bytes'] / 1e6:.1f} MB):")
+            for col, cands in e["per_column_zstd3"].items():
+                add("     " + f"{col:<11}" + "  ".join(
+                    f"{k.split(' ')[0].replace('DELTA_BINARY_PACKED', 'DELTA').replace('BYTE_STREAM_SPLIT', 'BSS').replace('DELTA_LENGTH_BYTE_ARRAY', 'DLBA').replace('DELTA_BYTE_ARRAY', 'DBA').replace('dictionary', 'dict')} "
+                    f"{v['bytes'] / 1e6:.2f}/{v['seconds']:.1f}" for k, v in cands.items() if "bytes" in v))
+            for x in e["whole_file"]:
+                add(f"     {x['layout'][:52]:<52} zstd {x['zstd_level']} v{x['data_page_version']}: "
+                    f"{x['bytes'] / 1e6:8.1f} MB {x['seconds']:6.1f} s  {x['bytes'] / e['duckdb_bytes']:.3f}x duckdb")
+    if "curate-cost" in R:
+        r = R["curate-cost"]
+        u = r["usd_per_1000"]
+        add(f"7. curate cost per 1,000 files of {r['file_mib']:.0f} MiB (one run per file; lakeline = "
+            f"{r['seconds'] * 1000:.0f} ms measured, arm64 Lambda at {r['memory_mb']} MB)")
+        add(f"   {'USD per 1,000 files':<{w - 3}} {'lakeline':>14} {'Glue min':>14} {'EMR-S min':>14}")
+        add(f"   {'':<{w - 3}} {u['lakeline_lambda']:>14.4f} {u['glue_minimum']:>14.2f} "
+            f"{u['emr_serverless_minimum_arm64']:>14.2f}  (EMR-S x86 {u['emr_serverless_minimum_x86']:.2f}; "
+            f"lakeline +0.2 s S3 {u['lakeline_lambda_plus_0.2s_s3']:.4f})")
+        add(f"   {'Glue / lakeline, EMR-S arm64 / lakeline':<{w - 3}} {'':>14} {r['glue_over_lambda']:>13.0f}x "
+            f"{r['emr_over_lambda']:>13.0f}x")
+    if "curate-sizing" in R:
+        r = R["curate-sizing"]
+        add(f"8. curate sizing at {CURATE_MEMORY_MB} MB (~1 vCPU for one thread): one-core throughput measured here")
+        for fmt, m in r["measured"].items():
+            add(f"   {fmt + ' (' + m['dataset'] + ', %.0f MiB data)' % m['data_mib']:<{w - 3}} "
+                f"{m['mib_s']:>10.0f} MiB/s {m['rss_mib']:>8.0f} MiB RSS  "
+                f"{g('curate-sizing', fmt + ':')}")
+        add(f"   {'dataset / input':<26} {'largest accepted':>17} {'time':>8} {'largest to Lambda':>18} "
+            f"{'time':>8}  fits {r['budget_seconds']} s?  route")
+        for x in r["table"]:
+            acc = human(x["largest_accepted_bytes"])
+            lam = human(x["largest_to_lambda_bytes"]) if x["largest_to_lambda_bytes"] else "none"
+            t_l = f"{x['seconds_largest_to_lambda']:.0f} s" if x["largest_to_lambda_bytes"] else "-"
+            add(f"   {x['dataset'] + ' ' + x['format'] + (' gzip' if x['compression'] == 'gzip' else ''):<26} "
+                f"{acc:>17} {x['seconds_largest_accepted']:>6.0f} s {lam:>18} {t_l:>8}  "
+                f"{('yes' if x['fits'] else 'NO'):<4} (fits up to {human(x['largest_fitting_bytes'])})  {x['route']}")
     for row, why in results["skipped"].items():
         add(f"{row}: skipped: {why}")
     met = sum(x["met"] for x in results["goals"])
@@ -586,7 +947,8 @@ def main():
                           "knobs": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}}
     t0 = time.perf_counter()
     steps = {"init": row_init, "csv": row_csv, "parquet": row_parquet, "compaction": row_compaction,
-             "pipeline": row_pipeline, "package": row_package}
+             "pipeline": row_pipeline, "package": row_package, "curate": row_curate,
+             "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing}
     for name in ROWS:
         if name not in steps:
             continue
