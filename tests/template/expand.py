@@ -20,7 +20,7 @@ from samtranslator.translator.transform import transform
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-# The state machine stands in for the ASL file while it does not exist: the definition changes
+# Stands in for a state machine's ASL file while it does not exist: the definition changes
 # neither the generated IAM nor the resources.
 STAND_IN = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
 
@@ -29,13 +29,13 @@ def load_template():
     return yaml_parse(TEMPLATE.read_text())
 
 
-def asl_path(template):
-    """The definition file the template points at (LAKELINE_ASL overrides it, to try the
-    suite on a definition kept elsewhere)."""
+def asl_path(template, state_machine="Pipeline"):
+    """The definition file a state machine of the template points at (for the pipeline,
+    LAKELINE_ASL overrides it, to try the suite on a definition kept elsewhere)."""
     override = os.environ.get("LAKELINE_ASL")
-    if override:
+    if override and state_machine == "Pipeline":
         return pathlib.Path(override)
-    return ROOT / template["Resources"]["Pipeline"]["Properties"]["DefinitionUri"]
+    return ROOT / template["Resources"][state_machine]["Properties"]["DefinitionUri"]
 
 
 class OfflinePolicyLoader:
@@ -51,15 +51,14 @@ def expand(template, params=None):
     inlined as Definition. `params`, if given, are the parameter values the transform sees (as
     in a deploy); the result still holds every condition."""
     t = copy.deepcopy(template)
-    path = asl_path(template)
-    definition = json.loads(path.read_text()) if path.exists() else STAND_IN
-    for res in t["Resources"].values():
+    for name, res in t["Resources"].items():
         props = res.get("Properties", {})
         if res["Type"] == "AWS::Serverless::Function":
             props["CodeUri"] = "s3://lakeline-offline-artifacts/code.zip"
         if res["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            path = asl_path(template, name)  # each state machine its own definition
             del props["DefinitionUri"]
-            props["Definition"] = definition
+            props["Definition"] = json.loads(path.read_text()) if path.exists() else STAND_IN
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     return transform(t, dict(params or {}), OfflinePolicyLoader())
 
