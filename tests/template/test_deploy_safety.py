@@ -34,8 +34,12 @@ VALIDATE = stack_role("ValidateUploadFunctionRole")
 CURATE = stack_role("CurateFunctionRole")
 START_JOB = stack_role("StartJobFunctionRole")
 CHECK = stack_role("CheckCompactionFunctionRole")
+COMPACT = stack_role("CompactFunctionRole")
 NOTIFY = stack_role("NotifyFailureFunctionRole")
-FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, NOTIFY]
+FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, COMPACT, NOTIFY]
+# The state machines' and the schedule's roles call Lambda / Step Functions, never S3.
+MAINTENANCE = stack_role("MaintenanceStateMachineRole")
+SWEEP = stack_role("MaintenanceStateMachineSweepRole")
 ANALYST = role("analyst")
 ADMIN = role("Admin")
 ROOT_USER = f"arn:aws:iam::{ACCOUNT}:root"
@@ -100,6 +104,9 @@ ENTRY_POINT = "artifacts/orders/curate_orders.py"
 RAW = "raw/sales/dt=2026-11-30/sales.csv"
 CURATED = "curated/sales/dt=2026-11-30/sales-1a2b.parquet"
 MARKER = "curated/sales/dt=2026-11-30/_lakeline_compaction.json"
+COMPACTED = "curated/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet"
+MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
+STAGING = "_lakeline/staging/sales-1a2b/run-7/part-00000.parquet"
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 
 ONLY_WRITERS = "OnlyRegistryWritersWriteRegistryAndArtifacts"
@@ -109,6 +116,7 @@ GLUE_NEVER = "GlueJobsNeverWriteRegistryOrArtifacts"
 ONLY_RAW = "OnlyRawWritersWriteRaw"
 ONLY_CURATED = "OnlyLakelineWritesOrDeletesCurated"
 ONLY_QUARANTINE = "OnlyValidateUploadWritesOrDeletesQuarantine"
+ONLY_LAKELINE_DIR = "OnlyCompactionWritesOrDeletesLakelineDir"
 TLS = "DenyInsecureTransport"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
@@ -145,6 +153,30 @@ CASES = [
     ({}, START_JOB, PUT, CURATED, {ONLY_CURATED}),
     ({}, EMR, PUT, CURATED, {ONLY_CURATED}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, CURATED, set()),
+    # compact: writes its output, deletes its inputs (and a rolled-back output) in curated/
+    ({}, COMPACT, PUT, COMPACTED, set()),
+    ({}, COMPACT, DELETE, CURATED, set()),
+    ({}, COMPACT, DELETE, COMPACTED, set()),
+    ({}, COMPACT, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, COMPACT, PUT, RAW, set()),  # raw/ is IAM's (compact's role has no grant there)
+    ({}, MAINTENANCE, PUT, COMPACTED, {ONLY_CURATED}),
+    ({}, SWEEP, DELETE, CURATED, {ONLY_CURATED}),
+    # _lakeline/: the compaction manifests are compact's (and the job roles', below) alone
+    ({}, COMPACT, PUT, MANIFEST, set()),
+    ({}, COMPACT, DELETE, MANIFEST, set()),
+    ({}, COMPACT, GET, MANIFEST, set()),
+    ({}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, ANALYST, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, ADMIN, DELETE_VERSION, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, ROOT_USER, PUT, STAGING, {ONLY_LAKELINE_DIR}),
+    ({}, PARTNER, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, CHECK, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # its markers live in the partitions
+    ({}, CHECK, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, VALIDATE, DELETE, STAGING, {ONLY_LAKELINE_DIR}),
+    ({}, START_JOB, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, EMR, PUT, STAGING, {ONLY_LAKELINE_DIR}),  # not named in EmrExecutionRoleArns
+    ({}, ANALYST, GET, MANIFEST, set()),
     # quarantine/: validate-upload only
     ({}, VALIDATE, PUT, QUARANTINED, set()),
     ({}, ANALYST, PUT, QUARANTINED, {ONLY_QUARANTINE}),
@@ -169,6 +201,8 @@ CASES = [
     (WRITERS_CI, CURATE, PUT, REGISTRY, {ONLY_WRITERS, FUNCTIONS_NEVER}),
     (WRITERS_CI, ANALYST, GET, REGISTRY, set()),
     (WRITERS_CI, CI, PUT, CURATED, {ONLY_CURATED}),  # a registry writer is no curated writer
+    (WRITERS_CI, CI, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    (WRITERS_CI, COMPACT, PUT, REGISTRY, {ONLY_WRITERS, FUNCTIONS_NEVER}),
     (WRITERS_CI, CI, PUT, RAW, set()),
     # a pattern naming lakeline's own roles still leaves the functions out
     (WRITERS_PATTERN, CI, PUT, REGISTRY, set()),
@@ -200,6 +234,15 @@ CASES = [
     (EMR_ROLES, EMR2, PUT, REGISTRY, {EMR_NEVER}),
     (EMR_ROLES, EMR, PUT, QUARANTINED, {ONLY_QUARANTINE}),
     (EMR_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
+    # ... and _lakeline/: the Spark compaction job's manifests, the Spark jobs' staging
+    (EMR_ROLES, EMR, PUT, MANIFEST, set()),
+    (EMR_ROLES, EMR2, DELETE, STAGING, set()),
+    (EMR_ROLES, GLUE, PUT, STAGING, {ONLY_LAKELINE_DIR}),
+    (EMR_ROLES, COMPACT, PUT, MANIFEST, set()),
+    (EMR_ROLES, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    (GLUE_ROLES, GLUE, PUT, MANIFEST, set()),
+    (GLUE_ROLES, GLUE, DELETE_VERSION, STAGING, set()),
+    (GLUE_ROLES, EMR, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
     (GLUE_ROLES, GLUE, DELETE_VERSION, CURATED, set()),
     (GLUE_ROLES, EMR, PUT, CURATED, {ONLY_CURATED}),
     (GLUE_ROLES, GLUE, DELETE, ENTRY_POINT, {GLUE_NEVER}),
@@ -208,10 +251,18 @@ CASES = [
     (JOB_ROLES, CURATE, PUT, CURATED, set()),
     (JOB_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
     (JOB_ROLES, GLUE, PUT, REGISTRY, {GLUE_NEVER}),
+    (JOB_ROLES, COMPACT, PUT, COMPACTED, set()),
+    (JOB_ROLES, COMPACT, DELETE, MANIFEST, set()),
+    (JOB_ROLES, EMR, PUT, MANIFEST, set()),
+    (JOB_ROLES, GLUE, PUT, STAGING, set()),
+    (JOB_ROLES, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    (JOB_ROLES, ANALYST, DELETE, STAGING, {ONLY_LAKELINE_DIR}),
     (dict(JOB_ROLES, **WRITERS_CI), EMR, PUT, REGISTRY, {ONLY_WRITERS, EMR_NEVER}),
     # --- custom prefixes follow their parameters
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, "gold/x.parquet", {ONLY_CURATED}),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, CURATED, set()),
+    ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet", set()),
+    ({"CuratedPrefix": "gold/"}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # _lakeline/ is fixed
     ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_QUARANTINE}),
 ]
 
@@ -245,12 +296,13 @@ def test_every_policy_statement_is_exercised(deploy):
         produced |= {st["Sid"] for st in policy_statements(deploy(dict(params)))}
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
+        ONLY_LAKELINE_DIR,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
-    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE}
+    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR}
     assert sids() == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -277,13 +329,40 @@ def test_policy_statements_are_denials_of_the_lake_only(deploy, params):
         assert len(json.dumps(stack.resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"])) < 10 * 1024
 
 
-def test_curated_writers_are_exactly_lakeline(deploy):
-    """curated/: curate, check-compaction and the job roles the parameters name, nobody else
-    (a future `compact` function's role joins them when it exists)."""
-    (st,) = [s for s in policy_statements(deploy(JOB_ROLES)) if s["Sid"] == ONLY_CURATED]
-    exempt = {v for op in st["Condition"].values() for v in as_list(op["aws:PrincipalArn"])}
-    assert exempt == {CURATE, CHECK, EMR, EMR2, GLUE}
+def exempt_from(stack, sid):
+    (st,) = [s for s in policy_statements(stack) if s["Sid"] == sid]
     assert set(as_list(st["Action"])) == {PUT, DELETE, DELETE_VERSION}
+    return {v for op in st["Condition"].values() for v in as_list(op["aws:PrincipalArn"])}
+
+
+def test_curated_writers_are_exactly_lakeline(deploy):
+    """curated/: curate, check-compaction, compact and the job roles the parameters name,
+    nobody else."""
+    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, CHECK, COMPACT, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, CHECK, COMPACT}
+
+
+@pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
+def test_lakeline_dir_writers_are_exactly_compaction(deploy, mode):
+    """_lakeline/ (compaction manifests, Spark staging): compact and the job roles the
+    parameters name (the Spark jobs keep the same manifests and stage there), nobody else; on
+    the whole of _lakeline/ of the lake bucket, whatever CuratedPrefix is."""
+    stack = deploy(dict(JOB_ROLES, **mode))
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT}
+    (st,) = [s for s in policy_statements(deploy(dict(mode, CuratedPrefix="gold/"))) if s["Sid"] == ONLY_LAKELINE_DIR]
+    assert st["Resource"] == f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}/_lakeline/*"
+
+
+def test_function_roles_never_write_the_registry(deploy):
+    """Every function role of the stack, compact's included, is in the never-the-registry list."""
+    stack = deploy()
+    (st,) = [s for s in policy_statements(stack) if s["Sid"] == FUNCTIONS_NEVER]
+    listed = set(as_list(st["Condition"]["ArnLike"]["aws:PrincipalArn"]))
+    fn_roles = {stack_role(k) for k in stack.of_type("AWS::IAM::Role")
+                if stack.resources[k]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+                == {"Service": ["lambda.amazonaws.com"]}}
+    assert listed == fn_roles == set(FUNCTION_ROLES)
 
 
 # ------------------------------------------------------------------ the data outlives the stack
@@ -432,6 +511,10 @@ def test_no_circular_dependency(expanded):
     ({"ArtifactPrefix": "curated/"}, ["ArtifactPrefixIsItsOwn"]),
     ({"ArtifactPrefix": "quarantine/"}, ["ArtifactPrefixIsItsOwn"]),
     ({"CuratedPrefix": "config/"}, ["RegistryPrefixIsItsOwn"]),
+    ({"RegistryPrefix": "_lakeline/"}, ["RegistryPrefixIsItsOwn"]),
+    ({"ArtifactPrefix": "_lakeline/"}, ["ArtifactPrefixIsItsOwn"]),
+    ({"CuratedPrefix": "_lakeline/"}, ["LakelineDirIsItsOwn"]),
+    ({"QuarantinePrefix": "_lakeline/"}, ["LakelineDirIsItsOwn"]),
     ({"RegistryPrefix": "lakeline/registry/", "ArtifactPrefix": "lakeline/artifacts/"}, []),
 ])
 def test_prefixes_with_writer_rules_are_distinct(deploy, params, failing):
@@ -443,12 +526,13 @@ def test_prefixes_with_writer_rules_are_distinct(deploy, params, failing):
 # ------------------------------------------------------------------ personal data in logs
 
 
-def test_execution_data_is_off_by_default(template, deploy):
+@pytest.mark.parametrize("sm", ["Pipeline", "MaintenanceStateMachine"])
+def test_execution_data_is_off_by_default(template, deploy, sm):
     assert template["Parameters"]["LogExecutionData"]["Default"] == "false"
-    logging = deploy().resources["Pipeline"]["Properties"]["LoggingConfiguration"]
+    logging = deploy().resources[sm]["Properties"]["LoggingConfiguration"]
     assert logging["IncludeExecutionData"] is False
     assert logging["Level"] == "ERROR"
-    on = deploy(LogExecutionData="true").resources["Pipeline"]["Properties"]["LoggingConfiguration"]
+    on = deploy(LogExecutionData="true").resources[sm]["Properties"]["LoggingConfiguration"]
     assert on["IncludeExecutionData"] is True
 
 

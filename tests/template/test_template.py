@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from expand import ROOT, STACK
+from expand import ACCOUNT, ROOT, STACK
 
 FUNCTIONS = {
     # logical id: crate folder
@@ -13,7 +13,13 @@ FUNCTIONS = {
     "CurateFunction": "functions/curate",
     "StartJobFunction": "functions/start-job",
     "CheckCompactionFunction": "functions/check-compaction",
+    "CompactFunction": "functions/compact",
     "NotifyFailureFunction": "functions/notify-failure",
+}
+# state machine: its definition file
+STATE_MACHINES = {
+    "Pipeline": "statemachine/pipeline.asl.json",
+    "MaintenanceStateMachine": "statemachine/maintenance.asl.json",
 }
 
 # Exactly what each function (and the state machine) may do: the calls in its source, nothing
@@ -38,12 +44,29 @@ EXPECTED_ACTIONS = {
     "CheckCompactionFunctionRole": {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject",
     },
+    "CompactFunctionRole": {
+        "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+    },
     "NotifyFailureFunctionRole": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
     "PipelineRole": {
         "lambda:InvokeFunction", "logs:CreateLogDelivery", "logs:GetLogDelivery",
         "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
         "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     },
+    "MaintenanceStateMachineRole": {
+        "lambda:InvokeFunction", "logs:CreateLogDelivery", "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    },
+    # The schedule's EventBridge rule starts the maintenance state machine, nothing else.
+    "MaintenanceStateMachineSweepRole": {"states:StartExecution"},
+}
+# Who may assume each role (everything else: lambda.amazonaws.com).
+ROLE_SERVICE = {
+    "PipelineRole": "states.amazonaws.com",
+    "MaintenanceStateMachineRole": "states.amazonaws.com",
+    "MaintenanceStateMachineSweepRole": "events.amazonaws.com",
 }
 # AWS managed policies the translator attaches: basic logging, and X-Ray for Tracing.
 ALLOWED_MANAGED = {
@@ -105,20 +128,54 @@ def bucket_name(stack):
     return stack.outputs["LakeBucketName"]["Value"]
 
 
-# ------------------------------------------------------------------ the state machine
+# ------------------------------------------------------------------ the state machines
+
+
+def asl_of(template, sm):
+    """The definition text of a state machine of the template (the pipeline's: conftest
+    asl_text, which honours LAKELINE_ASL)."""
+    return (ROOT / template["Resources"][sm]["Properties"]["DefinitionUri"]).read_text()
+
+
+def test_state_machines_and_their_files(template):
+    sms = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    assert sms == set(STATE_MACHINES)
+    for sm, path in STATE_MACHINES.items():
+        assert template["Resources"][sm]["Properties"]["DefinitionUri"] == path
+        assert template["Resources"][sm]["Properties"]["Type"] == "STANDARD"
+
+
+def placeholders(text):
+    return set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
 
 
 def test_asl_placeholders_match_substitutions(template, asl_text):
-    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", asl_text))
+    used = placeholders(asl_text)
     subs = set(template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"])
     assert used - subs == set(), "placeholders in the ASL without a substitution"
     assert subs - used == set(), "substitutions the ASL never uses"
 
 
-def test_asl_is_json_and_invokes_only_lambda(asl_text):
-    definition = json.loads(asl_text)
+def test_maintenance_placeholders_match_substitutions(template):
+    """maintenance.asl.json's `${...}` placeholders are exactly the substitutions, each the Arn
+    of the function it names."""
+    used = placeholders(asl_of(template, "MaintenanceStateMachine"))
+    subs = template["Resources"]["MaintenanceStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert used == set(subs)
+    assert subs == {
+        "CheckCompactionFunctionArn": {"Fn::GetAtt": ["CheckCompactionFunction", "Arn"]},
+        "CompactFunctionArn": {"Fn::GetAtt": ["CompactFunction", "Arn"]},
+        "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
+        "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
+    }
+
+
+@pytest.mark.parametrize("sm", sorted(STATE_MACHINES))
+def test_asl_is_json_and_invokes_only_lambda(template, asl_text, sm):
+    text = asl_text if sm == "Pipeline" else asl_of(template, sm)
+    definition = json.loads(text)
     resources_ = set(re.findall(r'"Resource"\s*:\s*"([^"]+)"', json.dumps(definition)))
-    # The pipeline role grants lambda:InvokeFunction only: any other integration needs a policy.
+    # The state machine roles grant lambda:InvokeFunction only: any other integration needs a policy.
     assert resources_ <= {"arn:aws:states:::lambda:invoke"}, resources_
 
 
@@ -132,11 +189,11 @@ def test_substitutions_are_the_three_steps(template):
     }
 
 
-def invokable_functions(expanded):
-    """Logical ids of the functions the pipeline role may invoke (SAM's LambdaInvokePolicy:
+def invokable_functions(expanded, role="PipelineRole"):
+    """Logical ids of the functions a state machine role may invoke (SAM's LambdaInvokePolicy:
     the function ARN and its versions/aliases, both built from a Ref to the function)."""
     out = set()
-    for st in role_statements(expanded["Resources"]["PipelineRole"]):
+    for st in role_statements(expanded["Resources"][role]):
         if st["Effect"] != "Allow" or "lambda:InvokeFunction" not in as_list(st["Action"]):
             continue
         for r in as_list(st["Resource"]):
@@ -146,13 +203,19 @@ def invokable_functions(expanded):
     return out
 
 
-def test_every_task_function_may_be_invoked(template, expanded, asl_text):
-    """Each `${...FunctionArn}` a Task names is a function of this stack the role may invoke."""
-    subs = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
-    named = set(re.findall(r'"FunctionName"\s*:\s*"\$\{([A-Za-z0-9_]+)\}"', asl_text))
-    assert "CurateFunctionArn" in named, "the ASL has no Curate task"
+@pytest.mark.parametrize("sm", sorted(STATE_MACHINES))
+def test_every_task_function_may_be_invoked(template, expanded, asl_text, sm):
+    """Each `${...FunctionArn}` a Task names is a function of this stack the role may invoke,
+    and the role may invoke no function its definition does not name."""
+    text = asl_text if sm == "Pipeline" else asl_of(template, sm)
+    subs = template["Resources"][sm]["Properties"]["DefinitionSubstitutions"]
+    named = set(re.findall(r'"FunctionName"\s*:\s*"\$\{([A-Za-z0-9_]+)\}"', text))
+    assert named, f"{sm}: the ASL names no function"
+    if sm == "Pipeline":
+        assert "CurateFunctionArn" in named, "the ASL has no Curate task"
     functions = {subs[n]["Fn::GetAtt"][0] for n in named}
-    assert functions <= invokable_functions(expanded)
+    role = expanded["Resources"][sm]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    assert functions == invokable_functions(expanded, role), sm
     assert functions <= set(FUNCTIONS)
 
 
@@ -162,15 +225,40 @@ def test_pipeline_may_invoke_curate(expanded):
     assert invokable_functions(expanded) == {"CurateFunction", "StartJobFunction", "NotifyFailureFunction"}
 
 
-def test_state_machine_logs_and_traces(expanded):
-    sm = expanded["Resources"]["Pipeline"]["Properties"]
-    assert sm["TracingConfiguration"] == {"Enabled": True}
-    dest = sm["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
-    group = dest["Fn::GetAtt"][0]
+def test_maintenance_invokes_exactly_its_four_functions(expanded):
+    """check-compaction (sweep, clear), compact (per group), start-job (Spark compactions) and
+    notify-failure: nothing else, validate-upload and curate in particular."""
+    assert expanded["Resources"]["MaintenanceStateMachine"]["Properties"]["RoleArn"] == {
+        "Fn::GetAtt": ["MaintenanceStateMachineRole", "Arn"]
+    }
+    assert invokable_functions(expanded, "MaintenanceStateMachineRole") == {
+        "CheckCompactionFunction", "CompactFunction", "StartJobFunction", "NotifyFailureFunction",
+    }
+
+
+@pytest.mark.parametrize("sm", sorted(STATE_MACHINES))
+def test_state_machine_logs_and_traces(expanded, sm):
+    props = expanded["Resources"][sm]["Properties"]
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ERROR"
+    assert logging["IncludeExecutionData"] == {"Fn::If": ["LogExecutionDataOn", True, False]}
+    (dest,) = logging["Destinations"]
+    group = dest["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert expanded["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
     assert "RetentionInDays" in expanded["Resources"][group]["Properties"]
+    # each its own log group
+    others = [s for s in STATE_MACHINES if s != sm]
+    for o in others:
+        od = expanded["Resources"][o]["Properties"]["LoggingConfiguration"]["Destinations"][0]
+        assert od["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0] != group
 
 
 # ------------------------------------------------------------------ functions
+
+
+# The two functions that convert Parquet: memory (hence CPU) from a parameter, 15 minutes.
+SIZED = {"CurateFunction": "CurateMemoryMb", "CompactFunction": "CompactMemoryMb"}
 
 
 @pytest.mark.parametrize("fn", sorted(FUNCTIONS))
@@ -179,8 +267,8 @@ def test_function_shape(expanded, template, fn):
     assert props["Runtime"] == "provided.al2023"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
-    if fn == "CurateFunction":
-        assert props["MemorySize"] == {"Ref": "CurateMemoryMb"}  # test_curate_sizing
+    if fn in SIZED:
+        assert props["MemorySize"] == {"Ref": SIZED[fn]}  # test_curate_sizing, test_compact_sizing
     else:
         # These stream through fixed buffers: memory does not grow with the object.
         assert 128 <= props["MemorySize"] <= 256
@@ -286,6 +374,21 @@ def test_curate_sizing(template, expanded, deploy):
     assert 0 < margin < props["Timeout"] // 10
 
 
+def test_compact_sizing(template, expanded, deploy):
+    """Memory from CompactMemoryMb (1024 by default), Lambda's maximum timeout, default
+    ephemeral storage (it streams to S3, never to /tmp), no reserved concurrency: the maintenance
+    Map bounds it (CompactConcurrency)."""
+    param = template["Parameters"]["CompactMemoryMb"]
+    assert param["Type"] == "Number" and param["Default"] == 1024
+    assert 128 <= param["MinValue"] <= param["Default"] <= param["MaxValue"] <= 10240
+    props = expanded["Resources"]["CompactFunction"]["Properties"]
+    assert props["MemorySize"] == {"Ref": "CompactMemoryMb"}
+    assert props["Timeout"] == 900
+    assert "EphemeralStorage" not in props
+    assert "ReservedConcurrentExecutions" not in props
+    assert deploy(CompactMemoryMb="3008").resources["CompactFunction"]["Properties"]["MemorySize"] == "3008"
+
+
 def test_no_function_reserves_concurrency_by_default(template, deploy):
     """Deployable in a new account (10 concurrent executions, and Lambda keeps 10 unreserved):
     with the defaults no function reserves any."""
@@ -310,12 +413,13 @@ def test_reserved_concurrency_per_family(deploy, param, fn):
             assert "ReservedConcurrentExecutions" not in props, other
 
 
-def test_curate_duration_alarm_near_the_timeout(expanded):
-    timeout_ms = expanded["Resources"]["CurateFunction"]["Properties"]["Timeout"] * 1000
+@pytest.mark.parametrize("fn", sorted(SIZED))
+def test_duration_alarm_near_the_timeout(expanded, fn):
+    timeout_ms = expanded["Resources"][fn]["Properties"]["Timeout"] * 1000
     alarms = [
         a["Properties"] for a in resources(expanded, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == "Duration"
-        and {"Name": "FunctionName", "Value": {"Ref": "CurateFunction"}} in a["Properties"].get("Dimensions", [])
+        and {"Name": "FunctionName", "Value": {"Ref": fn}} in a["Properties"].get("Dimensions", [])
     ]
     assert len(alarms) == 1
     (a,) = alarms
@@ -346,7 +450,7 @@ def test_registry_is_read_from_the_lake_with_permission(expanded, deploy, params
         sts = role_statements(stack.resources[fn + "Role"])
         arn = f"arn:aws:s3:::{bucket}/config/datasets.yaml"
         assert any(st["Action"] == "s3:GetObject" and st["Resource"] == arn for st in sts), fn
-    assert readers == 4
+    assert readers == 5
 
 
 def test_validate_upload_async_config(expanded):
@@ -410,13 +514,13 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
         "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet"},
         "StartJobFunctionRole": {lake + "/config/datasets.yaml"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json"},
+        "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*.parquet",
+                                lake + "/curated/*/compacted-*.parquet", lake + "/_lakeline/compaction/*"},
     }
     for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
             if any(a.startswith("s3:") for a in as_list(st["Action"])):
                 assert st["Resource"] in allowed[name], (name, st)
-                if name == "CheckCompactionFunctionRole" and "s3:ListBucket" in as_list(st["Action"]):
-                    assert st["Condition"] == {"StringLike": {"s3:prefix": "curated/*"}}
 
 
 S3_READS = {"s3:GetObject", "s3:GetObjectVersion"}
@@ -452,6 +556,83 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
     assert 'TargetPrefix("curated/{dataset}/{partition}/".into())' in jobs_src
 
 
+def s3_grants(stack, role):
+    """{resource ARN: {actions}} of a role's Allow statements, each a plain ARN of the lake;
+    and the statements' conditions (none expected)."""
+    lake = f"arn:aws:s3:::{bucket_name(stack)}"
+    by_resource, conditions = {}, []
+    for st in role_statements(stack.resources[role]):
+        assert st["Effect"] == "Allow", st
+        conditions += [st["Condition"]] if "Condition" in st else []
+        for r in as_list(st["Resource"]):
+            assert isinstance(r, str) and r.startswith(lake), f"not a scoped ARN: {st}"
+            by_resource.setdefault(r, set()).update(as_list(st["Action"]))
+    return by_resource, conditions
+
+
+BOTH_MODES = pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])
+
+
+@BOTH_MODES
+def test_compact_may_do_exactly_what_it_does(deploy, params):
+    """compact (functions/compact): reads the registry; ranged conditional GETs of its curated
+    Parquet inputs and their conditional deletes; one output <partition>/compacted-<id>.parquet
+    by PutObject or multipart (abort on failure); its manifests under _lakeline/compaction/
+    (get, put, delete); ListBucket so a missing manifest is a 404. Nothing else: no version
+    actions, no tagging, no marker, no SNS / Step Functions / Glue / EMR / KMS."""
+    for extra in ({}, {"CuratedPrefix": "gold/"}):
+        stack = deploy(dict(params, **extra))
+        lake = f"arn:aws:s3:::{bucket_name(stack)}"
+        curated = extra.get("CuratedPrefix", "curated/")
+        grants, conditions = s3_grants(stack, "CompactFunctionRole")
+        assert grants == {
+            lake + "/config/datasets.yaml": {"s3:GetObject"},
+            lake: {"s3:ListBucket"},
+            lake + f"/{curated}*.parquet": {"s3:GetObject", "s3:DeleteObject"},
+            lake + f"/{curated}*/compacted-*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
+            lake + "/_lakeline/compaction/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        }
+        assert conditions == []  # ListBucket unconditioned: a prefix condition would not give 404s
+    role = stack.resources["CompactFunctionRole"]["Properties"]
+    assert set(role["ManagedPolicyArns"]) <= ALLOWED_MANAGED
+
+
+def test_compact_grants_match_the_keys_the_code_writes():
+    """The resource patterns above follow the code: outputs are <partition prefix>compacted-
+    <id>.parquet, inputs only .parquet keys, manifests _lakeline/compaction/..., markers
+    <partition prefix>_lakeline_compaction.json (not .parquet: compact cannot touch them)."""
+    plan = (ROOT / "shared/src/compaction/plan.rs").read_text()
+    assert 'format!("{partition_prefix}compacted-{id}.parquet")' in plan
+    assert 'f.key.ends_with(".parquet")' in plan
+    assert 'format!("_lakeline/compaction/{dataset}/{partition}/{group}.json")' in plan
+    mod = (ROOT / "shared/src/compaction/mod.rs").read_text()
+    assert 'MARKER_FILE: &str = "_lakeline_compaction.json"' in mod
+    src = (ROOT / "functions/compact/src/lib.rs").read_text()
+    # conditional deletes of the inputs, never of a version
+    assert ".if_match(&f.etag)" in src and "version_id(" not in src.replace("version_id: None", "")
+
+
+@BOTH_MODES
+def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
+    """check-compaction: reads the registry; lists the curated partitions (every dataset in a
+    sweep); its markers only: GET (the owner in the body), PUT (If-None-Match / If-Match), DELETE
+    (If-Match). No data file is written or deleted, nothing under _lakeline/."""
+    for extra in ({}, {"CuratedPrefix": "gold/"}):
+        stack = deploy(dict(params, **extra))
+        lake = f"arn:aws:s3:::{bucket_name(stack)}"
+        curated = extra.get("CuratedPrefix", "curated/")
+        grants, conditions = s3_grants(stack, "CheckCompactionFunctionRole")
+        assert grants == {
+            lake + "/config/datasets.yaml": {"s3:GetObject"},
+            lake: {"s3:ListBucket"},
+            lake + f"/{curated}*/_lakeline_compaction.json": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        }
+        # A missing marker (a retried clear, a stale one cleared meanwhile) must be a 404.
+        assert conditions == []
+    src = (ROOT / "functions/check-compaction/src/lib.rs").read_text()
+    assert ".if_none_match(\"*\")" in src and "put.if_match(etag)" in src and ".if_match(&m.etag)" in src
+
+
 @pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])
 def test_s3_writes_never_on_a_wildcard_resource(deploy, params):
     """Any S3 action that writes, deletes or aborts names a key pattern under a prefix of the
@@ -469,7 +650,7 @@ def test_s3_writes_never_on_a_wildcard_resource(deploy, params):
 def test_every_role_assumed_by_its_service_only(expanded):
     for name, role in resources(expanded, "AWS::IAM::Role").items():
         (st,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        want = "states.amazonaws.com" if name == "PipelineRole" else "lambda.amazonaws.com"
+        want = ROLE_SERVICE.get(name, "lambda.amazonaws.com")
         assert st["Principal"] == {"Service": [want]}
 
 
@@ -559,12 +740,95 @@ def test_topic_encrypted_with_a_key_cloudwatch_can_use(expanded):
     )
 
 
-def test_state_machine_alarms(expanded):
+@pytest.mark.parametrize("sm", sorted(STATE_MACHINES))
+def test_state_machine_alarms(expanded, sm):
+    """Each state machine's failed and timed-out executions page the topic."""
     metrics = {
         a["Properties"].get("MetricName") for a in resources(expanded, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("Namespace") == "AWS/States"
+        and a["Properties"]["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": sm}}]
+        and a["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
+        and a["Properties"]["Threshold"] == 0
     }
-    assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics
+    assert metrics == {"ExecutionsFailed", "ExecutionsTimedOut"}
+
+
+# ------------------------------------------------------------------ the maintenance schedule
+
+
+def sweep_rule(stack):
+    (name,) = stack.of_type("AWS::Events::Rule")
+    return name, stack.resources[name]["Properties"]
+
+
+def test_maintenance_parameters(template):
+    p = template["Parameters"]
+    assert p["MaintenanceSchedule"]["Default"] == "rate(1 hour)"
+    assert p["MaintenanceEnabled"]["Default"] == "true"
+    assert p["MaintenanceEnabled"]["AllowedValues"] == ["true", "false"]
+    c = p["CompactConcurrency"]
+    assert (c["Type"], c["Default"], c["MinValue"], c["MaxValue"]) == ("Number", 4, 1, 40)
+    pattern = p["MaintenanceSchedule"]["AllowedPattern"]
+    for ok in ("rate(1 hour)", "rate(30 minutes)", "cron(0 3 * * ? *)"):
+        assert re.fullmatch(pattern, ok), ok
+    for bad in ("", "hourly", "at(2026-01-01T00:00:00)"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+@BOTH_MODES
+def test_maintenance_schedule_starts_the_sweep(deploy, params):
+    """One EventBridge rule (SAM Schedule event) on MaintenanceSchedule starts the maintenance
+    state machine, through a role that may do only that, with the input the definition and
+    check-compaction expect: {"bucket": <the lake>, "maxConcurrency": CompactConcurrency}."""
+    stack = deploy(params)
+    name, rule = sweep_rule(stack)
+    assert name == "MaintenanceStateMachineSweep"
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["State"] == "ENABLED"
+    assert "Name" not in rule  # generated per stack: dev and prod in one account
+    (target,) = rule["Targets"]
+    assert target["Arn"] == f"{STACK}-MaintenanceStateMachine"
+    assert target["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{STACK}-MaintenanceStateMachineSweepRole"
+    assert json.loads(target["Input"]) == {"bucket": bucket_name(stack), "maxConcurrency": 4}
+    grants = [st for st in role_statements(stack.resources["MaintenanceStateMachineSweepRole"])]
+    assert [(st["Effect"], st["Action"], st["Resource"]) for st in grants] == [
+        ("Allow", "states:StartExecution", f"{STACK}-MaintenanceStateMachine")
+    ]
+    # parameters flow through
+    stack = deploy(dict(params, MaintenanceSchedule="cron(0 3 * * ? *)", CompactConcurrency="12",
+                        MaintenanceEnabled="false"))
+    _, rule = sweep_rule(stack)
+    assert rule["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert rule["State"] == "DISABLED"
+    assert json.loads(rule["Targets"][0]["Input"]) == {"bucket": bucket_name(stack), "maxConcurrency": 12}
+    assert "MaintenanceStateMachine" in stack.resources  # disabled: not removed
+
+
+def test_sweep_input_reaches_the_map(template):
+    """The schedule's input is the execution input; the Sweep task hands it to check-compaction
+    as `sweep`, whose fields `bucket` and `maxConcurrency` it reads and echoes; the Map's
+    concurrency is that echo."""
+    asl = json.loads(asl_of(template, "MaintenanceStateMachine"))
+    sweep = asl["States"][asl["StartAt"]]
+    assert sweep["Parameters"]["FunctionName"] == "${CheckCompactionFunctionArn}"
+    assert sweep["Parameters"]["Payload"]["sweep.$"] == "$"
+    assert sweep["ResultSelector"]["maxConcurrency.$"] == "$.Payload.maxConcurrency"
+    assert sweep["ResultPath"] == "$.sweep"
+    maps = [s for s in asl["States"].values() if s["Type"] == "Map"]
+    assert [m["MaxConcurrencyPath"] for m in maps] == ["$.sweep.maxConcurrency"]
+    src = (ROOT / "functions/check-compaction/src/lib.rs").read_text()
+    assert 'payload.get("sweep")' in src
+    assert 'rename = "maxConcurrency"' in src and "pub bucket: String" in src
+
+
+def test_maintenance_schedule_failures_alarm(expanded):
+    """A rule that cannot start the sweep says so (nothing else would)."""
+    props = expanded["Resources"]["MaintenanceScheduleFailedAlarm"]["Properties"]
+    assert props["Namespace"] == "AWS/Events" and props["MetricName"] == "FailedInvocations"
+    assert props["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": "MaintenanceStateMachineSweep"}}]
+    assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    assert expanded["Resources"]["MaintenanceStateMachineSweep"]["Type"] == "AWS::Events::Rule"
 
 
 def test_quarantine_spike_alarm_reads_the_emf_metric(expanded):
@@ -621,7 +885,9 @@ def test_emr_application_cannot_idle_or_grow_unbounded(expanded):
 
 
 def test_outputs(expanded):
-    assert {"LakeBucketName", "AlertTopicArn", "StateMachineArn", "DashboardUrl"} <= set(expanded["Outputs"])
+    assert {"LakeBucketName", "AlertTopicArn", "StateMachineArn", "MaintenanceStateMachineArn",
+            "DashboardUrl"} <= set(expanded["Outputs"])
+    assert expanded["Outputs"]["MaintenanceStateMachineArn"]["Value"] == {"Ref": "MaintenanceStateMachine"}
 
 
 def test_print_expanded_actions(expanded, capsys):
@@ -636,9 +902,16 @@ def test_dashboard_body_is_json(expanded):
     filled = re.sub(r"\$\{[A-Za-z0-9:]+\}", "x", body)
     widgets = json.loads(filled)["widgets"]
     titles = " ".join(w["properties"]["title"] for w in widgets).lower()
-    for what in ("validated", "rejected", "executions", "duration", "small files", "errors"):
+    for what in ("validated", "rejected", "executions", "duration", "small files", "errors",
+                 "maintenance", "compacted"):
         assert what in titles
     assert set(values) == {"DlqName"}
+    # every state machine and every function's errors are on it
+    for sm in STATE_MACHINES:
+        assert '"StateMachineArn", "${%s}"' % sm in body, sm
+    (errors,) = [w for w in widgets if w["properties"]["title"].lower().startswith("errors")]
+    text = re.findall(r"\$\{([A-Za-z0-9]+)\}", body[body.index('"Errors and throttles"'):])
+    assert set(FUNCTIONS) <= set(text)
 
 
 @pytest.mark.parametrize("fn", sorted(FUNCTIONS))
