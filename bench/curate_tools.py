@@ -4,7 +4,8 @@
                                              computed from both files independently (pyarrow
                                              reads the CSV; the Parquet is read as written)
   curate_tools.py columns PARQUET...         per column: compressed bytes, encodings; row groups
-  curate_tools.py encodings PARQUET          re-encodes PARQUET's data with pyarrow under
+  curate_tools.py encodings PARQUET [--columns-only]
+                                             re-encodes PARQUET's data with pyarrow under
                                              candidate writer settings (one thread): size and
                                              write time of each, per column and whole-file
 
@@ -139,7 +140,7 @@ def candidates(field):
     return out
 
 
-def encodings(path, levels=(1, 3, 6, 9)):
+def encodings(path, levels=(1, 3, 6, 9), columns_only=False):
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     t0 = time.perf_counter()
@@ -164,6 +165,9 @@ def encodings(path, levels=(1, 3, 6, 9)):
         per_col[field.name] = res
         ok = {k: v for k, v in res.items() if "bytes" in v}
         best[field.name] = min(ok, key=lambda k: ok[k]["bytes"])
+    if columns_only:
+        return {"rows": table.num_rows, "read_seconds": read_s, "per_column_zstd3": per_col,
+                "best_per_column": best, "pyarrow": pa.__version__}
 
     def layout_kw(choice):
         dict_cols = [c for c, lab in choice.items() if lab.startswith("dictionary")]
@@ -201,7 +205,7 @@ def main():
     elif cmd == "columns":
         out = {p: columns(p) for p in sys.argv[2:]}
     elif cmd == "encodings":
-        out = encodings(sys.argv[2])
+        out = encodings(sys.argv[2], columns_only="--columns-only" in sys.argv[3:])
     else:
         sys.exit(__doc__)
     print(json.dumps(out, indent=1, default=str))
