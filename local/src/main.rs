@@ -63,6 +63,11 @@ enum Cmd {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Check or publish the dataset registry.
+    Registry {
+        #[command(subcommand)]
+        cmd: RegistryCmd,
+    },
     /// Run the pipeline locally on the sample data against the local AWS emulator
     /// (expects AWS_ENDPOINT_URL; `make demo` sets everything up).
     Demo {
@@ -97,6 +102,32 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum RegistryCmd {
+    /// Validate a registry offline, exactly as the functions load it. Exit 0 valid, 2 invalid.
+    Check {
+        /// The registry file.
+        #[arg(default_value = "config/datasets.yaml")]
+        file: PathBuf,
+        /// The stack's artifact prefix (`s3://bucket/artifacts/`): Spark entry points must
+        /// live under it (the functions check the same with LAKELINE_ARTIFACT_PREFIX).
+        #[arg(long)]
+        artifact_prefix: Option<String>,
+    },
+    /// Validate, then publish: a versioned copy (`<dir>/versions/<time>-<sha12>.yaml`) and the
+    /// live key the functions read, both carrying the content hash (x-amz-meta-lakeline-sha256).
+    Push {
+        /// The registry file.
+        file: PathBuf,
+        /// The live registry, e.g. `s3://lake/config/datasets.yaml`.
+        #[arg(long)]
+        to: String,
+        /// As for `check`.
+        #[arg(long)]
+        artifact_prefix: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = || {
@@ -119,6 +150,17 @@ fn main() -> ExitCode {
             config,
             key,
         } => curate_cmd(&file, &dataset, &out, &config, key.as_deref()),
+        Cmd::Registry { cmd } => match cmd {
+            RegistryCmd::Check {
+                file,
+                artifact_prefix,
+            } => registry_check(&file, artifact_prefix.as_deref()).map(|(_, _)| ExitCode::SUCCESS),
+            RegistryCmd::Push {
+                file,
+                to,
+                artifact_prefix,
+            } => runtime().block_on(registry_push(&file, &to, artifact_prefix.as_deref())),
+        },
         Cmd::Demo { samples, config } => runtime().block_on(demo::run(&samples, &config)),
         Cmd::CompactionReport {
             uri,
@@ -136,6 +178,77 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Loads and checks a registry file; (registry, its text).
+fn registry_check(
+    file: &Path,
+    artifact_prefix: Option<&str>,
+) -> anyhow::Result<(Registry, String)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let origin = file.display().to_string();
+    let reg = Registry::from_yaml(&text, &origin)?;
+    if let Some(p) = artifact_prefix {
+        reg.check_entry_points(p, &origin)?;
+    }
+    println!(
+        "{origin}: valid, {} datasets ({}), content sha256 {}",
+        reg.datasets.len(),
+        reg.datasets
+            .keys()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        reg.content_hash()
+    );
+    Ok((reg, text))
+}
+
+async fn registry_push(
+    file: &Path,
+    to: &str,
+    artifact_prefix: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let (reg, text) = registry_check(file, artifact_prefix)?;
+    let Some((bucket, key)) = to.strip_prefix("s3://").and_then(|r| r.split_once('/')) else {
+        bail!("--to {to:?} is not an s3://bucket/key URI");
+    };
+    let conf = lakeline::aws::sdk_config().await;
+    let s3 = lakeline::aws::s3_client(&conf);
+    let sha = reg.content_hash();
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)?
+        .replace(':', "");
+    let dir = key.rsplit_once('/').map_or("", |(d, _)| d);
+    let version_key = format!(
+        "{}versions/{now}-{}.yaml",
+        if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        },
+        &sha[..12]
+    );
+    for k in [version_key.as_str(), key] {
+        s3.put_object()
+            .bucket(bucket)
+            .key(k)
+            .content_type("application/yaml")
+            .metadata("lakeline-sha256", &sha)
+            .metadata("lakeline-version", &version_key)
+            .body(text.clone().into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "PutObject s3://{bucket}/{k}: {}",
+                    lakeline::aws::describe(&e)
+                )
+            })?;
+    }
+    println!("published s3://{bucket}/{key} (version s3://{bucket}/{version_key})");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_registry(path: &Path) -> anyhow::Result<Registry> {

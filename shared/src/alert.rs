@@ -211,6 +211,49 @@ pub fn report_reasons(report: &crate::validate::Report) -> Vec<String> {
     reasons
 }
 
+/// The alert for uploads under a prefix no dataset claims: sent once per prefix per hour
+/// (validate-upload keeps a marker), the objects stay where they are.
+pub fn unclaimed_alert(bucket: &str, key: &str, prefix: &str) -> Alert {
+    Alert {
+        severity: Severity::Warning,
+        stage: "validation".into(),
+        dataset: None,
+        what: format!("uploads under {prefix} belong to no dataset"),
+        object: Some(format!("s3://{bucket}/{key}")),
+        partition: None,
+        error_type: "Lakeline.Unclaimed".into(),
+        reasons: vec![format!(
+            "no dataset's key_pattern covers {prefix}: the object was not validated, curated or moved; it stays where it is (this alert is sent once per prefix per hour; the UnclaimedUploads metric counts every object)"
+        )],
+        now_at: Some(format!("s3://{bucket}/{key}")),
+        links: Vec::new(),
+        action: format!(
+            "Add a dataset for {prefix} to the registry (lakeline registry push), or list the prefix under lake.ignore_prefixes if it is not lakeline's on purpose; then re-upload (or re-run) the files."
+        ),
+    }
+}
+
+/// The folder an unclaimed key is reported under: the raw prefix and one more segment
+/// (`raw/sales/` for `raw/sales/2026/x.csv`).
+pub fn unclaimed_prefix(raw_prefix: &str, key: &str) -> String {
+    let rest = key.strip_prefix(raw_prefix).unwrap_or(key);
+    match rest.split_once('/') {
+        Some((first, _)) => format!("{raw_prefix}{first}/"),
+        None => raw_prefix.to_string(),
+    }
+}
+
+/// The marker that makes the unclaimed alert once per prefix and hour (`hour` as
+/// `YYYY-MM-DDTHH`).
+pub fn unclaimed_marker(prefix: &str, hour: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h: String = Sha256::digest(prefix.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("_lakeline/unclaimed/{h}/{hour}")
+}
+
 /// The alert for a rejected file.
 pub fn rejection_alert(r: Rejection<'_>) -> Alert {
     Alert {
@@ -250,6 +293,29 @@ pub fn s3_console_url(region: &str, bucket: &str, key: &str) -> String {
     format!(
         "https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={enc}"
     )
+}
+
+#[cfg(test)]
+mod unclaimed_tests {
+    use super::*;
+
+    #[test]
+    fn unclaimed_prefixes_and_markers() {
+        for (key, want) in [
+            ("raw/sales/2026/x.csv", "raw/sales/"),
+            ("raw/sales/x.csv", "raw/sales/"),
+            ("raw/x.csv", "raw/"),
+        ] {
+            assert_eq!(unclaimed_prefix("raw/", key), want, "{key}");
+        }
+        let a = unclaimed_marker("raw/sales/", "2026-12-01T10");
+        assert!(a.starts_with("_lakeline/unclaimed/") && a.ends_with("/2026-12-01T10"));
+        assert_ne!(a, unclaimed_marker("raw/sales/", "2026-12-01T11"));
+        assert_ne!(a, unclaimed_marker("raw/other/", "2026-12-01T10"));
+        let alert = unclaimed_alert("lake", "raw/sales/x.csv", "raw/sales/");
+        assert!(alert.subject().len() <= SUBJECT_MAX);
+        assert!(alert.action.contains("ignore_prefixes"));
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,18 @@ pub struct LakeSettings {
     pub quarantine_prefix: String,
     /// How many problems one report collects before it stops listing them (it still counts).
     pub max_problems: usize,
+    /// Never show a value in a report, alert or log, in any dataset (as if every column were
+    /// `sensitive`).
+    pub redact_values: bool,
+    /// Where uploads land; an object under it that no dataset claims is reported (metric and
+    /// one alert per prefix per hour), never dropped in silence.
+    pub raw_prefix: String,
+    /// Prefixes under `raw_prefix` that are not lakeline's on purpose: no metric, no alert.
+    pub ignore_prefixes: Vec<String>,
+    /// Spark entry points outside the stack's artifact prefix (`LAKELINE_ARTIFACT_PREFIX`)
+    /// are refused at load unless this is true: an entry point is code that runs under the
+    /// job's role.
+    pub allow_external_entry_points: bool,
 }
 
 impl Default for LakeSettings {
@@ -65,6 +77,10 @@ impl Default for LakeSettings {
         LakeSettings {
             quarantine_prefix: "quarantine/".to_string(),
             max_problems: 20,
+            redact_values: false,
+            raw_prefix: "raw/".to_string(),
+            ignore_prefixes: Vec::new(),
+            allow_external_entry_points: false,
         }
     }
 }
@@ -149,6 +165,9 @@ pub struct Dataset {
     /// Small-file compaction settings (see check-compaction); absent means the defaults.
     #[serde(default)]
     pub compaction: Option<crate::compaction::CompactionSettings>,
+    /// Set from `lake.redact_values` at load: no value of this dataset is ever shown.
+    #[serde(skip)]
+    pub redact_values: bool,
 }
 
 fn default_null_values() -> Vec<String> {
@@ -156,6 +175,22 @@ fn default_null_values() -> Vec<String> {
 }
 
 impl Dataset {
+    /// Whether a value of `column` (or of a whole record, `None`) may appear in a report,
+    /// alert or log: not when the column is `sensitive`, not when any column is and the value
+    /// quotes a record, never under `lake.redact_values`.
+    pub fn shows_value(&self, column: Option<&str>) -> bool {
+        if self.redact_values {
+            return false;
+        }
+        match column {
+            Some(c) => !self
+                .columns
+                .iter()
+                .any(|col| col.sensitive && col.name == c),
+            None => !self.columns.iter().any(|col| col.sensitive),
+        }
+    }
+
     /// The delimiter byte for CSV/TSV.
     pub fn delimiter_byte(&self) -> u8 {
         match self.format {
@@ -300,6 +335,10 @@ pub struct Column {
     /// Whether every row must have a value.
     #[serde(default)]
     pub required: bool,
+    /// Personal or secret data: its values never appear in reports, alerts or logs; a
+    /// problem names only the line, the column and the rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
 /// The declared columns: at least one, names unique.
@@ -639,7 +678,57 @@ impl Registry {
         })?;
         reg.check_prefixes(origin)?;
         reg.check_jobs(origin)?;
+        let mut reg = reg;
+        let redact = reg.lake.redact_values;
+        for ds in reg.datasets.values_mut() {
+            ds.redact_values = redact;
+        }
         Ok(reg)
+    }
+
+    /// Refuses Spark entry points outside `artifact_prefix` (an `s3://bucket/prefix/` URI),
+    /// unless `lake.allow_external_entry_points` says otherwise.
+    pub fn check_entry_points(&self, artifact_prefix: &str, origin: &str) -> Result<(), Error> {
+        if self.lake.allow_external_entry_points || artifact_prefix.is_empty() {
+            return Ok(());
+        }
+        for (name, ds) in &self.datasets {
+            let mut points = Vec::new();
+            if let Some(crate::jobs::JobSpec::EmrServerless(e)) = &ds.job {
+                points.push(("job.entry_point", e.entry_point.as_str()));
+            }
+            if let Some(p) = ds
+                .compaction
+                .as_ref()
+                .and_then(|c| c.job.entry_point.as_deref())
+            {
+                points.push(("compaction.job.entry_point", p));
+            }
+            for (field, p) in points {
+                if !p.starts_with(artifact_prefix) {
+                    return Err(Error::Registry {
+                        origin: origin.to_string(),
+                        line: None,
+                        field: format!("datasets.{name}.{field}"),
+                        message: format!(
+                            "{p} is outside the stack's artifact prefix {artifact_prefix}: upload the script there, or set lake.allow_external_entry_points: true if running code from elsewhere is intended"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an unclaimed key is ignored on purpose (`lake.ignore_prefixes`), or outside
+    /// the raw prefix altogether.
+    pub fn unclaimed_is_ignored(&self, key: &str) -> bool {
+        !key.starts_with(&self.lake.raw_prefix)
+            || self
+                .lake
+                .ignore_prefixes
+                .iter()
+                .any(|p| key.starts_with(p.as_str()))
     }
 
     /// A Spark engine's `above` must leave the files below it to a Lambda that can take them.

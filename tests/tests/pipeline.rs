@@ -84,7 +84,7 @@ async fn happy_path_curate_writes_parquet_then_the_partition_is_checked() {
     assert_eq!(entered(&history, "StartJob"), 0);
     let n = transitions(&history);
     println!("lambda happy path: {n} state transitions");
-    assert!(n <= 8, "{n} transitions: {history:#?}");
+    assert_eq!(n, 5, "{history:#?}");
 }
 
 #[tokio::test]

@@ -401,3 +401,73 @@ async fn a_second_bad_upload_of_the_same_key_does_not_overwrite_the_first_in_qua
     assert!(outcome(&res)["resumed_alert"].is_string(), "{res}");
     assert_eq!(alert_tag(lake.tags(&qkey).await).as_deref(), Some("sent"));
 }
+
+#[tokio::test]
+async fn unclaimed_uploads_stay_are_counted_and_alert_once_per_prefix_per_hour() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let mut reg = shipped_registry();
+    reg.lake.ignore_prefixes = vec!["raw/scratch/".into()];
+    let deps = lake.validate_deps(reg);
+    let mut alerted = 0;
+    for key in ["raw/sales/a.csv", "raw/sales/2026/b.csv", "raw/sales/c.csv"] {
+        let res = validate(&deps, lake.upload(key, b"x,y\n".to_vec()).await)
+            .await
+            .unwrap();
+        let o = outcome(&res);
+        assert_eq!(o["outcome"], "unclaimed", "{res}");
+        assert_eq!(o["prefix"], "raw/sales/");
+        alerted += usize::from(o["alert_message_id"].is_string());
+        assert!(lake.exists(key).await, "{key} stays where it is");
+    }
+    assert_eq!(alerted, 1, "one alert for the prefix this hour");
+    let alerts = lake.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let doc: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
+    assert!(
+        doc["text"].as_str().unwrap().contains("raw/sales/"),
+        "{doc}"
+    );
+    // Ignored on purpose: nothing at all.
+    let res = validate(&deps, lake.upload("raw/scratch/t.csv", b"x".to_vec()).await)
+        .await
+        .unwrap();
+    assert_eq!(outcome(&res)["outcome"], "ignored", "{res}");
+}
+
+#[tokio::test]
+async fn sensitive_values_never_reach_the_report_or_the_alert() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/datasets.yaml"
+    ))
+    .unwrap()
+    .replace(
+        "{name: customer,   type: string,    required: true}",
+        "{name: customer,   type: string,    required: true, sensitive: true}",
+    );
+    let reg = lakeline::registry::Registry::from_yaml(&text, "t.yaml").unwrap();
+    let deps = lake.validate_deps(reg);
+    // Row 1 misses the required customer (sensitive); row 2 has one field too many, which
+    // would quote the whole record, customer included.
+    let csv = "order_id,customer,amount,currency,order_date,created_at,gift\n\
+               1,,1,EUR,2026-11-25,2026-11-25T10:00:00Z,\n\
+               2,Jane Secret,x,EUR,2026-11-25,2026-11-25T10:00:00Z,,extra\n\
+               3,Bob,oops,EUR,2026-11-25,2026-11-25T10:00:00Z,\n";
+    let res = validate(&deps, lake.upload(ORDERS_KEY, csv.into()).await)
+        .await
+        .unwrap();
+    let o = outcome(&res);
+    assert_eq!(o["outcome"], "quarantined", "{res}");
+    assert!(!res.to_string().contains("Jane Secret"), "{res}");
+    // A value of a column that is not sensitive is still shown... unless the row quotes it.
+    let problems = o["report"]["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["column"] == "amount" && p["value"] == "oops"),
+        "{res}"
+    );
+    let alerts = lake.alerts(1, Duration::from_secs(10)).await;
+    assert!(!alerts[0].to_string().contains("Jane Secret"));
+}

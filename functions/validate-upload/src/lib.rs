@@ -151,6 +151,17 @@ pub enum Outcome {
         /// The key.
         key: String,
     },
+    /// Under the raw prefix, but no dataset claims it: left where it is, counted, and alerted
+    /// once per prefix per hour.
+    Unclaimed {
+        /// The key.
+        key: String,
+        /// The folder it is reported under.
+        prefix: String,
+        /// SNS message id, when this object's upload sent the hour's alert.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alert_message_id: Option<String>,
+    },
     /// Valid: tagged, pipeline started.
     Valid {
         /// The key.
@@ -214,6 +225,13 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
 fn log_outcome(o: &Outcome) {
     match o {
         Outcome::Ignored { key, why } => info!(%key, %why, "ignored"),
+        Outcome::Unclaimed {
+            key,
+            prefix,
+            alert_message_id,
+        } => {
+            warn!(%key, %prefix, ?alert_message_id, "no dataset claims this upload; left in place")
+        }
         Outcome::Gone { key, resumed_alert } => {
             info!(%key, ?resumed_alert, "object already gone; skipped")
         }
@@ -274,7 +292,10 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
     }
     let route = deps.registry.route(&key);
     if route == KeyRoute::Unowned {
-        return ignored("no dataset's key pattern covers this key");
+        if deps.registry.unclaimed_is_ignored(&key) {
+            return ignored("no dataset's key pattern covers this key (outside the raw prefix, or ignored on purpose)");
+        }
+        return unclaimed(deps, &ev.bucket, &key).await;
     }
 
     let head = match s3io::head(&deps.s3, &ev.bucket, &key, ev.version_id.as_deref()).await? {
@@ -344,6 +365,61 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
         }
         Verdict::Invalid => quarantine::quarantine(deps, &obj, report, partition.as_deref()).await,
     }
+}
+
+/// An upload no dataset claims: metric, and the prefix's alert unless this hour's was sent (a
+/// marker created with `If-None-Match: *` decides which upload sends it).
+async fn unclaimed(deps: &Deps, bucket: &str, key: &str) -> Result<Outcome, HandlerError> {
+    use lakeline::alert::{unclaimed_alert, unclaimed_marker, unclaimed_prefix};
+    let prefix = unclaimed_prefix(&deps.registry.lake.raw_prefix, key);
+    Emf::new(&[("Function", "validate-upload"), ("Prefix", prefix.as_str())])
+        .metric("UnclaimedUploads", Unit::Count, 1.0)
+        .property("Key", key.to_string())
+        .emit();
+    let hour = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .map_err(|e| HandlerError::Config(format!("clock: {e}")))?;
+    let marker = unclaimed_marker(&prefix, &hour[..13]);
+    let first = deps
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(&marker)
+        .if_none_match("*")
+        .body(key.as_bytes().to_vec().into())
+        .send()
+        .await;
+    let alert_message_id = match first {
+        Ok(_) => {
+            let alert = unclaimed_alert(bucket, key, &prefix);
+            match laws::publish_alert(&deps.sns, &deps.config.topic_arn, &alert).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    // Give the hour's alert back, so the retry (or the next upload) sends it.
+                    let _ = deps
+                        .s3
+                        .delete_object()
+                        .bucket(bucket)
+                        .key(&marker)
+                        .send()
+                        .await;
+                    return Err(HandlerError::from_sdk("SNS Publish (unclaimed upload)", &e));
+                }
+            }
+        }
+        Err(e)
+            if e.raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+        {
+            None
+        }
+        Err(e) => return Err(HandlerError::from_sdk("PutObject (unclaimed marker)", &e)),
+    };
+    Ok(Outcome::Unclaimed {
+        key: key.to_string(),
+        prefix,
+        alert_message_id,
+    })
 }
 
 /// The key problem of a misnamed key, if the key is misnamed.

@@ -225,7 +225,13 @@ pub fn region_of(conf: &SdkConfig) -> String {
         .to_string()
 }
 
-/// Loads the registry named by `LAKELINE_REGISTRY`.
+/// Loads the registry named by `LAKELINE_REGISTRY`; with `LAKELINE_ARTIFACT_PREFIX` set, Spark
+/// entry points outside it are refused ([`Registry::check_entry_points`]).
 pub async fn registry_from_env(env: &dyn Env, s3: &aws_sdk_s3::Client) -> Result<Registry, Error> {
-    load_registry(&env.require("LAKELINE_REGISTRY")?, s3).await
+    let location = env.require("LAKELINE_REGISTRY")?;
+    let reg = load_registry(&location, s3).await?;
+    if let Some(prefix) = env.var("LAKELINE_ARTIFACT_PREFIX") {
+        reg.check_entry_points(prefix.trim(), &location)?;
+    }
+    Ok(reg)
 }

@@ -204,11 +204,20 @@ mod tests {
         }
     }
 
+    /// One planner case: what, files (name, size), target MiB, min files, groups' input names.
+    type PlanCase = (
+        &'static str,
+        Vec<(&'static str, u64)>,
+        u64,
+        u64,
+        Vec<Vec<String>>,
+    );
+
     /// (files, target MiB, min files) → the groups' input names.
     #[test]
     fn plans_table() {
         let s = |x: &[&str]| x.iter().map(|k| k.to_string()).collect::<Vec<_>>();
-        let cases: Vec<(&str, Vec<(&str, u64)>, u64, u64, Vec<Vec<String>>)> = vec![
+        let cases: Vec<PlanCase> = vec![
             ("nothing to do", vec![], 128, 5, vec![]),
             (
                 "five small files: one group",

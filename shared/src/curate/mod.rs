@@ -174,6 +174,8 @@ struct Sink<W: Write + Send> {
     /// The first failure: a write error, or a value validation accepted and curation could not
     /// convert. Reading stops at it.
     failed: Option<Error>,
+    /// Whether a value may appear in an error (no sensitive column, no lake-wide redaction).
+    show_values: bool,
 }
 
 impl<W: Write + Send> Sink<W> {
@@ -208,10 +210,15 @@ impl<W: Write + Send> Sink<W> {
             Ok(()) if self.cols.len() >= BATCH_ROWS => self.flush_batch(),
             Ok(()) => false,
             Err(u) => {
+                let value = if self.show_values {
+                    u.value
+                } else {
+                    "(not shown: sensitive)".into()
+                };
                 self.failed = Some(Error::Unconvertible {
                     row,
                     column: u.column,
-                    value: u.value,
+                    value,
                 });
                 true
             }
@@ -261,6 +268,7 @@ pub fn curate_stream<R: Read, W: Write + Send>(
         writer,
         written: 0,
         failed: None,
+        show_values: ds.shows_value(None),
     };
     let report = validate::validate_stream_into(name, ds, key, max_problems, source, &mut sink)
         .map_err(Error::Source)?;

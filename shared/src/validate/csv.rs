@@ -80,15 +80,7 @@ fn check_with<S: RowSink>(
             }
             // csv-core strips a UTF-8 BOM on its first read only, so it reads the first record.
             let fast = if fast && core_has_read {
-                st.quote_free_lines(
-                    input,
-                    delimiter,
-                    max_record,
-                    &mut ends,
-                    rdr.line(),
-                    problems,
-                    sink,
-                )
+                st.quote_free_lines(input, max_record, &mut ends, rdr.line(), problems, sink)
             } else {
                 FastLines::NONE
             };
@@ -269,7 +261,6 @@ impl Rows<'_> {
     fn quote_free_lines(
         &mut self,
         input: &[u8],
-        delimiter: u8,
         max_record: usize,
         ends: &mut [usize],
         line: u64,
@@ -277,6 +268,7 @@ impl Rows<'_> {
         sink: &mut impl RowSink,
     ) -> FastLines {
         let mut done = FastLines::NONE;
+        let delimiter = self.rec.ds.delimiter_byte();
         // The next quote or `\r` at or after the current line: searched once per occurrence,
         // not once per line, so files without them pay one vectorised scan of each buffer.
         let special = |from: usize| {

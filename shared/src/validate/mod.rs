@@ -404,6 +404,13 @@ pub(crate) fn finish(
     problems: Problems,
 ) -> Report {
     let stopped_early = problems.full();
+    let mut problems = problems;
+    for p in &mut problems.list {
+        if p.value.is_some() && !dataset.shows_value(p.column.as_deref()) {
+            p.value = None;
+            p.message.push_str(" (value not shown: sensitive)");
+        }
+    }
     Report {
         verdict: if problems.list.is_empty() {
             Verdict::Valid
