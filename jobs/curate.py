@@ -820,20 +820,27 @@ def _date_from_text(v, stage):
 def _timestamp_from_text(v, stage):
     """Microseconds since the epoch computed field by field (columns.rs parse_timestamp): no
     offset means UTC, digits beyond microseconds are dropped, `:60` is the next minute's first
-    second. Spark's own parsers reject `:60`, accept other layouts and round differently."""
+    second. Spark's own parsers reject `:60`, accept other layouts and round differently.
+
+    One regular expression checks the layout; the fields are then cut out by position (cheap
+    string functions: regular expressions per field cost more than everything else together)."""
     from pyspark.sql import functions as F
 
     ok = stage(v.rlike(TIMESTAMP_RE))
-    g = {i: stage(F.when(ok, F.regexp_extract(v, TIMESTAMP_RE, i))) for i in range(1, 11)}
-
-    def num(i):
-        return F.when(g[i] == "", F.lit(0)).otherwise(g[i].cast("int"))
-
-    y, mo, d, h, mi = (g[i].cast("int") for i in (1, 2, 3, 4, 5))
-    s, oh, om = num(6), num(9), num(10)
-    micros_part = F.when(g[7] == "", F.lit(0)).otherwise(F.rpad(F.substring(g[7], 1, 6), 6, "0").cast("long"))
-    offset = (oh * 3600 + om * 60) * F.when(g[8] == "-", F.lit(-1)).otherwise(F.lit(1))
-    date = stage(F.make_date(y, mo, d))
+    y, mo, d, h, mi = (F.substring(v, pos, n).cast("int") for pos, n in ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2)))
+    has_s = F.substring(v, 17, 1) == ":"
+    s = F.when(has_s, F.substring(v, 18, 2).cast("int")).otherwise(F.lit(0))
+    # What follows HH:MM[:SS]: [.fraction][offset]
+    rest = stage(F.when(ok, F.when(has_s, v.substr(F.lit(20), F.lit(64))).otherwise(v.substr(F.lit(17), F.lit(64)))))
+    has_frac = rest.startswith(".") | rest.startswith(",")
+    frac = stage(F.when(has_frac, F.regexp_extract(rest, r"^[.,]([0-9]+)", 1)).otherwise(F.lit("")))
+    tz = stage(F.when(has_frac, rest.substr(F.length(frac) + 2, F.lit(64))).otherwise(rest))
+    signed = tz.startswith("+") | tz.startswith("-")
+    oh = F.when(signed, F.substring(tz, 2, 2).cast("int")).otherwise(F.lit(0))
+    om = F.when(signed & (F.length(tz) > 3), tz.substr(F.length(tz) - 1, F.lit(2)).cast("int")).otherwise(F.lit(0))
+    offset = (oh * 3600 + om * 60) * F.when(tz.startswith("-"), F.lit(-1)).otherwise(F.lit(1))
+    micros_part = F.when(frac == "", F.lit(0)).otherwise(F.rpad(F.substring(frac, 1, 6), 6, "0").cast("long"))
+    date = stage(F.when(ok, F.make_date(y, mo, d)))
     valid = ok & date.isNotNull() & (y >= 1) & (h <= 23) & (mi <= 59) & (s <= 60) & (oh <= 23) & (om <= 59)
     seconds = F.unix_date(date).cast("long") * 86400 + h * 3600 + mi * 60 + s - offset
     return F.when(valid, F.timestamp_micros(seconds * 1_000_000 + micros_part))
@@ -849,61 +856,67 @@ TEXT_CONVERSIONS = {
 }
 
 
-def convert_columns(df, ds, source, convert):
-    """Declared columns, each `finish_column(raw, convert(column, raw, stage))`, computed in
-    projections: raw values, staged helpers (in order of need), converted values, checks."""
+def col_ref(name):
+    """A column by its exact name (dots, spaces, backticks and all)."""
     from pyspark.sql import functions as F
 
-    layers = []  # layers[k]: list of (name, expression) computed in projection k
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def convert_columns(df, ds, source, convert):
+    """The declared columns, each `convert(column, raw, stage)`, in declared order, with the
+    job failing on the first row where a non-null raw value did not convert or a required
+    column is null (raise_error, the message naming source, column and value).
+
+    Built as a chain of projections: staged helpers (in order of need), converted values, one
+    problem column per row (the first problem, or null), the output. Each check then reads
+    columns that are already computed: written as nested expressions, every conversion ran
+    two to four times per value (Spark does not share subexpressions into CASE branches) and
+    took most of the job's time."""
+    from pyspark.sql import functions as F
+
+    layers = []
 
     def stager(prefix):
         count = [0]
 
         def stage(expr):
-            # Every helper gets its own layer after those it may refer to.
             count[0] += 1
-            name = f"__{prefix}_{count[0]}"
-            layers.append([(name, expr)])
+            name = f"__lakeline_{prefix}_{count[0]}"
+            layers.append((name, expr))
             return F.col(name)
 
         return stage
 
-    raws, convs = [], []
-    for i, c in enumerate(ds.columns):
-        raw = F.col(f"`{c.name}`")
-        conv = convert(c, raw, stager(f"c{i}"))
-        raws.append(raw)
-        convs.append(conv)
-    # Helpers of different columns are independent: merge layer k of all columns? Simpler and
-    # as good: one projection per helper, carrying every column along; Spark collapses cheap
-    # projections itself.
+    convs = [convert(c, col_ref(c.name), stager(f"c{i}")) for i, c in enumerate(ds.columns)]
     out = df
-    for layer in layers:
-        out = out.select("*", *[e.alias(n) for n, e in layer])
-    out = out.select("*", *[conv.alias(f"__v{i}") for i, conv in enumerate(convs)])
-    return out.select(*[finish_column(raws[i], F.col(f"__v{i}"), c, source) for i, c in enumerate(ds.columns)])
-
-
-def finish_column(raw, converted, column, source):
-    """The curated column: `converted`, failing the job where a non-null `raw` did not
-    convert, and non-nullable (REQUIRED) when the column is required."""
-    from pyspark.sql import functions as F
-
-    label = f"{column.name} ({column.type})"
-    message = F.concat(
-        F.lit(f"lakeline curate: {source}: column {label}: cannot convert the value \""),
-        F.substring(raw.cast("string"), 1, 120),
-        F.lit("\", which validation accepted (validation and curation disagree: report this)"),
-    )
-    checked = F.when(raw.isNotNull() & converted.isNull(), F.raise_error(message)).otherwise(converted)
-    if column.required:
-        return not_null(
-            checked,
-            column.name,
-            type_default(spark_type(column.type)),
-            f"lakeline curate: {source}: required column {column.name} holds a null",
+    for name, expr in layers:
+        out = out.select("*", expr.alias(name))
+    out = out.select("*", *[conv.alias(f"__lakeline_v{i}") for i, conv in enumerate(convs)])
+    checks = []
+    for i, c in enumerate(ds.columns):
+        raw, val = col_ref(c.name), F.col(f"__lakeline_v{i}")
+        message = F.concat(
+            F.lit(f"lakeline curate: {source}: column {c.name} ({c.type}): cannot convert the value \""),
+            F.substring(raw.cast("string"), 1, 120),
+            F.lit("\", which validation accepted (validation and curation disagree: report this)"),
         )
-    return checked.alias(column.name)
+        checks.append(F.when(raw.isNotNull() & val.isNull(), message))
+        if c.required:
+            checks.append(F.when(raw.isNull(), F.lit(f"lakeline curate: {source}: required column {c.name} holds a null")))
+    out = out.select("*", F.coalesce(*checks, F.lit(None).cast("string")).alias("__lakeline_problem"))
+    problem = F.col("__lakeline_problem")
+    final = []
+    for i, c in enumerate(ds.columns):
+        val = F.col(f"__lakeline_v{i}")
+        if i == 0:
+            val = F.when(problem.isNotNull(), F.raise_error(problem)).otherwise(val)
+        if c.required:
+            # Never null (a null raised above): the literal only tells Spark so, which makes
+            # the Parquet column REQUIRED like the Rust engine's.
+            val = F.coalesce(val, type_default(spark_type(c.type)))
+        final.append(val.alias(c.name))
+    return out.select(*final)
 
 
 # --- readers ----------------------------------------------------------------------------------
@@ -1056,7 +1069,7 @@ def read_parquet(spark, ds, path, source):
         if c.type == "timestamp" and isinstance(fields[c.name], T.LongType):
             # INT64 TIMESTAMP(NANOS): validation admits no plain INT64 here. Truncated toward
             # zero to microseconds, as arrow-cast divides.
-            return F.timestamp_micros(F.expr(f"`{c.name}` div 1000"))
+            return F.timestamp_micros(F.expr("`" + c.name.replace("`", "``") + "` div 1000"))
         return raw.cast(spark_type(c.type))
 
     return convert_columns(df, ds, source, convert)
@@ -1077,6 +1090,11 @@ def parse_args(argv):
     p.add_argument("--lake-root", dest="lake_root", help="local runs: the folder standing in for the bucket")
     p.add_argument("--max-records-per-file", type=int, default=DEFAULT_MAX_RECORDS_PER_FILE)
     p.add_argument("--csv-transfer", choices=("auto", "arrow", "rows"), default="auto")
+    p.add_argument(
+        "--parallelism", type=int, default=1,
+        help="CSV/TSV: spread conversion and writing over N tasks after the single-task parse "
+        "(a round-robin shuffle: faster for big files, but rows lose their file order)",
+    )
     args, unknown = p.parse_known_args(argv)
     if unknown:
         LOG.info("ignoring arguments not meant for this job: %s", " ".join(unknown))
@@ -1111,7 +1129,10 @@ def run(spark, args):
     LOG.info("curating %s (dataset %s, %s, %d bytes) into %s", source, ds.name, ds.format, head.size, dst_storage.uri(prefix))
 
     if ds.format in ("csv", "tsv"):
-        df = curate_text(read_delimited(spark, ds, src_storage, key, head.etag, source, args.csv_transfer), ds, source)
+        text = read_delimited(spark, ds, src_storage, key, head.etag, source, args.csv_transfer)
+        if args.parallelism > 1:
+            text = text.repartition(args.parallelism)
+        df = curate_text(text, ds, source)
     elif ds.format == "jsonl":
         df = read_jsonl(spark, ds, src_storage.spark_path(key, read=True), source)
     elif ds.format == "parquet":
@@ -1121,9 +1142,13 @@ def run(spark, args):
 
     try:
         parts = write_staged(df, dst_storage, staging, args.max_records_per_file)
-    except JobError:
-        raise
     except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
+        try:
+            dst_storage.delete_prefix(staging)
+        except Exception:  # noqa: BLE001 - the original failure is the news
+            LOG.warning("could not clean %s", dst_storage.uri(staging))
+        if isinstance(e, JobError):
+            raise
         raise JobError(explain_spark_failure(e, source)) from e
     if not parts:
         raise JobError(f"lakeline curate: {source}: Spark wrote no Parquet file to {dst_storage.uri(staging)}")

@@ -201,13 +201,15 @@ def test_tsv_without_header_gzip_and_backslash_n(spark, lake, tmp_path):
     assert Path(summary["outputs"][0]).parent == Path(lake) / "curated/returns/dt=2026-11-25"
 
 
-def test_rows_transfer_gives_the_same_rows_as_arrow(spark, lake, tmp_path):
+def test_rows_transfer_and_parallelism_give_the_same_rows(spark, lake, tmp_path):
     reg = registry_file(tmp_path, ALL_TYPES)
     key = "raw/t/dt=2026-11-25/x.csv"
     put(lake, key, "i,f,s,b,d,ts\n1,2.5,é,yes,2026-11-25,2026-11-25T01:02:03Z\n2,,NA,,,\n")
     a, _ = read_outputs(run_curate(spark, lake, key, reg, "--csv-transfer", "arrow"))
     b, _ = read_outputs(run_curate(spark, lake, key, reg, "--csv-transfer", "rows"))
     assert a == b and len(a) == 2
+    c, _ = read_outputs(run_curate(spark, lake, key, reg, "--parallelism", "2"))
+    assert sorted(c, key=lambda r: r["i"]) == a
 
 
 def test_samples_orders_csv(spark, lake):
