@@ -45,6 +45,7 @@ Prints one JSON line with what was done.
 
 import argparse
 import math
+
 # ==== lakeline shared: begin ====
 # Everything between these markers is identical in jobs/curate.py and jobs/compact.py (a test
 # holds them equal). Each job stays one self-contained file because that is what Glue's script

@@ -39,10 +39,21 @@ Arguments (unknown ones, such as Glue's own, are ignored):
                   target_prefix in the source bucket. Local runs (tests): plain paths below
                   --lake-root, the folder standing in for the bucket.
 
+  tuning:         --max-records-per-file N (default 5,000,000 rows a part), --parallelism N
+                  (CSV/TSV: convert and write in N tasks; rows lose their file order),
+                  --csv-transfer auto|arrow|rows
+
+Deploying: upload this one file as the Glue script / EMR entry point; nothing else to ship.
+CSV/TSV objects are read by boto3 inside the Spark task (resuming broken reads, conditional
+on the ETag seen at the start); JSON Lines and Parquet through Spark's s3:// paths. Scratch
+objects go under _lakeline/staging/ (a lifecycle rule expiring it after a few days cleans up
+after crashed runs).
+
 Prints one JSON line with what was written.
 """
 
 import argparse
+
 # ==== lakeline shared: begin ====
 # Everything between these markers is identical in jobs/curate.py and jobs/compact.py (a test
 # holds them equal). Each job stays one self-contained file because that is what Glue's script
