@@ -61,11 +61,15 @@ def glob(pattern, value):
 
 
 def applies(st, principal, action, arn, secure):
-    """Whether a Deny statement of the bucket policy matches this request."""
+    """Whether a Deny statement of the bucket policy matches this request (Resource: the ARN
+    matches one of them; NotResource: none of them)."""
     if not any(glob(a, action) for a in as_list(st["Action"])):
         return False
-    if not any(glob(r, arn) for r in as_list(st["Resource"])):
+    if "Resource" in st and not any(glob(r, arn) for r in as_list(st["Resource"])):
         return False
+    if "NotResource" in st and any(glob(r, arn) for r in as_list(st["NotResource"])):
+        return False
+    assert ("Resource" in st) != ("NotResource" in st), st["Sid"]
     context = {"aws:PrincipalArn": principal, "aws:SecureTransport": "true" if secure else "false"}
     for op, keys in st.get("Condition", {}).items():  # operators (and keys) are ANDed
         for key, values in keys.items():
@@ -107,6 +111,7 @@ MARKER = "curated/sales/dt=2026-11-30/_lakeline_compaction.json"
 COMPACTED = "curated/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet"
 MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
 STAGING = "_lakeline/staging/sales-1a2b/run-7/part-00000.parquet"
+UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 
 ONLY_WRITERS = "OnlyRegistryWritersWriteRegistryAndArtifacts"
@@ -116,7 +121,9 @@ GLUE_NEVER = "GlueJobsNeverWriteRegistryOrArtifacts"
 ONLY_RAW = "OnlyRawWritersWriteRaw"
 ONLY_CURATED = "OnlyLakelineWritesOrDeletesCurated"
 ONLY_QUARANTINE = "OnlyValidateUploadWritesOrDeletesQuarantine"
-ONLY_LAKELINE_DIR = "OnlyCompactionWritesOrDeletesLakelineDir"
+ONLY_LAKELINE_DIR = "OnlyLakelineWritesOrDeletesLakelineDir"
+ONLY_UNCLAIMED = "OnlyValidateUploadWritesOrDeletesUnclaimedMarkers"
+VALIDATE_ONLY = "ValidateUploadWritesOnlyRawQuarantineAndUnclaimedMarkers"
 TLS = "DenyInsecureTransport"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
@@ -134,7 +141,8 @@ CASES = [
     ({}, ANALYST, PUT, RAW, set()),
     ({}, ANALYST, PUT, REGISTRY, set()),
     ({}, ANALYST, PUT, ENTRY_POINT, set()),
-    *[({}, fn, action, key, {FUNCTIONS_NEVER}) for fn in FUNCTION_ROLES
+    *[({}, fn, action, key, {FUNCTIONS_NEVER} | ({VALIDATE_ONLY} if fn == VALIDATE else set()))
+      for fn in FUNCTION_ROLES
       for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
     ({}, CURATE, GET, REGISTRY, set()),  # functions read it
     ({}, VALIDATE, TAG, RAW, set()),  # validate-upload tags ...
@@ -149,7 +157,7 @@ CASES = [
     ({}, ADMIN, DELETE_VERSION, CURATED, {ONLY_CURATED}),
     ({}, ROOT_USER, DELETE, CURATED, {ONLY_CURATED}),
     ({}, PARTNER, PUT, CURATED, {ONLY_CURATED}),
-    ({}, VALIDATE, PUT, CURATED, {ONLY_CURATED}),
+    ({}, VALIDATE, PUT, CURATED, {ONLY_CURATED, VALIDATE_ONLY}),
     ({}, START_JOB, PUT, CURATED, {ONLY_CURATED}),
     ({}, EMR, PUT, CURATED, {ONLY_CURATED}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, CURATED, set()),
@@ -173,10 +181,30 @@ CASES = [
     ({}, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, CHECK, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # its markers live in the partitions
     ({}, CHECK, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
-    ({}, VALIDATE, DELETE, STAGING, {ONLY_LAKELINE_DIR}),
+    ({}, VALIDATE, DELETE, STAGING, {VALIDATE_ONLY}),  # exempt from the _lakeline/ rule for its markers only
     ({}, START_JOB, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, EMR, PUT, STAGING, {ONLY_LAKELINE_DIR}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, MANIFEST, set()),
+    # _lakeline/unclaimed/: validate-upload's once-per-prefix-per-hour alert markers, its alone
+    ({}, VALIDATE, PUT, UNCLAIMED, set()),
+    ({}, VALIDATE, DELETE, UNCLAIMED, set()),  # given back when the alert could not be sent
+    ({}, VALIDATE, PUT, "_lakeline/unclaimed/x", set()),
+    ({}, VALIDATE, PUT, "_lakeline/compaction/x", {VALIDATE_ONLY}),
+    ({}, VALIDATE, PUT, MANIFEST, {VALIDATE_ONLY}),
+    ({}, VALIDATE, DELETE, MANIFEST, {VALIDATE_ONLY}),
+    ({}, VALIDATE, PUT, STAGING, {VALIDATE_ONLY}),
+    ({}, VALIDATE, PUT, "_lakeline/x", {VALIDATE_ONLY}),
+    ({}, VALIDATE, PUT, "_lakeline/unclaimed-x/y", {VALIDATE_ONLY}),
+    ({}, VALIDATE, DELETE_VERSION, MARKER, {ONLY_CURATED, VALIDATE_ONLY}),
+    ({}, VALIDATE, PUT, "exports/sales.csv", {VALIDATE_ONLY}),  # outside every prefix too
+    ({}, COMPACT, PUT, "_lakeline/unclaimed/x", {ONLY_UNCLAIMED}),  # compact's is compaction/
+    ({}, COMPACT, DELETE, UNCLAIMED, {ONLY_UNCLAIMED}),
+    ({}, ANALYST, PUT, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, ADMIN, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, ROOT_USER, DELETE_VERSION, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, CURATE, PUT, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, CHECK, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, ANALYST, GET, UNCLAIMED, set()),
     # quarantine/: validate-upload only
     ({}, VALIDATE, PUT, QUARANTINED, set()),
     ({}, ANALYST, PUT, QUARANTINED, {ONLY_QUARANTINE}),
@@ -257,6 +285,10 @@ CASES = [
     (JOB_ROLES, GLUE, PUT, STAGING, set()),
     (JOB_ROLES, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     (JOB_ROLES, ANALYST, DELETE, STAGING, {ONLY_LAKELINE_DIR}),
+    (JOB_ROLES, EMR, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),  # the jobs' are manifests and staging
+    (JOB_ROLES, GLUE, DELETE_VERSION, UNCLAIMED, {ONLY_UNCLAIMED}),
+    (JOB_ROLES, VALIDATE, PUT, UNCLAIMED, set()),
+    (JOB_ROLES, VALIDATE, PUT, STAGING, {VALIDATE_ONLY}),
     (dict(JOB_ROLES, **WRITERS_CI), EMR, PUT, REGISTRY, {ONLY_WRITERS, EMR_NEVER}),
     # --- custom prefixes follow their parameters
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, "gold/x.parquet", {ONLY_CURATED}),
@@ -264,6 +296,9 @@ CASES = [
     ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet", set()),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # _lakeline/ is fixed
     ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_QUARANTINE}),
+    ({"QuarantinePrefix": "rejected/"}, VALIDATE, PUT, "rejected/raw/sales/x.csv", set()),
+    ({"QuarantinePrefix": "rejected/"}, VALIDATE, PUT, QUARANTINED, {VALIDATE_ONLY}),
+    ({"CuratedPrefix": "gold/"}, VALIDATE, PUT, UNCLAIMED, set()),  # _lakeline/ is fixed
 ]
 
 
@@ -296,13 +331,13 @@ def test_every_policy_statement_is_exercised(deploy):
         produced |= {st["Sid"] for st in policy_statements(deploy(dict(params)))}
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
-        ONLY_LAKELINE_DIR,
+        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
-    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR}
+    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY}
     assert sids() == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -321,7 +356,7 @@ def test_policy_statements_are_denials_of_the_lake_only(deploy, params):
         bucket = stack.outputs["LakeBucketName"]["Value"]
         for st in policy_statements(stack):
             assert st["Effect"] == "Deny" and st["Principal"] == "*", st["Sid"]
-            for r in as_list(st["Resource"]):
+            for r in as_list(st.get("Resource", st.get("NotResource"))):
                 assert r == f"arn:aws:s3:::{bucket}" or r.startswith(f"arn:aws:s3:::{bucket}/"), r
             keys = {k for op in st["Condition"].values() for k in op}
             assert keys <= {"aws:PrincipalArn", "aws:SecureTransport"}, st["Sid"]
@@ -342,16 +377,70 @@ def test_curated_writers_are_exactly_lakeline(deploy):
     assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, CHECK, COMPACT}
 
 
+def statement(stack, sid):
+    (st,) = [s for s in policy_statements(stack) if s["Sid"] == sid]
+    return st
+
+
 @pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
-def test_lakeline_dir_writers_are_exactly_compaction(deploy, mode):
-    """_lakeline/ (compaction manifests, Spark staging): compact and the job roles the
-    parameters name (the Spark jobs keep the same manifests and stage there), nobody else; on
-    the whole of _lakeline/ of the lake bucket, whatever CuratedPrefix is."""
+def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
+    """_lakeline/ (compaction manifests, Spark staging, unclaimed-upload markers): compact, the
+    job roles the parameters name (the Spark jobs keep the same manifests and stage there) and
+    validate-upload (its markers), nobody else; on the whole of _lakeline/ of the lake bucket,
+    whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
-    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT}
-    (st,) = [s for s in policy_statements(deploy(dict(mode, CuratedPrefix="gold/"))) if s["Sid"] == ONLY_LAKELINE_DIR]
-    assert st["Resource"] == f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}/_lakeline/*"
+    lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE}
+    st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)
+    assert st["Resource"] == f"{lake}/_lakeline/*"
+    assert exempt_from(stack, ONLY_UNCLAIMED) == {VALIDATE}
+    assert statement(stack, ONLY_UNCLAIMED)["Resource"] == f"{lake}/_lakeline/unclaimed/*"
+
+
+@pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
+def test_validate_upload_writes_only_its_own_prefixes(deploy, mode):
+    """The exemption of validate-upload from the _lakeline/ rule reaches no further than its
+    markers: a statement for validate-upload alone denies its writes and deletes anywhere but
+    raw/, QuarantinePrefix and _lakeline/unclaimed/ (NotResource: a key pattern cannot say
+    "_lakeline/ except unclaimed/")."""
+    for extra, quarantine in (({}, "quarantine/"), ({"QuarantinePrefix": "rejected/"}, "rejected/")):
+        stack = deploy(dict(mode, **extra))
+        lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
+        st = statement(stack, VALIDATE_ONLY)
+        assert set(as_list(st["Action"])) == {PUT, DELETE, DELETE_VERSION}
+        assert "Resource" not in st
+        assert st["NotResource"] == [f"{lake}/raw/*", f"{lake}/{quarantine}*", f"{lake}/_lakeline/unclaimed/*"]
+        assert st["Condition"] == {"ArnLike": {"aws:PrincipalArn": VALIDATE}}
+
+
+def iam_object_grants(stack, role_logical):
+    """(action, resource pattern) of a role's S3 object grants (resources with a key part)."""
+    return [
+        (a, r)
+        for p in stack.resources[role_logical]["Properties"].get("Policies", [])
+        for st in as_list(p["PolicyDocument"]["Statement"]) if st.get("Effect") == "Allow"
+        for a in as_list(st["Action"]) if a.startswith("s3:")
+        for r in as_list(st["Resource"]) if isinstance(r, str) and r.startswith("arn:aws:s3:::") and "/" in r
+    ]
+
+
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": EXISTING}, dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER),
+                                    {"CuratedPrefix": "gold/", "QuarantinePrefix": "rejected/"}],
+                         ids=["created", "existing", "all", "prefixes"])
+def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
+    """Every S3 object action a function role's IAM grants, on a key its pattern matches (each
+    * made a segment), passes the bucket policy: the two never disagree about a function."""
+    stack = deploy(params)
+    bucket = stack.outputs["LakeBucketName"]["Value"]
+    checked = 0
+    for logical in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
+                    "CheckCompactionFunctionRole", "CompactFunctionRole", "NotifyFailureFunctionRole"):
+        for action, pattern in iam_object_grants(stack, logical):
+            key = pattern.split(":::", 1)[1].split("/", 1)[1].replace("*", "x/y")
+            assert denied_by(stack, stack_role(logical), action, key, bucket=bucket) == set(), (logical, action, key)
+            checked += 1
+    assert checked > 20
 
 
 def test_function_roles_never_write_the_registry(deploy):
@@ -558,18 +647,50 @@ def test_every_alarm_has_the_owner_topic(deploy, params):
         assert alarm["Properties"]["AlarmDescription"], name
 
 
-@pytest.mark.parametrize("alarm, metric, period", [
-    ("RegistryRejectedAlarm", "RegistryRejected", 300),
-    ("UnclaimedUploadsAlarm", "UnclaimedUploads", 3600),
-])
-def test_alarms_for_the_registry_and_unclaimed_uploads(deploy, alarm, metric, period):
-    """The metrics the Rust side emits (EMF, namespace lakeline, any dimensions) reach the topic."""
-    props = deploy().resources[alarm]["Properties"]
+def insights_alarm(stack, alarm):
+    props = stack.resources[alarm]["Properties"]
     (query,) = props["Metrics"]
-    assert query["Expression"] == f"SELECT SUM({metric}) FROM lakeline"
-    assert query["Period"] == period and query["ReturnData"] is True
+    assert query["ReturnData"] is True
     assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
     assert props["TreatMissingData"] == "notBreaching"
+    assert props["AlarmActions"] == [f"{STACK}-AlertTopic"]
+    return " ".join(query["Expression"].split()), query["Period"]
+
+
+def test_registry_rejected_alarm(deploy):
+    """RegistryRejected (EMF, namespace lakeline, emitted with whatever dimensions) reaches the
+    topic: the query sums every series of the namespace, whatever its dimensions."""
+    assert insights_alarm(deploy(), "RegistryRejectedAlarm") == ("SELECT SUM(RegistryRejected) FROM lakeline", 300)
+
+
+def emf_dimensions(src, metric):
+    """The dimensions (name, value expression) of the Emf document that records `metric`."""
+    m = re.search(r"Emf::new\(&\[(?P<dims>[^\]]*)\]\)\s*\.metric\(\s*\"%s\"" % metric, src)
+    assert m, f"no Emf::new(...).metric(\"{metric}\") in the source"
+    return re.findall(r'\(\s*"(\w+)"\s*,\s*([^)]*?)\s*\)', m.group("dims"))
+
+
+def test_unclaimed_uploads_alarm_matches_the_metric(template, deploy):
+    """validate-upload emits UnclaimedUploads with the dimensions Function=validate-upload and
+    Prefix=<prefix>: one series per prefix. The alarm sums every series of exactly that
+    dimension set (SCHEMA) with Function validate-upload, over the hour, so any prefix, a new
+    one included, raises it; the dashboard shows the same series per prefix."""
+    src = (ROOT / "functions/validate-upload/src/lib.rs").read_text()
+    dims = emf_dimensions(src, "UnclaimedUploads")
+    assert [name for name, _ in dims] == ["Function", "Prefix"]
+    assert dims[0][1] == '"validate-upload"'
+    metrics_src = (ROOT / "shared/src/metrics.rs").read_text()
+    assert 'NAMESPACE: &str = "lakeline"' in metrics_src
+    assert '"Dimensions": [dim_names]' in metrics_src  # one dimension set, no roll-ups
+    expression, period = insights_alarm(deploy(), "UnclaimedUploadsAlarm")
+    assert expression == (
+        'SELECT SUM(UnclaimedUploads) FROM SCHEMA(lakeline, "Function", "Prefix") '
+        "WHERE \"Function\" = 'validate-upload'"
+    )
+    assert period == 3600  # the alert is once per prefix per hour; the alarm counts the hour
+    assert "GROUP BY" not in expression  # one series: an alarm needs exactly one
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    assert "SEARCH('{lakeline,Function,Prefix} MetricName=\\\"UnclaimedUploads\\\"', 'Sum', 3600)" in body
 
 
 # ------------------------------------------------------------------ samconfig.toml environments

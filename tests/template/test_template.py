@@ -510,7 +510,8 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
     stack = deploy(params)
     lake = f"arn:aws:s3:::{bucket_name(stack)}"
     allowed = {
-        "ValidateUploadFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/quarantine/*"},
+        "ValidateUploadFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/quarantine/*",
+                                       lake + "/_lakeline/unclaimed/*"},
         "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet"},
         "StartJobFunctionRole": {lake + "/config/datasets.yaml"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json"},
@@ -571,6 +572,57 @@ def s3_grants(stack, role):
 
 
 BOTH_MODES = pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])
+
+
+VALIDATE_RAW = {
+    "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObject", "s3:DeleteObjectVersion",
+}
+
+
+@BOTH_MODES
+def test_validate_upload_may_do_exactly_what_it_does(deploy, params):
+    """validate-upload: reads the registry; ListBucket (HEAD of a missing object is a 404);
+    reads, tags and removes the raw objects it judges; writes and verifies its quarantine copies
+    (multipart: abort); creates and gives back its unclaimed-upload markers under
+    _lakeline/unclaimed/ (put, delete: nothing else there, not even a read); starts the
+    pipeline, publishes alerts with the topic's key; its failed events go to the DLQ."""
+    for extra in ({}, {"QuarantinePrefix": "rejected/", "CuratedPrefix": "gold/"}):
+        stack = deploy(dict(params, **extra))
+        lake = f"arn:aws:s3:::{bucket_name(stack)}"
+        quarantine = extra.get("QuarantinePrefix", "quarantine/")
+        grants = {}
+        for st in role_statements(stack.resources["ValidateUploadFunctionRole"]):
+            assert st["Effect"] == "Allow" and "Condition" not in st, st
+            for r in as_list(st["Resource"]):
+                grants.setdefault(r, set()).update(as_list(st["Action"]))
+        assert grants == {
+            lake + "/config/datasets.yaml": {"s3:GetObject"},
+            lake: {"s3:ListBucket"},
+            lake + "/raw/*": VALIDATE_RAW,
+            lake + f"/{quarantine}*": {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject",
+                                        "s3:GetObjectTagging", "s3:AbortMultipartUpload"},
+            lake + "/_lakeline/unclaimed/*": {"s3:PutObject", "s3:DeleteObject"},
+            f"{STACK}-Pipeline": {"states:StartExecution"},
+            f"{STACK}-AlertTopic": {"sns:Publish"},
+            "<LakelineKey.Arn>": {"kms:GenerateDataKey", "kms:Decrypt"},  # expand.Stack's stand-ins
+            "<ValidateUploadDLQ.Arn>": {"sqs:SendMessage"},
+        }, grants
+
+
+def test_validate_upload_marker_grant_matches_the_code():
+    """The grant above follows the code: markers are _lakeline/unclaimed/<16 hex>/<YYYY-MM-DDTHH>,
+    created with If-None-Match: * (PutObject) and deleted (DeleteObject, no version) when the
+    alert could not be published; never read."""
+    alert = (ROOT / "shared/src/alert.rs").read_text()
+    assert 'format!("_lakeline/unclaimed/{h}/{hour}")' in alert
+    src = (ROOT / "functions/validate-upload/src/lib.rs").read_text()
+    start = src.index("async fn unclaimed(")
+    body = src[start:src.index("\n}\n", start)]
+    assert "unclaimed_marker(" in body
+    assert body.count(".put_object()") == 1 and '.if_none_match("*")' in body
+    assert body.count(".delete_object()") == 1 and "version_id(" not in body
+    assert ".get_object()" not in body and ".head_object()" not in body
 
 
 @BOTH_MODES
@@ -685,6 +737,11 @@ def test_lifecycle_rules(expanded):
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert "Prefix" not in rules["abort-incomplete-multipart-uploads"]
     assert "NoncurrentVersionExpiration" in rules["noncurrent-versions-expiry"]
+    # validate-upload's unclaimed-upload markers (one per prefix and hour) live a day
+    assert rules["unclaimed-markers-expiry"] == {
+        "Id": "unclaimed-markers-expiry", "Status": "Enabled", "Prefix": "_lakeline/unclaimed/",
+        "ExpirationInDays": 1, "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+    }
 
 
 def test_incomplete_curate_uploads_are_aborted(expanded):
