@@ -303,8 +303,6 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
 PENDING_ENV = {
     # The registry's reload period (seconds) in a warm function (RegistryTtlSeconds).
     "LAKELINE_REGISTRY_TTL_SECONDS",
-    # s3://<bucket>/<ArtifactPrefix>: where a job's entry_point must lie (ArtifactPrefix).
-    "LAKELINE_ARTIFACT_PREFIX",
 }
 # The functions that load the registry get these too.
 REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}
@@ -337,24 +335,51 @@ def test_env_variables_agree_with_the_code(expanded, fn):
     assert env <= read | PENDING_ENV, f"{fn} sets variables its code never reads: {env - read}"
 
 
+def loads_registry(fn):
+    """Whether a function's code loads the registry (lakeline::aws::registry_from_env)."""
+    src = "\n".join(p.read_text() for p in (ROOT / FUNCTIONS[fn] / "src").glob("*.rs"))
+    return "registry_from_env" in src
+
+
 @pytest.mark.parametrize("fn", sorted(FUNCTIONS))
 def test_registry_readers_get_the_registry_settings(deploy, fn):
-    """A function that loads the registry also gets its reload period and the artifact prefix
-    (both modes); notify-failure loads no registry and gets neither."""
+    """Every function whose code loads the registry gets its location, its reload period and
+    the artifact prefix (both modes); one that does not (notify-failure) gets none of them.
+    registry_from_env refuses a Spark entry point outside LAKELINE_ARTIFACT_PREFIX (unless
+    lake.allow_external_entry_points): the value is the ArtifactUri output, s3://<the
+    lake>/<ArtifactPrefix>, ending in "/" so that a sibling prefix (artifacts-old/) is outside."""
     for params in ({}, {"ExistingBucketName": "acme-data-lake"}):
         stack = deploy(params)
         bucket = bucket_name(stack)
         env = stack.resources[fn]["Properties"]["Environment"]["Variables"]
-        if "LAKELINE_REGISTRY" not in env:
+        if not loads_registry(fn):
             assert not REGISTRY_ENV & set(env), fn
             continue
+        assert REGISTRY_ENV <= set(env), fn
         assert env["LAKELINE_REGISTRY"] == f"s3://{bucket}/config/datasets.yaml"
         assert env["LAKELINE_REGISTRY_TTL_SECONDS"] == "60"
         assert env["LAKELINE_ARTIFACT_PREFIX"] == f"s3://{bucket}/artifacts/"
-    env = deploy(RegistryTtlSeconds="300", ArtifactPrefix="spark/jobs/").resources[fn]["Properties"]["Environment"]["Variables"]
-    if "LAKELINE_REGISTRY" in env:
+        assert env["LAKELINE_ARTIFACT_PREFIX"] == stack.outputs["ArtifactUri"]["Value"]
+    stack = deploy(RegistryTtlSeconds="300", ArtifactPrefix="spark/jobs/")
+    env = stack.resources[fn]["Properties"]["Environment"]["Variables"]
+    if loads_registry(fn):
         assert env["LAKELINE_REGISTRY_TTL_SECONDS"] == "300"
-        assert env["LAKELINE_ARTIFACT_PREFIX"].endswith("/spark/jobs/")
+        assert env["LAKELINE_ARTIFACT_PREFIX"] == f"s3://{bucket_name(stack)}/spark/jobs/"
+
+
+def test_artifact_prefix_is_what_the_registry_check_reads():
+    """LAKELINE_ARTIFACT_PREFIX is read by registry_from_env (and no longer pending), which
+    hands it to Registry::check_entry_points, a plain prefix test on the entry point's s3://
+    URI: the s3:// form of the variable is the form the check compares."""
+    aws = (ROOT / "shared/src/aws/mod.rs").read_text()
+    body = aws[aws.index("pub async fn registry_from_env"):]
+    body = body[:body.index("\n}\n")]
+    assert 'env.var("LAKELINE_ARTIFACT_PREFIX")' in body and "check_entry_points(" in body
+    reg = (ROOT / "shared/src/registry.rs").read_text()
+    check = reg[reg.index("pub fn check_entry_points"):]
+    assert "allow_external_entry_points" in check[:400] and "starts_with(artifact_prefix)" in check
+    assert "LAKELINE_ARTIFACT_PREFIX" not in PENDING_ENV
+    assert sum(loads_registry(fn) for fn in FUNCTIONS) == 5
 
 
 def test_curate_sizing(template, expanded, deploy):
