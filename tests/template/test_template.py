@@ -300,10 +300,7 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
 # Variables the template sets for the Rust side of issue 16 before the code reads them: each may
 # stay unread until the code does (then it is checked like any other). Drop an entry once the
 # code reads it.
-PENDING_ENV = {
-    # The registry's reload period (seconds) in a warm function (RegistryTtlSeconds).
-    "LAKELINE_REGISTRY_TTL_SECONDS",
-}
+PENDING_ENV: set[str] = set()
 # The functions that load the registry get these too.
 REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}
 ENV_NAME = r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"'

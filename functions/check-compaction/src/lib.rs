@@ -80,6 +80,7 @@ impl Config {
 }
 
 /// Everything the handler needs, built once per cold start.
+#[derive(Clone)]
 pub struct Deps {
     /// S3 client.
     pub s3: aws_sdk_s3::Client,
@@ -102,6 +103,14 @@ impl Deps {
             registry: Arc::new(registry),
             config: Config::from_env(env)?,
         })
+    }
+    /// The same dependencies around another registry: a reload
+    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    pub fn with_registry(&self, registry: Registry) -> Deps {
+        Deps {
+            registry: Arc::new(registry),
+            ..self.clone()
+        }
     }
 }
 

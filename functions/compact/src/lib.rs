@@ -52,6 +52,7 @@ pub enum Step {
 }
 
 /// Everything the handler needs, built once per cold start.
+#[derive(Clone)]
 pub struct Deps {
     /// S3 client.
     pub s3: aws_sdk_s3::Client,
@@ -80,6 +81,15 @@ impl Deps {
             part_size: upload::PART_SIZE,
             crash_after: None,
         })
+    }
+    /// The same dependencies around another registry: a reload
+    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    pub fn with_registry(&self, registry: Registry) -> Deps {
+        Deps {
+            registry_sha256: registry.content_hash(),
+            registry: Arc::new(registry),
+            ..self.clone()
+        }
     }
 }
 

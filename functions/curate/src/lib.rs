@@ -47,6 +47,7 @@ pub use lakeline::aws::upload::PART_SIZE;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
 
 /// Everything the handler needs, built once per cold start.
+#[derive(Clone)]
 pub struct Deps {
     /// S3 client.
     pub s3: aws_sdk_s3::Client,
@@ -72,6 +73,15 @@ impl Deps {
             s3,
             part_size: PART_SIZE,
         })
+    }
+    /// The same dependencies around another registry: a reload
+    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    pub fn with_registry(&self, registry: Registry) -> Deps {
+        Deps {
+            registry_sha256: registry.content_hash(),
+            registry: Arc::new(registry),
+            ..self.clone()
+        }
     }
 }
 

@@ -44,6 +44,7 @@ use tracing::info;
 const GLUE_RUN_PAGES: usize = 5;
 
 /// Everything the handler needs, built once per cold start.
+#[derive(Clone)]
 pub struct Deps {
     /// Glue client.
     pub glue: aws_sdk_glue::Client,
@@ -82,6 +83,14 @@ impl Deps {
                 }
             },
         })
+    }
+    /// The same dependencies around another registry: a reload
+    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    pub fn with_registry(&self, registry: Registry) -> Deps {
+        Deps {
+            registry: Arc::new(registry),
+            ..self.clone()
+        }
     }
 }
 

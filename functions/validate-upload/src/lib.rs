@@ -42,6 +42,7 @@ pub struct Config {
 }
 
 /// Everything the handler needs, built once per cold start.
+#[derive(Clone)]
 pub struct Deps {
     /// S3 client.
     pub s3: aws_sdk_s3::Client,
@@ -77,6 +78,14 @@ impl Deps {
             s3,
             registry: Arc::new(registry),
         })
+    }
+    /// The same dependencies around another registry: a reload
+    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    pub fn with_registry(&self, registry: Registry) -> Deps {
+        Deps {
+            registry: Arc::new(registry),
+            ..self.clone()
+        }
     }
 }
 

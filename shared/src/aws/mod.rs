@@ -9,6 +9,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use crate::registry::Registry;
 use crate::Error;
 
+pub mod live;
 pub mod parquet;
 pub mod upload;
 
