@@ -9,7 +9,7 @@ LOCAL_AWS := scripts/local-aws
 
 help:
 	@echo "make demo        run the pipeline locally on the sample data (local AWS emulator)"
-	@echo "make test        unit + integration tests against the local AWS emulator"
+	@echo "make test        unit + integration tests against the local AWS emulator, then the Spark jobs' tests"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make local-up    keep the local AWS running (source the printed env file)"
 	@echo "make local-down  stop it"
@@ -20,7 +20,9 @@ help:
 ## Unit and integration tests; one emulator for the whole run, unique names per test.
 test:
 	scripts/sam-tools asl
+	$(CARGO) run --quiet -p lakeline-cli -- registry check config/datasets.yaml
 	$(LOCAL_AWS) run $(CARGO) test --workspace --all-targets
+	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" LAKELINE_REQUIRE_BIN=1 scripts/spark-tools test
 
 ## Unit tests only: no emulator needed.
 unit:

@@ -2,6 +2,7 @@
 //! service the emulator's state machines call ([`router`], [`functions`]). The `lakeline`
 //! binary, `make demo` and the end-to-end tests use them.
 
+pub mod catalog;
 pub mod functions;
 pub mod router;
 pub mod stack;

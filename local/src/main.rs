@@ -63,6 +63,12 @@ enum Cmd {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Create or update the Glue Data Catalog tables of the curated layer, one per dataset
+    /// (Parquet, columns from the registry, partition projection on the date partition).
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCmd,
+    },
     /// Check or publish the dataset registry.
     Registry {
         #[command(subcommand)]
@@ -99,6 +105,22 @@ enum Cmd {
         /// moto's base URL, e.g. http://127.0.0.1:5000.
         #[arg(long)]
         moto: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Create the database and tables, or update those the registry changed; idempotent.
+    Sync {
+        /// The lake bucket.
+        #[arg(long)]
+        bucket: String,
+        /// The Glue database.
+        #[arg(long, default_value = "lakeline")]
+        database: String,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
     },
 }
 
@@ -150,6 +172,16 @@ fn main() -> ExitCode {
             config,
             key,
         } => curate_cmd(&file, &dataset, &out, &config, key.as_deref()),
+        Cmd::Catalog {
+            cmd:
+                CatalogCmd::Sync {
+                    bucket,
+                    database,
+                    config,
+                },
+        } => load_registry(&config).and_then(|reg| {
+            runtime().block_on(lakeline_cli::catalog::run(&reg, &bucket, &database))
+        }),
         Cmd::Registry { cmd } => match cmd {
             RegistryCmd::Check {
                 file,

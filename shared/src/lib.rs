@@ -7,6 +7,7 @@
 //! - [`alert`]: the one alert format (SNS subject, text, JSON, attributes).
 //! - [`curate`]: valid uploads → typed Parquet (schema mapping, conversion, writer settings,
 //!   output keys), streaming through the validation engine.
+//! - [`catalog`]: the Glue Data Catalog tables of the curated layer (partition projection).
 //! - [`jobs`]: job settings, run keys, status normalisation, backoff, console links.
 //! - [`failure`]: the Causes a caught pipeline failure carries, turned into an [`alert::Alert`].
 //! - [`metrics`]: CloudWatch EMF lines.
@@ -18,6 +19,7 @@
 
 pub mod alert;
 pub mod aws;
+pub mod catalog;
 pub mod compaction;
 pub mod curate;
 mod error;

@@ -296,3 +296,38 @@ fn output_keys_table() {
     assert!(h("raw/o/.hidden").contains("/.hidden-"));
     assert!(h("raw/o/noext").contains("/noext-"));
 }
+
+/// Parquet as pyarrow and Spark write it by default (snappy), and gzip and lz4: all read.
+#[test]
+fn parquet_inputs_in_every_common_codec_are_read() {
+    use arrow_array::Int64Array;
+    use parquet::basic::{Compression, GzipLevel};
+    use parquet::file::properties::WriterProperties;
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: parquet\n    columns:\n      - {name: id, type: int, required: true}\n");
+    let (_, ds) = reg.dataset("t").unwrap();
+    let batch = RecordBatch::try_new(
+        schema(ds),
+        vec![Arc::new(Int64Array::from((0..1000).collect::<Vec<i64>>()))],
+    )
+    .unwrap();
+    for codec in [
+        Compression::SNAPPY,
+        Compression::GZIP(GzipLevel::default()),
+        Compression::LZ4_RAW,
+        Compression::UNCOMPRESSED,
+    ] {
+        let props = WriterProperties::builder().set_compression(codec).build();
+        let mut w = ArrowWriter::try_new(Vec::new(), schema(ds), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        let input = w.into_inner().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(input))
+            .unwrap()
+            .build()
+            .unwrap();
+        let (c, out) = curate_batches("t", ds, "raw/t/x.parquet", reader, Vec::new(), &prov())
+            .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+        assert_eq!(c.rows, 1000, "{codec:?}");
+        let (b, _) = read_back(out);
+        assert_eq!(b.column(0).as_primitive::<Int64Type>().value(999), 999);
+    }
+}

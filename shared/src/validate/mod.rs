@@ -70,6 +70,8 @@ pub enum ProblemCode {
     ParquetType,
     /// A required Parquet column that holds nulls.
     ParquetNulls,
+    /// A Parquet column chunk compressed with a codec lakeline cannot read (brotli, LZO).
+    ParquetCodec,
 }
 
 impl ProblemCode {
@@ -97,6 +99,7 @@ impl ProblemCode {
             ProblemCode::ParquetFooter => "parquet_footer",
             ProblemCode::ParquetType => "parquet_type",
             ProblemCode::ParquetNulls => "parquet_nulls",
+            ProblemCode::ParquetCodec => "parquet_codec",
         }
     }
 }

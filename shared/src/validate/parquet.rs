@@ -92,7 +92,38 @@ pub fn check_parquet_metadata(
     (rows, problems.list, full)
 }
 
+/// The codecs this build reads (the parquet crate's features in the workspace Cargo.toml).
+fn readable(c: parquet::basic::Compression) -> bool {
+    use parquet::basic::Compression as C;
+    matches!(
+        c,
+        C::UNCOMPRESSED | C::SNAPPY | C::GZIP(_) | C::LZ4 | C::LZ4_RAW | C::ZSTD(_)
+    )
+}
+
 fn compare(md: &ParquetMetaData, ds: &Dataset, problems: &mut Problems) {
+    // A codec curation cannot decompress is the file's problem, found by its footer.
+    let unreadable = md
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .find(|c| !readable(c.compression()));
+    if let Some(c) = unreadable {
+        let p = Problem {
+            code: ProblemCode::ParquetCodec,
+            line: None,
+            row: None,
+            column: Some(c.column_path().string()),
+            value: None,
+            message: format!(
+                "compressed with {}, which lakeline does not read: write it with zstd, snappy, gzip or lz4",
+                c.compression()
+            ),
+        };
+        if problems.push(p) {
+            return;
+        }
+    }
     let schema = md.file_metadata().schema_descr();
     let fields = schema.root_schema().get_fields();
     for col in ds.columns.iter() {
