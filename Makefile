@@ -36,8 +36,8 @@ fmt:
 	$(CARGO) fmt --all
 
 demo:
-	$(CARGO) build --quiet -p lakeline-cli
-	$(LOCAL_AWS) run $(CARGO) run --quiet -p lakeline-cli -- demo
+	$(CARGO) build --quiet -p lakeline-local
+	$(LOCAL_AWS) run $(CARGO) run --quiet -p lakeline-local -- demo
 
 local-up:
 	@env_file=$$($(LOCAL_AWS) up) && echo "local AWS is up: source $$env_file"

@@ -27,7 +27,7 @@ target=${BENCH_TARGET_DIR:-$root/target/bench-release}
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 log "release build (fat LTO; minutes when cold) into $target"
 CARGO_TARGET_DIR="$target" cargo build --quiet --release \
-  -p validate-upload -p start-job -p notify-failure -p check-compaction -p curate -p lakeline-cli
+  -p validate-upload -p start-job -p notify-failure -p check-compaction -p curate -p lakeline-cli -p lakeline-local
 
 if [ "${BENCH_ARM64:-0}" = 1 ]; then
   log "arm64 build with cargo-lambda (slow)"

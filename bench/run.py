@@ -306,7 +306,7 @@ def row_parquet():
     router_log = os.path.join(OUT, "router-parquet.log")
     env = dict(os.environ, LAKELINE_EMF="1")
     with open(router_log, "w") as lf:
-        router = subprocess.Popen([bin_path("lakeline"), "router", "--port", str(port), "--moto",
+        router = subprocess.Popen([bin_path("lakeline-local"), "router", "--port", str(port), "--moto",
                                    os.environ["AWS_ENDPOINT_URL"]], stdout=lf, stderr=subprocess.STDOUT,
                                   env=env, cwd=ROOT)
     try:

@@ -1,6 +1,6 @@
-//! `lakeline demo`: the whole pipeline on the sample data, against the local AWS emulator.
+//! `lakeline-local demo`: the whole pipeline on the sample data, against the local AWS emulator.
 //!
-//! It deploys a stack the way template.yaml does (see [`lakeline_cli::stack`]), uploads every
+//! It deploys a stack the way template.yaml does (see [`lakeline_local::stack`]), uploads every
 //! sample plus the mistakes data teams really make, lets moto's S3 notifications reach the real
 //! validate-upload handler, lets moto execute the real state machine (job → status checks →
 //! small-file check → compaction), and prints what happened to each file. It exits non-zero
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use lakeline_cli::stack::{entered, receive, transitions, Stack, StackOptions};
+use lakeline_local::stack::{entered, receive, transitions, Stack, StackOptions};
 use serde_json::Value;
 
 /// The partition the samples land in: a closed day, so its curated output can be compacted.
@@ -349,7 +349,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime)?;
     let partition = format!("curated/orders/dt={DT}/");
     let before = partition_files(&stack, &partition).await?;
-    let name = lakeline_cli::stack::unique("sweep");
+    let name = lakeline_local::stack::unique("sweep");
     stack
         .c
         .sfn

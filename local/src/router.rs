@@ -71,7 +71,7 @@ pub async fn serve(port: u16, moto: String) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     eprintln!(
-        "lakeline router on 127.0.0.1:{port}, forwarding to {}",
+        "lakeline-local router on 127.0.0.1:{port}, forwarding to {}",
         state.moto
     );
     loop {

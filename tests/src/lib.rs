@@ -62,7 +62,7 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-pub use lakeline_cli::stack::unique;
+pub use lakeline_local::stack::unique;
 
 /// The shipped registry (`config/datasets.yaml`).
 pub fn shipped_registry() -> Registry {

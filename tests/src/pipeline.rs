@@ -1,12 +1,12 @@
-//! A whole deployment on the emulator for end-to-end tests: [`lakeline_cli::stack`] (the same
+//! A whole deployment on the emulator for end-to-end tests: [`lakeline_local::stack`] (the same
 //! code `make demo` deploys with), seen through the test harness's [`Lake`].
 
 use std::time::Duration;
 
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::HistoryEvent;
-pub use lakeline_cli::stack::{entered, placeholders, transitions};
-use lakeline_cli::stack::{Stack, StackOptions};
+pub use lakeline_local::stack::{entered, placeholders, transitions};
+use lakeline_local::stack::{Stack, StackOptions};
 use serde_json::Value;
 
 use lakeline::registry::Registry;

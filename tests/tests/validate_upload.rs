@@ -67,7 +67,7 @@ async fn duplicate_after_the_execution_closed_is_still_one_execution() {
     validate(&deps, event.clone()).await.unwrap();
     // The first execution ends at once; a late redelivery meets ExecutionAlreadyExists.
     let arn = lake.executions().await[0].execution_arn().to_string();
-    let done = lakeline_cli::stack::wait_finished(&lake.sfn, &arn, Duration::from_secs(30))
+    let done = lakeline_local::stack::wait_finished(&lake.sfn, &arn, Duration::from_secs(30))
         .await
         .unwrap();
     let status = done.status().as_str();

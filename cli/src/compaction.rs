@@ -307,7 +307,14 @@ mod tests {
     async fn scans_folders_across_pages_in_the_local_s3() {
         let conf = lakeline::aws::sdk_config().await;
         let s3 = lakeline::aws::s3_client(&conf);
-        let bucket = lakeline_cli::stack::unique("report");
+        let bucket = format!(
+            "report-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
         let mut objects = vec![("curated/orders/_SUCCESS".to_string(), 0)];
         objects.push((

@@ -1,0 +1,3 @@
+//! The `lakeline` command's library: the parts integration tests drive directly.
+
+pub mod catalog;

@@ -1,0 +1,486 @@
+//! `lakeline`: the command line of lakeline.
+//!
+//! - `lakeline validate FILE --dataset NAME` checks a local file with exactly the rules the
+//!   Lambda applies, before anyone uploads it.
+//! - `lakeline curate FILE --dataset NAME --out OUT.parquet` converts a local file exactly as
+//!   the curate Lambda does, so a team sees what the lake will hold.
+//! - `lakeline registry check|push`, `lakeline catalog sync`, `lakeline compaction-report`:
+//!   the registry, the Glue catalog and the small-file report of a real lake.
+//!
+//! The emulator harness (demo, router) is `lakeline-local`, in `local/`.
+
+mod compaction;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use lakeline::registry::{Format, KeyRoute, Registry};
+use lakeline::validate::{self, Report};
+
+#[derive(Parser)]
+#[command(name = "lakeline", version, about = "Guard and run an S3 data lake")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a local file against a dataset; prints the report as JSON.
+    /// Exit status: 0 valid, 1 invalid, 2 usage or configuration error.
+    Validate {
+        /// The file to check (`-` for standard input; not for Parquet).
+        file: PathBuf,
+        /// The dataset it belongs to.
+        #[arg(long)]
+        dataset: String,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// The raw key it would be uploaded to; also checks the key's naming and partition.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Convert a local file exactly as the curate Lambda would, into a local Parquet file; prints
+    /// what was written as JSON (or the validation report when the file is invalid).
+    /// Exit status: 0 written, 1 invalid (nothing written), 2 usage or configuration error.
+    Curate {
+        /// The file to convert (`-` for standard input; not for Parquet).
+        file: PathBuf,
+        /// The dataset it belongs to.
+        #[arg(long)]
+        dataset: String,
+        /// Where to write the Parquet file (written next to it first, renamed when complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// The raw key it would be uploaded to: decides gzip and the provenance recorded.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Create or update the Glue Data Catalog tables of the curated layer, one per dataset
+    /// (Parquet, columns from the registry, partition projection on the date partition).
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCmd,
+    },
+    /// Check or publish the dataset registry.
+    Registry {
+        #[command(subcommand)]
+        cmd: RegistryCmd,
+    },
+    /// Report small files under an S3 prefix, per folder, worst first, with totals and the
+    /// check-compaction decision (default settings; expects AWS credentials or AWS_ENDPOINT_URL).
+    CompactionReport {
+        /// Where to look, e.g. `s3://lake/curated/orders/`.
+        uri: String,
+        /// Target file size (small = below 75 % of it).
+        #[arg(long)]
+        target: Option<lakeline::size::ByteSize>,
+        /// Folders listed at the same time.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Create the database and tables, or update those the registry changed; idempotent.
+    Sync {
+        /// The lake bucket.
+        #[arg(long)]
+        bucket: String,
+        /// The Glue database.
+        #[arg(long, default_value = "lakeline")]
+        database: String,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCmd {
+    /// Validate a registry offline, exactly as the functions load it. Exit 0 valid, 2 invalid.
+    Check {
+        /// The registry file.
+        #[arg(default_value = "config/datasets.yaml")]
+        file: PathBuf,
+        /// The stack's artifact prefix (`s3://bucket/artifacts/`): Spark entry points must
+        /// live under it (the functions check the same with LAKELINE_ARTIFACT_PREFIX).
+        #[arg(long)]
+        artifact_prefix: Option<String>,
+    },
+    /// Validate, then publish: a versioned copy (`<dir>/versions/<time>-<sha12>.yaml`) and the
+    /// live key the functions read, both carrying the content hash (x-amz-meta-lakeline-sha256).
+    Push {
+        /// The registry file.
+        file: PathBuf,
+        /// The live registry, e.g. `s3://lake/config/datasets.yaml`.
+        #[arg(long)]
+        to: String,
+        /// As for `check`.
+        #[arg(long)]
+        artifact_prefix: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
+    let result = match cli.cmd {
+        Cmd::Validate {
+            file,
+            dataset,
+            config,
+            key,
+        } => validate_cmd(&file, &dataset, &config, key.as_deref()),
+        Cmd::Curate {
+            file,
+            dataset,
+            out,
+            config,
+            key,
+        } => curate_cmd(&file, &dataset, &out, &config, key.as_deref()),
+        Cmd::Catalog {
+            cmd:
+                CatalogCmd::Sync {
+                    bucket,
+                    database,
+                    config,
+                },
+        } => load_registry(&config).and_then(|reg| {
+            runtime().block_on(lakeline_cli::catalog::run(&reg, &bucket, &database))
+        }),
+        Cmd::Registry { cmd } => match cmd {
+            RegistryCmd::Check {
+                file,
+                artifact_prefix,
+            } => registry_check(&file, artifact_prefix.as_deref()).map(|(_, _)| ExitCode::SUCCESS),
+            RegistryCmd::Push {
+                file,
+                to,
+                artifact_prefix,
+            } => runtime().block_on(registry_push(&file, &to, artifact_prefix.as_deref())),
+        },
+        Cmd::CompactionReport {
+            uri,
+            target,
+            concurrency,
+        } => runtime().block_on(compaction::run(&uri, target, concurrency)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lakeline: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads and checks a registry file; (registry, its text).
+fn registry_check(
+    file: &Path,
+    artifact_prefix: Option<&str>,
+) -> anyhow::Result<(Registry, String)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let origin = file.display().to_string();
+    let reg = Registry::from_yaml(&text, &origin)?;
+    if let Some(p) = artifact_prefix {
+        reg.check_entry_points(p, &origin)?;
+    }
+    println!(
+        "{origin}: valid, {} datasets ({}), content sha256 {}",
+        reg.datasets.len(),
+        reg.datasets
+            .keys()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        reg.content_hash()
+    );
+    Ok((reg, text))
+}
+
+async fn registry_push(
+    file: &Path,
+    to: &str,
+    artifact_prefix: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let (reg, text) = registry_check(file, artifact_prefix)?;
+    let Some((bucket, key)) = to.strip_prefix("s3://").and_then(|r| r.split_once('/')) else {
+        bail!("--to {to:?} is not an s3://bucket/key URI");
+    };
+    let conf = lakeline::aws::sdk_config().await;
+    let s3 = lakeline::aws::s3_client(&conf);
+    let sha = reg.content_hash();
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)?
+        .replace(':', "");
+    let dir = key.rsplit_once('/').map_or("", |(d, _)| d);
+    let version_key = format!(
+        "{}versions/{now}-{}.yaml",
+        if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        },
+        &sha[..12]
+    );
+    for k in [version_key.as_str(), key] {
+        s3.put_object()
+            .bucket(bucket)
+            .key(k)
+            .content_type("application/yaml")
+            .metadata("lakeline-sha256", &sha)
+            .metadata("lakeline-version", &version_key)
+            .body(text.clone().into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "PutObject s3://{bucket}/{k}: {}",
+                    lakeline::aws::describe(&e)
+                )
+            })?;
+    }
+    println!("published s3://{bucket}/{key} (version s3://{bucket}/{version_key})");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_registry(path: &Path) -> anyhow::Result<Registry> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Registry::from_yaml(&text, &path.display().to_string())?)
+}
+
+fn validate_cmd(
+    file: &Path,
+    dataset: &str,
+    config: &Path,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let reg = load_registry(config)?;
+    let Some((name, ds)) = reg.dataset(dataset) else {
+        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
+        bail!(
+            "no dataset {dataset:?} in {}; known: {}",
+            config.display(),
+            known.join(", ")
+        );
+    };
+    let shown = key
+        .map(str::to_string)
+        .unwrap_or_else(|| file.display().to_string());
+    let file_name = key
+        .and_then(|k| k.rsplit('/').next())
+        .or_else(|| file.file_name().and_then(|f| f.to_str()))
+        .unwrap_or_default()
+        .to_string();
+
+    let mut early = Vec::new();
+    if let Some(k) = key {
+        match reg.route(k) {
+            KeyRoute::Matched { name: n, .. } if n == name => {}
+            KeyRoute::Matched { name: n, .. } => {
+                bail!("key {k:?} belongs to dataset {n}, not {dataset}")
+            }
+            KeyRoute::Misnamed {
+                name: n,
+                dataset: d,
+                why,
+            } if n == name => early.push(validate::key_problem(&why, d.key_pattern.as_str())),
+            _ => bail!(
+                "key {k:?} is not under dataset {dataset}'s prefix {}",
+                ds.key_pattern.prefix()
+            ),
+        }
+    }
+    let stdin = file.as_os_str() == "-";
+    if !stdin {
+        let size = std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        early.extend(validate::precheck(ds, &file_name, size));
+    }
+    let max = reg.lake.max_problems;
+    let report = if !early.is_empty() {
+        validate::rejected_unread(name.as_str(), ds, &shown, early)
+    } else if ds.format == Format::Parquet {
+        if stdin {
+            bail!("Parquet is checked by its footer: give a file, not standard input");
+        }
+        parquet_report(file, name.as_str(), ds, &shown, max)?
+    } else {
+        let source: Box<dyn Read> = if stdin {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+            )
+        };
+        // The key decides gzip with `compression: auto`, so pass the name the file would have.
+        let gz_name = if file_name.is_empty() {
+            shown.clone()
+        } else {
+            file_name.clone()
+        };
+        let mut r = validate::validate_stream(name.as_str(), ds, &gz_name, max, source)?;
+        r.key = shown;
+        r
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.verdict == validate::Verdict::Valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn curate_cmd(
+    file: &Path,
+    dataset: &str,
+    out: &Path,
+    config: &Path,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use lakeline::curate::{self, Provenance};
+    let reg = load_registry(config)?;
+    let Some((name, ds)) = reg.dataset(dataset) else {
+        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
+        bail!(
+            "no dataset {dataset:?} in {}; known: {}",
+            config.display(),
+            known.join(", ")
+        );
+    };
+    let stdin = file.as_os_str() == "-";
+    let shown = key
+        .map(str::to_string)
+        .unwrap_or_else(|| file.display().to_string());
+    let prov = Provenance {
+        source: shown.clone(),
+        source_version: String::new(),
+        dataset: name.to_string(),
+        registry_sha256: reg.content_hash(),
+    };
+    // Written beside the target and renamed at the end, so OUT is whole or untouched.
+    let tmp = out.with_extension("parquet.partial");
+    let sink = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    let res = if ds.format == Format::Parquet {
+        if stdin {
+            bail!("Parquet is read by its footer: give a file, not standard input");
+        }
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .with_context(|| format!("reading the Parquet footer of {}", file.display()));
+        match b {
+            Ok(b) => {
+                let mask = parquet::arrow::ProjectionMask::columns(
+                    b.parquet_schema(),
+                    ds.columns.iter().map(|c| c.name.as_str()),
+                );
+                let batches = b
+                    .with_projection(mask)
+                    .with_batch_size(curate::BATCH_ROWS)
+                    .build()?;
+                curate::curate_batches(name.as_str(), ds, &shown, batches, sink, &prov)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+    } else {
+        let source: Box<dyn Read> = if stdin {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+            )
+        };
+        let gz_name = key
+            .or_else(|| file.file_name().and_then(|f| f.to_str()))
+            .unwrap_or_default();
+        let max = reg.lake.max_problems;
+        curate::curate_stream(name.as_str(), ds, gz_name, max, source, sink, &prov)
+    };
+    let curated = match res {
+        Ok((c, mut w)) => {
+            use std::io::Write;
+            w.flush()?;
+            drop(w);
+            std::fs::rename(&tmp, out)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+            c
+        }
+        Err(lakeline::Error::Invalid(mut report)) => {
+            let _ = std::fs::remove_file(&tmp);
+            report.key = shown;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    let bytes = std::fs::metadata(out)?.len();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "status": "CURATED",
+            "out": out.display().to_string(),
+            "dataset": name.as_str(),
+            "rows": curated.rows,
+            "rowGroups": curated.row_groups,
+            "bytes": bytes,
+            "columns": curated.columns,
+        }))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same two reads the Lambda makes with ranged GETs, as seeks in a local file.
+fn parquet_report(
+    file: &Path,
+    name: &str,
+    ds: &lakeline::registry::Dataset,
+    shown: &str,
+    max: usize,
+) -> anyhow::Result<Report> {
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = f.metadata()?.len();
+    let mut read = |start: u64, len: u64| -> anyhow::Result<Vec<u8>> {
+        let mut buf = vec![0u8; usize::try_from(len)?];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    };
+    let tail_len = validate::PARQUET_TAIL_LEN.min(size);
+    Ok(
+        match validate::parquet_tail(name, ds, shown, size, &read(size - tail_len, tail_len)?) {
+            validate::ParquetStep::Done(report) => report,
+            validate::ParquetStep::NeedMetadata(footer, report) => validate::parquet_finish(
+                report,
+                &read(footer.metadata_start, footer.metadata_len)?,
+                ds,
+                max,
+            ),
+        },
+    )
+}
