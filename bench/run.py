@@ -692,13 +692,18 @@ def sizing_table(measured, registry_path):
 
     # Seconds per decompressed MiB that gzip adds (measured on CSV; applied to the other text
     # formats as a derived estimate).
-    gunzip = 1 / measured["csv.gz"]["mib_s"] - 1 / measured["csv"]["mib_s"]
+    gunzip = (1 / measured["csv.gz"]["mib_s"] - 1 / measured["csv"]["mib_s"]
+              if "csv.gz" in measured and "csv" in measured else None)
     with open(registry_path) as f:
         reg = yaml.safe_load(f)
     table_rows = []
     for ds, d in reg["datasets"].items():
         fmt = d["format"]
         base = {"csv": "csv", "tsv": "tsv", "jsonl": "jsonl", "parquet": "parquet"}[fmt]
+        if base not in measured:
+            table_rows.append({"function": "curate", "memory_mb": CURATE_MEMORY_MB, "dataset": ds,
+                               "format": fmt, "compression": "plain", "error": f"no {base} measurement"})
+            continue
         tp = measured[base]["mib_s"]
         size = {"max": 50 * GIB, "max_decompressed": 200 * GIB}
         size.update({k: parse_size(v) for k, v in (d.get("size") or {}).items()})
@@ -710,7 +715,7 @@ def sizing_table(measured, registry_path):
         else:
             lambda_stored = min(size["max"], LAMBDA_MAX_INPUT, spark_above or size["max"])
         variants = [("plain", tp, size["max"], lambda_stored, "measured")]
-        gz_ok = fmt != "parquet" and d.get("compression", "auto") != "none"
+        gz_ok = fmt != "parquet" and d.get("compression", "auto") != "none" and gunzip is not None
         if gz_ok:
             gtp = measured["csv.gz"]["mib_s"] if base == "csv" else 1 / (1 / tp + gunzip)
             g_stored = min(lambda_stored, LAMBDA_MAX_INPUT // GZIP_EXPANSION)
@@ -745,7 +750,7 @@ def row_curate_sizing():
         "tsv": ("returns", REGISTRY, "returns", "returns-256MiB.tsv", 256),
         "parquet": ("inventory", REGISTRY, "inventory", "inventory-erp-512MiB.parquet", 512),
     }
-    measured = {}
+    measured, failed = {}, {}
     prior = results["rows"].get("curate")
     for fmt, (ds, reg, kind, name, mib) in inputs.items():
         src = gen_file(kind, name, mib)
@@ -762,7 +767,13 @@ def row_curate_sizing():
         else:
             out = os.path.join(outdir, f"sizing-{fmt}.parquet")
             cmd = curate_cmd(src, ds, out, reg)
-            rs = [run_json(f"curate {fmt}", cmd, out) for _ in range(CURATE_REPEAT)]
+            try:
+                rs = [run_json(f"curate {fmt}", cmd, out) for _ in range(CURATE_REPEAT)]
+            except RuntimeError as e:  # one input failing must not hide the others
+                failed[fmt] = str(e)[:400]
+                goal("curate-sizing", f"{fmt}: curated", False, failed[fmt])
+                log(f"curate sizing {fmt}: FAILED {failed[fmt]}")
+                continue
             m = {"seconds": median([r["wall"] for r in rs]), "rss_mib": median([r["rss_mib"] for r in rs]),
                  "cpu": median([r["cpu"] for r in rs]), "rows": rs[0]["json"]["rows"],
                  "out_bytes": rs[0]["out_bytes"]}
@@ -788,7 +799,7 @@ def row_curate_sizing():
                 for col, cands in enc["per_column_zstd3"].items()}
     gunzip, table_rows = sizing_table(measured, REGISTRY)
     results["rows"]["curate-sizing"] = {
-        "measured": measured, "gunzip_s_per_mib": gunzip, "table": table_rows,
+        "measured": measured, "failed": failed, "gunzip_s_per_mib": gunzip, "table": table_rows,
         "budget_seconds": LAMBDA_BUDGET_S, "timeout_seconds": LAMBDA_TIMEOUT_S,
         "assumptions": (
             f"At {CURATE_MEMORY_MB} MB Lambda gives ~{CURATE_MEMORY_MB / 1769:.2f} vCPU; the conversion is one "
@@ -803,7 +814,7 @@ def row_curate_sizing():
         goal("curate-sizing", f"{fmt}: peak RSS <= 25 % of {CURATE_MEMORY_MB} MB",
              m["rss_mib"] <= CURATE_MEMORY_MB * 0.25, f"{m['rss_mib']:.0f} MiB")
     for r in table_rows:
-        if r["largest_to_lambda_bytes"]:
+        if r.get("largest_to_lambda_bytes"):
             goal("curate-sizing", f"{r['dataset']} {r['compression']}: largest file to the Lambda "
                  f"within {LAMBDA_BUDGET_S} s", r["fits"],
                  f"{human(r['largest_to_lambda_bytes'])} at {r['mib_s']:.0f} MiB/s = "
@@ -946,7 +957,12 @@ def table():
                     f"{short.get(k, k)} {v['bytes'] / 1e6:.2f}" for k, v in e["candidates_zstd3"].items() if "bytes" in v))
         add(f"   {'dataset / input':<26} {'largest accepted':>17} {'time':>8} {'largest to Lambda':>18} "
             f"{'time':>8}  fits {r['budget_seconds']} s?  route")
+        for fmt, why in r.get("failed", {}).items():
+            add(f"   {fmt + ': FAILED':<{w - 3}} {why[:160]}")
         for x in r["table"]:
+            if "error" in x:
+                add(f"   {x['dataset'] + ' ' + x['format']:<26} {x['error']}")
+                continue
             acc = human(x["largest_accepted_bytes"])
             lam = human(x["largest_to_lambda_bytes"]) if x["largest_to_lambda_bytes"] else "none"
             t_l = f"{x['seconds_largest_to_lambda']:.0f} s" if x["largest_to_lambda_bytes"] else "-"
