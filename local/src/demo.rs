@@ -498,9 +498,24 @@ async fn print_curated(stack: &Stack, job: &Value) -> anyhow::Result<()> {
         .columns()
         .iter()
         .map(|c| {
+            use parquet::basic::{LogicalType, TimeUnit};
             let ty = match c.logical_type_ref() {
-                Some(l) => format!("{l:?}"),
-                None => c.physical_type().to_string(),
+                Some(LogicalType::String) => "STRING".to_string(),
+                Some(LogicalType::Date) => "DATE".to_string(),
+                Some(LogicalType::Timestamp(t)) => format!(
+                    "TIMESTAMP({}, {})",
+                    match t.unit {
+                        TimeUnit::MILLIS => "ms",
+                        TimeUnit::MICROS => "µs",
+                        _ => "ns",
+                    },
+                    if t.is_adjusted_to_u_t_c {
+                        "UTC"
+                    } else {
+                        "local"
+                    }
+                ),
+                _ => c.physical_type().to_string(),
             };
             format!("{} {}", c.name(), ty)
         })
