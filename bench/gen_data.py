@@ -7,8 +7,10 @@
   gen_data.py orders5gz OUT MIB  the same, MIB MiB before gzip (level 6, like `gzip`)
   gen_data.py clicks OUT MIB     JSON Lines for the `clicks` dataset
   gen_data.py returns OUT MIB    TSV without header for the `returns` dataset
-  gen_data.py inventory OUT MIB  Parquet for `inventory` as an ERP would write it with
-                                 pyarrow/Spark defaults (snappy, dictionary), about MIB MiB
+  gen_data.py inventory OUT MIB [CODEC]
+                                 Parquet for `inventory` as an ERP would write it with
+                                 pyarrow/Spark defaults (snappy, dictionary), about MIB MiB;
+                                 CODEC (snappy, zstd, gzip, none) replaces snappy
 
 CSV columns (config/datasets.yaml, orders): order_id int, customer string (~5 % quoted with a
 comma inside), amount float, currency string (optional, ~3 % empty), order_date date,
@@ -182,7 +184,7 @@ def gen_returns(f, mib):
         written += len(data)
 
 
-def gen_parquet(out, mib, erp=False):
+def gen_parquet(out, mib, erp=False, codec="snappy"):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -204,9 +206,9 @@ def gen_parquet(out, mib, erp=False):
     tmp = out + ".tmp"
     if erp:  # what pyarrow/Spark write by default: snappy, dictionary
         probe = pa.BufferOutputStream()
-        pq.write_table(table, probe, compression="snappy")
+        pq.write_table(table, probe, compression=codec)
         copies = max(1, round(mib * MIB / probe.getvalue().size))
-        with pq.ParquetWriter(tmp, schema, compression="snappy") as w:
+        with pq.ParquetWriter(tmp, schema, compression=codec) as w:
             for _ in range(copies):
                 w.write_table(table, row_group_size=n)
         os.replace(tmp, out)
@@ -236,7 +238,7 @@ def main():
     elif kind == "parquet":
         gen_parquet(out, mib)
     elif kind == "inventory":
-        gen_parquet(out, mib, erp=True)
+        gen_parquet(out, mib, erp=True, codec=sys.argv[4] if len(sys.argv) > 4 else "snappy")
     elif kind in TEXT:
         tmp = out + ".tmp"
         if kind == "orders5gz":

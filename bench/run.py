@@ -15,6 +15,7 @@ writes target/bench/results.json. Knobs (environment):
                             output-size goal is missed), 1 (always) or 0 (never)
   BENCH_COST_REPEAT=11      runs on the 10 MiB file of the curate-cost row (median)
   BENCH_CURATE_MEMORY_MB=2048   memory of the curate function (template.yaml CurateMemoryMb)
+  BENCH_SIZING_PARQUET_CODEC=snappy   codec of the sizing row's Parquet input
   BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing
 """
 
@@ -517,6 +518,9 @@ GZIP_EXPANSION = 8               # shared/src/jobs.rs GZIP_EXPANSION (routing as
 LAMBDA_TIMEOUT_S = 900           # template.yaml CurateFunction Timeout
 LAMBDA_BUDGET_S = 600            # "fits with margin": two thirds of the timeout
 CURATE_MEMORY_MB = int(os.environ.get("BENCH_CURATE_MEMORY_MB", "2048"))
+# Codec of the ERP-style Parquet input of the sizing row: snappy is pyarrow's and Spark's default
+# (a binary from before bc70900 cannot read it: zstd then measures the same path).
+PARQUET_CODEC = os.environ.get("BENCH_SIZING_PARQUET_CODEC", "snappy")
 # Prices (us-east-1): Lambda arm64; Glue; EMR Serverless x86 (arm64 ~20 % cheaper).
 LAMBDA_ARM_GB_S = 0.0000133334
 LAMBDA_REQUEST = 0.20 / 1e6
@@ -530,7 +534,8 @@ def gen_file(kind, name, mib):
     if not os.path.exists(path):
         log(f"generating {path}")
         t0 = time.perf_counter()
-        subprocess.run([PY, os.path.join(HERE, "gen_data.py"), kind, path, str(mib)], check=True)
+        extra = [PARQUET_CODEC] if kind == "inventory" else []
+        subprocess.run([PY, os.path.join(HERE, "gen_data.py"), kind, path, str(mib)] + extra, check=True)
         log(f"  {os.path.getsize(path) / MIB:.0f} MiB in {time.perf_counter() - t0:.0f} s")
     return path
 
@@ -748,7 +753,7 @@ def row_curate_sizing():
         "csv.gz": ("orders5", CURATE_REGISTRY, "orders5gz", "orders5-256MiB.csv.gz", 256),
         "jsonl": ("clicks", REGISTRY, "clicks", "clicks-256MiB.jsonl", 256),
         "tsv": ("returns", REGISTRY, "returns", "returns-256MiB.tsv", 256),
-        "parquet": ("inventory", REGISTRY, "inventory", "inventory-erp-512MiB.parquet", 512),
+        "parquet": ("inventory", REGISTRY, "inventory", f"inventory-erp-{PARQUET_CODEC}-512MiB.parquet", 512),
     }
     measured, failed = {}, {}
     prior = results["rows"].get("curate")
