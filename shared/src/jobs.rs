@@ -90,11 +90,24 @@ impl Default for LambdaJob {
     }
 }
 
-/// The largest object (as stored) the Lambda engine takes. Derived from measurement (README,
-/// "Function sizing"): curate converts CSV at well over 100 MiB/s on the vCPU share of its
-/// memory size; 20 GiB then needs under 4 of Lambda's 15 minutes, a 4× margin for slower
-/// files (wide strings, JSON) and slower S3 reads.
-pub const LAMBDA_MAX_INPUT: ByteSize = ByteSize(20 << 30);
+/// The largest text file (CSV, TSV, JSON Lines; decompressed size for gzip) the Lambda engine
+/// takes. From measurement (`make bench`, README "Function sizing"): curate converts text at
+/// 51-81 MiB/s on one core (the vCPU share of 1,769 MB and more); 16 GiB at the slowest of
+/// those is 320 s, under 6 of Lambda's 15 minutes: a margin of almost 3 for slower S3 reads
+/// and wider rows.
+pub const LAMBDA_MAX_INPUT: ByteSize = ByteSize(16 << 30);
+
+/// The largest Parquet object the Lambda engine takes: Parquet inputs are re-encoded at
+/// 34 MiB/s measured, so 8 GiB is 240 s, the same margin as [`LAMBDA_MAX_INPUT`].
+pub const LAMBDA_MAX_PARQUET: ByteSize = ByteSize(8 << 30);
+
+/// The largest object of `format` the Lambda engine takes.
+pub fn lambda_max(format: crate::registry::Format) -> ByteSize {
+    match format {
+        crate::registry::Format::Parquet => LAMBDA_MAX_PARQUET,
+        _ => LAMBDA_MAX_INPUT,
+    }
+}
 
 /// How much a gzip file is assumed to expand when routing by its stored size: text typically
 /// compresses 4-10×. Curate also stops itself before its timeout, so a file that expands more
@@ -128,21 +141,29 @@ impl Route<'_> {
 static DEFAULT_LAMBDA: std::sync::LazyLock<TargetPrefix> =
     std::sync::LazyLock::new(TargetPrefix::curated);
 
-/// Routes one file of `size` stored bytes (gzip when `gzip`) of dataset `name` to its engine.
-pub fn route<'a>(name: &str, job: Option<&'a JobSpec>, size: u64, gzip: bool) -> Route<'a> {
+/// Routes one file of `size` stored bytes (gzip when `gzip`) of dataset `name`, whose files
+/// are `format`, to its engine.
+pub fn route<'a>(
+    name: &str,
+    job: Option<&'a JobSpec>,
+    format: crate::registry::Format,
+    size: u64,
+    gzip: bool,
+) -> Route<'a> {
     let effective = if gzip {
         size.saturating_mul(GZIP_EXPANSION)
     } else {
         size
     };
-    let lambda_fits = effective <= LAMBDA_MAX_INPUT.0;
+    let max = lambda_max(format);
+    let lambda_fits = effective <= max.0;
     match job {
         None | Some(JobSpec::Lambda(_)) if !lambda_fits => Route::TooLarge(format!(
             "{} ({}{}) is above what the lambda engine takes ({}); give dataset {name} a Spark engine for large files, e.g. job: {{engine: glue, job_name: <job>, above: {}}} (or emr-serverless), or split the file",
             ByteSize(size),
             if gzip { "gzip, assumed to expand " } else { "" },
             if gzip { format!("{GZIP_EXPANSION}x") } else { "as stored".into() },
-            LAMBDA_MAX_INPUT,
+            max,
             ByteSize(1 << 30)
         )),
         None => Route::Lambda(&DEFAULT_LAMBDA),
@@ -684,6 +705,7 @@ mod tests {
         let (g_all, g_big) = (glue(None), glue(Some(1 << 30)));
         let lambda = JobSpec::Lambda(LambdaJob::default());
         let max = LAMBDA_MAX_INPUT.0;
+        let csv = crate::registry::Format::Csv;
         let cases: &[(Option<&JobSpec>, u64, bool, &str)] = &[
             (None, 10, false, "lambda"),
             (None, max, false, "lambda"),
@@ -699,14 +721,23 @@ mod tests {
             (Some(&g_big), max / GZIP_EXPANSION + 1, true, "glue"),
         ];
         for (job, size, gz, want) in cases {
-            let r = route("orders", *job, *size, *gz);
+            let r = route("orders", *job, csv, *size, *gz);
             assert_eq!(r.engine_name(), *want, "{job:?} {size} gz={gz}");
         }
-        let Route::TooLarge(why) = route("orders", None, max + 1, false) else {
+        let Route::TooLarge(why) = route("orders", None, csv, max + 1, false) else {
             panic!()
         };
         assert!(why.contains("above:") && why.contains("orders"), "{why}");
-        let Route::Lambda(p) = route("orders", Some(&g_big), 5, false) else {
+        let pq = crate::registry::Format::Parquet;
+        assert_eq!(
+            route("orders", None, pq, LAMBDA_MAX_PARQUET.0, false).engine_name(),
+            "lambda"
+        );
+        assert_eq!(
+            route("orders", None, pq, LAMBDA_MAX_PARQUET.0 + 1, false).engine_name(),
+            "none"
+        );
+        let Route::Lambda(p) = route("orders", Some(&g_big), csv, 5, false) else {
             panic!()
         };
         assert_eq!(p.render("x", Some("dt=1")), "curated/x/dt=1/");

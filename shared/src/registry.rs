@@ -733,8 +733,8 @@ impl Registry {
 
     /// A Spark engine's `above` must leave the files below it to a Lambda that can take them.
     fn check_jobs(&self, origin: &str) -> Result<(), Error> {
-        let max = crate::jobs::LAMBDA_MAX_INPUT;
         for (name, ds) in &self.datasets {
+            let max = crate::jobs::lambda_max(ds.format);
             if let Some(c) = ds.compaction.as_ref().filter(|c| c.enabled) {
                 if let Some(field) = c.job.missing().first() {
                     return Err(Error::Registry {

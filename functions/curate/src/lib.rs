@@ -251,7 +251,13 @@ pub async fn handle(
             "the object was replaced or deleted since it was validated",
         ));
     };
-    let prefix = match jobs::route(name.as_str(), ds.job.as_ref(), size, ds.is_gzip(&req.key)) {
+    let prefix = match jobs::route(
+        name.as_str(),
+        ds.job.as_ref(),
+        ds.format,
+        size,
+        ds.is_gzip(&req.key),
+    ) {
         Route::TooLarge(why) => return Err(CurateError::TooLarge(why)),
         Route::Lambda(p) => p,
         // The registry now sends this size to Spark, but the pipeline routed it here (the

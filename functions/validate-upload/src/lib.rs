@@ -484,6 +484,7 @@ pub fn execution_input(
     let route = lakeline::jobs::route(
         &report.dataset,
         dataset.job.as_ref(),
+        dataset.format,
         obj.size,
         dataset.is_gzip(&obj.key),
     );
