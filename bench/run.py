@@ -49,7 +49,7 @@ REGISTRY = os.path.join(ROOT, "config", "datasets.yaml")
 CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column orders5 dataset
 FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
 ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
-                      "curate,curate-cost,curate-sizing").split(",")
+                      "curate,curate-cost,curate-sizing,merge").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
 CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
