@@ -265,6 +265,25 @@ fn load_registry(path: &Path) -> anyhow::Result<Registry> {
     Ok(Registry::from_yaml(&text, &path.display().to_string())?)
 }
 
+/// A dataset of the registry, or an error listing the ones there are.
+fn dataset_of<'r>(
+    reg: &'r Registry,
+    dataset: &str,
+    config: &Path,
+) -> anyhow::Result<(
+    &'r lakeline::registry::DatasetName,
+    &'r lakeline::registry::Dataset,
+)> {
+    reg.dataset(dataset).ok_or_else(|| {
+        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
+        anyhow::anyhow!(
+            "no dataset {dataset:?} in {}; known: {}",
+            config.display(),
+            known.join(", ")
+        )
+    })
+}
+
 fn validate_cmd(
     file: &Path,
     dataset: &str,
@@ -272,14 +291,7 @@ fn validate_cmd(
     key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let reg = load_registry(config)?;
-    let Some((name, ds)) = reg.dataset(dataset) else {
-        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
-        bail!(
-            "no dataset {dataset:?} in {}; known: {}",
-            config.display(),
-            known.join(", ")
-        );
-    };
+    let (name, ds) = dataset_of(&reg, dataset, config)?;
     let shown = key
         .map(str::to_string)
         .unwrap_or_else(|| file.display().to_string());
@@ -357,14 +369,7 @@ fn curate_cmd(
 ) -> anyhow::Result<ExitCode> {
     use lakeline::curate::{self, Provenance};
     let reg = load_registry(config)?;
-    let Some((name, ds)) = reg.dataset(dataset) else {
-        let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
-        bail!(
-            "no dataset {dataset:?} in {}; known: {}",
-            config.display(),
-            known.join(", ")
-        );
-    };
+    let (name, ds) = dataset_of(&reg, dataset, config)?;
     let stdin = file.as_os_str() == "-";
     let shown = key
         .map(str::to_string)
