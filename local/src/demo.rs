@@ -423,8 +423,9 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The summary a successful execution ends with. A curated object is read back from S3 and
-/// its footer checked against what curate reported; an error when they differ.
+/// The summary a successful execution ends with (compaction is the maintenance sweep's, shown
+/// at the end). A curated object is read back from S3 and its footer checked against what
+/// curate reported; an error when they differ.
 async fn print_success(stack: &Stack, out: &Value, checks: usize) -> anyhow::Result<()> {
     let job = &out["job"];
     if job["engine"] == "lambda" {
@@ -445,29 +446,6 @@ async fn print_success(stack: &Stack, out: &Value, checks: usize) -> anyhow::Res
             line.push_str(&format!(", {d} s"));
         }
         println!("{line}");
-    }
-    let c = &out["compaction"];
-    if !c.is_null() {
-        println!(
-            "         small files in curated/{}/{}: {} of {} files, {} bytes; decision: {} ({})",
-            out["dataset"].as_str().unwrap_or("?"),
-            c["partition"].as_str().unwrap_or("?"),
-            c["small_files"],
-            c["files"],
-            c["bytes"],
-            c["decision"].as_str().unwrap_or("?"),
-            c["reason"].as_str().unwrap_or("?"),
-        );
-    }
-    let cj = &out["compactionJob"];
-    if cj["status"]["status"].is_string() && !cj["run"].is_null() {
-        println!(
-            "         compaction: {} {} run {}: {} in the emulator, which runs no Spark: nothing was merged",
-            cj["run"]["engine"].as_str().unwrap_or("?"),
-            cj["run"]["applicationId"].as_str().unwrap_or("?"),
-            cj["run"]["runId"].as_str().unwrap_or("?"),
-            cj["status"]["status"].as_str().unwrap_or("?")
-        );
     }
     Ok(())
 }

@@ -20,6 +20,24 @@ pub async fn list_partition(
     page_size: i32,
     small_below: u64,
 ) -> Result<PartitionStats, ListError> {
+    let mut stats = PartitionStats::default();
+    each_object(s3, bucket, prefix, page_size, |o, name| {
+        let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
+        stats.observe(name, size, o.last_modified().map(|t| t.secs()), small_below);
+    })
+    .await?;
+    Ok(stats)
+}
+
+/// Calls `f` with every object under `prefix` and its name below the prefix, page by page:
+/// memory is one page, whatever the partition holds.
+async fn each_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    page_size: i32,
+    mut f: impl FnMut(&aws_sdk_s3::types::Object, &str),
+) -> Result<(), ListError> {
     let mut pages = s3
         .list_objects_v2()
         .bucket(bucket)
@@ -27,16 +45,13 @@ pub async fn list_partition(
         .max_keys(page_size)
         .into_paginator()
         .send();
-    let mut stats = PartitionStats::default();
     while let Some(page) = pages.next().await {
         for o in page?.contents() {
             let key = o.key().unwrap_or_default();
-            let name = key.strip_prefix(prefix).unwrap_or(key);
-            let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
-            stats.observe(name, size, o.last_modified().map(|t| t.secs()), small_below);
+            f(o, key.strip_prefix(prefix).unwrap_or(key));
         }
     }
-    Ok(stats)
+    Ok(())
 }
 
 /// The partitions directly under `curated_prefix` (its sub-folders, by `/` delimiter), names
@@ -121,27 +136,16 @@ pub async fn list_files(
     prefix: &str,
     page_size: i32,
 ) -> Result<Vec<DataFile>, ListError> {
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .max_keys(page_size)
-        .into_paginator()
-        .send();
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        for o in page?.contents() {
-            let key = o.key().unwrap_or_default();
-            let name = key.strip_prefix(prefix).unwrap_or(key);
-            if name.contains('/') || !lakeline::compaction::is_data_file(name) {
-                continue;
-            }
+    each_object(s3, bucket, prefix, page_size, |o, name| {
+        if !name.contains('/') && lakeline::compaction::is_data_file(name) {
             out.push(DataFile {
-                key: key.to_string(),
+                key: o.key().unwrap_or_default().to_string(),
                 size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
                 etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
             });
         }
-    }
+    })
+    .await?;
     Ok(out)
 }

@@ -223,7 +223,8 @@ impl Columns {
         &self.schema
     }
 
-    /// Appends one text row; `value(i)` is column `i`'s text or `None` for null.
+    /// Appends one text row; `value(i)` is column `i`'s text or `None` for null. After an
+    /// error the columns are uneven: the caller discards them (nothing is written).
     #[inline]
     pub fn push_text<'v>(
         &mut self,
