@@ -164,6 +164,8 @@ pub struct Stack {
     pub registry: Registry,
     /// Function names on the router, by handler.
     pub functions: BTreeMap<&'static str, String>,
+    /// Executions whose status change was delivered to notify-failure (see [`Stack::finished`]).
+    delivered: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Stack {
@@ -316,6 +318,7 @@ impl Stack {
             emr_app,
             registry,
             functions,
+            delivered: Default::default(),
         };
         for (handler, name) in &stack.functions {
             stack.deploy_function(name, handler, &env).await?;
@@ -446,12 +449,37 @@ impl Stack {
     }
 
     /// Polls until the execution is no longer RUNNING, or `within` passed.
+    ///
+    /// Stand-in for the template's EventBridge rule (`PipelineFailedRule`), which moto lacks:
+    /// Step Functions emits no status-change events there. When a pipeline execution is seen
+    /// FAILED, TIMED_OUT or ABORTED, its event is built from DescribeExecution the way AWS
+    /// builds it and delivered to notify-failure, once per execution. So locally an alert
+    /// arrives for the executions somebody waits on; on AWS the rule sends it for every one.
     pub async fn finished(
         &self,
         execution_arn: &str,
         within: Duration,
     ) -> anyhow::Result<DescribeExecutionOutput> {
-        wait_finished(&self.c.sfn, execution_arn, within).await
+        let d = wait_finished(&self.c.sfn, execution_arn, within).await?;
+        let failed = matches!(d.status().as_str(), "FAILED" | "TIMED_OUT" | "ABORTED");
+        if failed && d.state_machine_arn() == self.state_machine_arn {
+            let first = self
+                .delivered
+                .lock()
+                .map_err(|_| anyhow::anyhow!("delivery set poisoned"))?
+                .insert(execution_arn.to_string());
+            if first {
+                let (err, out) = self
+                    .invoke("notify-failure", &status_change_event(&d))
+                    .await?;
+                if let Some(e) = err {
+                    bail!(
+                        "notify-failure failed on the status change of {execution_arn}: {e}: {out}"
+                    );
+                }
+            }
+        }
+        Ok(d)
     }
 
     /// The execution's history (all pages).
@@ -475,6 +503,35 @@ impl Stack {
             }
         }
     }
+}
+
+/// The EventBridge event Step Functions emits when an execution's status changes
+/// (`detail-type: Step Functions Execution Status Change`), from its description.
+pub fn status_change_event(d: &DescribeExecutionOutput) -> Value {
+    let millis = |t: &aws_smithy_types::DateTime| t.to_millis().unwrap_or(0);
+    let region = d.execution_arn().split(':').nth(3).unwrap_or("us-east-1");
+    json!({
+        "version": "0",
+        "id": format!("local-{}", d.name().unwrap_or_default()),
+        "detail-type": lakeline::failure::STATUS_CHANGE,
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "time": d.stop_date().map(|t| t.to_string()),
+        "region": region,
+        "resources": [d.execution_arn()],
+        "detail": {
+            "executionArn": d.execution_arn(),
+            "stateMachineArn": d.state_machine_arn(),
+            "name": d.name(),
+            "status": d.status().as_str(),
+            "startDate": millis(d.start_date()),
+            "stopDate": d.stop_date().map(millis),
+            "input": d.input(),
+            "output": d.output(),
+            "error": d.error(),
+            "cause": d.cause(),
+        }
+    })
 }
 
 /// Polls an execution until it is no longer RUNNING, or `within` passed (then returns it as

@@ -62,9 +62,30 @@ pub fn unwrap_json(text: &str) -> Value {
     v
 }
 
+/// The EventBridge `detail-type` of a Step Functions execution's status change.
+pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+/// The error name an alert gives an execution that was stopped (status `ABORTED` has none).
+pub const ABORTED: &str = "ExecutionAborted";
+
+/// The stage of an upload execution, from the engine validate-upload chose for it.
+fn stage_of_engine(input: &Value) -> Option<String> {
+    match str_at(input, &["engine"])? {
+        "lambda" | "none" => Some("curate".into()),
+        "glue" | "emr-serverless" => Some("job".into()),
+        _ => None,
+    }
+}
+
 impl FailureEvent {
     /// Reads the event leniently: nothing here makes notify-failure refuse to alert.
+    ///
+    /// Two shapes arrive: the EventBridge status change of a failed, timed-out or aborted
+    /// upload execution (the template's rule; `detail` carries the execution's ARN, input,
+    /// error and cause), and the maintenance state machine's own Catch payload.
     pub fn from_value(payload: &Value) -> FailureEvent {
+        if payload.get("detail-type").and_then(Value::as_str) == Some(STATUS_CHANGE) {
+            return FailureEvent::from_status_change(&payload["detail"]);
+        }
         let err_obj = payload
             .get("error")
             .or_else(|| payload.get("Error").filter(|v| v.is_object()));
@@ -97,6 +118,40 @@ impl FailureEvent {
             input,
             error,
             cause,
+        }
+    }
+}
+
+impl FailureEvent {
+    fn from_status_change(d: &Value) -> FailureEvent {
+        let status = str_at(d, &["status"]).unwrap_or_default();
+        let error = str_at(d, &["error"])
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                match status {
+                    "TIMED_OUT" => "States.Timeout",
+                    "ABORTED" => ABORTED,
+                    _ => "",
+                }
+                .to_string()
+            });
+        let input = match d.get("input") {
+            Some(Value::String(s)) => unwrap_json(s),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
+        let input = if input.is_object() {
+            input
+        } else {
+            Value::Null
+        };
+        FailureEvent {
+            stage: stage_of_engine(&input),
+            execution_arn: str_at(d, &["executionArn"]).map(str::to_string),
+            execution_name: str_at(d, &["name"]).map(str::to_string),
+            input,
+            error,
+            cause: cause_text(d.get("cause")),
         }
     }
 }
@@ -165,7 +220,7 @@ pub fn diagnose(error: &str, cause: &str) -> Diagnosis {
     if d.what.is_empty() {
         d.what = what_for(&d.error_type);
     }
-    d.action = action_for(&d.error_type, d.job.as_ref());
+    d.action = action_for(&d.error_type, d.job.as_ref(), "pipeline", None);
     d
 }
 
@@ -326,37 +381,98 @@ fn what_for(error_type: &str) -> String {
     s.to_string()
 }
 
-fn action_for(error_type: &str, job: Option<&JobStatus>) -> String {
-    let redrive = "then redrive the execution from the Step Functions console (it resumes at the failed step)";
+/// How a failed upload execution is run again, as the alert's "What to do" names it.
+///
+/// A failure raised by a Task (a Lambda error, an exhausted retry) is resumed in place with
+/// `RedriveExecution`: the execution continues at the failed step. A failure decided by a Fail
+/// state (no engine can take the file, the Spark run itself failed or never finished) would
+/// fail again at that state, so it is run again from the start as a new execution (`lakeline
+/// rerun`), which also takes the registry's current routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// `lakeline redrive`: resume at the failed step.
+    Redrive,
+    /// `lakeline rerun`: a new execution of the same upload.
+    Rerun,
+    /// The maintenance sweep runs the partition again on its schedule.
+    NextSweep,
+}
+
+impl Remedy {
+    /// The remedy for a failure of `stage` with `error_type`.
+    pub fn of(error_type: &str, stage: &str) -> Remedy {
+        if stage == "compaction" {
+            return Remedy::NextSweep;
+        }
+        match error_type {
+            n if n == error_names::JOB_FAILED
+                || n == error_names::JOB_POLL_LIMIT
+                || n == error_names::TOO_LARGE =>
+            {
+                Remedy::Rerun
+            }
+            _ => Remedy::Redrive,
+        }
+    }
+
+    /// The command (or console action) that carries the remedy out for `execution_arn`.
+    pub fn command(self, execution_arn: Option<&str>) -> String {
+        let arn = execution_arn.unwrap_or("<execution ARN>");
+        match self {
+            Remedy::Redrive => format!(
+                "then run `lakeline redrive {arn}` (or Redrive in the Step Functions console): it resumes at the failed step"
+            ),
+            Remedy::Rerun => format!(
+                "then run `lakeline rerun {arn} --function <validate-upload function>`: it validates and routes the upload again as a new execution (curated output is rewritten in place, never duplicated)"
+            ),
+            Remedy::NextSweep => "the next scheduled maintenance sweep retries the partition; to retry now, start the maintenance state machine (console: Start execution) with {\"dataset\": \"<dataset>\"}".to_string(),
+        }
+    }
+}
+
+fn action_for(
+    error_type: &str,
+    job: Option<&JobStatus>,
+    stage: &str,
+    execution_arn: Option<&str>,
+) -> String {
+    let again = Remedy::of(error_type, stage).command(execution_arn);
     match error_type {
         n if n == error_names::JOB_FAILED || job.is_some() => {
-            format!("Read the job's error log (links above), fix the job or its input, {redrive}.")
+            format!("Read the job's error log (links above), fix the job or its input, {again}.")
+        }
+        n if n == error_names::JOB_POLL_LIMIT => {
+            format!("The run never finished within the status checks: look at it in the job's console (links above), stop it if it is stuck, {again}.")
         }
         n if n == error_names::JOB_RETRYABLE => {
-            format!("The job stayed at its concurrency limit or was throttled through every retry: raise MaxConcurrentRuns or the quota, or wait for the backlog to clear, {redrive}.")
+            format!("The job stayed at its concurrency limit or was throttled through every retry: raise MaxConcurrentRuns or the quota, or wait for the backlog to clear, {again}.")
         }
         n if n == error_names::JOB_NOT_FOUND => {
-            format!("The job or application named in config/datasets.yaml does not exist in this account and region: deploy it or fix the registry, {redrive}.")
+            format!("The job or application named in config/datasets.yaml does not exist in this account and region: deploy it or fix the registry (`lakeline registry push`), {again}.")
         }
         n if n == error_names::INVALID => {
-            format!("The dataset's rules in the registry changed after this file was validated, and it no longer passes them (problems above): fix the file and upload it again, or fix config/datasets.yaml, {redrive}.")
+            format!("The dataset's rules in the registry changed after this file was validated, and it no longer passes them (problems above): fix config/datasets.yaml and {again}; or fix the file and upload it again.")
         }
         n if n == error_names::ROW_COUNT || n == error_names::CURATE_FAILED => {
-            format!("Nothing was committed to curated/. This is a lakeline bug or an output failure: keep the raw file, read the curate function's log for this execution, report it, {redrive}.")
+            format!("Nothing was committed to curated/. This is a lakeline bug or an output failure: keep the raw file, read the curate function's log for this execution, report it, {again}.")
         }
         n if n == error_names::TOO_LARGE => {
-            format!("Nothing was written. Give the dataset a Spark engine for files this large in config/datasets.yaml (job: {{engine: glue, job_name: <job>, above: 4GiB}}, or emr-serverless), or split the file; {redrive}.")
+            format!("Nothing was written. Give the dataset a Spark engine for files this large in config/datasets.yaml (job: {{engine: glue, job_name: <job>, above: 4GiB}}, or emr-serverless), or split the file; {again}.")
+        }
+        n if n == error_names::SCHEMA_DRIFT || n == error_names::COMPACT_FAILED => {
+            format!("Nothing was deleted: the partition's files are as they were. Fix the cause named above; {again}.")
         }
         n if n == error_names::CONFIG || n == "States.Permissions" => {
-            format!("Fix the configuration or IAM permission named above, {redrive}.")
+            format!("Fix the configuration or IAM permission named above, {again}.")
         }
+        n if n == ABORTED => format!("Someone or something stopped the execution; if that was not meant, {again}."),
         "States.Timeout" | "Sandbox.Timedout" => {
-            format!("Check whether the step is stuck or just slow (logs above); raise its timeout if the data grew, {redrive}.")
+            format!("Check whether the step is stuck or just slow (logs above); raise its timeout if the data grew, {again}.")
         }
         "States.Runtime" | "States.DataLimitExceeded" => {
-            format!("This is a bug in the state machine definition or its input paths: fix the definition, {redrive}.")
+            format!("This is a bug in the state machine definition or its input paths: fix the definition, {again}.")
         }
-        _ => format!("Look at the execution history (link above) for the failing step, fix the cause, {redrive}."),
+        _ => format!("Look at the execution history (link above) for the failing step, fix the cause, {again}."),
     }
 }
 
@@ -401,6 +517,12 @@ pub fn failure_alert(ev: &FailureEvent, region: &str) -> Alert {
             "pipeline".into()
         }
     });
+    let action = action_for(
+        &d.error_type,
+        d.job.as_ref(),
+        &stage,
+        ev.execution_arn.as_deref(),
+    );
     Alert {
         severity: Severity::Error,
         stage,
@@ -412,7 +534,7 @@ pub fn failure_alert(ev: &FailureEvent, region: &str) -> Alert {
         reasons: d.reasons,
         now_at: None,
         links: links.into_iter().map(|l| (l.label, l.url)).collect(),
-        action: d.action,
+        action,
     }
 }
 
@@ -502,11 +624,126 @@ mod tests {
             t.contains("Glue error log: https://eu-west-1.console.aws.amazon.com/cloudwatch/"),
             "{t}"
         );
-        assert!(t.contains("redrive"), "{t}");
+        assert!(
+            t.contains(
+                "lakeline rerun arn:aws:states:eu-west-1:123456789012:execution:lakeline:orders-x"
+            ),
+            "{t}"
+        );
         assert_eq!(
             a.attributes()[2],
             ("error_type", "Lakeline.JobFailed".to_string())
         );
+    }
+
+    /// The EventBridge rule's event, as Step Functions emits it for the pipeline.
+    fn status_change(status: &str, error: Option<&str>, cause: Option<&str>) -> Value {
+        json!({
+            "version": "0", "id": "e1", "detail-type": STATUS_CHANGE, "source": "aws.states",
+            "account": "123456789012", "time": "2026-11-25T10:05:00Z", "region": "eu-west-1",
+            "resources": ["arn:aws:states:eu-west-1:123456789012:execution:lakeline-pipeline:orders-x"],
+            "detail": {
+                "executionArn": "arn:aws:states:eu-west-1:123456789012:execution:lakeline-pipeline:orders-x",
+                "stateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:lakeline-pipeline",
+                "name": "orders-x", "status": status, "startDate": 1, "stopDate": 2,
+                "input": json!({"engine": "lambda", "bucket": "lake", "key": "raw/orders/dt=2026-11-25/o.csv", "dataset": "orders", "partition": "dt=2026-11-25"}).to_string(),
+                "output": null, "error": error, "cause": cause
+            }
+        })
+    }
+
+    /// (status, error, cause, expected errorType, stage, the command "What to do" must name).
+    #[test]
+    fn status_change_events_alert_with_the_command_that_works() {
+        let arn = "arn:aws:states:eu-west-1:123456789012:execution:lakeline-pipeline:orders-x";
+        let curate_err = json!({"errorType": "Lakeline.Config", "errorMessage": "PutObject curated/: AccessDenied"}).to_string();
+        let cases = [
+            (
+                "FAILED",
+                Some("Lakeline.Config"),
+                Some(curate_err.as_str()),
+                "Lakeline.Config",
+                "lakeline redrive",
+            ),
+            (
+                "FAILED",
+                Some("Lakeline.TooLarge"),
+                Some("raw/o.csv is 20 GiB: above the Lambda engine's 16 GiB"),
+                "Lakeline.TooLarge",
+                "lakeline rerun",
+            ),
+            (
+                "TIMED_OUT",
+                None,
+                None,
+                "States.Timeout",
+                "lakeline redrive",
+            ),
+            ("ABORTED", None, None, ABORTED, "lakeline redrive"),
+        ];
+        for (status, error, cause, et, command) in cases {
+            let ev = FailureEvent::from_value(&status_change(status, error, cause));
+            assert_eq!(ev.execution_arn.as_deref(), Some(arn));
+            assert_eq!(ev.input["dataset"], "orders");
+            let a = failure_alert(&ev, "eu-west-1");
+            assert_eq!(a.error_type, et, "{status}");
+            assert_eq!(a.stage, "curate");
+            assert_eq!(a.dataset.as_deref(), Some("orders"));
+            assert!(
+                a.action.contains(&format!("{command} {arn}")),
+                "{status}: {}",
+                a.action
+            );
+        }
+        let sample: Value = serde_json::from_str(include_str!(
+            "../../events/notify-failure-status-change.json"
+        ))
+        .unwrap();
+        let a = failure_alert(&FailureEvent::from_value(&sample), "eu-west-1");
+        assert_eq!(
+            (a.error_type.as_str(), a.stage.as_str()),
+            ("Lakeline.Config", "curate")
+        );
+        assert!(a.reasons[0].contains("AccessDenied"), "{:?}", a.reasons);
+        assert!(a.action.contains("lakeline redrive arn:aws:states:eu-west-1:123456789012:execution:lakeline-pipeline:orders-"), "{}", a.action);
+        let mut job = status_change("FAILED", Some("Lakeline.JobFailed"), None);
+        job["detail"]["cause"] = json!(job_status_json().to_string());
+        job["detail"]["input"] = json!(json!({"engine": "glue", "dataset": "orders"}).to_string());
+        let a = failure_alert(&FailureEvent::from_value(&job), "eu-west-1");
+        assert_eq!(
+            (a.stage.as_str(), a.what.as_str()),
+            ("job", "Glue job failed")
+        );
+        assert!(a.action.contains("lakeline rerun"), "{}", a.action);
+        assert!(!a.action.contains("redrive"), "{}", a.action);
+    }
+
+    /// Every error an alert can carry gets a "What to do" naming a command or console action
+    /// that exists for it; which one follows [`Remedy::of`].
+    #[test]
+    fn every_alert_names_a_working_remedy() {
+        let mut names: Vec<&str> = error_names::ALL.to_vec();
+        names.extend([
+            "States.Timeout",
+            "States.Runtime",
+            "States.Permissions",
+            "Sandbox.Timedout",
+            ABORTED,
+            "Unknown",
+        ]);
+        for stage in ["curate", "job", "compaction"] {
+            for n in &names {
+                let action = action_for(n, None, stage, Some("arn:x"));
+                let want = match Remedy::of(n, stage) {
+                    Remedy::Redrive => "`lakeline redrive arn:x`",
+                    Remedy::Rerun => "`lakeline rerun arn:x --function",
+                    Remedy::NextSweep => "maintenance state machine",
+                };
+                assert!(action.contains(want), "{stage} {n}: {action}");
+            }
+        }
+        assert_eq!(Remedy::of(error_names::JOB_FAILED, "job"), Remedy::Rerun);
+        assert_eq!(Remedy::of(error_names::CONFIG, "curate"), Remedy::Redrive);
     }
 
     #[test]

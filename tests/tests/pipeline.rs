@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lakeline::error_names;
+use lakeline::failure::Remedy;
 use lakeline_tests::jobs::GlueRunsHeld;
 use lakeline_tests::pipeline::{
     definition_template, entered, placeholders, transitions, Deployment, Options,
@@ -120,6 +121,11 @@ async fn a_file_no_engine_can_take_fails_with_what_to_set() {
         text.contains("Spark engine") && text.contains("above"),
         "{text}"
     );
+    // Ended at a Fail state: redrive would fail there again, so the alert says rerun.
+    assert!(
+        text.contains(&format!("lakeline rerun {}", d.execution_arn(&name))),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -204,6 +210,14 @@ async fn a_job_that_cannot_start_is_alerted_and_the_execution_fails() {
     assert_eq!(alerts[0]["MessageAttributes"]["stage"]["Value"], "job");
     let doc: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(doc["dataset"], "orders");
+    // Failed in a Task: fixing the registry and redriving resumes at StartJob.
+    assert!(
+        doc["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("lakeline redrive {arn}")),
+        "{doc}"
+    );
     assert!(
         doc["text"]
             .as_str()
@@ -243,11 +257,64 @@ async fn the_same_upload_delivered_twice_is_one_execution_and_a_bad_file_is_none
 
 /// The error names the state machine matches are the ones the code defines: every
 /// `Lakeline.*` name in the definition is in `error_names::ALL`, exactly the retryable names
-/// are retried, and every Lambda task both retries transient errors and catches everything.
+/// are retried, and every Lambda task retries transient errors. The maintenance machine
+/// catches everything (a partition's marker must be cleared and its failure told); the
+/// pipeline catches nothing (below).
 #[test]
 fn state_machine_error_names_agree_with_the_code() {
-    check_error_names(&definition_template(), true);
-    check_error_names(&lakeline_tests::pipeline::maintenance_template(), false);
+    check_error_names(&definition_template(), true, false);
+    check_error_names(
+        &lakeline_tests::pipeline::maintenance_template(),
+        false,
+        true,
+    );
+}
+
+/// Redrive resumes a failed execution at the state that failed. So the pipeline has no Catch
+/// (a catch-all into notify-and-Fail would make every redrive fail again at the Fail state),
+/// and an error decided by one of its Fail states is one whose alert says `lakeline rerun`,
+/// not redrive ([`Remedy::of`]): the alert names a command that works. The EventBridge rule
+/// that sends the alert instead is in template.yaml (tests/template); RedriveExecution itself
+/// exists only on AWS (moto has none), so that it resumes at the failed step is proven there.
+#[test]
+fn the_pipeline_can_be_redriven_and_its_alerts_say_how() {
+    let asl: Value = serde_json::from_str(&definition_template()).unwrap();
+    let states = all_states(asl["States"].as_object().unwrap());
+    let mut fail_errors = Vec::new();
+    for (name, st) in &states {
+        assert!(
+            st.get("Catch").is_none(),
+            "{name} catches: a redrive would not resume there"
+        );
+        if st["Type"] == "Fail" {
+            match st["Error"].as_str() {
+                Some(e) => fail_errors.push(e.to_string()),
+                None => {
+                    // ErrorPath: the Pass states that lead here put the name in `Parameters.Error`.
+                    for (from, p) in &states {
+                        if p["Next"] == name.as_str() {
+                            let e = p["Parameters"]["Error"].as_str().unwrap_or_else(|| {
+                                panic!("{from} leads to {name} without a static Error")
+                            });
+                            fail_errors.push(e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(fail_errors.len() >= 3, "{fail_errors:?}");
+    for e in &fail_errors {
+        for stage in ["curate", "job"] {
+            assert_eq!(
+                Remedy::of(e, stage),
+                Remedy::Rerun,
+                "{e} ends at a Fail state"
+            );
+        }
+    }
+    // And nothing in the definition calls notify-failure: the rule does.
+    assert!(!definition_template().contains("NotifyFailureFunctionArn"));
 }
 
 /// Every inline Map's inner states, with the outer ones.
@@ -262,7 +329,7 @@ fn all_states(states: &serde_json::Map<String, Value>) -> Vec<(String, Value)> {
     out
 }
 
-fn check_error_names(text: &str, every_retryable_used: bool) {
+fn check_error_names(text: &str, every_retryable_used: bool, catch_required: bool) {
     let asl: Value = serde_json::from_str(text).unwrap();
     let states = all_states(asl["States"].as_object().unwrap());
     let mut retried = std::collections::BTreeSet::new();
@@ -309,7 +376,7 @@ fn check_error_names(text: &str, every_retryable_used: bool) {
             .as_array()
             .is_some_and(|c| c.iter().any(|c| c["ErrorEquals"][0] == "States.ALL"));
         assert!(
-            catches_all || st["End"] == true,
+            !catch_required || catches_all || st["End"] == true,
             "{name} has no Catch of States.ALL: a failure would be silent"
         );
     }
@@ -329,11 +396,7 @@ fn check_error_names(text: &str, every_retryable_used: bool) {
 #[test]
 fn every_placeholder_is_a_function_arn() {
     let found = placeholders(&definition_template());
-    let want = [
-        "StartJobFunctionArn",
-        "NotifyFailureFunctionArn",
-        "CurateFunctionArn",
-    ];
+    let want = ["StartJobFunctionArn", "CurateFunctionArn"];
     let found: BTreeMap<_, _> = found.iter().map(|p| (p.as_str(), ())).collect();
     assert_eq!(
         found.keys().copied().collect::<Vec<_>>().len(),

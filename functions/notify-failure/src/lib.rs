@@ -1,17 +1,19 @@
-//! notify-failure: the state machine's `Catch` target. Turns whatever was caught into one SNS
+//! notify-failure: tells a human that a pipeline run failed. Turns the failure into one SNS
 //! alert in lakeline's single format ([`lakeline::alert::Alert`], shared with validate-upload's
 //! rejection alerts): a subject that says what failed, a body a human reads in five seconds,
-//! a JSON variant for machine subscribers, and attributes for filter policies.
+//! a JSON variant for machine subscribers, and attributes for filter policies. Its "What to do"
+//! names the command that runs the upload again ([`lakeline::failure::Remedy`]).
 //!
-//! Input (every field optional; see [`lakeline::failure::FailureEvent`]):
-//!
-//! ```json
-//! {"stage": "job", "execution": <$$.Execution>, "input": <the execution input>,
-//!  "error": {"Error": "Lakeline.JobFailed", "Cause": "<string, often JSON>"}}
-//! ```
+//! Two callers ([`lakeline::failure::FailureEvent`] reads both, every field optional):
+//! - the template's EventBridge rule on the upload pipeline's status changes (FAILED,
+//!   TIMED_OUT, ABORTED): `{"detail-type": "Step Functions Execution Status Change",
+//!   "detail": {"executionArn", "input", "error", "cause", ...}}`. The pipeline itself has no
+//!   Catch, so a redrive resumes at the failed step;
+//! - the maintenance state machine's per-partition Catch:
+//!   `{"stage": "compaction", "execution": <$$.Execution>, "input": ..., "error": {"Error", "Cause"}}`.
 //!
 //! Output: `{"messageId", "subject", "errorType"}`. The function fails only when SNS does, so
-//! the state machine can retry the publish; an unreadable Cause still produces an alert.
+//! the caller can retry the publish; an unreadable Cause still produces an alert.
 
 use aws_sdk_sns::config::http::HttpResponse;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
