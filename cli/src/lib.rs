@@ -1,3 +1,4 @@
 //! The `lakeline` command's library: the parts integration tests drive directly.
 
+pub mod again;
 pub mod catalog;

@@ -6,10 +6,14 @@
 //!   the curate Lambda does, so a team sees what the lake will hold.
 //! - `lakeline registry check|push`, `lakeline catalog sync`, `lakeline compaction-report`:
 //!   the registry, the Glue catalog and the small-file report of a real lake.
+//! - `lakeline redrive|rerun|replay|redrive-dlq`: run a failure again once its cause is fixed
+//!   (`lakeline_cli::again`); every alert's "What to do" names one of them.
 //!
 //! The emulator harness (demo, router) is `lakeline-local`, in `local/`.
 
 mod compaction;
+
+use lakeline_cli::again;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -86,7 +90,51 @@ enum Cmd {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Resume a failed, timed-out or aborted execution at the step that failed
+    /// (Step Functions RedriveExecution; same input, same ARN).
+    Redrive {
+        /// The execution's ARN.
+        execution_arn: String,
+    },
+    /// Run the upload of a failed, timed-out, aborted or superseded execution again: validated
+    /// and routed by validate-upload with today's registry, as a new execution named after the
+    /// old one (`…-r1`, `…-r2`); asking twice starts it once.
+    Rerun {
+        /// The execution's ARN.
+        execution_arn: String,
+        /// validate-upload's function name or ARN (default: $LAKELINE_VALIDATE_FUNCTION).
+        #[arg(long, env = FUNCTION_ENV)]
+        function: String,
+    },
+    /// Put a quarantined object back at its raw key, with an audit trail in its metadata
+    /// (when, why, the previous verdict); its upload event has it validated again.
+    Replay {
+        /// The quarantined object, `s3://bucket/quarantine/raw/…`.
+        uri: String,
+        /// Why (recorded in the object's metadata).
+        #[arg(long)]
+        reason: String,
+        /// The lake's quarantine prefix.
+        #[arg(long, default_value = "quarantine/")]
+        quarantine_prefix: String,
+    },
+    /// Hand the events in validate-upload's dead-letter queue (stack output
+    /// `DeadLetterQueueUrl`) to it again; each is deleted once processed.
+    RedriveDlq {
+        /// The queue URL.
+        queue_url: String,
+        /// validate-upload's function name or ARN (default: $LAKELINE_VALIDATE_FUNCTION).
+        #[arg(long, env = FUNCTION_ENV)]
+        function: String,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+    },
 }
+
+/// Where `rerun` and `redrive-dlq` find validate-upload (the stack output
+/// `ValidateUploadFunctionName`).
+const FUNCTION_ENV: &str = "LAKELINE_VALIDATE_FUNCTION";
 
 #[derive(Subcommand)]
 enum CatalogCmd {
@@ -178,6 +226,74 @@ fn main() -> ExitCode {
             target,
             concurrency,
         } => runtime().block_on(compaction::run(&uri, target, concurrency)),
+        Cmd::Redrive { execution_arn } => runtime().block_on(async {
+            let conf = lakeline::aws::sdk_config().await;
+            let sfn = aws_sdk_sfn::Client::new(&conf);
+            print_json(again::redrive(&sfn, &execution_arn).await?)
+        }),
+        Cmd::Rerun {
+            execution_arn,
+            function,
+        } => runtime().block_on(async {
+            let conf = lakeline::aws::sdk_config().await;
+            let out = again::rerun(
+                &aws_sdk_sfn::Client::new(&conf),
+                &lakeline::aws::s3_client(&conf),
+                &aws_sdk_lambda::Client::new(&conf),
+                &execution_arn,
+                &function,
+            )
+            .await?;
+            let started = out["outcome"] == "valid";
+            print_json(out)?;
+            Ok(if started {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }),
+        Cmd::Replay {
+            uri,
+            reason,
+            quarantine_prefix,
+        } => runtime().block_on(async {
+            let conf = lakeline::aws::sdk_config().await;
+            let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+                .fmt(aws_smithy_types::date_time::Format::DateTime)?;
+            print_json(
+                again::replay(
+                    &lakeline::aws::s3_client(&conf),
+                    &uri,
+                    &reason,
+                    &quarantine_prefix,
+                    &now,
+                )
+                .await?,
+            )
+        }),
+        Cmd::RedriveDlq {
+            queue_url,
+            function,
+            max,
+        } => runtime().block_on(async {
+            let conf = lakeline::aws::sdk_config().await;
+            let out = again::redrive_dlq(
+                &aws_sdk_sqs::Client::new(&conf),
+                &aws_sdk_lambda::Client::new(&conf),
+                &queue_url,
+                &function,
+                max,
+                300,
+            )
+            .await?;
+            let clean = out["failed"].as_array().is_some_and(Vec::is_empty);
+            print_json(out)?;
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }),
     };
     match result {
         Ok(code) => code,
@@ -186,6 +302,11 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn print_json(v: serde_json::Value) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads and checks a registry file; (registry, its text).

@@ -164,6 +164,8 @@ pub struct Stack {
     pub registry: Registry,
     /// Function names on the router, by handler.
     pub functions: BTreeMap<&'static str, String>,
+    /// The functions' environment, as deployed.
+    env: BTreeMap<&'static str, String>,
     /// Executions whose status change was delivered to notify-failure (see [`Stack::finished`]).
     delivered: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
@@ -318,12 +320,41 @@ impl Stack {
             emr_app,
             registry,
             functions,
+            env,
             delivered: Default::default(),
         };
-        for (handler, name) in &stack.functions {
-            stack.deploy_function(name, handler, &env).await?;
+        for handler in crate::functions::HANDLERS {
+            stack.redeploy(handler).await?;
         }
         Ok(stack)
+    }
+
+    /// Deploys a function again: its next invocation is a cold start, which reads the registry
+    /// afresh (what a Lambda's new instance does; a warm one reloads it after
+    /// `LAKELINE_REGISTRY_TTL_SECONDS`).
+    pub async fn redeploy(&self, handler: &str) -> anyhow::Result<()> {
+        let name = self
+            .functions
+            .get(handler)
+            .with_context(|| format!("no function {handler}"))?;
+        self.deploy_function(name, handler, &self.env).await
+    }
+
+    /// Publishes `registry` as the stack's live registry (what `lakeline registry push` does)
+    /// and cold-starts every function, so all of them use it at once.
+    pub async fn publish_registry(&self, registry: &Registry) -> anyhow::Result<()> {
+        self.c
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key("config/datasets.yaml")
+            .body(serde_yaml_ng::to_string(registry)?.into_bytes().into())
+            .send()
+            .await?;
+        for handler in crate::functions::HANDLERS {
+            self.redeploy(handler).await?;
+        }
+        Ok(())
     }
 
     async fn deploy_function(

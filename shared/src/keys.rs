@@ -13,6 +13,71 @@ pub fn decode_event_key(raw: &str) -> Result<String, String> {
         .map_err(|e| format!("key {raw:?} does not decode to UTF-8: {e}"))
 }
 
+/// The inverse of [`decode_event_key`] for keys lakeline itself puts into an event (`lakeline
+/// rerun`): every byte outside `[A-Za-z0-9/._~-]` is percent-encoded, so decoding gives the
+/// key back exactly (a `+` in the key becomes `%2B`, never a space).
+pub fn encode_event_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"/._~-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What tells one upload of a key from another, for its execution name: the version id on a
+/// versioned bucket; otherwise the event's sequencer (S3 gives every PUT its own, and a
+/// redelivered event, from a retry or the DLQ, carries the same one); without one (emulators)
+/// the ETag and the object's Last-Modified. The ETag alone would give a re-upload of the same
+/// bytes the name of the first upload's execution, so it would be taken for a duplicate
+/// delivery and never run. Last-Modified has one-second resolution: the same bytes uploaded
+/// twice within a second, without a sequencer, count as one upload.
+pub fn upload_identity(
+    version_id: Option<&str>,
+    sequencer: Option<&str>,
+    etag: &str,
+    last_modified: Option<&str>,
+) -> String {
+    match (version_id, sequencer, last_modified) {
+        (Some(v), _, _) => format!("version:{v}"),
+        (None, Some(q), _) if !q.is_empty() => format!("{etag}#{q}"),
+        (None, _, Some(lm)) => format!("{etag}@{lm}"),
+        (None, _, None) => etag.to_string(),
+    }
+}
+
+/// The execution name of a rerun of the execution named `of` (`lakeline rerun`): the
+/// original's name with a generation, `-r1`, `-r2`, …; a rerun of `x-r1` is `x-r2`. Asking
+/// twice for the rerun of the same execution gives the same name, so the second start is
+/// refused as a duplicate and nothing runs twice. The original's trailing hash is kept whole;
+/// the readable part before it is shortened to stay within 80 characters.
+pub fn rerun_name(of: &str) -> String {
+    let (base, generation) = match of.rsplit_once("-r") {
+        Some((b, n)) if !n.is_empty() && n.len() <= 6 && n.bytes().all(|c| c.is_ascii_digit()) => {
+            (b, n.parse::<u32>().unwrap_or(0) + 1)
+        }
+        _ => (of, 1),
+    };
+    let suffix = format!("-r{generation}");
+    let room = EXECUTION_NAME_MAX - suffix.len();
+    let base: String = if base.len() <= room {
+        base.to_string()
+    } else {
+        // Keep the hash (after the last '-') and cut the readable part.
+        let (readable, hash) = base.rsplit_once('-').unwrap_or(("", base));
+        let keep = room.saturating_sub(hash.len() + 1).min(readable.len());
+        let readable: String = readable.chars().take(keep).collect();
+        format!("{}-{hash}", readable.trim_end_matches(['-', '_']))
+            .chars()
+            .take(room)
+            .collect()
+    };
+    format!("{base}{suffix}")
+}
+
 /// A zero-byte "folder" object the console creates (`a/b/`): never a data file.
 pub fn is_folder_marker(key: &str, size: u64) -> bool {
     key.ends_with('/') && size == 0
@@ -192,5 +257,79 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn event_keys_round_trip() {
+        for key in [
+            "raw/orders/dt=2026-11-25/a b+c.csv",
+            "raw/x/ü%41.csv",
+            "raw/a/b.csv",
+        ] {
+            assert_eq!(decode_event_key(&encode_event_key(key)).unwrap(), key);
+        }
+        assert_eq!(encode_event_key("raw/a b+c.csv"), "raw/a%20b%2Bc.csv");
+    }
+
+    #[test]
+    fn upload_identities_tell_uploads_apart() {
+        let t = Some("2026-11-25T10:00:00Z");
+        let cases = [
+            (Some("v1"), Some("0A1"), "e", t, "version:v1"),
+            (None, Some("0A1"), "e", t, "e#0A1"),
+            (None, Some(""), "e", t, "e@2026-11-25T10:00:00Z"),
+            (None, None, "e", t, "e@2026-11-25T10:00:00Z"),
+            (None, None, "e", None, "e"),
+        ];
+        for (v, q, e, lm, want) in cases {
+            assert_eq!(upload_identity(v, q, e, lm), want);
+        }
+        // The same bytes uploaded again are another upload: another sequencer, or later.
+        assert_ne!(
+            upload_identity(None, Some("0A1"), "e", t),
+            upload_identity(None, Some("0A2"), "e", t)
+        );
+        assert_ne!(
+            upload_identity(None, None, "e", t),
+            upload_identity(None, None, "e", Some("2026-11-25T10:00:01Z"))
+        );
+    }
+
+    /// (failed execution, its rerun's name).
+    #[test]
+    fn rerun_names_count_generations_and_fit() {
+        let long = format!("{}-0123456789abcdef0123", "o".repeat(59));
+        assert_eq!(long.len(), 80);
+        let cases = [
+            (
+                "orders-2026-11-25-a-0123456789abcdef0123".to_string(),
+                "orders-2026-11-25-a-0123456789abcdef0123-r1".to_string(),
+            ),
+            (
+                "orders-a-0123456789abcdef0123-r1".into(),
+                "orders-a-0123456789abcdef0123-r2".into(),
+            ),
+            (
+                "orders-a-0123456789abcdef0123-r9".into(),
+                "orders-a-0123456789abcdef0123-r10".into(),
+            ),
+            ("x-run".into(), "x-run-r1".into()),
+            (
+                long.clone(),
+                format!("{}-0123456789abcdef0123-r1", "o".repeat(56)),
+            ),
+        ];
+        for (of, want) in cases {
+            let got = rerun_name(&of);
+            assert_eq!(got, want, "{of}");
+            assert!(got.len() <= EXECUTION_NAME_MAX);
+            assert_eq!(rerun_name(&of), got, "deterministic");
+        }
+        let r1 = rerun_name(&long);
+        assert!(
+            rerun_name(&r1).ends_with("-0123456789abcdef0123-r2"),
+            "{}",
+            rerun_name(&r1)
+        );
     }
 }

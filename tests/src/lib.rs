@@ -274,8 +274,15 @@ impl Lake {
             .unwrap();
     }
 
-    /// The S3 event S3 would deliver for an upload of `key` (key form-encoded like S3 does).
+    /// The S3 event S3 would deliver for an upload of `key` (key form-encoded like S3 does),
+    /// with a sequencer of its own, as every PUT gets one.
     pub fn event_for(&self, key: &str, size: usize, etag: &str) -> Value {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let sequencer = format!(
+            "00{:08X}{:08X}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let encoded: String = form_encode(key);
         serde_json::json!({"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
@@ -285,7 +292,7 @@ impl Lake {
             "responseElements": {},
             "s3": {"s3SchemaVersion": "1.0", "configurationId": "lakeline",
                    "bucket": {"name": self.bucket, "ownerIdentity": {"principalId": "TEST"}, "arn": format!("arn:aws:s3:::{}", self.bucket)},
-                   "object": {"key": encoded, "size": size, "eTag": etag, "sequencer": "0055AED6DCD90281E5"}}
+                   "object": {"key": encoded, "size": size, "eTag": etag, "sequencer": sequencer}}
         }]})
     }
 

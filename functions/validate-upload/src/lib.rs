@@ -204,17 +204,18 @@ pub enum Outcome {
 /// Handles one invocation: every record is attempted; if any failed, the error of the first
 /// failure is returned after the others ran (they are idempotent, so Lambda's retry is safe).
 pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
-    let records = match parse_notification(&payload).map_err(HandlerError::BadInput)? {
+    let (records, rerun_of) = match parse_notification(&payload).map_err(HandlerError::BadInput)? {
         Notification::Test => {
             info!("s3:TestEvent received: the bucket notification is wired up");
             return Ok(json!({"test_event": true, "outcomes": []}));
         }
-        Notification::Records(r) => r,
+        Notification::Records(r) => (r, None),
+        Notification::Rerun(r) => (vec![r.object_event()], Some(r.of)),
     };
     let mut outcomes = Vec::with_capacity(records.len());
     let mut first_err = None;
     for rec in &records {
-        match handle_record(deps, rec).await {
+        match handle_record(deps, rec, rerun_of.as_deref()).await {
             Ok(o) => {
                 log_outcome(&o);
                 outcomes.push(o);
@@ -270,7 +271,13 @@ fn log_outcome(o: &Outcome) {
     }
 }
 
-async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, HandlerError> {
+/// One record. `rerun_of` names the execution a `lakeline rerun` runs again: the new execution
+/// is named after it ([`keys::rerun_name`]) rather than after the upload.
+async fn handle_record(
+    deps: &Deps,
+    ev: &ObjectEvent,
+    rerun_of: Option<&str>,
+) -> Result<Outcome, HandlerError> {
     let key = match keys::decode_event_key(&ev.raw_key) {
         Ok(k) => k,
         Err(why) => {
@@ -319,7 +326,7 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
             });
         }
     };
-    if ev.version_id.is_none() {
+    if ev.version_id.is_none() || rerun_of.is_some() {
         if let Some(e) = &ev.etag {
             if *e != head.etag {
                 return Ok(Outcome::Superseded { key });
@@ -333,6 +340,7 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
         etag: head.etag.clone(),
         size: head.size,
         content_type: head.content_type.clone(),
+        last_modified: head.last_modified.clone(),
     };
 
     let (name, dataset, m) = match route {
@@ -370,7 +378,24 @@ async fn handle_record(deps: &Deps, ev: &ObjectEvent) -> Result<Outcome, Handler
     match report.verdict {
         Verdict::Valid => {
             let m = m.expect("valid implies matched");
-            start_pipeline(deps, &obj, &report, &m).await
+            let upload = keys::upload_identity(
+                obj.version_id.as_deref(),
+                ev.sequencer.as_deref(),
+                &obj.etag,
+                obj.last_modified.as_deref(),
+            );
+            let name = match rerun_of {
+                Some(of) => keys::rerun_name(of),
+                None => keys::execution_name(
+                    &report.dataset,
+                    m.date.as_deref(),
+                    &m.file,
+                    &obj.bucket,
+                    &obj.key,
+                    &upload,
+                ),
+            };
+            start_pipeline(deps, &obj, &report, &m, name).await
         }
         Verdict::Invalid => quarantine::quarantine(deps, &obj, report, partition.as_deref()).await,
     }
@@ -514,16 +539,8 @@ async fn start_pipeline(
     obj: &s3io::Object,
     report: &Report,
     m: &lakeline::registry::KeyMatch,
+    execution: String,
 ) -> Result<Outcome, HandlerError> {
-    let version = obj.version_id.as_deref().unwrap_or(&obj.etag);
-    let execution = keys::execution_name(
-        &report.dataset,
-        m.date.as_deref(),
-        &m.file,
-        &obj.bucket,
-        &obj.key,
-        version,
-    );
     s3io::merge_tags(
         &deps.s3,
         obj,

@@ -357,6 +357,7 @@ async fn mark_alert_sent(
         etag: String::new(),
         size: 0,
         content_type: None,
+        last_modified: None,
     };
     s3io::merge_tags(
         &deps.s3,

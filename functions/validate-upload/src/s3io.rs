@@ -26,6 +26,8 @@ pub struct Object {
     pub size: u64,
     /// Content type, kept on the quarantined copy.
     pub content_type: Option<String>,
+    /// Last-Modified (RFC 3339), part of the upload's identity ([`lakeline::keys::upload_identity`]).
+    pub last_modified: Option<String>,
 }
 
 /// What HEAD told us.
@@ -36,6 +38,8 @@ pub struct Head {
     pub size: u64,
     /// Content type.
     pub content_type: Option<String>,
+    /// Last-Modified (RFC 3339).
+    pub last_modified: Option<String>,
 }
 
 /// HEAD; `None` when the object (version) does not exist.
@@ -60,6 +64,9 @@ pub async fn head(
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),
             content_type: h.content_type().map(str::to_string),
+            last_modified: h
+                .last_modified()
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         })),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(HandlerError::from_sdk(

@@ -1,0 +1,365 @@
+//! Running things again once the cause is fixed, end to end on the local stack: `lakeline
+//! rerun` after a registry fix, `lakeline replay` of a quarantined object (fixed, and still
+//! broken), `lakeline redrive-dlq` of a dead-lettered event (processed once however often it
+//! is delivered), a re-upload of the same bytes, and `lakeline redrive` where the emulator has
+//! no RedriveExecution. Every data path reads the curated Parquet back and compares values.
+
+use std::time::Duration;
+
+use lakeline::jobs::JobSpec;
+use lakeline_cli::again;
+use lakeline_tests::pipeline::{router_url, spark_registry, Deployment, Options};
+use lakeline_tests::{outcome, sample};
+use serde_json::{json, Value};
+
+const DT: &str = "2026-11-21";
+
+/// A Lambda client aimed at the router, as `lakeline` is with AWS_ENDPOINT_URL set locally.
+fn lambda(d: &Deployment) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::config::Builder::from(&d.lake.conf)
+        .endpoint_url(router_url())
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+/// The `order_id`s of a curated object, in order.
+async fn curated_ids(d: &Deployment, key: &str) -> Vec<i64> {
+    let bytes = d.lake.body(key).await;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut ids = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let col = b.column_by_name("order_id").unwrap();
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        ids.extend(col.values().iter().copied());
+    }
+    ids
+}
+
+/// The `order_id`s of a CSV sample.
+fn csv_ids(body: &[u8]) -> Vec<i64> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The curated objects under `prefix`.
+async fn curated_keys(d: &Deployment, prefix: &str) -> Vec<String> {
+    d.lake
+        .s3
+        .list_objects_v2()
+        .bucket(&d.lake.bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn rerun_after_the_registry_is_fixed_curates_once() {
+    // The orders job names a Glue job that does not exist: StartJob fails, final.
+    let d = Deployment::new(Options {
+        glue_job_exists: false,
+        registry: spark_registry(),
+        ..Options::default()
+    })
+    .await;
+    let key = format!("raw/orders/dt={DT}/late.csv");
+    let body = sample("orders/good.csv");
+    let event = d.lake.upload(&key, body.clone()).await;
+    let (err, res) = d.deliver(&event).await;
+    assert_eq!(err, None, "{res}");
+    let first = outcome(&res)["execution"].as_str().unwrap().to_string();
+    let arn = d.execution_arn(&first);
+    let done = d.finished(&arn, Duration::from_secs(60)).await;
+    assert_eq!(done.status().as_str(), "FAILED");
+    assert_eq!(done.error(), Some(lakeline::error_names::JOB_NOT_FOUND));
+
+    // Fix: orders goes back to the Lambda engine (no job), published like `registry push`.
+    let mut fixed = d.stack.registry.clone();
+    for (name, ds) in fixed.datasets.iter_mut() {
+        if name.as_str() == "orders" {
+            ds.job = None;
+        }
+    }
+    d.stack.publish_registry(&fixed).await.unwrap();
+
+    let function = &d.stack.functions["validate-upload"];
+    let r = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &arn, function)
+        .await
+        .unwrap();
+    assert_eq!(r["outcome"], "valid", "{r}");
+    assert_eq!(r["duplicate"], false, "{r}");
+    let rerun_arn = r["execution"].as_str().unwrap().to_string();
+    assert_eq!(rerun_arn, format!("{arn}-r1"));
+    let done = d.finished(&rerun_arn, Duration::from_secs(60)).await;
+    assert_eq!(
+        done.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        done.error(),
+        done.cause()
+    );
+    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    let curated = out["job"]["key"].as_str().unwrap().to_string();
+    assert_eq!(curated_ids(&d, &curated).await, csv_ids(&body));
+
+    // Asked again: the same rerun name, refused as a duplicate; still one curated object.
+    let again = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &arn, function)
+        .await
+        .unwrap();
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["execution"], rerun_arn.as_str());
+    assert_eq!(
+        curated_keys(&d, &format!("curated/orders/dt={DT}/")).await,
+        vec![curated]
+    );
+    // A run that succeeded is not run again.
+    let refused = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &rerun_arn, function)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("is SUCCEEDED"), "{refused}");
+}
+
+/// Sends the bucket's raw/ upload events to a queue, then hands each queued message to
+/// validate-upload as an SQS batch (S3 → SQS → Lambda), returning the outcomes.
+async fn deliver_queued(d: &Deployment, queue: &str, want: usize) -> Vec<Value> {
+    let msgs = lakeline_tests::receive(&d.lake.sqs, queue, want, Duration::from_secs(10)).await;
+    let mut outcomes = Vec::new();
+    for m in msgs {
+        if m.get("Event").is_some() {
+            continue; // s3:TestEvent
+        }
+        let batch = json!({"Records": [{"messageId": "m", "eventSource": "aws:sqs", "body": m.to_string()}]});
+        let (err, res) = d.deliver(&batch).await;
+        assert_eq!(err, None, "{res}");
+        outcomes.extend(res["outcomes"].as_array().unwrap().iter().cloned());
+    }
+    outcomes
+}
+
+#[tokio::test]
+async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
+    let d = Deployment::new(Options::default()).await;
+    let bad = sample("orders/bad.csv");
+    let key = format!("raw/orders/dt={DT}/fixme.csv");
+    let event = d.lake.upload(&key, bad.clone()).await;
+    let (err, res) = d.deliver(&event).await;
+    assert_eq!(err, None, "{res}");
+    let o = outcome(&res);
+    assert_eq!(o["outcome"], "quarantined", "{o}");
+    let qkey = o["quarantine_key"].as_str().unwrap().to_string();
+    assert_eq!(d.lake.alerts(1, Duration::from_secs(10)).await.len(), 1);
+    let queue = d.stack.notify_uploads_to_queue().await.unwrap();
+    let uri = format!("s3://{}/{qkey}", d.lake.bucket);
+
+    // Still broken: replayed, validated again, quarantined again with a new alert.
+    let r = again::replay(
+        &d.lake.s3,
+        &uri,
+        "try again",
+        "quarantine/",
+        "2026-11-21T09:00:00Z",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["replayed"], format!("s3://{}/{key}", d.lake.bucket));
+    assert!(!d.lake.exists(&qkey).await, "moved, not copied");
+    let head = d
+        .lake
+        .s3
+        .head_object()
+        .bucket(&d.lake.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let meta = head.metadata().unwrap();
+    assert_eq!(meta[again::META_REPLAY_REASON], "try again");
+    assert_eq!(meta[again::META_REPLAYED_AT], "2026-11-21T09:00:00Z");
+    assert!(
+        meta[again::META_PREVIOUS_VERDICT].contains("line"),
+        "the verdict it was quarantined with: {meta:?}"
+    );
+    let outcomes = deliver_queued(&d, &queue, 1).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0]["outcome"], "quarantined", "{outcomes:?}");
+    assert_eq!(outcomes[0]["quarantine_key"], qkey.as_str());
+    assert!(!d.lake.exists(&key).await);
+    assert_eq!(
+        d.lake.body(&qkey).await,
+        bad,
+        "the same bytes, nothing lost"
+    );
+    assert_eq!(
+        d.lake.alerts(1, Duration::from_secs(10)).await.len(),
+        1,
+        "a new alert"
+    );
+
+    // Fixed in quarantine (the team overwrote it with good rows), then replayed: curated.
+    let good = sample("orders/good.csv");
+    d.lake.put(&qkey, good.clone()).await;
+    again::replay(
+        &d.lake.s3,
+        &uri,
+        "fixed amounts",
+        "quarantine/",
+        "2026-11-21T10:00:00Z",
+    )
+    .await
+    .unwrap();
+    let outcomes = deliver_queued(&d, &queue, 1).await;
+    assert_eq!(outcomes[0]["outcome"], "valid", "{outcomes:?}");
+    let arn = d.execution_arn(outcomes[0]["execution"].as_str().unwrap());
+    let done = d.finished(&arn, Duration::from_secs(60)).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    assert_eq!(
+        curated_ids(&d, out["job"]["key"].as_str().unwrap()).await,
+        csv_ids(&good)
+    );
+    assert!(!d.lake.exists(&qkey).await);
+    assert!(d.lake.exists(&key).await);
+
+    // Nothing to replay over: a raw object of that key is a newer upload, never overwritten.
+    d.lake.put(&qkey, bad.clone()).await;
+    let refused = again::replay(&d.lake.s3, &uri, "x", "quarantine/", "t")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("newer upload"), "{refused}");
+    assert_eq!(d.lake.body(&key).await, good);
+    assert_eq!(d.lake.body(&qkey).await, bad);
+}
+
+#[tokio::test]
+async fn a_dead_lettered_event_is_redriven_and_processed_once() {
+    let d = Deployment::new(Options::default()).await;
+    let key = format!("raw/orders/dt={DT}/dlq.csv");
+    let event = d.lake.upload(&key, sample("orders/good.csv")).await;
+    // What Lambda's on-failure destination puts in the DLQ after the retries ran out.
+    let record = json!({"version": "1.0", "timestamp": "2026-11-21T10:00:00.000Z",
+        "requestContext": {"requestId": "r1", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:validate-upload:$LATEST", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Lakeline.Transient", "errorMessage": "SNS Publish: throttled"}});
+    let dlq = d
+        .lake
+        .sqs
+        .create_queue()
+        .queue_name(lakeline_tests::unique("dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // Delivered twice (at-least-once), as a queue may.
+    for _ in 0..2 {
+        d.lake
+            .sqs
+            .send_message()
+            .queue_url(&dlq)
+            .message_body(record.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    let function = &d.stack.functions["validate-upload"];
+    let r = again::redrive_dlq(&d.lake.sqs, &lambda(&d), &dlq, function, 100, 30)
+        .await
+        .unwrap();
+    assert_eq!(r["failed"], json!([]), "{r}");
+    let done = r["redriven"].as_array().unwrap();
+    assert_eq!(done.len(), 2, "{r}");
+    let outcomes: Vec<&Value> = done.iter().map(|m| &m["outcomes"][0]).collect();
+    assert!(outcomes.iter().all(|o| o["outcome"] == "valid"), "{r}");
+    // Same name, so one execution (StartExecution with the name and input of a running
+    // execution answers with that execution; a finished one refuses as a duplicate).
+    assert_eq!(outcomes[0]["execution"], outcomes[1]["execution"]);
+    assert_eq!(d.lake.executions().await.len(), 1, "processed once: {r}");
+    let left = lakeline_tests::receive(&d.lake.sqs, &dlq, 1, Duration::from_secs(1)).await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn the_same_bytes_uploaded_again_run_again_and_a_redelivery_does_not() {
+    let d = Deployment::new(Options::default()).await;
+    let key = format!("raw/orders/dt={DT}/again.csv");
+    let body = sample("orders/good.csv");
+    let first = d.lake.upload(&key, body.clone()).await;
+    let second = d.lake.upload(&key, body.clone()).await;
+    let mut names = Vec::new();
+    for ev in [&first, &second, &second] {
+        let (err, res) = d.deliver(ev).await;
+        assert_eq!(err, None, "{res}");
+        names.push((
+            outcome(&res)["execution"].as_str().unwrap().to_string(),
+            outcome(&res)["duplicate"].as_bool().unwrap(),
+        ));
+    }
+    assert_ne!(names[0].0, names[1].0, "a new upload is a new execution");
+    assert_eq!(names[1].0, names[2].0, "a redelivery is not");
+    assert_eq!(d.lake.executions().await.len(), 2);
+    for (name, _) in &names[..2] {
+        let done = d
+            .finished(&d.execution_arn(name), Duration::from_secs(60))
+            .await;
+        assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    }
+    // Both wrote the same curated key: one object, the rows once.
+    let keys = curated_keys(&d, &format!("curated/orders/dt={DT}/")).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(curated_ids(&d, &keys[0]).await, csv_ids(&body));
+}
+
+#[tokio::test]
+async fn redrive_says_plainly_when_the_endpoint_cannot() {
+    let d = Deployment::new(Options {
+        glue_job_exists: false,
+        registry: spark_registry(),
+        ..Options::default()
+    })
+    .await;
+    let event = d
+        .lake
+        .upload(
+            &format!("raw/orders/dt={DT}/r.csv"),
+            sample("orders/good.csv"),
+        )
+        .await;
+    let (_, res) = d.deliver(&event).await;
+    let arn = d.execution_arn(outcome(&res)["execution"].as_str().unwrap());
+    assert_eq!(
+        d.finished(&arn, Duration::from_secs(60))
+            .await
+            .status()
+            .as_str(),
+        "FAILED"
+    );
+    // moto has no RedriveExecution: no pretending it worked.
+    match again::redrive(&d.lake.sfn, &arn).await {
+        Ok(v) => panic!("the emulator redrove? {v}"),
+        Err(e) => assert!(e.to_string().contains("RedriveExecution"), "{e}"),
+    }
+    assert!(d
+        .stack
+        .registry
+        .datasets
+        .iter()
+        .any(|(n, ds)| n.as_str() == "orders" && matches!(ds.job, Some(JobSpec::Glue(_)))));
+}
