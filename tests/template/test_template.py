@@ -61,12 +61,26 @@ EXPECTED_ACTIONS = {
     },
     # The schedule's EventBridge rule starts the maintenance state machine, nothing else.
     "MaintenanceStateMachineSweepRole": {"states:StartExecution"},
+    # The Glue jobs (jobs/curate.py, jobs/compact.py): S3 as the scripts use it (boto3 and
+    # Spark), their log groups, Glue's job metrics.
+    "GlueCurateJobRole": {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+        "s3:ListBucket", "s3:GetBucketLocation",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
+    },
+    "GlueCompactJobRole": {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+        "s3:ListBucket", "s3:GetBucketLocation",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
+    },
 }
 # Who may assume each role (everything else: lambda.amazonaws.com).
 ROLE_SERVICE = {
     "PipelineRole": "states.amazonaws.com",
     "MaintenanceStateMachineRole": "states.amazonaws.com",
     "MaintenanceStateMachineSweepRole": "events.amazonaws.com",
+    "GlueCurateJobRole": "glue.amazonaws.com",
+    "GlueCompactJobRole": "glue.amazonaws.com",
 }
 # AWS managed policies the translator attaches: basic logging, and X-Ray for Tracing.
 ALLOWED_MANAGED = {
@@ -74,7 +88,7 @@ ALLOWED_MANAGED = {
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 # Statements that may use Resource "*" because the actions support nothing else.
-STAR_RESOURCE_OK = {"DeliverExecutionLogs"}
+STAR_RESOURCE_OK = {"DeliverExecutionLogs", "PublishJobMetrics"}
 
 
 def resources(expanded, type_):
@@ -539,12 +553,20 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json"},
         "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*.parquet",
                                 lake + "/curated/*/compacted-*.parquet", lake + "/_lakeline/compaction/*"},
+        "GlueCurateJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/raw/*",
+                              lake + "/_lakeline/staging/*", lake + "/curated/*.parquet"},
+        "GlueCompactJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/staging/*",
+                               lake + "/curated/*.parquet", lake + "/curated/*/compacted-*.parquet",
+                               lake + "/_lakeline/compaction/*"},
     }
     for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
             if any(a.startswith("s3:") for a in as_list(st["Action"])):
                 assert st["Resource"] in allowed[name], (name, st)
 
+
+# Where `sam deploy` packages the Glue scripts: its managed bucket, under the stack's s3_prefix.
+PACKAGE = f"arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*/{STACK}/*"
 
 S3_READS = {"s3:GetObject", "s3:GetObjectVersion"}
 
