@@ -336,3 +336,82 @@ def test_rust_sends_what_the_scripts_read():
     assert emr <= compact
     # the registry location the template adds
     assert "--lakeline_registry" in curate and "--lakeline_registry" in compact
+
+
+# ------------------------------------------------------------------ the sample registry and the stack
+
+
+def samconfig_stacks():
+    conf = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    return {env: c["global"]["parameters"]["stack_name"] for env, c in conf.items()
+            if isinstance(c, dict) and "global" in c}
+
+
+def registry_spark_jobs():
+    """(dataset, where, engine, the job's settings) of every Spark job config/datasets.yaml names."""
+    import yaml
+
+    reg = yaml.safe_load((ROOT / "config/datasets.yaml").read_text())
+    out = []
+    for name, ds in reg["datasets"].items():
+        job = ds.get("job") or {}
+        if job.get("engine", "lambda") != "lambda":
+            out.append((name, "job", job["engine"], job))
+        cjob = (ds.get("compaction") or {}).get("job") or {}
+        if cjob.get("engine", "lambda") != "lambda":
+            out.append((name, "compaction.job", cjob["engine"], cjob))
+    return out
+
+
+def test_sample_registry_names_the_jobs_a_fresh_deploy_creates(expanded):
+    """`sam deploy` with samconfig.toml's [default] creates the stack `lakeline`: every Glue job
+    the sample registry names is one of that stack's two (curate for datasets, compact for
+    compactions), and no EMR Serverless job names anything a fresh deploy lacks (an
+    application id, a role, an entry point outside the stack's artifact prefix, all of which
+    the registry check at load would refuse or the run would not find)."""
+    from expand import Stack
+
+    stack_name = samconfig_stacks()["default"]
+    assert stack_name == "lakeline"
+    stack = Stack(expanded, {}, stack_name=stack_name)
+    names = {logical: stack.resources[logical]["Properties"]["Name"] for logical in JOBS}
+    assert names == {"CurateGlueJob": "lakeline-curate", "CompactGlueJob": "lakeline-compact"}
+    jobs = registry_spark_jobs()
+    assert jobs, "the sample registry shows the Spark path"
+    for dataset, where, engine, job in jobs:
+        assert engine == "glue", f"{dataset} {where}: {engine} needs per-account values a fresh deploy does not have"
+        if where == "job":
+            assert job["job_name"] == names["CurateGlueJob"], dataset
+        else:
+            assert job["glue_job_name"] == names["CompactGlueJob"], dataset
+    # the commented examples name the same jobs
+    text = (ROOT / "config/datasets.yaml").read_text()
+    assert "glue_job_name: lakeline-compact" in text
+
+
+def test_every_samconfig_stack_has_its_own_job_names(expanded):
+    """Two environments in one account never share a Glue job (names are per account and
+    region): the names derive from the stack name, and the stacks' names differ."""
+    from expand import Stack
+
+    names = set()
+    for env, stack_name in samconfig_stacks().items():
+        stack = Stack(expanded, {}, stack_name=stack_name)
+        names |= {stack.resources[j]["Properties"]["Name"] for j in JOBS}
+    assert len(names) == 2 * len(samconfig_stacks())
+
+
+def test_registry_placeholders_have_their_variables(deploy):
+    """The variables a registry will name the stack's engines by are set on every function that
+    loads the registry, with the stack's values (see PENDING_ENV in test_template.py)."""
+    for params in ({}, {"CreateEmrApplication": "true"}, {"ExistingEmrApplicationId": "00abc"}):
+        stack = deploy(params)
+        for fn, res in stack.of_type("AWS::Lambda::Function").items():
+            env = res["Properties"].get("Environment", {}).get("Variables", {})
+            if "LAKELINE_REGISTRY" not in env:
+                continue
+            assert env["LAKELINE_GLUE_CURATE_JOB"] == f"{STACK}-CurateGlueJob", fn  # Ref of the job
+            assert env["LAKELINE_GLUE_COMPACT_JOB"] == f"{STACK}-CompactGlueJob", fn
+            want = {"CreateEmrApplication": f"{STACK}-EmrApplication"}.get(
+                next(iter(params), None), params.get("ExistingEmrApplicationId", ""))
+            assert env["LAKELINE_EMR_APPLICATION_ID"] == want, fn
