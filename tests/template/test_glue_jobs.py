@@ -199,6 +199,21 @@ def test_sam_package_uploads_the_scripts(tmp_path):
     assert PACKAGE.endswith(f"/{STACK}/*")
 
 
+def test_sam_build_keeps_the_script_paths(template):
+    """`sam build` writes .aws-sam/build/template.yaml and rewrites the local paths it knows
+    (Command.ScriptLocation of AWS::Glue::Job among them) relative to it, so the `sam deploy`
+    that follows still finds jobs/*.py."""
+    import copy
+    import os
+
+    from samcli.commands._utils.template import _update_relative_paths
+
+    built = _update_relative_paths(copy.deepcopy(template), str(ROOT), str(ROOT / ".aws-sam" / "build"))
+    for job, (script, _, _) in JOBS.items():
+        loc = built["Resources"][job]["Properties"]["Command"]["ScriptLocation"]
+        assert os.path.normpath(ROOT / ".aws-sam" / "build" / loc) == str(ROOT / script), loc
+
+
 def test_samconfig_packages_under_the_stack_name():
     """The job roles may read <package bucket>/<stack name>/*: every environment's s3_prefix is
     its stack name, and resolve_s3 makes the bucket PackageBucketPattern's default matches."""
