@@ -15,6 +15,7 @@ help:
 	@echo "make local-down  stop it"
 	@echo "make lint-template  sam validate, cfn-lint, checkov, asl-validator, template tests"
 	@echo "make package     sam build (release arm64, slow)"
+	@echo "make publish-jobs STACK=<stack>  after sam deploy: jobs/*.py as versioned, checksummed EMR Serverless entry points"
 	@echo "make bench       lakeline vs its peers, side by side"
 
 ## Unit and integration tests; one emulator for the whole run, unique names per test.
@@ -60,6 +61,14 @@ lint-template:
 ## ~17 min cold on 2 cores, measured, so not part of lint/test/CI). Then: scripts/sam-tools sam deploy --guided
 package:
 	scripts/sam-tools build
+
+## After `sam deploy`: jobs/*.py to s3://<lake>/<ArtifactPrefix>jobs/<version>/ with SHA256SUMS
+## (content-addressed, written once, S3-verified checksums) for EMR Serverless entry points; prints
+## the URIs for the registry. The Glue jobs need none of it: sam deploy packages their scripts.
+.PHONY: publish-jobs
+publish-jobs:
+	@test -n "$(STACK)" || { echo "usage: make publish-jobs STACK=<stack name> [REGION=<region>]"; exit 2; }
+	scripts/sam-tools publish-jobs --stack $(STACK) $(if $(REGION),--region $(REGION))
 
 ## lakeline vs its peers, side by side (init time, CSV throughput/RSS, Parquet footer check,
 ## compaction listing, pipeline cost, package size): one table, also target/bench/results.json.

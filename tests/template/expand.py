@@ -78,11 +78,11 @@ class Unresolvable(Exception):
 class Stack:
     """One deployment of an expanded template: `params` override the defaults."""
 
-    def __init__(self, expanded, params=None, region="us-east-1"):
+    def __init__(self, expanded, params=None, region="us-east-1", stack_name=STACK):
         self.t = expanded
         self.region = region
-        self.pseudo = dict(PSEUDO, **{"AWS::AccountId": ACCOUNT, "AWS::Region": region,
-                                      "AWS::StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{STACK}/x"})
+        self.pseudo = dict(PSEUDO, **{"AWS::AccountId": ACCOUNT, "AWS::Region": region, "AWS::StackName": stack_name,
+                                      "AWS::StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack_name}/x"})
         decl = expanded["Parameters"]
         unknown = set(params or {}) - set(decl)
         if unknown:

@@ -37,6 +37,10 @@ CHECK = stack_role("CheckCompactionFunctionRole")
 COMPACT = stack_role("CompactFunctionRole")
 NOTIFY = stack_role("NotifyFailureFunctionRole")
 FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, COMPACT, NOTIFY]
+# The stack's own Glue jobs (jobs/curate.py, jobs/compact.py).
+GLUE_CURATE = stack_role("GlueCurateJobRole")
+GLUE_COMPACT = stack_role("GlueCompactJobRole")
+STACK_JOB_ROLES = [GLUE_CURATE, GLUE_COMPACT]
 # The state machines' and the schedule's roles call Lambda / Step Functions, never S3.
 MAINTENANCE = stack_role("MaintenanceStateMachineRole")
 SWEEP = stack_role("MaintenanceStateMachineSweepRole")
@@ -115,7 +119,7 @@ UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::al
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 
 ONLY_WRITERS = "OnlyRegistryWritersWriteRegistryAndArtifacts"
-FUNCTIONS_NEVER = "FunctionsNeverWriteRegistryOrArtifacts"
+FUNCTIONS_NEVER = "LakelineRolesNeverWriteRegistryOrArtifacts"
 EMR_NEVER = "EmrJobsNeverWriteRegistryOrArtifacts"
 GLUE_NEVER = "GlueJobsNeverWriteRegistryOrArtifacts"
 ONLY_RAW = "OnlyRawWritersWriteRaw"
@@ -144,7 +148,11 @@ CASES = [
     *[({}, fn, action, key, {FUNCTIONS_NEVER} | ({VALIDATE_ONLY} if fn == VALIDATE else set()))
       for fn in FUNCTION_ROLES
       for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
+    *[({}, job, action, key, {FUNCTIONS_NEVER})
+      for job in STACK_JOB_ROLES
+      for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
     ({}, CURATE, GET, REGISTRY, set()),  # functions read it
+    ({}, GLUE_CURATE, GET, REGISTRY, set()),  # ... and so do the stack's jobs
     ({}, VALIDATE, TAG, RAW, set()),  # validate-upload tags ...
     ({}, VALIDATE, DELETE, RAW, set()),  # ... and removes raw objects it quarantined
     ({}, VALIDATE, DELETE_VERSION, RAW, set()),
@@ -161,6 +169,21 @@ CASES = [
     ({}, START_JOB, PUT, CURATED, {ONLY_CURATED}),
     ({}, EMR, PUT, CURATED, {ONLY_CURATED}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, CURATED, set()),
+    # the stack's Glue jobs: curated Parquet, compactions, their staging and manifests, with no
+    # parameter to set (GlueJobRoleArns is for jobs of other stacks)
+    ({}, GLUE_CURATE, PUT, CURATED, set()),
+    ({}, GLUE_CURATE, DELETE, CURATED, set()),  # a re-run's stale parts
+    ({}, GLUE_CURATE, PUT, STAGING, set()),
+    ({}, GLUE_CURATE, DELETE, STAGING, set()),
+    ({}, GLUE_COMPACT, PUT, COMPACTED, set()),
+    ({}, GLUE_COMPACT, DELETE, CURATED, set()),
+    ({}, GLUE_COMPACT, PUT, MANIFEST, set()),
+    ({}, GLUE_COMPACT, DELETE, MANIFEST, set()),
+    ({}, GLUE_COMPACT, DELETE, STAGING, set()),
+    ({}, GLUE_CURATE, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, GLUE_COMPACT, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),
+    ({}, GLUE_CURATE, DELETE, UNCLAIMED, {ONLY_UNCLAIMED}),
+    ({}, GLUE_CURATE, PUT, RAW, set()),  # raw/ is IAM's (the job role has no grant there)
     # compact: writes its output, deletes its inputs (and a rolled-back output) in curated/
     ({}, COMPACT, PUT, COMPACTED, set()),
     ({}, COMPACT, DELETE, CURATED, set()),
@@ -373,8 +396,8 @@ def exempt_from(stack, sid):
 def test_curated_writers_are_exactly_lakeline(deploy):
     """curated/: curate, check-compaction, compact and the job roles the parameters name,
     nobody else."""
-    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, CHECK, COMPACT, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, CHECK, COMPACT}
+    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, CHECK, COMPACT, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, CHECK, COMPACT, *STACK_JOB_ROLES}
 
 
 def statement(stack, sid):
@@ -390,8 +413,8 @@ def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
     whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
     lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
-    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE}
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, *STACK_JOB_ROLES}
     st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)
     assert st["Resource"] == f"{lake}/_lakeline/*"
     assert exempt_from(stack, ONLY_UNCLAIMED) == {VALIDATE}
@@ -435,7 +458,8 @@ def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
     bucket = stack.outputs["LakeBucketName"]["Value"]
     checked = 0
     for logical in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
-                    "CheckCompactionFunctionRole", "CompactFunctionRole", "NotifyFailureFunctionRole"):
+                    "CheckCompactionFunctionRole", "CompactFunctionRole", "NotifyFailureFunctionRole",
+                    "GlueCurateJobRole", "GlueCompactJobRole"):
         for action, pattern in iam_object_grants(stack, logical):
             key = pattern.split(":::", 1)[1].split("/", 1)[1].replace("*", "x/y")
             assert denied_by(stack, stack_role(logical), action, key, bucket=bucket) == set(), (logical, action, key)
@@ -444,14 +468,20 @@ def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
 
 
 def test_function_roles_never_write_the_registry(deploy):
-    """Every function role of the stack, compact's included, is in the never-the-registry list."""
+    """Every function role of the stack, compact's included, and the stack's Glue job roles
+    (they run the entry points) are in the never-the-registry list."""
     stack = deploy()
     (st,) = [s for s in policy_statements(stack) if s["Sid"] == FUNCTIONS_NEVER]
     listed = set(as_list(st["Condition"]["ArnLike"]["aws:PrincipalArn"]))
-    fn_roles = {stack_role(k) for k in stack.of_type("AWS::IAM::Role")
+
+    def assumed_by(service):
+        return {stack_role(k) for k in stack.of_type("AWS::IAM::Role")
                 if stack.resources[k]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
-                == {"Service": ["lambda.amazonaws.com"]}}
-    assert listed == fn_roles == set(FUNCTION_ROLES)
+                == {"Service": [service]}}
+
+    assert assumed_by("lambda.amazonaws.com") == set(FUNCTION_ROLES)
+    assert assumed_by("glue.amazonaws.com") == set(STACK_JOB_ROLES)
+    assert listed == set(FUNCTION_ROLES) | set(STACK_JOB_ROLES)
 
 
 # ------------------------------------------------------------------ the data outlives the stack
@@ -509,7 +539,10 @@ def test_existing_bucket_mode(deploy):
         for p in res["Properties"].get("Policies", []) for st in as_list(p["PolicyDocument"]["Statement"])
         for r in as_list(st.get("Resource", [])) if isinstance(r, str) and r.startswith("arn:aws:s3:::")
     }
-    assert s3_arns and all(r.split(":::")[1].split("/")[0] == EXISTING for r in s3_arns)
+    # ... but the Glue jobs' packaged scripts, which `sam deploy` puts into its own bucket
+    package = f"arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*/{STACK}/*"
+    assert package in s3_arns
+    assert all(r.split(":::")[1].split("/")[0] == EXISTING for r in s3_arns - {package})
 
 
 def test_existing_bucket_policy_can_be_left_alone(deploy):

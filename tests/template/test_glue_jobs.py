@@ -1,0 +1,432 @@
+"""The stack's Spark engine on Glue (issue 14): the curate and compact Glue jobs of template.yaml,
+checked on the template, its offline expansion, and `sam package`'s own exporter.
+
+What must hold: the scripts are the files in jobs/ and `sam deploy` packages them; Glue 5.0
+(Spark 3.5, what tests/spark runs); workers, timeout and concurrency come from parameters with
+pinned defaults; bookmarks are off; logs go to the stack's log groups, with retention; each job
+role may do what its script does and nothing more; and what start-job sends (Rust) is what the
+scripts read (Python)."""
+
+import ast
+import hashlib
+import re
+import tomllib
+
+import pytest
+
+from expand import ROOT, STACK
+
+JOBS = {
+    # logical id: (script, role, the name it has in a stack)
+    "CurateGlueJob": ("jobs/curate.py", "GlueCurateJobRole", "curate"),
+    "CompactGlueJob": ("jobs/compact.py", "GlueCompactJobRole", "compact"),
+}
+PACKAGE = f"arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*/{STACK}/*"
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def allows(role):
+    """(Sid, actions, resources, condition) of a resolved role's Allow statements."""
+    out = []
+    for p in role["Properties"]["Policies"]:
+        for st in as_list(p["PolicyDocument"]["Statement"]):
+            assert st["Effect"] == "Allow"
+            out.append((st["Sid"], set(as_list(st["Action"])), set(as_list(st["Resource"])), st.get("Condition")))
+    return out
+
+
+def grants(role):
+    """{resource: actions} of a resolved role."""
+    by = {}
+    for _, actions, res, _ in allows(role):
+        for r in res:
+            by.setdefault(r, set()).update(actions)
+    return by
+
+
+# ------------------------------------------------------------------ the jobs
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_job_runs_the_script_from_jobs_on_glue_5(template, job):
+    script, role, _ = JOBS[job]
+    p = template["Resources"][job]["Properties"]
+    assert (ROOT / script).is_file()
+    assert p["Command"] == {"Name": "glueetl", "PythonVersion": "3", "ScriptLocation": script}
+    assert p["GlueVersion"] == "5.0"  # Spark 3.5.4, Python 3.11, Java 17
+    assert p["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert p["ExecutionClass"] == "STANDARD"
+    assert p["MaxRetries"] == 0  # the state machine retries, knowing the run key
+    assert p["JobRunQueuingEnabled"] is True  # account quotas: WAITING, not FAILED
+
+
+def test_tests_run_the_spark_glue_runs():
+    """tests/spark pins PySpark 3.5, the Spark of Glue 5.0 (and of EMR 7.x)."""
+    pins = (ROOT / "tools/requirements-spark.txt").read_text()
+    assert re.search(r"(?im)^pyspark==3\.5\.\d+", pins), pins
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_workers_and_timeout_are_parameters_with_pinned_defaults(template, deploy, job):
+    p = template["Resources"][job]["Properties"]
+    assert p["WorkerType"] == {"Ref": "GlueWorkerType"}
+    assert p["NumberOfWorkers"] == {"Ref": "GlueNumberOfWorkers"}
+    assert p["Timeout"] == {"Ref": "GlueTimeoutMinutes"}
+    params = template["Parameters"]
+    assert params["GlueWorkerType"]["Default"] == "G.1X"  # 1 DPU a worker: the README's prices
+    assert params["GlueNumberOfWorkers"]["Default"] == 2  # driver + one executor, Glue's minimum
+    assert params["GlueNumberOfWorkers"]["MinValue"] == 2
+    assert 0 < params["GlueTimeoutMinutes"]["Default"] <= 180  # not Glue's 48 hours
+    stack = deploy(GlueWorkerType="G.2X", GlueNumberOfWorkers="10", GlueTimeoutMinutes="30")
+    r = stack.resources[job]["Properties"]
+    assert (r["WorkerType"], r["NumberOfWorkers"], r["Timeout"]) == ("G.2X", "10", "30")
+
+
+def test_concurrency_is_sized_for_bursts(template, deploy):
+    """Glue's default MaxConcurrentRuns (1) fails the second large file of a burst. curate's is
+    a parameter (20 by default); compact's follows the maintenance Map's concurrency, which is
+    the most compactions a sweep runs at once."""
+    assert template["Resources"]["CurateGlueJob"]["Properties"]["ExecutionProperty"] == {
+        "MaxConcurrentRuns": {"Ref": "GlueCurateMaxConcurrentRuns"}}
+    assert template["Resources"]["CompactGlueJob"]["Properties"]["ExecutionProperty"] == {
+        "MaxConcurrentRuns": {"Ref": "CompactConcurrency"}}
+    p = template["Parameters"]["GlueCurateMaxConcurrentRuns"]
+    assert p["Default"] >= 10 and p["MinValue"] == 1
+    desc = " ".join(p["Description"].split())
+    assert "Lakeline.JobRetryable" in desc and "$17.60 an hour" in desc
+    # the cost bound the description states, from the defaults
+    workers = template["Parameters"]["GlueNumberOfWorkers"]["Default"]
+    assert f"${p['Default'] * workers * 0.44:.2f} an hour" in desc
+    stack = deploy(GlueCurateMaxConcurrentRuns="50", CompactConcurrency="8")
+    assert stack.resources["CurateGlueJob"]["Properties"]["ExecutionProperty"] == {"MaxConcurrentRuns": "50"}
+    assert stack.resources["CompactGlueJob"]["Properties"]["ExecutionProperty"] == {"MaxConcurrentRuns": "8"}
+
+
+def test_start_job_retries_concurrency_refusals():
+    """What makes a burst queue instead of fail: ConcurrentRunsExceededException is
+    Lakeline.JobRetryable (Rust), and the pipeline retries that with backoff."""
+    import json
+
+    jobs_rs = (ROOT / "shared/src/jobs.rs").read_text()
+    assert re.search(r'"ConcurrentRunsExceededException"[^=]*=> return JobErrorClass::Retryable', jobs_rs, re.S)
+    asl = json.loads((ROOT / "statemachine/pipeline.asl.json").read_text())
+    (retry,) = [r for r in asl["States"]["StartJob"]["Retry"] if "Lakeline.JobRetryable" in r["ErrorEquals"]]
+    assert retry["MaxAttempts"] >= 5 and retry["BackoffRate"] >= 2
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_bookmarks_off_metrics_and_logs(deploy, job):
+    stack = deploy()
+    args = stack.resources[job]["Properties"]["DefaultArguments"]
+    assert args["--job-bookmark-option"] == "job-bookmark-disable"
+    assert args["--enable-metrics"] == "true"
+    assert args["--enable-continuous-cloudwatch-log"] == "true"
+    prefix = args["--custom-logGroup-prefix"]
+    assert prefix == f"/aws-glue/lakeline/{STACK}"
+    groups = {g["Properties"]["LogGroupName"]: g["Properties"] for g in stack.of_type("AWS::Logs::LogGroup").values()}
+    for suffix in ("error", "output"):  # where Glue 5.0 writes with a custom prefix
+        g = groups[f"{prefix}/{suffix}"]
+        assert g["RetentionInDays"] == "30"  # LogRetentionDays
+        assert g["KmsKeyId"] == "<LakelineKey.Arn>"
+    assert deploy(LogRetentionDays="7").resources["GlueJobsErrorLogGroup"]["Properties"]["RetentionInDays"] == "7"
+
+
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake", "RegistryKey": "config/lake.yaml"}],
+                         ids=["created", "existing"])
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_jobs_read_the_registry_the_functions_read(deploy, job, params):
+    stack = deploy(params)
+    args = stack.resources[job]["Properties"]["DefaultArguments"]
+    assert args["--lakeline_registry"] == stack.outputs["RegistryUri"]["Value"]
+    env = stack.resources["StartJobFunction"]["Properties"]["Environment"]["Variables"]
+    assert args["--lakeline_registry"] == env["LAKELINE_REGISTRY"]
+
+
+def test_job_names_derive_from_the_stack_and_start_job_may_run_them(deploy):
+    stack = deploy()
+    for job, (_, _, suffix) in JOBS.items():
+        name = stack.resources[job]["Properties"]["Name"]
+        assert name == f"{STACK}-{suffix}"
+    outputs = stack.outputs
+    assert outputs["GlueCurateJobName"]["Value"] == f"{STACK}-CurateGlueJob"  # Ref of the job
+    assert outputs["GlueCompactJobName"]["Value"] == f"{STACK}-CompactGlueJob"
+    (run,) = [st for st in stack.resources["StartJobFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+              if st.get("Sid") == "RunGlueJobs"]
+    # whatever GlueJobNamePattern is: the stack's own two jobs
+    assert set(run["Resource"]) >= {
+        f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CurateGlueJob",
+        f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CompactGlueJob",
+    }
+
+
+# ------------------------------------------------------------------ `sam deploy` packages the scripts
+
+
+def test_sam_package_uploads_the_scripts(tmp_path):
+    """`sam deploy` packages template.yaml with SAM CLI's exporter: run it, offline, on the Glue
+    jobs with an uploader that records instead of uploading. Each ScriptLocation becomes the
+    s3:// URI of its file, uploaded as is (not zipped), under the deploy's s3_prefix."""
+    from samcli.lib.package.artifact_exporter import Template
+    from samcli.lib.package.code_signer import CodeSigner
+    from samcli.lib.package.packageable_resources import GlueJobCommandScriptLocationResource
+    from samcli.lib.package.uploaders import Uploaders
+
+    class Recorder:
+        bucket_name, prefix = "pkg-bucket", STACK
+        uploaded = {}
+
+        def upload_with_dedup(self, file_name, extension=None, precomputed_md5=None):
+            data = open(file_name, "rb").read()
+            key = f"{self.prefix}/{hashlib.md5(data).hexdigest()}"
+            self.uploaded[key] = (file_name, data)
+            return f"s3://{self.bucket_name}/{key}"
+
+    rec = Recorder()
+    exported = Template(
+        str(ROOT / "template.yaml"), str(ROOT), Uploaders(rec, None), CodeSigner(None, None),
+        resources_to_export=frozenset([GlueJobCommandScriptLocationResource]),
+    ).export()
+    for job, (script, _, _) in JOBS.items():
+        uri = exported["Resources"][job]["Properties"]["Command"]["ScriptLocation"]
+        m = re.fullmatch(rf"s3://pkg-bucket/({STACK}/[0-9a-f]{{32}})", uri)
+        assert m, uri
+        file_name, data = rec.uploaded[m.group(1)]
+        assert file_name == str(ROOT / script) and data == (ROOT / script).read_bytes()
+    # what the job roles may read of the package bucket covers those keys
+    assert PACKAGE.endswith(f"/{STACK}/*")
+
+
+def test_sam_build_keeps_the_script_paths(template):
+    """`sam build` writes .aws-sam/build/template.yaml and rewrites the local paths it knows
+    (Command.ScriptLocation of AWS::Glue::Job among them) relative to it, so the `sam deploy`
+    that follows still finds jobs/*.py."""
+    import copy
+    import os
+
+    from samcli.commands._utils.template import _update_relative_paths
+
+    built = _update_relative_paths(copy.deepcopy(template), str(ROOT), str(ROOT / ".aws-sam" / "build"))
+    for job, (script, _, _) in JOBS.items():
+        loc = built["Resources"][job]["Properties"]["Command"]["ScriptLocation"]
+        assert os.path.normpath(ROOT / ".aws-sam" / "build" / loc) == str(ROOT / script), loc
+
+
+def test_samconfig_packages_under_the_stack_name():
+    """The job roles may read <package bucket>/<stack name>/*: every environment's s3_prefix is
+    its stack name, and resolve_s3 makes the bucket PackageBucketPattern's default matches."""
+    conf = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for env, sections in conf.items():
+        if not isinstance(sections, dict) or "deploy" not in sections:
+            continue
+        deploy_ = sections["deploy"]["parameters"]
+        assert deploy_["s3_prefix"] == sections["global"]["parameters"]["stack_name"], env
+        assert deploy_.get("resolve_s3") is True, env
+
+
+# ------------------------------------------------------------------ least privilege
+
+
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake", "CuratedPrefix": "gold/"}],
+                         ids=["created", "existing"])
+def test_curate_job_role(deploy, params):
+    """curate: reads its script, the registry and raw/; stages under _lakeline/staging/; writes
+    (and replaces its own stale parts of) curated Parquet; logs to the stack's groups; Glue's
+    metrics. Never the manifests, the markers, quarantine/, the registry's writes."""
+    stack = deploy(params)
+    lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
+    curated = params.get("CuratedPrefix", "curated/")
+    rw = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+    assert grants(stack.resources["GlueCurateJobRole"]) == {
+        PACKAGE: {"s3:GetObject"},
+        lake + "/config/datasets.yaml": {"s3:GetObject"},
+        lake: {"s3:ListBucket", "s3:GetBucketLocation"},
+        lake + "/raw/*": {"s3:GetObject"},
+        lake + "/_lakeline/staging/*": rw,
+        lake + f"/{curated}*.parquet": rw,
+        f"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/lakeline/{STACK}/*":
+            {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+        "*": {"cloudwatch:PutMetricData"},
+    }
+
+
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake", "CuratedPrefix": "gold/"}],
+                         ids=["created", "existing"])
+def test_compact_job_role_deletes_only_what_compaction_needs(deploy, params):
+    """compact: reads and deletes curated Parquet (its inputs, a rolled-back output), writes only
+    compacted-*.parquet, keeps its manifests under _lakeline/compaction/, stages. No raw/."""
+    stack = deploy(params)
+    lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
+    curated = params.get("CuratedPrefix", "curated/")
+    assert grants(stack.resources["GlueCompactJobRole"]) == {
+        PACKAGE: {"s3:GetObject"},
+        lake + "/config/datasets.yaml": {"s3:GetObject"},
+        lake: {"s3:ListBucket", "s3:GetBucketLocation"},
+        lake + "/_lakeline/staging/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
+        lake + f"/{curated}*.parquet": {"s3:GetObject", "s3:DeleteObject"},
+        lake + f"/{curated}*/compacted-*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
+        lake + "/_lakeline/compaction/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        f"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/lakeline/{STACK}/*":
+            {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+        "*": {"cloudwatch:PutMetricData"},
+    }
+
+
+@pytest.mark.parametrize("role", ["GlueCurateJobRole", "GlueCompactJobRole"])
+def test_metrics_grant_is_glues_namespace_only(deploy, role):
+    (st,) = [a for a in allows(deploy().resources[role]) if a[0] == "PublishJobMetrics"]
+    assert st[1] == {"cloudwatch:PutMetricData"} and st[2] == {"*"}
+    assert st[3] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+    assert "ManagedPolicyArns" not in deploy().resources[role]["Properties"]  # no AWSGlueServiceRole
+
+
+def test_the_grants_match_the_keys_the_scripts_use():
+    """The prefixes the roles are scoped to are the scripts' own constants."""
+    for script in ("jobs/curate.py", "jobs/compact.py"):
+        src = (ROOT / script).read_text()
+        assert 'LAKELINE_DIR = "_lakeline/"' in src
+        assert 'STAGING_PREFIX = LAKELINE_DIR + "staging/"' in src
+        assert 'COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"' in src
+    compact = (ROOT / "jobs/compact.py").read_text()
+    assert 'return f"compacted-{group}"' in compact  # -> compacted-<group>-<nnnnn>.parquet
+    assert 'name.endswith(".parquet")' in compact  # inputs are Parquet keys only
+
+
+def test_spark_staging_expires(expanded):
+    rules = {r["Id"]: r for r in expanded["Resources"]["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    r = rules["spark-staging-expiry"]
+    assert r["Prefix"] == "_lakeline/staging/" and r["Status"] == "Enabled"
+    assert r["ExpirationInDays"] * 24 * 60 > 2880  # longer than Glue's longest run
+
+
+# ------------------------------------------------------------------ arguments: Rust sends, Python reads
+
+
+def rust_glue_arguments():
+    """The --names start-job (functions/start-job) and the compaction request (shared) send to
+    Glue, read from their sources."""
+    start = (ROOT / "functions/start-job/src/lib.rs").read_text()
+    names = set(re.findall(r'args\.insert\(\s*"(--[a-z_]+)"', start))
+    if "GLUE_RUN_KEY_ARG" in start:
+        names.add(re.search(r'GLUE_RUN_KEY_ARG: &str = "([^"]+)"', (ROOT / "shared/src/jobs.rs").read_text()).group(1))
+    comp = (ROOT / "shared/src/compaction/mod.rs").read_text()
+    body = comp[comp.index("pub fn job_spec"):]
+    names |= set(re.findall(r'\("(--[a-z-]+)",', body[:body.index("Ok(match")]))
+    return names
+
+
+def rust_emr_arguments():
+    start = (ROOT / "functions/start-job/src/lib.rs").read_text()
+    body = start[start.index("async fn start_emr"):]
+    return set(re.findall(r'"(--[a-z-]+)"\.to_string\(\)', body[:body.index("let spark")]))
+
+
+def script_options(script):
+    """Every option string a script's parse_args accepts."""
+    tree = ast.parse((ROOT / script).read_text())
+    (fn,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "parse_args"]
+    opts = set()
+    for call in ast.walk(fn):
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "add_argument":
+            opts |= {a.value for a in call.args if isinstance(a, ast.Constant) and str(a.value).startswith("--")}
+    return opts
+
+
+def test_rust_sends_what_the_scripts_read():
+    glue = rust_glue_arguments()
+    emr = rust_emr_arguments()
+    assert {"--lakeline_source", "--lakeline_target", "--lakeline_dataset", "--lakeline_partition",
+            "--lakeline_execution", "--lakeline_run_key", "--input", "--output-files", "--target-file-size"} <= glue
+    assert emr == {"--source", "--partition", "--target"}
+    curate, compact = script_options("jobs/curate.py"), script_options("jobs/compact.py")
+    # a dataset's curate run (Glue or EMR Serverless) ...
+    assert {"--lakeline_source", "--lakeline_target", "--lakeline_dataset", "--lakeline_partition",
+            "--lakeline_execution", "--lakeline_run_key"} <= curate
+    assert emr <= curate
+    # ... a compaction run, which also carries the curate-shaped arguments
+    assert {"--input", "--output-files", "--target-file-size", "--lakeline_source", "--lakeline_target",
+            "--lakeline_dataset", "--lakeline_partition"} <= compact
+    assert emr <= compact
+    # the registry location the template adds
+    assert "--lakeline_registry" in curate and "--lakeline_registry" in compact
+
+
+# ------------------------------------------------------------------ the sample registry and the stack
+
+
+def samconfig_stacks():
+    conf = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    return {env: c["global"]["parameters"]["stack_name"] for env, c in conf.items()
+            if isinstance(c, dict) and "global" in c}
+
+
+def registry_spark_jobs():
+    """(dataset, where, engine, the job's settings) of every Spark job config/datasets.yaml names."""
+    import yaml
+
+    reg = yaml.safe_load((ROOT / "config/datasets.yaml").read_text())
+    out = []
+    for name, ds in reg["datasets"].items():
+        job = ds.get("job") or {}
+        if job.get("engine", "lambda") != "lambda":
+            out.append((name, "job", job["engine"], job))
+        cjob = (ds.get("compaction") or {}).get("job") or {}
+        if cjob.get("engine", "lambda") != "lambda":
+            out.append((name, "compaction.job", cjob["engine"], cjob))
+    return out
+
+
+def test_sample_registry_names_the_jobs_a_fresh_deploy_creates(expanded):
+    """`sam deploy` with samconfig.toml's [default] creates the stack `lakeline`: every Glue job
+    the sample registry names is one of that stack's two (curate for datasets, compact for
+    compactions), and no EMR Serverless job names anything a fresh deploy lacks (an
+    application id, a role, an entry point outside the stack's artifact prefix, all of which
+    the registry check at load would refuse or the run would not find)."""
+    from expand import Stack
+
+    stack_name = samconfig_stacks()["default"]
+    assert stack_name == "lakeline"
+    stack = Stack(expanded, {}, stack_name=stack_name)
+    names = {logical: stack.resources[logical]["Properties"]["Name"] for logical in JOBS}
+    assert names == {"CurateGlueJob": "lakeline-curate", "CompactGlueJob": "lakeline-compact"}
+    jobs = registry_spark_jobs()
+    assert jobs, "the sample registry shows the Spark path"
+    for dataset, where, engine, job in jobs:
+        assert engine == "glue", f"{dataset} {where}: {engine} needs per-account values a fresh deploy does not have"
+        if where == "job":
+            assert job["job_name"] == names["CurateGlueJob"], dataset
+        else:
+            assert job["glue_job_name"] == names["CompactGlueJob"], dataset
+    # the commented examples name the same jobs
+    text = (ROOT / "config/datasets.yaml").read_text()
+    assert "glue_job_name: lakeline-compact" in text
+
+
+def test_every_samconfig_stack_has_its_own_job_names(expanded):
+    """Two environments in one account never share a Glue job (names are per account and
+    region): the names derive from the stack name, and the stacks' names differ."""
+    from expand import Stack
+
+    names = set()
+    for env, stack_name in samconfig_stacks().items():
+        stack = Stack(expanded, {}, stack_name=stack_name)
+        names |= {stack.resources[j]["Properties"]["Name"] for j in JOBS}
+    assert len(names) == 2 * len(samconfig_stacks())
+
+
+def test_registry_placeholders_have_their_variables(deploy):
+    """The variables a registry will name the stack's engines by are set on every function that
+    loads the registry, with the stack's values (see PENDING_ENV in test_template.py)."""
+    for params in ({}, {"CreateEmrApplication": "true"}, {"ExistingEmrApplicationId": "00abc"}):
+        stack = deploy(params)
+        for fn, res in stack.of_type("AWS::Lambda::Function").items():
+            env = res["Properties"].get("Environment", {}).get("Variables", {})
+            if "LAKELINE_REGISTRY" not in env:
+                continue
+            assert env["LAKELINE_GLUE_CURATE_JOB"] == f"{STACK}-CurateGlueJob", fn  # Ref of the job
+            assert env["LAKELINE_GLUE_COMPACT_JOB"] == f"{STACK}-CompactGlueJob", fn
+            want = {"CreateEmrApplication": f"{STACK}-EmrApplication"}.get(
+                next(iter(params), None), params.get("ExistingEmrApplicationId", ""))
+            assert env["LAKELINE_EMR_APPLICATION_ID"] == want, fn
