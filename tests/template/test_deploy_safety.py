@@ -64,7 +64,7 @@ def glob(pattern, value):
     return re.fullmatch(rx, value) is not None
 
 
-def applies(st, principal, action, arn, secure):
+def applies(st, principal, action, arn, secure, extra=None):
     """Whether a Deny statement of the bucket policy matches this request (Resource: the ARN
     matches one of them; NotResource: none of them)."""
     if not any(glob(a, action) for a in as_list(st["Action"])):
@@ -75,9 +75,15 @@ def applies(st, principal, action, arn, secure):
         return False
     assert ("Resource" in st) != ("NotResource" in st), st["Sid"]
     context = {"aws:PrincipalArn": principal, "aws:SecureTransport": "true" if secure else "false"}
+    context.update(extra or {})
     for op, keys in st.get("Condition", {}).items():  # operators (and keys) are ANDed
         for key, values in keys.items():
             values = as_list(values)
+            if op == "Null":  # "true": the key is absent from the request; "false": present
+                ok = (key not in context) == (values == ["true"])
+                if not ok:
+                    return False
+                continue
             got = context[key]
             if op == "Bool":
                 ok = got in values
@@ -96,12 +102,12 @@ def policy_statements(stack):
     return stack.resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
 
 
-def denied_by(stack, principal, action, key, secure=True, bucket=None):
+def denied_by(stack, principal, action, key, secure=True, bucket=None, extra=None):
     """Sids of the bucket policy's statements that deny this request (empty: the bucket policy
-    leaves it to IAM)."""
+    leaves it to IAM). `extra`: more request context, e.g. SSE-C headers."""
     bucket = bucket or stack.outputs["LakeBucketName"]["Value"]
     arn = f"arn:aws:s3:::{bucket}/{key}" if key is not None else f"arn:aws:s3:::{bucket}"
-    return {st["Sid"] for st in policy_statements(stack) if applies(st, principal, action, arn, secure)}
+    return {st["Sid"] for st in policy_statements(stack) if applies(st, principal, action, arn, secure, extra)}
 
 
 PUT, DELETE, DELETE_VERSION = "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"
@@ -129,6 +135,7 @@ ONLY_LAKELINE_DIR = "OnlyLakelineWritesOrDeletesLakelineDir"
 ONLY_UNCLAIMED = "OnlyValidateUploadWritesOrDeletesUnclaimedMarkers"
 VALIDATE_ONLY = "ValidateUploadWritesOnlyRawQuarantineAndUnclaimedMarkers"
 TLS = "DenyInsecureTransport"
+SSE_C = "DenySseCUploads"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
 WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
@@ -343,10 +350,24 @@ def test_who_writes_what(deploy, case, mode):
     assert denied_by(stack, principal, action, key, secure) == want
 
 
+SSE_C_HEADERS = {"s3:x-amz-server-side-encryption-customer-algorithm": "AES256"}
+
+
+@pytest.mark.parametrize("key", [RAW, CURATED, QUARANTINED])
+def test_sse_c_uploads_are_denied_for_everyone(deploy, key):
+    """An SSE-C object could be neither validated nor quarantined (S3 keeps no key): the upload
+    is refused, whoever sends it; the same PUT without SSE-C headers is not refused for that."""
+    stack = deploy({})
+    for who in (PRODUCER, VALIDATE, CI):
+        assert SSE_C in denied_by(stack, who, PUT, key, extra=SSE_C_HEADERS)
+        assert SSE_C not in denied_by(stack, who, PUT, key)
+    assert SSE_C not in denied_by(stack, PRODUCER, GET, key, extra=SSE_C_HEADERS)
+
+
 def test_every_policy_statement_is_exercised(deploy):
-    """Each statement any configuration of CASES produces denies at least one case, and the
-    statements of a configuration are exactly those its parameters ask for."""
-    seen = set()
+    """Each statement any configuration of CASES produces denies at least one case (SSE-C: the
+    test above), and the statements of a configuration are exactly those its parameters ask for."""
+    seen = {SSE_C}
     for case in CASES:
         seen |= case[4]
     produced = set()
@@ -354,13 +375,13 @@ def test_every_policy_statement_is_exercised(deploy):
         produced |= {st["Sid"] for st in policy_statements(deploy(dict(params)))}
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
-        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY,
+        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
-    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY}
+    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C}
     assert sids() == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -382,7 +403,8 @@ def test_policy_statements_are_denials_of_the_lake_only(deploy, params):
             for r in as_list(st.get("Resource", st.get("NotResource"))):
                 assert r == f"arn:aws:s3:::{bucket}" or r.startswith(f"arn:aws:s3:::{bucket}/"), r
             keys = {k for op in st["Condition"].values() for k in op}
-            assert keys <= {"aws:PrincipalArn", "aws:SecureTransport"}, st["Sid"]
+            # SSE-C: the one request header the policy looks at (DenySseCUploads).
+            assert keys <= {"aws:PrincipalArn", "aws:SecureTransport", "s3:x-amz-server-side-encryption-customer-algorithm"}, st["Sid"]
         # S3's limit on a bucket policy, with room for long role ARNs.
         assert len(json.dumps(stack.resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"])) < 10 * 1024
 

@@ -193,14 +193,50 @@ def test_asl_is_json_and_invokes_only_lambda(template, asl_text, sm):
     assert resources_ <= {"arn:aws:states:::lambda:invoke"}, resources_
 
 
-def test_substitutions_are_the_three_steps(template):
-    """curate, start-job, notify-failure: the pipeline no longer compacts (maintenance does)."""
+def test_substitutions_are_the_two_steps(template):
+    """curate and start-job: the pipeline no longer compacts (maintenance does) and no longer
+    calls notify-failure (PipelineFailedRule does, so that it has no Catch and can be redriven)."""
     subs = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
     assert subs == {
         "CurateFunctionArn": {"Fn::GetAtt": ["CurateFunction", "Arn"]},
         "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
-        "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
     }
+
+
+def test_pipeline_has_no_catch_so_it_can_be_redriven(asl_text):
+    """RedriveExecution resumes at the failed state: a Catch into notify-and-Fail would make it
+    fail again at the Fail state."""
+    assert '"Catch"' not in asl_text
+
+
+def test_failed_pipeline_runs_reach_notify_failure_through_eventbridge(template):
+    """FAILED, TIMED_OUT and ABORTED runs of this stack's pipeline (and no other state
+    machine's) are delivered to notify-failure, which EventBridge may invoke, with retries."""
+    res = template["Resources"]
+    rule = res["PipelineFailedRule"]["Properties"]
+    assert res["PipelineFailedRule"]["Type"] == "AWS::Events::Rule"
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": "Pipeline"}]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]}
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] >= 3600
+    perm = res["PipelineFailedRulePermission"]["Properties"]
+    assert perm["Principal"] == "events.amazonaws.com"
+    assert perm["FunctionName"] == {"Ref": "NotifyFailureFunction"}
+    assert perm["SourceArn"] == {"Fn::GetAtt": ["PipelineFailedRule", "Arn"]}
+
+
+def test_sse_c_uploads_are_refused(template):
+    """lakeline cannot read SSE-C objects (S3 keeps no key): the bucket policy refuses them at
+    upload, where the producer sees the error, instead of letting them sit unvalidated."""
+    stmts = template["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in stmts if isinstance(s, dict) and s.get("Sid") == "DenySseCUploads"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Action"] == "s3:PutObject"
+    assert deny["Condition"] == {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}
 
 
 def invokable_functions(expanded, role="PipelineRole"):
@@ -236,7 +272,7 @@ def test_every_task_function_may_be_invoked(template, expanded, asl_text, sm):
 def test_pipeline_may_invoke_curate(expanded):
     assert "CurateFunction" in invokable_functions(expanded)
     # and nothing that is not a pipeline step: validate-upload starts executions, it is no Task.
-    assert invokable_functions(expanded) == {"CurateFunction", "StartJobFunction", "NotifyFailureFunction"}
+    assert invokable_functions(expanded) == {"CurateFunction", "StartJobFunction"}
 
 
 def test_maintenance_invokes_exactly_its_four_functions(expanded):
@@ -860,7 +896,8 @@ def test_state_machine_alarms(expanded, sm):
 
 
 def sweep_rule(stack):
-    (name,) = stack.of_type("AWS::Events::Rule")
+    """The schedule's rule (the other rule is PipelineFailedRule, an event pattern)."""
+    (name,) = [n for n in stack.of_type("AWS::Events::Rule") if n != "PipelineFailedRule"]
     return name, stack.resources[name]["Properties"]
 
 
