@@ -77,6 +77,55 @@ async fn duplicate_after_the_execution_closed_is_still_one_execution() {
     assert_eq!(lake.executions().await.len(), 1);
 }
 
+/// SSE-KMS (with and without a bucket key): ETags are not MD5s, so the copy is checked by
+/// checksum. Before, such an upload could never be quarantined. (moto keeps MD5 ETags under
+/// KMS; the decision itself is table-tested in validate-upload's quarantine module.)
+#[tokio::test]
+async fn sse_kms_uploads_are_quarantined_and_verified_by_checksum() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let deps = lake.validate_deps(shipped_registry());
+    for (i, bucket_key) in [false, true].into_iter().enumerate() {
+        let key = ORDERS_KEY.replace(".csv", &format!("-kms{i}.csv"));
+        let put = lake
+            .s3
+            .put_object()
+            .bucket(&lake.bucket)
+            .key(&key)
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+            .ssekms_key_id("alias/aws/s3")
+            .bucket_key_enabled(bucket_key)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .body(BAD_CSV.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        let etag = put.e_tag().unwrap().trim_matches('"').to_string();
+        let sha = put.checksum_sha256().unwrap().to_string();
+        let event = lake.event_for(&key, BAD_CSV.len(), &etag);
+        let res = validate(&deps, event).await.unwrap();
+        let o = outcome(&res);
+        assert_eq!(o["outcome"], "quarantined", "{res}");
+        let qkey = o["quarantine_key"].as_str().unwrap();
+        assert!(!lake.exists(&key).await);
+        let h = lake
+            .s3
+            .head_object()
+            .bucket(&lake.bucket)
+            .key(qkey)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            h.checksum_sha256(),
+            Some(sha.as_str()),
+            "the copy carries the same SHA-256"
+        );
+        assert_eq!(lake.body(qkey).await, BAD_CSV.as_bytes());
+    }
+    assert_eq!(lake.alerts(2, Duration::from_secs(10)).await.len(), 2);
+}
+
 #[tokio::test]
 async fn invalid_csv_is_quarantined_with_reason_and_alerted() {
     let lake = Lake::new(WAITING_DEFINITION).await;

@@ -341,6 +341,8 @@ async fn handle_record(
         size: head.size,
         content_type: head.content_type.clone(),
         last_modified: head.last_modified.clone(),
+        checksum: head.checksum.clone(),
+        etag_not_md5: head.etag_not_md5,
     };
 
     let (name, dataset, m) = match route {

@@ -196,6 +196,13 @@ async fn copy(
         .metadata_directive(MetadataDirective::Replace)
         .tagging_directive(TaggingDirective::Replace)
         .tagging(tags)
+        // S3 computes the copy's checksum with the original's algorithm, so the two compare.
+        .set_checksum_algorithm(
+            obj.checksum
+                .as_ref()
+                .filter(|c| c.full_object)
+                .map(|c| aws_sdk_s3::types::ChecksumAlgorithm::from(c.algorithm)),
+        )
         .set_content_type(obj.content_type.clone());
     for (k, v) in meta {
         req = req.metadata(*k, v);
@@ -313,8 +320,49 @@ async fn multipart_copy(
     result
 }
 
-/// The copy must exist with the original's size (and ETag, when S3 computes it the same way:
-/// single-part source copied in one request).
+/// How a quarantine copy was shown to hold the original's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verified {
+    /// Equal full-object checksums (S3 computed the copy's as it wrote it).
+    Checksum,
+    /// Equal ETags: both are MD5s of the bytes (single part, not KMS or SSE-C).
+    ETag,
+    /// Only the size could be compared (no stored checksum, and an ETag that is not an MD5:
+    /// SSE-KMS, or a multipart object). The copy was conditional on the validated ETag, so it
+    /// is of the object that was judged.
+    Size,
+}
+
+/// Whether the copy `dst` holds the bytes of `src`; the error says what differs.
+///
+/// ETags are not MD5s under SSE-KMS or SSE-C, or for multipart objects, so comparing them
+/// would refuse every such copy (and the upload would never leave raw/); checksums are
+/// comparable whatever the encryption.
+pub(crate) fn verify(src: &Object, dst: &s3io::Head, multipart: bool) -> Result<Verified, String> {
+    if src.size != dst.size {
+        return Err(format!("size {} vs {}", dst.size, src.size));
+    }
+    if let (Some(a), Some(b)) = (&src.checksum, &dst.checksum) {
+        if a.full_object && b.full_object && a.algorithm == b.algorithm {
+            return if a.value == b.value {
+                Ok(Verified::Checksum)
+            } else {
+                Err(format!("{} {} vs {}", a.algorithm, b.value, a.value))
+            };
+        }
+    }
+    let md5s = !multipart && !src.etag.contains('-') && !src.etag_not_md5 && !dst.etag_not_md5;
+    if md5s {
+        return if src.etag == dst.etag {
+            Ok(Verified::ETag)
+        } else {
+            Err(format!("ETag {} vs {}", dst.etag, src.etag))
+        };
+    }
+    Ok(Verified::Size)
+}
+
+/// The copy must exist and hold the original's bytes ([`verify`]).
 async fn verify_copy(
     deps: &Deps,
     obj: &Object,
@@ -328,14 +376,16 @@ async fn verify_copy(
             obj.bucket
         )));
     };
-    let etag_comparable = !multipart && !obj.etag.contains('-');
-    if h.size != obj.size || (etag_comparable && h.etag != obj.etag) {
-        return Err(HandlerError::Transient(format!(
-            "quarantine copy s3://{}/{qkey} does not match the original (size {} vs {}, ETag {} vs {}); original kept",
-            obj.bucket, h.size, obj.size, h.etag, obj.etag
-        )));
+    match verify(obj, &h, multipart) {
+        Ok(how) => {
+            tracing::info!(quarantine_key = %qkey, verified_by = ?how, "quarantine copy verified");
+            Ok(())
+        }
+        Err(diff) => Err(HandlerError::Transient(format!(
+            "quarantine copy s3://{}/{qkey} does not match the original ({diff}); original kept",
+            obj.bucket
+        ))),
     }
-    Ok(())
 }
 
 async fn publish(deps: &Deps, alert: &Alert) -> Result<String, HandlerError> {
@@ -358,6 +408,8 @@ async fn mark_alert_sent(
         size: 0,
         content_type: None,
         last_modified: None,
+        checksum: None,
+        etag_not_md5: false,
     };
     s3io::merge_tags(
         &deps.s3,
@@ -463,4 +515,118 @@ async fn resume_one(
     let id = publish(deps, &alert).await?;
     mark_alert_sent(deps, bucket, qkey, &reason).await?;
     Ok(Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3io::{Checksum, Head};
+
+    fn sum(algorithm: &'static str, value: &str) -> Option<Checksum> {
+        Some(Checksum {
+            algorithm,
+            value: value.into(),
+            full_object: !value.contains('-'),
+        })
+    }
+
+    fn obj(etag: &str, checksum: Option<Checksum>, kms: bool) -> Object {
+        Object {
+            bucket: "lake".into(),
+            key: "raw/a.csv".into(),
+            version_id: None,
+            etag: etag.into(),
+            size: 10,
+            content_type: None,
+            last_modified: None,
+            checksum,
+            etag_not_md5: kms,
+        }
+    }
+
+    fn head(size: u64, etag: &str, checksum: Option<Checksum>, kms: bool) -> Head {
+        Head {
+            etag: etag.into(),
+            size,
+            content_type: None,
+            last_modified: None,
+            checksum,
+            etag_not_md5: kms,
+        }
+    }
+
+    /// (source, copy, multipart, verdict): SSE-KMS copies have other ETags and must still pass.
+    #[test]
+    fn copies_are_verified_by_checksum_then_md5_etag_then_size() {
+        use Verified::*;
+        let c = || sum("CRC64NVME", "AAAA");
+        let cases: Vec<(Object, Head, bool, Result<Verified, &str>)> = vec![
+            (
+                obj("e1", c(), true),
+                head(10, "e2", c(), true),
+                false,
+                Ok(Checksum),
+            ),
+            (
+                obj("e1", c(), false),
+                head(10, "e1", sum("CRC64NVME", "BBBB"), false),
+                false,
+                Err("CRC64NVME"),
+            ),
+            (
+                obj("e1", None, true),
+                head(10, "e2", None, true),
+                false,
+                Ok(Size),
+            ),
+            (
+                obj("e1", None, false),
+                head(10, "e1", None, false),
+                false,
+                Ok(ETag),
+            ),
+            (
+                obj("e1", None, false),
+                head(10, "e2", None, false),
+                false,
+                Err("ETag"),
+            ),
+            (
+                obj("e1-3", None, false),
+                head(10, "e9", None, false),
+                true,
+                Ok(Size),
+            ),
+            (
+                obj("e1", c(), false),
+                head(9, "e1", c(), false),
+                false,
+                Err("size"),
+            ),
+            // A composite checksum (multipart source) does not compare with the copy's.
+            (
+                obj("e1-3", sum("CRC32", "AAAA-3"), false),
+                head(10, "e9", sum("CRC32", "CCCC"), false),
+                true,
+                Ok(Size),
+            ),
+            // Different algorithms: fall back to the ETag, which under KMS says nothing.
+            (
+                obj("e1", sum("SHA256", "x"), true),
+                head(10, "e2", sum("CRC32", "y"), true),
+                false,
+                Ok(Size),
+            ),
+        ];
+        for (i, (src, dst, multipart, want)) in cases.into_iter().enumerate() {
+            let got = verify(&src, &dst, multipart);
+            match want {
+                Ok(v) => assert_eq!(got, Ok(v), "case {i}"),
+                Err(fragment) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(fragment)),
+                    "case {i}: {got:?}"
+                ),
+            }
+        }
+    }
 }

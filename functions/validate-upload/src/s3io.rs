@@ -28,9 +28,14 @@ pub struct Object {
     pub content_type: Option<String>,
     /// Last-Modified (RFC 3339), part of the upload's identity ([`lakeline::keys::upload_identity`]).
     pub last_modified: Option<String>,
+    /// The stored checksum, which the quarantine copy is checked against.
+    pub checksum: Option<Checksum>,
+    /// The ETag is not an MD5 of the bytes (SSE-KMS, DSSE-KMS, SSE-C).
+    pub etag_not_md5: bool,
 }
 
 /// What HEAD told us.
+#[derive(Debug, Clone)]
 pub struct Head {
     /// ETag without quotes.
     pub etag: String,
@@ -40,6 +45,48 @@ pub struct Head {
     pub content_type: Option<String>,
     /// Last-Modified (RFC 3339).
     pub last_modified: Option<String>,
+    /// The object's stored checksum, when S3 has one (all objects written since S3's default
+    /// integrity protections have at least CRC64NVME).
+    pub checksum: Option<Checksum>,
+    /// SSE-KMS, DSSE-KMS or SSE-C: the ETag is then not the MD5 of the bytes.
+    pub etag_not_md5: bool,
+}
+
+/// A checksum as S3 stores it: algorithm (`CRC64NVME`, `CRC32`, `CRC32C`, `SHA1`, `SHA256`),
+/// base64 value, and whether it covers the whole object (a multipart upload's composite
+/// checksum is a checksum of part checksums, which a copy does not reproduce).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// Algorithm name as S3 spells it.
+    pub algorithm: &'static str,
+    /// Base64 value.
+    pub value: String,
+    /// A full-object checksum (comparable across copies).
+    pub full_object: bool,
+}
+
+impl Checksum {
+    fn of(h: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Option<Checksum> {
+        let composite = h
+            .checksum_type()
+            .is_some_and(|t| *t == aws_sdk_s3::types::ChecksumType::Composite);
+        [
+            ("CRC64NVME", h.checksum_crc64_nvme()),
+            ("SHA256", h.checksum_sha256()),
+            ("CRC32C", h.checksum_crc32_c()),
+            ("CRC32", h.checksum_crc32()),
+            ("SHA1", h.checksum_sha1()),
+        ]
+        .into_iter()
+        .find_map(|(algorithm, v)| {
+            v.filter(|v| !v.is_empty()).map(|v| Checksum {
+                algorithm,
+                value: v.to_string(),
+                // Composite values end in `-<parts>`.
+                full_object: !composite && !v.contains('-'),
+            })
+        })
+    }
 }
 
 /// HEAD; `None` when the object (version) does not exist.
@@ -54,10 +101,15 @@ pub async fn head(
         .bucket(bucket)
         .key(key)
         .set_version_id(version.map(str::to_string))
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
         .send()
         .await
     {
         Ok(h) => Ok(Some(Head {
+            checksum: Checksum::of(&h),
+            etag_not_md5: h.sse_customer_algorithm().is_some()
+                || h.server_side_encryption()
+                    .is_some_and(|e| !matches!(e, aws_sdk_s3::types::ServerSideEncryption::Aes256)),
             etag: h.e_tag().unwrap_or_default().trim_matches('"').to_string(),
             size: h
                 .content_length()
