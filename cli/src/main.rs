@@ -317,7 +317,7 @@ fn registry_check(
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let origin = file.display().to_string();
-    let reg = Registry::from_yaml(&text, &origin)?;
+    let reg = lakeline::placeholders::load(&text, &origin, &placeholder_vars())?;
     if let Some(p) = artifact_prefix {
         reg.check_entry_points(p, &origin)?;
     }
@@ -383,7 +383,18 @@ async fn registry_push(
 fn load_registry(path: &Path) -> anyhow::Result<Registry> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Registry::from_yaml(&text, &path.display().to_string())?)
+    Ok(lakeline::placeholders::load(
+        &text,
+        &path.display().to_string(),
+        &placeholder_vars(),
+    )?)
+}
+
+/// `${LAKELINE_…}` placeholder values from this shell (a stack's, when its settings are
+/// exported; else the registry's defaults apply).
+fn placeholder_vars() -> lakeline::placeholders::Vars {
+    use lakeline::aws::Env;
+    lakeline::aws::ProcessEnv.placeholder_vars()
 }
 
 /// A dataset of the registry, or an error listing the ones there are.

@@ -73,5 +73,10 @@ fn main() -> ExitCode {
 fn load_registry(path: &Path) -> anyhow::Result<Registry> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Registry::from_yaml(&text, &path.display().to_string())?)
+    // The local stack names its own jobs (stack.rs), so the registry's defaults do here.
+    Ok(lakeline::placeholders::load(
+        &text,
+        &path.display().to_string(),
+        &Default::default(),
+    )?)
 }

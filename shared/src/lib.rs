@@ -28,6 +28,7 @@ pub mod failure;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod placeholders;
 pub mod registry;
 pub mod size;
 pub mod text;

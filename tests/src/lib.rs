@@ -67,7 +67,12 @@ pub use lakeline_local::stack::unique;
 /// The shipped registry (`config/datasets.yaml`).
 pub fn shipped_registry() -> Registry {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/datasets.yaml");
-    Registry::from_yaml(&std::fs::read_to_string(path).unwrap(), path).unwrap()
+    lakeline::placeholders::load(
+        &std::fs::read_to_string(path).unwrap(),
+        path,
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 /// A sample file from `samples/`.

@@ -362,11 +362,29 @@ def samconfig_stacks():
             if isinstance(c, dict) and "global" in c}
 
 
-def registry_spark_jobs():
-    """(dataset, where, engine, the job's settings) of every Spark job config/datasets.yaml names."""
+PLACEHOLDER = re.compile(r"\$\{(LAKELINE_[A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+def expand_placeholders(text, env):
+    """The registry as a function loads it (lakeline::placeholders::expand): `${NAME}` from the
+    function's environment, else the `:-default`."""
+
+    def value(m):
+        got = env.get(m.group(1))
+        if got is None:
+            assert m.group(2) is not None, f"{m.group(0)} has no value and no default"
+            return m.group(2)
+        return got
+
+    return PLACEHOLDER.sub(value, text)
+
+
+def registry_spark_jobs(env=None):
+    """(dataset, where, engine, the job's settings) of every Spark job config/datasets.yaml names,
+    its placeholders filled from `env` (default: none, so the defaults)."""
     import yaml
 
-    reg = yaml.safe_load((ROOT / "config/datasets.yaml").read_text())
+    reg = yaml.safe_load(expand_placeholders((ROOT / "config/datasets.yaml").read_text(), env or {}))
     out = []
     for name, ds in reg["datasets"].items():
         job = ds.get("job") or {}
@@ -402,6 +420,23 @@ def test_sample_registry_names_the_jobs_a_fresh_deploy_creates(expanded):
     # the commented examples name the same jobs
     text = (ROOT / "config/datasets.yaml").read_text()
     assert "glue_job_name: lakeline-compact" in text
+
+
+def test_one_sample_registry_serves_every_stack(deploy):
+    """Filled from a function's environment (the template's LAKELINE_GLUE_CURATE_JOB, a Ref of
+    the stack's own job), the sample registry's Glue jobs are that stack's: no stack runs
+    another's jobs, and no copy per stack is needed."""
+    stack = deploy({})
+    for fn, res in stack.of_type("AWS::Lambda::Function").items():
+        env = res["Properties"].get("Environment", {}).get("Variables", {})
+        if "LAKELINE_REGISTRY" not in env:
+            continue
+        for dataset, where, engine, job in registry_spark_jobs(env):
+            if where == "job":
+                assert job["job_name"] == env["LAKELINE_GLUE_CURATE_JOB"], (fn, dataset)
+    used = set(PLACEHOLDER.findall((ROOT / "config/datasets.yaml").read_text()))
+    assert {name for name, _ in used} <= {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB",
+                                          "LAKELINE_EMR_APPLICATION_ID", "LAKELINE_ARTIFACT_PREFIX"}
 
 
 def test_every_samconfig_stack_has_its_own_job_names(expanded):

@@ -347,11 +347,9 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
     assert all(a["AlarmActions"] == [{"Ref": "AlertTopic"}] for a in alarms)
 
 
-# Variables the template sets for the Rust side of issue 16 before the code reads them: each may
-# stay unread until the code does (then it is checked like any other). Drop an entry once the
-# code reads it.
-# The stack's Spark engines by name, for registry placeholders (${LAKELINE_GLUE_CURATE_JOB}: issue
-# 14's sample registry against any stack; the registry loader does not resolve them yet).
+# The stack's Spark engines by name: no code names them, the registry does, as placeholders
+# (`${LAKELINE_GLUE_CURATE_JOB}`) that the loader fills from any LAKELINE_ variable
+# (shared/src/placeholders.rs; test_glue_jobs.py checks the sample registry against them).
 PENDING_ENV: set[str] = {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB", "LAKELINE_EMR_APPLICATION_ID"}
 # The functions that load the registry get these too.
 REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}

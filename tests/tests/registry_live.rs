@@ -21,7 +21,7 @@ async fn a_new_registry_is_picked_up_and_a_broken_one_refused() {
         // Look at the object on every invocation.
         ("LAKELINE_REGISTRY_TTL_SECONDS".to_string(), "0".to_string()),
     ]);
-    let first = lakeline::aws::load_registry(&location, &lake.s3)
+    let first = lakeline::aws::load_registry(&location, &lake.s3, &Default::default())
         .await
         .unwrap();
     let live = Live::new(first, &env, lake.s3.clone(), "test")

@@ -28,6 +28,8 @@ struct State<D> {
 pub struct Live<D> {
     location: String,
     artifact_prefix: Option<String>,
+    /// The environment's placeholder values, fixed for the life of the instance.
+    vars: crate::placeholders::Vars,
     ttl: Duration,
     s3: aws_sdk_s3::Client,
     function: &'static str,
@@ -54,6 +56,7 @@ impl<D> Live<D> {
         };
         let live = Live {
             artifact_prefix: env.var("LAKELINE_ARTIFACT_PREFIX"),
+            vars: env.placeholder_vars(),
             location,
             ttl,
             s3,
@@ -108,12 +111,12 @@ impl<D> Live<D> {
         if etag.is_none() || etag == st.etag {
             return Arc::clone(&st.deps);
         }
-        let loaded = load_registry(&self.location, &self.s3).await.and_then(|r| {
-            match &self.artifact_prefix {
+        let loaded = load_registry(&self.location, &self.s3, &self.vars)
+            .await
+            .and_then(|r| match &self.artifact_prefix {
                 Some(p) => r.check_entry_points(p.trim(), &self.location).map(|()| r),
                 None => Ok(r),
-            }
-        });
+            });
         match loaded {
             Ok(reg) => {
                 info!(registry = %self.location, etag = ?etag, sha256 = %reg.content_hash(), "registry reloaded");

@@ -138,8 +138,13 @@ pub async fn publish_alert(
     Ok(out.message_id.unwrap_or_default())
 }
 
-/// Loads the registry from a local path or an `s3://bucket/key` URI.
-pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Registry, Error> {
+/// Loads the registry from a local path or an `s3://bucket/key` URI, its `${LAKELINE_…}`
+/// placeholders filled from `vars` ([`crate::placeholders`]).
+pub async fn load_registry(
+    location: &str,
+    s3: &aws_sdk_s3::Client,
+    vars: &crate::placeholders::Vars,
+) -> Result<Registry, Error> {
     let unreadable = |message: String| Error::RegistryUnreadable {
         origin: location.to_string(),
         message,
@@ -167,7 +172,7 @@ pub async fn load_registry(location: &str, s3: &aws_sdk_s3::Client) -> Result<Re
             .await
             .map_err(|e| unreadable(e.to_string()))?
     };
-    Registry::from_yaml(&text, location)
+    crate::placeholders::load(&text, location, vars)
 }
 
 /// Where a function reads its settings: the process environment in Lambda, a map when the
@@ -186,6 +191,9 @@ pub trait Env: Send + Sync {
             }),
         }
     }
+
+    /// The `LAKELINE_…` variables, the values registry placeholders may take.
+    fn placeholder_vars(&self) -> crate::placeholders::Vars;
 
     /// An optional positive number.
     fn positive(&self, name: &str, default: usize) -> Result<usize, Error> {
@@ -211,11 +219,22 @@ impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+    fn placeholder_vars(&self) -> crate::placeholders::Vars {
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with(crate::placeholders::PREFIX))
+            .collect()
+    }
 }
 
 impl Env for std::collections::HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
+    }
+    fn placeholder_vars(&self) -> crate::placeholders::Vars {
+        self.iter()
+            .filter(|(k, _)| k.starts_with(crate::placeholders::PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -230,7 +249,7 @@ pub fn region_of(conf: &SdkConfig) -> String {
 /// entry points outside it are refused ([`Registry::check_entry_points`]).
 pub async fn registry_from_env(env: &dyn Env, s3: &aws_sdk_s3::Client) -> Result<Registry, Error> {
     let location = env.require("LAKELINE_REGISTRY")?;
-    let reg = load_registry(&location, s3).await?;
+    let reg = load_registry(&location, s3, &env.placeholder_vars()).await?;
     if let Some(prefix) = env.var("LAKELINE_ARTIFACT_PREFIX") {
         reg.check_entry_points(prefix.trim(), &location)?;
     }
