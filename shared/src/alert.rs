@@ -228,7 +228,7 @@ pub fn unclaimed_alert(bucket: &str, key: &str, prefix: &str) -> Alert {
         now_at: Some(format!("s3://{bucket}/{key}")),
         links: Vec::new(),
         action: format!(
-            "Add a dataset for {prefix} to the registry (lakeline registry push), or list the prefix under lake.ignore_prefixes if it is not lakeline's on purpose; then re-upload (or re-run) the files."
+            "Add a dataset for {prefix} to the registry (lakeline registry push), or list the prefix under lake.ignore_prefixes if it is not lakeline's on purpose; then upload the files again, or re-send an object's upload event in place: aws s3 cp s3://{bucket}/{key} s3://{bucket}/{key} --metadata-directive REPLACE"
         ),
     }
 }
@@ -268,8 +268,11 @@ pub fn rejection_alert(r: Rejection<'_>) -> Alert {
         now_at: Some(format!("s3://{}/{}", r.bucket, r.quarantine_key)),
         links: vec![("Quarantined object".into(), s3_console_url(r.region, r.bucket, r.quarantine_key))],
         action: format!(
-            "Fix the file and upload it again to {} (the quarantined copy keeps the reason in its metadata). Check it first with: lakeline validate <file> --dataset {}",
-            r.key, r.dataset
+            "Fix the file and upload it again to {key} (check it first with: lakeline validate <file> --dataset {dataset}). If the registry was wrong instead, fix it (lakeline registry push), then: lakeline replay s3://{bucket}/{q} --reason \"<why>\" (it goes back to {key} and is validated again; the quarantined copy keeps the verdict in its metadata).",
+            key = r.key,
+            dataset = r.dataset,
+            bucket = r.bucket,
+            q = r.quarantine_key,
         ),
     }
 }
@@ -315,6 +318,13 @@ mod unclaimed_tests {
         let alert = unclaimed_alert("lake", "raw/sales/x.csv", "raw/sales/");
         assert!(alert.subject().len() <= SUBJECT_MAX);
         assert!(alert.action.contains("ignore_prefixes"));
+        assert!(
+            alert
+                .action
+                .contains("aws s3 cp s3://lake/raw/sales/x.csv s3://lake/raw/sales/x.csv --metadata-directive REPLACE"),
+            "{}",
+            alert.action
+        );
     }
 }
 
@@ -338,6 +348,29 @@ mod tests {
                 s3_console_url("eu-west-1", "lake", "quarantine/raw/o.csv"),
             )],
             action: "Fix the file and upload it again to raw/.".into(),
+        }
+    }
+
+    /// A rejection names both ways back: upload a fixed file, or replay the quarantined copy
+    /// once the registry is fixed (`lakeline replay`, with the exact URI).
+    #[test]
+    fn rejection_alerts_name_the_commands_that_bring_the_file_back() {
+        let a = rejection_alert(Rejection {
+            dataset: "orders",
+            bucket: "lake",
+            key: "raw/orders/dt=2026-11-25/o.csv",
+            partition: Some("dt=2026-11-25"),
+            reason_code: "type",
+            reasons: vec!["line 3".into()],
+            quarantine_key: "quarantine/raw/orders/dt=2026-11-25/o.csv",
+            region: "eu-west-1",
+        });
+        for cmd in [
+            "lakeline validate <file> --dataset orders",
+            "lakeline replay s3://lake/quarantine/raw/orders/dt=2026-11-25/o.csv --reason",
+            "lakeline registry push",
+        ] {
+            assert!(a.action.contains(cmd), "{cmd}: {}", a.action);
         }
     }
 
