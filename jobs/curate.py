@@ -1091,7 +1091,10 @@ def read_parquet(spark, ds, path, source):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="curate.py", description="lakeline curate (Spark engine)", allow_abbrev=False)
-    p.add_argument("--lakeline_source", "--source", dest="source", required=True)
+    # One file (--lakeline_source), or a batch's manifest (--lakeline_manifest: the files of one
+    # partition that start-job gathered into one run; lakeline::batch).
+    p.add_argument("--lakeline_source", "--source", dest="source")
+    p.add_argument("--lakeline_manifest", "--manifest", dest="manifest")
     p.add_argument("--lakeline_target", "--target", dest="target")
     p.add_argument("--lakeline_dataset", "--dataset", dest="dataset")
     p.add_argument("--lakeline_partition", "--partition", dest="partition")
@@ -1107,6 +1110,8 @@ def parse_args(argv):
         "(a round-robin shuffle: faster for big files, but rows lose their file order)",
     )
     args, unknown = p.parse_known_args(argv)
+    if (args.source is None) == (args.manifest is None):
+        p.error("pass --lakeline_source (one file) or --lakeline_manifest (a batch), exactly one")
     if unknown:
         LOG.info("ignoring arguments not meant for this job: %s", " ".join(unknown))
     return args
@@ -1189,12 +1194,42 @@ def explain_spark_failure(e, source):
     return f"lakeline curate: {source}: Spark failed: {first[:500]}"
 
 
+def manifest_sources(args):
+    """The sources of a batch's manifest (written by start-job, lakeline::batch::Manifest):
+    `s3://<bucket>/<key>` per file, in the manifest's order."""
+    storage, key = locate(args.manifest, args.lake_root)
+    raw = storage.get(key)
+    if raw is None:
+        raise JobError(f"lakeline curate: manifest {args.manifest} does not exist")
+    doc = json.loads(raw)
+    files = doc.get("files") or []
+    if not files:
+        raise JobError(f"lakeline curate: manifest {args.manifest} lists no files")
+    # The files live where the manifest does (same bucket, or the same local lake root).
+    return [storage.uri(f["key"]) for f in files]
+
+
+def run_all(spark, args):
+    """One file, or every file of a batch's manifest (each with the one-file rules, so a batch
+    writes exactly what the files' own runs would have). The first failure fails the run: its
+    members' executions fail with it and `lakeline rerun` runs them again."""
+    if args.manifest is None:
+        return run(spark, args)
+    summaries = []
+    for source in manifest_sources(args):
+        one = argparse.Namespace(**vars(args))
+        one.source, one.manifest = source, None
+        summaries.append(run(spark, one))
+    return {"job": "curate", "manifest": args.manifest, "files": summaries,
+            "rows": sum(s["rows"] for s in summaries)}
+
+
 def main(argv=None):
     setup_logging()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spark = spark_session("lakeline-curate")
     try:
-        summary = run(spark, args)
+        summary = run_all(spark, args)
     except JobError as e:
         LOG.error("%s", e)
         raise

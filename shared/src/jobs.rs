@@ -62,6 +62,16 @@ impl JobSpec {
         }
     }
 
+    /// For a Spark engine: how long a partition's files are gathered into one run (0: a run
+    /// per file); the Lambda engine has no runs to batch.
+    pub fn batch_seconds(&self) -> u32 {
+        match self {
+            JobSpec::Lambda(_) => 0,
+            JobSpec::Glue(g) => g.batch_seconds,
+            JobSpec::EmrServerless(e) => e.batch_seconds,
+        }
+    }
+
     /// For a Spark engine: the size above which files go to it (smaller ones to the Lambda
     /// engine); `None` sends every file to it.
     pub fn above(&self) -> Option<ByteSize> {
@@ -195,6 +205,10 @@ pub struct GlueJob {
     /// Run timeout in minutes (Glue's default, 48 h, is rarely what anyone wants).
     #[serde(default)]
     pub timeout_minutes: Option<u32>,
+    /// Seconds the files of one partition are gathered into one run ([`crate::batch`]);
+    /// 0: one run per file.
+    #[serde(default = "crate::batch::default_window")]
+    pub batch_seconds: u32,
 }
 
 /// `engine: emr-serverless`.
@@ -219,6 +233,10 @@ pub struct EmrServerlessJob {
     /// `--conf …` parameters for spark-submit.
     #[serde(default)]
     pub spark_submit_parameters: Option<String>,
+    /// Seconds the files of one partition are gathered into one run ([`crate::batch`]);
+    /// 0: one run per file.
+    #[serde(default = "crate::batch::default_window")]
+    pub batch_seconds: u32,
     /// S3 log location (`s3://…/`); the links in alerts point there.
     #[serde(default)]
     pub log_uri: Option<String>,
@@ -700,6 +718,7 @@ mod tests {
                     .unwrap(),
                 arguments: GlueArguments::default(),
                 timeout_minutes: None,
+                batch_seconds: 0,
             })
         };
         let (g_all, g_big) = (glue(None), glue(Some(1 << 30)));

@@ -19,6 +19,7 @@
 
 pub mod alert;
 pub mod aws;
+pub mod batch;
 pub mod catalog;
 pub mod compaction;
 pub mod curate;

@@ -393,3 +393,26 @@ def test_target_defaults_to_the_registry_prefix_and_odd_names_are_not_globs(spar
     summary = curate.run(spark, args)
     assert Path(summary["outputs"][0]).parent == Path(lake) / "curated/returns/dt=2026-11-25"
     assert Path(summary["outputs"][0]).name.startswith("r[1]{a}-")
+
+
+def test_a_batch_manifest_curates_each_file_as_its_own_run_would(spark, lake):
+    """start-job gathers a partition's files into one run (lakeline::batch): the manifest's
+    files come out exactly as their single-file runs would (same keys, same rows)."""
+    keys = [f"raw/orders/dt=2026-11-25/part-{i}.csv" for i in range(2)]
+    for k in keys:
+        put(lake, k, (REPO / "samples/orders/good.csv").read_bytes())
+    manifest = "_lakeline/batches/orders/dt=2026-11-25/exec-0/manifest.json"
+    doc = {"batch": "exec-0", "bucket": "lake", "dataset": "orders", "partition": "dt=2026-11-25",
+           "files": [{"execution": f"exec-{i}", "key": k, "etag": "e"} for i, k in enumerate(keys)]}
+    put(lake, manifest, json.dumps(doc).encode())
+    args = curate.parse_args(["--manifest", str(Path(lake) / manifest), "--lake-root", str(lake),
+                              "--registry", REAL_REGISTRY])
+    batch = curate.run_all(spark, args)
+    assert [f["source"] for f in batch["files"]] == [str(Path(lake) / k) for k in keys]
+    assert batch["rows"] == 40
+    single = run_curate(spark, lake, keys[0], REAL_REGISTRY)
+    assert single["outputs"] == batch["files"][0]["outputs"]
+    rows, _ = read_outputs(batch["files"][1])
+    assert [r["order_id"] for r in rows] == [r["order_id"] for r in read_outputs(single)[0]]
+    with pytest.raises(SystemExit):
+        curate.parse_args(["--lake-root", str(lake)])  # neither a source nor a manifest

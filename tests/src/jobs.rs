@@ -19,6 +19,8 @@ pub struct Jobs {
     pub glue: aws_sdk_glue::Client,
     /// EMR Serverless.
     pub emr: aws_sdk_emrserverless::Client,
+    /// S3 (batches).
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Jobs {
@@ -28,6 +30,7 @@ impl Jobs {
         Jobs {
             glue: aws_sdk_glue::Client::new(&conf),
             emr: aws_sdk_emrserverless::Client::new(&conf),
+            s3: lakeline::aws::s3_client(&conf),
         }
     }
 
@@ -71,6 +74,7 @@ impl Jobs {
     /// Start-job dependencies over these clients and `registry`.
     pub fn deps(&self, registry: Registry) -> start_job::Deps {
         start_job::Deps {
+            s3: self.s3.clone(),
             glue: self.glue.clone(),
             emr: self.emr.clone(),
             registry: Arc::new(registry),
@@ -89,6 +93,7 @@ pub fn glue_spec(job_name: &str) -> JobSpec {
             .unwrap(),
         arguments: GlueArguments([("--output_format".to_string(), "parquet".to_string())].into()),
         timeout_minutes: Some(60),
+        batch_seconds: 0,
     })
 }
 
@@ -105,6 +110,7 @@ pub fn emr_spec(application_id: &str) -> JobSpec {
         spark_submit_parameters: Some("--conf spark.executor.cores=2".into()),
         log_uri: Some("s3://logs/emr/".into()),
         timeout_minutes: Some(120),
+        batch_seconds: 0,
     })
 }
 

@@ -121,6 +121,7 @@ MARKER = "curated/sales/dt=2026-11-30/_lakeline_compaction.json"
 COMPACTED = "curated/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet"
 MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
 STAGING = "_lakeline/staging/sales-1a2b/run-7/part-00000.parquet"
+BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # lakeline::batch
 UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 
@@ -136,6 +137,7 @@ ONLY_UNCLAIMED = "OnlyValidateUploadWritesOrDeletesUnclaimedMarkers"
 VALIDATE_ONLY = "ValidateUploadWritesOnlyRawQuarantineAndUnclaimedMarkers"
 TLS = "DenyInsecureTransport"
 SSE_C = "DenySseCUploads"
+START_JOB_ONLY = "StartJobWritesOnlyBatches"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
 WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
@@ -152,7 +154,8 @@ CASES = [
     ({}, ANALYST, PUT, RAW, set()),
     ({}, ANALYST, PUT, REGISTRY, set()),
     ({}, ANALYST, PUT, ENTRY_POINT, set()),
-    *[({}, fn, action, key, {FUNCTIONS_NEVER} | ({VALIDATE_ONLY} if fn == VALIDATE else set()))
+    *[({}, fn, action, key, {FUNCTIONS_NEVER} | ({VALIDATE_ONLY} if fn == VALIDATE else set())
+       | ({START_JOB_ONLY} if fn == START_JOB else set()))
       for fn in FUNCTION_ROLES
       for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
     *[({}, job, action, key, {FUNCTIONS_NEVER})
@@ -173,7 +176,7 @@ CASES = [
     ({}, ROOT_USER, DELETE, CURATED, {ONLY_CURATED}),
     ({}, PARTNER, PUT, CURATED, {ONLY_CURATED}),
     ({}, VALIDATE, PUT, CURATED, {ONLY_CURATED, VALIDATE_ONLY}),
-    ({}, START_JOB, PUT, CURATED, {ONLY_CURATED}),
+    ({}, START_JOB, PUT, CURATED, {ONLY_CURATED, START_JOB_ONLY}),
     ({}, EMR, PUT, CURATED, {ONLY_CURATED}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, CURATED, set()),
     # the stack's Glue jobs: curated Parquet, compactions, their staging and manifests, with no
@@ -212,7 +215,11 @@ CASES = [
     ({}, CHECK, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # its markers live in the partitions
     ({}, CHECK, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, VALIDATE, DELETE, STAGING, {VALIDATE_ONLY}),  # exempt from the _lakeline/ rule for its markers only
-    ({}, START_JOB, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, START_JOB, PUT, MANIFEST, {START_JOB_ONLY}),  # exempt from the _lakeline/ rule for batches only
+    ({}, START_JOB, PUT, BATCH, set()),
+    ({}, START_JOB, DELETE, BATCH, set()),
+    ({}, START_JOB, PUT, RAW, {START_JOB_ONLY}),
+    ({}, CURATE, PUT, BATCH, {ONLY_LAKELINE_DIR}),
     ({}, EMR, PUT, STAGING, {ONLY_LAKELINE_DIR}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, MANIFEST, set()),
     # _lakeline/unclaimed/: validate-upload's once-per-prefix-per-hour alert markers, its alone
@@ -375,13 +382,13 @@ def test_every_policy_statement_is_exercised(deploy):
         produced |= {st["Sid"] for st in policy_statements(deploy(dict(params)))}
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
-        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C,
+        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
-    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C}
+    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY}
     assert sids() == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -429,14 +436,16 @@ def statement(stack, sid):
 
 @pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
 def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
-    """_lakeline/ (compaction manifests, Spark staging, unclaimed-upload markers): compact, the
-    job roles the parameters name (the Spark jobs keep the same manifests and stage there) and
-    validate-upload (its markers), nobody else; on the whole of _lakeline/ of the lake bucket,
+    """_lakeline/ (compaction manifests, Spark staging, Spark batches, unclaimed-upload
+    markers): compact, the job roles the parameters name (the Spark jobs keep the same manifests
+    and stage there), start-job (the batches) and validate-upload (its markers), nobody else; on the whole of _lakeline/ of the lake bucket,
     whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
     lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
-    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, *STACK_JOB_ROLES}
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, *STACK_JOB_ROLES}
+    # start-job's exemption is for the Spark batches only (StartJobWritesOnlyBatches)
+    assert statement(stack, START_JOB_ONLY)["NotResource"] == f"{lake}/_lakeline/batches/*"
     st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)
     assert st["Resource"] == f"{lake}/_lakeline/*"
     assert exempt_from(stack, ONLY_UNCLAIMED) == {VALIDATE}

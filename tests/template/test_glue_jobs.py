@@ -244,6 +244,7 @@ def test_curate_job_role(deploy, params):
         lake + "/config/datasets.yaml": {"s3:GetObject"},
         lake: {"s3:ListBucket", "s3:GetBucketLocation"},
         lake + "/raw/*": {"s3:GetObject"},
+        lake + "/_lakeline/batches/*/manifest.json": {"s3:GetObject"},
         lake + "/_lakeline/staging/*": rw,
         lake + f"/{curated}*.parquet": rw,
         f"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/lakeline/{STACK}/*":
@@ -311,6 +312,8 @@ def rust_glue_arguments():
     names = set(re.findall(r'args\.insert\(\s*"(--[a-z_]+)"', start))
     if "GLUE_RUN_KEY_ARG" in start:
         names.add(re.search(r'GLUE_RUN_KEY_ARG: &str = "([^"]+)"', (ROOT / "shared/src/jobs.rs").read_text()).group(1))
+    # a batch's run names its manifest instead of one source (lakeline::batch)
+    names |= set(re.findall(r'GLUE_MANIFEST_ARG: &str = "([^"]+)"', start))
     comp = (ROOT / "shared/src/compaction/mod.rs").read_text()
     body = comp[comp.index("pub fn job_spec"):]
     names |= set(re.findall(r'\("(--[a-z-]+)",', body[:body.index("Ok(match")]))
@@ -339,16 +342,17 @@ def test_rust_sends_what_the_scripts_read():
     emr = rust_emr_arguments()
     assert {"--lakeline_source", "--lakeline_target", "--lakeline_dataset", "--lakeline_partition",
             "--lakeline_execution", "--lakeline_run_key", "--input", "--output-files", "--target-file-size"} <= glue
-    assert emr == {"--source", "--partition", "--target"}
+    assert emr == {"--source", "--manifest", "--partition", "--target"}
+    assert "--lakeline_manifest" in glue
     curate, compact = script_options("jobs/curate.py"), script_options("jobs/compact.py")
-    # a dataset's curate run (Glue or EMR Serverless) ...
-    assert {"--lakeline_source", "--lakeline_target", "--lakeline_dataset", "--lakeline_partition",
-            "--lakeline_execution", "--lakeline_run_key"} <= curate
+    # a dataset's curate run (Glue or EMR Serverless), of one file or of a batch's manifest ...
+    assert {"--lakeline_source", "--lakeline_manifest", "--lakeline_target", "--lakeline_dataset",
+            "--lakeline_partition", "--lakeline_execution", "--lakeline_run_key"} <= curate
     assert emr <= curate
-    # ... a compaction run, which also carries the curate-shaped arguments
+    # ... a compaction run, which also carries the curate-shaped arguments (never a manifest)
     assert {"--input", "--output-files", "--target-file-size", "--lakeline_source", "--lakeline_target",
             "--lakeline_dataset", "--lakeline_partition"} <= compact
-    assert emr <= compact
+    assert emr - {"--manifest"} <= compact
     # the registry location the template adds
     assert "--lakeline_registry" in curate and "--lakeline_registry" in compact
 

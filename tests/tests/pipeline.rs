@@ -172,7 +172,10 @@ async fn happy_path_spark_job_runs_with_polling_then_succeeds() {
     let polls = entered(&history, "WaitForJob");
     let n = transitions(&history);
     println!("spark path: {n} state transitions, {polls} job polls");
-    assert!(n <= 6 + 3 * polls, "{n} transitions for {polls} polls");
+    // Route, JoinBatch, Batched?, WaitForBatch, StartBatch, InBatch?, Summarize, Done, and
+    // CheckJob + JobDone? (+ WaitForJob) per check.
+    assert_eq!(entered(&history, "StartBatch"), 1);
+    assert!(n <= 10 + 3 * polls, "{n} transitions for {polls} polls");
 }
 
 #[tokio::test]
@@ -227,7 +230,88 @@ async fn a_job_that_cannot_start_is_alerted_and_the_execution_fails() {
     );
     // Not retried: a missing job is final.
     let history = d.history(&arn).await;
-    assert_eq!(entered(&history, "StartJob"), 1);
+    assert_eq!(entered(&history, "StartBatch"), 1);
+}
+
+/// A burst into one partition: one Spark run for all of them, not one per file, and none fails
+/// on Glue's concurrency (MaxConcurrentRuns 1 here). (moto's Glue runs write nothing: this
+/// proves the orchestration, not curated data.)
+#[tokio::test]
+async fn a_burst_into_one_partition_is_one_spark_run() {
+    let d = Deployment::new(Options {
+        glue_max_concurrent_runs: 1,
+        registry: lakeline_tests::pipeline::spark_registry(),
+        ..Options::default()
+    })
+    .await;
+    let partition = "dt=2026-11-22";
+    let keys: Vec<String> = (0..8)
+        .map(|i| format!("raw/orders/{partition}/burst-{i}.csv"))
+        .collect();
+    let started = futures_util::future::join_all(
+        keys.iter()
+            .map(|k| start_from_upload(&d, k, sample("orders/good.csv"))),
+    )
+    .await;
+    let arns: Vec<String> = started
+        .iter()
+        .map(|o| d.execution_arn(o["execution"].as_str().unwrap()))
+        .collect();
+    let mut run_ids = std::collections::BTreeSet::new();
+    for arn in &arns {
+        let done = d.finished(arn, Duration::from_secs(120)).await;
+        assert_eq!(
+            done.status().as_str(),
+            "SUCCEEDED",
+            "{:?} {:?}",
+            done.error(),
+            done.cause()
+        );
+        let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+        run_ids.insert(out["job"]["run"]["runId"].as_str().unwrap().to_string());
+    }
+    let runs = d
+        .stack
+        .c
+        .glue
+        .get_job_runs()
+        .job_name(&d.stack.glue_job)
+        .send()
+        .await
+        .unwrap()
+        .job_runs()
+        .len();
+    // Uploads delivered within one window share a run; a straggler may start a second batch.
+    assert!(
+        runs <= 2 && run_ids.len() == runs,
+        "{runs} runs for 8 files: {run_ids:?}"
+    );
+    // Every file is in exactly one manifest.
+    let mut listed = Vec::new();
+    let root = lakeline::batch::root("orders", Some(partition));
+    let objs = d
+        .lake
+        .s3
+        .list_objects_v2()
+        .bucket(&d.lake.bucket)
+        .prefix(&root)
+        .send()
+        .await
+        .unwrap();
+    for o in objs.contents() {
+        let k = o.key().unwrap();
+        if k.ends_with("/manifest.json") {
+            let m: lakeline::batch::Manifest =
+                serde_json::from_slice(&d.lake.body(k).await).unwrap();
+            listed.extend(m.files.into_iter().map(|f| f.key));
+        }
+    }
+    listed.sort();
+    let mut want: Vec<String> = (0..8)
+        .map(|i| format!("raw/orders/{partition}/burst-{i}.csv"))
+        .collect();
+    want.sort();
+    assert_eq!(listed, want);
 }
 
 #[tokio::test]

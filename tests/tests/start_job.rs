@@ -291,6 +291,13 @@ fn mocked_deps(
     reg: lakeline::registry::Registry,
 ) -> start_job::Deps {
     start_job::Deps {
+        // Unused by these paths (batches are tested against the emulator).
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+                .build(),
+        ),
         glue,
         emr,
         registry: std::sync::Arc::new(reg),
@@ -488,4 +495,109 @@ async fn throttling_is_retryable_and_server_errors_are_transient() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Lakeline.Transient", "{err}");
+}
+
+/// One partition's files gather into one batch: one leader, one Glue run over a manifest of
+/// all of them, every member following it; a member asking before the leader started is told
+/// to retry; a file joining after the batch closed opens the next one instead of being lost.
+#[tokio::test]
+async fn a_partitions_files_share_one_batch_run() {
+    let jobs = Jobs::new().await;
+    let job = jobs.glue_job(1).await;
+    let bucket = unique("batches");
+    jobs.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut spec = glue_spec(&job);
+    if let lakeline::jobs::JobSpec::Glue(g) = &mut spec {
+        g.batch_seconds = 60;
+    }
+    let deps = jobs.deps(registry_with_job("orders", Some(spec)));
+    let join = |i: usize| {
+        json!({"action": "join", "bucket": bucket, "key": format!("raw/orders/dt=2026-11-25/f{i}.csv"),
+               "etag": format!("e{i}"), "dataset": "orders", "partition": "dt=2026-11-25",
+               "execution": format!("exec-{i:02}")})
+    };
+    let n = 20;
+    let joined: Vec<Value> = futures_util::future::join_all((0..n).map(|i| handle(&deps, join(i))))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let batch = joined[0]["batch"].as_str().unwrap().to_string();
+    assert!(
+        joined.iter().all(|j| j["batch"] == batch.as_str()),
+        "{joined:?}"
+    );
+    assert_eq!(
+        joined.iter().filter(|j| j["leader"] == true).count(),
+        1,
+        "{joined:?}"
+    );
+    assert!(joined.iter().all(|j| j["perFile"] == false));
+    let start = |i: usize, j: &Value| {
+        json!({"action": "start_batch", "bucket": bucket, "dataset": "orders",
+               "partition": "dt=2026-11-25", "execution": format!("exec-{i:02}"), "batch": j})
+    };
+    let leader = joined.iter().position(|j| j["leader"] == true).unwrap();
+    let follower = (leader + 1) % n;
+    match handle(&deps, start(follower, &joined[follower])).await {
+        Err(JobError::Retryable(m)) => assert!(m.contains("no run yet"), "{m}"),
+        other => panic!("a member before its leader: {other:?}"),
+    }
+    let led = handle(&deps, start(leader, &joined[leader])).await.unwrap();
+    assert_eq!(led["included"], true);
+    // A file arriving now opens the next batch: it is not in this run.
+    let late = handle(&deps, join(n)).await.unwrap();
+    assert_ne!(late["batch"], batch.as_str());
+    assert_eq!(late["leader"], true);
+    for (i, j) in joined.iter().enumerate() {
+        let s = handle(&deps, start(i, j)).await.unwrap();
+        assert_eq!(s["included"], true, "exec-{i}");
+        assert_eq!(s["run"]["runId"], led["run"]["runId"]);
+    }
+    let runs = jobs
+        .glue
+        .get_job_runs()
+        .job_name(&job)
+        .send()
+        .await
+        .unwrap()
+        .job_runs()
+        .to_vec();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let manifest_uri = runs[0].arguments().unwrap()["--lakeline_manifest"].clone();
+    let key = manifest_uri
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .unwrap()
+        .to_string();
+    let bytes = jobs
+        .s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let m: lakeline::batch::Manifest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m.files.len(), n);
+    assert!(m
+        .files
+        .iter()
+        .all(|f| f.key.starts_with("raw/orders/dt=2026-11-25/f")));
+    // A dataset that asks for a run per file gets one.
+    let mut per_file = glue_spec(&job);
+    if let lakeline::jobs::JobSpec::Glue(g) = &mut per_file {
+        g.batch_seconds = 0;
+    }
+    let deps = jobs.deps(registry_with_job("orders", Some(per_file)));
+    assert_eq!(handle(&deps, join(99)).await.unwrap()["perFile"], true);
 }

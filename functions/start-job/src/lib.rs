@@ -20,6 +20,8 @@
 //! run carrying it. Step Functions retries one execution's task sequentially, so the
 //! look-then-start window is not raced by lakeline itself.
 
+mod batch;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -39,6 +41,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
+/// The Glue argument naming a batch's manifest (instead of `--lakeline_source`).
+const GLUE_MANIFEST_ARG: &str = "--lakeline_manifest";
+
 /// Pages of GetJobRuns (newest first, 200 each) searched for an earlier run of the same
 /// execution. A duplicate start comes seconds after the first one, so the run is near the top.
 const GLUE_RUN_PAGES: usize = 5;
@@ -46,6 +51,8 @@ const GLUE_RUN_PAGES: usize = 5;
 /// Everything the handler needs, built once per cold start.
 #[derive(Clone)]
 pub struct Deps {
+    /// S3 client (batches: `_lakeline/batches/`).
+    pub s3: aws_sdk_s3::Client,
     /// Glue client.
     pub glue: aws_sdk_glue::Client,
     /// EMR Serverless client.
@@ -67,6 +74,7 @@ impl Deps {
         let s3 = lakeline::aws::s3_client(conf);
         let registry = lakeline::aws::registry_from_env(env, &s3).await?;
         Ok(Deps {
+            s3: s3.clone(),
             glue: aws_sdk_glue::Client::new(conf),
             emr: aws_sdk_emrserverless::Client::new(conf),
             registry: Arc::new(registry),
@@ -165,6 +173,11 @@ pub enum Request {
     Status(StatusRequest),
     /// Start (or find) the compaction run check-compaction asked for.
     Compact(CompactRequest),
+    /// Join the partition's open batch ([`lakeline::batch`]).
+    Join(batch::JoinRequest),
+    /// Start (leader) or find (member) the batch's run.
+    #[serde(rename = "start_batch")]
+    StartBatch(batch::StartBatchRequest),
 }
 
 /// `compact`: one job request from check-compaction, plus the execution name.
@@ -239,6 +252,8 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, JobError> {
         Request::Start(s) => serde_json::to_value(start(deps, &s).await?),
         Request::Status(s) => serde_json::to_value(status(deps, &s.run).await?),
         Request::Compact(c) => serde_json::to_value(compact(deps, &c).await?),
+        Request::Join(j) => serde_json::to_value(batch::join(deps, &j).await?),
+        Request::StartBatch(b) => serde_json::to_value(batch::start(deps, &b).await?),
     };
     Ok(out.expect("handles and statuses serialise"))
 }
@@ -268,8 +283,8 @@ pub async fn start(deps: &Deps, req: &StartRequest) -> Result<RunHandle, JobErro
             .render(&req.dataset, req.partition.as_deref())
     );
     let handle = match spec {
-        JobSpec::Glue(g) => start_glue(deps, g, req, &execution, &target).await?,
-        JobSpec::EmrServerless(e) => start_emr(deps, e, req, &execution, &target).await?,
+        JobSpec::Glue(g) => start_glue(deps, g, req, &execution, &target, None).await?,
+        JobSpec::EmrServerless(e) => start_emr(deps, e, req, &execution, &target, None).await?,
         JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
     };
     info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, reused = handle.reused, %execution, "job run started");
@@ -296,8 +311,8 @@ pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobEr
     let execution = req.execution_name()?;
     let target = format!("s3://{}/{}", r.bucket, r.prefix);
     let handle = match &spec {
-        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target).await?,
-        JobSpec::EmrServerless(e) => start_emr(deps, e, &req, &execution, &target).await?,
+        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target, None).await?,
+        JobSpec::EmrServerless(e) => start_emr(deps, e, &req, &execution, &target, None).await?,
         JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
     };
     info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, partition = %r.partition, "compaction run started");
@@ -318,12 +333,15 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Starts (or finds) a Glue run of `req`'s file, or of a batch's `manifest` (an `s3://` URI)
+/// when given.
 async fn start_glue(
     deps: &Deps,
     job: &GlueJob,
     req: &StartRequest,
     execution: &str,
     target: &str,
+    manifest: Option<&str>,
 ) -> Result<RunHandle, JobError> {
     let key = run_key(execution);
     let mut handle = RunHandle {
@@ -346,10 +364,13 @@ async fn start_glue(
         return Ok(handle);
     }
     let mut args: HashMap<String, String> = job.arguments.0.clone().into_iter().collect();
-    args.insert(
-        "--lakeline_source".into(),
-        format!("s3://{}/{}", req.bucket, req.key),
-    );
+    match manifest {
+        Some(m) => args.insert(GLUE_MANIFEST_ARG.into(), m.to_string()),
+        None => args.insert(
+            "--lakeline_source".into(),
+            format!("s3://{}/{}", req.bucket, req.key),
+        ),
+    };
     args.insert("--lakeline_target".into(), target.to_string());
     args.insert("--lakeline_dataset".into(), req.dataset.clone());
     // Glue rejects empty argument values, so an unpartitioned file has no partition argument.
@@ -408,12 +429,14 @@ async fn find_glue_run(
     Ok(None)
 }
 
+/// Starts an EMR Serverless run of `req`'s file, or of a batch's `manifest` when given.
 async fn start_emr(
     deps: &Deps,
     job: &EmrServerlessJob,
     req: &StartRequest,
     execution: &str,
     target: &str,
+    manifest: Option<&str>,
 ) -> Result<RunHandle, JobError> {
     use aws_sdk_emrserverless::types::{
         ConfigurationOverrides, JobDriver, MonitoringConfiguration, S3MonitoringConfiguration,
@@ -421,9 +444,14 @@ async fn start_emr(
     };
     let key = run_key(execution);
     let mut entry_args = job.arguments.clone();
+    entry_args.extend(match manifest {
+        Some(m) => ["--manifest".to_string(), m.to_string()],
+        None => [
+            "--source".to_string(),
+            format!("s3://{}/{}", req.bucket, req.key),
+        ],
+    });
     entry_args.extend([
-        "--source".to_string(),
-        format!("s3://{}/{}", req.bucket, req.key),
         "--partition".to_string(),
         req.partition.clone().unwrap_or_default(),
         "--target".to_string(),

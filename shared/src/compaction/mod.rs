@@ -593,6 +593,8 @@ impl CompactionJobRequest {
                 spark_submit_parameters: None,
                 log_uri: None,
                 timeout_minutes: None,
+                // A compaction run is already one per partition.
+                batch_seconds: 0,
             }),
             Engine::Glue => JobSpec::Glue(GlueJob {
                 above: None,
@@ -607,6 +609,7 @@ impl CompactionJobRequest {
                         .collect::<std::collections::BTreeMap<_, _>>(),
                 )?,
                 timeout_minutes: None,
+                batch_seconds: 0,
             }),
         })
     }

@@ -1,0 +1,365 @@
+//! `join` and `start_batch`: one Spark run per partition and window ([`lakeline::batch`] has
+//! the design and the decisions; this is its S3 and engine side).
+
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use lakeline::batch::{self as b, Joined, Manifest, Member, OpenBatch};
+use lakeline::jobs::{JobSpec, RunHandle};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::{lambda_engine, start_emr, start_glue, Deps, JobError, StartRequest};
+
+/// `join`: the execution input's file, and the execution.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JoinRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// The raw object's key.
+    pub key: String,
+    /// Its validated ETag.
+    #[serde(default)]
+    pub etag: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Partition label.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// `$$.Execution.Name`.
+    pub execution: String,
+}
+
+/// `start_batch`: `join`'s answer, and the execution.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StartBatchRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Partition label.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// `$$.Execution.Name`.
+    pub execution: String,
+    /// What `join` answered.
+    pub batch: Joined,
+}
+
+/// `run.json`: the batch's run and its manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRun {
+    /// The run every member follows.
+    pub run: RunHandle,
+    /// The files it curates.
+    pub manifest: Manifest,
+}
+
+/// What `start_batch` answers: the run, and whether this execution's file is in it (if not,
+/// the pipeline joins the next batch).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    /// The batch's run.
+    pub run: RunHandle,
+    /// Whether this execution's file is one of the run's.
+    pub included: bool,
+}
+
+fn spec<'a>(deps: &'a Deps, dataset: &str) -> Result<&'a JobSpec, JobError> {
+    deps.registry
+        .dataset(dataset)
+        .and_then(|(_, d)| d.job.as_ref())
+        .ok_or_else(|| {
+            JobError::Config(format!(
+                "dataset {dataset:?} is not in the registry or has no job: block"
+            ))
+        })
+}
+
+fn s3_err<E>(
+    what: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> JobError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let msg = format!("{what}: {}", lakeline::aws::describe(e));
+    if lakeline::aws::is_transient(e) {
+        JobError::Transient(msg)
+    } else {
+        JobError::Config(msg)
+    }
+}
+
+/// A JSON object and its ETag; `None` when absent.
+async fn get_json<T: DeserializeOwned>(
+    deps: &Deps,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(T, String)>, JobError> {
+    match deps.s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| JobError::Transient(format!("reading s3://{bucket}/{key}: {e}")))?
+                .into_bytes();
+            let v = serde_json::from_slice(&bytes).map_err(|e| {
+                JobError::Config(format!(
+                    "s3://{bucket}/{key} is not what lakeline wrote: {e}"
+                ))
+            })?;
+            Ok(Some((v, etag)))
+        }
+        Err(e) if lakeline::aws::is_gone(&e) => Ok(None),
+        Err(e) => Err(s3_err(&format!("GetObject s3://{bucket}/{key}"), &e)),
+    }
+}
+
+async fn put_json<T: Serialize>(
+    deps: &Deps,
+    bucket: &str,
+    key: &str,
+    v: &T,
+    if_absent: bool,
+) -> Result<bool, JobError> {
+    let body = serde_json::to_vec(v).expect("batch documents serialise");
+    let mut req = deps
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(body.into());
+    if if_absent {
+        req = req.if_none_match("*");
+    }
+    match req.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if if_absent
+                && e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(s3_err(&format!("PutObject s3://{bucket}/{key}"), &e)),
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    DateTime::from(t).fmt(Format::DateTime).unwrap_or_default()
+}
+
+/// Joins the partition's open batch, opening one when there is none.
+pub async fn join(deps: &Deps, req: &JoinRequest) -> Result<Joined, JobError> {
+    let spec = spec(deps, &req.dataset)?;
+    if matches!(spec, JobSpec::Lambda(_)) {
+        return Err(lambda_engine(&req.dataset));
+    }
+    let window = spec.batch_seconds();
+    if window == 0 {
+        return Ok(Joined {
+            per_file: true,
+            batch: String::new(),
+            leader: false,
+            seal_at: String::new(),
+        });
+    }
+    let root = b::root(&req.dataset, req.partition.as_deref());
+    let open_key = b::open_key(&root);
+    let mut open = None;
+    // Two executions may open at once: one create wins, the other reads what won.
+    for _ in 0..3 {
+        if let Some((o, _)) = get_json::<OpenBatch>(deps, &req.bucket, &open_key).await? {
+            open = Some(o);
+            break;
+        }
+        let mine = OpenBatch {
+            batch: req.execution.clone(),
+            seal_at: rfc3339(SystemTime::now() + Duration::from_secs(u64::from(window))),
+        };
+        if put_json(deps, &req.bucket, &open_key, &mine, true).await? {
+            open = Some(mine);
+            break;
+        }
+    }
+    let open = open.ok_or_else(|| {
+        JobError::Retryable(format!(
+            "s3://{}/{open_key} kept changing while joining a batch",
+            req.bucket
+        ))
+    })?;
+    let member = Member {
+        execution: req.execution.clone(),
+        key: req.key.clone(),
+        etag: req.etag.clone(),
+    };
+    put_json(
+        deps,
+        &req.bucket,
+        &b::member_key(&root, &open.batch, &req.execution),
+        &member,
+        false,
+    )
+    .await?;
+    info!(dataset = %req.dataset, batch = %open.batch, execution = %req.execution, seal_at = %open.seal_at, "joined a batch");
+    Ok(Joined {
+        per_file: false,
+        leader: open.batch == req.execution,
+        batch: open.batch,
+        seal_at: open.seal_at,
+    })
+}
+
+/// The members recorded under a batch.
+async fn members(deps: &Deps, bucket: &str, prefix: &str) -> Result<Vec<Member>, JobError> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = deps
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| s3_err(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some((m, _)) = get_json::<Member>(deps, bucket, &k).await? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The batch's run: its leader starts it, every member then finds it.
+pub async fn start(deps: &Deps, req: &StartBatchRequest) -> Result<Started, JobError> {
+    let root = b::root(&req.dataset, req.partition.as_deref());
+    let batch = &req.batch.batch;
+    let run_key = b::run_key_of(&root, batch);
+    if let Some((r, _)) = get_json::<BatchRun>(deps, &req.bucket, &run_key).await? {
+        return Ok(Started {
+            included: r.manifest.includes(&req.execution),
+            run: r.run,
+        });
+    }
+    if !req.batch.leader {
+        // The state machine retries this error with a backoff; the leader starts meanwhile.
+        return Err(JobError::Retryable(format!(
+            "batch {batch} has no run yet: its leader starts it at {}",
+            req.batch.seal_at
+        )));
+    }
+    // Close: later files open the next batch. Only this batch's open.json is removed.
+    let open_key = b::open_key(&root);
+    if let Some((o, etag)) = get_json::<OpenBatch>(deps, &req.bucket, &open_key).await? {
+        if o.batch == *batch {
+            match deps
+                .s3
+                .delete_object()
+                .bucket(&req.bucket)
+                .key(&open_key)
+                .if_match(etag)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {}
+                Err(e) => {
+                    return Err(s3_err(
+                        &format!("DeleteObject s3://{}/{open_key}", req.bucket),
+                        &e,
+                    ))
+                }
+            }
+        }
+    }
+    let found = members(deps, &req.bucket, &b::members_prefix(&root, batch)).await?;
+    let manifest = b::manifest(
+        batch,
+        &req.bucket,
+        &req.dataset,
+        req.partition.as_deref(),
+        found,
+    );
+    let manifest_key = b::manifest_key(&root, batch);
+    put_json(deps, &req.bucket, &manifest_key, &manifest, false).await?;
+    let manifest_uri = format!("s3://{}/{manifest_key}", req.bucket);
+    let spec = spec(deps, &req.dataset)?;
+    let start_req = StartRequest {
+        bucket: req.bucket.clone(),
+        key: manifest_key.clone(),
+        dataset: req.dataset.clone(),
+        partition: req.partition.clone(),
+        execution: Some(format!("{batch}-batch")),
+        date: None,
+        file: None,
+        version_id: None,
+        etag: None,
+    };
+    let execution = start_req.execution_name()?;
+    let target = format!(
+        "s3://{}/{}",
+        req.bucket,
+        spec.target_prefix()
+            .render(&req.dataset, req.partition.as_deref())
+    );
+    let run = match spec {
+        JobSpec::Glue(g) => {
+            start_glue(
+                deps,
+                g,
+                &start_req,
+                &execution,
+                &target,
+                Some(&manifest_uri),
+            )
+            .await?
+        }
+        JobSpec::EmrServerless(e) => {
+            start_emr(
+                deps,
+                e,
+                &start_req,
+                &execution,
+                &target,
+                Some(&manifest_uri),
+            )
+            .await?
+        }
+        JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
+    };
+    info!(dataset = %req.dataset, %batch, files = manifest.files.len(), run_id = %run.run_id, "batch run started");
+    let included = manifest.includes(&req.execution);
+    put_json(
+        deps,
+        &req.bucket,
+        &run_key,
+        &BatchRun {
+            run: run.clone(),
+            manifest,
+        },
+        false,
+    )
+    .await?;
+    Ok(Started { run, included })
+}
