@@ -1,7 +1,7 @@
 //! Compaction against the emulator: the scheduled sweep with the shipped defaults (time passed
 //! as input, not settings zeroed), markers under concurrent sweeps, and refusals. Every merge
-//! is read back and its rows compared with the inputs', value for value; the compact
-//! function's commit under a crash at every step.
+//! is read back and its rows compared with the inputs', value for value. The compact
+//! function's commit under a crash at every step is in the fault suite (`faults.rs`).
 
 use std::time::{Duration, SystemTime};
 
@@ -183,51 +183,6 @@ async fn a_retried_check_keeps_its_compaction_and_a_fresh_marker_blocks_others()
         .await
         .unwrap();
     assert_eq!(mine["cleared"], true);
-}
-
-#[tokio::test]
-async fn a_crash_at_any_step_is_recovered_by_the_next_run_with_every_row_once() {
-    use compact::Step::*;
-    for step in [ManifestWritten, OutputWritten, Committed, FirstInputDeleted] {
-        let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
-        let reg = shipped_registry();
-        let want = small_files(&lake, &reg, CLOSED, 7).await;
-        let req = planned(&lake).await;
-        let err = compact::handle(&compact_deps(&lake, Some(step)), req.clone())
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("injected crash"),
-            "{step:?}: {err}"
-        );
-        // Whatever the crash left, no row is lost: the ids present cover every input row.
-        let (_, mid) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
-        let mut distinct = mid.clone();
-        distinct.dedup();
-        assert_eq!(distinct, want, "{step:?}: rows lost after the crash");
-
-        let out = compact::handle(&compact_deps(&lake, None), req)
-            .await
-            .unwrap();
-        assert_eq!(out["status"], "COMPACTED", "{step:?}: {out}");
-        let (keys, ids) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
-        assert_eq!(
-            ids, want,
-            "{step:?}: rows in == rows out, no duplicate left"
-        );
-        assert_eq!(keys.len(), 1, "{step:?}: {keys:?}");
-        let g = out["output"].as_str().unwrap();
-        assert!(g.ends_with(&keys[0]), "{step:?}");
-        let manifests = lake
-            .s3
-            .list_objects_v2()
-            .bucket(&lake.bucket)
-            .prefix("_lakeline/compaction/")
-            .send()
-            .await
-            .unwrap();
-        assert!(manifests.contents().is_empty(), "{step:?}: manifest left");
-    }
 }
 
 #[tokio::test]
