@@ -395,8 +395,9 @@ async fn open_uploads(lake: &Lake) -> Vec<(String, String)> {
 
 /// 5. A crash between curate's write and its completion, both ways: a first attempt died with
 /// its multipart upload to the curated key open (a part written, never completed), and a
-/// second one completed the object but died before answering. Each retry (the state machine
-/// retries the Curate task) writes the one curated object with the CSV's values. The retries
+/// second one completed the object but died before answering. Each rerun of the Curate task
+/// with the same input (its Retry after `Lakeline.Transient`, or `lakeline redrive` after the
+/// execution failed there) writes the one curated object with the CSV's values. The reruns
 /// leave no upload of their own open; the crashed attempt's stays open (nobody can complete
 /// it) until the bucket's lifecycle rule aborts it (`AbortIncompleteMultipartUpload`, 7 days):
 /// curate does not abort uploads it did not start, as they may be a newer upload's.
