@@ -111,7 +111,7 @@ fn csv_rows(body: &[u8]) -> Vec<Row> {
     rows
 }
 
-/// Uploads in raw/ that no test reads as quarantined: nothing under quarantine/ at all.
+/// Whether nothing at all is under `quarantine/`.
 async fn quarantine_is_empty(lake: &Lake) -> bool {
     lake.s3
         .list_objects_v2()
@@ -133,7 +133,8 @@ fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     )
 }
 
-/// The SDK's standard retry (3 attempts, as in Lambda) with a short first backoff.
+/// The SDK's standard retry with its default 3 attempts (what the functions use), with a short
+/// first backoff to keep the test quick.
 fn quick_standard_retry() -> aws_sdk_s3::config::retry::RetryConfig {
     aws_sdk_s3::config::retry::RetryConfig::standard()
         .with_max_attempts(3)
