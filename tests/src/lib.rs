@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use lakeline::registry::Registry;
 use serde_json::Value;
 
+pub mod compaction;
 pub mod jobs;
 pub mod pipeline;
 

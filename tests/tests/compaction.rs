@@ -1,97 +1,19 @@
 //! Compaction against the emulator: the scheduled sweep with the shipped defaults (time passed
-//! as input, not settings zeroed), markers under concurrent sweeps, the compact function's
-//! commit under a crash at every step, and refusals. Every merge is read back and its rows
-//! compared with the inputs', value for value.
+//! as input, not settings zeroed), markers under concurrent sweeps, and refusals. Every merge
+//! is read back and its rows compared with the inputs', value for value. The compact
+//! function's commit under a crash at every step is in the fault suite (`faults.rs`).
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
-use bytes::Bytes;
 use lakeline::compaction::plan::{self, DataFile, Manifest};
-use lakeline::curate::Provenance;
 use lakeline::registry::Registry;
+use lakeline_tests::compaction::{
+    check_deps, compact_deps, files_and_ids, now_plus, orders_parquet, planned, small_files, sweep,
+    CLOSED,
+};
 use lakeline_tests::pipeline::{Deployment, Options};
 use lakeline_tests::{shipped_registry, Lake};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
-
-const CLOSED: &str = "dt=2026-11-20";
-
-/// An RFC 3339 time `hours` from now: the sweep's "now".
-fn now_plus(hours: u64) -> String {
-    let t = SystemTime::now() + Duration::from_secs(hours * 3600);
-    aws_smithy_types::DateTime::from(t)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap()
-}
-
-/// A small curated orders file with order ids `first..first + rows`.
-fn orders_parquet(reg: &Registry, first: i64, rows: i64) -> Vec<u8> {
-    let (_, ds) = reg.dataset("orders").unwrap();
-    let mut csv = String::from("order_id,customer,amount,currency,order_date,created_at,gift\n");
-    for id in first..first + rows {
-        csv.push_str(&format!(
-            "{id},c{id},{id}.5,EUR,2026-11-20,2026-11-20T10:00:00Z,\n"
-        ));
-    }
-    let prov = Provenance {
-        source: "test".into(),
-        source_version: String::new(),
-        dataset: "orders".into(),
-        registry_sha256: reg.content_hash(),
-    };
-    lakeline::curate::curate_stream("orders", ds, "x.csv", 20, csv.as_bytes(), Vec::new(), &prov)
-        .unwrap()
-        .1
-}
-
-/// Writes `n` small files of 10 rows into a partition; returns their order ids.
-async fn small_files(lake: &Lake, reg: &Registry, partition: &str, n: i64) -> Vec<i64> {
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let body = orders_parquet(reg, 1000 * i, 10);
-        lake.put(
-            &format!("curated/orders/{partition}/part-{i:03}.parquet"),
-            body,
-        )
-        .await;
-        ids.extend(1000 * i..1000 * i + 10);
-    }
-    ids
-}
-
-/// Data files under a prefix (side files excluded), with their order ids, sorted.
-async fn files_and_ids(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<i64>) {
-    let out = lake
-        .s3
-        .list_objects_v2()
-        .bucket(&lake.bucket)
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    let mut keys = Vec::new();
-    let mut ids = Vec::new();
-    for o in out.contents() {
-        let key = o.key().unwrap();
-        if !lakeline::compaction::is_data_file(key.strip_prefix(prefix).unwrap()) {
-            continue;
-        }
-        keys.push(key.to_string());
-        let r = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(lake.body(key).await))
-            .unwrap()
-            .build()
-            .unwrap();
-        for b in r {
-            let b = b.unwrap();
-            ids.extend(b.column(0).as_primitive::<Int64Type>().values().iter());
-        }
-    }
-    ids.sort();
-    (keys, ids)
-}
 
 async fn run_maintenance(d: &Deployment, input: Value) -> (String, Value) {
     let name = lakeline_tests::unique("sweep");
@@ -175,30 +97,6 @@ async fn the_scheduled_sweep_compacts_closed_partitions_with_the_shipped_default
             ))
             .await
     );
-}
-
-fn check_deps(lake: &Lake) -> check_compaction::Deps {
-    check_compaction::Deps {
-        s3: lake.s3.clone(),
-        registry: Arc::new(shipped_registry()),
-        config: check_compaction::Config::default(),
-    }
-}
-
-fn compact_deps(lake: &Lake, crash_after: Option<compact::Step>) -> compact::Deps {
-    let reg = shipped_registry();
-    compact::Deps {
-        s3: lake.s3.clone(),
-        registry_sha256: reg.content_hash(),
-        registry: Arc::new(reg),
-        part_size: lakeline::aws::upload::PART_SIZE,
-        crash_after,
-    }
-}
-
-fn sweep(lake: &Lake, execution: &str, hours: u64) -> Value {
-    json!({"bucket": lake.bucket, "dataset": "orders", "partition": CLOSED,
-           "execution": execution, "now": now_plus(hours)})
 }
 
 /// Two sweeps over one stale marker: the one whose conditional write lands first takes it
@@ -285,62 +183,6 @@ async fn a_retried_check_keeps_its_compaction_and_a_fresh_marker_blocks_others()
         .await
         .unwrap();
     assert_eq!(mine["cleared"], true);
-}
-
-/// Plans the closed partition of `lake` and returns its one group's compact request.
-async fn planned(lake: &Lake) -> Value {
-    let out = check_compaction::handle(&check_deps(lake), sweep(lake, "exec", 2))
-        .await
-        .unwrap();
-    let item = &out["items"][0];
-    assert_eq!(item["groups"].as_array().unwrap().len(), 1, "{out}");
-    json!({"bucket": lake.bucket, "dataset": "orders", "partition": CLOSED,
-           "execution": "exec", "group": item["groups"][0]})
-}
-
-#[tokio::test]
-async fn a_crash_at_any_step_is_recovered_by_the_next_run_with_every_row_once() {
-    use compact::Step::*;
-    for step in [ManifestWritten, OutputWritten, Committed, FirstInputDeleted] {
-        let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
-        let reg = shipped_registry();
-        let want = small_files(&lake, &reg, CLOSED, 7).await;
-        let req = planned(&lake).await;
-        let err = compact::handle(&compact_deps(&lake, Some(step)), req.clone())
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("injected crash"),
-            "{step:?}: {err}"
-        );
-        // Whatever the crash left, no row is lost: the ids present cover every input row.
-        let (_, mid) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
-        let mut distinct = mid.clone();
-        distinct.dedup();
-        assert_eq!(distinct, want, "{step:?}: rows lost after the crash");
-
-        let out = compact::handle(&compact_deps(&lake, None), req)
-            .await
-            .unwrap();
-        assert_eq!(out["status"], "COMPACTED", "{step:?}: {out}");
-        let (keys, ids) = files_and_ids(&lake, &format!("curated/orders/{CLOSED}/")).await;
-        assert_eq!(
-            ids, want,
-            "{step:?}: rows in == rows out, no duplicate left"
-        );
-        assert_eq!(keys.len(), 1, "{step:?}: {keys:?}");
-        let g = out["output"].as_str().unwrap();
-        assert!(g.ends_with(&keys[0]), "{step:?}");
-        let manifests = lake
-            .s3
-            .list_objects_v2()
-            .bucket(&lake.bucket)
-            .prefix("_lakeline/compaction/")
-            .send()
-            .await
-            .unwrap();
-        assert!(manifests.contents().is_empty(), "{step:?}: manifest left");
-    }
 }
 
 #[tokio::test]

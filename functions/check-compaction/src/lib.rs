@@ -601,10 +601,20 @@ pub async fn check(
         }
         let item = match settings.job.engine {
             compaction::Engine::Lambda => {
-                let files = list_files(s3, bucket, &prefix, cfg.page_size)
-                    .await
-                    .map_err(|e| HandlerError::from_sdk("ListObjectsV2 (files)", &e))?;
-                let groups = compaction::plan::plan(&prefix, &files, settings);
+                // A compaction that crashed left its manifest (and maybe its output next to its
+                // inputs): its own group runs again and finishes or rolls back. A fresh plan
+                // would take that output for one more small input and write its rows twice.
+                let unfinished =
+                    unfinished_groups(s3, bucket, dataset, &r.partition, &prefix).await?;
+                let groups = if unfinished.is_empty() {
+                    let files = list_files(s3, bucket, &prefix, cfg.page_size)
+                        .await
+                        .map_err(|e| HandlerError::from_sdk("ListObjectsV2 (files)", &e))?;
+                    compaction::plan::plan(&prefix, &files, settings)
+                } else {
+                    warn!(%dataset, partition = %r.partition, groups = unfinished.len(), "unfinished compaction found: running its group again to finish or roll it back");
+                    unfinished
+                };
                 if groups.is_empty() {
                     clear(
                         deps,
@@ -666,6 +676,48 @@ pub async fn check(
 
 /// Writes the marker: created only if absent (`If-None-Match: *`), or taking over the stale
 /// marker read with `stale_etag` (`If-Match`). False when another check won.
+/// The groups of the compactions of a partition whose manifest is still there (a crash
+/// between writing it and deleting it), as their manifests record them.
+async fn unfinished_groups(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    dataset: &str,
+    partition: &str,
+    partition_prefix: &str,
+) -> Result<Vec<compaction::plan::Group>, HandlerError> {
+    let prefix = compaction::plan::Manifest::prefix(dataset, partition);
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("ListObjectsV2 (manifests)", &e))?;
+    let mut groups = Vec::new();
+    for key in listed.contents().iter().filter_map(|o| o.key()) {
+        let got = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| HandlerError::from_sdk(&format!("GetObject s3://{bucket}/{key}"), &e))?;
+        let bytes = got
+            .body
+            .collect()
+            .await
+            .map_err(|e| HandlerError::Transient(format!("reading s3://{bucket}/{key}: {e}")))?
+            .into_bytes();
+        let m: compaction::plan::Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            HandlerError::Config(format!(
+                "s3://{bucket}/{key} is not a compaction manifest: {e}"
+            ))
+        })?;
+        groups.push(m.group_of(partition_prefix));
+    }
+    Ok(groups)
+}
+
 async fn mark(
     s3: &aws_sdk_s3::Client,
     bucket: &str,

@@ -162,7 +162,23 @@ pub enum Recovery {
 impl Manifest {
     /// The key of a group's manifest.
     pub fn key(dataset: &str, partition: &str, group: &str) -> String {
-        format!("_lakeline/compaction/{dataset}/{partition}/{group}.json")
+        format!("{}{group}.json", Manifest::prefix(dataset, partition))
+    }
+
+    /// Where the manifests of one partition's groups are.
+    pub fn prefix(dataset: &str, partition: &str) -> String {
+        format!("_lakeline/compaction/{dataset}/{partition}/")
+    }
+
+    /// The group this manifest records, as a plan would give it to the Lambda compactor: run
+    /// again, it finds this manifest and finishes or rolls back ([`Manifest::recovery`]).
+    pub fn group_of(&self, partition_prefix: &str) -> Group {
+        Group {
+            id: self.group.clone(),
+            inputs: self.inputs.clone(),
+            bytes: self.inputs.iter().map(|f| f.size).sum(),
+            output: output_key(partition_prefix, &self.group),
+        }
     }
 
     /// What to do with this manifest when it is found at the start of a run.
@@ -371,5 +387,25 @@ mod tests {
             Manifest::key("o", "dt=1", "g"),
             "_lakeline/compaction/o/dt=1/g.json"
         );
+        assert!(Manifest::key("o", "dt=1", "g").starts_with(&Manifest::prefix("o", "dt=1")));
+    }
+
+    #[test]
+    fn a_manifest_gives_back_the_group_it_was_written_for() {
+        let fs = files(&[("a.parquet", 10), ("b.parquet", 20), ("c.parquet", 30)]);
+        let g = plan("p/", &fs, &settings(128, 2)).remove(0);
+        let m = Manifest {
+            version: 1,
+            dataset: "o".into(),
+            partition: "dt=1".into(),
+            group: g.id.clone(),
+            inputs: g.inputs.clone(),
+            outputs: vec![g.output.clone()],
+            rows_in: 60,
+            state: ManifestState::Committed,
+            execution: Some("crashed".into()),
+        };
+        assert_eq!(m.group_of("p/"), g);
+        assert_eq!(group_id(&m.group_of("p/").inputs), g.id);
     }
 }
