@@ -15,7 +15,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
 use lakeline::aws::live::Live;
 use lakeline::error_names;
-use lakeline::registry::Registry;
 use lakeline_tests::compaction::{
     check_deps, compact_deps, files_and_rows, planned, rows_in, small_files, sweep, CLOSED,
 };
@@ -560,16 +559,23 @@ async fn a_crash_at_any_compaction_commit_step_loses_and_duplicates_no_row() {
 
 /// 7. A Glue ConcurrentRunsExceeded burst: the stack's Glue job allows one run, its runs are
 /// held RUNNING until looked at (moto's state manager; moto enforces MaxConcurrentRuns), and
-/// three uploads routed to it arrive at once. StartJob fails with `Lakeline.JobRetryable` for
+/// three uploads routed to it arrive at once, for a dataset that asks for a run per file
+/// (`batch_seconds: 0`; batched files share one run and do not meet the limit: pipeline.rs). StartJob fails with `Lakeline.JobRetryable` for
 /// the runs that do not fit; the pipeline's Retry on that error (30 s, doubling, 6 attempts,
 /// full jitter) starts them once the slot is free, and every execution SUCCEEDS with one Glue
 /// run each. moto's Glue runs execute nothing, so no curated data is claimed (none exists).
 #[tokio::test]
 async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds() {
     let held = GlueRunsHeld::take().await;
+    let mut registry = spark_registry();
+    for ds in registry.datasets.values_mut() {
+        if let Some(lakeline::jobs::JobSpec::Glue(g)) = ds.job.as_mut() {
+            g.batch_seconds = 0;
+        }
+    }
     let d = Deployment::new(Options {
         glue_max_concurrent_runs: 1,
-        registry: spark_registry(),
+        registry,
         ..Options::default()
     })
     .await;
@@ -734,7 +740,7 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
     let lake = Lake::new(WAITING_DEFINITION).await;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/datasets.yaml");
     let good_text = std::fs::read_to_string(path).unwrap();
-    let good = Registry::from_yaml(&good_text, path).unwrap();
+    let good = lakeline::placeholders::load(&good_text, path, &Default::default()).unwrap();
     lake.put("config/datasets.yaml", good_text.clone().into())
         .await;
     let env: HashMap<String, String> = HashMap::from([
@@ -770,10 +776,11 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
     assert_eq!(outcome(&res)["outcome"], "valid", "{res}");
 
     // The broken version lands.
-    let line = "      job_name: lakeline-curate    # jobs/curate.py on Glue 5.0; the dataset is one of its arguments\n";
+    let line = "      job_name: ${LAKELINE_GLUE_CURATE_JOB:-lakeline-curate}    # jobs/curate.py on Glue 5.0; the dataset is one of its arguments\n";
     assert!(good_text.contains(line));
     let broken = good_text.replacen(line, "", 1);
-    let why = Registry::from_yaml(&broken, "broken.yaml").unwrap_err();
+    let why =
+        lakeline::placeholders::load(&broken, "broken.yaml", &Default::default()).unwrap_err();
     assert!(why.to_string().contains("job"), "{why}");
     lake.put("config/datasets.yaml", broken.into()).await;
     let cold = validate_upload::Deps::from_env(&lake.conf, &env).await;
