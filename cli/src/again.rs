@@ -66,21 +66,6 @@ pub fn raw_key_of(
     Ok(rest.to_string())
 }
 
-/// Metadata values travel in HTTP headers: printable ASCII, bounded.
-fn header_value(s: &str, max: usize) -> String {
-    let v: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    lakeline::text::truncate_bytes(&v, max).to_string()
-}
-
 /// `lakeline replay s3://bucket/quarantine/…`: copies the quarantined object back to its raw
 /// key with the audit trail, checks the copy, then deletes the quarantined one (so the object
 /// is in exactly one of the two places at the end, and in at least one throughout). Refuses
@@ -134,10 +119,13 @@ pub async fn replay(
         .metadata_directive(MetadataDirective::Replace)
         // The quarantine tags (status, reason, alert) do not describe the replayed object.
         .tagging_directive(TaggingDirective::Replace)
-        .metadata(META_REPLAYED_AT, header_value(now, 64))
-        .metadata(META_REPLAY_REASON, header_value(reason, 512))
-        .metadata(META_PREVIOUS_VERDICT, header_value(&previous, 1024))
-        .metadata(META_REPLAYED_FROM, header_value(&qkey, 256));
+        .metadata(META_REPLAYED_AT, lakeline::text::header_safe(now, 64))
+        .metadata(META_REPLAY_REASON, lakeline::text::header_safe(reason, 512))
+        .metadata(
+            META_PREVIOUS_VERDICT,
+            lakeline::text::header_safe(&previous, 1024),
+        )
+        .metadata(META_REPLAYED_FROM, lakeline::text::header_safe(&qkey, 256));
     if let Some(ct) = head.content_type() {
         copy = copy.content_type(ct);
     }

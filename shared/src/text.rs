@@ -32,6 +32,22 @@ pub fn truncate_bytes(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// A value for an HTTP header (S3 user metadata): printable ASCII only (anything else becomes
+/// `?`), at most `max` bytes. S3 caps all user metadata at 2 KB.
+pub fn header_safe(s: &str, max: usize) -> String {
+    let ascii: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    truncate_bytes(&ascii, max).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +59,6 @@ mod tests {
         assert_eq!(shorten("ééééé", 3), "éé…");
         assert_eq!(show_bytes(b"a\xffb\n", 20), "a\u{fffd}b\\n");
         assert_eq!(truncate_bytes("ééé", 3), "é");
+        assert_eq!(header_safe("a\nb é c", 6), "a?b ? ");
     }
 }

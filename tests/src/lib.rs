@@ -401,6 +401,38 @@ pub async fn validate(
     validate_upload::handle(deps, event).await
 }
 
+/// The `order_id`s of a curated orders object, in order.
+pub async fn curated_order_ids(lake: &Lake, key: &str) -> Vec<i64> {
+    let bytes = lake.body(key).await;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut ids = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let col = b.column_by_name("order_id").unwrap();
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        ids.extend(col.values().iter().copied());
+    }
+    ids
+}
+
+/// The `order_id`s of an orders CSV (the first field of each row after the header).
+pub fn csv_order_ids(body: &[u8]) -> Vec<i64> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 /// The single outcome of a one-record invocation.
 pub fn outcome(result: &Value) -> &Value {
     let list = result["outcomes"].as_array().expect("outcomes");

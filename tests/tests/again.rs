@@ -22,38 +22,6 @@ fn lambda(d: &Deployment) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::from_conf(conf)
 }
 
-/// The `order_id`s of a curated object, in order.
-async fn curated_ids(d: &Deployment, key: &str) -> Vec<i64> {
-    let bytes = d.lake.body(key).await;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::from(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut ids = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let col = b.column_by_name("order_id").unwrap();
-        let col = col
-            .as_any()
-            .downcast_ref::<arrow_array::Int64Array>()
-            .unwrap();
-        ids.extend(col.values().iter().copied());
-    }
-    ids
-}
-
-/// The `order_id`s of a CSV sample.
-fn csv_ids(body: &[u8]) -> Vec<i64> {
-    String::from_utf8_lossy(body)
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect()
-}
-
 /// The curated objects under `prefix`.
 async fn curated_keys(d: &Deployment, prefix: &str) -> Vec<String> {
     d.lake
@@ -117,7 +85,10 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
     );
     let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     let curated = out["job"]["key"].as_str().unwrap().to_string();
-    assert_eq!(curated_ids(&d, &curated).await, csv_ids(&body));
+    assert_eq!(
+        lakeline_tests::curated_order_ids(&d.lake, &curated).await,
+        lakeline_tests::csv_order_ids(&body)
+    );
 
     // Asked again: the same rerun name, refused as a duplicate; still one curated object.
     let again = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &arn, function)
@@ -231,8 +202,8 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
     let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     assert_eq!(
-        curated_ids(&d, out["job"]["key"].as_str().unwrap()).await,
-        csv_ids(&good)
+        lakeline_tests::curated_order_ids(&d.lake, out["job"]["key"].as_str().unwrap()).await,
+        lakeline_tests::csv_order_ids(&good)
     );
     assert!(!d.lake.exists(&qkey).await);
     assert!(d.lake.exists(&key).await);
@@ -324,7 +295,10 @@ async fn the_same_bytes_uploaded_again_run_again_and_a_redelivery_does_not() {
     // Both wrote the same curated key: one object, the rows once.
     let keys = curated_keys(&d, &format!("curated/orders/dt={DT}/")).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
-    assert_eq!(curated_ids(&d, &keys[0]).await, csv_ids(&body));
+    assert_eq!(
+        lakeline_tests::curated_order_ids(&d.lake, &keys[0]).await,
+        lakeline_tests::csv_order_ids(&body)
+    );
 }
 
 #[tokio::test]

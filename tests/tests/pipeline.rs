@@ -56,31 +56,10 @@ async fn happy_path_curate_writes_parquet_then_the_partition_is_checked() {
         key.starts_with(&format!("curated/orders/{partition}/good-")),
         "{key}"
     );
-    let bytes = d.lake.body(key).await;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::from(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut ids = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let col = b.column_by_name("order_id").unwrap();
-        let col = col
-            .as_any()
-            .downcast_ref::<arrow_array::Int64Array>()
-            .unwrap();
-        ids.extend(col.values().iter().copied());
-    }
-    let csv = String::from_utf8(sample("orders/good.csv")).unwrap();
-    let want: Vec<i64> = csv
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(ids, want);
+    assert_eq!(
+        lakeline_tests::curated_order_ids(&d.lake, key).await,
+        lakeline_tests::csv_order_ids(&sample("orders/good.csv"))
+    );
     // No polling loop: the happy path is a handful of transitions.
     assert_eq!(entered(&history, "StartJob"), 0);
     let n = transitions(&history);

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::{lambda_engine, start_emr, start_glue, Deps, JobError, StartRequest};
+use crate::{lambda_engine, start_run, Deps, JobError, StartRequest};
 
 /// `join`: the execution input's file, and the execution.
 #[derive(Debug, Clone, Deserialize)]
@@ -317,37 +317,7 @@ pub async fn start(deps: &Deps, req: &StartBatchRequest) -> Result<Started, JobE
         etag: None,
     };
     let execution = start_req.execution_name()?;
-    let target = format!(
-        "s3://{}/{}",
-        req.bucket,
-        spec.target_prefix()
-            .render(&req.dataset, req.partition.as_deref())
-    );
-    let run = match spec {
-        JobSpec::Glue(g) => {
-            start_glue(
-                deps,
-                g,
-                &start_req,
-                &execution,
-                &target,
-                Some(&manifest_uri),
-            )
-            .await?
-        }
-        JobSpec::EmrServerless(e) => {
-            start_emr(
-                deps,
-                e,
-                &start_req,
-                &execution,
-                &target,
-                Some(&manifest_uri),
-            )
-            .await?
-        }
-        JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
-    };
+    let run = start_run(deps, spec, &start_req, &execution, Some(&manifest_uri)).await?;
     info!(dataset = %req.dataset, %batch, files = manifest.files.len(), run_id = %run.run_id, "batch run started");
     let included = manifest.includes(&req.execution);
     put_json(

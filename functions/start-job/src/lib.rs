@@ -276,19 +276,31 @@ pub async fn start(deps: &Deps, req: &StartRequest) -> Result<RunHandle, JobErro
         ))
     })?;
     let execution = req.execution_name()?;
+    let handle = start_run(deps, spec, req, &execution, None).await?;
+    info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, reused = handle.reused, %execution, "job run started");
+    Ok(handle)
+}
+
+/// Starts (or finds) the dataset job's run for `req`'s file, or for a batch's `manifest`,
+/// writing into the job's target prefix for the request's partition.
+async fn start_run(
+    deps: &Deps,
+    spec: &JobSpec,
+    req: &StartRequest,
+    execution: &str,
+    manifest: Option<&str>,
+) -> Result<RunHandle, JobError> {
     let target = format!(
         "s3://{}/{}",
         req.bucket,
         spec.target_prefix()
             .render(&req.dataset, req.partition.as_deref())
     );
-    let handle = match spec {
-        JobSpec::Glue(g) => start_glue(deps, g, req, &execution, &target, None).await?,
-        JobSpec::EmrServerless(e) => start_emr(deps, e, req, &execution, &target, None).await?,
-        JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
-    };
-    info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, reused = handle.reused, %execution, "job run started");
-    Ok(handle)
+    match spec {
+        JobSpec::Glue(g) => start_glue(deps, g, req, execution, &target, manifest).await,
+        JobSpec::EmrServerless(e) => start_emr(deps, e, req, execution, &target, manifest).await,
+        JobSpec::Lambda(_) => Err(lambda_engine(&req.dataset)),
+    }
 }
 
 /// Starts the compaction run of one partition. Its run key derives from the execution name

@@ -44,21 +44,6 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// Metadata travels in HTTP headers: ASCII only, and S3 caps user metadata at 2 KB in all.
-fn header_safe(s: &str, max: usize) -> String {
-    let ascii: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    text::truncate_bytes(&ascii, max).to_string()
-}
-
 fn tag_query(tags: &[(&str, &str)]) -> String {
     tags.iter()
         .map(|(k, v)| {
@@ -86,10 +71,13 @@ pub async fn quarantine(
         .to_string();
     let summary = report.summary(1200);
     let meta = [
-        (META_REASON, header_safe(&summary, 1200)),
-        (META_DATASET, header_safe(&report.dataset, 64)),
-        (META_PARTITION, header_safe(partition.unwrap_or("-"), 128)),
-        (META_SOURCE_ETAG, header_safe(&obj.etag, 64)),
+        (META_REASON, text::header_safe(&summary, 1200)),
+        (META_DATASET, text::header_safe(&report.dataset, 64)),
+        (
+            META_PARTITION,
+            text::header_safe(partition.unwrap_or("-"), 128),
+        ),
+        (META_SOURCE_ETAG, text::header_safe(&obj.etag, 64)),
     ];
     let tags = tag_query(&[
         (TAG_STATUS, "quarantined"),
