@@ -165,6 +165,11 @@ pub struct Dataset {
     /// Small-file compaction settings (see check-compaction); absent means the defaults.
     #[serde(default)]
     pub compaction: Option<crate::compaction::CompactionSettings>,
+    /// Accept C0 control characters (U+0000-U+001F other than tab, line feed and carriage
+    /// return) inside string values. Off by default: a NUL or an escape byte in a string breaks
+    /// Redshift, Hive and many readers downstream, and is almost always an export bug.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_control_chars: bool,
     /// Set from `lake.redact_values` at load: no value of this dataset is ever shown.
     #[serde(skip)]
     pub redact_values: bool,

@@ -77,6 +77,19 @@ datasets:
       - {name: day,   type: date}
       - {name: bot,   type: bool}
     size: {max_record: 64KiB}
+  legacy:
+    key_pattern: raw/legacy/{file}
+    format: csv
+    allow_control_chars: true
+    columns:
+      - {name: id,   type: int, required: true}
+      - {name: note, type: string}
+  legacy_events:
+    key_pattern: raw/legacy-events/{file}
+    format: jsonl
+    allow_control_chars: true
+    columns:
+      - {name: id,   type: string, required: true}
   stock:
     key_pattern: raw/stock/dt={date}/{file}
     format: parquet
@@ -646,6 +659,31 @@ fn cases() -> Vec<Case> {
         case("a UTF-8 character cut in two by a delimiter", o, bytes(&[HEADER.as_bytes(), b"1,a\xC3,\xA9,,,\n"]),
             invalid(Encoding).col("name")),
         case("NUL byte in an int field", o, bytes(&[HEADER.as_bytes(), b"1\x00,a,,,,\n"]), invalid(Type).col("id")),
+        // --- control characters in strings (issue 13.6) --------------------------------
+        case("NUL inside a string value", o, bytes(&[HEADER.as_bytes(), b"1,a\x00b,,,,\n"]),
+            invalid(ControlChar).at(2, 1).col("name").value("a\\0b").codes(&[ControlChar])),
+        case("NUL inside a quoted string value (the csv-core path)", o, bytes(&[HEADER.as_bytes(), b"1,\"a,\x00\",,,,\n"]),
+            invalid(ControlChar).at(2, 1).col("name")),
+        case("ANSI escape in a string value", o, csv("1,\u{1b}[31mred,,,,\n"), invalid(ControlChar).col("name").value("\\u{1b}[31mred")),
+        case("vertical tab and form feed in a string value", o, csv("1,a\u{b}b,,,,\n2,c\u{c}d,,,,\n"),
+            invalid(ControlChar).codes(&[ControlChar, ControlChar]).last_at(3, Some(2))),
+        case("unit separator 0x1F in the last row after good rows", o, csv(&format!("{row}{row}3,x\u{1f}y,,,,\n")),
+            invalid(ControlChar).at(4, 3)),
+        case("tab inside a string value is data", o, csv("1,a\tb,,,,\n"), valid(1)),
+        case("CR and LF inside a quoted string value are data", o, csv("1,\"a\rb\nc\r\nd\",,,,\n"), valid(1)),
+        case("DEL 0x7F is not a C0 control character", o, csv("1,a\u{7f},,,,\n"), valid(1)),
+        case("NUL in a string under allow_control_chars", "raw/legacy/l.csv", bytes(&[b"id,note\n1,a\x00b\x1b\n"]), valid(1)),
+        case("NUL in an int field under allow_control_chars is still a type error", "raw/legacy/l.csv",
+            bytes(&[b"id,note\n1\x00,a\n"]), invalid(Type).col("id")),
+        case("TSV: NUL in a string value", r, bytes(&[b"1\t10\tdam\x00aged\ttrue\n"]), invalid(ControlChar).at(1, 1).col("reason")),
+        case("JSONL: escaped \\u0000 in a string is a NUL after unescaping", e,
+            jsonl(&[r#"{"id":"a\u0000b","user":1,"ts":"2026-11-25T10:00:00Z"}"#]),
+            invalid(ControlChar).line(1).col("id").value("a\\0b")),
+        case("JSONL: escaped \\u001b in a string", e, jsonl(&[EV_OK, r#"{"id":"\u001b[0m","user":1,"ts":"2026-11-25T10:00:00Z"}"#]),
+            invalid(ControlChar).line(2).col("id")),
+        case("JSONL: escaped tab, LF and CR in a string are data", e,
+            jsonl(&[r#"{"id":"a\tb\nc\rd","user":1,"ts":"2026-11-25T10:00:00Z"}"#]), valid(1)),
+        case("JSONL: escaped NUL under allow_control_chars", "raw/legacy-events/l.jsonl", jsonl(&[r#"{"id":"a\u0000"}"#]), valid(1)),
         case("10 MB line under a 16 MiB max_record", o, csv(&format!("1,{ten_mb},,,,\n")), valid(1)),
         case("10 MB line over a 1 KiB max_record; the next row still checked", t, format!("id,note\n1,{ten_mb}\nx,a\n"),
             invalid(RecordTooLong).at(2, 1).codes(&[RecordTooLong, Type]).last_at(3, Some(2))),

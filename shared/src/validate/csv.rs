@@ -16,7 +16,7 @@ use csv_core::{ReadRecordResult, ReaderBuilder};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
-use crate::types::ColumnType;
+use crate::types::{has_control, ColumnType};
 
 /// More fields than this in one record is reported rather than tracked.
 const MAX_FIELDS: usize = 65_536;
@@ -535,8 +535,9 @@ struct RecordCheck<'d> {
     ds: &'d Dataset,
     /// The common case `null_values: [""]`, checked without a loop.
     only_empty_is_null: bool,
-    /// Type and `required` per column, packed for the all-fine pass.
-    plan: Vec<(ColumnType, bool)>,
+    /// Type, `required`, and whether control characters are refused, per column, packed for
+    /// the all-fine pass.
+    plan: Vec<(ColumnType, bool, bool)>,
 }
 
 impl<'d> RecordCheck<'d> {
@@ -545,7 +546,11 @@ impl<'d> RecordCheck<'d> {
         RecordCheck {
             ds,
             only_empty_is_null,
-            plan: ds.columns.iter().map(|c| (c.ty, c.required)).collect(),
+            plan: ds
+                .columns
+                .iter()
+                .map(|c| (c.ty, c.required, refuses_control(ds, c.ty)))
+                .collect(),
         }
     }
 
@@ -554,15 +559,18 @@ impl<'d> RecordCheck<'d> {
     #[inline]
     fn values_ok(&self, f: &Fields<'_>) -> bool {
         let mut start = 0;
-        self.plan.iter().zip(f.ends).all(|(&(ty, required), &end)| {
-            let v = &f.data[start..end];
-            start = end + f.sep;
-            if self.is_null(v) {
-                !required
-            } else {
-                ty.accepts(v)
-            }
-        })
+        self.plan
+            .iter()
+            .zip(f.ends)
+            .all(|(&(ty, required, no_control), &end)| {
+                let v = &f.data[start..end];
+                start = end + f.sep;
+                if self.is_null(v) {
+                    !required
+                } else {
+                    ty.accepts(v) && !(no_control && has_control(v))
+                }
+            })
     }
 
     fn is_null(&self, v: &[u8]) -> bool {
@@ -643,7 +651,15 @@ impl<'d> RecordCheck<'d> {
                     "required value is missing".into(),
                 )
             } else if col.ty.accepts(v) {
-                continue;
+                if !(refuses_control(self.ds, col.ty) && has_control(v)) {
+                    continue;
+                }
+                at(
+                    Some(col.name.clone()),
+                    ProblemCode::ControlChar,
+                    Some(show_bytes(v, VALUE_SHOWN)),
+                    "control character in a string value (set allow_control_chars: true to accept them)".into(),
+                )
             } else {
                 at(
                     Some(col.name.clone()),
@@ -658,6 +674,12 @@ impl<'d> RecordCheck<'d> {
         }
         RowCheck::Bad { full: false }
     }
+}
+
+/// Whether values of a column of type `ty` are checked for control characters: only strings
+/// (every other type's syntax already excludes them), unless the dataset allows them.
+pub(super) fn refuses_control(ds: &Dataset, ty: ColumnType) -> bool {
+    ty == ColumnType::String && !ds.allow_control_chars
 }
 
 /// What [`RecordCheck::check`] found in one row.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, ExtraColumns};
 use crate::text::{shorten, show_bytes};
-use crate::types::{is_date, is_timestamp, ColumnType};
+use crate::types::{has_control, is_date, is_timestamp, ColumnType};
 
 enum Line {
     Complete,
@@ -158,6 +158,17 @@ pub(super) fn check<S: RowSink>(
                     )
                 }
                 None | Some(Value::Null) => continue,
+                // After unescaping: "\u0000" is a NUL like a raw one would be.
+                Some(Value::String(s))
+                    if super::csv::refuses_control(ds, col.ty) && has_control(s.as_bytes()) =>
+                {
+                    at(
+                        ProblemCode::ControlChar,
+                        Some(col.name.clone()),
+                        Some(show_bytes(s.as_bytes(), VALUE_SHOWN)),
+                        "control character in a string value (set allow_control_chars: true to accept them)".into(),
+                    )
+                }
                 Some(v) if json_type_ok(col.ty, v) => continue,
                 Some(v) => at(
                     ProblemCode::Type,

@@ -72,6 +72,9 @@ pub enum ProblemCode {
     ParquetNulls,
     /// A Parquet column chunk compressed with a codec lakeline cannot read (brotli, LZO).
     ParquetCodec,
+    /// A C0 control character (NUL, ESC, …; not tab, LF or CR) inside a string value, and the
+    /// dataset does not set `allow_control_chars`.
+    ControlChar,
 }
 
 impl ProblemCode {
@@ -100,6 +103,7 @@ impl ProblemCode {
             ProblemCode::ParquetType => "parquet_type",
             ProblemCode::ParquetNulls => "parquet_nulls",
             ProblemCode::ParquetCodec => "parquet_codec",
+            ProblemCode::ControlChar => "control_char",
         }
     }
 }
