@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod registry;
+pub mod rules;
 pub mod size;
 pub mod text;
 pub mod types;

@@ -13,6 +13,7 @@ use std::io::{self, BufRead};
 
 use csv_core::{ReadRecordResult, ReaderBuilder};
 
+use super::rules::{Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
@@ -53,6 +54,7 @@ fn check_with<S: RowSink>(
     let mut skipping = false;
     let mut st = Rows {
         rec: RecordCheck::new(ds),
+        rules: RuleCheck::new(ds),
         rows: 0,
         header_pending: ds.header == HeaderRule::Required,
     };
@@ -196,6 +198,8 @@ fn check_with<S: RowSink>(
 /// The header and row bookkeeping both parsing paths share.
 struct Rows<'d> {
     rec: RecordCheck<'d>,
+    /// The registry's rules beyond types, with their per-file state (uniqueness).
+    rules: RuleCheck<'d>,
     /// Data rows seen so far (the header is not a row).
     rows: u64,
     header_pending: bool,
@@ -247,6 +251,20 @@ impl Rows<'_> {
         } else {
             self.rows += 1;
             match self.rec.check(f, line, self.rows, problems) {
+                RowCheck::Fine if self.rules.active => {
+                    let rec = &self.rec;
+                    let get = |i: usize| {
+                        let v = f.get(i);
+                        (!rec.is_null(v)).then_some(Raw::Text(v))
+                    };
+                    match self
+                        .rules
+                        .check_row(get, line, Some(self.rows), self.rows, problems)
+                    {
+                        (false, _) => sink.text_row(&TextRow { f, rec: &self.rec }),
+                        (true, full) => full,
+                    }
+                }
                 RowCheck::Fine => sink.text_row(&TextRow { f, rec: &self.rec }),
                 RowCheck::Bad { full } => full,
             }

@@ -6,6 +6,7 @@ use std::io::{self, BufRead};
 
 use serde_json::Value;
 
+use super::rules::{Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, ExtraColumns};
 use crate::text::{shorten, show_bytes};
@@ -69,6 +70,7 @@ pub(super) fn check<S: RowSink>(
     let mut line_no = 0u64;
     let mut rows = 0u64;
     let mut reported_extra: HashSet<String> = HashSet::new();
+    let mut rules = RuleCheck::new(ds);
     loop {
         let kind = read_line(src, &mut buf, max)?;
         line_no += 1;
@@ -208,6 +210,14 @@ pub(super) fn check<S: RowSink>(
                     }
                 }
             }
+        }
+        if !full && !bad && rules.active {
+            let get = |i: usize| {
+                obj.get(&ds.columns[i].name)
+                    .filter(|v| !v.is_null())
+                    .map(Raw::Json)
+            };
+            (bad, full) = rules.check_row(get, line_no, None, line_no, problems);
         }
         if full || (!bad && sink.json_row(&obj)) {
             break;
