@@ -21,8 +21,8 @@ use crate::text::shorten;
 
 pub use self::csv::TextRow;
 pub use self::parquet::{
-    check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail, ParquetFooter,
-    ParquetStep, PARQUET_TAIL_LEN,
+    check_parquet_footer, check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail,
+    FooterCheck, ParquetFooter, ParquetStep, PARQUET_TAIL_LEN,
 };
 pub use self::rules::BYTES_PER_KEY_MAX;
 
@@ -243,6 +243,11 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// True when checking stopped at the problem limit: the file has at least this many.
     pub stopped_early: bool,
+    /// The dataset's rules this check could not decide, as `column: rule` (Parquet: what
+    /// the footer's statistics cannot show, such as `pattern` or `unique`). Empty for text
+    /// formats, which check every rule on every value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 impl Report {
@@ -361,6 +366,7 @@ pub fn rejected_unread(name: &str, dataset: &Dataset, key: &str, problems: Vec<P
         rows: 0,
         problems,
         stopped_early: false,
+        unchecked: Vec::new(),
     }
 }
 
@@ -465,6 +471,7 @@ pub(crate) fn finish(
         rows,
         problems: problems.list,
         stopped_early,
+        unchecked: Vec::new(),
     }
 }
 
