@@ -763,7 +763,7 @@ fn cases() -> Vec<Case> {
             ruled(&[",ABC,eu,1,2026-02-01,", ",ABC,us,1,2026-02-01,"]), valid(2)),
         case("rules: a duplicate id names the first row", ru,
             ruled(&[RULED_OK, "2,ABC,us,1,2026-02-01,", "01,ABC,eu,1,2026-02-02,"]),
-            invalid(Unique).at(4, 3).col("id").value("1").codes(&[Unique])),
+            invalid(Unique).at(4, 3).col("id").value("01").codes(&[Unique])),
         case("rules: unique_key (region, day) repeated", ru,
             ruled(&[RULED_OK, "2,ABC,eu,1,2026-02-01,"]), invalid(UniqueKey).at(3, 2).col("region, day").value("eu, 2026-02-01")),
         case("rules: unique_key with a null part is not compared", ru,

@@ -69,7 +69,11 @@ fn num(ty: ColumnType, v: Val<'_>) -> Option<Num> {
     }
 }
 
-fn shown(v: Val<'_>) -> String {
+/// The value as a report quotes it: as the file wrote it (CSV), or as JSON gave it.
+fn shown(raw: Raw<'_>, v: Val<'_>) -> String {
+    if let Raw::Text(b) = raw {
+        return show_bytes(b, VALUE_SHOWN);
+    }
     match v {
         Val::Text(s) => show_bytes(s.as_bytes(), VALUE_SHOWN),
         Val::Int(i) => i.to_string(),
@@ -273,13 +277,13 @@ impl<'d> RuleCheck<'d> {
         let mut bad = false;
         for &i in &self.valued {
             let col = &cols[i];
-            let Some(v) = get(i).and_then(|r| val(col.ty, r)) else {
+            let Some((raw, v)) = get(i).and_then(|r| Some((r, val(col.ty, r)?))) else {
                 continue;
             };
             let count_shown = self.ds.shows_value(Some(&col.name));
             if let Some((code, message)) = broken(col, &col.rules, v, count_shown) {
                 bad = true;
-                if problems.push(at(code, col.name.clone(), Some(shown(v)), message)) {
+                if problems.push(at(code, col.name.clone(), Some(shown(raw, v)), message)) {
                     return (true, true);
                 }
             }
@@ -293,11 +297,11 @@ impl<'d> RuleCheck<'d> {
             let mut shown_parts = Vec::new();
             let mut complete = true;
             for &i in &u.cols {
-                match get(i).and_then(|r| val(cols[i].ty, r)) {
-                    Some(v) => {
+                match get(i).and_then(|r| Some((r, val(cols[i].ty, r)?))) {
+                    Some((raw, v)) => {
                         encode(&mut self.key, cols[i].ty, v);
                         if u.shown {
-                            shown_parts.push(shown(v));
+                            shown_parts.push(shown(raw, v));
                         }
                     }
                     // SQL's rule: a null equals nothing, so a key with one is not compared.
@@ -539,7 +543,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                "unique@2 id 1 | duplicate of row 1 (unique)",
+                "unique@2 id 01 | duplicate of row 1 (unique)",
                 "unique_key@2 a, b x, 2026-01-01T01:00+01:00 | duplicate of row 1 (unique_key)",
             ]
         );
