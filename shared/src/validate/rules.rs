@@ -201,8 +201,9 @@ pub const BYTES_PER_KEY_MAX: usize = 39;
 /// The per-file state of a dataset's rules.
 pub(super) struct RuleCheck<'d> {
     ds: &'d Dataset,
-    /// Columns with value rules.
-    valued: Vec<usize>,
+    /// Columns with value rules, and whether their values may be shown (a length is part of
+    /// the value).
+    valued: Vec<(usize, bool)>,
     uniques: Vec<Unique>,
     /// Whether anything is checked per row at all.
     pub(super) active: bool,
@@ -214,8 +215,9 @@ impl<'d> RuleCheck<'d> {
     pub(super) fn new(ds: &'d Dataset) -> Self {
         let limit = usize::try_from(ds.unique_key_limit()).unwrap_or(usize::MAX);
         let cols = &ds.columns;
-        let valued: Vec<usize> = (0..cols.len())
+        let valued: Vec<(usize, bool)> = (0..cols.len())
             .filter(|&i| cols[i].rules.has_value_rules())
+            .map(|i| (i, ds.shows_value(Some(&cols[i].name))))
             .collect();
         let mut uniques: Vec<Unique> = (0..cols.len())
             .filter(|&i| cols[i].rules.unique)
@@ -275,12 +277,11 @@ impl<'d> RuleCheck<'d> {
             message,
         };
         let mut bad = false;
-        for &i in &self.valued {
+        for &(i, count_shown) in &self.valued {
             let col = &cols[i];
             let Some((raw, v)) = get(i).and_then(|r| Some((r, val(col.ty, r)?))) else {
                 continue;
             };
-            let count_shown = self.ds.shows_value(Some(&col.name));
             if let Some((code, message)) = broken(col, &col.rules, v, count_shown) {
                 bad = true;
                 if problems.push(at(code, col.name.clone(), Some(shown(raw, v)), message)) {
@@ -294,16 +295,10 @@ impl<'d> RuleCheck<'d> {
                 continue;
             }
             self.key.clear();
-            let mut shown_parts = Vec::new();
             let mut complete = true;
             for &i in &u.cols {
-                match get(i).and_then(|r| Some((r, val(cols[i].ty, r)?))) {
-                    Some((raw, v)) => {
-                        encode(&mut self.key, cols[i].ty, v);
-                        if u.shown {
-                            shown_parts.push(shown(raw, v));
-                        }
-                    }
+                match get(i).and_then(|r| val(cols[i].ty, r)) {
+                    Some(v) => encode(&mut self.key, cols[i].ty, v),
                     // SQL's rule: a null equals nothing, so a key with one is not compared.
                     None => {
                         complete = false;
@@ -317,15 +312,24 @@ impl<'d> RuleCheck<'d> {
             let h = XxHash3_128::oneshot(&self.key);
             let tag = h & !POS_BITS;
             let hash = (h >> 64) as u64;
-            let value = u
-                .shown
-                .then(|| shorten(&shown_parts.join(", "), VALUE_SHOWN));
             let hidden = if u.shown {
                 ""
             } else {
                 " (value not shown: sensitive)"
             };
             let p = if let Some(&e) = u.seen.find(hash, |&e| e & !POS_BITS == tag) {
+                // Quoted only now: duplicates are rare, formatting every key is not free.
+                let value = u.shown.then(|| {
+                    let parts: Vec<String> = u
+                        .cols
+                        .iter()
+                        .filter_map(|&i| {
+                            let r = get(i)?;
+                            Some(shown(r, val(cols[i].ty, r)?))
+                        })
+                        .collect();
+                    shorten(&parts.join(", "), VALUE_SHOWN)
+                });
                 let first = e & POS_BITS;
                 let first = if first == POS_BITS {
                     format!("a {word} after {}", u32::MAX)
