@@ -181,6 +181,10 @@ pub struct Dataset {
     /// older than N days, judged on arrival.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_freshness: Option<crate::rules::Freshness>,
+    /// `expect: {every: day, by: "06:00Z"}` or `{every: 6h}`: when files are due; a missed
+    /// delivery is alerted once per period (see [`crate::sla`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<crate::sla::Expect>,
     /// Distinct keys each uniqueness rule (`unique`, `unique_key`) tracks in one file; a file
     /// with more is refused (`unique_limit`), so memory stays bounded. Default
     /// [`crate::rules::DEFAULT_MAX_UNIQUE_KEYS`].
@@ -580,6 +584,25 @@ impl KeyPattern {
         &self.text
     }
 
+    /// The folder (key prefix, ending in `/`) where files of `date` (`YYYY-MM-DD`) land, e.g.
+    /// `raw/orders/dt=2026-11-25/`; `None` when the pattern has an `{any}` part (no single
+    /// folder) or no `{date}`.
+    pub fn folder_for_date(&self, date: &str) -> Option<String> {
+        if !self.has_date() {
+            return None;
+        }
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                PatternPart::Literal(l) => out.push_str(l),
+                PatternPart::Date => out.push_str(date),
+                PatternPart::Any => return None,
+                PatternPart::File => break,
+            }
+        }
+        Some(out)
+    }
+
     /// Whether the pattern has a `{date}` part.
     pub fn has_date(&self) -> bool {
         self.parts.contains(&PatternPart::Date)
@@ -907,6 +930,26 @@ impl Registry {
                     ),
                 ));
             }
+            if let Some(e) = ds.expect {
+                let day = e.every == crate::sla::Every::Day;
+                if day && !ds.key_pattern.has_date() {
+                    return Err(err(
+                        name,
+                        "expect.every",
+                        format!(
+                            "every: day needs a {{date}} in key_pattern {} (or use every: <N>h)",
+                            ds.key_pattern.as_str()
+                        ),
+                    ));
+                }
+                if !day && (e.by.is_some() || e.offset_days > 0) {
+                    return Err(err(
+                        name,
+                        "expect",
+                        "by and offset_days apply to every: day".into(),
+                    ));
+                }
+            }
             if let Some(n) = ds.max_unique_keys {
                 if n == 0 || n > crate::rules::MAX_UNIQUE_KEYS_LIMIT {
                     return Err(err(
@@ -1206,6 +1249,25 @@ mod tests {
             let err = p.matches(key).expect_err(key);
             assert!(err.0.contains(why), "{key}: {err:?}");
         }
+    }
+
+    #[test]
+    fn folders_for_a_date() {
+        let f = |p: &str| {
+            KeyPattern::try_from(p.to_string())
+                .unwrap()
+                .folder_for_date("2026-11-25")
+        };
+        assert_eq!(
+            f("raw/orders/dt={date}/{file}").as_deref(),
+            Some("raw/orders/dt=2026-11-25/")
+        );
+        assert_eq!(
+            f("raw/o/{date}/x/{file}").as_deref(),
+            Some("raw/o/2026-11-25/x/")
+        );
+        assert_eq!(f("raw/o/{any}/dt={date}/{file}"), None);
+        assert_eq!(f("raw/o/{file}"), None);
     }
 
     #[test]
