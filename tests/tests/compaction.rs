@@ -182,6 +182,7 @@ fn check_deps(lake: &Lake) -> check_compaction::Deps {
         s3: lake.s3.clone(),
         registry: Arc::new(shipped_registry()),
         config: check_compaction::Config::default(),
+        alerts: None,
     }
 }
 
