@@ -222,16 +222,6 @@ impl Dataset {
             .unwrap_or(crate::rules::DEFAULT_MAX_UNIQUE_KEYS)
     }
 
-    /// Whether any rule beyond types is declared (value rules, uniqueness, row counts).
-    pub fn has_rules(&self) -> bool {
-        self.rows.is_some()
-            || !self.unique_key.is_empty()
-            || self
-                .columns
-                .iter()
-                .any(|c| c.rules.unique || c.rules.has_value_rules())
-    }
-
     /// The delimiter byte for CSV/TSV.
     pub fn delimiter_byte(&self) -> u8 {
         match self.format {

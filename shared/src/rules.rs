@@ -193,30 +193,6 @@ impl ColumnRules {
             || self.pattern.is_some()
             || self.length.is_some()
     }
-
-    /// The names of the rules set, in the order they are checked.
-    pub fn names(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.allowed.is_some() {
-            out.push("allowed");
-        }
-        if self.min.is_some() {
-            out.push("min");
-        }
-        if self.max.is_some() {
-            out.push("max");
-        }
-        if self.pattern.is_some() {
-            out.push("pattern");
-        }
-        if self.length.is_some() {
-            out.push("length");
-        }
-        if self.unique {
-            out.push("unique");
-        }
-        out
-    }
 }
 
 /// The rule fields of a column as written in the registry (the serialised form).
