@@ -115,9 +115,53 @@ pub enum Num {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Allowed {
     /// A string column's values, exactly (no trimming, case-sensitive).
-    Text(HashSet<String>),
+    Text(TextSet),
     /// An int column's values, as numbers (`007` is 7).
     Int(HashSet<i64>),
+}
+
+/// A set of strings checked once per row: the typical `allowed` list (a few codes) is scanned,
+/// which beats hashing each value; a long list is hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextSet {
+    /// Up to [`TextSet::SCAN_MAX`] values, sorted.
+    Small(Vec<Box<str>>),
+    /// More.
+    Large(HashSet<String>),
+}
+
+impl TextSet {
+    /// Sets up to this size are scanned.
+    pub const SCAN_MAX: usize = 32;
+
+    fn new(values: HashSet<String>) -> TextSet {
+        if values.len() <= Self::SCAN_MAX {
+            let mut v: Vec<Box<str>> = values.into_iter().map(String::into_boxed_str).collect();
+            v.sort();
+            TextSet::Small(v)
+        } else {
+            TextSet::Large(values)
+        }
+    }
+
+    /// Whether `s` is in the set.
+    #[inline]
+    pub fn contains(&self, s: &str) -> bool {
+        match self {
+            TextSet::Small(v) => v.iter().any(|x| x.len() == s.len() && **x == *s),
+            TextSet::Large(h) => h.contains(s),
+        }
+    }
+
+    /// The values, sorted (for messages).
+    pub fn sorted(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = match self {
+            TextSet::Small(v) => v.iter().map(|s| &**s).collect(),
+            TextSet::Large(h) => h.iter().map(String::as_str).collect(),
+        };
+        v.sort();
+        v
+    }
 }
 
 /// A `pattern`, compiled once at load.
@@ -230,7 +274,9 @@ pub fn resolve(ty: ColumnType, spec: &RuleSpec) -> Result<ColumnRules, String> {
             return Err("allowed: give at least one value".into());
         }
         out.allowed = Some(match ty {
-            ColumnType::String => Allowed::Text(values.iter().map(Scalar::text).collect()),
+            ColumnType::String => {
+                Allowed::Text(TextSet::new(values.iter().map(Scalar::text).collect()))
+            }
             ColumnType::Int => Allowed::Int(
                 values
                     .iter()
