@@ -656,7 +656,7 @@ mod tests {
         while d <= end {
             let s = d.format("%Y-%m-%d").to_string();
             assert_eq!(days(s.as_bytes()), parse_date(s.as_bytes()), "{s}");
-            d = d + chrono::TimeDelta::days(37);
+            d += chrono::TimeDelta::days(37);
         }
         for s in [
             "2024-02-29",
