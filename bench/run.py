@@ -16,7 +16,8 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_COST_REPEAT=11      runs on the 10 MiB file of the curate-cost row (median)
   BENCH_CURATE_MEMORY_MB=2048   memory of the curate function (template.yaml CurateMemoryMb)
   BENCH_SIZING_PARQUET_CODEC=snappy   codec of the sizing row's Parquet input
-  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing
+  BENCH_RULES_MIB=100,1024  CSV sizes of the rules row (MiB; the csv row's files)
+  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules
 """
 
 import json
@@ -47,9 +48,11 @@ PY = sys.executable
 VENV_BIN = os.path.dirname(PY)
 REGISTRY = os.path.join(ROOT, "config", "datasets.yaml")
 CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column orders5 dataset
+# The orders schema types-only, with five rules, and with five rules + unique (rows csv, rules).
+RULES_REGISTRY = os.path.join(HERE, "rules-registry.yaml")
 FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
 ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
-                      "curate,curate-cost,curate-sizing,merge").split(",")
+                      "curate,curate-cost,curate-sizing,merge,rules").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
 CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
@@ -206,8 +209,10 @@ def row_csv():
         res = {"file_mib": size}
         tools = {
             "cat": ["cat", path],
-            "lakeline": [bin_path("lakeline"), "validate", path, "--dataset", "orders",
-                         "--config", REGISTRY],
+            # Types only (config/datasets.yaml's orders carries rules since issue 15; the
+            # rules row measures those).
+            "lakeline": [bin_path("lakeline"), "validate", path, "--dataset", "orders_types",
+                         "--config", RULES_REGISTRY],
             "pyarrow": [PY, os.path.join(HERE, "peer_csv.py"), path],
         }
         # Rounds interleave the tools (cat, lakeline, pyarrow, cat, ...) after one unmeasured
@@ -247,6 +252,55 @@ def row_csv():
             goal("csv", f"{mib} MiB: peak RSS <= 64 MiB", res["lakeline"]["rss_mib"] <= 64,
                  f"{res['lakeline']['rss_mib']:.1f} MiB (pyarrow {res['pyarrow']['rss_mib']:.0f} MiB)")
     results["rows"]["csv"] = out
+
+
+def row_rules():
+    """CSV validation of the orders file: types only, with five rules, with five rules + unique
+    (issue 15: >= 80 % of the types-only throughput; peak RSS of each)."""
+    sizes = [int(s) for s in os.environ.get("BENCH_RULES_MIB", "100,1024").split(",")]
+    out = {}
+    for mib in sizes:
+        path = gen("csv", mib)
+        size = os.path.getsize(path) / MIB
+        tools = {name: [bin_path("lakeline"), "validate", path, "--dataset", f"orders_{name}",
+                        "--config", RULES_REGISTRY]
+                 for name in ("types", "rules", "unique")}
+        subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True)  # page cache
+        runs = {name: [] for name in tools}
+        names = list(tools)
+        for rnd in range(CSV_REPEAT + 1):
+            # Interleaved with a rotating order after one warm-up round, as in the csv row.
+            for name in names[rnd % 3:] + names[:rnd % 3]:
+                r = timed(tools[name], stdout=subprocess.PIPE)
+                rep = json.loads(r["stdout"])
+                if r["rc"] != 0 or rep["verdict"] != "valid":
+                    raise RuntimeError(f"rules {name} on {path}: {r['stdout'][-800:]} {r['stderr']}")
+                if rnd > 0:
+                    runs[name].append((r, rep))
+        res = {"file_mib": size}
+        for name, rs in runs.items():
+            wall = median([r["wall"] for r, _ in rs])
+            res[name] = {"seconds": wall, "mib_s": size / wall, "cpu": median([r["cpu"] for r, _ in rs]),
+                         "rss_mib": median([r["rss_mib"] for r, _ in rs]), "rows": rs[0][1]["rows"]}
+        for name in ("rules", "unique"):
+            res[name]["vs_types"] = res[name]["mib_s"] / res["types"]["mib_s"]
+            res[name]["cpu_vs_types"] = res["types"]["cpu"] / res[name]["cpu"]
+        rows = res["types"]["rows"]
+        # Bytes of the uniqueness table per distinct key, from the RSS it added.
+        res["unique"]["extra_rss_bytes_per_key"] = (
+            (res["unique"]["rss_mib"] - res["rules"]["rss_mib"]) * MIB / rows if rows else None)
+        out[f"{mib}MiB"] = res
+        log(f"rules {mib} MiB: types {res['types']['mib_s']:.0f} MiB/s {res['types']['rss_mib']:.0f} MiB, "
+            f"5 rules {res['rules']['mib_s']:.0f} MiB/s ({res['rules']['vs_types']:.0%}) "
+            f"{res['rules']['rss_mib']:.0f} MiB, + unique {res['unique']['mib_s']:.0f} MiB/s "
+            f"({res['unique']['vs_types']:.0%}) {res['unique']['rss_mib']:.0f} MiB")
+        for name, what in (("rules", "five rules"), ("unique", "five rules + unique")):
+            goal("rules", f"{mib} MiB: {what} >= 80 % of types-only throughput",
+                 res[name]["vs_types"] >= 0.8,
+                 f"{res[name]['mib_s']:.0f} vs {res['types']['mib_s']:.0f} MiB/s = "
+                 f"{res[name]['vs_types']:.0%}, peak RSS {res[name]['rss_mib']:.0f} MiB "
+                 f"(types-only {res['types']['rss_mib']:.0f} MiB)")
+    results["rows"]["rules"] = out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1070,6 +1124,14 @@ def table():
             add(f"   {x['dataset'] + ' ' + x['format'] + (' gzip' if x['compression'] == 'gzip' else ''):<26} "
                 f"{acc:>17} {x['seconds_largest_accepted']:>6.0f} s {lam:>18} {t_l:>8}  "
                 f"{('yes' if x['fits'] else 'NO'):<4} (fits up to {human(x['largest_fitting_bytes'])})  {x['route']}")
+    if "rules" in R:
+        add("9. CSV validation with rules, orders (MiB/s one core; vs types-only = ratio of throughput)")
+        for k, r in R["rules"].items():
+            for name, what in (("types", "types only"), ("rules", "+ 5 rules"), ("unique", "+ 5 rules + unique")):
+                x = r[name]
+                ratio = f"{x['vs_types']:>7.0%}" if "vs_types" in x else f"{'':>7}"
+                add(f"   {k + ' ' + what:<{w - 3}} {x['mib_s']:>10.0f} MiB/s {x['rss_mib']:>8.0f} MiB RSS "
+                    f"{ratio}  {g('rules', k[:-3] + ' MiB: ' + ('five rules >=' if name == 'rules' else 'five rules + unique')) if name != 'types' else ''}")
     for row, why in results["skipped"].items():
         add(f"{row}: skipped: {why}")
     met = sum(x["met"] for x in results["goals"])
@@ -1090,7 +1152,8 @@ def main():
     t0 = time.perf_counter()
     steps = {"init": row_init, "csv": row_csv, "parquet": row_parquet, "compaction": row_compaction,
              "pipeline": row_pipeline, "package": row_package, "curate": row_curate,
-             "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing, "merge": row_merge}
+             "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing, "merge": row_merge,
+             "rules": row_rules}
     for name in ROWS:
         if name not in steps:
             continue

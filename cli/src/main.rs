@@ -47,6 +47,10 @@ enum Cmd {
         /// The raw key it would be uploaded to; also checks the key's naming and partition.
         #[arg(long)]
         key: Option<String>,
+        /// The day `partition_freshness` judges the key's date against (YYYY-MM-DD; default:
+        /// today in UTC, as validate-upload uses).
+        #[arg(long)]
+        today: Option<String>,
     },
     /// Convert a local file exactly as the curate Lambda would, into a local Parquet file; prints
     /// what was written as JSON (or the validation report when the file is invalid).
@@ -192,7 +196,8 @@ fn main() -> ExitCode {
             dataset,
             config,
             key,
-        } => validate_cmd(&file, &dataset, &config, key.as_deref()),
+            today,
+        } => validate_cmd(&file, &dataset, &config, key.as_deref(), today.as_deref()),
         Cmd::Curate {
             file,
             dataset,
@@ -421,9 +426,19 @@ fn validate_cmd(
     dataset: &str,
     config: &Path,
     key: Option<&str>,
+    today: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let reg = load_registry(config)?;
     let (name, ds) = dataset_of(&reg, dataset, config)?;
+    let today = match today {
+        Some(t) => lakeline::curate::columns::parse_date(t.as_bytes())
+            .with_context(|| format!("--today {t:?} is not a date (YYYY-MM-DD)"))?,
+        None => validate::day_of_unix_seconds(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        ),
+    };
     let shown = key
         .map(str::to_string)
         .unwrap_or_else(|| file.display().to_string());
@@ -436,7 +451,9 @@ fn validate_cmd(
     let mut early = Vec::new();
     if let Some(k) = key {
         match reg.route(k) {
-            KeyRoute::Matched { name: n, .. } if n == name => {}
+            KeyRoute::Matched { name: n, m, .. } if n == name => {
+                early.extend(validate::partition_problem(ds, &m, today))
+            }
             KeyRoute::Matched { name: n, .. } => {
                 bail!("key {k:?} belongs to dataset {n}, not {dataset}")
             }

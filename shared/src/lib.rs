@@ -11,6 +11,8 @@
 //! - [`jobs`]: job settings, run keys, status normalisation, backoff, console links.
 //! - [`failure`]: the Causes a caught pipeline failure carries, turned into an [`alert::Alert`].
 //! - [`metrics`]: CloudWatch EMF lines.
+//! - [`rules`]: the data-quality rules beyond types, resolved at registry load.
+//! - [`sla`]: delivery expectations (`expect:`): when files are due, whether they came.
 //! - [`aws`]: the few SDK helpers several functions share (client config, error classes,
 //!   registry loading from S3).
 //!
@@ -31,7 +33,9 @@ pub mod keys;
 pub mod metrics;
 pub mod placeholders;
 pub mod registry;
+pub mod rules;
 pub mod size;
+pub mod sla;
 pub mod text;
 pub mod types;
 pub mod validate;

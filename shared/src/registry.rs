@@ -165,6 +165,31 @@ pub struct Dataset {
     /// Small-file compaction settings (see check-compaction); absent means the defaults.
     #[serde(default)]
     pub compaction: Option<crate::compaction::CompactionSettings>,
+    /// Accept C0 control characters (U+0000-U+001F other than tab, line feed and carriage
+    /// return) inside string values. Off by default: a NUL or an escape byte in a string breaks
+    /// Redshift, Hive and many readers downstream, and is almost always an export bug.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_control_chars: bool,
+    /// `rows: {min, max}`: data rows per file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<crate::rules::RowBounds>,
+    /// `unique_key: [col, …]`: no two rows of a file share these columns' values (rows with a
+    /// null in any of them are not compared, as in SQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique_key: Vec<String>,
+    /// `partition_freshness: {max_age_days: N}`: the key's `{date}` is neither in the future nor
+    /// older than N days, judged on arrival.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_freshness: Option<crate::rules::Freshness>,
+    /// `expect: {every: day, by: "06:00Z"}` or `{every: 6h}`: when files are due; a missed
+    /// delivery is alerted once per period (see [`crate::sla`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<crate::sla::Expect>,
+    /// Distinct keys each uniqueness rule (`unique`, `unique_key`) tracks in one file; a file
+    /// with more is refused (`unique_limit`), so memory stays bounded. Default
+    /// [`crate::rules::DEFAULT_MAX_UNIQUE_KEYS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unique_keys: Option<u64>,
     /// Set from `lake.redact_values` at load: no value of this dataset is ever shown.
     #[serde(skip)]
     pub redact_values: bool,
@@ -189,6 +214,12 @@ impl Dataset {
                 .any(|col| col.sensitive && col.name == c),
             None => !self.columns.iter().any(|col| col.sensitive),
         }
+    }
+
+    /// Distinct keys each uniqueness rule tracks per file.
+    pub fn unique_key_limit(&self) -> u64 {
+        self.max_unique_keys
+            .unwrap_or(crate::rules::DEFAULT_MAX_UNIQUE_KEYS)
     }
 
     /// The delimiter byte for CSV/TSV.
@@ -323,22 +354,100 @@ impl From<Delimiter> for String {
     }
 }
 
-/// One declared column.
+/// One declared column, with its rules resolved into its type (see [`crate::rules`]).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ColumnSpec", into = "ColumnSpec")]
 pub struct Column {
     /// Column name as it appears in the header / JSON field / Parquet schema.
     pub name: String,
     /// Value type.
-    #[serde(rename = "type")]
     pub ty: ColumnType,
     /// Whether every row must have a value.
-    #[serde(default)]
     pub required: bool,
     /// Personal or secret data: its values never appear in reports, alerts or logs; a
     /// problem names only the line, the column and the rule.
+    pub sensitive: bool,
+    /// Data-quality rules beyond the type (`allowed`, `min`, `max`, `pattern`, `length`,
+    /// `unique`), checked on every non-null value.
+    pub rules: crate::rules::ColumnRules,
+    /// The rules as written, kept so the registry serialises (and hashes) as written.
+    spec: crate::rules::RuleSpec,
+}
+
+/// A column as written in the registry.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// See [`Column::name`].
+    pub name: String,
+    /// See [`Column::ty`].
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// See [`Column::required`].
+    #[serde(default)]
+    pub required: bool,
+    /// See [`Column::sensitive`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
+    /// `allowed: [a, b, …]` (string and int columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<crate::rules::Scalar>>,
+    /// `min: …` (int, float, date, timestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<crate::rules::Scalar>,
+    /// `max: …` (int, float, date, timestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<crate::rules::Scalar>,
+    /// `pattern: "…"`, matched against the whole value (string columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// `length: {min, max}` in characters (string columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<crate::rules::LengthBounds>,
+    /// `unique: true`: no two non-null values alike in one file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+}
+
+impl TryFrom<ColumnSpec> for Column {
+    type Error = String;
+    fn try_from(c: ColumnSpec) -> Result<Self, String> {
+        let spec = crate::rules::RuleSpec {
+            allowed: c.allowed,
+            min: c.min,
+            max: c.max,
+            pattern: c.pattern,
+            length: c.length,
+            unique: c.unique,
+        };
+        let rules = crate::rules::resolve(c.ty, &spec)
+            .map_err(|e| format!("column {:?} ({}): {e}", c.name, c.ty.as_str()))?;
+        Ok(Column {
+            name: c.name,
+            ty: c.ty,
+            required: c.required,
+            sensitive: c.sensitive,
+            rules,
+            spec,
+        })
+    }
+}
+
+impl From<Column> for ColumnSpec {
+    fn from(c: Column) -> ColumnSpec {
+        ColumnSpec {
+            name: c.name,
+            ty: c.ty,
+            required: c.required,
+            sensitive: c.sensitive,
+            allowed: c.spec.allowed,
+            min: c.spec.min,
+            max: c.spec.max,
+            pattern: c.spec.pattern,
+            length: c.spec.length,
+            unique: c.spec.unique,
+        }
+    }
 }
 
 /// The declared columns: at least one, names unique.
@@ -463,6 +572,30 @@ impl KeyPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The folder (key prefix, ending in `/`) where files of `date` (`YYYY-MM-DD`) land, e.g.
+    /// `raw/orders/dt=2026-11-25/`; `None` when the pattern has an `{any}` part (no single
+    /// folder) or no `{date}`.
+    pub fn folder_for_date(&self, date: &str) -> Option<String> {
+        if !self.has_date() {
+            return None;
+        }
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                PatternPart::Literal(l) => out.push_str(l),
+                PatternPart::Date => out.push_str(date),
+                PatternPart::Any => return None,
+                PatternPart::File => break,
+            }
+        }
+        Some(out)
+    }
+
+    /// Whether the pattern has a `{date}` part.
+    pub fn has_date(&self) -> bool {
+        self.parts.contains(&PatternPart::Date)
     }
 
     /// Matches a decoded key against the pattern.
@@ -669,6 +802,16 @@ impl Registry {
                 Some((head, tail)) if !head.contains(' ') => tail.to_string(),
                 _ => message,
             };
+            // A column's rules are judged once the whole column is read, and the YAML parser
+            // then points at the start of the column list: find the column's own line instead.
+            let line = match message.strip_prefix("column \"") {
+                Some(rest) if path.contains(".columns[") => {
+                    let column = rest.split('"').next().unwrap_or_default();
+                    let dataset = path.split('.').nth(1).unwrap_or_default();
+                    column_line(text, dataset, column)
+                }
+                _ => line,
+            };
             Error::Registry {
                 origin: origin.to_string(),
                 line,
@@ -678,6 +821,7 @@ impl Registry {
         })?;
         reg.check_prefixes(origin)?;
         reg.check_jobs(origin)?;
+        reg.check_rules(origin)?;
         let mut reg = reg;
         let redact = reg.lake.redact_values;
         for ds in reg.datasets.values_mut() {
@@ -729,6 +873,87 @@ impl Registry {
                 .ignore_prefixes
                 .iter()
                 .any(|p| key.starts_with(p.as_str()))
+    }
+
+    /// Dataset rules that name columns or need a key part must find them.
+    fn check_rules(&self, origin: &str) -> Result<(), Error> {
+        let err = |name: &DatasetName, field: &str, message: String| Error::Registry {
+            origin: origin.to_string(),
+            line: None,
+            field: format!("datasets.{name}.{field}"),
+            message,
+        };
+        for (name, ds) in &self.datasets {
+            for (i, c) in ds.unique_key.iter().enumerate() {
+                if !ds.columns.iter().any(|col| &col.name == c) {
+                    return Err(err(
+                        name,
+                        &format!("unique_key[{i}]"),
+                        format!("{c:?} is not a declared column"),
+                    ));
+                }
+                if ds.unique_key[..i].contains(c) {
+                    return Err(err(
+                        name,
+                        &format!("unique_key[{i}]"),
+                        format!("{c:?} is named twice"),
+                    ));
+                }
+            }
+            if let Some(r) = ds.rows {
+                if let (Some(lo), Some(hi)) = (r.min, r.max) {
+                    if lo > hi {
+                        return Err(err(name, "rows", format!("min {lo} is above max {hi}")));
+                    }
+                }
+                if r.min.is_none() && r.max.is_none() {
+                    return Err(err(name, "rows", "give min, max or both".into()));
+                }
+            }
+            if ds.partition_freshness.is_some() && !ds.key_pattern.has_date() {
+                return Err(err(
+                    name,
+                    "partition_freshness",
+                    format!(
+                        "key_pattern {} has no {{date}} to judge",
+                        ds.key_pattern.as_str()
+                    ),
+                ));
+            }
+            if let Some(e) = ds.expect {
+                let day = e.every == crate::sla::Every::Day;
+                if day && !ds.key_pattern.has_date() {
+                    return Err(err(
+                        name,
+                        "expect.every",
+                        format!(
+                            "every: day needs a {{date}} in key_pattern {} (or use every: <N>h)",
+                            ds.key_pattern.as_str()
+                        ),
+                    ));
+                }
+                if !day && (e.by.is_some() || e.offset_days > 0) {
+                    return Err(err(
+                        name,
+                        "expect",
+                        "by and offset_days apply to every: day".into(),
+                    ));
+                }
+            }
+            if let Some(n) = ds.max_unique_keys {
+                if n == 0 || n > crate::rules::MAX_UNIQUE_KEYS_LIMIT {
+                    return Err(err(
+                        name,
+                        "max_unique_keys",
+                        format!(
+                            "{n} is outside 1..={}: a larger set does not fit a Lambda; check such files in Spark",
+                            crate::rules::MAX_UNIQUE_KEYS_LIMIT
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A Spark engine's `above` must leave the files below it to a Lambda that can take them.
@@ -827,6 +1052,29 @@ impl Registry {
     }
 }
 
+/// The 1-based line declaring column `column` of dataset `dataset` (`name: column` after the
+/// dataset's key), for errors the parser cannot place; `None` when the text does not say it
+/// plainly.
+fn column_line(text: &str, dataset: &str, column: &str) -> Option<usize> {
+    let mut lines = text.lines().enumerate();
+    let is_key = |l: &str| {
+        l.trim_start()
+            .strip_prefix(dataset)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    };
+    lines.by_ref().find(|(_, l)| is_key(l))?;
+    lines
+        .find(|(_, l)| {
+            l.split("name:").skip(1).any(|r| {
+                let r = r.trim_start();
+                let r = r.strip_prefix(['"', '\'']).unwrap_or(r);
+                r.strip_prefix(column)
+                    .is_some_and(|t| t.is_empty() || t.starts_with(['"', '\'', ',', '}', ' ']))
+            })
+        })
+        .map(|(i, _)| i + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,6 +1142,48 @@ mod tests {
                 "needs application_id",
             ),
             (
+                "a rule that does not fit its column's type (flow style)",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n      - {name: amount, type: float, pattern: \"[0-9]+\"}\n",
+                Some(8),
+                "column \"amount\" (float): pattern: applies to string columns, not float",
+            ),
+            (
+                "a bound that is not of the column's type (block style)",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns:\n      - name: id\n        type: int\n      - name: day\n        type: date\n        min: 2026-02-30\n",
+                Some(9),
+                "column \"day\" (date): min: \"2026-02-30\" is not a valid date",
+            ),
+            (
+                "an invalid pattern",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns:\n      - {name: code, type: string, pattern: \"(\"}\n",
+                Some(7),
+                "pattern: invalid regular expression",
+            ),
+            (
+                "unique_key naming an undeclared column",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n    unique_key: [id, nope]\n",
+                None,
+                "\"nope\" is not a declared column",
+            ),
+            (
+                "partition_freshness without a date in the key",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n    partition_freshness: {max_age_days: 3}\n",
+                None,
+                "has no {date}",
+            ),
+            (
+                "rows with min above max",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n    rows: {min: 5, max: 1}\n",
+                None,
+                "min 5 is above max 1",
+            ),
+            (
+                "a misspelt rule field",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns:\n      - {name: id, type: int, uniqe: true}\n",
+                Some(7),
+                "unknown field `uniqe`",
+            ),
+            (
                 "overlapping prefixes",
                 "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n  b:\n    key_pattern: raw/a/b/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n",
                 None,
@@ -949,6 +1239,25 @@ mod tests {
             let err = p.matches(key).expect_err(key);
             assert!(err.0.contains(why), "{key}: {err:?}");
         }
+    }
+
+    #[test]
+    fn folders_for_a_date() {
+        let f = |p: &str| {
+            KeyPattern::try_from(p.to_string())
+                .unwrap()
+                .folder_for_date("2026-11-25")
+        };
+        assert_eq!(
+            f("raw/orders/dt={date}/{file}").as_deref(),
+            Some("raw/orders/dt=2026-11-25/")
+        );
+        assert_eq!(
+            f("raw/o/{date}/x/{file}").as_deref(),
+            Some("raw/o/2026-11-25/x/")
+        );
+        assert_eq!(f("raw/o/{any}/dt={date}/{file}"), None);
+        assert_eq!(f("raw/o/{file}"), None);
     }
 
     #[test]

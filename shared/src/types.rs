@@ -216,6 +216,26 @@ pub fn is_timestamp(v: &[u8]) -> bool {
     }
 }
 
+/// Whether `v` holds a C0 control character other than tab, line feed and carriage return:
+/// the bytes 0x00-0x08, 0x0B, 0x0C and 0x0E-0x1F. Tab is ordinary data; LF and CR are legitimate
+/// inside quoted CSV values and escaped JSON strings. (In UTF-8 these bytes never occur inside
+/// a multi-byte character, so a byte scan is exact.)
+#[inline]
+pub fn has_control(v: &[u8]) -> bool {
+    #[inline]
+    fn bad(b: u8) -> bool {
+        (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')
+    }
+    // Branch-free within a chunk, so the compiler vectorises it; most values have none.
+    let mut chunks = v.chunks_exact(16);
+    for c in &mut chunks {
+        if c.iter().fold(false, |a, &b| a | bad(b)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| bad(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +312,32 @@ mod tests {
         ];
         for (ty, v, want) in cases {
             assert_eq!(ty.accepts(v.as_bytes()), *want, "{ty:?} {v:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_table() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"", false),
+            (b"plain text", false),
+            (b"tab\there", false),
+            (b"line\nbreak\r\n", false),
+            (b"caf\xc3\xa9 \xe6\x97\xa5", false),
+            (b"\x00", true),
+            (b"nul\x00inside", true),
+            (b"bell\x07", true),
+            (b"\x0b vertical tab", true),
+            (b"form feed \x0c", true),
+            (b"esc \x1b[31m", true),
+            (b"unit sep \x1f", true),
+            (b"space \x20 and DEL \x7f are not C0", false),
+            // Past the first 16-byte chunk, and in the remainder.
+            (b"0123456789abcdef0123456789abcdef\x01", true),
+            (b"0123456789abcdef\x02", true),
+            (b"0123456789abcdef0123456789abcdef", false),
+        ];
+        for (v, want) in cases {
+            assert_eq!(has_control(v), *want, "{v:?}");
         }
     }
 }

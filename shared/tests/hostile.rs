@@ -77,6 +77,48 @@ datasets:
       - {name: day,   type: date}
       - {name: bot,   type: bool}
     size: {max_record: 64KiB}
+  legacy:
+    key_pattern: raw/legacy/{file}
+    format: csv
+    allow_control_chars: true
+    columns:
+      - {name: id,   type: int, required: true}
+      - {name: note, type: string}
+  legacy_events:
+    key_pattern: raw/legacy-events/{file}
+    format: jsonl
+    allow_control_chars: true
+    columns:
+      - {name: id,   type: string, required: true}
+  ruled:
+    key_pattern: raw/ruled/dt={date}/{file}
+    format: csv
+    unique_key: [region, day]
+    rows: {max: 5}
+    partition_freshness: {max_age_days: 3}
+    columns:
+      - {name: id,     type: int,    unique: true}
+      - {name: code,   type: string, pattern: "[A-Z]{3}"}
+      - {name: region, type: string, allowed: [eu, us]}
+      - {name: qty,    type: float,  min: 0, max: 100}
+      - {name: day,    type: date,   min: 2026-01-01}
+      - {name: email,  type: string, sensitive: true, length: {max: 10}}
+  ruled_events:
+    key_pattern: raw/ruled-events/{file}
+    format: jsonl
+    columns:
+      - {name: id, type: string, unique: true, pattern: "e[0-9]+"}
+      - {name: n,  type: int,    min: 0, allowed: [0, 1, 2]}
+      - {name: x,  type: float,  max: 1}
+  ruled_stock:
+    key_pattern: raw/ruled-stock/dt={date}/{file}
+    format: parquet
+    rows: {min: 1}
+    columns:
+      - {name: sku,   type: string, required: true, pattern: "[A-Z]-[0-9]", unique: true}
+      - {name: qty,   type: int,    required: true, min: 1}
+      - {name: price, type: float,  max: 5}
+      - {name: as_of, type: date,   required: true, min: 2025-01-01, max: 2025-12-31}
   stock:
     key_pattern: raw/stock/dt={date}/{file}
     format: parquet
@@ -265,6 +307,7 @@ fn report(
         rows,
         problems,
         stopped_early,
+        unchecked: Vec::new(),
     }
 }
 
@@ -575,7 +618,20 @@ const EV_OK: &str = r#"{"id":"e1","user":7,"score":1.5,"ts":"2026-11-25T10:00:00
 // ------------------------------------------------------------------------------------------
 // The table
 
+const RULED_HEADER: &str = "id,code,region,qty,day,email\n";
+const RULED_OK: &str = "1,ABC,eu,99.5,2026-02-01,a@b.c";
+
+fn ruled(rows: &[&str]) -> Vec<u8> {
+    let mut s = RULED_HEADER.to_string();
+    for r in rows {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
 fn cases() -> Vec<Case> {
+    let ru = "raw/ruled/dt=2026-11-25/r.csv";
     let o = "raw/orders/dt=2026-11-25/part-1.csv";
     let gz = "raw/orders/dt=2026-11-25/part-1.csv.gz";
     let t = "raw/tiny/t.csv";
@@ -646,6 +702,31 @@ fn cases() -> Vec<Case> {
         case("a UTF-8 character cut in two by a delimiter", o, bytes(&[HEADER.as_bytes(), b"1,a\xC3,\xA9,,,\n"]),
             invalid(Encoding).col("name")),
         case("NUL byte in an int field", o, bytes(&[HEADER.as_bytes(), b"1\x00,a,,,,\n"]), invalid(Type).col("id")),
+        // --- control characters in strings (issue 13.6) --------------------------------
+        case("NUL inside a string value", o, bytes(&[HEADER.as_bytes(), b"1,a\x00b,,,,\n"]),
+            invalid(ControlChar).at(2, 1).col("name").value("a\\0b").codes(&[ControlChar])),
+        case("NUL inside a quoted string value (the csv-core path)", o, bytes(&[HEADER.as_bytes(), b"1,\"a,\x00\",,,,\n"]),
+            invalid(ControlChar).at(2, 1).col("name")),
+        case("ANSI escape in a string value", o, csv("1,\u{1b}[31mred,,,,\n"), invalid(ControlChar).col("name").value("\\u{1b}[31mred")),
+        case("vertical tab and form feed in a string value", o, csv("1,a\u{b}b,,,,\n2,c\u{c}d,,,,\n"),
+            invalid(ControlChar).codes(&[ControlChar, ControlChar]).last_at(3, Some(2))),
+        case("unit separator 0x1F in the last row after good rows", o, csv(&format!("{row}{row}3,x\u{1f}y,,,,\n")),
+            invalid(ControlChar).at(4, 3)),
+        case("tab inside a string value is data", o, csv("1,a\tb,,,,\n"), valid(1)),
+        case("CR and LF inside a quoted string value are data", o, csv("1,\"a\rb\nc\r\nd\",,,,\n"), valid(1)),
+        case("DEL 0x7F is not a C0 control character", o, csv("1,a\u{7f},,,,\n"), valid(1)),
+        case("NUL in a string under allow_control_chars", "raw/legacy/l.csv", bytes(&[b"id,note\n1,a\x00b\x1b\n"]), valid(1)),
+        case("NUL in an int field under allow_control_chars is still a type error", "raw/legacy/l.csv",
+            bytes(&[b"id,note\n1\x00,a\n"]), invalid(Type).col("id")),
+        case("TSV: NUL in a string value", r, bytes(&[b"1\t10\tdam\x00aged\ttrue\n"]), invalid(ControlChar).at(1, 1).col("reason")),
+        case("JSONL: escaped \\u0000 in a string is a NUL after unescaping", e,
+            jsonl(&[r#"{"id":"a\u0000b","user":1,"ts":"2026-11-25T10:00:00Z"}"#]),
+            invalid(ControlChar).line(1).col("id").value("a\\0b")),
+        case("JSONL: escaped \\u001b in a string", e, jsonl(&[EV_OK, r#"{"id":"\u001b[0m","user":1,"ts":"2026-11-25T10:00:00Z"}"#]),
+            invalid(ControlChar).line(2).col("id")),
+        case("JSONL: escaped tab, LF and CR in a string are data", e,
+            jsonl(&[r#"{"id":"a\tb\nc\rd","user":1,"ts":"2026-11-25T10:00:00Z"}"#]), valid(1)),
+        case("JSONL: escaped NUL under allow_control_chars", "raw/legacy-events/l.jsonl", jsonl(&[r#"{"id":"a\u0000"}"#]), valid(1)),
         case("10 MB line under a 16 MiB max_record", o, csv(&format!("1,{ten_mb},,,,\n")), valid(1)),
         case("10 MB line over a 1 KiB max_record; the next row still checked", t, format!("id,note\n1,{ten_mb}\nx,a\n"),
             invalid(RecordTooLong).at(2, 1).codes(&[RecordTooLong, Type]).last_at(3, Some(2))),
@@ -663,6 +744,49 @@ fn cases() -> Vec<Case> {
             invalid(RecordTooLong).codes(&[RecordTooLong, DecompressedTooLarge])),
         case("gzip bomb of valid rows", "raw/archive/rows.csv.gz", gzip(format!("id,note\n{}", "1,a\n".repeat(12 << 20)).as_bytes()),
             invalid(DecompressedTooLarge).codes(&[DecompressedTooLarge])),
+        // --- rules beyond types (issue 15) -------------------------------------------------
+        case("rules: every rule kept", ru, ruled(&[RULED_OK, "2,XYZ,us,0,2026-01-01,"]), valid(2)),
+        case("rules: a pattern never matches across lines (quoted value with a line break)", ru,
+            ruled(&["1,\"ABC\nDEF\",eu,1,2026-02-01,a@b.c"]),
+            invalid(Pattern).at(2, 1).col("code").value("ABC\\nDEF").codes(&[Pattern])),
+        case("rules: a pattern matches the whole value, not a part", ru, ruled(&["1,ABCD,eu,1,2026-02-01,"]),
+            invalid(Pattern).col("code")),
+        case("rules: min/max on NaN: NaN is within no range", ru, ruled(&["1,ABC,eu,NaN,2026-02-01,"]),
+            invalid(Min).at(2, 1).col("qty").value("NaN")),
+        case("rules: -NaN too", ru, ruled(&["1,ABC,eu,-nan,2026-02-01,"]), invalid(Min).col("qty")),
+        case("rules: infinity is above any max", ru, ruled(&["1,ABC,eu,inf,2026-02-01,"]), invalid(Max).col("qty").value("inf")),
+        case("rules: max is inclusive, one above is not", ru, ruled(&["1,ABC,eu,100,2026-02-01,", "2,ABC,us,100.0001,2026-02-01,"]),
+            invalid(Max).at(3, 2).col("qty").codes(&[Max])),
+        case("rules: a date below min", ru, ruled(&["1,ABC,eu,1,2025-12-31,"]), invalid(Min).col("day").value("2025-12-31")),
+        case("rules: allowed is exact (case)", ru, ruled(&["1,ABC,EU,1,2026-02-01,"]), invalid(Allowed).col("region").value("EU")),
+        case("rules: unique on nulls: two null ids are no duplicate", ru,
+            ruled(&[",ABC,eu,1,2026-02-01,", ",ABC,us,1,2026-02-01,"]), valid(2)),
+        case("rules: a duplicate id names the first row", ru,
+            ruled(&[RULED_OK, "2,ABC,us,1,2026-02-01,", "01,ABC,eu,1,2026-02-02,"]),
+            invalid(Unique).at(4, 3).col("id").value("01").codes(&[Unique])),
+        case("rules: unique_key (region, day) repeated", ru,
+            ruled(&[RULED_OK, "2,ABC,eu,1,2026-02-01,"]), invalid(UniqueKey).at(3, 2).col("region, day").value("eu, 2026-02-01")),
+        case("rules: unique_key with a null part is not compared", ru,
+            ruled(&["1,ABC,,1,2026-02-01,", "2,ABC,,1,2026-02-01,"]), valid(2)),
+        case("rules: a sensitive value too long is named, not shown", ru, ruled(&["1,ABC,eu,1,2026-02-01,someone@example.com"]),
+            invalid(Length).col("email")),
+        case("rules: rows above max", ru,
+            ruled(&["1,ABC,eu,1,2026-02-01,", "2,ABC,eu,1,2026-02-02,", "3,ABC,eu,1,2026-02-03,", "4,ABC,eu,1,2026-02-04,",
+                "5,ABC,eu,1,2026-02-05,", "6,ABC,eu,1,2026-02-06,"]),
+            invalid(Rows).codes(&[Rows])),
+        case("rules: a type error is reported before rules", ru, ruled(&["x,abc,zz,1,2026-02-01,"]),
+            invalid(Type).col("id").codes(&[Type])),
+        case("rules JSONL: every rule kept", "raw/ruled-events/r.jsonl",
+            jsonl(&[r#"{"id":"e1","n":2,"x":1}"#, r#"{"id":"e2","n":null,"x":-1e300}"#]), valid(2)),
+        case("rules JSONL: a duplicate id names the first line", "raw/ruled-events/r.jsonl",
+            jsonl(&[r#"{"id":"e1","n":0}"#, r#"{"id":"e2","n":1}"#, r#"{"id":"e1","n":2}"#]),
+            invalid(Unique).line(3).col("id").value("e1")),
+        case("rules JSONL: an escaped line break never matches the pattern", "raw/ruled-events/r.jsonl",
+            jsonl(&[r#"{"id":"e1\ne2","n":0}"#]), invalid(Pattern).line(1).col("id")),
+        case("rules JSONL: allowed on ints, checked before min", "raw/ruled-events/r.jsonl",
+            jsonl(&[r#"{"id":"e1","n":-1}"#, r#"{"id":"e2","n":3}"#]), invalid(Allowed).col("n").value("-1").codes(&[Allowed, Allowed])),
+        case("rules JSONL: an int where a float max applies", "raw/ruled-events/r.jsonl",
+            jsonl(&[r#"{"id":"e1","x":2}"#]), invalid(Max).col("x").value("2")),
         // --- TSV ------------------------------------------------------------------------
         case("TSV without header, \\N and empty as null, comma in a field", r, "1\t10\t\\N\ttrue\n2\t11\t\tfalse\n3\t12\tsize, colour\tt\n",
             valid(3)),
@@ -723,6 +847,15 @@ fn cases() -> Vec<Case> {
             parquet_file(&STOCK_SCHEMA.replace('}', "OPTIONAL BYTE_ARRAY color (UTF8); }"),
                 { let mut c = stock_cols(); c.push(Pq::Str(vec![Some("red"), None, None])); c }),
             invalid(ExtraColumn).col("color").codes(&[ExtraColumn])),
+        case("Parquet rules: within min/max by row-group statistics", "raw/ruled-stock/dt=2026-11-25/s.parquet",
+            parquet_file(STOCK_SCHEMA, { let mut c = stock_cols(); c[1] = Pq::I64(vec![Some(5), Some(1), Some(12)]);
+                c[2] = Pq::F64(vec![Some(4.5), None, Some(1.25)]); c }), valid(3)),
+        case("Parquet rules: min and max broken, found in the statistics", "raw/ruled-stock/dt=2026-11-25/s.parquet",
+            good_parquet(), invalid(Min).col("qty").value("0").codes(&[Min, Max])),
+        case("Parquet rules: a date above max, shown as a date", "raw/ruled-stock/dt=2026-11-25/s.parquet",
+            parquet_file(STOCK_SCHEMA, { let mut c = stock_cols(); c[1] = Pq::I64(vec![Some(5), Some(1), Some(12)]);
+                c[2] = Pq::F64(vec![None, None, None]); c[3] = Pq::I32(vec![Some(20_417), Some(20_454), Some(20_417)]); c }),
+            invalid(Max).col("as_of").value("2026-01-01").codes(&[Max])),
         case("Parquet: nulls in a required column (statistics)", p,
             parquet_file(&STOCK_SCHEMA.replace("REQUIRED INT64 qty", "OPTIONAL INT64 qty"),
                 { let mut c = stock_cols(); c[1] = Pq::I64(vec![Some(1), None, None]); c }),
@@ -867,4 +1000,87 @@ fn curation_agrees_with_validation_on_every_hostile_file() {
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} cases reached curation");
+}
+
+/// A Parquet footer cannot show values: the report lists the rules it could not check, and
+/// still checks the ones statistics decide.
+#[test]
+fn parquet_footer_lists_the_rules_it_cannot_check() {
+    use lakeline::validate::check_parquet_footer;
+    let reg = registry();
+    let (_, ds) = reg.dataset("ruled_stock").unwrap();
+    let file = good_parquet();
+    let f = parquet_footer(
+        &file[file.len() - PARQUET_TAIL_LEN as usize..],
+        file.len() as u64,
+    )
+    .unwrap();
+    let meta = &file[f.metadata_start as usize..(f.metadata_start + f.metadata_len) as usize];
+    let c = check_parquet_footer(meta, ds, 20);
+    assert_eq!(
+        c.unchecked,
+        vec![
+            "sku: pattern",
+            "sku: unique",
+            "price: min/max of NaN values"
+        ]
+    );
+    assert_eq!(c.rows, 3);
+    let got: Vec<_> = c
+        .problems
+        .iter()
+        .map(|p| (p.code, p.column.as_deref(), p.value.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Min, Some("qty"), Some("0")),
+            (Max, Some("price"), Some("9.5"))
+        ]
+    );
+    assert!(
+        c.problems[0].message.contains("row group 1") && c.problems[0].message.contains("min 1"),
+        "{:?}",
+        c.problems[0]
+    );
+}
+
+/// `partition_freshness` judges the key's date against a "today" the caller passes in.
+#[test]
+fn partition_freshness_table() {
+    use lakeline::validate::partition_problem;
+    let reg = registry();
+    let day = |s: &str| lakeline::curate::columns::parse_date(s.as_bytes()).unwrap();
+    let cases = [
+        ("2026-11-25", "2026-11-25", None),
+        ("2026-11-22", "2026-11-25", None),
+        (
+            "2026-11-21",
+            "2026-11-25",
+            Some("4 days old, older than partition_freshness.max_age_days 3"),
+        ),
+        ("2026-11-26", "2026-11-25", Some("1 day(s) in the future")),
+        ("2026-12-31", "2026-01-01", Some("in the future")),
+        ("2025-12-31", "2026-01-01", None),
+    ];
+    for (part, today, want) in cases {
+        let key = format!("raw/ruled/dt={part}/r.csv");
+        let KeyRoute::Matched { dataset, m, .. } = reg.route(&key) else {
+            panic!("{key}")
+        };
+        let got = partition_problem(dataset, &m, day(today));
+        match (want, &got) {
+            (None, None) => {}
+            (Some(w), Some(p)) => {
+                assert_eq!(p.code, PartitionFreshness);
+                assert!(p.message.contains(w), "{part} on {today}: {}", p.message);
+            }
+            _ => panic!("{part} on {today}: {got:?}, want {want:?}"),
+        }
+    }
+    // A dataset without the rule never judges the date.
+    let KeyRoute::Matched { dataset, m, .. } = reg.route("raw/orders/dt=1999-01-01/x.csv") else {
+        panic!()
+    };
+    assert_eq!(partition_problem(dataset, &m, day("2026-11-25")), None);
 }

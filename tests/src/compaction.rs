@@ -121,6 +121,7 @@ pub fn check_deps(lake: &Lake) -> check_compaction::Deps {
         s3: lake.s3.clone(),
         registry: Arc::new(shipped_registry()),
         config: check_compaction::Config::default(),
+        alerts: None,
     }
 }
 

@@ -35,6 +35,7 @@ async fn fixture(page_size: i32, concurrency: usize) -> Fixture {
         s3: s3.clone(),
         registry: Arc::new(registry),
         config,
+        alerts: None,
     };
     Fixture { s3, bucket, deps }
 }
@@ -272,4 +273,72 @@ async fn two_overlapping_checks_request_one_compaction() {
         "running",
         "{loser}"
     );
+}
+
+/// Issue 15 (SLA alerts): a dataset that expects a daily file by 06:00Z gets one alert for a
+/// missed partition, naming the dataset, the partition, the deadline and the last file seen,
+/// however often the check runs; a delivered partition gets none. "Now" is input.
+#[tokio::test]
+async fn a_missed_daily_delivery_is_alerted_once() {
+    use lakeline_tests::Lake;
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let registry = Registry::from_yaml(
+        "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    expect: {every: day, by: \"06:00Z\"}\n",
+        "test.yaml",
+    )
+    .unwrap();
+    let deps = Deps {
+        s3: lake.s3.clone(),
+        registry: Arc::new(registry),
+        config: Config::default(),
+        alerts: Some(check_compaction::Alerts {
+            sns: lake.sns.clone(),
+            topic_arn: lake.topic_arn.clone(),
+        }),
+    };
+    lake.put("raw/orders/dt=2026-11-24/a.csv", b"id\n1\n".to_vec())
+        .await;
+    let run = |now: &str| {
+        let input = json!({"action": "deliveries", "bucket": lake.bucket, "now": now});
+        let deps = deps.clone();
+        async move { handle(&deps, input).await.unwrap() }
+    };
+    let delivery = |out: &Value| out["deliveries"][0].clone();
+
+    // Before 06:00 the day's deadline has not passed: yesterday's partition is judged, and it
+    // holds a file.
+    let out = run("2026-11-25T05:59:00Z").await;
+    assert_eq!(delivery(&out)["period"], "2026-11-24", "{out}");
+    assert_eq!(delivery(&out)["missed"], false, "{out}");
+
+    // After it, dt=2026-11-25 is missing: alerted by the first run only.
+    let first = run("2026-11-25T07:00:00Z").await;
+    assert_eq!(delivery(&first)["missed"], true, "{first}");
+    assert_eq!(delivery(&first)["alerted"], true, "{first}");
+    assert_eq!(delivery(&first)["partition"], "dt=2026-11-25", "{first}");
+    for later in ["2026-11-25T07:15:00Z", "2026-11-25T23:59:00Z"] {
+        let again = run(later).await;
+        assert_eq!(delivery(&again)["missed"], true, "{again}");
+        assert_eq!(delivery(&again)["alerted"], false, "{again}");
+    }
+    assert!(lake.exists("_lakeline/sla/orders/2026-11-25").await);
+    let alerts = lake.alerts(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let doc: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
+    let text = doc["text"].as_str().unwrap();
+    for needle in [
+        "orders",
+        "dt=2026-11-25",
+        "2026-11-25T06:00Z",
+        "raw/orders/dt=2026-11-24/a.csv",
+    ] {
+        assert!(text.contains(needle), "{needle} not in {text}");
+    }
+
+    // The file arrives late: the next day's check judges the next partition, which came.
+    lake.put("raw/orders/dt=2026-11-26/b.csv", b"id\n2\n".to_vec())
+        .await;
+    let out = run("2026-11-26T06:30:00Z").await;
+    assert_eq!(delivery(&out)["period"], "2026-11-26", "{out}");
+    assert_eq!(delivery(&out)["missed"], false, "{out}");
 }

@@ -492,8 +492,8 @@ async fn sensitive_values_never_reach_the_report_or_the_alert() {
     ))
     .unwrap()
     .replace(
-        "{name: customer,   type: string,    required: true}",
-        "{name: customer,   type: string,    required: true, sensitive: true}",
+        "{name: customer,   type: string,    required: true, length: {max: 200}}",
+        "{name: customer,   type: string,    required: true, length: {max: 200}, sensitive: true}",
     );
     let reg = lakeline::registry::Registry::from_yaml(&text, "t.yaml").unwrap();
     let deps = lake.validate_deps(reg);

@@ -10,6 +10,9 @@
 //!   partition under the dataset's curated prefix (from a schedule).
 //! - `{"action":"clear","bucket":"lake","dataset":"orders","partition":"dt=2026-11-24"}`: delete
 //!   the partition's compaction marker (when its compaction finished or failed).
+//! - `{"action":"deliveries","bucket":"lake"}` (optionally `"dataset"`, `"now"`): the delivery
+//!   check of every dataset that declares `expect:` (see `deliveries`): one alert per missed
+//!   period (needs `ALERT_TOPIC_ARN`).
 //! - Optional: `"execution"` (recorded in the marker), `"dry_run": true` (report only).
 //!
 //! Output: `{"dataset","bucket","compact":bool,"partitions":[report…],"jobs":[request…],
@@ -21,6 +24,7 @@
 //! created only if absent) before its job is requested, so two overlapping checks never
 //! request the same compaction twice, and later checks skip it until it is cleared or stale.
 
+mod deliveries;
 mod list;
 
 use std::sync::Arc;
@@ -88,6 +92,17 @@ pub struct Deps {
     pub registry: Arc<Registry>,
     /// Settings.
     pub config: Config,
+    /// Where delivery alerts go (`ALERT_TOPIC_ARN`); only the `deliveries` action needs it.
+    pub alerts: Option<Alerts>,
+}
+
+/// The alert topic and its client.
+#[derive(Clone)]
+pub struct Alerts {
+    /// SNS client.
+    pub sns: aws_sdk_sns::Client,
+    /// The topic's ARN.
+    pub topic_arn: String,
 }
 
 impl Deps {
@@ -98,10 +113,18 @@ impl Deps {
     ) -> Result<Deps, lakeline::Error> {
         let s3 = lakeline::aws::s3_client(conf);
         let registry = lakeline::aws::registry_from_env(env, &s3).await?;
+        let alerts = env
+            .var("ALERT_TOPIC_ARN")
+            .filter(|t| !t.trim().is_empty())
+            .map(|topic_arn| Alerts {
+                sns: aws_sdk_sns::Client::new(conf),
+                topic_arn,
+            });
         Ok(Deps {
             s3,
             registry: Arc::new(registry),
             config: Config::from_env(env)?,
+            alerts,
         })
     }
     /// The same dependencies around another registry: a reload
@@ -169,6 +192,8 @@ pub enum Action {
     Check,
     /// Delete a partition's compaction marker (only the owner's, when an execution is named).
     Clear,
+    /// Check the delivery expectations (`expect:`) and alert each missed period once.
+    Deliveries,
 }
 
 /// The handler's input.
@@ -304,6 +329,16 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
     let input: Input = serde_json::from_value(normalise(payload))
         .map_err(|e| HandlerError::BadInput(format!("not a check-compaction input: {e}")))?;
     let now = now_of(&input)?;
+    if input.action == Action::Deliveries {
+        if let Some(d) = input.dataset.as_deref() {
+            if deps.registry.dataset(d).is_none() {
+                return Err(HandlerError::BadInput(format!(
+                    "no dataset {d:?} in the registry"
+                )));
+            }
+        }
+        return deliveries::check(deps, &input.bucket, input.dataset.as_deref(), now).await;
+    }
     let datasets: Vec<String> = match &input.dataset {
         Some(d) => {
             if deps.registry.dataset(d).is_none() {

@@ -354,7 +354,14 @@ async fn handle_record(
     let report = match (&route_problem(&deps.registry, &key), &m) {
         (Some(p), _) => validate::rejected_unread(name.as_str(), dataset, &key, vec![p.clone()]),
         (None, Some(m)) => {
-            let pre = validate::precheck(dataset, &m.file, obj.size);
+            let mut pre = validate::precheck(dataset, &m.file, obj.size);
+            // Judged on arrival, against today's date: the same rule `lakeline validate` runs.
+            let today = validate::day_of_unix_seconds(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            );
+            pre.extend(validate::partition_problem(dataset, m, today));
             if !pre.is_empty() {
                 validate::rejected_unread(name.as_str(), dataset, &key, pre)
             } else {

@@ -13,10 +13,11 @@ use std::io::{self, BufRead};
 
 use csv_core::{ReadRecordResult, ReaderBuilder};
 
+use super::rules::{Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
-use crate::types::ColumnType;
+use crate::types::{has_control, ColumnType};
 
 /// More fields than this in one record is reported rather than tracked.
 const MAX_FIELDS: usize = 65_536;
@@ -53,6 +54,7 @@ fn check_with<S: RowSink>(
     let mut skipping = false;
     let mut st = Rows {
         rec: RecordCheck::new(ds),
+        rules: RuleCheck::new(ds),
         rows: 0,
         header_pending: ds.header == HeaderRule::Required,
     };
@@ -196,6 +198,8 @@ fn check_with<S: RowSink>(
 /// The header and row bookkeeping both parsing paths share.
 struct Rows<'d> {
     rec: RecordCheck<'d>,
+    /// The registry's rules beyond types, with their per-file state (uniqueness).
+    rules: RuleCheck<'d>,
     /// Data rows seen so far (the header is not a row).
     rows: u64,
     header_pending: bool,
@@ -247,6 +251,20 @@ impl Rows<'_> {
         } else {
             self.rows += 1;
             match self.rec.check(f, line, self.rows, problems) {
+                RowCheck::Fine if self.rules.active => {
+                    let rec = &self.rec;
+                    let get = |i: usize| {
+                        let v = f.get(i);
+                        (!rec.is_null(v)).then_some(Raw::Text(v))
+                    };
+                    match self
+                        .rules
+                        .check_row(get, line, Some(self.rows), self.rows, problems)
+                    {
+                        (false, _) => sink.text_row(&TextRow { f, rec: &self.rec }),
+                        (true, full) => full,
+                    }
+                }
                 RowCheck::Fine => sink.text_row(&TextRow { f, rec: &self.rec }),
                 RowCheck::Bad { full } => full,
             }
@@ -535,8 +553,9 @@ struct RecordCheck<'d> {
     ds: &'d Dataset,
     /// The common case `null_values: [""]`, checked without a loop.
     only_empty_is_null: bool,
-    /// Type and `required` per column, packed for the all-fine pass.
-    plan: Vec<(ColumnType, bool)>,
+    /// Type, `required`, and whether control characters are refused, per column, packed for
+    /// the all-fine pass.
+    plan: Vec<(ColumnType, bool, bool)>,
 }
 
 impl<'d> RecordCheck<'d> {
@@ -545,7 +564,11 @@ impl<'d> RecordCheck<'d> {
         RecordCheck {
             ds,
             only_empty_is_null,
-            plan: ds.columns.iter().map(|c| (c.ty, c.required)).collect(),
+            plan: ds
+                .columns
+                .iter()
+                .map(|c| (c.ty, c.required, refuses_control(ds, c.ty)))
+                .collect(),
         }
     }
 
@@ -554,15 +577,18 @@ impl<'d> RecordCheck<'d> {
     #[inline]
     fn values_ok(&self, f: &Fields<'_>) -> bool {
         let mut start = 0;
-        self.plan.iter().zip(f.ends).all(|(&(ty, required), &end)| {
-            let v = &f.data[start..end];
-            start = end + f.sep;
-            if self.is_null(v) {
-                !required
-            } else {
-                ty.accepts(v)
-            }
-        })
+        self.plan
+            .iter()
+            .zip(f.ends)
+            .all(|(&(ty, required, no_control), &end)| {
+                let v = &f.data[start..end];
+                start = end + f.sep;
+                if self.is_null(v) {
+                    !required
+                } else {
+                    ty.accepts(v) && !(no_control && has_control(v))
+                }
+            })
     }
 
     fn is_null(&self, v: &[u8]) -> bool {
@@ -643,7 +669,15 @@ impl<'d> RecordCheck<'d> {
                     "required value is missing".into(),
                 )
             } else if col.ty.accepts(v) {
-                continue;
+                if !(refuses_control(self.ds, col.ty) && has_control(v)) {
+                    continue;
+                }
+                at(
+                    Some(col.name.clone()),
+                    ProblemCode::ControlChar,
+                    Some(show_bytes(v, VALUE_SHOWN)),
+                    "control character in a string value (set allow_control_chars: true to accept them)".into(),
+                )
             } else {
                 at(
                     Some(col.name.clone()),
@@ -658,6 +692,12 @@ impl<'d> RecordCheck<'d> {
         }
         RowCheck::Bad { full: false }
     }
+}
+
+/// Whether values of a column of type `ty` are checked for control characters: only strings
+/// (every other type's syntax already excludes them), unless the dataset allows them.
+pub(super) fn refuses_control(ds: &Dataset, ty: ColumnType) -> bool {
+    ty == ColumnType::String && !ds.allow_control_chars
 }
 
 /// What [`RecordCheck::check`] found in one row.

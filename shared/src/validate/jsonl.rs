@@ -6,10 +6,11 @@ use std::io::{self, BufRead};
 
 use serde_json::Value;
 
+use super::rules::{Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, ExtraColumns};
 use crate::text::{shorten, show_bytes};
-use crate::types::{is_date, is_timestamp, ColumnType};
+use crate::types::{has_control, is_date, is_timestamp, ColumnType};
 
 enum Line {
     Complete,
@@ -69,6 +70,7 @@ pub(super) fn check<S: RowSink>(
     let mut line_no = 0u64;
     let mut rows = 0u64;
     let mut reported_extra: HashSet<String> = HashSet::new();
+    let mut rules = RuleCheck::new(ds);
     loop {
         let kind = read_line(src, &mut buf, max)?;
         line_no += 1;
@@ -158,6 +160,17 @@ pub(super) fn check<S: RowSink>(
                     )
                 }
                 None | Some(Value::Null) => continue,
+                // After unescaping: "\u0000" is a NUL like a raw one would be.
+                Some(Value::String(s))
+                    if super::csv::refuses_control(ds, col.ty) && has_control(s.as_bytes()) =>
+                {
+                    at(
+                        ProblemCode::ControlChar,
+                        Some(col.name.clone()),
+                        Some(show_bytes(s.as_bytes(), VALUE_SHOWN)),
+                        "control character in a string value (set allow_control_chars: true to accept them)".into(),
+                    )
+                }
                 Some(v) if json_type_ok(col.ty, v) => continue,
                 Some(v) => at(
                     ProblemCode::Type,
@@ -197,6 +210,14 @@ pub(super) fn check<S: RowSink>(
                     }
                 }
             }
+        }
+        if !full && !bad && rules.active {
+            let get = |i: usize| {
+                obj.get(&ds.columns[i].name)
+                    .filter(|v| !v.is_null())
+                    .map(Raw::Json)
+            };
+            (bad, full) = rules.check_row(get, line_no, None, line_no, problems);
         }
         if full || (!bad && sink.json_row(&obj)) {
             break;

@@ -8,6 +8,7 @@
 mod csv;
 mod jsonl;
 mod parquet;
+mod rules;
 mod stream;
 
 use std::fmt;
@@ -20,9 +21,10 @@ use crate::text::shorten;
 
 pub use self::csv::TextRow;
 pub use self::parquet::{
-    check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail, ParquetFooter,
-    ParquetStep, PARQUET_TAIL_LEN,
+    check_parquet_footer, check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail,
+    FooterCheck, ParquetFooter, ParquetStep, PARQUET_TAIL_LEN,
 };
+pub use self::rules::BYTES_PER_KEY_MAX;
 
 /// Why a file was rejected: stable names used in quarantine tags, metrics and alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,6 +74,30 @@ pub enum ProblemCode {
     ParquetNulls,
     /// A Parquet column chunk compressed with a codec lakeline cannot read (brotli, LZO).
     ParquetCodec,
+    /// A C0 control character (NUL, ESC, …; not tab, LF or CR) inside a string value, and the
+    /// dataset does not set `allow_control_chars`.
+    ControlChar,
+    /// A value outside its column's `allowed` set.
+    Allowed,
+    /// A value below its column's `min` (or NaN under a range rule).
+    Min,
+    /// A value above its column's `max`.
+    Max,
+    /// A string that does not match its column's `pattern` as a whole.
+    Pattern,
+    /// A string whose length in characters is outside its column's `length`.
+    Length,
+    /// A value seen before in the file, in a `unique` column.
+    Unique,
+    /// A combination of values seen before in the file, for the dataset's `unique_key`.
+    UniqueKey,
+    /// More distinct keys than `max_unique_keys`: uniqueness cannot be checked exactly in the
+    /// memory it is given, so the file is refused rather than passed unchecked.
+    UniqueLimit,
+    /// A row count outside the dataset's `rows` bounds.
+    Rows,
+    /// The key's partition date is in the future or older than `partition_freshness` allows.
+    PartitionFreshness,
 }
 
 impl ProblemCode {
@@ -100,6 +126,17 @@ impl ProblemCode {
             ProblemCode::ParquetType => "parquet_type",
             ProblemCode::ParquetNulls => "parquet_nulls",
             ProblemCode::ParquetCodec => "parquet_codec",
+            ProblemCode::ControlChar => "control_char",
+            ProblemCode::Allowed => "allowed",
+            ProblemCode::Min => "min",
+            ProblemCode::Max => "max",
+            ProblemCode::Pattern => "pattern",
+            ProblemCode::Length => "length",
+            ProblemCode::Unique => "unique",
+            ProblemCode::UniqueKey => "unique_key",
+            ProblemCode::UniqueLimit => "unique_limit",
+            ProblemCode::Rows => "rows",
+            ProblemCode::PartitionFreshness => "partition_freshness",
         }
     }
 }
@@ -206,6 +243,11 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// True when checking stopped at the problem limit: the file has at least this many.
     pub stopped_early: bool,
+    /// The dataset's rules this check could not decide, as `column: rule` (Parquet: what
+    /// the footer's statistics cannot show, such as `pattern` or `unique`). Empty for text
+    /// formats, which check every rule on every value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 impl Report {
@@ -324,6 +366,7 @@ pub fn rejected_unread(name: &str, dataset: &Dataset, key: &str, problems: Vec<P
         rows: 0,
         problems,
         stopped_early: false,
+        unchecked: Vec::new(),
     }
 }
 
@@ -406,14 +449,15 @@ pub(crate) fn finish(
     rows: u64,
     problems: Problems,
 ) -> Report {
-    let stopped_early = problems.full();
     let mut problems = problems;
-    for p in &mut problems.list {
-        if p.value.is_some() && !dataset.shows_value(p.column.as_deref()) {
-            p.value = None;
-            p.message.push_str(" (value not shown: sensitive)");
-        }
+    // The count is the file's only when it was read to the end: no stop at the problem limit,
+    // no unreadable content (those are the problems without a line).
+    let complete = !problems.full() && problems.list.iter().all(|p| p.line.is_some());
+    for p in rules::rows_problems(dataset, rows, complete) {
+        problems.push(p);
     }
+    let stopped_early = problems.full();
+    redact(dataset, &mut problems.list);
     Report {
         verdict: if problems.list.is_empty() {
             Verdict::Valid
@@ -427,7 +471,59 @@ pub(crate) fn finish(
         rows,
         problems: problems.list,
         stopped_early,
+        unchecked: Vec::new(),
     }
+}
+
+/// Drops the values of problems in columns whose values may not be shown (`sensitive`,
+/// `lake.redact_values`), saying so.
+pub(crate) fn redact(dataset: &Dataset, problems: &mut [Problem]) {
+    for p in problems {
+        if p.value.is_some() && !dataset.shows_value(p.column.as_deref()) {
+            p.value = None;
+            p.message.push_str(" (value not shown: sensitive)");
+        }
+    }
+}
+
+/// The dataset's `partition_freshness` rule against the key's `{date}`: a problem when the
+/// partition is after `today` or more than `max_age_days` before it. `today` is days since
+/// 1970-01-01 (UTC), given by the caller (the handler's clock, or the command line's): the
+/// engine never reads a clock. Judged on arrival only: curation, which may run later, does not
+/// re-judge it.
+pub fn partition_problem(dataset: &Dataset, m: &KeyMatch, today: i32) -> Option<Problem> {
+    let f = dataset.partition_freshness?;
+    let date = m.date.as_deref()?;
+    let day = crate::curate::columns::parse_date(date.as_bytes())?;
+    let age = i64::from(today) - i64::from(day);
+    let message = if age < 0 {
+        format!(
+            "partition date {date} is {} day(s) in the future (partition_freshness: today is {})",
+            -age,
+            day_text(today)
+        )
+    } else if age > i64::from(f.max_age_days) {
+        format!(
+            "partition date {date} is {age} days old, older than partition_freshness.max_age_days {} (today is {})",
+            f.max_age_days,
+            day_text(today)
+        )
+    } else {
+        return None;
+    };
+    Some(Problem::object(ProblemCode::PartitionFreshness, message))
+}
+
+/// Days since 1970-01-01 of a Unix time in seconds: "today" for [`partition_problem`].
+pub fn day_of_unix_seconds(secs: i64) -> i32 {
+    i32::try_from(secs.div_euclid(86_400)).unwrap_or(i32::MAX)
+}
+
+fn day_text(day: i32) -> String {
+    chrono::NaiveDate::default()
+        .checked_add_signed(chrono::TimeDelta::days(i64::from(day)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| day.to_string())
 }
 
 /// Everything a key told us, for callers that route keys (kept here so the CLI and the Lambda

@@ -2,12 +2,14 @@
 //! are enough to reject a truncated, encrypted or non-Parquet file and to compare the schema
 //! with the declared columns; the data pages are never fetched.
 
-use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as Physical};
+use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::Type;
 
 use super::{Problem, ProblemCode, Problems, Report, Verdict};
 use crate::registry::{Dataset, ExtraColumns};
+use crate::rules::Num;
 use crate::text::show_bytes;
 use crate::types::ColumnType;
 
@@ -68,17 +70,44 @@ pub fn parquet_footer(tail: &[u8], size: u64) -> Result<ParquetFooter, Problem> 
 
 /// Decodes the metadata and compares its schema with the dataset's columns.
 ///
-/// Returns (rows in the file, problems found, at most `max_problems`).
+/// Returns (rows in the file, problems found, at most `max_problems`). See
+/// [`check_parquet_footer`] for the rules it could not check as well.
 pub fn check_parquet_metadata(
     meta: &[u8],
     ds: &Dataset,
     max_problems: usize,
 ) -> (u64, Vec<Problem>, bool) {
+    let c = check_parquet_footer(meta, ds, max_problems);
+    (c.rows, c.problems, c.stopped_early)
+}
+
+/// What a Parquet footer told about a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FooterCheck {
+    /// Rows in the file's metadata.
+    pub rows: u64,
+    /// Problems found (at most `max_problems`), values redacted as the dataset says.
+    pub problems: Vec<Problem>,
+    /// True when the problem list is full.
+    pub stopped_early: bool,
+    /// The dataset's rules a footer cannot decide (see [`Report::unchecked`]).
+    pub unchecked: Vec<String>,
+}
+
+/// Decodes the metadata; compares its schema with the dataset's columns; checks the rules
+/// row-group statistics decide (`min`/`max` from each row group's min and max, `rows` from the
+/// row count, `required` from null counts) and lists those they cannot.
+pub fn check_parquet_footer(meta: &[u8], ds: &Dataset, max_problems: usize) -> FooterCheck {
     let mut problems = Problems::new(max_problems);
+    let mut unchecked = Vec::new();
     let rows = match ParquetMetaDataReader::decode_metadata(meta) {
         Ok(md) => {
-            compare(&md, ds, &mut problems);
-            u64::try_from(md.file_metadata().num_rows()).unwrap_or(0)
+            let rows = u64::try_from(md.file_metadata().num_rows()).unwrap_or(0);
+            compare(&md, ds, &mut problems, &mut unchecked);
+            for p in super::rules::rows_problems(ds, rows, true) {
+                problems.push(p);
+            }
+            rows
         }
         Err(e) => {
             problems.push(Problem::object(
@@ -88,8 +117,165 @@ pub fn check_parquet_metadata(
             0
         }
     };
-    let full = problems.full();
-    (rows, problems.list, full)
+    let stopped_early = problems.full();
+    let mut list = problems.list;
+    super::redact(ds, &mut list);
+    FooterCheck {
+        rows,
+        problems: list,
+        stopped_early,
+        unchecked,
+    }
+}
+
+/// The rules of `col` that statistics cannot decide, as `column: rule` entries.
+fn unchecked_rules(col: &crate::registry::Column, out: &mut Vec<String>) {
+    let r = &col.rules;
+    for (set, rule) in [
+        (r.allowed.is_some(), "allowed"),
+        (r.pattern.is_some(), "pattern"),
+        (r.length.is_some(), "length"),
+        (r.unique, "unique"),
+    ] {
+        if set {
+            out.push(format!("{}: {rule}", col.name));
+        }
+    }
+    if col.ty == ColumnType::Float && (r.min.is_some() || r.max.is_some()) {
+        // Writers leave NaN out of min/max statistics.
+        out.push(format!("{}: min/max of NaN values", col.name));
+    }
+}
+
+/// A column chunk's (min, max) in the rule domain, when its statistics hold them and the
+/// physical and logical types say how to read them.
+fn stat_range(st: &Statistics, ty: ColumnType, field: &Type) -> Option<(Num, Num)> {
+    let logical = field.get_basic_info().logical_type_ref();
+    let converted = field.get_basic_info().converted_type();
+    let pair = |a: Option<Num>, b: Option<Num>| a.zip(b);
+    match (ty, st) {
+        (ColumnType::Int, Statistics::Int32(s)) if !is_unsigned(logical, converted) => pair(
+            s.min_opt().map(|&v| Num::Int(v.into())),
+            s.max_opt().map(|&v| Num::Int(v.into())),
+        ),
+        (ColumnType::Int, Statistics::Int64(s)) if !is_unsigned(logical, converted) => pair(
+            s.min_opt().map(|&v| Num::Int(v)),
+            s.max_opt().map(|&v| Num::Int(v)),
+        ),
+        (ColumnType::Float, Statistics::Double(s)) => pair(
+            s.min_opt().map(|&v| Num::Float(v)),
+            s.max_opt().map(|&v| Num::Float(v)),
+        ),
+        (ColumnType::Float, Statistics::Float(s)) => pair(
+            s.min_opt().map(|&v| Num::Float(v.into())),
+            s.max_opt().map(|&v| Num::Float(v.into())),
+        ),
+        (ColumnType::Date, Statistics::Int32(s)) => pair(
+            s.min_opt().map(|&v| Num::Date(v)),
+            s.max_opt().map(|&v| Num::Date(v)),
+        ),
+        (ColumnType::Timestamp, Statistics::Int64(s)) => {
+            let per_micro: (i64, i64) = match (logical, converted) {
+                (Some(LogicalType::Timestamp(t)), _) => match t.unit {
+                    TimeUnit::MILLIS => (1000, 1),
+                    TimeUnit::MICROS => (1, 1),
+                    TimeUnit::NANOS => (1, 1000),
+                },
+                (_, ConvertedType::TIMESTAMP_MILLIS) => (1000, 1),
+                (_, ConvertedType::TIMESTAMP_MICROS) => (1, 1),
+                _ => return None,
+            };
+            let conv =
+                |v: i64| Num::Timestamp(v.saturating_mul(per_micro.0).div_euclid(per_micro.1));
+            pair(s.min_opt().map(|&v| conv(v)), s.max_opt().map(|&v| conv(v)))
+        }
+        _ => None,
+    }
+}
+
+fn is_unsigned(logical: Option<&LogicalType>, converted: ConvertedType) -> bool {
+    matches!(logical, Some(LogicalType::Integer(i)) if !i.is_signed)
+        || matches!(
+            converted,
+            ConvertedType::UINT_8 | ConvertedType::UINT_16 | ConvertedType::UINT_32
+        )
+}
+
+fn num_text(n: Num) -> String {
+    match n {
+        Num::Int(i) => i.to_string(),
+        Num::Float(x) => x.to_string(),
+        Num::Date(d) => chrono::NaiveDate::default()
+            .checked_add_signed(chrono::TimeDelta::days(d.into()))
+            .map_or_else(|| d.to_string(), |d| d.format("%Y-%m-%d").to_string()),
+        Num::Timestamp(us) => chrono::DateTime::from_timestamp_micros(us).map_or_else(
+            || us.to_string(),
+            |t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        ),
+    }
+}
+
+/// `min`/`max` of one column from its row groups' statistics: a problem naming the first row
+/// group whose smallest (largest) value breaks the bound; an `unchecked` entry when a row group
+/// with values has no usable statistics.
+fn check_range(
+    md: &ParquetMetaData,
+    leaf: usize,
+    col: &crate::registry::Column,
+    field: &Type,
+    problems: &mut Problems,
+    unchecked: &mut Vec<String>,
+) -> bool {
+    let r = &col.rules;
+    if r.min.is_none() && r.max.is_none() {
+        return false;
+    }
+    for (g, rg) in md.row_groups().iter().enumerate() {
+        let c = rg.column(leaf);
+        let range = c.statistics().and_then(|st| stat_range(st, col.ty, field));
+        let Some((lo, hi)) = range else {
+            let all_null = c
+                .statistics()
+                .and_then(|st| st.null_count_opt())
+                .is_some_and(|n| i64::try_from(n).is_ok_and(|n| n == rg.num_rows()));
+            if rg.num_rows() > 0 && !all_null {
+                unchecked.push(format!(
+                    "{}: min/max (row group {} has no usable statistics)",
+                    col.name,
+                    g + 1
+                ));
+                return false;
+            }
+            continue;
+        };
+        let broken = if let Some(b) = r.min.as_ref().filter(|b| lo < b.value) {
+            Some((
+                ProblemCode::Min,
+                lo,
+                format!("smallest value below the minimum (min {})", b.text),
+            ))
+        } else {
+            r.max.as_ref().filter(|b| hi > b.value).map(|b| {
+                (
+                    ProblemCode::Max,
+                    hi,
+                    format!("largest value above the maximum (max {})", b.text),
+                )
+            })
+        };
+        if let Some((code, v, what)) = broken {
+            let p = Problem {
+                code,
+                line: None,
+                row: None,
+                column: Some(col.name.clone()),
+                value: Some(num_text(v)),
+                message: format!("row group {} statistics: {what}", g + 1),
+            };
+            return problems.push(p);
+        }
+    }
+    false
 }
 
 /// The codecs this build reads (the parquet crate's features in the workspace Cargo.toml).
@@ -101,7 +287,18 @@ fn readable(c: parquet::basic::Compression) -> bool {
     )
 }
 
-fn compare(md: &ParquetMetaData, ds: &Dataset, problems: &mut Problems) {
+fn compare(
+    md: &ParquetMetaData,
+    ds: &Dataset,
+    problems: &mut Problems,
+    unchecked: &mut Vec<String>,
+) {
+    for col in ds.columns.iter() {
+        unchecked_rules(col, unchecked);
+    }
+    if !ds.unique_key.is_empty() {
+        unchecked.push(format!("unique_key ({})", ds.unique_key.join(", ")));
+    }
     // A codec curation cannot decompress is the file's problem, found by its footer.
     let unreadable = md
         .row_groups()
@@ -151,10 +348,15 @@ fn compare(md: &ParquetMetaData, ds: &Dataset, problems: &mut Problems) {
             }
             continue;
         }
+        let leaf = (0..schema.num_columns())
+            .find(|&i| schema.column(i).path().parts() == [col.name.clone()]);
+        if let Some(i) = leaf {
+            if check_range(md, i, col, field, problems, unchecked) {
+                return;
+            }
+        }
         if col.required && field.get_basic_info().repetition() != Repetition::REQUIRED {
             // An OPTIONAL column can still be full: the row-group statistics tell.
-            let leaf = (0..schema.num_columns())
-                .find(|&i| schema.column(i).path().parts() == [col.name.clone()]);
             let nulls: u64 = leaf
                 .map(|i| {
                     md.row_groups()
@@ -286,10 +488,16 @@ pub fn parquet_finish(
     ds: &Dataset,
     max_problems: usize,
 ) -> Report {
-    let (rows, problems, stopped) = check_parquet_metadata(meta, ds, max_problems);
+    let FooterCheck {
+        rows,
+        problems,
+        stopped_early,
+        unchecked,
+    } = check_parquet_footer(meta, ds, max_problems);
     report.bytes_read += meta.len() as u64;
     report.rows = rows;
-    report.stopped_early = stopped;
+    report.stopped_early = stopped_early;
+    report.unchecked = unchecked;
     report.verdict = if problems.is_empty() {
         Verdict::Valid
     } else {

@@ -1,0 +1,503 @@
+//! Data-quality rules beyond types, as the registry declares them: per column `allowed`,
+//! `min`/`max`, `pattern`, `length`, `unique`; per dataset `rows`, `unique_key`,
+//! `partition_freshness` and the bound on distinct keys uniqueness tracks.
+//!
+//! Everything is resolved once, at registry load: bounds are parsed into the column's type,
+//! patterns compiled, and a rule that makes no sense for its column's type is refused there
+//! (naming the dataset, the column and the field), never discovered while a file is read. The
+//! per-file checks live in `validate::rules`.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::curate::columns::{parse_date, parse_float, parse_int, parse_timestamp};
+use crate::types::ColumnType;
+
+/// Distinct keys one uniqueness rule tracks per file by default: the most a hash table of
+/// 2 Mi slots holds (7/8 of them), 17 bytes a slot, so at most 34 MiB per rule (51 MiB for the
+/// instant the table grows into it). Raise it per dataset with `max_unique_keys`.
+pub const DEFAULT_MAX_UNIQUE_KEYS: u64 = 1_835_008;
+
+/// The largest `max_unique_keys` accepted: 2^27 keys (a 2 GiB table at worst); beyond that a
+/// Lambda cannot hold the set, and the file should be checked in Spark.
+pub const MAX_UNIQUE_KEYS_LIMIT: u64 = 1 << 27;
+
+/// A scalar as written in the registry YAML.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A number with a fraction or exponent.
+    Float(f64),
+    /// Text (dates and timestamps are text in YAML 1.2).
+    Text(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Scalar {
+    /// The scalar as the text a file would hold.
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// `length: {min, max}` in characters (Unicode scalar values), both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LengthBounds {
+    /// Fewest characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// Most characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+/// `rows: {min, max}`: data rows per file (header not counted), both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RowBounds {
+    /// Fewest rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// Most rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+/// `partition_freshness: {max_age_days: N}`: the key's `{date}` is neither after today nor more
+/// than N days before it (UTC). Judged on arrival only, against "today" given by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freshness {
+    /// Oldest accepted partition, in days before today (0: only today).
+    pub max_age_days: u32,
+}
+
+/// A bound resolved into the column's type, with the text the registry gave (for messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    /// The value in the column's domain.
+    pub value: Num,
+    /// As written in the registry.
+    pub text: String,
+}
+
+/// A comparable value of a column: the domain `min`/`max` work in.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub enum Num {
+    /// int.
+    Int(i64),
+    /// float (never NaN in a bound).
+    Float(f64),
+    /// date: days since 1970-01-01.
+    Date(i32),
+    /// timestamp: microseconds since the epoch, UTC.
+    Timestamp(i64),
+}
+
+/// `allowed`, resolved into the column's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Allowed {
+    /// A string column's values, exactly (no trimming, case-sensitive).
+    Text(TextSet),
+    /// An int column's values, as numbers (`007` is 7).
+    Int(HashSet<i64>),
+}
+
+/// A set of strings checked once per row: the typical `allowed` list (a few codes) is scanned,
+/// which beats hashing each value; a long list is hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextSet {
+    /// Up to [`TextSet::SCAN_MAX`] values, sorted.
+    Small(Vec<Box<str>>),
+    /// More.
+    Large(HashSet<String>),
+}
+
+impl TextSet {
+    /// Sets up to this size are scanned.
+    pub const SCAN_MAX: usize = 32;
+
+    fn new(values: HashSet<String>) -> TextSet {
+        if values.len() <= Self::SCAN_MAX {
+            let mut v: Vec<Box<str>> = values.into_iter().map(String::into_boxed_str).collect();
+            v.sort();
+            TextSet::Small(v)
+        } else {
+            TextSet::Large(values)
+        }
+    }
+
+    /// Whether `s` is in the set.
+    #[inline]
+    pub fn contains(&self, s: &str) -> bool {
+        match self {
+            TextSet::Small(v) => v.iter().any(|x| x.len() == s.len() && **x == *s),
+            TextSet::Large(h) => h.contains(s),
+        }
+    }
+
+    /// The values, sorted (for messages).
+    pub fn sorted(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = match self {
+            TextSet::Small(v) => v.iter().map(|s| &**s).collect(),
+            TextSet::Large(h) => h.iter().map(String::as_str).collect(),
+        };
+        v.sort();
+        v
+    }
+}
+
+/// A `pattern`, compiled once at load.
+///
+/// The whole value must match: the pattern is compiled as `\A(?:PATTERN)\z`, so `^`/`$` are
+/// implied and a value with a line break matches only when the pattern itself allows one (`.`
+/// never matches `\n` unless the pattern says `(?s)`). The `regex` crate guarantees search time
+/// linear in the value; the compiled program is capped at [`Pattern::SIZE_LIMIT`].
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    re: regex::Regex,
+}
+
+impl Pattern {
+    /// The most memory one compiled pattern may take: a registry cannot make every function
+    /// allocate without limit at cold start.
+    pub const SIZE_LIMIT: usize = 1 << 20;
+
+    /// Compiles `text` with whole-value semantics.
+    pub fn new(text: &str) -> Result<Pattern, String> {
+        let re = regex::RegexBuilder::new(&format!(r"\A(?:{text})\z"))
+            .size_limit(Self::SIZE_LIMIT)
+            .build()
+            .map_err(|e| format!("invalid regular expression {text:?}: {e}"))?;
+        Ok(Pattern {
+            text: text.to_string(),
+            re,
+        })
+    }
+
+    /// Whether the whole value matches.
+    #[inline]
+    pub fn matches(&self, v: &str) -> bool {
+        self.re.is_match(v)
+    }
+
+    /// The pattern as the registry wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.text == other.text
+    }
+}
+
+/// The rules of one column, resolved into its type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ColumnRules {
+    /// The set of accepted values (string and int columns).
+    pub allowed: Option<Allowed>,
+    /// Smallest accepted value (int, float, date, timestamp).
+    pub min: Option<Bound>,
+    /// Largest accepted value (int, float, date, timestamp).
+    pub max: Option<Bound>,
+    /// A regular expression the whole value matches (string columns).
+    pub pattern: Option<Pattern>,
+    /// Length in characters (string columns).
+    pub length: Option<LengthBounds>,
+    /// No two non-null values alike in one file.
+    pub unique: bool,
+}
+
+impl ColumnRules {
+    /// Whether any value rule (everything but `unique`) is set.
+    pub fn has_value_rules(&self) -> bool {
+        self.allowed.is_some()
+            || self.min.is_some()
+            || self.max.is_some()
+            || self.pattern.is_some()
+            || self.length.is_some()
+    }
+}
+
+/// The rule fields of a column as written in the registry (the serialised form).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+pub struct RuleSpec {
+    /// `allowed: [a, b, …]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<Scalar>>,
+    /// `min: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Scalar>,
+    /// `max: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Scalar>,
+    /// `pattern: "…"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// `length: {min, max}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<LengthBounds>,
+    /// `unique: true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+}
+
+/// Resolves a column's rule fields against its type. `Err` names the field and says why.
+pub fn resolve(ty: ColumnType, spec: &RuleSpec) -> Result<ColumnRules, String> {
+    let t = ty.as_str();
+    let mut out = ColumnRules {
+        unique: spec.unique,
+        ..ColumnRules::default()
+    };
+    if let Some(values) = &spec.allowed {
+        if values.is_empty() {
+            return Err("allowed: give at least one value".into());
+        }
+        out.allowed = Some(match ty {
+            ColumnType::String => {
+                Allowed::Text(TextSet::new(values.iter().map(Scalar::text).collect()))
+            }
+            ColumnType::Int => Allowed::Int(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Scalar::Int(i) => Ok(*i),
+                        Scalar::Text(s) => parse_int(s.as_bytes())
+                            .ok_or_else(|| format!("allowed: {s:?} is not an int")),
+                        other => Err(format!("allowed: {other} is not an int")),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => {
+                return Err(format!(
+                    "allowed: applies to string and int columns, not {t} (use min/max for ranges)"
+                ))
+            }
+        });
+    }
+    for (field, v, slot) in [
+        ("min", &spec.min, &mut out.min),
+        ("max", &spec.max, &mut out.max),
+    ] {
+        if let Some(v) = v {
+            *slot = Some(bound(ty, field, v)?);
+        }
+    }
+    if let (Some(lo), Some(hi)) = (&out.min, &out.max) {
+        if lo.value > hi.value {
+            return Err(format!("min {} is above max {}", lo.text, hi.text));
+        }
+    }
+    if let Some(p) = &spec.pattern {
+        if ty != ColumnType::String {
+            return Err(format!(
+                "pattern: applies to string columns, not {t} (the type already fixes its syntax)"
+            ));
+        }
+        out.pattern = Some(Pattern::new(p).map_err(|e| format!("pattern: {e}"))?);
+    }
+    if let Some(l) = spec.length {
+        if ty != ColumnType::String {
+            return Err(format!("length: applies to string columns, not {t}"));
+        }
+        if l.min.is_none() && l.max.is_none() {
+            return Err("length: give min, max or both".into());
+        }
+        if let (Some(lo), Some(hi)) = (l.min, l.max) {
+            if lo > hi {
+                return Err(format!("length: min {lo} is above max {hi}"));
+            }
+        }
+        out.length = Some(l);
+    }
+    Ok(out)
+}
+
+/// A `min`/`max` scalar in the column's domain.
+fn bound(ty: ColumnType, field: &str, v: &Scalar) -> Result<Bound, String> {
+    let text = v.text();
+    let value = match (ty, v) {
+        (ColumnType::Int, Scalar::Int(i)) => Some(Num::Int(*i)),
+        (ColumnType::Int, Scalar::Text(s)) => parse_int(s.as_bytes()).map(Num::Int),
+        (ColumnType::Float, Scalar::Int(i)) => Some(Num::Float(*i as f64)),
+        (ColumnType::Float, Scalar::Float(x)) => Some(Num::Float(*x)),
+        (ColumnType::Float, Scalar::Text(s)) => parse_float(s.as_bytes()).map(Num::Float),
+        (ColumnType::Date, Scalar::Text(s)) => parse_date(s.as_bytes()).map(Num::Date),
+        (ColumnType::Timestamp, Scalar::Text(s)) => {
+            if crate::types::is_timestamp(s.as_bytes()) {
+                parse_timestamp(s.as_bytes()).map(Num::Timestamp)
+            } else {
+                None
+            }
+        }
+        (ColumnType::String | ColumnType::Bool, _) => {
+            return Err(format!(
+                "{field}: applies to int, float, date and timestamp columns, not {} (use length or allowed)",
+                ty.as_str()
+            ))
+        }
+        _ => None,
+    };
+    match value {
+        Some(Num::Float(x)) if x.is_nan() => Err(format!("{field}: NaN is not a bound")),
+        Some(value) => Ok(Bound { value, text }),
+        None => Err(format!("{field}: {text:?} is not a valid {}", ty.as_str())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> RuleSpec {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn rules_that_fit_their_type_resolve() {
+        use ColumnType::*;
+        let cases: &[(ColumnType, &str)] = &[
+            (String, "{allowed: [EUR, USD, 1]}"),
+            (Int, "{allowed: [1, 2, \"3\"]}"),
+            (Int, "{min: 0, max: 10}"),
+            (Int, "{min: -5, max: -5}"),
+            (Float, "{min: 0, max: 1.5e3}"),
+            (Float, "{min: \"-inf\"}"),
+            (Date, "{min: 2020-01-01, max: \"2030-12-31\"}"),
+            (
+                Timestamp,
+                "{min: \"2020-01-01T00:00:00Z\", max: \"2030-01-01 00:00+01:00\"}",
+            ),
+            (
+                String,
+                "{pattern: \"[A-Z]{3}-[0-9]+\", length: {min: 1, max: 40}}",
+            ),
+            (String, "{length: {max: 3}}"),
+            (Bool, "{unique: true}"),
+            (Float, "{unique: true}"),
+        ];
+        for (ty, yaml) in cases {
+            resolve(*ty, &spec(yaml)).unwrap_or_else(|e| panic!("{ty:?} {yaml}: {e}"));
+        }
+    }
+
+    #[test]
+    fn rules_that_do_not_fit_are_refused_naming_the_field() {
+        use ColumnType::*;
+        let cases: &[(ColumnType, &str, &str)] = &[
+            (
+                Float,
+                "{allowed: [1.5]}",
+                "allowed: applies to string and int",
+            ),
+            (
+                Date,
+                "{allowed: [2020-01-01]}",
+                "allowed: applies to string and int",
+            ),
+            (Int, "{allowed: [1.5]}", "allowed: 1.5 is not an int"),
+            (Int, "{allowed: [x]}", "allowed: \"x\" is not an int"),
+            (String, "{allowed: []}", "allowed: give at least one value"),
+            (
+                String,
+                "{min: a}",
+                "min: applies to int, float, date and timestamp",
+            ),
+            (Bool, "{max: true}", "max: applies to int"),
+            (Int, "{min: 1.5}", "min: \"1.5\" is not a valid int"),
+            (
+                Int,
+                "{max: \"99999999999999999999\"}",
+                "max: \"99999999999999999999\" is not a valid int",
+            ),
+            (Float, "{min: .nan}", "min: NaN is not a bound"),
+            (Float, "{max: \"NaN\"}", "max: NaN is not a bound"),
+            (
+                Date,
+                "{min: 2026-02-30}",
+                "min: \"2026-02-30\" is not a valid date",
+            ),
+            (Date, "{min: 20260101}", "not a valid date"),
+            (
+                Timestamp,
+                "{max: yesterday}",
+                "max: \"yesterday\" is not a valid timestamp",
+            ),
+            (Int, "{min: 5, max: 1}", "min 5 is above max 1"),
+            (Date, "{min: 2026-02-01, max: 2026-01-01}", "is above max"),
+            (
+                Int,
+                "{pattern: \"[0-9]+\"}",
+                "pattern: applies to string columns, not int",
+            ),
+            (
+                String,
+                "{pattern: \"[a-\"}",
+                "pattern: invalid regular expression",
+            ),
+            (
+                String,
+                "{pattern: \"(a{1000}){1000}\"}",
+                "pattern: invalid regular expression",
+            ),
+            (
+                Int,
+                "{length: {max: 3}}",
+                "length: applies to string columns",
+            ),
+            (String, "{length: {}}", "length: give min, max or both"),
+            (
+                String,
+                "{length: {min: 4, max: 3}}",
+                "length: min 4 is above max 3",
+            ),
+        ];
+        for (ty, yaml, needle) in cases {
+            let e = resolve(*ty, &spec(yaml)).expect_err(yaml);
+            assert!(e.contains(needle), "{ty:?} {yaml}: {e:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_match_whole_values_and_never_across_lines() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("[A-Z]{3}", "EUR", true),
+            ("[A-Z]{3}", "EURO", false),
+            ("[A-Z]{3}", "xEUR", false),
+            ("[A-Z]{3}", "EUR\nUSD", false),
+            ("(?m)^[A-Z]{3}$", "EUR\nUSD", false),
+            ("(?m)^[A-Z]{3}$", "EUR\n", false),
+            (".*", "one\ntwo", false),
+            (".+", "", false),
+            ("(?s).*", "one\ntwo", true),
+            (r"[A-Z]{3}\n[A-Z]{3}", "EUR\nUSD", true),
+            ("a|b", "ab", false),
+            ("a|b", "b", true),
+            (r"\d{4}", "٢٠٢٦", true),
+            (r"(?-u:\d){4}", "٢٠٢٦", false),
+        ];
+        for (p, v, want) in cases {
+            assert_eq!(Pattern::new(p).unwrap().matches(v), *want, "{p:?} on {v:?}");
+        }
+    }
+}

@@ -1,0 +1,732 @@
+//! The registry's rules beyond types, checked row by row while a file streams: value rules
+//! (`allowed`, `min`, `max`, `pattern`, `length`), uniqueness (`unique`, `unique_key`) in
+//! bounded memory, and the dataset's `rows` bounds. Both text formats feed the same checker,
+//! so CSV, TSV and JSON Lines report the same problem for the same value.
+//!
+//! Uniqueness keeps, per rule, a hash table of 16-byte entries: the top 96 bits of the key's
+//! xxh3-128 hash and the 32-bit row (or line) where it was first seen. Two different keys are
+//! taken for one with probability about n²/2⁹⁷ (10⁻¹⁶ at a million keys): exact for any file a
+//! Lambda reads. A table holds at most `max_unique_keys` entries; the first key beyond that
+//! is a `unique_limit` problem and the rule stops tracking, so memory never grows past
+//! 17 bytes × the table's slots (2 Mi slots, 34 MiB, at the default bound).
+
+use hashbrown::HashTable;
+use serde_json::Value;
+use twox_hash::XxHash3_128;
+
+use super::{Problem, ProblemCode, Problems, VALUE_SHOWN};
+use crate::curate::columns::{parse_bool, parse_date, parse_float, parse_int, parse_timestamp};
+use crate::registry::{Column, Dataset};
+use crate::rules::{Allowed, ColumnRules, Num};
+use crate::text::{shorten, show_bytes};
+use crate::types::ColumnType;
+
+/// A non-null value as a format hands it over: CSV text, or a JSON value of the right type.
+#[derive(Clone, Copy)]
+pub(super) enum Raw<'a> {
+    /// A CSV/TSV field (valid UTF-8, already accepted by its type).
+    Text(&'a [u8]),
+    /// A JSON field (already of the column's JSON type).
+    Json(&'a Value),
+}
+
+/// A value in its column's domain.
+#[derive(Debug, Clone, Copy)]
+enum Val<'a> {
+    Text(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+fn val(ty: ColumnType, raw: Raw<'_>) -> Option<Val<'_>> {
+    match raw {
+        Raw::Text(b) => match ty {
+            ColumnType::Int => parse_int(b).map(Val::Int),
+            // lexical is several times faster than `str::parse`, and as exact; the standard
+            // parser stays the reference for any form lexical does not take.
+            ColumnType::Float => lexical_core::parse::<f64>(b)
+                .ok()
+                .or_else(|| parse_float(b))
+                .map(Val::Float),
+            ColumnType::Bool => parse_bool(b).map(Val::Bool),
+            _ => std::str::from_utf8(b).ok().map(Val::Text),
+        },
+        Raw::Json(v) => match v {
+            Value::String(s) => Some(Val::Text(s)),
+            Value::Number(n) if ty == ColumnType::Int => n.as_i64().map(Val::Int),
+            Value::Number(n) => n.as_f64().map(Val::Float),
+            Value::Bool(b) => Some(Val::Bool(*b)),
+            _ => None,
+        },
+    }
+}
+
+/// The value in the domain `min`/`max` compare in.
+fn num(ty: ColumnType, v: Val<'_>) -> Option<Num> {
+    match (ty, v) {
+        (ColumnType::Int, Val::Int(i)) => Some(Num::Int(i)),
+        (ColumnType::Float, Val::Float(x)) => Some(Num::Float(x)),
+        (ColumnType::Float, Val::Int(i)) => Some(Num::Float(i as f64)),
+        (ColumnType::Date, Val::Text(s)) => days(s.as_bytes()).map(Num::Date),
+        (ColumnType::Timestamp, Val::Text(s)) => parse_timestamp(s.as_bytes()).map(Num::Timestamp),
+        _ => None,
+    }
+}
+
+/// The value as a report quotes it: as the file wrote it (CSV), or as JSON gave it.
+/// Days since 1970-01-01 of a date [`crate::types::is_date`] accepted, by arithmetic (Howard
+/// Hinnant's `days_from_civil`): the rules compare every row's date, and the calendar type's
+/// constructor cost more than the rest of the row's checks. Equal to
+/// [`crate::curate::columns::parse_date`] on every valid date (tested).
+#[inline]
+fn days(v: &[u8]) -> Option<i32> {
+    if v.len() != 10 {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        v[r].iter().try_fold(0i64, |a, &b| {
+            b.is_ascii_digit().then(|| a * 10 + i64::from(b - b'0'))
+        })
+    };
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i32::try_from(era * 146_097 + doe - 719_468).ok()
+}
+
+fn shown(raw: Raw<'_>, v: Val<'_>) -> String {
+    if let Raw::Text(b) = raw {
+        return show_bytes(b, VALUE_SHOWN);
+    }
+    match v {
+        Val::Text(s) => show_bytes(s.as_bytes(), VALUE_SHOWN),
+        Val::Int(i) => i.to_string(),
+        Val::Float(x) => x.to_string(),
+        Val::Bool(b) => b.to_string(),
+    }
+}
+
+/// The first rule of `rules` that `v` breaks: (rule, message naming the limit).
+fn broken(
+    col: &Column,
+    rules: &ColumnRules,
+    v: Val<'_>,
+    count_shown: bool,
+) -> Option<(ProblemCode, String)> {
+    if let Some(a) = &rules.allowed {
+        let ok = match (a, v) {
+            (Allowed::Text(set), Val::Text(s)) => set.contains(s),
+            (Allowed::Int(set), Val::Int(i)) => set.contains(&i),
+            _ => true,
+        };
+        if !ok {
+            let list: Vec<String> = match a {
+                Allowed::Text(set) => set.sorted().iter().map(|s| format!("{s:?}")).collect(),
+                Allowed::Int(set) => {
+                    let mut v: Vec<i64> = set.iter().copied().collect();
+                    v.sort_unstable();
+                    v.iter().map(i64::to_string).collect()
+                }
+            };
+            return Some((
+                ProblemCode::Allowed,
+                format!(
+                    "not one of the allowed values [{}]",
+                    shorten(&list.join(", "), 120)
+                ),
+            ));
+        }
+    }
+    if rules.min.is_some() || rules.max.is_some() {
+        if let Some(n) = num(col.ty, v) {
+            if matches!(n, Num::Float(x) if x.is_nan()) {
+                // NaN is not in any range: it compares neither above nor below a bound.
+                let (code, b) = match (&rules.min, &rules.max) {
+                    (Some(b), _) => (ProblemCode::Min, b),
+                    (None, Some(b)) => (ProblemCode::Max, b),
+                    (None, None) => unreachable!("checked above"),
+                };
+                return Some((
+                    code,
+                    format!("NaN is within no range ({} {})", code.as_str(), b.text),
+                ));
+            }
+            if let Some(b) = rules.min.as_ref().filter(|b| n < b.value) {
+                return Some((
+                    ProblemCode::Min,
+                    format!("below the minimum (min {})", b.text),
+                ));
+            }
+            if let Some(b) = rules.max.as_ref().filter(|b| n > b.value) {
+                return Some((
+                    ProblemCode::Max,
+                    format!("above the maximum (max {})", b.text),
+                ));
+            }
+        }
+    }
+    if let (Some(p), Val::Text(s)) = (&rules.pattern, v) {
+        if !p.matches(s) {
+            return Some((
+                ProblemCode::Pattern,
+                format!(
+                    "does not match the pattern {:?} (the whole value must match)",
+                    shorten(p.as_str(), 80)
+                ),
+            ));
+        }
+    }
+    if let (Some(l), Val::Text(s)) = (&rules.length, v) {
+        let n = s.chars().count() as u64;
+        let short = l.min.is_some_and(|m| n < m);
+        let long = l.max.is_some_and(|m| n > m);
+        if short || long {
+            let limit = match (l.min, l.max) {
+                (Some(a), Some(b)) => format!("{a} to {b}"),
+                (Some(a), None) => format!("at least {a}"),
+                (None, Some(b)) => format!("at most {b}"),
+                (None, None) => unreachable!("refused at load"),
+            };
+            // A sensitive value's length is part of the value: not shown either.
+            let what = if count_shown {
+                format!("{n} characters")
+            } else {
+                "length".to_string()
+            };
+            return Some((
+                ProblemCode::Length,
+                format!("{what} outside the allowed length ({limit} characters)"),
+            ));
+        }
+    }
+    None
+}
+
+/// One uniqueness rule's state in one file.
+struct Unique {
+    /// Indices of the key's columns.
+    cols: Vec<usize>,
+    code: ProblemCode,
+    /// The column, or `a, b` for a composite key.
+    label: String,
+    /// Whether the key's values may be quoted in a report.
+    shown: bool,
+    /// Entries: key hash (top 96 bits) | first position (low 32 bits).
+    seen: HashTable<u128>,
+    limit: usize,
+    /// The bound was reached: reported once, no longer tracked.
+    gave_up: bool,
+}
+
+const POS_BITS: u128 = u32::MAX as u128;
+
+/// Bytes one tracked key costs at most: a 16-byte entry and a control byte per slot, and at
+/// most 16/7 slots per key (a table grows when 7/8 full, doubling): 17 × 16/7 = 38.9, just
+/// after a growth; 19.4 in a table about to grow. (Measured by `bytes_per_key_is_bounded`.)
+pub const BYTES_PER_KEY_MAX: usize = 39;
+
+/// The per-file state of a dataset's rules.
+pub(super) struct RuleCheck<'d> {
+    ds: &'d Dataset,
+    /// Columns with value rules, and whether their values may be shown (a length is part of
+    /// the value).
+    valued: Vec<(usize, bool)>,
+    uniques: Vec<Unique>,
+    /// Whether anything is checked per row at all.
+    pub(super) active: bool,
+    /// Reused key buffer.
+    key: Vec<u8>,
+}
+
+impl<'d> RuleCheck<'d> {
+    pub(super) fn new(ds: &'d Dataset) -> Self {
+        let limit = usize::try_from(ds.unique_key_limit()).unwrap_or(usize::MAX);
+        let cols = &ds.columns;
+        let valued: Vec<(usize, bool)> = (0..cols.len())
+            .filter(|&i| cols[i].rules.has_value_rules())
+            .map(|i| (i, ds.shows_value(Some(&cols[i].name))))
+            .collect();
+        let mut uniques: Vec<Unique> = (0..cols.len())
+            .filter(|&i| cols[i].rules.unique)
+            .map(|i| Unique {
+                cols: vec![i],
+                code: ProblemCode::Unique,
+                label: cols[i].name.clone(),
+                shown: ds.shows_value(Some(&cols[i].name)),
+                seen: HashTable::new(),
+                limit,
+                gave_up: false,
+            })
+            .collect();
+        if !ds.unique_key.is_empty() {
+            let idx: Vec<usize> = ds
+                .unique_key
+                .iter()
+                .filter_map(|k| cols.iter().position(|c| &c.name == k))
+                .collect();
+            uniques.push(Unique {
+                shown: idx.iter().all(|&i| ds.shows_value(Some(&cols[i].name))),
+                label: ds.unique_key.join(", "),
+                cols: idx,
+                code: ProblemCode::UniqueKey,
+                seen: HashTable::new(),
+                limit,
+                gave_up: false,
+            });
+        }
+        RuleCheck {
+            ds,
+            active: !valued.is_empty() || !uniques.is_empty(),
+            valued,
+            uniques,
+            key: Vec::new(),
+        }
+    }
+
+    /// Checks one row that passed its type checks. `get(i)` is column `i`'s value, `None` when
+    /// null; `pos` is the row (CSV) or line (JSON Lines) that `duplicate of` names. Returns
+    /// (the row broke a rule, the problem list is full).
+    pub(super) fn check_row<'v>(
+        &mut self,
+        get: impl Fn(usize) -> Option<Raw<'v>>,
+        line: u64,
+        row: Option<u64>,
+        pos: u64,
+        problems: &mut Problems,
+    ) -> (bool, bool) {
+        let cols = &self.ds.columns;
+        let at = |code, column: String, value: Option<String>, message: String| Problem {
+            code,
+            line: Some(line),
+            row,
+            column: Some(column),
+            value,
+            message,
+        };
+        let mut bad = false;
+        for &(i, count_shown) in &self.valued {
+            let col = &cols[i];
+            let Some((raw, v)) = get(i).and_then(|r| Some((r, val(col.ty, r)?))) else {
+                continue;
+            };
+            if let Some((code, message)) = broken(col, &col.rules, v, count_shown) {
+                bad = true;
+                if problems.push(at(code, col.name.clone(), Some(shown(raw, v)), message)) {
+                    return (true, true);
+                }
+            }
+        }
+        let word = if row.is_some() { "row" } else { "line" };
+        for u in &mut self.uniques {
+            if u.gave_up {
+                continue;
+            }
+            self.key.clear();
+            let mut complete = true;
+            for &i in &u.cols {
+                match get(i).and_then(|r| val(cols[i].ty, r)) {
+                    Some(v) => encode(&mut self.key, cols[i].ty, v),
+                    // SQL's rule: a null equals nothing, so a key with one is not compared.
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if !complete {
+                continue;
+            }
+            let h = XxHash3_128::oneshot(&self.key);
+            let tag = h & !POS_BITS;
+            let hash = (h >> 64) as u64;
+            let hidden = if u.shown {
+                ""
+            } else {
+                " (value not shown: sensitive)"
+            };
+            let p = if let Some(&e) = u.seen.find(hash, |&e| e & !POS_BITS == tag) {
+                // Quoted only now: duplicates are rare, formatting every key is not free.
+                let value = u.shown.then(|| {
+                    let parts: Vec<String> = u
+                        .cols
+                        .iter()
+                        .filter_map(|&i| {
+                            let r = get(i)?;
+                            Some(shown(r, val(cols[i].ty, r)?))
+                        })
+                        .collect();
+                    shorten(&parts.join(", "), VALUE_SHOWN)
+                });
+                let first = e & POS_BITS;
+                let first = if first == POS_BITS {
+                    format!("a {word} after {}", u32::MAX)
+                } else {
+                    format!("{word} {first}")
+                };
+                at(
+                    u.code,
+                    u.label.clone(),
+                    value,
+                    format!("duplicate of {first} ({}){hidden}", u.code.as_str()),
+                )
+            } else if u.seen.len() >= u.limit {
+                u.gave_up = true;
+                u.seen = HashTable::new();
+                at(
+                    ProblemCode::UniqueLimit,
+                    u.label.clone(),
+                    None,
+                    format!(
+                        "more than {} distinct keys: {} is checked exactly up to max_unique_keys per file; raise it (at most {} bytes a key) or split the file",
+                        u.limit,
+                        u.code.as_str(),
+                        BYTES_PER_KEY_MAX
+                    ),
+                )
+            } else {
+                let p = u128::from(u32::try_from(pos).unwrap_or(u32::MAX));
+                u.seen.insert_unique(hash, tag | p, |&e| (e >> 64) as u64);
+                continue;
+            };
+            bad = true;
+            if problems.push(p) {
+                return (true, true);
+            }
+        }
+        (bad, false)
+    }
+}
+
+/// Appends a key part: the value in its type's canonical form (so `007` and `7`, `1.0` and
+/// `1`, `2026-01-01T01:00+01:00` and `2026-01-01T00:00Z` are the same key, as they are once
+/// curated), strings length-prefixed so `("ab", "c")` and `("a", "bc")` differ.
+fn encode(out: &mut Vec<u8>, ty: ColumnType, v: Val<'_>) {
+    match (ty, v) {
+        (_, Val::Int(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (_, Val::Float(x)) => {
+            let x = if x == 0.0 {
+                0.0
+            } else if x.is_nan() {
+                f64::NAN
+            } else {
+                x
+            };
+            out.extend_from_slice(&x.to_bits().to_le_bytes())
+        }
+        (_, Val::Bool(b)) => out.push(u8::from(b)),
+        (ColumnType::Date, Val::Text(s)) => match parse_date(s.as_bytes()) {
+            Some(d) => out.extend_from_slice(&d.to_le_bytes()),
+            None => text(out, s),
+        },
+        (ColumnType::Timestamp, Val::Text(s)) => match parse_timestamp(s.as_bytes()) {
+            Some(t) => out.extend_from_slice(&t.to_le_bytes()),
+            None => text(out, s),
+        },
+        (_, Val::Text(s)) => text(out, s),
+    }
+}
+
+fn text(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The dataset's `rows` bounds against a file's row count. `complete` is false when the count
+/// is not the file's (reading stopped early, or the content was unreadable): then only an
+/// exceeded maximum is certain.
+pub(crate) fn rows_problems(ds: &Dataset, rows: u64, complete: bool) -> Vec<Problem> {
+    let Some(b) = ds.rows else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(max) = b.max.filter(|&m| rows > m) {
+        out.push(Problem::object(
+            ProblemCode::Rows,
+            format!("{rows} rows, more than the dataset maximum (rows.max {max})"),
+        ));
+    }
+    if let Some(min) = b.min.filter(|&m| complete && rows < m) {
+        out.push(Problem::object(
+            ProblemCode::Rows,
+            format!("{rows} rows, fewer than the dataset minimum (rows.min {min})"),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn dataset(cols: &str, extra: &str) -> Dataset {
+        let yaml = format!(
+            "version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{{file}}\n    format: csv\n{extra}    columns:\n{cols}"
+        );
+        let r = Registry::from_yaml(&yaml, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        r.dataset("t").unwrap().1.clone()
+    }
+
+    /// Runs rows of text values (None = null) through the checker; returns the problems as
+    /// `code@pos column value | message`.
+    fn run(ds: &Dataset, rows: &[&[Option<&str>]]) -> Vec<String> {
+        let mut rc = RuleCheck::new(ds);
+        let mut problems = Problems::new(100);
+        for (n, r) in rows.iter().enumerate() {
+            let pos = n as u64 + 1;
+            rc.check_row(
+                |i| r[i].map(|s| Raw::Text(s.as_bytes())),
+                pos + 1,
+                Some(pos),
+                pos,
+                &mut problems,
+            );
+        }
+        problems
+            .list
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}@{} {} {} | {}",
+                    p.code,
+                    p.row.unwrap(),
+                    p.column.as_deref().unwrap_or("-"),
+                    p.value.as_deref().unwrap_or("-"),
+                    p.message
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn value_rules_table() {
+        let ds = dataset(
+            "      - {name: cur, type: string, allowed: [EUR, USD]}\n      - {name: n, type: int, min: 0, max: 10, allowed: [1, 2, 3, 11, -1]}\n      - {name: x, type: float, min: 0.5}\n      - {name: d, type: date, min: 2026-01-01, max: 2026-12-31}\n      - {name: t, type: timestamp, max: \"2026-06-01T00:00:00Z\"}\n      - {name: s, type: string, pattern: \"[a-z]+\", length: {min: 2, max: 4}}\n",
+            "",
+        );
+        let ok: &[Option<&str>] = &[
+            Some("EUR"),
+            Some("3"),
+            Some("0.5"),
+            Some("2026-01-01"),
+            Some("2026-06-01T02:00:00+02:00"),
+            Some("ab"),
+        ];
+        assert_eq!(
+            run(&ds, &[ok, &[None, None, None, None, None, None]]),
+            Vec::<String>::new()
+        );
+        let cases: &[(usize, &str, &str)] = &[
+            (0, "eur", "allowed@1 cur eur | not one of the allowed values [\"EUR\", \"USD\"]"),
+            (0, "EUR ", "allowed@1 cur EUR  |"),
+            (1, "4", "allowed@1 n 4 |"),
+            (1, "+03", ""),
+            (1, "11", "max@1 n 11 | above the maximum (max 10)"),
+            (1, "-1", "min@1 n -1 | below the minimum (min 0)"),
+            (2, "0.49", "min@1 x 0.49 | below the minimum (min 0.5)"),
+            (2, "NaN", "min@1 x NaN | NaN is within no range (min 0.5)"),
+            (2, "inf", ""),
+            (2, "-inf", "min@1 x -inf |"),
+            (3, "2025-12-31", "min@1 d 2025-12-31 | below the minimum (min 2026-01-01)"),
+            (3, "2027-01-01", "max@1 d 2027-01-01 |"),
+            (4, "2026-06-01T00:00:00.000001Z", "max@1 t 2026-06-01T00:00:00.000001Z | above the maximum (max 2026-06-01T00:00:00Z)"),
+            (4, "2026-06-01 01:59+02:00", ""),
+            (5, "abcde", "length@1 s abcde | 5 characters outside the allowed length (2 to 4 characters)"),
+            (5, "a", "length@1 s a |"),
+            (5, "ab1", "pattern@1 s ab1 | does not match the pattern \"[a-z]+\""),
+            (5, "ab\ncd", "pattern@1 s ab\\ncd |"),
+            (5, "éé", "pattern@1 s éé |"),
+        ];
+        for (col, v, want) in cases {
+            let mut row = ok.to_vec();
+            row[*col] = Some(v);
+            let got = run(&ds, &[&row]);
+            if want.is_empty() {
+                assert!(got.is_empty(), "{v:?}: {got:?}");
+            } else {
+                assert_eq!(got.len(), 1, "{v:?}: {got:?}");
+                assert!(
+                    got[0].starts_with(want),
+                    "{v:?}: {:?} lacks {want:?}",
+                    got[0]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn uniqueness_table() {
+        let ds = dataset(
+            "      - {name: id, type: int, unique: true}\n      - {name: a, type: string}\n      - {name: b, type: timestamp}\n",
+            "    unique_key: [a, b]\n",
+        );
+        let got = run(
+            &ds,
+            &[
+                &[Some("1"), Some("x"), Some("2026-01-01T00:00Z")],
+                &[Some("01"), Some("x"), Some("2026-01-01T01:00+01:00")],
+                &[None, Some("x"), None],
+                &[None, Some("x"), None],
+                &[Some("3"), Some("xy"), Some("2026-01-01T00:00Z")],
+                &[Some("4"), Some("x"), Some("2026-01-01T00:00:00.000001Z")],
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                "unique@2 id 01 | duplicate of row 1 (unique)",
+                "unique_key@2 a, b x, 2026-01-01T01:00+01:00 | duplicate of row 1 (unique_key)",
+            ]
+        );
+    }
+
+    #[test]
+    fn uniqueness_stops_at_its_bound_and_says_so() {
+        let ds = dataset(
+            "      - {name: id, type: int, unique: true}\n",
+            "    max_unique_keys: 3\n",
+        );
+        let vals = ["1", "2", "3", "4", "1", "5"];
+        let rows: Vec<[Option<&str>; 1]> = vals.iter().map(|v| [Some(*v)]).collect();
+        let rows: Vec<&[Option<&str>]> = rows.iter().map(|r| &r[..]).collect();
+        let got = run(&ds, &rows);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("unique_limit@4 id - | more than 3 distinct keys"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn sensitive_keys_are_not_quoted() {
+        let ds = dataset(
+            "      - {name: email, type: string, sensitive: true, length: {max: 3}}\n      - {name: day, type: date}\n",
+            "    unique_key: [day, email]\n",
+        );
+        let got = run(
+            &ds,
+            &[
+                &[Some("abc"), Some("2026-01-01")],
+                &[Some("abc"), Some("2026-01-01")],
+                &[Some("abcd"), Some("2026-01-02")],
+            ],
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0],
+            "unique_key@2 day, email - | duplicate of row 1 (unique_key) (value not shown: sensitive)"
+        );
+        // The value itself is hidden later by the report (column-level redaction); its length
+        // is not in the message.
+        assert!(
+            got[1].starts_with("length@3 email abcd | length outside"),
+            "{got:?}"
+        );
+    }
+
+    /// Memory per tracked key, measured from the table's own capacity (slots × 17 bytes),
+    /// stays within the stated bound at every size up to the limit.
+    #[test]
+    fn bytes_per_key_is_bounded() {
+        let mut t: HashTable<u128> = HashTable::new();
+        let mut worst = 0.0f64;
+        for i in 0..300_000u128 {
+            let h = XxHash3_128::oneshot(&i.to_le_bytes());
+            t.insert_unique((h >> 64) as u64, h, |&e| (e >> 64) as u64);
+            let len = t.len() as f64;
+            // hashbrown: capacity = 7/8 of the slots (slots a power of two, ≥ 8).
+            let slots = ((t.capacity() * 8).div_ceil(7)).next_power_of_two() as f64;
+            if len >= 1000.0 {
+                worst = worst.max(slots * 17.0 / len);
+            }
+        }
+        assert!(worst <= BYTES_PER_KEY_MAX as f64, "{worst}");
+        assert!(worst > 38.0, "{worst}: a table just grown is half empty");
+    }
+
+    #[test]
+    fn date_arithmetic_agrees_with_the_calendar() {
+        let mut d = chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
+        let end = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+        while d <= end {
+            let s = d.format("%Y-%m-%d").to_string();
+            assert_eq!(days(s.as_bytes()), parse_date(s.as_bytes()), "{s}");
+            d += chrono::TimeDelta::days(37);
+        }
+        for s in [
+            "2024-02-29",
+            "2000-02-29",
+            "1970-01-01",
+            "1969-12-31",
+            "9999-12-31",
+        ] {
+            assert_eq!(days(s.as_bytes()), parse_date(s.as_bytes()), "{s}");
+        }
+    }
+
+    #[test]
+    fn float_parse_agrees_with_the_standard_parser() {
+        for s in [
+            "0",
+            "1",
+            "-1.5",
+            ".5",
+            "5.",
+            "+.5",
+            "1e-3",
+            "2.5E+10",
+            "NaN",
+            "-nan",
+            "inf",
+            "-Infinity",
+            "+inf",
+            "0.1",
+            "0.30000000000000004",
+            "1e308",
+            "1e-320",
+            "123456789012345678901234567890",
+            "49.90",
+            "-0.0",
+        ] {
+            let got = val(ColumnType::Float, Raw::Text(s.as_bytes()));
+            let want: f64 = s.parse().unwrap();
+            match got {
+                Some(Val::Float(x)) => assert!(
+                    x.to_bits() == want.to_bits() || (x.is_nan() && want.is_nan()),
+                    "{s}: {x} vs {want}"
+                ),
+                other => panic!("{s}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rows_bounds() {
+        let ds = dataset(
+            "      - {name: id, type: int}\n",
+            "    rows: {min: 2, max: 3}\n",
+        );
+        let codes = |n, complete| {
+            rows_problems(&ds, n, complete)
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes(2, true), Vec::<String>::new());
+        assert_eq!(codes(3, true), Vec::<String>::new());
+        assert_eq!(
+            codes(1, true),
+            vec!["1 rows, fewer than the dataset minimum (rows.min 2)"]
+        );
+        assert_eq!(codes(1, false), Vec::<String>::new());
+        assert_eq!(
+            codes(4, false),
+            vec!["4 rows, more than the dataset maximum (rows.max 3)"]
+        );
+    }
+}
