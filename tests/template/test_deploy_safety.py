@@ -121,6 +121,7 @@ MARKER = "curated/sales/dt=2026-11-30/_lakeline_compaction.json"
 COMPACTED = "curated/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet"
 MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
 STAGING = "_lakeline/staging/sales-1a2b/run-7/part-00000.parquet"
+SLA_MARKER = "_lakeline/sla/orders/2026-11-30"  # lakeline::sla
 BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # lakeline::batch
 UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
@@ -138,6 +139,7 @@ VALIDATE_ONLY = "ValidateUploadWritesOnlyRawQuarantineAndUnclaimedMarkers"
 TLS = "DenyInsecureTransport"
 SSE_C = "DenySseCUploads"
 START_JOB_ONLY = "StartJobWritesOnlyBatches"
+CHECK_ONLY = "CheckCompactionWritesOnlyMarkers"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
 WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
@@ -155,7 +157,7 @@ CASES = [
     ({}, ANALYST, PUT, REGISTRY, set()),
     ({}, ANALYST, PUT, ENTRY_POINT, set()),
     *[({}, fn, action, key, {FUNCTIONS_NEVER} | ({VALIDATE_ONLY} if fn == VALIDATE else set())
-       | ({START_JOB_ONLY} if fn == START_JOB else set()))
+       | ({START_JOB_ONLY} if fn == START_JOB else set()) | ({CHECK_ONLY} if fn == CHECK else set()))
       for fn in FUNCTION_ROLES
       for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
     *[({}, job, action, key, {FUNCTIONS_NEVER})
@@ -212,8 +214,11 @@ CASES = [
     ({}, ROOT_USER, PUT, STAGING, {ONLY_LAKELINE_DIR}),
     ({}, PARTNER, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
-    ({}, CHECK, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # its markers live in the partitions
-    ({}, CHECK, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, CHECK, PUT, MANIFEST, {CHECK_ONLY}),  # exempt from the _lakeline/ rule for delivery markers only
+    ({}, CHECK, DELETE, MANIFEST, {CHECK_ONLY}),
+    ({}, CHECK, PUT, SLA_MARKER, set()),  # delivery alerts, once per missed period
+    ({}, CHECK, DELETE, SLA_MARKER, set()),
+    ({}, CURATE, PUT, SLA_MARKER, {ONLY_LAKELINE_DIR}),
     ({}, VALIDATE, DELETE, STAGING, {VALIDATE_ONLY}),  # exempt from the _lakeline/ rule for its markers only
     ({}, START_JOB, PUT, MANIFEST, {START_JOB_ONLY}),  # exempt from the _lakeline/ rule for batches only
     ({}, START_JOB, PUT, BATCH, set()),
@@ -240,7 +245,7 @@ CASES = [
     ({}, ADMIN, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
     ({}, ROOT_USER, DELETE_VERSION, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
     ({}, CURATE, PUT, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
-    ({}, CHECK, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, CHECK, DELETE, UNCLAIMED, {CHECK_ONLY, ONLY_UNCLAIMED}),
     ({}, ANALYST, GET, UNCLAIMED, set()),
     # quarantine/: validate-upload only
     ({}, VALIDATE, PUT, QUARANTINED, set()),
@@ -248,7 +253,7 @@ CASES = [
     ({}, ANALYST, DELETE, QUARANTINED, {ONLY_QUARANTINE}),
     ({}, ADMIN, DELETE_VERSION, QUARANTINED, {ONLY_QUARANTINE}),
     ({}, CURATE, PUT, QUARANTINED, {ONLY_QUARANTINE}),
-    ({}, CHECK, DELETE, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, CHECK, DELETE, QUARANTINED, {ONLY_QUARANTINE, CHECK_ONLY}),
     ({}, ANALYST, GET, QUARANTINED, set()),
     # TLS only, for everyone and everything
     ({}, ANALYST, GET, RAW, set()),
@@ -382,13 +387,14 @@ def test_every_policy_statement_is_exercised(deploy):
         produced |= {st["Sid"] for st in policy_statements(deploy(dict(params)))}
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
-        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY,
+        ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY, CHECK_ONLY,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
-    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY}
+    base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C,
+            START_JOB_ONLY, CHECK_ONLY}
     assert sids() == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -442,8 +448,8 @@ def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
     whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
     lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
-    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, *STACK_JOB_ROLES}
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES}
     # start-job's exemption is for the Spark batches only (StartJobWritesOnlyBatches)
     assert statement(stack, START_JOB_ONLY)["NotResource"] == f"{lake}/_lakeline/batches/*"
     st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)

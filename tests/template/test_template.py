@@ -43,6 +43,7 @@ EXPECTED_ACTIONS = {
     },
     "CheckCompactionFunctionRole": {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject",
+        "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",  # delivery alerts (registry expect:)
     },
     "CompactFunctionRole": {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload",
@@ -586,7 +587,8 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
                                        lake + "/_lakeline/unclaimed/*"},
         "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet"},
         "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*"},
-        "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json"},
+        "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json",
+                                        lake + "/_lakeline/sla/*"},
         "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*.parquet",
                                 lake + "/curated/*/compacted-*.parquet", lake + "/_lakeline/compaction/*"},
         "GlueCurateJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/raw/*",
@@ -645,6 +647,8 @@ def s3_grants(stack, role):
     by_resource, conditions = {}, []
     for st in role_statements(stack.resources[role]):
         assert st["Effect"] == "Allow", st
+        if not any(a.startswith("s3:") for a in as_list(st["Action"])):
+            continue  # SNS and KMS (check-compaction's delivery alerts): other tests pin them
         conditions += [st["Condition"]] if "Condition" in st else []
         for r in as_list(st["Resource"]):
             assert isinstance(r, str) and r.startswith(lake), f"not a scoped ARN: {st}"
@@ -737,7 +741,8 @@ def test_compact_grants_match_the_keys_the_code_writes():
     plan = (ROOT / "shared/src/compaction/plan.rs").read_text()
     assert 'format!("{partition_prefix}compacted-{id}.parquet")' in plan
     assert 'f.key.ends_with(".parquet")' in plan
-    assert 'format!("_lakeline/compaction/{dataset}/{partition}/{group}.json")' in plan
+    assert 'format!("_lakeline/compaction/{dataset}/{partition}/")' in plan
+    assert 'format!("{}{group}.json", Manifest::prefix(dataset, partition))' in plan
     mod = (ROOT / "shared/src/compaction/mod.rs").read_text()
     assert 'MARKER_FILE: &str = "_lakeline_compaction.json"' in mod
     src = (ROOT / "functions/compact/src/lib.rs").read_text()
@@ -749,7 +754,8 @@ def test_compact_grants_match_the_keys_the_code_writes():
 def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
     """check-compaction: reads the registry; lists the curated partitions (every dataset in a
     sweep); its markers only: GET (the owner in the body), PUT (If-None-Match / If-Match), DELETE
-    (If-Match). No data file is written or deleted, nothing under _lakeline/."""
+    (If-Match); the delivery-alert markers under _lakeline/sla/. No data file is written or
+    deleted, nothing else under _lakeline/."""
     for extra in ({}, {"CuratedPrefix": "gold/"}):
         stack = deploy(dict(params, **extra))
         lake = f"arn:aws:s3:::{bucket_name(stack)}"
@@ -759,6 +765,7 @@ def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
             lake + "/config/datasets.yaml": {"s3:GetObject"},
             lake: {"s3:ListBucket"},
             lake + f"/{curated}*/_lakeline_compaction.json": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+            lake + "/_lakeline/sla/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         }
         # A missing marker (a retried clear, a stale one cleared meanwhile) must be a 404.
         assert conditions == []
@@ -895,9 +902,37 @@ def test_state_machine_alarms(expanded, sm):
 
 
 def sweep_rule(stack):
-    """The schedule's rule (the other rule is PipelineFailedRule, an event pattern)."""
-    (name,) = [n for n in stack.of_type("AWS::Events::Rule") if n != "PipelineFailedRule"]
+    """The maintenance schedule's rule (the others: PipelineFailedRule, an event pattern, and
+    check-compaction's delivery schedule)."""
+    (name,) = [n for n in stack.of_type("AWS::Events::Rule")
+               if n not in ("PipelineFailedRule", "CheckCompactionFunctionDeliveries")]
     return name, stack.resources[name]["Properties"]
+
+
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])
+def test_delivery_schedule_runs_the_delivery_check(deploy, params):
+    """Registry `expect:` (issue 15): a rule on DeliveriesSchedule invokes check-compaction with
+    the `deliveries` action and the lake bucket ("now" is the handler's clock); it may publish
+    to the alert topic (ALERT_TOPIC_ARN) and its markers live under _lakeline/sla/; an alarm
+    watches the MissedDeliveries metric."""
+    stack = deploy(params)
+    rule = stack.resources["CheckCompactionFunctionDeliveries"]["Properties"]
+    assert rule["ScheduleExpression"] == "rate(15 minutes)"
+    (target,) = rule["Targets"]
+    assert json.loads(target["Input"]) == {"action": "deliveries", "bucket": bucket_name(stack)}
+    fn = stack.resources["CheckCompactionFunction"]["Properties"]
+    assert fn["Environment"]["Variables"]["ALERT_TOPIC_ARN"] == f"{STACK}-AlertTopic"
+    src = (ROOT / "functions/check-compaction/src/lib.rs").read_text()
+    assert '"deliveries"' in src or "Deliveries" in src
+    deliveries = (ROOT / "functions/check-compaction/src/deliveries.rs").read_text()
+    assert "MissedDeliveries" in deliveries
+    sla = (ROOT / "shared/src/sla.rs").read_text()
+    assert "_lakeline/sla/" in sla
+    alarm = stack.resources["MissedDeliveriesAlarm"]["Properties"]
+    assert alarm["Metrics"][0]["Expression"] == "SELECT SUM(MissedDeliveries) FROM lakeline"
+    assert alarm["AlarmActions"] == [f"{STACK}-AlertTopic"]
+    stack = deploy(dict(params, DeliveriesSchedule="cron(0 7 * * ? *)"))
+    assert stack.resources["CheckCompactionFunctionDeliveries"]["Properties"]["ScheduleExpression"] == "cron(0 7 * * ? *)"
 
 
 def test_maintenance_parameters(template):
