@@ -120,14 +120,28 @@ pub enum Allowed {
     Int(HashSet<i64>),
 }
 
-/// A set of strings checked once per row: the typical `allowed` list (a few codes) is scanned,
-/// which beats hashing each value; a long list is hashed.
+/// A set of strings checked once per row: the typical `allowed` list (a few short codes) is
+/// scanned as integers, which beats hashing or comparing strings; a long list is hashed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TextSet {
-    /// Up to [`TextSet::SCAN_MAX`] values, sorted.
-    Small(Vec<Box<str>>),
+    /// Up to [`TextSet::SCAN_MAX`] values: those of at most 7 bytes packed ([`pack`]), the
+    /// others as text.
+    Small(Vec<u64>, Vec<Box<str>>),
     /// More.
     Large(HashSet<String>),
+}
+
+/// A string of at most 7 bytes as one integer (its bytes and its length): equal integers,
+/// equal strings.
+#[inline]
+fn pack(s: &[u8]) -> Option<u64> {
+    if s.len() > 7 {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    b[..s.len()].copy_from_slice(s);
+    b[7] = s.len() as u8;
+    Some(u64::from_le_bytes(b))
 }
 
 impl TextSet {
@@ -136,9 +150,16 @@ impl TextSet {
 
     fn new(values: HashSet<String>) -> TextSet {
         if values.len() <= Self::SCAN_MAX {
-            let mut v: Vec<Box<str>> = values.into_iter().map(String::into_boxed_str).collect();
-            v.sort();
-            TextSet::Small(v)
+            let (mut short, mut long) = (Vec::new(), Vec::new());
+            for v in values {
+                match pack(v.as_bytes()) {
+                    Some(p) => short.push(p),
+                    None => long.push(v.into_boxed_str()),
+                }
+            }
+            short.sort_unstable();
+            long.sort();
+            TextSet::Small(short, long)
         } else {
             TextSet::Large(values)
         }
@@ -148,16 +169,26 @@ impl TextSet {
     #[inline]
     pub fn contains(&self, s: &str) -> bool {
         match self {
-            TextSet::Small(v) => v.iter().any(|x| x.len() == s.len() && **x == *s),
+            TextSet::Small(short, long) => match pack(s.as_bytes()) {
+                Some(p) => short.contains(&p),
+                None => long.iter().any(|x| **x == *s),
+            },
             TextSet::Large(h) => h.contains(s),
         }
     }
 
     /// The values, sorted (for messages).
-    pub fn sorted(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = match self {
-            TextSet::Small(v) => v.iter().map(|s| &**s).collect(),
-            TextSet::Large(h) => h.iter().map(String::as_str).collect(),
+    pub fn sorted(&self) -> Vec<String> {
+        let mut v: Vec<String> = match self {
+            TextSet::Small(short, long) => short
+                .iter()
+                .map(|p| {
+                    let b = p.to_le_bytes();
+                    String::from_utf8_lossy(&b[..usize::from(b[7])]).into_owned()
+                })
+                .chain(long.iter().map(|s| s.to_string()))
+                .collect(),
+            TextSet::Large(h) => h.iter().cloned().collect(),
         };
         v.sort();
         v
@@ -174,6 +205,10 @@ impl TextSet {
 pub struct Pattern {
     text: String,
     re: regex::Regex,
+    /// The same pattern as a full DFA when it is small enough (at most
+    /// [`Pattern::DFA_LIMIT`]) and has no Unicode word boundary: a match of a short value is
+    /// then a tight loop over its bytes.
+    dfa: Option<regex_automata::dfa::dense::DFA<Vec<u32>>>,
 }
 
 impl Pattern {
@@ -181,21 +216,44 @@ impl Pattern {
     /// allocate without limit at cold start.
     pub const SIZE_LIMIT: usize = 1 << 20;
 
+    /// The most memory a pattern's full DFA may take; larger ones use the regex engine alone.
+    pub const DFA_LIMIT: usize = 256 << 10;
+
     /// Compiles `text` with whole-value semantics.
     pub fn new(text: &str) -> Result<Pattern, String> {
-        let re = regex::RegexBuilder::new(&format!(r"\A(?:{text})\z"))
+        let anchored = format!(r"\A(?:{text})\z");
+        let re = regex::RegexBuilder::new(&anchored)
             .size_limit(Self::SIZE_LIMIT)
             .build()
             .map_err(|e| format!("invalid regular expression {text:?}: {e}"))?;
+        use regex_automata::dfa::{dense, StartKind};
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(Self::DFA_LIMIT))
+                    .determinize_size_limit(Some(Self::DFA_LIMIT)),
+            )
+            .build(&anchored)
+            .ok();
         Ok(Pattern {
             text: text.to_string(),
             re,
+            dfa,
         })
     }
 
     /// Whether the whole value matches.
     #[inline]
     pub fn matches(&self, v: &str) -> bool {
+        use regex_automata::dfa::Automaton;
+        if let Some(dfa) = &self.dfa {
+            let input = regex_automata::Input::new(v).anchored(regex_automata::Anchored::Yes);
+            // `\z` ends every match at the value's end, so any match is a whole-value match.
+            if let Ok(m) = dfa.try_search_fwd(&input) {
+                return m.is_some();
+            }
+        }
         self.re.is_match(v)
     }
 
@@ -479,6 +537,31 @@ mod tests {
     }
 
     #[test]
+    fn allowed_sets_short_and_long() {
+        let values = ["EUR", "", "a", "seven77", "eight888", "ünï", "a\u{0}"];
+        let set = TextSet::new(values.iter().map(|s| s.to_string()).collect());
+        for v in values {
+            assert!(set.contains(v), "{v:?}");
+        }
+        for v in [
+            "EU",
+            "EURO",
+            "eur",
+            "seven7",
+            "eight88",
+            "eight8888",
+            "b",
+            "a\u{0}\u{0}",
+            "ün",
+        ] {
+            assert!(!set.contains(v), "{v:?}");
+        }
+        let mut want: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(set.sorted(), want);
+    }
+
+    #[test]
     fn patterns_match_whole_values_and_never_across_lines() {
         let cases: &[(&str, &str, bool)] = &[
             ("[A-Z]{3}", "EUR", true),
@@ -497,7 +580,15 @@ mod tests {
             (r"(?-u:\d){4}", "٢٠٢٦", false),
         ];
         for (p, v, want) in cases {
-            assert_eq!(Pattern::new(p).unwrap().matches(v), *want, "{p:?} on {v:?}");
+            let pat = Pattern::new(p).unwrap();
+            assert_eq!(pat.matches(v), *want, "{p:?} on {v:?}");
+            // The DFA (when there is one) and the regex engine agree.
+            assert_eq!(pat.re.is_match(v), *want, "{p:?} on {v:?} (regex)");
         }
+        assert!(Pattern::new("[A-Z]{3}").unwrap().dfa.is_some());
+        // A Unicode word boundary has no DFA: the regex engine decides alone.
+        let wb = Pattern::new(r"\bé\b").unwrap();
+        assert!(wb.dfa.is_none());
+        assert!(wb.matches("é"));
     }
 }

@@ -207,6 +207,108 @@ fn broken(
     None
 }
 
+/// One rule of a column as a check on the bytes of a CSV field the type check accepted, with
+/// no conversion it does not need: a true answer means [`broken`] finds nothing (the value
+/// rules tables hold both to the same verdicts).
+enum Fast<'d> {
+    /// `min`/`max` of an int column (absent bounds are the type's limits).
+    Int(i64, i64),
+    /// `allowed` of an int column.
+    IntSet(&'d std::collections::HashSet<i64>),
+    /// `min`/`max` of a float column; NaN keeps no range.
+    Float(f64, f64),
+    /// `min`/`max` of a date column: a valid `YYYY-MM-DD` sorts as its date, so the bytes
+    /// compare with the bounds' text.
+    Date([u8; 10], [u8; 10]),
+    /// `allowed` of a string column.
+    TextSet(&'d crate::rules::TextSet),
+    /// `length` in characters.
+    Len(u64, u64),
+    /// `pattern`.
+    Pattern(&'d crate::rules::Pattern),
+    /// Anything else (timestamp bounds): the general path.
+    General,
+}
+
+impl<'d> Fast<'d> {
+    fn of(col: &'d Column) -> Vec<Fast<'d>> {
+        let r = &col.rules;
+        let mut out = Vec::new();
+        match &r.allowed {
+            Some(Allowed::Int(set)) => out.push(Fast::IntSet(set)),
+            Some(Allowed::Text(set)) => out.push(Fast::TextSet(set)),
+            None => {}
+        }
+        if r.min.is_some() || r.max.is_some() {
+            let (lo, hi) = (
+                r.min.as_ref().map(|b| b.value),
+                r.max.as_ref().map(|b| b.value),
+            );
+            out.push(match col.ty {
+                ColumnType::Int => Fast::Int(
+                    lo.map_or(i64::MIN, |n| if let Num::Int(i) = n { i } else { i64::MIN }),
+                    hi.map_or(i64::MAX, |n| if let Num::Int(i) = n { i } else { i64::MAX }),
+                ),
+                ColumnType::Float => Fast::Float(
+                    lo.map_or(f64::NEG_INFINITY, |n| {
+                        if let Num::Float(x) = n {
+                            x
+                        } else {
+                            f64::NAN
+                        }
+                    }),
+                    hi.map_or(f64::INFINITY, |n| {
+                        if let Num::Float(x) = n {
+                            x
+                        } else {
+                            f64::NAN
+                        }
+                    }),
+                ),
+                ColumnType::Date => {
+                    let text = |b: Option<&crate::rules::Bound>, dflt: &[u8; 10]| {
+                        b.and_then(|b| b.text.as_bytes().try_into().ok())
+                            .unwrap_or(*dflt)
+                    };
+                    Fast::Date(
+                        text(r.min.as_ref(), b"0000-00-00"),
+                        text(r.max.as_ref(), b"9999-99-99"),
+                    )
+                }
+                _ => Fast::General,
+            });
+        }
+        if let Some(l) = r.length {
+            out.push(Fast::Len(l.min.unwrap_or(0), l.max.unwrap_or(u64::MAX)));
+        }
+        if let Some(p) = &r.pattern {
+            out.push(Fast::Pattern(p));
+        }
+        out
+    }
+
+    #[inline]
+    fn ok(&self, b: &[u8]) -> bool {
+        match self {
+            Fast::Int(lo, hi) => parse_int(b).is_some_and(|i| *lo <= i && i <= *hi),
+            Fast::IntSet(set) => parse_int(b).is_some_and(|i| set.contains(&i)),
+            Fast::Float(lo, hi) => lexical_core::parse::<f64>(b)
+                .ok()
+                .or_else(|| parse_float(b))
+                .is_some_and(|x| *lo <= x && x <= *hi),
+            Fast::Date(lo, hi) => b.len() == 10 && lo.as_slice() <= b && b <= hi.as_slice(),
+            Fast::TextSet(set) => std::str::from_utf8(b).is_ok_and(|s| set.contains(s)),
+            Fast::Len(lo, hi) => {
+                // Characters of valid UTF-8: the bytes that do not continue one.
+                let n = b.iter().filter(|&&c| (c as i8) >= -0x40).count() as u64;
+                *lo <= n && n <= *hi
+            }
+            Fast::Pattern(p) => std::str::from_utf8(b).is_ok_and(|s| p.matches(s)),
+            Fast::General => false,
+        }
+    }
+}
+
 /// One uniqueness rule's state in one file.
 struct Unique {
     /// Indices of the key's columns.
@@ -236,6 +338,8 @@ pub(super) struct RuleCheck<'d> {
     /// Columns with value rules, and whether their values may be shown (a length is part of
     /// the value).
     valued: Vec<(usize, bool)>,
+    /// Per entry of `valued`, its rules as checks on a CSV field's bytes (see [`Fast`]).
+    fast: Vec<Vec<Fast<'d>>>,
     uniques: Vec<Unique>,
     /// Whether anything is checked per row at all.
     pub(super) active: bool,
@@ -251,6 +355,7 @@ impl<'d> RuleCheck<'d> {
             .filter(|&i| cols[i].rules.has_value_rules())
             .map(|i| (i, ds.shows_value(Some(&cols[i].name))))
             .collect();
+        let fast = valued.iter().map(|&(i, _)| Fast::of(&cols[i])).collect();
         let mut uniques: Vec<Unique> = (0..cols.len())
             .filter(|&i| cols[i].rules.unique)
             .map(|i| Unique {
@@ -283,6 +388,7 @@ impl<'d> RuleCheck<'d> {
             ds,
             active: !valued.is_empty() || !uniques.is_empty(),
             valued,
+            fast,
             uniques,
             key: Vec::new(),
         }
@@ -309,9 +415,19 @@ impl<'d> RuleCheck<'d> {
             message,
         };
         let mut bad = false;
-        for &(i, count_shown) in &self.valued {
+        for (&(i, count_shown), fast) in self.valued.iter().zip(&self.fast) {
             let col = &cols[i];
-            let Some((raw, v)) = get(i).and_then(|r| Some((r, val(col.ty, r)?))) else {
+            let Some(raw) = get(i) else {
+                continue;
+            };
+            // The common case, a CSV value that keeps every rule, is decided on its bytes;
+            // anything else (a broken rule, JSON) takes the general path, which names it.
+            if let Raw::Text(b) = raw {
+                if fast.iter().all(|f| f.ok(b)) {
+                    continue;
+                }
+            }
+            let Some(v) = val(col.ty, raw) else {
                 continue;
             };
             if let Some((code, message)) = broken(col, &col.rules, v, count_shown) {
