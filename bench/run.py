@@ -998,7 +998,7 @@ def table():
         add(f"   {'peak RSS at first poll (MiB)':<{w - 3}} {fn0['rust']['rss_mib'] or 0:>14.1f} "
             f"{fn0['python']['rss_mib'] or 0:>14.1f}")
     if "csv" in R:
-        add("2. CSV validation, orders (MiB/s one core; peer = pyarrow read_csv typed, use_threads=False)")
+        add("2. CSV validation, orders (MiB/s one core; peer = pyarrow open_csv streaming, typed, one thread)")
         for k, r in R["csv"].items():
             add(f"   {k + ' throughput (cat: %.0f MiB/s)' % r['cat']['mib_s']:<{w - 3}} "
                 f"{r['lakeline']['mib_s']:>14.0f} {r['pyarrow']['mib_s']:>14.0f} "
