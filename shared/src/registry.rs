@@ -85,6 +85,15 @@ impl Default for LakeSettings {
     }
 }
 
+/// `checksum:` of a dataset: the checksum every upload must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChecksumRule {
+    /// `x-amz-checksum-sha256` (full-object on a single PUT, composite on a multipart upload:
+    /// S3 checks each part's).
+    Sha256,
+}
+
 /// A dataset name: lowercase letters, digits, `_` and `-`, as it appears in keys, execution
 /// names, metrics and job names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -181,6 +190,11 @@ pub struct Dataset {
     /// older than N days, judged on arrival.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_freshness: Option<crate::rules::Freshness>,
+    /// `checksum: sha256`: every upload carries a SHA-256 checksum (`x-amz-checksum-sha256`),
+    /// which S3 checked against the bytes it received, so the file is the one its producer
+    /// hashed; an upload without one is refused ([`crate::validate::checksum_problem`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ChecksumRule>,
     /// `expect: {every: day, by: "06:00Z"}` or `{every: 6h}`: when files are due; a missed
     /// delivery is alerted once per period (see [`crate::sla`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -520,3 +520,44 @@ async fn sensitive_values_never_reach_the_report_or_the_alert() {
     let alerts = lake.alerts(1, Duration::from_secs(10)).await;
     assert!(!alerts[0].to_string().contains("Jane Secret"));
 }
+
+/// `checksum: sha256` (issue 15): an upload without an x-amz-checksum-sha256 is refused with a
+/// `checksum` problem and quarantined; the same bytes with one are valid (S3 verified them).
+#[tokio::test]
+async fn a_dataset_requiring_sha256_refuses_uploads_without_one() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let mut reg = shipped_registry();
+    for (name, ds) in reg.datasets.iter_mut() {
+        if name.as_str() == "orders" {
+            ds.checksum = Some(lakeline::registry::ChecksumRule::Sha256);
+        }
+    }
+    let deps = lake.validate_deps(reg);
+    let plain = ORDERS_KEY.replace(".csv", "-plain.csv");
+    let event = lake.upload(&plain, GOOD_CSV.into()).await;
+    let res = validate(&deps, event).await.unwrap();
+    let o = outcome(&res);
+    assert_eq!(o["outcome"], "quarantined", "{res}");
+    assert_eq!(o["reason"], "checksum", "{res}");
+    assert_eq!(
+        lake.body(o["quarantine_key"].as_str().unwrap()).await,
+        GOOD_CSV.as_bytes()
+    );
+
+    let hashed = ORDERS_KEY.replace(".csv", "-sha.csv");
+    let put = lake
+        .s3
+        .put_object()
+        .bucket(&lake.bucket)
+        .key(&hashed)
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .body(GOOD_CSV.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().trim_matches('"').to_string();
+    let res = validate(&deps, lake.event_for(&hashed, GOOD_CSV.len(), &etag))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&res)["outcome"], "valid", "{res}");
+}

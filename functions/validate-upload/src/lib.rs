@@ -362,6 +362,10 @@ async fn handle_record(
                     .map_or(0, |d| d.as_secs() as i64),
             );
             pre.extend(validate::partition_problem(dataset, m, today));
+            pre.extend(validate::checksum_problem(
+                dataset,
+                obj.checksum.as_ref().map(|c| c.algorithm),
+            ));
             if !pre.is_empty() {
                 validate::rejected_unread(name.as_str(), dataset, &key, pre)
             } else {

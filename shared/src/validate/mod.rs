@@ -98,6 +98,8 @@ pub enum ProblemCode {
     Rows,
     /// The key's partition date is in the future or older than `partition_freshness` allows.
     PartitionFreshness,
+    /// The upload carries no checksum of the kind the dataset's `checksum:` requires.
+    Checksum,
 }
 
 impl ProblemCode {
@@ -137,6 +139,7 @@ impl ProblemCode {
             ProblemCode::UniqueLimit => "unique_limit",
             ProblemCode::Rows => "rows",
             ProblemCode::PartitionFreshness => "partition_freshness",
+            ProblemCode::Checksum => "checksum",
         }
     }
 }
@@ -514,6 +517,26 @@ pub fn partition_problem(dataset: &Dataset, m: &KeyMatch, today: i32) -> Option<
     Some(Problem::object(ProblemCode::PartitionFreshness, message))
 }
 
+/// The `checksum:` rule on arrival: `stored` is the algorithm of the checksum S3 keeps for the
+/// object (`None`: none). S3 verified it against the bytes at upload, so its presence is what
+/// the rule needs; a file checked before upload (`lakeline validate`) cannot be judged.
+pub fn checksum_problem(dataset: &Dataset, stored: Option<&str>) -> Option<Problem> {
+    let crate::registry::ChecksumRule::Sha256 = dataset.checksum?;
+    if stored == Some("SHA256") {
+        return None;
+    }
+    let had = match stored {
+        Some(a) => format!("only a {a} checksum (S3's own, or another algorithm)"),
+        None => "no checksum".to_string(),
+    };
+    Some(Problem::object(
+        ProblemCode::Checksum,
+        format!(
+            "the upload carries {had}; this dataset requires checksum: sha256, an x-amz-checksum-sha256 that S3 verifies on upload (aws s3 cp --checksum-algorithm SHA256, or the SDKs' ChecksumAlgorithm SHA256)"
+        ),
+    ))
+}
+
 /// Days since 1970-01-01 of a Unix time in seconds: "today" for [`partition_problem`].
 pub fn day_of_unix_seconds(secs: i64) -> i32 {
     i32::try_from(secs.div_euclid(86_400)).unwrap_or(i32::MAX)
@@ -541,5 +564,37 @@ pub fn partition_label(m: &KeyMatch) -> &str {
         "-"
     } else {
         &m.partition
+    }
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    /// (the dataset's rule, the stored checksum, refused?).
+    #[test]
+    fn checksum_rule_on_arrival() {
+        let yaml = |rule: &str| {
+            format!("version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={{date}}/{{file}}\n    format: csv\n{rule}    columns:\n      - {{name: id, type: int}}\n")
+        };
+        let cases = [
+            ("    checksum: sha256\n", None, true),
+            ("    checksum: sha256\n", Some("CRC64NVME"), true),
+            ("    checksum: sha256\n", Some("SHA256"), false),
+            ("", None, false),
+            ("", Some("CRC32"), false),
+        ];
+        for (rule, stored, refused) in cases {
+            let reg = Registry::from_yaml(&yaml(rule), "r.yaml").unwrap();
+            let (_, ds) = reg.dataset("orders").unwrap();
+            let p = checksum_problem(ds, stored);
+            assert_eq!(p.is_some(), refused, "{rule:?} {stored:?}");
+            if let Some(p) = p {
+                assert_eq!(p.code.as_str(), "checksum");
+                assert!(p.message.contains("x-amz-checksum-sha256"), "{}", p.message);
+            }
+        }
+        assert!(Registry::from_yaml(&yaml("    checksum: md5\n"), "r.yaml").is_err());
     }
 }
