@@ -801,6 +801,16 @@ pub enum KeyRoute<'a> {
 impl Registry {
     /// Parses and checks a registry; `origin` (a path or URI) names the file in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Registry, Error> {
+        // A `${LAKELINE_…}` left in would become a job name or a prefix verbatim: registries
+        // with placeholders load through `placeholders::load`, which fills them first.
+        if let Some(i) = text.find("${") {
+            return Err(Error::Registry {
+                origin: origin.to_string(),
+                line: Some(text[..i].matches('\n').count() + 1),
+                field: "${…}".into(),
+                message: "a placeholder was not filled in: load this registry with lakeline::placeholders::load".into(),
+            });
+        }
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let reg: Registry = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -1094,6 +1104,18 @@ mod tests {
     use super::*;
 
     const MINI: &str = "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int, required: true}\n";
+
+    #[test]
+    fn an_unfilled_placeholder_is_refused_not_used_verbatim() {
+        let text = MINI.replace("format: csv", "format: csv\n    # job: ${LAKELINE_X}");
+        let e = Registry::from_yaml(&text, "r.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("r.yaml") && e.contains("line 6") && e.contains("placeholders::load"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn parses_minimal_registry() {

@@ -44,7 +44,8 @@ fn problems(reg: &Registry, dataset: &str, file: &str, bytes: &[u8]) -> Vec<Prob
 fn samples_match_their_names() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join("config/datasets.yaml")).unwrap();
-    let reg = Registry::from_yaml(&text, "config/datasets.yaml").unwrap();
+    let reg =
+        lakeline::placeholders::load(&text, "config/datasets.yaml", &Default::default()).unwrap();
     let mut seen = 0;
     let mut wrong = Vec::new();
     for dataset in reg.datasets.keys() {
@@ -105,7 +106,8 @@ fn good_samples_curate_with_validations_row_count() {
     use lakeline::curate::{curate_batches, curate_stream, Provenance};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join("config/datasets.yaml")).unwrap();
-    let reg = Registry::from_yaml(&text, "config/datasets.yaml").unwrap();
+    let reg =
+        lakeline::placeholders::load(&text, "config/datasets.yaml", &Default::default()).unwrap();
     let mut curated = 0;
     for (name, ds) in &reg.datasets {
         let dir = root.join("samples").join(name.as_str());

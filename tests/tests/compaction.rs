@@ -6,7 +6,6 @@
 use std::time::{Duration, SystemTime};
 
 use lakeline::compaction::plan::{self, DataFile, Manifest};
-use lakeline::registry::Registry;
 use lakeline_tests::compaction::{
     check_deps, compact_deps, files_and_ids, now_plus, orders_parquet, planned, small_files, sweep,
     CLOSED,
@@ -191,7 +190,7 @@ async fn schema_drift_is_refused_naming_the_file_and_nothing_moves() {
     let reg = shipped_registry();
     small_files(&lake, &reg, CLOSED, 5).await;
     // One file curated under an older registry: `gift` was a string.
-    let old = Registry::from_yaml(
+    let old = lakeline::placeholders::load(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../config/datasets.yaml"
@@ -202,6 +201,7 @@ async fn schema_drift_is_refused_naming_the_file_and_nothing_moves() {
             "{name: gift,       type: string}",
         ),
         "old.yaml",
+        &Default::default(),
     )
     .unwrap();
     let drifted = "curated/orders/dt=2026-11-20/part-999.parquet";

@@ -845,7 +845,8 @@ mod tests {
     #[test]
     fn shipped_registry_declares_compaction() {
         let text = include_str!("../../../config/datasets.yaml");
-        let reg = crate::registry::Registry::from_yaml(text, "config/datasets.yaml").unwrap();
+        let reg =
+            crate::placeholders::load(text, "config/datasets.yaml", &Default::default()).unwrap();
         let settings = |name: &str| {
             reg.dataset(name)
                 .unwrap()
