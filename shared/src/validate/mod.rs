@@ -7,6 +7,7 @@
 
 mod csv;
 mod jsonl;
+mod keyset;
 mod parquet;
 mod rules;
 mod stream;
@@ -20,11 +21,11 @@ use crate::registry::{Dataset, Format, KeyMatch};
 use crate::text::shorten;
 
 pub use self::csv::TextRow;
+pub use self::keyset::BYTES_PER_KEY_MAX;
 pub use self::parquet::{
     check_parquet_footer, check_parquet_metadata, parquet_finish, parquet_footer, parquet_tail,
     FooterCheck, ParquetFooter, ParquetStep, PARQUET_TAIL_LEN,
 };
-pub use self::rules::BYTES_PER_KEY_MAX;
 
 /// Why a file was rejected: stable names used in quarantine tags, metrics and alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

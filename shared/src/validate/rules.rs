@@ -3,16 +3,14 @@
 //! bounded memory, and the dataset's `rows` bounds. Both text formats feed the same checker,
 //! so CSV, TSV and JSON Lines report the same problem for the same value.
 //!
-//! Uniqueness keeps, per rule, a hash table of 16-byte entries: the top 96 bits of the key's
-//! xxh3-128 hash and the 32-bit row (or line) where it was first seen. Two different keys are
-//! taken for one with probability about n²/2⁹⁷ (10⁻¹⁶ at a million keys): exact for any file a
-//! Lambda reads. A table holds at most `max_unique_keys` entries; the first key beyond that
+//! Uniqueness keeps, per rule, a [`KeySet`]: a hash table of 16-byte entries, and in-order
+//! integer ids as runs. It holds at most `max_unique_keys` entries; the first key beyond that
 //! is a `unique_limit` problem and the rule stops tracking, so memory never grows past
 //! 17 bytes × the table's slots (2 Mi slots, 34 MiB, at the default bound).
 
-use hashbrown::HashTable;
 use serde_json::Value;
-use twox_hash::XxHash3_128;
+
+use super::keyset::{KeySet, Seen, BYTES_PER_KEY_MAX};
 
 use super::{Problem, ProblemCode, Problems, VALUE_SHOWN};
 use crate::curate::columns::{parse_bool, parse_date, parse_float, parse_int, parse_timestamp};
@@ -313,24 +311,19 @@ impl<'d> Fast<'d> {
 struct Unique {
     /// Indices of the key's columns.
     cols: Vec<usize>,
+    /// A single int column: its keys go to [`KeySet::insert_int`], which keeps in-order ids
+    /// as runs.
+    int_key: bool,
     code: ProblemCode,
     /// The column, or `a, b` for a composite key.
     label: String,
     /// Whether the key's values may be quoted in a report.
     shown: bool,
-    /// Entries: key hash (top 96 bits) | first position (low 32 bits).
-    seen: HashTable<u128>,
-    limit: usize,
+    /// The keys seen, with where each was first seen.
+    seen: KeySet,
     /// The bound was reached: reported once, no longer tracked.
     gave_up: bool,
 }
-
-const POS_BITS: u128 = u32::MAX as u128;
-
-/// Bytes one tracked key costs at most: a 16-byte entry and a control byte per slot, and at
-/// most 16/7 slots per key (a table grows when 7/8 full, doubling): 17 × 16/7 = 38.9, just
-/// after a growth; 19.4 in a table about to grow. (Measured by `bytes_per_key_is_bounded`.)
-pub const BYTES_PER_KEY_MAX: usize = 39;
 
 /// The per-file state of a dataset's rules.
 pub(super) struct RuleCheck<'d> {
@@ -360,11 +353,11 @@ impl<'d> RuleCheck<'d> {
             .filter(|&i| cols[i].rules.unique)
             .map(|i| Unique {
                 cols: vec![i],
+                int_key: cols[i].ty == ColumnType::Int,
                 code: ProblemCode::Unique,
                 label: cols[i].name.clone(),
                 shown: ds.shows_value(Some(&cols[i].name)),
-                seen: HashTable::new(),
-                limit,
+                seen: KeySet::new(limit),
                 gave_up: false,
             })
             .collect();
@@ -377,10 +370,10 @@ impl<'d> RuleCheck<'d> {
             uniques.push(Unique {
                 shown: idx.iter().all(|&i| ds.shows_value(Some(&cols[i].name))),
                 label: ds.unique_key.join(", "),
+                int_key: idx.len() == 1 && cols[idx[0]].ty == ColumnType::Int,
                 cols: idx,
                 code: ProblemCode::UniqueKey,
-                seen: HashTable::new(),
-                limit,
+                seen: KeySet::new(limit),
                 gave_up: false,
             });
         }
@@ -442,72 +435,74 @@ impl<'d> RuleCheck<'d> {
             if u.gave_up {
                 continue;
             }
-            self.key.clear();
-            let mut complete = true;
-            for &i in &u.cols {
-                match get(i).and_then(|r| val(cols[i].ty, r)) {
-                    Some(v) => encode(&mut self.key, cols[i].ty, v),
+            let seen = if u.int_key {
+                match get(u.cols[0]).and_then(|r| val(ColumnType::Int, r)) {
+                    Some(Val::Int(v)) => u.seen.insert_int(v, pos),
                     // SQL's rule: a null equals nothing, so a key with one is not compared.
-                    None => {
-                        complete = false;
-                        break;
+                    _ => continue,
+                }
+            } else {
+                self.key.clear();
+                let mut complete = true;
+                for &i in &u.cols {
+                    match get(i).and_then(|r| val(cols[i].ty, r)) {
+                        Some(v) => encode(&mut self.key, cols[i].ty, v),
+                        None => {
+                            complete = false;
+                            break;
+                        }
                     }
                 }
-            }
-            if !complete {
-                continue;
-            }
-            let h = XxHash3_128::oneshot(&self.key);
-            let tag = h & !POS_BITS;
-            let hash = (h >> 64) as u64;
-            let hidden = if u.shown {
-                ""
-            } else {
-                " (value not shown: sensitive)"
+                if !complete {
+                    continue;
+                }
+                u.seen.insert_bytes(&self.key, pos)
             };
-            let p = if let Some(&e) = u.seen.find(hash, |&e| e & !POS_BITS == tag) {
-                // Quoted only now: duplicates are rare, formatting every key is not free.
-                let value = u.shown.then(|| {
-                    let parts: Vec<String> = u
-                        .cols
-                        .iter()
-                        .filter_map(|&i| {
-                            let r = get(i)?;
-                            Some(shown(r, val(cols[i].ty, r)?))
-                        })
-                        .collect();
-                    shorten(&parts.join(", "), VALUE_SHOWN)
-                });
-                let first = e & POS_BITS;
-                let first = if first == POS_BITS {
-                    format!("a {word} after {}", u32::MAX)
-                } else {
-                    format!("{word} {first}")
-                };
-                at(
-                    u.code,
-                    u.label.clone(),
-                    value,
-                    format!("duplicate of {first} ({}){hidden}", u.code.as_str()),
-                )
-            } else if u.seen.len() >= u.limit {
-                u.gave_up = true;
-                u.seen = HashTable::new();
-                at(
-                    ProblemCode::UniqueLimit,
-                    u.label.clone(),
-                    None,
-                    format!(
-                        "more than {} distinct keys: {} is checked exactly up to max_unique_keys per file; raise it (at most {} bytes a key) or split the file",
-                        u.limit,
-                        u.code.as_str(),
-                        BYTES_PER_KEY_MAX
-                    ),
-                )
-            } else {
-                let p = u128::from(u32::try_from(pos).unwrap_or(u32::MAX));
-                u.seen.insert_unique(hash, tag | p, |&e| (e >> 64) as u64);
-                continue;
+            let p = match seen {
+                Seen::New => continue,
+                Seen::Dup(first) => {
+                    // Quoted only now: duplicates are rare, formatting every key is not free.
+                    let value = u.shown.then(|| {
+                        let parts: Vec<String> = u
+                            .cols
+                            .iter()
+                            .filter_map(|&i| {
+                                let r = get(i)?;
+                                Some(shown(r, val(cols[i].ty, r)?))
+                            })
+                            .collect();
+                        shorten(&parts.join(", "), VALUE_SHOWN)
+                    });
+                    let first = match first {
+                        Some(n) => format!("{word} {n}"),
+                        None => format!("a {word} after {}", u32::MAX),
+                    };
+                    let hidden = if u.shown {
+                        ""
+                    } else {
+                        " (value not shown: sensitive)"
+                    };
+                    at(
+                        u.code,
+                        u.label.clone(),
+                        value,
+                        format!("duplicate of {first} ({}){hidden}", u.code.as_str()),
+                    )
+                }
+                Seen::Full => {
+                    u.gave_up = true;
+                    let limit = u.seen.limit();
+                    u.seen = KeySet::new(0);
+                    at(
+                        ProblemCode::UniqueLimit,
+                        u.label.clone(),
+                        None,
+                        format!(
+                            "more than {limit} distinct keys: {} is checked exactly up to max_unique_keys per file (ids that arrive in order, each the last plus one, do not count); raise it (at most {BYTES_PER_KEY_MAX} bytes a key) or split the file",
+                            u.code.as_str(),
+                        ),
+                    )
+                }
             };
             bad = true;
             if problems.push(p) {
@@ -707,14 +702,23 @@ mod tests {
             "      - {name: id, type: int, unique: true}\n",
             "    max_unique_keys: 3\n",
         );
-        let vals = ["1", "2", "3", "4", "1", "5"];
-        let rows: Vec<[Option<&str>; 1]> = vals.iter().map(|v| [Some(*v)]).collect();
-        let rows: Vec<&[Option<&str>]> = rows.iter().map(|r| &r[..]).collect();
+        let rows_of = |vals: &[&'static str]| -> Vec<[Option<&'static str>; 1]> {
+            vals.iter().map(|v| [Some(*v)]).collect()
+        };
+        let scattered = rows_of(&["10", "30", "20", "40", "10", "50"]);
+        let rows: Vec<&[Option<&str>]> = scattered.iter().map(|r| &r[..]).collect();
         let got = run(&ds, &rows);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(
             got[0].starts_with("unique_limit@4 id - | more than 3 distinct keys"),
             "{got:?}"
+        );
+        // Ids in order are a run, not entries: six of them stay exact under a bound of 3.
+        let in_order = rows_of(&["1", "2", "3", "4", "5", "6", "4"]);
+        let rows: Vec<&[Option<&str>]> = in_order.iter().map(|r| &r[..]).collect();
+        assert_eq!(
+            run(&ds, &rows),
+            ["unique@7 id 4 | duplicate of row 4 (unique)"]
         );
     }
 
@@ -747,24 +751,6 @@ mod tests {
 
     /// Memory per tracked key, measured from the table's own capacity (slots × 17 bytes),
     /// stays within the stated bound at every size up to the limit.
-    #[test]
-    fn bytes_per_key_is_bounded() {
-        let mut t: HashTable<u128> = HashTable::new();
-        let mut worst = 0.0f64;
-        for i in 0..300_000u128 {
-            let h = XxHash3_128::oneshot(&i.to_le_bytes());
-            t.insert_unique((h >> 64) as u64, h, |&e| (e >> 64) as u64);
-            let len = t.len() as f64;
-            // hashbrown: capacity = 7/8 of the slots (slots a power of two, ≥ 8).
-            let slots = ((t.capacity() * 8).div_ceil(7)).next_power_of_two() as f64;
-            if len >= 1000.0 {
-                worst = worst.max(slots * 17.0 / len);
-            }
-        }
-        assert!(worst <= BYTES_PER_KEY_MAX as f64, "{worst}");
-        assert!(worst > 38.0, "{worst}: a table just grown is half empty");
-    }
-
     #[test]
     fn date_arithmetic_agrees_with_the_calendar() {
         let mut d = chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
