@@ -208,7 +208,10 @@ pub struct Pattern {
     /// The same pattern as a full DFA when it is small enough (at most
     /// [`Pattern::DFA_LIMIT`]) and has no Unicode word boundary: a match of a short value is
     /// then a tight loop over its bytes.
-    dfa: Option<regex_automata::dfa::dense::DFA<Vec<u32>>>,
+    dfa: Option<(
+        regex_automata::dfa::dense::DFA<Vec<u32>>,
+        regex_automata::util::primitives::StateID,
+    )>,
 }
 
 impl Pattern {
@@ -235,7 +238,15 @@ impl Pattern {
                     .determinize_size_limit(Some(Self::DFA_LIMIT)),
             )
             .build(&anchored)
-            .ok();
+            .ok()
+            .and_then(|dfa| {
+                use regex_automata::dfa::Automaton;
+                use regex_automata::util::start;
+                // A whole value is a whole haystack: the start state of "at the beginning".
+                let config = start::Config::new().anchored(regex_automata::Anchored::Yes);
+                let s = dfa.start_state(&config).ok()?;
+                Some((dfa, s))
+            });
         Ok(Pattern {
             text: text.to_string(),
             re,
@@ -246,15 +257,38 @@ impl Pattern {
     /// Whether the whole value matches.
     #[inline]
     pub fn matches(&self, v: &str) -> bool {
+        self.matches_bytes(v.as_bytes())
+    }
+
+    /// Whether the whole value matches, given as the bytes of valid UTF-8.
+    ///
+    /// With a DFA this is one table step per byte: a value is short, and a search's setup
+    /// (`try_search_fwd`) cost more than the walk itself.
+    #[inline]
+    pub fn matches_bytes(&self, v: &[u8]) -> bool {
         use regex_automata::dfa::Automaton;
-        if let Some(dfa) = &self.dfa {
-            let input = regex_automata::Input::new(v).anchored(regex_automata::Anchored::Yes);
-            // `\z` ends every match at the value's end, so any match is a whole-value match.
-            if let Ok(m) = dfa.try_search_fwd(&input) {
-                return m.is_some();
+        if let Some((dfa, start)) = &self.dfa {
+            let mut s = *start;
+            let mut walked = true;
+            for &b in v {
+                s = dfa.next_state(s, b);
+                if dfa.is_special_state(s) {
+                    if dfa.is_dead_state(s) {
+                        return false;
+                    }
+                    if dfa.is_quit_state(s) {
+                        walked = false;
+                        break;
+                    }
+                }
+            }
+            if walked {
+                // Match states come one step late: the end-of-input step decides. `\z` ends
+                // every match at the value's end, so a match is a whole-value match.
+                return dfa.is_match_state(dfa.next_eoi_state(s));
             }
         }
-        self.re.is_match(v)
+        std::str::from_utf8(v).is_ok_and(|s| self.re.is_match(s))
     }
 
     /// The pattern as the registry wrote it.
@@ -578,6 +612,14 @@ mod tests {
             ("a|b", "b", true),
             (r"\d{4}", "٢٠٢٦", true),
             (r"(?-u:\d){4}", "٢٠٢٦", false),
+            ("", "", true),
+            ("", "a", false),
+            ("[a-z]*", "", true),
+            ("é+", "éé", true),
+            ("é+", "e", false),
+            (r"(?-u:\b)ab(?-u:\b)", "ab", true),
+            ("a$", "a", true),
+            ("(?m)a$", "a\n", false),
         ];
         for (p, v, want) in cases {
             let pat = Pattern::new(p).unwrap();

@@ -13,7 +13,7 @@ use std::io::{self, BufRead};
 
 use csv_core::{ReadRecordResult, ReaderBuilder};
 
-use super::rules::{Raw, RuleCheck};
+use super::rules::{Fast, Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
@@ -250,13 +250,22 @@ impl Rows<'_> {
             false
         } else {
             self.rows += 1;
+            let get = |i: usize| {
+                let v = f.get(i);
+                (!self.rec.is_null(v)).then_some(Raw::Text(v))
+            };
             match self.rec.check(f, line, self.rows, problems) {
-                RowCheck::Fine if self.rules.active => {
-                    let rec = &self.rec;
-                    let get = |i: usize| {
-                        let v = f.get(i);
-                        (!rec.is_null(v)).then_some(Raw::Text(v))
-                    };
+                RowCheck::Fine if self.rules.has_keys() => {
+                    match self
+                        .rules
+                        .check_keys(get, line, Some(self.rows), self.rows, problems)
+                    {
+                        (false, _) => sink.text_row(&TextRow { f, rec: &self.rec }),
+                        (true, full) => full,
+                    }
+                }
+                RowCheck::Fine => sink.text_row(&TextRow { f, rec: &self.rec }),
+                RowCheck::TypesFine => {
                     match self
                         .rules
                         .check_row(get, line, Some(self.rows), self.rows, problems)
@@ -265,7 +274,6 @@ impl Rows<'_> {
                         (true, full) => full,
                     }
                 }
-                RowCheck::Fine => sink.text_row(&TextRow { f, rec: &self.rec }),
                 RowCheck::Bad { full } => full,
             }
         }
@@ -553,9 +561,9 @@ struct RecordCheck<'d> {
     ds: &'d Dataset,
     /// The common case `null_values: [""]`, checked without a loop.
     only_empty_is_null: bool,
-    /// Type, `required`, and whether control characters are refused, per column, packed for
-    /// the all-fine pass.
-    plan: Vec<(ColumnType, bool, bool)>,
+    /// Type, `required`, whether control characters are refused, and the value rules as
+    /// checks on bytes, per column, packed for the all-fine pass.
+    plan: Vec<(ColumnType, bool, bool, Vec<Fast<'d>>)>,
 }
 
 impl<'d> RecordCheck<'d> {
@@ -567,26 +575,29 @@ impl<'d> RecordCheck<'d> {
             plan: ds
                 .columns
                 .iter()
-                .map(|c| (c.ty, c.required, refuses_control(ds, c.ty)))
+                .map(|c| (c.ty, c.required, refuses_control(ds, c.ty), Fast::of(c)))
                 .collect(),
         }
     }
 
-    /// Whether every value of a row with the right field count is fine: the common case, in
-    /// one tight pass; only a row that fails it is walked again to name its problems.
+    /// Whether every value of a row with the right field count is fine, value rules
+    /// included: the common case, in one tight pass; only a row that fails it is walked again
+    /// to name its problems.
     #[inline]
     fn values_ok(&self, f: &Fields<'_>) -> bool {
         let mut start = 0;
         self.plan
             .iter()
             .zip(f.ends)
-            .all(|(&(ty, required, no_control), &end)| {
+            .all(|((ty, required, no_control, rules), &end)| {
                 let v = &f.data[start..end];
                 start = end + f.sep;
                 if self.is_null(v) {
                     !required
                 } else {
-                    ty.accepts(v) && !(no_control && has_control(v))
+                    ty.accepts(v)
+                        && !(*no_control && has_control(v))
+                        && rules.iter().all(|r| r.ok(v))
                 }
             })
     }
@@ -655,6 +666,7 @@ impl<'d> RecordCheck<'d> {
             return RowCheck::Fine;
         }
         let mut start = 0;
+        let mut bad = false;
         for (col, &end) in cols.iter().zip(f.ends) {
             let v = &f.data[start..end];
             start = end + f.sep;
@@ -689,8 +701,14 @@ impl<'d> RecordCheck<'d> {
             if problems.push(p) {
                 return RowCheck::Bad { full: true };
             }
+            bad = true;
         }
-        RowCheck::Bad { full: false }
+        if bad {
+            RowCheck::Bad { full: false }
+        } else {
+            // Every type held, so a value rule failed the fast pass.
+            RowCheck::TypesFine
+        }
     }
 }
 
@@ -702,8 +720,11 @@ pub(super) fn refuses_control(ds: &Dataset, ty: ColumnType) -> bool {
 
 /// What [`RecordCheck::check`] found in one row.
 enum RowCheck {
-    /// Every value fits its column.
+    /// Every value fits its column's type and keeps its value rules.
     Fine,
+    /// Every value fits its column's type; a value rule may be broken (the rules' general
+    /// path decides and names it).
+    TypesFine,
     /// Problems were reported; `full` when the problem list is now full.
     Bad { full: bool },
 }

@@ -208,7 +208,7 @@ fn broken(
 /// One rule of a column as a check on the bytes of a CSV field the type check accepted, with
 /// no conversion it does not need: a true answer means [`broken`] finds nothing (the value
 /// rules tables hold both to the same verdicts).
-enum Fast<'d> {
+pub(super) enum Fast<'d> {
     /// `min`/`max` of an int column (absent bounds are the type's limits).
     Int(i64, i64),
     /// `allowed` of an int column.
@@ -229,7 +229,8 @@ enum Fast<'d> {
 }
 
 impl<'d> Fast<'d> {
-    fn of(col: &'d Column) -> Vec<Fast<'d>> {
+    /// The checks of `col`'s value rules (none when it has none).
+    pub(super) fn of(col: &'d Column) -> Vec<Fast<'d>> {
         let r = &col.rules;
         let mut out = Vec::new();
         match &r.allowed {
@@ -285,8 +286,10 @@ impl<'d> Fast<'d> {
         out
     }
 
+    /// Whether the CSV field `b`, which its column's type accepted, keeps this rule: false may
+    /// also mean "ask the general path".
     #[inline]
-    fn ok(&self, b: &[u8]) -> bool {
+    pub(super) fn ok(&self, b: &[u8]) -> bool {
         match self {
             Fast::Int(lo, hi) => parse_int(b).is_some_and(|i| *lo <= i && i <= *hi),
             Fast::IntSet(set) => parse_int(b).is_some_and(|i| set.contains(&i)),
@@ -301,7 +304,7 @@ impl<'d> Fast<'d> {
                 let n = b.iter().filter(|&&c| (c as i8) >= -0x40).count() as u64;
                 *lo <= n && n <= *hi
             }
-            Fast::Pattern(p) => std::str::from_utf8(b).is_ok_and(|s| p.matches(s)),
+            Fast::Pattern(p) => p.matches_bytes(b),
             Fast::General => false,
         }
     }
@@ -430,6 +433,36 @@ impl<'d> RuleCheck<'d> {
                 }
             }
         }
+        let (dup, full) = self.check_keys(get, line, row, pos, problems);
+        (bad || dup, full)
+    }
+
+    /// Whether any uniqueness rule is set: a row whose values the CSV pass already held to
+    /// their rules needs only [`RuleCheck::check_keys`].
+    pub(super) fn has_keys(&self) -> bool {
+        !self.uniques.is_empty()
+    }
+
+    /// The uniqueness part of [`RuleCheck::check_row`], for a row whose value rules are known
+    /// to hold.
+    pub(super) fn check_keys<'v>(
+        &mut self,
+        get: impl Fn(usize) -> Option<Raw<'v>>,
+        line: u64,
+        row: Option<u64>,
+        pos: u64,
+        problems: &mut Problems,
+    ) -> (bool, bool) {
+        let cols = &self.ds.columns;
+        let at = |code, column: String, value: Option<String>, message: String| Problem {
+            code,
+            line: Some(line),
+            row,
+            column: Some(column),
+            value,
+            message,
+        };
+        let mut bad = false;
         let word = if row.is_some() { "row" } else { "line" };
         for u in &mut self.uniques {
             if u.gave_up {
