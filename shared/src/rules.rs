@@ -138,10 +138,13 @@ fn pack(s: &[u8]) -> Option<u64> {
     if s.len() > 7 {
         return None;
     }
-    let mut b = [0u8; 8];
-    b[..s.len()].copy_from_slice(s);
-    b[7] = s.len() as u8;
-    Some(u64::from_le_bytes(b))
+    // Shifted in, not copied through a stack buffer: byte stores followed by a word load of
+    // the same buffer stall the load (no store forwarding), and this runs on every value.
+    let bytes = s
+        .iter()
+        .enumerate()
+        .fold(0u64, |x, (i, &b)| x | u64::from(b) << (8 * i));
+    Some(bytes | (s.len() as u64) << 56)
 }
 
 impl TextSet {
@@ -168,12 +171,19 @@ impl TextSet {
     /// Whether `s` is in the set.
     #[inline]
     pub fn contains(&self, s: &str) -> bool {
+        self.contains_bytes(s.as_bytes())
+    }
+
+    /// Whether the text whose UTF-8 bytes are `b` is in the set (bytes that are not UTF-8
+    /// are in no set).
+    #[inline]
+    pub fn contains_bytes(&self, b: &[u8]) -> bool {
         match self {
-            TextSet::Small(short, long) => match pack(s.as_bytes()) {
+            TextSet::Small(short, long) => match pack(b) {
                 Some(p) => short.contains(&p),
-                None => long.iter().any(|x| **x == *s),
+                None => long.iter().any(|x| x.as_bytes() == b),
             },
-            TextSet::Large(h) => h.contains(s),
+            TextSet::Large(h) => std::str::from_utf8(b).is_ok_and(|s| h.contains(s)),
         }
     }
 
@@ -212,6 +222,69 @@ pub struct Pattern {
         regex_automata::dfa::dense::DFA<Vec<u32>>,
         regex_automata::util::primitives::StateID,
     )>,
+    /// The pattern as a byte table, when it is one ASCII class repeated.
+    class_run: Option<ClassRun>,
+}
+
+/// A pattern that is one ASCII-only class repeated (`[A-Z]{3}`, `[a-z0-9_]+`,
+/// `[A-Za-z0-9 ,.'&-]+`), the commonest shape of a column pattern: a value matches when
+/// every byte is in the class and their count is within the repetition. No character of the
+/// class takes more than one byte, so bytes are characters, and any other byte (a part of a
+/// multi-byte character too) fails the table.
+#[derive(Debug, Clone)]
+struct ClassRun {
+    table: [bool; 256],
+    min: usize,
+    max: usize,
+}
+
+impl ClassRun {
+    fn of(text: &str) -> Option<ClassRun> {
+        use regex_syntax::hir::{Class, HirKind};
+        let hir = regex_syntax::Parser::new().parse(text).ok()?;
+        let (sub, min, max) = match hir.kind() {
+            HirKind::Repetition(r) => (&*r.sub, r.min, r.max),
+            HirKind::Class(_) => (&hir, 1, Some(1)),
+            _ => return None,
+        };
+        let HirKind::Class(class) = sub.kind() else {
+            return None;
+        };
+        let ranges: Vec<(u32, u32)> = match class {
+            Class::Unicode(c) => c
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+            Class::Bytes(c) => c
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+        };
+        if ranges.iter().any(|&(_, end)| end > 0x7f) {
+            return None;
+        }
+        let mut table = [false; 256];
+        for (lo, hi) in ranges {
+            for b in lo..=hi {
+                table[b as usize] = true;
+            }
+        }
+        Some(ClassRun {
+            table,
+            min: usize::try_from(min).ok()?,
+            max: max.map_or(Some(usize::MAX), |m| usize::try_from(m).ok())?,
+        })
+    }
+
+    #[inline]
+    fn matches(&self, v: &[u8]) -> bool {
+        self.min <= v.len()
+            && v.len() <= self.max
+            && v.iter()
+                .fold(true, |ok, &b| ok & self.table[usize::from(b)])
+    }
 }
 
 impl Pattern {
@@ -251,6 +324,7 @@ impl Pattern {
             text: text.to_string(),
             re,
             dfa,
+            class_run: ClassRun::of(text),
         })
     }
 
@@ -267,6 +341,9 @@ impl Pattern {
     #[inline]
     pub fn matches_bytes(&self, v: &[u8]) -> bool {
         use regex_automata::dfa::Automaton;
+        if let Some(run) = &self.class_run {
+            return run.matches(v);
+        }
         if let Some((dfa, start)) = &self.dfa {
             let mut s = *start;
             let mut walked = true;
@@ -624,8 +701,34 @@ mod tests {
         for (p, v, want) in cases {
             let pat = Pattern::new(p).unwrap();
             assert_eq!(pat.matches(v), *want, "{p:?} on {v:?}");
-            // The DFA (when there is one) and the regex engine agree.
+            // The class table or DFA (when there is one) and the regex engine agree.
             assert_eq!(pat.re.is_match(v), *want, "{p:?} on {v:?} (regex)");
+        }
+        // One ASCII class repeated is a byte table; anything else is not.
+        let shapes = [
+            ("[A-Z]{3}", true),
+            ("[A-Za-z0-9 ,.'&-]+", true),
+            ("(?i-u)[a-f]{2,4}", true),
+            ("(?-u:\\d)*", true),
+            ("x", false),
+            ("[a-z]+x", false),
+            (r"\d+", false),
+            ("[^,]+", false),
+            ("[a-zé]+", false),
+            ("(?s).", false),
+        ];
+        for (p, table) in shapes {
+            assert_eq!(Pattern::new(p).unwrap().class_run.is_some(), table, "{p}");
+        }
+        let values = [
+            "", "a", "AB", "ABC", "ABCD", "abc", "aBc", "a b", "ab\n", "é", "aé", "0123", "a,b.c",
+            "ff", "FFFF", "fffff", "x'y&z-", "\u{7f}", "AB\u{0}",
+        ];
+        for (p, _) in shapes {
+            let pat = Pattern::new(p).unwrap();
+            for v in values {
+                assert_eq!(pat.matches(v), pat.re.is_match(v), "{p:?} on {v:?}");
+            }
         }
         assert!(Pattern::new("[A-Z]{3}").unwrap().dfa.is_some());
         // A Unicode word boundary has no DFA: the regex engine decides alone.

@@ -17,7 +17,7 @@ use super::rules::{Fast, Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
-use crate::types::{has_control, ColumnType};
+use crate::types::{has_control, is_plain, ColumnType};
 
 /// More fields than this in one record is reported rather than tracked.
 const MAX_FIELDS: usize = 65_536;
@@ -561,9 +561,10 @@ struct RecordCheck<'d> {
     ds: &'d Dataset,
     /// The common case `null_values: [""]`, checked without a loop.
     only_empty_is_null: bool,
-    /// Type, `required`, whether control characters are refused, and the value rules as
-    /// checks on bytes, per column, packed for the all-fine pass.
-    plan: Vec<(ColumnType, bool, bool, Vec<Fast<'d>>)>,
+    /// Per column, packed for the all-fine pass: the type (`None` when the value rules
+    /// check it, [`Fast::types`]), `required`, whether control characters are refused, and
+    /// the value rules as checks on bytes.
+    plan: Vec<(Option<ColumnType>, bool, bool, Vec<Fast<'d>>)>,
 }
 
 impl<'d> RecordCheck<'d> {
@@ -575,7 +576,11 @@ impl<'d> RecordCheck<'d> {
             plan: ds
                 .columns
                 .iter()
-                .map(|c| (c.ty, c.required, refuses_control(ds, c.ty), Fast::of(c)))
+                .map(|c| {
+                    let rules = Fast::of(c);
+                    let ty = (!rules.first().is_some_and(Fast::types)).then_some(c.ty);
+                    (ty, c.required, refuses_control(ds, c.ty), rules)
+                })
                 .collect(),
         }
     }
@@ -583,8 +588,9 @@ impl<'d> RecordCheck<'d> {
     /// Whether every value of a row with the right field count is fine, value rules
     /// included: the common case, in one tight pass; only a row that fails it is walked again
     /// to name its problems.
+    /// `plain`: the row is [`is_plain`], so no value holds a control character.
     #[inline]
-    fn values_ok(&self, f: &Fields<'_>) -> bool {
+    fn values_ok(&self, f: &Fields<'_>, plain: bool) -> bool {
         let mut start = 0;
         self.plan
             .iter()
@@ -595,9 +601,9 @@ impl<'d> RecordCheck<'d> {
                 if self.is_null(v) {
                     !required
                 } else {
-                    ty.accepts(v)
-                        && !(*no_control && has_control(v))
-                        && rules.iter().all(|r| r.ok(v))
+                    ty.is_none_or(|ty| ty.accepts(v))
+                        && !(*no_control && !plain && has_control(v))
+                        && rules.iter().all(|r| r.ok(v, plain))
                 }
             })
     }
@@ -635,7 +641,8 @@ impl<'d> RecordCheck<'d> {
                 full: problems.push(p),
             };
         }
-        let bad_field = if f.data.is_ascii() {
+        let plain = is_plain(f.data);
+        let bad_field = if plain || f.data.is_ascii() {
             None
         } else {
             match std::str::from_utf8(f.data) {
@@ -662,7 +669,7 @@ impl<'d> RecordCheck<'d> {
                 full: problems.push(p),
             };
         }
-        if self.values_ok(f) {
+        if self.values_ok(f, plain) {
             return RowCheck::Fine;
         }
         let mut start = 0;
