@@ -36,7 +36,7 @@ impl ColumnType {
     }
 
     /// Whether `v` (already known to be valid UTF-8) is a value of this type.
-    #[inline]
+    #[inline(always)]
     pub fn accepts(self, v: &[u8]) -> bool {
         match self {
             ColumnType::String => true,

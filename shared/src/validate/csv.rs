@@ -608,6 +608,7 @@ impl<'d> RecordCheck<'d> {
             })
     }
 
+    #[inline]
     fn is_null(&self, v: &[u8]) -> bool {
         if self.only_empty_is_null {
             v.is_empty()

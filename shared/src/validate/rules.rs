@@ -534,8 +534,17 @@ impl<'d> RuleCheck<'d> {
                 continue;
             }
             let seen = if u.int_key {
-                match get(u.cols[0]).and_then(|r| val(ColumnType::Int, r)) {
-                    Some(Val::Int(v)) => u.seen.insert_int(v, pos),
+                let int = match get(u.cols[0]) {
+                    // Straight to the number: `val` would decide the form again.
+                    Some(Raw::Text(b)) => parse_int(b),
+                    Some(raw) => match val(ColumnType::Int, raw) {
+                        Some(Val::Int(v)) => Some(v),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                match int {
+                    Some(v) => u.seen.insert_int(v, pos),
                     // SQL's rule: a null equals nothing, so a key with one is not compared.
                     _ => continue,
                 }
