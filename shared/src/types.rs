@@ -121,10 +121,34 @@ pub fn is_float(v: &[u8]) -> bool {
 /// `true`/`false` in any case, `t`/`f`, `yes`/`no`, `y`/`n`, `1`/`0`.
 #[inline]
 pub fn is_bool(v: &[u8]) -> bool {
-    const WORDS: [&[u8]; 10] = [
-        b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0",
+    /// Up to five bytes as one integer, each ORed with 0x20 (ASCII letters to lower case).
+    /// Every byte becomes non-zero, so values of different lengths never pack alike; and only
+    /// a letter's two cases OR to a lowercase letter, so a match is a case-insensitive match.
+    const fn pack(w: &[u8]) -> u64 {
+        let mut x = 0u64;
+        let mut i = 0;
+        while i < w.len() {
+            x |= ((w[i] | 0x20) as u64) << (8 * i);
+            i += 1;
+        }
+        x
+    }
+    const WORDS: [u64; 8] = [
+        pack(b"true"),
+        pack(b"false"),
+        pack(b"t"),
+        pack(b"f"),
+        pack(b"yes"),
+        pack(b"no"),
+        pack(b"y"),
+        pack(b"n"),
     ];
-    WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
+    match v {
+        // Digits are not letters: compared exactly (0x10 | 0x20 is '0').
+        [b'0' | b'1'] => true,
+        _ if v.len() <= 5 => WORDS.contains(&pack(v)),
+        _ => false,
+    }
 }
 
 #[inline]
@@ -198,6 +222,15 @@ pub fn is_timestamp(v: &[u8]) -> bool {
         return false;
     }
     let t = &v[11..];
+    if let Some(hms) = t.first_chunk::<8>() {
+        // `HH:MM:SS`, the common form, word-at-a-time as in `is_date`.
+        if let Some((h, m, s)) = clock(hms) {
+            if h > 23 || m > 59 || s > 60 {
+                return false;
+            }
+            return zone_ok(fraction(&t[8..]));
+        }
+    }
     let (Some(h), Some(m)) = (digits::<2>(&t[..2]), digits::<2>(&t[3..5])) else {
         return false;
     };
@@ -212,15 +245,45 @@ pub fn is_timestamp(v: &[u8]) -> bool {
         if s > 60 {
             return false;
         }
-        rest = &r[2..];
-        if let Some(r) = rest.strip_prefix(b".").or_else(|| rest.strip_prefix(b",")) {
-            let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
-            if n == 0 || n > 9 {
-                return false;
-            }
-            rest = &r[n..];
+        rest = fraction(&r[2..]);
+    }
+    zone_ok(rest)
+}
+
+/// `HH:MM:SS` as three numbers, if it is two digits, a colon, two digits, a colon, two digits.
+#[inline]
+fn clock(b: &[u8; 8]) -> Option<(u32, u32, u32)> {
+    if b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    // The colons (bytes 2 and 5) become '0'; then every byte minus '0' must be below 10.
+    const COLONS: u64 = 0x0000_ff00_00ff_0000;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let x = (u64::from_le_bytes(*b) & !COLONS) | (ZEROS & COLONS);
+    let t = x ^ ZEROS;
+    if t & 0xf0f0_f0f0_f0f0_f0f0 != 0 || (t + 0x7676_7676_7676_7676) & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    let d = |i: u32| ((t >> (8 * i)) & 0xff) as u32;
+    Some((d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7)))
+}
+
+/// What follows the seconds without an optional fraction of 1-9 digits (`.` or `,`); an
+/// empty fraction or one too long leaves the separator, which no zone accepts.
+#[inline]
+fn fraction(rest: &[u8]) -> &[u8] {
+    if let Some(r) = rest.strip_prefix(b".").or_else(|| rest.strip_prefix(b",")) {
+        let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
+        if (1..=9).contains(&n) {
+            return &r[n..];
         }
     }
+    rest
+}
+
+/// Nothing, `Z`, or an offset `±HH`, `±HHMM`, `±HH:MM`.
+#[inline]
+fn zone_ok(rest: &[u8]) -> bool {
     match rest {
         [] | [b'Z'] | [b'z'] => true,
         [sign, tz @ ..] if *sign == b'+' || *sign == b'-' => {
@@ -320,6 +383,17 @@ mod tests {
             (Bool, "yes", true),
             (Bool, "truthy", false),
             (Bool, "2", false),
+            (Bool, "FaLsE", true),
+            (Bool, "No", true),
+            (Bool, "\u{10}", false),
+            (Bool, "\u{11}", false),
+            (Bool, "T", true),
+            (Bool, "tru", false),
+            (Bool, "true ", false),
+            (Bool, "t\u{0}", false),
+            (Bool, "", false),
+            (Bool, "4", false),
+            (Bool, "yess", false),
             (Date, "2026-11-25", true),
             (Date, "2024-02-29", true),
             (Date, "2023-02-29", false),
@@ -383,6 +457,106 @@ mod tests {
         }
         assert!(!is_date(b"2024-02-2"));
         assert!(!is_date(b"2024-02-290"));
+    }
+
+    #[test]
+    fn bools_are_the_words_in_any_case() {
+        let words = ["true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"];
+        let reference = |v: &[u8]| words.iter().any(|w| v.eq_ignore_ascii_case(w.as_bytes()));
+        // Every value of one or two bytes, and every word with each byte swapped for each byte.
+        for a in 0..=255u8 {
+            assert_eq!(is_bool(&[a]), reference(&[a]), "{a:#x}");
+            for b in 0..=255u8 {
+                assert_eq!(is_bool(&[a, b]), reference(&[a, b]), "{a:#x} {b:#x}");
+            }
+        }
+        for w in words {
+            for i in 0..w.len() {
+                for c in 0..=255u8 {
+                    let mut v = w.as_bytes().to_vec();
+                    v[i] = c;
+                    assert_eq!(is_bool(&v), reference(&v), "{v:?}");
+                }
+            }
+        }
+    }
+
+    /// The timestamp check as it was before its `HH:MM:SS` fast path, kept as the reference.
+    fn timestamp_reference(v: &[u8]) -> bool {
+        if v.len() < 16 || !is_date(&v[..10]) || !(v[10] == b'T' || v[10] == b' ' || v[10] == b't')
+        {
+            return false;
+        }
+        let t = &v[11..];
+        let (Some(h), Some(m)) = (digits::<2>(&t[..2]), digits::<2>(&t[3..5])) else {
+            return false;
+        };
+        if t[2] != b':' || h > 23 || m > 59 {
+            return false;
+        }
+        let mut rest = &t[5..];
+        if let Some(r) = rest.strip_prefix(b":") {
+            let Some(s) = r.get(..2).and_then(digits::<2>) else {
+                return false;
+            };
+            if s > 60 {
+                return false;
+            }
+            rest = &r[2..];
+            if let Some(r) = rest.strip_prefix(b".").or_else(|| rest.strip_prefix(b",")) {
+                let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
+                if n == 0 || n > 9 {
+                    return false;
+                }
+                rest = &r[n..];
+            }
+        }
+        zone_ok(rest)
+    }
+
+    #[test]
+    fn timestamps_agree_with_the_reference() {
+        let seeds = [
+            "2026-11-25T10:00:00Z",
+            "2026-11-25 23:59:60.123456789+01:00",
+            "2026-11-25T10:00",
+            "2026-11-25T10:00+0530",
+            "2026-11-25T10:00:00,5-05",
+            "2024-02-29t00:00:00z",
+        ];
+        let swaps = [
+            b'0', b'1', b'2', b'5', b'6', b'9', b':', b'.', b',', b'Z', b'+', b'-', b' ', b'/',
+            0x80,
+        ];
+        for seed in seeds {
+            let seed = seed.as_bytes();
+            assert!(is_timestamp(seed), "{seed:?}");
+            for i in 0..seed.len() {
+                for c in swaps {
+                    let mut v = seed.to_vec();
+                    v[i] = c;
+                    assert_eq!(
+                        is_timestamp(&v),
+                        timestamp_reference(&v),
+                        "{:?}",
+                        String::from_utf8_lossy(&v)
+                    );
+                }
+                assert_eq!(is_timestamp(&seed[..i]), timestamp_reference(&seed[..i]));
+            }
+        }
+        for h in 0..=99 {
+            for m in [0, 59, 60, 99] {
+                for sec in [0, 59, 60, 61, 99] {
+                    let v = format!("2026-01-01T{h:02}:{m:02}:{sec:02}Z");
+                    assert_eq!(
+                        is_timestamp(v.as_bytes()),
+                        timestamp_reference(v.as_bytes()),
+                        "{v}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -174,7 +174,7 @@ fn check_with<S: RowSink>(
                         ends: &ends[..nends],
                         sep: 0,
                     };
-                    if st.record(&fields, start_line, problems, sink) {
+                    if st.record(&fields, None, start_line, problems, sink) {
                         return Ok(st.rows);
                     }
                 }
@@ -234,6 +234,7 @@ impl Rows<'_> {
     fn record<S: RowSink>(
         &mut self,
         f: &Fields<'_>,
+        plain: Option<bool>,
         line: u64,
         problems: &mut Problems,
         sink: &mut S,
@@ -254,7 +255,7 @@ impl Rows<'_> {
                 let v = f.get(i);
                 (!self.rec.is_null(v)).then_some(Raw::Text(v))
             };
-            match self.rec.check(f, line, self.rows, problems) {
+            match self.rec.check(f, plain, line, self.rows, problems) {
                 RowCheck::Fine if self.rules.has_keys() => {
                     match self
                         .rules
@@ -309,7 +310,8 @@ impl Rows<'_> {
             return done;
         }
         let mut nends = 0;
-        for i in Hits2::new(input, delimiter, b'\n') {
+        let mut hits = Hits2::new(input, delimiter, b'\n');
+        while let Some(i) = hits.next() {
             let start = done.consumed;
             if input[i] == delimiter {
                 if nends == ends.len() {
@@ -331,6 +333,7 @@ impl Rows<'_> {
             if end - start > max_record || nends == ends.len() {
                 break;
             }
+            let plain = hits.line_plain(end, i + 1);
             if end > start {
                 ends[nends] = end - start;
                 let fields = Fields {
@@ -338,7 +341,7 @@ impl Rows<'_> {
                     ends: &ends[..=nends],
                     sep: 1,
                 };
-                if self.record(&fields, line + done.lines, problems, sink) {
+                if self.record(&fields, Some(plain), line + done.lines, problems, sink) {
                     done.stop = true;
                     return done;
                 }
@@ -354,6 +357,10 @@ impl Rows<'_> {
 /// The positions of two bytes in a haystack, in order. Delimiters come every few bytes, where
 /// memchr's per-match restart costs more than its search saves: this takes 64 bytes at a time
 /// into a bit mask ([`mask64`]) and pops the set bits.
+///
+/// The same pass marks the bytes that are not plain text ([`crate::types::is_plain`]: a C0
+/// control other than tab, or non-ASCII), so [`Hits2::line_plain`] tells for free whether a
+/// line needs its UTF-8 and control-character checks.
 struct Hits2<'a> {
     hay: &'a [u8],
     a: u8,
@@ -362,6 +369,12 @@ struct Hits2<'a> {
     base: usize,
     /// Matches in that block not yet returned, bit `i` for `hay[base + i]`.
     mask: u64,
+    /// The block's bytes that are not plain.
+    odd: u64,
+    /// Start of the line being read.
+    line: usize,
+    /// A byte of that line in an earlier block is not plain.
+    odd_before: bool,
 }
 
 /// Bytes per mask of [`Hits2`]: one bit each in a `u64`.
@@ -375,44 +388,84 @@ impl<'a> Hits2<'a> {
             b,
             base: 0,
             mask: 0,
+            odd: 0,
+            line: 0,
+            odd_before: false,
         };
-        h.mask = h.block_mask(0);
+        (h.mask, h.odd) = h.block_masks(0);
         h
     }
 
     #[inline]
-    fn block_mask(&self, base: usize) -> u64 {
+    fn block_masks(&self, base: usize) -> (u64, u64) {
         let Some(rest) = self.hay.get(base..) else {
-            return 0;
+            return (0, 0);
         };
         if let Some(block) = rest.first_chunk::<BLOCK>() {
             mask64(block, self.a, self.b)
         } else {
-            rest.iter()
-                .enumerate()
-                .filter(|&(_, &c)| c == self.a || c == self.b)
-                .fold(0, |m, (i, _)| m | 1 << i)
+            rest.iter().enumerate().fold((0, 0), |(m, o), (i, &c)| {
+                (
+                    m | u64::from(c == self.a || c == self.b) << i,
+                    o | u64::from(odd_byte(c)) << i,
+                )
+            })
         }
+    }
+
+    /// Bits of the current block at positions from `from` on.
+    #[inline]
+    fn from(&self, from: usize) -> u64 {
+        match from.checked_sub(self.base) {
+            None => !0,
+            Some(k) if k >= BLOCK => 0,
+            Some(k) => !0 << k,
+        }
+    }
+
+    /// Whether the line from the last call (or the start) up to `end`, which lies before the
+    /// last position returned, is plain; the next line starts at `next`. May answer false for
+    /// a plain line (a `\r` of its CRLF in an earlier block), never true for one that is not.
+    #[inline]
+    fn line_plain(&mut self, end: usize, next: usize) -> bool {
+        let upto = match end.checked_sub(self.base) {
+            // `end` is in an earlier block, whose bytes `odd_before` holds, its `\r` too.
+            None => 0,
+            Some(k) if k >= BLOCK => !0,
+            Some(k) => (1u64 << k) - 1,
+        };
+        let plain = !self.odd_before && self.odd & self.from(self.line) & upto == 0;
+        self.line = next;
+        self.odd_before = false;
+        plain
     }
 }
 
-/// Bit `i` set where `block[i]` is `a` or `b`. On x86_64, SSE2: four 16-byte compares and
-/// `movemask`s.
+/// Whether `c` is not plain text: a C0 control other than tab, or not ASCII.
+#[inline]
+fn odd_byte(c: u8) -> bool {
+    (c < 0x20 && c != b'\t') || c >= 0x80
+}
+
+/// Bit `i` set where `block[i]` is `a` or `b`, and where it is not plain ([`odd_byte`]). On
+/// x86_64, SSE2: 16-byte compares and `movemask`s.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn mask64(block: &[u8; BLOCK], a: u8, b: u8) -> u64 {
+fn mask64(block: &[u8; BLOCK], a: u8, b: u8) -> (u64, u64) {
     // SAFETY: SSE2 is part of the x86_64 baseline; every x86_64 CPU has it.
     unsafe { mask64_sse2(block, a, b) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-fn mask64_sse2(block: &[u8; BLOCK], a: u8, b: u8) -> u64 {
+fn mask64_sse2(block: &[u8; BLOCK], a: u8, b: u8) -> (u64, u64) {
     use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_set_epi64x,
     };
     let (va, vb) = (_mm_set1_epi8(a as i8), _mm_set1_epi8(b as i8));
-    let mut m = 0u64;
+    let (space, tab) = (_mm_set1_epi8(0x20), _mm_set1_epi8(b'\t' as i8));
+    let (mut m, mut o) = (0u64, 0u64);
     for (k, chunk) in block.chunks_exact(16).enumerate() {
         // Two little-endian words make the 16-byte vector without a raw-pointer load (the
         // compiler emits one unaligned load for it).
@@ -424,34 +477,46 @@ fn mask64_sse2(block: &[u8; BLOCK], a: u8, b: u8) -> u64 {
         let v = _mm_set_epi64x(word(8), word(0));
         let hit = _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb));
         m |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+        // Signed, bytes from 0x80 are negative: one compare finds them and the C0 controls.
+        let odd = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), _mm_cmplt_epi8(v, space));
+        o |= u64::from(_mm_movemask_epi8(odd) as u16) << (16 * k);
     }
-    m
+    (m, o)
 }
 
-/// Bit `i` set where `block[i]` is `a` or `b`. Elsewhere (the arm64 Lambda target): SWAR,
-/// eight bytes per step, exact (no carries between bytes).
+/// [`mask64`] elsewhere (the arm64 Lambda target): SWAR, eight bytes per step, exact (no
+/// carries between bytes).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn mask64(block: &[u8; BLOCK], a: u8, b: u8) -> u64 {
+fn mask64(block: &[u8; BLOCK], a: u8, b: u8) -> (u64, u64) {
     mask64_swar(block, a, b)
 }
 
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline]
-fn mask64_swar(block: &[u8; BLOCK], a: u8, b: u8) -> u64 {
+fn mask64_swar(block: &[u8; BLOCK], a: u8, b: u8) -> (u64, u64) {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = !LOW7;
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let (pa, pb) = (u64::from(a) * ONES, u64::from(b) * ONES);
-    let zero_bytes = |t: u64| !(((t & LOW7) + LOW7) | t) & !LOW7;
-    let mut m = 0u64;
+    let (pa, pb, pt) = (
+        u64::from(a) * ONES,
+        u64::from(b) * ONES,
+        u64::from(b'\t') * ONES,
+    );
+    let zero_bytes = |t: u64| !(((t & LOW7) + LOW7) | t) & HIGH;
+    // Gathers the eight 0x80 bits into one byte, lowest address first.
+    let packed = |hits: u64| ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+    let (mut m, mut o) = (0u64, 0u64);
     for (w, word) in block.chunks_exact(8).enumerate() {
         let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
         let hits = zero_bytes(x ^ pa) | zero_bytes(x ^ pb);
-        // Gathers the eight 0x80 bits into one byte, lowest address first.
-        let packed = ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-        m |= packed << (8 * w);
+        m |= packed(hits) << (8 * w);
+        // A byte's low seven bits plus 0x60 reach 0x80 exactly when they are 0x20 or more.
+        let below_space = !((x & LOW7) + 0x6060_6060_6060_6060) & !x & HIGH;
+        let odd = (x & HIGH) | (below_space & !zero_bytes(x ^ pt));
+        o |= packed(odd) << (8 * w);
     }
-    m
+    (m, o)
 }
 
 impl Iterator for Hits2<'_> {
@@ -460,11 +525,13 @@ impl Iterator for Hits2<'_> {
     #[inline]
     fn next(&mut self) -> Option<usize> {
         while self.mask == 0 {
+            // The block's odd bytes at or after the line's start belong to the line.
+            self.odd_before |= self.odd & self.from(self.line) != 0;
             self.base += BLOCK;
             if self.base >= self.hay.len() {
                 return None;
             }
-            self.mask = self.block_mask(self.base);
+            (self.mask, self.odd) = self.block_masks(self.base);
         }
         let i = self.base + self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
@@ -618,7 +685,15 @@ impl<'d> RecordCheck<'d> {
     }
 
     /// Checks one data row: fine, or with problems (and whether the list is now full).
-    fn check(&self, f: &Fields<'_>, line: u64, row: u64, problems: &mut Problems) -> RowCheck {
+    /// `plain`: whether the row is [`is_plain`], when the caller knows it already.
+    fn check(
+        &self,
+        f: &Fields<'_>,
+        plain: Option<bool>,
+        line: u64,
+        row: u64,
+        problems: &mut Problems,
+    ) -> RowCheck {
         let cols = &self.ds.columns;
         let at = |column: Option<String>, code, value: Option<String>, message: String| Problem {
             code,
@@ -642,7 +717,7 @@ impl<'d> RecordCheck<'d> {
                 full: problems.push(p),
             };
         }
-        let plain = is_plain(f.data);
+        let plain = plain.unwrap_or_else(|| is_plain(f.data));
         let bad_field = if plain || f.data.is_ascii() {
             None
         } else {
@@ -888,7 +963,7 @@ mod tests {
                 *b = if round % 2 == 0 {
                     g.next() as u8
                 } else {
-                    b",\n\xac\x0a\x2c"[(g.next() % 5) as usize]
+                    b",\n\xac\x0a\x2c\t\x1f\x20\x7f\x80"[(g.next() % 10) as usize]
                 };
             }
             let (a, b) = if round % 3 == 0 {
@@ -899,9 +974,49 @@ mod tests {
             let want = block
                 .iter()
                 .enumerate()
-                .fold(0u64, |m, (i, &c)| m | (u64::from(c == a || c == b) << i));
+                .fold((0u64, 0u64), |(m, o), (i, &c)| {
+                    (
+                        m | (u64::from(c == a || c == b) << i),
+                        o | (u64::from(odd_byte(c)) << i),
+                    )
+                });
             assert_eq!(mask64(&block, a, b), want, "round {round}");
             assert_eq!(mask64_swar(&block, a, b), want, "round {round}");
+        }
+    }
+
+    /// `line_plain` says what `is_plain` says of every line, wherever its odd bytes fall
+    /// among the blocks (lines here have no `\r`, so it may not answer false for a plain one).
+    #[test]
+    fn line_plain_agrees_with_is_plain() {
+        let mut g = Gen(5);
+        for round in 0..300 {
+            let len = (g.next() % 400) as usize;
+            let odd_rate = 1 + round % 40;
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = g.next();
+                    if r % odd_rate as u64 == 0 {
+                        b"\x01\x1f\xc3\x80\x00"[(r / 64 % 5) as usize]
+                    } else {
+                        b"ab,\n\tc   "[(r / 64 % 9) as usize]
+                    }
+                })
+                .collect();
+            let mut hits = Hits2::new(&hay, b',', b'\n');
+            let mut start = 0;
+            while let Some(i) = hits.next() {
+                if hay[i] != b'\n' {
+                    continue;
+                }
+                let line = &hay[start..i];
+                assert_eq!(
+                    hits.line_plain(i, i + 1),
+                    crate::types::is_plain(line),
+                    "round {round}: {line:?} at {start}"
+                );
+                start = i + 1;
+            }
         }
     }
 
