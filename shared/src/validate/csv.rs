@@ -996,7 +996,7 @@ mod tests {
             let hay: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = g.next();
-                    if r % odd_rate as u64 == 0 {
+                    if r.is_multiple_of(odd_rate as u64) {
                         b"\x01\x1f\xc3\x80\x00"[(r / 64 % 5) as usize]
                     } else {
                         b"ab,\n\tc   "[(r / 64 % 9) as usize]
