@@ -101,6 +101,7 @@ impl KeySet {
     }
 
     /// Takes the integer key `v` first seen at `pos` (rows and lines only grow).
+    #[inline]
     pub(super) fn insert_int(&mut self, v: i64, pos: u64) -> Seen {
         if let Some(run) = &mut self.open {
             let next = run.hi.checked_add(1) == Some(v) && run.pos + run.len() == pos;

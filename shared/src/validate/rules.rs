@@ -519,16 +519,7 @@ impl<'d> RuleCheck<'d> {
         problems: &mut Problems,
     ) -> (bool, bool) {
         let cols = &self.ds.columns;
-        let at = |code, column: String, value: Option<String>, message: String| Problem {
-            code,
-            line: Some(line),
-            row,
-            column: Some(column),
-            value,
-            message,
-        };
         let mut bad = false;
-        let word = if row.is_some() { "row" } else { "line" };
         for u in &mut self.uniques {
             if u.gave_up {
                 continue;
@@ -565,58 +556,74 @@ impl<'d> RuleCheck<'d> {
                 }
                 u.seen.insert_bytes(&self.key, pos)
             };
-            let p = match seen {
-                Seen::New => continue,
-                Seen::Dup(first) => {
-                    // Quoted only now: duplicates are rare, formatting every key is not free.
-                    let value = u.shown.then(|| {
-                        let parts: Vec<String> = u
-                            .cols
-                            .iter()
-                            .filter_map(|&i| {
-                                let r = get(i)?;
-                                Some(shown(r, val(cols[i].ty, r)?))
-                            })
-                            .collect();
-                        shorten(&parts.join(", "), VALUE_SHOWN)
-                    });
-                    let first = match first {
-                        Some(n) => format!("{word} {n}"),
-                        None => format!("a {word} after {}", u32::MAX),
-                    };
-                    let hidden = if u.shown {
-                        ""
-                    } else {
-                        " (value not shown: sensitive)"
-                    };
-                    at(
-                        u.code,
-                        u.label.clone(),
-                        value,
-                        format!("duplicate of {first} ({}){hidden}", u.code.as_str()),
-                    )
-                }
-                Seen::Full => {
-                    u.gave_up = true;
-                    let limit = u.seen.limit();
-                    u.seen = KeySet::new(0);
-                    at(
-                        ProblemCode::UniqueLimit,
-                        u.label.clone(),
-                        None,
-                        format!(
-                            "more than {limit} distinct keys: {} is checked exactly up to max_unique_keys per file (ids that arrive in order, each the last plus one, do not count); raise it (at most {BYTES_PER_KEY_MAX} bytes a key) or split the file",
-                            u.code.as_str(),
-                        ),
-                    )
-                }
-            };
+            if seen == Seen::New {
+                continue;
+            }
             bad = true;
-            if problems.push(p) {
+            if problems.push(key_problem(u, seen, cols, &get, line, row)) {
                 return (true, true);
             }
         }
         (bad, false)
+    }
+}
+
+/// The problem of a key that was seen before (`Dup`) or went past the bound (`Full`). Out of
+/// the row loop: a row without one formats nothing.
+#[cold]
+fn key_problem<'v>(
+    u: &mut Unique,
+    seen: Seen,
+    cols: &[Column],
+    get: &impl Fn(usize) -> Option<Raw<'v>>,
+    line: u64,
+    row: Option<u64>,
+) -> Problem {
+    let word = if row.is_some() { "row" } else { "line" };
+    let (code, value, message) = match seen {
+        Seen::Dup(first) => {
+            let value = u.shown.then(|| {
+                let parts: Vec<String> = u
+                    .cols
+                    .iter()
+                    .filter_map(|&i| {
+                        let r = get(i)?;
+                        Some(shown(r, val(cols[i].ty, r)?))
+                    })
+                    .collect();
+                shorten(&parts.join(", "), VALUE_SHOWN)
+            });
+            let first = match first {
+                Some(n) => format!("{word} {n}"),
+                None => format!("a {word} after {}", u32::MAX),
+            };
+            let hidden = if u.shown {
+                ""
+            } else {
+                " (value not shown: sensitive)"
+            };
+            let message = format!("duplicate of {first} ({}){hidden}", u.code.as_str());
+            (u.code, value, message)
+        }
+        // Full (a new key is never a problem).
+        _ => {
+            u.gave_up = true;
+            let limit = u.seen.limit();
+            u.seen = KeySet::new(0);
+            let message = format!(
+                "more than {limit} distinct keys: {} is checked exactly up to max_unique_keys per file (ids that arrive in order, each the last plus one, do not count); raise it (at most {BYTES_PER_KEY_MAX} bytes a key) or split the file",
+                u.code.as_str(),
+            );
+            (ProblemCode::UniqueLimit, None, message)
+        }
+    };
+    Problem {
+        code,
+        line: Some(line),
+        row,
+        column: Some(u.label.clone()),
+        value,
+        message,
     }
 }
 
