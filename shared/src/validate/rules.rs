@@ -712,8 +712,12 @@ mod tests {
                 &mut problems,
             );
         }
+        lines(&problems.list)
+    }
+
+    /// Problems as `code@row column value | message`, one string each.
+    fn lines(problems: &[Problem]) -> Vec<String> {
         problems
-            .list
             .iter()
             .map(|p| {
                 format!(
@@ -755,20 +759,7 @@ mod tests {
         let text = text.join("\n") + "\n";
         let report = super::super::validate_stream("t", ds, "t.csv", 100, text.as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
-        report
-            .problems
-            .iter()
-            .map(|p| {
-                format!(
-                    "{}@{} {} {} | {}",
-                    p.code,
-                    p.row.unwrap(),
-                    p.column.as_deref().unwrap_or("-"),
-                    p.value.as_deref().unwrap_or("-"),
-                    p.message
-                )
-            })
-            .collect()
+        lines(&report.problems)
     }
 
     #[test]
