@@ -611,7 +611,7 @@ fn key_problem<'v>(
             let limit = u.seen.limit();
             u.seen = KeySet::new(0);
             let message = format!(
-                "more than {limit} distinct keys: {} is checked exactly up to max_unique_keys per file (ids that arrive in order, each the last plus one, do not count); raise it (at most {BYTES_PER_KEY_MAX} bytes a key) or split the file",
+                "more than {limit} distinct keys: {} is checked exactly up to max_unique_keys per file (ids that arrive in order, each the last plus one, are kept as runs and count 4 per run of 64 or more); raise it (at most {BYTES_PER_KEY_MAX} bytes a key) or split the file",
                 u.code.as_str(),
             );
             (ProblemCode::UniqueLimit, None, message)
