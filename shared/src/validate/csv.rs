@@ -9,11 +9,12 @@
 //! the same fields for quote-free lines. Both paths feed the same [`Rows`], so line numbers, row
 //! numbers and messages never depend on the path; a differential test holds them to that.
 
+use std::cell::Cell;
 use std::io::{self, BufRead};
 
 use csv_core::{ReadRecordResult, ReaderBuilder};
 
-use super::rules::{Fast, Raw, RuleCheck};
+use super::rules::{Raw, RuleCheck, ValueCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
@@ -52,9 +53,10 @@ fn check_with<S: RowSink>(
     let mut ends = vec![0usize; ds.columns.len() + 4];
     let mut nends = 0;
     let mut skipping = false;
+    let rules = RuleCheck::new(ds);
     let mut st = Rows {
-        rec: RecordCheck::new(ds),
-        rules: RuleCheck::new(ds),
+        rec: RecordCheck::new(ds, rules.int_key()),
+        rules,
         rows: 0,
         header_pending: ds.header == HeaderRule::Required,
     };
@@ -255,12 +257,21 @@ impl Rows<'_> {
                 let v = f.get(i);
                 (!self.rec.is_null(v)).then_some(Raw::Text(v))
             };
+            if self.rec.key_col.is_some() {
+                // A null key leaves this.
+                self.rec.key.set(None);
+            }
             match self.rec.check(f, plain, line, self.rows, problems) {
                 RowCheck::Fine if self.rules.has_keys() => {
-                    match self
-                        .rules
-                        .check_keys(get, line, Some(self.rows), self.rows, problems)
-                    {
+                    let (row, pos) = (Some(self.rows), self.rows);
+                    let checked = match self.rec.key_col {
+                        Some(_) => {
+                            let key = self.rec.key.get();
+                            self.rules.check_int_key(key, get, line, row, pos, problems)
+                        }
+                        None => self.rules.check_keys(get, line, row, pos, problems),
+                    };
+                    match checked {
                         (false, _) => sink.text_row(&TextRow { f, rec: &self.rec }),
                         (true, full) => full,
                     }
@@ -628,14 +639,19 @@ struct RecordCheck<'d> {
     ds: &'d Dataset,
     /// The common case `null_values: [""]`, checked without a loop.
     only_empty_is_null: bool,
-    /// Per column, packed for the all-fine pass: the type (`None` when the value rules
-    /// check it, [`Fast::types`]), `required`, whether control characters are refused, and
-    /// the value rules as checks on bytes.
-    plan: Vec<(Option<ColumnType>, bool, bool, Vec<Fast<'d>>)>,
+    /// Per column, for the all-fine pass: `required`, whether control characters are
+    /// refused, and the type and value rules as one check on bytes.
+    plan: Vec<(bool, bool, ValueCheck<'d>)>,
+    /// The `unique` int column whose values the pass parses for the uniqueness check
+    /// ([`RuleCheck::int_key`]).
+    key_col: Option<usize>,
+    /// That column's value in the row the pass last accepted (`None`: null; set to `None`
+    /// before each row, by [`Rows::record`]).
+    key: Cell<Option<i64>>,
 }
 
 impl<'d> RecordCheck<'d> {
-    fn new(ds: &'d Dataset) -> Self {
+    fn new(ds: &'d Dataset, key_col: Option<usize>) -> Self {
         let only_empty_is_null = ds.null_values.len() == 1 && ds.null_values[0].is_empty();
         RecordCheck {
             ds,
@@ -643,12 +659,14 @@ impl<'d> RecordCheck<'d> {
             plan: ds
                 .columns
                 .iter()
-                .map(|c| {
-                    let rules = Fast::of(c);
-                    let ty = (!rules.first().is_some_and(Fast::types)).then_some(c.ty);
-                    (ty, c.required, refuses_control(ds, c.ty), rules)
+                .enumerate()
+                .map(|(i, c)| {
+                    let check = ValueCheck::of(c, key_col == Some(i));
+                    (c.required, refuses_control(ds, c.ty), check)
                 })
                 .collect(),
+            key_col,
+            key: Cell::new(None),
         }
     }
 
@@ -662,15 +680,13 @@ impl<'d> RecordCheck<'d> {
         self.plan
             .iter()
             .zip(f.ends)
-            .all(|((ty, required, no_control, rules), &end)| {
+            .all(|((required, no_control, check), &end)| {
                 let v = &f.data[start..end];
                 start = end + f.sep;
                 if self.is_null(v) {
                     !required
                 } else {
-                    ty.is_none_or(|ty| ty.accepts(v))
-                        && !(*no_control && !plain && has_control(v))
-                        && rules.iter().all(|r| r.ok(v, plain))
+                    check.ok(v, plain, &self.key) && !(*no_control && !plain && has_control(v))
                 }
             })
     }

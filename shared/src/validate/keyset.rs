@@ -110,6 +110,13 @@ impl KeySet {
                 return Seen::New;
             }
         }
+        self.insert_int_apart(v, pos)
+    }
+
+    /// [`KeySet::insert_int`] for a key that does not extend the open run (out of line: the
+    /// in-order case is the one every row of an id column takes).
+    #[inline(never)]
+    fn insert_int_apart(&mut self, v: i64, pos: u64) -> Seen {
         if let Some(first) = self.first_int(v) {
             return Seen::Dup(first);
         }
