@@ -178,6 +178,32 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     }
 }
 
+/// The bytes of a value of at most eight bytes as one little-endian word, zero above them;
+/// `None` for a longer value.
+///
+/// Loaded, not copied through a stack buffer: byte stores followed by a word load of the same
+/// buffer stall the load (no store forwarding), and the callers run on every value of a row.
+#[inline]
+pub fn load_word(b: &[u8]) -> Option<u64> {
+    let n = b.len();
+    Some(match n {
+        0 => 0,
+        // The first, middle and last byte: all of one to three.
+        1..=3 => {
+            u64::from(b[0])
+                | u64::from(b[n / 2]) << (8 * (n / 2))
+                | u64::from(b[n - 1]) << (8 * (n - 1))
+        }
+        // Two loads of four that overlap in the middle: bytes `n-4..4` are the same in both.
+        4..=8 => {
+            let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+            u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+        }
+        _ => return None,
+    })
+}
+
 /// A real calendar date `YYYY-MM-DD` (year 0001-9999).
 ///
 /// Two dates a row is common (a day and a timestamp), so this is word-at-a-time: the eight

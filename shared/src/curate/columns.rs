@@ -89,28 +89,52 @@ fn long_int(neg: bool, digits: &[u8]) -> Option<i64> {
 /// row by `unique` and by curate, so its digits are read as one word ([`eight_digits`]).
 #[inline]
 fn decimal(d: &[u8]) -> Option<u64> {
+    if d.len() <= 8 {
+        up_to_eight(d)
+    } else {
+        decimal_long(d)
+    }
+}
+
+/// [`decimal`] of more than eight digits (out of line: its loop kept registers that the
+/// short case, nearly every value, then had to save).
+#[inline(never)]
+fn decimal_long(d: &[u8]) -> Option<u64> {
     let (mut n, mut rest) = (0u64, d);
     while let Some((head, tail)) = rest.split_first_chunk::<8>() {
         n = n * 100_000_000 + eight_digits(u64::from_le_bytes(*head))?;
         rest = tail;
     }
-    let k = rest.len();
-    if k == 0 {
-        return Some(n);
-    }
-    let word = if k >= 4 {
-        // Two loads of four that overlap in the middle: bytes `k-4..4` are the same in both.
-        let lo = u32::from_le_bytes(rest[..4].try_into().ok()?);
-        let hi = u32::from_le_bytes(rest[k - 4..].try_into().ok()?);
-        u64::from(lo) | u64::from(hi) << (8 * (k - 4))
-    } else {
-        rest.iter().rev().fold(0u64, |x, &b| x << 8 | u64::from(b))
-    };
-    // The `k` digits to the top of the word, ASCII zeros below them: leading zeros.
-    let shift = 8 * (8 - k);
-    let word = word << shift | 0x3030_3030_3030_3030 >> (64 - shift);
-    const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
-    Some(n * POW10[k] + eight_digits(word)?)
+    const POW10: [u64; 9] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+    ];
+    Some(n * POW10[rest.len()] + up_to_eight(rest)?)
+}
+
+/// [`decimal`] of at most eight digits (none is 0).
+#[inline]
+fn up_to_eight(d: &[u8]) -> Option<u64> {
+    digits_in_word(crate::types::load_word(d)?, d.len())
+}
+
+/// The value of the `k` (at most eight) ASCII digits in the low bytes of `word`
+/// ([`crate::types::load_word`]); `None` if one is not a digit. No digit is 0.
+#[inline]
+pub(crate) fn digits_in_word(word: u64, k: usize) -> Option<u64> {
+    // The digits to the top of the word, ASCII zeros below them: leading zeros.
+    let shift = 8 * (8 - k as u32);
+    let zeros = 0x3030_3030_3030_3030u64
+        .checked_shr(64 - shift)
+        .unwrap_or(0);
+    eight_digits(word.checked_shl(shift).unwrap_or(0) | zeros)
 }
 
 /// The value of eight ASCII digits, the first in the lowest byte; `None` if any byte is not
