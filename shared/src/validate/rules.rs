@@ -277,6 +277,12 @@ impl<'d> ValueCheck<'d> {
         }
         let bound = |b: &Option<crate::rules::Bound>| b.as_ref().map(|b| b.value);
         let (lo, hi) = (bound(&r.min), bound(&r.max));
+        // An int's or a timestamp's bound as its integer (bounds are resolved into their
+        // column's type at load).
+        let int = |n: Option<Num>, dflt: i64| match n {
+            Some(Num::Int(i) | Num::Timestamp(i)) => i,
+            _ => dflt,
+        };
         match col.ty {
             ColumnType::String => ValueCheck::Text {
                 len: r
@@ -288,21 +294,15 @@ impl<'d> ValueCheck<'d> {
                 },
                 pattern: r.pattern.as_ref(),
             },
-            ColumnType::Int => {
-                let int = |n: Option<Num>, dflt: i64| match n {
-                    Some(Num::Int(i)) => i,
-                    _ => dflt,
-                };
-                ValueCheck::Int {
-                    lo: int(lo, i64::MIN),
-                    hi: int(hi, i64::MAX),
-                    set: match &r.allowed {
-                        Some(Allowed::Int(set)) => Some(set),
-                        _ => None,
-                    },
-                    key,
-                }
-            }
+            ColumnType::Int => ValueCheck::Int {
+                lo: int(lo, i64::MIN),
+                hi: int(hi, i64::MAX),
+                set: match &r.allowed {
+                    Some(Allowed::Int(set)) => Some(set),
+                    _ => None,
+                },
+                key,
+            },
             ColumnType::Float => {
                 // A bound of another kind cannot be: NaN then sends every value to the
                 // general path, which decides.
@@ -327,16 +327,10 @@ impl<'d> ValueCheck<'d> {
                     hi: key(&r.max, u128::MAX),
                 }
             }
-            ColumnType::Timestamp => {
-                let micros = |n: Option<Num>, dflt: i64| match n {
-                    Some(Num::Timestamp(t)) => t,
-                    _ => dflt,
-                };
-                ValueCheck::Timestamp {
-                    lo: micros(lo, i64::MIN),
-                    hi: micros(hi, i64::MAX),
-                }
-            }
+            ColumnType::Timestamp => ValueCheck::Timestamp {
+                lo: int(lo, i64::MIN),
+                hi: int(hi, i64::MAX),
+            },
             // No rule applies to bools (refused at load).
             ColumnType::Bool => ValueCheck::Bool,
         }
