@@ -204,6 +204,16 @@ pub fn load_word(b: &[u8]) -> Option<u64> {
     })
 }
 
+/// Each byte of `word` minus `'0'` (the digits' values, in place), if every byte is an ASCII
+/// digit: eight bytes checked at once, for dates, clocks and integers.
+#[inline]
+pub(crate) fn digit_values(word: u64) -> Option<u64> {
+    let t = word ^ 0x3030_3030_3030_3030;
+    // A digit leaves 0..=9 in its byte: no high nibble, and adding 0x76 stays below 0x80.
+    (t & 0xf0f0_f0f0_f0f0_f0f0 == 0 && (t + 0x7676_7676_7676_7676) & 0x8080_8080_8080_8080 == 0)
+        .then_some(t)
+}
+
 /// A real calendar date `YYYY-MM-DD` (year 0001-9999).
 ///
 /// Two dates a row is common (a day and a timestamp), so this is word-at-a-time: the eight
@@ -224,13 +234,10 @@ pub fn is_date(v: &[u8]) -> bool {
     const DASHES: u64 = 0xff00_00ff_0000_0000;
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     let x = (u64::from_le_bytes(head) & !DASHES) | (ZEROS & DASHES);
-    let t = x ^ ZEROS;
-    // A digit leaves 0..=9 in its byte: no high nibble, and adding 0x76 stays below 0x80.
-    if t & 0xf0f0_f0f0_f0f0_f0f0 != 0
-        || (t + 0x7676_7676_7676_7676) & 0x8080_8080_8080_8080 != 0
-        || d1 > 9
-        || d2 > 9
-    {
+    let Some(t) = digit_values(x) else {
+        return false;
+    };
+    if d1 > 9 || d2 > 9 {
         return false;
     }
     let b = |i: u32| ((t >> (8 * i)) & 0xff) as u32;
@@ -296,10 +303,7 @@ fn clock(b: &[u8; 8]) -> Option<(u32, u32, u32)> {
     const COLONS: u64 = 0x0000_ff00_00ff_0000;
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     let x = (u64::from_le_bytes(*b) & !COLONS) | (ZEROS & COLONS);
-    let t = x ^ ZEROS;
-    if t & 0xf0f0_f0f0_f0f0_f0f0 != 0 || (t + 0x7676_7676_7676_7676) & 0x8080_8080_8080_8080 != 0 {
-        return None;
-    }
+    let t = digit_values(x)?;
     let d = |i: u32| ((t >> (8 * i)) & 0xff) as u32;
     Some((d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7)))
 }
@@ -355,21 +359,24 @@ pub fn has_control(v: &[u8]) -> bool {
     chunks.remainder().iter().any(|&b| bad(b))
 }
 
+/// Whether byte `b` keeps a value from being plain ([`is_plain`]): a C0 control other than
+/// tab, or not ASCII. Branch-free, so loops over it vectorise.
+#[inline]
+pub fn not_plain(b: u8) -> bool {
+    ((b < 0x20) & (b != b'\t')) | (b >= 0x80)
+}
+
 /// Whether `v` is ASCII without any C0 control character but tab: true of most rows of most
 /// files, which then need neither a UTF-8 check nor a [`has_control`] scan per field.
 #[inline]
 pub fn is_plain(v: &[u8]) -> bool {
-    #[inline]
-    fn odd(b: u8) -> bool {
-        ((b < 0x20) & (b != b'\t')) | (b >= 0x80)
-    }
     let mut chunks = v.chunks_exact(16);
     for c in &mut chunks {
-        if c.iter().fold(false, |a, &b| a | odd(b)) {
+        if c.iter().fold(false, |a, &b| a | not_plain(b)) {
             return false;
         }
     }
-    !chunks.remainder().iter().any(|&b| odd(b))
+    !chunks.remainder().iter().any(|&b| not_plain(b))
 }
 
 #[cfg(test)]

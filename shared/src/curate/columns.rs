@@ -141,11 +141,7 @@ pub(crate) fn digits_in_word(word: u64, k: usize) -> Option<u64> {
 /// a digit.
 #[inline]
 fn eight_digits(word: u64) -> Option<u64> {
-    let t = word ^ 0x3030_3030_3030_3030;
-    // A digit leaves 0..=9 in its byte: no high nibble, and adding 0x76 stays below 0x80.
-    if t & 0xf0f0_f0f0_f0f0_f0f0 != 0 || (t + 0x7676_7676_7676_7676) & 0x8080_8080_8080_8080 != 0 {
-        return None;
-    }
+    let t = crate::types::digit_values(word)?;
     // Pairs, then fours, then all eight (the first digit is the most significant).
     let t = (t * 10 + (t >> 8)) & 0x00ff_00ff_00ff_00ff;
     let t = (t * 100 + (t >> 16)) & 0x0000_ffff_0000_ffff;

@@ -18,7 +18,7 @@ use super::rules::{Raw, RuleCheck, ValueCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, HeaderRule};
 use crate::text::show_bytes;
-use crate::types::{has_control, is_plain, ColumnType};
+use crate::types::{has_control, is_plain, not_plain, ColumnType};
 
 /// More fields than this in one record is reported rather than tracked.
 const MAX_FIELDS: usize = 65_536;
@@ -418,7 +418,7 @@ impl<'a> Hits2<'a> {
             rest.iter().enumerate().fold((0, 0), |(m, o), (i, &c)| {
                 (
                     m | u64::from(c == self.a || c == self.b) << i,
-                    o | u64::from(odd_byte(c)) << i,
+                    o | u64::from(not_plain(c)) << i,
                 )
             })
         }
@@ -452,13 +452,7 @@ impl<'a> Hits2<'a> {
     }
 }
 
-/// Whether `c` is not plain text: a C0 control other than tab, or not ASCII.
-#[inline]
-fn odd_byte(c: u8) -> bool {
-    (c < 0x20 && c != b'\t') || c >= 0x80
-}
-
-/// Bit `i` set where `block[i]` is `a` or `b`, and where it is not plain ([`odd_byte`]). On
+/// Bit `i` set where `block[i]` is `a` or `b`, and where it is not plain ([`not_plain`]). On
 /// x86_64, SSE2: 16-byte compares and `movemask`s.
 #[cfg(target_arch = "x86_64")]
 #[inline]
@@ -993,7 +987,7 @@ mod tests {
                 .fold((0u64, 0u64), |(m, o), (i, &c)| {
                     (
                         m | (u64::from(c == a || c == b) << i),
-                        o | (u64::from(odd_byte(c)) << i),
+                        o | (u64::from(not_plain(c)) << i),
                     )
                 });
             assert_eq!(mask64(&block, a, b), want, "round {round}");
