@@ -577,8 +577,8 @@ def is_arm64(path):
 # ---------------------------------------------------------------------------------------------
 
 GIB = 1 << 30
-LAMBDA_MAX_INPUT = 20 * GIB      # shared/src/jobs.rs LAMBDA_MAX_INPUT
-GZIP_EXPANSION = 8               # shared/src/jobs.rs GZIP_EXPANSION (routing assumption)
+LAMBDA_MAX_INPUT = 16 * GIB      # shared/core/src/registry/job.rs LAMBDA_MAX_INPUT
+GZIP_EXPANSION = 8               # shared/core/src/jobs.rs GZIP_EXPANSION (routing assumption)
 LAMBDA_TIMEOUT_S = 900           # template.yaml CurateFunction Timeout
 LAMBDA_BUDGET_S = 600            # "fits with margin": two thirds of the timeout
 CURATE_MEMORY_MB = int(os.environ.get("BENCH_CURATE_MEMORY_MB", "2048"))
@@ -742,7 +742,7 @@ def row_curate_cost():
 
 
 def parse_size(v):
-    """config/datasets.yaml sizes, as shared/src/size.rs reads them."""
+    """config/datasets.yaml sizes, as shared/core/src/size.rs reads them."""
     if isinstance(v, (int, float)):
         return int(v)
     m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(v))

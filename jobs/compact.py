@@ -106,7 +106,7 @@ _SIZE_UNITS = {
 
 
 def parse_size(value):
-    """Bytes of a registry size (`128MiB`, `1.5GB`, `4096`), read like lakeline::size does."""
+    """Bytes of a registry size (`128MiB`, `1.5GB`, `4096`), read like lakeline_core::size does."""
     if isinstance(value, int):
         return value
     m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(value))
@@ -124,7 +124,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Dataset:
-    """One dataset of the registry, with the defaults lakeline::registry applies filled in, so
+    """One dataset of the registry, with the defaults lakeline_core::registry applies filled in, so
     the jobs read files by exactly the rules validation judged them by."""
 
     name: str
@@ -559,7 +559,7 @@ def same_storage(a, b):
 #: Session settings both jobs rely on; set at run time, so they hold in Glue's and EMR's
 #: pre-made sessions too.
 SPARK_SQL_CONF = {
-    # Instants are UTC; no offset in the text means UTC (lakeline::curate::columns).
+    # Instants are UTC; no offset in the text means UTC (lakeline_core::curate::columns).
     "spark.sql.session.timeZone": "UTC",
     # INT64 TIMESTAMP(MICROS, UTC), as arrow-rs writes Timestamp(us, "+00:00"); INT96 is legacy.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -612,7 +612,7 @@ def spark_type(column_type):
 
 
 def curated_schema(ds):
-    """The schema curated Parquet carries (lakeline::curate::columns::schema)."""
+    """The schema curated Parquet carries (lakeline_core::curate::columns::schema)."""
     from pyspark.sql import types as T
 
     return T.StructType([T.StructField(c.name, spark_type(c.type), not c.required) for c in ds.columns])
@@ -769,7 +769,7 @@ def output_stem(group):
 
 
 def is_input_name(name):
-    """A data file of the partition (lakeline::compaction::is_data_file, and Parquet)."""
+    """A data file of the partition (lakeline_core::compaction::is_data_file, and Parquet)."""
     return bool(name) and not name.startswith(("_", ".")) and name.endswith(".parquet")
 
 

@@ -1,10 +1,10 @@
 """lakeline curate, the Spark engine: one valid raw upload becomes typed Parquet.
 
-Why this exists: the curate Lambda (lakeline::curate, Rust) converts every valid upload it can
+Why this exists: the curate Lambda (lakeline_core::curate, Rust) converts every valid upload it can
 hold within Lambda's limits; files above a dataset's `job.above` size, or of datasets whose
 registry entry names a Glue or EMR Serverless job, come here instead. Readers of the curated
 zone must not be able to tell which engine wrote a file, so this job follows the Rust rules
-exactly (shared/src/curate/columns.rs, shared/src/types.rs):
+exactly (shared/core/src/types.rs):
 
 - the schema is the registry's: int -> INT64, float -> DOUBLE, string -> UTF8, bool -> BOOLEAN,
   date -> DATE, timestamp -> INT64 TIMESTAMP(MICROS, UTC); required columns are REQUIRED;
@@ -114,7 +114,7 @@ _SIZE_UNITS = {
 
 
 def parse_size(value):
-    """Bytes of a registry size (`128MiB`, `1.5GB`, `4096`), read like lakeline::size does."""
+    """Bytes of a registry size (`128MiB`, `1.5GB`, `4096`), read like lakeline_core::size does."""
     if isinstance(value, int):
         return value
     m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(value))
@@ -132,7 +132,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Dataset:
-    """One dataset of the registry, with the defaults lakeline::registry applies filled in, so
+    """One dataset of the registry, with the defaults lakeline_core::registry applies filled in, so
     the jobs read files by exactly the rules validation judged them by."""
 
     name: str
@@ -567,7 +567,7 @@ def same_storage(a, b):
 #: Session settings both jobs rely on; set at run time, so they hold in Glue's and EMR's
 #: pre-made sessions too.
 SPARK_SQL_CONF = {
-    # Instants are UTC; no offset in the text means UTC (lakeline::curate::columns).
+    # Instants are UTC; no offset in the text means UTC (lakeline_core::curate::columns).
     "spark.sql.session.timeZone": "UTC",
     # INT64 TIMESTAMP(MICROS, UTC), as arrow-rs writes Timestamp(us, "+00:00"); INT96 is legacy.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -620,7 +620,7 @@ def spark_type(column_type):
 
 
 def curated_schema(ds):
-    """The schema curated Parquet carries (lakeline::curate::columns::schema)."""
+    """The schema curated Parquet carries (lakeline_core::curate::columns::schema)."""
     from pyspark.sql import types as T
 
     return T.StructType([T.StructField(c.name, spark_type(c.type), not c.required) for c in ds.columns])
@@ -766,7 +766,7 @@ INT_RE = r"^[+-]?[0-9]+$"
 FLOAT_RE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
 # date, T/t/space, HH:MM, optional :SS, optional .fraction (or ,fraction) of 1-9 digits,
-# optional Z/z or +-HH, +-HHMM, +-HH:MM (lakeline::types::is_timestamp).
+# optional Z/z or +-HH, +-HHMM, +-HH:MM (lakeline_core::types::is_timestamp).
 TIMESTAMP_RE = (
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
     r"(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
@@ -775,7 +775,7 @@ TIMESTAMP_RE = (
 
 
 def output_stem(raw_key):
-    """`<stem>-<12 hex of sha256(raw key)>`: lakeline::curate::output_key without prefix and
+    """`<stem>-<12 hex of sha256(raw key)>`: lakeline_core::curate::output_key without prefix and
     extension. The stem is the file name without a trailing `.gz`, then without its last
     extension (a leading dot is no extension)."""
     file = raw_key.rsplit("/", 1)[-1]
@@ -1053,7 +1053,7 @@ def read_jsonl(spark, ds, path, source):
 
 def read_parquet(spark, ds, path, source):
     """A Parquet upload re-written to the declared schema: declared columns by name, in
-    declared order, cast as lakeline::curate::curate_batches casts (INT32 -> INT64, FLOAT and
+    declared order, cast as lakeline_core::curate::curate_batches casts (INT32 -> INT64, FLOAT and
     DECIMAL -> DOUBLE, INT96 / milli / nano timestamps -> microseconds UTC, local timestamps
     taken as UTC)."""
     from pyspark.sql import functions as F
@@ -1092,7 +1092,7 @@ def read_parquet(spark, ds, path, source):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="curate.py", description="lakeline curate (Spark engine)", allow_abbrev=False)
     # One file (--lakeline_source), or a batch's manifest (--lakeline_manifest: the files of one
-    # partition that start-job gathered into one run; lakeline::batch).
+    # partition that start-job gathered into one run; lakeline_core::batch).
     p.add_argument("--lakeline_source", "--source", dest="source")
     p.add_argument("--lakeline_manifest", "--manifest", dest="manifest")
     p.add_argument("--lakeline_target", "--target", dest="target")
@@ -1195,7 +1195,7 @@ def explain_spark_failure(e, source):
 
 
 def manifest_sources(args):
-    """The sources of a batch's manifest (written by start-job, lakeline::batch::Manifest):
+    """The sources of a batch's manifest (written by start-job, lakeline_core::batch::Manifest):
     `s3://<bucket>/<key>` per file, in the manifest's order."""
     storage, key = locate(args.manifest, args.lake_root)
     raw = storage.get(key)

@@ -2,10 +2,10 @@
 //! `redrive-dlq`. Each works the same against AWS and the local emulator, except
 //! RedriveExecution, which moto does not have (the command says so instead of pretending).
 //!
-//! Which one an alert asks for is decided in [`lakeline::failure::Remedy`]:
+//! Which one an alert asks for is decided in [`lakeline_core::failure::Remedy`]:
 //! - `redrive`: the execution failed in a Task; it resumes at that step with the same input.
 //! - `rerun`: the upload is validated and routed again by validate-upload, as a new execution
-//!   named after the failed one ([`lakeline::keys::rerun_name`]); a second rerun of the same
+//!   named after the failed one ([`lakeline_core::keys::rerun_name`]); a second rerun of the same
 //!   execution is the same name, so it runs once.
 //! - `replay`: a quarantined object goes back to its raw key with an audit trail in its
 //!   metadata; its S3 event has it validated again (quarantined again with a new alert if it is
@@ -15,8 +15,8 @@
 
 use anyhow::{bail, Context};
 use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
-use lakeline::event::RerunRequest;
-use lakeline::keys;
+use lakeline_core::event::RerunRequest;
+use lakeline_core::keys;
 use serde_json::{json, Value};
 
 /// Metadata a replayed object carries in raw/ (S3 user metadata, `x-amz-meta-…`).
@@ -84,7 +84,7 @@ pub async fn replay(
         .key(&qkey)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("HeadObject {uri}: {}", lakeline::aws::describe(&e)))?;
+        .map_err(|e| anyhow::anyhow!("HeadObject {uri}: {}", lakeline_aws::describe(&e)))?;
     let etag = head
         .e_tag()
         .unwrap_or_default()
@@ -100,10 +100,10 @@ pub async fn replay(
         Ok(_) => bail!(
             "s3://{bucket}/{raw_key} holds an object (a newer upload of that key): replaying would overwrite it. Move that one aside first, or upload the fixed file under another name."
         ),
-        Err(e) if lakeline::aws::is_gone(&e) => {}
+        Err(e) if lakeline_aws::is_gone(&e) => {}
         Err(e) => bail!(
             "HeadObject s3://{bucket}/{raw_key}: {}",
-            lakeline::aws::describe(&e)
+            lakeline_aws::describe(&e)
         ),
     }
     let previous = meta
@@ -119,20 +119,26 @@ pub async fn replay(
         .metadata_directive(MetadataDirective::Replace)
         // The quarantine tags (status, reason, alert) do not describe the replayed object.
         .tagging_directive(TaggingDirective::Replace)
-        .metadata(META_REPLAYED_AT, lakeline::text::header_safe(now, 64))
-        .metadata(META_REPLAY_REASON, lakeline::text::header_safe(reason, 512))
+        .metadata(META_REPLAYED_AT, lakeline_core::text::header_safe(now, 64))
+        .metadata(
+            META_REPLAY_REASON,
+            lakeline_core::text::header_safe(reason, 512),
+        )
         .metadata(
             META_PREVIOUS_VERDICT,
-            lakeline::text::header_safe(&previous, 1024),
+            lakeline_core::text::header_safe(&previous, 1024),
         )
-        .metadata(META_REPLAYED_FROM, lakeline::text::header_safe(&qkey, 256));
+        .metadata(
+            META_REPLAYED_FROM,
+            lakeline_core::text::header_safe(&qkey, 256),
+        );
     if let Some(ct) = head.content_type() {
         copy = copy.content_type(ct);
     }
     copy.send().await.map_err(|e| {
         anyhow::anyhow!(
             "CopyObject {uri} → s3://{bucket}/{raw_key}: {}",
-            lakeline::aws::describe(&e)
+            lakeline_aws::describe(&e)
         )
     })?;
     let back = s3
@@ -144,7 +150,7 @@ pub async fn replay(
         .map_err(|e| {
             anyhow::anyhow!(
                 "HeadObject (check of the copy): {}",
-                lakeline::aws::describe(&e)
+                lakeline_aws::describe(&e)
             )
         })?;
     if back.content_length() != head.content_length() {
@@ -163,7 +169,7 @@ pub async fn replay(
         .map_err(|e| {
             anyhow::anyhow!(
                 "DeleteObject {uri} (the copy in raw/ is complete; delete the quarantined one by hand): {}",
-                lakeline::aws::describe(&e)
+                lakeline_aws::describe(&e)
             )
         })?;
     Ok(json!({
@@ -194,7 +200,7 @@ pub async fn invoke(
         ))
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("Invoke {function}: {}", lakeline::aws::describe(&e)))?;
+        .map_err(|e| anyhow::anyhow!("Invoke {function}: {}", lakeline_aws::describe(&e)))?;
     let body: Value = out
         .payload()
         .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
@@ -226,7 +232,7 @@ pub async fn rerun(
         .map_err(|e| {
             anyhow::anyhow!(
                 "DescribeExecution {execution_arn}: {}",
-                lakeline::aws::describe(&e)
+                lakeline_aws::describe(&e)
             )
         })?;
     let input: Value = serde_json::from_str(d.input().unwrap_or("{}"))
@@ -262,7 +268,7 @@ pub async fn rerun(
             .map_err(|e| {
                 anyhow::anyhow!(
                     "HeadObject s3://{bucket}/{key}: {}",
-                    lakeline::aws::describe(&e)
+                    lakeline_aws::describe(&e)
                 )
             })?;
         etag = h.e_tag().unwrap_or_default().trim_matches('"').to_string();
@@ -308,7 +314,7 @@ pub async fn redrive(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::
             let unsupported = e
                 .raw_response()
                 .is_some_and(|r| matches!(r.status().as_u16(), 404 | 501))
-                || lakeline::aws::error_code(&e).is_some_and(|c| {
+                || lakeline_aws::error_code(&e).is_some_and(|c| {
                     c.contains("UnknownOperation") || c.contains("NotImplemented")
                 });
             if unsupported {
@@ -318,7 +324,7 @@ pub async fn redrive(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::
             }
             bail!(
                 "RedriveExecution {execution_arn}: {}",
-                lakeline::aws::describe(&e)
+                lakeline_aws::describe(&e)
             )
         }
     }
@@ -349,10 +355,7 @@ pub async fn redrive_dlq(
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "ReceiveMessage {queue_url}: {}",
-                    lakeline::aws::describe(&e)
-                )
+                anyhow::anyhow!("ReceiveMessage {queue_url}: {}", lakeline_aws::describe(&e))
             })?;
         if batch.messages().is_empty() {
             break;
@@ -377,7 +380,7 @@ pub async fn redrive_dlq(
                         .map_err(|e| {
                             anyhow::anyhow!(
                                 "DeleteMessage {id} (it was processed; a second redrive is harmless): {}",
-                                lakeline::aws::describe(&e)
+                                lakeline_aws::describe(&e)
                             )
                         })?;
                     done.push(json!({"messageId": id, "outcomes": answer["outcomes"]}));

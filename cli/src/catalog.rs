@@ -1,5 +1,5 @@
 //! `lakeline catalog sync`: one Glue Data Catalog database, one table per dataset
-//! ([`lakeline::catalog::table_spec`]), created or updated idempotently. A table records the
+//! ([`lakeline_core::catalog::table_spec`]), created or updated idempotently. A table records the
 //! hash of its spec, so an unchanged registry changes nothing and a changed one updates
 //! exactly the tables whose spec changed.
 
@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
-use lakeline::catalog::{table_spec, CatalogColumn, TableSpec};
-use lakeline::registry::Registry;
+use lakeline_core::catalog::{table_spec, CatalogColumn, TableSpec};
+use lakeline_core::registry::Registry;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -27,10 +27,10 @@ pub enum Change {
 }
 
 /// The curated prefix of a dataset: its target prefix without the partition.
-pub fn curated_prefix(name: &str, ds: &lakeline::registry::Dataset) -> String {
+pub fn curated_prefix(name: &str, ds: &lakeline_core::registry::Dataset) -> String {
     match &ds.job {
         Some(j) => j.target_prefix().render(name, None),
-        None => lakeline::jobs::TargetPrefix::curated().render(name, None),
+        None => lakeline_core::jobs::TargetPrefix::curated().render(name, None),
     }
 }
 
@@ -96,7 +96,7 @@ pub async fn sync(
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!("CreateDatabase {database}: {}", lakeline::aws::describe(&e))
+                anyhow::anyhow!("CreateDatabase {database}: {}", lakeline_aws::describe(&e))
             })?;
     }
     let mut out = Vec::new();
@@ -134,14 +134,14 @@ pub async fn sync(
                             anyhow::anyhow!(
                                 "UpdateTable {}: {}",
                                 spec.name,
-                                lakeline::aws::describe(&e)
+                                lakeline_aws::describe(&e)
                             )
                         })?;
                     Change::Updated
                 }
             }
             Err(e)
-                if lakeline::aws::error_code(&e).as_deref() == Some("EntityNotFoundException") =>
+                if lakeline_aws::error_code(&e).as_deref() == Some("EntityNotFoundException") =>
             {
                 glue.create_table()
                     .database_name(database)
@@ -149,15 +149,11 @@ pub async fn sync(
                     .send()
                     .await
                     .map_err(|e| {
-                        anyhow::anyhow!(
-                            "CreateTable {}: {}",
-                            spec.name,
-                            lakeline::aws::describe(&e)
-                        )
+                        anyhow::anyhow!("CreateTable {}: {}", spec.name, lakeline_aws::describe(&e))
                     })?;
                 Change::Created
             }
-            Err(e) => anyhow::bail!("GetTable {}: {}", spec.name, lakeline::aws::describe(&e)),
+            Err(e) => anyhow::bail!("GetTable {}: {}", spec.name, lakeline_aws::describe(&e)),
         };
         out.push((spec.name, change));
     }
@@ -166,7 +162,7 @@ pub async fn sync(
 
 /// The command: sync, print what changed.
 pub async fn run(registry: &Registry, bucket: &str, database: &str) -> anyhow::Result<ExitCode> {
-    let conf = lakeline::aws::sdk_config().await;
+    let conf = lakeline_aws::sdk_config().await;
     let glue = aws_sdk_glue::Client::new(&conf);
     let changes = sync(&glue, registry, bucket, database).await?;
     println!(

@@ -1,6 +1,6 @@
 //! `lakeline compaction-report s3://bucket/prefix/ [--target 128MiB]`: the small-file report of
 //! every folder under a prefix, worst first, with totals, judged by the same rules as
-//! check-compaction (`lakeline::compaction`), so a team can look at a lake before deploying.
+//! check-compaction (`lakeline_core::compaction`), so a team can look at a lake before deploying.
 //!
 //! Every folder that directly holds data files is a partition. The sub-folders directly under
 //! the prefix are listed concurrently (bounded); each listing folds objects into per-folder
@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use lakeline::compaction::{self, CompactionSettings, PartitionReport, PartitionStats, TargetSize};
-use lakeline::size::ByteSize;
+use lakeline_core::compaction::{
+    self, CompactionSettings, PartitionReport, PartitionStats, TargetSize,
+};
+use lakeline_core::size::ByteSize;
 use tokio::task::JoinSet;
 
 type Folders = BTreeMap<String, PartitionStats>;
@@ -101,7 +103,7 @@ async fn list_into(
         .send();
     while let Some(page) = pages.next().await {
         let page = page
-            .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
+            .map_err(|e| anyhow::anyhow!(lakeline_aws::describe(&e)))
             .with_context(|| format!("ListObjectsV2 s3://{bucket}/{prefix}"))?;
         fold_page(&mut folders, root, page.contents(), small_below);
     }
@@ -119,8 +121,8 @@ pub async fn run(
     if let Some(t) = target {
         settings.target_file_size = TargetSize::try_from(t).map_err(anyhow::Error::msg)?;
     }
-    let conf = lakeline::aws::sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
+    let conf = lakeline_aws::sdk_config().await;
+    let s3 = lakeline_aws::s3_client(&conf);
     let folders = scan(
         &s3,
         &bucket,
@@ -165,7 +167,7 @@ async fn scan(
         .send();
     while let Some(p) = pages.next().await {
         let p = p
-            .map_err(|e| anyhow::anyhow!(lakeline::aws::describe(&e)))
+            .map_err(|e| anyhow::anyhow!(lakeline_aws::describe(&e)))
             .with_context(|| format!("ListObjectsV2 s3://{bucket}/{root}"))?;
         fold_page(&mut folders, root, p.contents(), small_below);
         children.extend(
@@ -305,8 +307,8 @@ mod tests {
     /// leak in.
     #[tokio::test]
     async fn scans_folders_across_pages_in_the_local_s3() {
-        let conf = lakeline::aws::sdk_config().await;
-        let s3 = lakeline::aws::s3_client(&conf);
+        let conf = lakeline_aws::sdk_config().await;
+        let s3 = lakeline_aws::s3_client(&conf);
         let bucket = format!(
             "report-{}-{}",
             std::process::id(),

@@ -21,8 +21,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use lakeline::registry::{Format, KeyRoute, Registry};
-use lakeline::validate::{self, Report};
+use lakeline_core::registry::{Format, KeyRoute, Registry};
+use lakeline_core::validate::{self, Report};
 
 #[derive(Parser)]
 #[command(name = "lakeline", version, about = "Guard and run an S3 data lake")]
@@ -89,7 +89,7 @@ enum Cmd {
         uri: String,
         /// Target file size (small = below 75 % of it).
         #[arg(long)]
-        target: Option<lakeline::size::ByteSize>,
+        target: Option<lakeline_core::size::ByteSize>,
         /// Folders listed at the same time.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
@@ -232,7 +232,7 @@ fn main() -> ExitCode {
             concurrency,
         } => runtime().block_on(compaction::run(&uri, target, concurrency)),
         Cmd::Redrive { execution_arn } => runtime().block_on(async {
-            let conf = lakeline::aws::sdk_config().await;
+            let conf = lakeline_aws::sdk_config().await;
             let sfn = aws_sdk_sfn::Client::new(&conf);
             print_json(again::redrive(&sfn, &execution_arn).await?)
         }),
@@ -240,10 +240,10 @@ fn main() -> ExitCode {
             execution_arn,
             function,
         } => runtime().block_on(async {
-            let conf = lakeline::aws::sdk_config().await;
+            let conf = lakeline_aws::sdk_config().await;
             let out = again::rerun(
                 &aws_sdk_sfn::Client::new(&conf),
-                &lakeline::aws::s3_client(&conf),
+                &lakeline_aws::s3_client(&conf),
                 &aws_sdk_lambda::Client::new(&conf),
                 &execution_arn,
                 &function,
@@ -262,12 +262,12 @@ fn main() -> ExitCode {
             reason,
             quarantine_prefix,
         } => runtime().block_on(async {
-            let conf = lakeline::aws::sdk_config().await;
+            let conf = lakeline_aws::sdk_config().await;
             let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
                 .fmt(aws_smithy_types::date_time::Format::DateTime)?;
             print_json(
                 again::replay(
-                    &lakeline::aws::s3_client(&conf),
+                    &lakeline_aws::s3_client(&conf),
                     &uri,
                     &reason,
                     &quarantine_prefix,
@@ -281,7 +281,7 @@ fn main() -> ExitCode {
             function,
             max,
         } => runtime().block_on(async {
-            let conf = lakeline::aws::sdk_config().await;
+            let conf = lakeline_aws::sdk_config().await;
             let out = again::redrive_dlq(
                 &aws_sdk_sqs::Client::new(&conf),
                 &aws_sdk_lambda::Client::new(&conf),
@@ -322,7 +322,7 @@ fn registry_check(
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let origin = file.display().to_string();
-    let reg = lakeline::placeholders::load(&text, &origin, &placeholder_vars())?;
+    let reg = lakeline_core::placeholders::load(&text, &origin, &placeholder_vars())?;
     if let Some(p) = artifact_prefix {
         reg.check_entry_points(p, &origin)?;
     }
@@ -348,8 +348,8 @@ async fn registry_push(
     let Some((bucket, key)) = to.strip_prefix("s3://").and_then(|r| r.split_once('/')) else {
         bail!("--to {to:?} is not an s3://bucket/key URI");
     };
-    let conf = lakeline::aws::sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
+    let conf = lakeline_aws::sdk_config().await;
+    let s3 = lakeline_aws::s3_client(&conf);
     let sha = reg.content_hash();
     let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)?
@@ -377,7 +377,7 @@ async fn registry_push(
             .map_err(|e| {
                 anyhow::anyhow!(
                     "PutObject s3://{bucket}/{k}: {}",
-                    lakeline::aws::describe(&e)
+                    lakeline_aws::describe(&e)
                 )
             })?;
     }
@@ -388,7 +388,7 @@ async fn registry_push(
 fn load_registry(path: &Path) -> anyhow::Result<Registry> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(lakeline::placeholders::load(
+    Ok(lakeline_core::placeholders::load(
         &text,
         &path.display().to_string(),
         &placeholder_vars(),
@@ -397,9 +397,9 @@ fn load_registry(path: &Path) -> anyhow::Result<Registry> {
 
 /// `${LAKELINE_…}` placeholder values from this shell (a stack's, when its settings are
 /// exported; else the registry's defaults apply).
-fn placeholder_vars() -> lakeline::placeholders::Vars {
-    use lakeline::aws::Env;
-    lakeline::aws::ProcessEnv.placeholder_vars()
+fn placeholder_vars() -> lakeline_core::placeholders::Vars {
+    use lakeline_aws::Env;
+    lakeline_aws::ProcessEnv.placeholder_vars()
 }
 
 /// A dataset of the registry, or an error listing the ones there are.
@@ -408,8 +408,8 @@ fn dataset_of<'r>(
     dataset: &str,
     config: &Path,
 ) -> anyhow::Result<(
-    &'r lakeline::registry::DatasetName,
-    &'r lakeline::registry::Dataset,
+    &'r lakeline_core::registry::DatasetName,
+    &'r lakeline_core::registry::Dataset,
 )> {
     reg.dataset(dataset).ok_or_else(|| {
         let known: Vec<&str> = reg.datasets.keys().map(|n| n.as_str()).collect();
@@ -431,7 +431,7 @@ fn validate_cmd(
     let reg = load_registry(config)?;
     let (name, ds) = dataset_of(&reg, dataset, config)?;
     let today = match today {
-        Some(t) => lakeline::curate::columns::parse_date(t.as_bytes())
+        Some(t) => lakeline_core::types::parse_date(t.as_bytes())
             .with_context(|| format!("--today {t:?} is not a date (YYYY-MM-DD)"))?,
         None => validate::day_of_unix_seconds(
             std::time::SystemTime::now()
@@ -523,7 +523,7 @@ fn curate_cmd(
     config: &Path,
     key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    use lakeline::curate::{self, Provenance};
+    use lakeline_core::curate::{self, Provenance};
     let reg = load_registry(config)?;
     let (name, ds) = dataset_of(&reg, dataset, config)?;
     let stdin = file.as_os_str() == "-";
@@ -589,7 +589,7 @@ fn curate_cmd(
                 .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
             c
         }
-        Err(lakeline::Error::Invalid(mut report)) => {
+        Err(lakeline_core::Error::Invalid(mut report)) => {
             let _ = std::fs::remove_file(&tmp);
             report.key = shown;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -620,7 +620,7 @@ fn curate_cmd(
 fn parquet_report(
     file: &Path,
     name: &str,
-    ds: &lakeline::registry::Dataset,
+    ds: &lakeline_core::registry::Dataset,
     shown: &str,
     max: usize,
 ) -> anyhow::Result<Report> {

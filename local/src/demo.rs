@@ -50,17 +50,17 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let mut registry = crate::load_registry(config)?;
     // Large orders files go to Glue: make "large" small enough for a demo.
-    if let Some(lakeline::jobs::JobSpec::Glue(g)) = registry
+    if let Some(lakeline_core::jobs::JobSpec::Glue(g)) = registry
         .datasets
         .iter_mut()
         .find(|(n, _)| n.as_str() == "orders")
         .and_then(|(_, d)| d.job.as_mut())
     {
-        g.above = Some(lakeline::size::ByteSize(DEMO_GLUE_ABOVE));
+        g.above = Some(lakeline_core::size::ByteSize(DEMO_GLUE_ABOVE));
     }
     let definition = std::fs::read_to_string("statemachine/pipeline.asl.json")
         .context("reading statemachine/pipeline.asl.json")?;
-    let conf = lakeline::aws::sdk_config().await;
+    let conf = lakeline_aws::sdk_config().await;
     let stack = Stack::deploy(
         &conf,
         &router,
@@ -99,13 +99,13 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         .context("the registry has no orders dataset")?;
     for i in 0..SMALL_FILES {
         let body = small_export(&csv_text, i);
-        let prov = lakeline::curate::Provenance {
+        let prov = lakeline_core::curate::Provenance {
             source: format!("demo export {i}"),
             source_version: String::new(),
             dataset: "orders".into(),
             registry_sha256: stack.registry.content_hash(),
         };
-        let (_, parquet) = lakeline::curate::curate_stream(
+        let (_, parquet) = lakeline_core::curate::curate_stream(
             "orders",
             orders,
             "export.csv",
@@ -266,7 +266,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                 if let Some(err) = d.error() {
                     println!(
                         "         failed: {err}: {}",
-                        lakeline::text::shorten(d.cause().unwrap_or_default(), 150)
+                        lakeline_core::text::shorten(d.cause().unwrap_or_default(), 150)
                     );
                 }
                 let want = if u.expect == Expect::Curated {
@@ -294,10 +294,11 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
                     .flatten()
                     .take(3)
                 {
-                    let line = serde_json::from_value::<lakeline::validate::Problem>(p.clone())
-                        .map(|p| p.to_string())
-                        .unwrap_or_else(|_| p.to_string());
-                    println!("         - {}", lakeline::text::shorten(&line, 140));
+                    let line =
+                        serde_json::from_value::<lakeline_core::validate::Problem>(p.clone())
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|_| p.to_string());
+                    println!("         - {}", lakeline_core::text::shorten(&line, 140));
                 }
             }
             other => println!("         {other}"),
@@ -552,7 +553,7 @@ async fn partition_files(stack: &Stack, prefix: &str) -> anyhow::Result<Partitio
     for o in out.contents() {
         let key = o.key().unwrap_or_default();
         let name = key.strip_prefix(prefix).unwrap_or(key);
-        if !lakeline::compaction::is_data_file(name) {
+        if !lakeline_core::compaction::is_data_file(name) {
             continue;
         }
         let body = stack

@@ -1,7 +1,7 @@
 //! The lakeline handlers as the local router hosts them: built from a deployment's own
 //! environment (a cold start), then invoked with JSON like Lambda does.
 
-use lakeline::aws::Env;
+use lakeline_aws::Env;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 

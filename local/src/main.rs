@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lakeline::registry::Registry;
+use lakeline_core::registry::Registry;
 use lakeline_local::router;
 
 #[derive(Parser)]
@@ -74,7 +74,7 @@ fn load_registry(path: &Path) -> anyhow::Result<Registry> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     // The local stack names its own jobs (stack.rs), so the registry's defaults do here.
-    Ok(lakeline::placeholders::load(
+    Ok(lakeline_core::placeholders::load(
         &text,
         &path.display().to_string(),
         &Default::default(),

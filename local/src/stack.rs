@@ -15,8 +15,8 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::HistoryEvent;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use lakeline::jobs::JobSpec;
-use lakeline::registry::Registry;
+use lakeline_core::jobs::JobSpec;
+use lakeline_core::registry::Registry;
 use serde_json::{json, Value};
 
 /// Placeholder account of the emulator.
@@ -130,7 +130,7 @@ impl Clients {
     /// Clients for `conf`.
     pub fn new(conf: &aws_config::SdkConfig) -> Clients {
         Clients {
-            s3: lakeline::aws::s3_client(conf),
+            s3: lakeline_aws::s3_client(conf),
             sns: aws_sdk_sns::Client::new(conf),
             sqs: aws_sdk_sqs::Client::new(conf),
             sfn: aws_sdk_sfn::Client::new(conf),
@@ -249,7 +249,7 @@ impl Stack {
                 Some(JobSpec::Lambda(_)) | None => {}
             }
             if let Some(cp) = ds.compaction.as_mut() {
-                if cp.job.engine == lakeline::compaction::Engine::EmrServerless {
+                if cp.job.engine == lakeline_core::compaction::Engine::EmrServerless {
                     cp.job.application_id = Some(emr_app.clone());
                     cp.job.execution_role_arn = Some(EMR_ROLE_ARN.to_string());
                 }
@@ -549,7 +549,7 @@ pub fn status_change_event(d: &DescribeExecutionOutput) -> Value {
     json!({
         "version": "0",
         "id": format!("local-{}", d.name().unwrap_or_default()),
-        "detail-type": lakeline::failure::STATUS_CHANGE,
+        "detail-type": lakeline_core::failure::STATUS_CHANGE,
         "source": "aws.states",
         "account": ACCOUNT,
         "time": d.stop_date().map(|t| t.to_string()),

@@ -1,7 +1,7 @@
 """curate.py in local mode: the Rust engine's rules (types, null values, CSV quoting, JSON
 Lines, Parquet casts), failures that name column and value, output naming, and re-runs that
 leave the same outputs and no duplicates. Values are checked against expectations written out
-by hand from shared/src/curate/columns.rs and its tests."""
+by hand from shared/core/src/types.rs and its tests."""
 
 import datetime as dt
 import gzip

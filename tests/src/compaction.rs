@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use bytes::Bytes;
-use lakeline::curate::Provenance;
-use lakeline::registry::Registry;
+use lakeline_core::curate::Provenance;
+use lakeline_core::registry::Registry;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
 
@@ -41,9 +41,17 @@ pub fn orders_parquet(reg: &Registry, first: i64, rows: i64) -> Vec<u8> {
         dataset: "orders".into(),
         registry_sha256: reg.content_hash(),
     };
-    lakeline::curate::curate_stream("orders", ds, "x.csv", 20, csv.as_bytes(), Vec::new(), &prov)
-        .unwrap()
-        .1
+    lakeline_core::curate::curate_stream(
+        "orders",
+        ds,
+        "x.csv",
+        20,
+        csv.as_bytes(),
+        Vec::new(),
+        &prov,
+    )
+    .unwrap()
+    .1
 }
 
 /// Writes `n` small files of 10 rows into a partition; returns their order ids.
@@ -82,7 +90,7 @@ pub async fn files_and_rows(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<(i64
     let mut rows = Vec::new();
     for o in out.contents() {
         let key = o.key().unwrap();
-        if !lakeline::compaction::is_data_file(key.strip_prefix(prefix).unwrap()) {
+        if !lakeline_core::compaction::is_data_file(key.strip_prefix(prefix).unwrap()) {
             continue;
         }
         keys.push(key.to_string());
@@ -132,7 +140,7 @@ pub fn compact_deps(lake: &Lake, crash_after: Option<compact::Step>) -> compact:
         s3: lake.s3.clone(),
         registry_sha256: reg.content_hash(),
         registry: Arc::new(reg),
-        part_size: lakeline::aws::upload::PART_SIZE,
+        part_size: lakeline_aws::upload::PART_SIZE,
         crash_after,
     }
 }

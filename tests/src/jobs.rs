@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use aws_sdk_glue::types::{ExecutionProperty, JobCommand};
-use lakeline::jobs::{EmrServerlessJob, GlueArguments, GlueJob, JobSpec, TargetPrefix};
-use lakeline::registry::Registry;
+use lakeline_core::jobs::{EmrServerlessJob, GlueArguments, GlueJob, JobSpec, TargetPrefix};
+use lakeline_core::registry::Registry;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{endpoint, sdk_config, shipped_registry, unique, ROLE_ARN};
@@ -30,7 +30,7 @@ impl Jobs {
         Jobs {
             glue: aws_sdk_glue::Client::new(&conf),
             emr: aws_sdk_emrserverless::Client::new(&conf),
-            s3: lakeline::aws::s3_client(&conf),
+            s3: lakeline_aws::s3_client(&conf),
         }
     }
 

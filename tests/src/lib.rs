@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use lakeline::registry::Registry;
+use lakeline_core::registry::Registry;
 use serde_json::Value;
 
 pub mod compaction;
@@ -68,7 +68,7 @@ pub use lakeline_local::stack::unique;
 /// The shipped registry (`config/datasets.yaml`).
 pub fn shipped_registry() -> Registry {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/datasets.yaml");
-    lakeline::placeholders::load(
+    lakeline_core::placeholders::load(
         &std::fs::read_to_string(path).unwrap(),
         path,
         &Default::default(),
@@ -115,7 +115,7 @@ impl Lake {
     /// Creates a fresh lake whose pipeline state machine has `definition`.
     pub async fn new(definition: &str) -> Lake {
         let conf = sdk_config().await;
-        let s3 = lakeline::aws::s3_client(&conf);
+        let s3 = lakeline_aws::s3_client(&conf);
         let sns = aws_sdk_sns::Client::new(&conf);
         let sqs = aws_sdk_sqs::Client::new(&conf);
         let sfn = aws_sdk_sfn::Client::new(&conf);

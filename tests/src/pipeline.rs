@@ -9,7 +9,7 @@ pub use lakeline_local::stack::{entered, placeholders, transitions};
 use lakeline_local::stack::{Stack, StackOptions};
 use serde_json::Value;
 
-use lakeline::registry::Registry;
+use lakeline_core::registry::Registry;
 
 use crate::{sdk_config, shipped_registry, Lake};
 
@@ -62,7 +62,7 @@ impl Default for Options {
 pub fn spark_registry() -> Registry {
     let mut reg = shipped_registry();
     for (name, ds) in reg.datasets.iter_mut() {
-        if let (true, Some(lakeline::jobs::JobSpec::Glue(g))) =
+        if let (true, Some(lakeline_core::jobs::JobSpec::Glue(g))) =
             (name.as_str() == "orders", ds.job.as_mut())
         {
             g.above = None;

@@ -122,7 +122,7 @@ COMPACTED = "curated/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet"
 MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
 STAGING = "_lakeline/staging/sales-1a2b/run-7/part-00000.parquet"
 SLA_MARKER = "_lakeline/sla/orders/2026-11-30"  # lakeline::sla
-BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # lakeline::batch
+BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # lakeline_core::batch
 UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 
@@ -749,7 +749,7 @@ def test_unclaimed_uploads_alarm_matches_the_metric(template, deploy):
     dims = emf_dimensions(src, "UnclaimedUploads")
     assert [name for name, _ in dims] == ["Function", "Prefix"]
     assert dims[0][1] == '"validate-upload"'
-    metrics_src = (ROOT / "shared/src/metrics.rs").read_text()
+    metrics_src = (ROOT / "shared/core/src/metrics.rs").read_text()
     assert 'NAMESPACE: &str = "lakeline"' in metrics_src
     assert '"Dimensions": [dim_names]' in metrics_src  # one dimension set, no roll-ups
     expression, period = insights_alarm(deploy(), "UnclaimedUploadsAlarm")

@@ -110,7 +110,7 @@ def test_start_job_retries_concurrency_refusals():
     Lakeline.JobRetryable (Rust), and the pipeline retries that with backoff."""
     import json
 
-    jobs_rs = (ROOT / "shared/src/jobs.rs").read_text()
+    jobs_rs = (ROOT / "shared/core/src/jobs.rs").read_text()
     assert re.search(r'"ConcurrentRunsExceededException"[^=]*=> return JobErrorClass::Retryable', jobs_rs, re.S)
     asl = json.loads((ROOT / "statemachine/pipeline.asl.json").read_text())
     (retry,) = [r for r in asl["States"]["StartJob"]["Retry"] if "Lakeline.JobRetryable" in r["ErrorEquals"]]
@@ -311,10 +311,10 @@ def rust_glue_arguments():
     start = (ROOT / "functions/start-job/src/lib.rs").read_text()
     names = set(re.findall(r'args\.insert\(\s*"(--[a-z_]+)"', start))
     if "GLUE_RUN_KEY_ARG" in start:
-        names.add(re.search(r'GLUE_RUN_KEY_ARG: &str = "([^"]+)"', (ROOT / "shared/src/jobs.rs").read_text()).group(1))
-    # a batch's run names its manifest instead of one source (lakeline::batch)
+        names.add(re.search(r'GLUE_RUN_KEY_ARG: &str = "([^"]+)"', (ROOT / "shared/core/src/jobs.rs").read_text()).group(1))
+    # a batch's run names its manifest instead of one source (lakeline_core::batch)
     names |= set(re.findall(r'GLUE_MANIFEST_ARG: &str = "([^"]+)"', start))
-    comp = (ROOT / "shared/src/compaction/mod.rs").read_text()
+    comp = (ROOT / "shared/core/src/compaction/mod.rs").read_text()
     body = comp[comp.index("pub fn job_spec"):]
     names |= set(re.findall(r'\("(--[a-z-]+)",', body[:body.index("Ok(match")]))
     return names

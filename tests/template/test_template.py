@@ -350,7 +350,7 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
 
 # The stack's Spark engines by name: no code names them, the registry does, as placeholders
 # (`${LAKELINE_GLUE_CURATE_JOB}`) that the loader fills from any LAKELINE_ variable
-# (shared/src/placeholders.rs; test_glue_jobs.py checks the sample registry against them).
+# (shared/core/src/placeholders.rs; test_glue_jobs.py checks the sample registry against them).
 PENDING_ENV: set[str] = {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB", "LAKELINE_EMR_APPLICATION_ID"}
 # The functions that load the registry get these too.
 REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}
@@ -358,8 +358,8 @@ ENV_NAME = r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"'
 
 
 def shared_env_names():
-    """Variable names the shared library reads (the registry loader lives there)."""
-    src = "\n".join(p.read_text() for p in (ROOT / "shared/src").rglob("*.rs"))
+    """Variable names the shared crates read (the registry loader lives there)."""
+    src = "\n".join(p.read_text() for p in (ROOT / "shared").rglob("*.rs"))
     return set(re.findall(ENV_NAME, src))
 
 
@@ -419,11 +419,11 @@ def test_artifact_prefix_is_what_the_registry_check_reads():
     """LAKELINE_ARTIFACT_PREFIX is read by registry_from_env (and no longer pending), which
     hands it to Registry::check_entry_points, a plain prefix test on the entry point's s3://
     URI: the s3:// form of the variable is the form the check compares."""
-    aws = (ROOT / "shared/src/aws/mod.rs").read_text()
+    aws = (ROOT / "shared/aws/src/lib.rs").read_text()
     body = aws[aws.index("pub async fn registry_from_env"):]
     body = body[:body.index("\n}\n")]
     assert 'env.var("LAKELINE_ARTIFACT_PREFIX")' in body and "check_entry_points(" in body
-    reg = (ROOT / "shared/src/registry.rs").read_text()
+    reg = (ROOT / "shared/core/src/registry/mod.rs").read_text()
     check = reg[reg.index("pub fn check_entry_points"):]
     assert "allow_external_entry_points" in check[:400] and "starts_with(artifact_prefix)" in check
     assert "LAKELINE_ARTIFACT_PREFIX" not in PENDING_ENV
@@ -633,10 +633,10 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
     assert not any(a.startswith(("s3:Delete", "s3:PutObjectTagging", "s3:PutObjectAcl")) for a in actions)
     assert template["Parameters"]["CuratedPrefix"]["Default"] == "curated/"
     # The resource ends in .parquet because every curated key does.
-    curate_src = (ROOT / "shared/src/curate/mod.rs").read_text()
+    curate_src = (ROOT / "shared/core/src/curate/mod.rs").read_text()
     assert 'format!("{target_prefix}{stem}-{hash}.parquet")' in curate_src
     # The registry's default target of the lambda engine lies under the default CuratedPrefix.
-    jobs_src = (ROOT / "shared/src/jobs.rs").read_text()
+    jobs_src = (ROOT / "shared/core/src/registry/job.rs").read_text()
     assert 'TargetPrefix("curated/{dataset}/{partition}/".into())' in jobs_src
 
 
@@ -699,7 +699,7 @@ def test_validate_upload_marker_grant_matches_the_code():
     """The grant above follows the code: markers are _lakeline/unclaimed/<16 hex>/<YYYY-MM-DDTHH>,
     created with If-None-Match: * (PutObject) and deleted (DeleteObject, no version) when the
     alert could not be published; never read."""
-    alert = (ROOT / "shared/src/alert.rs").read_text()
+    alert = (ROOT / "shared/core/src/alert.rs").read_text()
     assert 'format!("_lakeline/unclaimed/{h}/{hour}")' in alert
     src = (ROOT / "functions/validate-upload/src/lib.rs").read_text()
     start = src.index("async fn unclaimed(")
@@ -738,12 +738,12 @@ def test_compact_grants_match_the_keys_the_code_writes():
     """The resource patterns above follow the code: outputs are <partition prefix>compacted-
     <id>.parquet, inputs only .parquet keys, manifests _lakeline/compaction/..., markers
     <partition prefix>_lakeline_compaction.json (not .parquet: compact cannot touch them)."""
-    plan = (ROOT / "shared/src/compaction/plan.rs").read_text()
+    plan = (ROOT / "shared/core/src/compaction/plan.rs").read_text()
     assert 'format!("{partition_prefix}compacted-{id}.parquet")' in plan
     assert 'f.key.ends_with(".parquet")' in plan
     assert 'format!("_lakeline/compaction/{dataset}/{partition}/")' in plan
     assert 'format!("{}{group}.json", Manifest::prefix(dataset, partition))' in plan
-    mod = (ROOT / "shared/src/compaction/mod.rs").read_text()
+    mod = (ROOT / "shared/core/src/compaction/mod.rs").read_text()
     assert 'MARKER_FILE: &str = "_lakeline_compaction.json"' in mod
     src = (ROOT / "functions/compact/src/lib.rs").read_text()
     # conditional deletes of the inputs, never of a version
@@ -926,7 +926,7 @@ def test_delivery_schedule_runs_the_delivery_check(deploy, params):
     assert '"deliveries"' in src or "Deliveries" in src
     deliveries = (ROOT / "functions/check-compaction/src/deliveries.rs").read_text()
     assert "MissedDeliveries" in deliveries
-    sla = (ROOT / "shared/src/sla.rs").read_text()
+    sla = (ROOT / "shared/core/src/sla.rs").read_text()
     assert "_lakeline/sla/" in sla
     alarm = stack.resources["MissedDeliveriesAlarm"]["Properties"]
     assert alarm["Metrics"][0]["Expression"] == "SELECT SUM(MissedDeliveries) FROM lakeline"
@@ -1009,7 +1009,7 @@ def test_quarantine_spike_alarm_reads_the_emf_metric(expanded):
     props = expanded["Resources"]["QuarantineSpikeAlarm"]["Properties"]
     expr = props["Metrics"][0]["Expression"]
     assert "FilesRejected" in expr and "lakeline" in expr
-    metrics_src = (ROOT / "shared/src/metrics.rs").read_text()
+    metrics_src = (ROOT / "shared/core/src/metrics.rs").read_text()
     assert 'NAMESPACE: &str = "lakeline"' in metrics_src
     assert '"FilesRejected"' in (ROOT / "functions/validate-upload/src/lib.rs").read_text()
 

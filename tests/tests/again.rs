@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use lakeline::jobs::JobSpec;
 use lakeline_cli::again;
+use lakeline_core::jobs::JobSpec;
 use lakeline_tests::pipeline::{router_url, spark_registry, Deployment, Options};
 use lakeline_tests::{outcome, sample};
 use serde_json::{json, Value};
@@ -56,7 +56,10 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
     let arn = d.execution_arn(&first);
     let done = d.finished(&arn, Duration::from_secs(60)).await;
     assert_eq!(done.status().as_str(), "FAILED");
-    assert_eq!(done.error(), Some(lakeline::error_names::JOB_NOT_FOUND));
+    assert_eq!(
+        done.error(),
+        Some(lakeline_core::error_names::JOB_NOT_FOUND)
+    );
 
     // Fix: orders goes back to the Lambda engine (no job), published like `registry push`.
     let mut fixed = d.stack.registry.clone();

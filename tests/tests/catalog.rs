@@ -69,7 +69,7 @@ async fn catalog_sync_creates_updates_and_leaves_alone() {
         "      - {name: gift,       type: bool}\n",
         "      - {name: gift,       type: bool}\n      - {name: channel,    type: string}\n",
     );
-    let changed = lakeline::placeholders::load(&text, "t.yaml", &Default::default()).unwrap();
+    let changed = lakeline_core::placeholders::load(&text, "t.yaml", &Default::default()).unwrap();
     let third = lakeline_cli::catalog::sync(&glue, &changed, "lake-bucket", &db)
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use check_compaction::{handle, Config, Deps};
-use lakeline::registry::Registry;
+use lakeline_core::registry::Registry;
 use lakeline_tests::{sdk_config, unique};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
@@ -21,7 +21,7 @@ struct Fixture {
 
 async fn fixture(page_size: i32, concurrency: usize) -> Fixture {
     let conf = sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
+    let s3 = lakeline_aws::s3_client(&conf);
     let bucket = unique("compaction");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let registry = Registry::from_yaml(REGISTRY, "test.yaml").unwrap();

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use lakeline::compaction::plan::{self, DataFile, Manifest};
+use lakeline_core::compaction::plan::{self, DataFile, Manifest};
 use lakeline_tests::compaction::{
     check_deps, compact_deps, files_and_ids, now_plus, orders_parquet, planned, small_files, sweep,
     CLOSED,
@@ -190,7 +190,7 @@ async fn schema_drift_is_refused_naming_the_file_and_nothing_moves() {
     let reg = shipped_registry();
     small_files(&lake, &reg, CLOSED, 5).await;
     // One file curated under an older registry: `gift` was a string.
-    let old = lakeline::placeholders::load(
+    let old = lakeline_core::placeholders::load(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../config/datasets.yaml"
@@ -212,7 +212,7 @@ async fn schema_drift_is_refused_naming_the_file_and_nothing_moves() {
         .unwrap_err();
     assert_eq!(
         err.error_type(),
-        lakeline::error_names::SCHEMA_DRIFT,
+        lakeline_core::error_names::SCHEMA_DRIFT,
         "{err}"
     );
     assert!(err.to_string().contains("part-999.parquet"), "{err}");

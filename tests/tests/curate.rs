@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
-use lakeline::registry::Registry;
+use lakeline_core::registry::Registry;
 use lakeline_tests::{sample, shipped_registry, Lake};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
@@ -31,8 +31,8 @@ fn deps(lake: &Lake, registry: Registry) -> curate::Deps {
 fn validated_rows(dataset: &str, key: &str, body: &[u8]) -> u64 {
     let reg = shipped_registry();
     let (_, ds) = reg.dataset(dataset).unwrap();
-    let r = lakeline::validate::validate_stream(dataset, ds, key, 20, body).unwrap();
-    assert_eq!(r.verdict, lakeline::validate::Verdict::Valid, "{r:?}");
+    let r = lakeline_core::validate::validate_stream(dataset, ds, key, 20, body).unwrap();
+    assert_eq!(r.verdict, lakeline_core::validate::Verdict::Valid, "{r:?}");
     r.rows
 }
 
@@ -296,7 +296,11 @@ async fn row_count_mismatch_commits_nothing_and_leaves_no_upload() {
     let key = format!("raw/orders/{DT}/wide.csv");
     let (_, res) = put_and_curate(&lake, &d, "orders", &key, csv.into(), 7).await;
     let err = res.unwrap_err();
-    assert_eq!(err.error_type(), lakeline::error_names::ROW_COUNT, "{err}");
+    assert_eq!(
+        err.error_type(),
+        lakeline_core::error_names::ROW_COUNT,
+        "{err}"
+    );
     assert!(err.to_string().contains("validation counted 7"), "{err}");
     assert!(curated_keys(&lake, "curated/").await.is_empty());
     assert_eq!(
@@ -334,7 +338,11 @@ async fn a_file_the_changed_registry_refuses_is_an_error_not_an_object() {
     let key = format!("raw/orders/{DT}/x.csv");
     let (_, res) = put_and_curate(&lake, &d, "orders", &key, "id,amount\n1,2.5\n".into(), 1).await;
     let err = res.unwrap_err();
-    assert_eq!(err.error_type(), lakeline::error_names::INVALID, "{err}");
+    assert_eq!(
+        err.error_type(),
+        lakeline_core::error_names::INVALID,
+        "{err}"
+    );
     assert!(
         err.to_string().contains("row 1") || err.to_string().contains("line 2"),
         "{err}"

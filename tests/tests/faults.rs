@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
-use lakeline::aws::live::Live;
-use lakeline::error_names;
+use lakeline_aws::live::Live;
+use lakeline_core::error_names;
 use lakeline_tests::compaction::{
     check_deps, compact_deps, files_and_rows, planned, rows_in, small_files, sweep, CLOSED,
 };
@@ -204,7 +204,7 @@ async fn endpoint_down_is_transient_and_the_same_event_runs_once_it_is_back() {
         .load()
         .await;
     let mut deps = lake.validate_deps(shipped_registry());
-    deps.s3 = lakeline::aws::s3_client(&down);
+    deps.s3 = lakeline_aws::s3_client(&down);
     deps.sfn = aws_sdk_sfn::Client::new(&down);
     deps.sns = aws_sdk_sns::Client::new(&down);
     let err = validate(&deps, event.clone()).await.unwrap_err();
@@ -418,7 +418,7 @@ async fn a_crash_between_curates_write_and_completion_leaves_one_curated_object(
     let req = json!({"bucket": lake.bucket, "key": key, "etag": etag, "versionId": null,
                      "dataset": "orders", "partition": DT, "rows": want.len()});
     let prefix = format!("curated/orders/{DT}/");
-    let out_key = lakeline::curate::output_key(&prefix, &key);
+    let out_key = lakeline_core::curate::output_key(&prefix, &key);
 
     // The first attempt's crash: an upload to the curated key with a part, never completed.
     let orphan = lake
@@ -569,7 +569,7 @@ async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds(
     let held = GlueRunsHeld::take().await;
     let mut registry = spark_registry();
     for ds in registry.datasets.values_mut() {
-        if let Some(lakeline::jobs::JobSpec::Glue(g)) = ds.job.as_mut() {
+        if let Some(lakeline_core::jobs::JobSpec::Glue(g)) = ds.job.as_mut() {
             g.batch_seconds = 0;
         }
     }
@@ -648,7 +648,10 @@ async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds(
         .map(|r| r.arguments().unwrap()["--lakeline_run_key"].clone())
         .collect();
     run_keys.sort();
-    let mut want: Vec<String> = names.iter().map(|n| lakeline::jobs::run_key(n)).collect();
+    let mut want: Vec<String> = names
+        .iter()
+        .map(|n| lakeline_core::jobs::run_key(n))
+        .collect();
     want.sort();
     assert_eq!(run_keys, want);
     for k in &keys {
@@ -740,7 +743,7 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
     let lake = Lake::new(WAITING_DEFINITION).await;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/datasets.yaml");
     let good_text = std::fs::read_to_string(path).unwrap();
-    let good = lakeline::placeholders::load(&good_text, path, &Default::default()).unwrap();
+    let good = lakeline_core::placeholders::load(&good_text, path, &Default::default()).unwrap();
     lake.put("config/datasets.yaml", good_text.clone().into())
         .await;
     let env: HashMap<String, String> = HashMap::from([
@@ -780,7 +783,7 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
     assert!(good_text.contains(line));
     let broken = good_text.replacen(line, "", 1);
     let why =
-        lakeline::placeholders::load(&broken, "broken.yaml", &Default::default()).unwrap_err();
+        lakeline_core::placeholders::load(&broken, "broken.yaml", &Default::default()).unwrap_err();
     assert!(why.to_string().contains("job"), "{why}");
     lake.put("config/datasets.yaml", broken.into()).await;
     let cold = validate_upload::Deps::from_env(&lake.conf, &env).await;

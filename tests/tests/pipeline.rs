@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lakeline::error_names;
-use lakeline::failure::Remedy;
+use lakeline_core::error_names;
+use lakeline_core::failure::Remedy;
 use lakeline_tests::jobs::GlueRunsHeld;
 use lakeline_tests::pipeline::{
     definition_template, entered, placeholders, transitions, Deployment, Options,
@@ -267,7 +267,7 @@ async fn a_burst_into_one_partition_is_one_spark_run() {
     );
     // Every file is in exactly one manifest.
     let mut listed = Vec::new();
-    let root = lakeline::batch::root("orders", Some(partition));
+    let root = lakeline_core::batch::root("orders", Some(partition));
     let objs = d
         .lake
         .s3
@@ -280,7 +280,7 @@ async fn a_burst_into_one_partition_is_one_spark_run() {
     for o in objs.contents() {
         let k = o.key().unwrap();
         if k.ends_with("/manifest.json") {
-            let m: lakeline::batch::Manifest =
+            let m: lakeline_core::batch::Manifest =
                 serde_json::from_slice(&d.lake.body(k).await).unwrap();
             listed.extend(m.files.into_iter().map(|f| f.key));
         }
@@ -399,7 +399,7 @@ fn check_error_names(text: &str, every_retryable_used: bool, catch_required: boo
     for name in text.split('"').filter(|s| s.starts_with("Lakeline.")) {
         assert!(
             error_names::ALL.contains(&name),
-            "{name} is used by the state machine but not defined in lakeline::error_names"
+            "{name} is used by the state machine but not defined in lakeline_core::error_names"
         );
     }
     for (name, st) in &states {

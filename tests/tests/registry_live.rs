@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use lakeline::aws::live::Live;
-use lakeline::registry::Registry;
+use lakeline_aws::live::Live;
+use lakeline_core::registry::Registry;
 use lakeline_tests::{Lake, WAITING_DEFINITION};
 
 const V1: &str = "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n";
@@ -21,7 +21,7 @@ async fn a_new_registry_is_picked_up_and_a_broken_one_refused() {
         // Look at the object on every invocation.
         ("LAKELINE_REGISTRY_TTL_SECONDS".to_string(), "0".to_string()),
     ]);
-    let first = lakeline::aws::load_registry(&location, &lake.s3, &Default::default())
+    let first = lakeline_aws::load_registry(&location, &lake.s3, &Default::default())
         .await
         .unwrap();
     let live = Live::new(first, &env, lake.s3.clone(), "test")

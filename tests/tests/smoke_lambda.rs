@@ -53,7 +53,7 @@ async fn invoke(port: u16, function: &str, payload: &Value) -> (u16, Value) {
 async fn each_function_binary_answers_its_sample_event() {
     use std::os::unix::process::CommandExt;
     let conf = sdk_config().await;
-    let s3 = lakeline::aws::s3_client(&conf);
+    let s3 = lakeline_aws::s3_client(&conf);
     let sns = aws_sdk_sns::Client::new(&conf);
     let sfn = aws_sdk_sfn::Client::new(&conf);
     let glue = aws_sdk_glue::Client::new(&conf);
@@ -64,7 +64,7 @@ async fn each_function_binary_answers_its_sample_event() {
         .as_str()
         .unwrap()
         .to_string();
-    let key = lakeline::keys::decode_event_key(
+    let key = lakeline_core::keys::decode_event_key(
         put["Records"][0]["s3"]["object"]["key"].as_str().unwrap(),
     )
     .unwrap();
@@ -103,7 +103,7 @@ async fn each_function_binary_answers_its_sample_event() {
         .state_machine_arn;
     let reg = shipped_registry();
     let (_, orders) = reg.dataset("orders").unwrap();
-    let Some(lakeline::jobs::JobSpec::Glue(g)) = &orders.job else {
+    let Some(lakeline_core::jobs::JobSpec::Glue(g)) = &orders.job else {
         panic!("orders runs a Glue job in the shipped registry")
     };
     glue.create_job()
@@ -197,6 +197,10 @@ async fn each_function_binary_answers_its_sample_event() {
     // Lambda answers 200 + X-Amz-Function-Error).
     let (status, out) = invoke(port, "start-job", &serde_json::json!({"action": "launch"})).await;
     assert_ne!(status, 200);
-    assert_eq!(out["errorType"], lakeline::error_names::BAD_INPUT, "{out}");
+    assert_eq!(
+        out["errorType"],
+        lakeline_core::error_names::BAD_INPUT,
+        "{out}"
+    );
     let _ = std::fs::remove_file(env_file);
 }

@@ -3,7 +3,7 @@
 
 use aws_sdk_emrserverless::types::JobDriver;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use lakeline::jobs::run_key;
+use lakeline_core::jobs::run_key;
 use lakeline_tests::jobs::{
     emr_spec, glue_spec, registry_with_job, GlueRunsHeld, Jobs, EMR_ROLE_ARN,
 };
@@ -92,7 +92,7 @@ async fn execution_name_is_derived_from_the_upload_when_not_given() {
     req.as_object_mut().unwrap().remove("execution");
     let a = handle(&deps, req.clone()).await.unwrap();
     let b = handle(&deps, req).await.unwrap();
-    let expected = lakeline::keys::execution_name(
+    let expected = lakeline_core::keys::execution_name(
         "orders",
         Some("2026-11-25"),
         "export.csv",
@@ -288,7 +288,7 @@ async fn emr_serverless_start_uses_the_registry_and_status_reports_success() {
 fn mocked_deps(
     glue: aws_sdk_glue::Client,
     emr: aws_sdk_emrserverless::Client,
-    reg: lakeline::registry::Registry,
+    reg: lakeline_core::registry::Registry,
 ) -> start_job::Deps {
     start_job::Deps {
         // Unused by these paths (batches are tested against the emulator).
@@ -512,7 +512,7 @@ async fn a_partitions_files_share_one_batch_run() {
         .await
         .unwrap();
     let mut spec = glue_spec(&job);
-    if let lakeline::jobs::JobSpec::Glue(g) = &mut spec {
+    if let lakeline_core::jobs::JobSpec::Glue(g) = &mut spec {
         g.batch_seconds = 60;
     }
     let deps = jobs.deps(registry_with_job("orders", Some(spec)));
@@ -587,7 +587,7 @@ async fn a_partitions_files_share_one_batch_run() {
         .await
         .unwrap()
         .into_bytes();
-    let m: lakeline::batch::Manifest = serde_json::from_slice(&bytes).unwrap();
+    let m: lakeline_core::batch::Manifest = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(m.files.len(), n);
     assert!(m
         .files
@@ -595,7 +595,7 @@ async fn a_partitions_files_share_one_batch_run() {
         .all(|f| f.key.starts_with("raw/orders/dt=2026-11-25/f")));
     // A dataset that asks for a run per file gets one.
     let mut per_file = glue_spec(&job);
-    if let lakeline::jobs::JobSpec::Glue(g) = &mut per_file {
+    if let lakeline_core::jobs::JobSpec::Glue(g) = &mut per_file {
         g.batch_seconds = 0;
     }
     let deps = jobs.deps(registry_with_job("orders", Some(per_file)));

@@ -495,7 +495,7 @@ async fn sensitive_values_never_reach_the_report_or_the_alert() {
         "{name: customer,   type: string,    required: true, length: {max: 200}}",
         "{name: customer,   type: string,    required: true, length: {max: 200}, sensitive: true}",
     );
-    let reg = lakeline::placeholders::load(&text, "t.yaml", &Default::default()).unwrap();
+    let reg = lakeline_core::placeholders::load(&text, "t.yaml", &Default::default()).unwrap();
     let deps = lake.validate_deps(reg);
     // Row 1 misses the required customer (sensitive); row 2 has one field too many, which
     // would quote the whole record, customer included.
@@ -529,7 +529,7 @@ async fn a_dataset_requiring_sha256_refuses_uploads_without_one() {
     let mut reg = shipped_registry();
     for (name, ds) in reg.datasets.iter_mut() {
         if name.as_str() == "orders" {
-            ds.checksum = Some(lakeline::registry::ChecksumRule::Sha256);
+            ds.checksum = Some(lakeline_core::registry::ChecksumRule::Sha256);
         }
     }
     let deps = lake.validate_deps(reg);

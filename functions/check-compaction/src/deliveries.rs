@@ -3,14 +3,15 @@
 //! `_lakeline/sla/<dataset>/<period>`, created with `If-None-Match: *`, decides which run sends
 //! it), one `MissedDeliveries` metric, and nothing more however often the check runs.
 //!
-//! Every decision is [`lakeline::sla`]; this module lists S3, writes the marker and publishes.
+//! Every decision is [`lakeline_core::sla`]; this module lists S3, writes the marker and publishes.
 //! A file "arrived" when an object exists in the raw partition: validate-upload moves rejected
 //! files to quarantine, so what stays under `raw/` was accepted (or is being judged).
 
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
-use lakeline::metrics::{Emf, Unit};
-use lakeline::registry::Dataset;
-use lakeline::sla::{self, Evidence, Seen};
+use lakeline_aws::Emit;
+use lakeline_core::metrics::{Emf, Unit};
+use lakeline_core::registry::Dataset;
+use lakeline_core::sla::{self, Evidence, Seen};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -168,7 +169,7 @@ async fn alert_once(
     deps: &Deps,
     bucket: &str,
     marker: &str,
-    alert: lakeline::alert::Alert,
+    alert: lakeline_core::alert::Alert,
 ) -> Result<bool, HandlerError> {
     let Some(a) = &deps.alerts else {
         return Err(HandlerError::Config(
@@ -195,7 +196,7 @@ async fn alert_once(
         }
         Err(e) => return Err(HandlerError::from_sdk("PutObject (delivery marker)", &e)),
     }
-    if let Err(e) = lakeline::aws::publish_alert(&a.sns, &a.topic_arn, &alert).await {
+    if let Err(e) = lakeline_aws::publish_alert(&a.sns, &a.topic_arn, &alert).await {
         // Give the period's alert back, so the next run sends it.
         let _ = deps
             .s3

@@ -17,9 +17,9 @@
 //!
 //! Output: `{"dataset","bucket","compact":bool,"partitions":[report…],"jobs":[request…],
 //! "totals":{…},"omitted":n}`. `compact` is what the state machine's Choice reads; each job is a
-//! [`lakeline::compaction::CompactionJobRequest`] for start-job.
+//! [`lakeline_core::compaction::CompactionJobRequest`] for start-job.
 //!
-//! Every decision is [`lakeline::compaction::decide`]; this crate lists S3 and writes markers.
+//! Every decision is [`lakeline_core::compaction::decide`]; this crate lists S3 and writes markers.
 //! A partition due for compaction gets a marker object (`<partition>/_lakeline_compaction.json`,
 //! created only if absent) before its job is requested, so two overlapping checks never
 //! request the same compaction twice, and later checks skip it until it is cleared or stale.
@@ -32,12 +32,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
-use lakeline::compaction::{
+use lakeline_aws as laws;
+use lakeline_aws::Emit;
+use lakeline_core::compaction::{
     self, CompactionJobRequest, CompactionSettings, Decision, PartitionReport, Reason, Totals,
 };
-use lakeline::metrics::{Emf, Unit};
-use lakeline::registry::Registry;
-use lakeline::{aws as laws, error_names};
+use lakeline_core::error_names;
+use lakeline_core::metrics::{Emf, Unit};
+use lakeline_core::registry::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -72,7 +74,7 @@ impl Default for Config {
 
 impl Config {
     /// Reads the optional variables above.
-    pub fn from_env(env: &dyn lakeline::aws::Env) -> Result<Config, lakeline::Error> {
+    pub fn from_env(env: &dyn lakeline_aws::Env) -> Result<Config, lakeline_core::Error> {
         let d = Config::default();
         Ok(Config {
             concurrency: env.positive("LAKELINE_LIST_CONCURRENCY", d.concurrency)?,
@@ -109,10 +111,10 @@ impl Deps {
     /// Builds everything from the environment: `LAKELINE_REGISTRY` and the optional settings.
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
-        env: &dyn lakeline::aws::Env,
-    ) -> Result<Deps, lakeline::Error> {
-        let s3 = lakeline::aws::s3_client(conf);
-        let registry = lakeline::aws::registry_from_env(env, &s3).await?;
+        env: &dyn lakeline_aws::Env,
+    ) -> Result<Deps, lakeline_core::Error> {
+        let s3 = lakeline_aws::s3_client(conf);
+        let registry = lakeline_aws::registry_from_env(env, &s3).await?;
         let alerts = env
             .var("ALERT_TOPIC_ARN")
             .filter(|t| !t.trim().is_empty())
@@ -128,7 +130,7 @@ impl Deps {
         })
     }
     /// The same dependencies around another registry: a reload
-    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    /// ([`lakeline_aws::live::Live`]) without a cold start.
     pub fn with_registry(&self, registry: Registry) -> Deps {
         Deps {
             registry: Arc::new(registry),
@@ -137,7 +139,7 @@ impl Deps {
     }
 }
 
-/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+/// The function's error; its `errorType` is one of [`lakeline_core::error_names`].
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     /// A transient AWS failure: retrying the invocation is safe.
@@ -267,7 +269,7 @@ pub struct Item {
     /// `lambda`, `emr-serverless` or `glue`.
     pub engine: String,
     /// Lambda engine: the planned groups, one compact invocation each.
-    pub groups: Vec<lakeline::compaction::plan::Group>,
+    pub groups: Vec<lakeline_core::compaction::plan::Group>,
     /// Spark engines: the job request for start-job's `compact` action.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<CompactionJobRequest>,
@@ -318,7 +320,7 @@ fn now_secs() -> i64 {
 fn now_of(input: &Input) -> Result<i64, HandlerError> {
     match input.now.as_deref() {
         None => Ok(now_secs()),
-        Some(t) => lakeline::curate::columns::parse_timestamp(t.as_bytes())
+        Some(t) => lakeline_core::types::parse_timestamp(t.as_bytes())
             .map(|us| us.div_euclid(1_000_000))
             .ok_or_else(|| HandlerError::BadInput(format!("now {t:?} is not an RFC 3339 time"))),
     }

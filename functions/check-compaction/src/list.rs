@@ -4,8 +4,8 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
-use lakeline::compaction::plan::DataFile;
-use lakeline::compaction::PartitionStats;
+use lakeline_core::compaction::plan::DataFile;
+use lakeline_core::compaction::PartitionStats;
 use tokio::task::JoinSet;
 
 /// A failed listing.
@@ -138,7 +138,7 @@ pub async fn list_files(
 ) -> Result<Vec<DataFile>, ListError> {
     let mut out = Vec::new();
     each_object(s3, bucket, prefix, page_size, |o, name| {
-        if !name.contains('/') && lakeline::compaction::is_data_file(name) {
+        if !name.contains('/') && lakeline_core::compaction::is_data_file(name) {
             out.push(DataFile {
                 key: o.key().unwrap_or_default().to_string(),
                 size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),

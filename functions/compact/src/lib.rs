@@ -1,5 +1,5 @@
 //! compact: the `lambda` compaction engine. One invocation merges one planned group
-//! ([`lakeline::compaction::plan::Group`]) of a partition's small Parquet files into one file,
+//! ([`lakeline_core::compaction::plan::Group`]) of a partition's small Parquet files into one file,
 //! streaming row groups (never a whole input in memory) into a multipart upload.
 //!
 //! Input (one item of the maintenance state machine's Map):
@@ -9,7 +9,7 @@
 //!  "group": {"id": "…", "inputs": [{"key", "size", "etag"}…], "bytes": n, "output": "…"}}
 //! ```
 //!
-//! The commit, and what a crash at each step leaves ([`lakeline::compaction::plan::Manifest`]):
+//! The commit, and what a crash at each step leaves ([`lakeline_core::compaction::plan::Manifest`]):
 //!
 //! 1. every input's footer is read at its planned ETag (a changed input: `STALE_PLAN`, nothing
 //!    done); schemas must agree, or the group is refused naming the file that differs;
@@ -26,13 +26,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lakeline::aws::parquet::{Batches, S3File, S3Object};
-use lakeline::aws::upload::{self, PartWriter};
-use lakeline::compaction::plan::{DataFile, Group, Manifest, ManifestState, Recovery};
-use lakeline::curate::{self, Provenance};
-use lakeline::metrics::{Emf, Unit};
-use lakeline::registry::Registry;
-use lakeline::{aws as laws, error_names};
+use lakeline_aws as laws;
+use lakeline_aws::parquet::{Batches, S3File, S3Object};
+use lakeline_aws::upload::{self, PartWriter};
+use lakeline_aws::Emit;
+use lakeline_core::compaction::plan::{DataFile, Group, Manifest, ManifestState, Recovery};
+use lakeline_core::curate::{self, Provenance};
+use lakeline_core::error_names;
+use lakeline_core::metrics::{Emf, Unit};
+use lakeline_core::registry::Registry;
 use parquet::arrow::ArrowWriter;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -71,7 +73,7 @@ impl Deps {
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
         env: &dyn laws::Env,
-    ) -> Result<Deps, lakeline::Error> {
+    ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
         Ok(Deps {
@@ -83,7 +85,7 @@ impl Deps {
         })
     }
     /// The same dependencies around another registry: a reload
-    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    /// ([`lakeline_aws::live::Live`]) without a cold start.
     pub fn with_registry(&self, registry: Registry) -> Deps {
         Deps {
             registry_sha256: registry.content_hash(),
@@ -93,7 +95,7 @@ impl Deps {
     }
 }
 
-/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+/// The function's error; its `errorType` is one of [`lakeline_core::error_names`].
 #[derive(Debug, thiserror::Error)]
 pub enum CompactError {
     /// A transient AWS failure: the state machine retries; a retry recovers from the manifest.
@@ -129,8 +131,8 @@ impl CompactError {
         }
     }
 
-    fn from_lib(e: lakeline::Error, what: &str) -> CompactError {
-        use lakeline::Error as L;
+    fn from_lib(e: lakeline_core::Error, what: &str) -> CompactError {
+        use lakeline_core::Error as L;
         let msg = format!("{what}: {e}");
         match e {
             L::Aws {

@@ -11,13 +11,13 @@
 //! - Every read is conditional on the ETag (or version) that validation judged, so the bytes
 //!   curated are the bytes validated; a replaced object is `SUPERSEDED` (its own execution
 //!   curates the new one), never an error and never a success.
-//! - The conversion is validation's own engine with a row sink ([`lakeline::curate`]), so the
+//! - The conversion is validation's own engine with a row sink ([`lakeline_core::curate`]), so the
 //!   rows written are exactly the rows validated, and their count must equal the execution's
 //!   `rows` before anything is committed.
 //! - Output goes out by multipart upload in fixed-size parts ([`upload`]): memory holds a few
 //!   parts and one row group, whatever the file size. Nothing appears under the final key
 //!   until the upload completes; every failure aborts it.
-//! - The key is a pure function of the raw key ([`lakeline::curate::output_key`]), and the
+//! - The key is a pure function of the raw key ([`lakeline_core::curate::output_key`]), and the
 //!   content a pure function of the bytes and the registry: a retry writes the same object.
 //! - Curate stops itself [`DEADLINE_MARGIN`] before Lambda's timeout and fails with
 //!   `Lakeline.TooLarge` naming what to set, rather than being killed silently.
@@ -29,18 +29,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use lakeline::curate::{self, Curated, Provenance};
-use lakeline::jobs::{self, Route};
-use lakeline::metrics::{Emf, Unit};
-use lakeline::registry::{Format, Registry};
-use lakeline::{aws as laws, error_names};
+use lakeline_aws as laws;
+use lakeline_aws::Emit;
+use lakeline_core::curate::{self, Curated, Provenance};
+use lakeline_core::error_names;
+use lakeline_core::jobs::{self, Route};
+use lakeline_core::metrics::{Emf, Unit};
+use lakeline_core::registry::{Format, Registry};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 
-use lakeline::aws::upload;
-pub use lakeline::aws::upload::PART_SIZE;
+use lakeline_aws::upload;
+pub use lakeline_aws::upload::PART_SIZE;
 
 /// How long before Lambda's deadline curate gives up on its own, aborting the upload and
 /// saying so: time enough to abort and answer (see [`stop_before`]).
@@ -64,7 +66,7 @@ impl Deps {
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
         env: &dyn laws::Env,
-    ) -> Result<Deps, lakeline::Error> {
+    ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
         Ok(Deps {
@@ -75,7 +77,7 @@ impl Deps {
         })
     }
     /// The same dependencies around another registry: a reload
-    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    /// ([`lakeline_aws::live::Live`]) without a cold start.
     pub fn with_registry(&self, registry: Registry) -> Deps {
         Deps {
             registry_sha256: registry.content_hash(),
@@ -85,7 +87,7 @@ impl Deps {
     }
 }
 
-/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+/// The function's error; its `errorType` is one of [`lakeline_core::error_names`].
 #[derive(Debug, thiserror::Error)]
 pub enum CurateError {
     /// A transient AWS or read failure: the state machine retries; a retry writes the same.
@@ -140,8 +142,8 @@ impl CurateError {
         }
     }
 
-    pub(crate) fn from_lib(e: lakeline::Error, what: &str) -> CurateError {
-        use lakeline::Error as L;
+    pub(crate) fn from_lib(e: lakeline_core::Error, what: &str) -> CurateError {
+        use lakeline_core::Error as L;
         let msg = format!("{what}: {e}");
         match e {
             L::Aws { transient: true, .. } => CurateError::Transient(msg),
@@ -231,7 +233,7 @@ pub fn stop_before(deadline: Instant, now: Instant) -> Instant {
 }
 
 /// The raw object as validated.
-pub(crate) type Source = lakeline::aws::parquet::S3Object;
+pub(crate) type Source = lakeline_aws::parquet::S3Object;
 
 /// Handles one invocation. `deadline`: when Lambda will stop this invocation.
 pub async fn handle(
@@ -464,7 +466,7 @@ async fn convert(
     .map_err(|e| CurateError::Failed(format!("conversion task failed: {e}")))?;
     match res {
         Ok((c, tail)) => Ok(Converted::Done(c, tail)),
-        Err(lakeline::Error::Source(e)) if e.source.kind() == std::io::ErrorKind::TimedOut => {
+        Err(lakeline_core::Error::Source(e)) if e.source.kind() == std::io::ErrorKind::TimedOut => {
             Err(too_slow(&shown, src.size))
         }
         Err(e) => Err(CurateError::from_lib(e, &format!("curating {shown}"))),
@@ -474,7 +476,7 @@ async fn convert(
 pub(crate) fn too_slow(shown: &str, size: u64) -> CurateError {
     CurateError::TooLarge(format!(
         "{shown} ({}) could not be curated within this function's timeout; nothing was written. Give the dataset a Spark engine for files this large (job: {{engine: glue, job_name: <job>, above: <size>}}), raise the function's memory (more CPU) or split the file",
-        lakeline::size::ByteSize(size)
+        lakeline_core::size::ByteSize(size)
     ))
 }
 

@@ -1,14 +1,14 @@
-//! Parquet inputs: read from S3 by [`lakeline::aws::parquet`] (ranged, conditional reads of
+//! Parquet inputs: read from S3 by [`lakeline_aws::parquet`] (ranged, conditional reads of
 //! the declared columns only) and re-written to the declared schema by
-//! [`lakeline::curate::curate_batches`].
+//! [`lakeline_core::curate::curate_batches`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use lakeline::aws::parquet::{Batches, S3File};
-use lakeline::aws::upload::PartWriter;
-use lakeline::curate::{self, Provenance};
-use lakeline::registry::Registry;
+use lakeline_aws::parquet::{Batches, S3File};
+use lakeline_aws::upload::PartWriter;
+use lakeline_core::curate::{self, Provenance};
+use lakeline_core::registry::Registry;
 
 use crate::{Converted, CurateError, Source};
 
@@ -32,7 +32,7 @@ pub(crate) async fn convert(
         let (_, ds) = registry.dataset(&name).expect("looked up by the handler");
         let columns: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
         let mut batches = Batches::open(&rt, file, Some(&columns), None, curate::BATCH_ROWS)
-            .map_err(|e| lakeline::Error::Input(format!("reading the Parquet footer: {e}")))?;
+            .map_err(|e| lakeline_core::Error::Input(format!("reading the Parquet footer: {e}")))?;
         let mut timed_out = false;
         let limited = std::iter::from_fn(|| {
             if stop_at.is_some_and(|t| Instant::now() >= t) {

@@ -1,10 +1,10 @@
 //! notify-failure: tells a human that a pipeline run failed. Turns the failure into one SNS
-//! alert in lakeline's single format ([`lakeline::alert::Alert`], shared with validate-upload's
+//! alert in lakeline's single format ([`lakeline_core::alert::Alert`], shared with validate-upload's
 //! rejection alerts): a subject that says what failed, a body a human reads in five seconds,
 //! a JSON variant for machine subscribers, and attributes for filter policies. Its "What to do"
-//! names the command that runs the upload again ([`lakeline::failure::Remedy`]).
+//! names the command that runs the upload again ([`lakeline_core::failure::Remedy`]).
 //!
-//! Two callers ([`lakeline::failure::FailureEvent`] reads both, every field optional):
+//! Two callers ([`lakeline_core::failure::FailureEvent`] reads both, every field optional):
 //! - the template's EventBridge rule on the upload pipeline's status changes (FAILED,
 //!   TIMED_OUT, ABORTED): `{"detail-type": "Step Functions Execution Status Change",
 //!   "detail": {"executionArn", "input", "error", "cause", ...}}`. The pipeline itself has no
@@ -17,9 +17,10 @@
 
 use aws_sdk_sns::config::http::HttpResponse;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
-use lakeline::alert::Alert;
-use lakeline::failure::{failure_alert, FailureEvent};
-use lakeline::{aws as laws, error_names};
+use lakeline_aws as laws;
+use lakeline_core::alert::Alert;
+use lakeline_core::error_names;
+use lakeline_core::failure::{failure_alert, FailureEvent};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -37,17 +38,17 @@ impl Deps {
     /// Builds everything from the environment: `ALERT_TOPIC_ARN`.
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
-        env: &dyn lakeline::aws::Env,
-    ) -> Result<Deps, lakeline::Error> {
+        env: &dyn lakeline_aws::Env,
+    ) -> Result<Deps, lakeline_core::Error> {
         Ok(Deps {
             sns: aws_sdk_sns::Client::new(conf),
             topic_arn: env.require("ALERT_TOPIC_ARN")?,
-            region: lakeline::aws::region_of(conf),
+            region: lakeline_aws::region_of(conf),
         })
     }
 }
 
-/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+/// The function's error; its `errorType` is one of [`lakeline_core::error_names`].
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// SNS is throttling or unavailable: the state machine retries.
@@ -105,7 +106,7 @@ pub async fn publish(
     topic_arn: &str,
     alert: &Alert,
 ) -> Result<String, NotifyError> {
-    lakeline::aws::publish_alert(sns, topic_arn, alert)
+    lakeline_aws::publish_alert(sns, topic_arn, alert)
         .await
         .map_err(|e| NotifyError::from_sdk("SNS Publish", &e))
 }

@@ -1,12 +1,12 @@
-//! `join` and `start_batch`: one Spark run per partition and window ([`lakeline::batch`] has
+//! `join` and `start_batch`: one Spark run per partition and window ([`lakeline_core::batch`] has
 //! the design and the decisions; this is its S3 and engine side).
 
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use lakeline::batch::{self as b, Joined, Manifest, Member, OpenBatch};
-use lakeline::jobs::{JobSpec, RunHandle};
+use lakeline_core::batch::{self as b, Joined, Manifest, Member, OpenBatch};
+use lakeline_core::jobs::{JobSpec, RunHandle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -87,8 +87,8 @@ fn s3_err<E>(
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let msg = format!("{what}: {}", lakeline::aws::describe(e));
-    if lakeline::aws::is_transient(e) {
+    let msg = format!("{what}: {}", lakeline_aws::describe(e));
+    if lakeline_aws::is_transient(e) {
         JobError::Transient(msg)
     } else {
         JobError::Config(msg)
@@ -117,7 +117,7 @@ async fn get_json<T: DeserializeOwned>(
             })?;
             Ok(Some((v, etag)))
         }
-        Err(e) if lakeline::aws::is_gone(&e) => Ok(None),
+        Err(e) if lakeline_aws::is_gone(&e) => Ok(None),
         Err(e) => Err(s3_err(&format!("GetObject s3://{bucket}/{key}"), &e)),
     }
 }

@@ -30,13 +30,14 @@ use aws_sdk_glue::config::http::HttpResponse;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use lakeline::jobs::{
+use lakeline_aws as laws;
+use lakeline_core::jobs::{
     classify_job_error, emr_status, glue_status, run_key, run_links, run_name, Billed,
     EmrServerlessJob, Engine, GlueJob, JobErrorClass, JobSpec, JobStatus, PollSchedule, RunHandle,
     GLUE_RUN_KEY_ARG,
 };
-use lakeline::registry::Registry;
-use lakeline::{aws as laws, error_names, keys};
+use lakeline_core::registry::Registry;
+use lakeline_core::{error_names, keys};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
@@ -69,16 +70,16 @@ impl Deps {
     /// Builds everything from the environment: `LAKELINE_REGISTRY`.
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
-        env: &dyn lakeline::aws::Env,
-    ) -> Result<Deps, lakeline::Error> {
-        let s3 = lakeline::aws::s3_client(conf);
-        let registry = lakeline::aws::registry_from_env(env, &s3).await?;
+        env: &dyn lakeline_aws::Env,
+    ) -> Result<Deps, lakeline_core::Error> {
+        let s3 = lakeline_aws::s3_client(conf);
+        let registry = lakeline_aws::registry_from_env(env, &s3).await?;
         Ok(Deps {
             s3: s3.clone(),
             glue: aws_sdk_glue::Client::new(conf),
             emr: aws_sdk_emrserverless::Client::new(conf),
             registry: Arc::new(registry),
-            region: lakeline::aws::region_of(conf),
+            region: lakeline_aws::region_of(conf),
             poll: {
                 let d = PollSchedule::default();
                 let n = |name, default: u32| {
@@ -93,7 +94,7 @@ impl Deps {
         })
     }
     /// The same dependencies around another registry: a reload
-    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    /// ([`lakeline_aws::live::Live`]) without a cold start.
     pub fn with_registry(&self, registry: Registry) -> Deps {
         Deps {
             registry: Arc::new(registry),
@@ -102,7 +103,7 @@ impl Deps {
     }
 }
 
-/// The function's error; its `errorType` is one of [`lakeline::error_names`], which the state
+/// The function's error; its `errorType` is one of [`lakeline_core::error_names`], which the state
 /// machine's Retry and Catch match.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -173,7 +174,7 @@ pub enum Request {
     Status(StatusRequest),
     /// Start (or find) the compaction run check-compaction asked for.
     Compact(CompactRequest),
-    /// Join the partition's open batch ([`lakeline::batch`]).
+    /// Join the partition's open batch ([`lakeline_core::batch`]).
     Join(batch::JoinRequest),
     /// Start (leader) or find (member) the batch's run.
     #[serde(rename = "start_batch")]
@@ -184,7 +185,7 @@ pub enum Request {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CompactRequest {
     /// The request.
-    pub request: lakeline::compaction::CompactionJobRequest,
+    pub request: lakeline_core::compaction::CompactionJobRequest,
     /// `$$.Execution.Name`.
     pub execution: String,
 }

@@ -17,11 +17,13 @@ use std::sync::Arc;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
-use lakeline::event::{parse_notification, Notification, ObjectEvent};
-use lakeline::metrics::{Emf, Unit};
-use lakeline::registry::{KeyRoute, Registry};
-use lakeline::validate::{self, Report, Verdict};
-use lakeline::{aws as laws, error_names, keys};
+use lakeline_aws as laws;
+use lakeline_aws::Emit;
+use lakeline_core::event::{parse_notification, Notification, ObjectEvent};
+use lakeline_core::metrics::{Emf, Unit};
+use lakeline_core::registry::{KeyRoute, Registry};
+use lakeline_core::validate::{self, Report, Verdict};
+use lakeline_core::{error_names, keys};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -62,7 +64,7 @@ impl Deps {
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
         env: &dyn laws::Env,
-    ) -> Result<Deps, lakeline::Error> {
+    ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
         Ok(Deps {
@@ -80,7 +82,7 @@ impl Deps {
         })
     }
     /// The same dependencies around another registry: a reload
-    /// ([`lakeline::aws::live::Live`]) without a cold start.
+    /// ([`lakeline_aws::live::Live`]) without a cold start.
     pub fn with_registry(&self, registry: Registry) -> Deps {
         Deps {
             registry: Arc::new(registry),
@@ -89,7 +91,7 @@ impl Deps {
     }
 }
 
-/// The function's error; its `errorType` is one of [`lakeline::error_names`].
+/// The function's error; its `errorType` is one of [`lakeline_core::error_names`].
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     /// A transient AWS failure: Lambda's retry will redo the record safely.
@@ -417,7 +419,7 @@ async fn handle_record(
 /// An upload no dataset claims: metric, and the prefix's alert unless this hour's was sent (a
 /// marker created with `If-None-Match: *` decides which upload sends it).
 async fn unclaimed(deps: &Deps, bucket: &str, key: &str) -> Result<Outcome, HandlerError> {
-    use lakeline::alert::{unclaimed_alert, unclaimed_marker, unclaimed_prefix};
+    use lakeline_core::alert::{unclaimed_alert, unclaimed_marker, unclaimed_prefix};
     let prefix = unclaimed_prefix(&deps.registry.lake.raw_prefix, key);
     Emf::new(&[("Function", "validate-upload"), ("Prefix", prefix.as_str())])
         .metric("UnclaimedUploads", Unit::Count, 1.0)
@@ -510,16 +512,16 @@ fn emit_metrics(r: &Report) {
 /// The execution input: everything the pipeline needs about the file. Deterministic (no
 /// timestamps), so a redelivery while the first execution runs is accepted as the same start.
 ///
-/// `engine` is where the file goes (`lakeline::jobs::route`): `lambda` (curate), `glue`,
+/// `engine` is where the file goes (`lakeline_core::jobs::route`): `lambda` (curate), `glue`,
 /// `emr-serverless`, or `none` with `engineError` saying why and what to set; the state machine
 /// chooses its path on it.
 pub fn execution_input(
     obj: &s3io::Object,
     report: &Report,
-    m: &lakeline::registry::KeyMatch,
-    dataset: &lakeline::registry::Dataset,
+    m: &lakeline_core::registry::KeyMatch,
+    dataset: &lakeline_core::registry::Dataset,
 ) -> Value {
-    let route = lakeline::jobs::route(
+    let route = lakeline_core::jobs::route(
         &report.dataset,
         dataset.job.as_ref(),
         dataset.format,
@@ -527,7 +529,7 @@ pub fn execution_input(
         dataset.is_gzip(&obj.key),
     );
     let engine_error = match &route {
-        lakeline::jobs::Route::TooLarge(why) => Some(why.clone()),
+        lakeline_core::jobs::Route::TooLarge(why) => Some(why.clone()),
         _ => None,
     };
     json!({
@@ -551,7 +553,7 @@ async fn start_pipeline(
     deps: &Deps,
     obj: &s3io::Object,
     report: &Report,
-    m: &lakeline::registry::KeyMatch,
+    m: &lakeline_core::registry::KeyMatch,
     execution: String,
 ) -> Result<Outcome, HandlerError> {
     s3io::merge_tags(

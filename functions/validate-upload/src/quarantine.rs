@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, MetadataDirective, TaggingDirective,
 };
-use lakeline::alert::{rejection_alert, report_reasons, Alert, Rejection};
-use lakeline::validate::Report;
-use lakeline::{aws as laws, keys, text};
+use lakeline_aws as laws;
+use lakeline_core::alert::{rejection_alert, report_reasons, Alert, Rejection};
+use lakeline_core::validate::Report;
+use lakeline_core::{keys, text};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::s3io::{self, Object};

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use aws_sdk_s3::types::{Tag, Tagging};
-use lakeline::registry::{Format, Registry};
-use lakeline::validate::{self, Report};
-use lakeline::{aws as laws, text};
+use lakeline_aws as laws;
+use lakeline_core::registry::{Format, Registry};
+use lakeline_core::text;
+use lakeline_core::validate::{self, Report};
 use tokio_util::io::SyncIoBridge;
 
 use crate::HandlerError;
@@ -26,7 +27,7 @@ pub struct Object {
     pub size: u64,
     /// Content type, kept on the quarantined copy.
     pub content_type: Option<String>,
-    /// Last-Modified (RFC 3339), part of the upload's identity ([`lakeline::keys::upload_identity`]).
+    /// Last-Modified (RFC 3339), part of the upload's identity ([`lakeline_core::keys::upload_identity`]).
     pub last_modified: Option<String>,
     /// The stored checksum, which the quarantine copy is checked against.
     pub checksum: Option<Checksum>,
@@ -203,7 +204,7 @@ pub async fn validate_object(
 async fn validate_parquet(
     s3: &aws_sdk_s3::Client,
     name: &str,
-    dataset: &lakeline::registry::Dataset,
+    dataset: &lakeline_core::registry::Dataset,
     obj: &Object,
     max_problems: usize,
 ) -> Result<Option<Report>, HandlerError> {
