@@ -57,7 +57,7 @@ clean:
 lint-template:
 	scripts/sam-tools lint
 
-## sam build: release arm64 binaries of the four functions (cargo-lambda from the pinned venv;
+## sam build: release arm64 binaries of the six functions (cargo-lambda from the pinned venv;
 ## ~17 min cold on 2 cores, measured, so not part of lint/test/CI). Then: scripts/sam-tools sam deploy --guided
 package:
 	scripts/sam-tools build

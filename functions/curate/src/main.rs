@@ -1,18 +1,13 @@
 //! Lambda entry point: read config, build clients once, serve events.
 
 use curate::{handle, Deps};
-use lakeline_aws::live::Live;
-use lakeline_aws::ProcessEnv;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let conf = lakeline_aws::sdk_config().await;
-    let deps = Deps::from_env(&conf, &ProcessEnv).await?;
-    let s3 = lakeline_aws::s3_client(&conf);
-    let live = &Live::new(deps, &ProcessEnv, s3, "curate").await?;
+    let live = &lakeline_aws::live::start("curate", Deps::from_env).await?;
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         let deadline = curate::deadline_of(ev.context.deadline);
         handle(

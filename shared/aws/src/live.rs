@@ -10,10 +10,23 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tracing::{error, info};
 
-use crate::{describe, load_registry, Emit, Env};
+use crate::{describe, load_registry, Emit, Env, ProcessEnv};
 use lakeline_core::metrics::{Emf, Unit};
 use lakeline_core::registry::Registry;
 use lakeline_core::Error;
+
+/// The cold start every registry-reading function shares: the SDK configuration from the
+/// environment, the function's dependencies built by `from_env` (its `Deps::from_env`), and
+/// the [`Live`] wrapper that rebuilds them when the registry at `LAKELINE_REGISTRY` changes.
+/// `function` names the metrics it emits.
+pub async fn start<D>(
+    function: &'static str,
+    from_env: impl AsyncFnOnce(&aws_config::SdkConfig, &dyn Env) -> Result<D, Error>,
+) -> Result<Live<D>, Error> {
+    let conf = crate::sdk_config().await;
+    let deps = from_env(&conf, &ProcessEnv).await?;
+    Live::new(deps, &ProcessEnv, crate::s3_client(&conf), function).await
+}
 
 /// Default time between two looks at the registry object.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
