@@ -481,14 +481,17 @@ async fn print_curated(stack: &Stack, job: &Value) -> anyhow::Result<()> {
             let ty = match c.logical_type_ref() {
                 Some(LogicalType::String) => "STRING".to_string(),
                 Some(LogicalType::Date) => "DATE".to_string(),
-                Some(LogicalType::Timestamp(t)) => format!(
+                Some(LogicalType::Timestamp {
+                    unit,
+                    is_adjusted_to_u_t_c,
+                }) => format!(
                     "TIMESTAMP({}, {})",
-                    match t.unit {
+                    match unit {
                         TimeUnit::MILLIS => "ms",
                         TimeUnit::MICROS => "µs",
                         _ => "ns",
                     },
-                    if t.is_adjusted_to_u_t_c {
+                    if *is_adjusted_to_u_t_c {
                         "UTC"
                     } else {
                         "local"

@@ -118,10 +118,16 @@ impl AsyncFileReader for S3File {
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
             let size = self.obj.size;
-            let meta = ParquetMetaDataReader::new()
-                .with_arrow_reader_options(options)
-                .load_and_finish(&mut *self, size)
-                .await?;
+            // The reader options' metadata and page-index policies, as parquet's own readers
+            // apply them.
+            let mut reader = ParquetMetaDataReader::new()
+                .with_metadata_options(options.map(|o| o.metadata_options().clone()));
+            if let Some(o) = options {
+                reader = reader
+                    .with_column_index_policy(o.column_index_policy())
+                    .with_offset_index_policy(o.offset_index_policy());
+            }
+            let meta = reader.load_and_finish(&mut *self, size).await?;
             Ok(Arc::new(meta))
         }
         .boxed()

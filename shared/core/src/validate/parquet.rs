@@ -176,7 +176,7 @@ fn stat_range(st: &Statistics, ty: ColumnType, field: &Type) -> Option<(Num, Num
         ),
         (ColumnType::Timestamp, Statistics::Int64(s)) => {
             let per_micro: (i64, i64) = match (logical, converted) {
-                (Some(LogicalType::Timestamp(t)), _) => match t.unit {
+                (Some(LogicalType::Timestamp { unit, .. }), _) => match unit {
                     TimeUnit::MILLIS => (1000, 1),
                     TimeUnit::MICROS => (1, 1),
                     TimeUnit::NANOS => (1, 1000),
@@ -194,11 +194,16 @@ fn stat_range(st: &Statistics, ty: ColumnType, field: &Type) -> Option<(Num, Num
 }
 
 fn is_unsigned(logical: Option<&LogicalType>, converted: ConvertedType) -> bool {
-    matches!(logical, Some(LogicalType::Integer(i)) if !i.is_signed)
-        || matches!(
-            converted,
-            ConvertedType::UINT_8 | ConvertedType::UINT_16 | ConvertedType::UINT_32
-        )
+    matches!(
+        logical,
+        Some(LogicalType::Integer {
+            is_signed: false,
+            ..
+        })
+    ) || matches!(
+        converted,
+        ConvertedType::UINT_8 | ConvertedType::UINT_16 | ConvertedType::UINT_32
+    )
 }
 
 fn num_text(n: Num) -> String {
@@ -414,7 +419,7 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
         }
         ColumnType::Int => {
             matches!(physical, Physical::INT32 | Physical::INT64)
-                && matches!(logical, None | Some(LogicalType::Integer(_)))
+                && matches!(logical, None | Some(LogicalType::Integer { .. }))
                 && matches!(
                     converted,
                     ConvertedType::NONE
@@ -429,7 +434,7 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
         }
         ColumnType::Float => {
             matches!(physical, Physical::FLOAT | Physical::DOUBLE)
-                || matches!(logical, Some(LogicalType::Decimal(_)))
+                || matches!(logical, Some(LogicalType::Decimal { .. }))
                 || converted == ConvertedType::DECIMAL
         }
         ColumnType::Bool => physical == Physical::BOOLEAN,
@@ -440,7 +445,7 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
         ColumnType::Timestamp => {
             physical == Physical::INT96
                 || (physical == Physical::INT64
-                    && (matches!(logical, Some(LogicalType::Timestamp(_)))
+                    && (matches!(logical, Some(LogicalType::Timestamp { .. }))
                         || matches!(
                             converted,
                             ConvertedType::TIMESTAMP_MILLIS | ConvertedType::TIMESTAMP_MICROS
