@@ -2,3 +2,4 @@
 
 pub mod again;
 pub mod catalog;
+pub mod table;

@@ -4,6 +4,7 @@
 //!   Lambda applies, before anyone uploads it.
 //! - `lakeline curate FILE --dataset NAME --out OUT.parquet` converts a local file exactly as
 //!   the curate Lambda does, so a team sees what the lake will hold.
+//! - `lakeline table sync|append|show`: the datasets' Iceberg tables (`lakeline_cli::table`).
 //! - `lakeline registry check|push`, `lakeline catalog sync`, `lakeline compaction-report`:
 //!   the registry, the Glue catalog and the small-file report of a real lake.
 //! - `lakeline redrive|rerun|replay|redrive-dlq`: run a failure again once its cause is fixed
@@ -70,6 +71,11 @@ enum Cmd {
         /// The raw key it would be uploaded to: decides gzip and the provenance recorded.
         #[arg(long)]
         key: Option<String>,
+    },
+    /// The datasets' Apache Iceberg tables: sync, append a file, show.
+    Table {
+        #[command(subcommand)]
+        cmd: lakeline_cli::table::TableCmd,
     },
     /// Create or update the Glue Data Catalog tables of the curated layer, one per dataset
     /// (Parquet, columns from the registry, partition projection on the date partition).
@@ -205,6 +211,7 @@ fn main() -> ExitCode {
             config,
             key,
         } => curate_cmd(&file, &dataset, &out, &config, key.as_deref()),
+        Cmd::Table { cmd } => runtime().block_on(lakeline_cli::table::run(cmd, load_registry)),
         Cmd::Catalog {
             cmd:
                 CatalogCmd::Sync {

@@ -9,7 +9,8 @@
 //! 1. Leaves: [`text`], [`size`], [`keys`], [`batch`], [`metrics`], [`types`] (column types,
 //!    file formats, byte checks and parsers), [`report`] (problems and the validation report),
 //!    [`rules`] (column rules, resolved at registry load), and the library [`Error`].
-//! 2. Declarations: [`registry`], with the `job:`, `compaction:` and `expect:` blocks.
+//! 2. Declarations: [`registry`], with the `job:`, `compaction:` and `expect:` blocks; [`table`]
+//!    (a dataset's Iceberg table: its name, lineage and partition columns).
 //! 3. Decisions: [`validate`] (the streaming validation engine), [`curate`] (valid uploads →
 //!    typed Parquet), [`jobs`] (routing, run keys, status, backoff, console links),
 //!    [`compaction`] (which partitions are due, and the plan), [`sla`] (whether files came),
@@ -34,6 +35,7 @@ pub mod report;
 pub mod rules;
 pub mod size;
 pub mod sla;
+pub mod table;
 pub mod text;
 pub mod types;
 pub mod validate;

@@ -14,6 +14,9 @@
 //! Nothing here does I/O of its own; callers hand in readers and writers.
 
 pub mod columns;
+mod shape;
+
+pub use shape::TableShape;
 
 use std::io::{Read, Write};
 
@@ -22,7 +25,9 @@ use arrow_schema::{ArrowError, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{
+    EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -116,6 +121,19 @@ pub struct CuratedColumn {
 /// - Parquet 1.0 data pages, which every reader of the lake (Athena engine 2, older Spark)
 ///   reads.
 pub fn writer_properties(ds: &Dataset, prov: &Provenance) -> WriterProperties {
+    writer_builder(ds, prov).build()
+}
+
+/// The settings of a table's data file: those of [`writer_properties`], with statistics kept
+/// whole. A long `_lakeline_source` cut to parquet's default 64 bytes would be inexact, and an
+/// inexact bound is no bound to Iceberg: the delivery could not be found from the manifests.
+pub fn table_writer_properties(ds: &Dataset, prov: &Provenance) -> WriterProperties {
+    writer_builder(ds, prov)
+        .set_statistics_truncate_length(None)
+        .build()
+}
+
+fn writer_builder(ds: &Dataset, prov: &Provenance) -> WriterPropertiesBuilder {
     let mut b = WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
         .set_compression(Compression::ZSTD(
@@ -132,7 +150,7 @@ pub fn writer_properties(ds: &Dataset, prov: &Provenance) -> WriterProperties {
             b = b.set_column_encoding(c.name.as_str().into(), Encoding::DELTA_BINARY_PACKED);
         }
     }
-    b.build()
+    b
 }
 
 /// The key of the curated object of one upload:
@@ -169,6 +187,8 @@ pub fn curated_columns(ds: &Dataset) -> Vec<CuratedColumn> {
 /// The row sink that feeds the writer.
 struct Sink<W: Write + Send> {
     cols: Columns,
+    /// A table's data file: the added columns appended to every batch.
+    shape: Option<TableShape>,
     writer: ArrowWriter<W>,
     written: u64,
     /// The first failure: a write error, or a value validation accepted and curation could not
@@ -187,6 +207,10 @@ impl<W: Write + Send> Sink<W> {
         let res = self
             .cols
             .finish()
+            .and_then(|b| match &self.shape {
+                Some(shape) => shape.apply(&b),
+                None => Ok(b),
+            })
             .map_err(|e| Error::Output(format!("building a batch: {e}")))
             .and_then(|b| {
                 self.writer
@@ -256,14 +280,32 @@ pub fn curate_stream<R: Read, W: Write + Send>(
     out: W,
     prov: &Provenance,
 ) -> Result<(Curated, W), Error> {
+    curate_stream_as(name, ds, key, max_problems, source, out, prov, None)
+}
+
+/// [`curate_stream`] into a table's data file of `shape`: the declared columns, then the
+/// lineage (and partition) columns of one delivery, with Iceberg field ids and whole
+/// statistics ([`table_writer_properties`]).
+#[allow(clippy::too_many_arguments)] // curate_stream's arguments and the shape
+pub fn curate_stream_as<R: Read, W: Write + Send>(
+    name: &str,
+    ds: &Dataset,
+    key: &str,
+    max_problems: usize,
+    source: R,
+    out: W,
+    prov: &Provenance,
+    shape: Option<&TableShape>,
+) -> Result<(Curated, W), Error> {
     let cols = Columns::new(ds, BATCH_ROWS);
-    let writer = ArrowWriter::try_new(
-        out,
-        cols.schema().clone(),
-        Some(writer_properties(ds, prov)),
-    )
-    .map_err(|e| Error::Output(format!("starting the Parquet writer: {e}")))?;
+    let (schema, props) = match shape {
+        Some(s) => (s.schema().clone(), table_writer_properties(ds, prov)),
+        None => (cols.schema().clone(), writer_properties(ds, prov)),
+    };
+    let writer = ArrowWriter::try_new(out, schema, Some(props))
+        .map_err(|e| Error::Output(format!("starting the Parquet writer: {e}")))?;
     let mut sink = Sink {
+        shape: shape.cloned(),
         cols,
         writer,
         written: 0,
@@ -334,13 +376,40 @@ where
     I: IntoIterator<Item = Result<RecordBatch, ArrowError>>,
     W: Write + Send,
 {
+    curate_batches_as(name, ds, key, batches, out, prov, None)
+}
+
+/// [`curate_batches`] into a table's data file of `shape` (see [`curate_stream_as`]).
+pub fn curate_batches_as<I, W>(
+    name: &str,
+    ds: &Dataset,
+    key: &str,
+    batches: I,
+    out: W,
+    prov: &Provenance,
+    shape: Option<&TableShape>,
+) -> Result<(Curated, W), Error>
+where
+    I: IntoIterator<Item = Result<RecordBatch, ArrowError>>,
+    W: Write + Send,
+{
     let target = schema(ds);
-    let mut writer = ArrowWriter::try_new(out, target.clone(), Some(writer_properties(ds, prov)))
+    let (file_schema, props) = match shape {
+        Some(s) => (s.schema().clone(), table_writer_properties(ds, prov)),
+        None => (target.clone(), writer_properties(ds, prov)),
+    };
+    let mut writer = ArrowWriter::try_new(out, file_schema, Some(props))
         .map_err(|e| Error::Output(format!("starting the Parquet writer: {e}")))?;
     let mut rows = 0u64;
     for batch in batches {
         let batch = batch.map_err(|e| Error::Input(format!("reading Parquet {key}: {e}")))?;
         let batch = conform(name, ds, key, &target, &batch, rows)?;
+        let batch = match shape {
+            Some(s) => s
+                .apply(&batch)
+                .map_err(|e| Error::Output(format!("building a batch: {e}")))?,
+            None => batch,
+        };
         writer
             .write(&batch)
             .map_err(|e| Error::Output(format!("writing Parquet: {e}")))?;

@@ -108,6 +108,13 @@ pub enum ChecksumRule {
 pub struct DatasetName(String);
 
 impl DatasetName {
+    /// The name of the dataset's Iceberg table: the name with `-` as `_` (S3 Tables, Glue and
+    /// Athena allow lowercase letters, digits and `_` only). Two datasets whose names map to
+    /// one table name are refused at load.
+    pub fn table_name(&self) -> String {
+        self.0.replace('-', "_")
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -827,6 +834,7 @@ impl Registry {
             }
         })?;
         reg.check_prefixes(origin)?;
+        reg.check_tables(origin)?;
         reg.check_jobs(origin)?;
         reg.check_rules(origin)?;
         let mut reg = reg;
@@ -991,6 +999,43 @@ impl Registry {
                         ),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each dataset has a table of its own, and its columns leave lakeline's own names free:
+    /// no two datasets map to one table name ([`DatasetName::table_name`]), and no declared
+    /// column starts with `_lakeline_` (the lineage and partition columns of the table).
+    fn check_tables(&self, origin: &str) -> Result<(), Error> {
+        let mut seen: BTreeMap<String, &DatasetName> = BTreeMap::new();
+        for (name, ds) in self.datasets.iter() {
+            if let Some(other) = seen.insert(name.table_name(), name) {
+                return Err(Error::Registry {
+                    origin: origin.to_string(),
+                    line: None,
+                    field: format!("datasets.{name}"),
+                    message: format!(
+                        "datasets {other} and {name} would both be table {}: rename one",
+                        name.table_name()
+                    ),
+                });
+            }
+            if let Some((i, c)) = ds
+                .columns
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.name.starts_with("_lakeline_"))
+            {
+                return Err(Error::Registry {
+                    origin: origin.to_string(),
+                    line: None,
+                    field: format!("datasets.{name}.columns[{i}].name"),
+                    message: format!(
+                        "column {:?}: names starting with _lakeline_ are the table's lineage columns",
+                        c.name
+                    ),
+                });
             }
         }
         Ok(())
@@ -1201,6 +1246,18 @@ mod tests {
                 "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns:\n      - {name: id, type: int, uniqe: true}\n",
                 Some(7),
                 "unknown field `uniqe`",
+            ),
+            (
+                "two datasets, one table name",
+                "version: 1\ndatasets:\n  a-b:\n    key_pattern: raw/x/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n  a_b:\n    key_pattern: raw/y/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n",
+                None,
+                "datasets a-b and a_b would both be table a_b",
+            ),
+            (
+                "a column with a lineage column's name",
+                "version: 1\ndatasets:\n  a:\n    key_pattern: raw/a/{file}\n    format: csv\n    columns: [{name: _lakeline_source, type: string}]\n",
+                None,
+                "names starting with _lakeline_",
             ),
             (
                 "overlapping prefixes",

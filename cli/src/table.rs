@@ -1,0 +1,253 @@
+//! `lakeline table …`: the datasets' Iceberg tables. Every command takes one target: a local
+//! warehouse (`--warehouse DIR`), a catalog (`--catalog s3tables:<ARN>/<ns>|glue:<db>|
+//! warehouse:<dir>`, or `LAKELINE_CATALOG`), or a deployed stack (`--stack NAME`).
+//!
+//! Output: `append` and `sync` print JSON (like `validate` and `curate`); `show` prints a table
+//! for people and JSON with `--json`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use lakeline_core::registry::Registry;
+use lakeline_table::local::{append_file, Append, Appended};
+use lakeline_table::{Tables, Target};
+
+/// Where the tables are.
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// A local warehouse directory (created on first use; namespace `lakeline`).
+    #[arg(long, conflicts_with_all = ["catalog", "stack"])]
+    warehouse: Option<PathBuf>,
+    /// A catalog: `s3tables:<table bucket ARN>/<namespace>`, `glue:<database>` or
+    /// `warehouse:<directory>`.
+    #[arg(long, env = "LAKELINE_CATALOG", conflicts_with = "stack")]
+    catalog: Option<String>,
+    /// A deployed stack: its table bucket and namespace, from the stack's outputs.
+    #[arg(long)]
+    stack: Option<String>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> anyhow::Result<Target> {
+        match (&self.warehouse, &self.catalog, &self.stack) {
+            (Some(dir), _, _) => Ok(Target::Warehouse(dir.clone())),
+            (None, Some(c), _) => Target::parse_catalog(c).map_err(anyhow::Error::msg),
+            (None, None, Some(stack)) => bail!(
+                "--stack {stack}: reading a stack's table bucket from its outputs is not in this build; use --catalog s3tables:<table bucket ARN>/<namespace>"
+            ),
+            (None, None, None) => {
+                bail!("say where the tables are: --warehouse DIR, --catalog … or --stack NAME")
+            }
+        }
+    }
+}
+
+/// `lakeline table` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TableCmd {
+    /// Create each dataset's table, or bring its schema up to the registry (new columns are
+    /// added; ids never change); prints what changed as JSON. Exit 0, or 2 on a registry or
+    /// catalog error (a column whose type changed is refused).
+    Sync {
+        /// Only this dataset (default: every dataset of the registry).
+        #[arg(long)]
+        dataset: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
+    /// Validate, curate and commit a local file into its dataset's table as one delivery (the
+    /// raw key at one version); prints the outcome as JSON, or the validation report.
+    /// The same bytes under the same key again commit nothing; other bytes under the same key
+    /// replace that key's rows in one snapshot.
+    /// Exit status: 0 committed or already committed, 1 invalid (nothing committed), 2 usage,
+    /// registry or catalog error.
+    Append {
+        /// The file.
+        file: PathBuf,
+        /// Its dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The raw key it stands for (decides the partition date and gzip; recorded as the
+        /// rows' `_lakeline_source`).
+        #[arg(long)]
+        key: String,
+        /// Its version (default: the SHA-256 of its bytes).
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
+    /// What a dataset's table holds, and its snapshots with the deliveries each committed.
+    Show {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// Print JSON (metadata_location, snapshot_id, rows, data_files, columns, snapshots).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one `lakeline table` command.
+pub async fn run(
+    cmd: TableCmd,
+    load: impl Fn(&Path) -> anyhow::Result<Registry>,
+) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TableCmd::Sync {
+            dataset,
+            target,
+            config,
+        } => {
+            let reg = load(&config)?;
+            let tables = Tables::open(&target.target()?).await?;
+            let mut out = Vec::new();
+            for (name, ds) in reg.datasets.iter() {
+                if dataset.as_deref().is_some_and(|d| d != name.as_str()) {
+                    continue;
+                }
+                let (table, change) = lakeline_table::sync::sync_table(&tables, name, ds)
+                    .await
+                    .with_context(|| format!("dataset {name}"))?;
+                out.push(serde_json::json!({
+                    "dataset": name.as_str(),
+                    "table": table.identifier().to_string(),
+                    "metadata_location": table.metadata_location_result()?,
+                    "sync": change,
+                }));
+            }
+            if let Some(d) = &dataset {
+                if out.is_empty() {
+                    bail!("no dataset {d:?} in {}", config.display());
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::Append {
+            file,
+            dataset,
+            key,
+            version,
+            target,
+            config,
+        } => {
+            let reg = load(&config)?;
+            let (name, ds) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target()?).await?;
+            let a = Append {
+                file: &file,
+                key: &key,
+                version: version.as_deref(),
+                execution: Some("lakeline table append"),
+            };
+            match append_file(&tables, &reg, name, ds, &a).await? {
+                Appended::Invalid(report) => {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    Ok(ExitCode::from(1))
+                }
+                Appended::Done {
+                    outcome,
+                    version,
+                    metadata_location,
+                } => {
+                    let mut v = serde_json::to_value(&outcome)?;
+                    v["dataset"] = name.as_str().into();
+                    v["source"] = key.into();
+                    v["version"] = version.into();
+                    v["metadata_location"] = metadata_location.into();
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        TableCmd::Show {
+            dataset,
+            target,
+            config,
+            json,
+        } => {
+            let reg = load(&config)?;
+            let (name, _) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target()?).await?;
+            let ident = tables.ident(name);
+            let Some(table) = tables.load(&ident).await? else {
+                bail!(
+                    "{}: no table {ident} yet (lakeline table sync creates it)",
+                    tables.label()
+                );
+            };
+            let view = lakeline_table::show::show(&table).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print!("{}", render(&view));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `show` for people: the table in a few lines, then one line per snapshot (fits 100 columns;
+/// long keys are cut from the left, where they repeat the dataset's prefix).
+fn render(v: &lakeline_table::show::TableView) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "table     {}", v.table);
+    let _ = writeln!(s, "metadata  {}", v.metadata_location);
+    let _ = writeln!(
+        s,
+        "now       {} rows in {} data files, snapshot {}",
+        v.rows,
+        v.data_files,
+        v.snapshot_id.map_or("none".into(), |i| i.to_string())
+    );
+    let _ = writeln!(
+        s,
+        "\n{:<20} {:<9} {:>9} {:>9}  sources",
+        "snapshot", "operation", "+rows", "-rows"
+    );
+    for snap in &v.snapshots {
+        let sources = if snap.sources.is_empty() {
+            "-".to_string()
+        } else {
+            snap.sources.join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "{:<20} {:<9} {:>9} {:>9}  {}",
+            snap.snapshot_id,
+            snap.operation,
+            snap.added_rows,
+            snap.deleted_rows,
+            cut_left(&sources, 48)
+        );
+    }
+    s
+}
+
+fn cut_left(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
+}

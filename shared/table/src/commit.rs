@@ -1,0 +1,578 @@
+//! The delivery commit: each delivery (one raw key at one version) lands in its table exactly
+//! once, in one snapshot, and a new version of a key replaces the old one's rows in the same
+//! snapshot that adds its own.
+//!
+//! "Already committed" is decided from the *current* table, not from snapshot history: the
+//! live data files whose `_lakeline_source` bounds are exactly the key, and whose
+//! `_lakeline_version` bounds are exactly the version. So the answer survives snapshot expiry,
+//! and a retried, redriven or duplicated execution finds its own rows and adds nothing.
+//!
+//! The decision and the snapshot are made on one version of the table and published by a
+//! compare-and-swap against exactly that version ([`Tables::swap`]). A commit that loses the
+//! race deletes what it wrote for that attempt and decides again on the new version: another
+//! writer's files are never dropped, and a delivery committed meanwhile by a duplicate is
+//! found and not added twice.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use iceberg::spec::{
+    DataFile, Datum, ManifestFile, ManifestListWriter, ManifestWriterBuilder, Operation,
+    PrimitiveLiteral, Snapshot, SnapshotSummaryCollector, Summary, TableMetadata, MAIN_BRANCH,
+};
+use iceberg::table::Table;
+use iceberg::{MetadataLocation, TableIdent};
+use lakeline_core::table::{SOURCE_COLUMN, VERSION_COLUMN};
+use serde::Serialize;
+
+use crate::{Error, Tables};
+
+/// Commit attempts before giving up ([`Error::Conflict`]): each lost race means another
+/// writer committed, so the table moved on and this one is decided again.
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// Snapshot summary keys lakeline writes (Iceberg keeps unknown summary keys as they are).
+pub mod summary {
+    /// The raw keys the snapshot's added rows came from, a JSON array.
+    pub const SOURCES: &str = "lakeline.sources";
+    /// Their versions, a JSON array in the same order.
+    pub const VERSIONS: &str = "lakeline.versions";
+    /// The execution (or command) that committed.
+    pub const EXECUTION: &str = "lakeline.execution";
+    /// The engine that wrote the data files (`lambda`, `glue`, `emr-serverless`, `cli`).
+    pub const ENGINE: &str = "lakeline.engine";
+}
+
+/// One delivery: a raw key at one version, and who commits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The raw key.
+    pub source: String,
+    /// The upload's version (S3 version id, else ETag; locally the content's SHA-256).
+    pub version: String,
+    /// The execution (or command) committing it, recorded in the snapshot.
+    pub execution: Option<String>,
+    /// The engine that wrote its data files.
+    pub engine: String,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new snapshot holds the delivery.
+    Committed {
+        /// The new snapshot.
+        snapshot_id: i64,
+        /// `append`, or `overwrite` when an older version's rows were replaced.
+        operation: String,
+        /// Data files added.
+        added_files: usize,
+        /// Rows added.
+        added_rows: u64,
+        /// Data files of an older version of the key that the snapshot removed.
+        removed_files: usize,
+        /// Their rows.
+        removed_rows: u64,
+        /// Attempts it took (more than one when other writers committed meanwhile).
+        attempts: u32,
+    },
+    /// The current table already holds the delivery's rows at its version: nothing was added.
+    AlreadyCommitted {
+        /// The current snapshot.
+        snapshot_id: i64,
+        /// Its data files that hold the delivery.
+        files: usize,
+    },
+}
+
+/// A live data file that holds rows of the delivery's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Its path.
+    pub path: String,
+    /// Rows in it.
+    pub rows: u64,
+    /// Whether every row in it is of the key (its source bounds are exactly the key).
+    pub only_this_source: bool,
+    /// The version of its rows, when they are of one version (its version bounds are equal).
+    pub version: Option<String>,
+}
+
+/// What to do with a delivery, given the files of its key in the current table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Its rows, at its version, are in the table.
+    Already,
+    /// Add its files, removing these (an older version's) in the same snapshot.
+    Write {
+        /// Paths of the files to remove.
+        remove: Vec<String>,
+    },
+}
+
+/// Decides a delivery from the files that hold rows of its key. Files that hold other keys'
+/// rows too (compacted files) would have to be rewritten without this key's rows: refused
+/// until table maintenance brings that rewrite, rather than leave old rows behind.
+pub fn decide(held: &[Held], d: &Delivery) -> Result<Decision, Error> {
+    if let Some(mixed) = held.iter().find(|h| !h.only_this_source) {
+        return Err(Error::Unsupported(format!(
+            "{} holds rows of {} and of other raw keys: replacing them needs a rewrite of that file, which this build does not do; nothing was committed",
+            mixed.path, d.source
+        )));
+    }
+    if !held.is_empty()
+        && held
+            .iter()
+            .all(|h| h.version.as_deref() == Some(&d.version))
+    {
+        return Ok(Decision::Already);
+    }
+    Ok(Decision::Write {
+        remove: held.iter().map(|h| h.path.clone()).collect(),
+    })
+}
+
+fn text(d: &Datum) -> Option<&str> {
+    match d.literal() {
+        PrimitiveLiteral::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The live data files of `table` that may hold rows of `source`, from the manifests alone: a
+/// file whose source bounds include the key (or that has none, so it cannot be ruled out).
+pub async fn held(table: &Table, source: &str) -> Result<Vec<Held>, Error> {
+    let md = table.metadata();
+    let Some(snap) = md.current_snapshot() else {
+        return Ok(Vec::new());
+    };
+    let schema = md.current_schema();
+    let (Some(src_id), Some(ver_id)) = (
+        schema.field_by_name(SOURCE_COLUMN).map(|f| f.id),
+        schema.field_by_name(VERSION_COLUMN).map(|f| f.id),
+    ) else {
+        return Err(Error::Schema(format!(
+            "table {} has no {SOURCE_COLUMN}/{VERSION_COLUMN} columns: it is not a lakeline table",
+            table.identifier()
+        )));
+    };
+    let list = table.manifest_list_reader(snap).load().await?;
+    let mut out = Vec::new();
+    for mf in list.entries() {
+        let m = mf.load_manifest(table.file_io()).await?;
+        for e in m.entries().iter().filter(|e| e.is_alive()) {
+            let df = e.data_file();
+            let lo = df.lower_bounds().get(&src_id).and_then(text);
+            let hi = df.upper_bounds().get(&src_id).and_then(text);
+            let may_hold = match (lo, hi) {
+                (Some(lo), Some(hi)) => lo <= source && source <= hi,
+                _ => true,
+            };
+            if !may_hold {
+                continue;
+            }
+            let version = match (
+                df.lower_bounds().get(&ver_id).and_then(text),
+                df.upper_bounds().get(&ver_id).and_then(text),
+            ) {
+                (Some(a), Some(b)) if a == b => Some(a.to_string()),
+                _ => None,
+            };
+            out.push(Held {
+                path: df.file_path().to_string(),
+                rows: df.record_count(),
+                only_this_source: lo == Some(source) && hi == Some(source),
+                version,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Commits `files` (the delivery's data files, already written into the table's location) as
+/// `d`, exactly once. On [`Outcome::AlreadyCommitted`] and on error, `files` are not in the
+/// table: the caller deletes them.
+pub async fn commit_delivery(
+    tables: &Tables,
+    ident: &TableIdent,
+    d: &Delivery,
+    files: Vec<DataFile>,
+) -> Result<Outcome, Error> {
+    for attempt in 1..=MAX_ATTEMPTS {
+        let base = tables.catalog().load_table(ident).await?;
+        let held = held(&base, &d.source).await?;
+        let remove = match decide(&held, d)? {
+            Decision::Already => {
+                return Ok(Outcome::AlreadyCommitted {
+                    snapshot_id: base
+                        .metadata()
+                        .current_snapshot()
+                        .map_or(-1, |s| s.snapshot_id()),
+                    files: held.len(),
+                })
+            }
+            Decision::Write { remove } => remove,
+        };
+        let props = HashMap::from([
+            (summary::SOURCES.to_string(), json_list(&[&d.source])),
+            (summary::VERSIONS.to_string(), json_list(&[&d.version])),
+            (summary::ENGINE.to_string(), d.engine.clone()),
+        ])
+        .into_iter()
+        .chain(
+            d.execution
+                .iter()
+                .map(|e| (summary::EXECUTION.to_string(), e.clone())),
+        )
+        .collect();
+        let remove: HashSet<String> = remove.into_iter().collect();
+        let built = build_snapshot(&base, &remove, files.clone(), props).await?;
+        if tables
+            .swap(ident, &built.base_location, &built.location)
+            .await?
+        {
+            let removed_rows = held
+                .iter()
+                .filter(|h| remove.contains(&h.path))
+                .map(|h| h.rows)
+                .sum();
+            return Ok(Outcome::Committed {
+                snapshot_id: built.snapshot_id,
+                operation: if remove.is_empty() {
+                    "append".into()
+                } else {
+                    "overwrite".into()
+                },
+                added_files: files.len(),
+                added_rows: files.iter().map(|f| f.record_count()).sum(),
+                removed_files: remove.len(),
+                removed_rows,
+                attempts: attempt,
+            });
+        }
+        // Lost the race: nothing of this attempt is visible; take its files away and decide
+        // again on what the winner committed.
+        tracing::info!(table = %ident, attempt, "commit lost a race; deciding again on the new table version");
+        built.discard(&base).await;
+        backoff(attempt).await;
+    }
+    Err(Error::Conflict {
+        table: ident.to_string(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// A short, growing, jittered pause between attempts, so writers that keep colliding spread
+/// out.
+pub(crate) async fn backoff(attempt: u32) {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u8);
+    let ms = (10 * u64::from(attempt.min(10))) + jitter % 50;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+fn json_list(items: &[&str]) -> String {
+    serde_json::to_string(items).expect("strings serialise")
+}
+
+/// A snapshot written (manifests, manifest list, metadata file) but not yet published.
+pub(crate) struct Built {
+    pub(crate) base_location: String,
+    pub(crate) location: String,
+    pub(crate) snapshot_id: i64,
+    /// Files this attempt wrote, deleted if it loses the race.
+    written: Vec<String>,
+}
+
+impl Built {
+    /// Deletes what this attempt wrote; best effort (an orphan left behind is unreferenced
+    /// and goes with orphan-file removal).
+    pub(crate) async fn discard(&self, table: &Table) {
+        for p in self.written.iter().chain(std::iter::once(&self.location)) {
+            if let Err(e) = table.file_io().delete(p).await {
+                tracing::warn!(path = %p, error = %e, "could not delete a file of a lost commit");
+            }
+        }
+    }
+}
+
+/// A snapshot on top of `base`'s current one: live files in `remove` are marked deleted (their
+/// manifests rewritten, the other entries kept as existing), manifests without such files are
+/// carried over as they are, and `added` go into a new manifest. `props` join the summary.
+async fn build_snapshot(
+    base: &Table,
+    remove: &HashSet<String>,
+    added: Vec<DataFile>,
+    props: HashMap<String, String>,
+) -> Result<Built, Error> {
+    let md = base.metadata();
+    let io = base.file_io();
+    let schema = md.current_schema().clone();
+    let spec = md.default_partition_spec().clone();
+    let base_location = base.metadata_location_result()?.to_string();
+    let parent = md.current_snapshot().cloned();
+    let parent_id = parent.as_ref().map(|s| s.snapshot_id());
+    let seq = md.next_sequence_number();
+    let snapshot_id = new_snapshot_id(md);
+    let commit = uuid::Uuid::new_v4();
+    let meta_dir = format!("{}/metadata", md.location());
+    let mut written = Vec::new();
+    let mut collector = SnapshotSummaryCollector::default();
+    let mut manifests: Vec<ManifestFile> = Vec::new();
+
+    if let Some(parent) = &parent {
+        let list = base.manifest_list_reader(parent).load().await?;
+        for mf in list.entries() {
+            let m = mf.load_manifest(io).await?;
+            let touched = m
+                .entries()
+                .iter()
+                .any(|e| e.is_alive() && remove.contains(e.data_file().file_path()));
+            if !touched {
+                manifests.push(mf.clone());
+                continue;
+            }
+            let path = format!("{meta_dir}/{commit}-m{}.avro", written.len());
+            written.push(path.clone());
+            let mut w = ManifestWriterBuilder::new(
+                io.new_output(&path)?,
+                Some(snapshot_id),
+                schema.clone(),
+                spec.as_ref().clone(),
+            )
+            .build_v2_data();
+            for e in m.entries().iter().filter(|e| e.is_alive()) {
+                let df = e.data_file().clone();
+                let data_seq = e.sequence_number().ok_or_else(|| {
+                    Error::Catalog(format!(
+                        "manifest {} has an entry without a sequence number",
+                        mf.manifest_path
+                    ))
+                })?;
+                if remove.contains(df.file_path()) {
+                    collector.remove_file(&df, schema.clone(), spec.clone());
+                    w.add_delete_file(df, data_seq, e.file_sequence_number)?;
+                } else {
+                    let sid = e.snapshot_id().ok_or_else(|| {
+                        Error::Catalog(format!(
+                            "manifest {} has an entry without a snapshot id",
+                            mf.manifest_path
+                        ))
+                    })?;
+                    w.add_existing_file(df, sid, data_seq, e.file_sequence_number)?;
+                }
+            }
+            manifests.push(w.write_manifest_file().await?);
+        }
+    }
+    if !added.is_empty() {
+        let path = format!("{meta_dir}/{commit}-m{}.avro", written.len());
+        written.push(path.clone());
+        let mut w = ManifestWriterBuilder::new(
+            io.new_output(&path)?,
+            Some(snapshot_id),
+            schema.clone(),
+            spec.as_ref().clone(),
+        )
+        .build_v2_data();
+        for df in added {
+            collector.add_file(&df, schema.clone(), spec.clone());
+            w.add_file(df, seq)?;
+        }
+        manifests.push(w.write_manifest_file().await?);
+    }
+    let list_path = format!("{meta_dir}/snap-{snapshot_id}-1-{commit}.avro");
+    written.push(list_path.clone());
+    let mut lw = ManifestListWriter::v2(
+        io.new_output(&list_path)?.writer().await?,
+        snapshot_id,
+        parent_id,
+        seq,
+    );
+    lw.add_manifests(manifests.into_iter())?;
+    lw.close().await?;
+
+    let mut summary_props = props;
+    summary_props.extend(collector.build());
+    add_totals(
+        parent.as_ref().map(|p| &p.summary().additional_properties),
+        &mut summary_props,
+    );
+    let operation = if remove.is_empty() {
+        Operation::Append
+    } else {
+        Operation::Overwrite
+    };
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(parent_id)
+        .with_sequence_number(seq)
+        .with_timestamp_ms(now_ms())
+        .with_manifest_list(list_path)
+        .with_schema_id(md.current_schema_id())
+        .with_summary(Summary {
+            operation,
+            additional_properties: summary_props,
+        })
+        .build();
+    let new_md = md
+        .clone()
+        .into_builder(Some(base_location.clone()))
+        .set_branch_snapshot(snapshot, MAIN_BRANCH)?
+        .build()?
+        .metadata;
+    let location = write_metadata(base, &base_location, &new_md).await?;
+    Ok(Built {
+        base_location,
+        location,
+        snapshot_id,
+        written,
+    })
+}
+
+/// Writes `new_md` as the next metadata file after `base_location`; its location.
+pub(crate) async fn write_metadata(
+    base: &Table,
+    base_location: &str,
+    new_md: &TableMetadata,
+) -> Result<String, Error> {
+    let loc = MetadataLocation::from_str(base_location)?
+        .with_next_version()
+        .with_new_metadata(new_md);
+    new_md.write_to(base.file_io(), &loc).await?;
+    Ok(loc.to_string())
+}
+
+/// The `total-*` summary keys: the parent's totals plus what was added, minus what was
+/// removed (iceberg-rust computes these only inside its own, crate-private commit).
+fn add_totals(parent: Option<&HashMap<String, String>>, props: &mut HashMap<String, String>) {
+    let get = |m: Option<&HashMap<String, String>>, k: &str| -> u64 {
+        m.and_then(|m| m.get(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    for (total, add, del) in [
+        ("total-data-files", "added-data-files", "deleted-data-files"),
+        ("total-records", "added-records", "deleted-records"),
+        ("total-files-size", "added-files-size", "removed-files-size"),
+        (
+            "total-delete-files",
+            "added-delete-files",
+            "removed-delete-files",
+        ),
+        (
+            "total-position-deletes",
+            "added-position-deletes",
+            "removed-position-deletes",
+        ),
+        (
+            "total-equality-deletes",
+            "added-equality-deletes",
+            "removed-equality-deletes",
+        ),
+    ] {
+        let v = (get(parent, total) + get(Some(props), add)).saturating_sub(get(Some(props), del));
+        props.insert(total.to_string(), v.to_string());
+    }
+}
+
+fn new_snapshot_id(md: &TableMetadata) -> i64 {
+    loop {
+        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+        let id = ((a ^ b) >> 1) as i64;
+        if id > 0 && md.snapshot_by_id(id).is_none() {
+            return id;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(version: &str) -> Delivery {
+        Delivery {
+            source: "raw/orders/dt=2026-12-06/a.csv".into(),
+            version: version.into(),
+            execution: None,
+            engine: "cli".into(),
+        }
+    }
+
+    fn file(path: &str, only: bool, version: Option<&str>) -> Held {
+        Held {
+            path: path.into(),
+            rows: 3,
+            only_this_source: only,
+            version: version.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let v1 = delivery("v1");
+        let cases: Vec<(&str, Vec<Held>, Result<Decision, &str>)> = vec![
+            (
+                "a new key is written",
+                vec![],
+                Ok(Decision::Write { remove: vec![] }),
+            ),
+            (
+                "the same version again adds nothing",
+                vec![file("f1", true, Some("v1")), file("f2", true, Some("v1"))],
+                Ok(Decision::Already),
+            ),
+            (
+                "another version is replaced",
+                vec![file("f1", true, Some("v0"))],
+                Ok(Decision::Write {
+                    remove: vec!["f1".into()],
+                }),
+            ),
+            (
+                "a file of mixed versions is replaced whole",
+                vec![file("f1", true, None), file("f2", true, Some("v1"))],
+                Ok(Decision::Write {
+                    remove: vec!["f1".into(), "f2".into()],
+                }),
+            ),
+            (
+                "a file shared with other keys is refused, not left behind",
+                vec![file("c1", false, None)],
+                Err("holds rows of raw/orders/dt=2026-12-06/a.csv and of other raw keys"),
+            ),
+        ];
+        for (what, held, want) in cases {
+            let got = decide(&held, &v1);
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{what}"),
+                (Err(e), Err(needle)) => assert!(e.to_string().contains(needle), "{what}: {e}"),
+                (g, w) => panic!("{what}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn totals_follow_the_parent() {
+        let parent = HashMap::from([
+            ("total-data-files".to_string(), "4".to_string()),
+            ("total-records".to_string(), "40".to_string()),
+        ]);
+        let mut props = HashMap::from([
+            ("added-data-files".to_string(), "1".to_string()),
+            ("deleted-data-files".to_string(), "2".to_string()),
+            ("added-records".to_string(), "7".to_string()),
+            ("deleted-records".to_string(), "20".to_string()),
+        ]);
+        add_totals(Some(&parent), &mut props);
+        assert_eq!(props["total-data-files"], "3");
+        assert_eq!(props["total-records"], "27");
+        assert_eq!(props["total-delete-files"], "0");
+    }
+}

@@ -1,0 +1,101 @@
+//! A dataset's table made to match the registry: created when missing, its schema evolved
+//! when the registry added columns ([`crate::schema::evolve`]), committed like any other change
+//! (a new metadata file, published by compare-and-swap on the version it was built on).
+
+use std::collections::HashMap;
+
+use iceberg::table::Table;
+use iceberg::TableCreation;
+use lakeline_core::registry::{Dataset, DatasetName};
+use lakeline_core::table::{SOURCE_COLUMN, VERSION_COLUMN};
+use serde::Serialize;
+
+use crate::commit::{backoff, write_metadata, MAX_ATTEMPTS};
+use crate::schema::{evolve, partition_spec};
+use crate::{Error, Tables};
+
+/// What a sync did to a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Synced {
+    /// The table was created.
+    Created,
+    /// Its schema changed: a new schema id.
+    Evolved {
+        /// The new current schema id.
+        schema_id: i32,
+    },
+    /// It already matched the registry.
+    Unchanged,
+}
+
+/// The properties of a new table. iceberg-rust's writer ignores metrics modes, but other
+/// writers (pyiceberg, Spark) honour them: their `_lakeline_source` bounds stay whole too, so a
+/// delivery is found from the manifests whoever wrote it.
+fn table_properties(name: &DatasetName) -> HashMap<String, String> {
+    HashMap::from([
+        (
+            format!("write.metadata.metrics.column.{SOURCE_COLUMN}"),
+            "full".to_string(),
+        ),
+        (
+            format!("write.metadata.metrics.column.{VERSION_COLUMN}"),
+            "full".to_string(),
+        ),
+        ("write.parquet.compression-codec".into(), "zstd".into()),
+        ("lakeline.dataset".into(), name.to_string()),
+    ])
+}
+
+/// The table of `name`, matching `ds`: created, evolved or as it was.
+pub async fn sync_table(
+    tables: &Tables,
+    name: &DatasetName,
+    ds: &Dataset,
+) -> Result<(Table, Synced), Error> {
+    let ident = tables.ident(name);
+    for attempt in 1..=MAX_ATTEMPTS {
+        let Some(table) = tables.load(&ident).await? else {
+            let schema = evolve(ds, None)?.expect("a new table always has a schema");
+            let creation = TableCreation::builder()
+                .name(ident.name().to_string())
+                .partition_spec(partition_spec(ds, &schema)?)
+                .schema(schema)
+                .properties(table_properties(name))
+                .build();
+            match tables
+                .catalog()
+                .create_table(tables.namespace(), creation)
+                .await
+            {
+                Ok(t) => return Ok((t, Synced::Created)),
+                // Another writer created it first: use theirs.
+                Err(_) if tables.load(&ident).await?.is_some() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let md = table.metadata();
+        let Some(schema) = evolve(ds, Some((md.current_schema(), md.last_column_id())))? else {
+            return Ok((table, Synced::Unchanged));
+        };
+        let base = table.metadata_location_result()?.to_string();
+        let new_md = md
+            .clone()
+            .into_builder(Some(base.clone()))
+            .add_current_schema(schema)?
+            .build()?
+            .metadata;
+        let location = write_metadata(&table, &base, &new_md).await?;
+        if tables.swap(&ident, &base, &location).await? {
+            let table = tables.catalog().load_table(&ident).await?;
+            let schema_id = table.metadata().current_schema_id();
+            return Ok((table, Synced::Evolved { schema_id }));
+        }
+        let _ = table.file_io().delete(&location).await;
+        backoff(attempt).await;
+    }
+    Err(Error::Conflict {
+        table: ident.to_string(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
