@@ -1,0 +1,284 @@
+//! Deliveries into Iceberg tables on a local warehouse: exactly once, a new version replacing
+//! its rows in one snapshot, nothing committed for an invalid file, and committers racing on
+//! one table losing and doubling nothing. The table is read back through iceberg-rust's scan
+//! and compared with the source files; `tests/tables/` reads the same with pyiceberg and
+//! DuckDB.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::RecordBatch;
+use futures_util::TryStreamExt;
+use lakeline_core::registry::Registry;
+use lakeline_table::commit::Outcome;
+use lakeline_table::local::{append_file, Append, Appended};
+use lakeline_table::{Tables, Target};
+use lakeline_tests::{sample, shipped_registry, unique};
+
+/// A fresh warehouse directory of its own.
+fn warehouse() -> PathBuf {
+    std::env::temp_dir().join(unique("lakeline-wh"))
+}
+
+/// `body` written to a file of its own; its path.
+fn file_with(body: &[u8], name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("lakeline-src"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+async fn append(tables: &Tables, reg: &Registry, dataset: &str, file: &Path, key: &str) -> Appended {
+    let (name, ds) = reg.dataset(dataset).unwrap();
+    let a = Append {
+        file,
+        key,
+        version: None,
+        execution: Some("test"),
+    };
+    append_file(tables, reg, name, ds, &a).await.unwrap()
+}
+
+fn outcome(a: Appended) -> Outcome {
+    match a {
+        Appended::Done { outcome, .. } => outcome,
+        Appended::Invalid(r) => panic!("invalid: {r:?}"),
+    }
+}
+
+/// Every row of the dataset's current table: `_lakeline_source` → the `order_id`s (or the
+/// first column) of its rows, sorted.
+async fn rows_by_source(tables: &Tables, reg: &Registry, dataset: &str, id: &str) -> BTreeMap<String, Vec<i64>> {
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let table = tables.load(&tables.ident(name)).await.unwrap().unwrap();
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .select([id, "_lakeline_source"])
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for b in &batches {
+        let ids = b.column_by_name(id).unwrap().as_primitive::<Int64Type>();
+        let src = b.column_by_name("_lakeline_source").unwrap().as_string::<i32>();
+        for i in 0..b.num_rows() {
+            out.entry(src.value(i).to_string()).or_default().push(ids.value(i));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// The first field of each data line of a CSV: its ids, sorted.
+fn csv_ids(body: &[u8]) -> Vec<i64> {
+    let mut ids: Vec<i64> = std::str::from_utf8(body)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The Parquet files under the table's data directory: a lost or duplicate commit leaves none
+/// behind.
+fn data_files_on_disk(wh: &Path, table: &str) -> usize {
+    fn walk(p: &Path, n: &mut usize) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, n);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&wh.join("lakeline").join(table).join("data"), &mut n);
+    n
+}
+
+async fn view(tables: &Tables, reg: &Registry, dataset: &str) -> lakeline_table::show::TableView {
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let t = tables.load(&tables.ident(name)).await.unwrap().unwrap();
+    lakeline_table::show::show(&t).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
+    let reg = shipped_registry();
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let key = "raw/orders/dt=2026-12-01/export.csv";
+    let v1 = sample("orders/good.csv");
+    let f1 = file_with(&v1, "export.csv");
+
+    let o = outcome(append(&tables, &reg, "orders", &f1, key).await);
+    assert!(matches!(o, Outcome::Committed { ref operation, added_rows, removed_files: 0, .. } if operation == "append" && added_rows == 20), "{o:?}");
+    let first = view(&tables, &reg, "orders").await;
+
+    // The same bytes again (a retry, a duplicate event): no new snapshot, the same rows.
+    let o = outcome(append(&tables, &reg, "orders", &f1, key).await);
+    assert!(matches!(o, Outcome::AlreadyCommitted { files: 1, .. }), "{o:?}");
+    let again = view(&tables, &reg, "orders").await;
+    assert_eq!(again.snapshots.len(), 1);
+    assert_eq!(again.metadata_location, first.metadata_location);
+    assert_eq!(rows_by_source(&tables, &reg, "orders", "order_id").await[key], csv_ids(&v1));
+
+    // A corrected export under the same key: its rows replace the old ones in one snapshot.
+    let v2: Vec<u8> = v1
+        .split(|b| *b == b'\n')
+        .take(4)
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    let f2 = file_with(&v2, "export.csv");
+    let o = outcome(append(&tables, &reg, "orders", &f2, key).await);
+    assert!(matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"), "{o:?}");
+
+    // Another key lands beside it.
+    let other = "raw/orders/dt=2026-12-02/other.csv";
+    outcome(append(&tables, &reg, "orders", &f1, other).await);
+
+    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[key], csv_ids(&v2), "only the corrected rows of {key}");
+    assert_eq!(rows[other], csv_ids(&v1));
+    let v = view(&tables, &reg, "orders").await;
+    assert_eq!(v.rows, 23);
+    assert_eq!(v.data_files, 2);
+    let ops: Vec<_> = v.snapshots.iter().map(|s| (s.operation.as_str(), s.sources.clone())).collect();
+    assert_eq!(
+        ops,
+        [
+            ("append", vec![key.to_string()]),
+            ("overwrite", vec![key.to_string()]),
+            ("append", vec![other.to_string()]),
+        ]
+    );
+    // The replaced file stays on disk for time travel (expiry removes it); nothing else does.
+    assert_eq!(data_files_on_disk(&wh, "orders"), 3);
+}
+
+#[tokio::test]
+async fn an_invalid_file_commits_nothing_and_leaves_no_file() {
+    let reg = shipped_registry();
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let bad = file_with(&sample("orders/bad.csv"), "bad.csv");
+    let a = append(&tables, &reg, "orders", &bad, "raw/orders/dt=2026-12-01/bad.csv").await;
+    let Appended::Invalid(report) = a else {
+        panic!("bad.csv was accepted")
+    };
+    assert!(!report.problems.is_empty());
+    // A key outside the dataset's pattern is the file's problem too.
+    let good = file_with(&sample("orders/good.csv"), "good.csv");
+    let a = append(&tables, &reg, "orders", &good, "raw/orders/good.csv").await;
+    assert!(matches!(a, Appended::Invalid(_)));
+    let v = view(&tables, &reg, "orders").await;
+    assert_eq!((v.snapshot_id, v.rows, v.snapshots.len()), (None, 0, 0));
+    assert_eq!(data_files_on_disk(&wh, "orders"), 0);
+}
+
+#[tokio::test]
+async fn a_stale_pointer_swap_is_refused() {
+    let reg = shipped_registry();
+    let tables = Tables::open(&Target::Warehouse(warehouse())).await.unwrap();
+    let f = file_with(&sample("returns/good.tsv"), "a.tsv");
+    outcome(append(&tables, &reg, "returns", &f, "raw/returns/dt=2026-12-01/a.tsv").await);
+    let (name, _) = reg.dataset("returns").unwrap();
+    let ident = tables.ident(name);
+    let base = tables.load(&ident).await.unwrap().unwrap();
+    let base_loc = base.metadata_location_result().unwrap().to_string();
+    // Another writer commits after `base` was read…
+    outcome(append(&tables, &reg, "returns", &f, "raw/returns/dt=2026-12-01/b.tsv").await);
+    // …so a commit built on `base` cannot be published.
+    assert!(!tables.swap(&ident, &base_loc, "file:///nowhere.json").await.unwrap());
+    let now = tables.load(&ident).await.unwrap().unwrap();
+    assert_ne!(now.metadata_location_result().unwrap(), "file:///nowhere.json");
+}
+
+#[tokio::test]
+async fn racing_committers_lose_nothing_and_double_nothing() {
+    let reg = Arc::new(shipped_registry());
+    let wh = warehouse();
+    // Two handles, as two processes would have: each its own catalog connection.
+    let a = Arc::new(Tables::open(&Target::Warehouse(wh.clone())).await.unwrap());
+    let b = Arc::new(Tables::open(&Target::Warehouse(wh.clone())).await.unwrap());
+    let body = sample("orders/good.csv");
+    let f = file_with(&body, "o.csv");
+    let short: Vec<u8> = body
+        .split(|c| *c == b'\n')
+        .take(3)
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    let g = file_with(&short, "o.csv");
+    // Create the table first: creation races are the sync's, not the commit's.
+    outcome(append(&a, &reg, "orders", &f, "raw/orders/dt=2026-12-01/seed.csv").await);
+
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (t, reg, f) = (if i % 2 == 0 { a.clone() } else { b.clone() }, reg.clone(), f.clone());
+        tasks.push(tokio::spawn(async move {
+            outcome(append(&t, &reg, "orders", &f, &format!("raw/orders/dt=2026-12-01/k{i}.csv")).await)
+        }));
+    }
+    // The same delivery twice at once, and two versions of one key at once.
+    for (t, file, key) in [
+        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
+        (b.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
+        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/two.csv"),
+        (b.clone(), g.clone(), "raw/orders/dt=2026-12-01/two.csv"),
+    ] {
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move { outcome(append(&t, &reg, "orders", &file, key).await) }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let lost: u32 = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Committed { attempts, .. } => attempts - 1,
+            Outcome::AlreadyCommitted { .. } => 0,
+        })
+        .sum();
+    eprintln!("10 racing commits lost {lost} races and decided again");
+    let rows = rows_by_source(&a, &reg, "orders", "order_id").await;
+    let full = csv_ids(&body);
+    for i in 0..6 {
+        assert_eq!(rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")], full, "k{i}");
+    }
+    assert_eq!(rows["raw/orders/dt=2026-12-01/dup.csv"], full, "the duplicate is in once");
+    let two = &rows["raw/orders/dt=2026-12-01/two.csv"];
+    assert!(*two == full || *two == csv_ids(&short), "one version of two.csv whole: {two:?}");
+    let keys: BTreeSet<_> = rows.keys().collect();
+    assert_eq!(keys.len(), 9);
+    let dup_commits = outcomes[6..8]
+        .iter()
+        .filter(|o| matches!(o, Outcome::Committed { .. }))
+        .count();
+    assert_eq!(dup_commits, 1, "{outcomes:?}");
+    // Every data file on disk is in the table: losers and duplicates deleted theirs.
+    let v = view(&a, &reg, "orders").await;
+    let replaced = outcomes[8..]
+        .iter()
+        .filter(|o| matches!(o, Outcome::Committed { removed_files: 1, .. }))
+        .count();
+    assert_eq!(data_files_on_disk(&wh, "orders"), v.data_files + replaced);
+    let total: u64 = rows.values().map(|v| v.len() as u64).sum();
+    assert_eq!(v.rows, total);
+}
