@@ -9,7 +9,7 @@ LOCAL_AWS := scripts/local-aws
 
 help:
 	@echo "make demo        run the pipeline locally on the sample data (local AWS emulator)"
-	@echo "make test        unit + integration tests against the local AWS emulator, then the Spark jobs' tests"
+	@echo "make test        unit + integration tests against the local AWS emulator, the Spark jobs' tests, the tables read by pyiceberg and DuckDB"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make local-up    keep the local AWS running (source the printed env file)"
 	@echo "make local-down  stop it"
@@ -24,6 +24,7 @@ test:
 	$(CARGO) run --quiet -p lakeline-cli -- registry check config/datasets.yaml
 	$(LOCAL_AWS) run $(CARGO) test --workspace --all-targets
 	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" LAKELINE_REQUIRE_BIN=1 scripts/spark-tools test
+	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" scripts/table-readers test
 
 ## Unit tests only: no emulator needed.
 unit:
@@ -48,7 +49,7 @@ local-down:
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv .local .venv-sam .venv-checkov .venv-bench tools/node_modules .aws-sam
+	rm -rf .venv .local .venv-sam .venv-checkov .venv-bench .venv-spark .venv-tables tools/node_modules .aws-sam
 
 ## The SAM template (template.yaml): sam validate --lint, cfn-lint, checkov, asl-validator and
 ## tests/template, offline; the tools install themselves into .venv-sam, .venv-checkov and

@@ -32,7 +32,13 @@ fn file_with(body: &[u8], name: &str) -> PathBuf {
     p
 }
 
-async fn append(tables: &Tables, reg: &Registry, dataset: &str, file: &Path, key: &str) -> Appended {
+async fn append(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: &str,
+    file: &Path,
+    key: &str,
+) -> Appended {
     let (name, ds) = reg.dataset(dataset).unwrap();
     let a = Append {
         file,
@@ -52,7 +58,12 @@ fn outcome(a: Appended) -> Outcome {
 
 /// Every row of the dataset's current table: `_lakeline_source` → the `order_id`s (or the
 /// first column) of its rows, sorted.
-async fn rows_by_source(tables: &Tables, reg: &Registry, dataset: &str, id: &str) -> BTreeMap<String, Vec<i64>> {
+async fn rows_by_source(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: &str,
+    id: &str,
+) -> BTreeMap<String, Vec<i64>> {
     let (name, _) = reg.dataset(dataset).unwrap();
     let table = tables.load(&tables.ident(name)).await.unwrap().unwrap();
     let batches: Vec<RecordBatch> = table
@@ -69,9 +80,14 @@ async fn rows_by_source(tables: &Tables, reg: &Registry, dataset: &str, id: &str
     let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for b in &batches {
         let ids = b.column_by_name(id).unwrap().as_primitive::<Int64Type>();
-        let src = b.column_by_name("_lakeline_source").unwrap().as_string::<i32>();
+        let src = b
+            .column_by_name("_lakeline_source")
+            .unwrap()
+            .as_string::<i32>();
         for i in 0..b.num_rows() {
-            out.entry(src.value(i).to_string()).or_default().push(ids.value(i));
+            out.entry(src.value(i).to_string())
+                .or_default()
+                .push(ids.value(i));
         }
     }
     for v in out.values_mut() {
@@ -127,16 +143,25 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     let f1 = file_with(&v1, "export.csv");
 
     let o = outcome(append(&tables, &reg, "orders", &f1, key).await);
-    assert!(matches!(o, Outcome::Committed { ref operation, added_rows, removed_files: 0, .. } if operation == "append" && added_rows == 20), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Committed { ref operation, added_rows, removed_files: 0, .. } if operation == "append" && added_rows == 20),
+        "{o:?}"
+    );
     let first = view(&tables, &reg, "orders").await;
 
     // The same bytes again (a retry, a duplicate event): no new snapshot, the same rows.
     let o = outcome(append(&tables, &reg, "orders", &f1, key).await);
-    assert!(matches!(o, Outcome::AlreadyCommitted { files: 1, .. }), "{o:?}");
+    assert!(
+        matches!(o, Outcome::AlreadyCommitted { files: 1, .. }),
+        "{o:?}"
+    );
     let again = view(&tables, &reg, "orders").await;
     assert_eq!(again.snapshots.len(), 1);
     assert_eq!(again.metadata_location, first.metadata_location);
-    assert_eq!(rows_by_source(&tables, &reg, "orders", "order_id").await[key], csv_ids(&v1));
+    assert_eq!(
+        rows_by_source(&tables, &reg, "orders", "order_id").await[key],
+        csv_ids(&v1)
+    );
 
     // A corrected export under the same key: its rows replace the old ones in one snapshot.
     let v2: Vec<u8> = v1
@@ -146,7 +171,10 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
         .collect();
     let f2 = file_with(&v2, "export.csv");
     let o = outcome(append(&tables, &reg, "orders", &f2, key).await);
-    assert!(matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"),
+        "{o:?}"
+    );
 
     // Another key lands beside it.
     let other = "raw/orders/dt=2026-12-02/other.csv";
@@ -159,7 +187,11 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     let v = view(&tables, &reg, "orders").await;
     assert_eq!(v.rows, 23);
     assert_eq!(v.data_files, 2);
-    let ops: Vec<_> = v.snapshots.iter().map(|s| (s.operation.as_str(), s.sources.clone())).collect();
+    let ops: Vec<_> = v
+        .snapshots
+        .iter()
+        .map(|s| (s.operation.as_str(), s.sources.clone()))
+        .collect();
     assert_eq!(
         ops,
         [
@@ -178,7 +210,14 @@ async fn an_invalid_file_commits_nothing_and_leaves_no_file() {
     let wh = warehouse();
     let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
     let bad = file_with(&sample("orders/bad.csv"), "bad.csv");
-    let a = append(&tables, &reg, "orders", &bad, "raw/orders/dt=2026-12-01/bad.csv").await;
+    let a = append(
+        &tables,
+        &reg,
+        "orders",
+        &bad,
+        "raw/orders/dt=2026-12-01/bad.csv",
+    )
+    .await;
     let Appended::Invalid(report) = a else {
         panic!("bad.csv was accepted")
     };
@@ -197,17 +236,41 @@ async fn a_stale_pointer_swap_is_refused() {
     let reg = shipped_registry();
     let tables = Tables::open(&Target::Warehouse(warehouse())).await.unwrap();
     let f = file_with(&sample("returns/good.tsv"), "a.tsv");
-    outcome(append(&tables, &reg, "returns", &f, "raw/returns/dt=2026-12-01/a.tsv").await);
+    outcome(
+        append(
+            &tables,
+            &reg,
+            "returns",
+            &f,
+            "raw/returns/dt=2026-12-01/a.tsv",
+        )
+        .await,
+    );
     let (name, _) = reg.dataset("returns").unwrap();
     let ident = tables.ident(name);
     let base = tables.load(&ident).await.unwrap().unwrap();
     let base_loc = base.metadata_location_result().unwrap().to_string();
     // Another writer commits after `base` was read…
-    outcome(append(&tables, &reg, "returns", &f, "raw/returns/dt=2026-12-01/b.tsv").await);
+    outcome(
+        append(
+            &tables,
+            &reg,
+            "returns",
+            &f,
+            "raw/returns/dt=2026-12-01/b.tsv",
+        )
+        .await,
+    );
     // …so a commit built on `base` cannot be published.
-    assert!(!tables.swap(&ident, &base_loc, "file:///nowhere.json").await.unwrap());
+    assert!(!tables
+        .swap(&ident, &base_loc, "file:///nowhere.json")
+        .await
+        .unwrap());
     let now = tables.load(&ident).await.unwrap().unwrap();
-    assert_ne!(now.metadata_location_result().unwrap(), "file:///nowhere.json");
+    assert_ne!(
+        now.metadata_location_result().unwrap(),
+        "file:///nowhere.json"
+    );
 }
 
 #[tokio::test]
@@ -230,9 +293,22 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
 
     let mut tasks = Vec::new();
     for i in 0..6 {
-        let (t, reg, f) = (if i % 2 == 0 { a.clone() } else { b.clone() }, reg.clone(), f.clone());
+        let (t, reg, f) = (
+            if i % 2 == 0 { a.clone() } else { b.clone() },
+            reg.clone(),
+            f.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            outcome(append(&t, &reg, "orders", &f, &format!("raw/orders/dt=2026-12-01/k{i}.csv")).await)
+            outcome(
+                append(
+                    &t,
+                    &reg,
+                    "orders",
+                    &f,
+                    &format!("raw/orders/dt=2026-12-01/k{i}.csv"),
+                )
+                .await,
+            )
         }));
     }
     // The same delivery twice at once, and two versions of one key at once.
@@ -243,7 +319,9 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
         (b.clone(), g.clone(), "raw/orders/dt=2026-12-01/two.csv"),
     ] {
         let reg = reg.clone();
-        tasks.push(tokio::spawn(async move { outcome(append(&t, &reg, "orders", &file, key).await) }));
+        tasks.push(tokio::spawn(async move {
+            outcome(append(&t, &reg, "orders", &file, key).await)
+        }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
@@ -260,11 +338,21 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     let rows = rows_by_source(&a, &reg, "orders", "order_id").await;
     let full = csv_ids(&body);
     for i in 0..6 {
-        assert_eq!(rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")], full, "k{i}");
+        assert_eq!(
+            rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")],
+            full,
+            "k{i}"
+        );
     }
-    assert_eq!(rows["raw/orders/dt=2026-12-01/dup.csv"], full, "the duplicate is in once");
+    assert_eq!(
+        rows["raw/orders/dt=2026-12-01/dup.csv"], full,
+        "the duplicate is in once"
+    );
     let two = &rows["raw/orders/dt=2026-12-01/two.csv"];
-    assert!(*two == full || *two == csv_ids(&short), "one version of two.csv whole: {two:?}");
+    assert!(
+        *two == full || *two == csv_ids(&short),
+        "one version of two.csv whole: {two:?}"
+    );
     let keys: BTreeSet<_> = rows.keys().collect();
     assert_eq!(keys.len(), 9);
     let dup_commits = outcomes[6..8]
@@ -276,7 +364,15 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     let v = view(&a, &reg, "orders").await;
     let replaced = outcomes[8..]
         .iter()
-        .filter(|o| matches!(o, Outcome::Committed { removed_files: 1, .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                Outcome::Committed {
+                    removed_files: 1,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(data_files_on_disk(&wh, "orders"), v.data_files + replaced);
     let total: u64 = rows.values().map(|v| v.len() as u64).sum();

@@ -24,7 +24,7 @@ pub struct TableView {
     pub data_files: usize,
     /// The current schema's columns.
     pub columns: Vec<ColumnView>,
-    /// Every snapshot, oldest first.
+    /// Every snapshot, in commit order.
     pub snapshots: Vec<SnapshotView>,
 }
 
@@ -49,6 +49,8 @@ pub struct SnapshotView {
     pub snapshot_id: i64,
     /// Its parent.
     pub parent_id: Option<i64>,
+    /// Its sequence number: the order of commits (the metadata lists snapshots unordered).
+    pub sequence_number: i64,
     /// When it was committed (Unix milliseconds).
     pub timestamp_ms: i64,
     /// `append`, `overwrite`, `replace`, `delete`.
@@ -95,6 +97,7 @@ pub async fn show(table: &Table) -> Result<TableView, Error> {
             SnapshotView {
                 snapshot_id: s.snapshot_id(),
                 parent_id: s.parent_snapshot_id(),
+                sequence_number: s.sequence_number(),
                 timestamp_ms: s.timestamp_ms(),
                 operation: s.summary().operation.as_str().to_string(),
                 sources: list(summary::SOURCES),
@@ -106,7 +109,7 @@ pub async fn show(table: &Table) -> Result<TableView, Error> {
             }
         })
         .collect();
-    snapshots.sort_by_key(|s| (s.timestamp_ms, s.snapshot_id));
+    snapshots.sort_by_key(|s| s.sequence_number);
     Ok(TableView {
         table: table.identifier().to_string(),
         metadata_location: table.metadata_location_result()?.to_string(),

@@ -1,0 +1,211 @@
+"""Tables written by `lakeline table append` are read by engines lakeline did not write:
+pyiceberg 0.12 (`StaticTable.from_metadata`, and its own `SqlCatalog` on the warehouse's
+catalog) and DuckDB 1.4.4's iceberg extension (`iceberg_scan`). Both must agree with the source
+files row for row, value for value: every sample dataset (CSV, TSV without a header, JSON Lines,
+Parquet), a corrected re-upload that replaced one key's rows, and time travel to the snapshot
+before it.
+
+Run by `scripts/table-readers test` (part of `make test`) with $LAKELINE_BIN, the debug build.
+"""
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("LAKELINE_BIN", str(REPO / "target" / "debug" / "lakeline"))
+CONFIG = str(REPO / "config" / "datasets.yaml")
+DAY = "dt=2026-11-25"
+
+# dataset, sample file, raw key, how to read the file: (delimiter, header) or "jsonl"/"parquet".
+DELIVERIES = [
+    ("orders", "samples/orders/good.csv", f"raw/orders/{DAY}/good.csv", (",", True)),
+    ("returns", "samples/returns/good.tsv", f"raw/returns/{DAY}/good.tsv", ("\t", False)),
+    ("clicks", "samples/clicks/good.jsonl", f"raw/clicks/{DAY}/good.jsonl", "jsonl"),
+    ("inventory", "samples/inventory/good.parquet", f"raw/inventory/{DAY}/good.parquet", "parquet"),
+]
+# The corrected re-upload: the same key, fewer rows, other amounts.
+CORRECTED_KEY = f"raw/orders/{DAY}/export.csv"
+NULLS = {"returns": {"", "NULL", "\\N"}}
+TRUE = {"true", "t", "yes", "y", "1"}
+FALSE = {"false", "f", "no", "n", "0"}
+
+
+def lakeline(*args, ok=(0,)):
+    p = subprocess.run([BIN, *args, "--config", CONFIG], capture_output=True, text=True)
+    assert p.returncode in ok, f"lakeline {' '.join(args)}: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def typed(value, ty):
+    """Text of a source file as the value a reader of the table returns."""
+    if value is None:
+        return None
+    if ty == "long":
+        return int(value)
+    if ty == "double":
+        return float(value)
+    if ty == "boolean":
+        v = value.lower()
+        assert v in TRUE | FALSE, value
+        return v in TRUE
+    if ty == "date":
+        return dt.date.fromisoformat(value)
+    if ty == "timestamptz":
+        t = dt.datetime.fromisoformat(value.replace(" ", "T"))
+        return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    return value
+
+
+def expected(dataset, path, how, columns):
+    """The source file's rows as {column: value}, typed by the table's columns."""
+    names = [c["name"] for c in columns if not c["name"].startswith("_lakeline_")]
+    types = {c["name"]: c["type"] for c in columns}
+    if how == "parquet":
+        rows = pq.read_table(path).to_pylist()
+        return [{n: r.get(n) for n in names} for r in rows]
+    if how == "jsonl":
+        rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+        return [
+            {n: (typed(r.get(n), types[n]) if types[n] in ("date", "timestamptz") else r.get(n)) for n in names}
+            for r in rows
+        ]
+    delimiter, header = how
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    if header:
+        head, rows = rows[0], rows[1:]
+    else:
+        head = names
+    nulls = NULLS.get(dataset, {""})
+    out = []
+    for r in rows:
+        rec = dict(zip(head, r))
+        out.append({n: typed(None if rec.get(n) in nulls else rec.get(n), types[n]) for n in names})
+    return out
+
+
+def utc(v):
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.astimezone(dt.timezone.utc)
+    return v
+
+
+def canon(rows, names):
+    """Rows as sorted tuples of the given columns, timestamps in UTC."""
+    return sorted(tuple(utc(r[n]) for n in names) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    wh = tmp_path_factory.mktemp("warehouse")
+    src = tmp_path_factory.mktemp("sources")
+    for dataset, rel, key, _ in DELIVERIES:
+        lakeline("table", "append", str(REPO / rel), "--dataset", dataset, "--key", key, "--warehouse", str(wh))
+    # An export, then its corrected re-upload under the same key.
+    first = (REPO / "samples/orders/good.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    v1 = src / "export-v1.csv"
+    v1.write_text("".join(first), encoding="utf-8")
+    v2 = src / "export-v2.csv"
+    v2.write_text("".join(first[:6]).replace(",49.90,", ",59.90,"), encoding="utf-8")
+    lakeline("table", "append", str(v1), "--dataset", "orders", "--key", CORRECTED_KEY, "--warehouse", str(wh))
+    before = show("orders", wh)
+    out = lakeline("table", "append", str(v2), "--dataset", "orders", "--key", CORRECTED_KEY, "--warehouse", str(wh))
+    replaced = json.loads(out.stdout)
+    assert replaced["outcome"] == "committed" and replaced["operation"] == "overwrite", replaced
+    assert replaced["removed_rows"] == len(first) - 1 and replaced["added_rows"] == 5, replaced
+    return {"wh": wh, "v1": v1, "v2": v2, "before": before}
+
+
+def show(dataset, wh):
+    return json.loads(lakeline("table", "show", "--dataset", dataset, "--warehouse", str(wh), "--json").stdout)
+
+
+def sources_of(dataset, lake):
+    """(source file, raw key, how) of every delivery now in the dataset's table."""
+    out = [(REPO / rel, key, how) for d, rel, key, how in DELIVERIES if d == dataset]
+    if dataset == "orders":
+        out.append((lake["v2"], CORRECTED_KEY, (",", True)))
+    return out
+
+
+def want_rows(dataset, lake, columns):
+    rows = []
+    for path, key, how in sources_of(dataset, lake):
+        for r in expected(dataset, path, how, columns):
+            rows.append({**r, "_lakeline_source": key})
+    return rows
+
+
+def duckdb_connection():
+    import duckdb
+    import duckdb_ext  # the duckdb-ext-* wheels: the extensions, since nothing downloads here
+
+    base = Path(list(duckdb_ext.__path__)[0])
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    for name in ("avro", "iceberg"):
+        (path,) = base.glob(f"**/{name}.duckdb_extension")
+        con.execute(f"LOAD '{path}'")
+    return con
+
+
+@pytest.mark.parametrize("dataset", [d for d, *_ in DELIVERIES])
+def test_pyiceberg_reads_the_source_rows(dataset, lake):
+    from pyiceberg.table import StaticTable
+
+    view = show(dataset, lake["wh"])
+    table = StaticTable.from_metadata(view["metadata_location"])
+    got = table.scan().to_arrow().to_pylist()
+    want = want_rows(dataset, lake, view["columns"])
+    names = [c["name"] for c in view["columns"] if c["name"] != "_lakeline_version" and c["name"] != "_lakeline_date"]
+    assert len(got) == view["rows"] == len(want)
+    assert canon(got, names) == canon(want, names)
+    # Every row carries its partition date, from the key.
+    assert {r["_lakeline_date"] for r in got} == {dt.date(2026, 11, 25)}
+
+
+@pytest.mark.parametrize("dataset", [d for d, *_ in DELIVERIES])
+def test_duckdb_reads_the_source_rows(dataset, lake):
+    view = show(dataset, lake["wh"])
+    con = duckdb_connection()
+    cur = con.execute(f"SELECT * FROM iceberg_scan('{view['metadata_location']}')")
+    cols = [d[0] for d in cur.description]
+    got = [dict(zip(cols, r)) for r in cur.fetchall()]
+    want = want_rows(dataset, lake, view["columns"])
+    names = [c["name"] for c in view["columns"] if c["name"] not in ("_lakeline_version", "_lakeline_date")]
+    assert len(got) == len(want)
+    assert canon(got, names) == canon(want, names)
+
+
+def test_the_corrected_upload_replaced_its_rows_and_time_travel_sees_the_old_ones(lake):
+    from pyiceberg.table import StaticTable
+
+    view = show("orders", lake["wh"])
+    table = StaticTable.from_metadata(view["metadata_location"])
+    now = [r for r in table.scan().to_arrow().to_pylist() if r["_lakeline_source"] == CORRECTED_KEY]
+    assert canon(now, ["order_id", "amount"]) == canon(expected("orders", lake["v2"], (",", True), view["columns"]), ["order_id", "amount"])
+    assert 59.90 in [r["amount"] for r in now] and 49.90 not in [r["amount"] for r in now]
+    old = lake["before"]["snapshot_id"]
+    then = [r for r in table.scan(snapshot_id=old).to_arrow().to_pylist() if r["_lakeline_source"] == CORRECTED_KEY]
+    assert canon(then, ["order_id", "amount"]) == canon(expected("orders", lake["v1"], (",", True), view["columns"]), ["order_id", "amount"])
+    # The snapshots say what each one did, and for which key.
+    # (The metadata lists snapshots in no particular order: their sequence numbers order them.)
+    snaps = sorted(table.snapshots(), key=lambda s: s.sequence_number)
+    ops = [(s.summary.operation.value, json.loads(s.summary["lakeline.sources"])) for s in snaps]
+    assert ops[-2:] == [("append", [CORRECTED_KEY]), ("overwrite", [CORRECTED_KEY])]
+
+
+def test_pyiceberg_catalog_sees_the_same_table(lake):
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    wh = lake["wh"]
+    cat = SqlCatalog("lakeline", uri=f"sqlite:///{wh}/catalog.db", warehouse=f"file://{wh}")
+    for dataset, *_ in DELIVERIES:
+        t = cat.load_table(f"lakeline.{dataset}")
+        assert t.metadata_location == show(dataset, wh)["metadata_location"]
