@@ -17,7 +17,9 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_CURATE_MEMORY_MB=2048   memory of the curate function (template.yaml CurateMemoryMb)
   BENCH_SIZING_PARQUET_CODEC=snappy   codec of the sizing row's Parquet input
   BENCH_RULES_MIB=100,1024  CSV sizes of the rules row (MiB; the csv row's files)
-  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules
+  BENCH_BURST_FILES=500      files of the table-burst row (one `lakeline table append` each)
+  BENCH_BURST_CONCURRENCY=8  appends at a time
+  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules,table-burst
 """
 
 import json
@@ -52,7 +54,7 @@ CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column ord
 RULES_REGISTRY = os.path.join(HERE, "rules-registry.yaml")
 FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
 ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
-                      "curate,curate-cost,curate-sizing,merge,rules").split(",")
+                      "curate,curate-cost,curate-sizing,merge,rules,table-burst").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
 CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
@@ -1143,6 +1145,12 @@ def table():
                 ratio = f"{x['vs_types']:>7.0%}" if "vs_types" in x else f"{'':>7}"
                 add(f"   {k + ' ' + what:<{w - 3}} {x['mib_s']:>10.0f} MiB/s {x['rss_mib']:>8.0f} MiB RSS "
                     f"{ratio}  {g('rules', k[:-3] + ' MiB: ' + ('five rules >=' if name == 'rules' else 'five rules + unique')) if name in ('rules', 'unique') else ''}")
+    if "table-burst" in R:
+        r = R["table-burst"]
+        add(f"10. a burst into one table (local warehouse): {r['files']} files, {r['concurrency']} `table append` at a time")
+        add(f"   {r['commits']} commits in {r['wall']:.1f} s = {r['commits_per_s']:.1f} commits/s; {r['lost_races']} lost races "
+            f"decided again; per file (start to committed) p50 {r['p50_s']:.2f} s, p99 {r['p99_s']:.2f} s  "
+            f"{g('table-burst', 'every file')}")
     for row, why in results["skipped"].items():
         add(f"{row}: skipped: {why}")
     met = sum(x["met"] for x in results["goals"])
@@ -1150,6 +1158,44 @@ def table():
     add(f"goals met: {met}/{len(results['goals'])}; medians; ranges are [p25-p75]; "
         f"machine {results['machine'].get('cpu', '?')}, {results['machine'].get('cores', '?')} cores")
     return "\n".join(lines)
+
+
+def row_table_burst():
+    """A burst of small files into one table (local warehouse): `lakeline table append` per file,
+    BENCH_BURST_CONCURRENCY at a time, as a burst of uploads reaches one table's committers.
+    Reports commits per second, lost races (attempts - 1), and upload-to-committed per file."""
+    files = int(os.environ.get("BENCH_BURST_FILES", "500"))
+    conc = int(os.environ.get("BENCH_BURST_CONCURRENCY", "8"))
+    src = os.path.join(ROOT, "samples", "orders", "good.csv")
+    wh = tempfile.mkdtemp(prefix="burst-", dir=OUT)
+    cmd = [bin_path("lakeline"), "table", "append", src, "--dataset", "orders", "--warehouse", wh, "--config", REGISTRY]
+    # The table exists before the burst: creating it is not a commit.
+    subprocess.run([bin_path("lakeline"), "table", "sync", "--dataset", "orders", "--warehouse", wh,
+                    "--config", REGISTRY], check=True, stdout=subprocess.DEVNULL)
+
+    def one(i):
+        t = time.perf_counter()
+        p = subprocess.run(cmd + ["--key", f"raw/orders/dt=2026-11-25/burst-{i:04}.csv"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"append {i}: exit {p.returncode}: {p.stderr[-400:]}")
+        return time.perf_counter() - t, json.loads(p.stdout)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(conc) as ex:
+        out = list(ex.map(one, range(files)))
+    wall = time.perf_counter() - t0
+    lat = [x[0] for x in out]
+    lost = sum(x[1].get("attempts", 1) - 1 for x in out)
+    committed = sum(1 for x in out if x[1]["outcome"] == "committed")
+    show = json.loads(subprocess.run([bin_path("lakeline"), "table", "show", "--dataset", "orders", "--warehouse", wh,
+                                      "--config", REGISTRY, "--json"], check=True, stdout=subprocess.PIPE).stdout)
+    res = {"files": files, "concurrency": conc, "wall": wall, "commits": committed,
+           "commits_per_s": committed / wall, "lost_races": lost, "p50_s": pct(lat, 0.5), "p99_s": pct(lat, 0.99),
+           "table_rows": show["rows"], "snapshots": len(show["snapshots"])}
+    results["rows"]["table-burst"] = res
+    goal("table-burst", "every file committed once", committed == files and show["rows"] == 20 * files
+         and len(show["snapshots"]) == files, f"{committed} commits, {show['rows']} rows, {len(show['snapshots'])} snapshots")
 
 
 def main():
@@ -1164,7 +1210,7 @@ def main():
     steps = {"init": row_init, "csv": row_csv, "parquet": row_parquet, "compaction": row_compaction,
              "pipeline": row_pipeline, "package": row_package, "curate": row_curate,
              "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing, "merge": row_merge,
-             "rules": row_rules}
+             "rules": row_rules, "table-burst": row_table_burst}
     for name in ROWS:
         if name not in steps:
             continue

@@ -91,6 +91,8 @@ pub struct Tables {
     catalog: Arc<dyn Catalog>,
     pointer: Pointer,
     namespace: NamespaceIdent,
+    /// A local warehouse's lock files: one committer per table at a time.
+    locks: Option<PathBuf>,
     /// What the target is, for messages.
     label: String,
 }
@@ -132,6 +134,37 @@ impl Tables {
     /// Where the tables live, for messages.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Waits until this process is the table's only lakeline committer on this warehouse, and
+    /// stays so until the returned guard is dropped (`None` where the catalog has no such
+    /// lock). Without it, committers that keep losing the pointer race to each other would
+    /// rebuild their snapshots again and again (measured: 8 processes appending at once made
+    /// one lose 20 races in a row); with it they wait their turn. The pointer's
+    /// compare-and-swap still guards against writers that take no lock (pyiceberg, Spark).
+    pub async fn committer(&self, ident: &TableIdent) -> Result<Option<std::fs::File>, Error> {
+        let Some(dir) = &self.locks else {
+            return Ok(None);
+        };
+        let path = dir.join(format!(
+            "{}.{}.lock",
+            ident.namespace().join("."),
+            ident.name()
+        ));
+        let f = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            // Released when the file is closed (the guard dropped), also if the process dies.
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| Error::Catalog(format!("waiting for the table lock: {e}")))?
+        .map_err(|e| Error::Catalog(format!("the table lock of {ident}: {e}")))?;
+        Ok(Some(f))
     }
 
     /// Points `ident` at `new` if it still points at `base`: `true` when this commit won,
@@ -191,10 +224,14 @@ async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
         .max_connections(2)
         .connect_with(opts)
         .await?;
+    let locks = dir.join(".locks");
+    std::fs::create_dir_all(&locks)
+        .map_err(|e| Error::Catalog(format!("creating {}: {e}", locks.display())))?;
     Ok(Tables {
         catalog: Arc::new(catalog),
         pointer: Pointer::Sqlite(pool),
         namespace,
+        locks: Some(locks),
         label: format!("warehouse {}", dir.display()),
     })
 }

@@ -199,6 +199,7 @@ pub async fn commit_delivery(
     d: &Delivery,
     files: Vec<DataFile>,
 ) -> Result<Outcome, Error> {
+    let _turn = tables.committer(ident).await?;
     for attempt in 1..=MAX_ATTEMPTS {
         let base = tables.catalog().load_table(ident).await?;
         let held = held(&base, &d.source).await?;
