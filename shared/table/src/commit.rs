@@ -202,66 +202,95 @@ pub async fn commit_delivery(
     let _turn = tables.committer(ident).await?;
     for attempt in 1..=MAX_ATTEMPTS {
         let base = tables.catalog().load_table(ident).await?;
-        let held = held(&base, &d.source).await?;
-        let remove = match decide(&held, d)? {
-            Decision::Already => {
-                return Ok(Outcome::AlreadyCommitted {
-                    snapshot_id: base
-                        .metadata()
-                        .current_snapshot()
-                        .map_or(-1, |s| s.snapshot_id()),
-                    files: held.len(),
-                })
+        match try_commit(tables, &base, d, &files).await? {
+            Attempt::Done(mut outcome) => {
+                if let Outcome::Committed { attempts, .. } = &mut outcome {
+                    *attempts = attempt;
+                }
+                return Ok(outcome);
             }
-            Decision::Write { remove } => remove,
-        };
-        let props = HashMap::from([
-            (summary::SOURCES.to_string(), json_list(&[&d.source])),
-            (summary::VERSIONS.to_string(), json_list(&[&d.version])),
-            (summary::ENGINE.to_string(), d.engine.clone()),
-        ])
-        .into_iter()
-        .chain(
-            d.execution
-                .iter()
-                .map(|e| (summary::EXECUTION.to_string(), e.clone())),
-        )
-        .collect();
-        let remove: HashSet<String> = remove.into_iter().collect();
-        let built = build_snapshot(&base, &remove, files.clone(), props).await?;
-        if tables
-            .swap(ident, &built.base_location, &built.location)
-            .await?
-        {
-            let removed_rows = held
-                .iter()
-                .filter(|h| remove.contains(&h.path))
-                .map(|h| h.rows)
-                .sum();
-            return Ok(Outcome::Committed {
-                snapshot_id: built.snapshot_id,
-                operation: if remove.is_empty() {
-                    "append".into()
-                } else {
-                    "overwrite".into()
-                },
-                added_files: files.len(),
-                added_rows: files.iter().map(|f| f.record_count()).sum(),
-                removed_files: remove.len(),
-                removed_rows,
-                attempts: attempt,
-            });
+            Attempt::Lost => {
+                tracing::info!(table = %ident, attempt, "commit lost a race; deciding again on the new table version");
+                backoff(attempt).await;
+            }
         }
-        // Lost the race: nothing of this attempt is visible; take its files away and decide
-        // again on what the winner committed.
-        tracing::info!(table = %ident, attempt, "commit lost a race; deciding again on the new table version");
-        built.discard(&base).await;
-        backoff(attempt).await;
     }
     Err(Error::Conflict {
         table: ident.to_string(),
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// One attempt's result.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Committed, or found already committed.
+    Done(Outcome),
+    /// The table moved on after `base` was read: nothing of the attempt is visible, and what
+    /// it wrote is deleted. Decide again on the new version.
+    Lost,
+}
+
+/// One attempt of [`commit_delivery`] on `base`, a version of the table read before: decide
+/// from it, build on it, and publish only if the table still is `base`.
+pub async fn try_commit(
+    tables: &Tables,
+    base: &Table,
+    d: &Delivery,
+    files: &[DataFile],
+) -> Result<Attempt, Error> {
+    let held = held(base, &d.source).await?;
+    let remove = match decide(&held, d)? {
+        Decision::Already => {
+            return Ok(Attempt::Done(Outcome::AlreadyCommitted {
+                snapshot_id: base
+                    .metadata()
+                    .current_snapshot()
+                    .map_or(-1, |s| s.snapshot_id()),
+                files: held.len(),
+            }))
+        }
+        Decision::Write { remove } => remove,
+    };
+    let props = HashMap::from([
+        (summary::SOURCES.to_string(), json_list(&[&d.source])),
+        (summary::VERSIONS.to_string(), json_list(&[&d.version])),
+        (summary::ENGINE.to_string(), d.engine.clone()),
+    ])
+    .into_iter()
+    .chain(
+        d.execution
+            .iter()
+            .map(|e| (summary::EXECUTION.to_string(), e.clone())),
+    )
+    .collect();
+    let remove: HashSet<String> = remove.into_iter().collect();
+    let built = build_snapshot(base, &remove, files.to_vec(), props).await?;
+    if !tables
+        .swap(base.identifier(), &built.base_location, &built.location)
+        .await?
+    {
+        built.discard(base).await;
+        return Ok(Attempt::Lost);
+    }
+    let removed_rows = held
+        .iter()
+        .filter(|h| remove.contains(&h.path))
+        .map(|h| h.rows)
+        .sum();
+    Ok(Attempt::Done(Outcome::Committed {
+        snapshot_id: built.snapshot_id,
+        operation: if remove.is_empty() {
+            "append".into()
+        } else {
+            "overwrite".into()
+        },
+        added_files: files.len(),
+        added_rows: files.iter().map(|f| f.record_count()).sum(),
+        removed_files: remove.len(),
+        removed_rows,
+        attempts: 1,
+    }))
 }
 
 /// A short, growing, jittered pause between attempts, so writers that keep colliding spread
