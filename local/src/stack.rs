@@ -1,9 +1,10 @@
 //! A whole lakeline deployment on the local emulator, built the way template.yaml builds it in
 //! AWS: the lake bucket, the alert topic (with a queue subscribed, to see alerts), a Glue job,
-//! an EMR Serverless application, the registry in S3, the four functions deployed to the local
-//! Lambda router with their environments, and the pipeline state machine from the real
-//! definition with its `${Placeholders}` substituted. `make demo` and the end-to-end tests
-//! both stand on it.
+//! an EMR Serverless application, the registry in S3, the six functions deployed to the local
+//! Lambda router with their environments, and both state machines from the real definitions
+//! with their `${Placeholders}` substituted. `make demo` and the end-to-end tests both stand on
+//! it. The deployment signs as the admin (crate::identity) and registers its resources with the
+//! router's call log, so every later call can be checked against the template's policies.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -177,7 +178,9 @@ impl Stack {
         router_url: &str,
         opts: StackOptions,
     ) -> anyhow::Result<Stack> {
-        let c = Clients::new(conf);
+        // Creating the stack is CloudFormation's part, not a function's: the admin identity,
+        // which the permissions check leaves out.
+        let c = Clients::new(&crate::identity::as_admin(conf));
         let id = unique("lakeline");
         c.s3.create_bucket()
             .bucket(&id)
@@ -331,6 +334,26 @@ impl Stack {
         for handler in crate::functions::HANDLERS {
             stack.redeploy(handler).await?;
         }
+        let mut resources = BTreeMap::from([
+            ("AlertTopic", stack.topic_arn.clone()),
+            ("Pipeline", stack.state_machine_arn.clone()),
+            ("MaintenanceStateMachine", stack.maintenance_arn.clone()),
+            ("CurateGlueJob", stack.glue_job.clone()),
+            ("CompactGlueJob", format!("{}-compact", stack.bucket)),
+        ]);
+        for (handler, name) in &stack.functions {
+            resources.insert(function_logical_id(handler), name.clone());
+        }
+        register_stack(
+            &stack.router_url,
+            &stack.bucket,
+            &resources,
+            &BTreeMap::from([
+                ("ExistingEmrApplicationId", stack.emr_app.clone()),
+                ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
+            ]),
+        )
+        .await?;
         Ok(stack)
     }
 
@@ -539,6 +562,57 @@ impl Stack {
             }
         }
     }
+}
+
+/// The template's logical id of a function, by handler name (`check-compaction` →
+/// `CheckCompactionFunction`).
+pub fn function_logical_id(handler: &str) -> &'static str {
+    match handler {
+        "validate-upload" => "ValidateUploadFunction",
+        "curate" => "CurateFunction",
+        "start-job" => "StartJobFunction",
+        "check-compaction" => "CheckCompactionFunction",
+        "compact" => "CompactFunction",
+        "notify-failure" => "NotifyFailureFunction",
+        _ => "UnknownFunction",
+    }
+}
+
+/// Tells the router's call log which local resources stand for which template resources
+/// (logical id → ARN or name; the lake bucket is `id`), and the template parameters the local
+/// stack deploys with, so `tests/permissions` can resolve the template's policies the way this
+/// stack would have them. The running test's name (its thread's) goes along, so a denied call
+/// names its test.
+pub async fn register_stack(
+    router_url: &str,
+    id: &str,
+    resources: &BTreeMap<&str, String>,
+    parameters: &BTreeMap<&str, String>,
+) -> anyhow::Result<()> {
+    let body = json!({
+        "stack": id,
+        "bucket": id,
+        "test": std::thread::current().name().unwrap_or("main"),
+        "resources": resources,
+        "parameters": parameters,
+    });
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = hyper::Request::builder()
+        .method("PUT")
+        .uri(format!(
+            "{}/_lakeline/stacks/{id}",
+            router_url.trim_end_matches('/')
+        ))
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let resp = client
+        .request(req)
+        .await
+        .with_context(|| format!("registering stack {id} with the router at {router_url}"))?;
+    if resp.status() != 200 {
+        bail!("registering stack {id}: HTTP {}", resp.status());
+    }
+    Ok(())
 }
 
 /// The EventBridge event Step Functions emits when an execution's status changes
