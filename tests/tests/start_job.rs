@@ -511,6 +511,7 @@ async fn a_partitions_files_share_one_batch_run() {
         .send()
         .await
         .unwrap();
+    lakeline_tests::register_lake(&bucket, &[]).await;
     let mut spec = glue_spec(&job);
     if let lakeline_core::jobs::JobSpec::Glue(g) = &mut spec {
         g.batch_seconds = 60;
