@@ -752,6 +752,22 @@ def test_compact_grants_match_the_keys_the_code_writes():
 
 
 @BOTH_MODES
+def test_list_bucket_is_never_narrowed_by_a_prefix(deploy, params):
+    """S3 answers a request for a missing object with 404 only to a caller that holds
+    s3:ListBucket on the bucket; the request has no s3:prefix, so a grant narrowed by one does
+    not count and the caller sees 403. The functions read missing objects on purpose (start-job's
+    open.json and run.json, curate's superseded uploads, compact's manifests, check-compaction's
+    markers) and tell "gone" from "denied" by that status: their ListBucket has no condition."""
+    stack = deploy(params)
+    for role in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
+                 "CheckCompactionFunctionRole", "CompactFunctionRole"):
+        lists = [st for st in role_statements(stack.resources[role]) if "s3:ListBucket" in as_list(st["Action"])]
+        assert lists and all("Condition" not in st for st in lists), (role, lists)
+    src = (ROOT / "functions/start-job/src/batch.rs").read_text()
+    assert "lakeline_aws::is_gone(&e) => Ok(None)" in src
+
+
+@BOTH_MODES
 def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
     """check-compaction: reads the registry; lists the curated partitions (every dataset in a
     sweep); its markers only: GET (the owner in the body), PUT (If-None-Match / If-Match), DELETE
