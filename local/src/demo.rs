@@ -352,8 +352,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     let before = partition_files(&stack, &partition).await?;
     let name = lakeline_local::stack::unique("sweep");
     stack
-        .c
-        .sfn
+        .schedule_sfn()
         .start_execution()
         .state_machine_arn(&stack.maintenance_arn)
         .name(&name)

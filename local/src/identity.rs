@@ -31,6 +31,11 @@ pub const FUNCTION_ROLES: &[(&str, &str)] = &[
     ("notify-failure", "NotifyFailureFunctionRole"),
 ];
 
+/// The role of the EventBridge schedule that starts the maintenance sweep (SAM's
+/// `<StateMachine><Event>Role`): a sweep the harness or the demo starts "as the schedule would"
+/// signs as it.
+pub const SWEEP_SCHEDULE_ROLE: &str = "MaintenanceStateMachineSweepRole";
+
 /// The people the docs tell to run `lakeline` commands against a stack. Their least policies
 /// are not in the template (people's roles belong to the account, not the stack): they are
 /// defined in `tests/permissions/people.yaml` and documented in docs/permissions.md.
@@ -87,6 +92,11 @@ pub fn signed_as(conf: &SdkConfig, access_key: &str) -> SdkConfig {
 pub fn as_function(conf: &SdkConfig, handler: &str) -> SdkConfig {
     let role =
         function_role(handler).unwrap_or_else(|| panic!("no template role for handler {handler}"));
+    signed_as(conf, &role_key(role))
+}
+
+/// `conf` as a template role (by logical id).
+pub fn as_role(conf: &SdkConfig, role: &str) -> SdkConfig {
     signed_as(conf, &role_key(role))
 }
 

@@ -143,7 +143,9 @@ impl Clients {
 
 /// A deployed stack.
 pub struct Stack {
-    /// Clients.
+    /// The SDK configuration of the deployment (signed as the unchecked admin).
+    pub conf: aws_config::SdkConfig,
+    /// Clients (the admin's: set-up and inspection).
     pub c: Clients,
     /// The router's base URL.
     pub router_url: String,
@@ -180,7 +182,8 @@ impl Stack {
     ) -> anyhow::Result<Stack> {
         // Creating the stack is CloudFormation's part, not a function's: the admin identity,
         // which the permissions check leaves out.
-        let c = Clients::new(&crate::identity::as_admin(conf));
+        let admin = crate::identity::as_admin(conf);
+        let c = Clients::new(&admin);
         let id = unique("lakeline");
         c.s3.create_bucket()
             .bucket(&id)
@@ -317,6 +320,7 @@ impl Stack {
             ("LAKELINE_POLL_MAX_SECONDS", "1".to_string()),
         ]);
         let stack = Stack {
+            conf: admin,
             c,
             router_url: router_url.trim_end_matches('/').to_string(),
             bucket: id,
@@ -371,8 +375,11 @@ impl Stack {
     /// Publishes `registry` as the stack's live registry (what `lakeline registry push` does)
     /// and cold-starts every function, so all of them use it at once.
     pub async fn publish_registry(&self, registry: &Registry) -> anyhow::Result<()> {
-        self.c
-            .s3
+        // As the registry writer does it (docs/permissions.md), so the check holds it to that
+        // person's policy.
+        let writer =
+            crate::identity::as_person(&self.conf, crate::identity::Person::RegistryWriter);
+        lakeline_aws::s3_client(&writer)
             .put_object()
             .bucket(&self.bucket)
             .key("config/datasets.yaml")
@@ -496,6 +503,15 @@ impl Stack {
             .send()
             .await?;
         Ok(url)
+    }
+
+    /// A Step Functions client signed as the maintenance schedule's role: what starts a sweep
+    /// "as the schedule would".
+    pub fn schedule_sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&crate::identity::as_role(
+            &self.conf,
+            crate::identity::SWEEP_SCHEDULE_ROLE,
+        ))
     }
 
     /// The ARN of an execution of the pipeline.

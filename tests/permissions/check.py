@@ -77,6 +77,18 @@ UNCHECKED_KEYS = {
 }
 
 
+# Why some statements are never used locally (the report says so next to them).
+UNUSED_NOTES = {
+    "GlueCurateJobRole/": "the Spark jobs run only on AWS; tests/template checks these as text",
+    "GlueCompactJobRole/": "the Spark jobs run only on AWS; tests/template checks these as text",
+    "PipelineRole/PipelineRolePolicy2:DeliverExecutionLogs": "Step Functions' log delivery, on AWS",
+    "MaintenanceStateMachineRole/MaintenanceStateMachineRolePolicy4:DeliverExecutionLogs":
+        "Step Functions' log delivery, on AWS",
+    "ValidateUploadFunctionRole/ValidateUploadFunctionEventInvokeConfigOnFailureSQSPolicy":
+        "Lambda's on-failure destination, sent by the Lambda service on AWS",
+}
+
+
 # ------------------------------------------------------------------------------ a local stack
 
 class LocalStack(ex.Stack):
@@ -188,17 +200,26 @@ class Stacks:
             self.resolved[key] = s
         return self.resolved[key]
 
-    def of_access(self, access):
-        """The stack an authorization is about: by the bucket, or by any registered name in
-        its resource ARN; else a stack with the defaults."""
+    def key_of(self, access):
+        """Which stack an authorization is about: the registration that names its bucket or
+        any name in its resource ARN; else ("adhoc", bucket) for an S3 resource (a lake
+        deployed with the defaults on that bucket) or ("adhoc", None)."""
         arn = access["resource"]
         if arn.startswith("arn:aws:s3:::"):
             bucket = arn[len("arn:aws:s3:::"):].split("/", 1)[0]
-            return self.get(self.index.get(("bucket", bucket), ("adhoc", bucket)))
+            return self.index.get(("bucket", bucket), ("adhoc", bucket))
         for candidate in _names_in(arn):
             if ("value", candidate) in self.index:
-                return self.get(self.index[("value", candidate)])
-        return self.get(("adhoc", None))
+                return self.index[("value", candidate)]
+        return ("adhoc", None)
+
+    def of_call(self, call):
+        """The stack of each authorization of a call: its own when it names one; one that
+        names nothing (an execution role passed along, a KMS key) belongs to the stack the
+        call's other authorizations name."""
+        keys = [self.key_of(a) for a in call["accesses"]]
+        named = next((k for k in keys if not isinstance(k, tuple)), None)
+        return [self.get(named if (k == ("adhoc", None) and named) else k) for k in keys]
 
 
 def _names_in(arn):
@@ -288,7 +309,7 @@ class Report:
         self.by_principal = collections.Counter()
 
 
-def principals_of(stacks, stack, people, principal, access):
+def principals_of(stack, people, principal, access):
     """(kind, [(principal ARN, identity statements, label)]) for a principal and access; an
     empty list means the principal has no identity this check knows."""
     if principal.startswith(ROLE_PREFIX):
@@ -313,11 +334,11 @@ def principals_of(stacks, stack, people, principal, access):
                          "(lakeline_local::identity)")]
 
 
-def check_access(report, stacks, people, call, access):
+def check_access(report, stack, people, call, access):
+    """The failures of one authorization (empty: allowed) in `stack`."""
     principal = call["principal"]
-    stack = stacks.of_access(access)
     failures = []
-    for pid in principals_of(stacks, stack, people, principal, access):
+    for pid in principals_of(stack, people, principal, access):
         arn, statements, label = pid
         if arn is None:
             failures.append(label)
@@ -346,7 +367,7 @@ def check_access(report, stacks, people, call, access):
             if d.not_understood:
                 why += f"; conditions not understood: {d.not_understood}"
         failures.append(f"{label}: {why}")
-    return stack, failures
+    return failures
 
 
 def run(log_path, expanded=None):
@@ -369,19 +390,27 @@ def run(log_path, expanded=None):
             continue
         report.checked += 1
         denied_here = []
-        for access in call["accesses"]:
-            stack = stacks.of_access(access)
+        for access, stack in zip(call["accesses"], stacks.of_call(call)):
             for a in [access] + implied(stack, access, call.get("status")):
-                s, failures = check_access(report, stacks, people, call, a)
+                failures = check_access(report, stack, people, call, a)
                 if not failures:
                     continue
                 exc = next((e for e in EXCEPTIONS if e.covers(principal, a)), None)
                 if exc:
                     report.excepted[exc.name] += 1
                     continue
-                denied_here.append((a, s, failures))
+                denied_here.append((a, stack, failures))
         if denied_here:
             report.denied.append((call, denied_here))
+    # Every Allow of every role of the template and of every person, used or not.
+    any_stack = stacks.get(next(iter(stacks.reg), ("adhoc", None)))
+    for role in any_stack.of_type("AWS::IAM::Role"):
+        for st in any_stack.identity_statements(role):
+            if st.effect == "Allow":
+                report.known.setdefault(st.name, st)
+    for name in people:
+        for st in person_statements(any_stack, people, name):
+            report.known.setdefault(st.name, st)
     return report
 
 
@@ -403,9 +432,10 @@ def render(report, summary=False, out=sys.stdout):
         for p, n in sorted(report.by_principal.items()):
             w(f"  {n:7,}  {p}" + (f"  (not checked: {UNCHECKED_KEYS[p]})" if p in UNCHECKED_KEYS else "") + "\n")
         unused = sorted(set(report.known) - report.used)
-        w(f"\nAllow statements no call used ({len(unused)} of {len(report.known)} seen):\n")
+        w(f"\nAllow statements no call used ({len(unused)} of {len(report.known)}):\n")
         for name in unused:
-            w(f"  {name}\n")
+            note = next((n for prefix, n in UNUSED_NOTES.items() if name.startswith(prefix)), "")
+            w(f"  {name}" + (f"  ({note})" if note else "") + "\n")
     for name, n in sorted(report.excepted.items()):
         exc = next(e for e in EXCEPTIONS if e.name == name)
         w(f"permissions: exception {name}: {n} denied call(s) reported, not failed: {exc.why}\n")

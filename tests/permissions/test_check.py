@@ -64,6 +64,10 @@ ALLOWED = [
     call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['StartJobFunction']}"),
     call("lakeline-person-producer", "s3:PutObject", obj("raw/orders/dt=1/a.csv")),
     call("lakeline-person-operator", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}", **{"s3:prefix": "curated/orders/"}),
+    # replay's HEAD of a raw key nothing holds yet.
+    call("lakeline-person-operator", "s3:GetObject", obj("raw/orders/dt=1/free.csv"), status=404),
+    # start-job's GET of a batch that is not open yet.
+    call(role("StartJobFunctionRole"), "s3:GetObject", obj("_lakeline/batches/orders/dt=1/open.json"), status=404),
     # A HEAD answered 404 needs ListBucket too: curate has it.
     call(role("CurateFunctionRole"), "s3:GetObject", obj("raw/orders/dt=1/gone.csv"), status=404),
 ]

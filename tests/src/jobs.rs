@@ -78,21 +78,7 @@ impl Jobs {
             .await
             .unwrap()
             .application_id;
-        let router = std::env::var("LAKELINE_ROUTER_URL")
-            .expect("LAKELINE_ROUTER_URL is not set: run with `make test`");
-        lakeline_local::stack::register_stack(
-            &router,
-            &unique("emr-stack"),
-            &Default::default(),
-            &[
-                ("ExistingEmrApplicationId", id.clone()),
-                ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
-            ]
-            .into_iter()
-            .collect(),
-        )
-        .await
-        .unwrap();
+        register_emr_application(&id).await;
         id
     }
 
@@ -107,6 +93,27 @@ impl Jobs {
             poll: Default::default(),
         }
     }
+}
+
+/// Registers `id` as the EMR Serverless application of a stack (`ExistingEmrApplicationId`,
+/// with [`EMR_ROLE_ARN`] as its execution role) with the router's call log: the template lets
+/// start-job start runs there and pass that role.
+pub async fn register_emr_application(id: &str) {
+    let router = std::env::var("LAKELINE_ROUTER_URL")
+        .expect("LAKELINE_ROUTER_URL is not set: run with `make test`");
+    lakeline_local::stack::register_stack(
+        &router,
+        &unique("emr-stack"),
+        &Default::default(),
+        &[
+            ("ExistingEmrApplicationId", id.to_string()),
+            ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    )
+    .await
+    .unwrap();
 }
 
 /// A Glue job block writing to `curated/{dataset}/{partition}/`.
