@@ -641,8 +641,10 @@ mod tests {
             .collect()
     }
 
-    /// (action, resource, context) triples, for compact tables.
-    fn flat(a: &[Access]) -> Vec<(String, String, Vec<(String, String)>)> {
+    /// (action, resource, context) of one authorization, for compact tables.
+    type Flat = (String, String, Vec<(String, String)>);
+
+    fn flat(a: &[Access]) -> Vec<Flat> {
         a.iter()
             .map(|a| {
                 (
@@ -713,7 +715,7 @@ mod tests {
         ];
         for (m, p, q, headers, body, want) in rows {
             let got = flat(&s3(&req(m, p, q, &headers, body.as_bytes())));
-            let want: Vec<(String, String, Vec<(String, String)>)> = want
+            let want: Vec<Flat> = want
                 .into_iter()
                 .map(|(a, r, c)| {
                     (
