@@ -605,13 +605,38 @@ pub async fn register_stack(
     resources: &BTreeMap<&str, String>,
     parameters: &BTreeMap<&str, String>,
 ) -> anyhow::Result<()> {
-    let body = json!({
-        "stack": id,
-        "bucket": id,
-        "test": std::thread::current().name().unwrap_or("main"),
-        "resources": resources,
-        "parameters": parameters,
-    });
+    register(
+        router_url,
+        id,
+        json!({
+            "stack": id,
+            "bucket": id,
+            "test": std::thread::current().name().unwrap_or("main"),
+            "resources": resources,
+            "parameters": parameters,
+        }),
+    )
+    .await
+}
+
+/// Tells the router's call log which S3 Tables table each warehouse bucket holds (warehouse
+/// bucket → table ARN) for stack `id`: moto checks table data as S3 calls on the warehouse,
+/// AWS as `s3tables:GetTableData`/`PutTableData` on the table, and `tests/permissions` maps one
+/// to the other with this.
+pub async fn register_tables(
+    router_url: &str,
+    id: &str,
+    tables: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    register(
+        router_url,
+        id,
+        json!({"stack": id, "bucket": id, "tables": tables}),
+    )
+    .await
+}
+
+async fn register(router_url: &str, id: &str, body: Value) -> anyhow::Result<()> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let req = hyper::Request::builder()

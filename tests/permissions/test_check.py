@@ -109,6 +109,44 @@ def test_denied_names_the_statement_or_the_missing_grant(tmp_path, expanded, c, 
     assert why in text, text
 
 
+WAREHOUSE = "0a1b2c3d--table-s3"
+TABLE = "arn:aws:s3tables:us-east-1:123456789012:bucket/lake-tables/table/0a1b2c3d"
+
+
+@pytest.mark.parametrize("action,key,want", [
+    ("s3:GetObject", "metadata/00001.metadata.json", "s3tables:GetTableData"),
+    ("s3:GetObjectVersion", "data/x.parquet", "s3tables:GetTableData"),
+    ("s3:ListMultipartUploadParts", "data/x.parquet", "s3tables:GetTableData"),
+    ("s3:PutObject", "data/x.parquet", "s3tables:PutTableData"),
+    ("s3:AbortMultipartUpload", "data/x.parquet", "s3tables:PutTableData"),
+    ("s3:DeleteObject", "data/x.parquet", "unmapped:s3tables:s3:DeleteObject (a table's warehouse refuses it)"),
+])
+def test_table_data_is_authorized_as_s3_tables(action, key, want):
+    """moto checks a table's data files as S3 calls on its warehouse bucket; AWS authorizes
+    them as s3tables:GetTableData / PutTableData on the table's ARN."""
+    got = check.table_data_access({"action": action, "resource": f"arn:aws:s3:::{WAREHOUSE}/{key}", "context": {}},
+                                  {WAREHOUSE: TABLE})
+    assert (got["action"], got["resource"]) == (want, TABLE)
+    plain = {"action": action, "resource": obj(key), "context": {}}
+    assert check.table_data_access(plain, {WAREHOUSE: TABLE}) is plain
+    unknown = check.table_data_access({"action": action, "resource": "arn:aws:s3:::ffff--table-s3/k", "context": {}}, {})
+    assert unknown["action"].startswith("unmapped:s3tables:")
+
+
+def test_a_write_to_a_warehouse_is_checked_as_put_table_data(tmp_path, expanded):
+    """Wired into the check: the template grants no s3tables action yet, so curate's write of a
+    table's data file is denied as s3tables:PutTableData on the table, not as an S3 PutObject."""
+    reg = dict(registration(), tables={WAREHOUSE: TABLE})
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        reg, call(role("CurateFunctionRole"), "s3:PutObject", f"arn:aws:s3:::{WAREHOUSE}/data/x.parquet")]) + "\n")
+    r = check.run(log, expanded)
+    (_, items), = r.denied
+    (a, _, failures), = items
+    assert (a["action"], a["resource"]) == ("s3tables:PutTableData", TABLE)
+    assert "no statement of CurateFunctionRole allows it" in failures[0]
+
+
 def test_replay_delete_is_a_named_exception(tmp_path, expanded):
     r = run(tmp_path, expanded,
             call("lakeline-person-operator", "s3:DeleteObject", obj("quarantine/raw/o/x.csv")))
