@@ -44,7 +44,7 @@ fmt:
 demo:
 	$(CARGO) build --quiet -p lakeline-local
 	LAKELINE_CALLS_LOG=$(CALLS)/demo.jsonl $(LOCAL_AWS) run $(CARGO) run --quiet -p lakeline-local -- demo
-	scripts/sam-tools permissions --summary $(CALLS)/demo.jsonl
+	@scripts/sam-tools permissions --summary $(CALLS)/demo.jsonl
 
 local-up:
 	@env_file=$$($(LOCAL_AWS) up) && echo "local AWS is up: source $$env_file"
