@@ -4,6 +4,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 LOCAL_AWS := scripts/local-aws
+# The router's record of every AWS call of a run (principal, IAM actions, resources), which the
+# permissions check holds to the template's policies (docs/permissions.md).
+CALLS := $(abspath $(or $(CARGO_TARGET_DIR),target))/permissions
 
 .PHONY: help test unit lint fmt demo local-up local-down clean
 
@@ -18,11 +21,13 @@ help:
 	@echo "make publish-jobs STACK=<stack>  after sam deploy: jobs/*.py as versioned, checksummed EMR Serverless entry points"
 	@echo "make bench       lakeline vs its peers, side by side"
 
-## Unit and integration tests; one emulator for the whole run, unique names per test.
+## Unit and integration tests; one emulator for the whole run, unique names per test. Then
+## every AWS call they made is checked against the template's policies for its principal.
 test:
 	scripts/sam-tools asl
 	$(CARGO) run --quiet -p lakeline-cli -- registry check config/datasets.yaml
-	$(LOCAL_AWS) run $(CARGO) test --workspace --all-targets
+	LAKELINE_CALLS_LOG=$(CALLS)/test.jsonl $(LOCAL_AWS) run $(CARGO) test --workspace --all-targets
+	scripts/sam-tools permissions $(CALLS)/test.jsonl
 	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" LAKELINE_REQUIRE_BIN=1 scripts/spark-tools test
 	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" scripts/table-readers test
 
@@ -39,7 +44,8 @@ fmt:
 
 demo:
 	$(CARGO) build --quiet -p lakeline-local
-	$(LOCAL_AWS) run $(CARGO) run --quiet -p lakeline-local -- demo
+	LAKELINE_CALLS_LOG=$(CALLS)/demo.jsonl $(LOCAL_AWS) run $(CARGO) run --quiet -p lakeline-local -- demo
+	@scripts/sam-tools permissions --summary $(CALLS)/demo.jsonl
 
 local-up:
 	@env_file=$$($(LOCAL_AWS) up) && echo "local AWS is up: source $$env_file"

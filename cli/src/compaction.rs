@@ -307,8 +307,22 @@ mod tests {
     /// leak in.
     #[tokio::test]
     async fn scans_folders_across_pages_in_the_local_s3() {
+        // Signed as the keys of lakeline_local::identity (the router records each call for the
+        // permissions check): the objects are the test's set-up (admin, unchecked); the report
+        // runs as the operator, who runs `lakeline compaction-report` (docs/permissions.md).
         let conf = lakeline_aws::sdk_config().await;
-        let s3 = lakeline_aws::s3_client(&conf);
+        let as_key = |key: &str| {
+            lakeline_aws::s3_client(
+                &conf
+                    .to_builder()
+                    .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                        aws_sdk_s3::config::Credentials::new(key, "x", None, None, "test"),
+                    ))
+                    .build(),
+            )
+        };
+        let s3 = as_key("lakeline-admin");
+        let operator = as_key("lakeline-person-operator");
         let bucket = format!(
             "report-{}-{}",
             std::process::id(),
@@ -349,7 +363,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let folders = scan(&s3, &bucket, "curated/orders/", 1000, 3, 2)
+        let folders = scan(&operator, &bucket, "curated/orders/", 1000, 3, 2)
             .await
             .unwrap();
         let got: Vec<(&str, u64, u64, u64, bool)> = folders
@@ -372,9 +386,16 @@ mod tests {
                 ("curated/orders/region=eu/dt=2026-01-01", 3, 3, 300, false),
             ]
         );
-        let err = scan(&s3, &format!("{bucket}-missing"), "curated/", 1000, 3, 2)
-            .await
-            .unwrap_err();
+        let err = scan(
+            &operator,
+            &format!("{bucket}-missing"),
+            "curated/",
+            1000,
+            3,
+            2,
+        )
+        .await
+        .unwrap_err();
         assert!(
             format!("{err:#}").contains(&format!("s3://{bucket}-missing/curated/")),
             "{err:#}"

@@ -126,6 +126,12 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     }
     println!("curated/orders/dt={DT}/ holds {SMALL_FILES} small Parquet files\n");
 
+    // The uploads are a producer's (RawWriterArns), so the permissions check holds them to the
+    // producer's least policy (docs/permissions.md).
+    let producer = lakeline_aws::s3_client(&lakeline_local::identity::as_person(
+        &conf,
+        lakeline_local::identity::Person::Producer,
+    ));
     let mut uploads = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(samples)
         .with_context(|| format!("reading {}", samples.display()))?
@@ -138,9 +144,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         for f in files {
             let name = f.file_name().to_string_lossy().to_string();
             let key = format!("raw/{dataset}/dt={DT}/{name}");
-            stack
-                .c
-                .s3
+            producer
                 .put_object()
                 .bucket(&stack.bucket)
                 .key(&key)
@@ -163,9 +167,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         big.extend_from_slice(body);
     }
     let big_key = format!("raw/orders/dt={DT}/big-export.csv");
-    stack
-        .c
-        .s3
+    producer
         .put_object()
         .bucket(&stack.bucket)
         .key(&big_key)
@@ -180,9 +182,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         format!("raw/orders/{DT}/forgot the dt.csv"),
         format!("raw/inventory/dt={DT}/actually-a-csv.parquet"),
     ] {
-        stack
-            .c
-            .s3
+        producer
             .put_object()
             .bucket(&stack.bucket)
             .key(&key)
@@ -352,8 +352,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
     let before = partition_files(&stack, &partition).await?;
     let name = lakeline_local::stack::unique("sweep");
     stack
-        .c
-        .sfn
+        .schedule_sfn()
         .start_execution()
         .state_machine_arn(&stack.maintenance_arn)
         .name(&name)

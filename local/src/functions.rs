@@ -34,9 +34,12 @@ pub enum Warm {
 }
 
 impl Warm {
-    /// The cold start: exactly what each function's `main` does, with the deployment's env.
+    /// The cold start: exactly what each function's `main` does, with the deployment's env,
+    /// and the credentials of the function's own template role (so each call it makes is
+    /// checked against that role's policies: crate::identity).
     pub async fn build(d: &Deployment, conf: &aws_config::SdkConfig) -> anyhow::Result<Warm> {
         let env: &dyn Env = &d.env;
+        let conf = &crate::identity::as_function(conf, &d.handler);
         Ok(match d.handler.as_str() {
             "validate-upload" => Warm::Validate(validate_upload::Deps::from_env(conf, env).await?),
             "start-job" => Warm::StartJob(start_job::Deps::from_env(conf, env).await?),

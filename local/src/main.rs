@@ -46,6 +46,10 @@ enum Cmd {
         /// moto's base URL, e.g. http://127.0.0.1:5000.
         #[arg(long)]
         moto: String,
+        /// Append every AWS call (principal, IAM actions, resources) to this JSON Lines file,
+        /// for the permissions check (tests/permissions).
+        #[arg(long, env = "LAKELINE_CALLS_LOG")]
+        calls: Option<PathBuf>,
     },
 }
 
@@ -57,8 +61,8 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     let result = match cli.cmd {
         Cmd::Demo { samples, config } => runtime.block_on(demo::run(&samples, &config)),
-        Cmd::Router { port, moto } => runtime
-            .block_on(router::serve(port, moto))
+        Cmd::Router { port, moto, calls } => runtime
+            .block_on(router::serve(port, moto, calls))
             .map(|()| ExitCode::SUCCESS),
     };
     match result {

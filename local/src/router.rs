@@ -8,6 +8,12 @@
 //! env on the first invoke (a cold start) and reused after. Errors come back the way Lambda
 //! returns them: HTTP 200, `X-Amz-Function-Error: Unhandled`, `{"errorType","errorMessage"}`,
 //! so the state machine's Retry and Catch see exactly what they would see in AWS.
+//!
+//! Every AWS call passes here (the SDK clients of tests, demo and hosted handlers point at the
+//! router, not at moto), so the router is where calls are recorded for the permissions check:
+//! with `--calls FILE` each call is appended to FILE as JSON (principal, IAM actions,
+//! resources, condition keys: [`crate::calls`]), as is each stack a test or the demo deploys
+//! (`PUT /_lakeline/stacks/{id}`: which local resources stand for which template resources).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -41,6 +47,7 @@ struct Function {
 
 struct State {
     moto: String,
+    recorder: Option<crate::calls::Recorder>,
     functions: Mutex<HashMap<String, Arc<Function>>>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     conf: aws_config::SdkConfig,
@@ -54,15 +61,29 @@ fn respond(status: StatusCode, body: impl Into<Bytes>) -> Resp {
     r
 }
 
-/// Serves on 127.0.0.1:`port` until the process is stopped; `moto` is moto's base URL.
-pub async fn serve(port: u16, moto: String) -> anyhow::Result<()> {
-    // The handlers talk to moto directly, not through the router.
+/// Serves on 127.0.0.1:`port` until the process is stopped; `moto` is moto's base URL; `calls`,
+/// the JSON Lines file each call is appended to.
+pub async fn serve(
+    port: u16,
+    moto: String,
+    calls: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    // The hosted handlers call AWS through the router too, so their calls are recorded (each
+    // signs as its own role: functions.rs).
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
         .load()
         .await;
+    let recorder = match calls {
+        Some(path) => Some(
+            crate::calls::Recorder::open(&path)
+                .with_context(|| format!("opening the call log {}", path.display()))?,
+        ),
+        None => None,
+    };
     let state = Arc::new(State {
         moto,
+        recorder,
         functions: Mutex::new(HashMap::new()),
         client: Client::builder(TokioExecutor::new()).build_http(),
         conf,
@@ -96,6 +117,9 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
     }
     if let Some(name) = path.strip_prefix("/_lakeline/functions/") {
         return deploy(state, name, req).await;
+    }
+    if path.starts_with("/_lakeline/stacks/") {
+        return register_stack(state, req).await;
     }
     if req.method() == Method::POST {
         if let Some(name) = path
@@ -147,15 +171,102 @@ fn function_name(raw: &str) -> String {
     }
 }
 
+/// Records a stack's local resources (the body, JSON) in the call log.
+async fn register_stack(state: &State, req: Request<Incoming>) -> Resp {
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let mut stack: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return respond(StatusCode::BAD_REQUEST, format!("bad stack: {e}")),
+    };
+    stack["kind"] = json!("stack");
+    if let Some(r) = &state.recorder {
+        r.write(&stack);
+    }
+    respond(StatusCode::OK, "registered")
+}
+
+/// The principal of a request: the access key of its SigV4 signature, or `unsigned`.
+fn principal_of(headers: &hyper::HeaderMap) -> (String, Option<(String, String)>) {
+    let auth = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::calls::credential_scope);
+    match auth {
+        Some((key, region, service)) => (key, Some((region, service))),
+        None => ("unsigned".to_string(), None),
+    }
+}
+
+/// Describes and records one call (nothing without a call log).
+fn record_call(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    status: u16,
+    default_service: &str,
+) {
+    let Some(rec) = &state.recorder else {
+        return;
+    };
+    let (principal, scope) = principal_of(&parts.headers);
+    let (region, service) =
+        scope.unwrap_or_else(|| ("us-east-1".to_string(), default_service.to_string()));
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or_default();
+    let accesses = crate::calls::describe(
+        &crate::calls::Request {
+            method: parts.method.as_str(),
+            path,
+            query,
+            headers: &headers,
+            body,
+        },
+        &service,
+        &region,
+    );
+    rec.write(&crate::calls::record(
+        &principal,
+        parts.method.as_str(),
+        path,
+        &accesses,
+        status,
+    ));
+}
+
 async fn invoke(state: &State, raw_name: &str, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let resp = invoke_function(state, raw_name, &body).await;
+    record_call(state, &parts, &body, resp.status().as_u16(), "lambda");
+    resp
+}
+
+async fn invoke_function(state: &State, raw_name: &str, body: &Bytes) -> Resp {
     let name = function_name(raw_name);
     let Some(f) = state.functions.lock().await.get(&name).cloned() else {
         let body = json!({"Type": "User", "Message": format!("Function not found: {name}")});
         return respond(StatusCode::NOT_FOUND, body.to_string());
     };
-    let payload: Value = match req.into_body().collect().await.map(|b| b.to_bytes()) {
-        Ok(b) if b.is_empty() => Value::Null,
-        Ok(b) => match serde_json::from_slice(&b) {
+    let payload: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
                 return respond(
@@ -164,8 +275,7 @@ async fn invoke(state: &State, raw_name: &str, req: Request<Incoming>) -> Resp {
                         .to_string(),
                 )
             }
-        },
-        Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
+        }
     };
     let warm = f
         .warm
@@ -207,16 +317,18 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
         Ok(u) => u,
         Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
     };
-    let mut out = Request::builder().method(parts.method).uri(uri);
+    // moto's own API (reset, state manager) is the emulator's, not an AWS call.
+    let is_aws = !parts.uri.path().starts_with("/moto-api");
+    let mut out = Request::builder().method(parts.method.clone()).uri(uri);
     for (k, v) in &parts.headers {
         // Keep Host as the caller sent it: SigV4 signatures cover it.
         out = out.header(k, v);
     }
-    let out = match out.body(Full::new(body)) {
+    let out = match out.body(Full::new(body.clone())) {
         Ok(r) => r,
         Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
     };
-    match state.client.request(out).await {
+    let resp = match state.client.request(out).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             let bytes = body
@@ -227,7 +339,11 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
             Response::from_parts(parts, Full::new(bytes))
         }
         Err(e) => respond(StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")),
+    };
+    if is_aws {
+        record_call(state, &parts, &body, resp.status().as_u16(), "unknown");
     }
+    resp
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! A whole lakeline deployment on the local emulator, built the way template.yaml builds it in
 //! AWS: the lake bucket, the alert topic (with a queue subscribed, to see alerts), a Glue job,
-//! an EMR Serverless application, the registry in S3, the four functions deployed to the local
-//! Lambda router with their environments, and the pipeline state machine from the real
-//! definition with its `${Placeholders}` substituted. `make demo` and the end-to-end tests
-//! both stand on it.
+//! an EMR Serverless application, the registry in S3, the six functions deployed to the local
+//! Lambda router with their environments, and both state machines from the real definitions
+//! with their `${Placeholders}` substituted. `make demo` and the end-to-end tests both stand on
+//! it. The deployment signs as the admin (crate::identity) and registers its resources with the
+//! router's call log, so every later call can be checked against the template's policies.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -142,7 +143,9 @@ impl Clients {
 
 /// A deployed stack.
 pub struct Stack {
-    /// Clients.
+    /// The SDK configuration of the deployment (signed as the unchecked admin).
+    pub conf: aws_config::SdkConfig,
+    /// Clients (the admin's: set-up and inspection).
     pub c: Clients,
     /// The router's base URL.
     pub router_url: String,
@@ -177,7 +180,10 @@ impl Stack {
         router_url: &str,
         opts: StackOptions,
     ) -> anyhow::Result<Stack> {
-        let c = Clients::new(conf);
+        // Creating the stack is CloudFormation's part, not a function's: the admin identity,
+        // which the permissions check leaves out.
+        let admin = crate::identity::as_admin(conf);
+        let c = Clients::new(&admin);
         let id = unique("lakeline");
         c.s3.create_bucket()
             .bucket(&id)
@@ -314,6 +320,7 @@ impl Stack {
             ("LAKELINE_POLL_MAX_SECONDS", "1".to_string()),
         ]);
         let stack = Stack {
+            conf: admin,
             c,
             router_url: router_url.trim_end_matches('/').to_string(),
             bucket: id,
@@ -331,6 +338,26 @@ impl Stack {
         for handler in crate::functions::HANDLERS {
             stack.redeploy(handler).await?;
         }
+        let mut resources = BTreeMap::from([
+            ("AlertTopic", stack.topic_arn.clone()),
+            ("Pipeline", stack.state_machine_arn.clone()),
+            ("MaintenanceStateMachine", stack.maintenance_arn.clone()),
+            ("CurateGlueJob", stack.glue_job.clone()),
+            ("CompactGlueJob", format!("{}-compact", stack.bucket)),
+        ]);
+        for (handler, name) in &stack.functions {
+            resources.insert(function_logical_id(handler), name.clone());
+        }
+        register_stack(
+            &stack.router_url,
+            &stack.bucket,
+            &resources,
+            &BTreeMap::from([
+                ("ExistingEmrApplicationId", stack.emr_app.clone()),
+                ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
+            ]),
+        )
+        .await?;
         Ok(stack)
     }
 
@@ -348,8 +375,11 @@ impl Stack {
     /// Publishes `registry` as the stack's live registry (what `lakeline registry push` does)
     /// and cold-starts every function, so all of them use it at once.
     pub async fn publish_registry(&self, registry: &Registry) -> anyhow::Result<()> {
-        self.c
-            .s3
+        // As the registry writer does it (docs/permissions.md), so the check holds it to that
+        // person's policy.
+        let writer =
+            crate::identity::as_person(&self.conf, crate::identity::Person::RegistryWriter);
+        lakeline_aws::s3_client(&writer)
             .put_object()
             .bucket(&self.bucket)
             .key("config/datasets.yaml")
@@ -475,6 +505,15 @@ impl Stack {
         Ok(url)
     }
 
+    /// A Step Functions client signed as the maintenance schedule's role: what starts a sweep
+    /// "as the schedule would".
+    pub fn schedule_sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&crate::identity::as_role(
+            &self.conf,
+            crate::identity::SWEEP_SCHEDULE_ROLE,
+        ))
+    }
+
     /// The ARN of an execution of the pipeline.
     pub fn execution_arn(&self, name: &str) -> String {
         format!(
@@ -539,6 +578,82 @@ impl Stack {
             }
         }
     }
+}
+
+/// The template's logical id of a function, by handler name (`check-compaction` →
+/// `CheckCompactionFunction`).
+pub fn function_logical_id(handler: &str) -> &'static str {
+    match handler {
+        "validate-upload" => "ValidateUploadFunction",
+        "curate" => "CurateFunction",
+        "start-job" => "StartJobFunction",
+        "check-compaction" => "CheckCompactionFunction",
+        "compact" => "CompactFunction",
+        "notify-failure" => "NotifyFailureFunction",
+        _ => "UnknownFunction",
+    }
+}
+
+/// Tells the router's call log which local resources stand for which template resources
+/// (logical id → ARN or name; the lake bucket is `id`), and the template parameters the local
+/// stack deploys with, so `tests/permissions` can resolve the template's policies the way this
+/// stack would have them. The running test's name (its thread's) goes along, so a denied call
+/// names its test.
+pub async fn register_stack(
+    router_url: &str,
+    id: &str,
+    resources: &BTreeMap<&str, String>,
+    parameters: &BTreeMap<&str, String>,
+) -> anyhow::Result<()> {
+    register(
+        router_url,
+        id,
+        json!({
+            "stack": id,
+            "bucket": id,
+            "test": std::thread::current().name().unwrap_or("main"),
+            "resources": resources,
+            "parameters": parameters,
+        }),
+    )
+    .await
+}
+
+/// Tells the router's call log which S3 Tables table each warehouse bucket holds (warehouse
+/// bucket → table ARN) for stack `id`: moto checks table data as S3 calls on the warehouse,
+/// AWS as `s3tables:GetTableData`/`PutTableData` on the table, and `tests/permissions` maps one
+/// to the other with this.
+pub async fn register_tables(
+    router_url: &str,
+    id: &str,
+    tables: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    register(
+        router_url,
+        id,
+        json!({"stack": id, "bucket": id, "tables": tables}),
+    )
+    .await
+}
+
+async fn register(router_url: &str, id: &str, body: Value) -> anyhow::Result<()> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = hyper::Request::builder()
+        .method("PUT")
+        .uri(format!(
+            "{}/_lakeline/stacks/{id}",
+            router_url.trim_end_matches('/')
+        ))
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let resp = client
+        .request(req)
+        .await
+        .with_context(|| format!("registering stack {id} with the router at {router_url}"))?;
+    if resp.status() != 200 {
+        bail!("registering stack {id}: HTTP {}", resp.status());
+    }
+    Ok(())
 }
 
 /// The EventBridge event Step Functions emits when an execution's status changes

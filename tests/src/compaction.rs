@@ -126,7 +126,7 @@ pub async fn rows_in(lake: &Lake, key: &str) -> Vec<(i64, String, f64)> {
 /// check-compaction's dependencies over the lake, with the shipped registry.
 pub fn check_deps(lake: &Lake) -> check_compaction::Deps {
     check_compaction::Deps {
-        s3: lake.s3.clone(),
+        s3: lake.s3_as("check-compaction"),
         registry: Arc::new(shipped_registry()),
         config: check_compaction::Config::default(),
         alerts: None,
@@ -137,7 +137,7 @@ pub fn check_deps(lake: &Lake) -> check_compaction::Deps {
 pub fn compact_deps(lake: &Lake, crash_after: Option<compact::Step>) -> compact::Deps {
     let reg = shipped_registry();
     compact::Deps {
-        s3: lake.s3.clone(),
+        s3: lake.s3_as("compact"),
         registry_sha256: reg.content_hash(),
         registry: Arc::new(reg),
         part_size: lakeline_aws::upload::PART_SIZE,

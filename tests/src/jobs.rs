@@ -13,8 +13,11 @@ use crate::{endpoint, sdk_config, shipped_registry, unique, ROLE_ARN};
 /// An IAM role in moto's account (EMR Serverless refuses cross-account roles).
 pub const EMR_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/lakeline-emr-test";
 
-/// Clients for the job services on the emulator.
+/// Clients for the job services on the emulator (the harness's own, signed as the admin), and
+/// start-job's, signed as its template role.
 pub struct Jobs {
+    /// start-job's SDK configuration.
+    function: aws_config::SdkConfig,
     /// Glue.
     pub glue: aws_sdk_glue::Client,
     /// EMR Serverless.
@@ -28,15 +31,18 @@ impl Jobs {
     pub async fn new() -> Jobs {
         let conf = sdk_config().await;
         Jobs {
+            function: crate::as_function(&conf, "start-job"),
             glue: aws_sdk_glue::Client::new(&conf),
             emr: aws_sdk_emrserverless::Client::new(&conf),
             s3: lakeline_aws::s3_client(&conf),
         }
     }
 
-    /// Creates a uniquely named Glue job allowing `max_concurrent_runs` runs; returns its name.
+    /// Creates a uniquely named Glue job allowing `max_concurrent_runs` runs; returns its name,
+    /// which matches the template's default `GlueJobNamePattern` (`lakeline-*`), as the jobs a
+    /// registry names must.
     pub async fn glue_job(&self, max_concurrent_runs: i32) -> String {
-        let name = unique("glue");
+        let name = unique("lakeline-glue");
         self.glue
             .create_job()
             .name(&name)
@@ -58,9 +64,12 @@ impl Jobs {
         name
     }
 
-    /// Creates a uniquely named EMR Serverless Spark application; returns its id.
+    /// Creates a uniquely named EMR Serverless Spark application; returns its id. It is
+    /// registered as a stack's application (`ExistingEmrApplicationId`, with [`EMR_ROLE_ARN`]
+    /// as its execution role), which is what lets start-job start runs on it.
     pub async fn emr_application(&self) -> String {
-        self.emr
+        let id = self
+            .emr
             .create_application()
             .name(unique("emr"))
             .release_label("emr-7.5.0")
@@ -68,20 +77,43 @@ impl Jobs {
             .send()
             .await
             .unwrap()
-            .application_id
+            .application_id;
+        register_emr_application(&id).await;
+        id
     }
 
     /// Start-job dependencies over these clients and `registry`.
     pub fn deps(&self, registry: Registry) -> start_job::Deps {
         start_job::Deps {
-            s3: self.s3.clone(),
-            glue: self.glue.clone(),
-            emr: self.emr.clone(),
+            s3: lakeline_aws::s3_client(&self.function),
+            glue: aws_sdk_glue::Client::new(&self.function),
+            emr: aws_sdk_emrserverless::Client::new(&self.function),
             registry: Arc::new(registry),
             region: "us-east-1".into(),
             poll: Default::default(),
         }
     }
+}
+
+/// Registers `id` as the EMR Serverless application of a stack (`ExistingEmrApplicationId`,
+/// with [`EMR_ROLE_ARN`] as its execution role) with the router's call log: the template lets
+/// start-job start runs there and pass that role.
+pub async fn register_emr_application(id: &str) {
+    let router = std::env::var("LAKELINE_ROUTER_URL")
+        .expect("LAKELINE_ROUTER_URL is not set: run with `make test`");
+    lakeline_local::stack::register_stack(
+        &router,
+        &unique("emr-stack"),
+        &Default::default(),
+        &[
+            ("ExistingEmrApplicationId", id.to_string()),
+            ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    )
+    .await
+    .unwrap();
 }
 
 /// A Glue job block writing to `curated/{dataset}/{partition}/`.

@@ -1,6 +1,9 @@
 //! The harness of lakeline's integration tests: real aws-sdk-rust clients pointed at one moto
-//! server per test run (started by `scripts/local-aws run`, which `make test` uses), and a
-//! fresh, uniquely named lake per test so tests run in parallel without seeing each other.
+//! server per test run (started by `scripts/local-aws run`, which `make test` uses) through the
+//! router in front of it, which records every call for the permissions check; a fresh, uniquely
+//! named lake per test so tests run in parallel without seeing each other. The harness's own
+//! clients sign as the unchecked admin; a handler or CLI command under test signs as its
+//! template role or documented person (`lakeline_local::identity`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,20 +50,34 @@ pub fn endpoint() -> String {
     })
 }
 
-/// SDK configuration for the emulator: fixed region and dummy credentials.
+/// SDK configuration for the emulator (through the router, which records every call), fixed
+/// region, signed as the harness's admin: set-up and inspection, never checked. A handler or
+/// CLI command under test gets its own identity: [`as_function`], [`as_person`].
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let conf = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "lakeline-tests",
-        ))
         .load()
-        .await
+        .await;
+    lakeline_local::identity::as_admin(&conf)
+}
+
+pub use lakeline_local::identity::{as_function, as_person, Person};
+
+/// Registers a bucket a test made itself as a lake (a stack with nothing else) with the
+/// router's call log, so the calls on it are checked against the template's policies with it
+/// as the lake bucket. `resources` maps template logical ids to local ARNs or names.
+pub async fn register_lake(bucket: &str, resources: &[(&'static str, String)]) {
+    let router = std::env::var("LAKELINE_ROUTER_URL")
+        .expect("LAKELINE_ROUTER_URL is not set: run with `make test`");
+    lakeline_local::stack::register_stack(
+        &router,
+        bucket,
+        &resources.iter().cloned().collect(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
 }
 
 pub use lakeline_local::stack::unique;
@@ -154,6 +171,15 @@ impl Lake {
             .await
             .unwrap()
             .state_machine_arn;
+        // The test's state machine stands for the pipeline validate-upload starts.
+        register_lake(
+            &id,
+            &[
+                ("AlertTopic", topic_arn.clone()),
+                ("Pipeline", state_machine_arn.clone()),
+            ],
+        )
+        .await;
         Lake {
             conf,
             s3,
@@ -167,12 +193,23 @@ impl Lake {
         }
     }
 
-    /// The validate-upload dependencies for this lake.
+    /// SDK configuration signed as a function's template role (by handler name).
+    pub fn conf_as(&self, handler: &str) -> SdkConfig {
+        as_function(&self.conf, handler)
+    }
+
+    /// An S3 client signed as a function's role.
+    pub fn s3_as(&self, handler: &str) -> aws_sdk_s3::Client {
+        lakeline_aws::s3_client(&self.conf_as(handler))
+    }
+
+    /// The validate-upload dependencies for this lake, signed as its role.
     pub fn validate_deps(&self, registry: Registry) -> validate_upload::Deps {
+        let conf = self.conf_as("validate-upload");
         validate_upload::Deps {
-            s3: self.s3.clone(),
-            sfn: self.sfn.clone(),
-            sns: self.sns.clone(),
+            s3: lakeline_aws::s3_client(&conf),
+            sfn: aws_sdk_sfn::Client::new(&conf),
+            sns: aws_sdk_sns::Client::new(&conf),
             registry: Arc::new(registry),
             config: validate_upload::Config {
                 state_machine_arn: self.state_machine_arn.clone(),

@@ -588,6 +588,7 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
         "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet"},
         "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json",
+                                        lake + "/_lakeline/compaction/*",
                                         lake + "/_lakeline/sla/*"},
         "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*.parquet",
                                 lake + "/curated/*/compacted-*.parquet", lake + "/_lakeline/compaction/*"},
@@ -751,11 +752,28 @@ def test_compact_grants_match_the_keys_the_code_writes():
 
 
 @BOTH_MODES
+def test_list_bucket_is_never_narrowed_by_a_prefix(deploy, params):
+    """S3 answers a request for a missing object with 404 only to a caller that holds
+    s3:ListBucket on the bucket; the request has no s3:prefix, so a grant narrowed by one does
+    not count and the caller sees 403. The functions read missing objects on purpose (start-job's
+    open.json and run.json, curate's superseded uploads, compact's manifests, check-compaction's
+    markers) and tell "gone" from "denied" by that status: their ListBucket has no condition."""
+    stack = deploy(params)
+    for role in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
+                 "CheckCompactionFunctionRole", "CompactFunctionRole"):
+        lists = [st for st in role_statements(stack.resources[role]) if "s3:ListBucket" in as_list(st["Action"])]
+        assert lists and all("Condition" not in st for st in lists), (role, lists)
+    src = (ROOT / "functions/start-job/src/batch.rs").read_text()
+    assert "lakeline_aws::is_gone(&e) => Ok(None)" in src
+
+
+@BOTH_MODES
 def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
     """check-compaction: reads the registry; lists the curated partitions (every dataset in a
     sweep); its markers only: GET (the owner in the body), PUT (If-None-Match / If-Match), DELETE
-    (If-Match); the delivery-alert markers under _lakeline/sla/. No data file is written or
-    deleted, nothing else under _lakeline/."""
+    (If-Match); the delivery-alert markers under _lakeline/sla/; reads the manifests of
+    unfinished compactions under _lakeline/compaction/ (it plans a crashed compaction's group
+    from its manifest). No data file is written or deleted, nothing else under _lakeline/."""
     for extra in ({}, {"CuratedPrefix": "gold/"}):
         stack = deploy(dict(params, **extra))
         lake = f"arn:aws:s3:::{bucket_name(stack)}"
@@ -766,11 +784,14 @@ def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
             lake: {"s3:ListBucket"},
             lake + f"/{curated}*/_lakeline_compaction.json": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
             lake + "/_lakeline/sla/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+            lake + "/_lakeline/compaction/*": {"s3:GetObject"},
         }
         # A missing marker (a retried clear, a stale one cleared meanwhile) must be a 404.
         assert conditions == []
     src = (ROOT / "functions/check-compaction/src/lib.rs").read_text()
     assert ".if_none_match(\"*\")" in src and "put.if_match(etag)" in src and ".if_match(&m.etag)" in src
+    # The manifests it reads are compact's (the prefix the core names them by).
+    assert "compaction::plan::Manifest::prefix(dataset, partition)" in src
 
 
 @pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])

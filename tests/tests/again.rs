@@ -14,12 +14,27 @@ use serde_json::{json, Value};
 
 const DT: &str = "2026-11-21";
 
-/// A Lambda client aimed at the router, as `lakeline` is with AWS_ENDPOINT_URL set locally.
-fn lambda(d: &Deployment) -> aws_sdk_lambda::Client {
-    let conf = aws_sdk_lambda::config::Builder::from(&d.lake.conf)
+/// The clients of the person who runs these commands: the operator (docs/permissions.md), so
+/// every call they make is checked against the operator's documented least policy.
+struct Operator {
+    s3: aws_sdk_s3::Client,
+    sfn: aws_sdk_sfn::Client,
+    sqs: aws_sdk_sqs::Client,
+    /// Aimed at the router, as `lakeline` is with AWS_ENDPOINT_URL set locally.
+    lambda: aws_sdk_lambda::Client,
+}
+
+fn operator(d: &Deployment) -> Operator {
+    let conf = lakeline_tests::as_person(&d.lake.conf, lakeline_tests::Person::Operator);
+    let lambda = aws_sdk_lambda::config::Builder::from(&conf)
         .endpoint_url(router_url())
         .build();
-    aws_sdk_lambda::Client::from_conf(conf)
+    Operator {
+        s3: lakeline_aws::s3_client(&conf),
+        sfn: aws_sdk_sfn::Client::new(&conf),
+        sqs: aws_sdk_sqs::Client::new(&conf),
+        lambda: aws_sdk_lambda::Client::from_conf(lambda),
+    }
 }
 
 /// The curated objects under `prefix`.
@@ -71,7 +86,8 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
     d.stack.publish_registry(&fixed).await.unwrap();
 
     let function = &d.stack.functions["validate-upload"];
-    let r = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &arn, function)
+    let op = operator(&d);
+    let r = again::rerun(&op.sfn, &op.s3, &op.lambda, &arn, function)
         .await
         .unwrap();
     assert_eq!(r["outcome"], "valid", "{r}");
@@ -94,7 +110,7 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
     );
 
     // Asked again: the same rerun name, refused as a duplicate; still one curated object.
-    let again = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &arn, function)
+    let again = again::rerun(&op.sfn, &op.s3, &op.lambda, &arn, function)
         .await
         .unwrap();
     assert_eq!(again["duplicate"], true, "{again}");
@@ -104,7 +120,7 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
         vec![curated]
     );
     // A run that succeeded is not run again.
-    let refused = again::rerun(&d.lake.sfn, &d.lake.s3, &lambda(&d), &rerun_arn, function)
+    let refused = again::rerun(&op.sfn, &op.s3, &op.lambda, &rerun_arn, function)
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("is SUCCEEDED"), "{refused}");
@@ -143,8 +159,9 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     let uri = format!("s3://{}/{qkey}", d.lake.bucket);
 
     // Still broken: replayed, validated again, quarantined again with a new alert.
+    let op = operator(&d);
     let r = again::replay(
-        &d.lake.s3,
+        &op.s3,
         &uri,
         "try again",
         "quarantine/",
@@ -190,7 +207,7 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     let good = sample("orders/good.csv");
     d.lake.put(&qkey, good.clone()).await;
     again::replay(
-        &d.lake.s3,
+        &op.s3,
         &uri,
         "fixed amounts",
         "quarantine/",
@@ -213,7 +230,7 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
 
     // Nothing to replay over: a raw object of that key is a newer upload, never overwritten.
     d.lake.put(&qkey, bad.clone()).await;
-    let refused = again::replay(&d.lake.s3, &uri, "x", "quarantine/", "t")
+    let refused = again::replay(&op.s3, &uri, "x", "quarantine/", "t")
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("newer upload"), "{refused}");
@@ -253,8 +270,12 @@ async fn a_dead_lettered_event_is_redriven_and_processed_once() {
             .await
             .unwrap();
     }
+    // The queue stands for the stack's dead-letter queue, which the operator may drain.
+    let dlq_arn = lakeline_tests::queue_arn(&d.lake.sqs, &dlq).await;
+    lakeline_tests::register_lake(&d.lake.bucket, &[("ValidateUploadDLQ", dlq_arn)]).await;
     let function = &d.stack.functions["validate-upload"];
-    let r = again::redrive_dlq(&d.lake.sqs, &lambda(&d), &dlq, function, 100, 30)
+    let op = operator(&d);
+    let r = again::redrive_dlq(&op.sqs, &op.lambda, &dlq, function, 100, 30)
         .await
         .unwrap();
     assert_eq!(r["failed"], json!([]), "{r}");
@@ -326,7 +347,7 @@ async fn redrive_says_plainly_when_the_endpoint_cannot() {
         "FAILED"
     );
     // moto has no RedriveExecution: no pretending it worked.
-    match again::redrive(&d.lake.sfn, &arn).await {
+    match again::redrive(&operator(&d).sfn, &arn).await {
         Ok(v) => panic!("the emulator redrove? {v}"),
         Err(e) => assert!(e.to_string().contains("RedriveExecution"), "{e}"),
     }

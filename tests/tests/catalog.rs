@@ -5,7 +5,9 @@ use lakeline_tests::{sdk_config, shipped_registry, unique};
 
 #[tokio::test]
 async fn catalog_sync_creates_updates_and_leaves_alone() {
-    let conf = sdk_config().await;
+    // `lakeline catalog sync` is run by the registry writer (docs/permissions.md).
+    let conf =
+        lakeline_tests::as_person(&sdk_config().await, lakeline_tests::Person::RegistryWriter);
     let glue = aws_sdk_glue::Client::new(&conf);
     let db = unique("lake").replace('-', "_");
     let reg = shipped_registry();

@@ -24,6 +24,7 @@ async fn fixture(page_size: i32, concurrency: usize) -> Fixture {
     let s3 = lakeline_aws::s3_client(&conf);
     let bucket = unique("compaction");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    lakeline_tests::register_lake(&bucket, &[]).await;
     let registry = Registry::from_yaml(REGISTRY, "test.yaml").unwrap();
     let config = Config {
         concurrency,
@@ -32,7 +33,7 @@ async fn fixture(page_size: i32, concurrency: usize) -> Fixture {
         max_reported: 100,
     };
     let deps = Deps {
-        s3: s3.clone(),
+        s3: lakeline_aws::s3_client(&lakeline_tests::as_function(&conf, "check-compaction")),
         registry: Arc::new(registry),
         config,
         alerts: None,
@@ -288,11 +289,11 @@ async fn a_missed_daily_delivery_is_alerted_once() {
     )
     .unwrap();
     let deps = Deps {
-        s3: lake.s3.clone(),
+        s3: lake.s3_as("check-compaction"),
         registry: Arc::new(registry),
         config: Config::default(),
         alerts: Some(check_compaction::Alerts {
-            sns: lake.sns.clone(),
+            sns: aws_sdk_sns::Client::new(&lake.conf_as("check-compaction")),
             topic_arn: lake.topic_arn.clone(),
         }),
     };

@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 
 async fn run_maintenance(d: &Deployment, input: Value) -> (String, Value) {
     let name = lakeline_tests::unique("sweep");
-    d.lake
-        .sfn
+    // Started as the schedule starts it (its role).
+    d.stack
+        .schedule_sfn()
         .start_execution()
         .state_machine_arn(&d.stack.maintenance_arn)
         .name(&name)

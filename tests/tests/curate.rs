@@ -20,7 +20,7 @@ fn registry(datasets: &str) -> Registry {
 
 fn deps(lake: &Lake, registry: Registry) -> curate::Deps {
     curate::Deps {
-        s3: lake.s3.clone(),
+        s3: lake.s3_as("curate"),
         registry_sha256: registry.content_hash(),
         registry: Arc::new(registry),
         part_size: curate::PART_SIZE,

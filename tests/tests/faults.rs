@@ -406,7 +406,7 @@ async fn a_crash_between_curates_write_and_completion_leaves_one_curated_object(
     let lake = Lake::new(WAITING_DEFINITION).await;
     let reg = shipped_registry();
     let d = curate::Deps {
-        s3: lake.s3.clone(),
+        s3: lake.s3_as("curate"),
         registry_sha256: reg.content_hash(),
         registry: std::sync::Arc::new(reg),
         part_size: curate::PART_SIZE,
@@ -759,14 +759,18 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
         ("ALERT_TOPIC_ARN".to_string(), lake.topic_arn.clone()),
     ]);
     // Warm instances of validate-upload and curate, started under the good registry.
-    let v = validate_upload::Deps::from_env(&lake.conf, &env)
+    let v = validate_upload::Deps::from_env(&lake.conf_as("validate-upload"), &env)
         .await
         .unwrap();
-    let validating = Live::new(v, &env, lake.s3.clone(), "validate-upload")
+    let validating = Live::new(v, &env, lake.s3_as("validate-upload"), "validate-upload")
         .await
         .unwrap();
-    let c = curate::Deps::from_env(&lake.conf, &env).await.unwrap();
-    let curating = Live::new(c, &env, lake.s3.clone(), "curate").await.unwrap();
+    let c = curate::Deps::from_env(&lake.conf_as("curate"), &env)
+        .await
+        .unwrap();
+    let curating = Live::new(c, &env, lake.s3_as("curate"), "curate")
+        .await
+        .unwrap();
 
     let body = sample("orders/good.csv");
     let in_flight = format!("raw/orders/{DT}/in-flight.csv");
@@ -786,7 +790,7 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
         lakeline_core::placeholders::load(&broken, "broken.yaml", &Default::default()).unwrap_err();
     assert!(why.to_string().contains("job"), "{why}");
     lake.put("config/datasets.yaml", broken.into()).await;
-    let cold = validate_upload::Deps::from_env(&lake.conf, &env).await;
+    let cold = validate_upload::Deps::from_env(&lake.conf_as("validate-upload"), &env).await;
     assert!(
         cold.is_err(),
         "a cold start cannot load the broken registry"

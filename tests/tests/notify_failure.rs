@@ -11,6 +11,8 @@ struct Topic {
     sns: aws_sdk_sns::Client,
     sqs: aws_sdk_sqs::Client,
     arn: String,
+    /// notify-failure's SNS client, signed as its template role.
+    function_sns: aws_sdk_sns::Client,
 }
 
 impl Topic {
@@ -26,7 +28,17 @@ impl Topic {
             .unwrap()
             .topic_arn
             .unwrap();
-        Topic { sns, sqs, arn }
+        // The topic is the stack's AlertTopic: the only one notify-failure may publish to.
+        lakeline_tests::register_lake(&unique("alerts-stack"), &[("AlertTopic", arn.clone())])
+            .await;
+        let function_sns =
+            aws_sdk_sns::Client::new(&lakeline_tests::as_function(&conf, "notify-failure"));
+        Topic {
+            sns,
+            sqs,
+            arn,
+            function_sns,
+        }
     }
 
     /// A queue subscribed with a filter policy on the message attributes; returns its URL.
@@ -55,7 +67,7 @@ impl Topic {
 
     fn deps(&self) -> Deps {
         Deps {
-            sns: self.sns.clone(),
+            sns: self.function_sns.clone(),
             topic_arn: self.arn.clone(),
             region: "us-east-1".into(),
         }
@@ -160,8 +172,11 @@ async fn garbage_and_oversized_causes_still_alert_within_sns_limits() {
 #[tokio::test]
 async fn missing_topic_is_a_config_error() {
     let topic = Topic::new().await;
+    // The stack's topic was deleted behind its back: the policy still names it.
+    let gone = format!("{}-gone", topic.arn);
+    lakeline_tests::register_lake(&unique("gone-stack"), &[("AlertTopic", gone.clone())]).await;
     let deps = Deps {
-        topic_arn: format!("{}-gone", topic.arn),
+        topic_arn: gone,
         ..topic.deps()
     };
     let err = handle(&deps, glue_failure_event()).await.unwrap_err();

@@ -76,8 +76,8 @@ async fn a_file_no_engine_can_take_fails_with_what_to_set() {
         "etag": "e", "versionId": null, "dataset": "orders", "partition": "dt=2026-11-20",
         "rows": 1, "size": 5u64 << 40, "engine": "none", "engineError": why});
     let name = lakeline_tests::unique("huge");
-    d.lake
-        .sfn
+    // Started as validate-upload starts it (its role).
+    aws_sdk_sfn::Client::new(&d.lake.conf_as("validate-upload"))
         .start_execution()
         .state_machine_arn(&d.lake.state_machine_arn)
         .name(&name)

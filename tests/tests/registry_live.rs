@@ -21,12 +21,12 @@ async fn a_new_registry_is_picked_up_and_a_broken_one_refused() {
         // Look at the object on every invocation.
         ("LAKELINE_REGISTRY_TTL_SECONDS".to_string(), "0".to_string()),
     ]);
-    let first = lakeline_aws::load_registry(&location, &lake.s3, &Default::default())
+    // A function's registry reads: any function's role may read the registry; curate's here.
+    let s3 = lake.s3_as("curate");
+    let first = lakeline_aws::load_registry(&location, &s3, &Default::default())
         .await
         .unwrap();
-    let live = Live::new(first, &env, lake.s3.clone(), "test")
-        .await
-        .unwrap();
+    let live = Live::new(first, &env, s3, "test").await.unwrap();
     let columns = |r: &Registry| r.dataset("orders").unwrap().1.columns.len();
     let keep = |_: &Registry, r: Registry| r;
 

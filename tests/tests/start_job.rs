@@ -178,15 +178,19 @@ async fn concurrent_runs_exceeded_is_the_retryable_error() {
 #[tokio::test]
 async fn missing_job_or_application_is_not_found_and_bad_requests_are_bad_input() {
     let jobs = Jobs::new().await;
+    // A job the template lets start-job run (GlueJobNamePattern, lakeline-*), deleted or never
+    // deployed.
     let deps = jobs.deps(registry_with_job(
         "orders",
-        Some(glue_spec(&unique("no-such-job"))),
+        Some(glue_spec(&unique("lakeline-no-such-job"))),
     ));
     let err = handle(&deps, start_req("orders", &unique("exec")))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Lakeline.JobNotFound", "{err}");
 
+    // The stack's application, deleted behind its back.
+    lakeline_tests::jobs::register_emr_application("00nosuchapp00000").await;
     let deps = jobs.deps(registry_with_job(
         "clicks",
         Some(emr_spec("00nosuchapp00000")),
@@ -511,6 +515,7 @@ async fn a_partitions_files_share_one_batch_run() {
         .send()
         .await
         .unwrap();
+    lakeline_tests::register_lake(&bucket, &[]).await;
     let mut spec = glue_spec(&job);
     if let lakeline_core::jobs::JobSpec::Glue(g) = &mut spec {
         g.batch_seconds = 60;

@@ -1,0 +1,180 @@
+"""The check (check.py) on small call logs against the real template: which principal is held to
+which policy, the bucket policy on top, the implied KMS and ListBucket authorizations, the named
+exception, and that an unknown or unmapped call fails."""
+
+import io
+import json
+
+import pytest
+
+import check
+import expand as ex
+
+BUCKET = "lake-1"
+FUNCS = {"ValidateUploadFunction": "lake-1-validate-upload", "CurateFunction": "lake-1-curate",
+         "StartJobFunction": "lake-1-start-job", "CheckCompactionFunction": "lake-1-check-compaction",
+         "CompactFunction": "lake-1-compact", "NotifyFailureFunction": "lake-1-notify-failure"}
+TOPIC = "arn:aws:sns:us-east-1:123456789012:lake-1"
+PIPELINE = "arn:aws:states:us-east-1:123456789012:stateMachine:lake-1-pipeline"
+MAINTENANCE = "arn:aws:states:us-east-1:123456789012:stateMachine:lake-1-maintenance"
+
+
+@pytest.fixture(scope="module")
+def expanded():
+    return ex.expand(ex.load_template())
+
+
+def registration():
+    return {"kind": "stack", "stack": BUCKET, "bucket": BUCKET, "test": "t",
+            "resources": dict(FUNCS, AlertTopic=TOPIC, Pipeline=PIPELINE, MaintenanceStateMachine=MAINTENANCE),
+            "parameters": {}}
+
+
+def call(principal, action, resource, status=200, **context):
+    return {"kind": "call", "principal": principal, "request": "X /", "status": status,
+            "accesses": [{"action": action, "resource": resource, "context": context}]}
+
+
+def run(tmp_path, expanded, *calls):
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [registration(), *calls]) + "\n")
+    return check.run(log, expanded)
+
+
+def role(name):
+    return "lakeline-role-" + name
+
+
+def obj(key):
+    return f"arn:aws:s3:::{BUCKET}/{key}"
+
+
+ALLOWED = [
+    call(role("CurateFunctionRole"), "s3:PutObject", obj("curated/orders/dt=1/x-abc.parquet")),
+    call(role("CurateFunctionRole"), "s3:GetObject", obj("config/datasets.yaml")),
+    call(role("ValidateUploadFunctionRole"), "s3:PutObject", obj("quarantine/raw/o/x.csv"), **{"s3:if-none-match": "*"}),
+    call(role("ValidateUploadFunctionRole"), "states:StartExecution", PIPELINE),
+    # Publishing to the encrypted topic implies the key: UseKeyOfTopicAndDLQ grants it.
+    call(role("ValidateUploadFunctionRole"), "sns:Publish", TOPIC),
+    call(role("StartJobFunctionRole"), "s3:ListBucket", f"arn:aws:s3:::{BUCKET}", **{"s3:prefix": "_lakeline/batches/o/"}),
+    call(role("StartJobFunctionRole"), "glue:StartJobRun", "arn:aws:glue:us-east-1:123456789012:job/lakeline-x"),
+    call(role("CheckCompactionFunctionRole"), "s3:GetObject", obj("_lakeline/compaction/orders/dt=1/g.json")),
+    # The interpreter invokes what its definitions name.
+    call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['CurateFunction']}"),
+    call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['StartJobFunction']}"),
+    call("lakeline-person-producer", "s3:PutObject", obj("raw/orders/dt=1/a.csv")),
+    call("lakeline-person-operator", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}", **{"s3:prefix": "curated/orders/"}),
+    # replay's HEAD of a raw key nothing holds yet.
+    call("lakeline-person-operator", "s3:GetObject", obj("raw/orders/dt=1/free.csv"), status=404),
+    # start-job's GET of a batch that is not open yet.
+    call(role("StartJobFunctionRole"), "s3:GetObject", obj("_lakeline/batches/orders/dt=1/open.json"), status=404),
+    # A HEAD answered 404 needs ListBucket too: curate has it.
+    call(role("CurateFunctionRole"), "s3:GetObject", obj("raw/orders/dt=1/gone.csv"), status=404),
+]
+
+
+@pytest.mark.parametrize("c", ALLOWED, ids=[f"{c['principal']} {c['accesses'][0]['action']}" for c in ALLOWED])
+def test_allowed(tmp_path, expanded, c):
+    r = run(tmp_path, expanded, c)
+    assert r.checked == 1 and r.denied == [], r.denied
+
+
+DENIED = [
+    # Identity: curate writes only Parquet under curated/.
+    (call(role("CurateFunctionRole"), "s3:PutObject", obj("curated/orders/dt=1/_lakeline_compaction.json")),
+     "no statement of CurateFunctionRole allows it"),
+    # Bucket policy: validate-upload may not write under curated/, even with an Allow.
+    (call(role("ValidateUploadFunctionRole"), "s3:DeleteObject", obj("config/datasets.yaml")),
+     "LakelineRolesNeverWriteRegistryOrArtifacts"),
+    # SSE-C uploads are refused to everyone.
+    (call("lakeline-person-producer", "s3:PutObject", obj("raw/o/x.csv"),
+          **{"s3:x-amz-server-side-encryption-customer-algorithm": "AES256"}), "DenySseCUploads"),
+    # notify-failure publishes to the stack's topic only.
+    (call(role("NotifyFailureFunctionRole"), "sns:Publish", TOPIC + "-other"), "NotifyFailureFunctionRole"),
+    # The pipeline's role may not invoke compact (only the maintenance machine names it)...
+    (call("ak", "lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:elsewhere"), "no statement"),
+    # A 404 on a key the caller may read, without ListBucket: S3 would answer 403.
+    (call(role("NotifyFailureFunctionRole"), "s3:GetObject", obj("x"), status=404), "no statement"),
+    (call("testing", "s3:GetObject", obj("raw/x")), "unknown principal"),
+    (call(role("CurateFunctionRole"), "unmapped:s3:PATCH object?", obj("raw/x")), "no statement"),
+]
+
+
+@pytest.mark.parametrize("c,why", DENIED, ids=[d[1] + " " + d[0]["accesses"][0]["action"] for d in DENIED])
+def test_denied_names_the_statement_or_the_missing_grant(tmp_path, expanded, c, why):
+    r = run(tmp_path, expanded, c)
+    assert len(r.denied) == 1
+    _, items = r.denied[0]
+    text = " ".join(f for _, _, fs in items for f in fs)
+    assert why in text, text
+
+
+WAREHOUSE = "0a1b2c3d--table-s3"
+TABLE = "arn:aws:s3tables:us-east-1:123456789012:bucket/lake-tables/table/0a1b2c3d"
+
+
+@pytest.mark.parametrize("action,key,want", [
+    ("s3:GetObject", "metadata/00001.metadata.json", "s3tables:GetTableData"),
+    ("s3:GetObjectVersion", "data/x.parquet", "s3tables:GetTableData"),
+    ("s3:ListMultipartUploadParts", "data/x.parquet", "s3tables:GetTableData"),
+    ("s3:PutObject", "data/x.parquet", "s3tables:PutTableData"),
+    ("s3:AbortMultipartUpload", "data/x.parquet", "s3tables:PutTableData"),
+    ("s3:DeleteObject", "data/x.parquet", "unmapped:s3tables:s3:DeleteObject (a table's warehouse refuses it)"),
+])
+def test_table_data_is_authorized_as_s3_tables(action, key, want):
+    """moto checks a table's data files as S3 calls on its warehouse bucket; AWS authorizes
+    them as s3tables:GetTableData / PutTableData on the table's ARN."""
+    got = check.table_data_access({"action": action, "resource": f"arn:aws:s3:::{WAREHOUSE}/{key}", "context": {}},
+                                  {WAREHOUSE: TABLE})
+    assert (got["action"], got["resource"]) == (want, TABLE)
+    plain = {"action": action, "resource": obj(key), "context": {}}
+    assert check.table_data_access(plain, {WAREHOUSE: TABLE}) is plain
+    unknown = check.table_data_access({"action": action, "resource": "arn:aws:s3:::ffff--table-s3/k", "context": {}}, {})
+    assert unknown["action"].startswith("unmapped:s3tables:")
+
+
+def test_a_write_to_a_warehouse_is_checked_as_put_table_data(tmp_path, expanded):
+    """Wired into the check: the template grants no s3tables action yet, so curate's write of a
+    table's data file is denied as s3tables:PutTableData on the table, not as an S3 PutObject."""
+    reg = dict(registration(), tables={WAREHOUSE: TABLE})
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        reg, call(role("CurateFunctionRole"), "s3:PutObject", f"arn:aws:s3:::{WAREHOUSE}/data/x.parquet")]) + "\n")
+    r = check.run(log, expanded)
+    (_, items), = r.denied
+    (a, _, failures), = items
+    assert (a["action"], a["resource"]) == ("s3tables:PutTableData", TABLE)
+    assert "no statement of CurateFunctionRole allows it" in failures[0]
+
+
+def test_replay_delete_is_a_named_exception(tmp_path, expanded):
+    r = run(tmp_path, expanded,
+            call("lakeline-person-operator", "s3:DeleteObject", obj("quarantine/raw/o/x.csv")))
+    assert r.denied == [] and r.excepted == {"replay-deletes-quarantined-copy": 1}
+    out = io.StringIO()
+    check.render(r, summary=True, out=out)
+    assert "exception replay-deletes-quarantined-copy" in out.getvalue()
+
+
+def test_admin_and_deliveries_are_counted_not_checked(tmp_path, expanded):
+    r = run(tmp_path, expanded,
+            call("lakeline-admin", "s3:CreateBucket", f"arn:aws:s3:::{BUCKET}"),
+            call("unsigned", "lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:f"),
+            call("unsigned", "s3:GetObject", obj("raw/x")))
+    assert r.checked == 1 and len(r.denied) == 1
+    assert sum(r.unchecked.values()) == 2
+
+
+def test_the_summary_line(tmp_path, expanded):
+    r = run(tmp_path, expanded, *ALLOWED)
+    out = io.StringIO()
+    check.render(r, summary=True, out=out)
+    assert out.getvalue().splitlines()[-1].startswith(
+        f"permissions: {len(ALLOWED)} AWS calls checked against the template's policies, 0 denied")
+
+
+def test_unused_statements_are_listed(tmp_path, expanded):
+    r = run(tmp_path, expanded, ALLOWED[0])
+    out = io.StringIO()
+    check.render(r, out=out)
+    assert "CurateFunctionRole/" in out.getvalue() and "Allow statements no call used" in out.getvalue()
