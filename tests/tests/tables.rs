@@ -270,6 +270,7 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_leaves_nothing() {
         version: "v1".into(),
         execution: None,
         engine: "test".into(),
+        date: Some(20_788),
     };
     let r = try_commit(&tables, &stale, &d, &[]).await.unwrap();
     assert!(matches!(r, Attempt::Lost), "{r:?}");
@@ -401,4 +402,70 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     assert_eq!(data_files_on_disk(&wh, "orders"), v.data_files + replaced);
     let total: u64 = rows.values().map(|v| v.len() as u64).sum();
     assert_eq!(v.rows, total);
+}
+
+#[tokio::test]
+async fn a_table_grown_one_append_at_a_time_keeps_a_bounded_manifest_list() {
+    use iceberg::transaction::{ApplyTransactionAction, Transaction};
+    use lakeline_table::commit::MERGE_PROPERTY;
+    let reg = shipped_registry();
+    let tables = Tables::open(&Target::Warehouse(warehouse())).await.unwrap();
+    let (name, ds) = reg.dataset("returns").unwrap();
+    let (table, _) = lakeline_table::sync::sync_table(&tables, name, ds)
+        .await
+        .unwrap();
+    // Merge above 4 manifests (Iceberg's default is 100: the same code, a shorter test). A
+    // property change is the one commit iceberg-rust's own transaction may make for us.
+    let tx = Transaction::new(&table);
+    let tx = tx
+        .update_table_properties()
+        .set(MERGE_PROPERTY.into(), "4".into())
+        .apply(tx)
+        .unwrap();
+    tx.commit(tables.catalog()).await.unwrap();
+    let body = sample("returns/good.tsv");
+    let f = file_with(&body, "r.tsv");
+    let n = 11;
+    // Two dates, so manifests of one are ruled out by their partition summaries.
+    let key = |i: usize| format!("raw/returns/dt=2026-12-0{}/r{i:03}.tsv", 1 + i % 2);
+    for i in 0..n {
+        outcome(append(&tables, &reg, "returns", &f, &key(i)).await);
+    }
+    let table = tables.load(&tables.ident(name)).await.unwrap().unwrap();
+    let snap = table.metadata().current_snapshot().unwrap();
+    let list = table.manifest_list_reader(snap).load().await.unwrap();
+    assert!(
+        list.entries().len() <= 5,
+        "{} manifests after {n} appends",
+        list.entries().len()
+    );
+    // The merged manifest still names every delivery: one found again, one replaced.
+    let o = outcome(append(&tables, &reg, "returns", &f, &key(7)).await);
+    assert!(
+        matches!(o, Outcome::AlreadyCommitted { files: 1, .. }),
+        "{o:?}"
+    );
+    let short = file_with(
+        &body[..body.iter().position(|b| *b == b'\n').unwrap() + 1],
+        "r.tsv",
+    );
+    let o = outcome(append(&tables, &reg, "returns", &short, &key(8)).await);
+    assert!(
+        matches!(
+            o,
+            Outcome::Committed {
+                removed_files: 1,
+                added_rows: 1,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    let rows = rows_by_source(&tables, &reg, "returns", "return_id").await;
+    assert_eq!(rows.len(), n);
+    assert_eq!(rows[&key(8)], vec![5001]);
+    assert!(rows
+        .iter()
+        .filter(|(k, _)| **k != key(8))
+        .all(|(_, ids)| ids.len() == 5));
 }

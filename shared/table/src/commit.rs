@@ -18,11 +18,12 @@ use std::str::FromStr;
 
 use iceberg::spec::{
     DataFile, Datum, ManifestFile, ManifestListWriter, ManifestWriterBuilder, Operation,
-    PrimitiveLiteral, Snapshot, SnapshotSummaryCollector, Summary, TableMetadata, MAIN_BRANCH,
+    PrimitiveLiteral, Snapshot, SnapshotSummaryCollector, Summary, TableMetadata, Transform,
+    MAIN_BRANCH,
 };
 use iceberg::table::Table;
 use iceberg::{MetadataLocation, TableIdent};
-use lakeline_core::table::{SOURCE_COLUMN, VERSION_COLUMN};
+use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
 use serde::Serialize;
 
 use crate::{Error, Tables};
@@ -54,7 +55,17 @@ pub struct Delivery {
     pub execution: Option<String>,
     /// The engine that wrote its data files.
     pub engine: String,
+    /// The key's `{date}` (days since 1970-01-01), its partition in a dated table: manifests
+    /// whose partitions exclude it are not read when looking for the key's files.
+    pub date: Option<i32>,
 }
+
+/// The table property (Iceberg's own) above which many manifests the next commit merges the
+/// carried-over ones into one, so a table that grows one append at a time keeps a bounded
+/// manifest list; [`MERGE_MANIFESTS_ABOVE`] when unset.
+pub const MERGE_PROPERTY: &str = "commit.manifest.min-count-to-merge";
+/// Iceberg's default of [`MERGE_PROPERTY`].
+pub const MERGE_MANIFESTS_ABOVE: usize = 100;
 
 /// What a commit did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -140,9 +151,40 @@ fn text(d: &Datum) -> Option<&str> {
     }
 }
 
-/// The live data files of `table` that may hold rows of `source`, from the manifests alone: a
-/// file whose source bounds include the key (or that has none, so it cannot be ruled out).
-pub async fn held(table: &Table, source: &str) -> Result<Vec<Held>, Error> {
+/// Whether a manifest may hold files of partition date `date`, from its partition summary
+/// (identity on `_lakeline_date`, the spec's first field): only a summary that excludes the
+/// date rules the manifest out.
+fn may_hold_date(table: &Table, mf: &ManifestFile, date: Option<i32>) -> bool {
+    let Some(date) = date else { return true };
+    let md = table.metadata();
+    let Some(date_id) = md.current_schema().field_by_name(DATE_COLUMN).map(|f| f.id) else {
+        return true;
+    };
+    let Some(spec) = md.partition_spec_by_id(mf.partition_spec_id) else {
+        return true;
+    };
+    let first_is_date = spec
+        .fields()
+        .first()
+        .is_some_and(|f| f.source_id == date_id && f.transform == Transform::Identity);
+    let bound = |b: &Option<serde_bytes::ByteBuf>| {
+        b.as_ref()
+            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map(i32::from_le_bytes)
+    };
+    match mf.partitions.as_deref().and_then(|p| p.first()) {
+        Some(sum) if first_is_date => match (bound(&sum.lower_bound), bound(&sum.upper_bound)) {
+            (Some(lo), Some(hi)) => lo <= date && date <= hi,
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// The live data files of `table` that may hold rows of `source` (of partition `date`), from
+/// the manifests alone: a file whose source bounds include the key (or that has none, so it
+/// cannot be ruled out).
+pub async fn held(table: &Table, source: &str, date: Option<i32>) -> Result<Vec<Held>, Error> {
     let md = table.metadata();
     let Some(snap) = md.current_snapshot() else {
         return Ok(Vec::new());
@@ -160,6 +202,9 @@ pub async fn held(table: &Table, source: &str) -> Result<Vec<Held>, Error> {
     let list = table.manifest_list_reader(snap).load().await?;
     let mut out = Vec::new();
     for mf in list.entries() {
+        if !may_hold_date(table, mf, date) {
+            continue;
+        }
         let m = mf.load_manifest(table.file_io()).await?;
         for e in m.entries().iter().filter(|e| e.is_alive()) {
             let df = e.data_file();
@@ -239,7 +284,7 @@ pub async fn try_commit(
     d: &Delivery,
     files: &[DataFile],
 ) -> Result<Attempt, Error> {
-    let held = held(base, &d.source).await?;
+    let held = held(base, &d.source, d.date).await?;
     let remove = match decide(&held, d)? {
         Decision::Already => {
             return Ok(Attempt::Done(Outcome::AlreadyCommitted {
@@ -352,25 +397,44 @@ async fn build_snapshot(
 
     if let Some(parent) = &parent {
         let list = base.manifest_list_reader(parent).load().await?;
+        // Merging rewrites every live entry into one manifest: only within one partition spec.
+        let merge_above = md
+            .properties()
+            .get(MERGE_PROPERTY)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MERGE_MANIFESTS_ABOVE);
+        let merge = list.entries().len() > merge_above
+            && list
+                .entries()
+                .iter()
+                .all(|mf| mf.partition_spec_id == spec.spec_id());
+        let mut merged = None;
         for mf in list.entries() {
             let m = mf.load_manifest(io).await?;
             let touched = m
                 .entries()
                 .iter()
                 .any(|e| e.is_alive() && remove.contains(e.data_file().file_path()));
-            if !touched {
+            if !touched && !merge {
                 manifests.push(mf.clone());
                 continue;
             }
-            let path = format!("{meta_dir}/{commit}-m{}.avro", written.len());
-            written.push(path.clone());
-            let mut w = ManifestWriterBuilder::new(
-                io.new_output(&path)?,
-                Some(snapshot_id),
-                schema.clone(),
-                spec.as_ref().clone(),
-            )
-            .build_v2_data();
+            let mut own = None;
+            let slot = if merge { &mut merged } else { &mut own };
+            if slot.is_none() {
+                let path = format!("{meta_dir}/{commit}-m{}.avro", written.len());
+                written.push(path.clone());
+                *slot = Some(
+                    ManifestWriterBuilder::new(
+                        io.new_output(&path)?,
+                        Some(snapshot_id),
+                        schema.clone(),
+                        spec.as_ref().clone(),
+                    )
+                    .build_v2_data(),
+                );
+            }
+            let w = slot.as_mut().expect("set above");
             for e in m.entries().iter().filter(|e| e.is_alive()) {
                 let df = e.data_file().clone();
                 let data_seq = e.sequence_number().ok_or_else(|| {
@@ -392,6 +456,11 @@ async fn build_snapshot(
                     w.add_existing_file(df, sid, data_seq, e.file_sequence_number)?;
                 }
             }
+            if let Some(w) = own {
+                manifests.push(w.write_manifest_file().await?);
+            }
+        }
+        if let Some(w) = merged {
             manifests.push(w.write_manifest_file().await?);
         }
     }
@@ -532,6 +601,7 @@ mod tests {
             version: version.into(),
             execution: None,
             engine: "cli".into(),
+            date: None,
         }
     }
 

@@ -158,6 +158,7 @@ pub async fn append_file(
         version: version.clone(),
         execution: a.execution.map(str::to_string),
         engine: "cli".into(),
+        date,
     };
     let ident = table.identifier().clone();
     let outcome = commit_delivery(tables, &ident, &delivery, vec![df]).await;
