@@ -136,6 +136,12 @@ impl<D> Live<D> {
                 st.deps = Arc::new(rebuild(&st.deps, reg));
                 st.etag = etag;
             }
+            Err(e @ Error::RegistryUnreadable { .. }) => {
+                // Reading failed (throttled, timed out, denied): this version was never judged.
+                // Keep the old ETag, so the next look after the TTL reads it again; taking it
+                // for refused would keep a good registry out until its bytes change.
+                error!(registry = %self.location, etag = ?etag, error = %e, "cannot read the new registry version; serving the loaded one, reading it again after the TTL");
+            }
             Err(e) => {
                 error!(registry = %self.location, etag = ?etag, error = %e, "new registry version refused; serving the last good one");
                 Emf::new(&[("Function", self.function)])
