@@ -230,6 +230,32 @@ def test_failed_pipeline_runs_reach_notify_failure_through_eventbridge(template)
     assert perm["SourceArn"] == {"Fn::GetAtt": ["PipelineFailedRule", "Arn"]}
 
 
+def test_an_undeliverable_failure_event_is_kept_and_alarmed(template):
+    """An event EventBridge cannot deliver to notify-failure (after its retry policy) lands in a
+    dead-letter queue that only this rule may send to, and an alarm tells the owner: a failure
+    whose alert was never sent is not silent."""
+    res = template["Resources"]
+    (target,) = res["PipelineFailedRule"]["Properties"]["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AlertDeliveryDLQ", "Arn"]}}
+    q = res["AlertDeliveryDLQ"]["Properties"]
+    assert q["MessageRetentionPeriod"] == 1209600
+    # Encrypted with the stack key, which EventBridge may use (only from this account).
+    assert q["KmsMasterKeyId"] == {"Ref": "LakelineKey"}
+    key = res["LakelineKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (kms,) = [k for k in key if k.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (stmt,) = res["AlertDeliveryDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert stmt["Principal"] == {"Service": "events.amazonaws.com"}
+    assert stmt["Action"] == "sqs:SendMessage"
+    assert stmt["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["PipelineFailedRule", "Arn"]}}}
+    alarm = res["AlertDeliveryDLQAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["AlertDeliveryDLQ", "QueueName"]}}]
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    assert "AlertDeliveryDLQUrl" in template["Outputs"]
+
+
 def test_sse_c_uploads_are_refused(template):
     """lakeline cannot read SSE-C objects (S3 keeps no key): the bucket policy refuses them at
     upload, where the producer sees the error, instead of letting them sit unvalidated."""
