@@ -87,11 +87,11 @@ pub async fn sync_table(
             .metadata;
         let location = write_metadata(&table, &base, &new_md).await?;
         if tables.swap(&ident, &base, &location).await? {
-            let table = tables.catalog().load_table(&ident).await?;
+            let table = tables.load_table(&ident).await?;
             let schema_id = table.metadata().current_schema_id();
             return Ok((table, Synced::Evolved { schema_id }));
         }
-        let _ = table.file_io().delete(&location).await;
+        tables.discard(&table, [location.as_str()]).await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {
