@@ -268,7 +268,7 @@ impl Tables {
 
     /// Deletes `paths` (files of `table` that no snapshot references) where the target lets
     /// lakeline delete ([`Tables::deletes_orphans`]); best effort.
-    pub async fn discard(&self, table: &Table, paths: impl IntoIterator<Item = &str>) {
+    pub async fn discard(&self, table: &Table, paths: &[String]) {
         if !self.deletes_orphans() {
             return;
         }
@@ -413,9 +413,13 @@ impl S3Pointer {
             .await
         {
             Ok(out) => {
-                let mut tokens = self.tokens.lock().expect("token map");
-                tokens.remove(base);
-                tokens.insert(new.to_string(), out.version_token().to_string());
+                // The base's token stays: another commit of this process built on the same
+                // base must still send it, and lose with ConflictException. A metadata
+                // location's token never changes, so the map only grows by one per commit.
+                self.tokens
+                    .lock()
+                    .expect("token map")
+                    .insert(new.to_string(), out.version_token().to_string());
                 Ok(true)
             }
             // The table moved on since the base was read: this commit lost the race.

@@ -318,8 +318,9 @@ impl Built {
     /// Deletes what this attempt wrote where the target allows it ([`Tables::discard`]);
     /// best effort (an orphan left behind is unreferenced and goes with orphan-file removal).
     pub(crate) async fn discard(&self, tables: &Tables, table: &Table) {
-        let paths = self.written.iter().chain(std::iter::once(&self.location));
-        tables.discard(table, paths.map(String::as_str)).await;
+        let mut paths = self.written.clone();
+        paths.push(self.location.clone());
+        tables.discard(table, &paths).await;
     }
 }
 

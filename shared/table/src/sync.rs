@@ -91,7 +91,7 @@ pub async fn sync_table(
             let schema_id = table.metadata().current_schema_id();
             return Ok((table, Synced::Evolved { schema_id }));
         }
-        tables.discard(&table, [location.as_str()]).await;
+        tables.discard(&table, &[location.clone()]).await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {
