@@ -146,7 +146,7 @@ pub async fn append_file(
             let up = upload(&table, temp, uri).await;
             let _ = std::fs::remove_file(temp);
             if let Err(e) = up {
-                tables.discard(&table, std::slice::from_ref(&uri)).await;
+                tables.discard(&table, std::slice::from_ref(uri)).await;
                 return Err(e);
             }
             uri.clone()

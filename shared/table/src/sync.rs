@@ -91,7 +91,9 @@ pub async fn sync_table(
             let schema_id = table.metadata().current_schema_id();
             return Ok((table, Synced::Evolved { schema_id }));
         }
-        tables.discard(&table, &[location.clone()]).await;
+        tables
+            .discard(&table, std::slice::from_ref(&location))
+            .await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {
