@@ -444,3 +444,54 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     let total: u64 = rows.values().map(|v| v.len() as u64).sum();
     assert_eq!(v.rows, total);
 }
+
+#[tokio::test]
+async fn a_data_file_larger_than_an_upload_part_lands_whole() {
+    // 600,000 rows with random customers: a data file of about 13 MiB, uploaded in 8 MiB
+    // writes (a multipart upload: create, two parts, complete).
+    let mut body = b"order_id,customer,amount,currency,order_date,created_at,gift\n".to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..600_000u64 {
+        let mut customer = String::with_capacity(40);
+        for _ in 0..2 {
+            // xorshift: incompressible enough that zstd keeps the file above one part.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            customer.push_str(&format!("{x:016x}{:04x}", x >> 48));
+        }
+        body.extend_from_slice(
+            format!("{i},{customer},1.00,EUR,2026-11-25,2026-11-25T08:02:11Z,false\n").as_bytes(),
+        );
+    }
+    let reg = shipped_registry();
+    let arn = table_bucket().await;
+    let tables = writer(&arn).await;
+    let f = file_with(&body, "big.csv");
+    let o = append(
+        &tables,
+        &reg,
+        "orders",
+        &f,
+        "raw/orders/dt=2026-11-25/big.csv",
+    )
+    .await;
+    register(&arn, &["orders"]).await;
+    assert!(
+        matches!(
+            o,
+            Outcome::Committed {
+                added_rows: 600_000,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    let v = view(&tables, &reg, "orders").await;
+    assert_eq!((v.rows, v.data_files), (600_000, 1));
+    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    assert_eq!(
+        rows["raw/orders/dt=2026-11-25/big.csv"],
+        (0..600_000).collect::<Vec<i64>>()
+    );
+}
