@@ -68,7 +68,9 @@ pub async fn sync_table(
                 .create_table(tables.namespace(), creation)
                 .await
             {
-                Ok(t) => return Ok((t, Synced::Created)),
+                // Loaded again through `tables`, so that for S3 Tables its version token is
+                // kept like any base's (the catalog's own create returns none).
+                Ok(_) => return Ok((tables.load_table(&ident).await?, Synced::Created)),
                 // Another writer created it first: use theirs.
                 Err(_) if tables.load(&ident).await?.is_some() => continue,
                 Err(e) => return Err(e.into()),
