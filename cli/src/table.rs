@@ -20,7 +20,8 @@ pub struct TargetArgs {
     /// A local warehouse directory (created on first use; namespace `lakeline`).
     #[arg(long, conflicts_with_all = ["catalog", "stack"])]
     warehouse: Option<PathBuf>,
-    /// A catalog: `s3tables:<table bucket ARN>/<namespace>`, `glue:<database>` or
+    /// A catalog: `s3tables:<table bucket ARN>/<namespace>` (the namespace must exist; AWS
+    /// configuration from the environment), `glue:<database>` (not in this build) or
     /// `warehouse:<directory>`.
     #[arg(long, env = "LAKELINE_CATALOG", conflicts_with = "stack")]
     catalog: Option<String>,

@@ -110,6 +110,7 @@ pub fn describe(req: &Request, service: &str, region: &str) -> Vec<Access> {
         "s3" => s3(req),
         "lambda" => lambda(req, region),
         "emr-serverless" => emr_serverless(req, region),
+        "s3tables" => s3tables(req),
         _ => {
             if let Some(target) = req.header("x-amz-target") {
                 json_protocol(req, target, region)
@@ -422,6 +423,55 @@ fn emr_serverless(req: &Request, region: &str) -> Vec<Access> {
             "*",
         )],
     }
+}
+
+// ------------------------------------------------------------------------------------ S3 Tables
+
+/// S3 Tables' REST API (the operations lakeline and its tests call) as IAM actions. Bucket-level
+/// actions are on the table bucket's ARN (it is in the path). Table-level actions are on the
+/// table's ARN, `<bucket ARN>/table/<table id>`; a request names the table, not its id, so the
+/// resource is every table of the bucket (`<bucket ARN>/table/*`): a policy scoped to one
+/// table id cannot be checked here, one scoped to a bucket's tables can.
+fn s3tables(req: &Request) -> Vec<Access> {
+    let path = req.path;
+    let parts: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
+    let query = pairs(req.query);
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let tables_of = |bucket: &str| format!("{bucket}/table/*");
+    let (action, resource) = match (req.method, parts.as_slice()) {
+        ("PUT", ["buckets"]) => ("CreateTableBucket", "*".to_string()),
+        ("PUT", ["namespaces", bucket]) => ("CreateNamespace", bucket.to_string()),
+        ("GET", ["namespaces", bucket, _ns]) => ("GetNamespace", bucket.to_string()),
+        ("PUT", ["tables", bucket, _ns]) => ("CreateTable", bucket.to_string()),
+        ("GET", ["tables", bucket]) => ("ListTables", bucket.to_string()),
+        ("GET", ["get-table"]) => match get(&query, "tableBucketARN") {
+            Some(bucket) => ("GetTable", tables_of(bucket)),
+            None => (
+                "unmapped:s3tables:GetTable without tableBucketARN",
+                "*".into(),
+            ),
+        },
+        ("GET", ["tables", bucket, _ns, _name]) => ("GetTable", tables_of(bucket)),
+        ("GET", ["tables", bucket, _ns, _name, "metadata-location"]) => {
+            ("GetTableMetadataLocation", tables_of(bucket))
+        }
+        ("PUT", ["tables", bucket, _ns, _name, "metadata-location"]) => {
+            ("UpdateTableMetadataLocation", tables_of(bucket))
+        }
+        ("DELETE", ["tables", bucket, _ns, _name]) => ("DeleteTable", tables_of(bucket)),
+        _ => {
+            return vec![Access::new(
+                format!("unmapped:s3tables:{} {path}", req.method),
+                "*",
+            )]
+        }
+    };
+    let action = if action.starts_with("unmapped:") {
+        action.to_string()
+    } else {
+        format!("s3tables:{action}")
+    };
+    vec![Access::new(action, resource)]
 }
 
 // ------------------------------------------------------------------------------------ JSON protocol
@@ -781,6 +831,13 @@ mod tests {
                      ("iam:PassRole", "arn:aws:iam::123456789012:role/emr")]),
             ("emr-serverless", "GET", "/applications/app1/jobruns/r1", h(&[]), "",
                 vec![("emr-serverless:GetJobRun", "arn:aws:emr-serverless:us-east-1:123456789012:/applications/app1/jobruns/r1")]),
+            ("s3tables", "PUT", "/namespaces/arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fb", h(&[]), "{}",
+                vec![("s3tables:CreateNamespace", "arn:aws:s3tables:us-east-1:123456789012:bucket/b")]),
+            ("s3tables", "PUT", "/tables/arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fb/ns", h(&[]), "{}",
+                vec![("s3tables:CreateTable", "arn:aws:s3tables:us-east-1:123456789012:bucket/b")]),
+            ("s3tables", "PUT", "/tables/arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fb/ns/orders/metadata-location", h(&[]), "{}",
+                vec![("s3tables:UpdateTableMetadataLocation", "arn:aws:s3tables:us-east-1:123456789012:bucket/b/table/*")]),
+            ("s3tables", "DELETE", "/buckets/x", h(&[]), "", vec![("unmapped:s3tables:DELETE /buckets/x", "*")]),
             ("kinesis", "POST", "/", target("Kinesis_20131202.PutRecord"), "{}", vec![("unmapped:Kinesis_20131202.PutRecord", "*")]),
         ];
         for (service, m, p, headers, body, want) in rows {
@@ -795,6 +852,24 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{service} {m} {p} {body}");
         }
+        let get_table = describe(
+            &req(
+                "GET",
+                "/get-table",
+                "tableBucketARN=arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fb&namespace=ns&name=orders",
+                &[],
+                b"",
+            ),
+            "s3tables",
+            r,
+        );
+        assert_eq!(
+            (get_table[0].action.as_str(), get_table[0].resource.as_str()),
+            (
+                "s3tables:GetTable",
+                "arn:aws:s3tables:us-east-1:123456789012:bucket/b/table/*"
+            )
+        );
         let pass = describe(
             &req(
                 "POST",

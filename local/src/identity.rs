@@ -48,6 +48,8 @@ pub enum Person {
     RegistryWriter,
     /// A producer: uploads under `raw/` (one of `RawWriterArns`).
     Producer,
+    /// Runs `lakeline table sync`, `append` and `show` against an S3 Tables namespace.
+    TableWriter,
 }
 
 impl Person {
@@ -57,6 +59,7 @@ impl Person {
             Person::Operator => "operator",
             Person::RegistryWriter => "registry-writer",
             Person::Producer => "producer",
+            Person::TableWriter => "table-writer",
         }
     }
 }
@@ -121,9 +124,14 @@ mod tests {
         }
         let mut keys: Vec<String> = FUNCTION_ROLES.iter().map(|(_, r)| role_key(r)).collect();
         keys.extend(
-            [Person::Operator, Person::RegistryWriter, Person::Producer]
-                .iter()
-                .map(|p| format!("{PERSON_PREFIX}{}", p.name())),
+            [
+                Person::Operator,
+                Person::RegistryWriter,
+                Person::Producer,
+                Person::TableWriter,
+            ]
+            .iter()
+            .map(|p| format!("{PERSON_PREFIX}{}", p.name())),
         );
         keys.push(ADMIN_KEY.into());
         let n = keys.len();

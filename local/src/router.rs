@@ -14,6 +14,10 @@
 //! with `--calls FILE` each call is appended to FILE as JSON (principal, IAM actions,
 //! resources, condition keys: [`crate::calls`]), as is each stack a test or the demo deploys
 //! (`PUT /_lakeline/stacks/{id}`: which local resources stand for which template resources).
+//!
+//! It also corrects, in one named place ([`correct_moto_s3tables`]), the two S3 Tables answers
+//! of moto that do not match the AWS model and that aws-sdk-s3tables therefore cannot read;
+//! every other answer passes unchanged.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -330,13 +334,22 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
     };
     let resp = match state.client.request(out).await {
         Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            let bytes = body
+            let (mut resp_parts, body) = resp.into_parts();
+            let mut bytes = body
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            Response::from_parts(parts, Full::new(bytes))
+            let service = principal_of(&parts.headers).1.map(|(_, s)| s);
+            if resp_parts.status == StatusCode::OK && service.as_deref() == Some("s3tables") {
+                if let Some(fixed) = correct_moto_s3tables(&parts.method, parts.uri.path(), &bytes)
+                {
+                    bytes = fixed;
+                    // The body changed length; hyper sets the new one.
+                    resp_parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                }
+            }
+            Response::from_parts(resp_parts, Full::new(bytes))
         }
         Err(e) => respond(StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")),
     };
@@ -346,9 +359,104 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
     resp
 }
 
+/// The one correction of moto's answers, for its S3 Tables responses that do not match the AWS
+/// model and that aws-sdk-s3tables therefore cannot read (moto 5.2.5 and 5.2.6; see
+/// /work/shared/notes/local-aws.md): a successful `body` of the request `method path` as AWS
+/// would send it, or `None` when it needs no change.
+/// - GetTable (`GET /get-table`) answers `"managedByService": false`, a boolean where the
+///   model has an optional string (the managing service's name): a boolean says "none", so it
+///   is dropped.
+/// - UpdateTableMetadataLocation (`PUT /tables/{bucket ARN}/{namespace}/{name}/metadata-location`)
+///   answers `"namespace": "<ns>"` where the model has a list of strings, and `tableArn` where
+///   it has `tableARN`.
+///
+/// Everything else passes unchanged, so a fixed moto makes this a no-op.
+pub fn correct_moto_s3tables(method: &Method, path: &str, body: &[u8]) -> Option<Bytes> {
+    let get_table = *method == Method::GET && path == "/get-table";
+    let update_location = *method == Method::PUT
+        && path.starts_with("/tables/")
+        && path.ends_with("/metadata-location");
+    if !get_table && !update_location {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object_mut()?;
+    let mut changed = false;
+    if get_table && obj.get("managedByService").is_some_and(Value::is_boolean) {
+        obj.remove("managedByService");
+        changed = true;
+    }
+    if update_location {
+        if let Some(Value::String(ns)) = obj.get("namespace") {
+            let ns = json!([ns]);
+            obj.insert("namespace".into(), ns);
+            changed = true;
+        }
+        if !obj.contains_key("tableARN") {
+            if let Some(arn) = obj.remove("tableArn") {
+                obj.insert("tableARN".into(), arn);
+                changed = true;
+            }
+        }
+    }
+    changed.then(|| Bytes::from(v.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::function_name;
+    use super::{correct_moto_s3tables, function_name};
+    use hyper::Method;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn moto_s3tables_answers_corrected() {
+        let fix = |m: &Method, p: &str, body: Value| {
+            correct_moto_s3tables(m, p, body.to_string().as_bytes())
+                .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+        };
+        let get = json!({"name": "orders", "versionToken": "t1", "managedByService": false});
+        assert_eq!(
+            fix(&Method::GET, "/get-table", get),
+            Some(json!({"name": "orders", "versionToken": "t1"}))
+        );
+        let update = "/tables/arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fb/ns/orders/metadata-location";
+        assert_eq!(
+            fix(
+                &Method::PUT,
+                update,
+                json!({"name": "orders", "namespace": "ns", "tableArn": "arn:t", "versionToken": "t2", "metadataLocation": "s3://w/m.json"})
+            ),
+            Some(
+                json!({"name": "orders", "namespace": ["ns"], "tableARN": "arn:t", "versionToken": "t2", "metadataLocation": "s3://w/m.json"})
+            )
+        );
+        // Answers that already match the model, other operations and non-JSON pass unchanged.
+        for (m, p, body) in [
+            (
+                Method::GET,
+                "/get-table",
+                json!({"managedByService": "aws-glue"}),
+            ),
+            (Method::GET, "/get-table", json!({"name": "orders"})),
+            (
+                Method::PUT,
+                update,
+                json!({"namespace": ["ns"], "tableARN": "arn:t"}),
+            ),
+            (
+                Method::GET,
+                "/tables/x/ns/orders/metadata-location",
+                json!({"namespace": "ns"}),
+            ),
+            (Method::PUT, "/namespaces/x", json!({"namespace": "ns"})),
+        ] {
+            assert_eq!(fix(&m, p, body.clone()), None, "{m} {p} {body}");
+        }
+        assert_eq!(
+            correct_moto_s3tables(&Method::GET, "/get-table", b"<xml/>"),
+            None
+        );
+    }
 
     #[test]
     fn function_names_from_invoke_paths() {

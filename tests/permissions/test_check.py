@@ -49,6 +49,8 @@ def obj(key):
     return f"arn:aws:s3:::{BUCKET}/{key}"
 
 
+TABLE_BUCKET = "arn:aws:s3tables:us-east-1:123456789012:bucket/lake-tables"
+
 ALLOWED = [
     call(role("CurateFunctionRole"), "s3:PutObject", obj("curated/orders/dt=1/x-abc.parquet")),
     call(role("CurateFunctionRole"), "s3:GetObject", obj("config/datasets.yaml")),
@@ -70,6 +72,10 @@ ALLOWED = [
     call(role("StartJobFunctionRole"), "s3:GetObject", obj("_lakeline/batches/orders/dt=1/open.json"), status=404),
     # A HEAD answered 404 needs ListBucket too: curate has it.
     call(role("CurateFunctionRole"), "s3:GetObject", obj("raw/orders/dt=1/gone.csv"), status=404),
+    # The table writer: a table created in a table bucket, its commit swapped by version token.
+    call("lakeline-person-table-writer", "s3tables:CreateTable", TABLE_BUCKET),
+    call("lakeline-person-table-writer", "s3tables:UpdateTableMetadataLocation", TABLE_BUCKET + "/table/*"),
+    call("lakeline-person-table-writer", "s3tables:PutTableData", TABLE_BUCKET + "/table/0b1c"),
 ]
 
 
@@ -96,6 +102,9 @@ DENIED = [
     # A 404 on a key the caller may read, without ListBucket: S3 would answer 403.
     (call(role("NotifyFailureFunctionRole"), "s3:GetObject", obj("x"), status=404), "no statement"),
     (call("testing", "s3:GetObject", obj("raw/x")), "unknown principal"),
+    # The table writer creates tables, not namespaces or table buckets, and deletes nothing.
+    (call("lakeline-person-table-writer", "s3tables:CreateNamespace", TABLE_BUCKET), "no statement"),
+    (call("lakeline-person-table-writer", "s3tables:DeleteTable", TABLE_BUCKET + "/table/*"), "no statement"),
     (call(role("CurateFunctionRole"), "unmapped:s3:PATCH object?", obj("raw/x")), "no statement"),
 ]
 

@@ -6,7 +6,9 @@
 //! decides and builds again on the new version. Each catalog has its own compare-and-swap:
 //! - the local warehouse: a conditional `UPDATE … WHERE metadata_location = <base>` on the
 //!   sql catalog's sqlite file (the same table layout pyiceberg's `SqlCatalog` reads);
-//! - S3 Tables: `UpdateTableMetadataLocation` with the version token read with the base;
+//! - S3 Tables: `UpdateTableMetadataLocation` with the version token that the `GetTable` which
+//!   gave the base metadata location returned (kept per metadata location, below): S3 Tables
+//!   answers `ConflictException` when the table moved on since;
 //! - the Glue Data Catalog: `UpdateTable` with the `VersionId` read with the base.
 
 use std::collections::HashMap;
@@ -15,10 +17,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iceberg::io::LocalFsStorageFactory;
+use aws_config::SdkConfig;
+use iceberg::io::{FileIO, FileIOBuilder, LocalFsStorageFactory};
+use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
-use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
+use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, Runtime, TableIdent};
+use iceberg_catalog_s3tables::S3TablesCatalogBuilder;
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalog, SqlCatalogBuilder};
+use iceberg_storage_opendal::OpenDalStorageFactory;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::Error;
@@ -84,6 +90,22 @@ impl Target {
 enum Pointer {
     /// The local warehouse's sqlite catalog.
     Sqlite(SqlitePool),
+    /// An S3 Tables table bucket.
+    S3Tables(S3Pointer),
+}
+
+/// An S3 Tables bucket's pointer: tables are loaded here with our own `GetTable`, so that the
+/// version token that came with each metadata location is kept, and a commit built on that
+/// metadata is swapped in with exactly that token. (The crate's `update_table` reads a fresh
+/// token inside the commit, which would publish on whatever is current and skip the
+/// exactly-once decision made on the base.)
+struct S3Pointer {
+    client: aws_sdk_s3tables::Client,
+    bucket_arn: String,
+    file_io: FileIO,
+    runtime: Runtime,
+    /// Metadata location → the version token `GetTable` (or our last swap) returned with it.
+    tokens: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// The tables of one target: the catalog (loads, creates) and the commit point.
@@ -97,15 +119,112 @@ pub struct Tables {
     label: String,
 }
 
+/// The FileIO properties (iceberg's `s3.*`, read by its OpenDAL S3 storage) for the tables'
+/// data and metadata files, from an SDK configuration: its region, its endpoint (with
+/// path-style addressing, which emulators need; real table buckets take either) and the
+/// credentials it resolves now. Session credentials are taken as they are at open: a command
+/// outliving them fails and is run again.
+async fn s3_file_props(conf: &SdkConfig) -> Result<HashMap<String, String>, Error> {
+    use aws_sdk_s3tables::config::ProvideCredentials;
+    let mut props = HashMap::new();
+    if let Some(region) = conf.region() {
+        props.insert("s3.region".into(), region.to_string());
+        props.insert("region_name".into(), region.to_string());
+    }
+    if let Some(endpoint) = conf.endpoint_url() {
+        props.insert("s3.endpoint".into(), endpoint.to_string());
+        props.insert("s3.path-style-access".into(), "true".into());
+        props.insert("endpoint_url".into(), endpoint.to_string());
+    }
+    let provider = conf
+        .credentials_provider()
+        .ok_or_else(|| Error::Catalog("no AWS credentials for the table bucket".into()))?;
+    let creds = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| Error::Catalog(format!("AWS credentials for the table bucket: {e}")))?;
+    props.insert("s3.access-key-id".into(), creds.access_key_id().into());
+    props.insert(
+        "s3.secret-access-key".into(),
+        creds.secret_access_key().into(),
+    );
+    if let Some(token) = creds.session_token() {
+        props.insert("s3.session-token".into(), token.into());
+    }
+    Ok(props)
+}
+
+/// An SDK error with its causes, for messages.
+fn sdk_error<E: std::error::Error>(what: &str, e: E) -> Error {
+    Error::Catalog(format!(
+        "{what}: {}",
+        aws_sdk_s3tables::error::DisplayErrorContext(e)
+    ))
+}
+
 impl Tables {
     /// Opens the target's catalog; a local warehouse is created on first use.
+    /// S3 Tables take their AWS configuration from the environment (`AWS_ENDPOINT_URL`,
+    /// `AWS_REGION`, the credential chain).
     pub async fn open(target: &Target) -> Result<Tables, Error> {
         match target {
             Target::Warehouse(dir) => open_warehouse(dir).await,
-            Target::S3Tables { .. } | Target::Glue { .. } => Err(Error::Unsupported(format!(
-                "{target:?}: this build commits to local warehouses only (--warehouse DIR); the S3 Tables and Glue catalogs are not wired in yet"
+            Target::S3Tables {
+                bucket_arn,
+                namespace,
+            } => {
+                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                Tables::open_s3tables(&conf, bucket_arn, namespace).await
+            }
+            Target::Glue { .. } => Err(Error::Unsupported(format!(
+                "{target:?}: this build commits to local warehouses and S3 Tables only; the Glue catalog is not wired in yet"
             ))),
         }
+    }
+
+    /// The tables of namespace `namespace` in the S3 Tables table bucket `bucket_arn`, every
+    /// call signed with `conf` (the table bucket's API and the tables' files alike). The
+    /// namespace must exist: it is the stack's (or the account's), not a command's, to create.
+    pub async fn open_s3tables(
+        conf: &SdkConfig,
+        bucket_arn: &str,
+        namespace: &str,
+    ) -> Result<Tables, Error> {
+        let client = aws_sdk_s3tables::Client::new(conf);
+        let mut props = s3_file_props(conf).await?;
+        props.insert("table_bucket_arn".into(), bucket_arn.to_string());
+        // The catalog (namespaces, table creation) and our own loads and swaps share one
+        // client, so one principal signs everything; the remaining props configure the
+        // tables' FileIO, which both build the same way.
+        let catalog = S3TablesCatalogBuilder::default()
+            .with_client(client.clone())
+            .load("s3tables", props.clone())
+            .await?;
+        let file_io = FileIOBuilder::new(Arc::new(OpenDalStorageFactory::S3 {
+            customized_credential_load: None,
+        }))
+        .with_props(
+            props
+                .iter()
+                .filter(|(k, _)| k.starts_with("s3."))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .build();
+        Ok(Tables {
+            catalog: Arc::new(catalog),
+            pointer: Pointer::S3Tables(S3Pointer {
+                client,
+                bucket_arn: bucket_arn.to_string(),
+                file_io,
+                runtime: Runtime::try_current()?,
+                tokens: std::sync::Mutex::new(HashMap::new()),
+            }),
+            namespace: NamespaceIdent::new(namespace.to_string()),
+            locks: None,
+            label: format!("S3 Tables {bucket_arn}/{namespace}"),
+        })
     }
 
     /// The identifier of a dataset's table.
@@ -118,12 +237,46 @@ impl Tables {
         self.catalog.as_ref()
     }
 
-    /// The table, or `None` when it does not exist yet.
+    /// The table, or `None` when it does not exist yet. A commit's base must be loaded here
+    /// (or with [`Tables::load_table`]): for S3 Tables, this is where the version token its
+    /// swap needs is read.
     pub async fn load(&self, ident: &TableIdent) -> Result<Option<Table>, Error> {
-        if !self.catalog.table_exists(ident).await? {
-            return Ok(None);
+        match &self.pointer {
+            Pointer::Sqlite(_) => {
+                if !self.catalog.table_exists(ident).await? {
+                    return Ok(None);
+                }
+                Ok(Some(self.catalog.load_table(ident).await?))
+            }
+            Pointer::S3Tables(p) => p.load(ident).await,
         }
-        Ok(Some(self.catalog.load_table(ident).await?))
+    }
+
+    /// The table, which must exist.
+    pub async fn load_table(&self, ident: &TableIdent) -> Result<Table, Error> {
+        self.load(ident)
+            .await?
+            .ok_or_else(|| Error::Catalog(format!("table {ident} not found in {}", self.label)))
+    }
+
+    /// Whether files a commit wrote and did not publish are deleted by lakeline. An S3 Tables
+    /// warehouse refuses deletes (S3 Tables' unreferenced file removal deletes what no
+    /// snapshot references, after its `unreferencedDays`): there they are left to it.
+    pub fn deletes_orphans(&self) -> bool {
+        matches!(self.pointer, Pointer::Sqlite(_))
+    }
+
+    /// Deletes `paths` (files of `table` that no snapshot references) where the target lets
+    /// lakeline delete ([`Tables::deletes_orphans`]); best effort.
+    pub async fn discard(&self, table: &Table, paths: &[String]) {
+        if !self.deletes_orphans() {
+            return;
+        }
+        for p in paths {
+            if let Err(e) = table.file_io().delete(p).await {
+                tracing::warn!(path = %p, error = %e, "could not delete an unreferenced file");
+            }
+        }
     }
 
     /// The namespace tables are created in.
@@ -188,6 +341,98 @@ impl Tables {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
+            Pointer::S3Tables(p) => p.swap(ident, base, new).await,
+        }
+    }
+}
+
+impl S3Pointer {
+    async fn load(&self, ident: &TableIdent) -> Result<Option<Table>, Error> {
+        let resp = match self
+            .client
+            .get_table()
+            .table_bucket_arn(&self.bucket_arn)
+            .namespace(ident.namespace().join("."))
+            .name(ident.name())
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(sdk_error(&format!("GetTable {ident}"), e)),
+        };
+        // A table S3 Tables created whose first metadata file was never published (its
+        // creator died in between) has none: nothing can be built on it.
+        let location = resp.metadata_location().ok_or_else(|| {
+            Error::Catalog(format!(
+                "table {ident} has no metadata location yet (created, never initialised)"
+            ))
+        })?;
+        let metadata = TableMetadata::read_from(&self.file_io, location).await?;
+        self.tokens
+            .lock()
+            .expect("token map")
+            .insert(location.to_string(), resp.version_token().to_string());
+        Ok(Some(
+            Table::builder()
+                .identifier(ident.clone())
+                .metadata(metadata)
+                .metadata_location(location)
+                .file_io(self.file_io.clone())
+                .runtime(self.runtime.clone())
+                .build()?,
+        ))
+    }
+
+    async fn swap(&self, ident: &TableIdent, base: &str, new: &str) -> Result<bool, Error> {
+        let token = self
+            .tokens
+            .lock()
+            .expect("token map")
+            .get(base)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Catalog(format!(
+                    "table {ident}: no version token for {base}; a commit's base must be loaded through Tables"
+                ))
+            })?;
+        match self
+            .client
+            .update_table_metadata_location()
+            .table_bucket_arn(&self.bucket_arn)
+            .namespace(ident.namespace().join("."))
+            .name(ident.name())
+            .version_token(token)
+            .metadata_location(new)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                // The base's token stays: another commit of this process built on the same
+                // base must still send it, and lose with ConflictException. A metadata
+                // location's token never changes, so the map only grows by one per commit.
+                self.tokens
+                    .lock()
+                    .expect("token map")
+                    .insert(new.to_string(), out.version_token().to_string());
+                Ok(true)
+            }
+            // The table moved on since the base was read: this commit lost the race.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conflict_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(
+                &format!("UpdateTableMetadataLocation {ident}"),
+                e,
+            )),
         }
     }
 }

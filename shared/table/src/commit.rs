@@ -246,7 +246,7 @@ pub async fn commit_delivery(
 ) -> Result<Outcome, Error> {
     let _turn = tables.committer(ident).await?;
     for attempt in 1..=MAX_ATTEMPTS {
-        let base = tables.catalog().load_table(ident).await?;
+        let base = tables.load_table(ident).await?;
         match try_commit(tables, &base, d, &files).await? {
             Attempt::Done(mut outcome) => {
                 if let Outcome::Committed { attempts, .. } = &mut outcome {
@@ -315,7 +315,7 @@ pub async fn try_commit(
         .swap(base.identifier(), &built.base_location, &built.location)
         .await?
     {
-        built.discard(base).await;
+        built.discard(tables, base).await;
         return Ok(Attempt::Lost);
     }
     let removed_rows = held
@@ -360,14 +360,12 @@ pub(crate) struct Built {
 }
 
 impl Built {
-    /// Deletes what this attempt wrote; best effort (an orphan left behind is unreferenced
-    /// and goes with orphan-file removal).
-    pub(crate) async fn discard(&self, table: &Table) {
-        for p in self.written.iter().chain(std::iter::once(&self.location)) {
-            if let Err(e) = table.file_io().delete(p).await {
-                tracing::warn!(path = %p, error = %e, "could not delete a file of a lost commit");
-            }
-        }
+    /// Deletes what this attempt wrote where the target allows it ([`Tables::discard`]);
+    /// best effort (an orphan left behind is unreferenced and goes with orphan-file removal).
+    pub(crate) async fn discard(&self, tables: &Tables, table: &Table) {
+        let mut paths = self.written.clone();
+        paths.push(self.location.clone());
+        tables.discard(table, &paths).await;
     }
 }
 

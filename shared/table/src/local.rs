@@ -102,7 +102,8 @@ pub async fn append_file(
     };
     let shape = TableShape::new(ds, &field_ids(table.metadata().current_schema()), &lineage)
         .map_err(Error::Schema)?;
-    let (uri, path) = data_file_location(&table, date)?;
+    let place = data_file_location(&table, date)?;
+    let path = place.local_path().to_path_buf();
     let prov = Provenance {
         source: a.key.to_string(),
         source_version: version.clone(),
@@ -138,6 +139,19 @@ pub async fn append_file(
     let size = std::fs::metadata(&path)
         .map_err(|e| Error::Catalog(format!("{}: {e}", path.display())))?
         .len();
+    let uri = match &place {
+        Place::Local { uri, .. } => uri.clone(),
+        Place::Remote { uri, temp } => {
+            // The footer was read from the local copy; the table gets the same bytes.
+            let up = upload(&table, temp, uri).await;
+            let _ = std::fs::remove_file(temp);
+            if let Err(e) = up {
+                tables.discard(&table, std::slice::from_ref(uri)).await;
+                return Err(e);
+            }
+            uri.clone()
+        }
+    };
     let md = table.metadata();
     let partition = match date {
         Some(d) => Struct::from_iter([Some(Literal::date(d))]),
@@ -147,7 +161,7 @@ pub async fn append_file(
         md.current_schema(),
         &meta,
         FileFacts {
-            path: uri,
+            path: uri.clone(),
             size,
             partition,
             spec_id: md.default_partition_spec_id(),
@@ -164,11 +178,15 @@ pub async fn append_file(
     let outcome = commit_delivery(tables, &ident, &delivery, vec![df]).await;
     if !matches!(outcome, Ok(Outcome::Committed { .. })) {
         // Not referenced by the table: it must not linger as an orphan.
-        let _ = std::fs::remove_file(&path);
+        match &place {
+            Place::Local { .. } => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Place::Remote { .. } => tables.discard(&table, std::slice::from_ref(&uri)).await,
+        }
     }
     let outcome = outcome?;
     let metadata_location = tables
-        .catalog()
         .load_table(&ident)
         .await?
         .metadata_location_result()?
@@ -180,9 +198,28 @@ pub async fn append_file(
     })
 }
 
-/// A new data file's location in the table (`<table>/data/[_lakeline_date=D/]<uuid>.parquet`),
-/// as the table records it and as a local path.
-fn data_file_location(table: &Table, date: Option<i32>) -> Result<(String, PathBuf), Error> {
+/// Where a new data file is written: in a local warehouse straight into the table's
+/// directory; elsewhere (S3 Tables) curated into a local temporary file first, then uploaded
+/// whole, so the core's encoder keeps writing into a plain `Write` and the footer is read from
+/// the local copy.
+enum Place {
+    /// A `file://` table: the file is written at `path`, the table records `uri`.
+    Local { uri: String, path: PathBuf },
+    /// Any other table: written at `temp`, uploaded to `uri` through the table's FileIO.
+    Remote { uri: String, temp: PathBuf },
+}
+
+impl Place {
+    fn local_path(&self) -> &Path {
+        match self {
+            Place::Local { path, .. } => path,
+            Place::Remote { temp, .. } => temp,
+        }
+    }
+}
+
+/// A new data file's location in the table (`<table>/data/[_lakeline_date=D/]<uuid>.parquet`).
+fn data_file_location(table: &Table, date: Option<i32>) -> Result<Place, Error> {
     let loc = table.metadata().location().trim_end_matches('/');
     let dir = match date {
         Some(d) => format!(
@@ -192,17 +229,44 @@ fn data_file_location(table: &Table, date: Option<i32>) -> Result<(String, PathB
         ),
         None => format!("{loc}/data"),
     };
-    let uri = format!("{dir}/{}.parquet", uuid::Uuid::new_v4());
-    let path = PathBuf::from(uri.strip_prefix("file://").ok_or_else(|| {
-        Error::Unsupported(format!(
-            "{uri}: local appends write into local warehouses only"
-        ))
-    })?);
+    let id = uuid::Uuid::new_v4();
+    let uri = format!("{dir}/{id}.parquet");
+    let Some(path) = uri.strip_prefix("file://").map(PathBuf::from) else {
+        let temp = std::env::temp_dir().join(format!("lakeline-{id}.parquet"));
+        return Ok(Place::Remote { uri, temp });
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::Catalog(format!("{}: {e}", parent.display())))?;
     }
-    Ok((uri, path))
+    Ok(Place::Local { uri, path })
+}
+
+/// Bytes per write of an upload: the FileIO's S3 writer sends a part per write beyond the
+/// first, so this also bounds the memory an upload holds.
+const UPLOAD_CHUNK: usize = 8 << 20;
+
+/// Copies the local file `from` to `uri` through the table's FileIO (a multipart upload for a
+/// large file); the object appears only when the upload completes.
+async fn upload(table: &Table, from: &Path, uri: &str) -> Result<(), Error> {
+    use tokio::io::AsyncReadExt;
+    let io = |e: std::io::Error| Error::Catalog(format!("{}: {e}", from.display()));
+    let mut f = tokio::fs::File::open(from).await.map_err(io)?;
+    let mut w = table.file_io().new_output(uri)?.writer().await?;
+    loop {
+        let mut buf = Vec::with_capacity(UPLOAD_CHUNK);
+        let n = (&mut f)
+            .take(UPLOAD_CHUNK as u64)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        w.write(buf.into()).await?;
+    }
+    w.close().await?;
+    Ok(())
 }
 
 /// Curates `file` into a data file of `shape` at `path`; the footer written.

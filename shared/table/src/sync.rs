@@ -68,7 +68,9 @@ pub async fn sync_table(
                 .create_table(tables.namespace(), creation)
                 .await
             {
-                Ok(t) => return Ok((t, Synced::Created)),
+                // Loaded again through `tables`, so that for S3 Tables its version token is
+                // kept like any base's (the catalog's own create returns none).
+                Ok(_) => return Ok((tables.load_table(&ident).await?, Synced::Created)),
                 // Another writer created it first: use theirs.
                 Err(_) if tables.load(&ident).await?.is_some() => continue,
                 Err(e) => return Err(e.into()),
@@ -87,11 +89,13 @@ pub async fn sync_table(
             .metadata;
         let location = write_metadata(&table, &base, &new_md).await?;
         if tables.swap(&ident, &base, &location).await? {
-            let table = tables.catalog().load_table(&ident).await?;
+            let table = tables.load_table(&ident).await?;
             let schema_id = table.metadata().current_schema_id();
             return Ok((table, Synced::Evolved { schema_id }));
         }
-        let _ = table.file_io().delete(&location).await;
+        tables
+            .discard(&table, std::slice::from_ref(&location))
+            .await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {

@@ -1,0 +1,497 @@
+//! Deliveries into Iceberg tables in an S3 Tables table bucket, against moto's S3 Tables (the
+//! router corrects the two answers of moto that aws-sdk-s3tables cannot read:
+//! `lakeline_local::router::correct_moto_s3tables`). The same exactly-once rules as on a local
+//! warehouse (`tables.rs`), with S3 Tables' own commit point: `UpdateTableMetadataLocation` with
+//! the version token read with the base, which moto refuses with `ConflictException` once the
+//! table moved on. Creating the table bucket and the namespace is set-up (admin); everything
+//! after signs as the documented `table-writer` person, checked against its least policy.
+//!
+//! S3 Tables keeps orphan files for its unreferenced file removal (a warehouse refuses
+//! deletes), so these tests check the table, not the files in the warehouse.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::RecordBatch;
+use futures_util::TryStreamExt;
+use lakeline_core::registry::Registry;
+use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
+use lakeline_table::local::{append_file, Append, Appended};
+use lakeline_table::Tables;
+use lakeline_tests::{as_person, sample, sdk_config, shipped_registry, unique, Person};
+
+const NAMESPACE: &str = "curated";
+
+/// A new table bucket with the namespace [`NAMESPACE`] (set-up, as admin): its ARN.
+async fn table_bucket() -> String {
+    let s3t = aws_sdk_s3tables::Client::new(&sdk_config().await);
+    let arn = s3t
+        .create_table_bucket()
+        .name(unique("lakeline-tb"))
+        .send()
+        .await
+        .unwrap()
+        .arn;
+    s3t.create_namespace()
+        .table_bucket_arn(&arn)
+        .namespace(NAMESPACE)
+        .send()
+        .await
+        .unwrap();
+    arn
+}
+
+/// The bucket's tables as the table writer sees them.
+async fn writer(arn: &str) -> Tables {
+    let conf = as_person(&sdk_config().await, Person::TableWriter);
+    Tables::open_s3tables(&conf, arn, NAMESPACE).await.unwrap()
+}
+
+/// Tells the permissions check which table each of `tables`' warehouse bucket holds, so the
+/// S3 calls on it are checked as `s3tables:GetTableData`/`PutTableData` on the table.
+async fn register(arn: &str, tables: &[&str]) {
+    let s3t = aws_sdk_s3tables::Client::new(&sdk_config().await);
+    let mut map = BTreeMap::new();
+    for t in tables {
+        let got = s3t
+            .get_table()
+            .table_bucket_arn(arn)
+            .namespace(NAMESPACE)
+            .name(*t)
+            .send()
+            .await
+            .unwrap();
+        let bucket = got
+            .warehouse_location()
+            .trim_start_matches("s3://")
+            .trim_end_matches('/')
+            .to_string();
+        map.insert(bucket, got.table_arn().to_string());
+    }
+    let router = std::env::var("LAKELINE_ROUTER_URL").expect("run with scripts/local-aws");
+    let id = arn.rsplit('/').next().unwrap();
+    lakeline_local::stack::register_tables(&router, id, &map)
+        .await
+        .unwrap();
+}
+
+/// `body` written to a file of its own; its path.
+fn file_with(body: &[u8], name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("lakeline-src"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+async fn append(tables: &Tables, reg: &Registry, dataset: &str, file: &Path, key: &str) -> Outcome {
+    let (name, ds) = reg.dataset(dataset).unwrap();
+    let a = Append {
+        file,
+        key,
+        version: None,
+        execution: Some("test"),
+    };
+    match append_file(tables, reg, name, ds, &a).await.unwrap() {
+        Appended::Done { outcome, .. } => outcome,
+        Appended::Invalid(r) => panic!("invalid: {r:?}"),
+    }
+}
+
+/// Every row of the dataset's current table, read back with iceberg-rust's scan (the data
+/// files from the table's warehouse): `_lakeline_source` → its `id`s, sorted.
+async fn rows_by_source(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: &str,
+    id: &str,
+) -> BTreeMap<String, Vec<i64>> {
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let table = tables.load_table(&tables.ident(name)).await.unwrap();
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .select([id, "_lakeline_source"])
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for b in &batches {
+        let ids = b.column_by_name(id).unwrap().as_primitive::<Int64Type>();
+        let src = b
+            .column_by_name("_lakeline_source")
+            .unwrap()
+            .as_string::<i32>();
+        for i in 0..b.num_rows() {
+            out.entry(src.value(i).to_string())
+                .or_default()
+                .push(ids.value(i));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// The first field of each data line of a CSV or TSV: its ids, sorted.
+fn ids_of(body: &[u8], sep: char) -> Vec<i64> {
+    let mut ids: Vec<i64> = std::str::from_utf8(body)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(sep).next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn first_lines(body: &[u8], n: usize) -> Vec<u8> {
+    body.split(|b| *b == b'\n')
+        .take(n)
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect()
+}
+
+async fn view(tables: &Tables, reg: &Registry, dataset: &str) -> lakeline_table::show::TableView {
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let t = tables.load_table(&tables.ident(name)).await.unwrap();
+    lakeline_table::show::show(&t).await.unwrap()
+}
+
+#[tokio::test]
+async fn moto_s3tables_answers_deserialize_through_the_router() {
+    let arn = table_bucket().await;
+    let s3t = aws_sdk_s3tables::Client::new(&sdk_config().await);
+    let created = s3t
+        .create_table()
+        .table_bucket_arn(&arn)
+        .namespace(NAMESPACE)
+        .name("probe")
+        .format(aws_sdk_s3tables::types::OpenTableFormat::Iceberg)
+        .send()
+        .await
+        .unwrap();
+    // moto answers `managedByService: false`: without the router's correction this fails
+    // with "expected ValueString or ValueNull".
+    let got = s3t
+        .get_table()
+        .table_bucket_arn(&arn)
+        .namespace(NAMESPACE)
+        .name("probe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.managed_by_service(), None);
+    assert_eq!(got.version_token(), created.version_token());
+    let location = format!(
+        "{}/metadata/00000-probe.metadata.json",
+        got.warehouse_location().trim_end_matches('/')
+    );
+    // moto answers `namespace` as a string and `tableArn`: corrected to the model's list and
+    // `tableARN`.
+    let updated = s3t
+        .update_table_metadata_location()
+        .table_bucket_arn(&arn)
+        .namespace(NAMESPACE)
+        .name("probe")
+        .version_token(got.version_token())
+        .metadata_location(&location)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.namespace(), [NAMESPACE.to_string()]);
+    assert_eq!(updated.table_arn(), got.table_arn());
+    assert_eq!(updated.metadata_location(), location);
+    assert_ne!(updated.version_token(), got.version_token());
+    // The old token again: S3 Tables' compare-and-swap refuses it.
+    let stale = s3t
+        .update_table_metadata_location()
+        .table_bucket_arn(&arn)
+        .namespace(NAMESPACE)
+        .name("probe")
+        .version_token(got.version_token())
+        .metadata_location(format!("{location}.2"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        stale
+            .as_service_error()
+            .is_some_and(|e| e.is_conflict_exception()),
+        "{stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
+    let reg = shipped_registry();
+    let arn = table_bucket().await;
+    let tables = writer(&arn).await;
+    let key = "raw/orders/dt=2026-12-01/export.csv";
+    let v1 = sample("orders/good.csv");
+    let f1 = file_with(&v1, "export.csv");
+
+    let o = append(&tables, &reg, "orders", &f1, key).await;
+    register(&arn, &["orders"]).await;
+    assert!(
+        matches!(o, Outcome::Committed { ref operation, added_rows: 20, removed_files: 0, .. } if operation == "append"),
+        "{o:?}"
+    );
+    let first = view(&tables, &reg, "orders").await;
+    assert!(first.metadata_location.starts_with("s3://"), "{first:?}");
+
+    // The same bytes again: nothing committed, the table as it was.
+    let o = append(&tables, &reg, "orders", &f1, key).await;
+    assert!(
+        matches!(o, Outcome::AlreadyCommitted { files: 1, .. }),
+        "{o:?}"
+    );
+    let again = view(&tables, &reg, "orders").await;
+    assert_eq!(again.snapshots.len(), 1);
+    assert_eq!(again.metadata_location, first.metadata_location);
+
+    // A corrected export under the same key: its rows replace the old ones in one snapshot.
+    let v2 = first_lines(&v1, 4);
+    let f2 = file_with(&v2, "export.csv");
+    let o = append(&tables, &reg, "orders", &f2, key).await;
+    assert!(
+        matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"),
+        "{o:?}"
+    );
+    let other = "raw/orders/dt=2026-12-02/other.csv";
+    append(&tables, &reg, "orders", &f1, other).await;
+
+    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[key],
+        ids_of(&v2, ','),
+        "only the corrected rows of {key}"
+    );
+    assert_eq!(rows[other], ids_of(&v1, ','));
+    let v = view(&tables, &reg, "orders").await;
+    assert_eq!((v.rows, v.data_files), (23, 2));
+    let ops: Vec<_> = v
+        .snapshots
+        .iter()
+        .map(|s| (s.operation.as_str(), s.sources.clone()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("append", vec![key.to_string()]),
+            ("overwrite", vec![key.to_string()]),
+            ("append", vec![other.to_string()]),
+        ]
+    );
+    // Every file of the table is in its warehouse, where S3 Tables put it.
+    let warehouse = v.metadata_location.split("/metadata/").next().unwrap();
+    assert!(v.metadata_location.starts_with(warehouse));
+}
+
+#[tokio::test]
+async fn an_attempt_built_on_a_stale_version_is_lost_and_changes_nothing() {
+    let reg = shipped_registry();
+    let arn = table_bucket().await;
+    let tables = writer(&arn).await;
+    let body = sample("returns/good.tsv");
+    let f = file_with(&body, "a.tsv");
+    append(
+        &tables,
+        &reg,
+        "returns",
+        &f,
+        "raw/returns/dt=2026-12-01/a.tsv",
+    )
+    .await;
+    register(&arn, &["returns"]).await;
+    let (name, _) = reg.dataset("returns").unwrap();
+    let ident = tables.ident(name);
+    let stale = tables.load_table(&ident).await.unwrap();
+    // Another writer (its own handle, as another process) commits after `stale` was read…
+    let other = writer(&arn).await;
+    append(
+        &other,
+        &reg,
+        "returns",
+        &f,
+        "raw/returns/dt=2026-12-01/b.tsv",
+    )
+    .await;
+    let now = other.load_table(&ident).await.unwrap();
+    // …so a commit decided and built on `stale` is refused by S3 Tables (its version token is
+    // stale: ConflictException) and the table stays as the other writer left it.
+    let d = Delivery {
+        source: "raw/returns/dt=2026-12-01/c.tsv".into(),
+        version: "v1".into(),
+        execution: None,
+        engine: "test".into(),
+    };
+    let r = try_commit(&tables, &stale, &d, &[]).await.unwrap();
+    assert!(matches!(r, Attempt::Lost), "{r:?}");
+    let after = other.load_table(&ident).await.unwrap();
+    assert_eq!(after.metadata_location(), now.metadata_location());
+    let rows = rows_by_source(&other, &reg, "returns", "return_id").await;
+    assert_eq!(
+        rows.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "raw/returns/dt=2026-12-01/a.tsv",
+            "raw/returns/dt=2026-12-01/b.tsv"
+        ]
+    );
+    // Decided again on the current version, it goes through.
+    let current = tables.load_table(&ident).await.unwrap();
+    let r = try_commit(&tables, &current, &d, &[]).await.unwrap();
+    assert!(
+        matches!(r, Attempt::Done(Outcome::Committed { .. })),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn racing_committers_lose_nothing_and_double_nothing() {
+    let reg = Arc::new(shipped_registry());
+    let arn = table_bucket().await;
+    // Two handles, as two processes would have. S3 Tables gives lakeline no lock: every
+    // collision is settled by the version token alone.
+    let a = Arc::new(writer(&arn).await);
+    let b = Arc::new(writer(&arn).await);
+    let body = sample("orders/good.csv");
+    let f = file_with(&body, "o.csv");
+    let short = first_lines(&body, 3);
+    let g = file_with(&short, "o.csv");
+    // Create the table first: creation races are the sync's, not the commit's.
+    append(&a, &reg, "orders", &f, "raw/orders/dt=2026-12-01/seed.csv").await;
+    register(&arn, &["orders"]).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let (t, reg, f) = (
+            if i % 2 == 0 { a.clone() } else { b.clone() },
+            reg.clone(),
+            f.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            append(
+                &t,
+                &reg,
+                "orders",
+                &f,
+                &format!("raw/orders/dt=2026-12-01/k{i}.csv"),
+            )
+            .await
+        }));
+    }
+    // The same delivery twice at once, and two versions of one key at once.
+    for (t, file, key) in [
+        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
+        (b.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
+        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/two.csv"),
+        (b.clone(), g.clone(), "raw/orders/dt=2026-12-01/two.csv"),
+    ] {
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move {
+            append(&t, &reg, "orders", &file, key).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let lost: u32 = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Committed { attempts, .. } => attempts - 1,
+            Outcome::AlreadyCommitted { .. } => 0,
+        })
+        .sum();
+    eprintln!("8 concurrent commits on S3 Tables lost {lost} races and decided again");
+    let rows = rows_by_source(&a, &reg, "orders", "order_id").await;
+    let full = ids_of(&body, ',');
+    for i in 0..4 {
+        assert_eq!(
+            rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")],
+            full,
+            "k{i}"
+        );
+    }
+    assert_eq!(
+        rows["raw/orders/dt=2026-12-01/dup.csv"], full,
+        "the duplicate is in once"
+    );
+    let two = &rows["raw/orders/dt=2026-12-01/two.csv"];
+    assert!(
+        *two == full || *two == ids_of(&short, ','),
+        "one version of two.csv whole: {two:?}"
+    );
+    let keys: BTreeSet<_> = rows.keys().collect();
+    assert_eq!(keys.len(), 7);
+    let dup_commits = outcomes[4..6]
+        .iter()
+        .filter(|o| matches!(o, Outcome::Committed { .. }))
+        .count();
+    assert_eq!(dup_commits, 1, "{outcomes:?}");
+    let v = view(&a, &reg, "orders").await;
+    let total: u64 = rows.values().map(|v| v.len() as u64).sum();
+    assert_eq!(v.rows, total);
+}
+
+#[tokio::test]
+async fn a_data_file_larger_than_an_upload_part_lands_whole() {
+    // 600,000 rows with random customers: a data file of about 13 MiB, uploaded in 8 MiB
+    // writes (a multipart upload: create, two parts, complete).
+    let mut body = b"order_id,customer,amount,currency,order_date,created_at,gift\n".to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..600_000u64 {
+        let mut customer = String::with_capacity(40);
+        for _ in 0..2 {
+            // xorshift: incompressible enough that zstd keeps the file above one part.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            customer.push_str(&format!("{x:016x}{:04x}", x >> 48));
+        }
+        body.extend_from_slice(
+            format!("{i},{customer},1.00,EUR,2026-11-25,2026-11-25T08:02:11Z,false\n").as_bytes(),
+        );
+    }
+    let reg = shipped_registry();
+    let arn = table_bucket().await;
+    let tables = writer(&arn).await;
+    let f = file_with(&body, "big.csv");
+    let o = append(
+        &tables,
+        &reg,
+        "orders",
+        &f,
+        "raw/orders/dt=2026-11-25/big.csv",
+    )
+    .await;
+    register(&arn, &["orders"]).await;
+    assert!(
+        matches!(
+            o,
+            Outcome::Committed {
+                added_rows: 600_000,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    let v = view(&tables, &reg, "orders").await;
+    assert_eq!((v.rows, v.data_files), (600_000, 1));
+    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    assert_eq!(
+        rows["raw/orders/dt=2026-11-25/big.csv"],
+        (0..600_000).collect::<Vec<i64>>()
+    );
+}
