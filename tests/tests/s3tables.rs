@@ -335,6 +335,7 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_changes_nothing() {
         version: "v1".into(),
         execution: None,
         engine: "test".into(),
+        date: Some(20_788),
     };
     let r = try_commit(&tables, &stale, &d, &[]).await.unwrap();
     assert!(matches!(r, Attempt::Lost), "{r:?}");
