@@ -15,6 +15,7 @@ use serde_json::Value;
 pub mod compaction;
 pub mod jobs;
 pub mod pipeline;
+pub mod tables;
 
 /// One plain HTTP/1.1 request (moto's own API and the router's deploy endpoint have no SDK);
 /// returns (status, body).

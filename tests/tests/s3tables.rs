@@ -10,18 +10,19 @@
 //! deletes), so these tests check the table, not the files in the warehouse.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
-use arrow_array::RecordBatch;
-use futures_util::TryStreamExt;
 use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
-use lakeline_table::local::{append_file, Append, Appended};
 use lakeline_table::Tables;
+use lakeline_tests::tables::{csv_ids, file_with, first_lines, outcome, rows_by_source};
 use lakeline_tests::{as_person, sample, sdk_config, shipped_registry, unique, Person};
+
+/// `file` appended as raw key `key`; the file is valid.
+async fn append(tables: &Tables, reg: &Registry, dataset: &str, file: &Path, key: &str) -> Outcome {
+    outcome(lakeline_tests::tables::append(tables, reg, dataset, file, key).await)
+}
 
 const NAMESPACE: &str = "curated";
 
@@ -76,89 +77,6 @@ async fn register(arn: &str, tables: &[&str]) {
     lakeline_local::stack::register_tables(&router, id, &map)
         .await
         .unwrap();
-}
-
-/// `body` written to a file of its own; its path.
-fn file_with(body: &[u8], name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique("lakeline-src"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-async fn append(tables: &Tables, reg: &Registry, dataset: &str, file: &Path, key: &str) -> Outcome {
-    let (name, ds) = reg.dataset(dataset).unwrap();
-    let a = Append {
-        file,
-        key,
-        version: None,
-        execution: Some("test"),
-    };
-    match append_file(tables, reg, name, ds, &a).await.unwrap() {
-        Appended::Done { outcome, .. } => outcome,
-        Appended::Invalid(r) => panic!("invalid: {r:?}"),
-    }
-}
-
-/// Every row of the dataset's current table, read back with iceberg-rust's scan (the data
-/// files from the table's warehouse): `_lakeline_source` → its `id`s, sorted.
-async fn rows_by_source(
-    tables: &Tables,
-    reg: &Registry,
-    dataset: &str,
-    id: &str,
-) -> BTreeMap<String, Vec<i64>> {
-    let (name, _) = reg.dataset(dataset).unwrap();
-    let table = tables.load_table(&tables.ident(name)).await.unwrap();
-    let batches: Vec<RecordBatch> = table
-        .scan()
-        .select([id, "_lakeline_source"])
-        .build()
-        .unwrap()
-        .to_arrow()
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for b in &batches {
-        let ids = b.column_by_name(id).unwrap().as_primitive::<Int64Type>();
-        let src = b
-            .column_by_name("_lakeline_source")
-            .unwrap()
-            .as_string::<i32>();
-        for i in 0..b.num_rows() {
-            out.entry(src.value(i).to_string())
-                .or_default()
-                .push(ids.value(i));
-        }
-    }
-    for v in out.values_mut() {
-        v.sort();
-    }
-    out
-}
-
-/// The first field of each data line of a CSV or TSV: its ids, sorted.
-fn ids_of(body: &[u8], sep: char) -> Vec<i64> {
-    let mut ids: Vec<i64> = std::str::from_utf8(body)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(sep).next().unwrap().parse().unwrap())
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn first_lines(body: &[u8], n: usize) -> Vec<u8> {
-    body.split(|b| *b == b'\n')
-        .take(n)
-        .flat_map(|l| l.iter().copied().chain([b'\n']))
-        .collect()
 }
 
 async fn view(tables: &Tables, reg: &Registry, dataset: &str) -> lakeline_table::show::TableView {
@@ -272,12 +190,8 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
 
     let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
     assert_eq!(rows.len(), 2);
-    assert_eq!(
-        rows[key],
-        ids_of(&v2, ','),
-        "only the corrected rows of {key}"
-    );
-    assert_eq!(rows[other], ids_of(&v1, ','));
+    assert_eq!(rows[key], csv_ids(&v2), "only the corrected rows of {key}");
+    assert_eq!(rows[other], csv_ids(&v1));
     let v = view(&tables, &reg, "orders").await;
     assert_eq!((v.rows, v.data_files), (23, 2));
     let ops: Vec<_> = v
@@ -417,7 +331,7 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
         .sum();
     eprintln!("8 concurrent commits on S3 Tables lost {lost} races and decided again");
     let rows = rows_by_source(&a, &reg, "orders", "order_id").await;
-    let full = ids_of(&body, ',');
+    let full = csv_ids(&body);
     for i in 0..4 {
         assert_eq!(
             rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")],
@@ -431,7 +345,7 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     );
     let two = &rows["raw/orders/dt=2026-12-01/two.csv"];
     assert!(
-        *two == full || *two == ids_of(&short, ','),
+        *two == full || *two == csv_ids(&short),
         "one version of two.csv whole: {two:?}"
     );
     let keys: BTreeSet<_> = rows.keys().collect();

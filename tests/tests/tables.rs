@@ -4,109 +4,20 @@
 //! and compared with the source files; `tests/tables/` reads the same with pyiceberg and
 //! DuckDB.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
-use arrow_array::RecordBatch;
-use futures_util::TryStreamExt;
 use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
-use lakeline_table::local::{append_file, Append, Appended};
+use lakeline_table::local::Appended;
 use lakeline_table::{Tables, Target};
+use lakeline_tests::tables::{append, csv_ids, file_with, first_lines, outcome, rows_by_source};
 use lakeline_tests::{sample, shipped_registry, unique};
 
 /// A fresh warehouse directory of its own.
 fn warehouse() -> PathBuf {
     std::env::temp_dir().join(unique("lakeline-wh"))
-}
-
-/// `body` written to a file of its own; its path.
-fn file_with(body: &[u8], name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique("lakeline-src"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-async fn append(
-    tables: &Tables,
-    reg: &Registry,
-    dataset: &str,
-    file: &Path,
-    key: &str,
-) -> Appended {
-    let (name, ds) = reg.dataset(dataset).unwrap();
-    let a = Append {
-        file,
-        key,
-        version: None,
-        execution: Some("test"),
-    };
-    append_file(tables, reg, name, ds, &a).await.unwrap()
-}
-
-fn outcome(a: Appended) -> Outcome {
-    match a {
-        Appended::Done { outcome, .. } => outcome,
-        Appended::Invalid(r) => panic!("invalid: {r:?}"),
-    }
-}
-
-/// Every row of the dataset's current table: `_lakeline_source` → the `order_id`s (or the
-/// first column) of its rows, sorted.
-async fn rows_by_source(
-    tables: &Tables,
-    reg: &Registry,
-    dataset: &str,
-    id: &str,
-) -> BTreeMap<String, Vec<i64>> {
-    let (name, _) = reg.dataset(dataset).unwrap();
-    let table = tables.load(&tables.ident(name)).await.unwrap().unwrap();
-    let batches: Vec<RecordBatch> = table
-        .scan()
-        .select([id, "_lakeline_source"])
-        .build()
-        .unwrap()
-        .to_arrow()
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for b in &batches {
-        let ids = b.column_by_name(id).unwrap().as_primitive::<Int64Type>();
-        let src = b
-            .column_by_name("_lakeline_source")
-            .unwrap()
-            .as_string::<i32>();
-        for i in 0..b.num_rows() {
-            out.entry(src.value(i).to_string())
-                .or_default()
-                .push(ids.value(i));
-        }
-    }
-    for v in out.values_mut() {
-        v.sort();
-    }
-    out
-}
-
-/// The first field of each data line of a CSV: its ids, sorted.
-fn csv_ids(body: &[u8]) -> Vec<i64> {
-    let mut ids: Vec<i64> = std::str::from_utf8(body)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    ids.sort();
-    ids
 }
 
 /// The Parquet files under the table's data directory: a lost or duplicate commit leaves none
@@ -164,11 +75,7 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     );
 
     // A corrected export under the same key: its rows replace the old ones in one snapshot.
-    let v2: Vec<u8> = v1
-        .split(|b| *b == b'\n')
-        .take(4)
-        .flat_map(|l| l.iter().copied().chain([b'\n']))
-        .collect();
+    let v2 = first_lines(&v1, 4);
     let f2 = file_with(&v2, "export.csv");
     let o = outcome(append(&tables, &reg, "orders", &f2, key).await);
     assert!(
@@ -305,11 +212,7 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     let b = Arc::new(Tables::open(&Target::Warehouse(wh.clone())).await.unwrap());
     let body = sample("orders/good.csv");
     let f = file_with(&body, "o.csv");
-    let short: Vec<u8> = body
-        .split(|c| *c == b'\n')
-        .take(3)
-        .flat_map(|l| l.iter().copied().chain([b'\n']))
-        .collect();
+    let short = first_lines(&body, 3);
     let g = file_with(&short, "o.csv");
     // Create the table first: creation races are the sync's, not the commit's.
     outcome(append(&a, &reg, "orders", &f, "raw/orders/dt=2026-12-01/seed.csv").await);

@@ -1,0 +1,113 @@
+//! Helpers of the table tests (`tests/tables.rs` on a local warehouse, `tests/s3tables.rs` on
+//! the emulator's S3 Tables): source files, appends, and a table's rows read back through
+//! iceberg-rust's scan.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::RecordBatch;
+use futures_util::TryStreamExt;
+use lakeline_core::registry::Registry;
+use lakeline_table::commit::Outcome;
+use lakeline_table::local::{append_file, Append, Appended};
+use lakeline_table::Tables;
+
+use crate::unique;
+
+/// `body` written to a file of its own; its path.
+pub fn file_with(body: &[u8], name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("lakeline-src"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// `file` appended to `dataset`'s table as raw key `key`.
+pub async fn append(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: &str,
+    file: &Path,
+    key: &str,
+) -> Appended {
+    let (name, ds) = reg.dataset(dataset).unwrap();
+    let a = Append {
+        file,
+        key,
+        version: None,
+        execution: Some("test"),
+    };
+    append_file(tables, reg, name, ds, &a).await.unwrap()
+}
+
+/// The outcome of an append that was valid.
+pub fn outcome(a: Appended) -> Outcome {
+    match a {
+        Appended::Done { outcome, .. } => outcome,
+        Appended::Invalid(r) => panic!("invalid: {r:?}"),
+    }
+}
+
+/// Every row of the dataset's current table, read back with iceberg-rust's scan:
+/// `_lakeline_source` → its `id`s, sorted.
+pub async fn rows_by_source(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: &str,
+    id: &str,
+) -> BTreeMap<String, Vec<i64>> {
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let table = tables.load(&tables.ident(name)).await.unwrap().unwrap();
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .select([id, "_lakeline_source"])
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for b in &batches {
+        let ids = b.column_by_name(id).unwrap().as_primitive::<Int64Type>();
+        let src = b
+            .column_by_name("_lakeline_source")
+            .unwrap()
+            .as_string::<i32>();
+        for i in 0..b.num_rows() {
+            out.entry(src.value(i).to_string())
+                .or_default()
+                .push(ids.value(i));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// The first field of each data line of a CSV with a header: its ids, sorted.
+pub fn csv_ids(body: &[u8]) -> Vec<i64> {
+    let mut ids: Vec<i64> = std::str::from_utf8(body)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The first `n` lines of `body` (a header and `n - 1` rows of a CSV).
+pub fn first_lines(body: &[u8], n: usize) -> Vec<u8> {
+    body.split(|b| *b == b'\n')
+        .take(n)
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect()
+}
