@@ -9,14 +9,16 @@
 //! S3 Tables keeps orphan files for its unreferenced file removal (a warehouse refuses
 //! deletes), so these tests check the table, not the files in the warehouse.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::Tables;
-use lakeline_tests::tables::{csv_ids, file_with, first_lines, outcome, rows_by_source};
+use lakeline_tests::tables::{
+    csv_ids, file_with, first_lines, outcome, race_committers, rows_by_source,
+};
 use lakeline_tests::{as_person, sample, sdk_config, shipped_registry, unique, Person};
 
 /// `file` appended as raw key `key`; the file is valid.
@@ -280,83 +282,14 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     // collision is settled by the version token alone.
     let a = Arc::new(writer(&arn).await);
     let b = Arc::new(writer(&arn).await);
-    let body = sample("orders/good.csv");
-    let f = file_with(&body, "o.csv");
-    let short = first_lines(&body, 3);
-    let g = file_with(&short, "o.csv");
-    // Create the table first: creation races are the sync's, not the commit's.
-    append(&a, &reg, "orders", &f, "raw/orders/dt=2026-12-01/seed.csv").await;
+    let race = race_committers(a.clone(), b, reg.clone(), 4).await;
     register(&arn, &["orders"]).await;
-
-    let mut tasks = Vec::new();
-    for i in 0..4 {
-        let (t, reg, f) = (
-            if i % 2 == 0 { a.clone() } else { b.clone() },
-            reg.clone(),
-            f.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            append(
-                &t,
-                &reg,
-                "orders",
-                &f,
-                &format!("raw/orders/dt=2026-12-01/k{i}.csv"),
-            )
-            .await
-        }));
-    }
-    // The same delivery twice at once, and two versions of one key at once.
-    for (t, file, key) in [
-        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
-        (b.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
-        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/two.csv"),
-        (b.clone(), g.clone(), "raw/orders/dt=2026-12-01/two.csv"),
-    ] {
-        let reg = reg.clone();
-        tasks.push(tokio::spawn(async move {
-            append(&t, &reg, "orders", &file, key).await
-        }));
-    }
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap());
-    }
-    let lost: u32 = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Committed { attempts, .. } => attempts - 1,
-            Outcome::AlreadyCommitted { .. } => 0,
-        })
-        .sum();
-    eprintln!("8 concurrent commits on S3 Tables lost {lost} races and decided again");
-    let rows = rows_by_source(&a, &reg, "orders", "order_id").await;
-    let full = csv_ids(&body);
-    for i in 0..4 {
-        assert_eq!(
-            rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")],
-            full,
-            "k{i}"
-        );
-    }
-    assert_eq!(
-        rows["raw/orders/dt=2026-12-01/dup.csv"], full,
-        "the duplicate is in once"
+    eprintln!(
+        "8 concurrent commits on S3 Tables lost {} races and decided again",
+        race.lost
     );
-    let two = &rows["raw/orders/dt=2026-12-01/two.csv"];
-    assert!(
-        *two == full || *two == csv_ids(&short),
-        "one version of two.csv whole: {two:?}"
-    );
-    let keys: BTreeSet<_> = rows.keys().collect();
-    assert_eq!(keys.len(), 7);
-    let dup_commits = outcomes[4..6]
-        .iter()
-        .filter(|o| matches!(o, Outcome::Committed { .. }))
-        .count();
-    assert_eq!(dup_commits, 1, "{outcomes:?}");
     let v = view(&a, &reg, "orders").await;
-    let total: u64 = rows.values().map(|v| v.len() as u64).sum();
+    let total: u64 = race.rows.values().map(|v| v.len() as u64).sum();
     assert_eq!(v.rows, total);
 }
 

@@ -4,7 +4,6 @@
 //! and compared with the source files; `tests/tables/` reads the same with pyiceberg and
 //! DuckDB.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +11,9 @@ use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::local::Appended;
 use lakeline_table::{Tables, Target};
-use lakeline_tests::tables::{append, csv_ids, file_with, first_lines, outcome, rows_by_source};
+use lakeline_tests::tables::{
+    append, csv_ids, file_with, first_lines, outcome, race_committers, rows_by_source,
+};
 use lakeline_tests::{sample, shipped_registry, unique};
 
 /// A fresh warehouse directory of its own.
@@ -210,87 +211,17 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
     // Two handles, as two processes would have: each its own catalog connection.
     let a = Arc::new(Tables::open(&Target::Warehouse(wh.clone())).await.unwrap());
     let b = Arc::new(Tables::open(&Target::Warehouse(wh.clone())).await.unwrap());
-    let body = sample("orders/good.csv");
-    let f = file_with(&body, "o.csv");
-    let short = first_lines(&body, 3);
-    let g = file_with(&short, "o.csv");
-    // Create the table first: creation races are the sync's, not the commit's.
-    outcome(append(&a, &reg, "orders", &f, "raw/orders/dt=2026-12-01/seed.csv").await);
-
-    let mut tasks = Vec::new();
-    for i in 0..6 {
-        let (t, reg, f) = (
-            if i % 2 == 0 { a.clone() } else { b.clone() },
-            reg.clone(),
-            f.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            outcome(
-                append(
-                    &t,
-                    &reg,
-                    "orders",
-                    &f,
-                    &format!("raw/orders/dt=2026-12-01/k{i}.csv"),
-                )
-                .await,
-            )
-        }));
-    }
-    // The same delivery twice at once, and two versions of one key at once.
-    for (t, file, key) in [
-        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
-        (b.clone(), f.clone(), "raw/orders/dt=2026-12-01/dup.csv"),
-        (a.clone(), f.clone(), "raw/orders/dt=2026-12-01/two.csv"),
-        (b.clone(), g.clone(), "raw/orders/dt=2026-12-01/two.csv"),
-    ] {
-        let reg = reg.clone();
-        tasks.push(tokio::spawn(async move {
-            outcome(append(&t, &reg, "orders", &file, key).await)
-        }));
-    }
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap());
-    }
-    let lost: u32 = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Committed { attempts, .. } => attempts - 1,
-            Outcome::AlreadyCommitted { .. } => 0,
-        })
-        .sum();
+    let race = race_committers(a.clone(), b, reg.clone(), 6).await;
     // The table lock makes lakeline's own committers take turns (a lost race would only show
     // with a writer that takes no lock: tests/tables races pyiceberg against them).
-    eprintln!("10 concurrent commits lost {lost} races and decided again");
-    let rows = rows_by_source(&a, &reg, "orders", "order_id").await;
-    let full = csv_ids(&body);
-    for i in 0..6 {
-        assert_eq!(
-            rows[&format!("raw/orders/dt=2026-12-01/k{i}.csv")],
-            full,
-            "k{i}"
-        );
-    }
-    assert_eq!(
-        rows["raw/orders/dt=2026-12-01/dup.csv"], full,
-        "the duplicate is in once"
+    eprintln!(
+        "10 concurrent commits lost {} races and decided again",
+        race.lost
     );
-    let two = &rows["raw/orders/dt=2026-12-01/two.csv"];
-    assert!(
-        *two == full || *two == csv_ids(&short),
-        "one version of two.csv whole: {two:?}"
-    );
-    let keys: BTreeSet<_> = rows.keys().collect();
-    assert_eq!(keys.len(), 9);
-    let dup_commits = outcomes[6..8]
-        .iter()
-        .filter(|o| matches!(o, Outcome::Committed { .. }))
-        .count();
-    assert_eq!(dup_commits, 1, "{outcomes:?}");
-    // Every data file on disk is in the table: losers and duplicates deleted theirs.
+    // Every data file on disk is in the table, or was replaced by the second version of
+    // two.csv: losers and duplicates deleted theirs.
     let v = view(&a, &reg, "orders").await;
-    let replaced = outcomes[8..]
+    let replaced = race.outcomes[8..]
         .iter()
         .filter(|o| {
             matches!(
@@ -303,7 +234,7 @@ async fn racing_committers_lose_nothing_and_double_nothing() {
         })
         .count();
     assert_eq!(data_files_on_disk(&wh, "orders"), v.data_files + replaced);
-    let total: u64 = rows.values().map(|v| v.len() as u64).sum();
+    let total: u64 = race.rows.values().map(|v| v.len() as u64).sum();
     assert_eq!(v.rows, total);
 }
 
