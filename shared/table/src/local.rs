@@ -14,7 +14,7 @@ use lakeline_core::validate;
 use parquet::file::metadata::ParquetMetaDataReader;
 use sha2::{Digest, Sha256};
 
-use crate::commit::{commit_delivery, Delivery, Outcome};
+use crate::commit::{commit_delivery, decide, held, Decision, Delivery, Outcome};
 use crate::datafile::{self, FileFacts};
 use crate::schema::field_ids;
 use crate::sync::sync_table;
@@ -95,6 +95,31 @@ pub async fn append_file(
         None => sha256_of(a.file)?,
     };
     let (table, _) = sync_table(tables, name, ds).await?;
+    let delivery = Delivery {
+        source: a.key.to_string(),
+        version: version.clone(),
+        execution: a.execution.map(str::to_string),
+        engine: "cli".into(),
+        date,
+    };
+    // A delivery the table already holds is answered from its manifests before anything is
+    // curated or written: a retry costs no conversion and leaves no data file behind (a table
+    // bucket refuses the delete that would take it away again). The commit decides again on
+    // the table it commits to.
+    let held = held(&table, a.key, date).await?;
+    if decide(&held, &delivery)? == Decision::Already {
+        return Ok(Appended::Done {
+            outcome: Outcome::AlreadyCommitted {
+                snapshot_id: table
+                    .metadata()
+                    .current_snapshot()
+                    .map_or(-1, |s| s.snapshot_id()),
+                files: held.len(),
+            },
+            version,
+            metadata_location: table.metadata_location_result()?.to_string(),
+        });
+    }
     let lineage = Lineage {
         source: a.key.to_string(),
         version: version.clone(),
@@ -167,13 +192,6 @@ pub async fn append_file(
             spec_id: md.default_partition_spec_id(),
         },
     )?;
-    let delivery = Delivery {
-        source: a.key.to_string(),
-        version: version.clone(),
-        execution: a.execution.map(str::to_string),
-        engine: "cli".into(),
-        date,
-    };
     let ident = table.identifier().clone();
     let outcome = commit_delivery(tables, &ident, &delivery, vec![df]).await;
     if !matches!(outcome, Ok(Outcome::Committed { .. })) {
