@@ -201,3 +201,83 @@ pub async fn race_committers(
         lost,
     }
 }
+
+/// The dataset's table at a glance.
+pub async fn view(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: &str,
+) -> lakeline_table::show::TableView {
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let t = tables.load_table(&tables.ident(name)).await.unwrap();
+    lakeline_table::show::show(&t).await.unwrap()
+}
+
+/// One key's deliveries into the `orders` table: an export is committed once (the same bytes
+/// again add no snapshot), its corrected export replaces its rows in one overwrite, and
+/// another key lands beside it. Asserts each outcome, the rows read back and the snapshots;
+/// returns the table after the first commit and at the end.
+pub async fn deliveries_commit_once(
+    tables: &Tables,
+    reg: &Registry,
+) -> (
+    lakeline_table::show::TableView,
+    lakeline_table::show::TableView,
+) {
+    let key = "raw/orders/dt=2026-12-01/export.csv";
+    let v1 = crate::sample("orders/good.csv");
+    let f1 = file_with(&v1, "export.csv");
+    let o = outcome(append(tables, reg, "orders", &f1, key).await);
+    assert!(
+        matches!(o, Outcome::Committed { ref operation, added_rows: 20, removed_files: 0, .. } if operation == "append"),
+        "{o:?}"
+    );
+    let first = view(tables, reg, "orders").await;
+
+    // The same bytes again (a retry, a duplicate event): no new snapshot, the same rows.
+    let o = outcome(append(tables, reg, "orders", &f1, key).await);
+    assert!(
+        matches!(o, Outcome::AlreadyCommitted { files: 1, .. }),
+        "{o:?}"
+    );
+    let again = view(tables, reg, "orders").await;
+    assert_eq!(again.snapshots.len(), 1);
+    assert_eq!(again.metadata_location, first.metadata_location);
+    assert_eq!(
+        rows_by_source(tables, reg, "orders", "order_id").await[key],
+        csv_ids(&v1)
+    );
+
+    // A corrected export under the same key: its rows replace the old ones in one snapshot.
+    let v2 = first_lines(&v1, 4);
+    let f2 = file_with(&v2, "export.csv");
+    let o = outcome(append(tables, reg, "orders", &f2, key).await);
+    assert!(
+        matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"),
+        "{o:?}"
+    );
+    // Another key lands beside it.
+    let other = "raw/orders/dt=2026-12-02/other.csv";
+    outcome(append(tables, reg, "orders", &f1, other).await);
+
+    let rows = rows_by_source(tables, reg, "orders", "order_id").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[key], csv_ids(&v2), "only the corrected rows of {key}");
+    assert_eq!(rows[other], csv_ids(&v1));
+    let v = view(tables, reg, "orders").await;
+    assert_eq!((v.rows, v.data_files), (23, 2));
+    let ops: Vec<_> = v
+        .snapshots
+        .iter()
+        .map(|s| (s.operation.as_str(), s.sources.clone()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("append", vec![key.to_string()]),
+            ("overwrite", vec![key.to_string()]),
+            ("append", vec![other.to_string()]),
+        ]
+    );
+    (first, v)
+}

@@ -17,7 +17,7 @@ use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::Tables;
 use lakeline_tests::tables::{
-    csv_ids, file_with, first_lines, outcome, race_committers, rows_by_source,
+    deliveries_commit_once, file_with, outcome, race_committers, rows_by_source, view,
 };
 use lakeline_tests::{as_person, sample, sdk_config, shipped_registry, unique, Person};
 
@@ -79,12 +79,6 @@ async fn register(arn: &str, tables: &[&str]) {
     lakeline_local::stack::register_tables(&router, id, &map)
         .await
         .unwrap();
-}
-
-async fn view(tables: &Tables, reg: &Registry, dataset: &str) -> lakeline_table::show::TableView {
-    let (name, _) = reg.dataset(dataset).unwrap();
-    let t = tables.load_table(&tables.ident(name)).await.unwrap();
-    lakeline_table::show::show(&t).await.unwrap()
 }
 
 #[tokio::test]
@@ -156,62 +150,9 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     let reg = shipped_registry();
     let arn = table_bucket().await;
     let tables = writer(&arn).await;
-    let key = "raw/orders/dt=2026-12-01/export.csv";
-    let v1 = sample("orders/good.csv");
-    let f1 = file_with(&v1, "export.csv");
-
-    let o = append(&tables, &reg, "orders", &f1, key).await;
+    let (first, _) = deliveries_commit_once(&tables, &reg).await;
     register(&arn, &["orders"]).await;
-    assert!(
-        matches!(o, Outcome::Committed { ref operation, added_rows: 20, removed_files: 0, .. } if operation == "append"),
-        "{o:?}"
-    );
-    let first = view(&tables, &reg, "orders").await;
     assert!(first.metadata_location.starts_with("s3://"), "{first:?}");
-
-    // The same bytes again: nothing committed, the table as it was.
-    let o = append(&tables, &reg, "orders", &f1, key).await;
-    assert!(
-        matches!(o, Outcome::AlreadyCommitted { files: 1, .. }),
-        "{o:?}"
-    );
-    let again = view(&tables, &reg, "orders").await;
-    assert_eq!(again.snapshots.len(), 1);
-    assert_eq!(again.metadata_location, first.metadata_location);
-
-    // A corrected export under the same key: its rows replace the old ones in one snapshot.
-    let v2 = first_lines(&v1, 4);
-    let f2 = file_with(&v2, "export.csv");
-    let o = append(&tables, &reg, "orders", &f2, key).await;
-    assert!(
-        matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"),
-        "{o:?}"
-    );
-    let other = "raw/orders/dt=2026-12-02/other.csv";
-    append(&tables, &reg, "orders", &f1, other).await;
-
-    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[key], csv_ids(&v2), "only the corrected rows of {key}");
-    assert_eq!(rows[other], csv_ids(&v1));
-    let v = view(&tables, &reg, "orders").await;
-    assert_eq!((v.rows, v.data_files), (23, 2));
-    let ops: Vec<_> = v
-        .snapshots
-        .iter()
-        .map(|s| (s.operation.as_str(), s.sources.clone()))
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            ("append", vec![key.to_string()]),
-            ("overwrite", vec![key.to_string()]),
-            ("append", vec![other.to_string()]),
-        ]
-    );
-    // Every file of the table is in its warehouse, where S3 Tables put it.
-    let warehouse = v.metadata_location.split("/metadata/").next().unwrap();
-    assert!(v.metadata_location.starts_with(warehouse));
 }
 
 #[tokio::test]

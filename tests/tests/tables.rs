@@ -7,12 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::local::Appended;
 use lakeline_table::{Tables, Target};
 use lakeline_tests::tables::{
-    append, csv_ids, file_with, first_lines, outcome, race_committers, rows_by_source,
+    append, deliveries_commit_once, file_with, outcome, race_committers, rows_by_source, view,
 };
 use lakeline_tests::{sample, shipped_registry, unique};
 
@@ -39,76 +38,14 @@ fn data_files_on_disk(wh: &Path, table: &str) -> usize {
     n
 }
 
-async fn view(tables: &Tables, reg: &Registry, dataset: &str) -> lakeline_table::show::TableView {
-    let (name, _) = reg.dataset(dataset).unwrap();
-    let t = tables.load(&tables.ident(name)).await.unwrap().unwrap();
-    lakeline_table::show::show(&t).await.unwrap()
-}
-
 #[tokio::test]
 async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     let reg = shipped_registry();
     let wh = warehouse();
     let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
-    let key = "raw/orders/dt=2026-12-01/export.csv";
-    let v1 = sample("orders/good.csv");
-    let f1 = file_with(&v1, "export.csv");
-
-    let o = outcome(append(&tables, &reg, "orders", &f1, key).await);
-    assert!(
-        matches!(o, Outcome::Committed { ref operation, added_rows, removed_files: 0, .. } if operation == "append" && added_rows == 20),
-        "{o:?}"
-    );
-    let first = view(&tables, &reg, "orders").await;
-
-    // The same bytes again (a retry, a duplicate event): no new snapshot, the same rows.
-    let o = outcome(append(&tables, &reg, "orders", &f1, key).await);
-    assert!(
-        matches!(o, Outcome::AlreadyCommitted { files: 1, .. }),
-        "{o:?}"
-    );
-    let again = view(&tables, &reg, "orders").await;
-    assert_eq!(again.snapshots.len(), 1);
-    assert_eq!(again.metadata_location, first.metadata_location);
-    assert_eq!(
-        rows_by_source(&tables, &reg, "orders", "order_id").await[key],
-        csv_ids(&v1)
-    );
-
-    // A corrected export under the same key: its rows replace the old ones in one snapshot.
-    let v2 = first_lines(&v1, 4);
-    let f2 = file_with(&v2, "export.csv");
-    let o = outcome(append(&tables, &reg, "orders", &f2, key).await);
-    assert!(
-        matches!(o, Outcome::Committed { ref operation, added_rows: 3, removed_files: 1, removed_rows: 20, .. } if operation == "overwrite"),
-        "{o:?}"
-    );
-
-    // Another key lands beside it.
-    let other = "raw/orders/dt=2026-12-02/other.csv";
-    outcome(append(&tables, &reg, "orders", &f1, other).await);
-
-    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[key], csv_ids(&v2), "only the corrected rows of {key}");
-    assert_eq!(rows[other], csv_ids(&v1));
-    let v = view(&tables, &reg, "orders").await;
-    assert_eq!(v.rows, 23);
-    assert_eq!(v.data_files, 2);
-    let ops: Vec<_> = v
-        .snapshots
-        .iter()
-        .map(|s| (s.operation.as_str(), s.sources.clone()))
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            ("append", vec![key.to_string()]),
-            ("overwrite", vec![key.to_string()]),
-            ("append", vec![other.to_string()]),
-        ]
-    );
-    // The replaced file stays on disk for time travel (expiry removes it); nothing else does.
+    deliveries_commit_once(&tables, &reg).await;
+    // The replaced file stays on disk for time travel (expiry removes it); the duplicate
+    // wrote none.
     assert_eq!(data_files_on_disk(&wh, "orders"), 3);
 }
 
