@@ -95,6 +95,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The namespace of the stack's tables (the template's `TablesNamespace` default).
+pub const TABLES_NAMESPACE: &str = "lakeline";
+
 /// What to deploy.
 pub struct StackOptions {
     /// The pipeline definition (`statemachine/pipeline.asl.json`, with placeholders).
@@ -165,6 +168,8 @@ pub struct Stack {
     pub emr_app: String,
     /// The registry as deployed.
     pub registry: Registry,
+    /// The S3 Tables table bucket of the datasets' tables (the template's `TableBucket`).
+    pub table_bucket_arn: String,
     /// Function names on the router, by handler.
     pub functions: BTreeMap<&'static str, String>,
     /// The functions' environment, as deployed.
@@ -238,6 +243,22 @@ impl Stack {
             .await
             .context("creating the EMR Serverless application")?
             .application_id;
+
+        // The template's TableBucket and its namespace (CloudFormation's part).
+        let table_bucket_arn = aws_sdk_s3tables::Client::new(&admin)
+            .create_table_bucket()
+            .name(format!("{id}-tables"))
+            .send()
+            .await
+            .context("creating the table bucket")?
+            .arn;
+        aws_sdk_s3tables::Client::new(&admin)
+            .create_namespace()
+            .table_bucket_arn(&table_bucket_arn)
+            .namespace(TABLES_NAMESPACE)
+            .send()
+            .await
+            .context("creating the tables' namespace")?;
 
         let mut registry = opts.registry;
         for ds in registry.datasets.values_mut() {
@@ -318,6 +339,8 @@ impl Stack {
             // Locally a job check waits a second, not 15 s doubling to 5 minutes.
             ("LAKELINE_POLL_FIRST_SECONDS", "1".to_string()),
             ("LAKELINE_POLL_MAX_SECONDS", "1".to_string()),
+            ("LAKELINE_TABLE_BUCKET_ARN", table_bucket_arn.clone()),
+            ("LAKELINE_TABLE_NAMESPACE", TABLES_NAMESPACE.to_string()),
         ]);
         let stack = Stack {
             conf: admin,
@@ -331,6 +354,7 @@ impl Stack {
             glue_job,
             emr_app,
             registry,
+            table_bucket_arn,
             functions,
             env,
             delivered: Default::default(),
@@ -344,6 +368,7 @@ impl Stack {
             ("MaintenanceStateMachine", stack.maintenance_arn.clone()),
             ("CurateGlueJob", stack.glue_job.clone()),
             ("CompactGlueJob", format!("{}-compact", stack.bucket)),
+            ("TableBucket", stack.table_bucket_arn.clone()),
         ]);
         for (handler, name) in &stack.functions {
             resources.insert(function_logical_id(handler), name.clone());
@@ -355,9 +380,11 @@ impl Stack {
             &BTreeMap::from([
                 ("ExistingEmrApplicationId", stack.emr_app.clone()),
                 ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
+                ("TablesNamespace", TABLES_NAMESPACE.to_string()),
             ]),
         )
         .await?;
+        stack.sync_tables(&stack.registry).await?;
         Ok(stack)
     }
 
@@ -386,10 +413,51 @@ impl Stack {
             .body(serde_yaml_ng::to_string(registry)?.into_bytes().into())
             .send()
             .await?;
+        self.sync_tables(registry).await?;
         for handler in crate::functions::HANDLERS {
             self.redeploy(handler).await?;
         }
         Ok(())
+    }
+
+    /// Creates or evolves every dataset's table to `registry`, as `lakeline registry push`
+    /// does (signed as the registry writer), and tells the permissions check which table each
+    /// warehouse bucket holds.
+    pub async fn sync_tables(&self, registry: &Registry) -> anyhow::Result<()> {
+        let writer =
+            crate::identity::as_person(&self.conf, crate::identity::Person::RegistryWriter);
+        let tables = self.tables(&writer).await?;
+        let mut warehouses = BTreeMap::new();
+        for (name, ds) in &registry.datasets {
+            let (table, _) = lakeline_table::sync::sync_table(&tables, name, ds)
+                .await
+                .with_context(|| format!("syncing the table of dataset {name}"))?;
+            let got = aws_sdk_s3tables::Client::new(&self.conf)
+                .get_table()
+                .table_bucket_arn(&self.table_bucket_arn)
+                .namespace(TABLES_NAMESPACE)
+                .name(table.identifier().name())
+                .send()
+                .await?;
+            let warehouse = got
+                .warehouse_location()
+                .trim_start_matches("s3://")
+                .trim_end_matches('/')
+                .to_string();
+            warehouses.insert(warehouse, got.table_arn().to_string());
+        }
+        register_tables(&self.router_url, &self.bucket, &warehouses).await
+    }
+
+    /// The stack's tables, every call signed with `conf`.
+    pub async fn tables(
+        &self,
+        conf: &aws_config::SdkConfig,
+    ) -> anyhow::Result<lakeline_table::Tables> {
+        Ok(
+            lakeline_table::Tables::open_s3tables(conf, &self.table_bucket_arn, TABLES_NAMESPACE)
+                .await?,
+        )
     }
 
     async fn deploy_function(

@@ -108,7 +108,7 @@ class LocalStack(ex.Stack):
         if name in self.local:
             value = self.local[name]
             type_ = self.t["Resources"][name]["Type"]
-            if attr == "Arn":
+            if attr in ("Arn", "TableBucketARN"):
                 if value.startswith("arn:"):
                     return value
                 if type_ == "AWS::Lambda::Function":
@@ -230,7 +230,7 @@ class Stacks:
 
 def _names_in(arn):
     """The whole ARN and the names an ARN may carry: a state machine's name in an execution
-    ARN, a function or job name, an EMR application id."""
+    ARN, a function or job name, an EMR application id, a table's table bucket."""
     out = [arn]
     parts = arn.split(":")
     if len(parts) >= 6:
@@ -243,6 +243,9 @@ def _names_in(arn):
             out.append(rest[4:])
         if parts[2] == "emr-serverless" and rest.startswith("/applications/"):
             out.append(rest.split("/")[2])
+        if parts[2] == "s3tables" and rest.startswith("bucket/"):
+            # A table's ARN (or all of a bucket's tables) belongs to its table bucket's stack.
+            out.append(":".join(parts[:5]) + ":" + "/".join(rest.split("/")[:2]))
         out.append(parts[-1])
     return out
 

@@ -187,3 +187,11 @@ def test_unused_statements_are_listed(tmp_path, expanded):
     out = io.StringIO()
     check.render(r, out=out)
     assert "CurateFunctionRole/" in out.getvalue() and "Allow statements no call used" in out.getvalue()
+
+
+def test_a_tables_arn_names_its_table_bucket():
+    """A table's ARN (or a bucket's `table/*`) is resolved against the stack that registered
+    its table bucket, whose TableBucket the template's statements name."""
+    for arn in (TABLE_BUCKET + "/table/*", TABLE_BUCKET + "/table/0b1c"):
+        assert TABLE_BUCKET in check._names_in(arn)
+    assert check._names_in(TABLE_BUCKET)[0] == TABLE_BUCKET

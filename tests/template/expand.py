@@ -165,11 +165,17 @@ class Stack:
         r = self.t["Resources"][name]
         if r["Type"] == "AWS::S3::Bucket":
             return self.value(r["Properties"]["BucketName"])
+        if r["Type"] == "AWS::S3Tables::TableBucket":
+            # Ref of a table bucket is its ARN.
+            return self.get_att(name, "TableBucketARN")
         return f"{STACK}-{name}"
 
     def get_att(self, name, attr):
+        type_ = self.t["Resources"].get(name, {}).get("Type")
+        if type_ == "AWS::S3Tables::TableBucket" and attr == "TableBucketARN" and name in self.live:
+            table_bucket = self.value(self.t["Resources"][name]["Properties"]["TableBucketName"])
+            return f"arn:aws:s3tables:{self.region}:{ACCOUNT}:bucket/{table_bucket}"
         phys = self.physical(name)
-        type_ = self.t["Resources"][name]["Type"]
         if attr == "Arn":
             if type_ == "AWS::IAM::Role":
                 return f"arn:aws:iam::{ACCOUNT}:role/{phys}"

@@ -34,7 +34,8 @@ EXPECTED_ACTIONS = {
     },
     "CurateFunctionRole": {
         "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject",
-        "s3:AbortMultipartUpload",
+        "s3:AbortMultipartUpload", "s3tables:GetTable", "s3tables:UpdateTableMetadataLocation",
+        "s3tables:GetTableData", "s3tables:PutTableData",
     },
     "StartJobFunctionRole": {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
@@ -639,24 +640,30 @@ S3_READS = {"s3:GetObject", "s3:GetObjectVersion"}
 
 def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, deploy):
     """Reads: the registry key and raw/*. Writes: only Parquet keys under CuratedPrefix
-    (curated/ by default), never with a wildcard resource. No delete, no tagging, and nothing
-    outside S3 (no KMS: the bucket is SSE-S3; no SNS, Step Functions, Glue, EMR)."""
+    (curated/ by default), never with a wildcard resource, and the data and metadata of the
+    stack's own tables. No delete, no tagging, no table creation or schema change (registry
+    push), and nothing else (no KMS: the bucket is SSE-S3; no SNS, Step Functions, Glue, EMR)."""
     stack = deploy()
     lake = f"arn:aws:s3:::{bucket_name(stack)}"
+    tables = f"arn:aws:s3tables:{stack.region}:{ACCOUNT}:bucket/{stack.value({'Fn::Sub': '${LakeName}-tables'})}"
     sts = [st for st in role_statements(stack.resources["CurateFunctionRole"]) if st["Effect"] == "Allow"]
     by_resource = {}
     for st in sts:
         for r in as_list(st["Resource"]):
-            assert isinstance(r, str) and r.startswith(lake), f"not a scoped ARN: {st}"
+            assert isinstance(r, str) and (r.startswith(lake) or r.startswith(tables + "/")), f"not a scoped ARN: {st}"
             by_resource.setdefault(r, set()).update(as_list(st["Action"]))
     assert by_resource == {
         lake + "/config/datasets.yaml": {"s3:GetObject"},
         lake + "/raw/*": S3_READS,
         lake + "/curated/*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
         lake: {"s3:ListBucket"},  # HEAD of a missing object answers 404, not 403
+        tables + "/table/*": {"s3tables:GetTable", "s3tables:UpdateTableMetadataLocation",
+                              "s3tables:GetTableData", "s3tables:PutTableData"},
     }
     actions = role_actions(expanded["Resources"]["CurateFunctionRole"])
-    assert all(a.startswith("s3:") for a in actions), actions
+    assert all(a.startswith(("s3:", "s3tables:")) for a in actions), actions
+    assert not any(a.startswith(("s3tables:Create", "s3tables:Delete", "s3tables:Put")) and a != "s3tables:PutTableData"
+                   for a in actions), actions
     assert not any(a.startswith(("s3:Delete", "s3:PutObjectTagging", "s3:PutObjectAcl")) for a in actions)
     assert template["Parameters"]["CuratedPrefix"]["Default"] == "curated/"
     # The resource ends in .parquet because every curated key does.

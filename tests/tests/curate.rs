@@ -24,6 +24,7 @@ fn deps(lake: &Lake, registry: Registry) -> curate::Deps {
         registry_sha256: registry.content_hash(),
         registry: Arc::new(registry),
         part_size: curate::PART_SIZE,
+        tables: None,
     }
 }
 

@@ -410,6 +410,7 @@ async fn a_crash_between_curates_write_and_completion_leaves_one_curated_object(
         registry_sha256: reg.content_hash(),
         registry: std::sync::Arc::new(reg),
         part_size: curate::PART_SIZE,
+        tables: None,
     };
     let key = format!("raw/orders/{DT}/crash.csv");
     let body = sample("orders/good.csv");

@@ -25,15 +25,11 @@ async fn start_from_upload(d: &Deployment, key: &str, body: Vec<u8>) -> Value {
 }
 
 #[tokio::test]
-async fn happy_path_curate_writes_parquet_then_the_partition_is_checked() {
+async fn happy_path_commits_the_upload_to_its_table_once() {
     let d = Deployment::new(Options::default()).await;
     let partition = format!("dt={DT}");
-    let o = start_from_upload(
-        &d,
-        &format!("raw/orders/{partition}/good.csv"),
-        sample("orders/good.csv"),
-    )
-    .await;
+    let key = format!("raw/orders/{partition}/good.csv");
+    let o = start_from_upload(&d, &key, sample("orders/good.csv")).await;
     assert_eq!(o["outcome"], "valid", "{o}");
     let arn = d.execution_arn(o["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(60)).await;
@@ -47,24 +43,97 @@ async fn happy_path_curate_writes_parquet_then_the_partition_is_checked() {
     );
     let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     let job = &out["job"];
-    assert_eq!(job["status"], "CURATED", "{out}");
+    assert_eq!(job["status"], "COMMITTED", "{out}");
+    assert_eq!(job["operation"], "append", "{out}");
     assert_eq!(job["engine"], "lambda");
+    assert_eq!(job["table"], "lakeline.orders");
     assert_eq!(job["rows"], o["rows"]);
-    // The object is there, and holds the sample's rows, in order.
-    let key = job["key"].as_str().unwrap();
-    assert!(
-        key.starts_with(&format!("curated/orders/{partition}/good-")),
-        "{key}"
-    );
+    // The table's current snapshot is the one the execution reported, names the upload and
+    // the execution, and holds the sample's rows under the upload's key.
+    let tables = d.stack.tables(&d.stack.conf).await.unwrap();
+    let reg = &d.stack.registry;
+    let view = lakeline_tests::tables::view(&tables, reg, "orders").await;
+    assert_eq!(Some(job["snapshotId"].as_i64().unwrap()), view.snapshot_id);
+    let last = view.snapshots.last().unwrap();
+    assert_eq!(last.sources, vec![key.clone()]);
     assert_eq!(
-        lakeline_tests::curated_order_ids(&d.lake, key).await,
-        lakeline_tests::csv_order_ids(&sample("orders/good.csv"))
+        last.execution.as_deref(),
+        o["execution"].as_str(),
+        "{last:?}"
+    );
+    let rows = lakeline_tests::tables::rows_by_source(&tables, reg, "orders", "order_id").await;
+    assert_eq!(
+        rows,
+        BTreeMap::from([(
+            key.clone(),
+            lakeline_tests::tables::csv_ids(&sample("orders/good.csv"))
+        )])
     );
     // No polling loop: the happy path is a handful of transitions.
     assert_eq!(entered(&history, "StartJob"), 0);
     let n = transitions(&history);
     println!("lambda happy path: {n} state transitions");
     assert_eq!(n, 5, "{history:#?}");
+
+    // The same delivery again (a duplicated event, a rerun): the table already holds it, so
+    // the execution succeeds saying so, and no snapshot is added.
+    let name = lakeline_tests::unique("again");
+    let input = done.input().unwrap().to_string();
+    aws_sdk_sfn::Client::new(&d.lake.conf_as("validate-upload"))
+        .start_execution()
+        .state_machine_arn(&d.lake.state_machine_arn)
+        .name(&name)
+        .input(input)
+        .send()
+        .await
+        .unwrap();
+    let again = d
+        .finished(&d.execution_arn(&name), Duration::from_secs(60))
+        .await;
+    assert_eq!(again.status().as_str(), "SUCCEEDED", "{:?}", again.cause());
+    let out: Value = serde_json::from_str(again.output().unwrap()).unwrap();
+    assert_eq!(out["job"]["status"], "ALREADY_COMMITTED", "{out}");
+    let after = lakeline_tests::tables::view(&tables, reg, "orders").await;
+    assert_eq!(after.snapshots.len(), view.snapshots.len());
+    assert_eq!(
+        lakeline_tests::tables::rows_by_source(&tables, reg, "orders", "order_id").await,
+        rows
+    );
+}
+
+#[tokio::test]
+async fn a_corrected_upload_replaces_its_rows_in_one_snapshot() {
+    let d = Deployment::new(Options::default()).await;
+    let key = format!("raw/orders/dt={DT}/export.csv");
+    let other = format!("raw/orders/dt={DT}/other.csv");
+    let full = sample("orders/good.csv");
+    let short = lakeline_tests::tables::first_lines(&full, 6);
+    let tables = d.stack.tables(&d.stack.conf).await.unwrap();
+    let reg = &d.stack.registry;
+    for (k, body) in [
+        (&key, full.clone()),
+        (&other, full.clone()),
+        (&key, short.clone()),
+    ] {
+        let o = start_from_upload(&d, k, body).await;
+        let arn = d.execution_arn(o["execution"].as_str().unwrap());
+        let done = d.finished(&arn, Duration::from_secs(60)).await;
+        assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    }
+    let view = lakeline_tests::tables::view(&tables, reg, "orders").await;
+    let ops: Vec<&str> = view
+        .snapshots
+        .iter()
+        .map(|s| s.operation.as_str())
+        .collect();
+    assert_eq!(ops, ["append", "append", "overwrite"], "{view:?}");
+    assert_eq!(
+        lakeline_tests::tables::rows_by_source(&tables, reg, "orders", "order_id").await,
+        BTreeMap::from([
+            (key.clone(), lakeline_tests::tables::csv_ids(&short)),
+            (other.clone(), lakeline_tests::tables::csv_ids(&full)),
+        ])
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@
 //!   `Lakeline.TooLarge` naming what to set, rather than being killed silently.
 
 mod parquet_in;
+mod table;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,11 +32,12 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use lakeline_aws as laws;
 use lakeline_aws::Emit;
-use lakeline_core::curate::{self, Curated, Provenance};
+use lakeline_core::curate::{self, Curated, Provenance, TableShape};
 use lakeline_core::error_names;
 use lakeline_core::jobs::{self, Route};
 use lakeline_core::metrics::{Emf, Unit};
 use lakeline_core::registry::{Format, Registry};
+use lakeline_table::Tables;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::io::SyncIoBridge;
@@ -43,6 +45,11 @@ use tracing::{info, warn};
 
 use lakeline_aws::upload;
 pub use lakeline_aws::upload::PART_SIZE;
+
+/// The environment variable naming the stack's S3 Tables table bucket (its ARN).
+pub const TABLE_BUCKET_VAR: &str = "LAKELINE_TABLE_BUCKET_ARN";
+/// The environment variable naming the tables' namespace in it.
+pub const TABLE_NAMESPACE_VAR: &str = "LAKELINE_TABLE_NAMESPACE";
 
 /// How long before Lambda's deadline curate gives up on its own, aborting the upload and
 /// saying so: time enough to abort and answer (see [`stop_before`]).
@@ -59,21 +66,43 @@ pub struct Deps {
     pub registry_sha256: String,
     /// Part size of the multipart upload (tests shrink it to exercise many parts).
     pub part_size: usize,
+    /// The datasets' Iceberg tables, when the stack has them (`LAKELINE_TABLE_BUCKET_ARN`):
+    /// each upload becomes a data file committed to its dataset's table. `None`: the
+    /// `curated/` prefix layout, until table maintenance retires it.
+    pub tables: Option<Arc<Tables>>,
 }
 
 impl Deps {
-    /// Builds everything from the environment: `LAKELINE_REGISTRY`.
+    /// Builds everything from the environment: `LAKELINE_REGISTRY`, and the tables'
+    /// `LAKELINE_TABLE_BUCKET_ARN` with `LAKELINE_TABLE_NAMESPACE` (default `lakeline`).
     pub async fn from_env(
         conf: &aws_config::SdkConfig,
         env: &dyn laws::Env,
     ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
+        let tables = match env.var(TABLE_BUCKET_VAR).filter(|v| !v.is_empty()) {
+            Some(arn) => {
+                let ns = env
+                    .var(TABLE_NAMESPACE_VAR)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "lakeline".into());
+                let t = Tables::open_s3tables(conf, &arn, &ns).await.map_err(|e| {
+                    lakeline_core::Error::Env {
+                        name: TABLE_BUCKET_VAR.into(),
+                        message: format!("opening the tables of {arn}/{ns}: {e}"),
+                    }
+                })?;
+                Some(Arc::new(t))
+            }
+            None => None,
+        };
         Ok(Deps {
             registry_sha256: registry.content_hash(),
             registry: Arc::new(registry),
             s3,
             part_size: PART_SIZE,
+            tables,
         })
     }
     /// The same dependencies around another registry: a reload
@@ -193,6 +222,9 @@ pub struct CurateRequest {
     /// Rows validation counted; the output must have exactly these.
     #[serde(default)]
     pub rows: Option<u64>,
+    /// The execution curating it, recorded in the table's snapshot.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 impl CurateRequest {
@@ -266,7 +298,6 @@ pub async fn handle(
         // registry changed in between): curating it here is still right, into the same prefix.
         Route::Spark(j) => j.target_prefix(),
     };
-    let out_key = curate::output_key(&prefix.render(name.as_str(), req.partition()), &req.key);
     let src = Source {
         bucket: req.bucket.clone(),
         key: req.key.clone(),
@@ -284,25 +315,39 @@ pub async fn handle(
         dataset: name.to_string(),
         registry_sha256: deps.registry_sha256.clone(),
     };
-    let target = upload::Target {
-        bucket: req.bucket.clone(),
-        key: out_key.clone(),
-        metadata: vec![
-            ("lakeline-source".into(), prov.source.clone()),
-            (
-                "lakeline-source-version".into(),
-                prov.source_version.clone(),
-            ),
-            ("lakeline-dataset".into(), prov.dataset.clone()),
-        ],
+    let dest = match &deps.tables {
+        Some(tables) => match table::prepare(tables, &req, name, ds).await? {
+            table::Prepared::Write(w) => Dest::Table(w),
+            table::Prepared::Already(answer) => return Ok(answer),
+        },
+        None => {
+            let key = curate::output_key(&prefix.render(name.as_str(), req.partition()), &req.key);
+            Dest::Prefix(upload::Target {
+                bucket: req.bucket.clone(),
+                key,
+                metadata: vec![
+                    ("lakeline-source".into(), prov.source.clone()),
+                    (
+                        "lakeline-source-version".into(),
+                        prov.source_version.clone(),
+                    ),
+                    ("lakeline-dataset".into(), prov.dataset.clone()),
+                ],
+            })
+        }
     };
+    let (target, shape) = match &dest {
+        Dest::Prefix(t) => (t.clone(), None),
+        Dest::Table(w) => (w.target.clone(), Some(w.shape.clone())),
+    };
+    let out_key = target.key.clone();
     let stop_at = deadline.map(|d| stop_before(d, Instant::now()));
     let (tx, uploader) = upload::start(deps.s3.clone(), target.clone());
-    let converted = convert(deps, &req, ds.format, src, prov, tx, stop_at).await;
+    let converted = convert(deps, &req, ds.format, src, prov, shape, tx, stop_at).await;
     let mut parts = uploader.await.map_err(|e| {
         CurateError::Transient(format!(
             "upload task of s3://{}/{out_key} failed: {e}",
-            req.bucket
+            target.bucket
         ))
     })?;
     let (curated, tail) = match converted {
@@ -332,8 +377,9 @@ pub async fn handle(
         )));
     }
     // A newer upload of the same key gets its own execution, which writes this same curated
-    // key: committing after it would put old rows back. The check is the last thing before
-    // the commit, so the window left is one request long.
+    // key (or replaces this key's rows in the table): committing after it would put old rows
+    // back. The check is the last thing before the commit, so the window left is one request
+    // long.
     if head(
         deps,
         &CurateRequest {
@@ -355,21 +401,41 @@ pub async fn handle(
         .await
         .map_err(|e| CurateError::from_lib(e, "committing"))?;
     emit_metrics(&req.dataset, &curated, written.bytes, started.elapsed());
-    info!(dataset = %req.dataset, source = %req.key, output = %out_key, rows = curated.rows, bytes = written.bytes, "curated");
-    Ok(json!({
-        "status": "CURATED",
-        "engine": "lambda",
-        "output": format!("s3://{}/{out_key}", req.bucket),
-        "key": out_key,
-        "etag": written.etag,
-        "rows": curated.rows,
-        "rowGroups": curated.row_groups,
-        "bytes": written.bytes,
-        "parts": written.parts,
-        "bytesRead": curated.bytes_read,
-        "columns": curated.columns,
-        "seconds": (started.elapsed().as_millis() as f64) / 1000.0,
-    }))
+    let seconds = |started: Instant| (started.elapsed().as_millis() as f64) / 1000.0;
+    match dest {
+        Dest::Table(w) => {
+            let tables = deps
+                .tables
+                .as_ref()
+                .expect("a table destination has tables");
+            table::commit(tables, &req, w, &curated, written.bytes, seconds(started)).await
+        }
+        Dest::Prefix(_) => {
+            info!(dataset = %req.dataset, source = %req.key, output = %out_key, rows = curated.rows, bytes = written.bytes, "curated");
+            Ok(json!({
+                "status": "CURATED",
+                "engine": "lambda",
+                "output": format!("s3://{}/{out_key}", req.bucket),
+                "key": out_key,
+                "etag": written.etag,
+                "rows": curated.rows,
+                "rowGroups": curated.row_groups,
+                "bytes": written.bytes,
+                "parts": written.parts,
+                "bytesRead": curated.bytes_read,
+                "columns": curated.columns,
+                "seconds": seconds(started),
+            }))
+        }
+    }
+}
+
+/// Where a curated upload goes.
+enum Dest {
+    /// An object under the dataset's prefix (the `curated/` layout).
+    Prefix(upload::Target),
+    /// A data file of the dataset's table, committed once written.
+    Table(Box<table::ToWrite>),
 }
 
 fn superseded(req: &CurateRequest, why: &str) -> Value {
@@ -419,12 +485,14 @@ async fn head(deps: &Deps, req: &CurateRequest) -> Result<Option<u64>, CurateErr
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one conversion's settings, moved to a blocking thread
 async fn convert(
     deps: &Deps,
     req: &CurateRequest,
     format: Format,
     src: Source,
     prov: Provenance,
+    shape: Option<TableShape>,
     tx: upload::PartSender,
     stop_at: Option<Instant>,
 ) -> Result<Converted, CurateError> {
@@ -433,8 +501,17 @@ async fn convert(
     let name = req.dataset.clone();
     let shown = format!("s3://{}/{}", src.bucket, src.key);
     if format == Format::Parquet {
-        return parquet_in::convert(deps.s3.clone(), registry, name, src, prov, writer, stop_at)
-            .await;
+        return parquet_in::convert(
+            deps.s3.clone(),
+            registry,
+            name,
+            src,
+            prov,
+            shape,
+            writer,
+            stop_at,
+        )
+        .await;
     }
     let get = deps
         .s3
@@ -459,7 +536,8 @@ async fn convert(
     let max = deps.registry.lake.max_problems;
     let res = tokio::task::spawn_blocking(move || {
         let (_, ds) = registry.dataset(&name).expect("looked up above");
-        let res = curate::curate_stream(&name, ds, &key, max, reader, writer, &prov);
+        let res =
+            curate::curate_stream_as(&name, ds, &key, max, reader, writer, &prov, shape.as_ref());
         res.map(|(c, w)| (c, w.into_tail()))
     })
     .await

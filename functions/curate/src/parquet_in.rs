@@ -7,18 +7,20 @@ use std::time::Instant;
 
 use lakeline_aws::parquet::{Batches, S3File};
 use lakeline_aws::upload::PartWriter;
-use lakeline_core::curate::{self, Provenance};
+use lakeline_core::curate::{self, Provenance, TableShape};
 use lakeline_core::registry::Registry;
 
 use crate::{Converted, CurateError, Source};
 
 /// Converts a Parquet object on a blocking thread that drives the async reader.
+#[allow(clippy::too_many_arguments)] // one conversion's settings, moved to a blocking thread
 pub(crate) async fn convert(
     s3: aws_sdk_s3::Client,
     registry: Arc<Registry>,
     name: String,
     src: Source,
     prov: Provenance,
+    shape: Option<TableShape>,
     writer: PartWriter,
     stop_at: Option<Instant>,
 ) -> Result<Converted, CurateError> {
@@ -41,7 +43,8 @@ pub(crate) async fn convert(
             }
             batches.next()
         });
-        let res = curate::curate_batches(&name, ds, &key, limited, writer, &prov);
+        let res =
+            curate::curate_batches_as(&name, ds, &key, limited, writer, &prov, shape.as_ref());
         if timed_out {
             return Ok(None);
         }

@@ -13,7 +13,7 @@ use iceberg::spec::{
     DataContentType, DataFile, DataFileBuilder, DataFileFormat, Datum, PrimitiveType, Schema,
     Struct,
 };
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
 use crate::Error;
@@ -30,10 +30,11 @@ pub struct FileFacts {
     pub spec_id: i32,
 }
 
-/// The `DataFile` of a Parquet file with footer `meta`, described against `schema`.
+/// The `DataFile` of a Parquet file whose footer holds `row_groups`, described against
+/// `schema`.
 pub fn from_footer(
     schema: &Schema,
-    meta: &ParquetMetaData,
+    row_groups: &[RowGroupMetaData],
     facts: FileFacts,
 ) -> Result<DataFile, Error> {
     let mut column_sizes: HashMap<i32, u64> = HashMap::new();
@@ -41,7 +42,7 @@ pub fn from_footer(
     let mut null_counts: HashMap<i32, u64> = HashMap::new();
     let mut lower: HashMap<i32, Datum> = HashMap::new();
     let mut upper: HashMap<i32, Datum> = HashMap::new();
-    for rg in meta.row_groups() {
+    for rg in row_groups {
         for col in rg.columns() {
             let info = col.column_descr().self_type().get_basic_info();
             if !info.has_id() {
@@ -88,7 +89,7 @@ pub fn from_footer(
         .file_format(DataFileFormat::Parquet)
         .partition(facts.partition)
         .partition_spec_id(facts.spec_id)
-        .record_count(meta.file_metadata().num_rows() as u64)
+        .record_count(row_groups.iter().map(|rg| rg.num_rows() as u64).sum())
         .file_size_in_bytes(facts.size)
         .column_sizes(column_sizes)
         .value_counts(value_counts)
@@ -96,7 +97,7 @@ pub fn from_footer(
         .lower_bounds(lower)
         .upper_bounds(upper)
         .split_offsets(Some(
-            meta.row_groups()
+            row_groups
                 .iter()
                 .filter_map(|rg| rg.file_offset())
                 .collect(),

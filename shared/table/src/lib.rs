@@ -14,6 +14,8 @@
 //!   swap the pointer; a lost race is decided and built again on the new table.
 //! - [`sync`]: a dataset's table created, or its schema evolved, to match the registry.
 //! - [`show`]: what a table holds, and its snapshots with their sources.
+//! - [`write`]: where a delivery's data file goes in the table, and its commit once written
+//!   (statistics from its footer, unpublished files discarded).
 //! - [`local`]: a local file validated, curated into the table's data directory and committed,
 //!   for the command line and the tests.
 //!
@@ -28,6 +30,7 @@ pub mod local;
 pub mod schema;
 pub mod show;
 pub mod sync;
+pub mod write;
 
 pub use catalog::{Tables, Target};
 pub use commit::{commit_delivery, Delivery, Outcome};

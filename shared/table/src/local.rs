@@ -4,20 +4,20 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use iceberg::spec::{Literal, Struct};
 use iceberg::table::Table;
 use lakeline_core::curate::{self, Provenance, TableShape};
 use lakeline_core::registry::{Dataset, DatasetName, Format, Registry};
 use lakeline_core::table::Lineage;
 use lakeline_core::validate;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::RowGroupMetaData;
 use sha2::{Digest, Sha256};
 
-use crate::commit::{commit_delivery, decide, held, Decision, Delivery, Outcome};
-use crate::datafile::{self, FileFacts};
+use crate::commit::{decide, held, Decision, Delivery, Outcome};
 use crate::schema::field_ids;
 use crate::sync::sync_table;
+use crate::write::{commit_written, data_file_uri, Written};
 use crate::{Error, Tables};
 
 /// One local file to append.
@@ -167,7 +167,7 @@ pub async fn append_file(
     let uri = match &place {
         Place::Local { uri, .. } => uri.clone(),
         Place::Remote { uri, temp } => {
-            // The footer was read from the local copy; the table gets the same bytes.
+            // Curated into a local file (the encoder writes a plain `Write`); the table gets its bytes.
             let up = upload(&table, temp, uri).await;
             let _ = std::fs::remove_file(temp);
             if let Err(e) = up {
@@ -177,35 +177,19 @@ pub async fn append_file(
             uri.clone()
         }
     };
-    let md = table.metadata();
-    let partition = match date {
-        Some(d) => Struct::from_iter([Some(Literal::date(d))]),
-        None => Struct::empty(),
-    };
-    let df = datafile::from_footer(
-        md.current_schema(),
-        &meta,
-        FileFacts {
-            path: uri.clone(),
+    let outcome = commit_written(
+        tables,
+        &table,
+        &delivery,
+        Written {
+            uri,
             size,
-            partition,
-            spec_id: md.default_partition_spec_id(),
+            row_groups: meta,
         },
-    )?;
-    let ident = table.identifier().clone();
-    let outcome = commit_delivery(tables, &ident, &delivery, vec![df]).await;
-    if !matches!(outcome, Ok(Outcome::Committed { .. })) {
-        // Not referenced by the table: it must not linger as an orphan.
-        match &place {
-            Place::Local { .. } => {
-                let _ = std::fs::remove_file(&path);
-            }
-            Place::Remote { .. } => tables.discard(&table, std::slice::from_ref(&uri)).await,
-        }
-    }
-    let outcome = outcome?;
+    )
+    .await?;
     let metadata_location = tables
-        .load_table(&ident)
+        .load_table(table.identifier())
         .await?
         .metadata_location_result()?
         .to_string();
@@ -218,8 +202,7 @@ pub async fn append_file(
 
 /// Where a new data file is written: in a local warehouse straight into the table's
 /// directory; elsewhere (S3 Tables) curated into a local temporary file first, then uploaded
-/// whole, so the core's encoder keeps writing into a plain `Write` and the footer is read from
-/// the local copy.
+/// whole, so the core's encoder keeps writing into a plain `Write`.
 enum Place {
     /// A `file://` table: the file is written at `path`, the table records `uri`.
     Local { uri: String, path: PathBuf },
@@ -236,21 +219,11 @@ impl Place {
     }
 }
 
-/// A new data file's location in the table (`<table>/data/[_lakeline_date=D/]<uuid>.parquet`).
+/// Where a new data file of `table` (partition `date`) is written ([`data_file_uri`]).
 fn data_file_location(table: &Table, date: Option<i32>) -> Result<Place, Error> {
-    let loc = table.metadata().location().trim_end_matches('/');
-    let dir = match date {
-        Some(d) => format!(
-            "{loc}/data/{}={}",
-            lakeline_core::table::DATE_COLUMN,
-            iceberg::spec::Datum::date(d)
-        ),
-        None => format!("{loc}/data"),
-    };
-    let id = uuid::Uuid::new_v4();
-    let uri = format!("{dir}/{id}.parquet");
+    let uri = data_file_uri(table, date);
     let Some(path) = uri.strip_prefix("file://").map(PathBuf::from) else {
-        let temp = std::env::temp_dir().join(format!("lakeline-{id}.parquet"));
+        let temp = std::env::temp_dir().join(format!("lakeline-{}.parquet", uuid::Uuid::new_v4()));
         return Ok(Place::Remote { uri, temp });
     };
     if let Some(parent) = path.parent() {
@@ -298,14 +271,14 @@ fn write_data_file(
     path: &Path,
     prov: &Provenance,
     shape: &TableShape,
-) -> Result<parquet::file::metadata::ParquetMetaData, Error> {
+) -> Result<Arc<[RowGroupMetaData]>, Error> {
     let io = |e: std::io::Error| Error::Catalog(format!("{}: {e}", file.display()));
     let out = BufWriter::with_capacity(
         1 << 20,
         std::fs::File::create(path)
             .map_err(|e| Error::Catalog(format!("{}: {e}", path.display())))?,
     );
-    let (_, mut w) = if ds.format == Format::Parquet {
+    let (curated, mut w) = if ds.format == Format::Parquet {
         let f = std::fs::File::open(file).map_err(io)?;
         let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).map_err(
             |e| {
@@ -331,17 +304,7 @@ fn write_data_file(
     };
     w.flush()
         .map_err(|e| Error::Catalog(format!("{}: {e}", path.display())))?;
-    drop(w);
-    let f = std::fs::File::open(path)
-        .map_err(|e| Error::Catalog(format!("{}: {e}", path.display())))?;
-    ParquetMetaDataReader::new()
-        .parse_and_finish(&f)
-        .map_err(|e| {
-            Error::Catalog(format!(
-                "reading back the footer of {}: {e}",
-                path.display()
-            ))
-        })
+    Ok(curated.footer)
 }
 
 fn sha256_of(file: &Path) -> Result<String, Error> {

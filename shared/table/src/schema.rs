@@ -49,6 +49,31 @@ fn wanted(ds: &Dataset) -> Vec<(String, PrimitiveType, bool)> {
     out
 }
 
+/// Whether data files written under `ds` fit a table of schema `current` as it is: every
+/// column `ds` writes is in it with the same type, and none it may leave null is required
+/// there. Columns the table has beyond `ds` are fine (those files read null there), so a
+/// writer still on the previous registry keeps committing while `registry push` evolves the
+/// table ahead of it. `Err` names the first column that does not fit.
+pub fn fits(ds: &Dataset, current: &Schema) -> Result<(), String> {
+    for (name, ty, required) in wanted(ds) {
+        let Some(f) = current.field_by_name(&name) else {
+            return Err(format!("the table has no column {name:?}"));
+        };
+        if f.field_type.as_primitive_type() != Some(&ty) {
+            return Err(format!(
+                "column {name:?} is {} in the table and {ty} in the registry",
+                f.field_type
+            ));
+        }
+        if f.required && !required {
+            return Err(format!(
+                "column {name:?} is required in the table and optional in the registry"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The schema `ds` needs, given the table's `current` schema and the highest field id it ever
 /// used (`None` for a new table): `Ok(None)` when the current one serves.
 ///

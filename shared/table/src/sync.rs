@@ -103,3 +103,28 @@ pub async fn sync_table(
         attempts: MAX_ATTEMPTS,
     })
 }
+
+/// The table of `name` for a writer that may not create or evolve it (the curate Lambda: its
+/// role commits data, `registry push` changes tables): the table as it is, when files written
+/// under `ds` fit its current schema ([`crate::schema::fits`]). A missing table, or one behind
+/// the registry, is an error that names the command that brings it up to date.
+pub async fn table_to_write(
+    tables: &Tables,
+    name: &DatasetName,
+    ds: &Dataset,
+) -> Result<Table, Error> {
+    let ident = tables.ident(name);
+    let fix = "`lakeline registry push` (or `lakeline table sync`) creates and updates the tables; nothing was written";
+    let Some(table) = tables.load(&ident).await? else {
+        return Err(Error::Schema(format!(
+            "dataset {name}: its table {ident} does not exist in {}: {fix}",
+            tables.label()
+        )));
+    };
+    if let Err(why) = crate::schema::fits(ds, table.metadata().current_schema()) {
+        return Err(Error::Schema(format!(
+            "dataset {name}: table {ident} does not match the registry ({why}): {fix}"
+        )));
+    }
+    Ok(table)
+}

@@ -19,12 +19,13 @@ mod shape;
 pub use shape::TableShape;
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::properties::{
     EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion,
 };
@@ -87,7 +88,7 @@ impl Provenance {
 }
 
 /// What was written.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Curated {
     /// Rows written.
     pub rows: u64,
@@ -97,6 +98,10 @@ pub struct Curated {
     pub columns: Vec<CuratedColumn>,
     /// Bytes of the input read (compressed bytes for gzip).
     pub bytes_read: u64,
+    /// The row groups as the footer records them (sizes, counts, statistics): a table's
+    /// `DataFile` is described from them without reading the file back.
+    #[serde(skip)]
+    pub footer: Arc<[RowGroupMetaData]>,
 }
 
 /// One column of a curated object.
@@ -343,7 +348,8 @@ fn finish<W: Write + Send>(
     writer
         .flush()
         .map_err(|e| Error::Output(format!("finishing the Parquet file: {e}")))?;
-    let row_groups = writer.flushed_row_groups().len();
+    let footer: Arc<[RowGroupMetaData]> = writer.flushed_row_groups().into();
+    let row_groups = footer.len();
     let out = writer
         .into_inner()
         .map_err(|e| Error::Output(format!("finishing the Parquet file: {e}")))?;
@@ -353,6 +359,7 @@ fn finish<W: Write + Send>(
             row_groups,
             columns: curated_columns(ds),
             bytes_read,
+            footer,
         },
         out,
     ))
