@@ -1,6 +1,7 @@
 //! A whole deployment on the emulator for end-to-end tests: [`lakeline_local::stack`] (the same
 //! code `make demo` deploys with), seen through the test harness's [`Lake`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
@@ -128,5 +129,18 @@ impl Deployment {
     /// The execution's history.
     pub async fn history(&self, arn: &str) -> Vec<HistoryEvent> {
         self.stack.history(arn).await.unwrap()
+    }
+
+    /// The rows of `dataset`'s table as the pipeline left them, read back with iceberg-rust's
+    /// scan (as the harness): `_lakeline_source` → the values of its id column `id`, sorted.
+    pub async fn table_ids(&self, dataset: &str, id: &str) -> BTreeMap<String, Vec<i64>> {
+        let tables = self.stack.tables(&self.stack.conf).await.unwrap();
+        crate::tables::rows_by_source(&tables, &self.stack.registry, dataset, id).await
+    }
+
+    /// `dataset`'s table at a glance: snapshots with their sources, rows, files.
+    pub async fn table_view(&self, dataset: &str) -> lakeline_table::show::TableView {
+        let tables = self.stack.tables(&self.stack.conf).await.unwrap();
+        crate::tables::view(&tables, &self.stack.registry, dataset).await
     }
 }

@@ -2,13 +2,16 @@
 //! rerun` after a registry fix, `lakeline replay` of a quarantined object (fixed, and still
 //! broken), `lakeline redrive-dlq` of a dead-lettered event (processed once however often it
 //! is delivered), a re-upload of the same bytes, and `lakeline redrive` where the emulator has
-//! no RedriveExecution. Every data path reads the curated Parquet back and compares values.
+//! no RedriveExecution. Every data path reads the dataset's table back and compares its rows
+//! with the file's.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lakeline_cli::again;
 use lakeline_core::jobs::JobSpec;
 use lakeline_tests::pipeline::{router_url, spark_registry, Deployment, Options};
+use lakeline_tests::tables::csv_ids;
 use lakeline_tests::{outcome, sample};
 use serde_json::{json, Value};
 
@@ -35,22 +38,6 @@ fn operator(d: &Deployment) -> Operator {
         sqs: aws_sdk_sqs::Client::new(&conf),
         lambda: aws_sdk_lambda::Client::from_conf(lambda),
     }
-}
-
-/// The curated objects under `prefix`.
-async fn curated_keys(d: &Deployment, prefix: &str) -> Vec<String> {
-    d.lake
-        .s3
-        .list_objects_v2()
-        .bucket(&d.lake.bucket)
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect()
 }
 
 #[tokio::test]
@@ -103,22 +90,18 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
         done.cause()
     );
     let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
-    let curated = out["job"]["key"].as_str().unwrap().to_string();
-    assert_eq!(
-        lakeline_tests::curated_order_ids(&d.lake, &curated).await,
-        lakeline_tests::csv_order_ids(&body)
-    );
+    assert_eq!(out["job"]["status"], "COMMITTED", "{out}");
+    let rows = BTreeMap::from([(key.clone(), csv_ids(&body))]);
+    assert_eq!(d.table_ids("orders", "order_id").await, rows);
 
-    // Asked again: the same rerun name, refused as a duplicate; still one curated object.
+    // Asked again: the same rerun name, refused as a duplicate; still one commit.
     let again = again::rerun(&op.sfn, &op.s3, &op.lambda, &arn, function)
         .await
         .unwrap();
     assert_eq!(again["duplicate"], true, "{again}");
     assert_eq!(again["execution"], rerun_arn.as_str());
-    assert_eq!(
-        curated_keys(&d, &format!("curated/orders/dt={DT}/")).await,
-        vec![curated]
-    );
+    assert_eq!(d.table_ids("orders", "order_id").await, rows);
+    assert_eq!(d.table_view("orders").await.snapshots.len(), 1);
     // A run that succeeded is not run again.
     let refused = again::rerun(&op.sfn, &op.s3, &op.lambda, &rerun_arn, function)
         .await
@@ -220,10 +203,9 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     let arn = d.execution_arn(outcomes[0]["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(60)).await;
     assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
-    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     assert_eq!(
-        lakeline_tests::curated_order_ids(&d.lake, out["job"]["key"].as_str().unwrap()).await,
-        lakeline_tests::csv_order_ids(&good)
+        d.table_ids("orders", "order_id").await,
+        BTreeMap::from([(key.clone(), csv_ids(&good))])
     );
     assert!(!d.lake.exists(&qkey).await);
     assert!(d.lake.exists(&key).await);
@@ -313,13 +295,21 @@ async fn the_same_bytes_uploaded_again_run_again_and_a_redelivery_does_not() {
             .await;
         assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
     }
-    // Both wrote the same curated key: one object, the rows once.
-    let keys = curated_keys(&d, &format!("curated/orders/dt={DT}/")).await;
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    // The same delivery (key, bytes, so ETag): one commits it, the other finds it committed;
+    // the rows are in the table once.
+    let mut statuses = Vec::new();
+    for name in &names[..2] {
+        let done = d.finished(&d.execution_arn(name), Duration::ZERO).await;
+        let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+        statuses.push(out["job"]["status"].as_str().unwrap().to_string());
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["ALREADY_COMMITTED", "COMMITTED"]);
     assert_eq!(
-        lakeline_tests::curated_order_ids(&d.lake, &keys[0]).await,
-        lakeline_tests::csv_order_ids(&body)
+        d.table_ids("orders", "order_id").await,
+        BTreeMap::from([(key.clone(), csv_ids(&body))])
     );
+    assert_eq!(d.table_view("orders").await.snapshots.len(), 1);
 }
 
 #[tokio::test]
