@@ -3,8 +3,9 @@
 //! It deploys a stack the way template.yaml does (see [`lakeline_local::stack`]), uploads every
 //! sample plus the mistakes data teams really make, lets moto's S3 notifications reach the real
 //! validate-upload handler, lets moto execute the real state machine (job → status checks →
-//! small-file check → compaction), and prints what happened to each file. It exits non-zero
-//! when anything did not happen as it should.
+//! small-file check → compaction), and prints what happened to each file; then each dataset's
+//! Iceberg table, a corrected re-upload replacing one file's rows, and a DuckDB query over the
+//! table. It exits non-zero when anything did not happen as it should.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +20,8 @@ use serde_json::Value;
 const DT: &str = "2026-11-20";
 /// Small files already in the curated orders partition: the small-file problem to find.
 const SMALL_FILES: usize = 40;
+/// Rows the corrected re-upload of the orders sample keeps.
+const CORRECTED_ROWS: usize = 5;
 
 /// What should become of an upload.
 #[derive(Clone, Copy, PartialEq)]
@@ -343,6 +346,24 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         );
     }
 
+    // The tables: what the pipeline committed, a corrected re-upload, a DuckDB query.
+    let corrected: Vec<u8> = csv
+        .split_inclusive(|&b| b == b'\n')
+        .take(1 + CORRECTED_ROWS)
+        .flatten()
+        .copied()
+        .collect();
+    failures.extend(
+        crate::demo_tables::run(
+            &stack,
+            &producer,
+            &uploads_queue,
+            &format!("raw/orders/dt={DT}/good.csv"),
+            corrected,
+        )
+        .await?,
+    );
+
     // The scheduled sweep, as it runs two hours from now: the partition is closed (its day is
     // past the grace days, and nothing was written for more than quiet_minutes).
     let now = std::time::SystemTime::now() + Duration::from_secs(2 * 3600);
@@ -428,7 +449,13 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
 /// curate reported; an error when they differ.
 async fn print_success(stack: &Stack, out: &Value, checks: usize) -> anyhow::Result<()> {
     let job = &out["job"];
-    if job["engine"] == "lambda" {
+    if job["status"] == "ALREADY_COMMITTED" {
+        println!(
+            "         already in table {} (snapshot {}): nothing written",
+            job["table"].as_str().unwrap_or("?"),
+            job["snapshotId"]
+        );
+    } else if job["engine"] == "lambda" {
         print_curated(stack, job).await?;
     } else if !job.is_null() {
         let run = &job["run"];
@@ -450,24 +477,31 @@ async fn print_success(stack: &Stack, out: &Value, checks: usize) -> anyhow::Res
     Ok(())
 }
 
-/// Prints a curated object after reading it back: key, rows, columns with types, bytes.
+/// Prints a curated object (a table's data file, or an object under curated/) after reading
+/// it back: where, rows, columns with types, bytes.
 async fn print_curated(stack: &Stack, job: &Value) -> anyhow::Result<()> {
-    let key = job["key"].as_str().context("curate output without a key")?;
+    let output = job["output"]
+        .as_str()
+        .context("curate answered without an output")?;
+    let (bucket, key) = output
+        .strip_prefix("s3://")
+        .and_then(|r| r.split_once('/'))
+        .with_context(|| format!("curate's output {output} is not an s3:// location"))?;
     let bytes = stack
         .c
         .s3
         .get_object()
-        .bucket(&stack.bucket)
+        .bucket(bucket)
         .key(key)
         .send()
         .await
-        .with_context(|| format!("reading back s3://{}/{key}", stack.bucket))?
+        .with_context(|| format!("reading back {output}"))?
         .body
         .collect()
         .await?
         .into_bytes();
     let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes.clone())
-        .with_context(|| format!("s3://{}/{key} is not readable Parquet", stack.bucket))?;
+        .with_context(|| format!("{output} is not readable Parquet"))?;
     use parquet::file::reader::FileReader;
     let meta = reader.metadata().file_metadata();
     let rows = u64::try_from(meta.num_rows()).unwrap_or(0);
@@ -501,9 +535,16 @@ async fn print_curated(stack: &Stack, job: &Value) -> anyhow::Result<()> {
             format!("{} {}", c.name(), ty)
         })
         .collect();
+    if job["status"] == "COMMITTED" {
+        println!(
+            "         committed to table {}: snapshot {} ({})",
+            job["table"].as_str().unwrap_or("?"),
+            job["snapshotId"],
+            job["operation"].as_str().unwrap_or("?")
+        );
+    }
     println!(
-        "         curated: s3://{}/{key}\n           {rows} rows, {} bytes, zstd; columns: {}",
-        stack.bucket,
+        "         data file: {output}\n           {rows} rows, {} bytes, zstd; columns: {}",
         bytes.len(),
         columns.join(", ")
     );

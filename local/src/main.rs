@@ -5,6 +5,7 @@
 //! - `lakeline-local router` serves the Lambda Invoke API in front of moto.
 
 mod demo;
+mod demo_tables;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
