@@ -2,4 +2,6 @@
 
 pub mod again;
 pub mod catalog;
+pub mod registry;
+pub mod stack;
 pub mod table;

@@ -174,14 +174,25 @@ enum RegistryCmd {
         #[arg(long)]
         artifact_prefix: Option<String>,
     },
-    /// Validate, then publish: a versioned copy (`<dir>/versions/<time>-<sha12>.yaml`) and the
-    /// live key the functions read, both carrying the content hash (x-amz-meta-lakeline-sha256).
+    /// Validate, create or evolve every dataset's Iceberg table to it, then publish: a
+    /// versioned copy (`<dir>/versions/<time>-<sha12>.yaml`) and the live key the functions
+    /// read, both carrying the content hash (x-amz-meta-lakeline-sha256). Tables first, so a
+    /// function on the new registry never meets an older table; a table change the registry
+    /// asks for and lakeline refuses (a column's type) publishes nothing.
     Push {
         /// The registry file.
         file: PathBuf,
-        /// The live registry, e.g. `s3://lake/config/datasets.yaml`.
+        /// The live registry, e.g. `s3://lake/config/datasets.yaml` (default with `--stack`:
+        /// the stack's `RegistryUri` output).
         #[arg(long)]
-        to: String,
+        to: Option<String>,
+        /// Where the datasets' tables are (`--stack NAME` names both the registry and them).
+        #[command(flatten)]
+        tables: lakeline_cli::table::TargetArgs,
+        /// Publish the registry alone, without touching tables (curate then fails with
+        /// Lakeline.Config until each dataset's table exists and matches).
+        #[arg(long, conflicts_with_all = ["warehouse", "catalog"])]
+        no_tables: bool,
         /// As for `check`.
         #[arg(long)]
         artifact_prefix: Option<String>,
@@ -230,8 +241,16 @@ fn main() -> ExitCode {
             RegistryCmd::Push {
                 file,
                 to,
+                tables,
+                no_tables,
                 artifact_prefix,
-            } => runtime().block_on(registry_push(&file, &to, artifact_prefix.as_deref())),
+            } => runtime().block_on(registry_push(
+                &file,
+                to.as_deref(),
+                &tables,
+                no_tables,
+                artifact_prefix.as_deref(),
+            )),
         },
         Cmd::CompactionReport {
             uri,
@@ -348,47 +367,14 @@ fn registry_check(
 
 async fn registry_push(
     file: &Path,
-    to: &str,
+    to: Option<&str>,
+    tables: &lakeline_cli::table::TargetArgs,
+    no_tables: bool,
     artifact_prefix: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let (reg, text) = registry_check(file, artifact_prefix)?;
-    let Some((bucket, key)) = to.strip_prefix("s3://").and_then(|r| r.split_once('/')) else {
-        bail!("--to {to:?} is not an s3://bucket/key URI");
-    };
     let conf = lakeline_aws::sdk_config().await;
-    let s3 = lakeline_aws::s3_client(&conf);
-    let sha = reg.content_hash();
-    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)?
-        .replace(':', "");
-    let dir = key.rsplit_once('/').map_or("", |(d, _)| d);
-    let version_key = format!(
-        "{}versions/{now}-{}.yaml",
-        if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        },
-        &sha[..12]
-    );
-    for k in [version_key.as_str(), key] {
-        s3.put_object()
-            .bucket(bucket)
-            .key(k)
-            .content_type("application/yaml")
-            .metadata("lakeline-sha256", &sha)
-            .metadata("lakeline-version", &version_key)
-            .body(text.clone().into_bytes().into())
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "PutObject s3://{bucket}/{k}: {}",
-                    lakeline_aws::describe(&e)
-                )
-            })?;
-    }
-    println!("published s3://{bucket}/{key} (version s3://{bucket}/{version_key})");
+    lakeline_cli::registry::push(&conf, &reg, &text, to, tables, no_tables).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,30 +19,81 @@ use lakeline_table::{Tables, Target};
 pub struct TargetArgs {
     /// A local warehouse directory (created on first use; namespace `lakeline`).
     #[arg(long, conflicts_with_all = ["catalog", "stack"])]
-    warehouse: Option<PathBuf>,
+    pub warehouse: Option<PathBuf>,
     /// A catalog: `s3tables:<table bucket ARN>/<namespace>` (the namespace must exist; AWS
     /// configuration from the environment), `glue:<database>` (not in this build) or
     /// `warehouse:<directory>`.
     #[arg(long, env = "LAKELINE_CATALOG", conflicts_with = "stack")]
-    catalog: Option<String>,
-    /// A deployed stack: its table bucket and namespace, from the stack's outputs.
+    pub catalog: Option<String>,
+    /// A deployed stack: its table bucket and namespace, from the stack's outputs
+    /// (`TableBucketArn`, `TablesNamespace`; cloudformation:DescribeStacks).
     #[arg(long)]
-    stack: Option<String>,
+    pub stack: Option<String>,
 }
 
 impl TargetArgs {
-    fn target(&self) -> anyhow::Result<Target> {
-        match (&self.warehouse, &self.catalog, &self.stack) {
-            (Some(dir), _, _) => Ok(Target::Warehouse(dir.clone())),
-            (None, Some(c), _) => Target::parse_catalog(c).map_err(anyhow::Error::msg),
-            (None, None, Some(stack)) => bail!(
-                "--stack {stack}: reading a stack's table bucket from its outputs is not in this build; use --catalog s3tables:<table bucket ARN>/<namespace>"
-            ),
-            (None, None, None) => {
-                bail!("say where the tables are: --warehouse DIR, --catalog … or --stack NAME")
+    /// The stack named with `--stack`.
+    pub fn stack(&self) -> Option<&str> {
+        self.stack.as_deref()
+    }
+
+    /// The target named, or `None` when none is. A stack's outputs are read with `conf` (the
+    /// environment's configuration when `None`).
+    pub async fn target_if_any(
+        &self,
+        conf: Option<&aws_config::SdkConfig>,
+    ) -> anyhow::Result<Option<Target>> {
+        Ok(Some(match (&self.warehouse, &self.catalog, &self.stack) {
+            (Some(dir), _, _) => Target::Warehouse(dir.clone()),
+            (None, Some(c), _) => Target::parse_catalog(c).map_err(anyhow::Error::msg)?,
+            (None, None, Some(stack)) => {
+                let env;
+                let conf = match conf {
+                    Some(c) => c,
+                    None => {
+                        env = lakeline_aws::sdk_config().await;
+                        &env
+                    }
+                };
+                crate::stack::StackOutputs::read(conf, stack)
+                    .await?
+                    .tables()?
             }
+            (None, None, None) => return Ok(None),
+        }))
+    }
+
+    async fn target(&self) -> anyhow::Result<Target> {
+        match self.target_if_any(None).await? {
+            Some(t) => Ok(t),
+            None => bail!("say where the tables are: --warehouse DIR, --catalog … or --stack NAME"),
         }
     }
+}
+
+/// Creates every dataset's table of `reg` (or only `dataset`'s), or brings its schema up to
+/// the registry; one JSON object per table saying what changed.
+pub async fn sync_all(
+    tables: &Tables,
+    reg: &Registry,
+    dataset: Option<&str>,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    for (name, ds) in reg.datasets.iter() {
+        if dataset.is_some_and(|d| d != name.as_str()) {
+            continue;
+        }
+        let (table, change) = lakeline_table::sync::sync_table(tables, name, ds)
+            .await
+            .with_context(|| format!("dataset {name}"))?;
+        out.push(serde_json::json!({
+            "dataset": name.as_str(),
+            "table": table.identifier().to_string(),
+            "metadata_location": table.metadata_location_result()?,
+            "sync": change,
+        }));
+    }
+    Ok(out)
 }
 
 /// `lakeline table` subcommands.
@@ -114,22 +165,8 @@ pub async fn run(
             config,
         } => {
             let reg = load(&config)?;
-            let tables = Tables::open(&target.target()?).await?;
-            let mut out = Vec::new();
-            for (name, ds) in reg.datasets.iter() {
-                if dataset.as_deref().is_some_and(|d| d != name.as_str()) {
-                    continue;
-                }
-                let (table, change) = lakeline_table::sync::sync_table(&tables, name, ds)
-                    .await
-                    .with_context(|| format!("dataset {name}"))?;
-                out.push(serde_json::json!({
-                    "dataset": name.as_str(),
-                    "table": table.identifier().to_string(),
-                    "metadata_location": table.metadata_location_result()?,
-                    "sync": change,
-                }));
-            }
+            let tables = Tables::open(&target.target().await?).await?;
+            let out = sync_all(&tables, &reg, dataset.as_deref()).await?;
             if let Some(d) = &dataset {
                 if out.is_empty() {
                     bail!("no dataset {d:?} in {}", config.display());
@@ -150,7 +187,7 @@ pub async fn run(
             let (name, ds) = reg
                 .dataset(&dataset)
                 .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target()?).await?;
+            let tables = Tables::open(&target.target().await?).await?;
             let a = Append {
                 file: &file,
                 key: &key,
@@ -187,7 +224,7 @@ pub async fn run(
             let (name, _) = reg
                 .dataset(&dataset)
                 .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target()?).await?;
+            let tables = Tables::open(&target.target().await?).await?;
             let ident = tables.ident(name);
             let Some(table) = tables.load(&ident).await? else {
                 bail!(

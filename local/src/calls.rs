@@ -575,7 +575,8 @@ fn glue(action: &str, body: &Value, region: &str) -> Vec<Access> {
 
 // ------------------------------------------------------------------------------------ Query protocol
 
-/// Query-protocol services (SNS, STS, IAM, SQS's old protocol): `Action=` in the form body.
+/// Query-protocol services (SNS, STS, IAM, CloudFormation, SQS's old protocol): `Action=` in
+/// the form body.
 fn query_protocol(req: &Request, service: &str, region: &str) -> Vec<Access> {
     let mut form = pairs(&String::from_utf8_lossy(req.body));
     form.extend(pairs(req.query));
@@ -604,6 +605,14 @@ fn query_protocol(req: &Request, service: &str, region: &str) -> Vec<Access> {
                 get(&form, "QueueName").unwrap_or_default()
             ),
             _ => queue_arn(get(&form, "QueueUrl").unwrap_or_default(), region),
+        },
+        // A stack by name; its ARN's last part is the stack id, which a name does not give.
+        "cloudformation" => match get(&form, "StackName") {
+            Some(name) if !name.starts_with("arn:") => {
+                format!("arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{name}/*")
+            }
+            Some(arn) => arn.to_string(),
+            None => "*".to_string(),
         },
         _ => "*".to_string(),
     };
@@ -820,6 +829,8 @@ mod tests {
                 vec![("sns:Publish", "arn:aws:sns:us-east-1:123456789012:t")]),
             ("sns", "POST", "/", h(&[]), "Action=CreateTopic&Name=t",
                 vec![("sns:CreateTopic", "arn:aws:sns:us-east-1:123456789012:t")]),
+            ("cloudformation", "POST", "/", h(&[]), "Action=DescribeStacks&StackName=lake&Version=2010-05-15",
+                vec![("cloudformation:DescribeStacks", "arn:aws:cloudformation:us-east-1:123456789012:stack/lake/*")]),
             ("lambda", "POST", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af/invocations", h(&[]), "{}",
                 vec![("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:f")]),
             ("lambda", "POST", "/2015-03-31/functions/f/invocations", h(&[]), "{}",

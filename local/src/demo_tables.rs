@@ -21,7 +21,7 @@ pub async fn run(
     let mut failures = Vec::new();
     let tables = stack.tables(&stack.conf).await?;
     println!("\nTables (S3 Tables bucket {}):", stack.table_bucket_arn);
-    for (name, _) in &stack.registry.datasets {
+    for name in stack.registry.datasets.keys() {
         let Some(table) = tables.load(&tables.ident(name)).await? else {
             continue;
         };

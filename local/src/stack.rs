@@ -385,6 +385,7 @@ impl Stack {
         )
         .await?;
         stack.sync_tables(&stack.registry).await?;
+        stack.publish_outputs().await?;
         Ok(stack)
     }
 
@@ -447,6 +448,45 @@ impl Stack {
             warehouses.insert(warehouse, got.table_arn().to_string());
         }
         register_tables(&self.router_url, &self.bucket, &warehouses).await
+    }
+
+    /// Publishes the stack's outputs under its name, as `sam deploy` leaves template.yaml's
+    /// `Outputs` on the CloudFormation stack, so `lakeline … --stack NAME` finds the lake from
+    /// the name alone. (moto's CloudFormation keeps outputs; the one resource is a placeholder
+    /// it does not create.)
+    async fn publish_outputs(&self) -> anyhow::Result<()> {
+        let outputs = serde_json::Map::from_iter(
+            [
+                ("LakeBucketName", self.bucket.clone()),
+                (
+                    "RegistryUri",
+                    format!("s3://{}/config/datasets.yaml", self.bucket),
+                ),
+                ("TableBucketArn", self.table_bucket_arn.clone()),
+                ("TablesNamespace", TABLES_NAMESPACE.to_string()),
+                ("StateMachineArn", self.state_machine_arn.clone()),
+                ("MaintenanceStateMachineArn", self.maintenance_arn.clone()),
+                ("AlertTopicArn", self.topic_arn.clone()),
+                (
+                    "ValidateUploadFunctionName",
+                    self.functions["validate-upload"].clone(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!({ "Value": v }))),
+        );
+        let template = json!({
+            "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": outputs,
+        });
+        aws_sdk_cloudformation::Client::new(&self.conf)
+            .create_stack()
+            .stack_name(&self.bucket)
+            .template_body(template.to_string())
+            .send()
+            .await
+            .context("publishing the stack's outputs")?;
+        Ok(())
     }
 
     /// The stack's tables, every call signed with `conf`.

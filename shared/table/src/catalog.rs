@@ -167,17 +167,28 @@ impl Tables {
     /// S3 Tables take their AWS configuration from the environment (`AWS_ENDPOINT_URL`,
     /// `AWS_REGION`, the credential chain).
     pub async fn open(target: &Target) -> Result<Tables, Error> {
+        let conf = match target {
+            Target::S3Tables { .. } => Some(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await,
+            ),
+            _ => None,
+        };
+        Tables::open_with(conf.as_ref(), target).await
+    }
+
+    /// [`Tables::open`], AWS calls signed with `conf` (the environment's when `None`).
+    pub async fn open_with(conf: Option<&SdkConfig>, target: &Target) -> Result<Tables, Error> {
         match target {
             Target::Warehouse(dir) => open_warehouse(dir).await,
             Target::S3Tables {
                 bucket_arn,
                 namespace,
-            } => {
-                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await;
-                Tables::open_s3tables(&conf, bucket_arn, namespace).await
-            }
+            } => match conf {
+                Some(conf) => Tables::open_s3tables(conf, bucket_arn, namespace).await,
+                None => Box::pin(Tables::open(target)).await,
+            },
             Target::Glue { .. } => Err(Error::Unsupported(format!(
                 "{target:?}: this build commits to local warehouses and S3 Tables only; the Glue catalog is not wired in yet"
             ))),

@@ -1,0 +1,109 @@
+//! `lakeline registry push --stack NAME` on the local stack, as the registry writer: the stack
+//! is found by its name (its outputs), every dataset's table is brought up to the registry
+//! before the registry goes live, and a table change lakeline refuses publishes nothing.
+
+use lakeline_cli::table::TargetArgs;
+use lakeline_core::registry::Registry;
+use lakeline_tests::pipeline::{Deployment, Options};
+use lakeline_tests::{as_person, Person};
+use serde_yaml_ng::Value;
+
+/// The deployed registry as YAML, with `edit` applied to dataset `orders`' columns.
+fn orders_columns_edited(reg: &Registry, edit: impl FnOnce(&mut Vec<Value>)) -> String {
+    let mut doc: Value = serde_yaml_ng::to_value(reg).unwrap();
+    let cols = doc["datasets"]["orders"]["columns"]
+        .as_sequence_mut()
+        .unwrap();
+    edit(cols);
+    serde_yaml_ng::to_string(&doc).unwrap()
+}
+
+async fn live_registry(d: &Deployment) -> String {
+    String::from_utf8(d.lake.body("config/datasets.yaml").await).unwrap()
+}
+
+fn by_stack(d: &Deployment) -> TargetArgs {
+    TargetArgs {
+        warehouse: None,
+        catalog: None,
+        stack: Some(d.stack.bucket.clone()),
+    }
+}
+
+#[tokio::test]
+async fn push_by_stack_name_evolves_the_tables_then_publishes() {
+    let d = Deployment::new(Options::default()).await;
+    let writer = as_person(&d.lake.conf, Person::RegistryWriter);
+    let before = d.table_view("orders").await;
+    assert!(before.columns.iter().all(|c| c.name != "note"));
+
+    let text = orders_columns_edited(&d.stack.registry, |cols| {
+        cols.push(serde_yaml_ng::from_str("{name: note, type: string}").unwrap())
+    });
+    let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
+    lakeline_cli::registry::push(&writer, &reg, &text, None, &by_stack(&d), false)
+        .await
+        .unwrap();
+    // The table has the new column, optional, with a fresh id; the old ones kept theirs.
+    let after = d.table_view("orders").await;
+    let note = after.columns.iter().find(|c| c.name == "note").unwrap();
+    assert!(!note.required);
+    assert!(before.columns.iter().all(|c| c.id < note.id));
+    for c in &before.columns {
+        assert_eq!(
+            after
+                .columns
+                .iter()
+                .find(|a| a.name == c.name)
+                .map(|a| a.id),
+            Some(c.id)
+        );
+    }
+    assert_eq!(live_registry(&d).await, text);
+
+    // A column's type changed: refused before anything is published.
+    let retyped = orders_columns_edited(&reg, |cols| {
+        for c in cols.iter_mut() {
+            if c["name"] == "amount" {
+                c["type"] = Value::from("int");
+            }
+        }
+    });
+    let bad = Registry::from_yaml(&retyped, "retyped.yaml").unwrap();
+    let e = lakeline_cli::registry::push(&writer, &bad, &retyped, None, &by_stack(&d), false)
+        .await
+        .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("amount") && msg.contains("not published"),
+        "{msg}"
+    );
+    assert_eq!(
+        live_registry(&d).await,
+        text,
+        "the last good registry stays live"
+    );
+    assert_eq!(d.table_view("orders").await.columns, after.columns);
+}
+
+#[tokio::test]
+async fn push_without_tables_says_where_to_name_them() {
+    let d = Deployment::new(Options::default()).await;
+    let writer = as_person(&d.lake.conf, Person::RegistryWriter);
+    let text = serde_yaml_ng::to_string(&d.stack.registry).unwrap();
+    let to = format!("s3://{}/config/datasets.yaml", d.stack.bucket);
+    let none = TargetArgs {
+        warehouse: None,
+        catalog: None,
+        stack: None,
+    };
+    let e =
+        lakeline_cli::registry::push(&writer, &d.stack.registry, &text, Some(&to), &none, false)
+            .await
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.contains("--stack NAME") && e.contains("--no-tables"),
+        "{e}"
+    );
+}
