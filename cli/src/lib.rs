@@ -1,7 +1,6 @@
 //! The `lakeline` command's library: the parts integration tests drive directly.
 
 pub mod again;
-pub mod catalog;
 pub mod registry;
 pub mod stack;
 pub mod table;

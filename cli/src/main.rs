@@ -5,8 +5,8 @@
 //! - `lakeline curate FILE --dataset NAME --out OUT.parquet` converts a local file exactly as
 //!   the curate Lambda does, so a team sees what the lake will hold.
 //! - `lakeline table sync|append|show`: the datasets' Iceberg tables (`lakeline_cli::table`).
-//! - `lakeline registry check|push`, `lakeline catalog sync`, `lakeline compaction-report`:
-//!   the registry, the Glue catalog and the small-file report of a real lake.
+//! - `lakeline registry check|push` (the registry, and the datasets' tables with it),
+//!   `lakeline compaction-report` (the small-file report of a real lake).
 //! - `lakeline redrive|rerun|replay|redrive-dlq`: run a failure again once its cause is fixed
 //!   (`lakeline_cli::again`); every alert's "What to do" names one of them.
 //!
@@ -77,12 +77,6 @@ enum Cmd {
         #[command(subcommand)]
         cmd: lakeline_cli::table::TableCmd,
     },
-    /// Create or update the Glue Data Catalog tables of the curated layer, one per dataset
-    /// (Parquet, columns from the registry, partition projection on the date partition).
-    Catalog {
-        #[command(subcommand)]
-        cmd: CatalogCmd,
-    },
     /// Check or publish the dataset registry.
     Registry {
         #[command(subcommand)]
@@ -147,22 +141,6 @@ enum Cmd {
 const FUNCTION_ENV: &str = "LAKELINE_VALIDATE_FUNCTION";
 
 #[derive(Subcommand)]
-enum CatalogCmd {
-    /// Create the database and tables, or update those the registry changed; idempotent.
-    Sync {
-        /// The lake bucket.
-        #[arg(long)]
-        bucket: String,
-        /// The Glue database.
-        #[arg(long, default_value = "lakeline")]
-        database: String,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
 enum RegistryCmd {
     /// Validate a registry offline, exactly as the functions load it. Exit 0 valid, 2 invalid.
     Check {
@@ -223,16 +201,6 @@ fn main() -> ExitCode {
             key,
         } => curate_cmd(&file, &dataset, &out, &config, key.as_deref()),
         Cmd::Table { cmd } => runtime().block_on(lakeline_cli::table::run(cmd, load_registry)),
-        Cmd::Catalog {
-            cmd:
-                CatalogCmd::Sync {
-                    bucket,
-                    database,
-                    config,
-                },
-        } => load_registry(&config).and_then(|reg| {
-            runtime().block_on(lakeline_cli::catalog::run(&reg, &bucket, &database))
-        }),
         Cmd::Registry { cmd } => match cmd {
             RegistryCmd::Check {
                 file,

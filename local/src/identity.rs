@@ -44,7 +44,7 @@ pub enum Person {
     /// Runs `lakeline redrive`, `rerun`, `replay`, `redrive-dlq`, `compaction-report` and a
     /// maintenance sweep by hand.
     Operator,
-    /// Runs `lakeline registry push` and `catalog sync` (one of `RegistryWriterArns`).
+    /// Runs `lakeline registry push` (one of `RegistryWriterArns`).
     RegistryWriter,
     /// A producer: uploads under `raw/` (one of `RawWriterArns`).
     Producer,

@@ -15,12 +15,11 @@
 //!    typed Parquet), [`jobs`] (routing, run keys, status, backoff, console links),
 //!    [`compaction`] (which partitions are due, and the plan), [`sla`] (whether files came),
 //!    [`alert`] (the one alert format), [`failure`] (a caught failure → an alert),
-//!    [`catalog`] (the Glue Data Catalog tables), [`event`] (S3 notifications),
+//!    [`event`] (S3 notifications),
 //!    [`placeholders`] (`${…}` in the registry).
 
 pub mod alert;
 pub mod batch;
-pub mod catalog;
 pub mod compaction;
 pub mod curate;
 mod error;
