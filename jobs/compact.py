@@ -53,6 +53,7 @@ import math
 # `compact.py` and has no place for --py-files.
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import io

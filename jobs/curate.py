@@ -61,6 +61,7 @@ import argparse
 # `compact.py` and has no place for --py-files.
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import io
@@ -1101,6 +1102,12 @@ def parse_args(argv):
     p.add_argument("--lakeline_execution", dest="execution")
     p.add_argument("--lakeline_run_key", dest="run_key")
     p.add_argument("--lakeline_registry", "--registry", dest="registry", default=os.environ.get("LAKELINE_REGISTRY"))
+    p.add_argument(
+        "--lakeline_table_fields", dest="table_fields",
+        help="table mode: the dataset's Iceberg table's field ids by column name (JSON); the job "
+        "then stages data files for lakeline's committer instead of writing curated/",
+    )
+    p.add_argument("--lakeline_version", dest="version", help="table mode, one file: the delivery's version (default: its ETag)")
     p.add_argument("--lake-root", dest="lake_root", help="local runs: the folder standing in for the bucket")
     p.add_argument("--max-records-per-file", type=int, default=DEFAULT_MAX_RECORDS_PER_FILE)
     p.add_argument("--csv-transfer", choices=("auto", "arrow", "rows"), default="auto")
@@ -1156,6 +1163,9 @@ def run(spark, args):
     else:
         raise JobError(f"dataset {ds.name} has format {ds.format!r}, which this job does not read")
 
+    if args.table_fields:
+        return stage_for_table(spark, args, ds, df, src_storage, key, head, started)
+
     try:
         parts = write_staged(df, dst_storage, staging, args.max_records_per_file)
     except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
@@ -1178,6 +1188,88 @@ def run(spark, args):
         "dataset": ds.name,
         "rows": rows,
         "outputs": [dst_storage.uri(k) for k in outputs],
+        "seconds": round(time.time() - started, 3),
+    }
+
+
+TABLE_STAGING_PREFIX = STAGING_PREFIX + "tables/"
+SOURCE_COLUMN, VERSION_COLUMN, DATE_COLUMN = "_lakeline_source", "_lakeline_version", "_lakeline_date"
+
+
+def key_date(pattern, key):
+    """The `{date}` of `key` under key pattern `pattern` (KeyPattern::matches: a placeholder's
+    value runs to the next literal; `{file}` is the rest), or None when the pattern has none."""
+    if "{date}" not in pattern:
+        return None
+    regex = ""
+    for part in re.split(r"(\{date\}|\{any\}|\{file\})", pattern):
+        if part == "{date}":
+            regex += r"(?P<date>\d{4}-\d{2}-\d{2})"
+        elif part == "{any}":
+            regex += r"[^/]+?"
+        elif part == "{file}":
+            regex += r"[^/]+"
+        else:
+            regex += re.escape(part)
+    m = re.fullmatch(regex, key)
+    if m is None:
+        raise JobError(f"lakeline curate: {key} does not match the key pattern {pattern}")
+    return dt.date.fromisoformat(m.group("date"))
+
+
+def table_frame(df, ds, key, version, fields):
+    """`df` (the curated columns) as a data file of the dataset's table: the lineage columns of
+    one delivery added (lakeline_core::table), and every column carrying the table's field id
+    (`parquet.field.id`, which Spark writes into the Parquet schema), so the table reads the
+    file by id, as it reads the Lambda's."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    added = [(SOURCE_COLUMN, F.lit(key)), (VERSION_COLUMN, F.lit(version))]
+    day = key_date(ds.key_pattern, key)
+    if day is not None:
+        added.append((DATE_COLUMN, F.lit(day).cast(T.DateType())))
+    for name, value in added:
+        df = df.withColumn(name, value)
+    missing = [f.name for f in df.schema.fields if f.name not in fields]
+    if missing:
+        raise JobError(f"lakeline curate: the table of dataset {ds.name} has no column {missing[0]!r}: run `lakeline registry push`")
+    return df.select([
+        col_ref(f.name).alias(f.name, metadata={"parquet.field.id": int(fields[f.name])})
+        for f in df.schema.fields
+    ])
+
+
+def stage_for_table(spark, args, ds, df, storage, key, head, started):
+    """Table mode: the delivery's data files, written under
+    `_lakeline/staging/tables/<dataset>/<stem>/<version>/` (a table bucket refuses the listing
+    Hadoop's committers need, so Spark writes to the lake bucket); lakeline's committer copies
+    them into the table and commits them as one delivery, exactly once, as it does the
+    Lambda's."""
+    fields = json.loads(args.table_fields)
+    version = args.version or head.etag
+    out = table_frame(df, ds, key, version, fields)
+    safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", version)
+    staging = f"{TABLE_STAGING_PREFIX}{ds.name}/{output_stem(key)}/{safe}/"
+    source = storage.uri(key)
+    try:
+        parts = write_staged(out, storage, staging, args.max_records_per_file)
+    except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
+        if isinstance(e, JobError):
+            raise
+        raise JobError(explain_spark_failure(e, source)) from e
+    if not parts:
+        raise JobError(f"lakeline curate: {source}: Spark wrote no Parquet file to {storage.uri(staging)}")
+    rows = sum(r for r, _ in read_footers(spark, [storage.spark_path(p.key) for p in parts]))
+    return {
+        "job": "curate",
+        "source": source,
+        "key": key,
+        "version": version,
+        "etag": head.etag,
+        "dataset": ds.name,
+        "rows": rows,
+        "staged": [storage.uri(p.key) for p in parts],
         "seconds": round(time.time() - started, 3),
     }
 

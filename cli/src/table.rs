@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use lakeline_core::registry::Registry;
-use lakeline_table::local::{append_file, Append, Appended};
+use lakeline_table::local::{add_files, append_file, AddFiles, Append, Appended};
 use lakeline_table::{Tables, Target};
 
 /// Where the tables are.
@@ -67,6 +67,30 @@ impl TargetArgs {
         match self.target_if_any(None).await? {
             Some(t) => Ok(t),
             None => bail!("say where the tables are: --warehouse DIR, --catalog … or --stack NAME"),
+        }
+    }
+}
+
+/// Prints what an append or add-files did (the report of an invalid file, else the outcome
+/// with the dataset, source, version and metadata location); the command's exit status.
+fn print_appended(dataset: &str, key: &str, a: Appended) -> anyhow::Result<ExitCode> {
+    match a {
+        Appended::Invalid(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::from(1))
+        }
+        Appended::Done {
+            outcome,
+            version,
+            metadata_location,
+        } => {
+            let mut v = serde_json::to_value(&outcome)?;
+            v["dataset"] = dataset.into();
+            v["source"] = key.into();
+            v["version"] = version.into();
+            v["metadata_location"] = metadata_location.into();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -137,6 +161,34 @@ pub enum TableCmd {
         #[arg(long, default_value = "config/datasets.yaml")]
         config: PathBuf,
     },
+    /// Commit data files another engine wrote (the Spark curate job's staged files) as one
+    /// delivery: each file must carry the table's field ids and hold only the key's rows at
+    /// the version (its lineage columns); they are copied into the table's location and
+    /// committed exactly once, as a file the Lambda wrote would be. Prints the outcome as
+    /// JSON. Exit 0 committed or already committed, 2 a file that does not fit, usage,
+    /// registry or catalog error (nothing committed).
+    AddFiles {
+        /// The data files (Parquet).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Their dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The raw key they were curated from.
+        #[arg(long)]
+        key: String,
+        /// Its version, as the files' `_lakeline_version` holds it.
+        #[arg(long)]
+        version: String,
+        /// The engine that wrote them, recorded in the snapshot.
+        #[arg(long, default_value = "spark")]
+        engine: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
     /// What a dataset's table holds, and its snapshots with the deliveries each committed.
     Show {
         /// The dataset.
@@ -194,25 +246,34 @@ pub async fn run(
                 version: version.as_deref(),
                 execution: Some("lakeline table append"),
             };
-            match append_file(&tables, &reg, name, ds, &a).await? {
-                Appended::Invalid(report) => {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
-                    Ok(ExitCode::from(1))
-                }
-                Appended::Done {
-                    outcome,
-                    version,
-                    metadata_location,
-                } => {
-                    let mut v = serde_json::to_value(&outcome)?;
-                    v["dataset"] = name.as_str().into();
-                    v["source"] = key.into();
-                    v["version"] = version.into();
-                    v["metadata_location"] = metadata_location.into();
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                    Ok(ExitCode::SUCCESS)
-                }
-            }
+            print_appended(
+                name.as_str(),
+                &key,
+                append_file(&tables, &reg, name, ds, &a).await?,
+            )
+        }
+        TableCmd::AddFiles {
+            files,
+            dataset,
+            key,
+            version,
+            engine,
+            target,
+            config,
+        } => {
+            let reg = load(&config)?;
+            let (name, ds) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target().await?).await?;
+            let a = AddFiles {
+                files: &files,
+                key: &key,
+                version: &version,
+                execution: Some("lakeline table add-files"),
+                engine: &engine,
+            };
+            print_appended(name.as_str(), &key, add_files(&tables, name, ds, &a).await?)
         }
         TableCmd::Show {
             dataset,

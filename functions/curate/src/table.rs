@@ -164,11 +164,12 @@ pub(crate) async fn commit(
         tables,
         &table,
         &delivery,
-        Written {
+        vec![Written {
             uri: uri.clone(),
             size: bytes,
             row_groups: curated.footer.clone(),
-        },
+            untagged_exact: false,
+        }],
     )
     .await
     .map_err(table_error)?;

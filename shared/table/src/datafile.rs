@@ -28,6 +28,25 @@ pub struct FileFacts {
     pub partition: Struct,
     /// The partition spec it was written under.
     pub spec_id: i32,
+    /// Whether a statistic the footer does not flag as exact is whole anyway: true for
+    /// parquet-mr 1.12 and later (Spark's writer), which writes column-chunk statistics
+    /// untruncated and never writes the exactness flag ([`untagged_statistics_are_exact`]).
+    pub untagged_exact: bool,
+}
+
+/// Whether a Parquet writer's column-chunk statistics are whole although it does not flag
+/// them exact, from the footer's `created_by`: parquet-mr 1.12 and later truncate only the
+/// column index (`parquet.columnindex.truncate.length`), not the chunk statistics
+/// (`parquet.statistics.truncate.length` defaults to unlimited), and predate the flag.
+pub fn untagged_statistics_are_exact(created_by: Option<&str>) -> bool {
+    let Some(rest) = created_by.and_then(|c| c.strip_prefix("parquet-mr version ")) else {
+        return false;
+    };
+    let mut v = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    matches!((v.next(), v.next()), (Some(major), Some(minor)) if major > 1 || (major == 1 && minor >= 12))
 }
 
 /// The `DataFile` of a Parquet file whose footer holds `row_groups`, described against
@@ -61,7 +80,7 @@ pub fn from_footer(
             if let Some(n) = st.null_count_opt() {
                 *null_counts.entry(id).or_default() += n;
             }
-            if st.min_is_exact() {
+            if st.min_is_exact() || facts.untagged_exact {
                 if let Some(d) = datum(pt, st, true)? {
                     match lower.get(&id) {
                         Some(cur) if *cur <= d => {}
@@ -71,7 +90,7 @@ pub fn from_footer(
                     }
                 }
             }
-            if st.max_is_exact() {
+            if st.max_is_exact() || facts.untagged_exact {
                 if let Some(d) = datum(pt, st, false)? {
                     match upper.get(&id) {
                         Some(cur) if *cur >= d => {}
@@ -118,4 +137,34 @@ fn datum(pt: &PrimitiveType, st: &Statistics, min: bool) -> Result<Option<Datum>
     Datum::try_from_bytes(bytes, pt.clone())
         .map(Some)
         .map_err(|e| Error::Catalog(format!("a column bound of type {pt}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::untagged_statistics_are_exact as exact;
+
+    #[test]
+    fn parquet_mr_from_1_12_writes_whole_statistics_without_the_flag() {
+        for (created_by, want) in [
+            (
+                Some("parquet-mr version 1.13.1 (build db4183109d5b734ec5930d870cdae161e408ddba)"),
+                true,
+            ),
+            (
+                Some("parquet-mr version 1.12.3 (build f8dced182c4c1fbdec6ccb3185537b5a01e6ed6b)"),
+                true,
+            ),
+            (Some("parquet-mr version 2.0.0"), true),
+            (
+                Some("parquet-mr version 1.11.1 (build 765bd5cd7fdef2af1cecd0755000694b992bfadd)"),
+                false,
+            ),
+            (Some("parquet-mr version 1.10.1"), false),
+            (Some("parquet-rs version 58.4.1"), false),
+            (Some("parquet-cpp-arrow version 21.0.0"), false),
+            (None, false),
+        ] {
+            assert_eq!(exact(created_by), want, "{created_by:?}");
+        }
+    }
 }

@@ -6,15 +6,17 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use iceberg::spec::Struct;
 use iceberg::table::Table;
 use lakeline_core::curate::{self, Provenance, TableShape};
 use lakeline_core::registry::{Dataset, DatasetName, Format, Registry};
 use lakeline_core::table::Lineage;
 use lakeline_core::validate;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{ParquetMetaDataReader, RowGroupMetaData};
 use sha2::{Digest, Sha256};
 
 use crate::commit::{decide, held, Decision, Delivery, Outcome};
+use crate::datafile;
 use crate::schema::field_ids;
 use crate::sync::sync_table;
 use crate::write::{commit_written, data_file_uri, Written};
@@ -181,11 +183,12 @@ pub async fn append_file(
         tables,
         &table,
         &delivery,
-        Written {
+        vec![Written {
             uri,
             size,
             row_groups: meta,
-        },
+            untagged_exact: false,
+        }],
     )
     .await?;
     let metadata_location = tables
@@ -322,4 +325,227 @@ fn sha256_of(file: &Path) -> Result<String, Error> {
         h.update(&buf[..n]);
     }
     Ok(format!("sha256:{:x}", h.finalize()))
+}
+
+/// Data files another engine wrote for one delivery (the Spark curate job's, staged under
+/// `_lakeline/staging/tables/`), to commit as that delivery.
+pub struct AddFiles<'a> {
+    /// The files (local copies).
+    pub files: &'a [PathBuf],
+    /// The raw key they were curated from.
+    pub key: &'a str,
+    /// Its version (what the files' `_lakeline_version` says).
+    pub version: &'a str,
+    /// Recorded in the snapshot as the committing execution.
+    pub execution: Option<&'a str>,
+    /// The engine that wrote them, recorded in the snapshot.
+    pub engine: &'a str,
+}
+
+/// Commits `a.files` into the table of dataset `name` as one delivery: each file is checked
+/// against the table (every column carries the table's field id; its rows are all of `a.key`
+/// at `a.version`, read from its exact footer statistics), copied into the table's own
+/// location, and committed exactly once, as a file the Lambda wrote would be. Nothing is
+/// copied or committed when a file does not fit.
+pub async fn add_files(
+    tables: &Tables,
+    name: &DatasetName,
+    ds: &Dataset,
+    a: &AddFiles<'_>,
+) -> Result<Appended, Error> {
+    if a.files.is_empty() {
+        return Err(Error::Schema("no data files to add".into()));
+    }
+    let date =
+        match ds.key_pattern.matches(a.key) {
+            Ok(m) => match &m.date {
+                Some(d) => Some(lakeline_core::types::parse_date(d.as_bytes()).ok_or_else(
+                    || Error::Schema(format!("{}: partition date {d:?} is not a date", a.key)),
+                )?),
+                None => None,
+            },
+            Err(why) => {
+                return Err(Error::Schema(format!(
+                    "{} does not match dataset {name}'s key pattern {}: {}",
+                    a.key,
+                    ds.key_pattern.as_str(),
+                    why.0
+                )))
+            }
+        };
+    let (table, _) = sync_table(tables, name, ds).await?;
+    let delivery = Delivery {
+        source: a.key.to_string(),
+        version: a.version.to_string(),
+        execution: a.execution.map(str::to_string),
+        engine: a.engine.to_string(),
+        date,
+    };
+    let metadata_location = table.metadata_location_result()?.to_string();
+    let found = held(&table, a.key, date).await?;
+    if decide(&found, &delivery)? == Decision::Already {
+        return Ok(Appended::Done {
+            outcome: Outcome::AlreadyCommitted {
+                snapshot_id: table
+                    .metadata()
+                    .current_snapshot()
+                    .map_or(-1, |s| s.snapshot_id()),
+                files: found.len(),
+            },
+            version: a.version.to_string(),
+            metadata_location,
+        });
+    }
+    let mut checked = Vec::new();
+    for f in a.files {
+        let file =
+            std::fs::File::open(f).map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?
+            .len();
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(|e| {
+                Error::Schema(format!("{}: not a readable Parquet file: {e}", f.display()))
+            })?;
+        let untagged_exact =
+            datafile::untagged_statistics_are_exact(meta.file_metadata().created_by());
+        check_file(&table, ds, f, &meta, &delivery, untagged_exact)?;
+        checked.push((
+            f,
+            size,
+            Arc::<[RowGroupMetaData]>::from(meta.row_groups()),
+            untagged_exact,
+        ));
+    }
+    let mut written = Vec::new();
+    for (f, size, row_groups, untagged_exact) in checked {
+        let uri = data_file_uri(&table, date);
+        let copied = match uri.strip_prefix("file://") {
+            Some(path) => {
+                let path = Path::new(path);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Catalog(format!("{}: {e}", dir.display())))?;
+                }
+                std::fs::copy(f, path).map(|_| ()).map_err(|e| {
+                    Error::Catalog(format!("copying {} into the table: {e}", f.display()))
+                })
+            }
+            None => upload(&table, f, &uri).await,
+        };
+        if let Err(e) = copied {
+            let uris: Vec<String> = written.iter().map(|w: &Written| w.uri.clone()).collect();
+            tables.discard(&table, &uris).await;
+            return Err(e);
+        }
+        written.push(Written {
+            uri,
+            size,
+            row_groups,
+            untagged_exact,
+        });
+    }
+    let outcome = commit_written(tables, &table, &delivery, written).await?;
+    let metadata_location = tables
+        .load_table(table.identifier())
+        .await?
+        .metadata_location_result()?
+        .to_string();
+    Ok(Appended::Done {
+        outcome,
+        version: a.version.to_string(),
+        metadata_location,
+    })
+}
+
+/// Whether a data file another engine wrote fits `table` as delivery `d`: every leaf column
+/// carries a field id the table has under the same name, every column the dataset writes is
+/// there, and the lineage columns hold exactly `d`'s key, version (and date), by the file's
+/// exact statistics.
+fn check_file(
+    table: &Table,
+    ds: &Dataset,
+    path: &Path,
+    meta: &parquet::file::metadata::ParquetMetaData,
+    d: &Delivery,
+    untagged_exact: bool,
+) -> Result<(), Error> {
+    use iceberg::spec::Datum;
+    use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
+    let schema = table.metadata().current_schema();
+    let shown = path.display();
+    let mut ids = std::collections::HashSet::new();
+    for col in meta.file_metadata().schema_descr().columns() {
+        let info = col.self_type().get_basic_info();
+        let name = col.name();
+        if !info.has_id() {
+            return Err(Error::Schema(format!(
+                "{shown}: column {name:?} has no Iceberg field id: write it with the table's ids (Spark: field metadata parquet.field.id)"
+            )));
+        }
+        match schema.field_by_id(info.id()) {
+            Some(f) if f.name == name => {
+                ids.insert(info.id());
+            }
+            Some(f) => return Err(Error::Schema(format!(
+                "{shown}: column {name:?} carries field id {}, which is the table's column {:?}",
+                info.id(),
+                f.name
+            ))),
+            None => {
+                return Err(Error::Schema(format!(
+                    "{shown}: column {name:?} carries field id {}, which the table does not have",
+                    info.id()
+                )))
+            }
+        }
+    }
+    let ids_of = field_ids(schema);
+    let mut needed: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
+    needed.extend([SOURCE_COLUMN, VERSION_COLUMN]);
+    if d.date.is_some() {
+        needed.push(DATE_COLUMN);
+    }
+    for n in &needed {
+        if !ids_of.get(*n).is_some_and(|id| ids.contains(id)) {
+            return Err(Error::Schema(format!(
+                "{shown}: the column {n:?} is missing"
+            )));
+        }
+    }
+    let df = datafile::from_footer(
+        schema,
+        meta.row_groups(),
+        datafile::FileFacts {
+            path: shown.to_string(),
+            size: 0,
+            partition: Struct::empty(),
+            spec_id: 0,
+            untagged_exact,
+        },
+    )?;
+    let mut want = vec![
+        (SOURCE_COLUMN, Datum::string(&d.source)),
+        (VERSION_COLUMN, Datum::string(&d.version)),
+    ];
+    if let Some(day) = d.date {
+        want.push((DATE_COLUMN, Datum::date(day)));
+    }
+    for (col, value) in want {
+        let id = ids_of[col];
+        let (lo, hi) = (df.lower_bounds().get(&id), df.upper_bounds().get(&id));
+        if df.record_count() > 0 && (lo != Some(&value) || hi != Some(&value)) {
+            return Err(Error::Schema(format!(
+                "{shown}: {col} must be {value} in every row, the file's statistics say {} to {}",
+                lo.map_or("unknown".into(), |v| v.to_string()),
+                hi.map_or("unknown".into(), |v| v.to_string()),
+            )));
+        }
+        if df.null_value_counts().get(&id).copied().unwrap_or(0) > 0 {
+            return Err(Error::Schema(format!("{shown}: {col} has nulls")));
+        }
+    }
+    Ok(())
 }

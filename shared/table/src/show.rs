@@ -22,10 +22,23 @@ pub struct TableView {
     pub rows: u64,
     /// Live data files.
     pub data_files: usize,
+    /// Each live data file: where it is and how many rows it holds.
+    pub files: Vec<FileView>,
     /// The current schema's columns.
     pub columns: Vec<ColumnView>,
     /// Every snapshot, in commit order.
     pub snapshots: Vec<SnapshotView>,
+}
+
+/// One live data file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileView {
+    /// Its location.
+    pub path: String,
+    /// Its rows.
+    pub rows: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
 }
 
 /// One column of the current schema.
@@ -72,14 +85,20 @@ pub struct SnapshotView {
 /// The view of `table`.
 pub async fn show(table: &Table) -> Result<TableView, Error> {
     let md = table.metadata();
-    let (mut rows, mut data_files) = (0, 0);
+    let mut rows = 0;
+    let mut files = Vec::new();
     if let Some(snap) = md.current_snapshot() {
         let list = table.manifest_list_reader(snap).load().await?;
         for mf in list.entries() {
             let m = mf.load_manifest(table.file_io()).await?;
             for e in m.entries().iter().filter(|e| e.is_alive()) {
-                rows += e.data_file().record_count();
-                data_files += 1;
+                let f = e.data_file();
+                rows += f.record_count();
+                files.push(FileView {
+                    path: f.file_path().to_string(),
+                    rows: f.record_count(),
+                    bytes: f.file_size_in_bytes(),
+                });
             }
         }
     }
@@ -115,7 +134,8 @@ pub async fn show(table: &Table) -> Result<TableView, Error> {
         metadata_location: table.metadata_location_result()?.to_string(),
         snapshot_id: md.current_snapshot().map(|s| s.snapshot_id()),
         rows,
-        data_files,
+        data_files: files.len(),
+        files,
         columns: md
             .current_schema()
             .as_struct()

@@ -36,39 +36,49 @@ pub struct Written {
     pub size: u64,
     /// Its row groups as its footer records them.
     pub row_groups: Arc<[RowGroupMetaData]>,
+    /// See [`datafile::FileFacts::untagged_exact`] (false for lakeline's own writer, which
+    /// flags exact statistics).
+    pub untagged_exact: bool,
 }
 
-/// Describes `file` from its footer and commits it to `table` as delivery `d`, exactly once
-/// ([`commit_delivery`]). A file the commit did not publish (already committed, or an error)
-/// is deleted where the target lets lakeline delete ([`Tables::discard`]), so it never lingers
-/// as an orphan that lakeline made.
+/// Describes `files` from their footers and commits them to `table` as delivery `d`, in one
+/// snapshot, exactly once ([`commit_delivery`]). Files the commit did not publish (already
+/// committed, or an error) are deleted where the target lets lakeline delete
+/// ([`Tables::discard`]), so they never linger as orphans that lakeline made.
 pub async fn commit_written(
     tables: &Tables,
     table: &Table,
     d: &Delivery,
-    file: Written,
+    files: Vec<Written>,
 ) -> Result<Outcome, Error> {
     let md = table.metadata();
     let partition = match d.date {
         Some(day) => Struct::from_iter([Some(Literal::date(day))]),
         None => Struct::empty(),
     };
-    let described = datafile::from_footer(
-        md.current_schema(),
-        &file.row_groups,
-        FileFacts {
-            path: file.uri.clone(),
-            size: file.size,
-            partition,
-            spec_id: md.default_partition_spec_id(),
-        },
-    );
+    let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
+    let described: Result<Vec<_>, Error> = files
+        .into_iter()
+        .map(|file| {
+            datafile::from_footer(
+                md.current_schema(),
+                &file.row_groups,
+                FileFacts {
+                    path: file.uri,
+                    size: file.size,
+                    partition: partition.clone(),
+                    spec_id: md.default_partition_spec_id(),
+                    untagged_exact: file.untagged_exact,
+                },
+            )
+        })
+        .collect();
     let outcome = match described {
-        Ok(df) => commit_delivery(tables, table.identifier(), d, vec![df]).await,
+        Ok(dfs) => commit_delivery(tables, table.identifier(), d, dfs).await,
         Err(e) => Err(e),
     };
     if !matches!(outcome, Ok(Outcome::Committed { .. })) {
-        tables.discard(table, std::slice::from_ref(&file.uri)).await;
+        tables.discard(table, &uris).await;
     }
     outcome
 }
