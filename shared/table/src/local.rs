@@ -489,11 +489,13 @@ fn check_file(
             Some(f) if f.name == name => {
                 ids.insert(info.id());
             }
-            Some(f) => return Err(Error::Schema(format!(
+            Some(f) => {
+                return Err(Error::Schema(format!(
                 "{shown}: column {name:?} carries field id {}, which is the table's column {:?}",
                 info.id(),
                 f.name
-            ))),
+            )))
+            }
             None => {
                 return Err(Error::Schema(format!(
                     "{shown}: column {name:?} carries field id {}, which the table does not have",
