@@ -25,8 +25,9 @@ pub const META_REPLAYED_AT: &str = "lakeline-replayed-at";
 pub const META_REPLAY_REASON: &str = "lakeline-replay-reason";
 /// The verdict it was quarantined with.
 pub const META_PREVIOUS_VERDICT: &str = "lakeline-previous-verdict";
-/// The quarantine key it came back from.
-pub const META_REPLAYED_FROM: &str = "lakeline-replayed-from";
+/// The quarantine key it came back from (validate-upload removes that copy once the replayed
+/// object validates).
+pub use lakeline_core::keys::{META_REPLAYED_ETAG, META_REPLAYED_FROM};
 
 /// `s3://bucket/key` → (bucket, key).
 pub fn parse_s3_uri(uri: &str) -> anyhow::Result<(String, String)> {
@@ -67,9 +68,12 @@ pub fn raw_key_of(
 }
 
 /// `lakeline replay s3://bucket/quarantine/…`: copies the quarantined object back to its raw
-/// key with the audit trail, checks the copy, then deletes the quarantined one (so the object
-/// is in exactly one of the two places at the end, and in at least one throughout). Refuses
-/// when the raw key holds an object: that is a newer upload, and replaying would overwrite it.
+/// key with the audit trail (and the copy's origin: key and ETag), and checks the copy. The
+/// quarantined copy is removed by validate-upload once the replayed object validates: the
+/// bucket policy lets only validate-upload delete there, and the object is in at least one of
+/// the two places throughout. Refuses when the raw key holds an object (a newer upload); the
+/// copy itself is conditional (`If-None-Match: *`), so an upload arriving after that check is
+/// not overwritten either.
 pub async fn replay(
     s3: &aws_sdk_s3::Client,
     uri: &str,
@@ -131,16 +135,24 @@ pub async fn replay(
         .metadata(
             META_REPLAYED_FROM,
             lakeline_core::text::header_safe(&qkey, 256),
-        );
+        )
+        .metadata(META_REPLAYED_ETAG, &etag)
+        // Never over a newer upload of the key that arrived after the check above.
+        .if_none_match("*");
     if let Some(ct) = head.content_type() {
         copy = copy.content_type(ct);
     }
-    copy.send().await.map_err(|e| {
-        anyhow::anyhow!(
+    if let Err(e) = copy.send().await {
+        if lakeline_aws::error_code(&e).as_deref() == Some("PreconditionFailed") {
+            bail!(
+                "s3://{bucket}/{raw_key} was uploaded meanwhile (a newer upload of that key): nothing was replayed, the quarantined object is kept"
+            );
+        }
+        bail!(
             "CopyObject {uri} → s3://{bucket}/{raw_key}: {}",
             lakeline_aws::describe(&e)
-        )
-    })?;
+        );
+    }
     let back = s3
         .head_object()
         .bucket(&bucket)
@@ -160,25 +172,13 @@ pub async fn replay(
             head.content_length()
         );
     }
-    s3.delete_object()
-        .bucket(&bucket)
-        .key(&qkey)
-        .if_match(&etag)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "DeleteObject {uri} (the copy in raw/ is complete; delete the quarantined one by hand): {}",
-                lakeline_aws::describe(&e)
-            )
-        })?;
     Ok(json!({
         "replayed": format!("s3://{bucket}/{raw_key}"),
         "from": uri,
         "previousVerdict": previous,
         "reason": reason,
         "at": now,
-        "next": "the upload event has validate-upload check it again: valid files are curated, invalid ones are quarantined again with a new alert",
+        "next": "the upload event has validate-upload check it again: a valid file is curated and its quarantined copy removed (by validate-upload, which alone may delete there); an invalid one is quarantined again with a new alert",
     }))
 }
 

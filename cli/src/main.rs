@@ -171,7 +171,7 @@ enum RegistryCmd {
         /// Lakeline.Config until each dataset's table exists and matches).
         #[arg(long, conflicts_with_all = ["warehouse", "catalog"])]
         no_tables: bool,
-        /// As for `check`.
+        /// As for `check` (default with `--stack`: the stack's `ArtifactUri`).
         #[arg(long)]
         artifact_prefix: Option<String>,
     },
@@ -205,7 +205,8 @@ fn main() -> ExitCode {
             RegistryCmd::Check {
                 file,
                 artifact_prefix,
-            } => registry_check(&file, artifact_prefix.as_deref()).map(|(_, _)| ExitCode::SUCCESS),
+            } => registry_check(&file, artifact_prefix.as_deref(), &placeholder_vars())
+                .map(|(_, _)| ExitCode::SUCCESS),
             RegistryCmd::Push {
                 file,
                 to,
@@ -312,11 +313,12 @@ fn print_json(v: serde_json::Value) -> anyhow::Result<ExitCode> {
 fn registry_check(
     file: &Path,
     artifact_prefix: Option<&str>,
+    vars: &lakeline_core::placeholders::Vars,
 ) -> anyhow::Result<(Registry, String)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let origin = file.display().to_string();
-    let reg = lakeline_core::placeholders::load(&text, &origin, &placeholder_vars())?;
+    let reg = lakeline_core::placeholders::load(&text, &origin, vars)?;
     if let Some(p) = artifact_prefix {
         reg.check_entry_points(p, &origin)?;
     }
@@ -340,9 +342,23 @@ async fn registry_push(
     no_tables: bool,
     artifact_prefix: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let (reg, text) = registry_check(file, artifact_prefix)?;
     let conf = lakeline_aws::sdk_config().await;
-    lakeline_cli::registry::push(&conf, &reg, &text, to, tables, no_tables).await?;
+    // With --stack, the registry is checked with that stack's placeholder values and artifact
+    // prefix (its outputs), not the shell's.
+    let outputs = match tables.stack() {
+        Some(stack) => Some(lakeline_cli::stack::StackOutputs::read(&conf, stack).await?),
+        None => None,
+    };
+    let (vars, artifact_prefix) = match &outputs {
+        Some(o) => (
+            o.placeholder_vars(),
+            artifact_prefix.or_else(|| o.artifact_prefix()),
+        ),
+        None => (placeholder_vars(), artifact_prefix),
+    };
+    let (reg, text) = registry_check(file, artifact_prefix, &vars)?;
+    lakeline_cli::registry::push(&conf, &reg, &text, to, outputs.as_ref(), tables, no_tables)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

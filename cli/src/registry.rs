@@ -8,23 +8,20 @@ use lakeline_table::Tables;
 use crate::stack::StackOutputs;
 use crate::table::{sync_all, TargetArgs};
 
-/// Publishes registry `reg` (its text `text`, checked) to `to`, or to the stack's
-/// `RegistryUri`: first every dataset's table is created or evolved to it (`tables`, or the
-/// stack's table bucket), unless `no_tables`; a refused table change publishes nothing.
-/// Every call is signed with `conf`.
+/// Publishes registry `reg` (its text `text`, checked) to `to`, or to the `RegistryUri` of
+/// the stack whose `outputs` are given: first every dataset's table is created or evolved to
+/// it (`tables`, or the stack's table bucket), unless `no_tables`; a refused table change
+/// publishes nothing. Every call is signed with `conf`.
 pub async fn push(
     conf: &aws_config::SdkConfig,
     reg: &Registry,
     text: &str,
     to: Option<&str>,
+    outputs: Option<&StackOutputs>,
     tables: &TargetArgs,
     no_tables: bool,
 ) -> anyhow::Result<()> {
-    let outputs = match tables.stack() {
-        Some(stack) => Some(StackOutputs::read(conf, stack).await?),
-        None => None,
-    };
-    let to = match (to, &outputs) {
+    let to = match (to, outputs) {
         (Some(to), _) => to.to_string(),
         (None, Some(o)) => o.registry_uri()?.to_string(),
         (None, None) => {
@@ -34,7 +31,7 @@ pub async fn push(
     let Some((bucket, key)) = to.strip_prefix("s3://").and_then(|r| r.split_once('/')) else {
         bail!("--to {to:?} is not an s3://bucket/key URI");
     };
-    let target = match (&outputs, no_tables) {
+    let target = match (outputs, no_tables) {
         (_, true) => None,
         (Some(o), false) => Some(o.tables()?),
         (None, false) => Some(tables.target_if_any(Some(conf)).await?.ok_or_else(|| {

@@ -70,7 +70,33 @@ impl StackOutputs {
     pub fn registry_uri(&self) -> anyhow::Result<&str> {
         self.get("RegistryUri")
     }
+
+    /// The values the stack's functions fill the registry's `${LAKELINE_…}` placeholders with
+    /// (template.yaml sets each function variable from the same reference as the output), so
+    /// a registry is checked against this stack, not against the shell it is pushed from.
+    pub fn placeholder_vars(&self) -> lakeline_core::placeholders::Vars {
+        PLACEHOLDER_OUTPUTS
+            .iter()
+            .filter_map(|(var, output)| {
+                let v = self.outputs.get(*output).filter(|v| !v.is_empty())?;
+                Some((var.to_string(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// The stack's artifact prefix (`ArtifactUri`), where Spark entry points must live.
+    pub fn artifact_prefix(&self) -> Option<&str> {
+        self.outputs.get("ArtifactUri").map(String::as_str)
+    }
 }
+
+/// Registry placeholder → the stack output holding the value the functions' environment has.
+pub const PLACEHOLDER_OUTPUTS: &[(&str, &str)] = &[
+    ("LAKELINE_GLUE_CURATE_JOB", "GlueCurateJobName"),
+    ("LAKELINE_GLUE_COMPACT_JOB", "GlueCompactJobName"),
+    ("LAKELINE_EMR_APPLICATION_ID", "EmrApplicationId"),
+    ("LAKELINE_ARTIFACT_PREFIX", "ArtifactUri"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -97,6 +123,21 @@ mod tests {
             }
         );
         assert_eq!(s.registry_uri().unwrap(), "s3://b/config/datasets.yaml");
+        assert!(s.placeholder_vars().is_empty());
+        let jobs = StackOutputs::from_outputs(
+            "lake",
+            BTreeMap::from([
+                ("GlueCurateJobName".into(), "lake-curate".into()),
+                ("EmrApplicationId".into(), String::new()),
+            ]),
+        );
+        assert_eq!(
+            jobs.placeholder_vars(),
+            lakeline_core::placeholders::Vars::from([(
+                "LAKELINE_GLUE_CURATE_JOB".to_string(),
+                "lake-curate".to_string()
+            )])
+        );
         let old = StackOutputs::from_outputs("old", BTreeMap::new());
         let e = old.tables().unwrap_err().to_string();
         assert!(e.contains("stack old has no output TableBucketArn"), "{e}");

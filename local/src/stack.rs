@@ -471,6 +471,10 @@ impl Stack {
                     "ValidateUploadFunctionName",
                     self.functions["validate-upload"].clone(),
                 ),
+                ("GlueCurateJobName", self.glue_job.clone()),
+                ("GlueCompactJobName", format!("{}-compact", self.bucket)),
+                ("EmrApplicationId", self.emr_app.clone()),
+                ("ArtifactUri", format!("s3://{}/artifacts/", self.bucket)),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), json!({ "Value": v }))),

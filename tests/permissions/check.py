@@ -60,13 +60,9 @@ class Exception_:
 
 
 EXCEPTIONS = [
-    # docs/faults-and-recovery.md ("A current limitation of replay"): the bucket policy lets
-    # only validate-upload write or delete under quarantine/. Issue 26 item 3 fixes replay.
-    Exception_("replay-deletes-quarantined-copy",
-               "`lakeline replay` deletes the quarantined copy, which the bucket policy "
-               "(OnlyValidateUploadWritesOrDeletesQuarantine) forbids to all but validate-upload; "
-               "fixed by issue 26 item 3",
-               PERSON_PREFIX + "operator", "s3:DeleteObject", "arn:aws:s3:::*/quarantine/*"),
+    # None: a denial the template would make is a failure. (`lakeline replay` deleting the
+    # quarantined copy, which the bucket policy forbids, was one until validate-upload took that
+    # delete over.)
 ]
 # tests/tests/smoke_lambda.rs: `cargo lambda watch` gives all six binaries one environment, so
 # one key; their calls are the handlers' calls the other tests check role by role.

@@ -156,13 +156,25 @@ def test_a_write_to_a_warehouse_is_checked_as_put_table_data(tmp_path, expanded)
     assert "no statement of CurateFunctionRole allows it" in failures[0]
 
 
-def test_replay_delete_is_a_named_exception(tmp_path, expanded):
+def test_the_operator_may_not_delete_quarantined_copies(tmp_path, expanded):
+    """replay leaves that to validate-upload (the bucket policy's only deleter there)."""
     r = run(tmp_path, expanded,
             call("lakeline-person-operator", "s3:DeleteObject", obj("quarantine/raw/o/x.csv")))
-    assert r.denied == [] and r.excepted == {"replay-deletes-quarantined-copy": 1}
+    assert len(r.denied) == 1 and r.excepted == {}
+    r = run(tmp_path, expanded,
+            call(role("ValidateUploadFunctionRole"), "s3:DeleteObject", obj("quarantine/raw/o/x.csv")))
+    assert r.denied == []
+
+
+def test_a_named_exception_is_reported_not_failed(tmp_path, expanded, monkeypatch):
+    monkeypatch.setattr(check, "EXCEPTIONS", [check.Exception_(
+        "known", "documented", "lakeline-person-operator", "s3:DeleteObject", "arn:aws:s3:::*/quarantine/*")])
+    r = run(tmp_path, expanded,
+            call("lakeline-person-operator", "s3:DeleteObject", obj("quarantine/raw/o/x.csv")))
+    assert r.denied == [] and r.excepted == {"known": 1}
     out = io.StringIO()
     check.render(r, summary=True, out=out)
-    assert "exception replay-deletes-quarantined-copy" in out.getvalue()
+    assert "exception known" in out.getvalue()
 
 
 def test_admin_and_deliveries_are_counted_not_checked(tmp_path, expanded):

@@ -703,7 +703,7 @@ VALIDATE_RAW = {
 def test_validate_upload_may_do_exactly_what_it_does(deploy, params):
     """validate-upload: reads the registry; ListBucket (HEAD of a missing object is a 404);
     reads, tags and removes the raw objects it judges; writes and verifies its quarantine copies
-    (multipart: abort); creates and gives back its unclaimed-upload markers under
+    (multipart: abort) and removes a replayed copy once it validated; creates and gives back its unclaimed-upload markers under
     _lakeline/unclaimed/ (put, delete: nothing else there, not even a read); starts the
     pipeline, publishes alerts with the topic's key; its failed events go to the DLQ."""
     for extra in ({}, {"QuarantinePrefix": "rejected/", "CuratedPrefix": "gold/"}):
@@ -720,7 +720,8 @@ def test_validate_upload_may_do_exactly_what_it_does(deploy, params):
             lake: {"s3:ListBucket"},
             lake + "/raw/*": VALIDATE_RAW,
             lake + f"/{quarantine}*": {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject",
-                                        "s3:GetObjectTagging", "s3:AbortMultipartUpload"},
+                                        "s3:GetObjectTagging", "s3:AbortMultipartUpload",
+                                        "s3:DeleteObject"},
             lake + "/_lakeline/unclaimed/*": {"s3:PutObject", "s3:DeleteObject"},
             f"{STACK}-Pipeline": {"states:StartExecution"},
             f"{STACK}-AlertTopic": {"sns:Publish"},

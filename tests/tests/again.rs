@@ -153,7 +153,10 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     .await
     .unwrap();
     assert_eq!(r["replayed"], format!("s3://{}/{key}", d.lake.bucket));
-    assert!(!d.lake.exists(&qkey).await, "moved, not copied");
+    // Copied back: the quarantined copy stays until the replayed file validates (only
+    // validate-upload may delete there).
+    assert!(d.lake.exists(&qkey).await);
+    assert_eq!(d.lake.body(&key).await, bad);
     let head = d
         .lake
         .s3
@@ -198,8 +201,13 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     )
     .await
     .unwrap();
+    assert!(
+        d.lake.exists(&qkey).await,
+        "kept until the replayed file validates"
+    );
     let outcomes = deliver_queued(&d, &queue, 1).await;
     assert_eq!(outcomes[0]["outcome"], "valid", "{outcomes:?}");
+    assert_eq!(outcomes[0]["released"], qkey.as_str(), "{outcomes:?}");
     let arn = d.execution_arn(outcomes[0]["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(60)).await;
     assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());

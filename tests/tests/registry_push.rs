@@ -2,6 +2,7 @@
 //! is found by its name (its outputs), every dataset's table is brought up to the registry
 //! before the registry goes live, and a table change lakeline refuses publishes nothing.
 
+use lakeline_cli::stack::StackOutputs;
 use lakeline_cli::table::TargetArgs;
 use lakeline_core::registry::Registry;
 use lakeline_tests::pipeline::{Deployment, Options};
@@ -41,9 +42,18 @@ async fn push_by_stack_name_evolves_the_tables_then_publishes() {
         cols.push(serde_yaml_ng::from_str("{name: note, type: string}").unwrap())
     });
     let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
-    lakeline_cli::registry::push(&writer, &reg, &text, None, &by_stack(&d), false)
-        .await
-        .unwrap();
+    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
+    lakeline_cli::registry::push(
+        &writer,
+        &reg,
+        &text,
+        None,
+        Some(&outputs),
+        &by_stack(&d),
+        false,
+    )
+    .await
+    .unwrap();
     // The table has the new column, optional, with a fresh id; the old ones kept theirs.
     let after = d.table_view("orders").await;
     let note = after.columns.iter().find(|c| c.name == "note").unwrap();
@@ -70,9 +80,17 @@ async fn push_by_stack_name_evolves_the_tables_then_publishes() {
         }
     });
     let bad = Registry::from_yaml(&retyped, "retyped.yaml").unwrap();
-    let e = lakeline_cli::registry::push(&writer, &bad, &retyped, None, &by_stack(&d), false)
-        .await
-        .unwrap_err();
+    let e = lakeline_cli::registry::push(
+        &writer,
+        &bad,
+        &retyped,
+        None,
+        Some(&outputs),
+        &by_stack(&d),
+        false,
+    )
+    .await
+    .unwrap_err();
     let msg = format!("{e:#}");
     assert!(
         msg.contains("amount") && msg.contains("not published"),
@@ -97,13 +115,42 @@ async fn push_without_tables_says_where_to_name_them() {
         catalog: None,
         stack: None,
     };
-    let e =
-        lakeline_cli::registry::push(&writer, &d.stack.registry, &text, Some(&to), &none, false)
-            .await
-            .unwrap_err()
-            .to_string();
+    let e = lakeline_cli::registry::push(
+        &writer,
+        &d.stack.registry,
+        &text,
+        Some(&to),
+        None,
+        &none,
+        false,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("--stack NAME") && e.contains("--no-tables"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_registry_is_checked_with_the_stacks_placeholder_values_not_the_shells() {
+    let d = Deployment::new(Options::default()).await;
+    let writer = as_person(&d.lake.conf, Person::RegistryWriter);
+    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
+    let vars = outputs.placeholder_vars();
+    // The values the stack's functions fill in: its own Glue job, application and artifacts.
+    assert_eq!(vars["LAKELINE_GLUE_CURATE_JOB"], d.stack.glue_job);
+    assert_eq!(vars["LAKELINE_EMR_APPLICATION_ID"], d.stack.emr_app);
+    assert_eq!(
+        outputs.artifact_prefix(),
+        Some(format!("s3://{}/artifacts/", d.stack.bucket).as_str())
+    );
+    let text = "version: 1\ndatasets:\n  big:\n    key_pattern: raw/big/dt={date}/{file}\n    format: csv\n    columns: [{name: id, type: int}]\n    job: {engine: glue, job_name: ${LAKELINE_GLUE_CURATE_JOB}, target_prefix: curated/big/, above: 1GiB}\n";
+    let reg = lakeline_core::placeholders::load(text, "r.yaml", &vars).unwrap();
+    let (_, big) = reg.dataset("big").unwrap();
+    match big.job.as_ref().unwrap() {
+        lakeline_core::jobs::JobSpec::Glue(g) => assert_eq!(g.job_name, d.stack.glue_job),
+        other => panic!("{other:?}"),
+    }
 }

@@ -185,6 +185,10 @@ pub enum Outcome {
         execution: String,
         /// True when an earlier delivery had already started it.
         duplicate: bool,
+        /// A replayed object: the quarantined copy it came back from, removed now that it
+        /// validated.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        released: Option<String>,
     },
     /// Invalid: moved to quarantine, alert sent.
     Quarantined {
@@ -254,6 +258,7 @@ fn log_outcome(o: &Outcome) {
             rows,
             execution,
             duplicate,
+            ..
         } => {
             if *duplicate {
                 info!(%key, %dataset, %execution, "duplicate delivery: execution already exists");
@@ -410,7 +415,11 @@ async fn handle_record(
                     &upload,
                 ),
             };
-            start_pipeline(deps, &obj, &report, &m, name).await
+            let replayed = keys::replayed_from(
+                |k| head.metadata.get(k).map(String::as_str),
+                &deps.registry.lake.quarantine_prefix,
+            );
+            start_pipeline(deps, &obj, &report, &m, name, replayed).await
         }
         Verdict::Invalid => quarantine::quarantine(deps, &obj, report, partition.as_deref()).await,
     }
@@ -555,6 +564,7 @@ async fn start_pipeline(
     report: &Report,
     m: &lakeline_core::registry::KeyMatch,
     execution: String,
+    replayed: Option<(String, String)>,
 ) -> Result<Outcome, HandlerError> {
     s3io::merge_tags(
         &deps.s3,
@@ -583,11 +593,23 @@ async fn start_pipeline(
         Err(e) if laws::error_code(&e).as_deref() == Some("ExecutionAlreadyExists") => true,
         Err(e) => return Err(HandlerError::from_sdk("StartExecution", &e)),
     };
+    // A replayed object that validated is back in the lake for good: its quarantined copy goes
+    // (only validate-upload may delete there), and only the copy it was replayed from (its
+    // ETag), never a newer quarantined upload of the key. A retry finds it gone: fine.
+    let released = match replayed {
+        Some((qkey, qetag)) => {
+            s3io::delete_if_match(&deps.s3, &obj.bucket, &qkey, &qetag).await?;
+            info!(key = %obj.key, quarantined = %qkey, "replayed object validated; its quarantined copy removed");
+            Some(qkey)
+        }
+        None => None,
+    };
     Ok(Outcome::Valid {
         key: obj.key.clone(),
         dataset: report.dataset.clone(),
         rows: report.rows,
         execution,
         duplicate,
+        released,
     })
 }

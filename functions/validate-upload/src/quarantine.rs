@@ -535,6 +535,7 @@ mod tests {
 
     fn head(size: u64, etag: &str, checksum: Option<Checksum>, kms: bool) -> Head {
         Head {
+            metadata: Default::default(),
             etag: etag.into(),
             size,
             content_type: None,

@@ -51,6 +51,8 @@ pub struct Head {
     pub checksum: Option<Checksum>,
     /// SSE-KMS, DSSE-KMS or SSE-C: the ETag is then not the MD5 of the bytes.
     pub etag_not_md5: bool,
+    /// User metadata (`x-amz-meta-…`), e.g. a replayed object's origin.
+    pub metadata: std::collections::HashMap<String, String>,
 }
 
 /// A checksum as S3 stores it: algorithm (`CRC64NVME`, `CRC32`, `CRC32C`, `SHA1`, `SHA256`),
@@ -117,6 +119,7 @@ pub async fn head(
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),
             content_type: h.content_type().map(str::to_string),
+            metadata: h.metadata().cloned().unwrap_or_default(),
             last_modified: h
                 .last_modified()
                 .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
@@ -300,4 +303,33 @@ pub async fn merge_tags(
         .await
         .map_err(|e| HandlerError::from_sdk(&what, &e))?;
     Ok(())
+}
+
+/// Deletes `key` only while its ETag is `etag`: gone already, or replaced by another object
+/// (412), it is left as it is. Any other failure is the handler's error (a retry deletes it).
+pub async fn delete_if_match(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+) -> Result<(), HandlerError> {
+    match s3
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .if_match(etag)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) if laws::error_code(&e).as_deref() == Some("PreconditionFailed") => {
+            tracing::warn!(%key, "not deleted: another object replaced it");
+            Ok(())
+        }
+        Err(e) => Err(HandlerError::from_sdk(
+            &format!("DeleteObject s3://{bucket}/{key}"),
+            &e,
+        )),
+    }
 }

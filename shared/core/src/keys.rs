@@ -101,6 +101,27 @@ pub fn quarantine_key_for_upload(quarantine_prefix: &str, key: &str, etag: &str)
     format!("{}.{tag}", quarantine_key(quarantine_prefix, key))
 }
 
+/// Metadata (`x-amz-meta-…`) of an object `lakeline replay` put back at its raw key: the
+/// quarantine key it came from. validate-upload removes that copy once the replayed object
+/// validates (the bucket policy lets only validate-upload delete under the quarantine prefix).
+pub const META_REPLAYED_FROM: &str = "lakeline-replayed-from";
+/// The ETag of the quarantined copy it was replayed from: only that copy is removed (a newer
+/// quarantined upload at the same key stays).
+pub const META_REPLAYED_ETAG: &str = "lakeline-replayed-etag";
+
+/// The quarantined copy an object with user metadata `meta` was replayed from, if any and if
+/// it lies under `quarantine_prefix` (metadata is writable by whoever uploads; anything else
+/// is ignored): (key, ETag).
+pub fn replayed_from<'m>(
+    meta: impl Fn(&str) -> Option<&'m str>,
+    quarantine_prefix: &str,
+) -> Option<(String, String)> {
+    let key = meta(META_REPLAYED_FROM)?;
+    let etag = meta(META_REPLAYED_ETAG)?;
+    (key.starts_with(quarantine_prefix) && key.len() > quarantine_prefix.len() && !etag.is_empty())
+        .then(|| (key.to_string(), etag.trim_matches('"').to_string()))
+}
+
 /// Longest execution name Step Functions accepts.
 pub const EXECUTION_NAME_MAX: usize = 80;
 
@@ -157,6 +178,53 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replayed_object_names_its_quarantined_copy_only_under_the_prefix() {
+        let meta = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        };
+        for (pairs, want) in [
+            (
+                &[
+                    (META_REPLAYED_FROM, "quarantine/raw/o/a.csv"),
+                    (META_REPLAYED_ETAG, "\"e1\""),
+                ][..],
+                Some(("quarantine/raw/o/a.csv", "e1")),
+            ),
+            // Not under the quarantine prefix: metadata is the uploader's to write.
+            (
+                &[
+                    (META_REPLAYED_FROM, "raw/o/a.csv"),
+                    (META_REPLAYED_ETAG, "e1"),
+                ][..],
+                None,
+            ),
+            (
+                &[
+                    (META_REPLAYED_FROM, "quarantine/"),
+                    (META_REPLAYED_ETAG, "e1"),
+                ][..],
+                None,
+            ),
+            // Without the copy's ETag nothing is removed.
+            (&[(META_REPLAYED_FROM, "quarantine/raw/o/a.csv")][..], None),
+            (
+                &[
+                    (META_REPLAYED_FROM, "quarantine/raw/o/a.csv"),
+                    (META_REPLAYED_ETAG, ""),
+                ][..],
+                None,
+            ),
+            (&[][..], None),
+        ] {
+            assert_eq!(
+                replayed_from(meta(pairs), "quarantine/"),
+                want.map(|(k, e)| (k.to_string(), e.to_string())),
+                "{pairs:?}"
+            );
+        }
+    }
 
     #[test]
     fn decodes_event_keys() {
