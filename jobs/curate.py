@@ -1196,6 +1196,13 @@ TABLE_STAGING_PREFIX = STAGING_PREFIX + "tables/"
 SOURCE_COLUMN, VERSION_COLUMN, DATE_COLUMN = "_lakeline_source", "_lakeline_version", "_lakeline_date"
 
 
+def staged_prefix(dataset, raw_key, version):
+    """lakeline_core::curate::staged_prefix: where a delivery's data files are staged for the
+    commit step, `_lakeline/staging/tables/<dataset>/<stem>/<version, made key-safe>/`."""
+    safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", version)
+    return f"{TABLE_STAGING_PREFIX}{dataset}/{output_stem(raw_key)}/{safe}/"
+
+
 def key_date(pattern, key):
     """The `{date}` of `key` under key pattern `pattern` (KeyPattern::matches: a placeholder's
     value runs to the next literal; `{file}` is the rest), or None when the pattern has none."""
@@ -1249,8 +1256,7 @@ def stage_for_table(spark, args, ds, df, storage, key, head, started):
     fields = json.loads(args.table_fields)
     version = args.version or head.etag
     out = table_frame(df, ds, key, version, fields)
-    safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", version)
-    staging = f"{TABLE_STAGING_PREFIX}{ds.name}/{output_stem(key)}/{safe}/"
+    staging = staged_prefix(ds.name, key, version)
     source = storage.uri(key)
     try:
         parts = write_staged(out, storage, staging, args.max_records_per_file)
@@ -1298,7 +1304,7 @@ def manifest_sources(args):
     if not files:
         raise JobError(f"lakeline curate: manifest {args.manifest} lists no files")
     # The files live where the manifest does (same bucket, or the same local lake root).
-    return [storage.uri(f["key"]) for f in files]
+    return [(storage.uri(f["key"]), f.get("etag")) for f in files]
 
 
 def run_all(spark, args):
@@ -1308,9 +1314,11 @@ def run_all(spark, args):
     if args.manifest is None:
         return run(spark, args)
     summaries = []
-    for source in manifest_sources(args):
+    for source, etag in manifest_sources(args):
         one = argparse.Namespace(**vars(args))
         one.source, one.manifest = source, None
+        # Each member is its own delivery: its version is the ETag validation judged.
+        one.version = args.version or etag
         summaries.append(run(spark, one))
     return {"job": "curate", "manifest": args.manifest, "files": summaries,
             "rows": sum(s["rows"] for s in summaries)}

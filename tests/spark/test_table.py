@@ -35,6 +35,16 @@ def show(dataset, wh):
     return json.loads(lakeline("table", "show", "--dataset", dataset, "--warehouse", str(wh), "--json").stdout)
 
 
+@pytest.mark.parametrize("dataset,key,version,want", [
+    ("orders", "raw/orders/dt=2026-11-25/good.csv", "v1", "_lakeline/staging/tables/orders/good-75e70125da91/v1/"),
+    ("orders", "raw/orders/dt=2026-11-25/good.csv", '"3858f62230ac3c91"/x y',
+     "_lakeline/staging/tables/orders/good-75e70125da91/_3858f62230ac3c91__x_y/"),
+])
+def test_staged_prefix_is_the_commit_steps(dataset, key, version, want):
+    """The same vectors as lakeline_core::curate's staged_prefixes_table."""
+    assert curate.staged_prefix(dataset, key, version) == want
+
+
 def stage(spark, lake, key, dataset, fields, version):
     args = curate.parse_args([
         "--source", str(Path(lake) / key), "--lake-root", str(lake), "--registry", REAL_REGISTRY,

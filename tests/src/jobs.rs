@@ -91,6 +91,8 @@ impl Jobs {
             registry: Arc::new(registry),
             region: "us-east-1".into(),
             poll: Default::default(),
+            // Runs write the curated/ prefix here; table mode is the pipeline tests'.
+            tables: None,
         }
     }
 }

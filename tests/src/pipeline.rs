@@ -138,6 +138,42 @@ impl Deployment {
         crate::tables::rows_by_source(&tables, &self.stack.registry, dataset, id).await
     }
 
+    /// Stages the data file the dataset's Spark job would stage for `key` (uploaded with
+    /// `body`, ETag `etag`) under [`lakeline_core::curate::staged_prefix`]: the emulator's Glue
+    /// and EMR Serverless run nothing, so this stands in for the job's output, written by the
+    /// Lambda's encoder with the table's field ids and the delivery's lineage (what
+    /// `jobs/curate.py` in table mode writes: tests/spark/test_table.py). The pipeline's
+    /// CommitStaged step then commits it. Written as the harness, like the upload itself.
+    pub async fn stage_as_spark(&self, dataset: &str, key: &str, body: &[u8], etag: &str) {
+        use lakeline_core::curate::{curate_stream_as, Provenance, TableShape};
+        let tables = self.stack.tables(&self.stack.conf).await.unwrap();
+        let (name, ds) = self.stack.registry.dataset(dataset).unwrap();
+        let table = tables.load_table(&tables.ident(name)).await.unwrap();
+        let m = ds.key_pattern.matches(key).unwrap();
+        let lineage = lakeline_core::table::Lineage {
+            source: key.to_string(),
+            version: etag.to_string(),
+            date: m
+                .date
+                .as_deref()
+                .and_then(|d| lakeline_core::types::parse_date(d.as_bytes())),
+        };
+        let ids = lakeline_table::schema::field_ids(table.metadata().current_schema());
+        let shape = TableShape::new(ds, &ids, &lineage).unwrap();
+        let prov = Provenance {
+            source: key.to_string(),
+            source_version: etag.to_string(),
+            dataset: dataset.to_string(),
+            registry_sha256: String::new(),
+        };
+        let (_, file) =
+            curate_stream_as(dataset, ds, key, 20, body, Vec::new(), &prov, Some(&shape)).unwrap();
+        let staged = lakeline_core::curate::staged_prefix(dataset, key, etag);
+        self.lake
+            .put(&format!("{staged}part-00000-c000.zstd.parquet"), file)
+            .await;
+    }
+
     /// `dataset`'s table at a glance: snapshots with their sources, rows, files.
     pub async fn table_view(&self, dataset: &str) -> lakeline_table::show::TableView {
         let tables = self.stack.tables(&self.stack.conf).await.unwrap();

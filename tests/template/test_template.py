@@ -38,6 +38,7 @@ EXPECTED_ACTIONS = {
         "s3tables:GetTableData", "s3tables:PutTableData",
     },
     "StartJobFunctionRole": {
+        "s3tables:GetTable", "s3tables:GetTableData",
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
         "emr-serverless:StartJobRun", "emr-serverless:GetJobRun", "emr-serverless:TagResource",
         "iam:PassRole",
@@ -612,7 +613,8 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
     allowed = {
         "ValidateUploadFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/quarantine/*",
                                        lake + "/_lakeline/unclaimed/*"},
-        "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet"},
+        "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet",
+                               lake + "/_lakeline/staging/tables/*"},
         "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json",
                                         lake + "/_lakeline/compaction/*",
@@ -656,6 +658,7 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
         lake + "/config/datasets.yaml": {"s3:GetObject"},
         lake + "/raw/*": S3_READS,
         lake + "/curated/*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
+        lake + "/_lakeline/staging/tables/*": {"s3:GetObject"},  # a Spark run's staged files
         lake: {"s3:ListBucket"},  # HEAD of a missing object answers 404, not 403
         tables + "/table/*": {"s3tables:GetTable", "s3tables:UpdateTableMetadataLocation",
                               "s3tables:GetTableData", "s3tables:PutTableData"},

@@ -564,7 +564,8 @@ async fn a_crash_at_any_compaction_commit_step_loses_and_duplicates_no_row() {
 /// (`batch_seconds: 0`; batched files share one run and do not meet the limit: pipeline.rs). StartJob fails with `Lakeline.JobRetryable` for
 /// the runs that do not fit; the pipeline's Retry on that error (30 s, doubling, 6 attempts,
 /// full jitter) starts them once the slot is free, and every execution SUCCEEDS with one Glue
-/// run each. moto's Glue runs execute nothing, so no curated data is claimed (none exists).
+/// run each, its staged data file committed to the table. moto's Glue runs execute nothing: the
+/// test stages what the job would ([`Deployment::stage_as_spark`]), and `curated/` stays empty.
 #[tokio::test]
 async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds() {
     let held = GlueRunsHeld::take().await;
@@ -586,7 +587,13 @@ async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds(
         .collect();
     let mut events = Vec::new();
     for k in &keys {
-        events.push(d.lake.upload(k, body.clone()).await);
+        let event = d.lake.upload(k, body.clone()).await;
+        let etag = event["Records"][0]["s3"]["object"]["eTag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        d.stage_as_spark("orders", k, &body, &etag).await;
+        events.push(event);
     }
     let (a, b, c) = tokio::join!(
         d.deliver(&events[0]),
@@ -614,6 +621,7 @@ async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds(
         let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
         assert_eq!(out["engine"], "glue", "{out}");
         assert_eq!(out["job"]["status"], "SUCCEEDED", "{out}");
+        assert_eq!(out["commit"]["status"], "COMMITTED", "{out}");
         let history = d.history(&arn).await;
         assert_eq!(entered(&history, "Curate"), 0);
         refusals.extend(history.iter().filter_map(|e| {
@@ -663,6 +671,11 @@ async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds(
     assert!(
         curated.is_empty(),
         "moto's Glue writes nothing: {curated:?}"
+    );
+    let ids = lakeline_tests::tables::csv_ids(&body);
+    assert_eq!(
+        d.table_ids("orders", "order_id").await,
+        keys.iter().map(|k| (k.clone(), ids.clone())).collect()
     );
     assert!(d.lake.alerts(1, Duration::from_secs(2)).await.is_empty());
 }

@@ -185,12 +185,18 @@ async fn happy_path_spark_job_runs_with_polling_then_succeeds() {
     })
     .await;
     let partition = format!("dt={DT}");
-    let o = start_from_upload(
-        &d,
-        &format!("raw/orders/{partition}/good.csv"),
-        sample("orders/good.csv"),
-    )
-    .await;
+    let key = format!("raw/orders/{partition}/good.csv");
+    let body = sample("orders/good.csv");
+    let event = d.lake.upload(&key, body.clone()).await;
+    let etag = event["Records"][0]["s3"]["object"]["eTag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // What the Glue job stages (the emulator's Glue runs nothing).
+    d.stage_as_spark("orders", &key, &body, &etag).await;
+    let (err, res) = d.deliver(&event).await;
+    assert_eq!(err, None, "{res}");
+    let o = outcome(&res).clone();
     assert_eq!(o["outcome"], "valid", "{o}");
     let arn = d.execution_arn(o["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(90)).await;
@@ -212,6 +218,23 @@ async fn happy_path_spark_job_runs_with_polling_then_succeeds() {
     );
     assert_eq!(out["job"]["status"], "SUCCEEDED");
     assert_eq!(out["job"]["run"]["jobName"], d.stack.glue_job.as_str());
+    assert_eq!(out["job"]["run"]["table"], true, "{out}");
+    // The run's staged data file, committed by the pipeline's CommitStaged step.
+    assert_eq!(out["commit"]["status"], "COMMITTED", "{out}");
+    assert_eq!(out["commit"]["engine"], "spark", "{out}");
+    assert_eq!(
+        d.table_ids("orders", "order_id").await,
+        BTreeMap::from([(key.clone(), lakeline_tests::tables::csv_ids(&body))])
+    );
+    let view = d.table_view("orders").await;
+    assert_eq!(
+        view.snapshots.last().unwrap().engine.as_deref(),
+        Some("spark")
+    );
+    assert!(view
+        .files
+        .iter()
+        .all(|f| !f.path.contains("/_lakeline/staging/")));
     // The job was RUNNING for a few checks (moto's state manager), each after a Wait.
     let checks = entered(&history, "CheckJob");
     assert!(checks >= 3, "CheckJob entered {checks} times");
@@ -220,10 +243,11 @@ async fn happy_path_spark_job_runs_with_polling_then_succeeds() {
     let polls = entered(&history, "WaitForJob");
     let n = transitions(&history);
     println!("spark path: {n} state transitions, {polls} job polls");
-    // Route, JoinBatch, Batched?, WaitForBatch, StartBatch, InBatch?, Summarize, Done, and
-    // CheckJob + JobDone? (+ WaitForJob) per check.
+    // Route, JoinBatch, Batched?, WaitForBatch, StartBatch, InBatch?, CommitStaged,
+    // SummarizeCommitted, Done, and CheckJob + JobDone? (+ WaitForJob) per check.
     assert_eq!(entered(&history, "StartBatch"), 1);
-    assert!(n <= 10 + 3 * polls, "{n} transitions for {polls} polls");
+    assert_eq!(entered(&history, "CommitStaged"), 1);
+    assert!(n <= 11 + 3 * polls, "{n} transitions for {polls} polls");
 }
 
 #[tokio::test]
@@ -282,8 +306,9 @@ async fn a_job_that_cannot_start_is_alerted_and_the_execution_fails() {
 }
 
 /// A burst into one partition: one Spark run for all of them, not one per file, and none fails
-/// on Glue's concurrency (MaxConcurrentRuns 1 here). (moto's Glue runs write nothing: this
-/// proves the orchestration, not curated data.)
+/// on Glue's concurrency (MaxConcurrentRuns 1 here); each member's staged data file is then
+/// committed to the table as its own delivery. (moto's Glue runs write nothing: the test stages
+/// what the job would, [`Deployment::stage_as_spark`].)
 #[tokio::test]
 async fn a_burst_into_one_partition_is_one_spark_run() {
     let d = Deployment::new(Options {
@@ -296,10 +321,22 @@ async fn a_burst_into_one_partition_is_one_spark_run() {
     let keys: Vec<String> = (0..8)
         .map(|i| format!("raw/orders/{partition}/burst-{i}.csv"))
         .collect();
-    let started = futures_util::future::join_all(
-        keys.iter()
-            .map(|k| start_from_upload(&d, k, sample("orders/good.csv"))),
-    )
+    let body = sample("orders/good.csv");
+    let mut events = Vec::new();
+    for k in &keys {
+        let event = d.lake.upload(k, body.clone()).await;
+        let etag = event["Records"][0]["s3"]["object"]["eTag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        d.stage_as_spark("orders", k, &body, &etag).await;
+        events.push(event);
+    }
+    let started = futures_util::future::join_all(events.iter().map(|e| async {
+        let (err, res) = d.deliver(e).await;
+        assert_eq!(err, None, "{res}");
+        outcome(&res).clone()
+    }))
     .await;
     let arns: Vec<String> = started
         .iter()
@@ -360,6 +397,38 @@ async fn a_burst_into_one_partition_is_one_spark_run() {
         .collect();
     want.sort();
     assert_eq!(listed, want);
+    // Every member's rows are in the table once, under its own key.
+    let ids = lakeline_tests::tables::csv_ids(&body);
+    assert_eq!(
+        d.table_ids("orders", "order_id").await,
+        keys.iter().map(|k| (k.clone(), ids.clone())).collect()
+    );
+}
+
+/// A Spark run that SUCCEEDED but staged nothing for the upload (a job that wrote elsewhere,
+/// or nothing): the commit step commits nothing, and the execution fails saying so, to be run
+/// again; it never ends SUCCEEDED without the rows in the table.
+#[tokio::test]
+async fn a_spark_run_that_staged_nothing_fails_the_commit_step() {
+    let held = GlueRunsHeld::take().await;
+    let d = Deployment::new(Options {
+        registry: lakeline_tests::pipeline::spark_registry(),
+        ..Options::default()
+    })
+    .await;
+    let key = format!("raw/orders/dt={DT}/nothing.csv");
+    let o = start_from_upload(&d, &key, sample("orders/good.csv")).await;
+    let arn = d.execution_arn(o["execution"].as_str().unwrap());
+    let done = d.finished(&arn, Duration::from_secs(90)).await;
+    held.release().await;
+    assert_eq!(done.status().as_str(), "FAILED", "{:?}", done.output());
+    assert_eq!(done.error(), Some(error_names::CURATE_FAILED));
+    let cause = done.cause().unwrap_or_default();
+    assert!(
+        cause.contains("staged no data file") && cause.contains("nothing was committed"),
+        "{cause}"
+    );
+    assert_eq!(d.table_view("orders").await.snapshots.len(), 0);
 }
 
 #[tokio::test]

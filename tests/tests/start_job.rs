@@ -302,6 +302,7 @@ fn mocked_deps(
                 .region(aws_sdk_s3::config::Region::new("eu-west-1"))
                 .build(),
         ),
+        tables: None,
         glue,
         emr,
         registry: std::sync::Arc::new(reg),

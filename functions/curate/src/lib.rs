@@ -37,6 +37,7 @@ use lakeline_core::error_names;
 use lakeline_core::jobs::{self, Route};
 use lakeline_core::metrics::{Emf, Unit};
 use lakeline_core::registry::{Format, Registry};
+use lakeline_table::catalog::{TABLE_BUCKET_VAR, TABLE_NAMESPACE_VAR};
 use lakeline_table::Tables;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,11 +46,6 @@ use tracing::{info, warn};
 
 use lakeline_aws::upload;
 pub use lakeline_aws::upload::PART_SIZE;
-
-/// The environment variable naming the stack's S3 Tables table bucket (its ARN).
-pub const TABLE_BUCKET_VAR: &str = "LAKELINE_TABLE_BUCKET_ARN";
-/// The environment variable naming the tables' namespace in it.
-pub const TABLE_NAMESPACE_VAR: &str = "LAKELINE_TABLE_NAMESPACE";
 
 /// How long before Lambda's deadline curate gives up on its own, aborting the upload and
 /// saying so: time enough to abort and answer (see [`stop_before`]).
@@ -81,22 +77,17 @@ impl Deps {
     ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
-        let tables = match env.var(TABLE_BUCKET_VAR).filter(|v| !v.is_empty()) {
-            Some(arn) => {
-                let ns = env
-                    .var(TABLE_NAMESPACE_VAR)
-                    .filter(|v| !v.is_empty())
-                    .unwrap_or_else(|| "lakeline".into());
-                let t = Tables::open_s3tables(conf, &arn, &ns).await.map_err(|e| {
-                    lakeline_core::Error::Env {
-                        name: TABLE_BUCKET_VAR.into(),
-                        message: format!("opening the tables of {arn}/{ns}: {e}"),
-                    }
-                })?;
-                Some(Arc::new(t))
-            }
-            None => None,
-        };
+        let tables = Tables::of_stack(
+            conf,
+            env.var(TABLE_BUCKET_VAR),
+            env.var(TABLE_NAMESPACE_VAR),
+        )
+        .await
+        .map_err(|e| lakeline_core::Error::Env {
+            name: TABLE_BUCKET_VAR.into(),
+            message: format!("opening the stack's tables: {e}"),
+        })?
+        .map(Arc::new);
         Ok(Deps {
             registry_sha256: registry.content_hash(),
             registry: Arc::new(registry),
@@ -273,8 +264,17 @@ pub async fn handle(
     payload: Value,
     deadline: Option<Instant>,
 ) -> Result<Value, CurateError> {
+    let commit_staged = payload["action"] == "commitStaged";
     let req: CurateRequest = serde_json::from_value(payload)
         .map_err(|e| CurateError::BadInput(format!("not a curate request: {e}")))?;
+    if commit_staged {
+        let tables = deps.tables.as_ref().ok_or_else(|| {
+            CurateError::Config(
+                "commitStaged: this function has no tables (LAKELINE_TABLE_BUCKET_ARN)".into(),
+            )
+        })?;
+        return table::commit_staged(deps, tables, &req).await;
+    }
     let started = Instant::now();
     let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
         CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))

@@ -58,35 +58,7 @@ pub(crate) async fn prepare(
     name: &DatasetName,
     ds: &Dataset,
 ) -> Result<Prepared, CurateError> {
-    let m = ds.key_pattern.matches(&req.key).map_err(|why| {
-        CurateError::Invalid(format!(
-            "{}: the key no longer matches dataset {name}'s key pattern {} ({}): the registry changed since it was validated; nothing was written",
-            req.key,
-            ds.key_pattern.as_str(),
-            why.0
-        ))
-    })?;
-    let date = match &m.date {
-        Some(d) => Some(
-            lakeline_core::types::parse_date(d.as_bytes()).ok_or_else(|| {
-                CurateError::Invalid(format!(
-                    "{}: its partition date {d:?} is not a date",
-                    req.key
-                ))
-            })?,
-        ),
-        None => None,
-    };
-    let version = req
-        .version_id
-        .clone()
-        .or_else(|| req.etag.as_ref().map(|e| e.trim_matches('"').to_string()))
-        .ok_or_else(|| {
-            CurateError::BadInput(format!(
-                "{}: the request names neither the version nor the ETag validated, so the delivery has no identity",
-                req.key
-            ))
-        })?;
+    let (date, version) = delivery_of(req, name, ds)?;
     let table = lakeline_table::sync::table_to_write(tables, name, ds)
         .await
         .map_err(table_error)?;
@@ -99,20 +71,13 @@ pub(crate) async fn prepare(
     };
     let found = held(&table, &req.key, date).await.map_err(table_error)?;
     if decide(&found, &delivery).map_err(table_error)? == Decision::Already {
-        let snapshot_id = table
-            .metadata()
-            .current_snapshot()
-            .map_or(-1, |s| s.snapshot_id());
-        info!(dataset = %name, source = %req.key, %version, snapshot_id, "already committed; nothing written");
-        return Ok(Prepared::Already(json!({
-            "status": "ALREADY_COMMITTED",
-            "engine": "lambda",
-            "table": table.identifier().to_string(),
-            "snapshotId": snapshot_id,
-            "version": version,
-            "files": found.len(),
-            "why": "the table's current snapshot already holds this key's rows at this version; nothing was written",
-        })));
+        info!(dataset = %name, source = %req.key, %version, "already committed; nothing written");
+        return Ok(Prepared::Already(already(
+            &table,
+            &version,
+            found.len(),
+            "lambda",
+        )));
     }
     let lineage = Lineage {
         source: req.key.clone(),
@@ -122,20 +87,7 @@ pub(crate) async fn prepare(
     let shape = TableShape::new(ds, &field_ids(table.metadata().current_schema()), &lineage)
         .map_err(CurateError::Config)?;
     let uri = data_file_uri(&table, date);
-    let (bucket, key) = uri
-        .strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
-        .ok_or_else(|| {
-            CurateError::Config(format!(
-                "table {}: its location {uri} is not an s3:// location",
-                table.identifier()
-            ))
-        })?;
-    let target = upload::Target {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        metadata: Vec::new(),
-    };
+    let target = s3_target(&table, &uri)?;
     Ok(Prepared::Write(Box::new(ToWrite {
         table,
         delivery,
@@ -229,4 +181,268 @@ fn table_error(e: lakeline_table::Error) -> CurateError {
         T::Unsupported(m) => CurateError::Failed(m),
         T::Curate(e) => CurateError::from_lib(e, "curating"),
     }
+}
+
+/// The pipeline's commit step after a Spark run in table mode (`{"action": "commitStaged"}`):
+/// the data files the run staged for this delivery under
+/// [`lakeline_core::curate::staged_prefix`] are checked against the table (field ids, lineage,
+/// rows = the rows validation counted), copied into the table's location (streamed, bounded
+/// memory) and committed as one delivery, exactly once, like the Lambda's own file. A run
+/// that staged nothing commits nothing and says so.
+pub(crate) async fn commit_staged(
+    deps: &crate::Deps,
+    tables: &Tables,
+    req: &CurateRequest,
+) -> Result<Value, CurateError> {
+    let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
+        CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+    })?;
+    let (date, version) = delivery_of(req, name, ds)?;
+    let table = lakeline_table::sync::table_to_write(tables, name, ds)
+        .await
+        .map_err(table_error)?;
+    let delivery = Delivery {
+        source: req.key.clone(),
+        version: version.clone(),
+        execution: req.execution.clone(),
+        engine: "spark".into(),
+        date,
+    };
+    let found = held(&table, &req.key, date).await.map_err(table_error)?;
+    if decide(&found, &delivery).map_err(table_error)? == Decision::Already {
+        return Ok(already(&table, &version, found.len(), "spark"));
+    }
+    let prefix = lakeline_core::curate::staged_prefix(name.as_str(), &req.key, &version);
+    let staged = list_staged(&deps.s3, &req.bucket, &prefix).await?;
+    if staged.is_empty() {
+        return Err(CurateError::Failed(format!(
+            "the Spark run of s3://{}/{} succeeded but staged no data file under s3://{}/{prefix}: nothing was committed (run it again: lakeline rerun)",
+            req.bucket, req.key, req.bucket
+        )));
+    }
+    let mut checked = Vec::new();
+    let mut rows = 0u64;
+    for obj in staged {
+        let uri = obj.uri();
+        let mut file = lakeline_aws::parquet::S3File::new(deps.s3.clone(), obj.clone());
+        let meta = file
+            .metadata()
+            .await
+            .map_err(|e| CurateError::Failed(format!("{uri}: not a readable Parquet file: {e}")))?;
+        let untagged = lakeline_table::datafile::untagged_statistics_are_exact(
+            meta.file_metadata().created_by(),
+        );
+        lakeline_table::write::check_staged(&table, ds, &uri, &meta, &delivery, untagged)
+            .map_err(|e| CurateError::Failed(e.to_string()))?;
+        rows += meta.file_metadata().num_rows().max(0) as u64;
+        checked.push((obj, meta, untagged));
+    }
+    if let Some(expected) = req.rows.filter(|&n| n != rows) {
+        return Err(CurateError::RowCount(format!(
+            "s3://{}/{}: the Spark run staged {rows} rows but validation counted {expected}; nothing was committed",
+            req.bucket, req.key
+        )));
+    }
+    let mut written = Vec::new();
+    for (obj, meta, untagged_exact) in checked {
+        let uri = data_file_uri(&table, date);
+        let target = s3_target(&table, &uri)?;
+        let bytes = copy_object(&deps.s3, &obj, &target).await?;
+        written.push(Written {
+            uri,
+            size: bytes,
+            row_groups: meta.row_groups().into(),
+            untagged_exact,
+        });
+    }
+    let files = written.len();
+    let outcome = commit_written(tables, &table, &delivery, written)
+        .await
+        .map_err(table_error)?;
+    let ident = table.identifier().to_string();
+    Ok(match outcome {
+        Outcome::Committed {
+            snapshot_id,
+            operation,
+            added_rows,
+            removed_rows,
+            attempts,
+            ..
+        } => {
+            info!(table = %ident, source = %req.key, snapshot_id, %operation, rows = added_rows, files, "committed the Spark run's data files");
+            json!({
+                "status": "COMMITTED",
+                "engine": "spark",
+                "table": ident,
+                "snapshotId": snapshot_id,
+                "operation": operation,
+                "version": version,
+                "files": files,
+                "rows": added_rows,
+                "removedRows": removed_rows,
+                "attempts": attempts,
+            })
+        }
+        Outcome::AlreadyCommitted { files, .. } => already(&table, &version, files, "spark"),
+    })
+}
+
+/// A delivery's partition date and version, from the request.
+fn delivery_of(
+    req: &CurateRequest,
+    name: &DatasetName,
+    ds: &Dataset,
+) -> Result<(Option<i32>, String), CurateError> {
+    let m = ds.key_pattern.matches(&req.key).map_err(|why| {
+        CurateError::Invalid(format!(
+            "{}: the key no longer matches dataset {name}'s key pattern {} ({}): the registry changed since it was validated; nothing was written",
+            req.key,
+            ds.key_pattern.as_str(),
+            why.0
+        ))
+    })?;
+    let date = match &m.date {
+        Some(d) => Some(
+            lakeline_core::types::parse_date(d.as_bytes()).ok_or_else(|| {
+                CurateError::Invalid(format!(
+                    "{}: its partition date {d:?} is not a date",
+                    req.key
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    let version = req
+        .version_id
+        .clone()
+        .or_else(|| req.etag.as_ref().map(|e| e.trim_matches('"').to_string()))
+        .ok_or_else(|| {
+            CurateError::BadInput(format!(
+                "{}: the request names neither the version nor the ETag validated, so the delivery has no identity",
+                req.key
+            ))
+        })?;
+    Ok((date, version))
+}
+
+/// The answer for a delivery the current table already holds.
+fn already(table: &Table, version: &str, files: usize, engine: &str) -> Value {
+    json!({
+        "status": "ALREADY_COMMITTED",
+        "engine": engine,
+        "table": table.identifier().to_string(),
+        "snapshotId": table.metadata().current_snapshot().map_or(-1, |s| s.snapshot_id()),
+        "version": version,
+        "files": files,
+        "why": "the table's current snapshot already holds this key's rows at this version; nothing was written",
+    })
+}
+
+/// A table location `s3://bucket/key` as an upload target.
+fn s3_target(table: &Table, uri: &str) -> Result<upload::Target, CurateError> {
+    let (bucket, key) = uri
+        .strip_prefix("s3://")
+        .and_then(|r| r.split_once('/'))
+        .ok_or_else(|| {
+            CurateError::Config(format!(
+                "table {}: its location {uri} is not an s3:// location",
+                table.identifier()
+            ))
+        })?;
+    Ok(upload::Target {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        metadata: Vec::new(),
+    })
+}
+
+/// The staged data files under `prefix` (all pages).
+async fn list_staged(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<lakeline_aws::parquet::S3Object>, CurateError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                CurateError::from_sdk(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e)
+            })?;
+        for o in page.contents() {
+            let Some(key) = o.key().filter(|k| k.ends_with(".parquet")) else {
+                continue;
+            };
+            out.push(lakeline_aws::parquet::S3Object {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
+                version_id: None,
+                size: o.size().unwrap_or(0).max(0) as u64,
+            });
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+/// Streams `from` (at its listed ETag) into `to` by multipart upload, in bounded memory;
+/// nothing appears at `to` unless the whole object was copied. Returns the bytes copied.
+async fn copy_object(
+    s3: &aws_sdk_s3::Client,
+    from: &lakeline_aws::parquet::S3Object,
+    to: &upload::Target,
+) -> Result<u64, CurateError> {
+    let body = s3
+        .get_object()
+        .bucket(&from.bucket)
+        .key(&from.key)
+        .set_if_match(from.etag.clone())
+        .send()
+        .await
+        .map_err(|e| CurateError::from_sdk(&format!("GetObject {}", from.uri()), &e))?
+        .body;
+    let (tx, uploader) = upload::start(s3.clone(), to.clone());
+    let mut writer = upload::PartWriter::new(tx, upload::PART_SIZE);
+    let copied = tokio::task::spawn_blocking(move || {
+        let mut reader = tokio_util::io::SyncIoBridge::new(body.into_async_read());
+        std::io::copy(&mut reader, &mut writer).map(|_| writer.into_tail())
+    })
+    .await
+    .map_err(|e| CurateError::Failed(format!("copy task of {} failed: {e}", from.uri())))?;
+    let mut parts = uploader.await.map_err(|e| {
+        CurateError::Transient(format!(
+            "upload task of s3://{}/{} failed: {e}",
+            to.bucket, to.key
+        ))
+    })?;
+    let tail = match (copied, parts.error.take()) {
+        (Ok(tail), None) => tail,
+        (_, Some(e)) => {
+            parts.abort(s3, to).await;
+            return Err(CurateError::from_lib(e, "copying a staged data file"));
+        }
+        (Err(e), None) => {
+            parts.abort(s3, to).await;
+            return Err(CurateError::Transient(format!(
+                "reading {}: {e}",
+                from.uri()
+            )));
+        }
+    };
+    let written = parts
+        .commit(s3, to, tail)
+        .await
+        .map_err(|e| CurateError::from_lib(e, "copying a staged data file"))?;
+    Ok(written.bytes)
 }

@@ -64,6 +64,9 @@ pub struct Deps {
     pub region: String,
     /// Backoff between status checks (`LAKELINE_POLL_FIRST_SECONDS`, `LAKELINE_POLL_MAX_SECONDS`).
     pub poll: PollSchedule,
+    /// The stack's tables (`LAKELINE_TABLE_BUCKET_ARN`): a dataset's run then stages data files
+    /// with its table's field ids, which the pipeline commits. `None`: runs write `curated/`.
+    pub tables: Option<Arc<lakeline_table::Tables>>,
 }
 
 impl Deps {
@@ -74,7 +77,20 @@ impl Deps {
     ) -> Result<Deps, lakeline_core::Error> {
         let s3 = lakeline_aws::s3_client(conf);
         let registry = lakeline_aws::registry_from_env(env, &s3).await?;
+        use lakeline_table::catalog::{TABLE_BUCKET_VAR, TABLE_NAMESPACE_VAR};
+        let tables = lakeline_table::Tables::of_stack(
+            conf,
+            env.var(TABLE_BUCKET_VAR),
+            env.var(TABLE_NAMESPACE_VAR),
+        )
+        .await
+        .map_err(|e| lakeline_core::Error::Env {
+            name: TABLE_BUCKET_VAR.into(),
+            message: format!("opening the stack's tables: {e}"),
+        })?
+        .map(Arc::new);
         Ok(Deps {
+            tables,
             s3: s3.clone(),
             glue: aws_sdk_glue::Client::new(conf),
             emr: aws_sdk_emrserverless::Client::new(conf),
@@ -297,11 +313,54 @@ async fn start_run(
         spec.target_prefix()
             .render(&req.dataset, req.partition.as_deref())
     );
-    match spec {
-        JobSpec::Glue(g) => start_glue(deps, g, req, execution, &target, manifest).await,
-        JobSpec::EmrServerless(e) => start_emr(deps, e, req, execution, &target, manifest).await,
+    let table = table_arguments(deps, req, manifest.is_some()).await?;
+    let mut handle = match spec {
+        JobSpec::Glue(g) => start_glue(deps, g, req, execution, &target, manifest, &table).await,
+        JobSpec::EmrServerless(e) => {
+            start_emr(deps, e, req, execution, &target, manifest, &table).await
+        }
         JobSpec::Lambda(_) => Err(lambda_engine(&req.dataset)),
+    }?;
+    handle.table = !table.is_empty();
+    Ok(handle)
+}
+
+/// Table mode's job arguments for the dataset's run: its table's field ids by column name
+/// (`--lakeline_table_fields`, JSON), and for a single file the delivery's version
+/// (`--lakeline_version`; a batch's members carry theirs in the manifest). None without the
+/// stack's tables. A missing table, or one the registry does not fit, is `Lakeline.Config`
+/// naming `registry push`: nothing is started.
+async fn table_arguments(
+    deps: &Deps,
+    req: &StartRequest,
+    batch: bool,
+) -> Result<Vec<(String, String)>, JobError> {
+    let Some(tables) = &deps.tables else {
+        return Ok(Vec::new());
+    };
+    let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
+        JobError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+    })?;
+    let table = lakeline_table::sync::table_to_write(tables, name, ds)
+        .await
+        .map_err(|e| match e {
+            lakeline_table::Error::Schema(m) => JobError::Config(m),
+            e => JobError::Transient(e.to_string()),
+        })?;
+    let fields = lakeline_table::schema::field_ids(table.metadata().current_schema());
+    let mut args = vec![(
+        "--lakeline_table_fields".to_string(),
+        serde_json::to_string(&fields).map_err(|e| JobError::Config(e.to_string()))?,
+    )];
+    if !batch {
+        if let Some(v) = req.version_id.clone().or_else(|| req.etag.clone()) {
+            args.push((
+                "--lakeline_version".to_string(),
+                v.trim_matches('"').to_string(),
+            ));
+        }
     }
+    Ok(args)
 }
 
 /// Starts the compaction run of one partition. Its run key derives from the execution name
@@ -324,8 +383,10 @@ pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobEr
     let execution = req.execution_name()?;
     let target = format!("s3://{}/{}", r.bucket, r.prefix);
     let handle = match &spec {
-        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target, None).await?,
-        JobSpec::EmrServerless(e) => start_emr(deps, e, &req, &execution, &target, None).await?,
+        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target, None, &[]).await?,
+        JobSpec::EmrServerless(e) => {
+            start_emr(deps, e, &req, &execution, &target, None, &[]).await?
+        }
         JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
     };
     info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, partition = %r.partition, "compaction run started");
@@ -355,6 +416,7 @@ async fn start_glue(
     execution: &str,
     target: &str,
     manifest: Option<&str>,
+    table: &[(String, String)],
 ) -> Result<RunHandle, JobError> {
     let key = run_key(execution);
     let mut handle = RunHandle {
@@ -369,6 +431,7 @@ async fn start_glue(
         partition: req.partition.clone(),
         log_uri: None,
         checks: 0,
+        table: false,
     };
     if let Some((id, started)) = find_glue_run(&deps.glue, &job.job_name, &key).await? {
         handle.run_id = id;
@@ -392,6 +455,7 @@ async fn start_glue(
     }
     args.insert("--lakeline_execution".into(), execution.to_string());
     args.insert(GLUE_RUN_KEY_ARG.into(), key);
+    args.extend(table.iter().cloned());
     let out = deps
         .glue
         .start_job_run()
@@ -450,6 +514,7 @@ async fn start_emr(
     execution: &str,
     target: &str,
     manifest: Option<&str>,
+    table: &[(String, String)],
 ) -> Result<RunHandle, JobError> {
     use aws_sdk_emrserverless::types::{
         ConfigurationOverrides, JobDriver, MonitoringConfiguration, S3MonitoringConfiguration,
@@ -470,6 +535,7 @@ async fn start_emr(
         "--target".to_string(),
         target.to_string(),
     ]);
+    entry_args.extend(table.iter().flat_map(|(k, v)| [k.clone(), v.clone()]));
     let spark = SparkSubmit::builder()
         .entry_point(&job.entry_point)
         .set_entry_point_arguments(Some(entry_args))
@@ -520,6 +586,7 @@ async fn start_emr(
         partition: req.partition.clone(),
         log_uri: job.log_uri.clone(),
         checks: 0,
+        table: false,
     })
 }
 

@@ -302,6 +302,10 @@ pub struct RunHandle {
     /// Status checks made so far; drives the backoff.
     #[serde(default)]
     pub checks: u32,
+    /// The run stages data files for the dataset's Iceberg table (table mode): the pipeline
+    /// commits them once the run succeeds. False: the run writes the `curated/` prefix.
+    #[serde(default)]
+    pub table: bool,
 }
 
 /// Resources a run was billed for, when the engine reports them.
@@ -649,6 +653,7 @@ mod tests {
             partition: None,
             log_uri: None,
             checks: 0,
+            table: false,
         };
         let l = run_links("eu-west-1", &h);
         assert_eq!(l[0].url, "https://eu-west-1.console.aws.amazon.com/gluestudio/home?region=eu-west-1#/job/orders%20curate/run/jr_abc");

@@ -108,6 +108,12 @@ struct S3Pointer {
     tokens: std::sync::Mutex<HashMap<String, String>>,
 }
 
+/// The environment variable that names a stack's table bucket (its ARN) to the functions that
+/// commit to or read its tables.
+pub const TABLE_BUCKET_VAR: &str = "LAKELINE_TABLE_BUCKET_ARN";
+/// The environment variable that names the tables' namespace (default `lakeline`).
+pub const TABLE_NAMESPACE_VAR: &str = "LAKELINE_TABLE_NAMESPACE";
+
 /// The tables of one target: the catalog (loads, creates) and the commit point.
 pub struct Tables {
     catalog: Arc<dyn Catalog>,
@@ -236,6 +242,22 @@ impl Tables {
             locks: None,
             label: format!("S3 Tables {bucket_arn}/{namespace}"),
         })
+    }
+
+    /// A stack's tables, from a function's environment values of [`TABLE_BUCKET_VAR`] and
+    /// [`TABLE_NAMESPACE_VAR`]; `None` when the stack has no table bucket.
+    pub async fn of_stack(
+        conf: &SdkConfig,
+        bucket_arn: Option<String>,
+        namespace: Option<String>,
+    ) -> Result<Option<Tables>, Error> {
+        let Some(arn) = bucket_arn.filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let ns = namespace
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "lakeline".into());
+        Ok(Some(Tables::open_s3tables(conf, &arn, &ns).await?))
     }
 
     /// The identifier of a dataset's table.

@@ -6,7 +6,6 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use iceberg::spec::Struct;
 use iceberg::table::Table;
 use lakeline_core::curate::{self, Provenance, TableShape};
 use lakeline_core::registry::{Dataset, DatasetName, Format, Registry};
@@ -19,7 +18,7 @@ use crate::commit::{decide, held, Decision, Delivery, Outcome};
 use crate::datafile;
 use crate::schema::field_ids;
 use crate::sync::sync_table;
-use crate::write::{commit_written, data_file_uri, Written};
+use crate::write::{check_staged, commit_written, data_file_uri, Written};
 use crate::{Error, Tables};
 
 /// One local file to append.
@@ -411,7 +410,14 @@ pub async fn add_files(
             })?;
         let untagged_exact =
             datafile::untagged_statistics_are_exact(meta.file_metadata().created_by());
-        check_file(&table, ds, f, &meta, &delivery, untagged_exact)?;
+        check_staged(
+            &table,
+            ds,
+            &f.display().to_string(),
+            &meta,
+            &delivery,
+            untagged_exact,
+        )?;
         checked.push((
             f,
             size,
@@ -458,96 +464,4 @@ pub async fn add_files(
         version: a.version.to_string(),
         metadata_location,
     })
-}
-
-/// Whether a data file another engine wrote fits `table` as delivery `d`: every leaf column
-/// carries a field id the table has under the same name, every column the dataset writes is
-/// there, and the lineage columns hold exactly `d`'s key, version (and date), by the file's
-/// exact statistics.
-fn check_file(
-    table: &Table,
-    ds: &Dataset,
-    path: &Path,
-    meta: &parquet::file::metadata::ParquetMetaData,
-    d: &Delivery,
-    untagged_exact: bool,
-) -> Result<(), Error> {
-    use iceberg::spec::Datum;
-    use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
-    let schema = table.metadata().current_schema();
-    let shown = path.display();
-    let mut ids = std::collections::HashSet::new();
-    for col in meta.file_metadata().schema_descr().columns() {
-        let info = col.self_type().get_basic_info();
-        let name = col.name();
-        if !info.has_id() {
-            return Err(Error::Schema(format!(
-                "{shown}: column {name:?} has no Iceberg field id: write it with the table's ids (Spark: field metadata parquet.field.id)"
-            )));
-        }
-        match schema.field_by_id(info.id()) {
-            Some(f) if f.name == name => {
-                ids.insert(info.id());
-            }
-            Some(f) => {
-                return Err(Error::Schema(format!(
-                "{shown}: column {name:?} carries field id {}, which is the table's column {:?}",
-                info.id(),
-                f.name
-            )))
-            }
-            None => {
-                return Err(Error::Schema(format!(
-                    "{shown}: column {name:?} carries field id {}, which the table does not have",
-                    info.id()
-                )))
-            }
-        }
-    }
-    let ids_of = field_ids(schema);
-    let mut needed: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
-    needed.extend([SOURCE_COLUMN, VERSION_COLUMN]);
-    if d.date.is_some() {
-        needed.push(DATE_COLUMN);
-    }
-    for n in &needed {
-        if !ids_of.get(*n).is_some_and(|id| ids.contains(id)) {
-            return Err(Error::Schema(format!(
-                "{shown}: the column {n:?} is missing"
-            )));
-        }
-    }
-    let df = datafile::from_footer(
-        schema,
-        meta.row_groups(),
-        datafile::FileFacts {
-            path: shown.to_string(),
-            size: 0,
-            partition: Struct::empty(),
-            spec_id: 0,
-            untagged_exact,
-        },
-    )?;
-    let mut want = vec![
-        (SOURCE_COLUMN, Datum::string(&d.source)),
-        (VERSION_COLUMN, Datum::string(&d.version)),
-    ];
-    if let Some(day) = d.date {
-        want.push((DATE_COLUMN, Datum::date(day)));
-    }
-    for (col, value) in want {
-        let id = ids_of[col];
-        let (lo, hi) = (df.lower_bounds().get(&id), df.upper_bounds().get(&id));
-        if df.record_count() > 0 && (lo != Some(&value) || hi != Some(&value)) {
-            return Err(Error::Schema(format!(
-                "{shown}: {col} must be {value} in every row, the file's statistics say {} to {}",
-                lo.map_or("unknown".into(), |v| v.to_string()),
-                hi.map_or("unknown".into(), |v| v.to_string()),
-            )));
-        }
-        if df.null_value_counts().get(&id).copied().unwrap_or(0) > 0 {
-            return Err(Error::Schema(format!("{shown}: {col} has nulls")));
-        }
-    }
-    Ok(())
 }

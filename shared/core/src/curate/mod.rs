@@ -177,6 +177,30 @@ pub fn output_key(target_prefix: &str, raw_key: &str) -> String {
     format!("{target_prefix}{stem}-{hash}.parquet")
 }
 
+/// Where a Spark run stages the data files of one delivery for its dataset's table:
+/// `_lakeline/staging/tables/<dataset>/<stem>-<hash>/<version>/` (stem and hash as in
+/// [`output_key`], the version with every character outside `[A-Za-z0-9_.=-]` as `_`).
+/// `jobs/curate.py` writes there (a table bucket refuses the listing Hadoop's committers need);
+/// the pipeline's commit step reads there. Both sides follow this one rule.
+pub fn staged_prefix(dataset: &str, raw_key: &str, version: &str) -> String {
+    let stem = output_key("", raw_key);
+    let stem = stem.strip_suffix(".parquet").unwrap_or(&stem);
+    let safe: String = version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '=' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{STAGING_TABLES}{dataset}/{stem}/{safe}/")
+}
+
+/// The prefix under which Spark runs stage tables' data files.
+pub const STAGING_TABLES: &str = "_lakeline/staging/tables/";
+
 /// The columns of the curated schema, for reports.
 pub fn curated_columns(ds: &Dataset) -> Vec<CuratedColumn> {
     ds.columns

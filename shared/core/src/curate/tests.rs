@@ -331,3 +331,29 @@ fn parquet_inputs_in_every_common_codec_are_read() {
         assert_eq!(b.column(0).as_primitive::<Int64Type>().value(999), 999);
     }
 }
+
+/// The same vectors are in tests/spark/test_table.py: the Spark job stages where the commit
+/// step looks.
+#[test]
+fn staged_prefixes_table() {
+    for (dataset, key, version, want) in [
+        (
+            "orders",
+            "raw/orders/dt=2026-11-25/good.csv",
+            "v1",
+            "_lakeline/staging/tables/orders/good-75e70125da91/v1/",
+        ),
+        (
+            "orders",
+            "raw/orders/dt=2026-11-25/good.csv",
+            "\"3858f62230ac3c91\"/x y",
+            "_lakeline/staging/tables/orders/good-75e70125da91/_3858f62230ac3c91__x_y/",
+        ),
+    ] {
+        assert_eq!(
+            staged_prefix(dataset, key, version),
+            want,
+            "{key} {version}"
+        );
+    }
+}
