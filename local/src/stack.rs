@@ -339,8 +339,14 @@ impl Stack {
             // Locally a job check waits a second, not 15 s doubling to 5 minutes.
             ("LAKELINE_POLL_FIRST_SECONDS", "1".to_string()),
             ("LAKELINE_POLL_MAX_SECONDS", "1".to_string()),
-            ("LAKELINE_TABLE_BUCKET_ARN", table_bucket_arn.clone()),
-            ("LAKELINE_TABLE_NAMESPACE", TABLES_NAMESPACE.to_string()),
+            (
+                lakeline_table::catalog::TABLE_BUCKET_VAR,
+                table_bucket_arn.clone(),
+            ),
+            (
+                lakeline_table::catalog::TABLE_NAMESPACE_VAR,
+                TABLES_NAMESPACE.to_string(),
+            ),
         ]);
         let stack = Stack {
             conf: admin,

@@ -174,6 +174,18 @@ impl Deployment {
             .await;
     }
 
+    /// Uploads `body` to `key` and stages what the dataset's Spark job would for it
+    /// ([`Deployment::stage_as_spark`]); the upload's event, to deliver.
+    pub async fn upload_for_spark(&self, dataset: &str, key: &str, body: &[u8]) -> Value {
+        let event = self.lake.upload(key, body.to_vec()).await;
+        let etag = event["Records"][0]["s3"]["object"]["eTag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.stage_as_spark(dataset, key, body, &etag).await;
+        event
+    }
+
     /// `dataset`'s table at a glance: snapshots with their sources, rows, files.
     pub async fn table_view(&self, dataset: &str) -> lakeline_table::show::TableView {
         let tables = self.stack.tables(&self.stack.conf).await.unwrap();

@@ -587,12 +587,7 @@ async fn a_glue_concurrent_runs_burst_is_retried_until_every_execution_succeeds(
         .collect();
     let mut events = Vec::new();
     for k in &keys {
-        let event = d.lake.upload(k, body.clone()).await;
-        let etag = event["Records"][0]["s3"]["object"]["eTag"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        d.stage_as_spark("orders", k, &body, &etag).await;
+        let event = d.upload_for_spark("orders", k, &body).await;
         events.push(event);
     }
     let (a, b, c) = tokio::join!(

@@ -187,13 +187,8 @@ async fn happy_path_spark_job_runs_with_polling_then_succeeds() {
     let partition = format!("dt={DT}");
     let key = format!("raw/orders/{partition}/good.csv");
     let body = sample("orders/good.csv");
-    let event = d.lake.upload(&key, body.clone()).await;
-    let etag = event["Records"][0]["s3"]["object"]["eTag"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // What the Glue job stages (the emulator's Glue runs nothing).
-    d.stage_as_spark("orders", &key, &body, &etag).await;
+    let event = d.upload_for_spark("orders", &key, &body).await;
     let (err, res) = d.deliver(&event).await;
     assert_eq!(err, None, "{res}");
     let o = outcome(&res).clone();
@@ -324,12 +319,7 @@ async fn a_burst_into_one_partition_is_one_spark_run() {
     let body = sample("orders/good.csv");
     let mut events = Vec::new();
     for k in &keys {
-        let event = d.lake.upload(k, body.clone()).await;
-        let etag = event["Records"][0]["s3"]["object"]["eTag"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        d.stage_as_spark("orders", k, &body, &etag).await;
+        let event = d.upload_for_spark("orders", k, &body).await;
         events.push(event);
     }
     let started = futures_util::future::join_all(events.iter().map(|e| async {

@@ -37,7 +37,6 @@ use lakeline_core::error_names;
 use lakeline_core::jobs::{self, Route};
 use lakeline_core::metrics::{Emf, Unit};
 use lakeline_core::registry::{Format, Registry};
-use lakeline_table::catalog::{TABLE_BUCKET_VAR, TABLE_NAMESPACE_VAR};
 use lakeline_table::Tables;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -77,17 +76,7 @@ impl Deps {
     ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
-        let tables = Tables::of_stack(
-            conf,
-            env.var(TABLE_BUCKET_VAR),
-            env.var(TABLE_NAMESPACE_VAR),
-        )
-        .await
-        .map_err(|e| lakeline_core::Error::Env {
-            name: TABLE_BUCKET_VAR.into(),
-            message: format!("opening the stack's tables: {e}"),
-        })?
-        .map(Arc::new);
+        let tables = Tables::of_stack(conf, |name| env.var(name)).await?;
         Ok(Deps {
             registry_sha256: registry.content_hash(),
             registry: Arc::new(registry),

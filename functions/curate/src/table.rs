@@ -18,7 +18,7 @@ use iceberg::table::Table;
 use lakeline_core::curate::{Curated, TableShape};
 use lakeline_core::registry::{Dataset, DatasetName};
 use lakeline_core::table::Lineage;
-use lakeline_table::commit::{decide, held, Decision, Delivery, Outcome};
+use lakeline_table::commit::{already_committed, Delivery, Outcome};
 use lakeline_table::schema::field_ids;
 use lakeline_table::write::{commit_written, data_file_uri, Written};
 use lakeline_table::Tables;
@@ -50,6 +50,52 @@ pub(crate) enum Prepared {
     Already(Value),
 }
 
+/// The dataset's table and the request's delivery, or the answer when the table already
+/// holds it.
+enum Opened {
+    /// Write (or copy) the delivery's data files, then commit them.
+    Ready(Box<Table>, Delivery),
+    /// The current table holds the delivery already: nothing to do.
+    Already(Value),
+}
+
+/// Loads the dataset's table (which must fit the registry) and checks, before anything is
+/// read or written, whether it already holds the request's delivery.
+async fn open(
+    tables: &Tables,
+    req: &CurateRequest,
+    name: &DatasetName,
+    ds: &Dataset,
+    engine: &str,
+) -> Result<Opened, CurateError> {
+    let (date, version) = delivery_of(req, name, ds)?;
+    let table = lakeline_table::sync::table_to_write(tables, name, ds)
+        .await
+        .map_err(table_error)?;
+    let delivery = Delivery {
+        source: req.key.clone(),
+        version,
+        execution: req.execution.clone(),
+        engine: engine.into(),
+        date,
+    };
+    match already_committed(&table, &delivery)
+        .await
+        .map_err(table_error)?
+    {
+        Some(Outcome::AlreadyCommitted { files, .. }) => {
+            info!(dataset = %name, source = %req.key, version = %delivery.version, "already committed; nothing written");
+            Ok(Opened::Already(already(
+                &table,
+                &delivery.version,
+                files,
+                engine,
+            )))
+        }
+        _ => Ok(Opened::Ready(Box::new(table), delivery)),
+    }
+}
+
 /// Loads the dataset's table, decides whether the delivery is already in it, and names the
 /// data file to write.
 pub(crate) async fn prepare(
@@ -58,27 +104,11 @@ pub(crate) async fn prepare(
     name: &DatasetName,
     ds: &Dataset,
 ) -> Result<Prepared, CurateError> {
-    let (date, version) = delivery_of(req, name, ds)?;
-    let table = lakeline_table::sync::table_to_write(tables, name, ds)
-        .await
-        .map_err(table_error)?;
-    let delivery = Delivery {
-        source: req.key.clone(),
-        version: version.clone(),
-        execution: req.execution.clone(),
-        engine: "lambda".into(),
-        date,
+    let (table, delivery) = match open(tables, req, name, ds, "lambda").await? {
+        Opened::Ready(table, delivery) => (*table, delivery),
+        Opened::Already(answer) => return Ok(Prepared::Already(answer)),
     };
-    let found = held(&table, &req.key, date).await.map_err(table_error)?;
-    if decide(&found, &delivery).map_err(table_error)? == Decision::Already {
-        info!(dataset = %name, source = %req.key, %version, "already committed; nothing written");
-        return Ok(Prepared::Already(already(
-            &table,
-            &version,
-            found.len(),
-            "lambda",
-        )));
-    }
+    let (date, version) = (delivery.date, delivery.version.clone());
     let lineage = Lineage {
         source: req.key.clone(),
         version,
@@ -197,21 +227,11 @@ pub(crate) async fn commit_staged(
     let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
         CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))
     })?;
-    let (date, version) = delivery_of(req, name, ds)?;
-    let table = lakeline_table::sync::table_to_write(tables, name, ds)
-        .await
-        .map_err(table_error)?;
-    let delivery = Delivery {
-        source: req.key.clone(),
-        version: version.clone(),
-        execution: req.execution.clone(),
-        engine: "spark".into(),
-        date,
+    let (table, delivery) = match open(tables, req, name, ds, "spark").await? {
+        Opened::Ready(table, delivery) => (*table, delivery),
+        Opened::Already(answer) => return Ok(answer),
     };
-    let found = held(&table, &req.key, date).await.map_err(table_error)?;
-    if decide(&found, &delivery).map_err(table_error)? == Decision::Already {
-        return Ok(already(&table, &version, found.len(), "spark"));
-    }
+    let (date, version) = (delivery.date, delivery.version.clone());
     let prefix = lakeline_core::curate::staged_prefix(name.as_str(), &req.key, &version);
     let staged = list_staged(&deps.s3, &req.bucket, &prefix).await?;
     if staged.is_empty() {

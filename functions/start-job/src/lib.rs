@@ -77,18 +77,7 @@ impl Deps {
     ) -> Result<Deps, lakeline_core::Error> {
         let s3 = lakeline_aws::s3_client(conf);
         let registry = lakeline_aws::registry_from_env(env, &s3).await?;
-        use lakeline_table::catalog::{TABLE_BUCKET_VAR, TABLE_NAMESPACE_VAR};
-        let tables = lakeline_table::Tables::of_stack(
-            conf,
-            env.var(TABLE_BUCKET_VAR),
-            env.var(TABLE_NAMESPACE_VAR),
-        )
-        .await
-        .map_err(|e| lakeline_core::Error::Env {
-            name: TABLE_BUCKET_VAR.into(),
-            message: format!("opening the stack's tables: {e}"),
-        })?
-        .map(Arc::new);
+        let tables = lakeline_table::Tables::of_stack(conf, |name| env.var(name)).await?;
         Ok(Deps {
             tables,
             s3: s3.clone(),

@@ -244,20 +244,26 @@ impl Tables {
         })
     }
 
-    /// A stack's tables, from a function's environment values of [`TABLE_BUCKET_VAR`] and
-    /// [`TABLE_NAMESPACE_VAR`]; `None` when the stack has no table bucket.
+    /// A function's stack tables, from its environment (`var` reads a variable):
+    /// [`TABLE_BUCKET_VAR`] and [`TABLE_NAMESPACE_VAR`] (default `lakeline`); `None` when the
+    /// stack has no table bucket. A failure is the environment's error (`Lakeline.Config`).
     pub async fn of_stack(
         conf: &SdkConfig,
-        bucket_arn: Option<String>,
-        namespace: Option<String>,
-    ) -> Result<Option<Tables>, Error> {
-        let Some(arn) = bucket_arn.filter(|v| !v.is_empty()) else {
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Arc<Tables>>, lakeline_core::Error> {
+        let Some(arn) = var(TABLE_BUCKET_VAR).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
-        let ns = namespace
+        let ns = var(TABLE_NAMESPACE_VAR)
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "lakeline".into());
-        Ok(Some(Tables::open_s3tables(conf, &arn, &ns).await?))
+        match Tables::open_s3tables(conf, &arn, &ns).await {
+            Ok(t) => Ok(Some(Arc::new(t))),
+            Err(e) => Err(lakeline_core::Error::Env {
+                name: TABLE_BUCKET_VAR.into(),
+                message: format!("opening the tables of {arn}/{ns}: {e}"),
+            }),
+        }
     }
 
     /// The identifier of a dataset's table.

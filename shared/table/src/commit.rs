@@ -144,6 +144,23 @@ pub fn decide(held: &[Held], d: &Delivery) -> Result<Decision, Error> {
     })
 }
 
+/// [`Outcome::AlreadyCommitted`] when `table`, as it is, already holds delivery `d`: the check
+/// every writer makes before it curates, copies or writes anything, so a retry costs no work
+/// and leaves no data file behind (a table bucket refuses the delete that would take it away
+/// again). The commit decides again on the table it commits to.
+pub async fn already_committed(table: &Table, d: &Delivery) -> Result<Option<Outcome>, Error> {
+    let found = held(table, &d.source, d.date).await?;
+    Ok(
+        (decide(&found, d)? == Decision::Already).then(|| Outcome::AlreadyCommitted {
+            snapshot_id: table
+                .metadata()
+                .current_snapshot()
+                .map_or(-1, |s| s.snapshot_id()),
+            files: found.len(),
+        }),
+    )
+}
+
 fn text(d: &Datum) -> Option<&str> {
     match d.literal() {
         PrimitiveLiteral::String(s) => Some(s),

@@ -14,7 +14,7 @@ use lakeline_core::validate;
 use parquet::file::metadata::{ParquetMetaDataReader, RowGroupMetaData};
 use sha2::{Digest, Sha256};
 
-use crate::commit::{decide, held, Decision, Delivery, Outcome};
+use crate::commit::{already_committed, Delivery, Outcome};
 use crate::datafile;
 use crate::schema::field_ids;
 use crate::sync::sync_table;
@@ -103,20 +103,9 @@ pub async fn append_file(
         engine: "cli".into(),
         date,
     };
-    // A delivery the table already holds is answered from its manifests before anything is
-    // curated or written: a retry costs no conversion and leaves no data file behind (a table
-    // bucket refuses the delete that would take it away again). The commit decides again on
-    // the table it commits to.
-    let held = held(&table, a.key, date).await?;
-    if decide(&held, &delivery)? == Decision::Already {
+    if let Some(outcome) = already_committed(&table, &delivery).await? {
         return Ok(Appended::Done {
-            outcome: Outcome::AlreadyCommitted {
-                snapshot_id: table
-                    .metadata()
-                    .current_snapshot()
-                    .map_or(-1, |s| s.snapshot_id()),
-                files: held.len(),
-            },
+            outcome,
             version,
             metadata_location: table.metadata_location_result()?.to_string(),
         });
@@ -380,19 +369,11 @@ pub async fn add_files(
         engine: a.engine.to_string(),
         date,
     };
-    let metadata_location = table.metadata_location_result()?.to_string();
-    let found = held(&table, a.key, date).await?;
-    if decide(&found, &delivery)? == Decision::Already {
+    if let Some(outcome) = already_committed(&table, &delivery).await? {
         return Ok(Appended::Done {
-            outcome: Outcome::AlreadyCommitted {
-                snapshot_id: table
-                    .metadata()
-                    .current_snapshot()
-                    .map_or(-1, |s| s.snapshot_id()),
-                files: found.len(),
-            },
+            outcome,
             version: a.version.to_string(),
-            metadata_location,
+            metadata_location: table.metadata_location_result()?.to_string(),
         });
     }
     let mut checked = Vec::new();
