@@ -397,7 +397,7 @@ pub async fn handle(
                 .tables
                 .as_ref()
                 .expect("a table destination has tables");
-            table::commit(tables, &req, w, &curated, written.bytes, seconds(started)).await
+            table::commit(tables, w, &curated, written.bytes, seconds(started)).await
         }
         Dest::Prefix(_) => {
             info!(dataset = %req.dataset, source = %req.key, output = %out_key, rows = curated.rows, bytes = written.bytes, "curated");

@@ -130,7 +130,6 @@ pub(crate) async fn prepare(
 /// Commits the data file written for `w` and answers the Curate task.
 pub(crate) async fn commit(
     tables: &Tables,
-    req: &CurateRequest,
     w: Box<ToWrite>,
     curated: &Curated,
     bytes: u64,
@@ -142,19 +141,44 @@ pub(crate) async fn commit(
         uri,
         ..
     } = *w;
-    let outcome = commit_written(
+    let written = vec![Written {
+        uri: uri.clone(),
+        size: bytes,
+        row_groups: curated.footer.clone(),
+        untagged_exact: false,
+    }];
+    commit_and_answer(
         tables,
         &table,
         &delivery,
-        vec![Written {
-            uri: uri.clone(),
-            size: bytes,
-            row_groups: curated.footer.clone(),
-            untagged_exact: false,
-        }],
+        written,
+        json!({
+            "output": uri,
+            "rowGroups": curated.row_groups,
+            "bytes": bytes,
+            "bytesRead": curated.bytes_read,
+            "columns": curated.columns,
+            "seconds": seconds,
+        }),
     )
     .await
-    .map_err(table_error)?;
+}
+
+/// Commits `written` as `delivery` and answers the task: `COMMITTED` with the snapshot and
+/// `details` merged in, or `ALREADY_COMMITTED` when another execution of the same delivery
+/// committed first (the files written are then not in the table; S3 Tables removes them as
+/// unreferenced).
+async fn commit_and_answer(
+    tables: &Tables,
+    table: &Table,
+    delivery: &Delivery,
+    written: Vec<Written>,
+    details: Value,
+) -> Result<Value, CurateError> {
+    let files = written.len();
+    let outcome = commit_written(tables, table, delivery, written)
+        .await
+        .map_err(table_error)?;
     let ident = table.identifier().to_string();
     Ok(match outcome {
         Outcome::Committed {
@@ -166,37 +190,30 @@ pub(crate) async fn commit(
             attempts,
             ..
         } => {
-            info!(table = %ident, source = %req.key, snapshot_id, %operation, rows = added_rows, removed_rows, attempts, "committed");
-            json!({
+            info!(table = %ident, source = %delivery.source, engine = %delivery.engine, snapshot_id, %operation, rows = added_rows, files, removed_rows, attempts, "committed");
+            let mut v = json!({
                 "status": "COMMITTED",
-                "engine": "lambda",
+                "engine": delivery.engine,
                 "table": ident,
                 "snapshotId": snapshot_id,
                 "operation": operation,
                 "version": delivery.version,
-                "output": uri,
+                "files": files,
                 "rows": added_rows,
-                "rowGroups": curated.row_groups,
-                "bytes": bytes,
-                "bytesRead": curated.bytes_read,
                 "removedFiles": removed_files,
                 "removedRows": removed_rows,
                 "attempts": attempts,
-                "columns": curated.columns,
-                "seconds": seconds,
-            })
+            });
+            if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), details) {
+                v.extend(extra);
+            }
+            v
         }
-        // Another execution of the same delivery committed while this one converted: the
-        // file just written is not in the table (S3 Tables removes it as unreferenced).
-        Outcome::AlreadyCommitted { snapshot_id, files } => json!({
-            "status": "ALREADY_COMMITTED",
-            "engine": "lambda",
-            "table": ident,
-            "snapshotId": snapshot_id,
-            "version": delivery.version,
-            "files": files,
-            "why": "another execution committed this key at this version while this one converted it; nothing was added",
-        }),
+        Outcome::AlreadyCommitted { files, .. } => {
+            let mut v = already(table, &delivery.version, files, &delivery.engine);
+            v["why"] = "another execution committed this key at this version while this one worked on it; nothing was added".into();
+            v
+        }
     })
 }
 
@@ -275,36 +292,7 @@ pub(crate) async fn commit_staged(
             untagged_exact,
         });
     }
-    let files = written.len();
-    let outcome = commit_written(tables, &table, &delivery, written)
-        .await
-        .map_err(table_error)?;
-    let ident = table.identifier().to_string();
-    Ok(match outcome {
-        Outcome::Committed {
-            snapshot_id,
-            operation,
-            added_rows,
-            removed_rows,
-            attempts,
-            ..
-        } => {
-            info!(table = %ident, source = %req.key, snapshot_id, %operation, rows = added_rows, files, "committed the Spark run's data files");
-            json!({
-                "status": "COMMITTED",
-                "engine": "spark",
-                "table": ident,
-                "snapshotId": snapshot_id,
-                "operation": operation,
-                "version": version,
-                "files": files,
-                "rows": added_rows,
-                "removedRows": removed_rows,
-                "attempts": attempts,
-            })
-        }
-        Outcome::AlreadyCommitted { files, .. } => already(&table, &version, files, "spark"),
-    })
+    commit_and_answer(tables, &table, &delivery, written, json!({})).await
 }
 
 /// A delivery's partition date and version, from the request.

@@ -179,6 +179,16 @@ pub async fn append_file(
         }],
     )
     .await?;
+    done(tables, &table, outcome, version).await
+}
+
+/// What a commit of `table` did, with the table's metadata location after it.
+async fn done(
+    tables: &Tables,
+    table: &Table,
+    outcome: Outcome,
+    version: String,
+) -> Result<Appended, Error> {
     let metadata_location = tables
         .load_table(table.identifier())
         .await?
@@ -435,14 +445,5 @@ pub async fn add_files(
         });
     }
     let outcome = commit_written(tables, &table, &delivery, written).await?;
-    let metadata_location = tables
-        .load_table(table.identifier())
-        .await?
-        .metadata_location_result()?
-        .to_string();
-    Ok(Appended::Done {
-        outcome,
-        version: a.version.to_string(),
-        metadata_location,
-    })
+    done(tables, &table, outcome, a.version.to_string()).await
 }
