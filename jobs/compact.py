@@ -121,6 +121,7 @@ class Column:
     name: str
     type: str
     required: bool
+    sensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,18 @@ class Dataset:
     target_prefix: str
     compaction_prefix: str
     target_file_size: int
+    redact_values: bool = False
+
+    def shows_value(self, column=None):
+        """Whether a value of `column` (or a whole record's, None) may appear in an error
+        message, which becomes an alert (lakeline_core::registry::Dataset::shows_value): not
+        when the column is `sensitive`, not when any is and the value quotes a record, never
+        under `lake.redact_values`."""
+        if self.redact_values:
+            return False
+        if column is None:
+            return not any(c.sensitive for c in self.columns)
+        return not any(c.sensitive and c.name == column for c in self.columns)
 
     @property
     def key_prefix(self):
@@ -218,7 +231,7 @@ def dataset_from_registry(reg, name):
     for c in spec.get("columns") or []:
         if c.get("type") not in COLUMN_TYPES:
             raise JobError(f"dataset {name}: column {c.get('name')!r} has unknown type {c.get('type')!r}")
-        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False))))
+        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False)), bool(c.get("sensitive", False))))
     if not columns:
         raise JobError(f"dataset {name} declares no columns")
     job = spec.get("job") or {}
@@ -237,6 +250,7 @@ def dataset_from_registry(reg, name):
         target_prefix=job.get("target_prefix", "curated/{dataset}/{partition}/"),
         compaction_prefix=compaction.get("prefix") or f"curated/{name}/",
         target_file_size=parse_size(compaction.get("target_file_size", 128 << 20)),
+        redact_values=bool((reg.get("lake") or {}).get("redact_values", False)),
     )
 
 

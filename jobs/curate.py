@@ -129,6 +129,7 @@ class Column:
     name: str
     type: str
     required: bool
+    sensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,18 @@ class Dataset:
     target_prefix: str
     compaction_prefix: str
     target_file_size: int
+    redact_values: bool = False
+
+    def shows_value(self, column=None):
+        """Whether a value of `column` (or a whole record's, None) may appear in an error
+        message, which becomes an alert (lakeline_core::registry::Dataset::shows_value): not
+        when the column is `sensitive`, not when any is and the value quotes a record, never
+        under `lake.redact_values`."""
+        if self.redact_values:
+            return False
+        if column is None:
+            return not any(c.sensitive for c in self.columns)
+        return not any(c.sensitive and c.name == column for c in self.columns)
 
     @property
     def key_prefix(self):
@@ -226,7 +239,7 @@ def dataset_from_registry(reg, name):
     for c in spec.get("columns") or []:
         if c.get("type") not in COLUMN_TYPES:
             raise JobError(f"dataset {name}: column {c.get('name')!r} has unknown type {c.get('type')!r}")
-        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False))))
+        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False)), bool(c.get("sensitive", False))))
     if not columns:
         raise JobError(f"dataset {name} declares no columns")
     job = spec.get("job") or {}
@@ -245,6 +258,7 @@ def dataset_from_registry(reg, name):
         target_prefix=job.get("target_prefix", "curated/{dataset}/{partition}/"),
         compaction_prefix=compaction.get("prefix") or f"curated/{name}/",
         target_file_size=parse_size(compaction.get("target_file_size", 128 << 20)),
+        redact_values=bool((reg.get("lake") or {}).get("redact_values", False)),
     )
 
 
@@ -908,11 +922,18 @@ def convert_columns(df, ds, source, convert):
     checks = []
     for i, c in enumerate(ds.columns):
         raw, val = col_ref(c.name), F.col(f"__lakeline_v{i}")
-        message = F.concat(
-            F.lit(f"lakeline curate: {source}: column {c.name} ({c.type}): cannot convert the value \""),
-            F.substring(raw.cast("string"), 1, 120),
-            F.lit("\", which validation accepted (validation and curation disagree: report this)"),
-        )
+        if ds.shows_value(c.name):
+            message = F.concat(
+                F.lit(f"lakeline curate: {source}: column {c.name} ({c.type}): cannot convert the value \""),
+                F.substring(raw.cast("string"), 1, 120),
+                F.lit("\", which validation accepted (validation and curation disagree: report this)"),
+            )
+        else:
+            message = F.lit(
+                f"lakeline curate: {source}: column {c.name} ({c.type}): cannot convert a value (not shown: "
+                "the column is sensitive or the lake redacts values), which validation accepted "
+                "(validation and curation disagree: report this)"
+            )
         checks.append(F.when(raw.isNotNull() & val.isNull(), message))
         if c.required:
             checks.append(F.when(raw.isNull(), F.lit(f"lakeline curate: {source}: required column {c.name} holds a null")))
@@ -1175,7 +1196,7 @@ def run(spark, args):
             LOG.warning("could not clean %s", dst_storage.uri(staging))
         if isinstance(e, JobError):
             raise
-        raise JobError(explain_spark_failure(e, source)) from e
+        raise JobError(explain_spark_failure(e, source, ds)) from e
     if not parts:
         raise JobError(f"lakeline curate: {source}: Spark wrote no Parquet file to {dst_storage.uri(staging)}")
     outputs = publish(dst_storage, parts, prefix, stem, extra_stale=[f"{prefix}{stem}.parquet"])
@@ -1263,7 +1284,7 @@ def stage_for_table(spark, args, ds, df, storage, key, head, started):
     except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
         if isinstance(e, JobError):
             raise
-        raise JobError(explain_spark_failure(e, source)) from e
+        raise JobError(explain_spark_failure(e, source, ds)) from e
     if not parts:
         raise JobError(f"lakeline curate: {source}: Spark wrote no Parquet file to {storage.uri(staging)}")
     rows = sum(r for r, _ in read_footers(spark, [storage.spark_path(p.key) for p in parts]))
@@ -1280,15 +1301,22 @@ def stage_for_table(spark, args, ds, df, storage, key, head, started):
     }
 
 
-def explain_spark_failure(e, source):
+def explain_spark_failure(e, source, ds):
     """The human part of a Spark failure: our own raise_error message when there is one
-    (buried in a Java stack trace), else the root cause Spark names last."""
+    (buried in a Java stack trace, and already free of values the dataset does not show), else
+    the root cause Spark names last. That cause may quote the data (a cast's input, a malformed
+    record), so for a dataset that does not show values only its error class is kept."""
     text = str(e)
     m = re.search(r"lakeline curate: [^\n]*", text)
     if m:
         return m.group(0).split(". SQLSTATE")[0].rstrip()
     causes = [c for c in re.findall(r"\[[A-Z_.]+\][^\n]*", text) if not c.startswith(("[TASK_WRITE_FAILED]", "[MALFORMED_RECORD_IN_PARSING"))]
     first = causes[-1] if causes else (text.strip().splitlines() or [repr(e)])[0]
+    if not ds.shows_value(None):
+        cls = re.match(r"\[[A-Z_.]+\]", first)
+        return (f"lakeline curate: {source}: Spark failed: {cls.group(0) if cls else type(e).__name__} "
+                f"(the rest is not shown: dataset {ds.name} has sensitive columns or the lake redacts values; "
+                "the job's own log has it)")
     return f"lakeline curate: {source}: Spark failed: {first[:500]}"
 
 

@@ -3,6 +3,7 @@ Lines, Parquet casts), failures that name column and value, output naming, and r
 leave the same outputs and no duplicates. Values are checked against expectations written out
 by hand from shared/core/src/types.rs and its tests."""
 
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
@@ -416,3 +417,42 @@ def test_a_batch_manifest_curates_each_file_as_its_own_run_would(spark, lake):
     assert [r["order_id"] for r in rows] == [r["order_id"] for r in read_outputs(single)[0]]
     with pytest.raises(SystemExit):
         curate.parse_args(["--lake-root", str(lake)])  # neither a source nor a manifest
+
+
+SENSITIVE = """
+t:
+  key_pattern: raw/t/dt={date}/{file}
+  format: csv
+  columns:
+    - {name: i, type: int, required: true}
+    - {name: card, type: float, sensitive: true}
+"""
+
+
+def test_a_sensitive_value_never_reaches_the_error_message(spark, lake, tmp_path):
+    """A job's error becomes the Glue error and then the SNS alert: a `sensitive` column's value
+    is never in it (issue 26: redaction), though the column and the file are named."""
+    reg = registry_file(tmp_path, SENSITIVE)
+    key = "raw/t/dt=2026-11-25/bad.csv"
+    put(lake, key, "i,card\n1,4111x1111\n")
+    msg = _failure(spark, lake, key, reg)
+    assert "column card" in msg and "bad.csv" in msg, msg
+    assert "4111" not in msg and "not shown" in msg, msg
+
+
+def test_a_spark_failure_quoting_data_keeps_only_its_class_when_values_are_not_shown():
+    error = RuntimeError(
+        "org.apache.spark.SparkException: Job aborted.\n"
+        "[CAST_INVALID_INPUT] The value 'secret-4111' of the type \"STRING\" cannot be cast to \"BIGINT\""
+    )
+    shown = curate.Dataset(name="t", key_pattern="raw/t/{file}", format="csv", compression="auto", header="required",
+                           delimiter=",", null_values=("",), extra_columns="reject",
+                           columns=(curate.Column("i", "int", True),), target_prefix="c/", compaction_prefix="c/",
+                           target_file_size=1)
+    assert "secret-4111" in curate.explain_spark_failure(error, "s3://b/k", shown)
+    for hidden in (
+        dataclasses.replace(shown, redact_values=True),
+        dataclasses.replace(shown, columns=(curate.Column("i", "int", True, sensitive=True),)),
+    ):
+        msg = curate.explain_spark_failure(error, "s3://b/k", hidden)
+        assert "secret-4111" not in msg and "[CAST_INVALID_INPUT]" in msg and "not shown" in msg, msg
