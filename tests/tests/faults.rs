@@ -843,3 +843,86 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
         assert_eq!(kept(&lake, k, &body).await, Place::Raw);
     }
 }
+
+/// 9. curate's last check before it commits (is the validated upload still the key's current
+/// object?) fails after the data went out in parts. moto cannot fail one HEAD of several, so
+/// this S3 client is aws-smithy-mocks': the first HEAD answers with the upload, the GET with its
+/// bytes, the multipart calls succeed, and the second HEAD answers HTTP 500 every time. curate
+/// fails `Lakeline.Transient` (the Curate task's retry runs it again), completes nothing and
+/// aborts its multipart upload, so no upload is left open (issue 26: multipart hygiene).
+#[tokio::test]
+async fn a_failed_check_before_curates_commit_aborts_its_upload() {
+    use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::upload_part::UploadPartOutput;
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let key = format!("raw/orders/{DT}/abort.csv");
+    let body = sample("orders/good.csv");
+    let etag = "0123456789abcdef0123456789abcdef";
+    let head = {
+        let (k, e, n) = (key.clone(), etag.to_string(), body.len());
+        mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(move |r| r.key() == Some(k.as_str()))
+            .sequence()
+            .output(move || {
+                aws_sdk_s3::operation::head_object::HeadObjectOutput::builder()
+                    .e_tag(format!("\"{e}\""))
+                    .content_length(n as i64)
+                    .build()
+            })
+            .http_status(500, None)
+            .repeatedly()
+            .build()
+    };
+    let get = {
+        let b = body.clone();
+        mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .body(aws_sdk_s3::primitives::ByteStream::from(b.clone()))
+                .e_tag(format!("\"{etag}\""))
+                .build()
+        })
+    };
+    let create = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(|| {
+        CreateMultipartUploadOutput::builder()
+            .upload_id("upload-1")
+            .build()
+    });
+    let part = mock!(aws_sdk_s3::Client::upload_part)
+        .then_output(|| UploadPartOutput::builder().e_tag("\"p\"").build());
+    let abort = mock!(aws_sdk_s3::Client::abort_multipart_upload).then_output(|| {
+        aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder().build()
+    });
+    let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload).then_output(|| {
+        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput::builder()
+            .build()
+    });
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+    let reg = shipped_registry();
+    let d = curate::Deps {
+        s3: mocked_s3(
+            &lake,
+            &[&head, &get, &create, &part, &abort, &complete, &put],
+        ),
+        registry_sha256: reg.content_hash(),
+        registry: std::sync::Arc::new(reg),
+        // Small parts, so the output goes out as a multipart upload.
+        part_size: 1024,
+        tables: None,
+    };
+    let req = json!({"bucket": lake.bucket, "key": key, "etag": etag, "versionId": null,
+                     "dataset": "orders", "partition": DT, "rows": csv_rows(&body).len()});
+    let err = curate::handle(&d, req, None).await.unwrap_err();
+    assert_eq!(err.error_type(), error_names::TRANSIENT, "{err}");
+    assert!(
+        create.num_calls() >= 1 && part.num_calls() >= 1,
+        "went out in parts"
+    );
+    assert_eq!(abort.num_calls(), 1, "the upload is aborted: {err}");
+    assert_eq!(
+        (complete.num_calls(), put.num_calls()),
+        (0, 0),
+        "nothing committed"
+    );
+}

@@ -369,21 +369,29 @@ pub async fn handle(
     // key (or replaces this key's rows in the table): committing after it would put old rows
     // back. The check is the last thing before the commit, so the window left is one request
     // long.
-    if head(
+    let current = head(
         deps,
         &CurateRequest {
             version_id: None,
             ..req.clone()
         },
     )
-    .await?
-    .is_none()
-    {
-        parts.abort(&deps.s3, &target).await;
-        return Ok(superseded(
-            &req,
-            "a newer upload replaced the object while it was curated",
-        ));
+    .await;
+    match current {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            parts.abort(&deps.s3, &target).await;
+            return Ok(superseded(
+                &req,
+                "a newer upload replaced the object while it was curated",
+            ));
+        }
+        // Not known whether the upload is still current: commit nothing, and leave no upload
+        // open (the retry starts its own).
+        Err(e) => {
+            parts.abort(&deps.s3, &target).await;
+            return Err(e);
+        }
     }
     let written = parts
         .commit(&deps.s3, &target, tail)
