@@ -13,18 +13,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
-use iceberg::io::{FileIO, FileIOBuilder, LocalFsStorageFactory};
+use iceberg::io::{FileIO, FileIOBuilder};
 use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, Runtime, TableIdent};
 use iceberg_catalog_s3tables::S3TablesCatalogBuilder;
+#[cfg(feature = "warehouse")]
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalog, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalStorageFactory;
+#[cfg(feature = "warehouse")]
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::Error;
@@ -89,6 +89,7 @@ impl Target {
 /// The compare-and-swap of a table's metadata pointer.
 enum Pointer {
     /// The local warehouse's sqlite catalog.
+    #[cfg(feature = "warehouse")]
     Sqlite(SqlitePool),
     /// An S3 Tables table bucket.
     S3Tables(S3Pointer),
@@ -281,6 +282,7 @@ impl Tables {
     /// swap needs is read.
     pub async fn load(&self, ident: &TableIdent) -> Result<Option<Table>, Error> {
         match &self.pointer {
+            #[cfg(feature = "warehouse")]
             Pointer::Sqlite(_) => {
                 if !self.catalog.table_exists(ident).await? {
                     return Ok(None);
@@ -302,7 +304,7 @@ impl Tables {
     /// warehouse refuses deletes (S3 Tables' unreferenced file removal deletes what no
     /// snapshot references, after its `unreferencedDays`): there they are left to it.
     pub fn deletes_orphans(&self) -> bool {
-        matches!(self.pointer, Pointer::Sqlite(_))
+        !matches!(self.pointer, Pointer::S3Tables(_))
     }
 
     /// Deletes `paths` (files of `table` that no snapshot references) where the target lets
@@ -364,6 +366,7 @@ impl Tables {
     /// visible).
     pub async fn swap(&self, ident: &TableIdent, base: &str, new: &str) -> Result<bool, Error> {
         match &self.pointer {
+            #[cfg(feature = "warehouse")]
             Pointer::Sqlite(pool) => {
                 let done = sqlx::query(
                     "UPDATE iceberg_tables SET metadata_location = ?, previous_metadata_location = ? \
@@ -476,6 +479,15 @@ impl S3Pointer {
     }
 }
 
+#[cfg(not(feature = "warehouse"))]
+async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
+    Err(Error::Unsupported(format!(
+        "warehouse {}: this build has no local warehouse (feature `warehouse` of lakeline-table)",
+        dir.display()
+    )))
+}
+
+#[cfg(feature = "warehouse")]
 async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Catalog(format!("creating the warehouse {}: {e}", dir.display())))?;
@@ -489,7 +501,7 @@ async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
         .uri(uri.clone())
         .warehouse_location(format!("file://{}", dir.display()))
         .sql_bind_style(SqlBindStyle::QMark)
-        .with_storage_factory(Arc::new(LocalFsStorageFactory))
+        .with_storage_factory(Arc::new(iceberg::io::LocalFsStorageFactory))
         .load(LOCAL_CATALOG, HashMap::new())
         .await?;
     let namespace = NamespaceIdent::new(LOCAL_NAMESPACE.into());
@@ -503,7 +515,8 @@ async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
     }
     // Commits from several processes meet on this file: wait for a writer's lock rather
     // than fail.
-    let opts = SqliteConnectOptions::from_str(&uri)?.busy_timeout(Duration::from_secs(30));
+    let opts = <SqliteConnectOptions as std::str::FromStr>::from_str(&uri)?
+        .busy_timeout(std::time::Duration::from_secs(30));
     let pool = SqlitePoolOptions::new()
         .max_connections(2)
         .connect_with(opts)

@@ -68,6 +68,7 @@ impl From<iceberg::Error> for Error {
     }
 }
 
+#[cfg(feature = "warehouse")]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Error::Catalog(format!("catalog database: {e}"))
