@@ -154,3 +154,35 @@ async fn a_registry_is_checked_with_the_stacks_placeholder_values_not_the_shells
         other => panic!("{other:?}"),
     }
 }
+
+/// The table commands' `--stack NAME`, as the table writer runs them (its documented least
+/// policy): the stack's outputs name its table bucket, and the table reads back from there.
+#[tokio::test]
+async fn a_table_writer_finds_the_tables_by_the_stacks_name() {
+    let d = Deployment::new(Options::default()).await;
+    let person = as_person(&d.lake.conf, Person::TableWriter);
+    let target = by_stack(&d)
+        .target_if_any(Some(&person))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        target,
+        lakeline_table::Target::S3Tables {
+            bucket_arn: d.stack.table_bucket_arn.clone(),
+            namespace: lakeline_local::stack::TABLES_NAMESPACE.to_string(),
+        }
+    );
+    let tables = lakeline_table::Tables::open_with(Some(&person), &target)
+        .await
+        .unwrap();
+    let (name, _) = d.stack.registry.dataset("orders").unwrap();
+    let table = tables.load_table(&tables.ident(name)).await.unwrap();
+    assert_eq!(
+        lakeline_table::show::show(&table)
+            .await
+            .unwrap()
+            .metadata_location,
+        d.table_view("orders").await.metadata_location
+    );
+}
