@@ -397,7 +397,6 @@ pub async fn handle(
         .commit(&deps.s3, &target, tail)
         .await
         .map_err(|e| CurateError::from_lib(e, "committing"))?;
-    emit_metrics(&req.dataset, &curated, written.bytes, started.elapsed());
     let seconds = |started: Instant| (started.elapsed().as_millis() as f64) / 1000.0;
     match dest {
         Dest::Table(w) => {
@@ -405,9 +404,17 @@ pub async fn handle(
                 .tables
                 .as_ref()
                 .expect("a table destination has tables");
-            table::commit(tables, w, &curated, written.bytes, seconds(started)).await
+            let answer =
+                table::commit(tables, w, &curated, written.bytes, seconds(started)).await?;
+            // Counted as curated only when its rows went into the table (not when another
+            // execution of the same delivery had committed them first).
+            if answer["status"] == "COMMITTED" {
+                emit_metrics(&req.dataset, &curated, written.bytes, started.elapsed());
+            }
+            Ok(answer)
         }
         Dest::Prefix(_) => {
+            emit_metrics(&req.dataset, &curated, written.bytes, started.elapsed());
             info!(dataset = %req.dataset, source = %req.key, output = %out_key, rows = curated.rows, bytes = written.bytes, "curated");
             Ok(json!({
                 "status": "CURATED",
