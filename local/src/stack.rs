@@ -434,26 +434,22 @@ impl Stack {
         let writer =
             crate::identity::as_person(&self.conf, crate::identity::Person::RegistryWriter);
         let tables = self.tables(&writer).await?;
-        let mut warehouses = BTreeMap::new();
+        let mut names = Vec::new();
         for (name, ds) in &registry.datasets {
             let (table, _) = lakeline_table::sync::sync_table(&tables, name, ds)
                 .await
                 .with_context(|| format!("syncing the table of dataset {name}"))?;
-            let got = aws_sdk_s3tables::Client::new(&self.conf)
-                .get_table()
-                .table_bucket_arn(&self.table_bucket_arn)
-                .namespace(TABLES_NAMESPACE)
-                .name(table.identifier().name())
-                .send()
-                .await?;
-            let warehouse = got
-                .warehouse_location()
-                .trim_start_matches("s3://")
-                .trim_end_matches('/')
-                .to_string();
-            warehouses.insert(warehouse, got.table_arn().to_string());
+            names.push(table.identifier().name().to_string());
         }
-        register_tables(&self.router_url, &self.bucket, &warehouses).await
+        register_warehouses(
+            &self.conf,
+            &self.router_url,
+            &self.bucket,
+            &self.table_bucket_arn,
+            TABLES_NAMESPACE,
+            &names,
+        )
+        .await
     }
 
     /// Publishes the stack's outputs under its name, as `sam deploy` leaves template.yaml's
@@ -752,6 +748,38 @@ pub async fn register_tables(
         json!({"stack": id, "bucket": id, "tables": tables}),
     )
     .await
+}
+
+/// [`register_tables`] for tables `names` of namespace `namespace` in table bucket
+/// `bucket_arn`: their warehouse buckets and ARNs read with `GetTable` (signed with `conf`, the
+/// harness's), registered for stack `id`.
+pub async fn register_warehouses(
+    conf: &aws_config::SdkConfig,
+    router_url: &str,
+    id: &str,
+    bucket_arn: &str,
+    namespace: &str,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let s3t = aws_sdk_s3tables::Client::new(conf);
+    let mut warehouses = BTreeMap::new();
+    for name in names {
+        let got = s3t
+            .get_table()
+            .table_bucket_arn(bucket_arn)
+            .namespace(namespace)
+            .name(name)
+            .send()
+            .await
+            .with_context(|| format!("GetTable {bucket_arn}/{namespace}/{name}"))?;
+        let warehouse = got
+            .warehouse_location()
+            .trim_start_matches("s3://")
+            .trim_end_matches('/')
+            .to_string();
+        warehouses.insert(warehouse, got.table_arn().to_string());
+    }
+    register_tables(router_url, id, &warehouses).await
 }
 
 async fn register(router_url: &str, id: &str, body: Value) -> anyhow::Result<()> {

@@ -9,7 +9,6 @@
 //! S3 Tables keeps orphan files for its unreferenced file removal (a warehouse refuses
 //! deletes), so these tests check the table, not the files in the warehouse.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -56,29 +55,19 @@ async fn writer(arn: &str) -> Tables {
 /// Tells the permissions check which table each of `tables`' warehouse bucket holds, so the
 /// S3 calls on it are checked as `s3tables:GetTableData`/`PutTableData` on the table.
 async fn register(arn: &str, tables: &[&str]) {
-    let s3t = aws_sdk_s3tables::Client::new(&sdk_config().await);
-    let mut map = BTreeMap::new();
-    for t in tables {
-        let got = s3t
-            .get_table()
-            .table_bucket_arn(arn)
-            .namespace(NAMESPACE)
-            .name(*t)
-            .send()
-            .await
-            .unwrap();
-        let bucket = got
-            .warehouse_location()
-            .trim_start_matches("s3://")
-            .trim_end_matches('/')
-            .to_string();
-        map.insert(bucket, got.table_arn().to_string());
-    }
     let router = std::env::var("LAKELINE_ROUTER_URL").expect("run with scripts/local-aws");
     let id = arn.rsplit('/').next().unwrap();
-    lakeline_local::stack::register_tables(&router, id, &map)
-        .await
-        .unwrap();
+    let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    lakeline_local::stack::register_warehouses(
+        &sdk_config().await,
+        &router,
+        id,
+        arn,
+        NAMESPACE,
+        &names,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
