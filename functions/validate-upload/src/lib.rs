@@ -418,6 +418,7 @@ async fn handle_record(
             let replayed = keys::replayed_from(
                 |k| head.metadata.get(k).map(String::as_str),
                 &deps.registry.lake.quarantine_prefix,
+                &obj.key,
             );
             start_pipeline(deps, &obj, &report, &m, name, replayed).await
         }

@@ -109,17 +109,24 @@ pub const META_REPLAYED_FROM: &str = "lakeline-replayed-from";
 /// quarantined upload at the same key stays).
 pub const META_REPLAYED_ETAG: &str = "lakeline-replayed-etag";
 
-/// The quarantined copy an object with user metadata `meta` was replayed from, if any and if
-/// it lies under `quarantine_prefix` (metadata is writable by whoever uploads; anything else
-/// is ignored): (key, ETag).
+/// The quarantined copy the object at `key`, with user metadata `meta`, was replayed from: its
+/// own quarantine key ([`quarantine_key`], or the [`quarantine_key_for_upload`] form), and that
+/// copy's ETag. Anything else is ignored: metadata is whoever uploads' to write, and must never
+/// point validate-upload at another key's quarantined copy.
 pub fn replayed_from<'m>(
     meta: impl Fn(&str) -> Option<&'m str>,
     quarantine_prefix: &str,
+    key: &str,
 ) -> Option<(String, String)> {
-    let key = meta(META_REPLAYED_FROM)?;
-    let etag = meta(META_REPLAYED_ETAG)?;
-    (key.starts_with(quarantine_prefix) && key.len() > quarantine_prefix.len() && !etag.is_empty())
-        .then(|| (key.to_string(), etag.trim_matches('"').to_string()))
+    let from = meta(META_REPLAYED_FROM)?;
+    let etag = meta(META_REPLAYED_ETAG)?.trim_matches('"');
+    let own = quarantine_key(quarantine_prefix, key);
+    let is_own = from == own
+        || from
+            .strip_prefix(&own)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|tag| !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric()));
+    (is_own && !etag.is_empty()).then(|| (from.to_string(), etag.to_string()))
 }
 
 /// Longest execution name Step Functions accepts.
@@ -180,7 +187,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_replayed_object_names_its_quarantined_copy_only_under_the_prefix() {
+    fn a_replayed_object_names_only_its_own_quarantined_copy() {
         let meta = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
         };
@@ -192,7 +199,28 @@ mod tests {
                 ][..],
                 Some(("quarantine/raw/o/a.csv", "e1")),
             ),
-            // Not under the quarantine prefix: metadata is the uploader's to write.
+            (
+                &[
+                    (META_REPLAYED_FROM, "quarantine/raw/o/a.csv.0a1b2c3d4e5f"),
+                    (META_REPLAYED_ETAG, "e1"),
+                ][..],
+                Some(("quarantine/raw/o/a.csv.0a1b2c3d4e5f", "e1")),
+            ),
+            // Metadata is the uploader's to write: never another key's copy, never outside.
+            (
+                &[
+                    (META_REPLAYED_FROM, "quarantine/raw/o/b.csv"),
+                    (META_REPLAYED_ETAG, "e1"),
+                ][..],
+                None,
+            ),
+            (
+                &[
+                    (META_REPLAYED_FROM, "quarantine/raw/o/a.csv.x/y"),
+                    (META_REPLAYED_ETAG, "e1"),
+                ][..],
+                None,
+            ),
             (
                 &[
                     (META_REPLAYED_FROM, "raw/o/a.csv"),
@@ -219,7 +247,7 @@ mod tests {
             (&[][..], None),
         ] {
             assert_eq!(
-                replayed_from(meta(pairs), "quarantine/"),
+                replayed_from(meta(pairs), "quarantine/", "raw/o/a.csv"),
                 want.map(|(k, e)| (k.to_string(), e.to_string())),
                 "{pairs:?}"
             );
