@@ -58,8 +58,19 @@ impl StackOutputs {
         }
     }
 
-    /// Where the stack's datasets' tables are: its table bucket and namespace.
+    /// Where the stack's datasets' tables are: its Glue database when the stack keeps its
+    /// tables in the Glue Data Catalog (output `TablesGlueDatabase` set), else its table bucket
+    /// and namespace.
     pub fn tables(&self) -> anyhow::Result<Target> {
+        if let Some(db) = self
+            .outputs
+            .get("TablesGlueDatabase")
+            .filter(|d| !d.is_empty())
+        {
+            return Ok(Target::Glue {
+                database: db.clone(),
+            });
+        }
         Ok(Target::S3Tables {
             bucket_arn: self.get("TableBucketArn")?.to_string(),
             namespace: self.get("TablesNamespace")?.to_string(),
@@ -137,6 +148,19 @@ mod tests {
                 "LAKELINE_GLUE_CURATE_JOB".to_string(),
                 "lake-curate".to_string()
             )])
+        );
+        let glue = StackOutputs::from_outputs(
+            "lake",
+            BTreeMap::from([
+                ("TablesGlueDatabase".into(), "lake_tables".into()),
+                ("TableBucketArn".into(), String::new()),
+            ]),
+        );
+        assert_eq!(
+            glue.tables().unwrap(),
+            Target::Glue {
+                database: "lake_tables".into()
+            }
         );
         let old = StackOutputs::from_outputs("old", BTreeMap::new());
         let e = old.tables().unwrap_err().to_string();

@@ -20,13 +20,14 @@ pub struct TargetArgs {
     /// A local warehouse directory (created on first use; namespace `lakeline`).
     #[arg(long, conflicts_with_all = ["catalog", "stack"])]
     pub warehouse: Option<PathBuf>,
-    /// A catalog: `s3tables:<table bucket ARN>/<namespace>` (the namespace must exist; AWS
-    /// configuration from the environment), `glue:<database>` (not in this build) or
-    /// `warehouse:<directory>`.
+    /// A catalog: `s3tables:<table bucket ARN>/<namespace>` (the namespace must exist),
+    /// `glue:<database>` (the database must exist, its LocationUri is where tables' files go)
+    /// or `warehouse:<directory>`. AWS configuration from the environment.
     #[arg(long, env = "LAKELINE_CATALOG", conflicts_with = "stack")]
     pub catalog: Option<String>,
-    /// A deployed stack: its table bucket and namespace, from the stack's outputs
-    /// (`TableBucketArn`, `TablesNamespace`; cloudformation:DescribeStacks).
+    /// A deployed stack: its table bucket and namespace, or its Glue database, from the
+    /// stack's outputs (`TableBucketArn`, `TablesNamespace`, `TablesGlueDatabase`;
+    /// cloudformation:DescribeStacks).
     #[arg(long)]
     pub stack: Option<String>,
 }

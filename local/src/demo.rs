@@ -74,6 +74,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
             // account where the job was never deployed.
             glue_job_exists: false,
             glue_max_concurrent_runs: 10,
+            tables_in_glue: false,
             maintenance_definition: std::fs::read_to_string("statemachine/maintenance.asl.json")
                 .context("reading statemachine/maintenance.asl.json")?,
         },

@@ -111,6 +111,9 @@ pub struct StackOptions {
     pub glue_job_exists: bool,
     /// Glue MaxConcurrentRuns.
     pub glue_max_concurrent_runs: i32,
+    /// Keep the datasets' tables in the Glue Data Catalog (the template's `TablesCatalog:
+    /// glue`: a database whose LocationUri is the lake's `tables/`) instead of S3 Tables.
+    pub tables_in_glue: bool,
 }
 
 /// The SDK clients of a stack.
@@ -168,8 +171,12 @@ pub struct Stack {
     pub emr_app: String,
     /// The registry as deployed.
     pub registry: Registry,
-    /// The S3 Tables table bucket of the datasets' tables (the template's `TableBucket`).
+    /// The S3 Tables table bucket of the datasets' tables (the template's `TableBucket`);
+    /// empty when the tables are in [`Stack::glue_database`].
     pub table_bucket_arn: String,
+    /// The Glue database of the datasets' tables (the template's `TablesDatabase`, with
+    /// `TablesCatalog: glue`), instead of the table bucket.
+    pub glue_database: Option<String>,
     /// Function names on the router, by handler.
     pub functions: BTreeMap<&'static str, String>,
     /// The functions' environment, as deployed.
@@ -244,21 +251,40 @@ impl Stack {
             .context("creating the EMR Serverless application")?
             .application_id;
 
-        // The template's TableBucket and its namespace (CloudFormation's part).
-        let table_bucket_arn = aws_sdk_s3tables::Client::new(&admin)
-            .create_table_bucket()
-            .name(format!("{id}-tables"))
-            .send()
-            .await
-            .context("creating the table bucket")?
-            .arn;
-        aws_sdk_s3tables::Client::new(&admin)
-            .create_namespace()
-            .table_bucket_arn(&table_bucket_arn)
-            .namespace(TABLES_NAMESPACE)
-            .send()
-            .await
-            .context("creating the tables' namespace")?;
+        // The template's TableBucket and its namespace, or (TablesCatalog glue) its
+        // TablesDatabase: CloudFormation's part.
+        let (table_bucket_arn, glue_database) = if opts.tables_in_glue {
+            // TablesNamespace names the database: unique per account, so the stack's id.
+            let db = id.replace('-', "_");
+            c.glue
+                .create_database()
+                .database_input(
+                    aws_sdk_glue::types::DatabaseInput::builder()
+                        .name(&db)
+                        .location_uri(format!("s3://{id}/tables/"))
+                        .build()?,
+                )
+                .send()
+                .await
+                .context("creating the tables' Glue database")?;
+            (String::new(), Some(db))
+        } else {
+            let arn = aws_sdk_s3tables::Client::new(&admin)
+                .create_table_bucket()
+                .name(format!("{id}-tables"))
+                .send()
+                .await
+                .context("creating the table bucket")?
+                .arn;
+            aws_sdk_s3tables::Client::new(&admin)
+                .create_namespace()
+                .table_bucket_arn(&arn)
+                .namespace(TABLES_NAMESPACE)
+                .send()
+                .await
+                .context("creating the tables' namespace")?;
+            (arn, None)
+        };
 
         let mut registry = opts.registry;
         for ds in registry.datasets.values_mut() {
@@ -345,7 +371,13 @@ impl Stack {
             ),
             (
                 lakeline_table::catalog::TABLE_NAMESPACE_VAR,
-                TABLES_NAMESPACE.to_string(),
+                glue_database
+                    .clone()
+                    .unwrap_or_else(|| TABLES_NAMESPACE.to_string()),
+            ),
+            (
+                lakeline_table::catalog::TABLE_GLUE_DATABASE_VAR,
+                glue_database.clone().unwrap_or_default(),
             ),
         ]);
         let stack = Stack {
@@ -361,6 +393,7 @@ impl Stack {
             emr_app,
             registry,
             table_bucket_arn,
+            glue_database,
             functions,
             env,
             delivered: Default::default(),
@@ -374,22 +407,26 @@ impl Stack {
             ("MaintenanceStateMachine", stack.maintenance_arn.clone()),
             ("CurateGlueJob", stack.glue_job.clone()),
             ("CompactGlueJob", format!("{}-compact", stack.bucket)),
-            ("TableBucket", stack.table_bucket_arn.clone()),
         ]);
+        let mut params = BTreeMap::from([
+            ("ExistingEmrApplicationId", stack.emr_app.clone()),
+            ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
+            ("TablesNamespace", TABLES_NAMESPACE.to_string()),
+        ]);
+        match &stack.glue_database {
+            Some(db) => {
+                resources.insert("TablesDatabase", db.clone());
+                params.insert("TablesCatalog", "glue".to_string());
+                params.insert("TablesNamespace", db.clone());
+            }
+            None => {
+                resources.insert("TableBucket", stack.table_bucket_arn.clone());
+            }
+        }
         for (handler, name) in &stack.functions {
             resources.insert(function_logical_id(handler), name.clone());
         }
-        register_stack(
-            &stack.router_url,
-            &stack.bucket,
-            &resources,
-            &BTreeMap::from([
-                ("ExistingEmrApplicationId", stack.emr_app.clone()),
-                ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
-                ("TablesNamespace", TABLES_NAMESPACE.to_string()),
-            ]),
-        )
-        .await?;
+        register_stack(&stack.router_url, &stack.bucket, &resources, &params).await?;
         stack.sync_tables(&stack.registry).await?;
         stack.publish_outputs().await?;
         Ok(stack)
@@ -441,6 +478,10 @@ impl Stack {
                 .with_context(|| format!("syncing the table of dataset {name}"))?;
             names.push(table.identifier().name().to_string());
         }
+        if self.glue_database.is_some() {
+            // The tables' files are in the lake bucket, which the check knows already.
+            return Ok(());
+        }
         register_warehouses(
             &self.conf,
             &self.router_url,
@@ -465,7 +506,16 @@ impl Stack {
                     format!("s3://{}/config/datasets.yaml", self.bucket),
                 ),
                 ("TableBucketArn", self.table_bucket_arn.clone()),
-                ("TablesNamespace", TABLES_NAMESPACE.to_string()),
+                (
+                    "TablesNamespace",
+                    self.glue_database
+                        .clone()
+                        .unwrap_or_else(|| TABLES_NAMESPACE.to_string()),
+                ),
+                (
+                    "TablesGlueDatabase",
+                    self.glue_database.clone().unwrap_or_default(),
+                ),
                 ("StateMachineArn", self.state_machine_arn.clone()),
                 ("MaintenanceStateMachineArn", self.maintenance_arn.clone()),
                 ("AlertTopicArn", self.topic_arn.clone()),
@@ -500,10 +550,17 @@ impl Stack {
         &self,
         conf: &aws_config::SdkConfig,
     ) -> anyhow::Result<lakeline_table::Tables> {
-        Ok(
-            lakeline_table::Tables::open_s3tables(conf, &self.table_bucket_arn, TABLES_NAMESPACE)
-                .await?,
-        )
+        Ok(match &self.glue_database {
+            Some(db) => lakeline_table::Tables::open_glue(conf, db).await?,
+            None => {
+                lakeline_table::Tables::open_s3tables(
+                    conf,
+                    &self.table_bucket_arn,
+                    TABLES_NAMESPACE,
+                )
+                .await?
+            }
+        })
     }
 
     async fn deploy_function(

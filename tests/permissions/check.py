@@ -239,6 +239,9 @@ def _names_in(arn):
             out.append(rest[4:])
         if parts[2] == "emr-serverless" and rest.startswith("/applications/"):
             out.append(rest.split("/")[2])
+        if parts[2] == "glue" and rest.startswith(("database/", "table/")):
+            # A Glue database's tables belong to the stack whose TablesDatabase it is.
+            out.append(rest.split("/")[1])
         if parts[2] == "s3tables" and rest.startswith("bucket/"):
             # A table's ARN (or all of a bucket's tables) belongs to its table bucket's stack.
             out.append(":".join(parts[:5]) + ":" + "/".join(rest.split("/")[:2]))
@@ -265,6 +268,12 @@ def person_statements(stack, people, name):
         return x
 
     for i, s in enumerate(doc["statements"]):
+        # `When: <template condition>`: a statement about resources only some stacks have
+        # (the table bucket, or the Glue database of tables).
+        when = s.get("When")
+        if when is not None and not stack.condition(when):
+            continue
+        s = {k: v for k, v in s.items() if k != "When"}
         out.append(iam.Statement.of(resolve(s), f"people.yaml:{name}", i))
     return out
 

@@ -46,6 +46,8 @@ pub struct Options {
     pub glue_job_exists: bool,
     /// The registry to deploy (default: the shipped one).
     pub registry: Registry,
+    /// Keep the tables in the Glue Data Catalog instead of S3 Tables.
+    pub tables_in_glue: bool,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             glue_max_concurrent_runs: 10,
             glue_job_exists: true,
             registry: shipped_registry(),
+            tables_in_glue: false,
         }
     }
 }
@@ -92,6 +95,7 @@ impl Deployment {
                 registry: opts.registry,
                 glue_job_exists: opts.glue_job_exists,
                 glue_max_concurrent_runs: opts.glue_max_concurrent_runs,
+                tables_in_glue: opts.tables_in_glue,
                 maintenance_definition: maintenance_template(),
             },
         )

@@ -165,6 +165,8 @@ class Stack:
         r = self.t["Resources"][name]
         if r["Type"] == "AWS::S3::Bucket":
             return self.value(r["Properties"]["BucketName"])
+        if r["Type"] == "AWS::Glue::Database":
+            return self.value(r["Properties"]["DatabaseInput"]["Name"])
         if r["Type"] == "AWS::S3Tables::TableBucket":
             # Ref of a table bucket is its ARN.
             return self.get_att(name, "TableBucketARN")

@@ -36,9 +36,11 @@ EXPECTED_ACTIONS = {
         "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject",
         "s3:AbortMultipartUpload", "s3tables:GetTable", "s3tables:UpdateTableMetadataLocation",
         "s3tables:GetTableData", "s3tables:PutTableData",
+        # TablesCatalog glue instead of the s3tables actions (test_glue_tables_*)
+        "glue:GetDatabase", "glue:GetTable", "glue:UpdateTable", "s3:DeleteObject",
     },
     "StartJobFunctionRole": {
-        "s3tables:GetTable", "s3tables:GetTableData",
+        "s3tables:GetTable", "s3tables:GetTableData", "glue:GetDatabase", "glue:GetTable",
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
         "emr-serverless:StartJobRun", "emr-serverless:GetJobRun", "emr-serverless:TagResource",
         "iam:PassRole",
@@ -663,7 +665,7 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
         tables + "/table/*": {"s3tables:GetTable", "s3tables:UpdateTableMetadataLocation",
                               "s3tables:GetTableData", "s3tables:PutTableData"},
     }
-    actions = role_actions(expanded["Resources"]["CurateFunctionRole"])
+    actions = {a for st in sts for a in as_list(st["Action"])}
     assert all(a.startswith(("s3:", "s3tables:")) for a in actions), actions
     assert not any(a.startswith(("s3tables:Create", "s3tables:Delete", "s3tables:Put")) and a != "s3tables:PutTableData"
                    for a in actions), actions
@@ -675,6 +677,60 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
     # The registry's default target of the lambda engine lies under the default CuratedPrefix.
     jobs_src = (ROOT / "shared/core/src/registry/job.rs").read_text()
     assert 'TargetPrefix("curated/{dataset}/{partition}/".into())' in jobs_src
+
+
+def test_glue_tables_replace_the_table_bucket_and_are_curates_to_commit(deploy):
+    """TablesCatalog glue: no table bucket; a Glue database whose LocationUri is the lake's
+    tables/; curate commits there (Glue GetTable/UpdateTable on that database's tables, the
+    files under tables/, deletes of its own lost commits) with no s3tables grant left; start-job
+    reads; the outputs name the database; the functions are told the database, not a bucket."""
+    stack = deploy({"TablesCatalog": "glue", "TablesNamespace": "acme_tables"})
+    lake = f"arn:aws:s3:::{bucket_name(stack)}"
+    assert not stack.of_type("AWS::S3Tables::TableBucket")
+    assert not stack.of_type("AWS::S3Tables::Namespace")
+    (db,) = stack.of_type("AWS::Glue::Database").values()
+    assert db["Properties"]["DatabaseInput"]["Name"] == "acme_tables"
+    assert db["Properties"]["DatabaseInput"]["LocationUri"] == f"s3://{bucket_name(stack)}/tables/"
+    glue = f"arn:aws:glue:{stack.region}:{ACCOUNT}"
+    catalog = [f"{glue}:catalog", f"{glue}:database/acme_tables", f"{glue}:table/acme_tables/*"]
+    sts = [st for st in role_statements(stack.resources["CurateFunctionRole"]) if st["Effect"] == "Allow"]
+    by_resource = {}
+    for st in sts:
+        for r in as_list(st["Resource"]):
+            by_resource.setdefault(r, set()).update(as_list(st["Action"]))
+    assert {r: a for r, a in by_resource.items() if not r.startswith(lake)} == {
+        r: {"glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"} for r in catalog}
+    assert by_resource[lake + "/tables/*"] == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                               "s3:AbortMultipartUpload"}
+    start = {a for st in role_statements(stack.resources["StartJobFunctionRole"]) for a in as_list(st["Action"])}
+    assert {"glue:GetDatabase", "glue:GetTable"} <= start and not any(a.startswith("s3tables:") for a in start)
+    for fn in ("CurateFunction", "StartJobFunction"):
+        env = stack.resources[fn]["Properties"]["Environment"]["Variables"]
+        assert env["LAKELINE_TABLE_GLUE_DATABASE"] == "acme_tables" and env["LAKELINE_TABLE_BUCKET_ARN"] == ""
+    assert stack.outputs["TablesGlueDatabase"]["Value"] == "acme_tables"
+    assert stack.outputs["TableBucketArn"]["Value"] == ""
+    # The default keeps S3 Tables, and tells the functions no database.
+    default = deploy()
+    assert not default.of_type("AWS::Glue::Database")
+    assert default.resources["CurateFunction"]["Properties"]["Environment"]["Variables"][
+        "LAKELINE_TABLE_GLUE_DATABASE"] == ""
+
+
+def test_glue_tables_files_are_written_only_by_curate_and_the_registry_writers(deploy):
+    """With named registry writers, the bucket policy keeps everyone else from writing or
+    deleting a Glue-catalog table's files (a stray metadata file would be read as the table's)."""
+    writer = f"arn:aws:iam::{ACCOUNT}:role/data-platform"
+    stack = deploy({"TablesCatalog": "glue", "RegistryWriterArns": writer})
+    (policy,) = stack.of_type("AWS::S3::BucketPolicy").values()
+    (st,) = [st for st in policy["Properties"]["PolicyDocument"]["Statement"]
+             if st.get("Sid") == "OnlyLakelineAndRegistryWritersWriteGlueTables"]
+    assert st["Effect"] == "Deny" and st["Resource"] == f"arn:aws:s3:::{bucket_name(stack)}/tables/*"
+    assert set(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == {
+        stack.get_att("CurateFunctionRole", "Arn"), writer}
+    for params in ({"RegistryWriterArns": writer}, {"TablesCatalog": "glue"}):
+        (policy,) = deploy(params).of_type("AWS::S3::BucketPolicy").values()
+        assert not [st for st in policy["Properties"]["PolicyDocument"]["Statement"]
+                    if st.get("Sid") == "OnlyLakelineAndRegistryWritersWriteGlueTables"]
 
 
 def s3_grants(stack, role):

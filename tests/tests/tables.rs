@@ -129,7 +129,8 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_leaves_nothing() {
         .swap(
             &ident,
             stale.metadata_location().unwrap(),
-            "file:///nowhere.json"
+            "file:///nowhere.json",
+            stale.metadata()
         )
         .await
         .unwrap());
@@ -193,7 +194,7 @@ async fn a_table_grown_one_append_at_a_time_keeps_a_bounded_manifest_list() {
         .set(MERGE_PROPERTY.into(), "4".into())
         .apply(tx)
         .unwrap();
-    tx.commit(tables.catalog()).await.unwrap();
+    tx.commit(tables.catalog().unwrap()).await.unwrap();
     let body = sample("returns/good.tsv");
     let f = file_with(&body, "r.tsv");
     let n = 11;

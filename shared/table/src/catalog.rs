@@ -17,9 +17,11 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use iceberg::io::{FileIO, FileIOBuilder};
-use iceberg::spec::TableMetadata;
+use iceberg::spec::{PrimitiveType, TableMetadata, TableMetadataBuilder, Type};
 use iceberg::table::Table;
-use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, Runtime, TableIdent};
+use iceberg::{
+    Catalog, CatalogBuilder, MetadataLocation, NamespaceIdent, Runtime, TableCreation, TableIdent,
+};
 use iceberg_catalog_s3tables::S3TablesCatalogBuilder;
 #[cfg(feature = "warehouse")]
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalog, SqlCatalogBuilder};
@@ -93,6 +95,24 @@ enum Pointer {
     Sqlite(SqlitePool),
     /// An S3 Tables table bucket.
     S3Tables(S3Pointer),
+    /// A Glue Data Catalog database.
+    Glue(GluePointer),
+}
+
+/// A Glue database's pointer: a table's `metadata_location` parameter, swapped by
+/// `UpdateTable` with the `VersionId` that the `GetTable` which gave the base returned (Glue
+/// answers `ConcurrentModificationException` when the table changed since). As for S3 Tables,
+/// tables are loaded here, not by the crate, so that the version read with a base is the one
+/// its swap sends.
+struct GluePointer {
+    client: aws_sdk_glue::Client,
+    database: String,
+    /// The database's `LocationUri` (no trailing `/`): tables live under it.
+    location: String,
+    file_io: FileIO,
+    runtime: Runtime,
+    /// Metadata location → the table's `VersionId` when that location was current.
+    versions: std::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
 /// An S3 Tables bucket's pointer: tables are loaded here with our own `GetTable`, so that the
@@ -114,10 +134,18 @@ struct S3Pointer {
 pub const TABLE_BUCKET_VAR: &str = "LAKELINE_TABLE_BUCKET_ARN";
 /// The environment variable that names the tables' namespace (default `lakeline`).
 pub const TABLE_NAMESPACE_VAR: &str = "LAKELINE_TABLE_NAMESPACE";
+/// The environment variable that names a stack's Glue database of tables, when the stack keeps
+/// its tables in the Glue Data Catalog instead of S3 Tables.
+pub const TABLE_GLUE_DATABASE_VAR: &str = "LAKELINE_TABLE_GLUE_DATABASE";
 
 /// The tables of one target: the catalog (loads, creates) and the commit point.
 pub struct Tables {
-    catalog: Arc<dyn Catalog>,
+    /// iceberg-rust's catalog of the target, where lakeline creates tables through it (the
+    /// local warehouse, S3 Tables). A Glue database has none: iceberg-catalog-glue 0.10.1
+    /// cannot describe a `timestamptz` column to Glue ("Conversion from Timestamptz is not
+    /// supported"), so lakeline writes the first metadata file with the crate's
+    /// `TableMetadataBuilder` and creates the Glue table itself.
+    catalog: Option<Arc<dyn Catalog>>,
     pointer: Pointer,
     namespace: NamespaceIdent,
     /// A local warehouse's lock files: one committer per table at a time.
@@ -161,6 +189,20 @@ async fn s3_file_props(conf: &SdkConfig) -> Result<HashMap<String, String>, Erro
     Ok(props)
 }
 
+/// The tables' FileIO (iceberg's OpenDAL S3 storage) from the `s3.*` properties of `props`.
+fn s3_file_io(props: &HashMap<String, String>) -> FileIO {
+    FileIOBuilder::new(Arc::new(OpenDalStorageFactory::S3 {
+        customized_credential_load: None,
+    }))
+    .with_props(
+        props
+            .iter()
+            .filter(|(k, _)| k.starts_with("s3."))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    )
+    .build()
+}
+
 /// An SDK error with its causes, for messages.
 fn sdk_error<E: std::error::Error>(what: &str, e: E) -> Error {
     Error::Catalog(format!(
@@ -175,7 +217,7 @@ impl Tables {
     /// `AWS_REGION`, the credential chain).
     pub async fn open(target: &Target) -> Result<Tables, Error> {
         let conf = match target {
-            Target::S3Tables { .. } => Some(
+            Target::S3Tables { .. } | Target::Glue { .. } => Some(
                 aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .load()
                     .await,
@@ -196,10 +238,49 @@ impl Tables {
                 Some(conf) => Tables::open_s3tables(conf, bucket_arn, namespace).await,
                 None => Box::pin(Tables::open(target)).await,
             },
-            Target::Glue { .. } => Err(Error::Unsupported(format!(
-                "{target:?}: this build commits to local warehouses and S3 Tables only; the Glue catalog is not wired in yet"
-            ))),
+            Target::Glue { database } => match conf {
+                Some(conf) => Tables::open_glue(conf, database).await,
+                None => Box::pin(Tables::open(target)).await,
+            },
         }
+    }
+
+    /// The tables of the Glue Data Catalog database `database`, every call signed with `conf`.
+    /// The database must exist and have a `LocationUri` (the template's `TablesDatabase` has
+    /// `s3://<lake bucket>/tables/`): each table's files live under `<LocationUri>/<table>`.
+    pub async fn open_glue(conf: &SdkConfig, database: &str) -> Result<Tables, Error> {
+        let client = aws_sdk_glue::Client::new(conf);
+        let db = client
+            .get_database()
+            .name(database)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("GetDatabase {database}"), e))?;
+        let location = db
+            .database()
+            .and_then(|d| d.location_uri())
+            .filter(|l| !l.is_empty())
+            .map(|l| l.trim_end_matches('/').to_string())
+            .ok_or_else(|| {
+                Error::Catalog(format!(
+                    "Glue database {database} has no LocationUri: set it to where its tables' files go (the template's TablesDatabase uses s3://<lake bucket>/tables/)"
+                ))
+            })?;
+        let props = s3_file_props(conf).await?;
+        Ok(Tables {
+            catalog: None,
+            pointer: Pointer::Glue(GluePointer {
+                client,
+                database: database.to_string(),
+                location,
+                file_io: s3_file_io(&props),
+                runtime: Runtime::try_current()?,
+                versions: std::sync::Mutex::new(HashMap::new()),
+            }),
+            namespace: NamespaceIdent::new(database.to_string()),
+            locks: None,
+            label: format!("Glue database {database}"),
+        })
     }
 
     /// The tables of namespace `namespace` in the S3 Tables table bucket `bucket_arn`, every
@@ -220,18 +301,9 @@ impl Tables {
             .with_client(client.clone())
             .load("s3tables", props.clone())
             .await?;
-        let file_io = FileIOBuilder::new(Arc::new(OpenDalStorageFactory::S3 {
-            customized_credential_load: None,
-        }))
-        .with_props(
-            props
-                .iter()
-                .filter(|(k, _)| k.starts_with("s3."))
-                .map(|(k, v)| (k.clone(), v.clone())),
-        )
-        .build();
+        let file_io = s3_file_io(&props);
         Ok(Tables {
-            catalog: Arc::new(catalog),
+            catalog: Some(Arc::new(catalog)),
             pointer: Pointer::S3Tables(S3Pointer {
                 client,
                 bucket_arn: bucket_arn.to_string(),
@@ -245,26 +317,46 @@ impl Tables {
         })
     }
 
-    /// A function's stack tables, from its environment (`var` reads a variable):
-    /// [`TABLE_BUCKET_VAR`] and [`TABLE_NAMESPACE_VAR`] (default `lakeline`); `None` when the
-    /// stack has no table bucket. A failure is the environment's error (`Lakeline.Config`).
+    /// A function's stack tables, from its environment (`var` reads a variable): the S3 Tables
+    /// bucket [`TABLE_BUCKET_VAR`] with namespace [`TABLE_NAMESPACE_VAR`] (default
+    /// `lakeline`), or the Glue database [`TABLE_GLUE_DATABASE_VAR`]; `None` when the stack
+    /// has neither. A failure (both set, or the catalog cannot be opened) is the environment's
+    /// error (`Lakeline.Config`).
     pub async fn of_stack(
         conf: &SdkConfig,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Arc<Tables>>, lakeline_core::Error> {
-        let Some(arn) = var(TABLE_BUCKET_VAR).filter(|v| !v.is_empty()) else {
-            return Ok(None);
+        let set = |name| var(name).filter(|v: &String| !v.is_empty());
+        let (name, opened) = match (set(TABLE_BUCKET_VAR), set(TABLE_GLUE_DATABASE_VAR)) {
+            (None, None) => return Ok(None),
+            (Some(arn), None) => {
+                let ns = set(TABLE_NAMESPACE_VAR).unwrap_or_else(|| "lakeline".into());
+                (
+                    TABLE_BUCKET_VAR,
+                    Tables::open_s3tables(conf, &arn, &ns)
+                        .await
+                        .map_err(|e| format!("opening the tables of {arn}/{ns}: {e}")),
+                )
+            }
+            (None, Some(db)) => (
+                TABLE_GLUE_DATABASE_VAR,
+                Tables::open_glue(conf, &db)
+                    .await
+                    .map_err(|e| format!("opening the tables of Glue database {db}: {e}")),
+            ),
+            (Some(_), Some(_)) => (
+                TABLE_GLUE_DATABASE_VAR,
+                Err(format!(
+                    "both {TABLE_BUCKET_VAR} and {TABLE_GLUE_DATABASE_VAR} are set: a stack keeps its tables in one catalog"
+                )),
+            ),
         };
-        let ns = var(TABLE_NAMESPACE_VAR)
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "lakeline".into());
-        match Tables::open_s3tables(conf, &arn, &ns).await {
-            Ok(t) => Ok(Some(Arc::new(t))),
-            Err(e) => Err(lakeline_core::Error::Env {
-                name: TABLE_BUCKET_VAR.into(),
-                message: format!("opening the tables of {arn}/{ns}: {e}"),
-            }),
-        }
+        opened
+            .map(|t| Some(Arc::new(t)))
+            .map_err(|message| lakeline_core::Error::Env {
+                name: name.into(),
+                message,
+            })
     }
 
     /// The identifier of a dataset's table.
@@ -272,9 +364,25 @@ impl Tables {
         TableIdent::new(self.namespace.clone(), dataset.table_name())
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &dyn Catalog {
-        self.catalog.as_ref()
+    /// iceberg-rust's catalog of the target (`None` for a Glue database: see [`Tables`]).
+    pub fn catalog(&self) -> Option<&dyn Catalog> {
+        self.catalog.as_deref()
+    }
+
+    /// Creates a table in the target's namespace. An error when it exists already (another
+    /// writer created it first: load it).
+    pub async fn create_table(&self, creation: TableCreation) -> Result<(), Error> {
+        match (&self.pointer, &self.catalog) {
+            (Pointer::Glue(p), _) => p.create(creation).await,
+            (_, Some(catalog)) => {
+                catalog.create_table(&self.namespace, creation).await?;
+                Ok(())
+            }
+            (_, None) => Err(Error::Unsupported(format!(
+                "{}: no catalog to create tables in",
+                self.label
+            ))),
+        }
     }
 
     /// The table, or `None` when it does not exist yet. A commit's base must be loaded here
@@ -284,12 +392,14 @@ impl Tables {
         match &self.pointer {
             #[cfg(feature = "warehouse")]
             Pointer::Sqlite(_) => {
-                if !self.catalog.table_exists(ident).await? {
+                let catalog = self.catalog.as_ref().expect("a warehouse has its catalog");
+                if !catalog.table_exists(ident).await? {
                     return Ok(None);
                 }
-                Ok(Some(self.catalog.load_table(ident).await?))
+                Ok(Some(catalog.load_table(ident).await?))
             }
             Pointer::S3Tables(p) => p.load(ident).await,
+            Pointer::Glue(p) => p.load(ident).await,
         }
     }
 
@@ -361,10 +471,25 @@ impl Tables {
         Ok(Some(f))
     }
 
-    /// Points `ident` at `new` if it still points at `base`: `true` when this commit won,
+    /// Where a new table of this target goes, when the target decides it (a Glue database:
+    /// under its `LocationUri`); `None` leaves it to the catalog.
+    pub fn location_for(&self, ident: &TableIdent) -> Option<String> {
+        match &self.pointer {
+            Pointer::Glue(p) => Some(format!("{}/{}", p.location, ident.name())),
+            _ => None,
+        }
+    }
+
+    /// Points `ident` at `new` (whose metadata is `new_md`) if it still points at `base`: `true` when this commit won,
     /// `false` when another writer moved the pointer first (nothing of this commit is then
     /// visible).
-    pub async fn swap(&self, ident: &TableIdent, base: &str, new: &str) -> Result<bool, Error> {
+    pub async fn swap(
+        &self,
+        ident: &TableIdent,
+        base: &str,
+        new: &str,
+        new_md: &TableMetadata,
+    ) -> Result<bool, Error> {
         match &self.pointer {
             #[cfg(feature = "warehouse")]
             Pointer::Sqlite(pool) => {
@@ -384,6 +509,7 @@ impl Tables {
                 Ok(done.rows_affected() == 1)
             }
             Pointer::S3Tables(p) => p.swap(ident, base, new).await,
+            Pointer::Glue(p) => p.swap(ident, base, new, new_md).await,
         }
     }
 }
@@ -479,6 +605,236 @@ impl S3Pointer {
     }
 }
 
+impl GluePointer {
+    /// Writes the table's first metadata file under `<database location>/<name>` (or the
+    /// creation's own location) and creates the Glue table pointing at it. A table of that
+    /// name already there is an error, and the file written for it is deleted.
+    async fn create(&self, mut creation: TableCreation) -> Result<(), Error> {
+        let name = creation.name.clone();
+        let location = creation
+            .location
+            .get_or_insert_with(|| format!("{}/{name}", self.location))
+            .clone();
+        let md = TableMetadataBuilder::from_table_creation(creation)?
+            .build()?
+            .metadata;
+        let at = MetadataLocation::new_with_metadata(&location, &md);
+        md.write_to(&self.file_io, &at).await?;
+        let at = at.to_string();
+        let input = glue_table_input(&name, &at, None, &md)?;
+        if let Err(e) = self
+            .client
+            .create_table()
+            .database_name(&self.database)
+            .table_input(input)
+            .send()
+            .await
+        {
+            if let Err(d) = self.file_io.delete(&at).await {
+                tracing::warn!(path = %at, error = %d, "could not delete an unpublished metadata file");
+            }
+            return Err(sdk_error(
+                &format!("CreateTable {}.{name}", self.database),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
+    async fn load(&self, ident: &TableIdent) -> Result<Option<Table>, Error> {
+        let resp = match self
+            .client
+            .get_table()
+            .database_name(&self.database)
+            .name(ident.name())
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_entity_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(sdk_error(&format!("GetTable {ident}"), e)),
+        };
+        let t = resp
+            .table()
+            .ok_or_else(|| Error::Catalog(format!("GetTable {ident}: no table in the answer")))?;
+        let params = t.parameters();
+        let is_iceberg = params
+            .and_then(|p| p.get("table_type"))
+            .is_some_and(|v| v.eq_ignore_ascii_case("ICEBERG"));
+        // A Hive table of the same name (the retired `catalog sync` made those) is not ours to
+        // take over: its readers expect plain Parquet under its own location.
+        let location = params
+            .and_then(|p| p.get("metadata_location"))
+            .filter(|_| is_iceberg)
+            .ok_or_else(|| {
+                Error::Catalog(format!(
+                    "Glue table {}.{} exists but is not an Iceberg table (no table_type=ICEBERG and metadata_location): drop or rename it (the retired `catalog sync` made Hive tables of these names)",
+                    self.database,
+                    ident.name()
+                ))
+            })?;
+        let metadata = TableMetadata::read_from(&self.file_io, location).await?;
+        self.versions
+            .lock()
+            .expect("version map")
+            .insert(location.to_string(), t.version_id().map(str::to_string));
+        Ok(Some(
+            Table::builder()
+                .identifier(ident.clone())
+                .metadata(metadata)
+                .metadata_location(location)
+                .file_io(self.file_io.clone())
+                .runtime(self.runtime.clone())
+                .build()?,
+        ))
+    }
+
+    async fn swap(
+        &self,
+        ident: &TableIdent,
+        base: &str,
+        new: &str,
+        new_md: &TableMetadata,
+    ) -> Result<bool, Error> {
+        let version = self
+            .versions
+            .lock()
+            .expect("version map")
+            .get(base)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Catalog(format!(
+                    "table {ident}: no Glue VersionId for {base}; a commit's base must be loaded through Tables"
+                ))
+            })?;
+        let input = glue_table_input(ident.name(), new, Some(base), new_md)?;
+        match self
+            .client
+            .update_table()
+            .database_name(&self.database)
+            .set_version_id(version)
+            // The pointer's history is the table's snapshots and metadata log, not Glue's table
+            // versions (which a busy table would exhaust: Glue keeps a bounded number).
+            .skip_archive(true)
+            .table_input(input)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                // The new VersionId is not in UpdateTable's answer: the next commit on this
+                // location loads it (a base read through `load`) before it swaps.
+                Ok(true)
+            }
+            // The table changed since the base was read: this commit lost the race.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_concurrent_modification_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(&format!("UpdateTable {ident}"), e)),
+        }
+    }
+}
+
+/// A Glue table pointing at the Iceberg metadata file `location` (whose content is `md`), as
+/// Iceberg's own Glue catalogs describe one: `table_type=ICEBERG`, `metadata_location` and the
+/// one before it, the table's location, and its current schema as the Glue columns.
+fn glue_table_input(
+    name: &str,
+    location: &str,
+    previous: Option<&str>,
+    md: &TableMetadata,
+) -> Result<aws_sdk_glue::types::TableInput, Error> {
+    use aws_sdk_glue::types::{StorageDescriptor, TableInput};
+    let build = |e: aws_sdk_glue::error::BuildError| {
+        Error::Catalog(format!("Glue table input of {name}: {e}"))
+    };
+    let columns = glue_columns(md).map_err(build)?;
+    let mut params = HashMap::from([
+        ("table_type".to_string(), "ICEBERG".to_string()),
+        ("metadata_location".to_string(), location.to_string()),
+    ]);
+    if let Some(p) = previous {
+        params.insert("previous_metadata_location".into(), p.to_string());
+    }
+    TableInput::builder()
+        .name(name)
+        .table_type("EXTERNAL_TABLE")
+        .set_parameters(Some(params))
+        .storage_descriptor(
+            StorageDescriptor::builder()
+                .location(md.location())
+                .set_columns(Some(columns))
+                .build(),
+        )
+        .build()
+        .map_err(build)
+}
+
+/// The Glue columns of a table's current schema, for engines that read the Glue schema rather
+/// than the Iceberg metadata (Athena's DDL view, the Glue console). Each column carries its
+/// Iceberg field id, as Iceberg's own Glue catalogs write them.
+fn glue_columns(
+    md: &TableMetadata,
+) -> Result<Vec<aws_sdk_glue::types::Column>, aws_sdk_glue::error::BuildError> {
+    md.current_schema()
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| {
+            aws_sdk_glue::types::Column::builder()
+                .name(&f.name)
+                .r#type(hive_type(&f.field_type))
+                .parameters("iceberg.field.id", f.id.to_string())
+                .parameters("iceberg.field.optional", (!f.required).to_string())
+                .parameters("iceberg.field.current", "true")
+                .build()
+        })
+        .collect()
+}
+
+/// The Hive type name Glue and Athena use for an Iceberg type.
+fn hive_type(t: &Type) -> String {
+    match t {
+        Type::Primitive(p) => match p {
+            PrimitiveType::Boolean => "boolean".into(),
+            PrimitiveType::Int => "int".into(),
+            PrimitiveType::Long => "bigint".into(),
+            PrimitiveType::Float => "float".into(),
+            PrimitiveType::Double => "double".into(),
+            PrimitiveType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            PrimitiveType::Date => "date".into(),
+            PrimitiveType::Time => "string".into(),
+            PrimitiveType::Timestamp
+            | PrimitiveType::Timestamptz
+            | PrimitiveType::TimestampNs
+            | PrimitiveType::TimestamptzNs => "timestamp".into(),
+            PrimitiveType::String | PrimitiveType::Uuid => "string".into(),
+            PrimitiveType::Fixed(_) | PrimitiveType::Binary => "binary".into(),
+        },
+        Type::Struct(s) => format!(
+            "struct<{}>",
+            s.fields()
+                .iter()
+                .map(|f| format!("{}:{}", f.name, hive_type(&f.field_type)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Type::List(l) => format!("array<{}>", hive_type(&l.element_field.field_type)),
+        Type::Map(m) => format!(
+            "map<{},{}>",
+            hive_type(&m.key_field.field_type),
+            hive_type(&m.value_field.field_type)
+        ),
+    }
+}
+
 #[cfg(not(feature = "warehouse"))]
 async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
     Err(Error::Unsupported(format!(
@@ -525,7 +881,7 @@ async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
     std::fs::create_dir_all(&locks)
         .map_err(|e| Error::Catalog(format!("creating {}: {e}", locks.display())))?;
     Ok(Tables {
-        catalog: Arc::new(catalog),
+        catalog: Some(Arc::new(catalog)),
         pointer: Pointer::Sqlite(pool),
         namespace,
         locks: Some(locks),

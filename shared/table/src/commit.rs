@@ -329,7 +329,12 @@ pub async fn try_commit(
     let remove: HashSet<String> = remove.into_iter().collect();
     let built = build_snapshot(base, &remove, files.to_vec(), props).await?;
     if !tables
-        .swap(base.identifier(), &built.base_location, &built.location)
+        .swap(
+            base.identifier(),
+            &built.base_location,
+            &built.location,
+            &built.metadata,
+        )
         .await?
     {
         built.discard(tables, base).await;
@@ -372,6 +377,8 @@ pub(crate) struct Built {
     pub(crate) base_location: String,
     pub(crate) location: String,
     pub(crate) snapshot_id: i64,
+    /// The new metadata (written at `location`).
+    pub(crate) metadata: TableMetadata,
     /// Files this attempt wrote, deleted if it loses the race.
     written: Vec<String>,
 }
@@ -540,6 +547,7 @@ async fn build_snapshot(
         base_location,
         location,
         snapshot_id,
+        metadata: new_md,
         written,
     })
 }

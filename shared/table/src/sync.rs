@@ -57,17 +57,14 @@ pub async fn sync_table(
     for attempt in 1..=MAX_ATTEMPTS {
         let Some(table) = tables.load(&ident).await? else {
             let schema = evolve(ds, None)?.expect("a new table always has a schema");
-            let creation = TableCreation::builder()
+            let mut creation = TableCreation::builder()
                 .name(ident.name().to_string())
                 .partition_spec(partition_spec(ds, &schema)?)
                 .schema(schema)
                 .properties(table_properties(name))
                 .build();
-            match tables
-                .catalog()
-                .create_table(tables.namespace(), creation)
-                .await
-            {
+            creation.location = tables.location_for(&ident);
+            match tables.create_table(creation).await {
                 // Loaded again through `tables`, so that for S3 Tables its version token is
                 // kept like any base's (the catalog's own create returns none).
                 Ok(_) => return Ok((tables.load_table(&ident).await?, Synced::Created)),
@@ -88,7 +85,7 @@ pub async fn sync_table(
             .build()?
             .metadata;
         let location = write_metadata(&table, &base, &new_md).await?;
-        if tables.swap(&ident, &base, &location).await? {
+        if tables.swap(&ident, &base, &location, &new_md).await? {
             let table = tables.load_table(&ident).await?;
             let schema_id = table.metadata().current_schema_id();
             return Ok((table, Synced::Evolved { schema_id }));
