@@ -5,7 +5,8 @@ value for value.
 
 Run from `tests/tests/readers.rs`, which deploys the local stack, runs every sample through the
 pipeline while the emulator is up, and names the tables in $LAKELINE_PIPELINE_TABLES (a JSON
-list of {dataset, metadata_location, columns, sources: [{path, key}]}); skipped elsewhere.
+list of {dataset, metadata_location, columns, sources: [{path, key}], and an optional test id});
+skipped elsewhere.
 """
 
 import json
@@ -40,7 +41,7 @@ def names(case):
     return [c["name"] for c in case["columns"] if c["name"] not in ("_lakeline_version", "_lakeline_date")]
 
 
-@pytest.mark.parametrize("case", cases(), ids=lambda c: c["dataset"])
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.get("id", c["dataset"]))
 def test_pyiceberg_reads_the_pipelines_table(case):
     from pyiceberg.table import StaticTable
 
@@ -54,7 +55,7 @@ def test_pyiceberg_reads_the_pipelines_table(case):
     assert canon(got, names(case)) == canon(w, names(case))
 
 
-@pytest.mark.parametrize("case", cases(), ids=lambda c: c["dataset"])
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.get("id", c["dataset"]))
 def test_duckdb_reads_the_pipelines_table(case):
     con = duckdb_connection()
     base = Path(list(__import__("duckdb_ext").__path__)[0])

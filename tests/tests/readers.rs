@@ -1,4 +1,4 @@
-//! What the pipeline commits to S3 Tables is read by engines lakeline did not write: every
+//! What the pipeline commits to S3 Tables (and to the Glue Data Catalog) is read by engines lakeline did not write: every
 //! sample goes through the pipeline on the local stack, then pyiceberg and DuckDB
 //! (`tests/tables/test_pipeline_tables.py`, in the pinned `.venv-tables` of
 //! `scripts/table-readers`) read each dataset's table from the emulator, while it is up, and
@@ -43,6 +43,31 @@ async fn duckdb_and_pyiceberg_read_what_the_pipeline_committed() {
             "sources": [{"path": repo.join("samples").join(rel), "key": key}],
         }));
     }
+    // The same orders file through a stack whose tables are in the Glue Data Catalog: its
+    // files are in the lake bucket, its metadata location is the Glue table's.
+    let g = Deployment::new(Options {
+        tables_in_glue: true,
+        ..Options::default()
+    })
+    .await;
+    let key = format!("raw/orders/dt={DT}/good.csv");
+    let event = g.lake.upload(&key, sample("orders/good.csv")).await;
+    let (err, res) = g.deliver(&event).await;
+    assert_eq!(err, None, "{res}");
+    let arn = g.execution_arn(outcome(&res)["execution"].as_str().unwrap());
+    let done = g.finished(&arn, Duration::from_secs(60)).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    let view = g.table_view("orders").await;
+    assert!(view
+        .metadata_location
+        .starts_with(&format!("s3://{}/tables/", g.stack.bucket)));
+    cases.push(json!({
+        "id": "orders-in-glue",
+        "dataset": "orders",
+        "metadata_location": view.metadata_location,
+        "columns": view.columns,
+        "sources": [{"path": repo.join("samples/orders/good.csv"), "key": key}],
+    }));
     let list = std::env::temp_dir().join(format!("{}.json", lakeline_tests::unique("tables")));
     std::fs::write(&list, Value::from(cases).to_string()).unwrap();
     let out = Command::new(repo.join("scripts/table-readers"))
@@ -68,6 +93,7 @@ async fn duckdb_and_pyiceberg_read_what_the_pipeline_committed() {
     );
     println!("{text}");
     assert!(out.status.success(), "the readers disagree: {text}");
-    // Both engines read every dataset: 2 × 4 tests ran, none was skipped.
-    assert!(text.contains("8 passed"), "{text}");
+    // Both engines read every dataset, and the Glue catalog's table: 2 × 5 tests ran, none
+    // was skipped.
+    assert!(text.contains("10 passed"), "{text}");
 }

@@ -186,3 +186,111 @@ async fn a_table_writer_finds_the_tables_by_the_stacks_name() {
         d.table_view("orders").await.metadata_location
     );
 }
+
+/// A stack with its tables in the Glue Data Catalog (`TablesCatalog: glue`): `registry push
+/// --stack` evolves the Glue table (a new column, in the Iceberg schema and the Glue columns
+/// alike), and the table writer finds the Glue database by the stack's name and appends a file
+/// under its documented policy; the rows read back by key.
+#[tokio::test]
+async fn on_a_glue_catalog_stack_push_evolves_and_the_table_writer_appends() {
+    let d = Deployment::new(Options {
+        tables_in_glue: true,
+        ..Options::default()
+    })
+    .await;
+    let db = d.stack.glue_database.clone().unwrap();
+    let writer = as_person(&d.lake.conf, Person::RegistryWriter);
+    let text = orders_columns_edited(&d.stack.registry, |cols| {
+        cols.push(serde_yaml_ng::from_str("{name: note, type: string}").unwrap())
+    });
+    let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
+    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
+    lakeline_cli::registry::push(
+        &writer,
+        &reg,
+        &text,
+        None,
+        Some(&outputs),
+        &by_stack(&d),
+        false,
+    )
+    .await
+    .unwrap();
+    let glue_columns: Vec<String> = d
+        .stack
+        .c
+        .glue
+        .get_table()
+        .database_name(&db)
+        .name("orders")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .storage_descriptor
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    assert!(
+        glue_columns.contains(&"note".to_string()),
+        "{glue_columns:?}"
+    );
+    assert!(d
+        .table_view("orders")
+        .await
+        .columns
+        .iter()
+        .any(|c| c.name == "note"));
+
+    let person = as_person(&d.lake.conf, Person::TableWriter);
+    let target = by_stack(&d)
+        .target_if_any(Some(&person))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(target, lakeline_table::Target::Glue { database: db });
+    let tables = lakeline_table::Tables::open_with(Some(&person), &target)
+        .await
+        .unwrap();
+    let file = std::env::temp_dir().join(format!("{}.csv", lakeline_tests::unique("glue")));
+    // The sample with the new column (a note on every row).
+    let body: Vec<u8> = String::from_utf8(lakeline_tests::sample("orders/good.csv"))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{l},{}\n", if i == 0 { "note" } else { "by hand" }))
+        .collect::<String>()
+        .into_bytes();
+    std::fs::write(&file, &body).unwrap();
+    let key = "raw/orders/dt=2026-11-21/by-hand.csv";
+    let (name, ds) = reg.dataset("orders").unwrap();
+    let appended = lakeline_table::local::append_file(
+        &tables,
+        &reg,
+        name,
+        ds,
+        &lakeline_table::local::Append {
+            file: &file,
+            key,
+            version: None,
+            execution: None,
+        },
+    )
+    .await
+    .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(
+        matches!(appended, lakeline_table::local::Appended::Done { .. }),
+        "{appended:?}"
+    );
+    assert_eq!(
+        lakeline_tests::tables::rows_by_source(&tables, &reg, "orders", "order_id").await,
+        std::collections::BTreeMap::from([(
+            key.to_string(),
+            lakeline_tests::tables::csv_ids(&body)
+        )])
+    );
+}
