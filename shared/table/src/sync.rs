@@ -70,7 +70,7 @@ pub async fn sync_table(
                 Ok(_) => return Ok((tables.load_table(&ident).await?, Synced::Created)),
                 // Another writer created it first: use theirs.
                 Err(_) if tables.load(&ident).await?.is_some() => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         };
         let md = table.metadata();
