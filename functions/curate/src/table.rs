@@ -218,12 +218,11 @@ async fn commit_and_answer(
 }
 
 /// A table-layer error as the function's: a lost race is retried by the state machine (a
-/// retry decides again), a table the registry is ahead of needs `registry push`, a file that
-/// mixes sources cannot be replaced yet.
+/// retry decides again), a table the registry is ahead of needs `registry push`.
 fn table_error(e: lakeline_table::Error) -> CurateError {
     use lakeline_table::Error as T;
     match e {
-        T::Conflict { .. } | T::Catalog(_) => CurateError::Transient(e.to_string()),
+        T::Conflict { .. } | T::Catalog(_) | T::Changed(_) => CurateError::Transient(e.to_string()),
         T::Schema(m) => CurateError::Config(m),
         T::Unsupported(m) => CurateError::Failed(m),
         T::Curate(e) => CurateError::from_lib(e, "curating"),

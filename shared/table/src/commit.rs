@@ -13,13 +13,13 @@
 //! writer's files are never dropped, and a delivery committed meanwhile by a duplicate is
 //! found and not added twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use iceberg::spec::{
     DataFile, Datum, ManifestFile, ManifestListWriter, ManifestWriterBuilder, Operation,
-    PrimitiveLiteral, Snapshot, SnapshotSummaryCollector, Summary, TableMetadata, Transform,
-    MAIN_BRANCH,
+    PrimitiveLiteral, Snapshot, SnapshotSummaryCollector, Struct, Summary, TableMetadata,
+    Transform, MAIN_BRANCH,
 };
 use iceberg::table::Table;
 use iceberg::{MetadataLocation, TableIdent};
@@ -42,6 +42,10 @@ pub mod summary {
     pub const EXECUTION: &str = "lakeline.execution";
     /// The engine that wrote the data files (`lambda`, `glue`, `emr-serverless`, `cli`).
     pub const ENGINE: &str = "lakeline.engine";
+    /// What a rewrite snapshot did (`compact`, `undo`, `erase`).
+    pub const REWRITE: &str = "lakeline.rewrite";
+    /// The raw keys whose rows a rewrite removed (undo), a JSON array.
+    pub const REMOVED_SOURCES: &str = "lakeline.removed-sources";
 }
 
 /// One delivery: a raw key at one version, and who commits it.
@@ -108,6 +112,31 @@ pub struct Held {
     pub only_this_source: bool,
     /// The version of its rows, when they are of one version (its version bounds are equal).
     pub version: Option<String>,
+    /// For a file that also holds other keys' rows (a compacted file): the key's rows in it,
+    /// by version, read from the file's lineage columns.
+    pub mixed: Option<BTreeMap<String, u64>>,
+    /// Its partition and partition spec (a rewrite's output keeps them).
+    pub partition: Struct,
+    /// Its partition spec.
+    pub spec_id: i32,
+}
+
+impl Held {
+    /// The versions of the key's rows in this file (`None`: unknown, several in one file).
+    fn versions(&self) -> Option<Vec<&str>> {
+        match &self.mixed {
+            Some(by_version) => Some(by_version.keys().map(String::as_str).collect()),
+            None => self.version.as_deref().map(|v| vec![v]),
+        }
+    }
+
+    /// Rows of the key in it.
+    pub fn rows_of_key(&self) -> u64 {
+        match &self.mixed {
+            Some(by_version) => by_version.values().sum(),
+            None => self.rows,
+        }
+    }
 }
 
 /// What to do with a delivery, given the files of its key in the current table.
@@ -117,30 +146,40 @@ pub enum Decision {
     Already,
     /// Add its files, removing these (an older version's) in the same snapshot.
     Write {
-        /// Paths of the files to remove.
+        /// Paths of the files to remove: all their rows are the key's.
         remove: Vec<String>,
+        /// Paths of files that hold the key's rows among other keys' rows: rewritten without
+        /// the key's rows in the same snapshot.
+        rewrite: Vec<String>,
     },
 }
 
-/// Decides a delivery from the files that hold rows of its key. Files that hold other keys'
-/// rows too (compacted files) would have to be rewritten without this key's rows: refused
-/// until table maintenance brings that rewrite, rather than leave old rows behind.
+/// Decides a delivery from the files that hold rows of its key ([`held`]): already committed
+/// when every one of them holds the key's rows at the delivery's version only; otherwise
+/// written, the files of the key alone removed and the files shared with other keys (compacted
+/// files) rewritten without the key's rows, in the snapshot that adds the delivery.
 pub fn decide(held: &[Held], d: &Delivery) -> Result<Decision, Error> {
-    if let Some(mixed) = held.iter().find(|h| !h.only_this_source) {
-        return Err(Error::Unsupported(format!(
-            "{} holds rows of {} and of other raw keys: replacing them needs a rewrite of that file, which this build does not do; nothing was committed",
-            mixed.path, d.source
+    if let Some(h) = held
+        .iter()
+        .find(|h| !h.only_this_source && h.mixed.is_none())
+    {
+        return Err(Error::Catalog(format!(
+            "{} may hold rows of {} among other keys' rows, and was not read to tell: nothing was committed",
+            h.path, d.source
         )));
     }
+    let held: Vec<&Held> = held.iter().filter(|h| h.rows_of_key() > 0).collect();
     if !held.is_empty()
         && held
             .iter()
-            .all(|h| h.version.as_deref() == Some(&d.version))
+            .all(|h| h.versions().is_some_and(|v| v == [d.version.as_str()]))
     {
         return Ok(Decision::Already);
     }
+    let (whole, shared): (Vec<&&Held>, Vec<&&Held>) = held.iter().partition(|h| h.mixed.is_none());
     Ok(Decision::Write {
-        remove: held.iter().map(|h| h.path.clone()).collect(),
+        remove: whole.iter().map(|h| h.path.clone()).collect(),
+        rewrite: shared.iter().map(|h| h.path.clone()).collect(),
     })
 }
 
@@ -246,8 +285,25 @@ pub async fn held(table: &Table, source: &str, date: Option<i32>) -> Result<Vec<
                 rows: df.record_count(),
                 only_this_source: lo == Some(source) && hi == Some(source),
                 version,
+                mixed: None,
+                partition: df.partition().clone(),
+                spec_id: mf.partition_spec_id,
             });
         }
+    }
+    // A file whose bounds span other keys too may or may not hold this one: its lineage
+    // columns say (two dictionary-encoded columns read, not the file).
+    let shared: Vec<String> = out
+        .iter()
+        .filter(|h| !h.only_this_source)
+        .map(|h| h.path.clone())
+        .collect();
+    if !shared.is_empty() {
+        let mut found = crate::rewrite::source_rows(table, &shared, source).await?;
+        for h in out.iter_mut().filter(|h| !h.only_this_source) {
+            h.mixed = Some(found.remove(&h.path).unwrap_or_default());
+        }
+        out.retain(|h| h.rows_of_key() > 0);
     }
     Ok(out)
 }
@@ -302,7 +358,7 @@ pub async fn try_commit(
     files: &[DataFile],
 ) -> Result<Attempt, Error> {
     let held = held(base, &d.source, d.date).await?;
-    let remove = match decide(&held, d)? {
+    let (remove, rewrite) = match decide(&held, d)? {
         Decision::Already => {
             return Ok(Attempt::Done(Outcome::AlreadyCommitted {
                 snapshot_id: base
@@ -312,7 +368,7 @@ pub async fn try_commit(
                 files: held.len(),
             }))
         }
-        Decision::Write { remove } => remove,
+        Decision::Write { remove, rewrite } => (remove, rewrite),
     };
     let props = HashMap::from([
         (summary::SOURCES.to_string(), json_list(&[&d.source])),
@@ -326,8 +382,37 @@ pub async fn try_commit(
             .map(|e| (summary::EXECUTION.to_string(), e.clone())),
     )
     .collect();
-    let remove: HashSet<String> = remove.into_iter().collect();
-    let built = build_snapshot(base, &remove, files.to_vec(), props).await?;
+    // The key's rows leave the files it shares with other keys: each is rewritten without
+    // them, in this snapshot.
+    let mut added = files.to_vec();
+    let mut rewritten = Vec::new();
+    for h in held.iter().filter(|h| rewrite.contains(&h.path)) {
+        let out = crate::rewrite::rewrite(
+            base,
+            std::slice::from_ref(&h.path),
+            &h.partition,
+            h.spec_id,
+            d.date,
+            &crate::rewrite::without_source(&d.source),
+            u64::MAX,
+        )
+        .await?;
+        rewritten.extend(out.files.iter().map(|f| f.file_path().to_string()));
+        added.extend(out.files);
+    }
+    let remove: HashSet<String> = remove.into_iter().chain(rewrite).collect();
+    let operation = if remove.is_empty() {
+        Operation::Append
+    } else {
+        Operation::Overwrite
+    };
+    let built = match build_snapshot(base, &remove, added, props, operation).await {
+        Ok(b) => b,
+        Err(e) => {
+            tables.discard(base, &rewritten).await;
+            return Err(e);
+        }
+    };
     if !tables
         .swap(
             base.identifier(),
@@ -338,12 +423,13 @@ pub async fn try_commit(
         .await?
     {
         built.discard(tables, base).await;
+        tables.discard(base, &rewritten).await;
         return Ok(Attempt::Lost);
     }
     let removed_rows = held
         .iter()
         .filter(|h| remove.contains(&h.path))
-        .map(|h| h.rows)
+        .map(Held::rows_of_key)
         .sum();
     Ok(Attempt::Done(Outcome::Committed {
         snapshot_id: built.snapshot_id,
@@ -354,7 +440,7 @@ pub async fn try_commit(
         },
         added_files: files.len(),
         added_rows: files.iter().map(|f| f.record_count()).sum(),
-        removed_files: remove.len(),
+        removed_files: remove.len() - rewritten_inputs(&held, &remove),
         removed_rows,
         attempts: 1,
     }))
@@ -368,7 +454,14 @@ pub(crate) async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-fn json_list(items: &[&str]) -> String {
+/// Files the snapshot rewrote (shared with other keys) rather than removed outright.
+fn rewritten_inputs(held: &[Held], remove: &HashSet<String>) -> usize {
+    held.iter()
+        .filter(|h| h.mixed.is_some() && remove.contains(&h.path))
+        .count()
+}
+
+pub(crate) fn json_list(items: &[&str]) -> String {
     serde_json::to_string(items).expect("strings serialise")
 }
 
@@ -396,11 +489,12 @@ impl Built {
 /// A snapshot on top of `base`'s current one: live files in `remove` are marked deleted (their
 /// manifests rewritten, the other entries kept as existing), manifests without such files are
 /// carried over as they are, and `added` go into a new manifest. `props` join the summary.
-async fn build_snapshot(
+pub(crate) async fn build_snapshot(
     base: &Table,
     remove: &HashSet<String>,
     added: Vec<DataFile>,
     props: HashMap<String, String>,
+    operation: Operation,
 ) -> Result<Built, Error> {
     let md = base.metadata();
     let io = base.file_io();
@@ -519,11 +613,6 @@ async fn build_snapshot(
         parent.as_ref().map(|p| &p.summary().additional_properties),
         &mut summary_props,
     );
-    let operation = if remove.is_empty() {
-        Operation::Append
-    } else {
-        Operation::Overwrite
-    };
     let snapshot = Snapshot::builder()
         .with_snapshot_id(snapshot_id)
         .with_parent_snapshot_id(parent_id)
@@ -634,6 +723,17 @@ mod tests {
             rows: 3,
             only_this_source: only,
             version: version.map(str::to_string),
+            mixed: None,
+            partition: Struct::empty(),
+            spec_id: 0,
+        }
+    }
+
+    /// A compacted file holding `rows` of the key per version, read from its lineage columns.
+    fn shared(path: &str, rows: &[(&str, u64)]) -> Held {
+        Held {
+            mixed: Some(rows.iter().map(|(v, n)| (v.to_string(), *n)).collect()),
+            ..file(path, false, None)
         }
     }
 
@@ -644,7 +744,10 @@ mod tests {
             (
                 "a new key is written",
                 vec![],
-                Ok(Decision::Write { remove: vec![] }),
+                Ok(Decision::Write {
+                    remove: vec![],
+                    rewrite: vec![],
+                }),
             ),
             (
                 "the same version again adds nothing",
@@ -656,6 +759,7 @@ mod tests {
                 vec![file("f1", true, Some("v0"))],
                 Ok(Decision::Write {
                     remove: vec!["f1".into()],
+                    rewrite: vec![],
                 }),
             ),
             (
@@ -663,12 +767,42 @@ mod tests {
                 vec![file("f1", true, None), file("f2", true, Some("v1"))],
                 Ok(Decision::Write {
                     remove: vec!["f1".into(), "f2".into()],
+                    rewrite: vec![],
                 }),
             ),
             (
-                "a file shared with other keys is refused, not left behind",
+                "the same version inside a compacted file adds nothing",
+                vec![shared("c1", &[("v1", 3)]), file("f2", true, Some("v1"))],
+                Ok(Decision::Already),
+            ),
+            (
+                "an older version inside a compacted file is rewritten out of it",
+                vec![shared("c1", &[("v0", 3)]), file("f2", true, Some("v0"))],
+                Ok(Decision::Write {
+                    remove: vec!["f2".into()],
+                    rewrite: vec!["c1".into()],
+                }),
+            ),
+            (
+                "two versions in one compacted file: rewritten",
+                vec![shared("c1", &[("v0", 1), ("v1", 2)])],
+                Ok(Decision::Write {
+                    remove: vec![],
+                    rewrite: vec!["c1".into()],
+                }),
+            ),
+            (
+                "a compacted file without the key's rows is not touched",
+                vec![shared("c1", &[])],
+                Ok(Decision::Write {
+                    remove: vec![],
+                    rewrite: vec![],
+                }),
+            ),
+            (
+                "a shared file nobody read is an error, not a guess",
                 vec![file("c1", false, None)],
-                Err("holds rows of raw/orders/dt=2026-12-06/a.csv and of other raw keys"),
+                Err("was not read to tell"),
             ),
         ];
         for (what, held, want) in cases {

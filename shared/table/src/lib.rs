@@ -16,6 +16,11 @@
 //! - [`show`]: what a table holds, and its snapshots with their sources.
 //! - [`write`]: where a delivery's data file goes in the table, and its commit once written
 //!   (statistics from its footer, unpublished files discarded).
+//! - [`rewrite`]: live data files read back in the current schema and written again without
+//!   the rows a filter drops, in files of a target size (compaction, undo, erase, and a key's
+//!   replacement inside a compacted file).
+//! - [`maintain`]: compaction (planned from the manifests by the sweep's rule) and undo of a
+//!   raw key, each one snapshot that swaps its inputs for its outputs.
 //! - [`local`]: a local file validated, curated into the table's data directory and committed,
 //!   for the command line and the tests.
 //!
@@ -27,6 +32,8 @@ pub mod catalog;
 pub mod commit;
 pub mod datafile;
 pub mod local;
+pub mod maintain;
+pub mod rewrite;
 pub mod schema;
 pub mod show;
 pub mod sync;
@@ -54,6 +61,10 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
     },
+    /// A rewrite's inputs were replaced by another commit while it ran (a new version of a
+    /// key, another rewrite): nothing was committed; planning it again is safe.
+    #[error("{0}")]
+    Changed(String),
     /// What was asked is not something this layer does (yet); nothing was changed.
     #[error("{0}")]
     Unsupported(String),

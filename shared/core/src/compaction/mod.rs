@@ -184,11 +184,13 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The date of a partition as days since the epoch, from its `dt=YYYY-MM-DD` segment.
+/// The date of a partition as days since the epoch, from its `dt=YYYY-MM-DD` segment (a
+/// table's: `_lakeline_date=YYYY-MM-DD`).
 pub fn partition_date(partition: &str) -> Option<i64> {
-    let v = partition
-        .split('/')
-        .find_map(|seg| seg.strip_prefix("dt="))?;
+    let v = partition.split('/').find_map(|seg| {
+        seg.strip_prefix("dt=")
+            .or_else(|| seg.strip_prefix("_lakeline_date="))
+    })?;
     if !crate::types::is_date(v.as_bytes()) {
         return None;
     }
