@@ -204,6 +204,70 @@ pub enum TableCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Each snapshot of a dataset's table, oldest first: operation, the deliveries it added
+    /// (or what a rewrite did: compact, undo), rows added and removed, engine and execution.
+    History {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// Print the snapshots as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compact a dataset's table: per partition, the same rule as the `curated/` sweep
+    /// (the dataset's `compaction:` settings: small files below a share of the target size,
+    /// at least `min_small_files`, closed partitions only) decides, from the table's
+    /// manifests; the due groups are rewritten into files of the target size and swapped in
+    /// by one `replace` snapshot. Readers never see both. Prints the plan and the outcome
+    /// (`--json`: as JSON). Exit 0 (also when nothing was due), 2 on a registry or catalog
+    /// error or when another commit replaced an input meanwhile (nothing committed; run it
+    /// again).
+    Compact {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The output file size (default: the dataset's `compaction.target_file_size`,
+        /// 128MiB); at least 1MiB.
+        #[arg(long)]
+        target_size: Option<lakeline_core::size::ByteSize>,
+        /// Plan and print only.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take one raw key's rows out of a dataset's table in one snapshot: files of that key
+    /// alone are removed, files it shares with other keys (compacted files) are rewritten
+    /// without its rows. Time travel still shows them until snapshot expiry. Prints what it
+    /// did (or would do, `--dry-run`) as JSON. Exit 0 (also for a key the table does not
+    /// hold), 2 on a registry or catalog error.
+    Undo {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The raw key whose rows go.
+        #[arg(long)]
+        key: String,
+        /// Say what would go, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
 }
 
 /// Runs one `lakeline table` command.
@@ -302,7 +366,146 @@ pub async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
+        TableCmd::History {
+            dataset,
+            target,
+            config,
+            json,
+        } => {
+            let reg = load(&config)?;
+            let (name, _) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target().await?).await?;
+            let table = tables.load_table(&tables.ident(name)).await?;
+            let view = lakeline_table::show::show(&table).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view.snapshots)?);
+            } else {
+                print!("{}", render_history(&view.snapshots));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::Compact {
+            dataset,
+            target_size,
+            dry_run,
+            target,
+            config,
+            json,
+        } => {
+            let reg = load(&config)?;
+            let (name, ds) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let mut settings = ds.compaction.clone().unwrap_or_default();
+            if let Some(size) = target_size {
+                settings.target_file_size = size.try_into().map_err(anyhow::Error::msg)?;
+            }
+            let tables = Tables::open(&target.target().await?).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let done = lakeline_table::maintain::compact(
+                &tables,
+                &tables.ident(name),
+                &settings,
+                now,
+                dry_run,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                print!("{}", render_compacted(&done, dry_run));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::Undo {
+            dataset,
+            key,
+            dry_run,
+            target,
+            config,
+        } => {
+            let reg = load(&config)?;
+            let (name, ds) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let date = lakeline_table::local::key_date(ds, &key)?;
+            let tables = Tables::open(&target.target().await?).await?;
+            let done =
+                lakeline_table::maintain::undo(&tables, &tables.ident(name), &key, date, dry_run)
+                    .await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `history` for people: one line per snapshot.
+fn render_history(snaps: &[lakeline_table::show::SnapshotView]) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "{:<20} {:<9} {:>8} {:>8} {:<8} what\n",
+        "snapshot", "operation", "+rows", "-rows", "engine"
+    );
+    for snap in snaps {
+        let what = match snap.rewrite.as_deref() {
+            Some("undo") => format!("undo {}", snap.removed_sources.join(", ")),
+            Some(r) => r.to_string(),
+            None if snap.sources.is_empty() => "-".to_string(),
+            None => snap.sources.join(", "),
+        };
+        let _ = writeln!(
+            s,
+            "{:<20} {:<9} {:>8} {:>8} {:<8} {}",
+            snap.snapshot_id,
+            snap.operation,
+            snap.added_rows,
+            snap.deleted_rows,
+            snap.engine.as_deref().unwrap_or("-"),
+            cut_left(&what, 42)
+        );
+    }
+    s
+}
+
+/// `compact` for people: the plan per partition, then the outcome.
+fn render_compacted(c: &lakeline_table::maintain::Compacted, dry_run: bool) -> String {
+    use std::fmt::Write;
+    let mut s = format!("table {}\n", c.table);
+    for p in &c.partitions {
+        let r = &p.report;
+        let _ = writeln!(
+            s,
+            "{:<28} {:>5} files {:>5} small  {:<8} {}",
+            r.partition,
+            r.files,
+            r.small_files,
+            r.decision_text(),
+            r.reason
+        );
+    }
+    let groups: usize = c.partitions.iter().map(|p| p.groups.len()).sum();
+    let _ = if dry_run {
+        writeln!(
+            s,
+            "dry run: {groups} group(s) would be rewritten; nothing was written"
+        )
+    } else if c.committed {
+        writeln!(
+            s,
+            "compacted: {} files into {} ({} rows), snapshot {}",
+            c.files_in,
+            c.files_out,
+            c.rows,
+            c.snapshot_id.unwrap_or_default()
+        )
+    } else {
+        writeln!(s, "nothing was due: no snapshot")
+    };
+    s
 }
 
 /// `show` for people: the table in a few lines, then one line per snapshot (fits 100 columns;

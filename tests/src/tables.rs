@@ -281,3 +281,174 @@ pub async fn deliveries_commit_once(
     );
     (first, v)
 }
+
+/// Every row of the dataset's current table, each rendered as text (all columns, in schema
+/// order), sorted: two reads compare value for value.
+pub async fn all_rows(tables: &Tables, reg: &Registry, dataset: &str) -> Vec<String> {
+    use arrow_cast::display::{ArrayFormatter, FormatOptions};
+    let (name, _) = reg.dataset(dataset).unwrap();
+    let table = tables.load(&tables.ident(name)).await.unwrap().unwrap();
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .select_all()
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let opts = FormatOptions::default();
+    let mut out = Vec::new();
+    for b in &batches {
+        let cols: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            out.push(
+                cols.iter()
+                    .map(|c| c.value(i).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Compaction, a corrected upload and undo on one `orders` partition, read back after each:
+/// - five deliveries, compacted into one file by one `replace` snapshot: every row the same,
+///   value for value, each still under its key;
+/// - a corrected upload of one of those keys: its rows leave the compacted file (rewritten
+///   without them) in the snapshot that adds the new ones; the other keys' rows untouched;
+/// - the same corrected upload again: already committed, no snapshot;
+/// - undo of another key: its rows leave the compacted file in one snapshot; undo again finds
+///   nothing and commits nothing; a dry run of compaction after all this plans nothing due.
+///
+/// `reg`'s `orders` must compact at once (closed partitions, `min_small_files` ≤ 5).
+pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
+    use lakeline_table::maintain::{compact, undo};
+    let (name, ds) = reg.dataset("orders").unwrap();
+    let settings = ds.compaction.clone().unwrap_or_default();
+    let ident = tables.ident(name);
+    let full = crate::sample("orders/good.csv");
+    let keys: Vec<String> = (0..5)
+        .map(|i| format!("raw/orders/dt=2026-11-20/part-{i}.csv"))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        // Each key its own rows: the first 3 + i lines of the sample.
+        let body = first_lines(&full, 3 + i);
+        let f = file_with(&body, "part.csv");
+        outcome(append(tables, reg, "orders", &f, key).await);
+    }
+    let before = all_rows(tables, reg, "orders").await;
+    let by_source = rows_by_source(tables, reg, "orders", "order_id").await;
+    assert_eq!(by_source.len(), 5);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    let dry = compact(tables, &ident, &settings, now, true).await.unwrap();
+    assert!(!dry.committed);
+    assert_eq!(
+        dry.partitions[0].groups.iter().map(Vec::len).sum::<usize>(),
+        5
+    );
+    assert_eq!(
+        view(tables, reg, "orders").await.data_files,
+        5,
+        "a dry run writes nothing"
+    );
+
+    let done = compact(tables, &ident, &settings, now, false)
+        .await
+        .unwrap();
+    assert!(done.committed, "{done:?}");
+    assert_eq!((done.files_in, done.files_out), (5, 1), "{done:?}");
+    let v = view(tables, reg, "orders").await;
+    assert_eq!(v.data_files, 1);
+    let last = v.snapshots.last().unwrap();
+    assert_eq!(last.operation, "replace");
+    assert_eq!(last.rewrite.as_deref(), Some("compact"));
+    assert_eq!(all_rows(tables, reg, "orders").await, before);
+    assert_eq!(
+        rows_by_source(tables, reg, "orders", "order_id").await,
+        by_source
+    );
+
+    // A corrected upload of part-1: its old rows leave the compacted file.
+    let corrected = first_lines(&full, 2);
+    let f = file_with(&corrected, "part.csv");
+    let o = outcome(append(tables, reg, "orders", &f, &keys[1]).await);
+    assert!(
+        matches!(&o, Outcome::Committed { operation, removed_rows, .. }
+            if operation == "overwrite" && *removed_rows == by_source[&keys[1]].len() as u64),
+        "{o:?}"
+    );
+    let mut want = by_source.clone();
+    want.insert(keys[1].clone(), csv_ids(&corrected));
+    assert_eq!(
+        rows_by_source(tables, reg, "orders", "order_id").await,
+        want
+    );
+    let snapshots = view(tables, reg, "orders").await.snapshots.len();
+    let again = outcome(append(tables, reg, "orders", &f, &keys[1]).await);
+    assert!(
+        matches!(again, Outcome::AlreadyCommitted { .. }),
+        "{again:?}"
+    );
+    assert_eq!(view(tables, reg, "orders").await.snapshots.len(), snapshots);
+
+    // Undo of part-3: its rows leave the compacted file; the others stay, value for value.
+    let date = lakeline_table::local::key_date(ds, &keys[3]).unwrap();
+    let u = undo(tables, &ident, &keys[3], date, false).await.unwrap();
+    assert!(u.committed, "{u:?}");
+    assert_eq!(u.rows, by_source[&keys[3]].len() as u64);
+    assert_eq!(u.rewritten_files.len(), 1, "{u:?}");
+    want.remove(&keys[3]);
+    assert_eq!(
+        rows_by_source(tables, reg, "orders", "order_id").await,
+        want
+    );
+    let kept: Vec<String> = before
+        .iter()
+        .filter(|r| !r.contains(&keys[3]) && !r.contains(&keys[1]))
+        .cloned()
+        .collect();
+    let after: Vec<String> = all_rows(tables, reg, "orders")
+        .await
+        .into_iter()
+        .filter(|r| !r.contains(&keys[1]))
+        .collect();
+    assert_eq!(after, kept);
+    let last = view(tables, reg, "orders")
+        .await
+        .snapshots
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last.rewrite.as_deref(), Some("undo"));
+    assert_eq!(last.removed_sources, vec![keys[3].clone()]);
+    let none = undo(tables, &ident, &keys[3], date, false).await.unwrap();
+    assert!(!none.committed && none.rows == 0, "{none:?}");
+}
+
+/// A registry whose `orders` partitions compact as soon as five small files are there.
+pub fn compacting_registry() -> Registry {
+    let mut reg = crate::shipped_registry();
+    for (name, ds) in reg.datasets.iter_mut() {
+        if name.as_str() == "orders" {
+            let mut s = ds.compaction.clone().unwrap_or_default();
+            s.quiet_minutes = 0;
+            s.grace_days = 0;
+            s.min_small_files = 5;
+            ds.compaction = Some(s);
+        }
+    }
+    reg
+}

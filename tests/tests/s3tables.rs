@@ -16,7 +16,8 @@ use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::Tables;
 use lakeline_tests::tables::{
-    deliveries_commit_once, file_with, outcome, race_committers, rows_by_source, view,
+    compacting_registry, compaction_undo_and_correction, deliveries_commit_once, file_with,
+    outcome, race_committers, rows_by_source, view,
 };
 use lakeline_tests::{as_person, sample, sdk_config, shipped_registry, unique, Person};
 
@@ -142,6 +143,17 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     let (first, _) = deliveries_commit_once(&tables, &reg).await;
     register(&arn, &["orders"]).await;
     assert!(first.metadata_location.starts_with("s3://"), "{first:?}");
+}
+
+/// Compaction, a corrected upload into a compacted file, and undo, on S3 Tables as the table
+/// writer: rewrites read the table's files (GetTableData) and write new ones (PutTableData).
+#[tokio::test]
+async fn compaction_then_a_correction_and_an_undo_inside_the_compacted_file() {
+    let reg = compacting_registry();
+    let arn = table_bucket().await;
+    let tables = writer(&arn).await;
+    compaction_undo_and_correction(&tables, &reg).await;
+    register(&arn, &["orders"]).await;
 }
 
 #[tokio::test]

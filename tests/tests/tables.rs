@@ -11,7 +11,8 @@ use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::local::Appended;
 use lakeline_table::{Tables, Target};
 use lakeline_tests::tables::{
-    append, deliveries_commit_once, file_with, outcome, race_committers, rows_by_source, view,
+    append, compacting_registry, compaction_undo_and_correction, deliveries_commit_once, file_with,
+    outcome, race_committers, rows_by_source, view,
 };
 use lakeline_tests::{sample, shipped_registry, unique};
 
@@ -47,6 +48,14 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     // The replaced file stays on disk for time travel (expiry removes it); the duplicate
     // wrote none.
     assert_eq!(data_files_on_disk(&wh, "orders"), 3);
+}
+
+#[tokio::test]
+async fn compaction_then_a_correction_and_an_undo_inside_the_compacted_file() {
+    let reg = compacting_registry();
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    compaction_undo_and_correction(&tables, &reg).await;
 }
 
 #[tokio::test]

@@ -49,6 +49,25 @@ pub enum Appended {
     },
 }
 
+/// The partition date (days since 1970-01-01) of raw key `key` of dataset `ds`: its `{date}`,
+/// `None` for a dataset whose key has none. A key the dataset's pattern does not match is an
+/// error naming the pattern.
+pub fn key_date(ds: &Dataset, key: &str) -> Result<Option<i32>, Error> {
+    let m = ds.key_pattern.matches(key).map_err(|why| {
+        Error::Schema(format!(
+            "{key} does not match the dataset's key pattern {}: {}",
+            ds.key_pattern.as_str(),
+            why.0
+        ))
+    })?;
+    m.date
+        .map(|d| {
+            lakeline_core::types::parse_date(d.as_bytes())
+                .ok_or_else(|| Error::Schema(format!("{key}: partition date {d:?} is not a date")))
+        })
+        .transpose()
+}
+
 /// Validates, curates and commits `a` into the table of dataset `name` (created or brought up
 /// to the registry's schema first).
 pub async fn append_file(

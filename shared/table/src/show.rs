@@ -80,6 +80,10 @@ pub struct SnapshotView {
     pub added_rows: u64,
     /// Rows it removed.
     pub deleted_rows: u64,
+    /// What a lakeline rewrite did (`compact`, `undo`); `None` for a delivery's snapshot.
+    pub rewrite: Option<String>,
+    /// The raw keys whose rows an undo took out.
+    pub removed_sources: Vec<String>,
 }
 
 /// The view of `table`.
@@ -125,6 +129,8 @@ pub async fn show(table: &Table) -> Result<TableView, Error> {
                 engine: props.get(summary::ENGINE).cloned(),
                 added_rows: num("added-records"),
                 deleted_rows: num("deleted-records"),
+                rewrite: props.get(summary::REWRITE).cloned(),
+                removed_sources: list(summary::REMOVED_SOURCES),
             }
         })
         .collect();

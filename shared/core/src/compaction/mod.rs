@@ -144,6 +144,16 @@ impl Reason {
     }
 }
 
+impl PartitionReport {
+    /// The decision as a word: `compact` or `skip`.
+    pub fn decision_text(&self) -> &'static str {
+        match self.decision {
+            Decision::Compact => "compact",
+            Decision::Skip => "skip",
+        }
+    }
+}
+
 /// The report of one partition: the numbers, the decision and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PartitionReport {
