@@ -238,6 +238,10 @@ pub enum TableCmd {
         /// Plan and print only.
         #[arg(long)]
         dry_run: bool,
+        /// Compact partitions that still receive data too (today's, or written to within
+        /// `quiet_minutes`): a file committed meanwhile is kept out of the rewrite, never lost.
+        #[arg(long)]
+        include_open: bool,
         #[command(flatten)]
         target: TargetArgs,
         /// The dataset registry.
@@ -390,6 +394,7 @@ pub async fn run(
             dataset,
             target_size,
             dry_run,
+            include_open,
             target,
             config,
             json,
@@ -401,6 +406,10 @@ pub async fn run(
             let mut settings = ds.compaction.clone().unwrap_or_default();
             if let Some(size) = target_size {
                 settings.target_file_size = size.try_into().map_err(anyhow::Error::msg)?;
+            }
+            if include_open {
+                settings.grace_days = 0;
+                settings.quiet_minutes = 0;
             }
             let tables = Tables::open(&target.target().await?).await?;
             let now = std::time::SystemTime::now()

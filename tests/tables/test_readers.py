@@ -266,3 +266,55 @@ def test_a_foreign_writer_racing_lakeline_loses_nothing(tmp_path):
     assert len(by_source) == len(keys) + len(foreign)
     print(f"{len(foreign)} pyiceberg appends; lakeline commits that lost the race to them and decided again: "
           f"{sum(o['attempts'] - 1 for o in outs)}")
+
+
+@pytest.fixture(scope="module")
+def maintained(tmp_path_factory):
+    """Six small deliveries of one partition, compacted into one file by `lakeline table
+    compact`, then one key undone and another corrected: both inside the compacted file."""
+    wh = tmp_path_factory.mktemp("maintained")
+    src = tmp_path_factory.mktemp("parts")
+    lines = (REPO / "samples/orders/good.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    parts = {}
+    for i in range(6):
+        p = src / f"part-{i}.csv"
+        p.write_text("".join(lines[: 3 + i]), encoding="utf-8")
+        key = f"raw/orders/{DAY}/part-{i}.csv"
+        lakeline("table", "append", str(p), "--dataset", "orders", "--key", key, "--warehouse", str(wh))
+        parts[key] = p
+    out = json.loads(lakeline("table", "compact", "--dataset", "orders", "--include-open",
+                              "--warehouse", str(wh), "--json").stdout)
+    assert out["committed"] and (out["files_in"], out["files_out"]) == (6, 1), out
+    undone = f"raw/orders/{DAY}/part-2.csv"
+    out = json.loads(lakeline("table", "undo", "--dataset", "orders", "--key", undone, "--warehouse", str(wh)).stdout)
+    assert out["committed"] and out["rewritten_files"], out
+    del parts[undone]
+    fixed = f"raw/orders/{DAY}/part-4.csv"
+    p = src / "part-4-fixed.csv"
+    p.write_text("".join(lines[:3]).replace(",49.90,", ",59.90,"), encoding="utf-8")
+    out = json.loads(lakeline("table", "append", str(p), "--dataset", "orders", "--key", fixed,
+                              "--warehouse", str(wh)).stdout)
+    assert out["operation"] == "overwrite", out
+    parts[fixed] = p
+    return {"wh": wh, "parts": parts}
+
+
+def test_readers_agree_after_compaction_undo_and_a_correction(maintained):
+    """pyiceberg and DuckDB read the table after the replace and the two rewrites of the
+    compacted file: every remaining key's rows, value for value, the undone key's gone."""
+    from pyiceberg.table import StaticTable
+
+    view = show("orders", maintained["wh"])
+    want = []
+    for key, path in maintained["parts"].items():
+        want += [{**r, "_lakeline_source": key} for r in expected("orders", path, (",", True), view["columns"])]
+    names = [c["name"] for c in view["columns"] if c["name"] not in ("_lakeline_version", "_lakeline_date")]
+    got = StaticTable.from_metadata(view["metadata_location"]).scan().to_arrow().to_pylist()
+    assert canon(got, names) == canon(want, names)
+    cur = duckdb_connection().execute(f"SELECT * FROM iceberg_scan('{view['metadata_location']}')")
+    cols = [d[0] for d in cur.description]
+    assert canon([dict(zip(cols, r)) for r in cur.fetchall()], names) == canon(want, names)
+    history = json.loads(lakeline("table", "history", "--dataset", "orders", "--warehouse",
+                                  str(maintained["wh"]), "--json").stdout)
+    assert [(h["operation"], h["rewrite"]) for h in history] == [("append", None)] * 6 + [
+        ("replace", "compact"), ("overwrite", "undo"), ("overwrite", None)]
