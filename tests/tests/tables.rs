@@ -250,3 +250,93 @@ async fn a_table_grown_one_append_at_a_time_keeps_a_bounded_manifest_list() {
         .filter(|(k, _)| **k != key(8))
         .all(|(_, ids)| ids.len() == 5));
 }
+
+/// A compaction planned and written on one version of the table, published after other
+/// commits: a new key committed meanwhile is carried over (never dropped); a new version of
+/// one of its inputs' keys makes it stale, and it commits nothing and leaves no file.
+#[tokio::test]
+async fn a_rewrite_racing_deliveries_keeps_new_files_and_gives_up_when_its_inputs_changed() {
+    use lakeline_table::maintain::{commit_rewrite, live_files};
+    use lakeline_table::rewrite::rewrite;
+    let reg = compacting_registry();
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let full = sample("orders/good.csv");
+    let key = |i: usize| format!("raw/orders/dt=2026-11-21/p{i}.csv");
+    for i in 0..3 {
+        let f = file_with(&lakeline_tests::tables::first_lines(&full, 3 + i), "p.csv");
+        outcome(append(&tables, &reg, "orders", &f, &key(i)).await);
+    }
+    let (name, _) = reg.dataset("orders").unwrap();
+    let ident = tables.ident(name);
+    // Written on `base`, as a compaction does before it commits.
+    let stage = |base: iceberg::table::Table| async move {
+        let files = live_files(&base).await.unwrap();
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| f.file.file_path().to_string())
+            .collect();
+        let keep = |b: &arrow_array::RecordBatch| {
+            Ok(arrow_array::BooleanArray::from(vec![true; b.num_rows()]))
+        };
+        let out = rewrite(
+            &base,
+            &paths,
+            files[0].file.partition(),
+            files[0].spec_id,
+            files[0].date(),
+            &keep,
+            u64::MAX,
+        )
+        .await
+        .unwrap();
+        (base, paths, out.files)
+    };
+    let props = std::collections::HashMap::new();
+
+    // A new key lands after the rewrite was planned: the rewrite still commits, on top of it.
+    let (base, inputs, outputs) = stage(tables.load_table(&ident).await.unwrap()).await;
+    let f = file_with(&lakeline_tests::tables::first_lines(&full, 4), "p.csv");
+    outcome(append(&tables, &reg, "orders", &f, &key(7)).await);
+    let before = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    commit_rewrite(
+        &tables,
+        base,
+        inputs,
+        outputs,
+        iceberg::spec::Operation::Replace,
+        props.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows_by_source(&tables, &reg, "orders", "order_id").await,
+        before
+    );
+    assert_eq!(view(&tables, &reg, "orders").await.data_files, 2);
+
+    // A new version of a key inside the planned inputs lands first: the rewrite is stale.
+    let (base, inputs, outputs) = stage(tables.load_table(&ident).await.unwrap()).await;
+    let on_disk = data_files_on_disk(&wh, "orders");
+    let f = file_with(&lakeline_tests::tables::first_lines(&full, 2), "p.csv");
+    outcome(append(&tables, &reg, "orders", &f, &key(1)).await);
+    let before = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    let e = commit_rewrite(
+        &tables,
+        base,
+        inputs,
+        outputs,
+        iceberg::spec::Operation::Replace,
+        props,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, lakeline_table::Error::Changed(_)), "{e}");
+    assert_eq!(
+        rows_by_source(&tables, &reg, "orders", "order_id").await,
+        before
+    );
+    // The stale rewrite's output is gone; the correction's rewrite of the compacted file and
+    // its own file are the two new ones.
+    assert_eq!(data_files_on_disk(&wh, "orders"), on_disk - 1 + 2);
+}
