@@ -420,6 +420,7 @@ pub async fn run(
                 &tables.ident(name),
                 &settings,
                 now,
+                None,
                 dry_run,
             )
             .await?;

@@ -130,6 +130,7 @@ pub fn check_deps(lake: &Lake) -> check_compaction::Deps {
         registry: Arc::new(shipped_registry()),
         config: check_compaction::Config::default(),
         alerts: None,
+        tables: None,
     }
 }
 
@@ -142,6 +143,7 @@ pub fn compact_deps(lake: &Lake, crash_after: Option<compact::Step>) -> compact:
         registry: Arc::new(reg),
         part_size: lakeline_aws::upload::PART_SIZE,
         crash_after,
+        tables: None,
     }
 }
 

@@ -353,7 +353,9 @@ pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
         .unwrap()
         .as_secs() as i64;
 
-    let dry = compact(tables, &ident, &settings, now, true).await.unwrap();
+    let dry = compact(tables, &ident, &settings, now, None, true)
+        .await
+        .unwrap();
     assert!(!dry.committed);
     assert_eq!(
         dry.partitions[0].groups.iter().map(Vec::len).sum::<usize>(),
@@ -365,7 +367,7 @@ pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
         "a dry run writes nothing"
     );
 
-    let done = compact(tables, &ident, &settings, now, false)
+    let done = compact(tables, &ident, &settings, now, None, false)
         .await
         .unwrap();
     assert!(done.committed, "{done:?}");

@@ -48,10 +48,15 @@ EXPECTED_ACTIONS = {
     "CheckCompactionFunctionRole": {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject",
         "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",  # delivery alerts (registry expect:)
+        "s3tables:GetTable", "s3tables:GetTableData",  # a table sweep reads manifests
+        "glue:GetDatabase", "glue:GetTable",  # the same with TablesCatalog glue
     },
     "CompactFunctionRole": {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload",
         "s3:DeleteObject",
+        # a table partition's compaction commits (TablesCatalog s3tables, or glue)
+        "s3tables:GetTable", "s3tables:UpdateTableMetadataLocation", "s3tables:GetTableData",
+        "s3tables:PutTableData", "glue:GetDatabase", "glue:GetTable", "glue:UpdateTable",
     },
     "NotifyFailureFunctionRole": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
     "PipelineRole": {
@@ -716,7 +721,7 @@ def test_glue_tables_replace_the_table_bucket_and_are_curates_to_commit(deploy):
         "LAKELINE_TABLE_GLUE_DATABASE"] == ""
 
 
-def test_glue_tables_files_are_written_only_by_curate_and_the_registry_writers(deploy):
+def test_glue_tables_files_are_written_only_by_curate_compact_and_the_registry_writers(deploy):
     """With named registry writers, the bucket policy keeps everyone else from writing or
     deleting a Glue-catalog table's files (a stray metadata file would be read as the table's)."""
     writer = f"arn:aws:iam::{ACCOUNT}:role/data-platform"
@@ -726,7 +731,7 @@ def test_glue_tables_files_are_written_only_by_curate_and_the_registry_writers(d
              if st.get("Sid") == "OnlyLakelineAndRegistryWritersWriteGlueTables"]
     assert st["Effect"] == "Deny" and st["Resource"] == f"arn:aws:s3:::{bucket_name(stack)}/tables/*"
     assert set(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == {
-        stack.get_att("CurateFunctionRole", "Arn"), writer}
+        stack.get_att("CurateFunctionRole", "Arn"), stack.get_att("CompactFunctionRole", "Arn"), writer}
     for params in ({"RegistryWriterArns": writer}, {"TablesCatalog": "glue"}):
         (policy,) = deploy(params).of_type("AWS::S3::BucketPolicy").values()
         assert not [st for st in policy["Properties"]["PolicyDocument"]["Statement"]

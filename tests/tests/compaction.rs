@@ -257,3 +257,59 @@ fn manifest_and_output_names_are_the_documented_ones() {
         format!("_lakeline/compaction/orders/{CLOSED}/{id}.json")
     );
 }
+
+/// A stack with tables: the scheduled sweep plans each table from its manifests (no listing,
+/// no marker), and the compact function rewrites the due partition and commits one `replace`
+/// snapshot. Every row reads back the same, value for value; a second sweep finds nothing due.
+#[tokio::test]
+async fn the_sweep_compacts_a_tables_partition_in_one_replace_snapshot() {
+    use lakeline_tests::tables::{all_rows, compacting_registry, first_lines};
+    let d = Deployment::new(Options {
+        registry: compacting_registry(),
+        ..Options::default()
+    })
+    .await;
+    let full = lakeline_tests::sample("orders/good.csv");
+    for i in 0..6 {
+        let key = format!("raw/orders/dt=2026-11-20/part-{i}.csv");
+        let event = d.lake.upload(&key, first_lines(&full, 3 + i)).await;
+        let (err, res) = d.deliver(&event).await;
+        assert_eq!(err, None, "{res}");
+        let arn = d.execution_arn(lakeline_tests::outcome(&res)["execution"].as_str().unwrap());
+        let done = d.finished(&arn, Duration::from_secs(60)).await;
+        assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    }
+    let tables = d.stack.tables(&d.stack.conf).await.unwrap();
+    let reg = &d.stack.registry;
+    let before = all_rows(&tables, reg, "orders").await;
+    assert_eq!(d.table_view("orders").await.data_files, 6);
+
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket})).await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{out}");
+    let outcome = &results[0]["outcome"];
+    assert_eq!(outcome["status"], "COMPACTED", "{out}");
+    assert_eq!(
+        (outcome["filesIn"].as_u64(), outcome["filesOut"].as_u64()),
+        (Some(6), Some(1))
+    );
+    let view = d.table_view("orders").await;
+    assert_eq!(view.data_files, 1);
+    let last = view.snapshots.last().unwrap();
+    assert_eq!(
+        (last.operation.as_str(), last.rewrite.as_deref()),
+        ("replace", Some("compact"))
+    );
+    assert_eq!(Some(last.snapshot_id), outcome["snapshotId"].as_i64());
+    assert_eq!(all_rows(&tables, reg, "orders").await, before);
+
+    // Nothing is due any more: the next sweep plans nothing and commits nothing.
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket})).await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    assert_eq!(out["sweep"]["compact"], false, "{out}");
+    assert_eq!(
+        d.table_view("orders").await.snapshots.len(),
+        view.snapshots.len()
+    );
+}

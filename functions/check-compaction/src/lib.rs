@@ -26,6 +26,7 @@
 
 mod deliveries;
 mod list;
+mod tables;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -96,6 +97,10 @@ pub struct Deps {
     pub config: Config,
     /// Where delivery alerts go (`ALERT_TOPIC_ARN`); only the `deliveries` action needs it.
     pub alerts: Option<Alerts>,
+    /// The stack's tables (S3 Tables or a Glue database, from the environment): when set, a
+    /// sweep plans each dataset's table from its manifests (no listing, no markers) instead of
+    /// the `curated/` layout.
+    pub tables: Option<Arc<lakeline_table::Tables>>,
 }
 
 /// The alert topic and its client.
@@ -122,11 +127,13 @@ impl Deps {
                 sns: aws_sdk_sns::Client::new(conf),
                 topic_arn,
             });
+        let tables = lakeline_table::Tables::of_stack(conf, |n| env.var(n)).await?;
         Ok(Deps {
             s3,
             registry: Arc::new(registry),
             config: Config::from_env(env)?,
             alerts,
+            tables,
         })
     }
     /// The same dependencies around another registry: a reload
@@ -390,8 +397,14 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
         )
         .await;
     }
-    let mut all = Vec::new();
-    let mut items = Vec::new();
+    // A stack with tables plans them from their manifests; the `curated/` layout (a stack
+    // without tables, or Parquet a stack kept from before its tables) is swept as before.
+    let (mut all, mut items) = match &deps.tables {
+        Some(tables) => {
+            tables::sweep(deps, tables, &input, &datasets, partition.as_deref(), now).await?
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     for d in &datasets {
         let settings = settings_of(deps, d);
         let curated = settings.curated_prefix(d);
@@ -421,7 +434,7 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
     Ok(serde_json::to_value(out).expect("output serialises"))
 }
 
-fn settings_of(deps: &Deps, dataset: &str) -> CompactionSettings {
+pub(crate) fn settings_of(deps: &Deps, dataset: &str) -> CompactionSettings {
     deps.registry
         .dataset(dataset)
         .and_then(|(_, d)| d.compaction.clone())

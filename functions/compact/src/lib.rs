@@ -40,6 +40,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
+mod table;
+
 /// A step after which a test may ask the handler to stop as if the invocation had crashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -66,6 +68,8 @@ pub struct Deps {
     pub part_size: usize,
     /// Tests only: stop after this step, as a crash would. Never set from the environment.
     pub crash_after: Option<Step>,
+    /// The stack's tables (from the environment), for `compactTable`.
+    pub tables: Option<Arc<lakeline_table::Tables>>,
 }
 
 impl Deps {
@@ -76,12 +80,14 @@ impl Deps {
     ) -> Result<Deps, lakeline_core::Error> {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
+        let tables = lakeline_table::Tables::of_stack(conf, |n| env.var(n)).await?;
         Ok(Deps {
             registry_sha256: registry.content_hash(),
             registry: Arc::new(registry),
             s3,
             part_size: upload::PART_SIZE,
             crash_after: None,
+            tables,
         })
     }
     /// The same dependencies around another registry: a reload
@@ -180,6 +186,16 @@ fn crash(deps: &Deps, at: Step) -> Result<(), CompactError> {
 
 /// Handles one invocation.
 pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, CompactError> {
+    if payload.get("action").and_then(Value::as_str) == Some("compactTable") {
+        let Some(tables) = &deps.tables else {
+            return Err(CompactError::Config(
+                "compactTable: this function has no tables (LAKELINE_TABLE_BUCKET_ARN or LAKELINE_TABLE_GLUE_DATABASE)".into(),
+            ));
+        };
+        let req: table::TableRequest = serde_json::from_value(payload)
+            .map_err(|e| CompactError::BadInput(format!("not a compactTable request: {e}")))?;
+        return table::compact_table(deps, tables, req).await;
+    }
     let req: CompactRequest = serde_json::from_value(payload)
         .map_err(|e| CompactError::BadInput(format!("not a compact request: {e}")))?;
     let started = Instant::now();

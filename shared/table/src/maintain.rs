@@ -160,18 +160,24 @@ pub struct Compacted {
     pub rows: u64,
 }
 
-/// Compacts `ident` under `s` at `now`: every due partition's groups rewritten (streamed, one
-/// output file per group) and swapped in by one `replace` snapshot. `dry_run` plans only.
+/// Compacts `ident` under `s` at `now`: every due partition's groups (only partition `only`'s,
+/// a label as [`LiveFile::partition_label`] gives it, when set) rewritten (streamed, one output
+/// file per group) and swapped in by one `replace` snapshot. `dry_run` plans only.
 pub async fn compact(
     tables: &Tables,
     ident: &TableIdent,
     s: &CompactionSettings,
     now: i64,
+    only: Option<&str>,
     dry_run: bool,
 ) -> Result<Compacted, Error> {
     let table = tables.load_table(ident).await?;
     let md = table.metadata();
-    let files = live_files(&table).await?;
+    let files: Vec<LiveFile> = live_files(&table)
+        .await?
+        .into_iter()
+        .filter(|f| only.is_none_or(|p| f.partition_label() == p))
+        .collect();
     let partitions = plan_compaction(&files, md.default_partition_spec_id(), s, now);
     let mut done = Compacted {
         table: ident.to_string(),

@@ -1,0 +1,167 @@
+//! The sweep of a stack whose curated data is Iceberg tables: each dataset's table is planned
+//! from its manifests ([`lakeline_table::maintain::plan_compaction`], the same rule as the
+//! `curated/` sweep), and each due partition becomes one item that the compact function
+//! rewrites and commits as one `replace` snapshot. No listing of the lake, no markers: two
+//! sweeps that plan the same partition both hand it on, and the second compaction finds its
+//! inputs replaced and commits nothing (`SUPERSEDED`).
+
+use lakeline_core::compaction::{self, Decision, Reason};
+use lakeline_table::maintain::{live_files, plan_compaction};
+use lakeline_table::Tables;
+use tracing::info;
+
+use crate::{DatasetReport, Deps, HandlerError, Input, Item};
+
+/// The engine name of a table item: the compact function's `compactTable` action.
+pub const TABLE_ENGINE: &str = "table";
+
+/// A table-layer failure as the function's: reading manifests can fail transiently; a table
+/// that is not lakeline's is configuration.
+fn table_error(what: &str, e: lakeline_table::Error) -> HandlerError {
+    match e {
+        lakeline_table::Error::Schema(_) => HandlerError::Config(format!("{what}: {e}")),
+        _ => HandlerError::Transient(format!("{what}: {e}")),
+    }
+}
+
+/// Whether a planned partition (`_lakeline_date=YYYY-MM-DD`) is within the input's filters:
+/// one partition (given as `dt=…` by the pipeline, or as the table's label), or a `from`/`to`
+/// date range.
+fn wanted(label: &str, input: &Input, partition: Option<&str>) -> bool {
+    let day = compaction::partition_date(label);
+    if let Some(p) = partition {
+        return p == label || (day.is_some() && compaction::partition_date(p) == day);
+    }
+    let bound = |d: &Option<String>| {
+        d.as_deref()
+            .and_then(|d| compaction::partition_date(&format!("dt={d}")))
+    };
+    match day {
+        Some(day) => {
+            bound(&input.from).is_none_or(|f| day >= f) && bound(&input.to).is_none_or(|t| day <= t)
+        }
+        None => input.from.is_none() && input.to.is_none(),
+    }
+}
+
+/// Plans every dataset of `datasets` from its table: its partitions' reports, and an item for
+/// each due partition unless the input is a dry run, at most the configured number per
+/// invocation (the rest are reported `deferred` and planned again by the next sweep).
+pub async fn sweep(
+    deps: &Deps,
+    tables: &Tables,
+    input: &Input,
+    datasets: &[String],
+    partition: Option<&str>,
+    now: i64,
+) -> Result<(Vec<DatasetReport>, Vec<Item>), HandlerError> {
+    let mut all = Vec::new();
+    let mut items = Vec::new();
+    for d in datasets {
+        let Some((name, _)) = deps.registry.dataset(d) else {
+            continue;
+        };
+        let settings = crate::settings_of(deps, d);
+        let ident = tables.ident(name);
+        let Some(table) = tables
+            .load(&ident)
+            .await
+            .map_err(|e| table_error(&format!("loading table {ident}"), e))?
+        else {
+            info!(dataset = %d, table = %ident, "no table yet: nothing to compact");
+            continue;
+        };
+        let files = live_files(&table)
+            .await
+            .map_err(|e| table_error(&format!("reading the manifests of {ident}"), e))?;
+        let spec = table.metadata().default_partition_spec_id();
+        for plan in plan_compaction(&files, spec, &settings, now) {
+            let mut report = plan.report;
+            if !wanted(&report.partition, input, partition) {
+                continue;
+            }
+            if report.decision == Decision::Compact && !input.dry_run {
+                if items.len() >= deps.config.max_compactions {
+                    report.decision = Decision::Skip;
+                    report.reason_code = Reason::Deferred;
+                    report.reason = format!(
+                        "due, but this sweep already requested {} compactions (LAKELINE_MAX_COMPACTIONS); the next sweep will",
+                        deps.config.max_compactions
+                    );
+                } else {
+                    items.push(Item {
+                        bucket: input.bucket.clone(),
+                        dataset: d.clone(),
+                        partition: report.partition.clone(),
+                        engine: TABLE_ENGINE.into(),
+                        groups: Vec::new(),
+                        job: None,
+                        marker: String::new(),
+                        execution: input.execution.clone(),
+                    });
+                }
+            }
+            all.push(DatasetReport {
+                dataset: d.clone(),
+                report,
+            });
+        }
+    }
+    Ok((all, items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(from: Option<&str>, to: Option<&str>) -> Input {
+        serde_json::from_value(serde_json::json!({"bucket": "b", "from": from, "to": to})).unwrap()
+    }
+
+    #[test]
+    fn partitions_are_chosen_by_date_whatever_the_label() {
+        let label = "_lakeline_date=2026-11-20";
+        for (what, input, partition, want) in [
+            ("no filter", input(None, None), None, true),
+            (
+                "the pipeline's label",
+                input(None, None),
+                Some("dt=2026-11-20"),
+                true,
+            ),
+            ("the table's label", input(None, None), Some(label), true),
+            (
+                "another day",
+                input(None, None),
+                Some("dt=2026-11-21"),
+                false,
+            ),
+            (
+                "inside a range",
+                input(Some("2026-11-01"), Some("2026-11-20")),
+                None,
+                true,
+            ),
+            (
+                "after a range",
+                input(Some("2026-11-01"), Some("2026-11-19")),
+                None,
+                false,
+            ),
+            (
+                "before a range",
+                input(Some("2026-11-21"), None),
+                None,
+                false,
+            ),
+        ] {
+            assert_eq!(wanted(label, &input, partition), want, "{what}");
+        }
+        assert!(wanted("(unpartitioned)", &input(None, None), None));
+        assert!(!wanted(
+            "(unpartitioned)",
+            &input(Some("2026-11-01"), None),
+            None
+        ));
+    }
+}

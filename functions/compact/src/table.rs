@@ -1,0 +1,93 @@
+//! Compaction of a table partition (`{"action": "compactTable", "dataset", "partition"}`, an
+//! item of a table sweep): the partition is planned again from the table's manifests (the
+//! sweep's plan, on the table as it is now), its groups are rewritten in bounded memory, and
+//! the inputs are swapped for the outputs by one `replace` snapshot. Nothing is deleted: the
+//! replaced files leave storage with snapshot expiry.
+//!
+//! Answers: `COMPACTED` (committed: files and rows in and out, the snapshot), `NOTHING_DUE`
+//! (the partition no longer needs it, e.g. another compaction did it), `SUPERSEDED` (another
+//! commit replaced an input while this one ran: nothing committed, the next sweep plans
+//! again). Only `COMPACTED` means something was written.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lakeline_aws::Emit;
+use lakeline_core::metrics::{Emf, Unit};
+use lakeline_table::maintain::compact;
+use lakeline_table::Tables;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{CompactError, Deps};
+
+/// The payload of `compactTable`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TableRequest {
+    /// Dataset.
+    pub dataset: String,
+    /// The partition, as the sweep labelled it (`_lakeline_date=YYYY-MM-DD`).
+    pub partition: String,
+    /// The execution, for the logs.
+    #[serde(default)]
+    pub execution: Option<String>,
+}
+
+fn table_error(e: lakeline_table::Error) -> CompactError {
+    use lakeline_table::Error as T;
+    match e {
+        T::Conflict { .. } | T::Catalog(_) => CompactError::Transient(e.to_string()),
+        T::Schema(m) => CompactError::Config(m),
+        T::Changed(m) | T::Unsupported(m) => CompactError::Failed(m),
+        T::Curate(e) => CompactError::Failed(e.to_string()),
+    }
+}
+
+/// Compacts one partition of a dataset's table.
+pub async fn compact_table(
+    deps: &Deps,
+    tables: &Tables,
+    req: TableRequest,
+) -> Result<Value, CompactError> {
+    let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
+        CompactError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+    })?;
+    let settings = ds.compaction.clone().unwrap_or_default();
+    let ident = tables.ident(name);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let base =
+        json!({"dataset": req.dataset, "partition": req.partition, "table": ident.to_string()});
+    let done = match compact(tables, &ident, &settings, now, Some(&req.partition), false).await {
+        Ok(done) => done,
+        Err(lakeline_table::Error::Changed(why)) => {
+            tracing::info!(table = %ident, partition = %req.partition, %why, "compaction superseded");
+            return Ok(json!({"status": "SUPERSEDED", "why": why, "target": base}));
+        }
+        Err(e) => return Err(table_error(e)),
+    };
+    if !done.committed {
+        let why = done
+            .partitions
+            .first()
+            .map_or("the partition holds no data files".to_string(), |p| {
+                p.report.reason.clone()
+            });
+        return Ok(json!({"status": "NOTHING_DUE", "why": why, "target": base}));
+    }
+    Emf::new(&[("Function", "compact"), ("Dataset", req.dataset.as_str())])
+        .metric("FilesCompacted", Unit::Count, done.files_in as f64)
+        .metric("RowsCompacted", Unit::Count, done.rows as f64)
+        .emit();
+    tracing::info!(table = %ident, partition = %req.partition, files_in = done.files_in,
+        files_out = done.files_out, rows = done.rows, execution = ?req.execution, "compacted");
+    Ok(json!({
+        "status": "COMPACTED",
+        "target": base,
+        "snapshotId": done.snapshot_id,
+        "filesIn": done.files_in,
+        "filesOut": done.files_out,
+        "rowsIn": done.rows,
+        "rowsOut": done.rows,
+    }))
+}
