@@ -251,6 +251,30 @@ pub enum TableCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Erase the rows a filter matches (a deletion request) from a dataset's table in one
+    /// snapshot: the files that hold them are rewritten without them, the rest untouched.
+    /// EXPR is `col = literal`, `col IN (literal, …)`, joined by AND (literals: 'text',
+    /// numbers, true/false). Prints, as JSON, the rows removed per file, the raw keys whose
+    /// rows matched (their raw and quarantined objects still hold them) and when the rows are
+    /// gone from storage (after snapshot expiry). The snapshot names the filter's columns,
+    /// never its values. Exit 0 (also when nothing matched), 2 on a filter, registry or
+    /// catalog error.
+    Erase {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The filter.
+        #[arg(long = "where", value_name = "EXPR")]
+        filter: String,
+        /// Count and list only.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
     /// Take one raw key's rows out of a dataset's table in one snapshot: files of that key
     /// alone are removed, files it shares with other keys (compacted files) are rewritten
     /// without its rows. Time travel still shows them until snapshot expiry. Prints what it
@@ -431,6 +455,25 @@ pub async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
+        TableCmd::Erase {
+            dataset,
+            filter,
+            dry_run,
+            target,
+            config,
+        } => {
+            let conds = lakeline_core::erase::parse_where(&filter)
+                .map_err(|e| anyhow::anyhow!("--where {filter:?}: {e}"))?;
+            let reg = load(&config)?;
+            let (name, _) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target().await?).await?;
+            let done =
+                lakeline_table::erase::erase(&tables, &tables.ident(name), &conds, dry_run).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            Ok(ExitCode::SUCCESS)
+        }
         TableCmd::Undo {
             dataset,
             key,
@@ -463,6 +506,7 @@ fn render_history(snaps: &[lakeline_table::show::SnapshotView]) -> String {
     for snap in snaps {
         let what = match snap.rewrite.as_deref() {
             Some("undo") => format!("undo {}", snap.removed_sources.join(", ")),
+            Some("erase") => format!("erase where {}", snap.erased_columns.join(", ")),
             Some(r) => r.to_string(),
             None if snap.sources.is_empty() => "-".to_string(),
             None => snap.sources.join(", "),

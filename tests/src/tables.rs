@@ -454,3 +454,97 @@ pub fn compacting_registry() -> Registry {
     }
     reg
 }
+
+/// Erase on `orders`: five deliveries compacted into one file, a sixth in its own file; the
+/// rows of one customer (in every delivery) erased in one snapshot, counted per file, their
+/// raw keys listed, every other row the same value for value; the snapshot names the column,
+/// never the value; a filter on two columns; a filter on a column the table lacks changes
+/// nothing. `reg`'s `orders` must compact at once.
+pub async fn erase_scenario(tables: &Tables, reg: &Registry) {
+    use lakeline_core::erase::parse_where;
+    use lakeline_table::erase::erase;
+    use lakeline_table::maintain::compact;
+    let (name, ds) = reg.dataset("orders").unwrap();
+    let ident = tables.ident(name);
+    let full = crate::sample("orders/good.csv");
+    let keys: Vec<String> = (0..6)
+        .map(|i| format!("raw/orders/dt=2026-11-22/e-{i}.csv"))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        let f = file_with(&first_lines(&full, 3 + i), "e.csv");
+        outcome(append(tables, reg, "orders", &f, key).await);
+        if i == 4 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                + 1;
+            let settings = ds.compaction.clone().unwrap_or_default();
+            let c = compact(tables, &ident, &settings, now, None, false)
+                .await
+                .unwrap();
+            assert!(c.committed, "{c:?}");
+        }
+    }
+    let before = all_rows(tables, reg, "orders").await;
+    let anna = |r: &String| r.contains("Anna Müller");
+    assert_eq!(before.iter().filter(|r| anna(r)).count(), 6);
+
+    let filter = parse_where("customer = 'Anna Müller'").unwrap();
+    let dry = erase(tables, &ident, &filter, true).await.unwrap();
+    assert!(!dry.committed);
+    assert_eq!(dry.rows, 6);
+    assert_eq!(
+        dry.files.len(),
+        2,
+        "the compacted file and the sixth delivery's: {dry:?}"
+    );
+    assert_eq!(
+        all_rows(tables, reg, "orders").await,
+        before,
+        "a dry run erases nothing"
+    );
+
+    let done = erase(tables, &ident, &filter, false).await.unwrap();
+    assert!(done.committed, "{done:?}");
+    assert_eq!(done.rows, 6);
+    assert_eq!(done.files.values().sum::<u64>(), 6);
+    assert_eq!(done.sources, keys.iter().cloned().collect());
+    let after = all_rows(tables, reg, "orders").await;
+    assert_eq!(
+        after,
+        before
+            .iter()
+            .filter(|r| !anna(r))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let last = view(tables, reg, "orders")
+        .await
+        .snapshots
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last.rewrite.as_deref(), Some("erase"));
+    assert_eq!(last.erased_columns, vec!["customer".to_string()]);
+    assert_eq!(last.deleted_rows - last.added_rows, 6);
+
+    // Two columns: only the row matching both goes.
+    let both =
+        parse_where("customer IN ('O''Brien, Siobhán', 'nobody') AND order_id = 100204").unwrap();
+    let done = erase(tables, &ident, &both, false).await.unwrap();
+    assert_eq!(done.rows, 4, "{done:?}"); // keys 2..5 hold row 100204
+    let after2 = all_rows(tables, reg, "orders").await;
+    assert_eq!(after2.len(), after.len() - 4);
+    assert!(after2.iter().all(|r| !r.starts_with("100204|")));
+
+    // Nothing matches: nothing committed.
+    let snapshots = view(tables, reg, "orders").await.snapshots.len();
+    let none = erase(tables, &ident, &filter, false).await.unwrap();
+    assert!(!none.committed && none.rows == 0, "{none:?}");
+    assert_eq!(view(tables, reg, "orders").await.snapshots.len(), snapshots);
+    let e = erase(tables, &ident, &parse_where("email = 'x'").unwrap(), false)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no column \"email\""), "{e}");
+}

@@ -271,7 +271,8 @@ def test_a_foreign_writer_racing_lakeline_loses_nothing(tmp_path):
 @pytest.fixture(scope="module")
 def maintained(tmp_path_factory):
     """Six small deliveries of one partition, compacted into one file by `lakeline table
-    compact`, then one key undone and another corrected: both inside the compacted file."""
+    compact`, then one key undone and another corrected (both inside the compacted file), then
+    one customer's rows erased."""
     wh = tmp_path_factory.mktemp("maintained")
     src = tmp_path_factory.mktemp("parts")
     lines = (REPO / "samples/orders/good.csv").read_text(encoding="utf-8").splitlines(keepends=True)
@@ -296,18 +297,23 @@ def maintained(tmp_path_factory):
                               "--warehouse", str(wh)).stdout)
     assert out["operation"] == "overwrite", out
     parts[fixed] = p
-    return {"wh": wh, "parts": parts}
+    out = json.loads(lakeline("table", "erase", "--dataset", "orders", "--where", "customer = 'Léa Dubois'",
+                              "--warehouse", str(wh)).stdout)
+    assert out["committed"] and out["rows"] == 3, out
+    return {"wh": wh, "parts": parts, "erased": "Léa Dubois"}
 
 
-def test_readers_agree_after_compaction_undo_and_a_correction(maintained):
-    """pyiceberg and DuckDB read the table after the replace and the two rewrites of the
-    compacted file: every remaining key's rows, value for value, the undone key's gone."""
+def test_readers_agree_after_compaction_undo_a_correction_and_an_erase(maintained):
+    """pyiceberg and DuckDB read the table after the replace, the two rewrites of the
+    compacted file and the erase: every remaining row, value for value; the undone key's and
+    the erased customer's gone."""
     from pyiceberg.table import StaticTable
 
     view = show("orders", maintained["wh"])
     want = []
     for key, path in maintained["parts"].items():
-        want += [{**r, "_lakeline_source": key} for r in expected("orders", path, (",", True), view["columns"])]
+        want += [{**r, "_lakeline_source": key} for r in expected("orders", path, (",", True), view["columns"])
+                 if r["customer"] != maintained["erased"]]
     names = [c["name"] for c in view["columns"] if c["name"] not in ("_lakeline_version", "_lakeline_date")]
     got = StaticTable.from_metadata(view["metadata_location"]).scan().to_arrow().to_pylist()
     assert canon(got, names) == canon(want, names)
@@ -317,4 +323,7 @@ def test_readers_agree_after_compaction_undo_and_a_correction(maintained):
     history = json.loads(lakeline("table", "history", "--dataset", "orders", "--warehouse",
                                   str(maintained["wh"]), "--json").stdout)
     assert [(h["operation"], h["rewrite"]) for h in history] == [("append", None)] * 6 + [
-        ("replace", "compact"), ("overwrite", "undo"), ("overwrite", None)]
+        ("replace", "compact"), ("overwrite", "undo"), ("overwrite", None), ("overwrite", "erase")]
+    # The erase names the column it filtered on, never the value.
+    assert history[-1]["erased_columns"] == ["customer"]
+    assert maintained["erased"] not in json.dumps(history)

@@ -37,6 +37,7 @@ async fn fixture(page_size: i32, concurrency: usize) -> Fixture {
         registry: Arc::new(registry),
         config,
         alerts: None,
+        tables: None,
     };
     Fixture { s3, bucket, deps }
 }
@@ -296,6 +297,7 @@ async fn a_missed_daily_delivery_is_alerted_once() {
             sns: aws_sdk_sns::Client::new(&lake.conf_as("check-compaction")),
             topic_arn: lake.topic_arn.clone(),
         }),
+        tables: None,
     };
     lake.put("raw/orders/dt=2026-11-24/a.csv", b"id\n1\n".to_vec())
         .await;

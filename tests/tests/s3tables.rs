@@ -16,8 +16,8 @@ use lakeline_core::registry::Registry;
 use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::Tables;
 use lakeline_tests::tables::{
-    compacting_registry, compaction_undo_and_correction, deliveries_commit_once, file_with,
-    outcome, race_committers, rows_by_source, view,
+    compacting_registry, compaction_undo_and_correction, deliveries_commit_once, erase_scenario,
+    file_with, outcome, race_committers, rows_by_source, view,
 };
 use lakeline_tests::{as_person, sample, sdk_config, shipped_registry, unique, Person};
 
@@ -284,4 +284,14 @@ async fn a_data_file_larger_than_an_upload_part_lands_whole() {
         rows["raw/orders/dt=2026-11-25/big.csv"],
         (0..600_000).collect::<Vec<i64>>()
     );
+}
+
+/// Erase on S3 Tables, as the table writer.
+#[tokio::test]
+async fn erase_takes_a_filters_rows_out_of_every_file_in_one_snapshot() {
+    let reg = compacting_registry();
+    let arn = table_bucket().await;
+    let tables = writer(&arn).await;
+    erase_scenario(&tables, &reg).await;
+    register(&arn, &["orders"]).await;
 }

@@ -11,8 +11,8 @@ use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
 use lakeline_table::local::Appended;
 use lakeline_table::{Tables, Target};
 use lakeline_tests::tables::{
-    append, compacting_registry, compaction_undo_and_correction, deliveries_commit_once, file_with,
-    outcome, race_committers, rows_by_source, view,
+    append, compacting_registry, compaction_undo_and_correction, deliveries_commit_once,
+    erase_scenario, file_with, outcome, race_committers, rows_by_source, view,
 };
 use lakeline_tests::{sample, shipped_registry, unique};
 
@@ -339,4 +339,11 @@ async fn a_rewrite_racing_deliveries_keeps_new_files_and_gives_up_when_its_input
     // The stale rewrite's output is gone; the correction's rewrite of the compacted file and
     // its own file are the two new ones.
     assert_eq!(data_files_on_disk(&wh, "orders"), on_disk - 1 + 2);
+}
+
+#[tokio::test]
+async fn erase_takes_a_filters_rows_out_of_every_file_in_one_snapshot() {
+    let reg = compacting_registry();
+    let tables = Tables::open(&Target::Warehouse(warehouse())).await.unwrap();
+    erase_scenario(&tables, &reg).await;
 }

@@ -22,6 +22,7 @@ pub mod alert;
 pub mod batch;
 pub mod compaction;
 pub mod curate;
+pub mod erase;
 mod error;
 pub mod event;
 pub mod failure;

@@ -19,6 +19,7 @@
 //! - [`rewrite`]: live data files read back in the current schema and written again without
 //!   the rows a filter drops, in files of a target size (compaction, undo, erase, and a key's
 //!   replacement inside a compacted file).
+//! - [`erase`]: the rows a filter matches taken out in one snapshot (copy on write).
 //! - [`maintain`]: compaction (planned from the manifests by the sweep's rule) and undo of a
 //!   raw key, each one snapshot that swaps its inputs for its outputs.
 //! - [`local`]: a local file validated, curated into the table's data directory and committed,
@@ -31,6 +32,7 @@
 pub mod catalog;
 pub mod commit;
 pub mod datafile;
+pub mod erase;
 pub mod local;
 pub mod maintain;
 pub mod rewrite;

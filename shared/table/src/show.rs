@@ -84,6 +84,8 @@ pub struct SnapshotView {
     pub rewrite: Option<String>,
     /// The raw keys whose rows an undo took out.
     pub removed_sources: Vec<String>,
+    /// The columns an erase filtered on (never the values).
+    pub erased_columns: Vec<String>,
 }
 
 /// The view of `table`.
@@ -131,6 +133,7 @@ pub async fn show(table: &Table) -> Result<TableView, Error> {
                 deleted_rows: num("deleted-records"),
                 rewrite: props.get(summary::REWRITE).cloned(),
                 removed_sources: list(summary::REMOVED_SOURCES),
+                erased_columns: list(crate::erase::ERASED_COLUMNS),
             }
         })
         .collect();
