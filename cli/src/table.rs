@@ -275,6 +275,52 @@ pub enum TableCmd {
         #[arg(long, default_value = "config/datasets.yaml")]
         config: PathBuf,
     },
+    /// Point a dataset's table back at an earlier snapshot of its current lineage: prints,
+    /// as JSON, every snapshot it drops with the deliveries each added (they leave the table;
+    /// a redelivery of one commits it again) and what each rewrite did (rolling back an erase
+    /// brings the erased rows back). The dropped snapshots stay readable by time travel until
+    /// expiry. Exit 0, 2 when the snapshot is not an ancestor of the current one (nothing
+    /// changed) or on a registry or catalog error.
+    Rollback {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The snapshot id to go back to (`lakeline table history` lists them).
+        #[arg(long)]
+        to: i64,
+        /// List what would be dropped, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
+    /// Expire a dataset's old snapshots (a Glue table or a local warehouse; S3 Tables does
+    /// this itself): snapshots older than `--older-than-days`, keeping the newest `--keep` of
+    /// the current lineage and every branch or tag, removed in one metadata commit; then the
+    /// files only they referenced are deleted. Time travel to them ends. Prints what it
+    /// expired and deleted as JSON. Exit 0, 2 on a registry or catalog error.
+    Expire {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// Expire snapshots committed more than this many days ago.
+        #[arg(long, default_value_t = 5.0)]
+        older_than_days: f64,
+        /// Keep at least this many snapshots of the current lineage.
+        #[arg(long, default_value_t = 1)]
+        keep: usize,
+        /// List only.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The dataset registry.
+        #[arg(long, default_value = "config/datasets.yaml")]
+        config: PathBuf,
+    },
     /// Take one raw key's rows out of a dataset's table in one snapshot: files of that key
     /// alone are removed, files it shares with other keys (compacted files) are rewritten
     /// without its rows. Time travel still shows them until snapshot expiry. Prints what it
@@ -471,6 +517,52 @@ pub async fn run(
             let tables = Tables::open(&target.target().await?).await?;
             let done =
                 lakeline_table::erase::erase(&tables, &tables.ident(name), &conds, dry_run).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::Rollback {
+            dataset,
+            to,
+            dry_run,
+            target,
+            config,
+        } => {
+            let reg = load(&config)?;
+            let (name, _) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target().await?).await?;
+            let done =
+                lakeline_table::maintain::rollback(&tables, &tables.ident(name), to, dry_run)
+                    .await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::Expire {
+            dataset,
+            older_than_days,
+            keep,
+            dry_run,
+            target,
+            config,
+        } => {
+            let reg = load(&config)?;
+            let (name, _) = reg
+                .dataset(&dataset)
+                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let tables = Tables::open(&target.target().await?).await?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            let before = now_ms - (older_than_days * 86_400_000.0) as i64;
+            let done = lakeline_table::maintain::expire(
+                &tables,
+                &tables.ident(name),
+                before,
+                keep,
+                dry_run,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(ExitCode::SUCCESS)
         }

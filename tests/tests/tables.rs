@@ -347,3 +347,122 @@ async fn erase_takes_a_filters_rows_out_of_every_file_in_one_snapshot() {
     let tables = Tables::open(&Target::Warehouse(warehouse())).await.unwrap();
     erase_scenario(&tables, &reg).await;
 }
+
+/// Rollback and expiry on a local warehouse: a rollback drops the snapshots after its target
+/// (listed, with their deliveries), the table reads as it was; expiry then removes the
+/// dropped and old snapshots and deletes only the files no kept snapshot references: the
+/// table still reads whole, and the files the kept snapshot reads are all still there.
+#[tokio::test]
+async fn rollback_lists_what_it_drops_and_expiry_deletes_only_unreferenced_files() {
+    use lakeline_table::maintain::{expire, rollback};
+    let reg = shipped_registry();
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let full = sample("orders/good.csv");
+    let a = "raw/orders/dt=2026-11-23/a.csv".to_string();
+    let b = "raw/orders/dt=2026-11-23/b.csv".to_string();
+    outcome(append(&tables, &reg, "orders", &file_with(&full, "a.csv"), &a).await);
+    outcome(append(&tables, &reg, "orders", &file_with(&full, "b.csv"), &b).await);
+    let good = view(&tables, &reg, "orders").await;
+    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    let short = lakeline_tests::tables::first_lines(&full, 3);
+    outcome(append(&tables, &reg, "orders", &file_with(&short, "a.csv"), &a).await);
+    let (name, _) = reg.dataset("orders").unwrap();
+    let ident = tables.ident(name);
+    let to = good.snapshot_id.unwrap();
+
+    let dry = rollback(&tables, &ident, to, true).await.unwrap();
+    assert!(!dry.committed);
+    assert_eq!(dry.dropped.len(), 1);
+    assert_eq!(dry.dropped[0].sources, vec![a.clone()]);
+    assert_eq!(dry.dropped[0].operation, "overwrite");
+    let done = rollback(&tables, &ident, to, false).await.unwrap();
+    assert!(done.committed);
+    assert_eq!(
+        rows_by_source(&tables, &reg, "orders", "order_id").await,
+        rows
+    );
+    assert_eq!(view(&tables, &reg, "orders").await.snapshot_id, Some(to));
+    // Not an ancestor: refused, nothing changed.
+    let e = rollback(&tables, &ident, 12345, false).await.unwrap_err();
+    assert!(e.to_string().contains("not an ancestor"), "{e}");
+
+    // Expire everything but the current snapshot: the rolled-back overwrite's data file and
+    // the older snapshot's metadata go; every file the current snapshot reads stays.
+    let on_disk = data_files_on_disk(&wh, "orders");
+    assert_eq!(on_disk, 3);
+    let future = i64::MAX;
+    let dry = expire(&tables, &ident, future, 1, true).await.unwrap();
+    assert!(!dry.committed);
+    assert_eq!(dry.snapshots.len(), 2, "{dry:?}");
+    assert_eq!(
+        data_files_on_disk(&wh, "orders"),
+        3,
+        "a dry run deletes nothing"
+    );
+    let done = expire(&tables, &ident, future, 1, false).await.unwrap();
+    assert!(done.committed);
+    assert_eq!(
+        done.files
+            .iter()
+            .filter(|f| f.ends_with(".parquet"))
+            .count(),
+        1,
+        "only the overwrite's data file: {done:?}"
+    );
+    assert_eq!(data_files_on_disk(&wh, "orders"), 2);
+    assert_eq!(
+        rows_by_source(&tables, &reg, "orders", "order_id").await,
+        rows
+    );
+    let v = view(&tables, &reg, "orders").await;
+    assert_eq!(v.snapshots.len(), 1);
+    for f in &v.files {
+        assert!(
+            std::path::Path::new(f.path.trim_start_matches("file://")).exists(),
+            "{f:?}"
+        );
+    }
+    // Nothing more to expire.
+    let again = expire(&tables, &ident, future, 1, false).await.unwrap();
+    assert!(!again.committed && again.snapshots.is_empty());
+}
+
+/// Expiry racing commits (two handles on one warehouse, as two processes would be): whichever
+/// order they take, every delivery is in the table and every file the current snapshot reads
+/// is still on disk.
+#[tokio::test]
+async fn expiry_racing_commits_never_deletes_a_file_the_table_reads() {
+    use lakeline_table::maintain::expire;
+    let reg = shipped_registry();
+    let wh = warehouse();
+    let one = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let two = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let full = sample("orders/good.csv");
+    let key = |i: usize| format!("raw/orders/dt=2026-11-24/r{i}.csv");
+    for i in 0..3 {
+        outcome(append(&one, &reg, "orders", &file_with(&full, "r.csv"), &key(i)).await);
+    }
+    // A new version of r0: its old file becomes unreferenced by the current snapshot.
+    let short = lakeline_tests::tables::first_lines(&full, 4);
+    outcome(append(&one, &reg, "orders", &file_with(&short, "r.csv"), &key(0)).await);
+    let (name, _) = reg.dataset("orders").unwrap();
+    let ident = one.ident(name);
+    let appends = async {
+        for i in 3..7 {
+            outcome(append(&two, &reg, "orders", &file_with(&full, "r.csv"), &key(i)).await);
+        }
+    };
+    let (expired, ()) = tokio::join!(expire(&one, &ident, i64::MAX, 1, false), appends);
+    let expired = expired.unwrap();
+    assert!(expired.committed, "{expired:?}");
+    let rows = rows_by_source(&one, &reg, "orders", "order_id").await;
+    assert_eq!(rows.len(), 7);
+    assert_eq!(rows[&key(0)], lakeline_tests::tables::csv_ids(&short));
+    for f in &view(&one, &reg, "orders").await.files {
+        assert!(
+            std::path::Path::new(f.path.trim_start_matches("file://")).exists(),
+            "{f:?}"
+        );
+    }
+}

@@ -399,6 +399,260 @@ pub async fn commit_rewrite(
     })
 }
 
+/// One snapshot a rollback takes out of the table's current state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dropped {
+    /// The snapshot.
+    pub snapshot_id: i64,
+    /// Its operation.
+    pub operation: String,
+    /// The deliveries it added (raw keys), for a delivery's snapshot.
+    pub sources: Vec<String>,
+    /// What a rewrite did (`compact`, `undo`, `erase`): rolling back an erase brings the
+    /// erased rows back.
+    pub rewrite: Option<String>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolledBack {
+    /// `namespace.table`.
+    pub table: String,
+    /// The snapshot the table was at.
+    pub from: Option<i64>,
+    /// The snapshot it is at now (or would be, for a dry run).
+    pub to: i64,
+    /// The snapshots after `to`, newest first: their deliveries leave the table, their
+    /// rewrites are undone.
+    pub dropped: Vec<Dropped>,
+    /// Whether the table was changed.
+    pub committed: bool,
+}
+
+/// Points `ident`'s main branch back at snapshot `to`, an ancestor of its current snapshot,
+/// by compare-and-swap like every commit. Every snapshot after it is listed (its deliveries
+/// leave the table; an erase after it is undone, so its rows come back). The snapshots stay
+/// in the metadata for time travel until expiry. `dry_run` lists only.
+pub async fn rollback(
+    tables: &Tables,
+    ident: &TableIdent,
+    to: i64,
+    dry_run: bool,
+) -> Result<RolledBack, Error> {
+    let _turn = tables.committer(ident).await?;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let table = tables.load_table(ident).await?;
+        let md = table.metadata();
+        let from = md.current_snapshot().map(|s| s.snapshot_id());
+        // The lineage from the current snapshot back to `to`.
+        let mut dropped = Vec::new();
+        let mut at = md.current_snapshot().cloned();
+        let mut found = false;
+        while let Some(s) = at {
+            if s.snapshot_id() == to {
+                found = true;
+                break;
+            }
+            let props = &s.summary().additional_properties;
+            dropped.push(Dropped {
+                snapshot_id: s.snapshot_id(),
+                operation: s.summary().operation.as_str().to_string(),
+                sources: props
+                    .get(summary::SOURCES)
+                    .and_then(|v| serde_json::from_str(v).ok())
+                    .unwrap_or_default(),
+                rewrite: props.get(summary::REWRITE).cloned(),
+            });
+            at = s
+                .parent_snapshot_id()
+                .and_then(|p| md.snapshot_by_id(p).cloned());
+        }
+        if !found {
+            return Err(Error::Unsupported(format!(
+                "table {ident}: snapshot {to} is not an ancestor of the current snapshot ({}): nothing was changed (`lakeline table history` lists them)",
+                from.map_or("none".into(), |f| f.to_string())
+            )));
+        }
+        let mut done = RolledBack {
+            table: ident.to_string(),
+            from,
+            to,
+            dropped,
+            committed: false,
+        };
+        if dry_run || done.dropped.is_empty() {
+            return Ok(done);
+        }
+        let base = table.metadata_location_result()?.to_string();
+        let new_md = md
+            .clone()
+            .into_builder(Some(base.clone()))
+            .set_ref(
+                iceberg::spec::MAIN_BRANCH,
+                iceberg::spec::SnapshotReference::new(
+                    to,
+                    iceberg::spec::SnapshotRetention::branch(None, None, None),
+                ),
+            )?
+            .build()?
+            .metadata;
+        let location = crate::commit::write_metadata(&table, &base, &new_md).await?;
+        if tables.swap(ident, &base, &location, &new_md).await? {
+            done.committed = true;
+            return Ok(done);
+        }
+        tables
+            .discard(&table, std::slice::from_ref(&location))
+            .await;
+        backoff(attempt).await;
+    }
+    Err(Error::Conflict {
+        table: ident.to_string(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// What an expiry did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expired {
+    /// `namespace.table`.
+    pub table: String,
+    /// The snapshots removed from the metadata.
+    pub snapshots: Vec<i64>,
+    /// Files only those snapshots referenced (manifest lists, manifests, data files): deleted
+    /// after the commit (listed only, for a dry run).
+    pub files: Vec<String>,
+    /// Whether the table was changed.
+    pub committed: bool,
+}
+
+/// The snapshots the table's references (branches, tags, whoever made them) point at. The
+/// crate has no accessor for the references: they are read from the metadata as the spec
+/// writes it (`refs`).
+fn referenced(md: &iceberg::spec::TableMetadata) -> Result<HashSet<i64>, Error> {
+    let v = serde_json::to_value(md)
+        .map_err(|e| Error::Catalog(format!("reading the table's references: {e}")))?;
+    let mut out: HashSet<i64> = md.current_snapshot_id().into_iter().collect();
+    if let Some(refs) = v.get("refs").and_then(|r| r.as_object()) {
+        out.extend(
+            refs.values()
+                .filter_map(|r| r.get("snapshot-id").and_then(serde_json::Value::as_i64)),
+        );
+    }
+    Ok(out)
+}
+
+/// Every file `snap` references: its manifest list, its manifests, and their live data files.
+async fn files_of(
+    table: &Table,
+    snap: &iceberg::spec::SnapshotRef,
+    out: &mut HashSet<String>,
+) -> Result<(), Error> {
+    out.insert(snap.manifest_list().to_string());
+    let list = table.manifest_list_reader(snap).load().await?;
+    for mf in list.entries() {
+        out.insert(mf.manifest_path.clone());
+        let m = mf.load_manifest(table.file_io()).await?;
+        for e in m.entries().iter().filter(|e| e.is_alive()) {
+            out.insert(e.data_file().file_path().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Expires the snapshots of `ident` committed before `older_than_ms` (Unix milliseconds),
+/// keeping at least the newest `keep` snapshots of the current lineage (the current one always)
+/// and every snapshot a reference points at, in one metadata commit; then deletes the files that only the expired
+/// snapshots referenced. A file any kept snapshot references is never deleted: commits that
+/// race the expiry build on the current snapshot, which is always kept, and files are
+/// deleted only after the commit. For S3 Tables, AWS expires snapshots and removes
+/// unreferenced files itself: refused here.
+pub async fn expire(
+    tables: &Tables,
+    ident: &TableIdent,
+    older_than_ms: i64,
+    keep: usize,
+    dry_run: bool,
+) -> Result<Expired, Error> {
+    if !tables.deletes_orphans() {
+        return Err(Error::Unsupported(format!(
+            "{}: S3 Tables expires snapshots and removes unreferenced files itself (the table bucket's maintenance settings); nothing was changed",
+            tables.label()
+        )));
+    }
+    let _turn = tables.committer(ident).await?;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let table = tables.load_table(ident).await?;
+        let md = table.metadata();
+        // Kept: the newest `keep` of the current lineage (the current snapshot always), and
+        // whatever a reference points at.
+        let mut kept = referenced(md)?;
+        let mut at = md.current_snapshot().cloned();
+        let mut n = 0;
+        while let Some(s) = at {
+            if n >= keep.max(1) {
+                break;
+            }
+            kept.insert(s.snapshot_id());
+            n += 1;
+            at = s
+                .parent_snapshot_id()
+                .and_then(|p| md.snapshot_by_id(p).cloned());
+        }
+        let mut expired: Vec<i64> = md
+            .snapshots()
+            .filter(|s| s.timestamp_ms() < older_than_ms && !kept.contains(&s.snapshot_id()))
+            .map(|s| s.snapshot_id())
+            .collect();
+        expired.sort();
+        let mut done = Expired {
+            table: ident.to_string(),
+            snapshots: expired.clone(),
+            files: Vec::new(),
+            committed: false,
+        };
+        if expired.is_empty() {
+            return Ok(done);
+        }
+        let mut kept_files = HashSet::new();
+        let mut gone_files = HashSet::new();
+        for s in md.snapshots() {
+            if expired.contains(&s.snapshot_id()) {
+                files_of(&table, s, &mut gone_files).await?;
+            } else {
+                files_of(&table, s, &mut kept_files).await?;
+            }
+        }
+        let mut files: Vec<String> = gone_files.difference(&kept_files).cloned().collect();
+        files.sort();
+        done.files = files;
+        if dry_run {
+            return Ok(done);
+        }
+        let base = table.metadata_location_result()?.to_string();
+        let new_md = md
+            .clone()
+            .into_builder(Some(base.clone()))
+            .remove_snapshots(&expired)
+            .build()?
+            .metadata;
+        let location = crate::commit::write_metadata(&table, &base, &new_md).await?;
+        if tables.swap(ident, &base, &location, &new_md).await? {
+            tables.discard(&table, &done.files).await;
+            done.committed = true;
+            return Ok(done);
+        }
+        tables
+            .discard(&table, std::slice::from_ref(&location))
+            .await;
+        backoff(attempt).await;
+    }
+    Err(Error::Conflict {
+        table: ident.to_string(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
