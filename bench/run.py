@@ -19,7 +19,9 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_RULES_MIB=100,1024  CSV sizes of the rules row (MiB; the csv row's files)
   BENCH_BURST_FILES=500      files of the table-burst row (one `lakeline table append` each)
   BENCH_BURST_CONCURRENCY=8  appends at a time
-  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules,table-burst
+  BENCH_TC_FILES=1000         small data files of the table-compaction row
+  BENCH_TC_ROWS=5000         rows of the CSV each of them is curated from
+  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction
 """
 
 import json
@@ -54,7 +56,7 @@ CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column ord
 RULES_REGISTRY = os.path.join(HERE, "rules-registry.yaml")
 FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
 ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
-                      "curate,curate-cost,curate-sizing,merge,rules,table-burst").split(",")
+                      "curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
 CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
@@ -1151,6 +1153,16 @@ def table():
         add(f"   {r['commits']} commits in {r['wall']:.1f} s = {r['commits_per_s']:.1f} commits/s; {r['lost_races']} lost races "
             f"decided again; per file (start to committed) p50 {r['p50_s']:.2f} s, p99 {r['p99_s']:.2f} s  "
             f"{g('table-burst', 'every file')}")
+    if "table-compaction" in R:
+        r = R["table-compaction"]
+        lk, pi = r["lakeline"], r["pyiceberg"]
+        add(f"11. compaction of {r['files']} small data files of one table ({human(r['input_bytes'])}, {r['rows']} rows; one core)")
+        add(f"   lakeline table compact  {lk['wall_s']:6.1f} s  {lk['mib_per_s']:7.1f} MiB/s  peak {human(lk['peak_rss'])}  "
+            f"-> {lk['files_after']} file(s)")
+        add(f"   pyiceberg scan+overwrite {pi['wall_s']:6.1f} s  {pi['mib_per_s']:7.1f} MiB/s  peak {human(pi['peak_rss'])}  "
+            f"-> {pi['files_after']} file(s)")
+        add(f"   {g('table-compaction', 'every row')}  {g('table-compaction', 'at least 5x')}  "
+            f"{g('table-compaction', 'at most 1/10')}")
     for row, why in results["skipped"].items():
         add(f"{row}: skipped: {why}")
     met = sum(x["met"] for x in results["goals"])
@@ -1198,6 +1210,88 @@ def row_table_burst():
          and len(show["snapshots"]) == files, f"{committed} commits, {show['rows']} rows, {len(show['snapshots'])} snapshots")
 
 
+def pinned(cmd):
+    """`timed`, on core 0 alone, failing loudly: (wall s, peak RSS bytes, stdout)."""
+    r = timed(["taskset", "-c", "0", *cmd], stdout=subprocess.PIPE)
+    if r["rc"] != 0:
+        raise RuntimeError(f"{cmd[0]}: exit {r['rc']}: {r['stderr'][-600:]}")
+    return r["wall"], int(r["rss_mib"] * MIB), r["stdout"]
+
+
+PYICEBERG_COMPACT = """
+import sys
+from pyiceberg.catalog.sql import SqlCatalog
+wh = sys.argv[1]
+cat = SqlCatalog("lakeline", uri=f"sqlite:///{wh}/catalog.db", warehouse=f"file://{wh}")
+t = cat.load_table("lakeline.orders")
+df = t.scan().to_arrow()
+t.overwrite(df)
+print(len(df))
+"""
+
+
+def row_table_compaction():
+    """Compaction of BENCH_TC_FILES small data files of one table partition (local warehouse),
+    one core each: `lakeline table compact` (one replace snapshot, streamed) against what a
+    user could run here, pyiceberg 0.12 reading the table to Arrow and overwriting it. Both
+    read the same files (the table is rolled back between them); both must keep every row."""
+    files = int(os.environ.get("BENCH_TC_FILES", "1000"))
+    rows = int(os.environ.get("BENCH_TC_ROWS", "5000"))
+    src = os.path.join(DATA, f"tc-orders-{rows}.csv")
+    if not os.path.exists(src):
+        with open(gen("csv", 1)) as f, open(src, "w") as out:
+            for i, line in enumerate(f):
+                if i > rows:
+                    break
+                out.write(line)
+    wh = tempfile.mkdtemp(prefix="tc-", dir=OUT)
+    subprocess.run([bin_path("lakeline"), "table", "sync", "--dataset", "orders", "--warehouse", wh,
+                    "--config", REGISTRY], check=True, stdout=subprocess.DEVNULL)
+    cmd = [bin_path("lakeline"), "table", "append", src, "--dataset", "orders", "--warehouse", wh, "--config", REGISTRY]
+
+    def one(i):
+        subprocess.run(cmd + ["--key", f"raw/orders/dt=2026-11-25/tc-{i:04}.csv"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    log(f"table-compaction: {files} appends of {rows} rows")
+    with ThreadPoolExecutor(os.cpu_count() or 2) as ex:
+        list(ex.map(one, range(files)))
+
+    def show(w):
+        return json.loads(subprocess.run([bin_path("lakeline"), "table", "show", "--dataset", "orders",
+                                          "--warehouse", w, "--config", REGISTRY, "--json"],
+                                         check=True, stdout=subprocess.PIPE).stdout)
+    before = show(wh)
+    in_bytes = sum(f["bytes"] for f in before["files"])
+    # The same inputs for both: pyiceberg first, then the table is rolled back to before its
+    # overwrite (its files stay on disk) and lakeline compacts the same 1,000 files.
+    py = os.path.join(ROOT, ".venv-tables", "bin", "python")
+    subprocess.run([os.path.join(ROOT, "scripts", "table-readers"), "venv"], check=True)
+    wall_p, rss_p, _ = pinned([py, "-c", PYICEBERG_COMPACT, wh])
+    after_p = show(wh)
+    subprocess.run([bin_path("lakeline"), "table", "rollback", "--dataset", "orders", "--to", str(before["snapshot_id"]),
+                    "--warehouse", wh, "--config", REGISTRY], check=True, stdout=subprocess.DEVNULL)
+    wall_l, rss_l, out = pinned([bin_path("lakeline"), "table", "compact", "--dataset", "orders", "--include-open",
+                                    "--target-size", "1GiB", "--warehouse", wh, "--config", REGISTRY, "--json"])
+    done = json.loads(out)
+    after_l = show(wh)
+    res = {"files": files, "rows": before["rows"], "input_bytes": in_bytes,
+           "lakeline": {"wall_s": wall_l, "peak_rss": rss_l, "files_after": after_l["data_files"],
+                        "rows_after": after_l["rows"], "mib_per_s": in_bytes / MIB / wall_l},
+           "pyiceberg": {"wall_s": wall_p, "peak_rss": rss_p, "files_after": after_p["data_files"],
+                         "rows_after": after_p["rows"], "mib_per_s": in_bytes / MIB / wall_p}}
+    results["rows"]["table-compaction"] = res
+    goal("table-compaction", "every row, in one file, for both",
+         done.get("committed") and after_l["rows"] == after_p["rows"] == before["rows"]
+         and after_l["data_files"] == 1 and after_p["data_files"] >= 1,
+         f"lakeline {after_l['rows']} rows in {after_l['data_files']} file(s), pyiceberg {after_p['rows']} in "
+         f"{after_p['data_files']}")
+    goal("table-compaction", "at least 5x pyiceberg's throughput", wall_p >= 5 * wall_l,
+         f"{wall_p / wall_l:.1f}x ({wall_l:.1f} s against {wall_p:.1f} s)")
+    goal("table-compaction", "at most 1/10 of pyiceberg's peak memory", rss_l * 10 <= rss_p,
+         f"{human(rss_l)} against {human(rss_p)}")
+
+
 def main():
     os.makedirs(DATA, exist_ok=True)
     try:
@@ -1210,7 +1304,7 @@ def main():
     steps = {"init": row_init, "csv": row_csv, "parquet": row_parquet, "compaction": row_compaction,
              "pipeline": row_pipeline, "package": row_package, "curate": row_curate,
              "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing, "merge": row_merge,
-             "rules": row_rules, "table-burst": row_table_burst}
+             "rules": row_rules, "table-burst": row_table_burst, "table-compaction": row_table_compaction}
     for name in ROWS:
         if name not in steps:
             continue
