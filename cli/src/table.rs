@@ -72,6 +72,47 @@ impl TargetArgs {
     }
 }
 
+/// One dataset's table: which dataset, where the tables are, and the registry that names it
+/// (the arguments every `table` command but `sync` takes).
+#[derive(Args, Debug)]
+pub struct DatasetTable {
+    /// The dataset.
+    #[arg(long)]
+    pub dataset: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The dataset registry.
+    #[arg(long, default_value = "config/datasets.yaml")]
+    pub config: PathBuf,
+}
+
+impl DatasetTable {
+    /// The registry, loaded with `load`.
+    fn registry(
+        &self,
+        load: &impl Fn(&Path) -> anyhow::Result<Registry>,
+    ) -> anyhow::Result<Registry> {
+        load(&self.config)
+    }
+
+    /// The dataset's entry in `reg`, or an error naming the registry file.
+    fn dataset<'r>(
+        &self,
+        reg: &'r Registry,
+    ) -> anyhow::Result<(
+        &'r lakeline_core::registry::DatasetName,
+        &'r lakeline_core::registry::Dataset,
+    )> {
+        reg.dataset(&self.dataset)
+            .with_context(|| format!("no dataset {:?} in {}", self.dataset, self.config.display()))
+    }
+
+    /// The tables of the target.
+    async fn tables(&self) -> anyhow::Result<Tables> {
+        Ok(Tables::open(&self.target.target().await?).await?)
+    }
+}
+
 /// Prints what an append or add-files did (the report of an invalid file, else the outcome
 /// with the dataset, source, version and metadata location); the command's exit status.
 fn print_appended(dataset: &str, key: &str, a: Appended) -> anyhow::Result<ExitCode> {
@@ -144,11 +185,10 @@ pub enum TableCmd {
     /// Exit status: 0 committed or already committed, 1 invalid (nothing committed), 2 usage,
     /// registry or catalog error.
     Append {
+        #[command(flatten)]
+        on: DatasetTable,
         /// The file.
         file: PathBuf,
-        /// Its dataset.
-        #[arg(long)]
-        dataset: String,
         /// The raw key it stands for (decides the partition date and gzip; recorded as the
         /// rows' `_lakeline_source`).
         #[arg(long)]
@@ -156,11 +196,6 @@ pub enum TableCmd {
         /// Its version (default: the SHA-256 of its bytes).
         #[arg(long)]
         version: Option<String>,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
     },
     /// Commit data files another engine wrote (the Spark curate job's staged files) as one
     /// delivery: each file must carry the table's field ids and hold only the key's rows at
@@ -169,12 +204,11 @@ pub enum TableCmd {
     /// JSON. Exit 0 committed or already committed, 2 a file that does not fit, usage,
     /// registry or catalog error (nothing committed).
     AddFiles {
+        #[command(flatten)]
+        on: DatasetTable,
         /// The data files (Parquet).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Their dataset.
-        #[arg(long)]
-        dataset: String,
         /// The raw key they were curated from.
         #[arg(long)]
         key: String,
@@ -184,22 +218,11 @@ pub enum TableCmd {
         /// The engine that wrote them, recorded in the snapshot.
         #[arg(long, default_value = "spark")]
         engine: String,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
     },
     /// What a dataset's table holds, and its snapshots with the deliveries each committed.
     Show {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
         #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
+        on: DatasetTable,
         /// Print JSON (metadata_location, snapshot_id, rows, data_files, columns, snapshots).
         #[arg(long)]
         json: bool,
@@ -207,14 +230,8 @@ pub enum TableCmd {
     /// Each snapshot of a dataset's table, oldest first: operation, the deliveries it added
     /// (or what a rewrite did: compact, undo), rows added and removed, engine and execution.
     History {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
         #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
+        on: DatasetTable,
         /// Print the snapshots as JSON.
         #[arg(long)]
         json: bool,
@@ -228,9 +245,8 @@ pub enum TableCmd {
     /// error or when another commit replaced an input meanwhile (nothing committed; run it
     /// again).
     Compact {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
+        #[command(flatten)]
+        on: DatasetTable,
         /// The output file size (default: the dataset's `compaction.target_file_size`,
         /// 128MiB); at least 1MiB.
         #[arg(long)]
@@ -242,11 +258,6 @@ pub enum TableCmd {
         /// `quiet_minutes`): a file committed meanwhile is kept out of the rewrite, never lost.
         #[arg(long)]
         include_open: bool,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -260,20 +271,14 @@ pub enum TableCmd {
     /// never its values. Exit 0 (also when nothing matched), 2 on a filter, registry or
     /// catalog error.
     Erase {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
+        #[command(flatten)]
+        on: DatasetTable,
         /// The filter.
         #[arg(long = "where", value_name = "EXPR")]
         filter: String,
         /// Count and list only.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
     },
     /// Point a dataset's table back at an earlier snapshot of its current lineage: prints,
     /// as JSON, every snapshot it drops with the deliveries each added (they leave the table;
@@ -282,20 +287,14 @@ pub enum TableCmd {
     /// expiry. Exit 0, 2 when the snapshot is not an ancestor of the current one (nothing
     /// changed) or on a registry or catalog error.
     Rollback {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
+        #[command(flatten)]
+        on: DatasetTable,
         /// The snapshot id to go back to (`lakeline table history` lists them).
         #[arg(long)]
         to: i64,
         /// List what would be dropped, change nothing.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
     },
     /// Expire a dataset's old snapshots (a Glue table or a local warehouse; S3 Tables does
     /// this itself): snapshots older than `--older-than-days`, keeping the newest `--keep` of
@@ -303,9 +302,8 @@ pub enum TableCmd {
     /// files only they referenced are deleted. Time travel to them ends. Prints what it
     /// expired and deleted as JSON. Exit 0, 2 on a registry or catalog error.
     Expire {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
+        #[command(flatten)]
+        on: DatasetTable,
         /// Expire snapshots committed more than this many days ago.
         #[arg(long, default_value_t = 5.0)]
         older_than_days: f64,
@@ -315,11 +313,6 @@ pub enum TableCmd {
         /// List only.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
     },
     /// Take one raw key's rows out of a dataset's table in one snapshot: files of that key
     /// alone are removed, files it shares with other keys (compacted files) are rewritten
@@ -327,20 +320,14 @@ pub enum TableCmd {
     /// did (or would do, `--dry-run`) as JSON. Exit 0 (also for a key the table does not
     /// hold), 2 on a registry or catalog error.
     Undo {
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
+        #[command(flatten)]
+        on: DatasetTable,
         /// The raw key whose rows go.
         #[arg(long)]
         key: String,
         /// Say what would go, change nothing.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// The dataset registry.
-        #[arg(long, default_value = "config/datasets.yaml")]
-        config: PathBuf,
     },
 }
 
@@ -367,18 +354,14 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Append {
+            on,
             file,
-            dataset,
             key,
             version,
-            target,
-            config,
         } => {
-            let reg = load(&config)?;
-            let (name, ds) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+            let reg = on.registry(&load)?;
+            let (name, ds) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let a = Append {
                 file: &file,
                 key: &key,
@@ -392,19 +375,15 @@ pub async fn run(
             )
         }
         TableCmd::AddFiles {
+            on,
             files,
-            dataset,
             key,
             version,
             engine,
-            target,
-            config,
         } => {
-            let reg = load(&config)?;
-            let (name, ds) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+            let reg = on.registry(&load)?;
+            let (name, ds) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let a = AddFiles {
                 files: &files,
                 key: &key,
@@ -414,17 +393,10 @@ pub async fn run(
             };
             print_appended(name.as_str(), &key, add_files(&tables, name, ds, &a).await?)
         }
-        TableCmd::Show {
-            dataset,
-            target,
-            config,
-            json,
-        } => {
-            let reg = load(&config)?;
-            let (name, _) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+        TableCmd::Show { on, json } => {
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let ident = tables.ident(name);
             let Some(table) = tables.load(&ident).await? else {
                 bail!(
@@ -440,17 +412,10 @@ pub async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
-        TableCmd::History {
-            dataset,
-            target,
-            config,
-            json,
-        } => {
-            let reg = load(&config)?;
-            let (name, _) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+        TableCmd::History { on, json } => {
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let table = tables.load_table(&tables.ident(name)).await?;
             let view = lakeline_table::show::show(&table).await?;
             if json {
@@ -461,18 +426,14 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Compact {
-            dataset,
+            on,
             target_size,
             dry_run,
             include_open,
-            target,
-            config,
             json,
         } => {
-            let reg = load(&config)?;
-            let (name, ds) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+            let reg = on.registry(&load)?;
+            let (name, ds) = on.dataset(&reg)?;
             let mut settings = ds.compaction.clone().unwrap_or_default();
             if let Some(size) = target_size {
                 settings.target_file_size = size.try_into().map_err(anyhow::Error::msg)?;
@@ -481,7 +442,7 @@ pub async fn run(
                 settings.grace_days = 0;
                 settings.quiet_minutes = 0;
             }
-            let tables = Tables::open(&target.target().await?).await?;
+            let tables = on.tables().await?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs() as i64;
@@ -502,36 +463,24 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Erase {
-            dataset,
+            on,
             filter,
             dry_run,
-            target,
-            config,
         } => {
             let conds = lakeline_core::erase::parse_where(&filter)
                 .map_err(|e| anyhow::anyhow!("--where {filter:?}: {e}"))?;
-            let reg = load(&config)?;
-            let (name, _) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let done =
                 lakeline_table::erase::erase(&tables, &tables.ident(name), &conds, dry_run).await?;
             println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(ExitCode::SUCCESS)
         }
-        TableCmd::Rollback {
-            dataset,
-            to,
-            dry_run,
-            target,
-            config,
-        } => {
-            let reg = load(&config)?;
-            let (name, _) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+        TableCmd::Rollback { on, to, dry_run } => {
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let done =
                 lakeline_table::maintain::rollback(&tables, &tables.ident(name), to, dry_run)
                     .await?;
@@ -539,18 +488,14 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Expire {
-            dataset,
+            on,
             older_than_days,
             keep,
             dry_run,
-            target,
-            config,
         } => {
-            let reg = load(&config)?;
-            let (name, _) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
-            let tables = Tables::open(&target.target().await?).await?;
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_millis() as i64;
@@ -566,19 +511,11 @@ pub async fn run(
             println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(ExitCode::SUCCESS)
         }
-        TableCmd::Undo {
-            dataset,
-            key,
-            dry_run,
-            target,
-            config,
-        } => {
-            let reg = load(&config)?;
-            let (name, ds) = reg
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in {}", config.display()))?;
+        TableCmd::Undo { on, key, dry_run } => {
+            let reg = on.registry(&load)?;
+            let (name, ds) = on.dataset(&reg)?;
             let date = lakeline_table::local::key_date(ds, &key)?;
-            let tables = Tables::open(&target.target().await?).await?;
+            let tables = on.tables().await?;
             let done =
                 lakeline_table::maintain::undo(&tables, &tables.ident(name), &key, date, dry_run)
                     .await?;

@@ -641,6 +641,26 @@ pub(crate) async fn build_snapshot(
     })
 }
 
+/// Publishes `new_md`, a metadata-only change built on `table` (at `base`): written as the
+/// next metadata file and swapped in if the table is still at `base`. `false` when another
+/// writer moved it first; the file written is then discarded and nothing changed.
+pub(crate) async fn publish_metadata(
+    tables: &Tables,
+    table: &Table,
+    base: &str,
+    new_md: &TableMetadata,
+) -> Result<bool, Error> {
+    let location = write_metadata(table, base, new_md).await?;
+    if tables
+        .swap(table.identifier(), base, &location, new_md)
+        .await?
+    {
+        return Ok(true);
+    }
+    tables.discard(table, std::slice::from_ref(&location)).await;
+    Ok(false)
+}
+
 /// Writes `new_md` as the next metadata file after `base_location`; its location.
 pub(crate) async fn write_metadata(
     base: &Table,

@@ -18,7 +18,9 @@ use lakeline_core::compaction::{
 };
 use serde::Serialize;
 
-use crate::commit::{backoff, build_snapshot, held, json_list, summary, MAX_ATTEMPTS};
+use crate::commit::{
+    backoff, build_snapshot, held, json_list, publish_metadata, summary, MAX_ATTEMPTS,
+};
 use crate::rewrite::{rewrite, without_source};
 use crate::{Error, Tables};
 
@@ -496,14 +498,10 @@ pub async fn rollback(
             )?
             .build()?
             .metadata;
-        let location = crate::commit::write_metadata(&table, &base, &new_md).await?;
-        if tables.swap(ident, &base, &location, &new_md).await? {
+        if publish_metadata(tables, &table, &base, &new_md).await? {
             done.committed = true;
             return Ok(done);
         }
-        tables
-            .discard(&table, std::slice::from_ref(&location))
-            .await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {
@@ -636,15 +634,11 @@ pub async fn expire(
             .remove_snapshots(&expired)
             .build()?
             .metadata;
-        let location = crate::commit::write_metadata(&table, &base, &new_md).await?;
-        if tables.swap(ident, &base, &location, &new_md).await? {
+        if publish_metadata(tables, &table, &base, &new_md).await? {
             tables.discard(&table, &done.files).await;
             done.committed = true;
             return Ok(done);
         }
-        tables
-            .discard(&table, std::slice::from_ref(&location))
-            .await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {

@@ -10,7 +10,7 @@ use lakeline_core::registry::{Dataset, DatasetName};
 use lakeline_core::table::{SOURCE_COLUMN, VERSION_COLUMN};
 use serde::Serialize;
 
-use crate::commit::{backoff, write_metadata, MAX_ATTEMPTS};
+use crate::commit::{backoff, publish_metadata, MAX_ATTEMPTS};
 use crate::schema::{evolve, partition_spec};
 use crate::{Error, Tables};
 
@@ -84,15 +84,11 @@ pub async fn sync_table(
             .add_current_schema(schema)?
             .build()?
             .metadata;
-        let location = write_metadata(&table, &base, &new_md).await?;
-        if tables.swap(&ident, &base, &location, &new_md).await? {
+        if publish_metadata(tables, &table, &base, &new_md).await? {
             let table = tables.load_table(&ident).await?;
             let schema_id = table.metadata().current_schema_id();
             return Ok((table, Synced::Evolved { schema_id }));
         }
-        tables
-            .discard(&table, std::slice::from_ref(&location))
-            .await;
         backoff(attempt).await;
     }
     Err(Error::Conflict {
