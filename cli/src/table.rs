@@ -149,7 +149,7 @@ pub async fn sync_all(
         if dataset.is_some_and(|d| d != name.as_str()) {
             continue;
         }
-        let (table, change) = lakeline_table::sync::sync_table(tables, name, ds)
+        let (table, change, compactor) = lakeline_table::sync::sync_dataset(tables, name, ds)
             .await
             .with_context(|| format!("dataset {name}"))?;
         out.push(serde_json::json!({
@@ -157,6 +157,7 @@ pub async fn sync_all(
             "table": table.identifier().to_string(),
             "metadata_location": table.metadata_location_result()?,
             "sync": change,
+            "compaction": compactor,
         }));
     }
     Ok(out)

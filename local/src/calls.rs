@@ -79,7 +79,7 @@ pub fn credential_scope(authorization: &str) -> Option<(String, String, String)>
     Some((key, region, service))
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .to_string()
@@ -459,6 +459,12 @@ fn s3tables(req: &Request) -> Vec<Access> {
             ("UpdateTableMetadataLocation", tables_of(bucket))
         }
         ("DELETE", ["tables", bucket, _ns, _name]) => ("DeleteTable", tables_of(bucket)),
+        ("PUT", ["tables", bucket, _ns, _name, "maintenance", _kind]) => {
+            ("PutTableMaintenanceConfiguration", tables_of(bucket))
+        }
+        ("GET", ["tables", bucket, _ns, _name, "maintenance"]) => {
+            ("GetTableMaintenanceConfiguration", tables_of(bucket))
+        }
         _ => {
             return vec![Access::new(
                 format!("unmapped:s3tables:{} {path}", req.method),

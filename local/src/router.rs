@@ -55,6 +55,9 @@ struct State {
     functions: Mutex<HashMap<String, Arc<Function>>>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     conf: aws_config::SdkConfig,
+    /// The stand-in for S3 Tables' table maintenance configuration ([`table_maintenance`]):
+    /// table path → maintenance type → its value, as last put.
+    maintenance: Mutex<HashMap<String, serde_json::Map<String, Value>>>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -91,6 +94,7 @@ pub async fn serve(
         functions: Mutex::new(HashMap::new()),
         client: Client::builder(TokioExecutor::new()).build_http(),
         conf,
+        maintenance: Mutex::new(HashMap::new()),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -316,6 +320,12 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
         Ok(b) => b.to_bytes(),
         Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
     };
+    if principal_of(&parts.headers).1.map(|(_, s)| s).as_deref() == Some("s3tables") {
+        if let Some(resp) = table_maintenance(state, &parts.method, parts.uri.path(), &body).await {
+            record_call(state, &parts, &body, resp.status().as_u16(), "unknown");
+            return resp;
+        }
+    }
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: hyper::Uri = match format!("{}{pq}", state.moto).parse() {
         Ok(u) => u,
@@ -357,6 +367,54 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
         record_call(state, &parts, &body, resp.status().as_u16(), "unknown");
     }
     resp
+}
+
+/// The stand-in for S3 Tables' per-table maintenance configuration, which moto 5.2.5 does not
+/// have: `PutTableMaintenanceConfiguration` (`PUT /tables/{bucket}/{ns}/{name}/maintenance/
+/// {type}`) keeps the value it was sent, and `GetTableMaintenanceConfiguration` (`GET
+/// …/maintenance`) returns what was put. It proves what lakeline asks S3 Tables to do, with
+/// the real SDK's requests and answers; whether S3 Tables then compacts is proven on AWS
+/// only. `None` for every other request.
+async fn table_maintenance(
+    state: &State,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Option<Resp> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (&Method::PUT, ["tables", bucket, ns, name, "maintenance", kind]) => {
+            let value = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("value").cloned())?;
+            let table = format!("{bucket}/{ns}/{name}");
+            state
+                .maintenance
+                .lock()
+                .await
+                .entry(table)
+                .or_default()
+                .insert(kind.to_string(), value);
+            Some(respond(StatusCode::NO_CONTENT, ""))
+        }
+        (&Method::GET, ["tables", bucket, ns, name, "maintenance"]) => {
+            let table = format!("{bucket}/{ns}/{name}");
+            let conf = state
+                .maintenance
+                .lock()
+                .await
+                .get(&table)
+                .cloned()
+                .unwrap_or_default();
+            let arn = crate::calls::decode(bucket);
+            Some(respond(
+                StatusCode::OK,
+                json!({"tableARN": format!("{arn}/table/{name}"), "configuration": conf})
+                    .to_string(),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The one correction of moto's answers, for its S3 Tables responses that do not match the AWS

@@ -473,7 +473,7 @@ impl Stack {
         let tables = self.tables(&writer).await?;
         let mut names = Vec::new();
         for (name, ds) in &registry.datasets {
-            let (table, _) = lakeline_table::sync::sync_table(&tables, name, ds)
+            let (table, _, _) = lakeline_table::sync::sync_dataset(&tables, name, ds)
                 .await
                 .with_context(|| format!("syncing the table of dataset {name}"))?;
             names.push(table.identifier().name().to_string());

@@ -294,3 +294,65 @@ async fn on_a_glue_catalog_stack_push_evolves_and_the_table_writer_appends() {
         )])
     );
 }
+
+/// Who compacts each table: with lakeline's maintenance (the default), `registry push` turns
+/// S3 Tables' own compaction off, so one compactor commits to a table; `compaction.engine:
+/// s3tables` turns it on at the target file size. (moto has no S3 Tables maintenance API: the
+/// router's stand-in keeps what was put; that S3 Tables then compacts is proven on AWS only.)
+#[tokio::test]
+async fn push_sets_who_compacts_each_table() {
+    use aws_sdk_s3tables::types::{MaintenanceStatus, TableMaintenanceSettings};
+    let d = Deployment::new(Options::default()).await;
+    let admin = aws_sdk_s3tables::Client::new(&d.stack.conf);
+    let compaction = |table: &'static str| {
+        let admin = admin.clone();
+        let arn = d.stack.table_bucket_arn.clone();
+        async move {
+            let out = admin
+                .get_table_maintenance_configuration()
+                .table_bucket_arn(arn)
+                .namespace(lakeline_local::stack::TABLES_NAMESPACE)
+                .name(table)
+                .send()
+                .await
+                .unwrap();
+            out.configuration()[&aws_sdk_s3tables::types::TableMaintenanceType::IcebergCompaction]
+                .clone()
+        }
+    };
+    let off = compaction("orders").await;
+    assert_eq!(off.status(), Some(&MaintenanceStatus::Disabled), "{off:?}");
+
+    let writer = as_person(&d.lake.conf, Person::RegistryWriter);
+    let mut doc: Value = serde_yaml_ng::to_value(&d.stack.registry).unwrap();
+    doc["datasets"]["orders"]["compaction"] =
+        serde_yaml_ng::from_str("{engine: s3tables}").unwrap();
+    let text = serde_yaml_ng::to_string(&doc).unwrap();
+    let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
+    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
+    lakeline_cli::registry::push(
+        &writer,
+        &reg,
+        &text,
+        None,
+        Some(&outputs),
+        &by_stack(&d),
+        false,
+    )
+    .await
+    .unwrap();
+    let on = compaction("orders").await;
+    assert_eq!(on.status(), Some(&MaintenanceStatus::Enabled), "{on:?}");
+    match on.settings() {
+        Some(TableMaintenanceSettings::IcebergCompaction(s)) => {
+            assert_eq!(s.target_file_size_mb(), Some(128))
+        }
+        other => panic!("{other:?}"),
+    }
+    let other = compaction("returns").await;
+    assert_eq!(
+        other.status(),
+        Some(&MaintenanceStatus::Disabled),
+        "{other:?}"
+    );
+}

@@ -471,6 +471,59 @@ impl Tables {
         Ok(Some(f))
     }
 
+    /// Makes the table's managed compaction match who compacts it (`compaction.engine`): in S3
+    /// Tables, its own compaction is turned off when lakeline compacts the table (one
+    /// compactor commits to it; S3 Tables' snapshot management and unreferenced-file removal
+    /// stay on), and on, at `target_file_size`, for `s3tables`. A Glue table or a local
+    /// warehouse has no managed compaction: `s3tables` there is refused. What was set, as
+    /// `"lakeline"` or `"s3tables"`.
+    pub async fn set_compactor(
+        &self,
+        ident: &TableIdent,
+        s: &lakeline_core::compaction::CompactionSettings,
+    ) -> Result<&'static str, Error> {
+        use aws_sdk_s3tables::types::{
+            IcebergCompactionSettings, MaintenanceStatus, TableMaintenanceConfigurationValue,
+            TableMaintenanceSettings, TableMaintenanceType,
+        };
+        use lakeline_core::compaction::Compactor;
+        let managed = s.engine == Compactor::S3tables;
+        let Pointer::S3Tables(p) = &self.pointer else {
+            if managed {
+                return Err(Error::Schema(format!(
+                    "table {ident}: compaction.engine s3tables needs a table in S3 Tables, and this one is in {}: use lakeline (the default)",
+                    self.label
+                )));
+            }
+            return Ok("lakeline");
+        };
+        let value = TableMaintenanceConfigurationValue::builder()
+            .status(if managed {
+                MaintenanceStatus::Enabled
+            } else {
+                MaintenanceStatus::Disabled
+            })
+            .settings(TableMaintenanceSettings::IcebergCompaction(
+                IcebergCompactionSettings::builder()
+                    .target_file_size_mb(
+                        i32::try_from(s.target_file_size.bytes() >> 20).unwrap_or(i32::MAX),
+                    )
+                    .build(),
+            ))
+            .build();
+        p.client
+            .put_table_maintenance_configuration()
+            .table_bucket_arn(&p.bucket_arn)
+            .namespace(ident.namespace().join("."))
+            .name(ident.name())
+            .r#type(TableMaintenanceType::IcebergCompaction)
+            .value(value)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("PutTableMaintenanceConfiguration {ident}"), e))?;
+        Ok(if managed { "s3tables" } else { "lakeline" })
+    }
+
     /// Where a new table of this target goes, when the target decides it (a Glue database:
     /// under its `LocationUri`); `None` leaves it to the catalog.
     pub fn location_for(&self, ident: &TableIdent) -> Option<String> {

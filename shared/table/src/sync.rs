@@ -97,6 +97,24 @@ pub async fn sync_table(
     })
 }
 
+/// [`sync_table`], then the table's managed compaction set to match the registry's
+/// `compaction.engine` ([`Tables::set_compactor`]): what `table sync` and `registry push` do.
+/// The compactor set is the third value (`lakeline` or `s3tables`).
+pub async fn sync_dataset(
+    tables: &Tables,
+    name: &DatasetName,
+    ds: &Dataset,
+) -> Result<(Table, Synced, &'static str), Error> {
+    let (table, change) = sync_table(tables, name, ds).await?;
+    let compactor = tables
+        .set_compactor(
+            table.identifier(),
+            &ds.compaction.clone().unwrap_or_default(),
+        )
+        .await?;
+    Ok((table, change, compactor))
+}
+
 /// The table of `name` for a writer that may not create or evolve it (the curate Lambda: its
 /// role commits data, `registry push` changes tables): the table as it is, when files written
 /// under `ds` fit its current schema ([`crate::schema::fits`]). A missing table, or one behind

@@ -21,7 +21,7 @@ use crate::size::ByteSize;
 pub const MARKER_FILE: &str = "_lakeline_compaction.json";
 
 pub use crate::registry::compaction::{
-    CompactionJobSettings, CompactionSettings, Engine, Percent, TargetSize,
+    CompactionJobSettings, CompactionSettings, Compactor, Engine, Percent, TargetSize,
 };
 
 /// The folder of one partition: `<curated prefix><partition>/`.
@@ -114,6 +114,8 @@ pub enum Reason {
     SmallFiles,
     /// Compaction is disabled for the dataset.
     Disabled,
+    /// S3 Tables compacts the dataset's table (`compaction.engine: s3tables`).
+    Managed,
     /// No data files.
     Empty,
     /// A compaction is already running (fresh marker).
@@ -134,6 +136,7 @@ impl Reason {
         match self {
             Reason::SmallFiles => "small_files",
             Reason::Disabled => "disabled",
+            Reason::Managed => "managed",
             Reason::Empty => "empty",
             Reason::Running => "running",
             Reason::Open => "open",
@@ -251,6 +254,11 @@ pub fn decide(
         skip(
             Reason::Disabled,
             "compaction is disabled for this dataset".into(),
+        )
+    } else if s.engine == Compactor::S3tables {
+        skip(
+            Reason::Managed,
+            "S3 Tables compacts this table (compaction.engine: s3tables)".into(),
         )
     } else if stats.files == 0 {
         skip(Reason::Empty, "no data files".into())
@@ -569,6 +577,10 @@ mod tests {
             enabled: false,
             ..def.clone()
         };
+        let managed = CompactionSettings {
+            engine: Compactor::S3tables,
+            ..def.clone()
+        };
         let mut marked = stats(&five_small, old);
         marked.marker = Some(NOW - 60);
         let mut stale = stats(&five_small, old);
@@ -576,6 +588,7 @@ mod tests {
         #[rustfmt::skip]
         let cases: Vec<(&str, &str, PartitionStats, &CompactionSettings, Decision, Reason, u64)> = vec![
             ("empty partition", closed_day, stats(&[], old), &def, Decision::Skip, Reason::Empty, 0),
+            ("S3 Tables compacts it", closed_day, stats(&tiny_1000, old), &managed, Decision::Skip, Reason::Managed, 1),
             ("one big file", closed_day, stats(&[500 * MIB], old), &def, Decision::Skip, Reason::FewSmallFiles, 4),
             ("1,000 tiny files", closed_day, stats(&tiny_1000, old), &def, Decision::Compact, Reason::SmallFiles, 1),
             ("mixed", closed_day, stats(&mixed, old), &def, Decision::Compact, Reason::SmallFiles, 3),
