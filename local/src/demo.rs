@@ -2,10 +2,12 @@
 //!
 //! It deploys a stack the way template.yaml does (see [`lakeline_local::stack`]), uploads every
 //! sample plus the mistakes data teams really make, lets moto's S3 notifications reach the real
-//! validate-upload handler, lets moto execute the real state machine (job → status checks →
-//! small-file check → compaction), and prints what happened to each file; then each dataset's
-//! Iceberg table, a corrected re-upload replacing one file's rows, and a DuckDB query over the
-//! table. It exits non-zero when anything did not happen as it should.
+//! validate-upload handler, lets moto execute the real state machine (job → status checks),
+//! and prints what happened to each file; then each dataset's Iceberg table, a corrected
+//! re-upload replacing one file's rows, and a DuckDB query over the table; then a day of small
+//! exports backfilled into the orders table and the scheduled maintenance sweep compacting that
+//! partition in one `replace` snapshot. It exits non-zero when anything did not happen as it
+//! should.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,10 +18,10 @@ use anyhow::{bail, Context};
 use lakeline_local::stack::{entered, receive, transitions, Stack, StackOptions};
 use serde_json::Value;
 
-/// The partition the samples land in: a closed day, so its curated output can be compacted.
+/// The partition the samples land in: a closed day, so its table partition can be compacted.
 const DT: &str = "2026-11-20";
-/// Small files already in the curated orders partition: the small-file problem to find.
-const SMALL_FILES: usize = 40;
+/// Hourly exports backfilled into the orders table's partition: the small-file problem to find.
+const SMALL_FILES: usize = 24;
 /// Rows the corrected re-upload of the orders sample keeps.
 const CORRECTED_ROWS: usize = 5;
 
@@ -93,42 +95,8 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         stack.bucket, stack.state_machine_arn, stack.topic_arn
     );
 
-    // A curated partition full of small files, as a day of hourly exports leaves it: real
-    // Parquet, written by the same curate engine, with distinct order ids.
     let csv_text = std::fs::read_to_string(samples.join("orders/good.csv"))
         .context("samples/orders/good.csv")?;
-    let (_, orders) = stack
-        .registry
-        .dataset("orders")
-        .context("the registry has no orders dataset")?;
-    for i in 0..SMALL_FILES {
-        let body = small_export(&csv_text, i);
-        let prov = lakeline_core::curate::Provenance {
-            source: format!("demo export {i}"),
-            source_version: String::new(),
-            dataset: "orders".into(),
-            registry_sha256: stack.registry.content_hash(),
-        };
-        let (_, parquet) = lakeline_core::curate::curate_stream(
-            "orders",
-            orders,
-            "export.csv",
-            20,
-            body.as_bytes(),
-            Vec::new(),
-            &prov,
-        )?;
-        stack
-            .c
-            .s3
-            .put_object()
-            .bucket(&stack.bucket)
-            .key(format!("curated/orders/dt={DT}/export-{i:05}.parquet"))
-            .body(parquet.into())
-            .send()
-            .await?;
-    }
-    println!("curated/orders/dt={DT}/ holds {SMALL_FILES} small Parquet files\n");
 
     // The uploads are a producer's (RawWriterArns), so the permissions check holds them to the
     // producer's least policy (docs/permissions.md).
@@ -365,13 +333,20 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         .await?,
     );
 
+    // A day of hourly exports, backfilled with `lakeline table append` (as the table writer):
+    // one small data file each in the orders table's partition, the small-file problem.
+    backfill(&stack, &csv_text).await?;
+    println!(
+        "\nBackfilled {SMALL_FILES} hourly exports into lakeline.orders (`lakeline table append`, one small data file each)"
+    );
+
     // The scheduled sweep, as it runs two hours from now: the partition is closed (its day is
     // past the grace days, and nothing was written for more than quiet_minutes).
     let now = std::time::SystemTime::now() + Duration::from_secs(2 * 3600);
     let now =
         aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime)?;
-    let partition = format!("curated/orders/dt={DT}/");
-    let before = partition_files(&stack, &partition).await?;
+    let partition = format!("lakeline.orders, partition _lakeline_date={DT}");
+    let before = table_partition(&stack).await?;
     let name = lakeline_local::stack::unique("sweep");
     stack
         .schedule_sfn()
@@ -393,13 +368,13 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         d.status().as_str(),
         transitions(&history)
     );
-    let after = partition_files(&stack, &partition).await?;
+    let after = table_partition(&stack).await?;
     println!(
-        "  {partition}: {} files, {} rows, {} bytes  ->  {} file(s), {} rows, {} bytes (compacted by the compact Lambda, read back)",
+        "  {partition}: {} data files, {} rows, {} bytes  ->  {} file(s), {} rows, {} bytes (one replace snapshot by the compact Lambda; rows read back from the files)",
         before.files, before.rows, before.bytes, after.files, after.rows, after.bytes
     );
     for k in &after.keys {
-        println!("    s3://{}/{k}", stack.bucket);
+        println!("    {k}");
     }
     if d.status().as_str() != "SUCCEEDED" {
         failures.push(format!(
@@ -579,32 +554,70 @@ struct PartitionFiles {
     keys: Vec<String>,
 }
 
-async fn partition_files(stack: &Stack, prefix: &str) -> anyhow::Result<PartitionFiles> {
-    let out = stack
-        .c
-        .s3
-        .list_objects_v2()
-        .bucket(&stack.bucket)
-        .prefix(prefix)
-        .send()
-        .await?;
+/// The hourly exports, appended to the orders table as the table writer would with `lakeline
+/// table append`: each a raw key of the demo's day, distinct order ids.
+async fn backfill(stack: &Stack, csv: &str) -> anyhow::Result<()> {
+    let writer = lakeline_local::identity::as_person(
+        &stack.conf,
+        lakeline_local::identity::Person::TableWriter,
+    );
+    let tables = stack.tables(&writer).await?;
+    let (name, ds) = stack
+        .registry
+        .dataset("orders")
+        .context("the registry has no orders dataset")?;
+    let dir = std::env::temp_dir().join(lakeline_local::stack::unique("demo-exports"));
+    std::fs::create_dir_all(&dir)?;
+    for i in 0..SMALL_FILES {
+        let file = dir.join(format!("export-{i:02}.csv"));
+        std::fs::write(&file, small_export(csv, i))?;
+        let key = format!("raw/orders/dt={DT}/export-{i:02}.csv");
+        let a = lakeline_table::local::Append {
+            file: &file,
+            key: &key,
+            version: None,
+            execution: Some("lakeline table append"),
+        };
+        match lakeline_table::local::append_file(&tables, &stack.registry, name, ds, &a).await? {
+            lakeline_table::local::Appended::Done { .. } => {}
+            lakeline_table::local::Appended::Invalid(r) => bail!("export {i} is invalid: {r:?}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The data files of the orders table's partition of the demo's day, from its manifests, each
+/// read back from storage (its footer's row count, its size).
+async fn table_partition(stack: &Stack) -> anyhow::Result<PartitionFiles> {
+    let tables = stack.tables(&stack.conf).await?;
+    let (name, _) = stack
+        .registry
+        .dataset("orders")
+        .context("the registry has no orders dataset")?;
+    let table = tables.load_table(&tables.ident(name)).await?;
+    let view = lakeline_table::show::show(&table).await?;
     let mut p = PartitionFiles {
         files: 0,
         rows: 0,
         bytes: 0,
         keys: Vec::new(),
     };
-    for o in out.contents() {
-        let key = o.key().unwrap_or_default();
-        let name = key.strip_prefix(prefix).unwrap_or(key);
-        if !lakeline_core::compaction::is_data_file(name) {
-            continue;
-        }
+    for f in view
+        .files
+        .iter()
+        .filter(|f| f.path.contains(&format!("_lakeline_date={DT}/")))
+    {
+        let (bucket, key) = f
+            .path
+            .strip_prefix("s3://")
+            .and_then(|r| r.split_once('/'))
+            .with_context(|| format!("{} is not an s3:// location", f.path))?;
         let body = stack
             .c
             .s3
             .get_object()
-            .bucket(&stack.bucket)
+            .bucket(bucket)
             .key(key)
             .send()
             .await?
@@ -614,11 +627,11 @@ async fn partition_files(stack: &Stack, prefix: &str) -> anyhow::Result<Partitio
             .into_bytes();
         use parquet::file::reader::FileReader;
         let r = parquet::file::serialized_reader::SerializedFileReader::new(body.clone())
-            .with_context(|| format!("{key} is not readable Parquet"))?;
+            .with_context(|| format!("{} is not readable Parquet", f.path))?;
         p.files += 1;
         p.rows += u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or(0);
         p.bytes += body.len() as u64;
-        p.keys.push(key.to_string());
+        p.keys.push(f.path.clone());
     }
     Ok(p)
 }

@@ -260,15 +260,13 @@ fn manifest_and_output_names_are_the_documented_ones() {
 
 /// A stack with tables: the scheduled sweep plans each table from its manifests (no listing,
 /// no marker), and the compact function rewrites the due partition and commits one `replace`
-/// snapshot. Every row reads back the same, value for value; a second sweep finds nothing due.
+/// snapshot, both judging the partition on the sweep's clock (the shipped defaults: quiet for
+/// an hour, two hours from now). Every row reads back the same, value for value; a second
+/// sweep finds nothing due.
 #[tokio::test]
 async fn the_sweep_compacts_a_tables_partition_in_one_replace_snapshot() {
-    use lakeline_tests::tables::{all_rows, compacting_registry, first_lines};
-    let d = Deployment::new(Options {
-        registry: compacting_registry(),
-        ..Options::default()
-    })
-    .await;
+    use lakeline_tests::tables::{all_rows, first_lines};
+    let d = Deployment::new(Options::default()).await;
     let full = lakeline_tests::sample("orders/good.csv");
     for i in 0..6 {
         let key = format!("raw/orders/dt=2026-11-20/part-{i}.csv");
@@ -284,7 +282,12 @@ async fn the_sweep_compacts_a_tables_partition_in_one_replace_snapshot() {
     let before = all_rows(&tables, reg, "orders").await;
     assert_eq!(d.table_view("orders").await.data_files, 6);
 
+    // Right now the partition is still being written to (quiet_minutes): nothing is due.
     let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket})).await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    assert_eq!(out["sweep"]["compact"], false, "{out}");
+    let later = now_plus(2);
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket, "now": later})).await;
     assert_eq!(status, "SUCCEEDED", "{out}");
     let results = out["results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "{out}");
@@ -305,7 +308,7 @@ async fn the_sweep_compacts_a_tables_partition_in_one_replace_snapshot() {
     assert_eq!(all_rows(&tables, reg, "orders").await, before);
 
     // Nothing is due any more: the next sweep plans nothing and commits nothing.
-    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket})).await;
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket, "now": later})).await;
     assert_eq!(status, "SUCCEEDED", "{out}");
     assert_eq!(out["sweep"]["compact"], false, "{out}");
     assert_eq!(

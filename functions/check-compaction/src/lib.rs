@@ -284,6 +284,10 @@ pub struct Item {
     pub marker: String,
     /// The marker's owner (the execution), for its clear.
     pub execution: Option<String>,
+    /// A table item: the sweep's "now" (Unix seconds), so the compaction judges the partition
+    /// on the sweep's clock, as the sweep did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub now: Option<i64>,
 }
 
 /// The handler's output.
@@ -691,6 +695,7 @@ pub async fn check(
                     job: None,
                     marker,
                     execution: input.execution.clone(),
+                    now: None,
                 }
             }
             e => Item {
@@ -708,6 +713,7 @@ pub async fn check(
                 )),
                 marker,
                 execution: input.execution.clone(),
+                now: None,
             },
         };
         info!(%dataset, partition = %r.partition, files = r.files, groups = item.groups.len(), engine = %item.engine, "compaction requested");

@@ -98,6 +98,7 @@ pub async fn sweep(
                         job: None,
                         marker: String::new(),
                         execution: input.execution.clone(),
+                        now: Some(now),
                     });
                 }
             }

@@ -30,6 +30,10 @@ pub struct TableRequest {
     /// The execution, for the logs.
     #[serde(default)]
     pub execution: Option<String>,
+    /// The sweep's "now" (Unix seconds): the partition is judged on the sweep's clock (its
+    /// grace days and quiet minutes), as the sweep judged it; default: the clock.
+    #[serde(default)]
+    pub now: Option<i64>,
 }
 
 fn table_error(e: lakeline_table::Error) -> CompactError {
@@ -53,9 +57,11 @@ pub async fn compact_table(
     })?;
     let settings = ds.compaction.clone().unwrap_or_default();
     let ident = tables.ident(name);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = req.now.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
     let base =
         json!({"dataset": req.dataset, "partition": req.partition, "table": ident.to_string()});
     let done = match compact(tables, &ident, &settings, now, Some(&req.partition), false).await {
