@@ -315,6 +315,21 @@ pub enum TableCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Delete a dataset's orphan files (a Glue table or a local warehouse; S3 Tables does this
+    /// itself): files under the table's location that no snapshot and no metadata file
+    /// references (a crashed writer's, a lost commit's that could not be deleted), older than
+    /// `--older-than-days` (a commit in flight writes files no snapshot references yet: keep
+    /// the retention far longer than any commit). Prints what it deleted as JSON.
+    RemoveOrphans {
+        #[command(flatten)]
+        on: DatasetTable,
+        /// Only files last modified more than this many days ago.
+        #[arg(long, default_value_t = 3.0)]
+        older_than_days: f64,
+        /// List only.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Take one raw key's rows out of a dataset's table in one snapshot: files of that key
     /// alone are removed, files it shares with other keys (compacted files) are rewritten
     /// without its rows. Time travel still shows them until snapshot expiry. Prints what it
@@ -506,6 +521,31 @@ pub async fn run(
                 &tables.ident(name),
                 before,
                 keep,
+                dry_run,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::RemoveOrphans {
+            on,
+            older_than_days,
+            dry_run,
+        } => {
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
+            let ident = tables.ident(name);
+            let table = tables.load_table(&ident).await?;
+            let listed = tables.list_files(&table).await?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            let done = lakeline_table::maintain::remove_orphans(
+                &tables,
+                &ident,
+                listed,
+                now_ms - (older_than_days * 86_400_000.0) as i64,
                 dry_run,
             )
             .await?;

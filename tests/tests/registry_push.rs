@@ -293,6 +293,26 @@ async fn on_a_glue_catalog_stack_push_evolves_and_the_table_writer_appends() {
             lakeline_tests::tables::csv_ids(&body)
         )])
     );
+    // Orphan removal lists the table's location in the lake bucket: every file there is the
+    // table's (nothing to remove), and the listing holds its data and metadata.
+    let table = tables.load_table(&tables.ident(name)).await.unwrap();
+    let listed = tables.list_files(&table).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|(p, _)| p.contains("/tables/orders/data/")),
+        "{listed:?}"
+    );
+    let orphans = lakeline_table::maintain::remove_orphans(
+        &tables,
+        &tables.ident(name),
+        listed,
+        i64::MAX,
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(orphans.files.is_empty(), "{orphans:?}");
 }
 
 /// Who compacts each table: with lakeline's maintenance (the default), `registry push` turns

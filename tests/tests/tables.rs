@@ -466,3 +466,62 @@ async fn expiry_racing_commits_never_deletes_a_file_the_table_reads() {
         );
     }
 }
+
+/// Orphan removal on a local warehouse: a stray file older than the retention is deleted, a
+/// fresh one (a commit still in flight could have written it) is kept, and every file the
+/// metadata reaches stays: the table reads whole.
+#[tokio::test]
+async fn orphan_removal_deletes_only_old_unreferenced_files() {
+    use lakeline_table::maintain::remove_orphans;
+    let reg = shipped_registry();
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let full = sample("orders/good.csv");
+    for i in 0..2 {
+        let key = format!("raw/orders/dt=2026-11-26/o{i}.csv");
+        outcome(append(&tables, &reg, "orders", &file_with(&full, "o.csv"), &key).await);
+    }
+    let rows = rows_by_source(&tables, &reg, "orders", "order_id").await;
+    let (name, _) = reg.dataset("orders").unwrap();
+    let ident = tables.ident(name);
+    let table = tables.load_table(&ident).await.unwrap();
+    let data = wh.join("lakeline/orders/data/_lakeline_date=2026-11-26");
+    let old = data.join("crashed-writer.parquet");
+    let young = data.join("in-flight.parquet");
+    std::fs::write(&old, b"not referenced").unwrap();
+    std::fs::write(&young, b"not referenced yet").unwrap();
+    let four_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(4 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(four_days_ago)
+        .unwrap();
+    let three_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
+    let ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    };
+    let listed = tables.list_files(&table).await.unwrap();
+    assert!(listed.len() > 4, "{listed:?}");
+    let dry = remove_orphans(&tables, &ident, listed.clone(), ms(three_days_ago), true)
+        .await
+        .unwrap();
+    assert_eq!(dry.files, vec![format!("file://{}", old.display())]);
+    assert_eq!(dry.young, 1);
+    assert!(old.exists(), "a dry run deletes nothing");
+    let done = remove_orphans(&tables, &ident, listed, ms(three_days_ago), false)
+        .await
+        .unwrap();
+    assert!(done.deleted);
+    assert!(!old.exists() && young.exists());
+    assert_eq!(
+        rows_by_source(&tables, &reg, "orders", "order_id").await,
+        rows
+    );
+    for f in &view(&tables, &reg, "orders").await.files {
+        assert!(
+            std::path::Path::new(f.path.trim_start_matches("file://")).exists(),
+            "{f:?}"
+        );
+    }
+}

@@ -106,6 +106,8 @@ enum Pointer {
 /// its swap sends.
 struct GluePointer {
     client: aws_sdk_glue::Client,
+    /// Lists a table's location (orphan removal): the lake bucket's S3.
+    s3: aws_sdk_s3::Client,
     database: String,
     /// The database's `LocationUri` (no trailing `/`): tables live under it.
     location: String,
@@ -271,6 +273,11 @@ impl Tables {
             catalog: None,
             pointer: Pointer::Glue(GluePointer {
                 client,
+                s3: aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(conf)
+                        .force_path_style(conf.endpoint_url().is_some())
+                        .build(),
+                ),
                 database: database.to_string(),
                 location,
                 file_io: s3_file_io(&props),
@@ -522,6 +529,57 @@ impl Tables {
             .await
             .map_err(|e| sdk_error(&format!("PutTableMaintenanceConfiguration {ident}"), e))?;
         Ok(if managed { "s3tables" } else { "lakeline" })
+    }
+
+    /// Every file under `table`'s location, with its last-modified time (Unix milliseconds):
+    /// a local warehouse's directory walked, a Glue table's S3 prefix listed. A table bucket
+    /// refuses listing: `Unsupported` there.
+    pub async fn list_files(&self, table: &Table) -> Result<Vec<(String, i64)>, Error> {
+        let loc = table
+            .metadata()
+            .location()
+            .trim_end_matches('/')
+            .to_string();
+        match &self.pointer {
+            Pointer::Glue(p) => {
+                let (bucket, prefix) = loc
+                    .strip_prefix("s3://")
+                    .and_then(|r| r.split_once('/'))
+                    .ok_or_else(|| Error::Catalog(format!("{loc} is not an s3:// location")))?;
+                let mut out = Vec::new();
+                let mut pages =
+                    p.s3.list_objects_v2()
+                        .bucket(bucket)
+                        .prefix(format!("{prefix}/"))
+                        .into_paginator()
+                        .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| sdk_error(&format!("ListObjectsV2 {loc}"), e))?;
+                    for o in page.contents() {
+                        let modified = o
+                            .last_modified()
+                            .and_then(|t| t.to_millis().ok())
+                            .unwrap_or(i64::MAX);
+                        out.push((
+                            format!("s3://{bucket}/{}", o.key().unwrap_or_default()),
+                            modified,
+                        ));
+                    }
+                }
+                Ok(out)
+            }
+            Pointer::S3Tables(_) => Err(Error::Unsupported(format!(
+                "{}: a table bucket refuses listing",
+                self.label
+            ))),
+            #[cfg(feature = "warehouse")]
+            Pointer::Sqlite(_) => {
+                let dir = loc.strip_prefix("file://").unwrap_or(&loc).to_string();
+                tokio::task::spawn_blocking(move || walk(std::path::Path::new(&dir)))
+                    .await
+                    .map_err(|e| Error::Catalog(format!("listing {loc}: {e}")))?
+            }
+        }
     }
 
     /// Where a new table of this target goes, when the target decides it (a Glue database:
@@ -886,6 +944,34 @@ fn hive_type(t: &Type) -> String {
             hive_type(&m.value_field.field_type)
         ),
     }
+}
+
+/// Every file below `dir`, as `file://` locations with their modification times.
+#[cfg(feature = "warehouse")]
+fn walk(dir: &Path) -> Result<Vec<(String, i64)>, Error> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| Error::Catalog(format!("listing {}: {e}", d.display())))?;
+        for e in entries {
+            let e = e.map_err(|e| Error::Catalog(format!("listing {}: {e}", d.display())))?;
+            let meta = e
+                .metadata()
+                .map_err(|err| Error::Catalog(format!("{}: {err}", e.path().display())))?;
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(i64::MAX, |d| d.as_millis() as i64);
+                out.push((format!("file://{}", e.path().display()), modified));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(not(feature = "warehouse"))]

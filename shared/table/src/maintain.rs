@@ -647,6 +647,88 @@ pub async fn expire(
     })
 }
 
+/// What an orphan removal found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Orphans {
+    /// `namespace.table`.
+    pub table: String,
+    /// Files under the table's location listed.
+    pub listed: usize,
+    /// Files no snapshot and no metadata file references, older than the retention: deleted
+    /// (listed only, for a dry run).
+    pub files: Vec<String>,
+    /// Unreferenced files younger than the retention: kept (a commit may still be writing
+    /// them).
+    pub young: usize,
+    /// Whether anything was deleted.
+    pub deleted: bool,
+}
+
+/// Every file the table's metadata reaches: the current and logged metadata files, and every
+/// snapshot's manifest list, manifests and live data files.
+pub async fn referenced_files(table: &Table) -> Result<HashSet<String>, Error> {
+    let md = table.metadata();
+    let mut out: HashSet<String> = md
+        .metadata_log()
+        .iter()
+        .map(|m| m.metadata_file.clone())
+        .collect();
+    if let Some(loc) = table.metadata_location() {
+        out.insert(loc.to_string());
+    }
+    for s in md.snapshots() {
+        files_of(table, s, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// Removes the orphan files of `ident`: of `listed` (every file under the table's location,
+/// with its last-modified time in Unix milliseconds, from the target's own listing), those
+/// the metadata does not reach ([`referenced_files`]) and that are older than
+/// `older_than_ms`. The retention is what keeps a commit in flight safe: its files are not
+/// referenced until it publishes, so it must be far longer than any commit (the default,
+/// three days, is far longer than the pipeline's longest run). For S3 Tables, unreferenced
+/// file removal does this itself: refused here.
+pub async fn remove_orphans(
+    tables: &Tables,
+    ident: &TableIdent,
+    listed: Vec<(String, i64)>,
+    older_than_ms: i64,
+    dry_run: bool,
+) -> Result<Orphans, Error> {
+    if !tables.deletes_orphans() {
+        return Err(Error::Unsupported(format!(
+            "{}: S3 Tables removes unreferenced files itself (the table bucket's unreferenced file removal); nothing was changed",
+            tables.label()
+        )));
+    }
+    let table = tables.load_table(ident).await?;
+    let referenced = referenced_files(&table).await?;
+    let mut done = Orphans {
+        table: ident.to_string(),
+        listed: listed.len(),
+        files: Vec::new(),
+        young: 0,
+        deleted: false,
+    };
+    for (path, modified) in listed {
+        if referenced.contains(&path) {
+            continue;
+        }
+        if modified < older_than_ms {
+            done.files.push(path);
+        } else {
+            done.young += 1;
+        }
+    }
+    done.files.sort();
+    if !dry_run && !done.files.is_empty() {
+        tables.discard(&table, &done.files).await;
+        done.deleted = true;
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
