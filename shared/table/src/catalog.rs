@@ -1107,6 +1107,12 @@ mod tests {
     fn glue_pointer(client: aws_sdk_glue::Client) -> GluePointer {
         GluePointer {
             client,
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                    .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                    .build(),
+            ),
             database: "lake".into(),
             location: "s3://lake/tables".into(),
             file_io: FileIOBuilder::new(Arc::new(iceberg::io::LocalFsStorageFactory)).build(),
