@@ -31,6 +31,31 @@ fn by_stack(d: &Deployment) -> TargetArgs {
     }
 }
 
+/// `registry push --stack <the deployment>` of `text`, as the registry writer `writer`; an
+/// error as its full chain.
+async fn push_by_stack(
+    d: &Deployment,
+    writer: &aws_config::SdkConfig,
+    text: &str,
+) -> Result<Registry, String> {
+    let reg = Registry::from_yaml(text, "pushed.yaml").map_err(|e| e.to_string())?;
+    let outputs = StackOutputs::read(writer, &d.stack.bucket)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    lakeline_cli::registry::push(
+        writer,
+        &reg,
+        text,
+        None,
+        Some(&outputs),
+        &by_stack(d),
+        false,
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))?;
+    Ok(reg)
+}
+
 #[tokio::test]
 async fn push_by_stack_name_evolves_the_tables_then_publishes() {
     let d = Deployment::new(Options::default()).await;
@@ -41,19 +66,7 @@ async fn push_by_stack_name_evolves_the_tables_then_publishes() {
     let text = orders_columns_edited(&d.stack.registry, |cols| {
         cols.push(serde_yaml_ng::from_str("{name: note, type: string}").unwrap())
     });
-    let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
-    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
-    lakeline_cli::registry::push(
-        &writer,
-        &reg,
-        &text,
-        None,
-        Some(&outputs),
-        &by_stack(&d),
-        false,
-    )
-    .await
-    .unwrap();
+    let reg = push_by_stack(&d, &writer, &text).await.unwrap();
     // The table has the new column, optional, with a fresh id; the old ones kept theirs.
     let after = d.table_view("orders").await;
     let note = after.columns.iter().find(|c| c.name == "note").unwrap();
@@ -79,19 +92,7 @@ async fn push_by_stack_name_evolves_the_tables_then_publishes() {
             }
         }
     });
-    let bad = Registry::from_yaml(&retyped, "retyped.yaml").unwrap();
-    let e = lakeline_cli::registry::push(
-        &writer,
-        &bad,
-        &retyped,
-        None,
-        Some(&outputs),
-        &by_stack(&d),
-        false,
-    )
-    .await
-    .unwrap_err();
-    let msg = format!("{e:#}");
+    let msg = push_by_stack(&d, &writer, &retyped).await.unwrap_err();
     assert!(
         msg.contains("amount") && msg.contains("not published"),
         "{msg}"
@@ -203,19 +204,7 @@ async fn on_a_glue_catalog_stack_push_evolves_and_the_table_writer_appends() {
     let text = orders_columns_edited(&d.stack.registry, |cols| {
         cols.push(serde_yaml_ng::from_str("{name: note, type: string}").unwrap())
     });
-    let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
-    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
-    lakeline_cli::registry::push(
-        &writer,
-        &reg,
-        &text,
-        None,
-        Some(&outputs),
-        &by_stack(&d),
-        false,
-    )
-    .await
-    .unwrap();
+    let reg = push_by_stack(&d, &writer, &text).await.unwrap();
     let glue_columns: Vec<String> = d
         .stack
         .c
@@ -348,19 +337,7 @@ async fn push_sets_who_compacts_each_table() {
     doc["datasets"]["orders"]["compaction"] =
         serde_yaml_ng::from_str("{engine: s3tables}").unwrap();
     let text = serde_yaml_ng::to_string(&doc).unwrap();
-    let reg = Registry::from_yaml(&text, "pushed.yaml").unwrap();
-    let outputs = StackOutputs::read(&writer, &d.stack.bucket).await.unwrap();
-    lakeline_cli::registry::push(
-        &writer,
-        &reg,
-        &text,
-        None,
-        Some(&outputs),
-        &by_stack(&d),
-        false,
-    )
-    .await
-    .unwrap();
+    push_by_stack(&d, &writer, &text).await.unwrap();
     let on = compaction("orders").await;
     assert_eq!(on.status(), Some(&MaintenanceStatus::Enabled), "{on:?}");
     match on.settings() {
