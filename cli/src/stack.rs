@@ -77,6 +77,11 @@ impl StackOutputs {
         })
     }
 
+    /// The stack's alert topic (`AlertTopicArn`).
+    pub fn alert_topic(&self) -> anyhow::Result<&str> {
+        self.get("AlertTopicArn")
+    }
+
     /// The live registry the stack's functions read (`s3://bucket/key`).
     pub fn registry_uri(&self) -> anyhow::Result<&str> {
         self.get("RegistryUri")

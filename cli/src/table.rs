@@ -500,7 +500,16 @@ pub async fn run(
             let done =
                 lakeline_table::maintain::rollback(&tables, &tables.ident(name), to, dry_run)
                     .await?;
-            println!("{}", serde_json::to_string_pretty(&done)?);
+            let mut out = serde_json::to_value(&done)?;
+            // On a stack, the stack's alert topic hears of it: nothing leaves a table silently.
+            if let (true, Some(stack)) = (done.committed, on.target.stack()) {
+                let conf = lakeline_aws::sdk_config().await;
+                let outputs = crate::stack::StackOutputs::read(&conf, stack).await?;
+                out["alerted"] = alert_rollback(&conf, &outputs, name.as_str(), &done)
+                    .await?
+                    .into();
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Expire {
@@ -564,6 +573,36 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Tells the stack's alert topic (output `AlertTopicArn`) what a committed rollback dropped
+/// ([`lakeline_core::alert::rollback_alert`]); the message id.
+pub async fn alert_rollback(
+    conf: &aws_config::SdkConfig,
+    outputs: &crate::stack::StackOutputs,
+    dataset: &str,
+    done: &lakeline_table::maintain::RolledBack,
+) -> anyhow::Result<String> {
+    let topic = outputs.alert_topic()?;
+    let dropped: Vec<lakeline_core::alert::DroppedSnapshot> = done
+        .dropped
+        .iter()
+        .map(|d| lakeline_core::alert::DroppedSnapshot {
+            snapshot_id: d.snapshot_id,
+            operation: d.operation.clone(),
+            sources: d.sources.clone(),
+            rewrite: d.rewrite.clone(),
+        })
+        .collect();
+    let alert = lakeline_core::alert::rollback_alert(dataset, &done.table, done.to, &dropped);
+    lakeline_aws::publish_alert(&aws_sdk_sns::Client::new(conf), topic, &alert)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the rollback is committed, but its alert to {topic} failed: {}",
+                lakeline_aws::describe(&e)
+            )
+        })
 }
 
 /// `history` for people: one line per snapshot.

@@ -353,3 +353,55 @@ async fn push_sets_who_compacts_each_table() {
         "{other:?}"
     );
 }
+
+/// A rollback on a stack, as the table writer: the stack's alert topic hears which
+/// delivery left the table, so nothing leaves silently.
+#[tokio::test]
+async fn a_rollback_on_a_stack_alerts_what_it_dropped() {
+    use lakeline_tests::tables::{append, file_with, view};
+    let d = Deployment::new(Options::default()).await;
+    let person = as_person(&d.lake.conf, Person::TableWriter);
+    let target = by_stack(&d)
+        .target_if_any(Some(&person))
+        .await
+        .unwrap()
+        .unwrap();
+    let tables = lakeline_table::Tables::open_with(Some(&person), &target)
+        .await
+        .unwrap();
+    let reg = &d.stack.registry;
+    let body = lakeline_tests::sample("orders/good.csv");
+    let (a, b) = (
+        "raw/orders/dt=2026-11-27/a.csv",
+        "raw/orders/dt=2026-11-27/b.csv",
+    );
+    append(&tables, reg, "orders", &file_with(&body, "a.csv"), a).await;
+    let first = view(&tables, reg, "orders").await.snapshot_id.unwrap();
+    append(&tables, reg, "orders", &file_with(&body, "b.csv"), b).await;
+    let (name, _) = reg.dataset("orders").unwrap();
+    let done = lakeline_table::maintain::rollback(&tables, &tables.ident(name), first, false)
+        .await
+        .unwrap();
+    assert!(done.committed);
+    let outputs = StackOutputs::read(&person, &d.stack.bucket).await.unwrap();
+    lakeline_cli::table::alert_rollback(&person, &outputs, "orders", &done)
+        .await
+        .unwrap();
+    let alerts = d.lake.alerts(1, std::time::Duration::from_secs(30)).await;
+    let alert = alerts
+        .iter()
+        .find(|a| {
+            a["Subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("rolled back")
+        })
+        .unwrap_or_else(|| panic!("no rollback alert: {alerts:?}"));
+    let doc: serde_json::Value = serde_json::from_str(alert["Message"].as_str().unwrap()).unwrap();
+    let text = doc["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("the rows of {b} left the table")),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("the rows of {a}")), "{text}");
+}

@@ -233,6 +233,70 @@ pub fn unclaimed_alert(bucket: &str, key: &str, prefix: &str) -> Alert {
     }
 }
 
+/// One snapshot a table rollback dropped, as its alert lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedSnapshot {
+    /// The snapshot.
+    pub snapshot_id: i64,
+    /// Its operation (`append`, `overwrite`, `replace`, `delete`).
+    pub operation: String,
+    /// The raw keys whose rows it had added.
+    pub sources: Vec<String>,
+    /// What a lakeline rewrite did (`compact`, `undo`, `erase`).
+    pub rewrite: Option<String>,
+}
+
+/// The alert of a table rollback: which deliveries left the table, which rewrites were
+/// undone, so nothing leaves a table silently.
+pub fn rollback_alert(dataset: &str, table: &str, to: i64, dropped: &[DroppedSnapshot]) -> Alert {
+    let mut reasons: Vec<String> = dropped
+        .iter()
+        .map(|d| match d.rewrite.as_deref() {
+            Some("erase") => format!(
+                "snapshot {} (erase) was undone: the rows it erased are in the table again",
+                d.snapshot_id
+            ),
+            Some(r) => format!("snapshot {} ({r}) was undone", d.snapshot_id),
+            None if d.sources.is_empty() => {
+                format!("snapshot {} ({}) was dropped", d.snapshot_id, d.operation)
+            }
+            None => format!(
+                "snapshot {} ({}) was dropped: the rows of {} left the table",
+                d.snapshot_id,
+                d.operation,
+                d.sources.join(", ")
+            ),
+        })
+        .collect();
+    reasons.insert(
+        0,
+        format!(
+            "table {table} was rolled back to snapshot {to}; {} later snapshot(s) are no longer in it (time travel still reads them until expiry)",
+            dropped.len()
+        ),
+    );
+    let erased_back = dropped
+        .iter()
+        .any(|d| d.rewrite.as_deref() == Some("erase"));
+    Alert {
+        severity: Severity::Warning,
+        stage: "table".into(),
+        dataset: Some(dataset.to_string()),
+        what: format!("table {table} rolled back"),
+        object: None,
+        partition: None,
+        error_type: "Lakeline.Rollback".into(),
+        reasons,
+        now_at: None,
+        links: Vec::new(),
+        action: if erased_back {
+            "Erase the rows again (lakeline table erase), and commit the dropped deliveries again if they belong in the table (lakeline rerun, or replay their raw files).".into()
+        } else {
+            "If the dropped deliveries belong in the table, commit them again (lakeline rerun, or replay their raw files); a redelivery of one now commits it.".into()
+        },
+    }
+}
+
 /// The folder an unclaimed key is reported under: the raw prefix and one more segment
 /// (`raw/sales/` for `raw/sales/2026/x.csv`).
 pub fn unclaimed_prefix(raw_prefix: &str, key: &str) -> String {
@@ -331,6 +395,49 @@ mod unclaimed_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_alert_names_what_left_the_table() {
+        let dropped = [
+            DroppedSnapshot {
+                snapshot_id: 3,
+                operation: "overwrite".into(),
+                sources: vec!["raw/orders/dt=2026-11-20/a.csv".into()],
+                rewrite: None,
+            },
+            DroppedSnapshot {
+                snapshot_id: 2,
+                operation: "overwrite".into(),
+                sources: vec![],
+                rewrite: Some("erase".into()),
+            },
+        ];
+        let a = rollback_alert("orders", "lakeline.orders", 1, &dropped);
+        let text = a.text();
+        assert!(
+            a.subject()
+                .contains("orders table: table lakeline.orders rolled back"),
+            "{}",
+            a.subject()
+        );
+        assert!(
+            text.contains("rolled back to snapshot 1; 2 later snapshot(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the rows of raw/orders/dt=2026-11-20/a.csv left the table"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "snapshot 2 (erase) was undone: the rows it erased are in the table again"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Erase the rows again"), "{text}");
+        let plain = rollback_alert("orders", "lakeline.orders", 1, &dropped[..1]);
+        assert!(plain.text().contains("a redelivery of one now commits it"));
+    }
 
     fn sample() -> Alert {
         Alert {
