@@ -215,8 +215,9 @@ pub async fn invoke(
     Ok(body)
 }
 
-/// `lakeline rerun EXECUTION`: the upload of a failed, timed-out, aborted or superseded
-/// execution goes through validate-upload again, as a new execution.
+/// `lakeline rerun EXECUTION`: the upload of a failed, timed-out or aborted execution goes
+/// through validate-upload again, as a new execution. A superseded execution (its upload was
+/// replaced before it was curated) starts nothing: the newer upload has its own execution.
 pub async fn rerun(
     sfn: &aws_sdk_sfn::Client,
     s3: &aws_sdk_s3::Client,
@@ -256,9 +257,11 @@ pub async fn rerun(
         })
     };
     let (bucket, key) = (field("bucket")?, field("key")?);
-    let mut etag = field("etag")?;
+    let etag = field("etag")?;
     if superseded {
-        // The file was replaced before it was curated: run the object that is there now.
+        // The file was replaced before it was curated. The object there now is a newer upload,
+        // which its own S3 event started its own execution for: running it from here would
+        // run that upload a second time. Say so, and start nothing.
         let h = s3
             .head_object()
             .bucket(&bucket)
@@ -271,7 +274,16 @@ pub async fn rerun(
                     lakeline_aws::describe(&e)
                 )
             })?;
-        etag = h.e_tag().unwrap_or_default().trim_matches('"').to_string();
+        let current = h.e_tag().unwrap_or_default().trim_matches('"').to_string();
+        return Ok(json!({
+            "rerunOf": execution_arn,
+            "outcome": "superseded",
+            "execution": Value::Null,
+            "current": {"etag": current, "versionId": h.version_id()},
+            "why": format!(
+                "the upload this execution validated (ETag {etag}) was replaced by a newer one (ETag {current}) before it was curated; the newer upload's own execution, started by its upload, curates it: nothing was started (rerun that execution if it failed)"
+            ),
+        }));
     }
     let req = RerunRequest {
         bucket,

@@ -244,7 +244,8 @@ fn main() -> ExitCode {
                 &function,
             )
             .await?;
-            let started = out["outcome"] == "valid";
+            // Started, or nothing to start (a superseded upload's successor has its own run).
+            let started = out["outcome"] == "valid" || out["outcome"] == "superseded";
             print_json(out)?;
             Ok(if started {
                 ExitCode::SUCCESS

@@ -356,3 +356,85 @@ async fn redrive_says_plainly_when_the_endpoint_cannot() {
         .iter()
         .any(|(n, ds)| n.as_str() == "orders" && matches!(ds.job, Some(JobSpec::Glue(_)))));
 }
+
+/// A superseded execution: one that validated an upload the producer replaced before it was
+/// curated (here its input started again after the newer upload landed, as a delayed run
+/// would). It commits nothing, and `lakeline rerun` of it starts nothing: the newer upload's
+/// own execution curates it, once.
+#[tokio::test]
+async fn rerun_of_a_superseded_execution_starts_nothing() {
+    let d = Deployment::new(Options::default()).await;
+    let key = format!("raw/orders/dt={DT}/replaced.csv");
+    let v1 = sample("orders/good.csv");
+    let event = d.lake.upload(&key, v1.clone()).await;
+    let (err, res) = d.deliver(&event).await;
+    assert_eq!(err, None, "{res}");
+    let first = d.execution_arn(outcome(&res)["execution"].as_str().unwrap());
+    assert_eq!(
+        d.finished(&first, Duration::from_secs(60))
+            .await
+            .status()
+            .as_str(),
+        "SUCCEEDED"
+    );
+    // The producer replaces the file; its own upload's execution commits the new rows.
+    let v2 = lakeline_tests::tables::first_lines(&v1, 4);
+    let event = d.lake.upload(&key, v2.clone()).await;
+    let (err, res) = d.deliver(&event).await;
+    assert_eq!(err, None, "{res}");
+    let second = d.execution_arn(outcome(&res)["execution"].as_str().unwrap());
+    assert_eq!(
+        d.finished(&second, Duration::from_secs(60))
+            .await
+            .status()
+            .as_str(),
+        "SUCCEEDED"
+    );
+    // The first upload's execution, run late (its input as validate-upload gave it).
+    let input = d
+        .lake
+        .sfn
+        .describe_execution()
+        .execution_arn(&first)
+        .send()
+        .await
+        .unwrap()
+        .input
+        .unwrap();
+    let late = lakeline_tests::unique("late");
+    d.lake
+        .sfn
+        .start_execution()
+        .state_machine_arn(&d.stack.state_machine_arn)
+        .name(&late)
+        .input(input)
+        .send()
+        .await
+        .unwrap();
+    let late_arn = d.execution_arn(&late);
+    let done = d.finished(&late_arn, Duration::from_secs(60)).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED");
+    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    assert_eq!(out["job"]["status"]["status"], "SUPERSEDED", "{out}");
+    let rows = BTreeMap::from([(key.clone(), csv_ids(&v2))]);
+    assert_eq!(d.table_ids("orders", "order_id").await, rows);
+
+    let executions = d.lake.executions().await.len();
+    let op = operator(&d);
+    let function = &d.stack.functions["validate-upload"];
+    let r = again::rerun(&op.sfn, &op.s3, &op.lambda, &late_arn, function)
+        .await
+        .unwrap();
+    assert_eq!(r["outcome"], "superseded", "{r}");
+    assert_eq!(r["execution"], Value::Null, "{r}");
+    assert!(
+        r["why"].as_str().unwrap().contains("nothing was started"),
+        "{r}"
+    );
+    assert_eq!(
+        d.lake.executions().await.len(),
+        executions,
+        "nothing was started"
+    );
+    assert_eq!(d.table_ids("orders", "order_id").await, rows);
+}
