@@ -540,20 +540,33 @@ fn referenced(md: &iceberg::spec::TableMetadata) -> Result<HashSet<i64>, Error> 
     Ok(out)
 }
 
+/// The live data files of each manifest already read: snapshots share most of their
+/// manifests, and a manifest's entries never change, so each is read once however many
+/// snapshots list it.
+type ManifestCache = HashMap<String, Vec<String>>;
+
 /// Every file `snap` references: its manifest list, its manifests, and their live data files.
 async fn files_of(
     table: &Table,
     snap: &iceberg::spec::SnapshotRef,
+    cache: &mut ManifestCache,
     out: &mut HashSet<String>,
 ) -> Result<(), Error> {
     out.insert(snap.manifest_list().to_string());
     let list = table.manifest_list_reader(snap).load().await?;
     for mf in list.entries() {
         out.insert(mf.manifest_path.clone());
-        let m = mf.load_manifest(table.file_io()).await?;
-        for e in m.entries().iter().filter(|e| e.is_alive()) {
-            out.insert(e.data_file().file_path().to_string());
+        if !cache.contains_key(&mf.manifest_path) {
+            let m = mf.load_manifest(table.file_io()).await?;
+            let data = m
+                .entries()
+                .iter()
+                .filter(|e| e.is_alive())
+                .map(|e| e.data_file().file_path().to_string())
+                .collect();
+            cache.insert(mf.manifest_path.clone(), data);
         }
+        out.extend(cache[&mf.manifest_path].iter().cloned());
     }
     Ok(())
 }
@@ -614,11 +627,12 @@ pub async fn expire(
         }
         let mut kept_files = HashSet::new();
         let mut gone_files = HashSet::new();
+        let mut cache = ManifestCache::new();
         for s in md.snapshots() {
             if expired.contains(&s.snapshot_id()) {
-                files_of(&table, s, &mut gone_files).await?;
+                files_of(&table, s, &mut cache, &mut gone_files).await?;
             } else {
-                files_of(&table, s, &mut kept_files).await?;
+                files_of(&table, s, &mut cache, &mut kept_files).await?;
             }
         }
         let mut files: Vec<String> = gone_files.difference(&kept_files).cloned().collect();
@@ -676,8 +690,9 @@ pub async fn referenced_files(table: &Table) -> Result<HashSet<String>, Error> {
     if let Some(loc) = table.metadata_location() {
         out.insert(loc.to_string());
     }
+    let mut cache = ManifestCache::new();
     for s in md.snapshots() {
-        files_of(table, s, &mut out).await?;
+        files_of(table, s, &mut cache, &mut out).await?;
     }
     Ok(out)
 }
