@@ -299,7 +299,7 @@ pub async fn held(table: &Table, source: &str, date: Option<i32>) -> Result<Vec<
         .map(|h| h.path.clone())
         .collect();
     if !shared.is_empty() {
-        let mut found = crate::rewrite::source_rows(table, &shared, source).await?;
+        let mut found = crate::rewrite::source_rows(table, &shared, source, date).await?;
         for h in out.iter_mut().filter(|h| !h.only_this_source) {
             h.mixed = Some(found.remove(&h.path).unwrap_or_default());
         }

@@ -53,22 +53,42 @@ impl Rewritten {
     }
 }
 
-/// The scan tasks of `paths`, live data files of `table`'s current snapshot, projecting
-/// `columns` (all when `None`).
+/// The scan tasks of `paths`, live data files of `table`'s current snapshot (of partition
+/// `date`, for a dated table: only the manifests that may hold it are read), projecting
+/// `columns` (all when `None`; in the schema's order, see `erase`).
 async fn tasks_of(
     table: &Table,
     paths: &HashSet<&str>,
     columns: Option<&[&str]>,
+    date: Option<i32>,
 ) -> Result<Vec<FileScanTask>, Error> {
-    let scan = match columns {
+    let mut scan = match columns {
         Some(c) => table.scan().select(c.iter().copied()),
         None => table.scan().select_all(),
     };
+    let dated = date.filter(|_| {
+        table
+            .metadata()
+            .current_schema()
+            .field_by_name(lakeline_core::table::DATE_COLUMN)
+            .is_some()
+    });
+    if let Some(d) = dated {
+        scan = scan.with_filter(
+            iceberg::expr::Reference::new(lakeline_core::table::DATE_COLUMN)
+                .equal_to(iceberg::spec::Datum::date(d)),
+        );
+    }
     let tasks: Vec<FileScanTask> = scan
         .build()?
         .plan_files()
         .await?
         .try_filter(|t| futures_util::future::ready(paths.contains(t.data_file_path.as_str())))
+        .map_ok(|mut t| {
+            // The filter is for pruning manifests: every row of a task is read.
+            t.predicate = None;
+            t
+        })
         .try_collect()
         .await?;
     if tasks.len() != paths.len() {
@@ -103,10 +123,11 @@ pub async fn source_rows(
     table: &Table,
     paths: &[String],
     source: &str,
+    date: Option<i32>,
 ) -> Result<BTreeMap<String, BTreeMap<String, u64>>, Error> {
     let set: HashSet<&str> = paths.iter().map(String::as_str).collect();
     let mut out = BTreeMap::new();
-    for task in tasks_of(table, &set, Some(&[SOURCE_COLUMN, VERSION_COLUMN])).await? {
+    for task in tasks_of(table, &set, Some(&[SOURCE_COLUMN, VERSION_COLUMN]), date).await? {
         let path = task.data_file_path.clone();
         let mut versions: BTreeMap<String, u64> = BTreeMap::new();
         let mut batches = Box::pin(read_task(table, task).await?);
@@ -255,7 +276,7 @@ async fn rewrite_into(
     let schema = md.current_schema().clone();
     let arrow = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema)?);
     let set: HashSet<&str> = inputs.iter().map(String::as_str).collect();
-    let mut tasks = tasks_of(table, &set, None).await?;
+    let mut tasks = tasks_of(table, &set, None, date).await?;
     // In the inputs' order, so a rewrite of the same plan writes the same rows in order.
     tasks.sort_by_key(|t| inputs.iter().position(|p| *p == t.data_file_path));
     let mut out: Option<Output> = None;
