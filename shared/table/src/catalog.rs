@@ -657,15 +657,7 @@ impl S3Pointer {
             .lock()
             .expect("token map")
             .insert(location.to_string(), resp.version_token().to_string());
-        Ok(Some(
-            Table::builder()
-                .identifier(ident.clone())
-                .metadata(metadata)
-                .metadata_location(location)
-                .file_io(self.file_io.clone())
-                .runtime(self.runtime.clone())
-                .build()?,
-        ))
+        table_at(ident, location, metadata, &self.file_io, &self.runtime).map(Some)
     }
 
     async fn swap(&self, ident: &TableIdent, base: &str, new: &str) -> Result<bool, Error> {
@@ -794,15 +786,7 @@ impl GluePointer {
             .lock()
             .expect("version map")
             .insert(location.to_string(), t.version_id().map(str::to_string));
-        Ok(Some(
-            Table::builder()
-                .identifier(ident.clone())
-                .metadata(metadata)
-                .metadata_location(location)
-                .file_io(self.file_io.clone())
-                .runtime(self.runtime.clone())
-                .build()?,
-        ))
+        table_at(ident, location, metadata, &self.file_io, &self.runtime).map(Some)
     }
 
     async fn swap(
@@ -851,6 +835,23 @@ impl GluePointer {
             Err(e) => Err(sdk_error(&format!("UpdateTable {ident}"), e)),
         }
     }
+}
+
+/// A table loaded through our own pointer (S3 Tables, Glue): `metadata`, read from `location`.
+fn table_at(
+    ident: &TableIdent,
+    location: &str,
+    metadata: TableMetadata,
+    file_io: &FileIO,
+    runtime: &Runtime,
+) -> Result<Table, Error> {
+    Ok(Table::builder()
+        .identifier(ident.clone())
+        .metadata(metadata)
+        .metadata_location(location)
+        .file_io(file_io.clone())
+        .runtime(runtime.clone())
+        .build()?)
 }
 
 /// A Glue table pointing at the Iceberg metadata file `location` (whose content is `md`), as
