@@ -13,7 +13,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::types::ColumnType;
-use crate::types::{parse_date, parse_float, parse_int, parse_timestamp};
+use crate::types::{
+    parse_date, parse_decimal, parse_float, parse_int, parse_timestamp, DecimalError,
+};
 
 /// Distinct keys one uniqueness rule tracks per file by default: the most a hash table of
 /// 2 Mi slots holds (7/8 of them), 17 bytes a slot, so at most 34 MiB per rule (51 MiB for the
@@ -109,6 +111,8 @@ pub enum Num {
     Date(i32),
     /// timestamp: microseconds since the epoch, UTC.
     Timestamp(i64),
+    /// decimal: the unscaled value at the column's scale (exact).
+    Decimal(i128),
 }
 
 /// `allowed`, resolved into the column's type.
@@ -118,6 +122,8 @@ pub enum Allowed {
     Text(TextSet),
     /// An int column's values, as numbers (`007` is 7).
     Int(HashSet<i64>),
+    /// A decimal column's values, unscaled at its scale (`1.5` is `1.50`).
+    Decimal(HashSet<i128>),
 }
 
 /// A set of strings checked once per row: the typical `allowed` list (a few short codes) is
@@ -525,9 +531,18 @@ pub fn resolve(ty: ColumnType, spec: &RuleSpec) -> Result<ColumnRules, String> {
                     })
                     .collect::<Result<_, _>>()?,
             ),
+            ColumnType::Decimal { precision, scale } => Allowed::Decimal(
+                values
+                    .iter()
+                    .map(|v| {
+                        decimal_scalar(v, precision, scale)
+                            .map_err(|e| format!("allowed: {v}: {}", e.describe(ty)))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
             _ => {
                 return Err(format!(
-                    "allowed: applies to string and int columns, not {t} (use min/max for ranges)"
+                    "allowed: applies to string, int and decimal columns, not {t} (use min/max for ranges)"
                 ))
             }
         });
@@ -570,6 +585,16 @@ pub fn resolve(ty: ColumnType, spec: &RuleSpec) -> Result<ColumnRules, String> {
     Ok(out)
 }
 
+/// A registry scalar as an unscaled decimal: YAML reads `0.01` as a float, whose shortest text
+/// is what was written, so it is taken by that text, never by its binary value.
+fn decimal_scalar(v: &Scalar, precision: u8, scale: u8) -> Result<i128, DecimalError> {
+    match v {
+        Scalar::Bool(_) => Err(DecimalError::Syntax),
+        Scalar::Float(x) if !x.is_finite() => Err(DecimalError::Syntax),
+        other => parse_decimal(other.text().as_bytes(), precision, scale),
+    }
+}
+
 /// A `min`/`max` scalar in the column's domain.
 fn bound(ty: ColumnType, field: &str, v: &Scalar) -> Result<Bound, String> {
     let text = v.text();
@@ -587,9 +612,13 @@ fn bound(ty: ColumnType, field: &str, v: &Scalar) -> Result<Bound, String> {
                 None
             }
         }
+        (ColumnType::Decimal { precision, scale }, v) => Some(Num::Decimal(
+            decimal_scalar(v, precision, scale)
+                .map_err(|e| format!("{field}: {text}: {}", e.describe(ty)))?,
+        )),
         (ColumnType::String | ColumnType::Bool, _) => {
             return Err(format!(
-                "{field}: applies to int, float, date and timestamp columns, not {} (use length or allowed)",
+                "{field}: applies to int, float, decimal, date and timestamp columns, not {} (use length or allowed)",
                 ty.as_str()
             ))
         }
@@ -639,18 +668,40 @@ mod tests {
     }
 
     #[test]
+    fn decimal_bounds_and_allowed_values_resolve_exactly() {
+        let ty = ColumnType::Decimal {
+            precision: 12,
+            scale: 2,
+        };
+        // YAML reads 0.1 as the double nearest it; the bound is the 0.1 written.
+        let r = resolve(
+            ty,
+            &spec("{min: 0.1, max: \"999.99\", allowed: [1.5, \"2.25\", 3]}"),
+        )
+        .unwrap();
+        assert_eq!(r.min.unwrap().value, Num::Decimal(10));
+        assert_eq!(r.max.unwrap().value, Num::Decimal(99_999));
+        let Some(Allowed::Decimal(set)) = r.allowed else {
+            panic!("decimal allowed")
+        };
+        let mut got: Vec<i128> = set.into_iter().collect();
+        got.sort_unstable();
+        assert_eq!(got, [150, 225, 300]);
+    }
+
+    #[test]
     fn rules_that_do_not_fit_are_refused_naming_the_field() {
         use ColumnType::*;
         let cases: &[(ColumnType, &str, &str)] = &[
             (
                 Float,
                 "{allowed: [1.5]}",
-                "allowed: applies to string and int",
+                "allowed: applies to string, int and decimal",
             ),
             (
                 Date,
                 "{allowed: [2020-01-01]}",
-                "allowed: applies to string and int",
+                "allowed: applies to string, int and decimal",
             ),
             (Int, "{allowed: [1.5]}", "allowed: 1.5 is not an int"),
             (Int, "{allowed: [x]}", "allowed: \"x\" is not an int"),
@@ -658,7 +709,7 @@ mod tests {
             (
                 String,
                 "{min: a}",
-                "min: applies to int, float, date and timestamp",
+                "min: applies to int, float, decimal, date and timestamp",
             ),
             (Bool, "{max: true}", "max: applies to int"),
             (Int, "{min: 1.5}", "min: \"1.5\" is not a valid int"),
@@ -703,6 +754,38 @@ mod tests {
                 "length: applies to string columns",
             ),
             (String, "{length: {}}", "length: give min, max or both"),
+            (
+                Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                "{min: 0.001}",
+                "min: 0.001: 3 digits after the point, decimal(12,2) allows at most 2",
+            ),
+            (
+                Decimal {
+                    precision: 4,
+                    scale: 2,
+                },
+                "{allowed: [1.5, 100]}",
+                "allowed: 100: 3 digits before the point",
+            ),
+            (
+                Decimal {
+                    precision: 4,
+                    scale: 2,
+                },
+                "{max: 1e2}",
+                "max: 100: 3 digits before the point",
+            ),
+            (
+                Decimal {
+                    precision: 4,
+                    scale: 2,
+                },
+                "{pattern: \"1\"}",
+                "pattern: applies to string columns, not decimal",
+            ),
             (
                 String,
                 "{length: {min: 4, max: 3}}",

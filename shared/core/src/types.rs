@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The type of a declared column.
+/// The type of a declared column, written in the registry as its name (`int`,
+/// `decimal(12,2)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String", into = "String")]
 pub enum ColumnType {
     /// Any UTF-8 text.
     String,
@@ -23,6 +24,83 @@ pub enum ColumnType {
     Date,
     /// An ISO-8601 timestamp: `YYYY-MM-DD[T ]HH:MM[:SS[.fffffffff]]` with optional `Z` or offset.
     Timestamp,
+    /// An exact decimal of at most `precision` digits, `scale` of them after the point
+    /// (`decimal(12,2)`, as in SQL): `[+-]digits[.digits]`, parsed without a float
+    /// ([`parse_decimal`]).
+    Decimal {
+        /// Digits in all, 1 to [`MAX_DECIMAL_PRECISION`].
+        precision: u8,
+        /// Digits after the point, at most `precision`.
+        scale: u8,
+    },
+}
+
+/// The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value (Parquet's and
+/// Iceberg's limit, and Athena's) holds.
+pub const MAX_DECIMAL_PRECISION: u8 = 38;
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColumnType::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+impl From<ColumnType> for String {
+    fn from(t: ColumnType) -> String {
+        t.to_string()
+    }
+}
+
+impl TryFrom<String> for ColumnType {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for ColumnType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "string" => ColumnType::String,
+            "int" => ColumnType::Int,
+            "float" => ColumnType::Float,
+            "bool" => ColumnType::Bool,
+            "date" => ColumnType::Date,
+            "timestamp" => ColumnType::Timestamp,
+            _ => return decimal_type(s),
+        })
+    }
+}
+
+/// `decimal(p,s)` (a space after the comma allowed) as its type.
+fn decimal_type(s: &str) -> Result<ColumnType, String> {
+    let unknown = || {
+        format!("unknown type {s:?}: use string, int, float, bool, date, timestamp or decimal(p,s)")
+    };
+    let Some(args) = s.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')')) else {
+        return Err(unknown());
+    };
+    let (p, sc) = args.split_once(',').ok_or_else(unknown)?;
+    let (Ok(precision), Ok(scale)) = (p.trim().parse::<u8>(), sc.trim().parse::<u8>()) else {
+        return Err(format!(
+            "{s:?}: precision and scale are whole numbers, as in decimal(12,2)"
+        ));
+    };
+    if !(1..=MAX_DECIMAL_PRECISION).contains(&precision) {
+        return Err(format!(
+            "{s:?}: precision must be 1 to {MAX_DECIMAL_PRECISION}, not {precision}"
+        ));
+    }
+    if scale > precision {
+        return Err(format!(
+            "{s:?}: scale {scale} is above the precision {precision} (digits after the point are part of the precision)"
+        ));
+    }
+    Ok(ColumnType::Decimal { precision, scale })
 }
 
 impl ColumnType {
@@ -35,6 +113,19 @@ impl ColumnType {
             ColumnType::Bool => "bool",
             ColumnType::Date => "date",
             ColumnType::Timestamp => "timestamp",
+            ColumnType::Decimal { .. } => "decimal",
+        }
+    }
+
+    /// What is wrong with `v`, a value this type does not accept, for a report: "not a valid
+    /// int", or for a decimal the limit it breaks.
+    pub fn refusal(self, v: &[u8]) -> String {
+        match self {
+            ColumnType::Decimal { precision, scale } => match parse_decimal(v, precision, scale) {
+                Err(e) => e.describe(self),
+                Ok(_) => format!("not a valid {self}"),
+            },
+            _ => format!("not a valid {self}"),
         }
     }
 
@@ -48,8 +139,152 @@ impl ColumnType {
             ColumnType::Bool => is_bool(v),
             ColumnType::Date => is_date(v),
             ColumnType::Timestamp => is_timestamp(v),
+            ColumnType::Decimal { precision, scale } => parse_decimal(v, precision, scale).is_ok(),
         }
     }
+}
+
+/// Why a text is not a value of a `decimal(p,s)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not `[+-]digits[.digits]` (an exponent, a word, a space, no digit).
+    Syntax,
+    /// An exponent (`1e3`): a float's form, refused for money.
+    Exponent,
+    /// This many digits after the point, more than the scale.
+    Scale(usize),
+    /// This many digits before the point (leading zeros aside), more than precision − scale.
+    Precision(usize),
+    /// A JSON number with a fraction of more significant digits than a double holds exactly
+    /// (15): its text is already lost when the line is read.
+    Inexact,
+}
+
+impl DecimalError {
+    /// The report's message for a value of `ty` (a decimal type) refused for this.
+    pub fn describe(self, ty: ColumnType) -> String {
+        let ColumnType::Decimal { precision, scale } = ty else {
+            return format!("not a valid {ty}");
+        };
+        match self {
+            DecimalError::Syntax => format!("not a valid {ty}"),
+            DecimalError::Exponent => {
+                format!("not a valid {ty}: exponent notation is not accepted for a decimal")
+            }
+            DecimalError::Scale(n) => format!(
+                "{n} digits after the point, {ty} allows at most {scale}"
+            ),
+            DecimalError::Precision(n) => format!(
+                "{n} digits before the point, {ty} allows at most {}",
+                precision - scale
+            ),
+            DecimalError::Inexact => format!(
+                "a JSON number of more than 15 significant digits is not exact; write a {ty} value as a JSON string"
+            ),
+        }
+    }
+}
+
+/// The unscaled value of a `decimal(precision,scale)` (`12.3` in `decimal(5,2)` is 1230), from
+/// `[+-]digits[.digits]`: a leading `+`, `.5` and `5.` are accepted; an exponent, `NaN`, spaces
+/// and separators are not. More digits after the point than `scale` (trailing zeros too: the
+/// producer's scale is not the column's), or more before it than `precision - scale` (leading
+/// zeros aside) are refused, never rounded. Exact: no float on the way.
+#[inline]
+pub fn parse_decimal(v: &[u8], precision: u8, scale: u8) -> Result<i128, DecimalError> {
+    let (neg, body) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let (int, frac) = match memchr::memchr(b'.', body) {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => (body, &body[..0]),
+    };
+    if int.is_empty() && frac.is_empty()
+        || !int.iter().all(u8::is_ascii_digit)
+        || !frac.iter().all(u8::is_ascii_digit)
+    {
+        return Err(if body.iter().any(|b| matches!(b, b'e' | b'E')) {
+            DecimalError::Exponent
+        } else {
+            DecimalError::Syntax
+        });
+    }
+    let scale = usize::from(scale);
+    if frac.len() > scale {
+        return Err(DecimalError::Scale(frac.len()));
+    }
+    let significant = &int[int.iter().take_while(|&&b| b == b'0').count()..];
+    if significant.len() > usize::from(precision) - scale {
+        return Err(DecimalError::Precision(significant.len()));
+    }
+    // At most 38 digits in all, below i128's limit; the common short value in one u64.
+    let digits = significant.len() + scale;
+    let mut n: i128 = if digits <= 19 {
+        let mut x = 0u64;
+        for &d in significant.iter().chain(frac) {
+            x = x * 10 + u64::from(d - b'0');
+        }
+        i128::from(x)
+    } else {
+        let mut x = 0i128;
+        for &d in significant.iter().chain(frac) {
+            x = x * 10 + i128::from(d - b'0');
+        }
+        x
+    };
+    n *= 10i128.pow((scale - frac.len()) as u32);
+    Ok(if neg { -n } else { n })
+}
+
+/// The unscaled value of a JSON value for a `decimal(precision,scale)`: a string as
+/// [`parse_decimal`] reads text; an integer exactly; a number with a fraction as the shortest
+/// text of the double the line was read into, when that has at most 15 significant digits
+/// (any such text comes back from the double unchanged), so `12.5` is exact and a 17-digit
+/// fraction is refused as inexact rather than guessed.
+pub fn json_decimal(v: &serde_json::Value, precision: u8, scale: u8) -> Result<i128, DecimalError> {
+    match v {
+        serde_json::Value::String(s) => parse_decimal(s.as_bytes(), precision, scale),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                return parse_decimal(i.to_string().as_bytes(), precision, scale);
+            }
+            if let Some(u) = n.as_u64() {
+                return parse_decimal(u.to_string().as_bytes(), precision, scale);
+            }
+            let x = n.as_f64().ok_or(DecimalError::Syntax)?;
+            if !x.is_finite() {
+                return Err(DecimalError::Syntax);
+            }
+            // Display of an f64 is its shortest round-trip text, positional (never `1e-7`).
+            let text = x.to_string();
+            let significant = text
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .skip_while(|&b| b == b'0')
+                .count();
+            if significant > 15 {
+                return Err(DecimalError::Inexact);
+            }
+            parse_decimal(text.as_bytes(), precision, scale)
+        }
+        _ => Err(DecimalError::Syntax),
+    }
+}
+
+/// The text of an unscaled decimal value at `scale` (1230 at scale 2 is `12.30`), as a report
+/// or a bound shows it.
+pub fn decimal_text(unscaled: i128, scale: u8) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let scale = usize::from(scale);
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
 }
 
 /// File formats lakeline validates.
@@ -974,5 +1209,164 @@ mod tests {
             }
         }
         assert_eq!(decimal(b""), Some(0));
+    }
+
+    #[test]
+    fn decimal_types_parse_and_print_as_in_sql() {
+        let ok = [
+            ("decimal(12,2)", 12, 2, "decimal(12,2)"),
+            ("decimal(12, 2)", 12, 2, "decimal(12,2)"),
+            ("decimal(38,0)", 38, 0, "decimal(38,0)"),
+            ("decimal(1,1)", 1, 1, "decimal(1,1)"),
+        ];
+        for (text, p, s, shown) in ok {
+            let t: ColumnType = text.parse().unwrap();
+            assert_eq!(
+                t,
+                ColumnType::Decimal {
+                    precision: p,
+                    scale: s
+                },
+                "{text}"
+            );
+            assert_eq!(t.to_string(), shown);
+            assert_eq!(t.as_str(), "decimal");
+        }
+        let refused = [
+            ("decimal(39,2)", "precision must be 1 to 38"),
+            ("decimal(0,0)", "precision must be 1 to 38"),
+            ("decimal(4,5)", "scale 5 is above the precision 4"),
+            ("decimal(12)", "unknown type"),
+            ("decimal(a,2)", "whole numbers"),
+            ("money", "unknown type"),
+            ("Int", "unknown type"),
+        ];
+        for (text, want) in refused {
+            let e = text.parse::<ColumnType>().unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        for t in ["string", "int", "float", "bool", "date", "timestamp"] {
+            assert_eq!(t.parse::<ColumnType>().unwrap().to_string(), t);
+        }
+    }
+
+    #[test]
+    fn decimals_parse_exactly_and_refuse_what_they_cannot_hold() {
+        use DecimalError::*;
+        let d = |v: &str| parse_decimal(v.as_bytes(), 12, 2);
+        // Accepted forms: a sign, a bare point on either side, fewer fraction digits.
+        let ok: &[(&str, i128)] = &[
+            ("12.34", 1234),
+            ("-12.34", -1234),
+            ("+1.5", 150),
+            (".5", 50),
+            ("5.", 500),
+            ("5", 500),
+            ("-0.00", 0),
+            ("007.50", 750),
+            ("9999999999.99", 999_999_999_999),
+            ("0000000000000009999999999.99", 999_999_999_999),
+        ];
+        for &(v, want) in ok {
+            assert_eq!(d(v), Ok(want), "{v}");
+            assert!(ColumnType::Decimal {
+                precision: 12,
+                scale: 2
+            }
+            .accepts(v.as_bytes()));
+        }
+        let refused: &[(&str, DecimalError)] = &[
+            ("1e3", Exponent),
+            ("1.5E-2", Exponent),
+            ("NaN", Syntax),
+            ("Infinity", Syntax),
+            (" 1.5", Syntax),
+            ("1,5", Syntax),
+            ("1.2.3", Syntax),
+            ("", Syntax),
+            ("-", Syntax),
+            (".", Syntax),
+            ("1_000", Syntax),
+            ("1.555", Scale(3)),
+            ("1.500", Scale(3)),
+            ("10000000000", Precision(11)),
+            ("-10000000000.5", Precision(11)),
+        ];
+        for (v, want) in refused {
+            assert_eq!(d(v), Err(*want), "{v}");
+        }
+        // The widest: 38 digits, i128's range holds them with room.
+        let max = "9".repeat(28) + "." + &"9".repeat(10);
+        assert_eq!(
+            parse_decimal(max.as_bytes(), 38, 10),
+            Ok(10i128.pow(38) - 1)
+        );
+        assert_eq!(
+            parse_decimal(format!("-{max}").as_bytes(), 38, 10),
+            Ok(1 - 10i128.pow(38))
+        );
+        assert_eq!(parse_decimal(b"12", 2, 0), Ok(12));
+        assert_eq!(parse_decimal(b"0.12", 2, 2), Ok(12));
+        assert_eq!(parse_decimal(b"1.2", 2, 2), Err(Precision(1)));
+    }
+
+    #[test]
+    fn decimal_refusals_name_the_limit() {
+        let t = ColumnType::Decimal {
+            precision: 12,
+            scale: 2,
+        };
+        let cases = [
+            (
+                "1.555",
+                "3 digits after the point, decimal(12,2) allows at most 2",
+            ),
+            (
+                "12345678901",
+                "11 digits before the point, decimal(12,2) allows at most 10",
+            ),
+            (
+                "1e3",
+                "not a valid decimal(12,2): exponent notation is not accepted for a decimal",
+            ),
+            ("abc", "not a valid decimal(12,2)"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(t.refusal(v.as_bytes()), want, "{v}");
+        }
+        assert_eq!(ColumnType::Int.refusal(b"x"), "not a valid int");
+    }
+
+    #[test]
+    fn json_decimals_are_exact_or_refused() {
+        use serde_json::json;
+        let d = |v: serde_json::Value| json_decimal(&v, 12, 2);
+        assert_eq!(d(json!("12.34")), Ok(1234));
+        assert_eq!(d(json!(12.5)), Ok(1250));
+        assert_eq!(d(json!(0.1)), Ok(10));
+        assert_eq!(d(json!(7)), Ok(700));
+        assert_eq!(d(json!(-7)), Ok(-700));
+        assert_eq!(d(json!(12.345)), Err(DecimalError::Scale(3)));
+        assert_eq!(d(json!("1e3")), Err(DecimalError::Exponent));
+        // 1e3 as a JSON number is the double 1000: its text is gone, its value is exact.
+        let n: serde_json::Value = serde_json::from_str("1e3").unwrap();
+        assert_eq!(d(n), Ok(100_000));
+        let long: serde_json::Value = serde_json::from_str("0.12345678901234567").unwrap();
+        assert_eq!(json_decimal(&long, 38, 20), Err(DecimalError::Inexact));
+        assert_eq!(d(json!(true)), Err(DecimalError::Syntax));
+        assert_eq!(d(json!([1])), Err(DecimalError::Syntax));
+    }
+
+    #[test]
+    fn decimal_text_places_the_point() {
+        for (v, s, want) in [
+            (1234i128, 2u8, "12.34"),
+            (-5, 2, "-0.05"),
+            (0, 2, "0.00"),
+            (7, 0, "7"),
+            (-1230, 3, "-1.230"),
+        ] {
+            assert_eq!(decimal_text(v, s), want);
+        }
     }
 }

@@ -134,6 +134,24 @@ fn datum(pt: &PrimitiveType, st: &Statistics, min: bool) -> Result<Option<Datum>
         st.max_bytes_opt()
     };
     let Some(bytes) = bytes else { return Ok(None) };
+    // A decimal's bound is its unscaled value big-endian in Iceberg; Parquet keeps one of
+    // up to 18 digits as a little-endian INT32/INT64 (a wider one is big-endian already).
+    let widened;
+    let bytes = match (pt, st) {
+        (PrimitiveType::Decimal { .. }, Statistics::Int32(_) | Statistics::Int64(_)) => {
+            let mut le = [0u8; 8];
+            let n = bytes.len().min(8);
+            le[..n].copy_from_slice(&bytes[..n]);
+            let v = if n == 4 {
+                i64::from(i32::from_le_bytes([le[0], le[1], le[2], le[3]]))
+            } else {
+                i64::from_le_bytes(le)
+            };
+            widened = v.to_be_bytes();
+            &widened[..]
+        }
+        _ => bytes,
+    };
     Datum::try_from_bytes(bytes, pt.clone())
         .map(Some)
         .map_err(|e| Error::Catalog(format!("a column bound of type {pt}: {e}")))

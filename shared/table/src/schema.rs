@@ -18,7 +18,8 @@ use lakeline_core::types::ColumnType;
 use crate::Error;
 
 /// The Iceberg type a declared column is stored as: the same types curated Parquet carries
-/// (int → long, float → double, timestamp → timestamptz, microseconds in UTC).
+/// (int → long, float → double, decimal(p,s) → decimal(p,s), timestamp → timestamptz,
+/// microseconds in UTC).
 pub fn iceberg_type(ty: ColumnType) -> PrimitiveType {
     match ty {
         ColumnType::String => PrimitiveType::String,
@@ -27,6 +28,10 @@ pub fn iceberg_type(ty: ColumnType) -> PrimitiveType {
         ColumnType::Bool => PrimitiveType::Boolean,
         ColumnType::Date => PrimitiveType::Date,
         ColumnType::Timestamp => PrimitiveType::Timestamptz,
+        ColumnType::Decimal { precision, scale } => PrimitiveType::Decimal {
+            precision: precision.into(),
+            scale: scale.into(),
+        },
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
+    BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
     TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
@@ -13,14 +13,19 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::{Map, Value};
 
 use crate::registry::Dataset;
-use crate::types::{parse_bool, parse_date, parse_float, parse_int, parse_timestamp, ColumnType};
+use crate::types::{
+    json_decimal, parse_bool, parse_date, parse_decimal, parse_float, parse_int, parse_timestamp,
+    ColumnType,
+};
 
 /// The timezone curated timestamps are stored in: instants, normalised to UTC (written as an
 /// offset, which arrow-cast understands without the time zone database).
 pub const UTC: &str = "+00:00";
 
 /// The Arrow type a declared column is curated to: int → Int64, float → Float64 (DOUBLE),
-/// string → Utf8, bool → Boolean, date → Date32 (DATE), timestamp → microseconds in UTC.
+/// string → Utf8, bool → Boolean, date → Date32 (DATE), timestamp → microseconds in UTC,
+/// decimal(p,s) → Decimal128(p,s) (Parquet DECIMAL on INT32 up to 9 digits, INT64 up to 18,
+/// FIXED_LEN_BYTE_ARRAY above, as the parquet crate's writer chooses by precision).
 pub fn arrow_type(ty: ColumnType) -> DataType {
     match ty {
         ColumnType::String => DataType::Utf8,
@@ -29,6 +34,7 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
         ColumnType::Bool => DataType::Boolean,
         ColumnType::Date => DataType::Date32,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
     }
 }
 
@@ -53,6 +59,8 @@ enum Builder {
     Bool(BooleanBuilder),
     Date(Date32Builder),
     Ts(TimestampMicrosecondBuilder),
+    /// Unscaled values, with the column's precision and scale.
+    Dec(Decimal128Builder, u8, u8),
 }
 
 /// A value that validation accepted but curation cannot convert: a disagreement between the
@@ -122,6 +130,9 @@ impl Columns {
                 (Builder::Ts(b), Some(v)) => {
                     parse_timestamp(v).map(|x| b.append_value(x)).is_some()
                 }
+                (Builder::Dec(b, p, s), Some(v)) => {
+                    parse_decimal(v, *p, *s).map(|x| b.append_value(x)).is_ok()
+                }
                 (b, None) => {
                     append_null(b);
                     true
@@ -165,6 +176,9 @@ impl Columns {
                 (Builder::Ts(b), Some(Value::String(s))) => parse_timestamp(s.as_bytes())
                     .map(|x| b.append_value(x))
                     .is_some(),
+                (Builder::Dec(b, p, s), Some(v)) => {
+                    json_decimal(v, *p, *s).map(|x| b.append_value(x)).is_ok()
+                }
                 _ => false,
             };
             if !ok {
@@ -178,11 +192,7 @@ impl Columns {
 
     fn unconvertible(&self, i: usize, value: &str) -> Unconvertible {
         Unconvertible {
-            column: format!(
-                "{} ({})",
-                self.schema.field(i).name(),
-                self.types[i].as_str()
-            ),
+            column: format!("{} ({})", self.schema.field(i).name(), self.types[i]),
             value: crate::text::shorten(value, crate::validate::VALUE_SHOWN),
         }
     }
@@ -200,6 +210,9 @@ impl Columns {
                     Builder::Bool(b) => Arc::new(b.finish()),
                     Builder::Date(b) => Arc::new(b.finish()),
                     Builder::Ts(b) => Arc::new(b.finish().with_timezone(UTC)),
+                    Builder::Dec(b, p, s) => {
+                        Arc::new(b.finish().with_precision_and_scale(*p, *s as i8)?)
+                    }
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -216,6 +229,9 @@ fn new_builder(ty: ColumnType, n: usize) -> Builder {
         ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(n)),
         ColumnType::Date => Builder::Date(Date32Builder::with_capacity(n)),
         ColumnType::Timestamp => Builder::Ts(TimestampMicrosecondBuilder::with_capacity(n)),
+        ColumnType::Decimal { precision, scale } => {
+            Builder::Dec(Decimal128Builder::with_capacity(n), precision, scale)
+        }
     }
 }
 
@@ -227,6 +243,7 @@ fn append_null(b: &mut Builder) {
         Builder::Bool(b) => b.append_null(),
         Builder::Date(b) => b.append_null(),
         Builder::Ts(b) => b.append_null(),
+        Builder::Dec(b, ..) => b.append_null(),
     }
 }
 

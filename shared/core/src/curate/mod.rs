@@ -478,6 +478,23 @@ fn conform(
                 "declared column is not in the file".into(),
             ));
         };
+        if let arrow_schema::DataType::Decimal128(p, s) = field.data_type() {
+            // Exact only from a decimal of the same scale and no more digits (validation
+            // refuses the rest by the footer; this keeps curate from ever rounding).
+            let exact = matches!(col.data_type(),
+                arrow_schema::DataType::Decimal128(fp, fs) | arrow_schema::DataType::Decimal256(fp, fs)
+                    if fs == s && fp <= p);
+            if !exact {
+                return Err(invalid(
+                    field.name(),
+                    ProblemCode::ParquetType,
+                    format!(
+                        "declared decimal({p},{s}), the file has {}: not converted exactly",
+                        col.data_type()
+                    ),
+                ));
+            }
+        }
         let cast = arrow_cast::cast(col, field.data_type()).map_err(|e| {
             invalid(
                 field.name(),

@@ -357,3 +357,123 @@ fn staged_prefixes_table() {
         );
     }
 }
+
+/// The Parquet physical type of each column of a curated file.
+fn physical_types(bytes: &[u8]) -> Vec<parquet::basic::Type> {
+    let b = ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes)).unwrap();
+    let schema = b.metadata().file_metadata().schema_descr_ptr();
+    (0..schema.num_columns())
+        .map(|i| schema.column(i).physical_type())
+        .collect()
+}
+
+#[test]
+fn decimals_are_curated_exactly_on_the_physical_type_their_precision_takes() {
+    use arrow_array::types::Decimal128Type;
+    use parquet::basic::Type as Physical;
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns:\n      - {name: small, type: \"decimal(9,2)\"}\n      - {name: money, type: \"decimal(12,2)\", required: true}\n      - {name: wide, type: \"decimal(38,10)\"}\n");
+    let wide = "1234567890123456789012345678.0123456789";
+    let data =
+        format!("small,money,wide\n1.5,0.10,{wide}\n,-9999999999.99,\n+.5,5.,-0.0000000001\n");
+    let (c, bytes) = curate(&reg, "raw/t/d.csv", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, 3);
+    assert_eq!(
+        physical_types(&bytes),
+        [
+            Physical::INT32,
+            Physical::INT64,
+            Physical::FIXED_LEN_BYTE_ARRAY
+        ]
+    );
+    let (b, _) = read_back(bytes);
+    let col = |i: usize| b.column(i).as_primitive::<Decimal128Type>().clone();
+    assert_eq!(
+        b.schema().field(1).data_type(),
+        &arrow_schema::DataType::Decimal128(12, 2)
+    );
+    assert_eq!(
+        col(0).iter().collect::<Vec<_>>(),
+        [Some(150), None, Some(50)]
+    );
+    assert_eq!(col(1).values().to_vec(), [10, -999_999_999_999, 500]);
+    assert_eq!(
+        col(2).iter().collect::<Vec<_>>(),
+        [
+            Some(12_345_678_901_234_567_890_123_456_780_123_456_789),
+            None,
+            Some(-1)
+        ]
+    );
+    assert_eq!(col(2).value_as_string(0), wide);
+
+    // A value validation refuses never reaches the writer: the file is refused whole.
+    let err = curate(&reg, "raw/t/e.csv", b"small,money,wide\n1.555,1,\n").unwrap_err();
+    assert!(
+        err.to_string().contains("3 digits after the point"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_decimals_come_from_strings_and_short_numbers() {
+    use arrow_array::types::Decimal128Type;
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: jsonl\n    columns:\n      - {name: amount, type: \"decimal(12,2)\"}\n");
+    let data = "{\"amount\": \"12.34\"}\n{\"amount\": 0.1}\n{\"amount\": 7}\n{\"amount\": null}\n";
+    let (c, bytes) = curate(&reg, "raw/t/j.jsonl", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, 4);
+    let (b, _) = read_back(bytes);
+    let got: Vec<Option<i128>> = b
+        .column(0)
+        .as_primitive::<Decimal128Type>()
+        .iter()
+        .collect();
+    assert_eq!(got, [Some(1234), Some(10), Some(700), None]);
+    let err = curate(&reg, "raw/t/k.jsonl", b"{\"amount\": 1.234}\n").unwrap_err();
+    assert!(
+        err.to_string().contains("3 digits after the point"),
+        "{err}"
+    );
+    let err = curate(&reg, "raw/t/k.jsonl", b"{\"amount\": true}\n").unwrap_err();
+    assert!(err.to_string().contains("found a boolean"), "{err}");
+}
+
+#[test]
+fn parquet_decimals_convert_only_when_exact() {
+    use arrow_array::types::Decimal128Type;
+    use arrow_array::Decimal128Array;
+    use arrow_schema::{DataType, Field, Schema};
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: parquet\n    columns:\n      - {name: amount, type: \"decimal(12,2)\"}\n");
+    let (_, ds) = reg.dataset("t").unwrap();
+    let batch = |p: u8, s: i8| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "amount",
+                DataType::Decimal128(p, s),
+                true,
+            )])),
+            vec![Arc::new(
+                Decimal128Array::from(vec![Some(1234), None])
+                    .with_precision_and_scale(p, s)
+                    .unwrap(),
+            )],
+        )
+        .unwrap()
+    };
+    let run =
+        |b: RecordBatch| curate_batches("t", ds, "raw/t/p.parquet", [Ok(b)], Vec::new(), &prov());
+    let (_, bytes) = run(batch(10, 2)).unwrap();
+    let (b, _) = read_back(bytes);
+    let got: Vec<Option<i128>> = b
+        .column(0)
+        .as_primitive::<Decimal128Type>()
+        .iter()
+        .collect();
+    assert_eq!(got, [Some(1234), None]);
+    for (p, s, why) in [
+        (12, 3, "decimal(12,2), the file has Decimal128(12, 3)"),
+        (14, 2, "Decimal128(14, 2)"),
+    ] {
+        let err = run(batch(p, s)).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}

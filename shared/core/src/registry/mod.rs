@@ -1167,7 +1167,7 @@ mod tests {
                 "bad type",
                 "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: integer}\n",
                 Some(7),
-                "unknown variant `integer`",
+                "unknown type \"integer\"",
             ),
             (
                 "bad pattern",

@@ -788,7 +788,7 @@ impl<'d> RecordCheck<'d> {
                     Some(col.name.clone()),
                     ProblemCode::Type,
                     Some(show_bytes(v, VALUE_SHOWN)),
-                    format!("not a valid {}", col.ty.as_str()),
+                    col.ty.refusal(v),
                 )
             };
             if problems.push(p) {

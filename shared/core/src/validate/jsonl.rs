@@ -10,7 +10,7 @@ use super::rules::{Raw, RuleCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
 use crate::registry::{Dataset, ExtraColumns};
 use crate::text::{shorten, show_bytes};
-use crate::types::{has_control, is_date, is_timestamp, ColumnType};
+use crate::types::{has_control, is_date, is_timestamp, json_decimal, ColumnType};
 
 enum Line {
     Complete,
@@ -172,6 +172,15 @@ pub(super) fn check<S: RowSink>(
                     )
                 }
                 Some(v) if json_type_ok(col.ty, v) => continue,
+                Some(v) if matches!(col.ty, ColumnType::Decimal { .. }) => at(
+                    ProblemCode::Type,
+                    Some(col.name.clone()),
+                    Some(match v {
+                        Value::String(s) => shorten(s, VALUE_SHOWN),
+                        other => shorten(&other.to_string(), VALUE_SHOWN),
+                    }),
+                    decimal_refusal(col.ty, v),
+                ),
                 Some(v) => at(
                     ProblemCode::Type,
                     Some(col.name.clone()),
@@ -180,7 +189,7 @@ pub(super) fn check<S: RowSink>(
                         Value::String(s) => shorten(s, VALUE_SHOWN),
                         other => shorten(&other.to_string(), VALUE_SHOWN),
                     }),
-                    format!("not a valid {} (found {})", col.ty.as_str(), json_kind(v)),
+                    format!("not a valid {} (found {})", col.ty, json_kind(v)),
                 ),
             };
             bad = true;
@@ -234,7 +243,20 @@ fn json_type_ok(ty: ColumnType, v: &Value) -> bool {
         (ColumnType::Bool, Value::Bool(_)) => true,
         (ColumnType::Date, Value::String(s)) => is_date(s.as_bytes()),
         (ColumnType::Timestamp, Value::String(s)) => is_timestamp(s.as_bytes()),
+        (ColumnType::Decimal { precision, scale }, v) => json_decimal(v, precision, scale).is_ok(),
         _ => false,
+    }
+}
+
+/// Why `v` is not a value of the decimal type `ty`.
+#[cold]
+fn decimal_refusal(ty: ColumnType, v: &Value) -> String {
+    let ColumnType::Decimal { precision, scale } = ty else {
+        return format!("not a valid {ty}");
+    };
+    match (v, json_decimal(v, precision, scale)) {
+        (Value::String(_) | Value::Number(_), Err(e)) => e.describe(ty),
+        _ => format!("not a valid {ty} (found {})", json_kind(v)),
     }
 }
 

@@ -189,8 +189,37 @@ fn stat_range(st: &Statistics, ty: ColumnType, field: &Type) -> Option<(Num, Num
                 |v: i64| Num::Timestamp(v.saturating_mul(per_micro.0).div_euclid(per_micro.1));
             pair(s.min_opt().map(|&v| conv(v)), s.max_opt().map(|&v| conv(v)))
         }
+        (ColumnType::Decimal { .. }, Statistics::Int32(s)) => pair(
+            s.min_opt().map(|&v| Num::Decimal(v.into())),
+            s.max_opt().map(|&v| Num::Decimal(v.into())),
+        ),
+        (ColumnType::Decimal { .. }, Statistics::Int64(s)) => pair(
+            s.min_opt().map(|&v| Num::Decimal(v.into())),
+            s.max_opt().map(|&v| Num::Decimal(v.into())),
+        ),
+        // Big-endian two's complement, as Parquet stores a wide decimal; the file's scale is
+        // the column's (checked before).
+        (ColumnType::Decimal { .. }, Statistics::FixedLenByteArray(s)) => pair(
+            s.min_opt()
+                .and_then(|v| be_i128(v.data()))
+                .map(Num::Decimal),
+            s.max_opt()
+                .and_then(|v| be_i128(v.data()))
+                .map(Num::Decimal),
+        ),
         _ => None,
     }
+}
+
+/// A big-endian two's complement integer of 1 to 16 bytes.
+fn be_i128(b: &[u8]) -> Option<i128> {
+    if b.is_empty() || b.len() > 16 {
+        return None;
+    }
+    let fill = if b[0] & 0x80 != 0 { 0xff } else { 0 };
+    let mut buf = [fill; 16];
+    buf[16 - b.len()..].copy_from_slice(b);
+    Some(i128::from_be_bytes(buf))
 }
 
 fn is_unsigned(logical: Option<&LogicalType>, converted: ConvertedType) -> bool {
@@ -206,13 +235,17 @@ fn is_unsigned(logical: Option<&LogicalType>, converted: ConvertedType) -> bool 
     )
 }
 
-fn num_text(n: Num) -> String {
+fn num_text(n: Num, ty: ColumnType) -> String {
     match n {
         Num::Int(i) => i.to_string(),
         Num::Float(x) => x.to_string(),
         Num::Date(d) => chrono::NaiveDate::default()
             .checked_add_signed(chrono::TimeDelta::days(d.into()))
             .map_or_else(|| d.to_string(), |d| d.format("%Y-%m-%d").to_string()),
+        Num::Decimal(d) => match ty {
+            ColumnType::Decimal { scale, .. } => crate::types::decimal_text(d, scale),
+            _ => d.to_string(),
+        },
         Num::Timestamp(us) => chrono::DateTime::from_timestamp_micros(us).map_or_else(
             || us.to_string(),
             |t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
@@ -274,7 +307,7 @@ fn check_range(
                 line: None,
                 row: None,
                 column: Some(col.name.clone()),
-                value: Some(num_text(v)),
+                value: Some(num_text(v, col.ty)),
                 message: format!("row group {} statistics: {what}", g + 1),
             };
             return problems.push(p);
@@ -347,7 +380,7 @@ fn compare(
             continue;
         };
         if let Err(found) = type_fits(col.ty, field) {
-            let msg = format!("declared {}, the file has {found}", col.ty.as_str());
+            let msg = format!("declared {}, the file has {found}", col.ty);
             if problems.push(at(ProblemCode::ParquetType, msg)) {
                 return;
             }
@@ -442,6 +475,31 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
             physical == Physical::INT32
                 && (matches!(logical, Some(LogicalType::Date)) || converted == ConvertedType::DATE)
         }
+        ColumnType::Decimal { precision, scale } => {
+            // Only a decimal of the same scale and no more digits converts exactly: another
+            // scale would round or rescale, a float is not exact, an int may not fit.
+            let (p, s) = match logical {
+                Some(LogicalType::Decimal { precision, scale }) => (*precision, *scale),
+                _ if converted == ConvertedType::DECIMAL => {
+                    (field.get_precision(), field.get_scale())
+                }
+                _ => (-1, -1),
+            };
+            if p < 0 {
+                false
+            } else if s != i32::from(scale) || p > i32::from(precision) {
+                return Err(format!(
+                    "decimal({p},{s}) ({})",
+                    if s != i32::from(scale) {
+                        "another scale would be rounded or rescaled, not curated as is"
+                    } else {
+                        "more digits than the column holds"
+                    }
+                ));
+            } else {
+                true
+            }
+        }
         ColumnType::Timestamp => {
             physical == Physical::INT96
                 || (physical == Physical::INT64
@@ -510,4 +568,99 @@ pub fn parquet_finish(
     };
     report.problems = problems;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Decimal128Array, Float64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::registry::Registry;
+
+    /// The footer metadata of a Parquet file of one column `amount` holding `values`.
+    fn footer_of(ty: DataType, values: arrow_array::ArrayRef) -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![Field::new("amount", ty, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![values]).unwrap();
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let n = out.len();
+        let len = u32::from_le_bytes(out[n - 8..n - 4].try_into().unwrap()) as usize;
+        out[n - 8 - len..n - 8].to_vec()
+    }
+
+    fn decimals(p: u8, s: i8, v: Vec<i128>) -> arrow_array::ArrayRef {
+        Arc::new(
+            Decimal128Array::from(v)
+                .with_precision_and_scale(p, s)
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn decimal_columns_take_the_same_scale_and_no_more_digits() {
+        let reg = Registry::from_yaml(
+            "version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{file}\n    format: parquet\n    columns:\n      - {name: amount, type: \"decimal(12,2)\", min: 0, max: 100}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let (_, ds) = reg.dataset("t").unwrap();
+        let problems = |meta: Vec<u8>| -> Vec<String> {
+            check_parquet_footer(&meta, ds, 10)
+                .problems
+                .iter()
+                .map(|p| format!("{} {}", p.code, p.message))
+                .collect()
+        };
+        let cases: Vec<(DataType, arrow_array::ArrayRef, &str)> = vec![
+            (DataType::Decimal128(12, 2), decimals(12, 2, vec![1, 9_999]), ""),
+            // Fewer digits: INT32 in the file, widened exactly.
+            (DataType::Decimal128(9, 2), decimals(9, 2, vec![0, 10_000]), ""),
+            // Statistics decide the bounds on INT32, INT64 and fixed-length decimals alike.
+            (DataType::Decimal128(9, 2), decimals(9, 2, vec![10_001]), "max row group 1 statistics: largest value above the maximum (max 100)"),
+            (DataType::Decimal128(12, 2), decimals(12, 2, vec![-1]), "min row group 1 statistics: smallest value below the minimum (min 0)"),
+            (
+                DataType::Decimal128(12, 3),
+                decimals(12, 3, vec![1]),
+                "parquet_type declared decimal(12,2), the file has decimal(12,3) (another scale would be rounded or rescaled, not curated as is)",
+            ),
+            (
+                DataType::Decimal128(20, 2),
+                decimals(20, 2, vec![1]),
+                "parquet_type declared decimal(12,2), the file has decimal(20,2) (more digits than the column holds)",
+            ),
+            (
+                DataType::Float64,
+                Arc::new(Float64Array::from(vec![1.5])),
+                "parquet_type declared decimal(12,2), the file has DOUBLE",
+            ),
+        ];
+        for (ty, values, want) in cases {
+            let got = problems(footer_of(ty.clone(), values));
+            if want.is_empty() {
+                assert!(got.is_empty(), "{ty}: {got:?}");
+            } else {
+                assert_eq!(got.len(), 1, "{ty}: {got:?}");
+                assert!(
+                    got[0].starts_with(want),
+                    "{ty}: {:?} lacks {want:?}",
+                    got[0]
+                );
+            }
+        }
+        let wide = Registry::from_yaml(
+            "version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{file}\n    format: parquet\n    columns:\n      - {name: amount, type: \"decimal(38,2)\", max: 1}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let (_, ds) = wide.dataset("t").unwrap();
+        let meta = footer_of(DataType::Decimal128(38, 2), decimals(38, 2, vec![-5, 101]));
+        let got = check_parquet_footer(&meta, ds, 10).problems;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].value.as_deref(), Some("1.01"));
+    }
 }

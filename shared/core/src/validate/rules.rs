@@ -19,7 +19,8 @@ use crate::registry::{Column, Dataset};
 use crate::rules::{Allowed, ColumnRules, Num};
 use crate::text::{shorten, show_bytes};
 use crate::types::{
-    digits_in_word, parse_bool, parse_date, parse_float, parse_int, parse_timestamp,
+    decimal_text, digits_in_word, json_decimal, parse_bool, parse_date, parse_decimal, parse_float,
+    parse_int, parse_timestamp,
 };
 use crate::types::{is_bool, is_date, is_float, is_int, is_timestamp, load_word, ColumnType};
 
@@ -39,6 +40,8 @@ enum Val<'a> {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A decimal's unscaled value at its column's scale.
+    Dec(i128),
 }
 
 fn val(ty: ColumnType, raw: Raw<'_>) -> Option<Val<'_>> {
@@ -52,8 +55,17 @@ fn val(ty: ColumnType, raw: Raw<'_>) -> Option<Val<'_>> {
                 .or_else(|| parse_float(b))
                 .map(Val::Float),
             ColumnType::Bool => parse_bool(b).map(Val::Bool),
+            ColumnType::Decimal { precision, scale } => {
+                parse_decimal(b, precision, scale).ok().map(Val::Dec)
+            }
             _ => std::str::from_utf8(b).ok().map(Val::Text),
         },
+        Raw::Json(v) if matches!(ty, ColumnType::Decimal { .. }) => {
+            let ColumnType::Decimal { precision, scale } = ty else {
+                return None;
+            };
+            json_decimal(v, precision, scale).ok().map(Val::Dec)
+        }
         Raw::Json(v) => match v {
             Value::String(s) => Some(Val::Text(s)),
             Value::Number(n) if ty == ColumnType::Int => n.as_i64().map(Val::Int),
@@ -72,6 +84,7 @@ fn num(ty: ColumnType, v: Val<'_>) -> Option<Num> {
         (ColumnType::Float, Val::Int(i)) => Some(Num::Float(i as f64)),
         (ColumnType::Date, Val::Text(s)) => days(s.as_bytes()).map(Num::Date),
         (ColumnType::Timestamp, Val::Text(s)) => parse_timestamp(s.as_bytes()).map(Num::Timestamp),
+        (ColumnType::Decimal { .. }, Val::Dec(d)) => Some(Num::Decimal(d)),
         _ => None,
     }
 }
@@ -101,7 +114,8 @@ fn days(v: &[u8]) -> Option<i32> {
     i32::try_from(era * 146_097 + doe - 719_468).ok()
 }
 
-fn shown(raw: Raw<'_>, v: Val<'_>) -> String {
+/// `ty`: the column's type (a decimal's values are held unscaled).
+fn shown(raw: Raw<'_>, v: Val<'_>, ty: ColumnType) -> String {
     if let Raw::Text(b) = raw {
         return show_bytes(b, VALUE_SHOWN);
     }
@@ -110,6 +124,10 @@ fn shown(raw: Raw<'_>, v: Val<'_>) -> String {
         Val::Int(i) => i.to_string(),
         Val::Float(x) => x.to_string(),
         Val::Bool(b) => b.to_string(),
+        Val::Dec(d) => match ty {
+            ColumnType::Decimal { scale, .. } => decimal_text(d, scale),
+            _ => d.to_string(),
+        },
     }
 }
 
@@ -124,6 +142,7 @@ fn broken(
         let ok = match (a, v) {
             (Allowed::Text(set), Val::Text(s)) => set.contains(s),
             (Allowed::Int(set), Val::Int(i)) => set.contains(&i),
+            (Allowed::Decimal(set), Val::Dec(d)) => set.contains(&d),
             _ => true,
         };
         if !ok {
@@ -133,6 +152,15 @@ fn broken(
                     let mut v: Vec<i64> = set.iter().copied().collect();
                     v.sort_unstable();
                     v.iter().map(i64::to_string).collect()
+                }
+                Allowed::Decimal(set) => {
+                    let scale = match col.ty {
+                        ColumnType::Decimal { scale, .. } => scale,
+                        _ => 0,
+                    };
+                    let mut v: Vec<i128> = set.iter().copied().collect();
+                    v.sort_unstable();
+                    v.iter().map(|&d| decimal_text(d, scale)).collect()
                 }
             };
             return Some((
@@ -259,6 +287,18 @@ pub(super) enum ValueCheck<'d> {
     Date { lo: u128, hi: u128 },
     /// A timestamp column's `min`/`max`, in microseconds since the epoch.
     Timestamp { lo: i64, hi: i64 },
+    /// A decimal column: its precision and scale, and `min`/`max` (unscaled) and `allowed`
+    /// when it has them. Boxed: the rare variant would otherwise double every check's size.
+    Decimal(Box<DecimalCheck<'d>>),
+}
+
+/// [`ValueCheck::Decimal`].
+pub(super) struct DecimalCheck<'d> {
+    precision: u8,
+    scale: u8,
+    lo: i128,
+    hi: i128,
+    set: Option<&'d std::collections::HashSet<i128>>,
 }
 
 impl<'d> ValueCheck<'d> {
@@ -274,6 +314,15 @@ impl<'d> ValueCheck<'d> {
                 ColumnType::Float => ValueCheck::IsFloat,
                 ColumnType::Date => ValueCheck::IsDate,
                 ColumnType::Timestamp => ValueCheck::IsTimestamp,
+                ColumnType::Decimal { precision, scale } => {
+                    ValueCheck::Decimal(Box::new(DecimalCheck {
+                        precision,
+                        scale,
+                        lo: i128::MIN,
+                        hi: i128::MAX,
+                        set: None,
+                    }))
+                }
             };
         }
         let bound = |b: &Option<crate::rules::Bound>| b.as_ref().map(|b| b.value);
@@ -332,6 +381,22 @@ impl<'d> ValueCheck<'d> {
                 lo: int(lo, i64::MIN),
                 hi: int(hi, i64::MAX),
             },
+            ColumnType::Decimal { precision, scale } => {
+                let dec = |n: Option<Num>, dflt: i128| match n {
+                    Some(Num::Decimal(d)) => d,
+                    _ => dflt,
+                };
+                ValueCheck::Decimal(Box::new(DecimalCheck {
+                    precision,
+                    scale,
+                    lo: dec(lo, i128::MIN),
+                    hi: dec(hi, i128::MAX),
+                    set: match &r.allowed {
+                        Some(Allowed::Decimal(set)) => Some(set),
+                        _ => None,
+                    },
+                }))
+            }
             // No rule applies to bools (refused at load).
             ColumnType::Bool => ValueCheck::Bool,
         }
@@ -387,6 +452,8 @@ impl<'d> ValueCheck<'d> {
                 is_date(b) && date_key(b).is_some_and(|k| lo <= k && k <= hi)
             }
             ValueCheck::Timestamp { lo, hi } => timestamp_in(b, lo, hi),
+            ValueCheck::Decimal(ref d) => parse_decimal(b, d.precision, d.scale)
+                .is_ok_and(|x| d.lo <= x && x <= d.hi && d.set.is_none_or(|s| s.contains(&x))),
         }
     }
 }
@@ -626,7 +693,12 @@ impl<'d> RuleCheck<'d> {
             };
             if let Some((code, message)) = broken(col, &col.rules, v, count_shown) {
                 bad = true;
-                if problems.push(at(code, col.name.clone(), Some(shown(raw, v)), message)) {
+                if problems.push(at(
+                    code,
+                    col.name.clone(),
+                    Some(shown(raw, v, col.ty)),
+                    message,
+                )) {
                     return (true, true);
                 }
             }
@@ -763,7 +835,7 @@ fn key_problem<'v>(
                     .iter()
                     .filter_map(|&i| {
                         let r = get(i)?;
-                        Some(shown(r, val(cols[i].ty, r)?))
+                        Some(shown(r, val(cols[i].ty, r)?, cols[i].ty))
                     })
                     .collect();
                 shorten(&parts.join(", "), VALUE_SHOWN)
@@ -819,6 +891,7 @@ fn encode(out: &mut Vec<u8>, ty: ColumnType, v: Val<'_>) {
             out.extend_from_slice(&x.to_bits().to_le_bytes())
         }
         (_, Val::Bool(b)) => out.push(u8::from(b)),
+        (_, Val::Dec(d)) => out.extend_from_slice(&d.to_le_bytes()),
         (ColumnType::Date, Val::Text(s)) => match parse_date(s.as_bytes()) {
             Some(d) => out.extend_from_slice(&d.to_le_bytes()),
             None => text(out, s),
@@ -1012,6 +1085,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn decimal_rules_compare_exactly() {
+        let ds = dataset(
+            "      - {name: amount, type: \"decimal(12,2)\", min: 0.01, max: 1000000}\n      - {name: fee, type: \"decimal(4,2)\", allowed: [0.5, 1, \"2.25\"], unique: true}\n",
+            "",
+        );
+        let ok: &[Option<&str>] = &[Some("0.01"), Some("0.50")];
+        assert_eq!(run(&ds, &[ok]), Vec::<String>::new());
+        let cases: &[(usize, &str, &str)] = &[
+            (0, "1000000.00", ""),
+            (0, "1000000.01", "max@1 amount 1000000.01 | above the maximum (max 1000000)"),
+            (0, "0.00", "min@1 amount 0.00 | below the minimum (min 0.01)"),
+            // 0.01 as a double is below 0.01 exactly; as a decimal it is the bound itself.
+            (0, ".01", ""),
+            (0, "+5.", ""),
+            (0, "-0", "min@1 amount -0 |"),
+            (0, "0.001", "type@1 amount 0.001 | 3 digits after the point, decimal(12,2) allows at most 2"),
+            (0, "1e3", "type@1 amount 1e3 | not a valid decimal(12,2): exponent notation"),
+            (0, "12345678901", "type@1 amount 12345678901 | 11 digits before the point, decimal(12,2) allows at most 10"),
+            (1, "1", ""),
+            (1, "1.0", ""),
+            (1, "2.25", ""),
+            (1, "2.2", "allowed@1 fee 2.2 | not one of the allowed values [0.50, 1.00, 2.25]"),
+        ];
+        for (col, v, want) in cases {
+            let mut row = ok.to_vec();
+            row[*col] = Some(v);
+            let csv = run_csv(&ds, &[&row]);
+            if !want.starts_with("type@") {
+                assert_eq!(csv, run(&ds, &[&row]), "{v:?} as CSV");
+            }
+            if want.is_empty() {
+                assert!(csv.is_empty(), "{v:?}: {csv:?}");
+            } else {
+                assert_eq!(csv.len(), 1, "{v:?}: {csv:?}");
+                assert!(
+                    csv[0].starts_with(want),
+                    "{v:?}: {:?} lacks {want:?}",
+                    csv[0]
+                );
+            }
+        }
+        // Equal values in other forms are one key: `1.5` is `1.50`.
+        let rows: [&[Option<&str>]; 2] = [&[Some("1"), Some("0.5")], &[Some("2"), Some(".50")]];
+        let got = run(&ds, &rows);
+        assert_eq!(got, ["unique@2 fee .50 | duplicate of row 1 (unique)"]);
     }
 
     #[test]
