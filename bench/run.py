@@ -21,7 +21,8 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_BURST_CONCURRENCY=8  appends at a time
   BENCH_TC_FILES=1000         small data files of the table-compaction row
   BENCH_TC_ROWS=5000         rows of the CSV each of them is curated from
-  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction
+  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction,decimal
+  BENCH_DEC_MIB=256          the orders5 file the decimal row validates and curates twice
 """
 
 import json
@@ -56,7 +57,7 @@ CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column ord
 RULES_REGISTRY = os.path.join(HERE, "rules-registry.yaml")
 FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
 ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
-                      "curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction").split(",")
+                      "curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction,decimal").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
 CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
@@ -1163,6 +1164,14 @@ def table():
             f"-> {pi['files_after']} file(s)")
         add(f"   {g('table-compaction', 'every row')}  {g('table-compaction', 'at least 5x')}  "
             f"{g('table-compaction', 'at most 1/10')}")
+    if "decimal" in R:
+        r = R["decimal"]
+        add(f"12. amount as float and as decimal(12,2), orders5 {r['file_mib']:.0f} MiB ({r['rows']:,} rows; one core, wall)")
+        for step in ("validate", "curate"):
+            x = r[step]
+            add(f"   {step:<9} float {x['float']['mib_s']:7.0f} MiB/s  decimal {x['decimal']['mib_s']:7.0f} MiB/s  "
+                f"decimal costs {x['decimal_cost']:+.1%} CPU")
+        add(f"   {g('decimal', 'sums to the CSV')}  {g('decimal', 'at most 15 %')}")
     for row, why in results["skipped"].items():
         add(f"{row}: skipped: {why}")
     met = sum(x["met"] for x in results["goals"])
@@ -1170,6 +1179,53 @@ def table():
     add(f"goals met: {met}/{len(results['goals'])}; medians; ranges are [p25-p75]; "
         f"machine {results['machine'].get('cpu', '?')}, {results['machine'].get('cores', '?')} cores")
     return "\n".join(lines)
+
+
+def row_decimal():
+    """The orders5 file validated and curated with amount a float and a decimal(12,2)."""
+    mib = int(os.environ.get("BENCH_DEC_MIB", "256"))
+    src = gen_file("orders5", f"orders5-{mib}MiB.csv", mib)
+    size = os.path.getsize(src) / MIB
+    outdir = os.path.join(OUT, "decimal")
+    os.makedirs(outdir, exist_ok=True)
+    outs = {ty: os.path.join(outdir, f"orders5-{ty}.parquet") for ty in ("float", "decimal")}
+    ds = {"float": "orders5", "decimal": "orders5d"}
+    subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)  # into the page cache
+    runs = {(step, ty): [] for step in ("validate", "curate") for ty in ds}
+    for rnd in range(CURATE_REPEAT + 1):
+        for ty in ("float", "decimal") if rnd % 2 else ("decimal", "float"):
+            v = timed([bin_path("lakeline"), "validate", src, "--dataset", ds[ty], "--config", CURATE_REGISTRY],
+                      stdout=subprocess.PIPE)
+            if v["rc"] != 0 or json.loads(v["stdout"])["verdict"] != "valid":
+                raise RuntimeError(f"validate {ty}: {v['stdout'][-400:]} {v['stderr'][-400:]}")
+            c = run_json(ty, curate_cmd(src, ds[ty], outs[ty], CURATE_REGISTRY), outs[ty])
+            if rnd > 0:  # the first round warms up
+                runs[("validate", ty)].append(v)
+                runs[("curate", ty)].append(c)
+    res = {"file_mib": size, "rounds": CURATE_REPEAT}
+    for (step, ty), rs in runs.items():
+        wall = median([r["wall"] for r in rs])
+        res.setdefault(step, {})[ty] = {"wall": wall, "mib_s": size / wall, "cpu": median([r["cpu"] for r in rs]),
+                                        "rss_mib": median([r["rss_mib"] for r in rs])}
+    for step in ("validate", "curate"):
+        res[step]["decimal_cost"] = res[step]["decimal"]["cpu"] / res[step]["float"]["cpu"] - 1
+    # The decimal output holds the CSV's amounts exactly: its sum in cents is the float
+    # output's sum rounded to cents per row (every amount has two places).
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    dec = pq.read_table(outs["decimal"], columns=["amount"])["amount"]
+    flt = pq.read_table(outs["float"], columns=["amount"])["amount"]
+    cents_dec = int(pc.sum(dec).as_py() * 100)
+    cents_flt = pc.sum(pc.round(pc.multiply(flt, 100)).cast("int64")).as_py()
+    res["rows"] = len(dec)
+    res["sum_cents"] = {"decimal": cents_dec, "float_rounded": cents_flt}
+    res["out_bytes"] = {ty: os.path.getsize(p) for ty, p in outs.items()}
+    results["rows"]["decimal"] = res
+    goal("decimal", "the decimal output sums to the CSV's cents", cents_dec == cents_flt and len(dec) == len(flt),
+         f"{cents_dec} vs {cents_flt} cents over {len(dec):,} rows")
+    goal("decimal", "a decimal column costs at most 15 % more CPU to validate than a float one",
+         res["validate"]["decimal_cost"] <= 0.15, f"{res['validate']['decimal_cost']:+.1%}")
+    log(f"decimal: validate {res['validate']['decimal_cost']:+.1%} CPU, curate {res['curate']['decimal_cost']:+.1%} CPU")
 
 
 def row_table_burst():
@@ -1304,7 +1360,8 @@ def main():
     steps = {"init": row_init, "csv": row_csv, "parquet": row_parquet, "compaction": row_compaction,
              "pipeline": row_pipeline, "package": row_package, "curate": row_curate,
              "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing, "merge": row_merge,
-             "rules": row_rules, "table-burst": row_table_burst, "table-compaction": row_table_compaction}
+             "rules": row_rules, "table-burst": row_table_burst, "table-compaction": row_table_compaction,
+             "decimal": row_decimal}
     for name in ROWS:
         if name not in steps:
             continue

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{Decimal128Type, Int64Type};
 use bytes::Bytes;
 use lakeline_core::curate::Provenance;
 use lakeline_core::registry::Registry;
@@ -76,8 +76,8 @@ pub async fn files_and_ids(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<i64>)
 }
 
 /// Data files under a prefix (side files excluded), with every row as (order_id, customer,
-/// amount), sorted by order id.
-pub async fn files_and_rows(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<(i64, String, f64)>) {
+/// amount in cents), sorted by order id.
+pub async fn files_and_rows(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<(i64, String, i128)>) {
     let out = lake
         .s3
         .list_objects_v2()
@@ -100,8 +100,8 @@ pub async fn files_and_rows(lake: &Lake, prefix: &str) -> (Vec<String>, Vec<(i64
     (keys, rows)
 }
 
-/// Every row of one curated object as (order_id, customer, amount), in file order.
-pub async fn rows_in(lake: &Lake, key: &str) -> Vec<(i64, String, f64)> {
+/// Every row of one curated object as (order_id, customer, amount in cents), in file order.
+pub async fn rows_in(lake: &Lake, key: &str) -> Vec<(i64, String, i128)> {
     let r = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(lake.body(key).await))
         .unwrap()
         .build()
@@ -111,7 +111,7 @@ pub async fn rows_in(lake: &Lake, key: &str) -> Vec<(i64, String, f64)> {
         let b = b.unwrap();
         let ids = b.column(0).as_primitive::<Int64Type>();
         let customers = b.column(1).as_string::<i32>();
-        let amounts = b.column(2).as_primitive::<Float64Type>();
+        let amounts = b.column(2).as_primitive::<Decimal128Type>();
         for i in 0..b.num_rows() {
             rows.push((
                 ids.value(i),

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
+};
 use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
 use lakeline_core::registry::Registry;
@@ -140,9 +142,13 @@ async fn csv_with_quotes_unicode_nulls_and_crlf_reads_back_value_for_value() {
             Some("日本 株式会社".to_string())
         ]
     );
+    // The orders' amount is decimal(12,2): exact cents, never a float.
     assert_eq!(
-        b.column(2).as_primitive::<Float64Type>().values().to_vec(),
-        vec![12.5, 0.0]
+        b.column(2)
+            .as_primitive::<Decimal128Type>()
+            .values()
+            .to_vec(),
+        vec![1250, 0]
     );
     assert_eq!(strings(&b, 3), vec![Some("EUR".to_string()), None]);
     let days = b.column(4).as_primitive::<Date32Type>();

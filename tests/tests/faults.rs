@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 
 const DT: &str = "dt=2026-11-25";
 
-/// A curated row as the tests compare it: (order_id, customer, amount).
-type Row = (i64, String, f64);
+/// A curated row as the tests compare it: (order_id, customer, amount in cents).
+type Row = (i64, String, i128);
 
 /// Where an upload is now. Both is the state a crash between the quarantine copy and the
 /// delete leaves; neither is never allowed.
@@ -102,7 +102,8 @@ fn csv_rows(body: &[u8]) -> Vec<Row> {
             (
                 fields[0].parse().unwrap(),
                 fields[1].clone(),
-                fields[2].parse().unwrap(),
+                // The orders' decimal(12,2), exactly, in cents.
+                lakeline_core::types::parse_decimal(fields[2].as_bytes(), 12, 2).unwrap(),
             )
         })
         .collect();

@@ -150,7 +150,7 @@ async fn invalid_csv_is_quarantined_with_reason_and_alerted() {
         .unwrap();
     let reason = got.metadata().unwrap()["lakeline-reason"].clone();
     assert!(
-        reason.contains("line 3 (row 2), column amount: not a valid float"),
+        reason.contains("line 3 (row 2), column amount: not a valid decimal(12,2)"),
         "{reason}"
     );
     assert_eq!(
@@ -301,7 +301,7 @@ async fn a_retry_after_a_partial_quarantine_sends_the_pending_alert() {
         alerts[0]["Message"]
             .as_str()
             .unwrap()
-            .contains("not a valid float"),
+            .contains("not a valid decimal(12,2)"),
         "{:?}",
         alerts[0]
     );

@@ -477,3 +477,28 @@ fn parquet_decimals_convert_only_when_exact() {
         assert!(err.to_string().contains(why), "{err}");
     }
 }
+
+#[test]
+fn by_name_files_are_curated_in_declared_order_by_name() {
+    use arrow_array::types::Decimal128Type;
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    header: by_name\n    extra_columns: allow\n    columns:\n      - {name: id, type: int, required: true}\n      - {name: name, type: string}\n      - {name: amount, type: \"decimal(6,2)\"}\n");
+    // Reordered, one undeclared column, `name` missing.
+    let data = "note,amount,id\nx,1.50,1\n\"y,z\",,2\n";
+    let (c, bytes) = curate(&reg, "raw/t/n.csv", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, 2);
+    let (b, _) = read_back(bytes);
+    let schema = b.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["id", "name", "amount"]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        [1, 2]
+    );
+    assert_eq!(strings(&b, 1), [None, None]);
+    let amounts: Vec<Option<i128>> = b
+        .column(2)
+        .as_primitive::<Decimal128Type>()
+        .iter()
+        .collect();
+    assert_eq!(amounts, [Some(150), None]);
+}

@@ -174,7 +174,8 @@ pub struct Dataset {
     /// Values that mean "no value" in CSV/TSV (default: the empty field).
     #[serde(default = "default_null_values")]
     pub null_values: Vec<String>,
-    /// JSON Lines and Parquet: whether fields/columns not declared below are a problem.
+    /// JSON Lines, Parquet and `header: by_name` CSV/TSV: whether fields/columns not declared
+    /// below are a problem (`reject`) or ignored (`allow`).
     #[serde(default)]
     pub extra_columns: ExtraColumns,
     /// The declared columns, in file order.
@@ -314,6 +315,11 @@ pub enum HeaderRule {
     /// The first line must name exactly the declared columns, in order.
     #[default]
     Required,
+    /// The first line names the columns, in any order: each declared column is found by its
+    /// name. A missing optional column is null, a missing required one is a problem; a column
+    /// not declared follows `extra_columns`; a name given twice is a problem.
+    #[serde(rename = "by_name")]
+    ByName,
     /// There is no header: the first line is data.
     Absent,
 }

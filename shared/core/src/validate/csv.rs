@@ -16,7 +16,7 @@ use csv_core::{ReadRecordResult, ReaderBuilder};
 
 use super::rules::{Raw, RuleCheck, ValueCheck};
 use super::{Problem, ProblemCode, Problems, RowSink, VALUE_SHOWN};
-use crate::registry::{Dataset, HeaderRule};
+use crate::registry::{Dataset, ExtraColumns, HeaderRule};
 use crate::text::show_bytes;
 use crate::types::{has_control, is_plain, not_plain, ColumnType};
 
@@ -58,7 +58,8 @@ fn check_with<S: RowSink>(
         rec: RecordCheck::new(ds, rules.int_key()),
         rules,
         rows: 0,
-        header_pending: ds.header == HeaderRule::Required,
+        header_pending: ds.header != HeaderRule::Absent,
+        by_name: None,
     };
     let mut start_line = 1u64;
     // True between records, until the next record's first byte: see the blank-line skip below.
@@ -205,6 +206,116 @@ struct Rows<'d> {
     /// Data rows seen so far (the header is not a row).
     rows: u64,
     header_pending: bool,
+    /// `header: by_name`, when the file's columns are not the declared ones in order: how to
+    /// put each record's fields in declared order.
+    by_name: Option<ByName>,
+}
+
+/// A `header: by_name` file's columns as the declared ones: each record's fields are copied
+/// into declared order (a missing column gets the dataset's first null value, an allowed
+/// extra column is left out), so every check and the curate sink see the declared shape.
+/// A file already in declared order takes no copy.
+struct ByName {
+    /// Per declared column, its field in the file; `None`: not in the file.
+    src: Vec<Option<usize>>,
+    /// Fields per record: the header's.
+    width: usize,
+    /// What a missing column holds: a value the dataset reads as null.
+    null: Vec<u8>,
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl ByName {
+    /// Reads the header `f` against `ds`: the mapping (`None` when the file is in declared
+    /// order already), or the problems that leave no rows to judge.
+    fn new(ds: &Dataset, f: &Fields<'_>, line: u64) -> Result<Option<ByName>, Vec<Problem>> {
+        let names: Vec<String> = (0..f.len())
+            .map(|i| String::from_utf8_lossy(f.get(i)).trim().to_string())
+            .collect();
+        let at = |code, column: &str, message: String| Problem {
+            code,
+            line: Some(line),
+            row: None,
+            column: Some(crate::text::shorten(column, VALUE_SHOWN)),
+            value: None,
+            message,
+        };
+        let mut problems = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(j) = names[..i].iter().position(|m| m == n) {
+                problems.push(at(
+                    ProblemCode::Header,
+                    n,
+                    format!(
+                        "header names this column twice (columns {} and {})",
+                        j + 1,
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        let null = ds.null_values.first().map(|n| n.as_bytes().to_vec());
+        let mut src = Vec::with_capacity(ds.columns.len());
+        for c in ds.columns.iter() {
+            let found = names.iter().position(|n| *n == c.name);
+            if found.is_none() && c.required {
+                problems.push(at(
+                    ProblemCode::MissingColumn,
+                    &c.name,
+                    "required column is not in the header".into(),
+                ));
+            } else if found.is_none() && null.is_none() {
+                problems.push(at(
+                    ProblemCode::MissingColumn,
+                    &c.name,
+                    "column is not in the header, and the dataset has no null value to fill it with (null_values is empty)".into(),
+                ));
+            }
+            src.push(found);
+        }
+        if ds.extra_columns == ExtraColumns::Reject {
+            for n in &names {
+                if !ds.columns.iter().any(|c| c.name == *n) {
+                    problems.push(at(
+                        ProblemCode::ExtraColumn,
+                        n,
+                        "header column not declared for this dataset (extra_columns: allow ignores it)".into(),
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let in_order =
+            names.len() == src.len() && src.iter().enumerate().all(|(j, s)| *s == Some(j));
+        Ok((!in_order).then(|| ByName {
+            src,
+            width: names.len(),
+            null: null.unwrap_or_default(),
+            data: Vec::new(),
+            ends: Vec::new(),
+        }))
+    }
+
+    /// `f`'s fields in declared order (`f` has [`ByName::width`] fields).
+    fn arrange(&mut self, f: &Fields<'_>) -> Fields<'_> {
+        self.data.clear();
+        self.ends.clear();
+        for s in &self.src {
+            match *s {
+                Some(i) => self.data.extend_from_slice(f.get(i)),
+                None => self.data.extend_from_slice(&self.null),
+            }
+            self.ends.push(self.data.len());
+        }
+        Fields {
+            data: &self.data,
+            ends: &self.ends,
+            sep: 0,
+        }
+    }
 }
 
 /// What [`Rows::quote_free_lines`] got through.
@@ -243,6 +354,23 @@ impl Rows<'_> {
     ) -> bool {
         if self.header_pending {
             self.header_pending = false;
+            if self.rec.ds.header == HeaderRule::ByName {
+                return match ByName::new(self.rec.ds, f, line) {
+                    Ok(m) => {
+                        self.by_name = m;
+                        false
+                    }
+                    Err(found) => {
+                        // Rows cannot be judged against columns that are not there.
+                        for p in found {
+                            if problems.push(p) {
+                                break;
+                            }
+                        }
+                        true
+                    }
+                };
+            }
             if let Some(p) = header_problem(self.rec.ds, f, line) {
                 // Rows cannot be judged against columns that are not there.
                 problems.push(p);
@@ -252,6 +380,30 @@ impl Rows<'_> {
         } else if f.len() == 1 && f.data.is_empty() {
             false
         } else {
+            let arranged;
+            let (f, plain) = match self.by_name.as_mut() {
+                Some(m) if f.len() != m.width => {
+                    self.rows += 1;
+                    let p = Problem {
+                        code: ProblemCode::ColumnCount,
+                        line: Some(line),
+                        row: Some(self.rows),
+                        column: None,
+                        value: Some(show_bytes(
+                            &f.joined(self.rec.ds.delimiter_byte(), VALUE_SHOWN * 4),
+                            VALUE_SHOWN,
+                        )),
+                        message: format!("{} fields, expected {} (the header's)", f.len(), m.width),
+                    };
+                    return problems.push(p);
+                }
+                Some(m) => {
+                    arranged = m.arrange(f);
+                    // A subset of a plain row is plain; anything else is looked at again.
+                    (&arranged, plain.filter(|&p| p))
+                }
+                None => (f, plain),
+            };
             self.rows += 1;
             let get = |i: usize| {
                 let v = f.get(i);
@@ -859,6 +1011,46 @@ mod tests {
         let mut src = BufReader::with_capacity(buf, data);
         let rows = check_with(&mut src, ds, &mut problems, fast, &mut super::super::NoRows);
         format!("{rows:?} {:?}", problems.list)
+    }
+
+    #[test]
+    fn by_name_headers_find_columns_in_any_order() {
+        let by_name = dataset("    header: by_name\n");
+        let allow = dataset("    header: by_name\n    extra_columns: allow\n");
+        let no_nulls = dataset("    header: by_name\n    null_values: []\n");
+        let cases: &[(&Dataset, &str, &str)] = &[
+            (&by_name, "id,name,amount\n1,a,1.5\n", "Ok(1) []"),
+            (&by_name, "amount,id,name\n1.5,1,a\n2,2,\n", "Ok(2) []"),
+            // A missing optional column is null; the rows are judged on the rest.
+            (&by_name, "name,id\nb,2\n", "Ok(1) []"),
+            // Values are checked against the column their header names.
+            (&by_name, "amount,id\n1,x\n", "type line 2 row 1 id"),
+            (&by_name, "name,amount\nb,2\n", "missing_column line 1 id: required column is not in the header"),
+            (&by_name, "id,name,amount,note\n1,a,1,n\n", "extra_column line 1 note: header column not declared for this dataset"),
+            (&allow, "note,id,name,amount\nn,1,a,1\n", "Ok(1) []"),
+            (&by_name, "id,name,id\n1,a,1\n", "header line 1 id: header names this column twice (columns 1 and 3)"),
+            (&by_name, "name,id\nb,2,3\n", "column_count line 2 row 1 -: 3 fields, expected 2 (the header's)"),
+            (&no_nulls, "id,name\n1,a\n", "missing_column line 1 amount: column is not in the header, and the dataset has no null value"),
+        ];
+        for (ds, data, want) in cases {
+            for fast in [true, false] {
+                let mut problems = Problems::new(5);
+                let mut src = BufReader::with_capacity(64, data.as_bytes());
+                let rows = check_with(&mut src, ds, &mut problems, fast, &mut super::super::NoRows);
+                let got = match problems.list.first() {
+                    None => format!("{rows:?} []"),
+                    Some(p) => format!(
+                        "{} line {}{} {}: {}",
+                        p.code,
+                        p.line.unwrap_or(0),
+                        p.row.map(|r| format!(" row {r}")).unwrap_or_default(),
+                        p.column.as_deref().unwrap_or("-"),
+                        p.message
+                    ),
+                };
+                assert!(got.starts_with(want), "{data:?}: {got:?} lacks {want:?}");
+            }
+        }
     }
 
     /// A deterministic generator (xorshift), so a failure names a seed that reproduces it.
