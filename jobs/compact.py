@@ -77,6 +77,46 @@ COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"
 
 COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
 
+#: The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value holds (Parquet's,
+#: Iceberg's and Athena's limit; lakeline_core::types::MAX_DECIMAL_PRECISION).
+MAX_DECIMAL_PRECISION = 38
+
+#: Whitespace as Rust's `str::trim` sees it (Unicode White_Space). Python's `str.strip()` also
+#: strips U+001C..U+001F, so names are trimmed with this set instead.
+RUST_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+_DECIMAL_TYPE_RE = re.compile(r"decimal\((\d+),(\d+)\)")
+
+
+def column_type(text):
+    """A registry column type in its canonical spelling (`decimal(12, 2)` -> `decimal(12,2)`),
+    read like lakeline_core::types::ColumnType: one of COLUMN_TYPES, or `decimal(p,s)` with
+    whitespace around either number and a leading `+` tolerated, 1 <= p <= 38, 0 <= s <= p.
+    Raises ValueError saying what is wrong."""
+    if text in COLUMN_TYPES:
+        return text
+    unknown = ValueError(f"has unknown type {text!r}: use {', '.join(COLUMN_TYPES)} or decimal(p,s)")
+    if not isinstance(text, str) or not text.startswith("decimal(") or not text.endswith(")"):
+        raise unknown
+    args = text[len("decimal(") : -1]
+    if "," not in args:
+        raise unknown
+    p, s = (a.strip(RUST_WHITESPACE) for a in args.split(",", 1))
+    if not (re.fullmatch(r"\+?[0-9]+", p) and re.fullmatch(r"\+?[0-9]+", s)):
+        raise ValueError(f"has type {text!r}: precision and scale are whole numbers, as in decimal(12,2)")
+    precision, scale = int(p), int(s)
+    if not 1 <= precision <= MAX_DECIMAL_PRECISION:
+        raise ValueError(f"has type {text!r}: precision must be 1 to {MAX_DECIMAL_PRECISION}, not {precision}")
+    if scale > precision:
+        raise ValueError(f"has type {text!r}: scale {scale} is above the precision {precision}")
+    return f"decimal({precision},{scale})"
+
+
+def decimal_params(type_name):
+    """(precision, scale) of a canonical `decimal(p,s)` type name, None for the other types."""
+    m = _DECIMAL_TYPE_RE.fullmatch(type_name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
 
 class JobError(Exception):
     """A failure a human has to act on. The message is the whole story (it ends up in the
@@ -229,9 +269,11 @@ def dataset_from_registry(reg, name):
         raise JobError(f"dataset {name!r} is not in the registry (it has: {', '.join(sorted(reg['datasets']))})")
     columns = []
     for c in spec.get("columns") or []:
-        if c.get("type") not in COLUMN_TYPES:
-            raise JobError(f"dataset {name}: column {c.get('name')!r} has unknown type {c.get('type')!r}")
-        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False)), bool(c.get("sensitive", False))))
+        try:
+            ty = column_type(c.get("type"))
+        except ValueError as e:
+            raise JobError(f"dataset {name}: column {c.get('name')!r} {e}") from None
+        columns.append(Column(str(c["name"]), ty, bool(c.get("required", False)), bool(c.get("sensitive", False))))
     if not columns:
         raise JobError(f"dataset {name} declares no columns")
     job = spec.get("job") or {}
@@ -593,6 +635,9 @@ SPARK_SQL_CONF = {
     # Parquet INT64 TIMESTAMP(NANOS) is readable only as a long (converted by the job).
     "spark.sql.legacy.parquet.nanosAsLong": "true",
     "spark.sql.parquet.mergeSchema": "false",
+    # Decimals on INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above, as the
+    # Parquet spec lays out (the legacy format writes them all as fixed-length bytes).
+    "spark.sql.parquet.writeLegacyFormat": "false",
 }
 
 
@@ -614,8 +659,14 @@ def configure(spark):
 
 
 def spark_type(column_type):
+    """The Spark type of a (canonical) registry column type; decimal(p,s) is DecimalType(p,s),
+    which Spark writes as Parquet DECIMAL on INT32 up to 9 digits, INT64 up to 18, else
+    FIXED_LEN_BYTE_ARRAY (spark.sql.parquet.writeLegacyFormat is false)."""
     from pyspark.sql import types as T
 
+    dec = decimal_params(column_type)
+    if dec is not None:
+        return T.DecimalType(*dec)
     return {
         "string": T.StringType(),
         "int": T.LongType(),

@@ -7,7 +7,9 @@ zone must not be able to tell which engine wrote a file, so this job follows the
 exactly (shared/core/src/types.rs):
 
 - the schema is the registry's: int -> INT64, float -> DOUBLE, string -> UTF8, bool -> BOOLEAN,
-  date -> DATE, timestamp -> INT64 TIMESTAMP(MICROS, UTC); required columns are REQUIRED;
+  date -> DATE, timestamp -> INT64 TIMESTAMP(MICROS, UTC), decimal(p,s) -> DECIMAL(p,s) (on
+  INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above; exact, never through a
+  double); required columns are REQUIRED;
 - text values equal to one of the dataset's `null_values` are null; every other value is
   converted by the rules validation accepted it by; a value that does not convert FAILS the job
   naming the column and value (validation passed it, so it is a rule mismatch, never a null);
@@ -84,6 +86,46 @@ STAGING_PREFIX = LAKELINE_DIR + "staging/"
 COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"
 
 COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
+
+#: The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value holds (Parquet's,
+#: Iceberg's and Athena's limit; lakeline_core::types::MAX_DECIMAL_PRECISION).
+MAX_DECIMAL_PRECISION = 38
+
+#: Whitespace as Rust's `str::trim` sees it (Unicode White_Space). Python's `str.strip()` also
+#: strips U+001C..U+001F, so names are trimmed with this set instead.
+RUST_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+_DECIMAL_TYPE_RE = re.compile(r"decimal\((\d+),(\d+)\)")
+
+
+def column_type(text):
+    """A registry column type in its canonical spelling (`decimal(12, 2)` -> `decimal(12,2)`),
+    read like lakeline_core::types::ColumnType: one of COLUMN_TYPES, or `decimal(p,s)` with
+    whitespace around either number and a leading `+` tolerated, 1 <= p <= 38, 0 <= s <= p.
+    Raises ValueError saying what is wrong."""
+    if text in COLUMN_TYPES:
+        return text
+    unknown = ValueError(f"has unknown type {text!r}: use {', '.join(COLUMN_TYPES)} or decimal(p,s)")
+    if not isinstance(text, str) or not text.startswith("decimal(") or not text.endswith(")"):
+        raise unknown
+    args = text[len("decimal(") : -1]
+    if "," not in args:
+        raise unknown
+    p, s = (a.strip(RUST_WHITESPACE) for a in args.split(",", 1))
+    if not (re.fullmatch(r"\+?[0-9]+", p) and re.fullmatch(r"\+?[0-9]+", s)):
+        raise ValueError(f"has type {text!r}: precision and scale are whole numbers, as in decimal(12,2)")
+    precision, scale = int(p), int(s)
+    if not 1 <= precision <= MAX_DECIMAL_PRECISION:
+        raise ValueError(f"has type {text!r}: precision must be 1 to {MAX_DECIMAL_PRECISION}, not {precision}")
+    if scale > precision:
+        raise ValueError(f"has type {text!r}: scale {scale} is above the precision {precision}")
+    return f"decimal({precision},{scale})"
+
+
+def decimal_params(type_name):
+    """(precision, scale) of a canonical `decimal(p,s)` type name, None for the other types."""
+    m = _DECIMAL_TYPE_RE.fullmatch(type_name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 class JobError(Exception):
@@ -237,9 +279,11 @@ def dataset_from_registry(reg, name):
         raise JobError(f"dataset {name!r} is not in the registry (it has: {', '.join(sorted(reg['datasets']))})")
     columns = []
     for c in spec.get("columns") or []:
-        if c.get("type") not in COLUMN_TYPES:
-            raise JobError(f"dataset {name}: column {c.get('name')!r} has unknown type {c.get('type')!r}")
-        columns.append(Column(str(c["name"]), c["type"], bool(c.get("required", False)), bool(c.get("sensitive", False))))
+        try:
+            ty = column_type(c.get("type"))
+        except ValueError as e:
+            raise JobError(f"dataset {name}: column {c.get('name')!r} {e}") from None
+        columns.append(Column(str(c["name"]), ty, bool(c.get("required", False)), bool(c.get("sensitive", False))))
     if not columns:
         raise JobError(f"dataset {name} declares no columns")
     job = spec.get("job") or {}
@@ -601,6 +645,9 @@ SPARK_SQL_CONF = {
     # Parquet INT64 TIMESTAMP(NANOS) is readable only as a long (converted by the job).
     "spark.sql.legacy.parquet.nanosAsLong": "true",
     "spark.sql.parquet.mergeSchema": "false",
+    # Decimals on INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above, as the
+    # Parquet spec lays out (the legacy format writes them all as fixed-length bytes).
+    "spark.sql.parquet.writeLegacyFormat": "false",
 }
 
 
@@ -622,8 +669,14 @@ def configure(spark):
 
 
 def spark_type(column_type):
+    """The Spark type of a (canonical) registry column type; decimal(p,s) is DecimalType(p,s),
+    which Spark writes as Parquet DECIMAL on INT32 up to 9 digits, INT64 up to 18, else
+    FIXED_LEN_BYTE_ARRAY (spark.sql.parquet.writeLegacyFormat is false)."""
     from pyspark.sql import types as T
 
+    dec = decimal_params(column_type)
+    if dec is not None:
+        return T.DecimalType(*dec)
     return {
         "string": T.StringType(),
         "int": T.LongType(),
@@ -778,6 +831,8 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 INT_RE = r"^[+-]?[0-9]+$"
+# `\z`, not `$`: Java's `$` also matches before a line break that ends the text.
+DECIMAL_RE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)\z"
 FLOAT_RE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
 # date, T/t/space, HH:MM, optional :SS, optional .fraction (or ,fraction) of 1-9 digits,
@@ -872,6 +927,72 @@ def _timestamp_from_text(v, stage):
     return F.when(valid, F.timestamp_micros(seconds * 1_000_000 + micros_part))
 
 
+def _decimal_from_text(precision, scale):
+    """The conversion of text to decimal(precision, scale), exact, by
+    lakeline_core::types::parse_decimal's rules: `[+-]digits[.digits]` or `[+-].digits` (so
+    `+1.5`, `.5` and `5.`; no exponent, `NaN`, space or separator); at most `scale` digits after
+    the point, trailing zeros counted (`1.500` is no decimal(12,2): the producer's scale is not
+    the column's); at most precision - scale before it, leading zeros aside (`007.5` has one).
+    Never rounded and never through a double: the cast only runs on text that fits, so it is
+    exact. Anything else is null, which fails the job like any value that does not convert."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    def convert(v, stage):
+        ok = stage(v.rlike(DECIMAL_RE))
+        point = stage(F.instr(v, "."))
+        after = F.when(point > 0, F.length(v) - point).otherwise(F.lit(0))
+        before = F.length(F.regexp_extract(v, r"^[+-]?0*([0-9]*)", 1))
+        return F.when(ok & (after <= scale) & (before <= precision - scale), v.cast(T.DecimalType(precision, scale)))
+
+    return convert
+
+
+#: JSON numbers with a fraction or exponent hold at most this many significant digits to be
+#: taken as decimals (a double keeps any 15-digit decimal exactly; DBL_DIG).
+JSON_DECIMAL_DIGITS = 15
+
+
+def _decimal_from_json_double(x, precision, scale, stage):
+    """A JSON number with a fraction or exponent, `x` the double the JSON reader made of it,
+    as decimal(precision, scale): its shortest round-trip text (Python's `repr(x)`, an exponent
+    written out positionally: `12.5`, `1000.0` for 1e3, `0.0000001` for 1e-7,
+    `10000000000000000` for 1e16), refused when that text has more than 15 significant
+    digits (counted from the first non-zero digit to the end, trailing zeros included), and
+    otherwise held to the text rules (digits after the point <= scale, before it <= precision -
+    scale). NaN and infinities are refused.
+
+    No shortest-text formatter exists in Spark, and Java's Double.toString is not always the
+    shortest (before JDK 19), so: `%.14e` rounds x to 15 significant digits; when that reads
+    back as x it is the one decimal of at most 15 digits that does (two such decimals are
+    further apart than two doubles), i.e. the shortest text padded with zeros; when it does
+    not, the shortest text has more than 15 digits. The digit counts of repr's text follow
+    from the digits without their trailing zeros (k) and the exponent (E): repr writes
+    positionally for -4 <= E <= 15, with at least one digit after the point."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    sci = stage(F.format_string("%.14e", x))  # [-]d.dddddddddddddde[+-]XX (Locale.US)
+    body = F.when(sci.startswith("-"), F.substring(sci, 2, 64)).otherwise(sci)
+    k = stage(F.length(F.regexp_replace(F.concat(F.substring(body, 1, 1), F.substring(body, 3, 14)), "0+$", "")))
+    e = stage(F.substring(body, 18, 8).cast("int"))
+    zero = k == 0
+    after = F.when(zero, F.lit(1)).when(e < 0, k - 1 - e).when(e >= 16, F.lit(0)).otherwise(F.greatest(F.lit(1), k - 1 - e))
+    after = stage(after)
+    before = F.when(zero, F.lit(0)).otherwise(F.greatest(F.lit(0), e + 1))
+    significant = F.when(zero, F.lit(0)).when(e < 0, k).otherwise(before + after)
+    finite = ~F.isnan(x) & (F.abs(x) != F.lit(float("inf")))
+    ok = (
+        finite
+        & (sci.cast("double") == x)
+        & (significant <= JSON_DECIMAL_DIGITS)
+        & (after <= scale)
+        & (before <= precision - scale)
+    )
+    # The 15 digits are the value exactly (zeros beyond the shortest text), and it fits: exact.
+    return F.when(ok, sci.cast(T.DecimalType(precision, scale)))
+
+
 TEXT_CONVERSIONS = {
     "string": lambda v, stage: v,
     "int": _int_from_text,
@@ -880,6 +1001,14 @@ TEXT_CONVERSIONS = {
     "date": _date_from_text,
     "timestamp": _timestamp_from_text,
 }
+
+
+def text_conversion(column_type):
+    """The conversion of text to a (canonical) column type."""
+    dec = decimal_params(column_type)
+    if dec is not None:
+        return _decimal_from_text(*dec)
+    return TEXT_CONVERSIONS[column_type]
 
 
 def col_ref(name):
@@ -1051,7 +1180,7 @@ def read_delimited(spark, ds, storage, key, etag, source, transfer="auto"):
 
 def curate_text(df, ds, source):
     """Declared columns converted from text by the Rust rules."""
-    return convert_columns(df, ds, source, lambda c, raw, stage: TEXT_CONVERSIONS[c.type](raw, stage))
+    return convert_columns(df, ds, source, lambda c, raw, stage: text_conversion(c.type)(raw, stage))
 
 
 def read_jsonl(spark, ds, path, source):
@@ -1059,16 +1188,58 @@ def read_jsonl(spark, ds, path, source):
     fails the read), floats any number, bools JSON booleans, strings JSON strings; dates and
     timestamps arrive as strings and are converted by the text rules. Lines end at LF only
     (a CR is whitespace, as for serde_json); blank lines are skipped; FAILFAST, so a record
-    Spark cannot read fails the job instead of becoming nulls."""
+    Spark cannot read fails the job instead of becoming nulls.
+
+    A decimal column takes a JSON string by the text rules, a JSON integer exactly, and a
+    number with a fraction or exponent through the double the reader makes of it (see
+    _decimal_from_json_double); booleans, objects and arrays are refused. Telling a number
+    from a string needs the line itself (read as a string, `12.5` and `"12.5"` look alike), so
+    such datasets read lines as text and parse them with from_json, which is the same parser
+    and options: the fields once with decimals as strings (their text: a string's content, an
+    integer's digits, a double's Java text), and once per decimal column as a double, which
+    is null for anything but a number (and the strings NaN and Infinity, refused either way)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    read_types = {"date": T.StringType(), "timestamp": T.StringType()}
-    schema = T.StructType([T.StructField(c.name, read_types.get(c.type, spark_type(c.type)), True) for c in ds.columns])
-    df = spark.read.schema(schema).option("mode", "FAILFAST").option("lineSep", "\n").json(path)
+    def read_type(c):
+        if c.type in ("date", "timestamp") or decimal_params(c.type) is not None:
+            return T.StringType()
+        return spark_type(c.type)
+
+    schema = T.StructType([T.StructField(c.name, read_type(c), True) for c in ds.columns])
+    decimals = {c.name: i for i, c in enumerate(ds.columns) if decimal_params(c.type) is not None}
+    if not decimals:
+        df = spark.read.schema(schema).option("mode", "FAILFAST").option("lineSep", "\n").json(path)
+    else:
+        lines = spark.read.option("lineSep", "\n").text(path)
+        v = F.col("value")
+        # What the JSON reader skips: lines of whitespace only (a BOM at most before it).
+        lines = lines.where(~v.rlike("^\ufeff?[ \t\r]*\\z"))
+        # from_json reads the line's text, which Spark decoded leniently: invalid UTF-8 (which
+        # the JSON reader refuses) would become U+FFFD instead of failing.
+        utf8 = F.encode(v, "UTF-8") == v.cast("binary")
+        bad_utf8 = f"lakeline curate: {source}: a line is not valid UTF-8, which validation accepted (validation and curation disagree: report this)"
+        row = F.when(utf8, F.from_json(v, schema, {"mode": "FAILFAST"})).otherwise(F.raise_error(F.lit(bad_utf8)))
+        numbers = [
+            F.from_json(v, T.StructType([T.StructField(name, T.DoubleType(), True)])).getField(name).alias(f"__lakeline_jnum{i}")
+            for name, i in decimals.items()
+        ]
+        parsed = lines.select(row.alias("__lakeline_json"), *numbers)
+        df = parsed.select(
+            *[F.col("__lakeline_json").getField(c.name).alias(c.name) for c in ds.columns],
+            *[f"__lakeline_jnum{i}" for i in decimals.values()],
+        )
 
     def convert(c, raw, stage):
-        return TEXT_CONVERSIONS[c.type](raw, stage) if c.type in read_types else raw
+        dec = decimal_params(c.type)
+        if dec is not None:
+            number = F.col(f"__lakeline_jnum{decimals[c.name]}")
+            # A JSON integer's text is its digits (the reader writes them out exactly).
+            integer = stage(number.isNotNull() & raw.rlike(r"^-?[0-9]+\z"))
+            as_text = _decimal_from_text(*dec)(raw, stage)
+            as_double = _decimal_from_json_double(number, *dec, stage)
+            return F.when(number.isNull() | integer, as_text).otherwise(as_double)
+        return text_conversion(c.type)(raw, stage) if c.type in ("date", "timestamp") else raw
 
     return convert_columns(df, ds, source, convert)
 
@@ -1077,7 +1248,8 @@ def read_parquet(spark, ds, path, source):
     """A Parquet upload re-written to the declared schema: declared columns by name, in
     declared order, cast as lakeline_core::curate::curate_batches casts (INT32 -> INT64, FLOAT and
     DECIMAL -> DOUBLE, INT96 / milli / nano timestamps -> microseconds UTC, local timestamps
-    taken as UTC)."""
+    taken as UTC). A decimal(p,s) column takes only a DECIMAL of scale s and at most p digits
+    (widened exactly); any other decimal, a float or an int is refused."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -1095,7 +1267,14 @@ def read_parquet(spark, ds, path, source):
         if c.name not in fields:
             raise JobError(f"lakeline curate: {source}: declared column {c.name} is not in the file")
         t = fields[c.name]
-        if not isinstance(t, allowed[c.type]):
+        dec = decimal_params(c.type)
+        if dec is not None:
+            # Exactly only: a decimal of the same scale and no more digits (another scale would
+            # be rounded or rescaled, a float is not exact, an int may not fit).
+            fits = isinstance(t, T.DecimalType) and t.scale == dec[1] and t.precision <= dec[0]
+        else:
+            fits = isinstance(t, allowed[c.type])
+        if not fits:
             raise JobError(f"lakeline curate: {source}: column {c.name} is {t.simpleString()} in the file, which does not convert to {c.type}")
 
     def convert(c, raw, stage):
