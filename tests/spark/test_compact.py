@@ -6,6 +6,7 @@ merged as one schema."""
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,12 +19,27 @@ from conftest import REAL_REGISTRY
 UTC = dt.timezone.utc
 PREFIX = "curated/orders/dt=2026-11-25/"
 
+
+def _registry_amount():
+    """(precision, scale) of the real registry's orders.amount when it is a decimal (money
+    exact), else None (a float): the curated schema follows the registry."""
+    orders = compact.dataset_from_registry(compact.load_registry(REAL_REGISTRY), "orders")
+    return compact.decimal_params(next(c.type for c in orders.columns if c.name == "amount"))
+
+
+AMOUNT_DECIMAL = _registry_amount()
+
+
+def money(x):
+    return Decimal(str(x)) if AMOUNT_DECIMAL else x
+
+
 # The curated orders schema as the Rust engine writes it (arrow-rs: Timestamp(us, "+00:00"),
-# non-nullable required columns).
+# Decimal128 for a decimal, non-nullable required columns).
 ORDERS = pa.schema([
     pa.field("order_id", pa.int64(), nullable=False),
     pa.field("customer", pa.string(), nullable=False),
-    pa.field("amount", pa.float64(), nullable=False),
+    pa.field("amount", pa.decimal128(*AMOUNT_DECIMAL) if AMOUNT_DECIMAL else pa.float64(), nullable=False),
     pa.field("currency", pa.string()),
     pa.field("order_date", pa.date32(), nullable=False),
     pa.field("created_at", pa.timestamp("us", tz="+00:00"), nullable=False),
@@ -34,7 +50,7 @@ ORDERS = pa.schema([
 def orders_rows(start, n):
     return [
         {
-            "order_id": i, "customer": f"c{i} é", "amount": i + 0.5, "currency": None if i % 3 else "EUR",
+            "order_id": i, "customer": f"c{i} é", "amount": money(i + 0.5), "currency": None if i % 3 else "EUR",
             "order_date": dt.date(2026, 11, 25), "created_at": dt.datetime(2026, 11, 25, 10, tzinfo=UTC) + dt.timedelta(seconds=i),
             "gift": None if i % 4 == 0 else bool(i % 2),
         }
