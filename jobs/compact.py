@@ -81,6 +81,10 @@ COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
 #: Iceberg's and Athena's limit; lakeline_core::types::MAX_DECIMAL_PRECISION).
 MAX_DECIMAL_PRECISION = 38
 
+#: CSV/TSV header rules: the first record names the declared columns in order (required), by
+#: name in any order (by_name), or is data (absent).
+HEADER_RULES = ("required", "by_name", "absent")
+
 #: Whitespace as Rust's `str::trim` sees it (Unicode White_Space). Python's `str.strip()` also
 #: strips U+001C..U+001F, so names are trimmed with this set instead.
 RUST_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -276,6 +280,9 @@ def dataset_from_registry(reg, name):
         columns.append(Column(str(c["name"]), ty, bool(c.get("required", False)), bool(c.get("sensitive", False))))
     if not columns:
         raise JobError(f"dataset {name} declares no columns")
+    header = spec.get("header", "required")
+    if header not in HEADER_RULES:
+        raise JobError(f"dataset {name}: header {header!r} is not one of {', '.join(HEADER_RULES)}")
     job = spec.get("job") or {}
     compaction = spec.get("compaction") or {}
     null_values = spec.get("null_values", [""])
@@ -284,7 +291,7 @@ def dataset_from_registry(reg, name):
         key_pattern=spec["key_pattern"],
         format=spec["format"],
         compression=spec.get("compression", "auto"),
-        header=spec.get("header", "required"),
+        header=header,
         delimiter=_delimiter(spec) if spec["format"] in ("csv", "tsv") else ",",
         null_values=tuple("" if v is None else str(v) for v in null_values),
         extra_columns=spec.get("extra_columns", "reject"),

@@ -25,6 +25,7 @@ breaks inside quoted values, fails on mixed line endings, and keeps the quotes o
 while Python's csv agrees with csv-core on quoting, CR/LF/CRLF, blank lines and the BOM. Such a
 file (quoted newlines, or gzip) could not be split across tasks anyway. The rows travel to the
 JVM as Arrow batches when pyarrow and pandas are installed (Glue 5.0), else as pickled rows.
+With `header: by_name` the header's names place the declared columns (header_positions).
 JSON Lines and Parquet are read by Spark itself.
 
 Arguments (unknown ones, such as Glue's own, are ignored):
@@ -90,6 +91,10 @@ COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
 #: The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value holds (Parquet's,
 #: Iceberg's and Athena's limit; lakeline_core::types::MAX_DECIMAL_PRECISION).
 MAX_DECIMAL_PRECISION = 38
+
+#: CSV/TSV header rules: the first record names the declared columns in order (required), by
+#: name in any order (by_name), or is data (absent).
+HEADER_RULES = ("required", "by_name", "absent")
 
 #: Whitespace as Rust's `str::trim` sees it (Unicode White_Space). Python's `str.strip()` also
 #: strips U+001C..U+001F, so names are trimmed with this set instead.
@@ -286,6 +291,9 @@ def dataset_from_registry(reg, name):
         columns.append(Column(str(c["name"]), ty, bool(c.get("required", False)), bool(c.get("sensitive", False))))
     if not columns:
         raise JobError(f"dataset {name} declares no columns")
+    header = spec.get("header", "required")
+    if header not in HEADER_RULES:
+        raise JobError(f"dataset {name}: header {header!r} is not one of {', '.join(HEADER_RULES)}")
     job = spec.get("job") or {}
     compaction = spec.get("compaction") or {}
     null_values = spec.get("null_values", [""])
@@ -294,7 +302,7 @@ def dataset_from_registry(reg, name):
         key_pattern=spec["key_pattern"],
         format=spec["format"],
         compression=spec.get("compression", "auto"),
-        header=spec.get("header", "required"),
+        header=header,
         delimiter=_delimiter(spec) if spec["format"] in ("csv", "tsv") else ",",
         null_values=tuple("" if v is None else str(v) for v in null_values),
         extra_columns=spec.get("extra_columns", "reject"),
@@ -1084,33 +1092,81 @@ def convert_columns(df, ds, source, convert):
 # --- readers ----------------------------------------------------------------------------------
 
 
-def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source):
+def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, declared=(), extra_columns="reject"):
     """The data records of a CSV/TSV object as lists of strings, by csv-core's rules: `"`
     quotes with `""` inside, CR, LF and CRLF end records, blank lines are skipped, a UTF-8 BOM
-    at the start is dropped, the first record is the header when the dataset has one."""
+    at the start is dropped, the first record is the header when the dataset has one.
+
+    With `header` by_name, `declared` is the dataset's ((name, required), ...): the header
+    places them (header_positions) and each record comes out as the declared columns in
+    declared order, None for an optional column the file lacks; records have as many fields
+    as the header. Otherwise records have `ncols` fields, as they are."""
     csv.field_size_limit(2**31 - 1)
     raw = storage.open(key, etag)
     try:
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="strict")
         reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
-        header_pending = header == "required"
+        header_pending = header in ("required", "by_name")
+        width, pick, blank_before = ncols, None, False
         try:
             for row in reader:
                 if not row:
+                    blank_before = True
                     continue
                 if header_pending:
                     header_pending = False
+                    if header == "by_name":
+                        # utf-8-sig drops a BOM at the very start; csv-core drops it from the
+                        # first record even after blank lines.
+                        if blank_before and row[0].startswith("\ufeff"):
+                            row[0] = row[0][1:]
+                        pick = header_positions(row, declared, extra_columns, source, reader.line_num)
+                        width = len(row)
                     continue
-                if len(row) != ncols:
+                if len(row) != width:
                     raise JobError(
-                        f"lakeline curate: {source}: the record ending on line {reader.line_num} has {len(row)} fields, expected {ncols} (validation accepted the file: report this)"
+                        f"lakeline curate: {source}: the record ending on line {reader.line_num} has {len(row)} fields, expected {width} (validation accepted the file: report this)"
                     )
-                yield row
+                yield row if pick is None else [None if i is None else row[i] for i in pick]
+            if header_pending and header == "by_name":
+                message = f"lakeline curate: {source}: no header line: the file has no records (validation accepted the file: report this)"
+                raise JobError(message)
         except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as e:
             raise JobError(f"lakeline curate: {source}: cannot read the file near line {reader.line_num}: {e}") from e
     finally:
         raw.close()
+
+
+def header_positions(header, declared, extra_columns, source, line):
+    """For `header: by_name`: where each declared column is in a record, by the header
+    `header` (its names trimmed of whitespace, compared exactly): the index per declared
+    column, None for an optional one the header lacks. A name given twice, a required column
+    missing, or (with extra_columns reject) a name not declared fails the file; with
+    extra_columns allow, undeclared columns are skipped."""
+    names = [h.strip(RUST_WHITESPACE) for h in header]
+    problem = None
+    position = {}
+    twice = []
+    for i, n in enumerate(names):
+        if n in position and n not in twice:
+            twice.append(n)
+        position.setdefault(n, i)
+    known = {name for name, _ in declared}
+    missing = [name for name, required in declared if required and name not in position]
+    extra = [n for n in names if n not in known]
+    if twice:
+        problem = f"names {', '.join(map(shorten, twice))} more than once"
+    elif missing:
+        problem = f"lacks the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    elif extra and extra_columns != "allow":
+        problem = f"has the undeclared column{'s' if len(extra) > 1 else ''} {', '.join(map(shorten, extra[:5]))} (extra_columns: reject)"
+    if problem:
+        # (Built apart from the raise: a task's traceback quotes the raising line, and the
+        # driver takes the first "lakeline curate: ..." it finds for the message.)
+        message = f"lakeline curate: {source}: the header on line {line} {problem} (validation accepted the file: report this)"
+        raise JobError(message)
+    return [position.get(name) for name, _ in declared]
 
 
 def _null_mapper(null_values):
@@ -1160,7 +1216,8 @@ def read_delimited(spark, ds, storage, key, etag, source, transfer="auto"):
 
     names = [c.name for c in ds.columns]
     schema = T.StructType([T.StructField(n, T.StringType(), True) for n in names])
-    args = (storage, key, etag, ds.is_gzip(key), ds.delimiter, ds.header, len(names), source)
+    declared = tuple((c.name, c.required) for c in ds.columns)
+    args = (storage, key, etag, ds.is_gzip(key), ds.delimiter, ds.header, len(names), source, declared, ds.extra_columns)
     null_values = ds.null_values
     use_arrow = transfer == "arrow" or (transfer == "auto" and arrow_available())
     if use_arrow:
