@@ -151,6 +151,11 @@ enum RegistryCmd {
         /// live under it (the functions check the same with LAKELINE_ARTIFACT_PREFIX).
         #[arg(long)]
         artifact_prefix: Option<String>,
+        /// Also compare each dataset's columns with its table (offline without one): prints
+        /// the schema changes `registry push` would make (add, drop, rename, widen, reorder),
+        /// and exits 2 on one it would refuse (a type change other than a promotion).
+        #[command(flatten)]
+        tables: lakeline_cli::table::TargetArgs,
     },
     /// Validate, create or evolve every dataset's Iceberg table to it, then publish: a
     /// versioned copy (`<dir>/versions/<time>-<sha12>.yaml`) and the live key the functions
@@ -205,8 +210,15 @@ fn main() -> ExitCode {
             RegistryCmd::Check {
                 file,
                 artifact_prefix,
-            } => registry_check(&file, artifact_prefix.as_deref(), &placeholder_vars())
-                .map(|(_, _)| ExitCode::SUCCESS),
+                tables,
+            } => registry_check(&file, artifact_prefix.as_deref(), &placeholder_vars()).and_then(
+                |(reg, _)| {
+                    if tables.is_none() {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    runtime().block_on(registry_plan(&reg, &tables))
+                },
+            ),
             RegistryCmd::Push {
                 file,
                 to,
@@ -334,6 +346,45 @@ fn registry_check(
         reg.content_hash()
     );
     Ok((reg, text))
+}
+
+/// `registry check` against tables: each dataset's planned schema changes, or why one is
+/// refused (exit 2).
+async fn registry_plan(
+    reg: &Registry,
+    target: &lakeline_cli::table::TargetArgs,
+) -> anyhow::Result<ExitCode> {
+    let conf = lakeline_aws::sdk_config().await;
+    let target = target
+        .target_if_any(Some(&conf))
+        .await?
+        .context("no table target")?;
+    let tables = lakeline_table::Tables::open_with(Some(&conf), &target).await?;
+    let mut refused = 0;
+    for (name, ds) in reg.datasets.iter() {
+        match lakeline_table::sync::plan_sync(&tables, name, ds).await {
+            Ok(None) => println!("table {}: would be created", tables.ident(name)),
+            Ok(Some(changes)) if changes.is_empty() => {
+                println!("table {}: matches", tables.ident(name))
+            }
+            Ok(Some(changes)) => {
+                println!("table {}: `registry push` would:", tables.ident(name));
+                for c in changes {
+                    println!("  - {c}");
+                }
+            }
+            Err(lakeline_table::Error::Schema(why)) => {
+                refused += 1;
+                println!("table {}: REFUSED: {why}", tables.ident(name));
+            }
+            Err(e) => return Err(e).with_context(|| format!("dataset {name}")),
+        }
+    }
+    Ok(if refused > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn registry_push(

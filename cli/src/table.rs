@@ -33,6 +33,11 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// Whether no target is named.
+    pub fn is_none(&self) -> bool {
+        self.warehouse.is_none() && self.catalog.is_none() && self.stack.is_none()
+    }
+
     /// The stack named with `--stack`.
     pub fn stack(&self) -> Option<&str> {
         self.stack.as_deref()

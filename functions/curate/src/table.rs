@@ -19,7 +19,7 @@ use lakeline_core::curate::{Curated, TableShape};
 use lakeline_core::registry::{Dataset, DatasetName};
 use lakeline_core::table::Lineage;
 use lakeline_table::commit::{already_committed, Delivery, Outcome};
-use lakeline_table::schema::field_ids;
+use lakeline_table::schema::write_ids;
 use lakeline_table::write::{commit_written, data_file_uri, Written};
 use lakeline_table::Tables;
 use serde_json::{json, Value};
@@ -114,8 +114,8 @@ pub(crate) async fn prepare(
         version,
         date,
     };
-    let shape = TableShape::new(ds, &field_ids(table.metadata().current_schema()), &lineage)
-        .map_err(CurateError::Config)?;
+    let shape =
+        TableShape::new(ds, &write_ids(table.metadata()), &lineage).map_err(CurateError::Config)?;
     let uri = data_file_uri(&table, date);
     let target = s3_target(&table, &uri)?;
     Ok(Prepared::Write(Box::new(ToWrite {

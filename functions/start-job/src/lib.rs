@@ -336,7 +336,7 @@ async fn table_arguments(
             lakeline_table::Error::Schema(m) => JobError::Config(m),
             e => JobError::Transient(e.to_string()),
         })?;
-    let fields = lakeline_table::schema::field_ids(table.metadata().current_schema());
+    let fields = lakeline_table::schema::write_ids(table.metadata());
     let mut args = vec![(
         "--lakeline_table_fields".to_string(),
         serde_json::to_string(&fields).map_err(|e| JobError::Config(e.to_string()))?,

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::commit::{already_committed, Delivery, Outcome};
 use crate::datafile;
-use crate::schema::field_ids;
-use crate::sync::sync_table;
+use crate::schema::write_ids;
+use crate::sync::table_for_append;
 use crate::write::{check_staged, commit_written, data_file_uri, Written};
 use crate::{Error, Tables};
 
@@ -114,7 +114,7 @@ pub async fn append_file(
         Some(v) => v.to_string(),
         None => sha256_of(a.file)?,
     };
-    let (table, _) = sync_table(tables, name, ds).await?;
+    let table = table_for_append(tables, name, ds).await?;
     let delivery = Delivery {
         source: a.key.to_string(),
         version: version.clone(),
@@ -134,8 +134,8 @@ pub async fn append_file(
         version: version.clone(),
         date,
     };
-    let shape = TableShape::new(ds, &field_ids(table.metadata().current_schema()), &lineage)
-        .map_err(Error::Schema)?;
+    let shape =
+        TableShape::new(ds, &write_ids(table.metadata()), &lineage).map_err(Error::Schema)?;
     let place = data_file_location(&table, date)?;
     let path = place.local_path().to_path_buf();
     let prov = Provenance {
@@ -390,7 +390,7 @@ pub async fn add_files(
                 )))
             }
         };
-    let (table, _) = sync_table(tables, name, ds).await?;
+    let table = table_for_append(tables, name, ds).await?;
     let delivery = Delivery {
         source: a.key.to_string(),
         version: a.version.to_string(),

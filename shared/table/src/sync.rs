@@ -24,6 +24,8 @@ pub enum Synced {
     Evolved {
         /// The new current schema id.
         schema_id: i32,
+        /// What changed, in words ([`crate::schema::Change`]).
+        changes: Vec<String>,
     },
     /// It already matched the registry.
     Unchanged,
@@ -56,7 +58,9 @@ pub async fn sync_table(
     let ident = tables.ident(name);
     for attempt in 1..=MAX_ATTEMPTS {
         let Some(table) = tables.load(&ident).await? else {
-            let schema = evolve(ds, None)?.expect("a new table always has a schema");
+            let schema = evolve(ds, None)?
+                .expect("a new table always has a schema")
+                .schema;
             let mut creation = TableCreation::builder()
                 .name(ident.name().to_string())
                 .partition_spec(partition_spec(ds, &schema)?)
@@ -74,20 +78,21 @@ pub async fn sync_table(
             }
         };
         let md = table.metadata();
-        let Some(schema) = evolve(ds, Some((md.current_schema(), md.last_column_id())))? else {
+        let Some(evolution) = evolve(ds, Some((md.current_schema(), md.last_column_id())))? else {
             return Ok((table, Synced::Unchanged));
         };
+        let changes: Vec<String> = evolution.changes.iter().map(ToString::to_string).collect();
         let base = table.metadata_location_result()?.to_string();
         let new_md = md
             .clone()
             .into_builder(Some(base.clone()))
-            .add_current_schema(schema)?
+            .add_current_schema(evolution.schema)?
             .build()?
             .metadata;
         if publish_metadata(tables, &table, &base, &new_md).await? {
             let table = tables.load_table(&ident).await?;
             let schema_id = table.metadata().current_schema_id();
-            return Ok((table, Synced::Evolved { schema_id }));
+            return Ok((table, Synced::Evolved { schema_id, changes }));
         }
         backoff(attempt).await;
     }
@@ -95,6 +100,41 @@ pub async fn sync_table(
         table: ident.to_string(),
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// What [`sync_table`] would do to the table of `name` for `ds`, without doing it: `None` when
+/// the table does not exist (it would be created), else the schema changes (empty: none). A
+/// change lakeline refuses is the `Err`, naming the column ([`crate::schema::evolve`]).
+pub async fn plan_sync(
+    tables: &Tables,
+    name: &DatasetName,
+    ds: &Dataset,
+) -> Result<Option<Vec<crate::schema::Change>>, Error> {
+    let Some(table) = tables.load(&tables.ident(name)).await? else {
+        return Ok(None);
+    };
+    let md = table.metadata();
+    Ok(Some(
+        evolve(ds, Some((md.current_schema(), md.last_column_id())))?
+            .map(|e| e.changes)
+            .unwrap_or_default(),
+    ))
+}
+
+/// The table of `name` for a command-line writer: created when missing, as it is when files
+/// written under `ds` fit it ([`crate::schema::fits`]: a registry the table has evolved past
+/// still commits, mapped by field id, and never evolves the table back), else evolved to `ds`.
+pub async fn table_for_append(
+    tables: &Tables,
+    name: &DatasetName,
+    ds: &Dataset,
+) -> Result<Table, Error> {
+    if let Some(table) = tables.load(&tables.ident(name)).await? {
+        if crate::schema::fits(ds, table.metadata()).is_ok() {
+            return Ok(table);
+        }
+    }
+    Ok(sync_table(tables, name, ds).await?.0)
 }
 
 /// [`sync_table`], then the table's managed compaction set to match the registry's
@@ -132,7 +172,7 @@ pub async fn table_to_write(
             tables.label()
         )));
     };
-    if let Err(why) = crate::schema::fits(ds, table.metadata().current_schema()) {
+    if let Err(why) = crate::schema::fits(ds, table.metadata()) {
         return Err(Error::Schema(format!(
             "dataset {name}: table {ident} does not match the registry ({why}): {fix}"
         )));

@@ -10,7 +10,7 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use crate::commit::{commit_delivery, Delivery, Outcome};
 use crate::datafile::{self, FileFacts};
-use crate::schema::field_ids;
+use crate::schema::write_ids;
 use crate::{Error, Tables};
 use lakeline_core::registry::Dataset;
 
@@ -100,6 +100,9 @@ pub fn check_staged(
     use iceberg::spec::Datum;
     use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
     let schema = table.metadata().current_schema();
+    // Names as any schema of the table gave them: a file written before a rename names the
+    // column as it was then, and one written before a drop may still carry the column.
+    let ids_of = write_ids(table.metadata());
     let mut ids = std::collections::HashSet::new();
     for col in meta.file_metadata().schema_descr().columns() {
         let info = col.self_type().get_basic_info();
@@ -109,26 +112,25 @@ pub fn check_staged(
                 "{shown}: column {name:?} has no Iceberg field id: write it with the table's ids (Spark: field metadata parquet.field.id)"
             )));
         }
-        match schema.field_by_id(info.id()) {
-            Some(f) if f.name == name => {
-                ids.insert(info.id());
+        let id = info.id();
+        match schema.field_by_id(id) {
+            Some(f) if f.name == name || ids_of.get(name) == Some(&id) => {
+                ids.insert(id);
             }
-            Some(f) => {
-                return Err(Error::Schema(format!(
-                "{shown}: column {name:?} carries field id {}, which is the table's column {:?}",
-                info.id(),
+            Some(f) => return Err(Error::Schema(format!(
+                "{shown}: column {name:?} carries field id {id}, which is the table's column {:?}",
                 f.name
-            )))
+            ))),
+            None if ids_of.get(name) == Some(&id) => {
+                ids.insert(id);
             }
             None => {
                 return Err(Error::Schema(format!(
-                    "{shown}: column {name:?} carries field id {}, which the table does not have",
-                    info.id()
+                    "{shown}: column {name:?} carries field id {id}, which the table does not have"
                 )))
             }
         }
     }
-    let ids_of = field_ids(schema);
     let mut needed: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
     needed.extend([SOURCE_COLUMN, VERSION_COLUMN]);
     if d.date.is_some() {

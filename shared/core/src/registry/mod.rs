@@ -380,6 +380,9 @@ pub struct Column {
     /// Data-quality rules beyond the type (`allowed`, `min`, `max`, `pattern`, `length`,
     /// `unique`), checked on every non-null value.
     pub rules: crate::rules::ColumnRules,
+    /// `renamed_from: old`: the column the dataset's table knows as `old`, renamed; its field
+    /// id, and so its values, are kept ([`Column::renamed_from`] is read by `registry push`).
+    pub renamed_from: Option<String>,
     /// The rules as written, kept so the registry serialises (and hashes) as written.
     spec: crate::rules::RuleSpec,
 }
@@ -417,6 +420,9 @@ pub struct ColumnSpec {
     /// `unique: true`: no two non-null values alike in one file.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unique: bool,
+    /// See [`Column::renamed_from`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 impl TryFrom<ColumnSpec> for Column {
@@ -432,12 +438,19 @@ impl TryFrom<ColumnSpec> for Column {
         };
         let rules = crate::rules::resolve(c.ty, &spec)
             .map_err(|e| format!("column {:?} ({}): {e}", c.name, c.ty.as_str()))?;
+        if c.renamed_from.as_deref() == Some(c.name.as_str()) {
+            return Err(format!(
+                "column {:?}: renamed_from names the column itself",
+                c.name
+            ));
+        }
         Ok(Column {
             name: c.name,
             ty: c.ty,
             required: c.required,
             sensitive: c.sensitive,
             rules,
+            renamed_from: c.renamed_from,
             spec,
         })
     }
@@ -456,6 +469,7 @@ impl From<Column> for ColumnSpec {
             pattern: c.spec.pattern,
             length: c.spec.length,
             unique: c.spec.unique,
+            renamed_from: c.renamed_from,
         }
     }
 }
@@ -494,6 +508,22 @@ impl TryFrom<Vec<Column>> for Columns {
                     "columns[{i}]: duplicate column name {:?} (also columns[{j}])",
                     c.name
                 ));
+            }
+            if let Some(old) = &c.renamed_from {
+                if cols.iter().any(|o| o.name == *old) {
+                    return Err(format!(
+                        "columns[{i}]: {:?} is renamed_from {old:?}, which is still declared (a rename leaves one column)",
+                        c.name
+                    ));
+                }
+                if let Some(j) = cols[..i]
+                    .iter()
+                    .position(|o| o.renamed_from.as_ref() == Some(old))
+                {
+                    return Err(format!(
+                        "columns[{i}]: {old:?} is renamed twice (also by columns[{j}])"
+                    ));
+                }
             }
         }
         Ok(Columns(cols))
