@@ -963,10 +963,11 @@ JSON_DECIMAL_DIGITS = 15
 
 def _decimal_from_json_double(x, precision, scale, stage):
     """A JSON number with a fraction or exponent, `x` the double the JSON reader made of it,
-    as decimal(precision, scale): its shortest round-trip text (Python's `repr(x)`, an exponent
-    written out positionally: `12.5`, `1000.0` for 1e3, `0.0000001` for 1e-7,
-    `10000000000000000` for 1e16), refused when that text has more than 15 significant
-    digits (counted from the first non-zero digit to the end, trailing zeros included), and
+    as decimal(precision, scale): its shortest round-trip text as Rust's f64 Display writes it
+    (positional, no point for a whole number: `12.5`, `1000` for 1e3 and for 1000.0,
+    `0.0000001` for 1e-7, `10000000000000000` for 1e16), refused when that text has more than
+    15 significant digits (counted from the first non-zero digit to the end, trailing zeros
+    included), and
     otherwise held to the text rules (digits after the point <= scale, before it <= precision -
     scale). NaN and infinities are refused.
 
@@ -974,9 +975,8 @@ def _decimal_from_json_double(x, precision, scale, stage):
     shortest (before JDK 19), so: `%.14e` rounds x to 15 significant digits; when that reads
     back as x it is the one decimal of at most 15 digits that does (two such decimals are
     further apart than two doubles), i.e. the shortest text padded with zeros; when it does
-    not, the shortest text has more than 15 digits. The digit counts of repr's text follow
-    from the digits without their trailing zeros (k) and the exponent (E): repr writes
-    positionally for -4 <= E <= 15, with at least one digit after the point."""
+    not, the shortest text has more than 15 digits. The digit counts of that text follow from
+    the digits without their trailing zeros (k) and the exponent (E)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -985,7 +985,7 @@ def _decimal_from_json_double(x, precision, scale, stage):
     k = stage(F.length(F.regexp_replace(F.concat(F.substring(body, 1, 1), F.substring(body, 3, 14)), "0+$", "")))
     e = stage(F.substring(body, 18, 8).cast("int"))
     zero = k == 0
-    after = F.when(zero, F.lit(1)).when(e < 0, k - 1 - e).when(e >= 16, F.lit(0)).otherwise(F.greatest(F.lit(1), k - 1 - e))
+    after = F.when(zero, F.lit(0)).when(e < 0, k - 1 - e).otherwise(F.greatest(F.lit(0), k - 1 - e))
     after = stage(after)
     before = F.when(zero, F.lit(0)).otherwise(F.greatest(F.lit(0), e + 1))
     significant = F.when(zero, F.lit(0)).when(e < 0, k).otherwise(before + after)
@@ -1092,7 +1092,8 @@ def convert_columns(df, ds, source, convert):
 # --- readers ----------------------------------------------------------------------------------
 
 
-def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, declared=(), extra_columns="reject"):
+def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, declared=(), extra_columns="reject",
+                   has_null=True):
     """The data records of a CSV/TSV object as lists of strings, by csv-core's rules: `"`
     quotes with `""` inside, CR, LF and CRLF end records, blank lines are skipped, a UTF-8 BOM
     at the start is dropped, the first record is the header when the dataset has one.
@@ -1121,7 +1122,7 @@ def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, dec
                         # first record even after blank lines.
                         if blank_before and row[0].startswith("\ufeff"):
                             row[0] = row[0][1:]
-                        pick = header_positions(row, declared, extra_columns, source, reader.line_num)
+                        pick = header_positions(row, declared, extra_columns, source, reader.line_num, has_null)
                         width = len(row)
                     continue
                 if len(row) != width:
@@ -1138,12 +1139,14 @@ def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, dec
         raw.close()
 
 
-def header_positions(header, declared, extra_columns, source, line):
+def header_positions(header, declared, extra_columns, source, line, has_null=True):
     """For `header: by_name`: where each declared column is in a record, by the header
     `header` (its names trimmed of whitespace, compared exactly): the index per declared
     column, None for an optional one the header lacks. A name given twice, a required column
     missing, or (with extra_columns reject) a name not declared fails the file; with
-    extra_columns allow, undeclared columns are skipped."""
+    extra_columns allow, undeclared columns are skipped. Without a null value (`null_values:
+    []`, `has_null` false) a missing optional column has nothing to hold either, and fails the
+    file as it does in lakeline_core's validation."""
     names = [h.strip(RUST_WHITESPACE) for h in header]
     problem = None
     position = {}
@@ -1153,7 +1156,7 @@ def header_positions(header, declared, extra_columns, source, line):
             twice.append(n)
         position.setdefault(n, i)
     known = {name for name, _ in declared}
-    missing = [name for name, required in declared if required and name not in position]
+    missing = [name for name, required in declared if (required or not has_null) and name not in position]
     extra = [n for n in names if n not in known]
     if twice:
         problem = f"names {', '.join(map(shorten, twice))} more than once"
@@ -1217,7 +1220,8 @@ def read_delimited(spark, ds, storage, key, etag, source, transfer="auto"):
     names = [c.name for c in ds.columns]
     schema = T.StructType([T.StructField(n, T.StringType(), True) for n in names])
     declared = tuple((c.name, c.required) for c in ds.columns)
-    args = (storage, key, etag, ds.is_gzip(key), ds.delimiter, ds.header, len(names), source, declared, ds.extra_columns)
+    args = (storage, key, etag, ds.is_gzip(key), ds.delimiter, ds.header, len(names), source, declared, ds.extra_columns,
+            bool(ds.null_values))
     null_values = ds.null_values
     use_arrow = transfer == "arrow" or (transfer == "auto" and arrow_available())
     if use_arrow:
@@ -1291,11 +1295,23 @@ def read_jsonl(spark, ds, path, source):
         dec = decimal_params(c.type)
         if dec is not None:
             number = F.col(f"__lakeline_jnum{decimals[c.name]}")
-            # A JSON integer's text is its digits (the reader writes them out exactly).
+            # A JSON integer's text is its digits (the reader writes them out exactly). One
+            # beyond i64 and u64 is a double to serde_json, of 20 digits or more: refused there
+            # as inexact, so here too.
             integer = stage(number.isNotNull() & raw.rlike(r"^-?[0-9]+\z"))
+            from decimal import Decimal
+
+            in_range = raw.cast(T.DecimalType(38, 0)).between(
+                F.lit(Decimal(-(2**63))).cast(T.DecimalType(38, 0)), F.lit(Decimal(2**64 - 1)).cast(T.DecimalType(38, 0))
+            )
             as_text = _decimal_from_text(*dec)(raw, stage)
             as_double = _decimal_from_json_double(number, *dec, stage)
-            return F.when(number.isNull() | integer, as_text).otherwise(as_double)
+            return (
+                F.when(number.isNull(), as_text)
+                .when(integer & in_range, as_text)
+                .when(integer, F.lit(None).cast(T.DecimalType(*dec)))
+                .otherwise(as_double)
+            )
         return text_conversion(c.type)(raw, stage) if c.type in ("date", "timestamp") else raw
 
     return convert_columns(df, ds, source, convert)

@@ -157,3 +157,7 @@ def test_header_positions():
         curate.header_positions(["id\x1f", "name"], declared, "allow", "s", 1)
     with pytest.raises(curate.JobError, match=r'names "id" more than once'):
         curate.header_positions(["id", "name", " id"], declared, "allow", "s", 1)
+    # Without a null value (`null_values: []`) a missing optional column cannot be null
+    # either: the file fails, as lakeline_core's validation refuses it.
+    with pytest.raises(curate.JobError, match="lacks the required columns amount, note"):
+        curate.header_positions(["id", "name"], declared, "reject", "s", 1, has_null=False)
