@@ -508,6 +508,11 @@ pub struct RuleSpec {
 /// Resolves a column's rule fields against its type. `Err` names the field and says why.
 pub fn resolve(ty: ColumnType, spec: &RuleSpec) -> Result<ColumnRules, String> {
     let t = ty.as_str();
+    if ty == ColumnType::Json && spec.unique {
+        return Err(
+            "unique: does not apply to json columns (their text is not a value to compare)".into(),
+        );
+    }
     let mut out = ColumnRules {
         unique: spec.unique,
         ..ColumnRules::default()
@@ -616,7 +621,7 @@ fn bound(ty: ColumnType, field: &str, v: &Scalar) -> Result<Bound, String> {
             decimal_scalar(v, precision, scale)
                 .map_err(|e| format!("{field}: {text}: {}", e.describe(ty)))?,
         )),
-        (ColumnType::String | ColumnType::Bool, _) => {
+        (ColumnType::String | ColumnType::Bool | ColumnType::Json, _) => {
             return Err(format!(
                 "{field}: applies to int, float, decimal, date and timestamp columns, not {} (use length or allowed)",
                 ty.as_str()

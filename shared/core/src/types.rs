@@ -33,6 +33,9 @@ pub enum ColumnType {
         /// Digits after the point, at most `precision`.
         scale: u8,
     },
+    /// A JSON object or array, kept as its JSON text (a nested field of a JSON Lines record,
+    /// or a CSV value holding JSON), checked to be JSON ([`is_json`]).
+    Json,
 }
 
 /// The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value (Parquet's and
@@ -71,6 +74,7 @@ impl std::str::FromStr for ColumnType {
             "bool" => ColumnType::Bool,
             "date" => ColumnType::Date,
             "timestamp" => ColumnType::Timestamp,
+            "json" => ColumnType::Json,
             _ => return decimal_type(s),
         })
     }
@@ -79,7 +83,7 @@ impl std::str::FromStr for ColumnType {
 /// `decimal(p,s)` (a space after the comma allowed) as its type.
 fn decimal_type(s: &str) -> Result<ColumnType, String> {
     let unknown = || {
-        format!("unknown type {s:?}: use string, int, float, bool, date, timestamp or decimal(p,s)")
+        format!("unknown type {s:?}: use string, int, float, bool, date, timestamp, decimal(p,s) or json")
     };
     let Some(args) = s.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')')) else {
         return Err(unknown());
@@ -114,6 +118,7 @@ impl ColumnType {
             ColumnType::Date => "date",
             ColumnType::Timestamp => "timestamp",
             ColumnType::Decimal { .. } => "decimal",
+            ColumnType::Json => "json",
         }
     }
 
@@ -125,6 +130,7 @@ impl ColumnType {
                 Err(e) => e.describe(self),
                 Ok(_) => format!("not a valid {self}"),
             },
+            ColumnType::Json => json_refusal(v),
             _ => format!("not a valid {self}"),
         }
     }
@@ -140,7 +146,29 @@ impl ColumnType {
             ColumnType::Date => is_date(v),
             ColumnType::Timestamp => is_timestamp(v),
             ColumnType::Decimal { precision, scale } => parse_decimal(v, precision, scale).is_ok(),
+            ColumnType::Json => is_json(v),
         }
+    }
+}
+
+/// Whether `v` is a JSON object or array (whitespace around it allowed): what a `json` column
+/// holds. A scalar is refused: a column of one type is declared as that type.
+pub fn is_json(v: &[u8]) -> bool {
+    matches!(
+        v.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    ) && serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok()
+}
+
+/// Why `v` is not a value of a `json` column.
+#[cold]
+fn json_refusal(v: &[u8]) -> String {
+    match v.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => match serde_json::from_slice::<serde::de::IgnoredAny>(v) {
+            Err(e) => format!("not valid JSON: {e}"),
+            Ok(_) => "not a valid json".into(),
+        },
+        _ => "not a valid json: a json column holds an object or an array".into(),
     }
 }
 
@@ -802,6 +830,15 @@ pub fn parse_date(v: &[u8]) -> Option<i32> {
 /// are dropped (truncated, as Spark and Arrow cast do). A leap second (`:60`) is the first
 /// second of the next minute: the instant a UTC clock without leap seconds shows.
 pub fn parse_timestamp(v: &[u8]) -> Option<i64> {
+    let (local, micros, offset) = timestamp_parts(v)?;
+    (local - offset.unwrap_or(0))
+        .checked_mul(1_000_000)?
+        .checked_add(micros)
+}
+
+/// A timestamp [`is_timestamp`] accepted as (seconds of its date and clock since 1970-01-01
+/// as written, microseconds, offset in seconds when it has one: `Z` is 0).
+fn timestamp_parts(v: &[u8]) -> Option<(i64, i64, Option<i64>)> {
     if v.len() < 16 || !matches!(v[10], b'T' | b't' | b' ') || v[13] != b':' {
         return None;
     }
@@ -824,7 +861,8 @@ pub fn parse_timestamp(v: &[u8]) -> Option<i64> {
         }
     }
     let offset_secs = match rest {
-        [] | [b'Z'] | [b'z'] => 0,
+        [] => None,
+        [b'Z'] | [b'z'] => Some(0),
         [sign @ (b'+' | b'-'), tz @ ..] => {
             let (hh, mm) = match tz.len() {
                 2 => (num(tz)?, 0),
@@ -833,18 +871,137 @@ pub fn parse_timestamp(v: &[u8]) -> Option<i64> {
                 _ => return None,
             };
             let s = i64::from(hh * 3600 + mm * 60);
-            if *sign == b'-' {
-                -s
-            } else {
-                s
-            }
+            Some(if *sign == b'-' { -s } else { s })
         }
         _ => return None,
     };
-    let local = days * 86_400 + h * 3600 + m * 60 + secs;
-    (local - offset_secs)
-        .checked_mul(1_000_000)?
-        .checked_add(micros)
+    Some((
+        days * 86_400 + h * 3600 + m * 60 + secs,
+        micros,
+        offset_secs,
+    ))
+}
+
+/// A dataset's `timezone`: the IANA zone in which its timestamps without an offset are local
+/// times. From the tz database bundled into the build (the same everywhere, no file read).
+#[derive(Clone, Debug)]
+pub struct Zone {
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Zone {
+    /// The zone of an IANA name (`Europe/Berlin`); `Err` says it is unknown.
+    pub fn new(name: &str) -> Result<Zone, String> {
+        let tz = jiff::tz::TimeZoneDatabase::bundled()
+            .get(name)
+            .map_err(|_| {
+                format!("unknown time zone {name:?}: use an IANA name such as Europe/Berlin or America/New_York")
+            })?;
+        Ok(Zone {
+            name: name.to_string(),
+            tz,
+        })
+    }
+
+    /// Its IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The UTC offset, in seconds, of the local time `local` (seconds since 1970-01-01 as
+    /// written); `Err` for a time the zone skips or repeats.
+    fn offset_of(&self, local: i64) -> Result<i64, LocalTimeError> {
+        use jiff::tz::AmbiguousOffset;
+        let civil = jiff::Timestamp::from_second(local)
+            .map_err(|_| LocalTimeError::OutOfRange)?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .datetime();
+        match self.tz.to_ambiguous_timestamp(civil).offset() {
+            AmbiguousOffset::Unambiguous { offset } => Ok(i64::from(offset.seconds())),
+            AmbiguousOffset::Gap { before, after } => Err(LocalTimeError::Gap {
+                before: before.to_string(),
+                after: after.to_string(),
+            }),
+            AmbiguousOffset::Fold { before, after } => Err(LocalTimeError::Fold {
+                before: before.to_string(),
+                after: after.to_string(),
+            }),
+        }
+    }
+}
+
+impl Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Zone, D::Error> {
+        let name = String::deserialize(d)?;
+        Zone::new(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a timestamp without an offset has no one instant in its dataset's zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalTimeError {
+    /// The clocks skip it (spring forward): from offset `before` to `after`.
+    Gap {
+        /// The offset before the transition.
+        before: String,
+        /// The offset after it.
+        after: String,
+    },
+    /// The clocks show it twice (fall back), at offsets `before` and `after`.
+    Fold {
+        /// The first offset.
+        before: String,
+        /// The second.
+        after: String,
+    },
+    /// Outside the range of dates the zone's rules cover.
+    OutOfRange,
+}
+
+impl LocalTimeError {
+    /// The report's message, for a value in `zone`.
+    pub fn describe(&self, zone: &Zone) -> String {
+        let z = zone.name();
+        match self {
+            LocalTimeError::Gap { before, after } => format!(
+                "this local time does not exist in {z}: the clocks jump from {before} to {after} over it (daylight saving); write the value with its offset"
+            ),
+            LocalTimeError::Fold { before, after } => format!(
+                "this local time happens twice in {z}, at {before} and at {after} (daylight saving); write the value with its offset"
+            ),
+            LocalTimeError::OutOfRange => format!("not a valid timestamp in {z}"),
+        }
+    }
+}
+
+/// [`parse_timestamp`], where a value without an offset is a local time in `zone` (UTC when
+/// `None`): the instant in microseconds, or why a local time has none (a daylight-saving gap
+/// or overlap is refused, never guessed). `Ok(None)`: not a timestamp at all.
+pub fn parse_timestamp_in(v: &[u8], zone: Option<&Zone>) -> Result<Option<i64>, LocalTimeError> {
+    let Some((local, micros, offset)) = timestamp_parts(v) else {
+        return Ok(None);
+    };
+    let offset = match (offset, zone) {
+        (Some(o), _) => o,
+        (None, None) => 0,
+        (None, Some(z)) => z.offset_of(local)?,
+    };
+    Ok((local - offset)
+        .checked_mul(1_000_000)
+        .and_then(|x| x.checked_add(micros)))
 }
 
 #[cfg(test)]
@@ -1368,5 +1525,52 @@ mod tests {
         ] {
             assert_eq!(decimal_text(v, s), want);
         }
+    }
+
+    #[test]
+    fn local_timestamps_are_read_in_the_zone_and_gaps_and_folds_refused() {
+        let berlin = Zone::new("Europe/Berlin").unwrap();
+        let ny = Zone::new("America/New_York").unwrap();
+        let at = |v: &str, z: Option<&Zone>| parse_timestamp_in(v.as_bytes(), z);
+        let utc = |v: &str| parse_timestamp(v.as_bytes()).unwrap();
+        let cases: &[(&str, &Zone, &str)] = &[
+            ("2026-01-15 10:00", &berlin, "2026-01-15T09:00:00Z"),
+            (
+                "2026-07-15T10:00:00.123456",
+                &berlin,
+                "2026-07-15T08:00:00.123456Z",
+            ),
+            // An offset or Z wins over the zone.
+            ("2026-07-15T10:00:00Z", &berlin, "2026-07-15T10:00:00Z"),
+            ("2026-07-15T10:00:00-05:00", &berlin, "2026-07-15T15:00:00Z"),
+            ("2026-03-08T01:59:59", &ny, "2026-03-08T06:59:59Z"),
+            ("2026-03-08T03:00:00", &ny, "2026-03-08T07:00:00Z"),
+        ];
+        for (v, z, want) in cases {
+            assert_eq!(at(v, Some(z)), Ok(Some(utc(want))), "{v} in {}", z.name());
+        }
+        // Without a zone, UTC, as before.
+        assert_eq!(
+            at("2026-01-15 10:00", None),
+            Ok(Some(utc("2026-01-15T10:00:00Z")))
+        );
+        let gap = at("2026-03-29T02:30:00", Some(&berlin)).unwrap_err();
+        assert_eq!(
+            gap.describe(&berlin),
+            "this local time does not exist in Europe/Berlin: the clocks jump from +01 to +02 over it (daylight saving); write the value with its offset"
+        );
+        let fold = at("2026-10-25 02:30", Some(&berlin)).unwrap_err();
+        assert!(matches!(fold, LocalTimeError::Fold { .. }), "{fold:?}");
+        assert!(fold
+            .describe(&berlin)
+            .contains("happens twice in Europe/Berlin"));
+        assert!(at("2026-03-08T02:30", Some(&ny)).is_err());
+        assert!(at("2026-11-01T01:30", Some(&ny)).is_err());
+        // With an offset, the same wall times are fine.
+        assert!(at("2026-10-25T02:30+01:00", Some(&berlin)).is_ok_and(|t| t.is_some()));
+        assert_eq!(
+            Zone::new("Europe/Atlantis").unwrap_err(),
+            "unknown time zone \"Europe/Atlantis\": use an IANA name such as Europe/Berlin or America/New_York"
+        );
     }
 }

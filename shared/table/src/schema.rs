@@ -30,6 +30,8 @@ pub fn iceberg_type(ty: ColumnType) -> PrimitiveType {
         ColumnType::Bool => PrimitiveType::Boolean,
         ColumnType::Date => PrimitiveType::Date,
         ColumnType::Timestamp => PrimitiveType::Timestamptz,
+        // Iceberg v2 has no JSON type: the text, as Athena and Spark read JSON columns.
+        ColumnType::Json => PrimitiveType::String,
         ColumnType::Decimal { precision, scale } => PrimitiveType::Decimal {
             precision: precision.into(),
             scale: scale.into(),

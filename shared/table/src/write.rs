@@ -117,10 +117,12 @@ pub fn check_staged(
             Some(f) if f.name == name || ids_of.get(name) == Some(&id) => {
                 ids.insert(id);
             }
-            Some(f) => return Err(Error::Schema(format!(
+            Some(f) => {
+                return Err(Error::Schema(format!(
                 "{shown}: column {name:?} carries field id {id}, which is the table's column {:?}",
                 f.name
-            ))),
+            )))
+            }
             None if ids_of.get(name) == Some(&id) => {
                 ids.insert(id);
             }

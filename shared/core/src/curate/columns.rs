@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::registry::Dataset;
 use crate::types::{
-    json_decimal, parse_bool, parse_date, parse_decimal, parse_float, parse_int, parse_timestamp,
-    ColumnType,
+    json_decimal, parse_bool, parse_date, parse_decimal, parse_float, parse_int,
+    parse_timestamp_in, ColumnType, Zone,
 };
 
 /// The timezone curated timestamps are stored in: instants, normalised to UTC (written as an
@@ -35,6 +35,7 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
         ColumnType::Date => DataType::Date32,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
+        ColumnType::Json => DataType::Utf8,
     }
 }
 
@@ -61,6 +62,9 @@ enum Builder {
     Ts(TimestampMicrosecondBuilder),
     /// Unscaled values, with the column's precision and scale.
     Dec(Decimal128Builder, u8, u8),
+    /// JSON text: a CSV value as written, a JSON Lines field as compact JSON (its keys in
+    /// their order).
+    Json(BinaryBuilder),
 }
 
 /// A value that validation accepted but curation cannot convert: a disagreement between the
@@ -79,6 +83,8 @@ pub struct Columns {
     types: Vec<ColumnType>,
     builders: Vec<Builder>,
     rows: usize,
+    /// The dataset's `timezone`, for timestamps without an offset.
+    zone: Option<Zone>,
 }
 
 impl Columns {
@@ -91,6 +97,7 @@ impl Columns {
             types,
             builders,
             rows: 0,
+            zone: ds.timezone.clone(),
         }
     }
 
@@ -119,7 +126,7 @@ impl Columns {
         for i in 0..self.builders.len() {
             let v = value(i);
             let ok = match (&mut self.builders[i], v) {
-                (Builder::Str(b), Some(v)) => {
+                (Builder::Str(b) | Builder::Json(b), Some(v)) => {
                     b.append_value(v);
                     true
                 }
@@ -127,9 +134,11 @@ impl Columns {
                 (Builder::Float(b), Some(v)) => parse_float(v).map(|x| b.append_value(x)).is_some(),
                 (Builder::Bool(b), Some(v)) => parse_bool(v).map(|x| b.append_value(x)).is_some(),
                 (Builder::Date(b), Some(v)) => parse_date(v).map(|x| b.append_value(x)).is_some(),
-                (Builder::Ts(b), Some(v)) => {
-                    parse_timestamp(v).map(|x| b.append_value(x)).is_some()
-                }
+                (Builder::Ts(b), Some(v)) => parse_timestamp_in(v, self.zone.as_ref())
+                    .ok()
+                    .flatten()
+                    .map(|x| b.append_value(x))
+                    .is_some(),
                 (Builder::Dec(b, p, s), Some(v)) => {
                     parse_decimal(v, *p, *s).map(|x| b.append_value(x)).is_ok()
                 }
@@ -173,11 +182,19 @@ impl Columns {
                 (Builder::Date(b), Some(Value::String(s))) => parse_date(s.as_bytes())
                     .map(|x| b.append_value(x))
                     .is_some(),
-                (Builder::Ts(b), Some(Value::String(s))) => parse_timestamp(s.as_bytes())
-                    .map(|x| b.append_value(x))
-                    .is_some(),
+                (Builder::Ts(b), Some(Value::String(s))) => {
+                    parse_timestamp_in(s.as_bytes(), self.zone.as_ref())
+                        .ok()
+                        .flatten()
+                        .map(|x| b.append_value(x))
+                        .is_some()
+                }
                 (Builder::Dec(b, p, s), Some(v)) => {
                     json_decimal(v, *p, *s).map(|x| b.append_value(x)).is_ok()
+                }
+                (Builder::Json(b), Some(v @ (Value::Object(_) | Value::Array(_)))) => {
+                    b.append_value(v.to_string());
+                    true
                 }
                 _ => false,
             };
@@ -206,7 +223,9 @@ impl Columns {
                 Ok(match b {
                     Builder::Int(b) => Arc::new(b.finish()),
                     Builder::Float(b) => Arc::new(b.finish()),
-                    Builder::Str(b) => Arc::new(StringArray::try_from_binary(b.finish())?),
+                    Builder::Str(b) | Builder::Json(b) => {
+                        Arc::new(StringArray::try_from_binary(b.finish())?)
+                    }
                     Builder::Bool(b) => Arc::new(b.finish()),
                     Builder::Date(b) => Arc::new(b.finish()),
                     Builder::Ts(b) => Arc::new(b.finish().with_timezone(UTC)),
@@ -232,6 +251,7 @@ fn new_builder(ty: ColumnType, n: usize) -> Builder {
         ColumnType::Decimal { precision, scale } => {
             Builder::Dec(Decimal128Builder::with_capacity(n), precision, scale)
         }
+        ColumnType::Json => Builder::Json(BinaryBuilder::with_capacity(n, n * 32)),
     }
 }
 
@@ -244,6 +264,7 @@ fn append_null(b: &mut Builder) {
         Builder::Date(b) => b.append_null(),
         Builder::Ts(b) => b.append_null(),
         Builder::Dec(b, ..) => b.append_null(),
+        Builder::Json(b) => b.append_null(),
     }
 }
 

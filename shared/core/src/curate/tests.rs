@@ -502,3 +502,91 @@ fn by_name_files_are_curated_in_declared_order_by_name() {
         .collect();
     assert_eq!(amounts, [Some(150), None]);
 }
+
+#[test]
+fn a_timezone_makes_offsetless_timestamps_local_and_refuses_dst_gaps() {
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    timezone: Europe/Berlin\n    columns:\n      - {name: id, type: int}\n      - {name: at, type: timestamp, min: \"2026-01-01 00:00\"}\n");
+    let data = "id,at\n1,2026-01-15 10:00\n2,2026-07-15T10:00:00Z\n3,2026-01-01T00:00:00\n";
+    let (_, bytes) = curate(&reg, "raw/t/z.csv", data.as_bytes()).unwrap();
+    let (b, _) = read_back(bytes);
+    let at = b.column(1).as_primitive::<TimestampMicrosecondType>();
+    let utc = |v: &str| crate::types::parse_timestamp(v.as_bytes()).unwrap();
+    assert_eq!(
+        at.values().to_vec(),
+        [
+            utc("2026-01-15T09:00Z"),
+            utc("2026-07-15T10:00Z"),
+            utc("2025-12-31T23:00Z")
+        ]
+    );
+    // The bound is local too: 2026-01-01 00:00 in Berlin, so 23:30Z the day before is in,
+    // 22:59Z is not.
+    let err = curate(&reg, "raw/t/y.csv", b"id,at\n1,2025-12-31T22:59:00Z\n").unwrap_err();
+    assert!(err.to_string().contains("below the minimum"), "{err}");
+    curate(&reg, "raw/t/x.csv", b"id,at\n1,2025-12-31T23:30:00Z\n").unwrap();
+    let err = curate(&reg, "raw/t/w.csv", b"id,at\n1,2026-03-29 02:30\n").unwrap_err();
+    assert!(
+        err.to_string().contains("does not exist in Europe/Berlin"),
+        "{err}"
+    );
+    let json = registry("  t:\n    key_pattern: raw/t/{file}\n    format: jsonl\n    timezone: Europe/Berlin\n    columns:\n      - {name: at, type: timestamp}\n");
+    let err = curate(&json, "raw/t/v.jsonl", b"{\"at\": \"2026-10-25 02:30\"}\n").unwrap_err();
+    assert!(
+        err.to_string().contains("happens twice in Europe/Berlin"),
+        "{err}"
+    );
+    let (_, bytes) = curate(&json, "raw/t/u.jsonl", b"{\"at\": \"2026-07-15 10:00\"}\n").unwrap();
+    let (b, _) = read_back(bytes);
+    let at = b.column(0).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(at.value(0), utc("2026-07-15T08:00Z"));
+    let bad = crate::registry::Registry::from_yaml("version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    timezone: Mars/Olympus\n    columns: [{name: a, type: int}]\n", "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("unknown time zone \"Mars/Olympus\""), "{bad}");
+}
+
+#[test]
+fn json_columns_keep_objects_and_arrays_as_json_text() {
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: jsonl\n    columns:\n      - {name: id, type: int}\n      - {name: attrs, type: json}\n");
+    let data = "{\"id\": 1, \"attrs\": {\"b\": [1, 2.5, null], \"a\": {\"x\": \"é\"}}}\n{\"id\": 2, \"attrs\": []}\n{\"id\": 3}\n";
+    let (c, bytes) = curate(&reg, "raw/t/j.jsonl", data.as_bytes()).unwrap();
+    assert_eq!(c.rows, 3);
+    let (b, _) = read_back(bytes);
+    // Compact, the keys in their order (not sorted).
+    assert_eq!(
+        strings(&b, 1),
+        [
+            Some("{\"b\":[1,2.5,null],\"a\":{\"x\":\"é\"}}".to_string()),
+            Some("[]".to_string()),
+            None
+        ]
+    );
+    for (line, why) in [
+        ("{\"id\": 4, \"attrs\": \"text\"}\n", "not a valid json (found a string)"),
+        ("{\"id\": 4, \"attrs\": 5}\n", "not a valid json (found a number)"),
+    ] {
+        let err = curate(&reg, "raw/t/k.jsonl", line.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    let csv = registry("  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n      - {name: attrs, type: json}\n");
+    let text = "id,attrs\n1,\"{\"\"a\"\": [1, 2]}\"\n2,[ ]\n3,\n";
+    let (_, bytes) = curate(&csv, "raw/t/c.csv", text.as_bytes()).unwrap();
+    let (b, _) = read_back(bytes);
+    // A CSV value is kept as written.
+    assert_eq!(
+        strings(&b, 1),
+        [Some("{\"a\": [1, 2]}".to_string()), Some("[ ]".to_string()), None]
+    );
+    for (value, why) in [
+        ("\"{\"\"a\"\": }\"", "not valid JSON: expected value at line 1 column 7"),
+        ("42", "not a valid json: a json column holds an object or an array"),
+        ("\"[1,]\"", "not valid JSON"),
+    ] {
+        let err = curate(&csv, "raw/t/d.csv", format!("id,attrs\n1,{value}\n").as_bytes()).unwrap_err();
+        assert!(err.to_string().contains(why), "{value}: {err}");
+    }
+    let refused = crate::registry::Registry::from_yaml("version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns: [{name: a, type: json, unique: true}]\n", "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("unique: does not apply to json columns"), "{refused}");
+}

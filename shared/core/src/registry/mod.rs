@@ -171,6 +171,10 @@ pub struct Dataset {
     /// CSV only: the field delimiter (TSV is always a tab).
     #[serde(default)]
     pub delimiter: Option<Delimiter>,
+    /// `timezone: Europe/Berlin`: timestamps without an offset are local times there (a
+    /// daylight-saving gap or overlap is a problem); without it they are UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<crate::types::Zone>,
     /// Values that mean "no value" in CSV/TSV (default: the empty field).
     #[serde(default = "default_null_values")]
     pub null_values: Vec<String>,
@@ -245,10 +249,51 @@ impl Dataset {
         }
     }
 
+    /// Why `v`, a non-null text value of `col`, is not a value of its type in this dataset
+    /// (for a timestamp without an offset, in its `timezone`); `None`: it is.
+    pub fn refusal(&self, col: &Column, v: &[u8]) -> Option<String> {
+        if !col.ty.accepts(v) {
+            return Some(col.ty.refusal(v));
+        }
+        match (&self.timezone, col.ty) {
+            (Some(z), ColumnType::Timestamp) => crate::types::parse_timestamp_in(v, Some(z))
+                .err()
+                .map(|e| e.describe(z)),
+            _ => None,
+        }
+    }
+
     /// Distinct keys each uniqueness rule tracks per file.
     pub fn unique_key_limit(&self) -> u64 {
         self.max_unique_keys
             .unwrap_or(crate::rules::DEFAULT_MAX_UNIQUE_KEYS)
+    }
+
+    /// Timestamp bounds written without an offset, read again as local times of the
+    /// dataset's `timezone` (columns resolve their rules before the dataset's zone is known).
+    fn localize_bounds(&mut self) -> Result<(), (String, String)> {
+        let Some(zone) = self.timezone.clone() else {
+            return Ok(());
+        };
+        for (i, col) in self.columns.0.iter_mut().enumerate() {
+            if col.ty != ColumnType::Timestamp {
+                continue;
+            }
+            for (field, bound) in [("min", &mut col.rules.min), ("max", &mut col.rules.max)] {
+                let Some(b) = bound else { continue };
+                match crate::types::parse_timestamp_in(b.text.as_bytes(), Some(&zone)) {
+                    Ok(Some(t)) => b.value = crate::rules::Num::Timestamp(t),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err((
+                            format!("columns[{i}].{field}"),
+                            format!("{:?}: {}", b.text, e.describe(&zone)),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The delimiter byte for CSV/TSV.
@@ -875,8 +920,15 @@ impl Registry {
         reg.check_rules(origin)?;
         let mut reg = reg;
         let redact = reg.lake.redact_values;
-        for ds in reg.datasets.values_mut() {
+        for (name, ds) in reg.datasets.iter_mut() {
             ds.redact_values = redact;
+            ds.localize_bounds()
+                .map_err(|(field, message)| Error::Registry {
+                    origin: origin.to_string(),
+                    line: None,
+                    field: format!("datasets.{name}.{field}"),
+                    message,
+                })?;
         }
         Ok(reg)
     }

@@ -807,7 +807,7 @@ impl<'d> RecordCheck<'d> {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let check = ValueCheck::of(c, key_col == Some(i));
+                    let check = ValueCheck::of(c, key_col == Some(i), ds.timezone.as_ref());
                     (c.required, refuses_control(ds, c.ty), check)
                 })
                 .collect(),
@@ -925,7 +925,14 @@ impl<'d> RecordCheck<'d> {
                     None,
                     "required value is missing".into(),
                 )
-            } else if col.ty.accepts(v) {
+            } else if let Some(why) = self.ds.refusal(col, v) {
+                at(
+                    Some(col.name.clone()),
+                    ProblemCode::Type,
+                    Some(show_bytes(v, VALUE_SHOWN)),
+                    why,
+                )
+            } else {
                 if !(refuses_control(self.ds, col.ty) && has_control(v)) {
                     continue;
                 }
@@ -934,13 +941,6 @@ impl<'d> RecordCheck<'d> {
                     ProblemCode::ControlChar,
                     Some(show_bytes(v, VALUE_SHOWN)),
                     "control character in a string value (set allow_control_chars: true to accept them)".into(),
-                )
-            } else {
-                at(
-                    Some(col.name.clone()),
-                    ProblemCode::Type,
-                    Some(show_bytes(v, VALUE_SHOWN)),
-                    col.ty.refusal(v),
                 )
             };
             if problems.push(p) {

@@ -171,7 +171,21 @@ pub(super) fn check<S: RowSink>(
                         "control character in a string value (set allow_control_chars: true to accept them)".into(),
                     )
                 }
-                Some(v) if json_type_ok(col.ty, v) => continue,
+                Some(v) if json_type_ok(col.ty, v) => match (v, &ds.timezone) {
+                    // A local time the dataset's zone skips or repeats.
+                    (Value::String(s), Some(_)) if col.ty == ColumnType::Timestamp => {
+                        match ds.refusal(col, s.as_bytes()) {
+                            None => continue,
+                            Some(why) => at(
+                                ProblemCode::Type,
+                                Some(col.name.clone()),
+                                Some(shorten(s, VALUE_SHOWN)),
+                                why,
+                            ),
+                        }
+                    }
+                    _ => continue,
+                },
                 Some(v) if matches!(col.ty, ColumnType::Decimal { .. }) => at(
                     ProblemCode::Type,
                     Some(col.name.clone()),
@@ -244,6 +258,7 @@ fn json_type_ok(ty: ColumnType, v: &Value) -> bool {
         (ColumnType::Date, Value::String(s)) => is_date(s.as_bytes()),
         (ColumnType::Timestamp, Value::String(s)) => is_timestamp(s.as_bytes()),
         (ColumnType::Decimal { precision, scale }, v) => json_decimal(v, precision, scale).is_ok(),
+        (ColumnType::Json, Value::Object(_) | Value::Array(_)) => true,
         _ => false,
     }
 }

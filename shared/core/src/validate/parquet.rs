@@ -470,6 +470,11 @@ fn type_fits(ty: ColumnType, field: &Type) -> Result<(), String> {
                 || matches!(logical, Some(LogicalType::Decimal { .. }))
                 || converted == ConvertedType::DECIMAL
         }
+        ColumnType::Json => {
+            physical == Physical::BYTE_ARRAY
+                && (matches!(logical, Some(LogicalType::String | LogicalType::Json))
+                    || matches!(converted, ConvertedType::UTF8 | ConvertedType::JSON))
+        }
         ColumnType::Bool => physical == Physical::BOOLEAN,
         ColumnType::Date => {
             physical == Physical::INT32

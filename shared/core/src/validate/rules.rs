@@ -20,7 +20,7 @@ use crate::rules::{Allowed, ColumnRules, Num};
 use crate::text::{shorten, show_bytes};
 use crate::types::{
     decimal_text, digits_in_word, json_decimal, parse_bool, parse_date, parse_decimal, parse_float,
-    parse_int, parse_timestamp,
+    parse_int, parse_timestamp, parse_timestamp_in, Zone,
 };
 use crate::types::{is_bool, is_date, is_float, is_int, is_timestamp, load_word, ColumnType};
 
@@ -77,13 +77,17 @@ fn val(ty: ColumnType, raw: Raw<'_>) -> Option<Val<'_>> {
 }
 
 /// The value in the domain `min`/`max` compare in.
-fn num(ty: ColumnType, v: Val<'_>) -> Option<Num> {
+/// `zone`: the dataset's `timezone`, for timestamps without an offset.
+fn num(ty: ColumnType, v: Val<'_>, zone: Option<&Zone>) -> Option<Num> {
     match (ty, v) {
         (ColumnType::Int, Val::Int(i)) => Some(Num::Int(i)),
         (ColumnType::Float, Val::Float(x)) => Some(Num::Float(x)),
         (ColumnType::Float, Val::Int(i)) => Some(Num::Float(i as f64)),
         (ColumnType::Date, Val::Text(s)) => days(s.as_bytes()).map(Num::Date),
-        (ColumnType::Timestamp, Val::Text(s)) => parse_timestamp(s.as_bytes()).map(Num::Timestamp),
+        (ColumnType::Timestamp, Val::Text(s)) => parse_timestamp_in(s.as_bytes(), zone)
+            .ok()
+            .flatten()
+            .map(Num::Timestamp),
         (ColumnType::Decimal { .. }, Val::Dec(d)) => Some(Num::Decimal(d)),
         _ => None,
     }
@@ -137,6 +141,7 @@ fn broken(
     rules: &ColumnRules,
     v: Val<'_>,
     count_shown: bool,
+    zone: Option<&Zone>,
 ) -> Option<(ProblemCode, String)> {
     if let Some(a) = &rules.allowed {
         let ok = match (a, v) {
@@ -173,7 +178,7 @@ fn broken(
         }
     }
     if rules.min.is_some() || rules.max.is_some() {
-        if let Some(n) = num(col.ty, v) {
+        if let Some(n) = num(col.ty, v, zone) {
             if matches!(n, Num::Float(x) if x.is_nan()) {
                 // NaN is not in any range: it compares neither above nor below a bound.
                 let (code, b) = match (&rules.min, &rules.max) {
@@ -264,6 +269,8 @@ pub(super) enum ValueCheck<'d> {
     IsDate,
     /// See [`ValueCheck::IsInt`].
     IsTimestamp,
+    /// See [`ValueCheck::IsInt`].
+    IsJson,
     /// A string column's `length` (in characters), `allowed` and `pattern`.
     Text {
         len: Option<(u64, u64)>,
@@ -287,6 +294,9 @@ pub(super) enum ValueCheck<'d> {
     Date { lo: u128, hi: u128 },
     /// A timestamp column's `min`/`max`, in microseconds since the epoch.
     Timestamp { lo: i64, hi: i64 },
+    /// A timestamp column of a dataset with a `timezone` (values without an offset are local
+    /// times there, and one the zone skips or repeats is refused), with its bounds.
+    ZonedTimestamp { zone: &'d Zone, lo: i64, hi: i64 },
     /// A decimal column: its precision and scale, and `min`/`max` (unscaled) and `allowed`
     /// when it has them. Boxed: the rare variant would otherwise double every check's size.
     Decimal(Box<DecimalCheck<'d>>),
@@ -302,9 +312,22 @@ pub(super) struct DecimalCheck<'d> {
 }
 
 impl<'d> ValueCheck<'d> {
-    /// The check of `col`'s type and value rules; `key`: see [`ValueCheck::Int`].
-    pub(super) fn of(col: &'d Column, key: bool) -> ValueCheck<'d> {
+    /// The check of `col`'s type and value rules; `key`: see [`ValueCheck::Int`]; `zone`: the
+    /// dataset's `timezone`.
+    pub(super) fn of(col: &'d Column, key: bool, zone: Option<&'d Zone>) -> ValueCheck<'d> {
         let r = &col.rules;
+        if let (ColumnType::Timestamp, Some(zone)) = (col.ty, zone) {
+            let bound =
+                |b: &Option<crate::rules::Bound>, dflt: i64| match b.as_ref().map(|b| b.value) {
+                    Some(Num::Timestamp(t)) => t,
+                    _ => dflt,
+                };
+            return ValueCheck::ZonedTimestamp {
+                zone,
+                lo: bound(&r.min, i64::MIN),
+                hi: bound(&r.max, i64::MAX),
+            };
+        }
         let int_key = key && col.ty == ColumnType::Int;
         if !(r.has_value_rules() || int_key) {
             return match col.ty {
@@ -314,6 +337,7 @@ impl<'d> ValueCheck<'d> {
                 ColumnType::Float => ValueCheck::IsFloat,
                 ColumnType::Date => ValueCheck::IsDate,
                 ColumnType::Timestamp => ValueCheck::IsTimestamp,
+                ColumnType::Json => ValueCheck::IsJson,
                 ColumnType::Decimal { precision, scale } => {
                     ValueCheck::Decimal(Box::new(DecimalCheck {
                         precision,
@@ -397,8 +421,9 @@ impl<'d> ValueCheck<'d> {
                     },
                 }))
             }
-            // No rule applies to bools (refused at load).
+            // No rule applies to bools or json (refused at load).
             ColumnType::Bool => ValueCheck::Bool,
+            ColumnType::Json => ValueCheck::IsJson,
         }
     }
 
@@ -418,6 +443,7 @@ impl<'d> ValueCheck<'d> {
             ValueCheck::IsFloat => is_float(b),
             ValueCheck::IsDate => is_date(b),
             ValueCheck::IsTimestamp => is_timestamp(b),
+            ValueCheck::IsJson => crate::types::is_json(b),
             ValueCheck::Text { len, set, pattern } => {
                 len.is_none_or(|(lo, hi)| {
                     let n = if plain { b.len() as u64 } else { chars(b) };
@@ -452,6 +478,11 @@ impl<'d> ValueCheck<'d> {
                 is_date(b) && date_key(b).is_some_and(|k| lo <= k && k <= hi)
             }
             ValueCheck::Timestamp { lo, hi } => timestamp_in(b, lo, hi),
+            ValueCheck::ZonedTimestamp { zone, lo, hi } => {
+                is_timestamp(b)
+                    && parse_timestamp_in(b, Some(zone))
+                        .is_ok_and(|t| t.is_some_and(|t| lo <= t && t <= hi))
+            }
             ValueCheck::Decimal(ref d) => parse_decimal(b, d.precision, d.scale)
                 .is_ok_and(|x| d.lo <= x && x <= d.hi && d.set.is_none_or(|s| s.contains(&x))),
         }
@@ -615,7 +646,7 @@ impl<'d> RuleCheck<'d> {
             .collect();
         let fast = valued
             .iter()
-            .map(|&(i, _)| ValueCheck::of(&cols[i], false))
+            .map(|&(i, _)| ValueCheck::of(&cols[i], false, ds.timezone.as_ref()))
             .collect();
         let mut uniques: Vec<Unique> = (0..cols.len())
             .filter(|&i| cols[i].rules.unique)
@@ -691,7 +722,8 @@ impl<'d> RuleCheck<'d> {
             let Some(v) = val(col.ty, raw) else {
                 continue;
             };
-            if let Some((code, message)) = broken(col, &col.rules, v, count_shown) {
+            let zone = self.ds.timezone.as_ref();
+            if let Some((code, message)) = broken(col, &col.rules, v, count_shown, zone) {
                 bad = true;
                 if problems.push(at(
                     code,
@@ -782,7 +814,13 @@ impl<'d> RuleCheck<'d> {
                     _ => continue,
                 }
             } else {
-                match composite_key(&mut self.key, &u.cols, cols, &get) {
+                match composite_key(
+                    &mut self.key,
+                    &u.cols,
+                    cols,
+                    &get,
+                    self.ds.timezone.as_ref(),
+                ) {
                     Some(key) => u.seen.insert_bytes(key, pos),
                     None => continue,
                 }
@@ -807,10 +845,16 @@ fn composite_key<'b, 'v>(
     idx: &[usize],
     cols: &[Column],
     get: &impl Fn(usize) -> Option<Raw<'v>>,
+    zone: Option<&Zone>,
 ) -> Option<&'b [u8]> {
     buf.clear();
     for &i in idx {
-        encode(buf, cols[i].ty, get(i).and_then(|r| val(cols[i].ty, r))?);
+        encode(
+            buf,
+            cols[i].ty,
+            get(i).and_then(|r| val(cols[i].ty, r))?,
+            zone,
+        );
     }
     Some(buf)
 }
@@ -877,7 +921,7 @@ fn key_problem<'v>(
 /// Appends a key part: the value in its type's canonical form (so `007` and `7`, `1.0` and
 /// `1`, `2026-01-01T01:00+01:00` and `2026-01-01T00:00Z` are the same key, as they are once
 /// curated), strings length-prefixed so `("ab", "c")` and `("a", "bc")` differ.
-fn encode(out: &mut Vec<u8>, ty: ColumnType, v: Val<'_>) {
+fn encode(out: &mut Vec<u8>, ty: ColumnType, v: Val<'_>, zone: Option<&Zone>) {
     match (ty, v) {
         (_, Val::Int(i)) => out.extend_from_slice(&i.to_le_bytes()),
         (_, Val::Float(x)) => {
@@ -896,9 +940,9 @@ fn encode(out: &mut Vec<u8>, ty: ColumnType, v: Val<'_>) {
             Some(d) => out.extend_from_slice(&d.to_le_bytes()),
             None => text(out, s),
         },
-        (ColumnType::Timestamp, Val::Text(s)) => match parse_timestamp(s.as_bytes()) {
-            Some(t) => out.extend_from_slice(&t.to_le_bytes()),
-            None => text(out, s),
+        (ColumnType::Timestamp, Val::Text(s)) => match parse_timestamp_in(s.as_bytes(), zone) {
+            Ok(Some(t)) => out.extend_from_slice(&t.to_le_bytes()),
+            _ => text(out, s),
         },
         (_, Val::Text(s)) => text(out, s),
     }
