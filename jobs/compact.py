@@ -54,6 +54,7 @@ import math
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import io
@@ -122,6 +123,35 @@ def decimal_params(type_name):
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+@functools.lru_cache(maxsize=None)
+def _zone_names():
+    """The IANA zone names Python's zoneinfo knows (the system's tz database, else the tzdata
+    package), by their lowercase spelling."""
+    import zoneinfo
+
+    return {n.lower(): n for n in zoneinfo.available_timezones()}
+
+
+@functools.lru_cache(maxsize=None)
+def time_zone(name):
+    """The IANA zone `name` of a dataset's `timezone`, in the database's spelling
+    (`europe/berlin` -> `Europe/Berlin`: lakeline_core's registry (jiff) matches names without
+    regard to case; Java, which converts the values, needs the exact spelling). Checked by
+    loading it with zoneinfo. Raises ValueError saying what is wrong."""
+    import zoneinfo
+
+    names = _zone_names()
+    canonical = names.get(name.lower()) if isinstance(name, str) else None
+    if canonical is None:
+        hint = "" if names else " (this Python finds no time zone data at all: install the tzdata package)"
+        raise ValueError(f"is not a time zone of the IANA database: use a name such as Europe/Berlin or America/New_York{hint}")
+    try:
+        zoneinfo.ZoneInfo(canonical)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as e:
+        raise ValueError(f"cannot be loaded: {e}") from None
+    return canonical
+
+
 class JobError(Exception):
     """A failure a human has to act on. The message is the whole story (it ends up in the
     pipeline's alert), so it names the file, column and value at fault."""
@@ -186,6 +216,8 @@ class Dataset:
     compaction_prefix: str
     target_file_size: int
     redact_values: bool = False
+    #: The IANA zone in which timestamps without an offset are local times (None: UTC).
+    timezone: str = None
 
     def shows_value(self, column=None):
         """Whether a value of `column` (or a whole record's, None) may appear in an error
@@ -283,6 +315,12 @@ def dataset_from_registry(reg, name):
     header = spec.get("header", "required")
     if header not in HEADER_RULES:
         raise JobError(f"dataset {name}: header {header!r} is not one of {', '.join(HEADER_RULES)}")
+    timezone = spec.get("timezone")
+    if timezone is not None:
+        try:
+            timezone = time_zone(timezone)
+        except ValueError as e:
+            raise JobError(f"dataset {name}: timezone {timezone!r} {e}") from None
     job = spec.get("job") or {}
     compaction = spec.get("compaction") or {}
     null_values = spec.get("null_values", [""])
@@ -300,6 +338,7 @@ def dataset_from_registry(reg, name):
         compaction_prefix=compaction.get("prefix") or f"curated/{name}/",
         target_file_size=parse_size(compaction.get("target_file_size", 128 << 20)),
         redact_values=bool((reg.get("lake") or {}).get("redact_values", False)),
+        timezone=timezone,
     )
 
 
@@ -623,7 +662,9 @@ def same_storage(a, b):
 #: Session settings both jobs rely on; set at run time, so they hold in Glue's and EMR's
 #: pre-made sessions too.
 SPARK_SQL_CONF = {
-    # Instants are UTC; no offset in the text means UTC (lakeline_core::curate::columns).
+    # Instants are UTC; no offset in the text means UTC, or a local time of the dataset's
+    # `timezone`, converted by the zone's rules explicitly (lakeline_core::curate::columns):
+    # never through the session's zone, which stays UTC.
     "spark.sql.session.timeZone": "UTC",
     # INT64 TIMESTAMP(MICROS, UTC), as arrow-rs writes Timestamp(us, "+00:00"); INT96 is legacy.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",

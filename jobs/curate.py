@@ -10,6 +10,8 @@ exactly (shared/core/src/types.rs):
   date -> DATE, timestamp -> INT64 TIMESTAMP(MICROS, UTC), decimal(p,s) -> DECIMAL(p,s) (on
   INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above; exact, never through a
   double); required columns are REQUIRED;
+- a timestamp without an offset is UTC, or with the dataset's `timezone` a local time there
+  (a time the zone's clocks skip or show twice fails the job: validation refused it);
 - text values equal to one of the dataset's `null_values` are null; every other value is
   converted by the rules validation accepted it by; a value that does not convert FAILS the job
   naming the column and value (validation passed it, so it is a rule mismatch, never a null);
@@ -65,6 +67,7 @@ import argparse
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import io
@@ -133,6 +136,35 @@ def decimal_params(type_name):
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+@functools.lru_cache(maxsize=None)
+def _zone_names():
+    """The IANA zone names Python's zoneinfo knows (the system's tz database, else the tzdata
+    package), by their lowercase spelling."""
+    import zoneinfo
+
+    return {n.lower(): n for n in zoneinfo.available_timezones()}
+
+
+@functools.lru_cache(maxsize=None)
+def time_zone(name):
+    """The IANA zone `name` of a dataset's `timezone`, in the database's spelling
+    (`europe/berlin` -> `Europe/Berlin`: lakeline_core's registry (jiff) matches names without
+    regard to case; Java, which converts the values, needs the exact spelling). Checked by
+    loading it with zoneinfo. Raises ValueError saying what is wrong."""
+    import zoneinfo
+
+    names = _zone_names()
+    canonical = names.get(name.lower()) if isinstance(name, str) else None
+    if canonical is None:
+        hint = "" if names else " (this Python finds no time zone data at all: install the tzdata package)"
+        raise ValueError(f"is not a time zone of the IANA database: use a name such as Europe/Berlin or America/New_York{hint}")
+    try:
+        zoneinfo.ZoneInfo(canonical)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as e:
+        raise ValueError(f"cannot be loaded: {e}") from None
+    return canonical
+
+
 class JobError(Exception):
     """A failure a human has to act on. The message is the whole story (it ends up in the
     pipeline's alert), so it names the file, column and value at fault."""
@@ -197,6 +229,8 @@ class Dataset:
     compaction_prefix: str
     target_file_size: int
     redact_values: bool = False
+    #: The IANA zone in which timestamps without an offset are local times (None: UTC).
+    timezone: str = None
 
     def shows_value(self, column=None):
         """Whether a value of `column` (or a whole record's, None) may appear in an error
@@ -294,6 +328,12 @@ def dataset_from_registry(reg, name):
     header = spec.get("header", "required")
     if header not in HEADER_RULES:
         raise JobError(f"dataset {name}: header {header!r} is not one of {', '.join(HEADER_RULES)}")
+    timezone = spec.get("timezone")
+    if timezone is not None:
+        try:
+            timezone = time_zone(timezone)
+        except ValueError as e:
+            raise JobError(f"dataset {name}: timezone {timezone!r} {e}") from None
     job = spec.get("job") or {}
     compaction = spec.get("compaction") or {}
     null_values = spec.get("null_values", [""])
@@ -311,6 +351,7 @@ def dataset_from_registry(reg, name):
         compaction_prefix=compaction.get("prefix") or f"curated/{name}/",
         target_file_size=parse_size(compaction.get("target_file_size", 128 << 20)),
         redact_values=bool((reg.get("lake") or {}).get("redact_values", False)),
+        timezone=timezone,
     )
 
 
@@ -634,7 +675,9 @@ def same_storage(a, b):
 #: Session settings both jobs rely on; set at run time, so they hold in Glue's and EMR's
 #: pre-made sessions too.
 SPARK_SQL_CONF = {
-    # Instants are UTC; no offset in the text means UTC (lakeline_core::curate::columns).
+    # Instants are UTC; no offset in the text means UTC, or a local time of the dataset's
+    # `timezone`, converted by the zone's rules explicitly (lakeline_core::curate::columns):
+    # never through the session's zone, which stays UTC.
     "spark.sql.session.timeZone": "UTC",
     # INT64 TIMESTAMP(MICROS, UTC), as arrow-rs writes Timestamp(us, "+00:00"); INT96 is legacy.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -906,10 +949,12 @@ def _date_from_text(v, stage):
     return F.when(v.rlike(DATE_RE) & (y >= 1), F.make_date(y, m, d))
 
 
-def _timestamp_from_text(v, stage):
-    """Microseconds since the epoch computed field by field (columns.rs parse_timestamp): no
-    offset means UTC, digits beyond microseconds are dropped, `:60` is the next minute's first
-    second. Spark's own parsers reject `:60`, accept other layouts and round differently.
+def _timestamp_from_text(v, stage, zone=None):
+    """Microseconds since the epoch computed field by field (types.rs parse_timestamp_in): no
+    offset means UTC, or with `zone` (the dataset's `timezone`) a local time there (see
+    local_time_to_utc); digits beyond microseconds are dropped, `:60` is the next minute's
+    first second (for a local time too, before the zone's rules apply). Spark's own parsers
+    reject `:60`, accept other layouts and round differently.
 
     One regular expression checks the layout; the fields are then cut out by position (cheap
     string functions: regular expressions per field cost more than everything else together)."""
@@ -931,8 +976,50 @@ def _timestamp_from_text(v, stage):
     micros_part = F.when(frac == "", F.lit(0)).otherwise(F.rpad(F.substring(frac, 1, 6), 6, "0").cast("long"))
     date = stage(F.when(ok, F.make_date(y, mo, d)))
     valid = ok & date.isNotNull() & (y >= 1) & (h <= 23) & (mi <= 59) & (s <= 60) & (oh <= 23) & (om <= 59)
-    seconds = F.unix_date(date).cast("long") * 86400 + h * 3600 + mi * 60 + s - offset
-    return F.when(valid, F.timestamp_micros(seconds * 1_000_000 + micros_part))
+    # The date and clock as written, in seconds since 1970-01-01 00:00.
+    local = F.unix_date(date).cast("long") * 86400 + h * 3600 + mi * 60 + s
+    instant = F.timestamp_micros((local - offset) * 1_000_000 + micros_part)
+    if zone is not None:
+        # Only values without Z or an offset are local times of the zone.
+        naive = stage(F.when(valid & (tz == ""), local * 1_000_000 + micros_part))
+        instant = F.when(tz != "", instant).otherwise(local_time_to_utc(naive, zone, stage))
+    return F.when(valid, instant)
+
+
+#: Microseconds of a day: how far from a local time local_time_to_utc looks for the offsets
+#: around it.
+DAY_MICROS = 86_400_000_000
+
+
+def local_time_to_utc(local, zone, stage):
+    """The instant (a timestamp) of `local`, a local time of the IANA zone `zone` as
+    microseconds since 1970-01-01 00:00 of its clock, by the zone's rules; null when the zone
+    has no one instant showing it: a time its clocks skip (a daylight-saving gap) or show twice
+    (an overlap). Both are refused by validation (lakeline_core::types::Zone::offset_of), so a
+    null fails the job like any value that does not convert; a side is never picked.
+    (Spark's to_utc_timestamp picks one silently for both: Java's atZone takes the earlier
+    offset in an overlap and moves a skipped time forward.)
+
+    An instant u shows local time u + offset(u), offset(u) being the zone's UTC offset at u
+    (from_utc_timestamp(u) - u, exact to the second, local mean time included). The instants
+    showing `local` are within 18 hours of it (Java's limit on offsets), and the tz database
+    never changes a zone's offset twice within two days (the closest changes are about a week
+    apart; tests/spark/test_timezone.py checks every zone Java knows), so within a day of
+    `local` the offset is a = offset(local - 1 day) before any change and
+    b = offset(local + 1 day) after it: the only candidates are local - a and local - b, each an
+    answer when the offset there is the one it assumed. One answer (or both the same instant)
+    is the instant; two different ones are an overlap; none is a gap."""
+    from pyspark.sql import functions as F
+
+    def offset(u):
+        return F.unix_micros(F.from_utc_timestamp(F.timestamp_micros(u), zone)) - u
+
+    a = stage(offset(local - DAY_MICROS))
+    b = stage(offset(local + DAY_MICROS))
+    at_a = stage(F.when(offset(local - a) == a, local - a))
+    at_b = stage(F.when(offset(local - b) == b, local - b))
+    one = at_a.isNull() | at_b.isNull() | (at_a == at_b)
+    return F.when(one, F.timestamp_micros(F.coalesce(at_a, at_b)))
 
 
 def _decimal_from_text(precision, scale):
@@ -1011,11 +1098,14 @@ TEXT_CONVERSIONS = {
 }
 
 
-def text_conversion(column_type):
-    """The conversion of text to a (canonical) column type."""
+def text_conversion(column_type, zone=None):
+    """The conversion of text to a (canonical) column type; `zone`: the dataset's `timezone`
+    (for timestamps without an offset)."""
     dec = decimal_params(column_type)
     if dec is not None:
         return _decimal_from_text(*dec)
+    if column_type == "timestamp" and zone is not None:
+        return lambda v, stage: _timestamp_from_text(v, stage, zone)
     return TEXT_CONVERSIONS[column_type]
 
 
@@ -1241,7 +1331,7 @@ def read_delimited(spark, ds, storage, key, etag, source, transfer="auto"):
 
 def curate_text(df, ds, source):
     """Declared columns converted from text by the Rust rules."""
-    return convert_columns(df, ds, source, lambda c, raw, stage: text_conversion(c.type)(raw, stage))
+    return convert_columns(df, ds, source, lambda c, raw, stage: text_conversion(c.type, ds.timezone)(raw, stage))
 
 
 def read_jsonl(spark, ds, path, source):
@@ -1258,7 +1348,9 @@ def read_jsonl(spark, ds, path, source):
     such datasets read lines as text and parse them with from_json, which is the same parser
     and options: the fields once with decimals as strings (their text: a string's content, an
     integer's digits, a double's Java text), and once per decimal column as a double, which
-    is null for anything but a number (and the strings NaN and Infinity, refused either way)."""
+    is null for anything but a number (and the strings NaN and Infinity, refused either way).
+
+    Timestamps without an offset are local times of the dataset's `timezone` when it has one."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -1312,7 +1404,7 @@ def read_jsonl(spark, ds, path, source):
                 .when(integer, F.lit(None).cast(T.DecimalType(*dec)))
                 .otherwise(as_double)
             )
-        return text_conversion(c.type)(raw, stage) if c.type in ("date", "timestamp") else raw
+        return text_conversion(c.type, ds.timezone)(raw, stage) if c.type in ("date", "timestamp") else raw
 
     return convert_columns(df, ds, source, convert)
 
@@ -1321,8 +1413,9 @@ def read_parquet(spark, ds, path, source):
     """A Parquet upload re-written to the declared schema: declared columns by name, in
     declared order, cast as lakeline_core::curate::curate_batches casts (INT32 -> INT64, FLOAT and
     DECIMAL -> DOUBLE, INT96 / milli / nano timestamps -> microseconds UTC, local timestamps
-    taken as UTC). A decimal(p,s) column takes only a DECIMAL of scale s and at most p digits
-    (widened exactly); any other decimal, a float or an int is refused."""
+    taken as UTC, whatever the dataset's `timezone`). A decimal(p,s) column takes only a DECIMAL
+    of scale s and at most p digits (widened exactly); any other decimal, a float or an int is
+    refused."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -1361,6 +1454,24 @@ def read_parquet(spark, ds, path, source):
 
 
 # --- the job ----------------------------------------------------------------------------------
+
+
+def check_zone_in_spark(spark, ds):
+    """Fails when Spark (Java's tz database) does not know the dataset's `timezone`, which
+    zoneinfo does (an older database than the system's, say): the job would otherwise fail on
+    its first value with Java's error."""
+    jvm = spark._jvm
+    try:
+        jvm.java.time.ZoneId.of(ds.timezone, jvm.java.time.ZoneId.SHORT_IDS)
+    except Exception as e:  # noqa: BLE001 - py4j wraps Java's DateTimeException
+        try:
+            versions = ", ".join(jvm.java.time.zone.ZoneRulesProvider.getVersions("UTC").keySet())
+        except Exception:  # noqa: BLE001 - only for the message
+            versions = "unknown"
+        raise JobError(
+            f"lakeline curate: dataset {ds.name}: timezone {ds.timezone} is unknown to this Spark's Java "
+            f"(tz database {versions}): run the job on a Java with a newer tz database"
+        ) from e
 
 
 def parse_args(argv):
@@ -1408,6 +1519,8 @@ def run(spark, args):
     head = src_storage.head(key)
     if head is None:
         raise JobError(f"lakeline curate: {source} does not exist (deleted or quarantined since it was validated?)")
+    if ds.timezone is not None:
+        check_zone_in_spark(spark, ds)
 
     if args.target:
         dst_storage, prefix = locate(args.target, args.lake_root)
