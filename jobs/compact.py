@@ -76,7 +76,9 @@ LAKELINE_DIR = "_lakeline/"
 STAGING_PREFIX = LAKELINE_DIR + "staging/"
 COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"
 
-COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
+#: The registry's column types besides decimal(p,s). `json`: an object or an array as its JSON
+#: text (curated as a string).
+COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp", "json")
 
 #: The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value holds (Parquet's,
 #: Iceberg's and Athena's limit; lakeline_core::types::MAX_DECIMAL_PRECISION).
@@ -709,7 +711,8 @@ def configure(spark):
 def spark_type(column_type):
     """The Spark type of a (canonical) registry column type; decimal(p,s) is DecimalType(p,s),
     which Spark writes as Parquet DECIMAL on INT32 up to 9 digits, INT64 up to 18, else
-    FIXED_LEN_BYTE_ARRAY (spark.sql.parquet.writeLegacyFormat is false)."""
+    FIXED_LEN_BYTE_ARRAY (spark.sql.parquet.writeLegacyFormat is false); json is a string
+    (Parquet UTF8) holding the JSON text."""
     from pyspark.sql import types as T
 
     dec = decimal_params(column_type)
@@ -722,6 +725,7 @@ def spark_type(column_type):
         "bool": T.BooleanType(),
         "date": T.DateType(),
         "timestamp": T.TimestampType(),
+        "json": T.StringType(),
     }[column_type]
 
 

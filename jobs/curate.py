@@ -9,7 +9,7 @@ exactly (shared/core/src/types.rs):
 - the schema is the registry's: int -> INT64, float -> DOUBLE, string -> UTF8, bool -> BOOLEAN,
   date -> DATE, timestamp -> INT64 TIMESTAMP(MICROS, UTC), decimal(p,s) -> DECIMAL(p,s) (on
   INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above; exact, never through a
-  double); required columns are REQUIRED;
+  double), json -> UTF8 (an object's or array's JSON text); required columns are REQUIRED;
 - a timestamp without an offset is UTC, or with the dataset's `timezone` a local time there
   (a time the zone's clocks skip or show twice fails the job: validation refused it);
 - text values equal to one of the dataset's `null_values` are null; every other value is
@@ -89,7 +89,9 @@ LAKELINE_DIR = "_lakeline/"
 STAGING_PREFIX = LAKELINE_DIR + "staging/"
 COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"
 
-COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp")
+#: The registry's column types besides decimal(p,s). `json`: an object or an array as its JSON
+#: text (curated as a string).
+COLUMN_TYPES = ("string", "int", "float", "bool", "date", "timestamp", "json")
 
 #: The most digits a `decimal(p,s)` holds: what a 128-bit unscaled value holds (Parquet's,
 #: Iceberg's and Athena's limit; lakeline_core::types::MAX_DECIMAL_PRECISION).
@@ -722,7 +724,8 @@ def configure(spark):
 def spark_type(column_type):
     """The Spark type of a (canonical) registry column type; decimal(p,s) is DecimalType(p,s),
     which Spark writes as Parquet DECIMAL on INT32 up to 9 digits, INT64 up to 18, else
-    FIXED_LEN_BYTE_ARRAY (spark.sql.parquet.writeLegacyFormat is false)."""
+    FIXED_LEN_BYTE_ARRAY (spark.sql.parquet.writeLegacyFormat is false); json is a string
+    (Parquet UTF8) holding the JSON text."""
     from pyspark.sql import types as T
 
     dec = decimal_params(column_type)
@@ -735,6 +738,7 @@ def spark_type(column_type):
         "bool": T.BooleanType(),
         "date": T.DateType(),
         "timestamp": T.TimestampType(),
+        "json": T.StringType(),
     }[column_type]
 
 
@@ -1088,6 +1092,20 @@ def _decimal_from_json_double(x, precision, scale, stage):
     return F.when(ok, sci.cast(T.DecimalType(precision, scale)))
 
 
+#: A JSON object or array, whitespace around it allowed: the shape of every text validation
+#: accepts for a json column (lakeline_core::types::is_json parses it fully). The job keeps the
+#: text verbatim; this only catches a disagreement, which fails the job.
+JSON_TEXT_RE = r"(?s)^[ \t\n\r]*[\[{].*[\]}][ \t\n\r]*\z"
+
+
+def _json_from_text(v, stage):
+    """A json column's CSV/TSV field: its text, verbatim (whitespace and all), when it has the
+    shape of an object or an array."""
+    from pyspark.sql import functions as F
+
+    return F.when(v.rlike(JSON_TEXT_RE), v)
+
+
 TEXT_CONVERSIONS = {
     "string": lambda v, stage: v,
     "int": _int_from_text,
@@ -1095,6 +1113,7 @@ TEXT_CONVERSIONS = {
     "bool": _bool_from_text,
     "date": _date_from_text,
     "timestamp": _timestamp_from_text,
+    "json": _json_from_text,
 }
 
 
@@ -1350,7 +1369,14 @@ def read_jsonl(spark, ds, path, source):
     integer's digits, a double's Java text), and once per decimal column as a double, which
     is null for anything but a number (and the strings NaN and Infinity, refused either way).
 
-    Timestamps without an offset are local times of the dataset's `timezone` when it has one."""
+    Timestamps without an offset are local times of the dataset's `timezone` when it has one.
+
+    A json column is read as a string: for an object or an array that is its compact JSON
+    text as Jackson writes it (keys in their order, whitespace dropped; numbers and strings as
+    Jackson writes them, which tests/spark/test_json_type.py lists); JSON null or a missing field
+    is null. A scalar would come out as text too (a string's content unquoted), so it is
+    told apart on the line itself, read again with the field as an object or as an array (one
+    of the two, by the text's first character), and refused when it is neither."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -1361,7 +1387,8 @@ def read_jsonl(spark, ds, path, source):
 
     schema = T.StructType([T.StructField(c.name, read_type(c), True) for c in ds.columns])
     decimals = {c.name: i for i, c in enumerate(ds.columns) if decimal_params(c.type) is not None}
-    if not decimals:
+    jsons = any(c.type == "json" for c in ds.columns)
+    if not decimals and not jsons:
         df = spark.read.schema(schema).option("mode", "FAILFAST").option("lineSep", "\n").json(path)
     else:
         lines = spark.read.option("lineSep", "\n").text(path)
@@ -1377,13 +1404,26 @@ def read_jsonl(spark, ds, path, source):
             F.from_json(v, T.StructType([T.StructField(name, T.DoubleType(), True)])).getField(name).alias(f"__lakeline_jnum{i}")
             for name, i in decimals.items()
         ]
-        parsed = lines.select(row.alias("__lakeline_json"), *numbers)
+        parsed = lines.select(row.alias("__lakeline_json"), *numbers, v.alias("__lakeline_line"))
         df = parsed.select(
             *[F.col("__lakeline_json").getField(c.name).alias(c.name) for c in ds.columns],
             *[f"__lakeline_jnum{i}" for i in decimals.values()],
+            "__lakeline_line",
         )
 
+    def json_field_as(name, dtype):
+        """Field `name` of the line read as `dtype`: null unless the field is one (the rest of
+        the line is skipped unread)."""
+        field = T.StructType([T.StructField(name, dtype, True)])
+        return F.from_json(F.col("__lakeline_line"), field).getField(name)
+
     def convert(c, raw, stage):
+        if c.type == "json":
+            # Jackson's text of an object starts with `{`, of an array with `[`; only then is
+            # the line parsed again (the condition's right side runs only when its left holds).
+            is_object = raw.startswith("{") & json_field_as(c.name, T.StructType([])).isNotNull()
+            is_array = raw.startswith("[") & json_field_as(c.name, T.ArrayType(T.StringType())).isNotNull()
+            return F.when(is_object | is_array, raw)
         dec = decimal_params(c.type)
         if dec is not None:
             number = F.col(f"__lakeline_jnum{decimals[c.name]}")
@@ -1415,7 +1455,7 @@ def read_parquet(spark, ds, path, source):
     DECIMAL -> DOUBLE, INT96 / milli / nano timestamps -> microseconds UTC, local timestamps
     taken as UTC, whatever the dataset's `timezone`). A decimal(p,s) column takes only a DECIMAL
     of scale s and at most p digits (widened exactly); any other decimal, a float or an int is
-    refused."""
+    refused. A json column takes a string (UTF8 or JSON logical type), kept as its text."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -1428,6 +1468,7 @@ def read_parquet(spark, ds, path, source):
         "bool": (T.BooleanType,),
         "date": (T.DateType,),
         "timestamp": (T.TimestampType, T.TimestampNTZType, T.LongType),
+        "json": (T.StringType,),
     }
     for c in ds.columns:
         if c.name not in fields:
