@@ -503,6 +503,9 @@ pub struct RuleSpec {
     /// `unique: true`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unique: bool,
+    /// `default: value` (kept with the rules so the registry serialises as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Scalar>,
 }
 
 /// Resolves a column's rule fields against its type. `Err` names the field and says why.

@@ -85,6 +85,8 @@ pub struct Columns {
     rows: usize,
     /// The dataset's `timezone`, for timestamps without an offset.
     zone: Option<Zone>,
+    /// Per column, its `default`: the text curated where a row has no value.
+    defaults: Vec<Option<Box<[u8]>>>,
 }
 
 impl Columns {
@@ -98,6 +100,11 @@ impl Columns {
             builders,
             rows: 0,
             zone: ds.timezone.clone(),
+            defaults: ds
+                .columns
+                .iter()
+                .map(|c| c.default.as_ref().map(|d| d.as_bytes().into()))
+                .collect(),
         }
     }
 
@@ -116,7 +123,8 @@ impl Columns {
         &self.schema
     }
 
-    /// Appends one text row; `value(i)` is column `i`'s text or `None` for null. After an
+    /// Appends one text row; `value(i)` is column `i`'s text or `None` for null (then the
+    /// column's default, if it has one). After an
     /// error the columns are uneven: the caller discards them (nothing is written).
     #[inline]
     pub fn push_text<'v>(
@@ -124,29 +132,8 @@ impl Columns {
         value: impl Fn(usize) -> Option<&'v [u8]>,
     ) -> Result<(), Unconvertible> {
         for i in 0..self.builders.len() {
-            let v = value(i);
-            let ok = match (&mut self.builders[i], v) {
-                (Builder::Str(b) | Builder::Json(b), Some(v)) => {
-                    b.append_value(v);
-                    true
-                }
-                (Builder::Int(b), Some(v)) => parse_int(v).map(|x| b.append_value(x)).is_some(),
-                (Builder::Float(b), Some(v)) => parse_float(v).map(|x| b.append_value(x)).is_some(),
-                (Builder::Bool(b), Some(v)) => parse_bool(v).map(|x| b.append_value(x)).is_some(),
-                (Builder::Date(b), Some(v)) => parse_date(v).map(|x| b.append_value(x)).is_some(),
-                (Builder::Ts(b), Some(v)) => parse_timestamp_in(v, self.zone.as_ref())
-                    .ok()
-                    .flatten()
-                    .map(|x| b.append_value(x))
-                    .is_some(),
-                (Builder::Dec(b, p, s), Some(v)) => {
-                    parse_decimal(v, *p, *s).map(|x| b.append_value(x)).is_ok()
-                }
-                (b, None) => {
-                    append_null(b);
-                    true
-                }
-            };
+            let v = value(i).or(self.defaults[i].as_deref());
+            let ok = append_text(&mut self.builders[i], v, self.zone.as_ref());
             if !ok {
                 return Err(self.unconvertible(i, &String::from_utf8_lossy(v.unwrap_or_default())));
             }
@@ -155,16 +142,13 @@ impl Columns {
         Ok(())
     }
 
-    /// Appends one JSON Lines row; a missing field or `null` is null.
+    /// Appends one JSON Lines row; a missing field or `null` is the column's default, or null.
     pub fn push_json(&mut self, obj: &Map<String, Value>) -> Result<(), Unconvertible> {
         for i in 0..self.builders.len() {
             let name = self.schema.field(i).name();
             let v = obj.get(name).filter(|v| !v.is_null());
             let ok = match (&mut self.builders[i], v) {
-                (b, None) => {
-                    append_null(b);
-                    true
-                }
+                (b, None) => append_text(b, self.defaults[i].as_deref(), self.zone.as_ref()),
                 (Builder::Str(b), Some(Value::String(s))) => {
                     b.append_value(s);
                     true
@@ -237,6 +221,34 @@ impl Columns {
             .collect::<Result<_, _>>()?;
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
+    }
+}
+
+/// Appends the text value `v` (`None`: null) to `b`, converted by the builder's type (a
+/// timestamp without an offset in `zone`); false when the text is not of the type.
+#[inline]
+fn append_text(b: &mut Builder, v: Option<&[u8]>, zone: Option<&Zone>) -> bool {
+    match (b, v) {
+        (Builder::Str(b) | Builder::Json(b), Some(v)) => {
+            b.append_value(v);
+            true
+        }
+        (Builder::Int(b), Some(v)) => parse_int(v).map(|x| b.append_value(x)).is_some(),
+        (Builder::Float(b), Some(v)) => parse_float(v).map(|x| b.append_value(x)).is_some(),
+        (Builder::Bool(b), Some(v)) => parse_bool(v).map(|x| b.append_value(x)).is_some(),
+        (Builder::Date(b), Some(v)) => parse_date(v).map(|x| b.append_value(x)).is_some(),
+        (Builder::Ts(b), Some(v)) => parse_timestamp_in(v, zone)
+            .ok()
+            .flatten()
+            .map(|x| b.append_value(x))
+            .is_some(),
+        (Builder::Dec(b, p, s), Some(v)) => {
+            parse_decimal(v, *p, *s).map(|x| b.append_value(x)).is_ok()
+        }
+        (b, None) => {
+            append_null(b);
+            true
+        }
     }
 }
 

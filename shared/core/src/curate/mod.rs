@@ -470,7 +470,7 @@ fn conform(
         Error::Invalid(Box::new(validate::rejected_unread(name, ds, key, vec![p])))
     };
     let mut arrays = Vec::with_capacity(target.fields().len());
-    for field in target.fields() {
+    for (i, field) in target.fields().iter().enumerate() {
         let Some(col) = batch.column_by_name(field.name()) else {
             return Err(invalid(
                 field.name(),
@@ -506,6 +506,10 @@ fn conform(
                 ),
             )
         })?;
+        let cast = match &ds.columns[i].default {
+            Some(d) if cast.null_count() > 0 => with_default(ds, i, d, &cast)?,
+            _ => cast,
+        };
         if !field.is_nullable() && cast.null_count() > 0 {
             let first = (0..cast.len()).find(|&i| cast.is_null(i)).unwrap_or(0) as u64;
             return Err(invalid(
@@ -522,6 +526,35 @@ fn conform(
     }
     RecordBatch::try_new(target.clone(), arrays)
         .map_err(|e| Error::Output(format!("building a batch: {e}")))
+}
+
+/// `values` (column `i` of `ds`, in the curated type) with its nulls replaced by the column's
+/// `default` text, converted as a text value of the column is.
+fn with_default(
+    ds: &Dataset,
+    i: usize,
+    default: &str,
+    values: &arrow_array::ArrayRef,
+) -> Result<arrow_array::ArrayRef, Error> {
+    let mut one = Columns::new(ds, 1);
+    one.push_text(|j| (j == i).then_some(default.as_bytes()))
+        .map_err(|u| Error::Output(format!("the default of {}: {}", u.column, u.value)))?;
+    let row = one
+        .finish()
+        .map_err(|e| Error::Output(format!("building a default: {e}")))?;
+    let nulls =
+        arrow_array::BooleanArray::from_iter((0..values.len()).map(|k| Some(values.is_null(k))));
+    arrow_select::zip::zip(
+        &nulls,
+        &arrow_array::Scalar::new(row.column(i).clone()),
+        values,
+    )
+    .map_err(|e| {
+        Error::Output(format!(
+            "filling the default of {}: {e}",
+            ds.columns[i].name
+        ))
+    })
 }
 
 #[cfg(test)]

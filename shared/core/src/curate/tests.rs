@@ -562,8 +562,14 @@ fn json_columns_keep_objects_and_arrays_as_json_text() {
         ]
     );
     for (line, why) in [
-        ("{\"id\": 4, \"attrs\": \"text\"}\n", "not a valid json (found a string)"),
-        ("{\"id\": 4, \"attrs\": 5}\n", "not a valid json (found a number)"),
+        (
+            "{\"id\": 4, \"attrs\": \"text\"}\n",
+            "not a valid json (found a string)",
+        ),
+        (
+            "{\"id\": 4, \"attrs\": 5}\n",
+            "not a valid json (found a number)",
+        ),
     ] {
         let err = curate(&reg, "raw/t/k.jsonl", line.as_bytes()).unwrap_err();
         assert!(err.to_string().contains(why), "{err}");
@@ -575,18 +581,154 @@ fn json_columns_keep_objects_and_arrays_as_json_text() {
     // A CSV value is kept as written.
     assert_eq!(
         strings(&b, 1),
-        [Some("{\"a\": [1, 2]}".to_string()), Some("[ ]".to_string()), None]
+        [
+            Some("{\"a\": [1, 2]}".to_string()),
+            Some("[ ]".to_string()),
+            None
+        ]
     );
     for (value, why) in [
-        ("\"{\"\"a\"\": }\"", "not valid JSON: expected value at line 1 column 7"),
-        ("42", "not a valid json: a json column holds an object or an array"),
+        (
+            "\"{\"\"a\"\": }\"",
+            "not valid JSON: expected value at line 1 column 7",
+        ),
+        (
+            "42",
+            "not a valid json: a json column holds an object or an array",
+        ),
         ("\"[1,]\"", "not valid JSON"),
     ] {
-        let err = curate(&csv, "raw/t/d.csv", format!("id,attrs\n1,{value}\n").as_bytes()).unwrap_err();
+        let err = curate(
+            &csv,
+            "raw/t/d.csv",
+            format!("id,attrs\n1,{value}\n").as_bytes(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains(why), "{value}: {err}");
     }
     let refused = crate::registry::Registry::from_yaml("version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns: [{name: a, type: json, unique: true}]\n", "t.yaml")
         .unwrap_err()
         .to_string();
-    assert!(refused.contains("unique: does not apply to json columns"), "{refused}");
+    assert!(
+        refused.contains("unique: does not apply to json columns"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn defaults_fill_what_rows_lack_and_are_checked_at_load() {
+    use arrow_array::types::Decimal128Type;
+    let cols = "    columns:\n      - {name: id, type: int, required: true}\n      - {name: qty, type: int, required: true, default: 1, min: 0}\n      - {name: amount, type: \"decimal(12,2)\", default: 0.5}\n      - {name: cur, type: string, default: EUR, allowed: [EUR, USD]}\n      - {name: at, type: timestamp, default: \"2026-01-01 00:00\"}\n      - {name: attrs, type: json, default: \"{}\"}\n";
+    let reg = registry(&format!("  t:\n    key_pattern: raw/t/{{file}}\n    format: csv\n    header: by_name\n    timezone: Europe/Berlin\n{cols}"));
+    // `attrs` is not in the header at all; row 2 has nulls everywhere else.
+    let (c, bytes) = curate(
+        &reg,
+        "raw/t/d.csv",
+        b"id,qty,amount,cur,at\n1,5,2.25,USD,2026-07-01 12:00\n2,,,,\n",
+    )
+    .unwrap();
+    assert_eq!(c.rows, 2);
+    let (b, _) = read_back(bytes);
+    let utc = |v: &str| crate::types::parse_timestamp(v.as_bytes()).unwrap();
+    assert_eq!(
+        b.column(1).as_primitive::<Int64Type>().values().to_vec(),
+        [5, 1]
+    );
+    let amounts: Vec<Option<i128>> = b
+        .column(2)
+        .as_primitive::<Decimal128Type>()
+        .iter()
+        .collect();
+    assert_eq!(amounts, [Some(225), Some(50)]);
+    assert_eq!(
+        strings(&b, 3),
+        [Some("USD".to_string()), Some("EUR".to_string())]
+    );
+    let at = b.column(4).as_primitive::<TimestampMicrosecondType>();
+    // The default is a local time of the zone, as the values are.
+    assert_eq!(
+        at.values().to_vec(),
+        [utc("2026-07-01T10:00Z"), utc("2025-12-31T23:00Z")]
+    );
+    assert_eq!(
+        strings(&b, 5),
+        [Some("{}".to_string()), Some("{}".to_string())]
+    );
+    // The required column with a default takes a null; the one without refuses it.
+    let err = curate(&reg, "raw/t/e.csv", b"id,qty\n,3\n").unwrap_err();
+    assert!(
+        err.to_string().contains("required value is missing"),
+        "{err}"
+    );
+
+    let json = registry(&format!(
+        "  t:\n    key_pattern: raw/t/{{file}}\n    format: jsonl\n{cols}"
+    ));
+    let (_, bytes) = curate(&json, "raw/t/j.jsonl", b"{\"id\": 1, \"qty\": null}\n").unwrap();
+    let (b, _) = read_back(bytes);
+    assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), 1);
+    assert_eq!(strings(&b, 3), [Some("EUR".to_string())]);
+
+    for (column, why) in [
+        (
+            "{name: n, type: int, default: abc}",
+            "columns[0].default: \"abc\": not a valid int",
+        ),
+        (
+            "{name: n, type: \"decimal(12,2)\", default: 1.234}",
+            "\"1.234\": 3 digits after the point",
+        ),
+        (
+            "{name: n, type: int, min: 0, default: -1}",
+            "\"-1\": below the minimum (min 0)",
+        ),
+        (
+            "{name: n, type: string, allowed: [a], default: b}",
+            "not one of the allowed values",
+        ),
+        (
+            "{name: n, type: json, default: 5}",
+            "a json column holds an object or an array",
+        ),
+        (
+            "{name: n, type: timestamp, default: \"2026-03-29 02:30\"}",
+            "does not exist in Europe/Berlin",
+        ),
+    ] {
+        let text = format!("version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{{file}}\n    format: csv\n    timezone: Europe/Berlin\n    columns: [{column}]\n");
+        let err = Registry::from_yaml(&text, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{column}: {err}");
+    }
+}
+
+#[test]
+fn parquet_nulls_take_the_default() {
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: parquet\n    columns:\n      - {name: id, type: int, required: true, default: 0}\n      - {name: cur, type: string, default: EUR}\n");
+    let (_, ds) = reg.dataset("t").unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("cur", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![Some(7), None])),
+            Arc::new(StringArray::from(vec![None, Some("USD")])),
+        ],
+    )
+    .unwrap();
+    let (_, bytes) =
+        curate_batches("t", ds, "raw/t/p.parquet", [Ok(batch)], Vec::new(), &prov()).unwrap();
+    let (b, _) = read_back(bytes);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        [7, 0]
+    );
+    assert_eq!(
+        strings(&b, 1),
+        [Some("EUR".to_string()), Some("USD".to_string())]
+    );
 }

@@ -270,8 +270,21 @@ impl Dataset {
     }
 
     /// Timestamp bounds written without an offset, read again as local times of the
-    /// dataset's `timezone` (columns resolve their rules before the dataset's zone is known).
+    /// dataset's `timezone` (columns resolve their rules before the dataset's zone is known);
+    /// then each `default` held to its column's type and rules, in that zone.
     fn localize_bounds(&mut self) -> Result<(), (String, String)> {
+        self.localize_timestamp_bounds()?;
+        for (i, col) in self.columns.iter().enumerate() {
+            if let Some(d) = &col.default {
+                if let Some(why) = crate::validate::default_refusal(self, col, d) {
+                    return Err((format!("columns[{i}].default"), format!("{d:?}: {why}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn localize_timestamp_bounds(&mut self) -> Result<(), (String, String)> {
         let Some(zone) = self.timezone.clone() else {
             return Ok(());
         };
@@ -428,8 +441,19 @@ pub struct Column {
     /// `renamed_from: old`: the column the dataset's table knows as `old`, renamed; its field
     /// id, and so its values, are kept ([`Column::renamed_from`] is read by `registry push`).
     pub renamed_from: Option<String>,
+    /// `default: value`: the value curated where a row has none (a null value, a missing
+    /// field or header column), as text a file would hold; checked at load against the type
+    /// and the rules. Iceberg v2 has no initial default, so rows curated before it read null.
+    pub default: Option<String>,
     /// The rules as written, kept so the registry serialises (and hashes) as written.
     spec: crate::rules::RuleSpec,
+}
+
+impl Column {
+    /// Whether a null of this column is a problem: it is required and has no `default`.
+    pub fn refuses_null(&self) -> bool {
+        self.required && self.default.is_none()
+    }
 }
 
 /// A column as written in the registry.
@@ -468,6 +492,9 @@ pub struct ColumnSpec {
     /// See [`Column::renamed_from`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_from: Option<String>,
+    /// See [`Column::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<crate::rules::Scalar>,
 }
 
 impl TryFrom<ColumnSpec> for Column {
@@ -480,6 +507,7 @@ impl TryFrom<ColumnSpec> for Column {
             pattern: c.pattern,
             length: c.length,
             unique: c.unique,
+            default: c.default,
         };
         let rules = crate::rules::resolve(c.ty, &spec)
             .map_err(|e| format!("column {:?} ({}): {e}", c.name, c.ty.as_str()))?;
@@ -496,6 +524,7 @@ impl TryFrom<ColumnSpec> for Column {
             sensitive: c.sensitive,
             rules,
             renamed_from: c.renamed_from,
+            default: spec.default.as_ref().map(|d| d.to_string()),
             spec,
         })
     }
@@ -515,6 +544,7 @@ impl From<Column> for ColumnSpec {
             length: c.spec.length,
             unique: c.spec.unique,
             renamed_from: c.renamed_from,
+            default: c.spec.default,
         }
     }
 }

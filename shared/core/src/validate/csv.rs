@@ -808,7 +808,7 @@ impl<'d> RecordCheck<'d> {
                 .enumerate()
                 .map(|(i, c)| {
                     let check = ValueCheck::of(c, key_col == Some(i), ds.timezone.as_ref());
-                    (c.required, refuses_control(ds, c.ty), check)
+                    (c.refuses_null(), refuses_control(ds, c.ty), check)
                 })
                 .collect(),
             key_col,
@@ -916,7 +916,7 @@ impl<'d> RecordCheck<'d> {
             let v = &f.data[start..end];
             start = end + f.sep;
             let p = if self.is_null(v) {
-                if !col.required {
+                if !col.refuses_null() {
                     continue;
                 }
                 at(

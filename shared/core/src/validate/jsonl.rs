@@ -146,7 +146,7 @@ pub(super) fn check<S: RowSink>(
         let mut bad = false;
         for col in ds.columns.iter() {
             let p = match obj.get(&col.name) {
-                None | Some(Value::Null) if col.required => {
+                None | Some(Value::Null) if col.refuses_null() => {
                     let what = if obj.contains_key(&col.name) {
                         "is null"
                     } else {

@@ -393,7 +393,7 @@ fn compare(
                 return;
             }
         }
-        if col.required && field.get_basic_info().repetition() != Repetition::REQUIRED {
+        if col.refuses_null() && field.get_basic_info().repetition() != Repetition::REQUIRED {
             // An OPTIONAL column can still be full: the row-group statistics tell.
             let nulls: u64 = leaf
                 .map(|i| {

@@ -242,6 +242,13 @@ fn broken(
     None
 }
 
+/// The message of the first value rule of `col` that the text `v` (a value of its type)
+/// breaks; `None` when it keeps them all.
+pub(crate) fn rule_refusal(ds: &Dataset, col: &Column, v: &[u8]) -> Option<String> {
+    let value = val(col.ty, Raw::Text(v))?;
+    broken(col, &col.rules, value, true, ds.timezone.as_ref()).map(|(_, message)| message)
+}
+
 /// A column's type and value rules as one check on the bytes of a CSV field, with no
 /// conversion it does not need: true means the value is of its column's type and [`broken`]
 /// finds nothing (the value rules tables hold both to the same verdicts).
@@ -1054,6 +1061,31 @@ mod tests {
         lines(&report.problems)
     }
 
+    /// Each case `(column, value, problem)`: the row `ok` with that value, as one CSV file
+    /// and through the rules alone, names `problem` (a prefix), or nothing when it is empty. A
+    /// type problem comes from the type check, which only the file path has; any other, both
+    /// paths name alike.
+    fn check_cases(ds: &Dataset, ok: &[Option<&str>], cases: &[(usize, &str, &str)]) {
+        for (col, v, want) in cases {
+            let mut row = ok.to_vec();
+            row[*col] = Some(v);
+            let got = run_csv(ds, &[&row]);
+            if !want.starts_with("type@") {
+                assert_eq!(got, run(ds, &[&row]), "{v:?} as CSV");
+            }
+            if want.is_empty() {
+                assert!(got.is_empty(), "{v:?}: {got:?}");
+            } else {
+                assert_eq!(got.len(), 1, "{v:?}: {got:?}");
+                assert!(
+                    got[0].starts_with(want),
+                    "{v:?}: {:?} lacks {want:?}",
+                    got[0]
+                );
+            }
+        }
+    }
+
     #[test]
     fn value_rules_table() {
         let ds = dataset(
@@ -1105,30 +1137,7 @@ mod tests {
             (5, "ab\ncd", "pattern@1 s ab\\ncd |"),
             (5, "éé", "pattern@1 s éé |"),
         ];
-        for (col, v, want) in cases {
-            let mut row = ok.to_vec();
-            row[*col] = Some(v);
-            let csv = run_csv(&ds, &[&row]);
-            let got = if want.starts_with("type@") {
-                // A type problem comes from the type check, which only the file path has.
-                csv
-            } else {
-                // The CSV pass decides every value the same way and names the same problem.
-                let got = run(&ds, &[&row]);
-                assert_eq!(csv, got, "{v:?} as CSV");
-                got
-            };
-            if want.is_empty() {
-                assert!(got.is_empty(), "{v:?}: {got:?}");
-            } else {
-                assert_eq!(got.len(), 1, "{v:?}: {got:?}");
-                assert!(
-                    got[0].starts_with(want),
-                    "{v:?}: {:?} lacks {want:?}",
-                    got[0]
-                );
-            }
-        }
+        check_cases(&ds, ok, cases);
     }
 
     #[test]
@@ -1155,24 +1164,7 @@ mod tests {
             (1, "2.25", ""),
             (1, "2.2", "allowed@1 fee 2.2 | not one of the allowed values [0.50, 1.00, 2.25]"),
         ];
-        for (col, v, want) in cases {
-            let mut row = ok.to_vec();
-            row[*col] = Some(v);
-            let csv = run_csv(&ds, &[&row]);
-            if !want.starts_with("type@") {
-                assert_eq!(csv, run(&ds, &[&row]), "{v:?} as CSV");
-            }
-            if want.is_empty() {
-                assert!(csv.is_empty(), "{v:?}: {csv:?}");
-            } else {
-                assert_eq!(csv.len(), 1, "{v:?}: {csv:?}");
-                assert!(
-                    csv[0].starts_with(want),
-                    "{v:?}: {:?} lacks {want:?}",
-                    csv[0]
-                );
-            }
-        }
+        check_cases(&ds, ok, cases);
         // Equal values in other forms are one key: `1.5` is `1.50`.
         let rows: [&[Option<&str>]; 2] = [&[Some("1"), Some("0.5")], &[Some("2"), Some(".50")]];
         let got = run(&ds, &rows);
