@@ -42,7 +42,7 @@ datasets:
       - {name: note, type: string}
       - {name: id, type: int, required: true}
       - {name: amount, type: "decimal(12,2)", renamed_from: amt}
-      - {name: extra, type: string}
+      - {name: extra, type: string, default: "-"}
 """
 
 # What no table change can do in place: a decimal's scale.
@@ -54,7 +54,8 @@ FILES = {
     # Validated under V1 too, committed after the table moved to V2: mapped by field id.
     "b.csv": (V1, "note,old,amt,id\nn3,z,30.00,3\n"),
     # Under V2: a value only the widened column holds.
-    "c.csv": (V2, "extra,amount,id,note\ne4,1234567890.12,4,n4\n"),
+    # ...and its default, which fills only the files curated from then on.
+    "c.csv": (V2, "extra,amount,id,note\ne4,1234567890.12,4,n4\n,5.00,5,n5\n"),
 }
 
 
@@ -101,6 +102,7 @@ CURRENT = [
     {"note": "n2", "id": 2, "amount": Decimal("20.25"), "extra": None},
     {"note": "n3", "id": 3, "amount": Decimal("30.00"), "extra": None},
     {"note": "n4", "id": 4, "amount": Decimal("1234567890.12"), "extra": "e4"},
+    {"note": "n5", "id": 5, "amount": Decimal("5.00"), "extra": "-"},
 ]
 FIRST = [
     {"id": 1, "amt": Decimal("10.50"), "old": "x", "note": "n1"},
@@ -140,7 +142,7 @@ def test_pyiceberg_reads_every_snapshot_by_field_id(table):
     # Each snapshot in between holds exactly the rows committed by then.
     snaps = sorted(t.snapshots(), key=lambda s: s.sequence_number)
     counts = [len(t.scan(snapshot_id=s.snapshot_id).to_arrow()) for s in snaps]
-    assert counts == [2, 3, 4], counts
+    assert counts == [2, 3, 5], counts
 
 
 def test_duckdb_reads_the_evolved_table_by_field_id(table):
@@ -160,7 +162,7 @@ def test_files_of_both_schemas_compact_into_one(table):
     wh, v2 = table["wh"], table["regs"]["v2"]
     out = json.loads(run("table", "compact", "--dataset", "ev", "--include-open", "--json", "--config", str(v2),
                          "--warehouse", str(wh)).stdout)
-    assert out["committed"] is True and (out["files_in"], out["files_out"], out["rows"]) == (3, 1, 4), out
+    assert out["committed"] is True and (out["files_in"], out["files_out"], out["rows"]) == (3, 1, 5), out
     from pyiceberg.table import StaticTable
 
     view = table["show"]()
