@@ -20,7 +20,7 @@ use crate::rules::{Allowed, ColumnRules, Num};
 use crate::text::{shorten, show_bytes};
 use crate::types::{
     decimal_text, digits_in_word, json_decimal, parse_bool, parse_date, parse_decimal, parse_float,
-    parse_int, parse_timestamp, parse_timestamp_in, Zone,
+    parse_int, parse_timestamp, parse_timestamp_in, word_decimal, Zone,
 };
 use crate::types::{is_bool, is_date, is_float, is_int, is_timestamp, load_word, ColumnType};
 
@@ -578,36 +578,6 @@ fn decimal_digits(body: &[u8]) -> Option<(u64, usize)> {
         }
     }
     (digits > 0).then(|| (m, frac.map_or(0, |i| body.len() - i - 1)))
-}
-
-/// [`decimal_digits`] of at most eight bytes, as one word: the point is found with a
-/// zero-byte test and cut out, and the digits left are converted at once. A price like
-/// `308.11` took a branch per byte.
-#[inline]
-fn word_decimal(body: &[u8]) -> Option<(u64, usize)> {
-    let n = body.len();
-    let w = load_word(body)?;
-    // A byte of `w` that is '.' is zero in `x`; the lowest flag of the zero-byte test is
-    // exact (a false flag only ever sits above a true one). Bytes past `n` are 0, not '.'.
-    let x = w ^ 0x2e2e_2e2e_2e2e_2e2e;
-    let flags = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
-    let dot = (flags.trailing_zeros() / 8) as usize;
-    if dot >= n {
-        return if n == 0 {
-            None
-        } else {
-            Some((digits_in_word(w, n)?, 0))
-        };
-    }
-    // The bytes below the point, and those above it moved down one: a second point is left
-    // among the digits and fails there.
-    let below = w & ((1u64 << (8 * dot)) - 1);
-    let above = w.checked_shr(8 * dot as u32 + 8).unwrap_or(0) << (8 * dot);
-    let k = n - 1;
-    if k == 0 {
-        return None;
-    }
-    Some((digits_in_word(below | above, k)?, n - dot - 1))
 }
 
 /// One uniqueness rule's state in one file.
