@@ -19,10 +19,10 @@ use crate::registry::{Column, Dataset};
 use crate::rules::{Allowed, ColumnRules, Num};
 use crate::text::{shorten, show_bytes};
 use crate::types::{
-    decimal_text, digits_in_word, json_decimal, parse_bool, parse_date, parse_decimal, parse_float,
-    parse_int, parse_timestamp, parse_timestamp_in, word_decimal, Zone,
+    decimal_text, json_decimal, parse_bool, parse_date, parse_decimal, parse_float, parse_int,
+    parse_timestamp, parse_timestamp_in, word_decimal, Zone,
 };
-use crate::types::{is_bool, is_date, is_float, is_int, is_timestamp, load_word, ColumnType};
+use crate::types::{is_bool, is_date, is_float, is_int, is_timestamp, ColumnType};
 
 /// A non-null value as a format hands it over: CSV text, or a JSON value of the right type.
 #[derive(Clone, Copy)]
