@@ -186,6 +186,284 @@ def shorten(text, limit=120):
 
 
 # ---------------------------------------------------------------------------------------------
+# Column defaults: the registry's `default:` as the text a file would hold, checked against the
+# column's type when the registry is read
+# ---------------------------------------------------------------------------------------------
+
+#: The words a bool column reads as true and as false, compared without regard to case
+#: (lakeline_core::types).
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+_YAML_CORE_TAG = "tag:yaml.org,2002:"
+
+
+class YamlScalar:
+    """A scalar of the registry YAML as written: its text, whether it was plain (not quoted,
+    not a block scalar) and its explicit tag (None without one). Column defaults are kept so
+    (registry_loader) and resolved by `value`, as lakeline_core's YAML library (serde_yaml_ng,
+    YAML 1.2's core schema) resolves them: PyYAML's YAML 1.1 would read `yes` as true, `1e3` as
+    a string, `017` as 15 and `2026-01-01` as a date."""
+
+    __slots__ = ("text", "plain", "tag")
+
+    def __init__(self, text, plain=True, tag=None):
+        self.text, self.plain, self.tag = text, plain, tag
+
+    def __repr__(self):
+        return f"YamlScalar({self.text!r}, plain={self.plain}, tag={self.tag!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, YamlScalar) and (self.text, self.plain, self.tag) == (other.text, other.plain, other.tag)
+
+    def __hash__(self):
+        return hash((self.text, self.plain, self.tag))
+
+    def value(self):
+        """None (YAML null), a bool, an int, a float or a str, as serde_yaml_ng's visit_scalar
+        makes it: a quoted or block scalar is a string; a plain one is null (empty, `~`,
+        `null`, `Null`, `NULL`), a bool (`true`, `True`, `TRUE`, likewise false), an integer
+        (decimal, `0x`/`0o`/`0b`, a sign, no `_`; not with a leading zero like `007`), a float
+        (Rust's f64 syntax, `.inf`, `-.inf`, `.nan`; finite otherwise) or else a string. The
+        tags !!str, !!bool, !!int, !!float and !!null force their type (a text that is none
+        raises ValueError); a local tag (`!x`) on a plain scalar changes nothing; any other tag
+        makes a string."""
+        text, tag = self.text, self.tag
+        if tag is None:
+            return _yaml_plain_value(text) if self.plain else text
+        if tag == _YAML_CORE_TAG + "bool":
+            found = _YAML_BOOLS.get(text)
+            if found is None:
+                raise ValueError(f"{shorten(text)} is not a boolean (!!bool)")
+            return found
+        if tag == _YAML_CORE_TAG + "int":
+            found = _yaml_int(text)
+            if found is None:
+                raise ValueError(f"{shorten(text)} is not an integer (!!int)")
+            return found
+        if tag == _YAML_CORE_TAG + "float":
+            found = _yaml_float(text)
+            if found is None:
+                raise ValueError(f"{shorten(text)} is not a float (!!float)")
+            return found
+        if tag == _YAML_CORE_TAG + "null":
+            if text not in _YAML_NULLS:
+                raise ValueError(f"{shorten(text)} is not null (!!null)")
+            return None
+        if tag.startswith("!") and self.plain:
+            return _yaml_plain_value(text)
+        return text
+
+
+_YAML_NULLS = ("null", "Null", "NULL", "~")
+_YAML_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_RADIX_DIGITS = {16: "[0-9a-fA-F]+", 10: "[0-9]+", 8: "[0-7]+", 2: "[01]+"}
+
+
+def _yaml_plain_value(text):
+    if text == "" or text in _YAML_NULLS:
+        return None
+    if text in _YAML_BOOLS:
+        return _YAML_BOOLS[text]
+    found = _yaml_int(text)
+    if found is not None:
+        return found
+    if not _digits_but_not_number(text):
+        found = _yaml_float(text)
+        if found is not None:
+            return found
+    return text
+
+
+def _digits_but_not_number(text):
+    """A leading zero followed by digits (`007`, `-01`): a string in YAML 1.2."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return len(digits) > 1 and digits[0] == "0" and digits[1:].isascii() and digits[1:].isdigit()
+
+
+def _from_str_radix(text, radix, signed):
+    """Rust's from_str_radix: one optional sign (`-` only when signed), then digits; None when
+    that is not the text (the range is checked by the caller)."""
+    body = text[1:] if text[:1] == "+" or (signed and text[:1] == "-") else text
+    if not re.fullmatch(_RADIX_DIGITS[radix], body):
+        return None
+    return int(text[:1] + body, radix) if text[:1] == "-" else int(body, radix)
+
+
+def _yaml_int(text):
+    """serde_yaml_ng's visit_int: u64, i64, u128, i128 in turn, hex/octal/binary prefixes
+    allowed (lowercase `0x`, `0o`, `0b` after the sign)."""
+    unsigned = text[1:] if text.startswith("+") else text
+    found = None
+    for prefix, radix in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if unsigned.startswith(prefix):
+            rest = unsigned[2:]
+            if rest.startswith(("+", "-")):
+                break
+            found = _from_str_radix(rest, radix, False)
+            if found is not None:
+                break
+    else:
+        if not unsigned.startswith(("+", "-")) and not _digits_but_not_number(text):
+            found = _from_str_radix(unsigned, 10, False)
+    if found is not None and found < 1 << 128:
+        return found
+    for prefix, radix in (("-0x", 16), ("-0o", 8), ("-0b", 2)):
+        if text.startswith(prefix):
+            found = _from_str_radix("-" + text[3:], radix, True)
+            if found is not None and -(1 << 127) <= found < 1 << 127:
+                return found
+    if _digits_but_not_number(text):
+        return None
+    found = _from_str_radix(text, 10, True)
+    return found if found is not None and -(1 << 127) <= found < 1 << 127 else None
+
+
+def _yaml_float(text):
+    """serde_yaml_ng's parse_f64: `.inf`, `-.inf`, `.nan` in three spellings each, else Rust's
+    f64 syntax when the value is finite (so `1e400` is a string)."""
+    import math
+
+    unsigned = text
+    if text.startswith("+"):
+        unsigned = text[1:]
+        if unsigned.startswith(("+", "-")):
+            return None
+    if unsigned in (".inf", ".Inf", ".INF"):
+        return math.inf
+    if text in ("-.inf", "-.Inf", "-.INF"):
+        return -math.inf
+    if text in (".nan", ".NaN", ".NAN"):
+        return math.nan
+    if re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", unsigned):
+        x = float(unsigned)
+        return x if math.isfinite(x) else None
+    return None
+
+
+def rust_float_text(x):
+    """A double as Rust's f64 Display writes it: the shortest text that reads back as it
+    (Python's repr), positional (no exponent), without a point for a whole number (`1`,
+    `1000` for 1e3, `0.0000001` for 1e-7, `-0`); `NaN`, `inf`, `-inf`."""
+    import math
+    from decimal import Decimal
+
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = format(Decimal(repr(x)), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def default_text(value):
+    """The text a column's `default:` stands for (None: no default): what a file would hold,
+    as lakeline_core's registry writes it: a string as it is, an integer's digits, a float as
+    rust_float_text, a bool `true`/`false`; YAML null is no default. `value` is a YamlScalar
+    (registry_loader) or an already resolved Python value. Raises ValueError for anything
+    else (a list, a mapping, a wrongly tagged scalar)."""
+    if isinstance(value, YamlScalar):
+        value = value.value()
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return rust_float_text(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError("is no scalar: a default is a string, a number or a boolean")
+
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?nan|\+?inf(inity)?|-inf(inity)?")
+_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIMESTAMP_TEXT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
+    r"([Zz]|[+-]([0-9]{2})(?::?([0-9]{2}))?)?"
+)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def text_problem(type_name, text, zone=None):
+    """Why `text` is no value of the (canonical) column type, None when it is one: the text
+    rules curate.py converts CSV/TSV fields by (its text conversions, lakeline_core::types),
+    restated in plain Python for the registry's defaults (curate.py converts a default with its
+    own conversions, and fails should they disagree). `zone`: the dataset's `timezone`, in
+    which a timestamp without an offset is a local time (one the zone's clocks skip or show
+    twice is none)."""
+    dec = decimal_params(type_name)
+    if dec is not None:
+        precision, scale = dec
+        if not _NUMBER_TEXT.fullmatch(text):
+            return "a decimal is digits with at most one point (no exponent)"
+        whole, _, fraction = text.lstrip("+-").partition(".")
+        if len(fraction) > scale:
+            return f"{len(fraction)} digits after the point, {type_name} has {scale}"
+        if len(whole.lstrip("0")) > precision - scale:
+            return f"{len(whole.lstrip('0'))} digits before the point, {type_name} has {precision - scale}"
+        return None
+    if type_name == "string":
+        return None
+    if type_name == "int":
+        if not _INT_TEXT.fullmatch(text):
+            return "an int is digits with an optional sign"
+        return None if -(1 << 63) <= int(text) < 1 << 63 else "beyond the 64-bit integers"
+    if type_name == "float":
+        return None if _FLOAT_TEXT.fullmatch(text.lower()) else "a float is a number, NaN or inf"
+    if type_name == "bool":
+        return None if text.lower() in TRUE_WORDS + FALSE_WORDS else f"a bool is one of {', '.join(TRUE_WORDS + FALSE_WORDS)}"
+    if type_name == "date":
+        m = _DATE_TEXT.fullmatch(text)
+        try:
+            if m and int(m.group(1)) >= 1:
+                dt.date(*(int(g) for g in m.groups()))
+                return None
+        except ValueError:
+            pass
+        return "a date is a day of the calendar as YYYY-MM-DD"
+    if type_name == "timestamp":
+        m = _TIMESTAMP_TEXT.fullmatch(text)
+        if not m:
+            return "a timestamp is written like 2026-01-31T12:00:00Z"
+        y, mo, d, h, mi = (int(g) for g in m.groups()[:5])
+        s = int(m.group(6) or 0)
+        oh, om = int(m.group(9) or 0), int(m.group(10) or 0)
+        try:
+            day = dt.date(y, mo, d) if y >= 1 else None
+        except ValueError:
+            day = None
+        if day is None or h > 23 or mi > 59 or s > 60 or oh > 23 or om > 59:
+            return "a field is out of range"
+        if zone is not None and m.group(8) is None:
+            import zoneinfo
+
+            micros = int((m.group(7) or "")[:6].ljust(6, "0"))
+            try:
+                local = dt.datetime.combine(day, dt.time(h, mi), tzinfo=zoneinfo.ZoneInfo(zone))
+                local += dt.timedelta(seconds=s, microseconds=micros)
+            except OverflowError:
+                return None
+            if local.utcoffset() != local.replace(fold=1).utcoffset():
+                return f"a local time that {zone}'s clocks skip or show twice"
+        return None
+    if type_name == "json":
+        try:
+            parsed = json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as e:
+            return f"not valid JSON: {e}"
+        return None if isinstance(parsed, (dict, list)) else "a json column holds an object or an array"
+    raise ValueError(f"unknown column type {type_name!r}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Sizes and the registry
 # ---------------------------------------------------------------------------------------------
 
@@ -211,6 +489,9 @@ class Column:
     type: str
     required: bool
     sensitive: bool = False
+    #: The registry's `default:` as text (default_text), None without one: what a null of the
+    #: column becomes, converted by the column's text rules.
+    default: str = None
 
 
 @dataclass(frozen=True)
@@ -292,10 +573,46 @@ def load_registry(location):
                 text = f.read()
     except OSError as e:
         raise JobError(f"cannot read the registry {location}: {e}") from e
-    reg = yaml.safe_load(text)
+    reg = yaml.load(text, Loader=registry_loader())
     if not isinstance(reg, dict) or not isinstance(reg.get("datasets"), dict):
         raise JobError(f"registry {location} has no datasets: mapping")
     return reg
+
+
+#: The tag registry_loader gives a column default's node, for its own constructor.
+_DEFAULT_NODE_TAG = "tag:lakeline,2026:default"
+
+
+@functools.lru_cache(maxsize=None)
+def registry_loader():
+    """PyYAML's SafeLoader, but the scalar value of every `default` key (the registry has one
+    only on columns) is a YamlScalar, as written, for default_text to resolve by YAML 1.2."""
+    import yaml
+
+    class RegistryLoader(yaml.SafeLoader):
+        def compose_scalar_node(self, anchor):
+            written_tag = self.peek_event().tag
+            node = super().compose_scalar_node(anchor)
+            node.written_tag = written_tag
+            return node
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                self.flatten_mapping(node)
+                for i, (key, value) in enumerate(node.value):
+                    if (isinstance(key, yaml.ScalarNode) and key.tag == _YAML_CORE_TAG + "str" and key.value == "default"
+                            and isinstance(value, yaml.ScalarNode) and value.tag != _DEFAULT_NODE_TAG):
+                        kept = yaml.ScalarNode(_DEFAULT_NODE_TAG, value.value, value.start_mark, value.end_mark, style=value.style)
+                        kept.written_tag = getattr(value, "written_tag", None)
+                        node.value[i] = (key, kept)
+            return super().construct_mapping(node, deep)
+
+    def construct_default(loader, node):
+        tag = node.written_tag if node.written_tag not in (None, "!") else None
+        return YamlScalar(node.value, node.style is None, tag)
+
+    RegistryLoader.add_constructor(_DEFAULT_NODE_TAG, construct_default)
+    return RegistryLoader
 
 
 #: Where the README tells operators to upload the registry (template parameter RegistryKey).
@@ -318,24 +635,32 @@ def dataset_from_registry(reg, name):
     spec = reg["datasets"].get(name)
     if spec is None:
         raise JobError(f"dataset {name!r} is not in the registry (it has: {', '.join(sorted(reg['datasets']))})")
-    columns = []
-    for c in spec.get("columns") or []:
-        try:
-            ty = column_type(c.get("type"))
-        except ValueError as e:
-            raise JobError(f"dataset {name}: column {c.get('name')!r} {e}") from None
-        columns.append(Column(str(c["name"]), ty, bool(c.get("required", False)), bool(c.get("sensitive", False))))
-    if not columns:
-        raise JobError(f"dataset {name} declares no columns")
-    header = spec.get("header", "required")
-    if header not in HEADER_RULES:
-        raise JobError(f"dataset {name}: header {header!r} is not one of {', '.join(HEADER_RULES)}")
     timezone = spec.get("timezone")
     if timezone is not None:
         try:
             timezone = time_zone(timezone)
         except ValueError as e:
             raise JobError(f"dataset {name}: timezone {timezone!r} {e}") from None
+    columns = []
+    for c in spec.get("columns") or []:
+        try:
+            ty = column_type(c.get("type"))
+        except ValueError as e:
+            raise JobError(f"dataset {name}: column {c.get('name')!r} {e}") from None
+        try:
+            default = default_text(c.get("default"))
+        except ValueError as e:
+            raise JobError(f"dataset {name}: column {c.get('name')!r}: default {e}") from None
+        if default is not None:
+            why = text_problem(ty, default, timezone)
+            if why is not None:
+                raise JobError(f"dataset {name}: column {c.get('name')!r}: default {shorten(default)} is not a valid {ty}: {why}")
+        columns.append(Column(str(c["name"]), ty, bool(c.get("required", False)), bool(c.get("sensitive", False)), default))
+    if not columns:
+        raise JobError(f"dataset {name} declares no columns")
+    header = spec.get("header", "required")
+    if header not in HEADER_RULES:
+        raise JobError(f"dataset {name}: header {header!r} is not one of {', '.join(HEADER_RULES)}")
     job = spec.get("job") or {}
     compaction = spec.get("compaction") or {}
     null_values = spec.get("null_values", [""])
@@ -881,9 +1206,6 @@ DEFAULT_MAX_RECORDS_PER_FILE = 5_000_000
 
 #: Rows per Arrow batch sent from the CSV parser to the JVM.
 ARROW_BATCH_ROWS = 65_536
-
-TRUE_WORDS = ("true", "t", "yes", "y", "1")
-FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 INT_RE = r"^[+-]?[0-9]+$"
 # `\z`, not `$`: Java's `$` also matches before a line break that ends the text.
