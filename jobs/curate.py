@@ -15,6 +15,9 @@ exactly (shared/core/src/types.rs):
 - text values equal to one of the dataset's `null_values` are null; every other value is
   converted by the rules validation accepted it by; a value that does not convert FAILS the job
   naming the column and value (validation passed it, so it is a rule mismatch, never a null);
+- a column's `default:` replaces its nulls (a null value, a by_name column the header lacks, a
+  JSON null or missing field, a Parquet null), converted by the column's text rules; a value
+  that is present is never replaced;
 - the output key is a pure function of the raw key: `<target><stem>-<sha256(key)[:12]>`, here
   with a part number (`-00000.parquet`, ...) because Spark writes several files for big inputs.
   Parts are written to a staging folder and then copied to their names; parts an earlier run
@@ -1460,7 +1463,16 @@ def col_ref(name):
 def convert_columns(df, ds, source, convert):
     """The declared columns, each `convert(column, raw, stage)`, in declared order, with the
     job failing on the first row where a non-null raw value did not convert or a required
-    column is null (raise_error, the message naming source, column and value).
+    column without a default is null (raise_error, the message naming source, column and
+    value).
+
+    A column with a `default` holds, where its raw value is null, the default's text converted
+    by the column's text rules (text_conversion, as a CSV/TSV field, whatever the format); a
+    raw value that is present is never replaced, and one that does not convert fails the job
+    as without a default (the check reads the raw value, not the converted one). A required
+    column with a default then takes nulls and stays non-nullable; an optional one stays
+    nullable in the schema (as in lakeline_core). A default that does not convert (the
+    registry check, text_problem, accepted it) fails the job where it would be used.
 
     Built as a chain of projections: staged helpers (in order of need), converted values, one
     problem column per row (the first problem, or null), the output. Each check then reads
@@ -1483,10 +1495,20 @@ def convert_columns(df, ds, source, convert):
         return stage
 
     convs = [convert(c, col_ref(c.name), stager(f"c{i}")) for i, c in enumerate(ds.columns)]
+    # Each default converted once, from a literal (Spark folds it to a constant).
+    defaults = {
+        i: text_conversion(c.type, ds.timezone)(F.lit(c.default), stager(f"d{i}"))
+        for i, c in enumerate(ds.columns)
+        if c.default is not None
+    }
     out = df
     for name, expr in layers:
         out = out.select("*", expr.alias(name))
-    out = out.select("*", *[conv.alias(f"__lakeline_v{i}") for i, conv in enumerate(convs)])
+    out = out.select(
+        "*",
+        *[conv.alias(f"__lakeline_v{i}") for i, conv in enumerate(convs)],
+        *[d.alias(f"__lakeline_default{i}") for i, d in defaults.items()],
+    )
     checks = []
     for i, c in enumerate(ds.columns):
         raw, val = col_ref(c.name), F.col(f"__lakeline_v{i}")
@@ -1503,13 +1525,22 @@ def convert_columns(df, ds, source, convert):
                 "(validation and curation disagree: report this)"
             )
         checks.append(F.when(raw.isNotNull() & val.isNull(), message))
-        if c.required:
+        if c.default is not None:
+            bad_default = (
+                f"lakeline curate: {source}: column {c.name} ({c.type}): cannot convert its default {shorten(c.default)}, "
+                "which the registry check accepted (the registry check and curation disagree: report this)"
+            )
+            checks.append(F.when(raw.isNull() & F.col(f"__lakeline_default{i}").isNull(), F.lit(bad_default)))
+        elif c.required:
             checks.append(F.when(raw.isNull(), F.lit(f"lakeline curate: {source}: required column {c.name} holds a null")))
     out = out.select("*", F.coalesce(*checks, F.lit(None).cast("string")).alias("__lakeline_problem"))
     problem = F.col("__lakeline_problem")
     final = []
     for i, c in enumerate(ds.columns):
         val = F.col(f"__lakeline_v{i}")
+        if c.default is not None:
+            # Only where the raw value is null: a present one that did not convert raised above.
+            val = F.when(col_ref(c.name).isNull(), F.col(f"__lakeline_default{i}")).otherwise(val)
         if i == 0:
             val = F.when(problem.isNotNull(), F.raise_error(problem)).otherwise(val)
         if c.required:
@@ -1524,14 +1555,15 @@ def convert_columns(df, ds, source, convert):
 
 
 def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, declared=(), extra_columns="reject",
-                   has_null=True):
+                   has_null=True, defaulted=()):
     """The data records of a CSV/TSV object as lists of strings, by csv-core's rules: `"`
     quotes with `""` inside, CR, LF and CRLF end records, blank lines are skipped, a UTF-8 BOM
     at the start is dropped, the first record is the header when the dataset has one.
 
     With `header` by_name, `declared` is the dataset's ((name, required), ...): the header
     places them (header_positions) and each record comes out as the declared columns in
-    declared order, None for an optional column the file lacks; records have as many fields
+    declared order, None for an optional column the file lacks (or one with a default, named
+    in `defaulted`); records have as many fields
     as the header. Otherwise records have `ncols` fields, as they are."""
     csv.field_size_limit(2**31 - 1)
     raw = storage.open(key, etag)
@@ -1553,7 +1585,7 @@ def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, dec
                         # first record even after blank lines.
                         if blank_before and row[0].startswith("\ufeff"):
                             row[0] = row[0][1:]
-                        pick = header_positions(row, declared, extra_columns, source, reader.line_num, has_null)
+                        pick = header_positions(row, declared, extra_columns, source, reader.line_num, has_null, defaulted)
                         width = len(row)
                     continue
                 if len(row) != width:
@@ -1570,14 +1602,15 @@ def delimited_rows(storage, key, etag, gz, delimiter, header, ncols, source, dec
         raw.close()
 
 
-def header_positions(header, declared, extra_columns, source, line, has_null=True):
+def header_positions(header, declared, extra_columns, source, line, has_null=True, defaulted=()):
     """For `header: by_name`: where each declared column is in a record, by the header
     `header` (its names trimmed of whitespace, compared exactly): the index per declared
     column, None for an optional one the header lacks. A name given twice, a required column
     missing, or (with extra_columns reject) a name not declared fails the file; with
     extra_columns allow, undeclared columns are skipped. Without a null value (`null_values:
     []`, `has_null` false) a missing optional column has nothing to hold either, and fails the
-    file as it does in lakeline_core's validation."""
+    file as it does in lakeline_core's validation. A column with a default (named in
+    `defaulted`) may be missing, required or not, null values or not: it holds its default."""
     names = [h.strip(RUST_WHITESPACE) for h in header]
     problem = None
     position = {}
@@ -1587,7 +1620,8 @@ def header_positions(header, declared, extra_columns, source, line, has_null=Tru
             twice.append(n)
         position.setdefault(n, i)
     known = {name for name, _ in declared}
-    missing = [name for name, required in declared if (required or not has_null) and name not in position]
+    missing = [name for name, required in declared
+               if (required or not has_null) and name not in defaulted and name not in position]
     extra = [n for n in names if n not in known]
     if twice:
         problem = f"names {', '.join(map(shorten, twice))} more than once"
@@ -1651,8 +1685,9 @@ def read_delimited(spark, ds, storage, key, etag, source, transfer="auto"):
     names = [c.name for c in ds.columns]
     schema = T.StructType([T.StructField(n, T.StringType(), True) for n in names])
     declared = tuple((c.name, c.required) for c in ds.columns)
+    defaulted = frozenset(c.name for c in ds.columns if c.default is not None)
     args = (storage, key, etag, ds.is_gzip(key), ds.delimiter, ds.header, len(names), source, declared, ds.extra_columns,
-            bool(ds.null_values))
+            bool(ds.null_values), defaulted)
     null_values = ds.null_values
     use_arrow = transfer == "arrow" or (transfer == "auto" and arrow_available())
     if use_arrow:

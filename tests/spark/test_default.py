@@ -218,3 +218,221 @@ def test_the_registry_check_agrees_with_the_jobs_conversions(spark):
         converted = spark_values(spark, texts, curate.text_conversion(type_name, zone))
         checked = [curate.text_problem(type_name, t, zone) is None for t in texts]
         assert [v is not None for v in converted] == checked, (type_name, zone, list(zip(texts, converted, checked)))
+
+
+# --- CSV/TSV ------------------------------------------------------------------------------------
+
+EVERY_TYPE = """
+d:
+  key_pattern: raw/d/{file}
+  format: csv
+  null_values: ["", "NA"]
+  columns:
+    - {name: id, type: int, required: true}
+    - {name: n, type: int, default: -7}
+    - {name: x, type: float, default: 1e3}
+    - {name: amount, type: "decimal(12,2)", default: 0.5}
+    - {name: ok, type: bool, default: yes}
+    - {name: day, type: date, default: 2026-01-31}
+    - {name: at, type: timestamp, default: "2026-01-31 12:30:00.5"}
+    - {name: at_offset, type: timestamp, default: "2026-01-31T12:30:00+02:00"}
+    - {name: label, type: string, default: 007}
+    - {name: attrs, type: json, default: '{"a": [1, 2]}'}
+    - {name: must, type: int, required: true, default: 42}
+    - {name: plain, type: string}
+"""
+#: What each column's nulls become (EVERY_TYPE's defaults, converted).
+DEFAULTS = {
+    "n": -7, "x": 1000.0, "amount": Decimal("0.50"), "ok": True, "day": dt.date(2026, 1, 31), "at": utc(2026, 1, 31, 12, 30, us=500000),
+    "at_offset": utc(2026, 1, 31, 10, 30), "label": "007", "attrs": '{"a": [1, 2]}', "must": 42, "plain": None,
+}
+
+
+def test_csv_nulls_become_the_defaults_of_every_type(spark, lake, tmp_path):
+    reg = registry_file(tmp_path, EVERY_TYPE)
+    data = (
+        "id,n,x,amount,ok,day,at,at_offset,label,attrs,must,plain\n"
+        '1,5,2.5,12.34,false,2026-02-01,2026-02-01T00:00:00Z,2026-02-01 01:00+01:00,kept,"[ 1 ]",9,p\n'
+        "2,,NA,,,NA,,,,,,\n"
+        "3,0,0,0,0,0001-01-01,1970-01-01T00:00Z,1970-01-01T00:00Z,NULL,{},0,NA\n"  # present values: kept, zeros and all
+    )
+    out, schema = curated(spark, lake, "raw/d/every.csv", reg, data)
+    assert out == [
+        {"id": 1, "n": 5, "x": 2.5, "amount": Decimal("12.34"), "ok": False, "day": dt.date(2026, 2, 1), "at": utc(2026, 2, 1),
+         "at_offset": utc(2026, 2, 1), "label": "kept", "attrs": "[ 1 ]", "must": 9, "plain": "p"},
+        {"id": 2, **DEFAULTS},
+        {"id": 3, "n": 0, "x": 0.0, "amount": Decimal("0.00"), "ok": False, "day": dt.date(1, 1, 1), "at": utc(1970, 1, 1),
+         "at_offset": utc(1970, 1, 1), "label": "NULL", "attrs": "{}", "must": 0, "plain": None},
+    ]
+    # Nullability is the registry's `required`, default or not (as lakeline_core writes it).
+    assert {f.name: f.nullable for f in schema} == {f: f not in ("id", "must") for f in ["id", *DEFAULTS]}
+    assert schema.field("amount").type == pa.decimal128(12, 2) and schema.field("attrs").type == pa.string()
+
+
+def test_csv_timestamp_defaults_in_the_dataset_timezone(spark, lake, tmp_path):
+    reg = registry_file(tmp_path, """
+        z:
+          key_pattern: raw/z/{file}
+          format: tsv
+          timezone: europe/berlin
+          columns:
+            - {name: id, type: int, required: true}
+            - {name: local, type: timestamp, default: "2026-07-01 12:00"}
+            - {name: winter, type: timestamp, required: true, default: "2026-01-15T12:00:00.25"}
+            - {name: offset, type: timestamp, default: "2026-07-01T12:00Z"}
+    """)
+    out, _ = curated(spark, lake, "raw/z/t.tsv", reg, "id\tlocal\twinter\toffset\n1\t\t\t\n2\t2026-07-01 14:00\t2026-01-15 14:00\t2026-07-01 14:00\n")
+    assert out == [
+        {"id": 1, "local": utc(2026, 7, 1, 10), "winter": utc(2026, 1, 15, 11, us=250000), "offset": utc(2026, 7, 1, 12)},
+        {"id": 2, "local": utc(2026, 7, 1, 12), "winter": utc(2026, 1, 15, 13), "offset": utc(2026, 7, 1, 12)},
+    ]
+
+
+def test_a_present_value_that_does_not_convert_still_fails_the_job(spark, lake, tmp_path):
+    reg = registry_file(tmp_path, EVERY_TYPE)
+    msg = failure(spark, lake, "raw/d/bad.csv", reg, "id,n,x,amount,ok,day,at,at_offset,label,attrs,must,plain\n1,,,,,,,,,,x,\n")
+    assert "bad.csv" in msg and 'column must (int): cannot convert the value "x"' in msg, msg
+    msg = failure(spark, lake, "raw/d/bad.csv", reg, "id,n,x,amount,ok,day,at,at_offset,label,attrs,must,plain\n1,,,1.234,,,,,,,,\n")
+    assert 'column amount (decimal(12,2)): cannot convert the value "1.234"' in msg, msg
+    # A required column without a default still refuses its nulls.
+    msg = failure(spark, lake, "raw/d/bad.csv", reg, "id,n,x,amount,ok,day,at,at_offset,label,attrs,must,plain\nNA,,,,,,,,,,,\n")
+    assert "required column id holds a null" in msg, msg
+
+
+def test_a_default_the_conversions_refuse_fails_the_job_where_used(spark, tmp_path):
+    """The registry check and the conversions agree (tested above); were they not to, the job
+    fails instead of writing a null, only where the default is used."""
+    ds = dataset(tmp_path, EVERY_TYPE)
+    bad = dataclasses.replace(ds, columns=tuple(dataclasses.replace(c, default="abc") if c.name == "n" else c for c in ds.columns))
+    names = [c.name for c in ds.columns]
+    present = ["1", "5", *[None] * 10]
+    rows = spark.createDataFrame([present], ", ".join(f"`{n}` string" for n in names))
+    assert curate.curate_text(rows, bad, "s.csv").collect()[0]["n"] == 5
+    nulls = spark.createDataFrame([["1", *[None] * 11]], ", ".join(f"`{n}` string" for n in names))
+    with pytest.raises(Exception, match=r'lakeline curate: s.csv: column n \(int\): cannot convert its default "abc"'):
+        curate.curate_text(nulls, bad, "s.csv").collect()
+
+
+BY_NAME = """
+b:
+  key_pattern: raw/b/{file}
+  format: csv
+  header: by_name
+  extra_columns: allow
+  null_values: {nulls}
+  columns:
+    - {name: id, type: int, required: true}
+    - {name: must, type: int, required: true, default: 42}
+    - {name: note, type: string, default: none}
+    - {name: amount, type: "decimal(12,2)"}
+"""
+
+
+def test_by_name_columns_missing_from_the_header_take_their_defaults(spark, lake, tmp_path):
+    reg = registry_file(tmp_path, BY_NAME.replace("{nulls}", '["", "NA"]'))
+    out, schema = curated(spark, lake, "raw/b/missing.csv", reg, "amount,extra,id\n1.5,x,1\nNA,y,2\n")
+    assert out == [
+        {"id": 1, "must": 42, "note": "none", "amount": Decimal("1.50")},
+        {"id": 2, "must": 42, "note": "none", "amount": None},
+    ]
+    assert [(f.name, f.nullable) for f in schema] == [("id", False), ("must", False), ("note", True), ("amount", True)]
+    # Present in another order: kept; a null value there takes the default.
+    out, _ = curated(spark, lake, "raw/b/present.csv", reg, "note,must,id\nn,7,1\nNA,,2\n")
+    assert [(r["must"], r["note"]) for r in out] == [(7, "n"), (42, "none")]
+    # Without null values a missing column with a default still has its default to hold (one
+    # without a default fails the file, as before); an empty field is then a present value.
+    reg = registry_file(tmp_path, BY_NAME.replace("{nulls}", "[]"))
+    out, _ = curated(spark, lake, "raw/b/no-nulls.csv", reg, "id,amount,note\n1,1,\n")
+    assert out == [{"id": 1, "must": 42, "note": "", "amount": Decimal("1.00")}]
+    msg = failure(spark, lake, "raw/b/no-amount.csv", reg, "id\n1\n")
+    assert "lacks the required column amount" in msg and "must" not in msg.split("lacks")[1], msg
+
+
+def test_header_positions_with_defaults():
+    declared = (("id", True), ("must", True), ("note", False))
+    assert curate.header_positions(["id"], declared, "reject", "s", 1, defaulted={"must", "note"}) == [0, None, None]
+    assert curate.header_positions(["id"], declared, "reject", "s", 1, has_null=False, defaulted={"must", "note"}) == [0, None, None]
+    with pytest.raises(curate.JobError, match="lacks the required column must"):
+        curate.header_positions(["id"], declared, "reject", "s", 1, defaulted={"note"})
+
+
+# --- JSON Lines -------------------------------------------------------------------------------
+
+JSONL = """
+j:
+  key_pattern: raw/j/{file}
+  format: jsonl
+  columns:
+    - {name: id, type: int, required: true}
+    - {name: n, type: int, default: 0x10}
+    - {name: x, type: float, default: .5}
+    - {name: ok, type: bool, default: "N"}
+    - {name: at, type: timestamp, default: "2026-01-31 12:30"}
+    - {name: s, type: string, default: 1.50}
+    - {name: must, type: string, required: true, default: "-"}
+"""
+JSONL_EXTRA = """
+    - {name: amount, type: "decimal(12,2)", default: "1.50"}
+    - {name: attrs, type: json, default: ' [ ] '}
+"""
+
+
+@pytest.mark.parametrize("extra", ["", JSONL_EXTRA], ids=["json reader", "lines with decimals and json"])
+def test_jsonl_null_and_missing_fields_become_the_defaults(spark, lake, tmp_path, extra):
+    reg = registry_file(tmp_path, JSONL + extra)
+    full = '{"id": 1, "n": 3, "x": 2, "ok": true, "at": "2026-02-01T00:00Z", "s": "", "must": "m", "amount": "2.5", "attrs": {"k": [1]}}'
+    nulls = '{"id": 2, "n": null, "x": null, "ok": null, "at": null, "s": null, "must": null, "amount": null, "attrs": null}'
+    out, schema = curated(spark, lake, "raw/j/j.jsonl", reg, "\n".join([full, nulls, '{"id": 3}']) + "\n")
+    defaults = {"n": 16, "x": 0.5, "ok": False, "at": utc(2026, 1, 31, 12, 30), "s": "1.5", "must": "-"}
+    present = {"n": 3, "x": 2.0, "ok": True, "at": utc(2026, 2, 1), "s": "", "must": "m"}  # an empty string is a value
+    if extra:
+        defaults.update(amount=Decimal("1.50"), attrs=" [ ] ")  # the default's text, verbatim
+        present.update(amount=Decimal("2.50"), attrs='{"k":[1]}')
+    assert out == [{"id": 1, **present}, {"id": 2, **defaults}, {"id": 3, **defaults}]
+    assert [f.name for f in schema if not f.nullable] == ["id", "must"]
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+PARQUET = """
+p:
+  key_pattern: raw/p/{file}
+  format: parquet
+  timezone: America/New_York
+  columns:
+    - {name: id, type: int, required: true}
+    - {name: n, type: int, default: 7}
+    - {name: x, type: float, default: -1}
+    - {name: amount, type: "decimal(12,2)", default: "-0.5"}
+    - {name: ok, type: bool, default: t}
+    - {name: day, type: date, default: "2026-01-31"}
+    - {name: at, type: timestamp, required: true, default: "2026-07-04 09:00"}
+    - {name: s, type: string, default: ""}
+    - {name: attrs, type: json, default: '{"b":null}'}
+"""
+
+
+def test_parquet_nulls_become_the_defaults(spark, lake, tmp_path):
+    reg = registry_file(tmp_path, PARQUET)
+    p = Path(lake) / "raw/p/in.parquet"
+    p.parent.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "id": pa.array([1, 2], pa.int64()),
+        "n": pa.array([None, 3], pa.int32()),
+        "x": pa.array([None, 0.25], pa.float32()),
+        "amount": pa.array([None, Decimal("12.30")], pa.decimal128(10, 2)),
+        "ok": pa.array([None, False]),
+        "day": pa.array([None, dt.date(2026, 2, 2)], pa.date32()),
+        "at": pa.array([None, dt.datetime(2026, 2, 2, 10)], pa.timestamp("us", tz="UTC")),
+        "s": pa.array([None, "s"]),
+        "attrs": pa.array([None, "[1]"]),
+        "extra": pa.array([None, "ignored"]),
+    }), p)
+    out, schema = curated(spark, lake, "raw/p/in.parquet", reg)
+    assert out == [
+        {"id": 1, "n": 7, "x": -1.0, "amount": Decimal("-0.50"), "ok": True, "day": dt.date(2026, 1, 31),
+         "at": utc(2026, 7, 4, 13), "s": "", "attrs": '{"b":null}'},  # the default's local time in New York
+        {"id": 2, "n": 3, "x": 0.25, "amount": Decimal("12.30"), "ok": False, "day": dt.date(2026, 2, 2),
+         "at": utc(2026, 2, 2, 10), "s": "s", "attrs": "[1]"},
+    ]
+    assert [f.name for f in schema if not f.nullable] == ["id", "at"]
