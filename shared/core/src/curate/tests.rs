@@ -732,3 +732,22 @@ fn parquet_nulls_take_the_default() {
         [Some("EUR".to_string()), Some("USD".to_string())]
     );
 }
+
+#[test]
+fn by_name_columns_missing_from_the_header_take_their_defaults() {
+    // Required, and no null value at all: the default fills it all the same.
+    let reg = registry("  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    header: by_name\n    null_values: []\n    columns:\n      - {name: id, type: int, required: true}\n      - {name: qty, type: int, required: true, default: 1}\n      - {name: note, type: string, default: \"\"}\n");
+    let (_, bytes) = curate(&reg, "raw/t/n.csv", b"id\n7\n").unwrap();
+    let (b, _) = read_back(bytes);
+    assert_eq!(
+        b.column(1).as_primitive::<Int64Type>().values().to_vec(),
+        [1]
+    );
+    assert_eq!(strings(&b, 2), [Some(String::new())]);
+    let err = curate(&reg, "raw/t/m.csv", b"qty\n2\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("required column is not in the header"),
+        "{err}"
+    );
+}

@@ -212,16 +212,16 @@ struct Rows<'d> {
 }
 
 /// A `header: by_name` file's columns as the declared ones: each record's fields are copied
-/// into declared order (a missing column gets the dataset's first null value, an allowed
-/// extra column is left out), so every check and the curate sink see the declared shape.
+/// into declared order (a missing column gets its `default`, else the dataset's first null
+/// value; an allowed extra column is left out), so every check and the curate sink see the
+/// declared shape.
 /// A file already in declared order takes no copy.
 struct ByName {
-    /// Per declared column, its field in the file; `None`: not in the file.
-    src: Vec<Option<usize>>,
+    /// Per declared column, its field in the file, or what it holds when the file lacks it
+    /// (its default, or a value the dataset reads as null).
+    src: Vec<Result<usize, Vec<u8>>>,
     /// Fields per record: the header's.
     width: usize,
-    /// What a missing column holds: a value the dataset reads as null.
-    null: Vec<u8>,
     data: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -259,20 +259,24 @@ impl ByName {
         let mut src = Vec::with_capacity(ds.columns.len());
         for c in ds.columns.iter() {
             let found = names.iter().position(|n| *n == c.name);
-            if found.is_none() && c.required {
-                problems.push(at(
+            let fill = c
+                .default
+                .as_ref()
+                .map(|d| d.as_bytes().to_vec())
+                .or_else(|| (!c.required).then(|| null.clone()).flatten());
+            match (found, fill) {
+                (Some(i), _) => src.push(Ok(i)),
+                (None, Some(fill)) => src.push(Err(fill)),
+                (None, None) => problems.push(at(
                     ProblemCode::MissingColumn,
                     &c.name,
-                    "required column is not in the header".into(),
-                ));
-            } else if found.is_none() && null.is_none() {
-                problems.push(at(
-                    ProblemCode::MissingColumn,
-                    &c.name,
-                    "column is not in the header, and the dataset has no null value to fill it with (null_values is empty)".into(),
-                ));
+                    if c.required {
+                        "required column is not in the header".into()
+                    } else {
+                        "column is not in the header, and the dataset has no null value to fill it with (null_values is empty)".into()
+                    },
+                )),
             }
-            src.push(found);
         }
         if ds.extra_columns == ExtraColumns::Reject {
             for n in &names {
@@ -288,12 +292,10 @@ impl ByName {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let in_order =
-            names.len() == src.len() && src.iter().enumerate().all(|(j, s)| *s == Some(j));
+        let in_order = names.len() == src.len() && src.iter().enumerate().all(|(j, s)| *s == Ok(j));
         Ok((!in_order).then(|| ByName {
             src,
             width: names.len(),
-            null: null.unwrap_or_default(),
             data: Vec::new(),
             ends: Vec::new(),
         }))
@@ -304,9 +306,9 @@ impl ByName {
         self.data.clear();
         self.ends.clear();
         for s in &self.src {
-            match *s {
-                Some(i) => self.data.extend_from_slice(f.get(i)),
-                None => self.data.extend_from_slice(&self.null),
+            match s {
+                Ok(i) => self.data.extend_from_slice(f.get(*i)),
+                Err(fill) => self.data.extend_from_slice(fill),
             }
             self.ends.push(self.data.len());
         }
