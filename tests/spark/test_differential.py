@@ -333,3 +333,48 @@ def test_time_zones_and_json_columns_agree(spark, lake, tmp_path):
     )
     put(lake, "raw/zj/dt=2026-11-25/z.jsonl", jsonl.encode("utf-8"))
     assert compare(spark, lake, tmp_path, "zj", "raw/zj/dt=2026-11-25/z.jsonl", reg, ("attrs",)) == 5
+
+
+DEFAULTS = """
+df:
+  key_pattern: raw/df/dt={date}/{file}
+  format: csv
+  header: by_name
+  timezone: Europe/Berlin
+  null_values: ["", "NA"]
+  columns:
+    - {name: id, type: int, required: true}
+    - {name: qty, type: int, required: true, default: 1}
+    - {name: amount, type: "decimal(12,2)", default: 0.5}
+    - {name: ratio, type: float, default: 1e3}
+    - {name: ok, type: bool, default: yes}
+    - {name: day, type: date, default: "2026-01-31"}
+    - {name: at, type: timestamp, default: "2026-01-01 00:00"}
+    - {name: cur, type: string, default: EUR}
+    - {name: attrs, type: json, default: "{\\"k\\": []}"}
+dfj:
+  key_pattern: raw/dfj/dt={date}/{file}
+  format: jsonl
+  columns:
+    - {name: id, type: int, required: true}
+    - {name: qty, type: int, required: true, default: 1}
+    - {name: cur, type: string, default: EUR}
+    - {name: at, type: timestamp, default: "2026-01-01T00:00:00Z"}
+"""
+
+
+def test_defaults_agree(spark, lake, tmp_path):
+    """Nulls, null values, missing fields and a column missing from a by_name header take the
+    column's default in both engines; present values are kept."""
+    reg = registry_file(tmp_path, DEFAULTS)
+    csv_text = (
+        "id,qty,amount,ratio,ok,day,at,cur\n"
+        "1,5,2.25,0.5,false,2026-11-25,2026-07-01 12:00,USD\n"
+        "2,,,,,,,\n"
+        "3,NA,NA,NA,NA,NA,NA,NA\n"
+    )
+    put(lake, "raw/df/dt=2026-11-25/d.csv", csv_text.encode("utf-8"))
+    assert compare(spark, lake, tmp_path, "df", "raw/df/dt=2026-11-25/d.csv", reg, ("attrs",)) == 3
+    jsonl = '{"id": 1, "qty": 2, "cur": "USD", "at": "2026-07-01T12:00:00Z"}\n{"id": 2, "qty": null}\n{"id": 3, "cur": null}\n'
+    put(lake, "raw/dfj/dt=2026-11-25/d.jsonl", jsonl.encode("utf-8"))
+    assert compare(spark, lake, tmp_path, "dfj", "raw/dfj/dt=2026-11-25/d.jsonl", reg) == 3

@@ -472,6 +472,66 @@ pub struct ColumnRules {
 }
 
 impl ColumnRules {
+    /// Why the text `v` may not be a value of a column of type `ty` with these rules (a
+    /// timestamp without an offset read in `zone`): the first problem, or `None`. For what
+    /// the registry itself declares, such as a column's `default`, checked once at load; the
+    /// per-row checks are `validate::rules`' (its rule tables hold the two to the same
+    /// verdicts).
+    pub fn refusal(
+        &self,
+        ty: ColumnType,
+        zone: Option<&crate::types::Zone>,
+        v: &str,
+    ) -> Option<String> {
+        let b = v.as_bytes();
+        if !ty.accepts(b) {
+            return Some(ty.refusal(b));
+        }
+        let num = match ty {
+            ColumnType::Int => parse_int(b).map(Num::Int),
+            ColumnType::Float => parse_float(b).map(Num::Float),
+            ColumnType::Date => parse_date(b).map(Num::Date),
+            ColumnType::Decimal { precision, scale } => {
+                parse_decimal(b, precision, scale).ok().map(Num::Decimal)
+            }
+            ColumnType::Timestamp => match crate::types::parse_timestamp_in(b, zone) {
+                Err(e) => return zone.map(|z| e.describe(z)),
+                Ok(t) => t.map(Num::Timestamp),
+            },
+            _ => None,
+        };
+        let allowed = match (&self.allowed, num) {
+            (Some(Allowed::Text(set)), _) => set.contains(v),
+            (Some(Allowed::Int(set)), Some(Num::Int(i))) => set.contains(&i),
+            (Some(Allowed::Decimal(set)), Some(Num::Decimal(d))) => set.contains(&d),
+            _ => true,
+        };
+        if !allowed {
+            return Some("not one of the allowed values".into());
+        }
+        if let Some(n) = num {
+            if let Some(lo) = self.min.as_ref().filter(|b| n < b.value) {
+                return Some(format!("below the minimum (min {})", lo.text));
+            }
+            if let Some(hi) = self.max.as_ref().filter(|b| n > b.value) {
+                return Some(format!("above the maximum (max {})", hi.text));
+            }
+        }
+        if let Some(p) = self.pattern.as_ref().filter(|p| !p.matches(v)) {
+            return Some(format!(
+                "does not match the pattern {:?} (the whole value must match)",
+                p.as_str()
+            ));
+        }
+        if let Some(l) = self.length {
+            let n = v.chars().count() as u64;
+            if l.min.is_some_and(|m| n < m) || l.max.is_some_and(|m| n > m) {
+                return Some(format!("{n} characters outside the allowed length"));
+            }
+        }
+        None
+    }
+
     /// Whether any value rule (everything but `unique`) is set.
     pub fn has_value_rules(&self) -> bool {
         self.allowed.is_some()

@@ -276,7 +276,7 @@ impl Dataset {
         self.localize_timestamp_bounds()?;
         for (i, col) in self.columns.iter().enumerate() {
             if let Some(d) = &col.default {
-                if let Some(why) = crate::validate::default_refusal(self, col, d) {
+                if let Some(why) = col.rules.refusal(col.ty, self.timezone.as_ref(), d) {
                     return Err((format!("columns[{i}].default"), format!("{d:?}: {why}")));
                 }
             }

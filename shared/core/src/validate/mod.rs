@@ -54,18 +54,6 @@ impl Problems {
     }
 }
 
-/// Why a column's `default` (text) is not a value it may hold: not of its type (in the
-/// dataset's `timezone`), or against one of its rules; `None` when it may.
-pub fn default_refusal(
-    dataset: &Dataset,
-    col: &crate::registry::Column,
-    text: &str,
-) -> Option<String> {
-    dataset
-        .refusal(col, text.as_bytes())
-        .or_else(|| rules::rule_refusal(dataset, col, text.as_bytes()))
-}
-
 /// Checks the key's file name and the object size before anything is downloaded.
 ///
 /// Returns the problems; an empty list means the object is worth reading.

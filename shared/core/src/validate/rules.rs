@@ -242,13 +242,6 @@ fn broken(
     None
 }
 
-/// The message of the first value rule of `col` that the text `v` (a value of its type)
-/// breaks; `None` when it keeps them all.
-pub(crate) fn rule_refusal(ds: &Dataset, col: &Column, v: &[u8]) -> Option<String> {
-    let value = val(col.ty, Raw::Text(v))?;
-    broken(col, &col.rules, value, true, ds.timezone.as_ref()).map(|(_, message)| message)
-}
-
 /// A column's type and value rules as one check on the bytes of a CSV field, with no
 /// conversion it does not need: true means the value is of its column's type and [`broken`]
 /// finds nothing (the value rules tables hold both to the same verdicts).
