@@ -33,6 +33,13 @@ fn curate(reg: &Registry, key: &str, data: &[u8]) -> Result<(Curated, Vec<u8>), 
     curate_stream("t", ds, key, 20, data, Vec::new(), &prov())
 }
 
+/// Curating `data` as `key` of the registry's dataset `t` fails, saying `why`.
+#[track_caller]
+fn refused(reg: &Registry, key: &str, data: &[u8], why: &str) {
+    let err = curate(reg, key, data).unwrap_err().to_string();
+    assert!(err.contains(why), "{err} lacks {why:?}");
+}
+
 fn read_back(bytes: Vec<u8>) -> (RecordBatch, std::collections::HashMap<String, String>) {
     let b = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
     let kv = b
@@ -407,10 +414,11 @@ fn decimals_are_curated_exactly_on_the_physical_type_their_precision_takes() {
     assert_eq!(col(2).value_as_string(0), wide);
 
     // A value validation refuses never reaches the writer: the file is refused whole.
-    let err = curate(&reg, "raw/t/e.csv", b"small,money,wide\n1.555,1,\n").unwrap_err();
-    assert!(
-        err.to_string().contains("3 digits after the point"),
-        "{err}"
+    refused(
+        &reg,
+        "raw/t/e.csv",
+        b"small,money,wide\n1.555,1,\n",
+        "3 digits after the point",
     );
 }
 
@@ -428,13 +436,18 @@ fn json_decimals_come_from_strings_and_short_numbers() {
         .iter()
         .collect();
     assert_eq!(got, [Some(1234), Some(10), Some(700), None]);
-    let err = curate(&reg, "raw/t/k.jsonl", b"{\"amount\": 1.234}\n").unwrap_err();
-    assert!(
-        err.to_string().contains("3 digits after the point"),
-        "{err}"
+    refused(
+        &reg,
+        "raw/t/k.jsonl",
+        b"{\"amount\": 1.234}\n",
+        "3 digits after the point",
     );
-    let err = curate(&reg, "raw/t/k.jsonl", b"{\"amount\": true}\n").unwrap_err();
-    assert!(err.to_string().contains("found a boolean"), "{err}");
+    refused(
+        &reg,
+        "raw/t/k.jsonl",
+        b"{\"amount\": true}\n",
+        "found a boolean",
+    );
 }
 
 #[test]
@@ -521,19 +534,25 @@ fn a_timezone_makes_offsetless_timestamps_local_and_refuses_dst_gaps() {
     );
     // The bound is local too: 2026-01-01 00:00 in Berlin, so 23:30Z the day before is in,
     // 22:59Z is not.
-    let err = curate(&reg, "raw/t/y.csv", b"id,at\n1,2025-12-31T22:59:00Z\n").unwrap_err();
-    assert!(err.to_string().contains("below the minimum"), "{err}");
+    refused(
+        &reg,
+        "raw/t/y.csv",
+        b"id,at\n1,2025-12-31T22:59:00Z\n",
+        "below the minimum",
+    );
     curate(&reg, "raw/t/x.csv", b"id,at\n1,2025-12-31T23:30:00Z\n").unwrap();
-    let err = curate(&reg, "raw/t/w.csv", b"id,at\n1,2026-03-29 02:30\n").unwrap_err();
-    assert!(
-        err.to_string().contains("does not exist in Europe/Berlin"),
-        "{err}"
+    refused(
+        &reg,
+        "raw/t/w.csv",
+        b"id,at\n1,2026-03-29 02:30\n",
+        "does not exist in Europe/Berlin",
     );
     let json = registry("  t:\n    key_pattern: raw/t/{file}\n    format: jsonl\n    timezone: Europe/Berlin\n    columns:\n      - {name: at, type: timestamp}\n");
-    let err = curate(&json, "raw/t/v.jsonl", b"{\"at\": \"2026-10-25 02:30\"}\n").unwrap_err();
-    assert!(
-        err.to_string().contains("happens twice in Europe/Berlin"),
-        "{err}"
+    refused(
+        &json,
+        "raw/t/v.jsonl",
+        b"{\"at\": \"2026-10-25 02:30\"}\n",
+        "happens twice in Europe/Berlin",
     );
     let (_, bytes) = curate(&json, "raw/t/u.jsonl", b"{\"at\": \"2026-07-15 10:00\"}\n").unwrap();
     let (b, _) = read_back(bytes);
@@ -571,8 +590,7 @@ fn json_columns_keep_objects_and_arrays_as_json_text() {
             "not a valid json (found a number)",
         ),
     ] {
-        let err = curate(&reg, "raw/t/k.jsonl", line.as_bytes()).unwrap_err();
-        assert!(err.to_string().contains(why), "{err}");
+        refused(&reg, "raw/t/k.jsonl", line.as_bytes(), why);
     }
     let csv = registry("  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n      - {name: attrs, type: json}\n");
     let text = "id,attrs\n1,\"{\"\"a\"\": [1, 2]}\"\n2,[ ]\n3,\n";
@@ -655,10 +673,11 @@ fn defaults_fill_what_rows_lack_and_are_checked_at_load() {
         [Some("{}".to_string()), Some("{}".to_string())]
     );
     // The required column with a default takes a null; the one without refuses it.
-    let err = curate(&reg, "raw/t/e.csv", b"id,qty\n,3\n").unwrap_err();
-    assert!(
-        err.to_string().contains("required value is missing"),
-        "{err}"
+    refused(
+        &reg,
+        "raw/t/e.csv",
+        b"id,qty\n,3\n",
+        "required value is missing",
     );
 
     let json = registry(&format!(
