@@ -321,11 +321,13 @@ pub fn json_decimal(v: &serde_json::Value, precision: u8, scale: u8) -> Result<i
     match v {
         serde_json::Value::String(s) => parse_decimal(s.as_bytes(), precision, scale),
         serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                return parse_decimal(i.to_string().as_bytes(), precision, scale);
-            }
-            if let Some(u) = n.as_u64() {
-                return parse_decimal(u.to_string().as_bytes(), precision, scale);
+            // An integer exactly, without formatting it as text first (a value of every row).
+            if let Some(i) = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)) {
+                let digits = i.unsigned_abs().checked_ilog10().map_or(0, |d| d + 1) as usize;
+                if digits > usize::from(precision - scale) {
+                    return Err(DecimalError::Precision(digits));
+                }
+                return Ok(i * 10i128.pow(u32::from(scale)));
             }
             let x = n.as_f64().ok_or(DecimalError::Syntax)?;
             if !x.is_finite() {
