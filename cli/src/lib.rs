@@ -1,6 +1,8 @@
 //! The `lakeline` command's library: the parts integration tests drive directly.
 
 pub mod again;
+pub mod progress;
 pub mod registry;
+pub mod reprocess;
 pub mod stack;
 pub mod table;

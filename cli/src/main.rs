@@ -122,6 +122,40 @@ enum Cmd {
         #[arg(long, default_value = "quarantine/")]
         quarantine_prefix: String,
     },
+    /// Validate and curate every raw object of a date range again under today's registry,
+    /// through the pipeline (each handed to validate-upload, run under the stack's roles).
+    /// Re-runs: the raw objects in raw/ (not quarantined ones: `replay` those). A valid
+    /// file's rows replace what the table held of it in one snapshot; a file that now fails
+    /// is quarantined with an alert and its rows leave the table. Idempotent: each object's
+    /// pass is named after it and the dataset's rules, so a second run does no work for
+    /// objects already done. Prints the summary as JSON (progress on standard error).
+    /// Exit 0 when nothing failed, 1 when an object failed or is still running, 2 usage or
+    /// configuration error.
+    Reprocess {
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The first date (YYYY-MM-DD; the key's `{date}`, or the upload's day for keys
+        /// without one).
+        #[arg(long)]
+        from: String,
+        /// The last date, inclusive.
+        #[arg(long)]
+        to: String,
+        /// The stack (its outputs name the registry, the bucket, validate-upload and the
+        /// state machine).
+        #[arg(long)]
+        stack: String,
+        /// List what would be reprocessed (and what is done already); touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Objects handed to validate-upload per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Seconds to wait for the started executions before reporting them as running.
+        #[arg(long, default_value_t = 900)]
+        wait: u64,
+    },
     /// Hand the events in validate-upload's dead-letter queue (stack output
     /// `DeadLetterQueueUrl`) to it again; each is deleted once processed.
     RedriveDlq {
@@ -284,6 +318,25 @@ fn main() -> ExitCode {
                 .await?,
             )
         }),
+        Cmd::Reprocess {
+            dataset,
+            from,
+            to,
+            stack,
+            dry_run,
+            rate,
+            wait,
+        } => runtime().block_on(reprocess_cmd(
+            &dataset,
+            &from,
+            &to,
+            &stack,
+            lakeline_cli::reprocess::Options {
+                dry_run,
+                rate,
+                wait: std::time::Duration::from_secs(wait),
+            },
+        )),
         Cmd::RedriveDlq {
             queue_url,
             function,
@@ -315,6 +368,53 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `lakeline reprocess`: the stack's outputs, its live registry, the plan, the run.
+async fn reprocess_cmd(
+    dataset: &str,
+    from: &str,
+    to: &str,
+    stack: &str,
+    opts: lakeline_cli::reprocess::Options,
+) -> anyhow::Result<ExitCode> {
+    use lakeline_cli::reprocess;
+    let conf = lakeline_aws::sdk_config().await;
+    let outputs = lakeline_cli::stack::StackOutputs::read(&conf, stack).await?;
+    let clients = reprocess::Clients {
+        s3: lakeline_aws::s3_client(&conf),
+        sfn: aws_sdk_sfn::Client::new(&conf),
+        lambda: aws_sdk_lambda::Client::new(&conf),
+    };
+    let registry = lakeline_aws::load_registry(
+        outputs.registry_uri()?,
+        &clients.s3,
+        &outputs.placeholder_vars(),
+    )
+    .await?;
+    let (name, ds) = registry.dataset(dataset).with_context(|| {
+        format!(
+            "no dataset {dataset:?} in the live registry {}",
+            outputs.registry_uri().unwrap_or_default()
+        )
+    })?;
+    let pipeline = reprocess::Pipeline {
+        bucket: outputs.get("LakeBucketName")?.to_string(),
+        state_machine_arn: outputs.get("StateMachineArn")?.to_string(),
+        function: outputs.get("ValidateUploadFunctionName")?.to_string(),
+    };
+    let plan = reprocess::plan(&clients, &pipeline, name, ds, from, to).await?;
+    let mut progress =
+        lakeline_cli::progress::Progress::new("reprocess", plan.objects.len() as u64);
+    let out = reprocess::run(&clients, &pipeline, &plan, &opts, &mut progress).await?;
+    let clean =
+        out["failed"].as_u64().unwrap_or(0) == 0 && out["running"].as_u64().unwrap_or(0) == 0;
+    print_json(out)?;
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_json(v: serde_json::Value) -> anyhow::Result<ExitCode> {

@@ -571,9 +571,15 @@ pub async fn run(
             let (name, ds) = on.dataset(&reg)?;
             let date = lakeline_table::local::key_date(ds, &key)?;
             let tables = on.tables().await?;
-            let done =
-                lakeline_table::maintain::undo(&tables, &tables.ident(name), &key, date, dry_run)
-                    .await?;
+            let done = lakeline_table::maintain::undo(
+                &tables,
+                &tables.ident(name),
+                &key,
+                date,
+                None,
+                dry_run,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(ExitCode::SUCCESS)
         }

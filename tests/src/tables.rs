@@ -408,7 +408,9 @@ pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
 
     // Undo of part-3: its rows leave the compacted file; the others stay, value for value.
     let date = lakeline_table::local::key_date(ds, &keys[3]).unwrap();
-    let u = undo(tables, &ident, &keys[3], date, false).await.unwrap();
+    let u = undo(tables, &ident, &keys[3], date, None, false)
+        .await
+        .unwrap();
     assert!(u.committed, "{u:?}");
     assert_eq!(u.rows, by_source[&keys[3]].len() as u64);
     assert_eq!(u.rewritten_files.len(), 1, "{u:?}");
@@ -436,7 +438,9 @@ pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
         .unwrap();
     assert_eq!(last.rewrite.as_deref(), Some("undo"));
     assert_eq!(last.removed_sources, vec![keys[3].clone()]);
-    let none = undo(tables, &ident, &keys[3], date, false).await.unwrap();
+    let none = undo(tables, &ident, &keys[3], date, None, false)
+        .await
+        .unwrap();
     assert!(!none.committed && none.rows == 0, "{none:?}");
 }
 

@@ -205,6 +205,11 @@ pub struct CurateRequest {
     /// The execution curating it, recorded in the table's snapshot.
     #[serde(default)]
     pub execution: Option<String>,
+    /// `lakeline reprocess`'s rules pass: the rows are recorded at the upload's version with
+    /// the pass ([`lakeline_core::table::delivery_version`]), so they replace what the table
+    /// holds of the upload, once.
+    #[serde(default)]
+    pub reprocess: Option<String>,
 }
 
 impl CurateRequest {
@@ -253,16 +258,19 @@ pub async fn handle(
     payload: Value,
     deadline: Option<Instant>,
 ) -> Result<Value, CurateError> {
-    let commit_staged = payload["action"] == "commitStaged";
+    let action = payload["action"].as_str().unwrap_or_default().to_string();
     let req: CurateRequest = serde_json::from_value(payload)
         .map_err(|e| CurateError::BadInput(format!("not a curate request: {e}")))?;
-    if commit_staged {
+    if matches!(action.as_str(), "commitStaged" | "withdraw") {
         let tables = deps.tables.as_ref().ok_or_else(|| {
-            CurateError::Config(
-                "commitStaged: this function has no tables (LAKELINE_TABLE_BUCKET_ARN)".into(),
-            )
+            CurateError::Config(format!(
+                "{action}: this function has no tables (LAKELINE_TABLE_BUCKET_ARN)"
+            ))
         })?;
-        return table::commit_staged(deps, tables, &req).await;
+        return match action.as_str() {
+            "withdraw" => table::withdraw(deps, tables, &req).await,
+            _ => table::commit_staged(deps, tables, &req).await,
+        };
     }
     let started = Instant::now();
     let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {

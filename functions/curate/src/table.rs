@@ -329,7 +329,42 @@ fn delivery_of(
                 req.key
             ))
         })?;
-    Ok((date, version))
+    Ok((
+        date,
+        lakeline_core::table::delivery_version(&version, req.reprocess.as_deref()),
+    ))
+}
+
+/// `{"action": "withdraw"}`: a file `lakeline reprocess` found invalid under today's rules
+/// went to quarantine, so its rows leave its table in one snapshot (the upload's rows, under
+/// any pass; a newer upload of the key keeps its own). A table that holds none of them
+/// answers so and commits nothing.
+pub(crate) async fn withdraw(
+    deps: &crate::Deps,
+    tables: &Tables,
+    req: &CurateRequest,
+) -> Result<Value, CurateError> {
+    let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
+        CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+    })?;
+    let (date, version) = delivery_of(req, name, ds)?;
+    let upload = lakeline_core::table::upload_version(&version);
+    let ident = tables.ident(name);
+    let done = lakeline_table::maintain::undo(tables, &ident, &req.key, date, Some(upload), false)
+        .await
+        .map_err(table_error)?;
+    info!(dataset = %name, source = %req.key, version = %upload, rows = done.rows, committed = done.committed, "withdrawn");
+    Ok(json!({
+        "status": if done.committed { "WITHDRAWN" } else { "NOTHING_TO_WITHDRAW" },
+        "engine": "lambda",
+        "table": done.table,
+        "source": req.key,
+        "version": upload,
+        "snapshotId": done.snapshot_id,
+        "removedRows": done.rows,
+        "removedFiles": done.removed_files.len(),
+        "rewrittenFiles": done.rewritten_files.len(),
+    }))
 }
 
 /// The answer for a delivery the current table already holds.

@@ -30,6 +30,10 @@ pub struct JoinRequest {
     pub partition: Option<String>,
     /// `$$.Execution.Name`.
     pub execution: String,
+    /// `lakeline reprocess`'s rules pass: such a file gets a run of its own, which records
+    /// the rows' version with the pass (a batch's members are uploads' own deliveries).
+    #[serde(default)]
+    pub reprocess: Option<String>,
 }
 
 /// `start_batch`: `join`'s answer, and the execution.
@@ -164,7 +168,7 @@ pub async fn join(deps: &Deps, req: &JoinRequest) -> Result<Joined, JobError> {
         return Err(lambda_engine(&req.dataset));
     }
     let window = spec.batch_seconds();
-    if window == 0 {
+    if window == 0 || req.reprocess.is_some() {
         return Ok(Joined {
             per_file: true,
             batch: String::new(),
@@ -315,6 +319,7 @@ pub async fn start(deps: &Deps, req: &StartBatchRequest) -> Result<Started, JobE
         file: None,
         version_id: None,
         etag: None,
+        reprocess: None,
     };
     let execution = start_req.execution_name()?;
     let run = start_run(deps, spec, &start_req, &execution, Some(&manifest_uri)).await?;

@@ -223,6 +223,10 @@ pub struct StartRequest {
     /// Object ETag.
     #[serde(default)]
     pub etag: Option<String>,
+    /// `lakeline reprocess`'s rules pass: the run records the rows' version with it
+    /// ([`lakeline_core::table::delivery_version`]).
+    #[serde(default)]
+    pub reprocess: Option<String>,
 }
 
 impl StartRequest {
@@ -345,7 +349,10 @@ async fn table_arguments(
         if let Some(v) = req.version_id.clone().or_else(|| req.etag.clone()) {
             args.push((
                 "--lakeline_version".to_string(),
-                v.trim_matches('"').to_string(),
+                lakeline_core::table::delivery_version(
+                    v.trim_matches('"'),
+                    req.reprocess.as_deref(),
+                ),
             ));
         }
     }
@@ -368,6 +375,7 @@ pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobEr
         file: None,
         version_id: None,
         etag: None,
+        reprocess: None,
     };
     let execution = req.execution_name()?;
     let target = format!("s3://{}/{}", r.bucket, r.prefix);

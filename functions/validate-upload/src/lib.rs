@@ -204,24 +204,28 @@ pub enum Outcome {
         report: Box<Report>,
         /// SNS message id of the alert.
         alert_message_id: String,
+        /// `lakeline reprocess`: the execution that takes the file's rows out of its table.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        withdrawn_by: Option<String>,
     },
 }
 
 /// Handles one invocation: every record is attempted; if any failed, the error of the first
 /// failure is returned after the others ran (they are idempotent, so Lambda's retry is safe).
 pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
-    let (records, rerun_of) = match parse_notification(&payload).map_err(HandlerError::BadInput)? {
+    let (records, again) = match parse_notification(&payload).map_err(HandlerError::BadInput)? {
         Notification::Test => {
             info!("s3:TestEvent received: the bucket notification is wired up");
             return Ok(json!({"test_event": true, "outcomes": []}));
         }
-        Notification::Records(r) => (r, None),
-        Notification::Rerun(r) => (vec![r.object_event()], Some(r.of)),
+        Notification::Records(r) => (r, Again::Upload),
+        Notification::Rerun(r) => (vec![r.object_event()], Again::Rerun(r.of)),
+        Notification::Reprocess(r) => (vec![r.object_event()], Again::Reprocess(r.pass)),
     };
     let mut outcomes = Vec::with_capacity(records.len());
     let mut first_err = None;
     for rec in &records {
-        match handle_record(deps, rec, rerun_of.as_deref()).await {
+        match handle_record(deps, rec, &again).await {
             Ok(o) => {
                 log_outcome(&o);
                 outcomes.push(o);
@@ -278,12 +282,25 @@ fn log_outcome(o: &Outcome) {
     }
 }
 
-/// One record. `rerun_of` names the execution a `lakeline rerun` runs again: the new execution
-/// is named after it ([`keys::rerun_name`]) rather than after the upload.
+/// Why a record is handled: an upload's own event, or a command running an upload again.
+enum Again {
+    /// The upload's event: its execution is named after the upload.
+    Upload,
+    /// `lakeline rerun` of the execution named here: the new execution is named after it
+    /// ([`keys::rerun_name`]).
+    Rerun(String),
+    /// `lakeline reprocess` under the dataset rules pass named here: the execution is named
+    /// after the object and the pass ([`keys::reprocess_name`]), its rows are recorded at
+    /// the pass ([`lakeline_core::table::delivery_version`]), and a file that now fails takes
+    /// its rows out of the table as it goes to quarantine.
+    Reprocess(String),
+}
+
+/// One record.
 async fn handle_record(
     deps: &Deps,
     ev: &ObjectEvent,
-    rerun_of: Option<&str>,
+    again: &Again,
 ) -> Result<Outcome, HandlerError> {
     let key = match keys::decode_event_key(&ev.raw_key) {
         Ok(k) => k,
@@ -333,7 +350,7 @@ async fn handle_record(
             });
         }
     };
-    if ev.version_id.is_none() || rerun_of.is_some() {
+    if ev.version_id.is_none() || !matches!(again, Again::Upload) {
         if let Some(e) = &ev.etag {
             if *e != head.etag {
                 return Ok(Outcome::Superseded { key });
@@ -357,17 +374,44 @@ async fn handle_record(
         KeyRoute::Misnamed { name, dataset, .. } => (name, dataset, None),
         KeyRoute::Unowned => unreachable!("handled above"),
     };
+    let pass = match again {
+        Again::Reprocess(pass) => {
+            let ours = &dataset.rules_hash()[..PASS_LEN];
+            if pass != ours {
+                return Err(HandlerError::BadInput(format!(
+                    "reprocess of {key}: the command read dataset {name}'s rules as pass {pass}, this function judges by pass {ours} (the registry changed since, or this function has not reloaded it yet: it looks again every few minutes); nothing was done, run the reprocess again"
+                )));
+            }
+            Some(pass.as_str())
+        }
+        _ => None,
+    };
     let max_problems = deps.registry.lake.max_problems;
     let report = match (&route_problem(&deps.registry, &key), &m) {
         (Some(p), _) => validate::rejected_unread(name.as_str(), dataset, &key, vec![p.clone()]),
         (None, Some(m)) => {
             let mut pre = validate::precheck(dataset, &m.file, obj.size);
             // Judged on arrival, against today's date: the same rule `lakeline validate` runs.
-            let today = validate::day_of_unix_seconds(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            );
+            // A reprocess judges the day the object arrived, so last week's files are not
+            // refused for being a week old.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let arrived = obj
+                .last_modified
+                .as_deref()
+                .and_then(|t| {
+                    aws_smithy_types::DateTime::from_str(
+                        t,
+                        aws_smithy_types::date_time::Format::DateTime,
+                    )
+                    .ok()
+                })
+                .map(|t| t.secs());
+            let today = validate::day_of_unix_seconds(match (pass, arrived) {
+                (Some(_), Some(t)) => t,
+                _ => now,
+            });
             pre.extend(validate::partition_problem(dataset, m, today));
             pre.extend(validate::checksum_problem(
                 dataset,
@@ -404,9 +448,18 @@ async fn handle_record(
                 &obj.etag,
                 obj.last_modified.as_deref(),
             );
-            let name = match rerun_of {
-                Some(of) => keys::rerun_name(of),
-                None => keys::execution_name(
+            let name = match again {
+                Again::Rerun(of) => keys::rerun_name(of),
+                Again::Reprocess(pass) => keys::reprocess_name(
+                    &report.dataset,
+                    m.date.as_deref(),
+                    &m.file,
+                    &obj.bucket,
+                    &obj.key,
+                    &obj.etag,
+                    pass,
+                ),
+                Again::Upload => keys::execution_name(
                     &report.dataset,
                     m.date.as_deref(),
                     &m.file,
@@ -420,9 +473,43 @@ async fn handle_record(
                 &deps.registry.lake.quarantine_prefix,
                 &obj.key,
             );
-            start_pipeline(deps, &obj, &report, &m, name, replayed).await
+            let start = Start {
+                execution: name,
+                pass,
+                withdraw: false,
+            };
+            start_pipeline(deps, &obj, &report, &m, start, replayed).await
         }
-        Verdict::Invalid => quarantine::quarantine(deps, &obj, report, partition.as_deref()).await,
+        Verdict::Invalid => {
+            if let (Some(pass), Some(m)) = (pass, &m) {
+                // The rows this file put in the table are no longer justified by it: an
+                // execution takes them out (curate's role holds the table), started before the
+                // file moves, so a retry after a failed move starts it once (its name) and
+                // the table never keeps rows whose file is in quarantine.
+                let execution = keys::reprocess_name(
+                    &report.dataset,
+                    m.date.as_deref(),
+                    &m.file,
+                    &obj.bucket,
+                    &obj.key,
+                    &obj.etag,
+                    pass,
+                );
+                let start = Start {
+                    execution,
+                    pass: Some(pass),
+                    withdraw: true,
+                };
+                start_execution(deps, &obj, &report, m, &start).await?;
+                let mut out =
+                    quarantine::quarantine(deps, &obj, report, partition.as_deref()).await?;
+                if let Outcome::Quarantined { withdrawn_by, .. } = &mut out {
+                    *withdrawn_by = Some(start.execution);
+                }
+                return Ok(out);
+            }
+            quarantine::quarantine(deps, &obj, report, partition.as_deref()).await
+        }
     }
 }
 
@@ -524,12 +611,15 @@ fn emit_metrics(r: &Report) {
 ///
 /// `engine` is where the file goes (`lakeline_core::jobs::route`): `lambda` (curate), `glue`,
 /// `emr-serverless`, or `none` with `engineError` saying why and what to set; the state machine
-/// chooses its path on it.
+/// chooses its path on it. `withdraw` (a reprocessed file that now fails) takes the file's
+/// rows out of its table instead. `reprocess` is the rules pass of `lakeline reprocess`
+/// (null otherwise), which the engines record the rows' version with.
 pub fn execution_input(
     obj: &s3io::Object,
     report: &Report,
     m: &lakeline_core::registry::KeyMatch,
     dataset: &lakeline_core::registry::Dataset,
+    start: &Start<'_>,
 ) -> Value {
     let route = lakeline_core::jobs::route(
         &report.dataset,
@@ -539,11 +629,17 @@ pub fn execution_input(
         dataset.is_gzip(&obj.key),
     );
     let engine_error = match &route {
-        lakeline_core::jobs::Route::TooLarge(why) => Some(why.clone()),
+        lakeline_core::jobs::Route::TooLarge(why) if !start.withdraw => Some(why.clone()),
         _ => None,
     };
+    let engine = if start.withdraw {
+        WITHDRAW_ENGINE
+    } else {
+        route.engine_name()
+    };
     json!({
-        "engine": route.engine_name(),
+        "engine": engine,
+        "reprocess": start.pass,
         "engineError": engine_error,
         "bucket": obj.bucket,
         "key": obj.key,
@@ -559,12 +655,56 @@ pub fn execution_input(
     })
 }
 
+/// The `engine` of an execution that takes a reprocessed file's rows out of its table.
+pub const WITHDRAW_ENGINE: &str = "withdraw";
+
+/// The length of a rules pass: the first hex digits of [`lakeline_core::registry::Dataset::rules_hash`].
+pub const PASS_LEN: usize = 12;
+
+/// The execution to start for a valid file (or a withdrawal).
+pub struct Start<'a> {
+    /// Its name.
+    pub execution: String,
+    /// `lakeline reprocess`'s rules pass, if it is one.
+    pub pass: Option<&'a str>,
+    /// Whether it takes the file's rows out instead of curating them.
+    pub withdraw: bool,
+}
+
+/// Starts the execution; `true` when one of that name existed already (a duplicate).
+async fn start_execution(
+    deps: &Deps,
+    obj: &s3io::Object,
+    report: &Report,
+    m: &lakeline_core::registry::KeyMatch,
+    start: &Start<'_>,
+) -> Result<bool, HandlerError> {
+    let (_, dataset) = deps
+        .registry
+        .dataset(&report.dataset)
+        .expect("a report names its routed dataset");
+    let input = execution_input(obj, report, m, dataset, start);
+    let res = deps
+        .sfn
+        .start_execution()
+        .state_machine_arn(&deps.config.state_machine_arn)
+        .name(&start.execution)
+        .input(input.to_string())
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(false),
+        Err(e) if laws::error_code(&e).as_deref() == Some("ExecutionAlreadyExists") => Ok(true),
+        Err(e) => Err(HandlerError::from_sdk("StartExecution", &e)),
+    }
+}
+
 async fn start_pipeline(
     deps: &Deps,
     obj: &s3io::Object,
     report: &Report,
     m: &lakeline_core::registry::KeyMatch,
-    execution: String,
+    start: Start<'_>,
     replayed: Option<(String, String)>,
 ) -> Result<Outcome, HandlerError> {
     s3io::merge_tags(
@@ -572,28 +712,12 @@ async fn start_pipeline(
         obj,
         &[
             ("lakeline:status", "validated"),
-            ("lakeline:execution", execution.as_str()),
+            ("lakeline:execution", start.execution.as_str()),
         ],
     )
     .await?;
-    let (_, dataset) = deps
-        .registry
-        .dataset(&report.dataset)
-        .expect("a report names its routed dataset");
-    let input = execution_input(obj, report, m, dataset);
-    let res = deps
-        .sfn
-        .start_execution()
-        .state_machine_arn(&deps.config.state_machine_arn)
-        .name(&execution)
-        .input(input.to_string())
-        .send()
-        .await;
-    let duplicate = match res {
-        Ok(_) => false,
-        Err(e) if laws::error_code(&e).as_deref() == Some("ExecutionAlreadyExists") => true,
-        Err(e) => return Err(HandlerError::from_sdk("StartExecution", &e)),
-    };
+    let duplicate = start_execution(deps, obj, report, m, &start).await?;
+    let execution = start.execution;
     // A replayed object that validated is back in the lake for good: its quarantined copy goes
     // (only validate-upload may delete there), and only the copy it was replayed from (its
     // ETag), never a newer quarantined upload of the key. A retry finds it gone: fine.

@@ -132,6 +132,7 @@ pub async fn quarantine(
         reason,
         report: Box::new(report),
         alert_message_id: message_id,
+        withdrawn_by: None,
     })
 }
 

@@ -33,6 +33,52 @@ pub enum Notification {
     Records(Vec<ObjectEvent>),
     /// `lakeline rerun`: validate and route an upload again as a new execution.
     Rerun(RerunRequest),
+    /// `lakeline reprocess`: validate and curate an upload again under today's rules.
+    Reprocess(ReprocessRequest),
+}
+
+/// What `lakeline reprocess` sends validate-upload for one raw object: `{"lakeline":
+/// "reprocess", "bucket", "key", "etag", "versionId", "pass"}`. `pass` is the first 12 hex
+/// digits of the dataset's [`crate::registry::Dataset::rules_hash`] as the command read the
+/// live registry; validate-upload refuses the request when its own registry's differ (it has
+/// not reloaded the registry yet, or the registry changed since), so the pass the rows are
+/// recorded under is the rules they were validated and curated with.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReprocessRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
+    /// Its ETag as listed; a different object there now is not reprocessed.
+    pub etag: String,
+    /// The version, on a versioned bucket.
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// The dataset's rules pass.
+    pub pass: String,
+}
+
+impl ReprocessRequest {
+    /// The payload `lakeline reprocess` invokes validate-upload with.
+    pub fn payload(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["lakeline"] = Value::String("reprocess".into());
+        v
+    }
+
+    /// The record validate-upload checks.
+    pub fn object_event(&self) -> ObjectEvent {
+        ObjectEvent {
+            event_name: "ObjectCreated:LakelineReprocess".into(),
+            bucket: self.bucket.clone(),
+            raw_key: crate::keys::encode_event_key(&self.key),
+            size: None,
+            etag: Some(self.etag.clone()),
+            version_id: self.version_id.clone(),
+            sequencer: None,
+        }
+    }
 }
 
 /// What `lakeline rerun` sends validate-upload: `{"lakeline": "rerun", "bucket", "key",
@@ -102,10 +148,18 @@ const MAX_ENVELOPES: usize = 4;
 /// EventBridge's `Object Created` shape is not accepted: whether its key is URL-encoded like
 /// the notification's is not settled here, and a wrong guess would corrupt keys with `+`.
 pub fn parse_notification(payload: &Value) -> Result<Notification, String> {
-    if payload.get("lakeline").and_then(Value::as_str) == Some("rerun") {
-        return serde_json::from_value(payload.clone())
-            .map(Notification::Rerun)
-            .map_err(|e| format!("a lakeline rerun request, but {e}"));
+    match payload.get("lakeline").and_then(Value::as_str) {
+        Some("rerun") => {
+            return serde_json::from_value(payload.clone())
+                .map(Notification::Rerun)
+                .map_err(|e| format!("a lakeline rerun request, but {e}"))
+        }
+        Some("reprocess") => {
+            return serde_json::from_value(payload.clone())
+                .map(Notification::Reprocess)
+                .map_err(|e| format!("a lakeline reprocess request, but {e}"))
+        }
+        _ => {}
     }
     let mut out = Vec::new();
     let mut tests = 0;
@@ -313,6 +367,21 @@ mod tests {
         assert!(
             parse_notification(&serde_json::json!({"lakeline": "rerun", "bucket": "b"})).is_err()
         );
+        let again = ReprocessRequest {
+            bucket: "lake".into(),
+            key: "raw/orders/a+b c.csv".into(),
+            etag: "e1".into(),
+            version_id: Some("v1".into()),
+            pass: "0123456789ab".into(),
+        };
+        assert_eq!(
+            parse_notification(&again.payload()),
+            Ok(Notification::Reprocess(again.clone()))
+        );
+        assert_eq!(again.object_event().version_id.as_deref(), Some("v1"));
+        let e = parse_notification(&serde_json::json!({"lakeline": "reprocess", "bucket": "b"}))
+            .unwrap_err();
+        assert!(e.contains("reprocess request"), "{e}");
         // A test event inside an SQS body is still only a test.
         let test_in_sqs = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "body": "{\"Event\":\"s3:TestEvent\",\"Bucket\":\"b\"}"}]});
         assert_eq!(parse_notification(&test_in_sqs), Ok(Notification::Test));

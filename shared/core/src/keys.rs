@@ -78,6 +78,30 @@ pub fn rerun_name(of: &str) -> String {
     format!("{base}{suffix}")
 }
 
+/// The execution name of `lakeline reprocess`'s pass over one upload (`etag`, the object's
+/// content) under dataset rules `pass` ([`crate::table::delivery_version`]): the readable part
+/// of [`execution_name`], and a hash of the object and the pass. The command and
+/// validate-upload derive it alike, so the command finds an object's pass done (or running)
+/// without invoking anything, and a pass started twice is refused as a duplicate.
+pub fn reprocess_name(
+    dataset: &str,
+    date: Option<&str>,
+    file: &str,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    pass: &str,
+) -> String {
+    execution_name(
+        dataset,
+        date,
+        file,
+        bucket,
+        key,
+        &format!("reprocess:{etag}:{pass}"),
+    )
+}
+
 /// A zero-byte "folder" object the console creates (`a/b/`): never a data file.
 pub fn is_folder_marker(key: &str, size: u64) -> bool {
     key.ends_with('/') && size == 0
@@ -389,6 +413,36 @@ mod tests {
             upload_identity(None, None, "e", t),
             upload_identity(None, None, "e", Some("2026-11-25T10:00:01Z"))
         );
+    }
+
+    #[test]
+    fn reprocess_names_differ_by_pass_and_content_only() {
+        let name = |etag: &str, pass: &str| {
+            reprocess_name(
+                "orders",
+                Some("2026-12-01"),
+                "a.csv",
+                "lake",
+                "raw/orders/dt=2026-12-01/a.csv",
+                etag,
+                pass,
+            )
+        };
+        let a = name("e1", "p1");
+        assert_eq!(a, name("e1", "p1"));
+        assert!(a.starts_with("orders-2026-12-01-a-"), "{a}");
+        assert!(a.len() <= EXECUTION_NAME_MAX);
+        assert_ne!(a, name("e1", "p2"));
+        assert_ne!(a, name("e2", "p1"));
+        let upload = execution_name(
+            "orders",
+            Some("2026-12-01"),
+            "a.csv",
+            "lake",
+            "raw/orders/dt=2026-12-01/a.csv",
+            "e1",
+        );
+        assert_ne!(a, upload);
     }
 
     /// (failed execution, its rerun's name).

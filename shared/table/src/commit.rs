@@ -23,7 +23,7 @@ use iceberg::spec::{
 };
 use iceberg::table::Table;
 use iceberg::{MetadataLocation, TableIdent};
-use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
+use lakeline_core::table::{covers, DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
 use serde::Serialize;
 
 use crate::{Error, Tables};
@@ -155,7 +155,8 @@ pub enum Decision {
 }
 
 /// Decides a delivery from the files that hold rows of its key ([`held`]): already committed
-/// when every one of them holds the key's rows at the delivery's version only; otherwise
+/// when every one of them holds the key's rows at the delivery's version only (or, for an
+/// upload's own delivery, at a reprocess pass of that upload: [`covers`]); otherwise
 /// written, the files of the key alone removed and the files shared with other keys (compacted
 /// files) rewritten without the key's rows, in the snapshot that adds the delivery.
 pub fn decide(held: &[Held], d: &Delivery) -> Result<Decision, Error> {
@@ -170,9 +171,10 @@ pub fn decide(held: &[Held], d: &Delivery) -> Result<Decision, Error> {
     }
     let held: Vec<&Held> = held.iter().filter(|h| h.rows_of_key() > 0).collect();
     if !held.is_empty()
-        && held
-            .iter()
-            .all(|h| h.versions().is_some_and(|v| v == [d.version.as_str()]))
+        && held.iter().all(|h| {
+            h.versions()
+                .is_some_and(|v| v.len() == 1 && covers(v[0], &d.version))
+        })
     {
         return Ok(Decision::Already);
     }
@@ -832,6 +834,50 @@ mod tests {
                 (Err(e), Err(needle)) => assert!(e.to_string().contains(needle), "{what}: {e}"),
                 (g, w) => panic!("{what}: got {g:?}, want {w:?}"),
             }
+        }
+    }
+
+    /// A reprocess pass replaces the upload's rows and finds its own; the upload's own event
+    /// again leaves the pass's rows alone.
+    #[test]
+    fn decisions_of_reprocess_passes() {
+        let pass = |p: &str| delivery(&lakeline_core::table::delivery_version("v1", Some(p)));
+        let (p1, p2) = ("aaaaaaaaaaaa", "bbbbbbbbbbbb");
+        let p1v = lakeline_core::table::delivery_version("v1", Some(p1));
+        let cases: Vec<(&str, Delivery, Vec<Held>, Decision)> = vec![
+            (
+                "a pass replaces the upload's rows",
+                pass(p1),
+                vec![file("f1", true, Some("v1"))],
+                Decision::Write {
+                    remove: vec!["f1".into()],
+                    rewrite: vec![],
+                },
+            ),
+            (
+                "the same pass again adds nothing",
+                pass(p1),
+                vec![file("f2", true, Some(&p1v))],
+                Decision::Already,
+            ),
+            (
+                "a pass under other rules replaces the first pass's rows",
+                pass(p2),
+                vec![shared("c1", &[(&p1v, 3)])],
+                Decision::Write {
+                    remove: vec![],
+                    rewrite: vec!["c1".into()],
+                },
+            ),
+            (
+                "the upload's event redelivered after a pass adds nothing",
+                delivery("v1"),
+                vec![file("f2", true, Some(&p1v))],
+                Decision::Already,
+            ),
+        ];
+        for (what, d, held, want) in cases {
+            assert_eq!(decide(&held, &d).unwrap(), want, "{what}");
         }
     }
 

@@ -19,9 +19,9 @@ use lakeline_core::compaction::{
 use serde::Serialize;
 
 use crate::commit::{
-    backoff, build_snapshot, held, json_list, publish_metadata, summary, MAX_ATTEMPTS,
+    backoff, build_snapshot, held, json_list, publish_metadata, summary, Held, MAX_ATTEMPTS,
 };
-use crate::rewrite::{rewrite, without_source};
+use crate::rewrite::{rewrite, without_source, without_upload, Keep};
 use crate::{Error, Tables};
 
 /// A live data file of the current snapshot.
@@ -269,45 +269,75 @@ pub struct Undone {
 
 /// Takes every row of raw key `source` (partition `date`, for a dated table) out of `ident`
 /// in one snapshot: its own files removed, the files it shares with other keys rewritten
-/// without its rows (copy on write). `dry_run` says what it would do.
+/// without its rows (copy on write). With `upload`, only the rows of that upload of the key
+/// (its version, under any reprocess pass): a newer upload's rows stay. `dry_run` says what
+/// it would do.
 pub async fn undo(
     tables: &Tables,
     ident: &TableIdent,
     source: &str,
     date: Option<i32>,
+    upload: Option<&str>,
     dry_run: bool,
 ) -> Result<Undone, Error> {
     let table = tables.load_table(ident).await?;
-    let found = held(&table, source, date).await?;
+    let of_upload = |v: &str| upload.is_none_or(|u| lakeline_core::table::upload_version(v) == u);
+    // (file, rows of the upload in it, removed whole).
+    let mut found: Vec<(Held, u64, bool)> = Vec::new();
+    for h in held(&table, source, date).await? {
+        let entry = match (&h.mixed, h.version.as_deref()) {
+            (Some(by_version), _) => {
+                let rows: u64 = by_version
+                    .iter()
+                    .filter(|(v, _)| of_upload(v))
+                    .map(|(_, n)| n)
+                    .sum();
+                (rows > 0).then_some((rows, false))
+            }
+            (None, Some(v)) => of_upload(v).then_some((h.rows, true)),
+            // A file of the key alone at several versions: rewritten without the upload's rows
+            // (all of them without `upload`).
+            (None, None) => Some((h.rows, upload.is_none())),
+        };
+        if let Some((rows, whole)) = entry {
+            found.push((h, rows, whole));
+        }
+    }
     let mut done = Undone {
         table: ident.to_string(),
         source: source.to_string(),
         removed_files: found
             .iter()
-            .filter(|h| h.mixed.is_none())
-            .map(|h| h.path.clone())
+            .filter(|f| f.2)
+            .map(|f| f.0.path.clone())
             .collect(),
         rewritten_files: found
             .iter()
-            .filter(|h| h.mixed.is_some())
-            .map(|h| h.path.clone())
+            .filter(|f| !f.2)
+            .map(|f| f.0.path.clone())
             .collect(),
-        rows: found.iter().map(|h| h.rows_of_key()).sum(),
+        rows: found.iter().map(|f| f.1).sum(),
         committed: false,
         snapshot_id: None,
     };
     if dry_run || found.is_empty() {
         return Ok(done);
     }
+    let all_of_source = without_source(source);
+    let of_one_upload = upload.map(|u| without_upload(source, u));
+    let keep: Keep<'_> = match &of_one_upload {
+        Some(k) => k,
+        None => &all_of_source,
+    };
     let mut added = Vec::new();
-    for h in found.iter().filter(|h| h.mixed.is_some()) {
+    for (h, _, _) in found.iter().filter(|f| !f.2) {
         match rewrite(
             &table,
             std::slice::from_ref(&h.path),
             &h.partition,
             h.spec_id,
             date,
-            &without_source(source),
+            keep,
             u64::MAX,
         )
         .await
@@ -319,7 +349,7 @@ pub async fn undo(
             }
         }
     }
-    let remove = found.iter().map(|h| h.path.clone()).collect();
+    let remove = found.iter().map(|f| f.0.path.clone()).collect();
     let operation = if added.is_empty() {
         Operation::Delete
     } else {

@@ -165,6 +165,27 @@ pub fn without_source(
     }
 }
 
+/// Keeps the rows that are not of `source` at upload version `upload` (any reprocess pass of
+/// it: [`lakeline_core::table::upload_version`]).
+pub fn without_upload<'a>(
+    source: &'a str,
+    upload: &'a str,
+) -> impl Fn(&RecordBatch) -> Result<BooleanArray, Error> + Sync + 'a {
+    move |b| {
+        let src = lineage(b, SOURCE_COLUMN)?;
+        let ver = lineage(b, VERSION_COLUMN)?;
+        Ok((0..b.num_rows())
+            .map(|i| {
+                let of_upload = src.is_valid(i)
+                    && src.value(i) == source
+                    && ver.is_valid(i)
+                    && lakeline_core::table::upload_version(ver.value(i)) == upload;
+                Some(!of_upload)
+            })
+            .collect())
+    }
+}
+
 /// The writer settings of a rewritten data file: those of curate's table files (zstd, page
 /// statistics kept whole, so the lineage bounds stay exact).
 fn writer_properties() -> WriterProperties {

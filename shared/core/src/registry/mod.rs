@@ -263,6 +263,24 @@ impl Dataset {
         }
     }
 
+    /// SHA-256 (hex) of what decides a file's verdict and its curated rows: the dataset
+    /// without the settings that do not (description, job engine, compaction, delivery
+    /// schedule). `lakeline reprocess` names its pass after it, so a second run under the same
+    /// rules finds its work done, and a rule change (and only one) makes the rows due again.
+    pub fn rules_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut rules = self.clone();
+        rules.description.clear();
+        rules.job = None;
+        rules.compaction = None;
+        rules.expect = None;
+        let json = serde_json::to_vec(&rules).expect("a dataset serialises");
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Distinct keys each uniqueness rule tracks per file.
     pub fn unique_key_limit(&self) -> u64 {
         self.max_unique_keys

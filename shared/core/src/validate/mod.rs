@@ -280,7 +280,8 @@ pub fn day_of_unix_seconds(secs: i64) -> i32 {
     i32::try_from(secs.div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
-fn day_text(day: i32) -> String {
+/// `YYYY-MM-DD` of days since 1970-01-01 (the day itself when out of the calendar's range).
+pub fn day_text(day: i32) -> String {
     chrono::NaiveDate::default()
         .checked_add_signed(chrono::TimeDelta::days(i64::from(day)))
         .map(|d| d.format("%Y-%m-%d").to_string())
