@@ -5,4 +5,5 @@ pub mod progress;
 pub mod registry;
 pub mod reprocess;
 pub mod stack;
+pub mod status;
 pub mod table;

@@ -122,6 +122,25 @@ enum Cmd {
         #[arg(long, default_value = "quarantine/")]
         quarantine_prefix: String,
     },
+    /// A stack's datasets at a glance: the last delivery and the SLA, files and rows today
+    /// and over 7 days, quarantine in 24 h with the top reasons, failed executions with the
+    /// command that fixes each, the table (snapshots, files, small files, last compaction),
+    /// commit lag and the estimated cost per day. What needs attention comes first under the
+    /// table. Exit 0 when nothing needs attention, 1 when something does, 2 on error.
+    Status {
+        /// The stack.
+        #[arg(long)]
+        stack: String,
+        /// One dataset only.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Print JSON (schema `lakeline.status/1`, docs/status.md) instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained HTML page with charts to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
     /// Validate and curate every raw object of a date range again under today's registry,
     /// through the pipeline (each handed to validate-upload, run under the stack's roles).
     /// Re-runs: the raw objects in raw/ (not quarantined ones: `replay` those). A valid
@@ -318,6 +337,17 @@ fn main() -> ExitCode {
                 .await?,
             )
         }),
+        Cmd::Status {
+            stack,
+            dataset,
+            json,
+            html,
+        } => runtime().block_on(status_cmd(
+            &stack,
+            dataset.as_deref(),
+            json,
+            html.as_deref(),
+        )),
         Cmd::Reprocess {
             dataset,
             from,
@@ -368,6 +398,41 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `lakeline status`.
+async fn status_cmd(
+    stack: &str,
+    dataset: Option<&str>,
+    json: bool,
+    html: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use lakeline_cli::status;
+    let conf = lakeline_aws::sdk_config().await;
+    let clients = status::Clients {
+        s3: lakeline_aws::s3_client(&conf),
+        sfn: aws_sdk_sfn::Client::new(&conf),
+        conf: conf.clone(),
+    };
+    let (outputs, registry) = status::stack_and_registry(&conf, &clients.s3, stack).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let s = status::gather(&clients, stack, &outputs, &registry, dataset, now).await?;
+    if let Some(path) = html {
+        std::fs::write(path, status::render::html(&s))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{}", status::render::terminal(&s));
+    }
+    Ok(if s.datasets.iter().all(|d| d.attention.is_empty()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `lakeline reprocess`: the stack's outputs, its live registry, the plan, the run.

@@ -35,6 +35,7 @@ pub mod report;
 pub mod rules;
 pub mod size;
 pub mod sla;
+pub mod status;
 pub mod table;
 pub mod text;
 pub mod types;
