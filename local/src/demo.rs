@@ -409,6 +409,13 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         alerts.len(),
         t0.elapsed().as_secs_f64()
     );
+    let quarantined = outcomes
+        .values()
+        .filter(|o| o["outcome"] == "quarantined")
+        .count() as u64;
+    if let Err(e) = print_status(&stack, &conf, quarantined).await {
+        failures.push(format!("lakeline status: {e:#}"));
+    }
     if failures.is_empty() {
         println!("demo: everything happened as it should");
         Ok(ExitCode::SUCCESS)
@@ -418,6 +425,45 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// `lakeline status` of the demo's stack, as the operator runs it: the table printed, the
+/// HTML page written next to the build (`<target>/demo/status.html`); an error when the
+/// quarantine it reports is not the demo's.
+async fn print_status(
+    stack: &Stack,
+    conf: &aws_config::SdkConfig,
+    quarantined: u64,
+) -> anyhow::Result<()> {
+    use lakeline_cli::status;
+    let op = lakeline_local::identity::as_person(conf, lakeline_local::identity::Person::Operator);
+    let c = status::Clients {
+        s3: lakeline_aws::s3_client(&op),
+        sfn: aws_sdk_sfn::Client::new(&op),
+        conf: op.clone(),
+    };
+    let (outputs, registry) = status::stack_and_registry(&op, &c.s3, &stack.bucket).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let s = status::gather(&c, &stack.bucket, &outputs, &registry, None, now).await?;
+    println!("\n$ lakeline status --stack {}", stack.bucket);
+    print!("{}", status::render::terminal(&s));
+    let dir = std::path::PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("demo");
+    std::fs::create_dir_all(&dir)?;
+    let page = dir.join("status.html");
+    std::fs::write(&page, status::render::html(&s))?;
+    println!("status page: {}\n", page.display());
+    let reported: u64 = s.datasets.iter().map(|d| d.quarantine_24h.files).sum();
+    if reported != quarantined {
+        anyhow::bail!(
+            "it reports {reported} file(s) quarantined in 24 h, the demo quarantined {quarantined}"
+        );
+    }
+    Ok(())
 }
 
 /// The summary a successful execution ends with (compaction is the maintenance sweep's, shown

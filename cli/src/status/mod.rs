@@ -20,6 +20,8 @@ use crate::stack::StackOutputs;
 pub const MAX_HEADS: usize = 100;
 /// Failed executions described (input: dataset and key; and whether a rerun exists).
 pub const MAX_FAILURES: usize = 50;
+/// Folders listed per dataset (the week's date folders, then those of recent commits).
+pub const MAX_FOLDERS: usize = 60;
 /// Keys listed under a dataset's prefix when its keys have no date folders.
 pub const MAX_UNDATED_KEYS: usize = 10_000;
 
@@ -63,34 +65,40 @@ pub async fn gather(
     let mut out = Vec::new();
     for (name, ds) in datasets {
         let mut f = Facts::of(name.as_str(), ds);
+        f.table = match &tables {
+            Ok(t) => table_facts(t, name).await,
+            Err(e) => Err(e.clone()),
+        };
         let quarantine = &registry.lake.quarantine_prefix;
-        for folder in folders(ds, now) {
+        let mut recent = 0;
+        for folder in folders(ds, &f.table, now) {
             for (key, at, bytes) in list(c, &bucket, &folder).await? {
                 if ds.key_pattern.matches(&key).is_ok() {
                     f.uploads.push(Upload { key, at, bytes });
                 }
             }
-            let mut recent = 0;
-            for (key, at, bytes) in list(c, &bucket, &format!("{quarantine}{folder}")).await? {
-                let raw = key[quarantine.len()..].to_string();
-                let reason = if at > now - 86_400 && recent < MAX_HEADS {
-                    recent += 1;
-                    reason(c, &bucket, &key).await?
-                } else {
-                    None
-                };
-                f.uploads.push(Upload {
-                    key: raw,
-                    at,
-                    bytes,
-                });
-                f.quarantined.push(Quarantined { key, at, reason });
-            }
         }
-        f.table = match &tables {
-            Ok(t) => table_facts(t, name).await,
-            Err(e) => Err(e.clone()),
-        };
+        // Quarantine is small (broken files only): its whole dataset prefix, so a misnamed
+        // key (quarantined where no date folder is) is counted too.
+        let qprefix = format!("{quarantine}{}", ds.key_pattern.prefix());
+        for (key, at, bytes) in list(c, &bucket, &qprefix).await? {
+            if at < now - status::DAYS * 86_400 {
+                continue;
+            }
+            let raw = key[quarantine.len()..].to_string();
+            let reason = if at > now - 86_400 && recent < MAX_HEADS {
+                recent += 1;
+                reason(c, &bucket, &key).await?
+            } else {
+                None
+            };
+            f.uploads.push(Upload {
+                key: raw,
+                at,
+                bytes,
+            });
+            f.quarantined.push(Quarantined { key, at, reason });
+        }
         f.failures = failures
             .iter()
             .filter(|(d, _)| d.as_deref() == Some(name.as_str()))
@@ -106,21 +114,32 @@ pub async fn gather(
     })
 }
 
-/// The folders of the last [`status::DAYS`] days (one per date), or the dataset's prefix when
-/// its keys have no date folder.
-fn folders(ds: &Dataset, now: i64) -> Vec<String> {
+/// The folders to list: those of the last [`status::DAYS`] days (one per date), and those of
+/// the keys the table committed in that time (a backfill of older dates arrives now), at most
+/// [`MAX_FOLDERS`]; the dataset's prefix when its keys have no date folder.
+fn folders(ds: &Dataset, table: &Result<TableFacts, String>, now: i64) -> Vec<String> {
     let today = now.div_euclid(86_400) as i32;
-    let days: Vec<String> = (today - (status::DAYS as i32 - 1)..=today)
+    let mut out: Vec<String> = (today - (status::DAYS as i32 - 1)..=today)
         .filter_map(|d| {
             ds.key_pattern
                 .folder_for_date(&lakeline_core::validate::day_text(d))
         })
         .collect();
-    if days.is_empty() {
-        vec![ds.key_pattern.prefix().to_string()]
-    } else {
-        days
+    if out.is_empty() {
+        return vec![ds.key_pattern.prefix().to_string()];
     }
+    let since_ms = (now - status::DAYS * 86_400) * 1000;
+    let committed = table
+        .iter()
+        .flat_map(|t| &t.commits)
+        .filter(|c| c.at_ms >= since_ms);
+    for source in committed.flat_map(|c| &c.sources) {
+        let folder = source.rfind('/').map_or("", |i| &source[..=i]);
+        if !folder.is_empty() && !out.iter().any(|f| f == folder) && out.len() < MAX_FOLDERS {
+            out.push(folder.to_string());
+        }
+    }
+    out
 }
 
 /// (key, LastModified, bytes) under `prefix`, at most [`MAX_UNDATED_KEYS`].
