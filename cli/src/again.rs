@@ -354,6 +354,7 @@ pub async fn redrive_dlq(
     function: &str,
     max: usize,
     visibility_seconds: i32,
+    progress: &mut crate::progress::Progress,
 ) -> anyhow::Result<Value> {
     let mut done = Vec::new();
     let mut failed = Vec::new();
@@ -377,6 +378,7 @@ pub async fn redrive_dlq(
             let body: Value = match serde_json::from_str(m.body().unwrap_or_default()) {
                 Ok(v) => v,
                 Err(e) => {
+                    progress.step(&format!("{id}: body is not JSON, left in the queue"));
                     failed
                         .push(json!({"messageId": id, "error": format!("body is not JSON: {e}")}));
                     continue;
@@ -395,12 +397,21 @@ pub async fn redrive_dlq(
                                 lakeline_aws::describe(&e)
                             )
                         })?;
+                    let what: Vec<&str> = answer["outcomes"]
+                        .as_array()
+                        .map(|o| o.iter().filter_map(|o| o["outcome"].as_str()).collect())
+                        .unwrap_or_default();
+                    progress.step(&format!("{id}: {}", what.join(", ")));
                     done.push(json!({"messageId": id, "outcomes": answer["outcomes"]}));
                 }
-                Err(e) => failed.push(json!({"messageId": id, "error": format!("{e:#}")})),
+                Err(e) => {
+                    progress.step(&format!("{id}: failed again, left in the queue"));
+                    failed.push(json!({"messageId": id, "error": format!("{e:#}")}))
+                }
             }
         }
     }
+    progress.finish();
     Ok(json!({"redriven": done, "failed": failed}))
 }
 

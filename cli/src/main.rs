@@ -380,6 +380,7 @@ fn main() -> ExitCode {
                 &function,
                 max,
                 300,
+                &mut lakeline_cli::progress::Progress::new("redrive-dlq", 0),
             )
             .await?;
             let clean = out["failed"].as_array().is_some_and(Vec::is_empty);

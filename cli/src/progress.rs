@@ -93,6 +93,43 @@ impl Progress {
     }
 }
 
+/// A command's progress over the phases a table operation reports
+/// ([`lakeline_table::Observer`]): each phase its own bar (or its own numbered lines).
+pub struct Phases {
+    command: String,
+    current: Option<Progress>,
+}
+
+impl Phases {
+    /// Progress of `command` (`table erase`, `table compact`).
+    pub fn new(command: &str) -> Phases {
+        Phases {
+            command: command.to_string(),
+            current: None,
+        }
+    }
+
+    /// Ends the last phase's bar.
+    pub fn finish(&self) {
+        if let Some(p) = &self.current {
+            p.finish();
+        }
+    }
+}
+
+impl lakeline_table::Observer for Phases {
+    fn phase(&mut self, what: &str, total: u64) {
+        self.finish();
+        self.current = Some(Progress::new(&format!("{} {what}", self.command), total));
+    }
+
+    fn step(&mut self, line: &str) {
+        if let Some(p) = &mut self.current {
+            p.step(line);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

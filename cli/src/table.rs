@@ -467,6 +467,7 @@ pub async fn run(
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs() as i64;
+            let mut phases = crate::progress::Phases::new("table compact");
             let done = lakeline_table::maintain::compact(
                 &tables,
                 &tables.ident(name),
@@ -474,8 +475,10 @@ pub async fn run(
                 now,
                 None,
                 dry_run,
+                &mut phases,
             )
             .await?;
+            phases.finish();
             if json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
             } else {
@@ -493,8 +496,16 @@ pub async fn run(
             let reg = on.registry(&load)?;
             let (name, _) = on.dataset(&reg)?;
             let tables = on.tables().await?;
-            let done =
-                lakeline_table::erase::erase(&tables, &tables.ident(name), &conds, dry_run).await?;
+            let mut phases = crate::progress::Phases::new("table erase");
+            let done = lakeline_table::erase::erase(
+                &tables,
+                &tables.ident(name),
+                &conds,
+                dry_run,
+                &mut phases,
+            )
+            .await?;
+            phases.finish();
             println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(ExitCode::SUCCESS)
         }

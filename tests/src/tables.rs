@@ -353,7 +353,7 @@ pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
         .unwrap()
         .as_secs() as i64;
 
-    let dry = compact(tables, &ident, &settings, now, None, true)
+    let dry = compact(tables, &ident, &settings, now, None, true, &mut ())
         .await
         .unwrap();
     assert!(!dry.committed);
@@ -367,7 +367,7 @@ pub async fn compaction_undo_and_correction(tables: &Tables, reg: &Registry) {
         "a dry run writes nothing"
     );
 
-    let done = compact(tables, &ident, &settings, now, None, false)
+    let done = compact(tables, &ident, &settings, now, None, false, &mut ())
         .await
         .unwrap();
     assert!(done.committed, "{done:?}");
@@ -484,7 +484,7 @@ pub async fn erase_scenario(tables: &Tables, reg: &Registry) {
                 .as_secs() as i64
                 + 1;
             let settings = ds.compaction.clone().unwrap_or_default();
-            let c = compact(tables, &ident, &settings, now, None, false)
+            let c = compact(tables, &ident, &settings, now, None, false, &mut ())
                 .await
                 .unwrap();
             assert!(c.committed, "{c:?}");
@@ -495,7 +495,7 @@ pub async fn erase_scenario(tables: &Tables, reg: &Registry) {
     assert_eq!(before.iter().filter(|r| anna(r)).count(), 6);
 
     let filter = parse_where("customer = 'Anna Müller'").unwrap();
-    let dry = erase(tables, &ident, &filter, true).await.unwrap();
+    let dry = erase(tables, &ident, &filter, true, &mut ()).await.unwrap();
     assert!(!dry.committed);
     assert_eq!(dry.rows, 6);
     assert_eq!(
@@ -509,9 +509,25 @@ pub async fn erase_scenario(tables: &Tables, reg: &Registry) {
         "a dry run erases nothing"
     );
 
-    let done = erase(tables, &ident, &filter, false).await.unwrap();
+    let mut steps = Steps::default();
+    let done = erase(tables, &ident, &filter, false, &mut steps)
+        .await
+        .unwrap();
     assert!(done.committed, "{done:?}");
     assert_eq!(done.rows, 6);
+    // What a command shows as it goes: every candidate file read, every matching one rewritten.
+    let rewriting = steps
+        .0
+        .iter()
+        .position(|s| s.starts_with("rewriting"))
+        .unwrap();
+    assert!(steps.0[0].starts_with("reading"), "{:?}", steps.0);
+    assert_eq!(
+        steps.0.len() - rewriting - 1,
+        done.files.len(),
+        "{:?}",
+        steps.0
+    );
     assert_eq!(done.files.values().sum::<u64>(), 6);
     assert_eq!(done.sources, keys.iter().cloned().collect());
     let after = all_rows(tables, reg, "orders").await;
@@ -536,7 +552,7 @@ pub async fn erase_scenario(tables: &Tables, reg: &Registry) {
     // Two columns: only the row matching both goes.
     let both =
         parse_where("customer IN ('O''Brien, Siobhán', 'nobody') AND order_id = 100204").unwrap();
-    let done = erase(tables, &ident, &both, false).await.unwrap();
+    let done = erase(tables, &ident, &both, false, &mut ()).await.unwrap();
     assert_eq!(done.rows, 4, "{done:?}"); // keys 2..5 hold row 100204
     let after2 = all_rows(tables, reg, "orders").await;
     assert_eq!(after2.len(), after.len() - 4);
@@ -544,11 +560,33 @@ pub async fn erase_scenario(tables: &Tables, reg: &Registry) {
 
     // Nothing matches: nothing committed.
     let snapshots = view(tables, reg, "orders").await.snapshots.len();
-    let none = erase(tables, &ident, &filter, false).await.unwrap();
+    let none = erase(tables, &ident, &filter, false, &mut ())
+        .await
+        .unwrap();
     assert!(!none.committed && none.rows == 0, "{none:?}");
     assert_eq!(view(tables, reg, "orders").await.snapshots.len(), snapshots);
-    let e = erase(tables, &ident, &parse_where("email = 'x'").unwrap(), false)
-        .await
-        .unwrap_err();
+    let e = erase(
+        tables,
+        &ident,
+        &parse_where("email = 'x'").unwrap(),
+        false,
+        &mut (),
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("no column \"email\""), "{e}");
+}
+
+/// The phases and steps a table operation reported (`phase N` lines, then its steps).
+#[derive(Default)]
+pub struct Steps(pub Vec<String>);
+
+impl lakeline_table::Observer for Steps {
+    fn phase(&mut self, what: &str, total: u64) {
+        self.0.push(format!("{what} {total}"));
+    }
+
+    fn step(&mut self, line: &str) {
+        self.0.push(line.to_string());
+    }
 }

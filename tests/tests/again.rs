@@ -265,9 +265,11 @@ async fn a_dead_lettered_event_is_redriven_and_processed_once() {
     lakeline_tests::register_lake(&d.lake.bucket, &[("ValidateUploadDLQ", dlq_arn)]).await;
     let function = &d.stack.functions["validate-upload"];
     let op = operator(&d);
-    let r = again::redrive_dlq(&op.sqs, &op.lambda, &dlq, function, 100, 30)
+    let mut progress = lakeline_cli::progress::Progress::with_terminal("redrive-dlq", 0, false);
+    let r = again::redrive_dlq(&op.sqs, &op.lambda, &dlq, function, 100, 30, &mut progress)
         .await
         .unwrap();
+    assert_eq!(progress.done(), 2, "a line per message handled");
     assert_eq!(r["failed"], json!([]), "{r}");
     let done = r["redriven"].as_array().unwrap();
     assert_eq!(done.len(), 2, "{r}");

@@ -64,7 +64,17 @@ pub async fn compact_table(
     });
     let base =
         json!({"dataset": req.dataset, "partition": req.partition, "table": ident.to_string()});
-    let done = match compact(tables, &ident, &settings, now, Some(&req.partition), false).await {
+    let done = match compact(
+        tables,
+        &ident,
+        &settings,
+        now,
+        Some(&req.partition),
+        false,
+        &mut (),
+    )
+    .await
+    {
         Ok(done) => done,
         Err(lakeline_table::Error::Changed(why)) => {
             tracing::info!(table = %ident, partition = %req.partition, %why, "compaction superseded");

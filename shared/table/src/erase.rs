@@ -143,6 +143,7 @@ pub async fn erase(
     ident: &TableIdent,
     conds: &[Condition],
     dry_run: bool,
+    obs: &mut dyn crate::Observer,
 ) -> Result<Erased, Error> {
     let table = tables.load_table(ident).await?;
     check_columns(&table, conds)?;
@@ -164,6 +165,7 @@ pub async fn erase(
     let tasks: Vec<_> = scan.build()?.plan_files().await?.try_collect().await?;
     let mut files: BTreeMap<String, u64> = BTreeMap::new();
     let mut sources = BTreeSet::new();
+    obs.phase("reading", tasks.len() as u64);
     for task in tasks {
         let path = task.data_file_path.clone();
         let mut task = task;
@@ -189,6 +191,7 @@ pub async fn erase(
                 }
             }
         }
+        obs.step(&format!("{path}: {n} row(s) match"));
         if n > 0 {
             files.insert(path, n);
         }
@@ -220,6 +223,7 @@ pub async fn erase(
         Ok((0..b.num_rows()).map(|i| Some(!m.value(i))).collect())
     };
     let mut added = Vec::new();
+    obs.phase("rewriting", done.files.len() as u64);
     for (path, want) in &done.files {
         let f = &live[path];
         let out = match rewrite(
@@ -249,6 +253,7 @@ pub async fn erase(
                 "{path}: {want} rows matched when counted and {dropped} when rewritten: nothing was erased"
             )));
         }
+        obs.step(&format!("{path}: {want} row(s) left out"));
         added.extend(out.files);
     }
     let remove: Vec<String> = done.files.keys().cloned().collect();

@@ -42,6 +42,17 @@ pub mod sync;
 pub mod write;
 
 pub use catalog::{Tables, Target};
+
+/// Told how a long table operation (compaction, erase) goes, so a command can show progress;
+/// the table layer itself prints nothing. `()` ignores it.
+pub trait Observer: Send {
+    /// A phase of `total` steps begins (`reading`, `rewriting`, …).
+    fn phase(&mut self, _what: &str, _total: u64) {}
+    /// One step of the phase is done; `line` says which.
+    fn step(&mut self, _line: &str) {}
+}
+
+impl Observer for () {}
 pub use commit::{commit_delivery, Delivery, Outcome};
 
 /// Errors of the table layer.

@@ -172,6 +172,7 @@ pub async fn compact(
     now: i64,
     only: Option<&str>,
     dry_run: bool,
+    obs: &mut dyn crate::Observer,
 ) -> Result<Compacted, Error> {
     let table = tables.load_table(ident).await?;
     let md = table.metadata();
@@ -200,6 +201,7 @@ pub async fn compact(
     };
     let mut remove = Vec::new();
     let mut added: Vec<DataFile> = Vec::new();
+    obs.phase("merging", groups.len() as u64);
     for group in groups {
         let first = by_path[group[0].as_str()];
         let out = match rewrite(
@@ -231,6 +233,12 @@ pub async fn compact(
                 out.rows_out()
             )));
         }
+        obs.step(&format!(
+            "{} file(s) of {} -> {} file(s), {rows_in} rows",
+            group.len(),
+            first.partition_label(),
+            out.files.len()
+        ));
         done.rows += rows_in;
         remove.extend(group.iter().cloned());
         added.extend(out.files);
