@@ -1211,3 +1211,42 @@ def test_dashboard_body_is_json(expanded):
 def test_code_uri_is_the_crate(fn):
     cargo = (ROOT / FUNCTIONS[fn] / "Cargo.toml").read_text()
     assert f'name = "{FUNCTIONS[fn].split("/")[1]}"' in cargo
+
+
+# Resource types CloudFormation cannot tag (no Tags property): everything else must carry
+# `lakeline:stack`, the cost allocation tag (docs/engines-and-costs.md).
+UNTAGGABLE = {
+    "AWS::CloudWatch::Dashboard",
+    "AWS::Glue::Database",
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::S3::BucketPolicy",
+    "AWS::S3Tables::Namespace",
+    "AWS::S3Tables::TablePolicy",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::IAM::Policy",
+    "AWS::Logs::SubscriptionFilter",
+}
+
+
+# Schedule rules SAM generates from a function's or state machine's `Events`: the translator
+# does not pass PropagateTags on to them. A scheduled rule costs nothing, so the cost split
+# loses nothing.
+SAM_SCHEDULE_RULES = {"CheckCompactionFunctionDeliveries", "MaintenanceStateMachineSweep"}
+
+
+def test_every_taggable_resource_carries_the_stack_tag(expanded):
+    untagged = []
+    for name, res in expanded["Resources"].items():
+        if res["Type"] in UNTAGGABLE or name in SAM_SCHEDULE_RULES:
+            continue
+        tags = res.get("Properties", {}).get("Tags")
+        if isinstance(tags, dict):
+            keys = set(tags)
+        else:
+            keys = {t["Key"] for t in tags or []}
+        if "lakeline:stack" not in keys:
+            untagged.append(f"{name} ({res['Type']})")
+    assert not untagged, "no lakeline:stack tag: " + ", ".join(untagged)

@@ -315,6 +315,18 @@ async fn start_run(
         JobSpec::Lambda(_) => Err(lambda_engine(&req.dataset)),
     }?;
     handle.table = !table.is_empty();
+    if !handle.reused {
+        // Per dataset, so `lakeline status` and a dashboard can split the Spark runs (shared
+        // jobs, shared bill) by dataset.
+        use lakeline_aws::Emit;
+        lakeline_core::metrics::Emf::new(&[
+            ("Function", "start-job"),
+            ("Dataset", req.dataset.as_str()),
+        ])
+        .metric("SparkRunsStarted", lakeline_core::metrics::Unit::Count, 1.0)
+        .property("Engine", spec.engine().as_str().to_string())
+        .emit();
+    }
     Ok(handle)
 }
 
