@@ -95,14 +95,17 @@ enum Cmd {
         concurrency: usize,
     },
     /// Resume a failed, timed-out or aborted execution at the step that failed
-    /// (Step Functions RedriveExecution; same input, same ARN).
+    /// (Step Functions RedriveExecution; same input, same ARN). Re-runs: that execution, from
+    /// the failed step, with the input Step Functions kept, under the state machine's role.
     Redrive {
         /// The execution's ARN.
         execution_arn: String,
     },
     /// Run the upload of a failed, timed-out, aborted or superseded execution again: validated
     /// and routed by validate-upload with today's registry, as a new execution named after the
-    /// old one (`…-r1`, `…-r2`); asking twice starts it once.
+    /// old one (`…-r1`, `…-r2`); asking twice starts it once. Re-runs: one upload, from
+    /// validation on; from the execution's input (bucket, key, ETag) and the object in raw/;
+    /// under validate-upload's and the pipeline's roles.
     Rerun {
         /// The execution's ARN.
         execution_arn: String,
@@ -111,7 +114,9 @@ enum Cmd {
         function: String,
     },
     /// Put a quarantined object back at its raw key, with an audit trail in its metadata
-    /// (when, why, the previous verdict); its upload event has it validated again.
+    /// (when, why, the previous verdict); its upload event has it validated again. Re-runs:
+    /// one quarantined file, from its upload event; from its copy in quarantine/; the copy as
+    /// the operator, the rest under validate-upload's role.
     Replay {
         /// The quarantined object, `s3://bucket/quarantine/raw/…`.
         uri: String,
@@ -143,7 +148,8 @@ enum Cmd {
     },
     /// Validate and curate every raw object of a date range again under today's registry,
     /// through the pipeline (each handed to validate-upload, run under the stack's roles).
-    /// Re-runs: the raw objects in raw/ (not quarantined ones: `replay` those). A valid
+    /// Re-runs: every upload of the range, from validation on; from the objects in raw/ (not
+    /// quarantined ones: `replay` those); under validate-upload's and the pipeline's roles. A valid
     /// file's rows replace what the table held of it in one snapshot; a file that now fails
     /// is quarantined with an alert and its rows leave the table. Idempotent: each object's
     /// pass is named after it and the dataset's rules, so a second run does no work for
@@ -176,7 +182,8 @@ enum Cmd {
         wait: u64,
     },
     /// Hand the events in validate-upload's dead-letter queue (stack output
-    /// `DeadLetterQueueUrl`) to it again; each is deleted once processed.
+    /// `DeadLetterQueueUrl`) to it again; each is deleted once processed. Re-runs: the upload
+    /// events validate-upload gave up on, from its dead-letter queue, under its role.
     RedriveDlq {
         /// The queue URL.
         queue_url: String,
@@ -839,4 +846,45 @@ fn parquet_report(
             ),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command that runs something again says what it re-runs, from where and under
+    /// whose role (docs/faults-and-recovery.md has them side by side).
+    #[test]
+    fn every_command_that_runs_something_again_says_what_and_from_where() {
+        let cli = Cli::command();
+        let about = |path: &[&str]| {
+            let mut c = &cli;
+            for p in path {
+                c = c
+                    .find_subcommand(p)
+                    .unwrap_or_else(|| panic!("no command {p}"));
+            }
+            c.get_long_about()
+                .or(c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        for path in [
+            &["redrive"][..],
+            &["rerun"],
+            &["replay"],
+            &["redrive-dlq"],
+            &["reprocess"],
+        ] {
+            let text = about(path);
+            assert!(text.contains("Re-runs:"), "{path:?}: {text}");
+            assert!(text.contains(" from "), "{path:?}: {text}");
+            assert!(text.contains("role"), "{path:?}: {text}");
+        }
+        for path in [&["table", "undo"][..], &["table", "rollback"]] {
+            let text = about(path);
+            assert!(text.contains("Runs nothing again"), "{path:?}: {text}");
+        }
+    }
 }

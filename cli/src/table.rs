@@ -286,7 +286,9 @@ pub enum TableCmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Point a dataset's table back at an earlier snapshot of its current lineage: prints,
+    /// Point a dataset's table back at an earlier snapshot of its current lineage. Runs
+    /// nothing again: the table's own snapshot history is the source, as the table writer.
+    /// Prints,
     /// as JSON, every snapshot it drops with the deliveries each added (they leave the table;
     /// a redelivery of one commits it again) and what each rewrite did (rolling back an erase
     /// brings the erased rows back). The dropped snapshots stay readable by time travel until
@@ -335,7 +337,9 @@ pub enum TableCmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Take one raw key's rows out of a dataset's table in one snapshot: files of that key
+    /// Take one raw key's rows out of a dataset's table in one snapshot. Runs nothing again
+    /// (the table is the source, as the table writer; `lakeline reprocess` re-curates a key
+    /// instead). Files of that key
     /// alone are removed, files it shares with other keys (compacted files) are rewritten
     /// without its rows. Time travel still shows them until snapshot expiry. Prints what it
     /// did (or would do, `--dry-run`) as JSON. Exit 0 (also for a key the table does not
