@@ -640,7 +640,7 @@ fn render_history(snaps: &[lakeline_table::show::SnapshotView]) -> String {
     );
     for snap in snaps {
         let what = match snap.rewrite.as_deref() {
-            Some("undo") => format!("undo {}", snap.removed_sources.join(", ")),
+            Some(r @ ("undo" | "withdraw")) => format!("{r} {}", snap.removed_sources.join(", ")),
             Some("erase") => format!("erase where {}", snap.erased_columns.join(", ")),
             Some(r) => r.to_string(),
             None if snap.sources.is_empty() => "-".to_string(),

@@ -446,7 +446,9 @@ async fn print_status(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
+    let started = std::time::Instant::now();
     let s = status::gather(&c, &stack.bucket, &outputs, &registry, None, now).await?;
+    let took = started.elapsed().as_secs_f64();
     println!("\n$ lakeline status --stack {}", stack.bucket);
     print!("{}", status::render::terminal(&s));
     let dir = std::path::PathBuf::from(
@@ -456,7 +458,10 @@ async fn print_status(
     std::fs::create_dir_all(&dir)?;
     let page = dir.join("status.html");
     std::fs::write(&page, status::render::html(&s))?;
-    println!("status page: {}\n", page.display());
+    println!(
+        "status page: {} (gathered in {took:.2} s)\n",
+        page.display()
+    );
     let reported: u64 = s.datasets.iter().map(|d| d.quarantine_24h.files).sum();
     if reported != quarantined {
         anyhow::bail!(

@@ -42,7 +42,8 @@ pub mod summary {
     pub const EXECUTION: &str = "lakeline.execution";
     /// The engine that wrote the data files (`lambda`, `glue`, `emr-serverless`, `cli`).
     pub const ENGINE: &str = "lakeline.engine";
-    /// What a rewrite snapshot did (`compact`, `undo`, `erase`).
+    /// What a rewrite snapshot did (`compact`, `undo`, `erase`, `withdraw`: one upload's rows taken
+    /// out by `lakeline reprocess`).
     pub const REWRITE: &str = "lakeline.rewrite";
     /// The raw keys whose rows a rewrite removed (undo), a JSON array.
     pub const REMOVED_SOURCES: &str = "lakeline.removed-sources";

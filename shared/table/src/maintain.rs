@@ -364,7 +364,11 @@ pub async fn undo(
         Operation::Overwrite
     };
     let props = HashMap::from([
-        (summary::REWRITE.to_string(), "undo".to_string()),
+        // `withdraw`: one upload's rows, taken out by `lakeline reprocess` (docs/tables.md).
+        (
+            summary::REWRITE.to_string(),
+            if upload.is_some() { "withdraw" } else { "undo" }.to_string(),
+        ),
         (summary::REMOVED_SOURCES.to_string(), json_list(&[source])),
         (summary::ENGINE.to_string(), "lakeline".to_string()),
     ]);
