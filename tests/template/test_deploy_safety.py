@@ -817,3 +817,26 @@ def test_samconfig_dev_and_prod_differ_where_they_should():
     assert samconfig()["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
     assert "sync" not in samconfig()["prod"]  # sam sync skips change sets
     assert "LogExecutionData" not in prod  # personal data stays out of prod's logs
+
+
+PRODUCER_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+RAW_READERS = {"ValidateUploadFunctionRole", "CurateFunctionRole", "GlueCurateJobRole"}
+
+
+@pytest.mark.parametrize("keys", ["", PRODUCER_KEY])
+def test_producer_kms_keys_decrypt_for_exactly_the_readers_of_raw(deploy, keys):
+    """SSE-KMS uploads under a producer's own key: the roles that read raw/ objects (and copy
+    them to quarantine) may decrypt with the keys named in ProducerKmsKeyArns, nobody else, and
+    nobody at all without it."""
+    stack = deploy(ProducerKmsKeyArns=keys)
+    granted = set()
+    for name, res in stack.resources.items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            for st in as_list(policy["PolicyDocument"]["Statement"]):
+                if isinstance(st, dict) and st.get("Sid") == "DecryptProducerUploads":
+                    assert st["Action"] == "kms:Decrypt"
+                    assert as_list(st["Resource"]) == [PRODUCER_KEY]
+                    granted.add(name)
+    assert granted == (RAW_READERS if keys else set())

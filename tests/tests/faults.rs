@@ -711,6 +711,10 @@ async fn a_kms_access_denied_is_a_config_error_naming_the_key_and_kms() {
         msg.contains("AccessDenied") && msg.contains("kms:Decrypt"),
         "{msg}"
     );
+    assert!(
+        msg.contains("stack parameter ProducerKmsKeyArns"),
+        "says what to set: {msg}"
+    );
     assert_eq!(denied.num_calls(), 1, "the SDK does not retry a denial");
     assert_eq!(kept(&lake, &key, &body).await, Place::Raw);
     assert!(lake.tags(&key).await.is_empty());

@@ -119,11 +119,14 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
     err: &SdkError<E, R>,
 ) -> String {
     match err.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("UnknownError"),
-            e.message().unwrap_or("(no message)")
-        ),
+        Some(e) => {
+            let message = e.message().unwrap_or("(no message)");
+            format!(
+                "{}: {message}{}",
+                e.code().unwrap_or("UnknownError"),
+                kms_hint(message)
+            )
+        }
         None => {
             let mut s = err.to_string();
             let mut src = std::error::Error::source(err);
@@ -134,6 +137,16 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
             }
             s
         }
+    }
+}
+
+/// What to do about a KMS denial on an object: S3 says `kms:Decrypt` when the reader may not
+/// use the key the object was encrypted with, which for an upload is a producer's own key.
+pub fn kms_hint(message: &str) -> &'static str {
+    if message.contains("kms:Decrypt") {
+        " (an upload encrypted under a producer's own KMS key: name the key in the stack parameter ProducerKmsKeyArns, and let the stack's roles use it in the key's policy; README, \"Encrypted uploads\")"
+    } else {
+        ""
     }
 }
 
