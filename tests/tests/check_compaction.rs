@@ -344,4 +344,66 @@ async fn a_missed_daily_delivery_is_alerted_once() {
     let out = run("2026-11-26T06:30:00Z").await;
     assert_eq!(delivery(&out)["period"], "2026-11-26", "{out}");
     assert_eq!(delivery(&out)["missed"], false, "{out}");
+    let marker: Value =
+        serde_json::from_slice(&lake.body("_lakeline/sla/orders/2026-11-25").await).unwrap();
+    assert_eq!(marker["state"], "sent", "{marker}");
+}
+
+/// Issue 26: a run that crashed between claiming a missed period (its marker created) and
+/// publishing the alert leaves the marker pending; a run `PENDING_STALE_SECONDS` later sends
+/// the alert (once), and marks it sent. Before that, a pending marker is a run still at work.
+#[tokio::test]
+async fn a_delivery_alert_claimed_by_a_crashed_run_is_sent_by_a_later_one() {
+    use lakeline_core::sla::PENDING_STALE_SECONDS;
+    use lakeline_tests::Lake;
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let registry = Registry::from_yaml(
+        "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    expect: {every: day, by: \"06:00Z\"}\n",
+        "test.yaml",
+    )
+    .unwrap();
+    let deps = Deps {
+        s3: lake.s3_as("check-compaction"),
+        registry: Arc::new(registry),
+        config: Config::default(),
+        alerts: Some(check_compaction::Alerts {
+            sns: aws_sdk_sns::Client::new(&lake.conf_as("check-compaction")),
+            topic_arn: lake.topic_arn.clone(),
+        }),
+        tables: None,
+    };
+    // What the crashed run left: the period claimed at 07:00, its alert never published.
+    let claimed = 1_795_564_800 + 7 * 3600; // 2026-11-25T07:00Z
+    let key = "_lakeline/sla/orders/2026-11-25";
+    let pending = json!({"state": "pending", "claimedAt": claimed, "alert": {}});
+    lake.put(key, pending.to_string().into_bytes()).await;
+    let run = |now: i64| {
+        let input = json!({"action": "deliveries", "bucket": lake.bucket, "now": now_text(now)});
+        let deps = deps.clone();
+        async move { handle(&deps, input).await.unwrap()["deliveries"][0].clone() }
+    };
+    let early = run(claimed + PENDING_STALE_SECONDS - 60).await;
+    assert_eq!(early["missed"], true, "{early}");
+    assert_eq!(
+        early["alerted"], false,
+        "a pending marker this young is a run at work: {early}"
+    );
+    let late = run(claimed + PENDING_STALE_SECONDS + 60).await;
+    assert_eq!(late["alerted"], true, "{late}");
+    let again = run(claimed + 3 * PENDING_STALE_SECONDS).await;
+    assert_eq!(again["alerted"], false, "{again}");
+    let alerts = lake.alerts(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].to_string().contains("dt=2026-11-25"),
+        "{alerts:?}"
+    );
+    let marker: Value = serde_json::from_slice(&lake.body(key).await).unwrap();
+    assert_eq!(marker["state"], "sent", "{marker}");
+}
+
+fn now_text(secs: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
 }

@@ -1,7 +1,9 @@
 //! The scheduled delivery check (`{"action": "deliveries"}`): for every dataset that declares
 //! `expect:`, is the file due by "now" there? A missed period gets one alert (a marker object
-//! `_lakeline/sla/<dataset>/<period>`, created with `If-None-Match: *`, decides which run sends
-//! it), one `MissedDeliveries` metric, and nothing more however often the check runs.
+//! `_lakeline/sla/<dataset>/<period>`, created pending with `If-None-Match: *`, decides which
+//! run sends it, and is marked sent once it went out; one left pending by a crash is taken over
+//! later: [`lakeline_core::sla::resend`]), one `MissedDeliveries` metric, and nothing more
+//! however often the check runs.
 //!
 //! Every decision is [`lakeline_core::sla`]; this module lists S3, writes the marker and publishes.
 //! A file "arrived" when an object exists in the raw partition: validate-upload moves rejected
@@ -74,6 +76,7 @@ pub async fn check(
                 &missed,
                 &ev,
             ),
+            now,
         )
         .await?;
         if alerted {
@@ -162,40 +165,45 @@ async fn list_page(
         .map_err(|e| HandlerError::from_sdk(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e))
 }
 
-/// Publishes `alert` unless this period's marker exists; true when this run sent it. The
-/// marker is created first (`If-None-Match: *`), so two overlapping runs send one alert; if
-/// publishing fails the marker is deleted again, so the next run sends it.
+/// Publishes `alert` unless this period's marker says it went out; true when this run sent it.
+///
+/// The marker is created first (`If-None-Match: *`), *pending*, so two overlapping runs send
+/// one alert; once published it is marked *sent*. If publishing fails the marker is deleted
+/// again, so the next run sends it. A run that crashes between the two leaves it pending: a run
+/// [`sla::PENDING_STALE_SECONDS`] later takes it over (`If-Match` on the pending marker, so one
+/// run does) and sends the alert. The alert may then go out twice (a crash after the publish,
+/// before the marking), never not at all.
 async fn alert_once(
     deps: &Deps,
     bucket: &str,
     marker: &str,
     alert: lakeline_core::alert::Alert,
+    now: i64,
 ) -> Result<bool, HandlerError> {
     let Some(a) = &deps.alerts else {
         return Err(HandlerError::Config(
             "ALERT_TOPIC_ARN is not set: check-compaction cannot send delivery alerts".into(),
         ));
     };
-    let put = deps
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(marker)
-        .if_none_match("*")
-        .content_type("application/json")
-        .body(alert.json().to_string().into_bytes().into())
-        .send()
-        .await;
-    match put {
-        Ok(_) => {}
-        Err(e)
-            if e.raw_response()
-                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
-        {
-            return Ok(false)
+    let body = sla::MarkerBody::pending(&alert, now);
+    let claimed = match put_marker(deps, bucket, marker, &body, Claim::New).await? {
+        Some(etag) => etag,
+        None => {
+            // The period is claimed: by a run that sent its alert, one still sending it, or one
+            // that crashed before it did (pending for too long): then this run sends it.
+            let Some((held, etag)) = get_marker(deps, bucket, marker).await? else {
+                return Ok(false);
+            };
+            if !sla::resend(&held, now) {
+                return Ok(false);
+            }
+            info!(%marker, "delivery marker left pending by a run that did not finish: sending its alert");
+            match put_marker(deps, bucket, marker, &body, Claim::TakeOver(&etag)).await? {
+                Some(etag) => etag,
+                None => return Ok(false), // another run took it over first
+            }
         }
-        Err(e) => return Err(HandlerError::from_sdk("PutObject (delivery marker)", &e)),
-    }
+    };
     if let Err(e) = lakeline_aws::publish_alert(&a.sns, &a.topic_arn, &alert).await {
         // Give the period's alert back, so the next run sends it.
         let _ = deps
@@ -207,5 +215,79 @@ async fn alert_once(
             .await;
         return Err(HandlerError::from_sdk("SNS Publish (missed delivery)", &e));
     }
+    if let Err(e) = put_marker(
+        deps,
+        bucket,
+        marker,
+        &body.sent(),
+        Claim::TakeOver(&claimed),
+    )
+    .await
+    {
+        // Sent, but still pending: a later run may send it once more, which beats losing it.
+        tracing::warn!(%marker, error = %e, "delivery alert sent; marking its marker sent failed");
+    }
     Ok(true)
+}
+
+/// How a marker is written.
+enum Claim<'a> {
+    /// Only if there is none (`If-None-Match: *`).
+    New,
+    /// Only over the marker with this ETag (`If-Match`).
+    TakeOver(&'a str),
+}
+
+/// Writes `body` to the marker; its new ETag, or `None` when the condition failed.
+async fn put_marker(
+    deps: &Deps,
+    bucket: &str,
+    marker: &str,
+    body: &sla::MarkerBody,
+    claim: Claim<'_>,
+) -> Result<Option<String>, HandlerError> {
+    let mut put = deps
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(marker)
+        .content_type("application/json")
+        .body(serde_json::to_vec(body).unwrap_or_default().into());
+    put = match claim {
+        Claim::New => put.if_none_match("*"),
+        Claim::TakeOver(etag) => put.if_match(etag),
+    };
+    match put.send().await {
+        Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+        Err(e)
+            if e.raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 404 | 409 | 412)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(HandlerError::from_sdk("PutObject (delivery marker)", &e)),
+    }
+}
+
+/// The marker's body and ETag, `None` when it is gone (expired, or given back meanwhile).
+async fn get_marker(
+    deps: &Deps,
+    bucket: &str,
+    marker: &str,
+) -> Result<Option<(Vec<u8>, String)>, HandlerError> {
+    match deps.s3.get_object().bucket(bucket).key(marker).send().await {
+        Ok(out) => {
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| HandlerError::Transient(format!("reading {marker}: {e}")))?
+                .into_bytes()
+                .to_vec();
+            Ok(Some((body, etag)))
+        }
+        Err(e) if lakeline_aws::is_gone(&e) => Ok(None),
+        Err(e) => Err(HandlerError::from_sdk("GetObject (delivery marker)", &e)),
+    }
 }

@@ -91,6 +91,49 @@ pub fn marker(dataset: &str, d: &Due) -> String {
     format!("_lakeline/sla/{dataset}/{}", d.period)
 }
 
+/// A pending marker claimed this long ago (seconds of the check's "now") is taken for a run
+/// that crashed between claiming the period and publishing its alert: the next run sends it.
+/// Longer than any check-compaction invocation (Lambda's 15-minute limit).
+pub const PENDING_STALE_SECONDS: i64 = 900;
+
+/// What a delivery marker records: whether its alert went out, and when the period was claimed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkerBody {
+    /// `pending` (claimed, not yet published) or `sent`.
+    pub state: String,
+    /// When the period was claimed, the check's "now" (Unix seconds).
+    pub claimed_at: i64,
+    /// The alert's JSON form, kept for an audit of what was sent.
+    pub alert: serde_json::Value,
+}
+
+impl MarkerBody {
+    /// A marker claiming the period at `now`, its alert not yet sent.
+    pub fn pending(alert: &Alert, now: i64) -> MarkerBody {
+        MarkerBody {
+            state: "pending".into(),
+            claimed_at: now,
+            alert: alert.json(),
+        }
+    }
+
+    /// The same marker once its alert went out.
+    pub fn sent(mut self) -> MarkerBody {
+        self.state = "sent".into();
+        self
+    }
+}
+
+/// Whether a run at `now` finding a marker with `body` must send its alert: the marker is
+/// pending and was claimed [`PENDING_STALE_SECONDS`] ago or more (its run crashed before it
+/// published). A sent marker, a pending one still within its run's time, and a marker of any
+/// other form (written before markers had a state: its alert was sent) are left alone.
+pub fn resend(body: &[u8], now: i64) -> bool {
+    serde_json::from_slice::<MarkerBody>(body)
+        .is_ok_and(|m| m.state == "pending" && now - m.claimed_at >= PENDING_STALE_SECONDS)
+}
+
 /// The alert for a missed delivery. `folder` is where the period's files should be (the
 /// partition's folder for `every: day`, the dataset's prefix otherwise); `partition` its label.
 pub fn missed_alert(
@@ -168,6 +211,39 @@ fn time_text(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (marker body, now, resend).
+    #[test]
+    fn a_marker_left_pending_by_a_crashed_run_is_sent_by_a_later_one() {
+        let alert = Alert {
+            severity: Severity::Warning,
+            stage: "delivery".into(),
+            dataset: Some("orders".into()),
+            what: "no file".into(),
+            object: None,
+            partition: None,
+            error_type: "Lakeline.MissedDelivery".into(),
+            reasons: vec![],
+            now_at: None,
+            links: vec![],
+            action: "ask".into(),
+        };
+        let t = 1_000_000;
+        let pending = serde_json::to_vec(&MarkerBody::pending(&alert, t)).unwrap();
+        let sent = serde_json::to_vec(&MarkerBody::pending(&alert, t).sent()).unwrap();
+        let legacy = serde_json::to_vec(&alert.json()).unwrap();
+        let cases: [(&[u8], i64, bool); 6] = [
+            (&pending, t, false),
+            (&pending, t + PENDING_STALE_SECONDS - 1, false),
+            (&pending, t + PENDING_STALE_SECONDS, true),
+            (&sent, t + 10 * PENDING_STALE_SECONDS, false),
+            (&legacy, t + 10 * PENDING_STALE_SECONDS, false),
+            (b"not json", t + 10 * PENDING_STALE_SECONDS, false),
+        ];
+        for (i, (body, now, want)) in cases.into_iter().enumerate() {
+            assert_eq!(resend(body, now), want, "case {i}");
+        }
+    }
 
     fn at(s: &str) -> i64 {
         let d = crate::types::parse_timestamp(s.as_bytes()).unwrap();
