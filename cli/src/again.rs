@@ -16,7 +16,6 @@
 use anyhow::{bail, Context};
 use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
 use lakeline_core::event::RerunRequest;
-use lakeline_core::keys;
 use serde_json::{json, Value};
 
 /// Metadata a replayed object carries in raw/ (S3 user metadata, `x-amz-meta-…`).
@@ -28,6 +27,23 @@ pub const META_PREVIOUS_VERDICT: &str = "lakeline-previous-verdict";
 /// The quarantine key it came back from (validate-upload removes that copy once the replayed
 /// object validates).
 pub use lakeline_core::keys::{META_REPLAYED_ETAG, META_REPLAYED_FROM};
+
+/// How `replay` copies: above `multipart_above` bytes part by part (CopyObject stops at 5 GiB).
+pub struct Copying {
+    /// Objects larger than this are copied part by part.
+    pub multipart_above: u64,
+    /// The parts' size.
+    pub part_size: u64,
+}
+
+impl Default for Copying {
+    fn default() -> Copying {
+        Copying {
+            multipart_above: lakeline_aws::copy::COPY_OBJECT_MAX,
+            part_size: lakeline_aws::copy::DEFAULT_PART,
+        }
+    }
+}
 
 /// `s3://bucket/key` → (bucket, key).
 pub fn parse_s3_uri(uri: &str) -> anyhow::Result<(String, String)> {
@@ -42,7 +58,7 @@ pub fn parse_s3_uri(uri: &str) -> anyhow::Result<(String, String)> {
 
 /// The raw key a quarantined object came from: the quarantine prefix removed, and the
 /// `.<etag12>` suffix a second rejected upload of the same key gets
-/// ([`keys::quarantine_key_for_upload`]) when it matches the recorded source ETag.
+/// ([`lakeline_core::keys::quarantine_key_for_upload`]) when it matches the recorded source ETag.
 pub fn raw_key_of(
     quarantine_key: &str,
     quarantine_prefix: &str,
@@ -80,6 +96,7 @@ pub async fn replay(
     reason: &str,
     quarantine_prefix: &str,
     now: &str,
+    copying: &Copying,
 ) -> anyhow::Result<Value> {
     let (bucket, qkey) = parse_s3_uri(uri)?;
     let head = s3
@@ -114,44 +131,76 @@ pub async fn replay(
         .get("lakeline-reason")
         .cloned()
         .unwrap_or_else(|| "(no verdict recorded)".into());
-    let mut copy = s3
-        .copy_object()
-        .bucket(&bucket)
-        .key(&raw_key)
-        .copy_source(copy_source(&bucket, &qkey))
-        .copy_source_if_match(&etag)
-        .metadata_directive(MetadataDirective::Replace)
-        // The quarantine tags (status, reason, alert) do not describe the replayed object.
-        .tagging_directive(TaggingDirective::Replace)
-        .metadata(META_REPLAYED_AT, lakeline_core::text::header_safe(now, 64))
-        .metadata(
+    let metadata = [
+        (META_REPLAYED_AT, lakeline_core::text::header_safe(now, 64)),
+        (
             META_REPLAY_REASON,
             lakeline_core::text::header_safe(reason, 512),
-        )
-        .metadata(
+        ),
+        (
             META_PREVIOUS_VERDICT,
             lakeline_core::text::header_safe(&previous, 1024),
-        )
-        .metadata(
+        ),
+        (
             META_REPLAYED_FROM,
             lakeline_core::text::header_safe(&qkey, 256),
+        ),
+        (META_REPLAYED_ETAG, etag.clone()),
+    ];
+    let size = head.content_length().unwrap_or(0).max(0) as u64;
+    let src = lakeline_aws::copy::Source {
+        bucket: &bucket,
+        key: &qkey,
+        version_id: None,
+        etag: &etag,
+        size,
+    };
+    let meanwhile = || {
+        anyhow::anyhow!(
+            "s3://{bucket}/{raw_key} was uploaded meanwhile (a newer upload of that key): nothing was replayed, the quarantined object is kept"
         )
-        .metadata(META_REPLAYED_ETAG, &etag)
-        // Never over a newer upload of the key that arrived after the check above.
-        .if_none_match("*");
-    if let Some(ct) = head.content_type() {
-        copy = copy.content_type(ct);
-    }
-    if let Err(e) = copy.send().await {
-        if lakeline_aws::error_code(&e).as_deref() == Some("PreconditionFailed") {
+    };
+    if size > copying.multipart_above {
+        // CopyObject stops at 5 GiB: part by part, completed only if the raw key is still free.
+        let dst = lakeline_aws::copy::Target {
+            bucket: &bucket,
+            key: &raw_key,
+            metadata: &metadata,
+            tagging: None,
+            content_type: head.content_type(),
+            only_if_absent: true,
+        };
+        match lakeline_aws::copy::multipart_copy(s3, &src, &dst, copying.part_size).await? {
+            lakeline_aws::copy::Copied::Done => {}
+            lakeline_aws::copy::Copied::PreconditionFailed => return Err(meanwhile()),
+        }
+    } else {
+        let mut copy = s3
+            .copy_object()
+            .bucket(&bucket)
+            .key(&raw_key)
+            .copy_source(src.copy_source())
+            .copy_source_if_match(&etag)
+            .metadata_directive(MetadataDirective::Replace)
+            // The quarantine tags (status, reason, alert) do not describe the replayed object.
+            .tagging_directive(TaggingDirective::Replace)
+            // Never over a newer upload of the key that arrived after the check above.
+            .if_none_match("*");
+        for (k, v) in &metadata {
+            copy = copy.metadata(*k, v);
+        }
+        if let Some(ct) = head.content_type() {
+            copy = copy.content_type(ct);
+        }
+        if let Err(e) = copy.send().await {
+            if lakeline_aws::error_code(&e).as_deref() == Some("PreconditionFailed") {
+                return Err(meanwhile());
+            }
             bail!(
-                "s3://{bucket}/{raw_key} was uploaded meanwhile (a newer upload of that key): nothing was replayed, the quarantined object is kept"
+                "CopyObject {uri} → s3://{bucket}/{raw_key}: {}",
+                lakeline_aws::describe(&e)
             );
         }
-        bail!(
-            "CopyObject {uri} → s3://{bucket}/{raw_key}: {}",
-            lakeline_aws::describe(&e)
-        );
     }
     let back = s3
         .head_object()
@@ -180,10 +229,6 @@ pub async fn replay(
         "at": now,
         "next": "the upload event has validate-upload check it again: a valid file is curated and its quarantined copy removed (by validate-upload, which alone may delete there); an invalid one is quarantined again with a new alert",
     }))
-}
-
-fn copy_source(bucket: &str, key: &str) -> String {
-    format!("{bucket}/{}", keys::encode_event_key(key))
 }
 
 /// Invokes a Lambda function synchronously; the function's error becomes this one's.

@@ -340,6 +340,7 @@ fn main() -> ExitCode {
                     &reason,
                     &quarantine_prefix,
                     &now,
+                    &again::Copying::default(),
                 )
                 .await?,
             )

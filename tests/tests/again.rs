@@ -149,6 +149,7 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
         "try again",
         "quarantine/",
         "2026-11-21T09:00:00Z",
+        &again::Copying::default(),
     )
     .await
     .unwrap();
@@ -198,6 +199,7 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
         "fixed amounts",
         "quarantine/",
         "2026-11-21T10:00:00Z",
+        &again::Copying::default(),
     )
     .await
     .unwrap();
@@ -220,12 +222,118 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
 
     // Nothing to replay over: a raw object of that key is a newer upload, never overwritten.
     d.lake.put(&qkey, bad.clone()).await;
-    let refused = again::replay(&op.s3, &uri, "x", "quarantine/", "t")
-        .await
-        .unwrap_err();
+    let refused = again::replay(
+        &op.s3,
+        &uri,
+        "x",
+        "quarantine/",
+        "t",
+        &again::Copying::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(refused.to_string().contains("newer upload"), "{refused}");
     assert_eq!(d.lake.body(&key).await, good);
     assert_eq!(d.lake.body(&qkey).await, bad);
+}
+
+/// Issue 26: an object above CopyObject's 5 GiB replays part by part (UploadPartCopy, each part
+/// conditional on the quarantined copy's ETag, completed only if the raw key is free). The
+/// threshold is lowered so an 11 MiB file takes that path here; the bytes are read back.
+#[tokio::test]
+async fn a_large_quarantined_file_replays_by_multipart_copy() {
+    let d = Deployment::new(Options::default()).await;
+    let good = String::from_utf8(sample("orders/good.csv")).unwrap();
+    let (header, rows) = good.split_once('\n').unwrap();
+    let mut big = format!("{header}\n");
+    while big.len() < 11 << 20 {
+        big.push_str(rows);
+    }
+    big.push_str("not,a,valid,row\n");
+    let big = big.into_bytes();
+    let key = format!("raw/orders/dt={DT}/big.csv");
+    let (err, res) = d.deliver(&d.lake.upload(&key, big.clone()).await).await;
+    assert_eq!(err, None, "{res}");
+    let qkey = outcome(&res)["quarantine_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let op = operator(&d);
+    let copying = again::Copying {
+        multipart_above: 1 << 20,
+        part_size: 5 << 20,
+    };
+    let uri = format!("s3://{}/{qkey}", d.lake.bucket);
+    let r = again::replay(&op.s3, &uri, "big", "quarantine/", "t", &copying)
+        .await
+        .unwrap();
+    assert_eq!(r["replayed"], format!("s3://{}/{key}", d.lake.bucket));
+    assert!(
+        d.lake.body(&key).await == big,
+        "the same bytes, part by part"
+    );
+    let head = d
+        .lake
+        .s3
+        .head_object()
+        .bucket(&d.lake.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.metadata().unwrap()[again::META_REPLAY_REASON], "big");
+    assert!(
+        head.e_tag().unwrap().contains('-'),
+        "a multipart object: {:?}",
+        head.e_tag()
+    );
+    // Part by part too, the copy never lands over an object at the raw key.
+    let src_etag = d
+        .lake
+        .s3
+        .head_object()
+        .bucket(&d.lake.bucket)
+        .key(&qkey)
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let src = lakeline_aws::copy::Source {
+        bucket: &d.lake.bucket,
+        key: &qkey,
+        version_id: None,
+        etag: &src_etag,
+        size: big.len() as u64,
+    };
+    let dst = lakeline_aws::copy::Target {
+        bucket: &d.lake.bucket,
+        key: &key,
+        metadata: &[],
+        tagging: None,
+        content_type: None,
+        only_if_absent: true,
+    };
+    let over = lakeline_aws::copy::multipart_copy(&op.s3, &src, &dst, 5 << 20)
+        .await
+        .unwrap();
+    assert_eq!(over, lakeline_aws::copy::Copied::PreconditionFailed);
+    assert_eq!(
+        d.lake
+            .s3
+            .head_object()
+            .bucket(&d.lake.bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .metadata()
+            .unwrap()[again::META_REPLAY_REASON],
+        "big",
+        "the replayed object stands"
+    );
 }
 
 #[tokio::test]

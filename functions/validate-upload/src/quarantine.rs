@@ -8,24 +8,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, MetadataDirective, TaggingDirective,
-};
+use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
 use lakeline_aws as laws;
 use lakeline_core::alert::{rejection_alert, report_reasons, Alert, Rejection};
 use lakeline_core::validate::Report;
 use lakeline_core::{keys, text};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::s3io::{self, Object};
 use crate::{Deps, HandlerError, Outcome};
-
-/// CopyObject copies at most 5 GiB; above that a multipart copy is needed.
-pub const COPY_OBJECT_MAX: u64 = 5 << 30;
-/// Default part size of the multipart copy.
-pub const DEFAULT_PART: u64 = 512 << 20;
-/// S3's part-count limit.
-const MAX_PARTS: u64 = 10_000;
 
 const TAG_STATUS: &str = "lakeline:status";
 const TAG_REASON: &str = "lakeline:reason";
@@ -36,14 +27,6 @@ const META_PARTITION: &str = "lakeline-partition";
 /// The ETag of the upload a quarantined copy came from: tells a retry of the same upload
 /// (reuse the key) from a new bad upload of the same key (must not overwrite it).
 const META_SOURCE_ETAG: &str = "lakeline-source-etag";
-
-/// Keys in a copy source are URL-encoded, except the slashes.
-const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'/')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 fn tag_query(tags: &[(&str, &str)]) -> String {
     tags.iter()
@@ -181,7 +164,7 @@ async fn copy(
         .copy_object()
         .bucket(&obj.bucket)
         .key(qkey)
-        .copy_source(copy_source(obj))
+        .copy_source(source(obj).copy_source())
         .copy_source_if_match(&obj.etag)
         .metadata_directive(MetadataDirective::Replace)
         .tagging_directive(TaggingDirective::Replace)
@@ -206,19 +189,6 @@ async fn copy(
     Ok(())
 }
 
-fn copy_source(obj: &Object) -> String {
-    let mut s = format!(
-        "{}/{}",
-        obj.bucket,
-        utf8_percent_encode(&obj.key, KEY_ENCODE)
-    );
-    if let Some(v) = &obj.version_id {
-        s.push_str("?versionId=");
-        s.push_str(v);
-    }
-    s
-}
-
 async fn multipart_copy(
     deps: &Deps,
     obj: &Object,
@@ -226,88 +196,38 @@ async fn multipart_copy(
     meta: &[(&str, String)],
     tags: &str,
 ) -> Result<(), HandlerError> {
-    let what = format!(
-        "multipart copy of s3://{}/{} to {qkey}",
-        obj.bucket, obj.key
-    );
-    let mut create = deps
-        .s3
-        .create_multipart_upload()
-        .bucket(&obj.bucket)
-        .key(qkey)
-        .tagging(tags)
-        .set_content_type(obj.content_type.clone());
-    for (k, v) in meta {
-        create = create.metadata(*k, v);
-    }
-    let upload = create
-        .send()
+    let target = laws::copy::Target {
+        bucket: &obj.bucket,
+        key: qkey,
+        metadata: meta,
+        tagging: Some(tags),
+        content_type: obj.content_type.as_deref(),
+        only_if_absent: false,
+    };
+    match laws::copy::multipart_copy(&deps.s3, &source(obj), &target, deps.config.copy_part_size)
         .await
-        .map_err(|e| HandlerError::from_sdk(&what, &e))?;
-    let upload_id = upload.upload_id().unwrap_or_default().to_string();
-    let part = deps.config.copy_part_size.max(obj.size.div_ceil(MAX_PARTS));
-    let result = async {
-        let mut parts = Vec::new();
-        let mut start = 0u64;
-        let mut number = 1i32;
-        while start < obj.size {
-            let end = (start + part).min(obj.size) - 1;
-            let out = deps
-                .s3
-                .upload_part_copy()
-                .bucket(&obj.bucket)
-                .key(qkey)
-                .upload_id(&upload_id)
-                .part_number(number)
-                .copy_source(copy_source(obj))
-                .copy_source_if_match(&obj.etag)
-                .copy_source_range(format!("bytes={start}-{end}"))
-                .send()
-                .await
-                .map_err(|e| HandlerError::from_sdk(&what, &e))?;
-            let etag = out
-                .copy_part_result()
-                .and_then(|r| r.e_tag())
-                .unwrap_or_default()
-                .to_string();
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .e_tag(etag)
-                    .build(),
-            );
-            start = end + 1;
-            number += 1;
+    {
+        Ok(laws::copy::Copied::Done) => Ok(()),
+        Ok(laws::copy::Copied::PreconditionFailed) => Err(HandlerError::Config(format!(
+            "multipart copy of s3://{}/{} to {qkey}: the object changed (ETag {}) while it was copied; the original stays in raw/",
+            obj.bucket, obj.key, obj.etag
+        ))),
+        Err(lakeline_core::Error::Aws { transient: true, message }) => {
+            Err(HandlerError::Transient(message))
         }
-        deps.s3
-            .complete_multipart_upload()
-            .bucket(&obj.bucket)
-            .key(qkey)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| HandlerError::from_sdk(&what, &e))?;
-        Ok(())
+        Err(e) => Err(HandlerError::Config(e.to_string())),
     }
-    .await;
-    if result.is_err() {
-        // Best effort: an abandoned upload only costs storage, and the bucket's lifecycle rule
-        // aborts incomplete uploads anyway.
-        let _ = deps
-            .s3
-            .abort_multipart_upload()
-            .bucket(&obj.bucket)
-            .key(qkey)
-            .upload_id(&upload_id)
-            .send()
-            .await;
+}
+
+/// The object as the copy's source: at its version (when known), conditional on its ETag.
+fn source(obj: &Object) -> laws::copy::Source<'_> {
+    laws::copy::Source {
+        bucket: &obj.bucket,
+        key: &obj.key,
+        version_id: obj.version_id.as_deref(),
+        etag: &obj.etag,
+        size: obj.size,
     }
-    result
 }
 
 /// How a quarantine copy was shown to hold the original's bytes.

@@ -12,6 +12,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use lakeline_core::registry::Registry;
 use lakeline_core::Error;
 
+pub mod copy;
 pub mod live;
 pub mod parquet;
 pub mod upload;
