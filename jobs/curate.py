@@ -1890,6 +1890,11 @@ def parse_args(argv):
         "then stages data files for lakeline's committer instead of writing curated/",
     )
     p.add_argument("--lakeline_version", dest="version", help="table mode, one file: the delivery's version (default: its ETag)")
+    p.add_argument(
+        "--lakeline_etag", dest="validated_etag",
+        help="one file: the ETag validation judged; the run refuses an object that is not that upload "
+        "(a batch's members carry theirs in the manifest)",
+    )
     p.add_argument("--lake-root", dest="lake_root", help="local runs: the folder standing in for the bucket")
     p.add_argument("--max-records-per-file", type=int, default=DEFAULT_MAX_RECORDS_PER_FILE)
     p.add_argument("--csv-transfer", choices=("auto", "arrow", "rows"), default="auto")
@@ -1906,6 +1911,31 @@ def parse_args(argv):
     return args
 
 
+def same_etag(a, b):
+    return (a or "").strip('"') == (b or "").strip('"')
+
+
+def check_validated(head, validated, source):
+    """Refuses an object that is not the upload validation judged (`--lakeline_etag`): a newer
+    upload replaced it since, and that upload's own execution curates it. Nothing is read."""
+    if validated and not same_etag(head.etag, validated):
+        raise JobError(
+            f"lakeline curate: {source} is not the upload that was validated (ETag {validated.strip(chr(34))}): "
+            f"it now has ETag {head.etag.strip(chr(34))}, a newer upload that its own execution curates; nothing was written"
+        )
+
+
+def still_validated(storage, key, head, source):
+    """After the read: the object is still the one read (a replacement during a Spark read of
+    JSON Lines or Parquet, which no conditional request guards, would mix two uploads)."""
+    now = storage.head(key)
+    if now is None or not same_etag(now.etag, head.etag):
+        raise JobError(
+            f"lakeline curate: {source} was replaced while it was read (ETag {head.etag.strip(chr(34))} before, "
+            f"{(now.etag.strip(chr(34)) if now else 'deleted')} after): nothing was written; the newer upload's own execution curates it"
+        )
+
+
 def run(spark, args):
     """Curates one object; returns the summary printed by main."""
     started = time.time()
@@ -1917,6 +1947,7 @@ def run(spark, args):
     head = src_storage.head(key)
     if head is None:
         raise JobError(f"lakeline curate: {source} does not exist (deleted or quarantined since it was validated?)")
+    check_validated(head, args.validated_etag, source)
     if ds.timezone is not None:
         check_zone_in_spark(spark, ds)
 
@@ -1952,6 +1983,7 @@ def run(spark, args):
 
     try:
         parts = write_staged(df, dst_storage, staging, args.max_records_per_file)
+        still_validated(src_storage, key, head, source)
     except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
         try:
             dst_storage.delete_prefix(staging)
@@ -2044,7 +2076,12 @@ def stage_for_table(spark, args, ds, df, storage, key, head, started):
     source = storage.uri(key)
     try:
         parts = write_staged(out, storage, staging, args.max_records_per_file)
+        still_validated(storage, key, head, source)
     except Exception as e:  # noqa: BLE001 - Spark wraps our raise_error in several layers
+        try:
+            storage.delete_prefix(staging)
+        except Exception:  # noqa: BLE001 - the original failure is the news
+            LOG.warning("could not clean %s", storage.uri(staging))
         if isinstance(e, JobError):
             raise
         raise JobError(explain_spark_failure(e, source, ds)) from e
@@ -2108,8 +2145,10 @@ def run_all(spark, args):
     for source, etag in manifest_sources(args):
         one = argparse.Namespace(**vars(args))
         one.source, one.manifest = source, None
-        # Each member is its own delivery: its version is the ETag validation judged.
+        # Each member is its own delivery: its version is the ETag validation judged, and the
+        # object must still be that upload.
         one.version = args.version or etag
+        one.validated_etag = etag
         summaries.append(run(spark, one))
     return {"job": "curate", "manifest": args.manifest, "files": summaries,
             "rows": sum(s["rows"] for s in summaries)}

@@ -406,8 +406,10 @@ def test_a_batch_manifest_curates_each_file_as_its_own_run_would(spark, lake):
     for k in keys:
         put(lake, k, (REPO / "samples/orders/good.csv").read_bytes())
     manifest = "_lakeline/batches/orders/dt=2026-11-25/exec-0/manifest.json"
+    # The ETags validation judged (a local lake's ETag is the content's MD5, as S3's).
+    etag = hashlib.md5((REPO / "samples/orders/good.csv").read_bytes()).hexdigest()
     doc = {"batch": "exec-0", "bucket": "lake", "dataset": "orders", "partition": "dt=2026-11-25",
-           "files": [{"execution": f"exec-{i}", "key": k, "etag": "e"} for i, k in enumerate(keys)]}
+           "files": [{"execution": f"exec-{i}", "key": k, "etag": etag} for i, k in enumerate(keys)]}
     put(lake, manifest, json.dumps(doc).encode())
     args = curate.parse_args(["--manifest", str(Path(lake) / manifest), "--lake-root", str(lake),
                               "--registry", REAL_REGISTRY])
@@ -420,6 +422,11 @@ def test_a_batch_manifest_curates_each_file_as_its_own_run_would(spark, lake):
     assert [r["order_id"] for r in rows] == [r["order_id"] for r in read_outputs(single)[0]]
     with pytest.raises(SystemExit):
         curate.parse_args(["--lake-root", str(lake)])  # neither a source nor a manifest
+    # A member replaced since it was validated fails the run, naming it.
+    doc["files"][1]["etag"] = "0" * 32
+    put(lake, manifest, json.dumps(doc).encode())
+    with pytest.raises(curate.JobError, match="part-1.csv is not the upload that was validated"):
+        curate.run_all(spark, args)
 
 
 SENSITIVE = """

@@ -326,6 +326,14 @@ def rust_emr_arguments():
     return set(re.findall(r'"(--[a-z-]+)"\.to_string\(\)', body[:body.index("let spark")]))
 
 
+def rust_delivery_arguments():
+    """The per-delivery --names start-job adds to a curate run (Glue and EMR Serverless alike):
+    the validated ETag, and in table mode the field ids and the version."""
+    start = (ROOT / "functions/start-job/src/lib.rs").read_text()
+    body = start[start.index("async fn delivery_arguments"):]
+    return set(re.findall(r'"(--[a-z_]+)"\.to_string\(\)', body[:body.index("\n}\n")]))
+
+
 def script_options(script):
     """Every option string a script's parse_args accepts."""
     tree = ast.parse((ROOT / script).read_text())
@@ -353,6 +361,9 @@ def test_rust_sends_what_the_scripts_read():
     assert {"--input", "--output-files", "--target-file-size", "--lakeline_source", "--lakeline_target",
             "--lakeline_dataset", "--lakeline_partition"} <= compact
     assert emr - {"--manifest"} <= compact
+    # the delivery's own: the validated ETag (the run refuses another upload), table mode's
+    assert rust_delivery_arguments() == {"--lakeline_etag", "--lakeline_table_fields", "--lakeline_version"}
+    assert rust_delivery_arguments() <= curate
     # the registry location the template adds
     assert "--lakeline_registry" in curate and "--lakeline_registry" in compact
 

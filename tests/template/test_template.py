@@ -38,6 +38,8 @@ EXPECTED_ACTIONS = {
         "s3tables:GetTableData", "s3tables:PutTableData",
         # TablesCatalog glue instead of the s3tables actions (test_glue_tables_*)
         "glue:GetDatabase", "glue:GetTable", "glue:UpdateTable", "s3:DeleteObject",
+        # uploads under a producer's own key, with ProducerKmsKeyArns (DecryptProducerUploads)
+        "kms:Decrypt",
     },
     "StartJobFunctionRole": {
         "s3tables:GetTable", "s3tables:GetTableData", "glue:GetDatabase", "glue:GetTable",
@@ -77,6 +79,8 @@ EXPECTED_ACTIONS = {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
         "s3:ListBucket", "s3:GetBucketLocation",
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
+        # uploads under a producer's own key, with ProducerKmsKeyArns (DecryptProducerUploads)
+        "kms:Decrypt",
     },
     "GlueCompactJobRole": {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",

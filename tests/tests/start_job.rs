@@ -64,6 +64,10 @@ async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run(
     assert_eq!(args["--lakeline_partition"], "dt=2026-11-25");
     assert_eq!(args["--lakeline_run_key"], run_key(&exec));
     assert_eq!(
+        args["--lakeline_etag"], "0123abcd",
+        "the run refuses an object that is not the validated upload"
+    );
+    assert_eq!(
         args["--output_format"], "parquet",
         "registry arguments are passed on"
     );

@@ -306,7 +306,8 @@ async fn start_run(
         spec.target_prefix()
             .render(&req.dataset, req.partition.as_deref())
     );
-    let table = table_arguments(deps, req, manifest.is_some()).await?;
+    let glue = matches!(spec, JobSpec::Glue(_));
+    let table = delivery_arguments(deps, req, manifest.is_some(), glue).await?;
     let mut handle = match spec {
         JobSpec::Glue(g) => start_glue(deps, g, req, execution, &target, manifest, &table).await,
         JobSpec::EmrServerless(e) => {
@@ -314,7 +315,7 @@ async fn start_run(
         }
         JobSpec::Lambda(_) => Err(lambda_engine(&req.dataset)),
     }?;
-    handle.table = !table.is_empty();
+    handle.table = table.iter().any(|(k, _)| k == "--lakeline_table_fields");
     if !handle.reused {
         // Per dataset, so `lakeline status` and a dashboard can split the Spark runs (shared
         // jobs, shared bill) by dataset.
@@ -330,18 +331,30 @@ async fn start_run(
     Ok(handle)
 }
 
-/// Table mode's job arguments for the dataset's run: its table's field ids by column name
-/// (`--lakeline_table_fields`, JSON), and for a single file the delivery's version
-/// (`--lakeline_version`; a batch's members carry theirs in the manifest). None without the
-/// stack's tables. A missing table, or one the registry does not fit, is `Lakeline.Config`
-/// naming `registry push`: nothing is started.
-async fn table_arguments(
+/// The delivery's job arguments: for a single file the ETag validation judged
+/// (`--lakeline_etag`: the run refuses an object that is not that upload); in table mode the
+/// table's field ids by column name (`--lakeline_table_fields`, JSON) and for a single file the
+/// delivery's version (`--lakeline_version`). A batch's members carry theirs in the manifest.
+/// The ETag goes to a Glue run always (Glue scripts read the arguments they ask for, and
+/// jobs/curate.py refuses another upload), to an EMR Serverless entry point only in table mode,
+/// which runs lakeline's own job (a dataset's own script may refuse an argument it does not
+/// know). A missing table, or one the registry does not fit, is `Lakeline.Config` naming
+/// `registry push`: nothing is started.
+async fn delivery_arguments(
     deps: &Deps,
     req: &StartRequest,
     batch: bool,
+    glue: bool,
 ) -> Result<Vec<(String, String)>, JobError> {
+    let mut args = Vec::new();
+    if let (false, true, Some(etag)) = (batch, glue || deps.tables.is_some(), &req.etag) {
+        args.push((
+            "--lakeline_etag".to_string(),
+            etag.trim_matches('"').to_string(),
+        ));
+    }
     let Some(tables) = &deps.tables else {
-        return Ok(Vec::new());
+        return Ok(args);
     };
     let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
         JobError::Config(format!("dataset {:?} is not in the registry", req.dataset))
@@ -353,10 +366,10 @@ async fn table_arguments(
             e => JobError::Transient(e.to_string()),
         })?;
     let fields = lakeline_table::schema::write_ids(table.metadata());
-    let mut args = vec![(
+    args.push((
         "--lakeline_table_fields".to_string(),
         serde_json::to_string(&fields).map_err(|e| JobError::Config(e.to_string()))?,
-    )];
+    ));
     if !batch {
         if let Some(v) = req.version_id.clone().or_else(|| req.etag.clone()) {
             args.push((
