@@ -252,6 +252,17 @@ impl Lake {
         }
     }
 
+    /// An object's HEAD (metadata, ETag, size); panics when it is not there.
+    pub async fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+        self.s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {key}: {e:?}"))
+    }
+
     /// The object's tags as (key, value) pairs.
     pub async fn tags(&self, key: &str) -> Vec<(String, String)> {
         let out = self

@@ -158,15 +158,7 @@ async fn replay_brings_a_fixed_file_back_and_requarantines_a_broken_one() {
     // validate-upload may delete there).
     assert!(d.lake.exists(&qkey).await);
     assert_eq!(d.lake.body(&key).await, bad);
-    let head = d
-        .lake
-        .s3
-        .head_object()
-        .bucket(&d.lake.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
+    let head = d.lake.head(&key).await;
     let meta = head.metadata().unwrap();
     assert_eq!(meta[again::META_REPLAY_REASON], "try again");
     assert_eq!(meta[again::META_REPLAYED_AT], "2026-11-21T09:00:00Z");
@@ -272,15 +264,7 @@ async fn a_large_quarantined_file_replays_by_multipart_copy() {
         d.lake.body(&key).await == big,
         "the same bytes, part by part"
     );
-    let head = d
-        .lake
-        .s3
-        .head_object()
-        .bucket(&d.lake.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
+    let head = d.lake.head(&key).await;
     assert_eq!(head.metadata().unwrap()[again::META_REPLAY_REASON], "big");
     assert!(
         head.e_tag().unwrap().contains('-'),
@@ -290,13 +274,8 @@ async fn a_large_quarantined_file_replays_by_multipart_copy() {
     // Part by part too, the copy never lands over an object at the raw key.
     let src_etag = d
         .lake
-        .s3
-        .head_object()
-        .bucket(&d.lake.bucket)
-        .key(&qkey)
-        .send()
+        .head(&qkey)
         .await
-        .unwrap()
         .e_tag()
         .unwrap()
         .trim_matches('"')
@@ -321,16 +300,7 @@ async fn a_large_quarantined_file_replays_by_multipart_copy() {
         .unwrap();
     assert_eq!(over, lakeline_aws::copy::Copied::PreconditionFailed);
     assert_eq!(
-        d.lake
-            .s3
-            .head_object()
-            .bucket(&d.lake.bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .metadata()
-            .unwrap()[again::META_REPLAY_REASON],
+        d.lake.head(&key).await.metadata().unwrap()[again::META_REPLAY_REASON],
         "big",
         "the replayed object stands"
     );

@@ -284,21 +284,7 @@ async fn two_overlapping_checks_request_one_compaction() {
 async fn a_missed_daily_delivery_is_alerted_once() {
     use lakeline_tests::Lake;
     let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
-    let registry = Registry::from_yaml(
-        "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    expect: {every: day, by: \"06:00Z\"}\n",
-        "test.yaml",
-    )
-    .unwrap();
-    let deps = Deps {
-        s3: lake.s3_as("check-compaction"),
-        registry: Arc::new(registry),
-        config: Config::default(),
-        alerts: Some(check_compaction::Alerts {
-            sns: aws_sdk_sns::Client::new(&lake.conf_as("check-compaction")),
-            topic_arn: lake.topic_arn.clone(),
-        }),
-        tables: None,
-    };
+    let deps = daily_by_six(&lake);
     lake.put("raw/orders/dt=2026-11-24/a.csv", b"id\n1\n".to_vec())
         .await;
     let run = |now: &str| {
@@ -349,20 +335,15 @@ async fn a_missed_daily_delivery_is_alerted_once() {
     assert_eq!(marker["state"], "sent", "{marker}");
 }
 
-/// Issue 26: a run that crashed between claiming a missed period (its marker created) and
-/// publishing the alert leaves the marker pending; a run `PENDING_STALE_SECONDS` later sends
-/// the alert (once), and marks it sent. Before that, a pending marker is a run still at work.
-#[tokio::test]
-async fn a_delivery_alert_claimed_by_a_crashed_run_is_sent_by_a_later_one() {
-    use lakeline_core::sla::PENDING_STALE_SECONDS;
-    use lakeline_tests::Lake;
-    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+/// check-compaction's dependencies for a lake whose `orders` expects a file every day by
+/// 06:00Z, signed as its role.
+fn daily_by_six(lake: &lakeline_tests::Lake) -> Deps {
     let registry = Registry::from_yaml(
         "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    expect: {every: day, by: \"06:00Z\"}\n",
         "test.yaml",
     )
     .unwrap();
-    let deps = Deps {
+    Deps {
         s3: lake.s3_as("check-compaction"),
         registry: Arc::new(registry),
         config: Config::default(),
@@ -371,7 +352,18 @@ async fn a_delivery_alert_claimed_by_a_crashed_run_is_sent_by_a_later_one() {
             topic_arn: lake.topic_arn.clone(),
         }),
         tables: None,
-    };
+    }
+}
+
+/// Issue 26: a run that crashed between claiming a missed period (its marker created) and
+/// publishing the alert leaves the marker pending; a run `PENDING_STALE_SECONDS` later sends
+/// the alert (once), and marks it sent. Before that, a pending marker is a run still at work.
+#[tokio::test]
+async fn a_delivery_alert_claimed_by_a_crashed_run_is_sent_by_a_later_one() {
+    use lakeline_core::sla::PENDING_STALE_SECONDS;
+    use lakeline_tests::Lake;
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let deps = daily_by_six(&lake);
     // What the crashed run left: the period claimed at 07:00, its alert never published.
     let claimed = 1_795_564_800 + 7 * 3600; // 2026-11-25T07:00Z
     let key = "_lakeline/sla/orders/2026-11-25";

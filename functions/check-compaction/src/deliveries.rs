@@ -191,7 +191,9 @@ async fn alert_once(
         None => {
             // The period is claimed: by a run that sent its alert, one still sending it, or one
             // that crashed before it did (pending for too long): then this run sends it.
-            let Some((held, etag)) = get_marker(deps, bucket, marker).await? else {
+            let Some((held, etag)) =
+                crate::get_with_etag(&deps.s3, bucket, marker, "delivery marker").await?
+            else {
                 return Ok(false);
             };
             if !sla::resend(&held, now) {
@@ -266,28 +268,5 @@ async fn put_marker(
             Ok(None)
         }
         Err(e) => Err(HandlerError::from_sdk("PutObject (delivery marker)", &e)),
-    }
-}
-
-/// The marker's body and ETag, `None` when it is gone (expired, or given back meanwhile).
-async fn get_marker(
-    deps: &Deps,
-    bucket: &str,
-    marker: &str,
-) -> Result<Option<(Vec<u8>, String)>, HandlerError> {
-    match deps.s3.get_object().bucket(bucket).key(marker).send().await {
-        Ok(out) => {
-            let etag = out.e_tag().unwrap_or_default().to_string();
-            let body = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| HandlerError::Transient(format!("reading {marker}: {e}")))?
-                .into_bytes()
-                .to_vec();
-            Ok(Some((body, etag)))
-        }
-        Err(e) if lakeline_aws::is_gone(&e) => Ok(None),
-        Err(e) => Err(HandlerError::from_sdk("GetObject (delivery marker)", &e)),
     }
 }

@@ -457,6 +457,25 @@ async fn read_marker(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Marker>, HandlerError> {
+    Ok(get_with_etag(s3, bucket, key, "compaction marker")
+        .await?
+        .map(|(body, etag)| {
+            let v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+            Marker {
+                etag,
+                owner: v["execution"].as_str().map(str::to_string),
+                requested_at: v["requested_at"].as_i64(),
+            }
+        }))
+}
+
+/// A small object's body and ETag (a marker), `None` when it is gone; `what` names it in errors.
+pub(crate) async fn get_with_etag(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    what: &str,
+) -> Result<Option<(Vec<u8>, String)>, HandlerError> {
     match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => {
             let etag = out.e_tag().unwrap_or_default().to_string();
@@ -464,17 +483,13 @@ async fn read_marker(
                 .body
                 .collect()
                 .await
-                .map_err(|e| HandlerError::Transient(format!("reading marker {key}: {e}")))?
-                .into_bytes();
-            let v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
-            Ok(Some(Marker {
-                etag,
-                owner: v["execution"].as_str().map(str::to_string),
-                requested_at: v["requested_at"].as_i64(),
-            }))
+                .map_err(|e| HandlerError::Transient(format!("reading {what} {key}: {e}")))?
+                .into_bytes()
+                .to_vec();
+            Ok(Some((body, etag)))
         }
         Err(e) if laws::is_gone(&e) => Ok(None),
-        Err(e) => Err(HandlerError::from_sdk("GetObject (compaction marker)", &e)),
+        Err(e) => Err(HandlerError::from_sdk(&format!("GetObject ({what})"), &e)),
     }
 }
 

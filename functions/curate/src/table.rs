@@ -240,9 +240,7 @@ pub(crate) async fn commit_staged(
     tables: &Tables,
     req: &CurateRequest,
 ) -> Result<Value, CurateError> {
-    let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
-        CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))
-    })?;
+    let (name, ds) = dataset_of(deps, req)?;
     let (table, delivery) = match open(tables, req, name, ds, "spark").await? {
         Opened::Ready(table, delivery) => (*table, delivery),
         Opened::Already(answer) => return Ok(answer),
@@ -292,6 +290,16 @@ pub(crate) async fn commit_staged(
         });
     }
     commit_and_answer(tables, &table, &delivery, written, json!({})).await
+}
+
+/// The request's dataset, `Lakeline.Config` when the registry has none of that name.
+fn dataset_of<'a>(
+    deps: &'a crate::Deps,
+    req: &CurateRequest,
+) -> Result<(&'a DatasetName, &'a Dataset), CurateError> {
+    deps.registry.dataset(&req.dataset).ok_or_else(|| {
+        CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+    })
 }
 
 /// A delivery's partition date and version, from the request.
@@ -344,9 +352,7 @@ pub(crate) async fn withdraw(
     tables: &Tables,
     req: &CurateRequest,
 ) -> Result<Value, CurateError> {
-    let (name, ds) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
-        CurateError::Config(format!("dataset {:?} is not in the registry", req.dataset))
-    })?;
+    let (name, ds) = dataset_of(deps, req)?;
     let (date, version) = delivery_of(req, name, ds)?;
     let upload = lakeline_core::table::upload_version(&version);
     let ident = tables.ident(name);

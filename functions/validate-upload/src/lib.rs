@@ -439,6 +439,18 @@ async fn handle_record(
     emit_metrics(&report);
 
     let partition = m.as_ref().map(|m| validate::partition_label(m).to_string());
+    // A reprocess pass's execution, for the file's rows (valid) or their withdrawal (invalid).
+    let pass_execution = |m: &lakeline_core::registry::KeyMatch, pass: &str| {
+        keys::reprocess_name(
+            &report.dataset,
+            m.date.as_deref(),
+            &m.file,
+            &obj.bucket,
+            &obj.key,
+            &obj.etag,
+            pass,
+        )
+    };
     match report.verdict {
         Verdict::Valid => {
             let m = m.expect("valid implies matched");
@@ -450,15 +462,7 @@ async fn handle_record(
             );
             let name = match again {
                 Again::Rerun(of) => keys::rerun_name(of),
-                Again::Reprocess(pass) => keys::reprocess_name(
-                    &report.dataset,
-                    m.date.as_deref(),
-                    &m.file,
-                    &obj.bucket,
-                    &obj.key,
-                    &obj.etag,
-                    pass,
-                ),
+                Again::Reprocess(pass) => pass_execution(&m, pass),
                 Again::Upload => keys::execution_name(
                     &report.dataset,
                     m.date.as_deref(),
@@ -486,17 +490,8 @@ async fn handle_record(
                 // execution takes them out (curate's role holds the table), started before the
                 // file moves, so a retry after a failed move starts it once (its name) and
                 // the table never keeps rows whose file is in quarantine.
-                let execution = keys::reprocess_name(
-                    &report.dataset,
-                    m.date.as_deref(),
-                    &m.file,
-                    &obj.bucket,
-                    &obj.key,
-                    &obj.etag,
-                    pass,
-                );
                 let start = Start {
-                    execution,
+                    execution: pass_execution(m, pass),
                     pass: Some(pass),
                     withdraw: true,
                 };

@@ -62,22 +62,18 @@ pub struct ReprocessRequest {
 impl ReprocessRequest {
     /// The payload `lakeline reprocess` invokes validate-upload with.
     pub fn payload(&self) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        v["lakeline"] = Value::String("reprocess".into());
-        v
+        command_payload(self, "reprocess")
     }
 
     /// The record validate-upload checks.
     pub fn object_event(&self) -> ObjectEvent {
-        ObjectEvent {
-            event_name: "ObjectCreated:LakelineReprocess".into(),
-            bucket: self.bucket.clone(),
-            raw_key: crate::keys::encode_event_key(&self.key),
-            size: None,
-            etag: Some(self.etag.clone()),
-            version_id: self.version_id.clone(),
-            sequencer: None,
-        }
+        command_event(
+            "Reprocess",
+            &self.bucket,
+            &self.key,
+            &self.etag,
+            &self.version_id,
+        )
     }
 }
 
@@ -104,22 +100,45 @@ pub struct RerunRequest {
 impl RerunRequest {
     /// The payload `lakeline rerun` invokes validate-upload with.
     pub fn payload(&self) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        v["lakeline"] = Value::String("rerun".into());
-        v
+        command_payload(self, "rerun")
     }
 
     /// The record validate-upload checks: the object as the original execution saw it.
     pub fn object_event(&self) -> ObjectEvent {
-        ObjectEvent {
-            event_name: "ObjectCreated:LakelineRerun".into(),
-            bucket: self.bucket.clone(),
-            raw_key: crate::keys::encode_event_key(&self.key),
-            size: None,
-            etag: Some(self.etag.clone()),
-            version_id: self.version_id.clone(),
-            sequencer: None,
-        }
+        command_event(
+            "Rerun",
+            &self.bucket,
+            &self.key,
+            &self.etag,
+            &self.version_id,
+        )
+    }
+}
+
+/// A command's request as validate-upload's payload: its fields and `"lakeline": kind`.
+fn command_payload(req: &impl serde::Serialize, kind: &str) -> Value {
+    let mut v = serde_json::to_value(req).unwrap_or_default();
+    v["lakeline"] = Value::String(kind.into());
+    v
+}
+
+/// The record validate-upload checks for a command's object (`ObjectCreated:Lakeline<what>`),
+/// its key event-encoded as S3's own records have it.
+fn command_event(
+    what: &str,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    version_id: &Option<String>,
+) -> ObjectEvent {
+    ObjectEvent {
+        event_name: format!("ObjectCreated:Lakeline{what}"),
+        bucket: bucket.to_string(),
+        raw_key: crate::keys::encode_event_key(key),
+        size: None,
+        etag: Some(etag.to_string()),
+        version_id: version_id.clone(),
+        sequencer: None,
     }
 }
 
