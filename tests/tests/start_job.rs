@@ -611,3 +611,170 @@ async fn a_partitions_files_share_one_batch_run() {
     let deps = jobs.deps(registry_with_job("orders", Some(per_file)));
     assert_eq!(handle(&deps, join(99)).await.unwrap()["perFile"], true);
 }
+
+/// Issue 26, batches under crashes and retries:
+/// - a join whose answer was lost is retried after the open batch changed: it answers the
+///   batch it joined, and the file is a member of that one only;
+/// - a leader that wrote its manifest and crashed before starting the run starts it, on its
+///   retry, over that manifest: a member that joined meanwhile is not slipped in, and joins the
+///   next batch;
+/// - an open batch long past its seal (its leader never started it) is taken over by the next
+///   file, which leads a new batch instead of waiting on a run that never comes.
+#[tokio::test]
+async fn batches_survive_a_lost_join_a_retried_leader_and_an_orphaned_batch() {
+    use lakeline_core::batch as b;
+    let jobs = Jobs::new().await;
+    let job = jobs.glue_job(10).await;
+    let bucket = unique("batches");
+    jobs.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    lakeline_tests::register_lake(&bucket, &[]).await;
+    let mut spec = glue_spec(&job);
+    if let lakeline_core::jobs::JobSpec::Glue(g) = &mut spec {
+        g.batch_seconds = 60;
+    }
+    let deps = jobs.deps(registry_with_job("orders", Some(spec)));
+    let root = b::root("orders", Some("dt=2026-11-25"));
+    let join = |e: &str| {
+        json!({"action": "join", "bucket": bucket, "key": format!("raw/orders/dt=2026-11-25/{e}.csv"),
+               "etag": format!("etag-{e}"), "dataset": "orders", "partition": "dt=2026-11-25",
+               "execution": e})
+    };
+    let start = |e: &str, j: &Value| {
+        json!({"action": "start_batch", "bucket": bucket, "dataset": "orders",
+               "partition": "dt=2026-11-25", "execution": e, "batch": j})
+    };
+    let put = |key: String, v: Value| {
+        let s3 = jobs.s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(v.to_string().into_bytes().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let keys_under = |prefix: String| {
+        let s3 = jobs.s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.list_objects_v2()
+                .bucket(&bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // An orphaned open batch: sealed two hours ago, never started. The next file leads anew.
+    let dead = json!({"batch": "dead", "sealAt": "2026-11-25T00:00:00Z"});
+    put(b::open_key(&root), dead).await;
+    let a = handle(&deps, join("exec-a")).await.unwrap();
+    assert_eq!(a["batch"], "exec-a", "{a}");
+    assert_eq!(a["leader"], true);
+    let bj = handle(&deps, join("exec-b")).await.unwrap();
+    assert_eq!(bj["batch"], "exec-a");
+
+    // exec-b's join answer is lost; meanwhile the open batch changed (here: another file opened
+    // one after exec-a's was gone). Its retry answers exec-a's batch, and only that one holds it.
+    jobs.s3
+        .delete_object()
+        .bucket(&bucket)
+        .key(b::open_key(&root))
+        .send()
+        .await
+        .unwrap();
+    let c = handle(&deps, join("exec-c")).await.unwrap();
+    assert_eq!(c["batch"], "exec-c");
+    let retried = handle(&deps, join("exec-b")).await.unwrap();
+    assert_eq!(retried, bj, "a retried join answers the batch it joined");
+    assert_eq!(
+        keys_under(b::members_prefix(&root, "exec-c")).await,
+        vec![b::member_key(&root, "exec-c", "exec-c")]
+    );
+
+    // exec-a's first attempt wrote the manifest (exec-a, exec-b) and crashed before the run;
+    // exec-late's marker lands meanwhile. The retry starts the run over the first manifest.
+    let listed = b::manifest(
+        "exec-a",
+        &bucket,
+        "orders",
+        Some("dt=2026-11-25"),
+        ["exec-a", "exec-b"]
+            .iter()
+            .map(|e| b::Member {
+                execution: e.to_string(),
+                key: format!("raw/orders/dt=2026-11-25/{e}.csv"),
+                etag: format!("etag-{e}"),
+            })
+            .collect(),
+    );
+    put(
+        b::manifest_key(&root, "exec-a"),
+        serde_json::to_value(&listed).unwrap(),
+    )
+    .await;
+    let late_joined =
+        json!({"perFile": false, "batch": "exec-a", "leader": false, "sealAt": a["sealAt"]});
+    put(b::joined_key(&root, "exec-late"), late_joined.clone()).await;
+    put(
+        b::member_key(&root, "exec-a", "exec-late"),
+        json!({"execution": "exec-late", "key": "raw/orders/dt=2026-11-25/exec-late.csv", "etag": "etag-exec-late"}),
+    )
+    .await;
+    let led = handle(&deps, start("exec-a", &a)).await.unwrap();
+    assert_eq!(led["included"], true, "{led}");
+    let run_args = jobs
+        .glue
+        .get_job_run()
+        .job_name(&job)
+        .run_id(led["run"]["runId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .job_run
+        .unwrap()
+        .arguments()
+        .unwrap()
+        .clone();
+    let manifest_key = run_args["--lakeline_manifest"]
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .unwrap()
+        .to_string();
+    let bytes = jobs
+        .s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&manifest_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let m: b::Manifest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m, listed, "the manifest written first, not a new listing");
+    let b_started = handle(&deps, start("exec-b", &bj)).await.unwrap();
+    assert_eq!(b_started["included"], true);
+    // exec-late is not in the run: told so, its join released, so it joins the next batch.
+    let late = handle(&deps, start("exec-late", &late_joined))
+        .await
+        .unwrap();
+    assert_eq!(late["included"], false, "{late}");
+    let next = handle(&deps, join("exec-late")).await.unwrap();
+    assert_ne!(next["batch"], "exec-a", "{next}");
+}

@@ -126,12 +126,23 @@ async fn get_json<T: DeserializeOwned>(
     }
 }
 
+/// The condition of a write.
+enum Cond<'a> {
+    /// None: the write wins.
+    None,
+    /// Only if there is no object (`If-None-Match: *`).
+    Absent,
+    /// Only over the object with this ETag (`If-Match`).
+    Match(&'a str),
+}
+
+/// Writes `v` as JSON; false when its condition failed (nothing written).
 async fn put_json<T: Serialize>(
     deps: &Deps,
     bucket: &str,
     key: &str,
     v: &T,
-    if_absent: bool,
+    cond: Cond<'_>,
 ) -> Result<bool, JobError> {
     let body = serde_json::to_vec(v).expect("batch documents serialise");
     let mut req = deps
@@ -141,15 +152,17 @@ async fn put_json<T: Serialize>(
         .key(key)
         .content_type("application/json")
         .body(body.into());
-    if if_absent {
-        req = req.if_none_match("*");
-    }
+    req = match cond {
+        Cond::None => req,
+        Cond::Absent => req.if_none_match("*"),
+        Cond::Match(etag) => req.if_match(etag),
+    };
     match req.send().await {
         Ok(_) => Ok(true),
         Err(e)
-            if if_absent
+            if !matches!(cond, Cond::None)
                 && e.raw_response()
-                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 409 | 412)) =>
         {
             Ok(false)
         }
@@ -161,7 +174,8 @@ fn rfc3339(t: SystemTime) -> String {
     DateTime::from(t).fmt(Format::DateTime).unwrap_or_default()
 }
 
-/// Joins the partition's open batch, opening one when there is none.
+/// Joins the partition's open batch, opening one when there is none (or when the open one is
+/// orphaned: [`b::orphaned`]). A retried join answers the batch the first attempt joined.
 pub async fn join(deps: &Deps, req: &JoinRequest) -> Result<Joined, JobError> {
     let spec = spec(deps, &req.dataset)?;
     if matches!(spec, JobSpec::Lambda(_)) {
@@ -177,29 +191,29 @@ pub async fn join(deps: &Deps, req: &JoinRequest) -> Result<Joined, JobError> {
         });
     }
     let root = b::root(&req.dataset, req.partition.as_deref());
-    let open_key = b::open_key(&root);
-    let mut open = None;
-    // Two executions may open at once: one create wins, the other reads what won.
-    for _ in 0..3 {
-        if let Some((o, _)) = get_json::<OpenBatch>(deps, &req.bucket, &open_key).await? {
-            open = Some(o);
-            break;
+    let joined_key = b::joined_key(&root, &req.execution);
+    // A retry whose first attempt joined (its answer lost): the same batch, never a second one.
+    let joined = match get_json::<Joined>(deps, &req.bucket, &joined_key).await? {
+        Some((j, _)) => j,
+        None => {
+            let open = open_batch(deps, req, &root, window).await?;
+            let mine = Joined {
+                per_file: false,
+                leader: open.batch == req.execution,
+                batch: open.batch,
+                seal_at: open.seal_at,
+            };
+            if put_json(deps, &req.bucket, &joined_key, &mine, Cond::Absent).await? {
+                mine
+            } else {
+                // A concurrent duplicate of this join recorded first: follow it.
+                get_json::<Joined>(deps, &req.bucket, &joined_key)
+                    .await?
+                    .map(|(j, _)| j)
+                    .unwrap_or(mine)
+            }
         }
-        let mine = OpenBatch {
-            batch: req.execution.clone(),
-            seal_at: rfc3339(SystemTime::now() + Duration::from_secs(u64::from(window))),
-        };
-        if put_json(deps, &req.bucket, &open_key, &mine, true).await? {
-            open = Some(mine);
-            break;
-        }
-    }
-    let open = open.ok_or_else(|| {
-        JobError::Retryable(format!(
-            "s3://{}/{open_key} kept changing while joining a batch",
-            req.bucket
-        ))
-    })?;
+    };
     let member = Member {
         execution: req.execution.clone(),
         key: req.key.clone(),
@@ -208,18 +222,53 @@ pub async fn join(deps: &Deps, req: &JoinRequest) -> Result<Joined, JobError> {
     put_json(
         deps,
         &req.bucket,
-        &b::member_key(&root, &open.batch, &req.execution),
+        &b::member_key(&root, &joined.batch, &req.execution),
         &member,
-        false,
+        Cond::None,
     )
     .await?;
-    info!(dataset = %req.dataset, batch = %open.batch, execution = %req.execution, seal_at = %open.seal_at, "joined a batch");
-    Ok(Joined {
-        per_file: false,
-        leader: open.batch == req.execution,
-        batch: open.batch,
-        seal_at: open.seal_at,
-    })
+    info!(dataset = %req.dataset, batch = %joined.batch, execution = %req.execution, seal_at = %joined.seal_at, "joined a batch");
+    Ok(joined)
+}
+
+/// The partition's open batch: the one in `open.json`, else a new one led by this execution
+/// (created with `If-None-Match: *`: of two at once, one wins and the other follows it). An
+/// orphaned one is replaced (`If-Match` on it, so one joiner does).
+async fn open_batch(
+    deps: &Deps,
+    req: &JoinRequest,
+    root: &str,
+    window: u32,
+) -> Result<OpenBatch, JobError> {
+    let open_key = b::open_key(root);
+    let now = SystemTime::now();
+    let mine = OpenBatch {
+        batch: req.execution.clone(),
+        seal_at: rfc3339(now + Duration::from_secs(u64::from(window))),
+    };
+    let now_secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for _ in 0..3 {
+        match get_json::<OpenBatch>(deps, &req.bucket, &open_key).await? {
+            Some((o, etag)) if b::orphaned(&o, now_secs) => {
+                tracing::warn!(dataset = %req.dataset, orphaned = %o.batch, seal_at = %o.seal_at, execution = %req.execution, "an open batch long past its seal (its leader never started it): leading a new one");
+                if put_json(deps, &req.bucket, &open_key, &mine, Cond::Match(&etag)).await? {
+                    return Ok(mine);
+                }
+            }
+            Some((o, _)) => return Ok(o),
+            None => {
+                if put_json(deps, &req.bucket, &open_key, &mine, Cond::Absent).await? {
+                    return Ok(mine);
+                }
+            }
+        }
+    }
+    Err(JobError::Retryable(format!(
+        "s3://{}/{open_key} kept changing while joining a batch",
+        req.bucket
+    )))
 }
 
 /// The members recorded under a batch.
@@ -255,14 +304,53 @@ async fn members(deps: &Deps, bucket: &str, prefix: &str) -> Result<Vec<Member>,
     Ok(out)
 }
 
+/// Forgets which batch `req`'s execution joined, when it is `batch` (conditional on the record
+/// read), so its next join joins the open batch.
+async fn release_join(
+    deps: &Deps,
+    req: &StartBatchRequest,
+    root: &str,
+    batch: &str,
+) -> Result<(), JobError> {
+    let key = b::joined_key(root, &req.execution);
+    let Some((j, etag)) = get_json::<Joined>(deps, &req.bucket, &key).await? else {
+        return Ok(());
+    };
+    if j.batch != batch {
+        return Ok(());
+    }
+    match deps
+        .s3
+        .delete_object()
+        .bucket(&req.bucket)
+        .key(&key)
+        .if_match(etag)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(()),
+        Err(e) => Err(s3_err(
+            &format!("DeleteObject s3://{}/{key}", req.bucket),
+            &e,
+        )),
+    }
+}
+
 /// The batch's run: its leader starts it, every member then finds it.
 pub async fn start(deps: &Deps, req: &StartBatchRequest) -> Result<Started, JobError> {
     let root = b::root(&req.dataset, req.partition.as_deref());
     let batch = &req.batch.batch;
     let run_key = b::run_key_of(&root, batch);
     if let Some((r, _)) = get_json::<BatchRun>(deps, &req.bucket, &run_key).await? {
+        let included = r.manifest.includes(&req.execution);
+        if !included {
+            // Its marker landed after the listing: the pipeline joins the next batch, which
+            // the record of this join would otherwise answer again.
+            release_join(deps, req, &root, batch).await?;
+        }
         return Ok(Started {
-            included: r.manifest.includes(&req.execution),
+            included,
             run: r.run,
         });
     }
@@ -297,16 +385,29 @@ pub async fn start(deps: &Deps, req: &StartBatchRequest) -> Result<Started, JobE
             }
         }
     }
-    let found = members(deps, &req.bucket, &b::members_prefix(&root, batch)).await?;
-    let manifest = b::manifest(
-        batch,
-        &req.bucket,
-        &req.dataset,
-        req.partition.as_deref(),
-        found,
-    );
+    // Written once: a retried leader starts the run over the files it listed first, so the
+    // manifest the run reads is the one its members were told about.
     let manifest_key = b::manifest_key(&root, batch);
-    put_json(deps, &req.bucket, &manifest_key, &manifest, false).await?;
+    let manifest = match get_json::<Manifest>(deps, &req.bucket, &manifest_key).await? {
+        Some((m, _)) => m,
+        None => {
+            let found = members(deps, &req.bucket, &b::members_prefix(&root, batch)).await?;
+            let listed = b::manifest(
+                batch,
+                &req.bucket,
+                &req.dataset,
+                req.partition.as_deref(),
+                found,
+            );
+            if put_json(deps, &req.bucket, &manifest_key, &listed, Cond::Absent).await? {
+                listed
+            } else {
+                get_json::<Manifest>(deps, &req.bucket, &manifest_key)
+                    .await?
+                    .map_or(listed, |(m, _)| m)
+            }
+        }
+    };
     let manifest_uri = format!("s3://{}/{manifest_key}", req.bucket);
     let spec = spec(deps, &req.dataset)?;
     let start_req = StartRequest {
@@ -333,7 +434,7 @@ pub async fn start(deps: &Deps, req: &StartBatchRequest) -> Result<Started, JobE
             run: run.clone(),
             manifest,
         },
-        false,
+        Cond::None,
     )
     .await?;
     Ok(Started { run, included })

@@ -17,6 +17,11 @@
 //!
 //! A dataset that wants a run per file says `batch_seconds: 0`. This module is the naming and
 //! the decisions; start-job does the S3 and engine calls.
+//!
+//! Crashes and retries: a join records which batch the execution joined (`joined/`), so a
+//! retried join answers the same batch; the manifest is written once (`If-None-Match`), so a
+//! retried leader starts the run over the files it listed first; an open batch long past its
+//! seal ([`orphaned`]) is taken over by the next file.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +62,25 @@ pub fn manifest_key(root: &str, batch: &str) -> String {
 /// The run the batch's members follow.
 pub fn run_key_of(root: &str, batch: &str) -> String {
     format!("{root}{batch}/run.json")
+}
+
+/// Which batch an execution joined (`joined/<execution>.json`, its [`Joined`]): a retried join
+/// (its answer lost) answers the same batch, so one file is never in two batches.
+pub fn joined_key(root: &str, execution: &str) -> String {
+    format!("{root}joined/{execution}.json")
+}
+
+/// A batch still open this long after its seal is orphaned: its leader never started its run
+/// (its execution failed or was stopped before `start_batch` closed it). A joining file then
+/// takes `open.json` over and leads a new batch, instead of waiting on a run that never comes.
+/// Longer than the leader's wait plus all of `start_batch`'s retries.
+pub const ORPHANED_AFTER_SECONDS: i64 = 3600;
+
+/// Whether `open` is orphaned at `now` (Unix seconds): sealed [`ORPHANED_AFTER_SECONDS`] ago or
+/// more. A seal time that does not parse is taken for orphaned too (lakeline never writes one).
+pub fn orphaned(open: &OpenBatch, now: i64) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&open.seal_at)
+        .map_or(true, |t| now - t.timestamp() >= ORPHANED_AFTER_SECONDS)
 }
 
 /// `open.json`: which batch is gathering, and until when.
@@ -189,5 +213,26 @@ mod tests {
             ),
             "the same members give the same manifest"
         );
+        assert!(!joined_key(&r, "e1").starts_with(&members_prefix(&r, "e1")));
+    }
+
+    /// (seal time, seconds after it, orphaned).
+    #[test]
+    fn an_open_batch_long_past_its_seal_is_orphaned() {
+        let seal = 1_796_515_200; // 2026-12-06T00:00:00Z
+        let open = |t: &str| OpenBatch {
+            batch: "b".into(),
+            seal_at: t.into(),
+        };
+        let cases = [
+            ("2026-12-06T00:00:00Z", -60, false),
+            ("2026-12-06T00:00:00Z", ORPHANED_AFTER_SECONDS - 1, false),
+            ("2026-12-06T00:00:00Z", ORPHANED_AFTER_SECONDS, true),
+            ("2026-12-06T01:00:00+01:00", ORPHANED_AFTER_SECONDS, true),
+            ("not a time", 0, true),
+        ];
+        for (t, after, want) in cases {
+            assert_eq!(orphaned(&open(t), seal + after), want, "{t} +{after}");
+        }
     }
 }
