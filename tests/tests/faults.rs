@@ -931,3 +931,48 @@ async fn a_failed_check_before_curates_commit_aborts_its_upload() {
         "nothing committed"
     );
 }
+
+/// Issue 26 (multipart hygiene): a panic in the uploader while it sends a part (a bug, in the
+/// SDK or in lakeline) no longer takes the upload id down with the task: the uploader stops with
+/// an error, and the caller's abort removes the upload, so no part is left open. The panic is
+/// injected with aws-smithy-mocks (moto cannot panic a client).
+#[tokio::test]
+async fn a_panic_while_uploading_a_part_still_aborts_the_upload() {
+    use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let create = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(|| {
+        CreateMultipartUploadOutput::builder()
+            .upload_id("u1")
+            .build()
+    });
+    let part = mock!(aws_sdk_s3::Client::upload_part).then_output(
+        || -> aws_sdk_s3::operation::upload_part::UploadPartOutput { panic!("injected") },
+    );
+    let abort = mock!(aws_sdk_s3::Client::abort_multipart_upload)
+        .match_requests(|r| r.upload_id() == Some("u1"))
+        .then_output(|| {
+            aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder()
+                .build()
+        });
+    let s3 = mocked_s3(&lake, &[&create, &part]);
+    let target = lakeline_aws::upload::Target {
+        bucket: lake.bucket.clone(),
+        key: "curated/orders/x.parquet".into(),
+        metadata: Vec::new(),
+    };
+    let (tx, uploader) = lakeline_aws::upload::start(s3.clone(), target.clone());
+    tx.send(vec![0u8; 16]).await.unwrap();
+    drop(tx);
+    let parts = uploader
+        .await
+        .expect("the uploader ends with an error, it does not die with the upload id");
+    let e = parts
+        .error
+        .as_ref()
+        .expect("it says why it stopped")
+        .to_string();
+    assert!(e.contains("panicked (injected)"), "{e}");
+    // The caller's abort (a client of its own: the injected panic poisoned the mock's lock).
+    parts.abort(&mocked_s3(&lake, &[&abort]), &target).await;
+    assert_eq!(abort.num_calls(), 1, "the upload is aborted");
+}

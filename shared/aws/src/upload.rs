@@ -12,6 +12,7 @@ use std::io::{self, Write};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -126,11 +127,32 @@ async fn upload_parts(
         error: None,
     };
     while let Some(part) = rx.recv().await {
-        if let Err(e) = p.send(&s3, &target, part).await {
-            p.error = Some(e);
-            // Dropping the receiver fails the writer's next send: the conversion stops.
-            break;
-        }
+        // A panic while sending a part (a bug, in the SDK or here) must not lose the upload id
+        // with the task: it is caught, so the caller still aborts the upload.
+        let sent = std::panic::AssertUnwindSafe(p.send(&s3, &target, part))
+            .catch_unwind()
+            .await;
+        let failed = match sent {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                Error::Aws {
+                    transient: true,
+                    message: format!(
+                        "uploading a part of {}: the uploader panicked ({why}); the upload is aborted",
+                        target.uri()
+                    ),
+                }
+            }
+        };
+        p.error = Some(failed);
+        // Dropping the receiver fails the writer's next send: the conversion stops.
+        break;
     }
     p
 }
