@@ -89,6 +89,10 @@ pub struct Columns {
     defaults: Vec<Option<Box<[u8]>>>,
 }
 
+/// How often [`Columns::full`] adds up the text held: every 64 rows, so a batch ends at most
+/// 64 records (64 MiB at the largest `max_record`) past [`super::BATCH_BYTES`].
+pub const TEXT_CHECK_ROWS: usize = 64;
+
 impl Columns {
     /// Empty builders for `ds`, each sized for `capacity` rows.
     pub fn new(ds: &Dataset, capacity: usize) -> Columns {
@@ -116,6 +120,25 @@ impl Columns {
     /// Whether no row is held.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
+    }
+
+    /// Bytes of text held (string and JSON columns): what grows with the width of rows.
+    pub fn text_bytes(&self) -> usize {
+        self.builders
+            .iter()
+            .map(|b| match b {
+                Builder::Str(b) | Builder::Json(b) => b.values_slice().len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Whether the rows held make a batch: [`super::BATCH_ROWS`] rows, or [`super::BATCH_BYTES`]
+    /// of text (looked at every [`TEXT_CHECK_ROWS`] rows, so at most that many records past it).
+    #[inline]
+    pub fn full(&self) -> bool {
+        self.rows >= super::BATCH_ROWS
+            || (self.rows.is_multiple_of(TEXT_CHECK_ROWS) && self.text_bytes() >= super::BATCH_BYTES)
     }
 
     /// The schema of the batches.
@@ -311,5 +334,41 @@ mod tests {
         assert_eq!(names.value(0), "é");
         assert!(names.is_null(1));
         assert!(c.is_empty());
+    }
+
+    /// Wide rows end a batch by bytes, long before its rows: 40 KB rows at 64 MiB, not 64 Ki
+    /// rows (2.6 GB, past a string column's 32-bit offsets); narrow rows by rows.
+    #[test]
+    fn a_batch_of_wide_rows_ends_by_its_bytes() {
+        let reg = crate::registry::Registry::from_yaml(
+            "version: 1\ndatasets:\n  t:\n    key_pattern: raw/t/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n      - {name: blob, type: string}\n",
+            "t",
+        )
+        .unwrap();
+        let (_, ds) = reg.dataset("t").unwrap();
+        let wide = vec![b'x'; 40_000];
+        let mut c = Columns::new(ds, 16);
+        let mut rows = 0;
+        while !c.full() {
+            c.push_text(|i| Some(if i == 0 { &b"1"[..] } else { &wide[..] }))
+                .unwrap();
+            rows += 1;
+        }
+        let bytes = c.text_bytes();
+        assert!(bytes >= super::super::BATCH_BYTES, "{bytes}");
+        assert!(
+            bytes < super::super::BATCH_BYTES + TEXT_CHECK_ROWS * wide.len(),
+            "{bytes}"
+        );
+        assert!(rows < super::super::BATCH_ROWS / 30, "{rows} rows");
+        assert_eq!(c.finish().unwrap().num_rows(), rows);
+        // Narrow rows: the row count ends the batch.
+        let mut narrow = Columns::new(ds, 16);
+        for _ in 0..super::super::BATCH_ROWS - 1 {
+            narrow.push_text(|_| Some(&b"1"[..])).unwrap();
+            assert!(!narrow.full());
+        }
+        narrow.push_text(|_| Some(&b"1"[..])).unwrap();
+        assert!(narrow.full());
     }
 }

@@ -43,6 +43,10 @@ pub use columns::{schema, Columns};
 /// enough (a few MiB for typical rows) to be irrelevant for memory.
 pub const BATCH_ROWS: usize = 64 * 1024;
 
+/// Text bytes per Arrow batch: wide rows end a batch before [`BATCH_ROWS`] (40 KB rows would
+/// otherwise make a 2.6 GB batch, past a string column's 32-bit offsets).
+pub const BATCH_BYTES: usize = 64 << 20;
+
 /// Rows per Parquet row group. One row group is buffered (encoded and compressed) before it is
 /// written, so this bounds the writer's memory; 1 Mi rows is the parquet crate's default and
 /// gives Athena/Spark row groups of tens of MiB for typical rows.
@@ -260,7 +264,7 @@ impl<W: Write + Send> Sink<W> {
 
     fn after_push(&mut self, r: Result<(), columns::Unconvertible>, row: u64) -> bool {
         match r {
-            Ok(()) if self.cols.len() >= BATCH_ROWS => self.flush_batch(),
+            Ok(()) if self.cols.full() => self.flush_batch(),
             Ok(()) => false,
             Err(u) => {
                 let value = if self.show_values {
