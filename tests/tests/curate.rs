@@ -9,6 +9,7 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
+use lakeline_core::error_names;
 use lakeline_core::registry::Registry;
 use lakeline_tests::{sample, shipped_registry, Lake};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -26,6 +27,7 @@ fn deps(lake: &Lake, registry: Registry) -> curate::Deps {
         registry_sha256: registry.content_hash(),
         registry: Arc::new(registry),
         part_size: curate::PART_SIZE,
+        max_row_group_bytes: curate::MAX_ROW_GROUP_BYTES,
         tables: None,
     }
 }
@@ -222,6 +224,53 @@ async fn tsv_without_header_gzip_json_lines_and_parquet_inputs() {
         let want = arrow_cast::cast(src.column_by_name(f.name()).unwrap(), f.data_type()).unwrap();
         assert_eq!(b.column(i).as_ref(), want.as_ref(), "column {}", f.name());
     }
+}
+
+/// Issue 26 (memory bounds): the reader fetches a Parquet row group's column chunks whole, so
+/// a row group larger than curate takes is refused before anything is read or written, naming
+/// the row group, the limit and what to do. The limit is lowered so the sample's row group is
+/// "too large".
+#[tokio::test]
+async fn a_parquet_row_group_too_large_for_the_lambda_is_refused_saying_what_to_do() {
+    let lake = Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let mut d = deps(&lake, shipped_registry());
+    d.max_row_group_bytes = 64;
+    let input = sample("inventory/good.parquet");
+    let key = format!("raw/inventory/{DT}/big-row-group.parquet");
+    let rows = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(input.clone()))
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .num_rows() as u64;
+    let (_, res) = put_and_curate(&lake, &d, "inventory", &key, input, rows).await;
+    let err = res.unwrap_err();
+    assert_eq!(err.error_type(), error_names::TOO_LARGE, "{err}");
+    let msg = err.to_string();
+    for needle in [
+        "row group 0",
+        "at most 64B",
+        "Spark engine",
+        "nothing was written",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+    let curated = lake
+        .s3
+        .list_objects_v2()
+        .bucket(&lake.bucket)
+        .prefix("curated/")
+        .send()
+        .await
+        .unwrap();
+    assert!(curated.contents().is_empty(), "nothing written");
+    let open = lake
+        .s3
+        .list_multipart_uploads()
+        .bucket(&lake.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(open.uploads().is_empty(), "no upload left open");
 }
 
 #[tokio::test]

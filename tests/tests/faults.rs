@@ -411,6 +411,7 @@ async fn a_crash_between_curates_write_and_completion_leaves_one_curated_object(
         registry_sha256: reg.content_hash(),
         registry: std::sync::Arc::new(reg),
         part_size: curate::PART_SIZE,
+        max_row_group_bytes: curate::MAX_ROW_GROUP_BYTES,
         tables: None,
     };
     let key = format!("raw/orders/{DT}/crash.csv");
@@ -914,6 +915,7 @@ async fn a_failed_check_before_curates_commit_aborts_its_upload() {
         registry: std::sync::Arc::new(reg),
         // Small parts, so the output goes out as a multipart upload.
         part_size: 1024,
+        max_row_group_bytes: curate::MAX_ROW_GROUP_BYTES,
         tables: None,
     };
     let req = json!({"bucket": lake.bucket, "key": key, "etag": etag, "versionId": null,

@@ -46,6 +46,11 @@ use tracing::{info, warn};
 use lakeline_aws::upload;
 pub use lakeline_aws::upload::PART_SIZE;
 
+/// The largest row group of a Parquet input curate reads (its declared columns, compressed):
+/// the reader fetches a row group's column chunks whole, and at 2,048 MB a quarter of the
+/// memory leaves room for their decoding and the output's row group.
+pub const MAX_ROW_GROUP_BYTES: u64 = 512 << 20;
+
 /// How long before Lambda's deadline curate gives up on its own, aborting the upload and
 /// saying so: time enough to abort and answer (see [`stop_before`]).
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
@@ -61,6 +66,10 @@ pub struct Deps {
     pub registry_sha256: String,
     /// Part size of the multipart upload (tests shrink it to exercise many parts).
     pub part_size: usize,
+    /// A Parquet input's largest row group (the declared columns' compressed bytes): the
+    /// reader holds a row group's column chunks at once, so a larger one is refused up front
+    /// ([`MAX_ROW_GROUP_BYTES`]; tests lower it).
+    pub max_row_group_bytes: u64,
     /// The datasets' Iceberg tables, when the stack has them (`LAKELINE_TABLE_BUCKET_ARN`):
     /// each upload becomes a data file committed to its dataset's table. `None`: the
     /// `curated/` prefix layout, until table maintenance retires it.
@@ -82,6 +91,7 @@ impl Deps {
             registry: Arc::new(registry),
             s3,
             part_size: PART_SIZE,
+            max_row_group_bytes: MAX_ROW_GROUP_BYTES,
             tables,
         })
     }
@@ -522,6 +532,7 @@ async fn convert(
             shape,
             writer,
             stop_at,
+            deps.max_row_group_bytes,
         )
         .await;
     }

@@ -23,17 +23,29 @@ pub(crate) async fn convert(
     shape: Option<TableShape>,
     writer: PartWriter,
     stop_at: Option<Instant>,
+    max_row_group_bytes: u64,
 ) -> Result<Converted, CurateError> {
     let shown = src.uri();
     let size = src.size;
-    let file = S3File::new(s3, src.clone());
+    let mut file = S3File::new(s3, src.clone());
     let probe = file.clone();
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| CurateError::Transient(format!("{shown}: reading the Parquet footer: {e}")))?;
+    {
+        let (_, ds) = registry.dataset(&name).expect("looked up by the handler");
+        let declared: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
+        if let Some(why) = row_group_too_large(&meta, &declared, max_row_group_bytes) {
+            return Err(CurateError::TooLarge(format!("{shown}: {why}")));
+        }
+    }
     let rt = tokio::runtime::Handle::current();
     let key = src.key.clone();
     let res = tokio::task::spawn_blocking(move || {
         let (_, ds) = registry.dataset(&name).expect("looked up by the handler");
         let columns: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
-        let mut batches = Batches::open(&rt, file, Some(&columns), None, curate::BATCH_ROWS)
+        let mut batches = Batches::open(&rt, file, Some(&columns), Some(meta), curate::BATCH_ROWS)
             .map_err(|e| lakeline_core::Error::Input(format!("reading the Parquet footer: {e}")))?;
         let mut timed_out = false;
         let limited = std::iter::from_fn(|| {
@@ -62,4 +74,38 @@ pub(crate) async fn convert(
         Ok(None) => Err(crate::too_slow(&shown, size)),
         Err(e) => Err(CurateError::from_lib(e, &format!("curating {shown}"))),
     }
+}
+
+/// Why a Parquet input's row groups are too large to read here: the largest one's declared
+/// columns (compressed, as the reader fetches them) above `limit` bytes, naming it and what to
+/// do. `None` when every row group fits.
+pub(crate) fn row_group_too_large(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    declared: &[&str],
+    limit: u64,
+) -> Option<String> {
+    let (i, bytes) = meta
+        .row_groups()
+        .iter()
+        .enumerate()
+        .map(|(i, rg)| {
+            let bytes: i64 = rg
+                .columns()
+                .iter()
+                .filter(|c| {
+                    let top = c.column_path().parts().first().map(String::as_str);
+                    top.is_some_and(|t| declared.contains(&t))
+                })
+                .map(|c| c.compressed_size())
+                .sum();
+            (i, bytes.max(0) as u64)
+        })
+        .max_by_key(|(_, b)| *b)?;
+    (bytes > limit).then(|| {
+        format!(
+            "row group {i} holds {} of the declared columns (compressed), and the lambda engine reads a row group at once, at most {}: write it with smaller row groups (128 MiB is usual), or give the dataset a Spark engine for such files (`job:` with `above:`); nothing was written",
+            lakeline_core::size::ByteSize(bytes),
+            lakeline_core::size::ByteSize(limit)
+        )
+    })
 }

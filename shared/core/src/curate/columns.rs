@@ -138,7 +138,8 @@ impl Columns {
     #[inline]
     pub fn full(&self) -> bool {
         self.rows >= super::BATCH_ROWS
-            || (self.rows.is_multiple_of(TEXT_CHECK_ROWS) && self.text_bytes() >= super::BATCH_BYTES)
+            || (self.rows.is_multiple_of(TEXT_CHECK_ROWS)
+                && self.text_bytes() >= super::BATCH_BYTES)
     }
 
     /// The schema of the batches.
