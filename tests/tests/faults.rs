@@ -858,80 +858,149 @@ async fn a_broken_registry_published_mid_flight_is_refused_and_the_last_good_one
 /// aborts its multipart upload, so no upload is left open (issue 26: multipart hygiene).
 #[tokio::test]
 async fn a_failed_check_before_curates_commit_aborts_its_upload() {
-    use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
-    use aws_sdk_s3::operation::get_object::GetObjectOutput;
-    use aws_sdk_s3::operation::upload_part::UploadPartOutput;
     let lake = Lake::new(WAITING_DEFINITION).await;
     let key = format!("raw/orders/{DT}/abort.csv");
     let body = sample("orders/good.csv");
-    let etag = "0123456789abcdef0123456789abcdef";
-    let head = {
-        let (k, e, n) = (key.clone(), etag.to_string(), body.len());
-        mock!(aws_sdk_s3::Client::head_object)
-            .match_requests(move |r| r.key() == Some(k.as_str()))
-            .sequence()
-            .output(move || {
+    let m = CurateMocks::new(&key, &body, true, Duration::ZERO);
+    let d = m.deps(&lake);
+    let err = curate::handle(&d, m.request(&lake, &key, &body), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), error_names::TRANSIENT, "{err}");
+    m.assert_aborted_not_committed(&err);
+}
+
+/// Issue 26 (multipart hygiene): the reader stops before the deadline, but the last row
+/// group's flush comes after the reading; when the flush eats the time left (here: S3 takes
+/// 2 s a part, aws-smithy-mocks' stand-in for a slow upload), curate aborts its upload and says
+/// the file is too slow for the function instead of committing past its deadline.
+#[tokio::test]
+async fn a_deadline_reached_during_the_final_flush_aborts_instead_of_committing() {
+    let lake = Lake::new(WAITING_DEFINITION).await;
+    let key = format!("raw/orders/{DT}/slow.csv");
+    let body = sample("orders/good.csv");
+    let m = CurateMocks::new(&key, &body, false, Duration::from_secs(2));
+    let d = m.deps(&lake);
+    // Five seconds left: curate stops half a second before them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let err = curate::handle(&d, m.request(&lake, &key, &body), Some(deadline))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), error_names::TOO_LARGE, "{err}");
+    assert!(
+        err.to_string().contains("within this function's timeout"),
+        "{err}"
+    );
+    m.assert_aborted_not_committed(&err);
+}
+
+/// An S3 for curate (aws-smithy-mocks): HEAD answers with the upload (and HTTP 500 from the
+/// second HEAD on, when `head_fails_later`), GET with its bytes, the multipart calls succeed,
+/// each part after `part_delay`.
+struct CurateMocks {
+    etag: &'static str,
+    rules: Vec<Rule>,
+}
+
+impl CurateMocks {
+    const CREATE: usize = 2;
+    const PART: usize = 3;
+    const ABORT: usize = 4;
+    const COMPLETE: usize = 5;
+    const PUT: usize = 6;
+
+    fn new(key: &str, body: &[u8], head_fails_later: bool, part_delay: Duration) -> CurateMocks {
+        use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
+        use aws_sdk_s3::operation::get_object::GetObjectOutput;
+        use aws_sdk_s3::operation::upload_part::UploadPartOutput;
+        let etag = "0123456789abcdef0123456789abcdef";
+        let head = {
+            let (k, e, n) = (key.to_string(), etag.to_string(), body.len());
+            let answer = move || {
                 aws_sdk_s3::operation::head_object::HeadObjectOutput::builder()
                     .e_tag(format!("\"{e}\""))
                     .content_length(n as i64)
                     .build()
+            };
+            let rule = mock!(aws_sdk_s3::Client::head_object)
+                .match_requests(move |r| r.key() == Some(k.as_str()));
+            if head_fails_later {
+                rule.sequence()
+                    .output(answer)
+                    .http_status(500, None)
+                    .repeatedly()
+                    .build()
+            } else {
+                rule.then_output(answer)
+            }
+        };
+        let get = {
+            let b = body.to_vec();
+            mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+                GetObjectOutput::builder()
+                    .body(aws_sdk_s3::primitives::ByteStream::from(b.clone()))
+                    .e_tag(format!("\"{etag}\""))
+                    .build()
             })
-            .http_status(500, None)
-            .repeatedly()
-            .build()
-    };
-    let get = {
-        let b = body.clone();
-        mock!(aws_sdk_s3::Client::get_object).then_output(move || {
-            GetObjectOutput::builder()
-                .body(aws_sdk_s3::primitives::ByteStream::from(b.clone()))
-                .e_tag(format!("\"{etag}\""))
+        };
+        let create = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(|| {
+            CreateMultipartUploadOutput::builder()
+                .upload_id("upload-1")
                 .build()
-        })
-    };
-    let create = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(|| {
-        CreateMultipartUploadOutput::builder()
-            .upload_id("upload-1")
-            .build()
-    });
-    let part = mock!(aws_sdk_s3::Client::upload_part)
-        .then_output(|| UploadPartOutput::builder().e_tag("\"p\"").build());
-    let abort = mock!(aws_sdk_s3::Client::abort_multipart_upload).then_output(|| {
-        aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder().build()
-    });
-    let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload).then_output(|| {
-        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput::builder()
-            .build()
-    });
-    let put = mock!(aws_sdk_s3::Client::put_object)
-        .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
-    let reg = shipped_registry();
-    let d = curate::Deps {
-        s3: mocked_s3(
-            &lake,
-            &[&head, &get, &create, &part, &abort, &complete, &put],
-        ),
-        registry_sha256: reg.content_hash(),
-        registry: std::sync::Arc::new(reg),
-        // Small parts, so the output goes out as a multipart upload.
-        part_size: 1024,
-        max_row_group_bytes: curate::MAX_ROW_GROUP_BYTES,
-        tables: None,
-    };
-    let req = json!({"bucket": lake.bucket, "key": key, "etag": etag, "versionId": null,
-                     "dataset": "orders", "partition": DT, "rows": csv_rows(&body).len()});
-    let err = curate::handle(&d, req, None).await.unwrap_err();
-    assert_eq!(err.error_type(), error_names::TRANSIENT, "{err}");
-    assert!(
-        create.num_calls() >= 1 && part.num_calls() >= 1,
-        "went out in parts"
-    );
-    assert_eq!(abort.num_calls(), 1, "the upload is aborted: {err}");
-    assert_eq!(
-        (complete.num_calls(), put.num_calls()),
-        (0, 0),
-        "nothing committed"
-    );
+        });
+        let part = mock!(aws_sdk_s3::Client::upload_part).then_output(move || {
+            // A slow upload: what a congested S3 does to a part (not a synchronisation).
+            std::thread::sleep(part_delay);
+            UploadPartOutput::builder().e_tag("\"p\"").build()
+        });
+        let abort = mock!(aws_sdk_s3::Client::abort_multipart_upload).then_output(|| {
+            aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder()
+                .build()
+        });
+        let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload).then_output(|| {
+            aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput::builder()
+                .build()
+        });
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+        CurateMocks {
+            etag,
+            rules: vec![head, get, create, part, abort, complete, put],
+        }
+    }
+
+    /// curate with this S3; small parts, so the output goes out as a multipart upload.
+    fn deps(&self, lake: &Lake) -> curate::Deps {
+        let reg = shipped_registry();
+        let rules: Vec<&Rule> = self.rules.iter().collect();
+        curate::Deps {
+            s3: mocked_s3(lake, &rules),
+            registry_sha256: reg.content_hash(),
+            registry: std::sync::Arc::new(reg),
+            part_size: 1024,
+            max_row_group_bytes: curate::MAX_ROW_GROUP_BYTES,
+            tables: None,
+        }
+    }
+
+    fn request(&self, lake: &Lake, key: &str, body: &[u8]) -> Value {
+        json!({"bucket": lake.bucket, "key": key, "etag": self.etag, "versionId": null,
+               "dataset": "orders", "partition": DT, "rows": csv_rows(body).len()})
+    }
+
+    fn assert_aborted_not_committed(&self, err: &curate::CurateError) {
+        let calls = |i: usize| self.rules[i].num_calls();
+        assert!(
+            calls(Self::CREATE) >= 1 && calls(Self::PART) >= 1,
+            "went out in parts"
+        );
+        assert_eq!(calls(Self::ABORT), 1, "the upload is aborted: {err}");
+        assert_eq!(
+            (calls(Self::COMPLETE), calls(Self::PUT)),
+            (0, 0),
+            "nothing committed"
+        );
+    }
 }
 
 /// Issue 26 (multipart hygiene): a panic in the uploader while it sends a part (a bug, in the

@@ -376,6 +376,12 @@ pub async fn handle(
         parts.abort(&deps.s3, &target).await;
         return Err(CurateError::from_lib(e, "uploading"));
     }
+    // The reader stops at `stop_at`, but the last row group's flush comes after it: when that
+    // ate the margin, there is no time left to commit safely, only to abort.
+    if stop_at.is_some_and(|t| Instant::now() >= t) {
+        parts.abort(&deps.s3, &target).await;
+        return Err(too_slow(&format!("s3://{}/{}", req.bucket, req.key), size));
+    }
     if let Some(expected) = req.rows.filter(|&n| n != curated.rows) {
         parts.abort(&deps.s3, &target).await;
         return Err(CurateError::RowCount(format!(
