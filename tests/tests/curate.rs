@@ -32,6 +32,15 @@ fn deps(lake: &Lake, registry: Registry) -> curate::Deps {
     }
 }
 
+/// Rows of a Parquet file, from its footer.
+fn parquet_rows(file: &[u8]) -> u64 {
+    ParquetRecordBatchReaderBuilder::try_new(Bytes::from(file.to_vec()))
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .num_rows() as u64
+}
+
 /// Rows validation counts in `body`: what the execution input carries.
 fn validated_rows(dataset: &str, key: &str, body: &[u8]) -> u64 {
     let reg = shipped_registry();
@@ -207,11 +216,7 @@ async fn tsv_without_header_gzip_json_lines_and_parquet_inputs() {
     // inventory: a Parquet input, re-written to the declared schema; values as in the input.
     let input = sample("inventory/good.parquet");
     let key = format!("raw/inventory/{DT}/good.parquet");
-    let rows = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(input.clone()))
-        .unwrap()
-        .metadata()
-        .file_metadata()
-        .num_rows() as u64;
+    let rows = parquet_rows(&input);
     let (_, res) = put_and_curate(&lake, &d, "inventory", &key, input.clone(), rows).await;
     let out = res.unwrap();
     assert_eq!(out["rows"], rows);
@@ -237,11 +242,7 @@ async fn a_parquet_row_group_too_large_for_the_lambda_is_refused_saying_what_to_
     d.max_row_group_bytes = 64;
     let input = sample("inventory/good.parquet");
     let key = format!("raw/inventory/{DT}/big-row-group.parquet");
-    let rows = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(input.clone()))
-        .unwrap()
-        .metadata()
-        .file_metadata()
-        .num_rows() as u64;
+    let rows = parquet_rows(&input);
     let (_, res) = put_and_curate(&lake, &d, "inventory", &key, input, rows).await;
     let err = res.unwrap_err();
     assert_eq!(err.error_type(), error_names::TOO_LARGE, "{err}");

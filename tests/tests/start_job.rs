@@ -506,13 +506,10 @@ async fn throttling_is_retryable_and_server_errors_are_transient() {
     assert_eq!(err.error_type(), "Lakeline.Transient", "{err}");
 }
 
-/// One partition's files gather into one batch: one leader, one Glue run over a manifest of
-/// all of them, every member following it; a member asking before the leader started is told
-/// to retry; a file joining after the batch closed opens the next one instead of being lost.
-#[tokio::test]
-async fn a_partitions_files_share_one_batch_run() {
-    let jobs = Jobs::new().await;
-    let job = jobs.glue_job(1).await;
+/// A Glue job (at most `max_runs` at once), a lake bucket of its own, and start-job's
+/// dependencies for an `orders` dataset whose Spark files gather in 60-second batches.
+async fn batching(jobs: &Jobs, max_runs: i32) -> (String, String, start_job::Deps) {
+    let job = jobs.glue_job(max_runs).await;
     let bucket = unique("batches");
     jobs.s3
         .create_bucket()
@@ -526,6 +523,16 @@ async fn a_partitions_files_share_one_batch_run() {
         g.batch_seconds = 60;
     }
     let deps = jobs.deps(registry_with_job("orders", Some(spec)));
+    (job, bucket, deps)
+}
+
+/// One partition's files gather into one batch: one leader, one Glue run over a manifest of
+/// all of them, every member following it; a member asking before the leader started is told
+/// to retry; a file joining after the batch closed opens the next one instead of being lost.
+#[tokio::test]
+async fn a_partitions_files_share_one_batch_run() {
+    let jobs = Jobs::new().await;
+    let (job, bucket, deps) = batching(&jobs, 1).await;
     let join = |i: usize| {
         json!({"action": "join", "bucket": bucket, "key": format!("raw/orders/dt=2026-11-25/f{i}.csv"),
                "etag": format!("e{i}"), "dataset": "orders", "partition": "dt=2026-11-25",
@@ -624,20 +631,7 @@ async fn a_partitions_files_share_one_batch_run() {
 async fn batches_survive_a_lost_join_a_retried_leader_and_an_orphaned_batch() {
     use lakeline_core::batch as b;
     let jobs = Jobs::new().await;
-    let job = jobs.glue_job(10).await;
-    let bucket = unique("batches");
-    jobs.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    lakeline_tests::register_lake(&bucket, &[]).await;
-    let mut spec = glue_spec(&job);
-    if let lakeline_core::jobs::JobSpec::Glue(g) = &mut spec {
-        g.batch_seconds = 60;
-    }
-    let deps = jobs.deps(registry_with_job("orders", Some(spec)));
+    let (job, bucket, deps) = batching(&jobs, 10).await;
     let root = b::root("orders", Some("dt=2026-11-25"));
     let join = |e: &str| {
         json!({"action": "join", "bucket": bucket, "key": format!("raw/orders/dt=2026-11-25/{e}.csv"),
