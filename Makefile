@@ -12,7 +12,7 @@ CALLS := $(abspath $(or $(CARGO_TARGET_DIR),target))/permissions
 
 help:
 	@echo "make demo        run the pipeline locally on the sample data (local AWS emulator)"
-	@echo "make test        unit + integration tests against the local AWS emulator, the Spark jobs' tests, the tables read by pyiceberg and DuckDB"
+	@echo "make test        unit + integration tests against the local AWS emulator, the Spark jobs' tests, the tables read by pyiceberg and DuckDB, the status page in headless Chromium"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make local-up    keep the local AWS running (source the printed env file)"
 	@echo "make local-down  stop it"
