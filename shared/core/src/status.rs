@@ -420,7 +420,8 @@ pub fn summarize(f: &Facts, now: i64) -> DatasetStatus {
         .iter()
         .filter(|c| c.rewrite.is_none() && !c.sources.is_empty())
         .map(|c| (c, c.at_ms.div_euclid(1000)))
-        .filter(|(_, at)| day_of(*at) >= first_day)
+        // A commit stamped after `now` (another clock, a little ahead) is not of these days.
+        .filter(|(_, at)| (first_day..=today).contains(&day_of(*at)))
         .collect();
     let mut days: Vec<Day> = (first_day..=today)
         .map(|d| Day {
@@ -737,6 +738,11 @@ mod tests {
             s.attention
         );
         assert_eq!(s.last_delivery.unwrap().age_seconds, 600);
+        // A snapshot stamped by a clock ahead of this one, past midnight: not counted, no panic.
+        if let Ok(t) = &mut f.table {
+            t.commits.push(delivery(a, today_end(NOW) + 5, 99));
+        }
+        assert_eq!(summarize(&f, NOW).today, Volume { files: 1, rows: 10 });
         // Two GiB of CSV curated by the Lambda in a week: per GiB about $0.00034 to curate and
         // $0.00004 to validate, per file $0.000125 of state transitions.
         let per_day = s.cost.lambda_usd_per_day * 7.0;
@@ -833,6 +839,11 @@ mod tests {
         assert_eq!(summarize(&f, NOW).sla.state, "on_time");
         f.expect = None;
         assert_eq!(summarize(&f, NOW).sla.state, "none");
+    }
+
+    /// The first second of the day after `now`'s.
+    fn today_end(now: i64) -> i64 {
+        (now.div_euclid(86_400) + 1) * 86_400
     }
 
     #[test]
