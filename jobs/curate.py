@@ -555,12 +555,26 @@ def _delimiter(ds):
     return d
 
 
+def yaml_module():
+    """PyYAML, which the registry is read with; where the Spark environment lacks it, an error
+    that says how to add it (docs/deploy.md, "Spark environments")."""
+    try:
+        import yaml
+    except ImportError as e:
+        raise JobError(
+            "lakeline: this Spark environment has no PyYAML, which the job reads the registry with: "
+            "on Glue, add the job argument --additional-python-modules PyYAML==6.0.4; on EMR Serverless, "
+            "run with an image or a Python environment (spark.archives) that has it (docs/deploy.md)"
+        ) from e
+    return yaml
+
+
 def load_registry(location):
     """The registry YAML from a path or an s3:// URI (like LAKELINE_REGISTRY for the functions).
 
     The Rust registry refuses unknown keys and bad values at deploy time, so this only reads
     what the jobs need and trusts the rest."""
-    import yaml
+    yaml = yaml_module()
 
     if not location:
         raise JobError("no registry: pass --registry (a path or s3:// URI) or set LAKELINE_REGISTRY")
@@ -590,7 +604,7 @@ _DEFAULT_NODE_TAG = "tag:lakeline,2026:default"
 def registry_loader():
     """PyYAML's SafeLoader, but the scalar value of every `default` key (the registry has one
     only on columns) is a YamlScalar, as written, for default_text to resolve by YAML 1.2."""
-    import yaml
+    yaml = yaml_module()
 
     class RegistryLoader(yaml.SafeLoader):
         def compose_scalar_node(self, anchor):
