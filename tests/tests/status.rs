@@ -104,7 +104,7 @@ async fn status_shows_deliveries_quarantine_failures_and_the_table() {
     assert_eq!(orders.failures.len(), 1, "{orders:#?}");
     assert!(orders.failures[0]
         .fix
-        .ends_with(&format!("lakeline rerun {failed_arn}")));
+        .contains(&format!("lakeline rerun {failed_arn} --function")));
     assert_eq!(orders.table.data_files, 2);
     assert_eq!(orders.table.rows, rows);
     assert_eq!(orders.commit_lag.samples, 2);

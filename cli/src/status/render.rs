@@ -416,7 +416,7 @@ mod tests {
                 arn: "arn:aws:states:us-east-1:123456789012:execution:lakeline-pipeline:orders-2026-12-06-a-0123456789abcdef0123".into(),
                 at: now - 30,
                 status: "FAILED".into(),
-                error: Some("Lakeline.JobNotFound".into()),
+                error: Some("Lakeline.JobFailed".into()),
                 key: Some("raw/orders/dt=2026-12-06/a.csv".into()),
                 rerun: false,
             }],
@@ -443,7 +443,7 @@ mod tests {
         assert!(table[0].starts_with("DATASET"), "{text}");
         assert!(table[1].starts_with("orders<&>"), "{text}");
         assert!(
-            text.contains("! 1 failed execution(s) wait for a rerun"),
+            text.contains("! 1 failed execution(s) wait for a command (redrive or rerun)"),
             "{text}"
         );
         assert!(text.contains("lakeline rerun arn:aws:states:us-east-1:123456789012:execution:lakeline-pipeline:orders-2026-12-06-a-"), "{text}");

@@ -519,9 +519,12 @@ pub fn summarize(f: &Facts, now: i64) -> DatasetStatus {
             error: x.error.clone(),
             key: x.key.clone(),
             at: time_text(x.at),
+            // The command the alert names for this failure (crate::failure::Remedy): redrive for
+            // a step that failed, rerun for what the state machine decided.
             fix: format!(
-                "fix the cause (see the alert), then: lakeline rerun {}",
-                x.arn
+                "fix the cause (see the alert), {}",
+                crate::failure::Remedy::of(x.error.as_deref().unwrap_or_default(), "pipeline")
+                    .command(Some(&x.arn))
             ),
         })
         .collect();
@@ -562,7 +565,7 @@ pub fn summarize(f: &Facts, now: i64) -> DatasetStatus {
     }
     if !failures.is_empty() {
         attention.push(format!(
-            "{} failed execution(s) wait for a rerun",
+            "{} failed execution(s) wait for a command (redrive or rerun)",
             failures.len()
         ));
     }
@@ -823,9 +826,15 @@ mod tests {
             1,
             "a failure with a rerun waits for nothing"
         );
+        // A missing job is fixed where the run failed: redrive, as the alert says.
         assert!(s.failures[0]
             .fix
-            .contains("lakeline rerun arn:aws:states:r:1:execution:p:orders-a-1"));
+            .contains("lakeline redrive arn:aws:states:r:1:execution:p:orders-a-1"));
+        f.failures[0].error = Some(crate::error_names::JOB_FAILED.into());
+        let failed_run = summarize(&f, NOW);
+        assert!(failed_run.failures[0]
+            .fix
+            .contains("lakeline rerun arn:aws:states:r:1:execution:p:orders-a-1 --function"));
         assert_eq!(
             s.attention[0],
             "late: the file for 2026-12-06 came after 2026-12-06T06:00:00Z"
