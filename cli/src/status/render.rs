@@ -402,7 +402,7 @@ mod tests {
             dataset: "orders<&>".into(),
             expect: None,
             format: Format::Csv,
-            gzip: false,
+            compression: lakeline_core::registry::Compression::Auto,
             small_below: 96 << 20,
             min_small_files: 5,
             uploads: vec![Upload {

@@ -121,10 +121,10 @@ pub struct Facts {
     pub dataset: String,
     /// Its delivery expectation.
     pub expect: Option<Expect>,
-    /// Its format, and whether its files are gzip (decides the cost rate).
+    /// Its format and compression (decide the cost rate of each file).
     pub format: Format,
-    /// Gzip files.
-    pub gzip: bool,
+    /// Whether a file is gzip, by its key.
+    pub compression: Compression,
     /// Files strictly below this many bytes are small.
     pub small_below: u64,
     /// Fewest small files that make a compaction worth running.
@@ -147,7 +147,7 @@ impl Facts {
             dataset: name.to_string(),
             expect: ds.expect,
             format: ds.format,
-            gzip: ds.compression == Compression::Gzip,
+            compression: ds.compression,
             small_below: compaction.small_below(),
             min_small_files: compaction.min_small_files,
             uploads: Vec::new(),
@@ -436,7 +436,9 @@ pub fn summarize(f: &Facts, now: i64) -> DatasetStatus {
     let mut lags_by_day: Vec<Vec<f64>> = vec![Vec::new(); days.len()];
     let mut all_lags = Vec::new();
     let (mut week, mut now_day) = (Volume::default(), Volume::default());
-    let (mut lambda_bytes, mut lambda_files, mut spark_runs) = (0u64, 0u64, 0u64);
+    // Lambda GB-seconds of the week's deliveries, at the measured rate of each file's form.
+    let (mut gb_seconds, mut lambda_files, mut spark_runs) = (0f64, 0u64, 0u64);
+    let seconds_per_gib = |mib_s: f64| 1024.0 / mib_s;
     for (c, at) in &deliveries {
         let i = (day_of(*at) - first_day) as usize;
         let files = c.sources.len() as u64;
@@ -465,7 +467,18 @@ pub fn summarize(f: &Facts, now: i64) -> DatasetStatus {
                     all_lags.push(lag);
                 }
                 if !spark {
-                    lambda_bytes += u.bytes;
+                    let gzip = f.compression.is_gzip(&u.key);
+                    // The rates are per byte of data: a gzip file's stored bytes times the
+                    // expansion engine routing assumes.
+                    let data = if gzip {
+                        u.bytes.saturating_mul(crate::jobs::GZIP_EXPANSION)
+                    } else {
+                        u.bytes
+                    };
+                    let gib = data as f64 / f64::from(1u32 << 30);
+                    gb_seconds += gib
+                        * (seconds_per_gib(curate_rate(f.format, gzip)) * CURATE_GB
+                            + seconds_per_gib(VALIDATE_MIB_S) * VALIDATE_GB);
                     lambda_files += 1;
                 }
             }
@@ -535,12 +548,7 @@ pub fn summarize(f: &Facts, now: i64) -> DatasetStatus {
         age_seconds: now - u.at,
     });
     let sla = sla_state(f, now);
-    let gib = lambda_bytes as f64 / f64::from(1u32 << 30);
-    let seconds_per_gib = |mib_s: f64| 1024.0 / mib_s;
-    let lambda_usd = gib
-        * (seconds_per_gib(curate_rate(f.format, f.gzip)) * CURATE_GB
-            + seconds_per_gib(VALIDATE_MIB_S) * VALIDATE_GB)
-        * LAMBDA_GB_SECOND_USD
+    let lambda_usd = gb_seconds * LAMBDA_GB_SECOND_USD
         + lambda_files as f64
             * (2.0 * LAMBDA_REQUEST_USD + TRANSITIONS_PER_DELIVERY * TRANSITION_USD);
     let cost = Cost {
@@ -665,7 +673,7 @@ mod tests {
             dataset: "orders".into(),
             expect: None,
             format: Format::Csv,
-            gzip: false,
+            compression: Compression::Auto,
             small_below: 96 << 20,
             min_small_files: 5,
             uploads: Vec::new(),
@@ -848,6 +856,26 @@ mod tests {
         assert_eq!(summarize(&f, NOW).sla.state, "on_time");
         f.expect = None;
         assert_eq!(summarize(&f, NOW).sla.state, "none");
+    }
+
+    /// A gzip file (by its key, `compression: auto`) is costed by the data it holds, at the
+    /// gzip rate: more than the same stored bytes of plain text.
+    #[test]
+    fn a_gzip_file_costs_by_its_data() {
+        let cost = |key: &str| {
+            let mut f = facts();
+            f.uploads = vec![upload(key, NOW - 600)];
+            f.table = Ok(TableFacts {
+                commits: vec![delivery(key, NOW - 590, 10)],
+                ..TableFacts::default()
+            });
+            summarize(&f, NOW).cost.lambda_usd_per_day
+        };
+        let (plain, gz) = (
+            cost("raw/o/dt=2026-12-06/a.csv"),
+            cost("raw/o/dt=2026-12-06/a.csv.gz"),
+        );
+        assert!(gz > 6.0 * plain && gz < 10.0 * plain, "{plain} {gz}");
     }
 
     /// The first second of the day after `now`'s.

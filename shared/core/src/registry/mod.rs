@@ -337,11 +337,7 @@ impl Dataset {
 
     /// Whether an object with this key is gzip-compressed.
     pub fn is_gzip(&self, key: &str) -> bool {
-        match self.compression {
-            Compression::None => false,
-            Compression::Gzip => true,
-            Compression::Auto => key.ends_with(".gz"),
-        }
+        self.compression.is_gzip(key)
     }
 
     /// File name endings accepted for this dataset's format and compression.
@@ -382,6 +378,17 @@ pub enum Compression {
     None,
     /// Always gzip.
     Gzip,
+}
+
+impl Compression {
+    /// Whether the object at `key` is gzip under this setting.
+    pub fn is_gzip(self, key: &str) -> bool {
+        match self {
+            Compression::None => false,
+            Compression::Gzip => true,
+            Compression::Auto => key.ends_with(".gz"),
+        }
+    }
 }
 
 /// Whether CSV/TSV files start with a header line.
