@@ -278,8 +278,9 @@ pub struct Undone {
 /// Takes every row of raw key `source` (partition `date`, for a dated table) out of `ident`
 /// in one snapshot: its own files removed, the files it shares with other keys rewritten
 /// without its rows (copy on write). With `upload`, only the rows of that upload of the key
-/// (its version, under any reprocess pass): a newer upload's rows stay. `dry_run` says what
-/// it would do.
+/// (its version, under any reprocess pass): a newer upload's rows stay, and the snapshot says
+/// `withdraw` (what `lakeline reprocess` does to a file that now fails) instead of `undo`.
+/// `dry_run` says what it would do.
 pub async fn undo(
     tables: &Tables,
     ident: &TableIdent,
@@ -292,7 +293,15 @@ pub async fn undo(
     let of_upload = |v: &str| upload.is_none_or(|u| lakeline_core::table::upload_version(v) == u);
     // (file, rows of the upload in it, removed whole).
     let mut found: Vec<(Held, u64, bool)> = Vec::new();
-    for h in held(&table, source, date).await? {
+    for mut h in held(&table, source, date).await? {
+        if upload.is_some() && h.mixed.is_none() && h.version.is_none() {
+            // The key's rows at several versions in one file: its lineage says how many are
+            // the upload's (the file is then rewritten without them, like a shared one).
+            let mut counts =
+                crate::rewrite::source_rows(&table, std::slice::from_ref(&h.path), source, date)
+                    .await?;
+            h.mixed = Some(counts.remove(&h.path).unwrap_or_default());
+        }
         let entry = match (&h.mixed, h.version.as_deref()) {
             (Some(by_version), _) => {
                 let rows: u64 = by_version
@@ -303,9 +312,8 @@ pub async fn undo(
                 (rows > 0).then_some((rows, false))
             }
             (None, Some(v)) => of_upload(v).then_some((h.rows, true)),
-            // A file of the key alone at several versions: rewritten without the upload's rows
-            // (all of them without `upload`).
-            (None, None) => Some((h.rows, upload.is_none())),
+            // A file of the key alone at several versions, all of which go.
+            (None, None) => Some((h.rows, true)),
         };
         if let Some((rows, whole)) = entry {
             found.push((h, rows, whole));
