@@ -754,14 +754,13 @@ fn curate_cmd(
             .with_context(|| format!("reading the Parquet footer of {}", file.display()));
         match b {
             Ok(b) => {
+                let declared: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
                 let mask = parquet::arrow::ProjectionMask::columns(
                     b.parquet_schema(),
-                    ds.columns.iter().map(|c| c.name.as_str()),
+                    declared.iter().copied(),
                 );
-                let batches = b
-                    .with_projection(mask)
-                    .with_batch_size(curate::BATCH_ROWS)
-                    .build()?;
+                let rows = curate::input::batch_rows(b.metadata(), &declared);
+                let batches = b.with_projection(mask).with_batch_size(rows).build()?;
                 curate::curate_batches(name.as_str(), ds, &shown, batches, sink, &prov)
             }
             Err(e) => {

@@ -36,7 +36,8 @@ pub(crate) async fn convert(
     {
         let (_, ds) = registry.dataset(&name).expect("looked up by the handler");
         let declared: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
-        if let Some(why) = row_group_too_large(&meta, &declared, max_row_group_bytes) {
+        if let Some(why) = curate::input::row_group_too_large(&meta, &declared, max_row_group_bytes)
+        {
             return Err(CurateError::TooLarge(format!("{shown}: {why}")));
         }
     }
@@ -45,7 +46,8 @@ pub(crate) async fn convert(
     let res = tokio::task::spawn_blocking(move || {
         let (_, ds) = registry.dataset(&name).expect("looked up by the handler");
         let columns: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
-        let mut batches = Batches::open(&rt, file, Some(&columns), Some(meta), curate::BATCH_ROWS)
+        let rows = curate::input::batch_rows(&meta, &columns);
+        let mut batches = Batches::open(&rt, file, Some(&columns), Some(meta), rows)
             .map_err(|e| lakeline_core::Error::Input(format!("reading the Parquet footer: {e}")))?;
         let mut timed_out = false;
         let limited = std::iter::from_fn(|| {
@@ -74,38 +76,4 @@ pub(crate) async fn convert(
         Ok(None) => Err(crate::too_slow(&shown, size)),
         Err(e) => Err(CurateError::from_lib(e, &format!("curating {shown}"))),
     }
-}
-
-/// Why a Parquet input's row groups are too large to read here: the largest one's declared
-/// columns (compressed, as the reader fetches them) above `limit` bytes, naming it and what to
-/// do. `None` when every row group fits.
-pub(crate) fn row_group_too_large(
-    meta: &parquet::file::metadata::ParquetMetaData,
-    declared: &[&str],
-    limit: u64,
-) -> Option<String> {
-    let (i, bytes) = meta
-        .row_groups()
-        .iter()
-        .enumerate()
-        .map(|(i, rg)| {
-            let bytes: i64 = rg
-                .columns()
-                .iter()
-                .filter(|c| {
-                    let top = c.column_path().parts().first().map(String::as_str);
-                    top.is_some_and(|t| declared.contains(&t))
-                })
-                .map(|c| c.compressed_size())
-                .sum();
-            (i, bytes.max(0) as u64)
-        })
-        .max_by_key(|(_, b)| *b)?;
-    (bytes > limit).then(|| {
-        format!(
-            "row group {i} holds {} of the declared columns (compressed), and the lambda engine reads a row group at once, at most {}: write it with smaller row groups (128 MiB is usual), or give the dataset a Spark engine for such files (`job:` with `above:`); nothing was written",
-            lakeline_core::size::ByteSize(bytes),
-            lakeline_core::size::ByteSize(limit)
-        )
-    })
 }

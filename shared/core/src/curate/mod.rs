@@ -14,6 +14,7 @@
 //! Nothing here does I/O of its own; callers hand in readers and writers.
 
 pub mod columns;
+pub mod input;
 mod shape;
 
 pub use shape::TableShape;
