@@ -34,7 +34,8 @@ Arguments (unknown ones, such as Glue's own, are ignored):
   --output-files N                    files to write (default: ceil(input bytes / target size))
   --target-file-size BYTES            (default: the dataset's compaction.target_file_size)
   --dataset, --partition              (default: from the registry's compaction prefixes)
-  --registry path|s3://uri            (default: $LAKELINE_REGISTRY, else the bucket's
+  --registry path|s3://uri            (start-job passes its registry snapshot, .json; default:
+                                      $LAKELINE_REGISTRY, else the bucket's
                                       config/datasets.yaml; used to derive the dataset and the
                                       target size; without one the dataset is the folder after
                                       curated/)
@@ -540,26 +541,29 @@ def _delimiter(ds):
 
 
 def yaml_module():
-    """PyYAML, which the registry is read with; where the Spark environment lacks it, an error
-    that says how to add it (docs/deploy.md, "Spark environments")."""
+    """PyYAML, which a registry YAML is read with (a run start-job starts is handed the JSON
+    snapshot instead, and needs none); where the Spark environment lacks it, an error that says
+    how to do without it or add it (docs/deploy.md, "Spark environments")."""
     try:
         import yaml
     except ImportError as e:
         raise JobError(
-            "lakeline: this Spark environment has no PyYAML, which the job reads the registry with: "
-            "on Glue, add the job argument --additional-python-modules PyYAML==6.0.4; on EMR Serverless, "
+            "lakeline: this Spark environment has no PyYAML, which the job reads a registry YAML with: "
+            "pass the registry as JSON (--registry FILE.json, from `lakeline registry check FILE --json`), "
+            "or on Glue add the job argument --additional-python-modules PyYAML==6.0.4; on EMR Serverless, "
             "run with an image or a Python environment (spark.archives) that has it (docs/deploy.md)"
         ) from e
     return yaml
 
 
 def load_registry(location):
-    """The registry YAML from a path or an s3:// URI (like LAKELINE_REGISTRY for the functions).
+    """The registry from a path or an s3:// URI (like LAKELINE_REGISTRY for the functions).
 
-    The Rust registry refuses unknown keys and bad values at deploy time, so this only reads
-    what the jobs need and trusts the rest."""
-    yaml = yaml_module()
-
+    A `.json` location is a snapshot start-job wrote (lakeline_core's Registry::snapshot: the
+    registry the run's start was judged by, as lakeline read it), read with the standard
+    library; anything else is the registry YAML, read with PyYAML. The Rust registry refuses
+    unknown keys and bad values at deploy time, so this only reads what the jobs need and
+    trusts the rest."""
     if not location:
         raise JobError("no registry: pass --registry (a path or s3:// URI) or set LAKELINE_REGISTRY")
     try:
@@ -574,7 +578,14 @@ def load_registry(location):
                 text = f.read()
     except OSError as e:
         raise JobError(f"cannot read the registry {location}: {e}") from e
-    reg = yaml.load(text, Loader=registry_loader())
+    if location.endswith(".json"):
+        try:
+            # The snapshot writes an unset setting as null, where YAML leaves the key out.
+            reg = json.loads(text, object_hook=lambda m: {k: v for k, v in m.items() if v is not None})
+        except ValueError as e:
+            raise JobError(f"registry snapshot {location} is not JSON: {e}") from e
+    else:
+        reg = yaml_module().load(text, Loader=registry_loader())
     if not isinstance(reg, dict) or not isinstance(reg.get("datasets"), dict):
         raise JobError(f"registry {location} has no datasets: mapping")
     return reg
@@ -621,9 +632,8 @@ DEFAULT_REGISTRY_KEY = "config/datasets.yaml"
 
 
 def registry_location(explicit, storage):
-    """--registry (or $LAKELINE_REGISTRY, its default), else the lake bucket's
-    config/datasets.yaml: start-job passes no registry argument, and that is where the
-    functions read it from by default."""
+    """--registry (start-job passes its snapshot; $LAKELINE_REGISTRY is the default), else the
+    lake bucket's config/datasets.yaml, where the functions read it from by default."""
     if explicit:
         return explicit
     if isinstance(storage, S3Storage):

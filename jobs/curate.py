@@ -37,12 +37,13 @@ Arguments (unknown ones, such as Glue's own, are ignored):
 
   Glue:           --lakeline_source s3://b/k --lakeline_target s3://b/curated/ds/dt=.../
                   --lakeline_dataset ds [--lakeline_partition p] --lakeline_execution e
-                  --lakeline_run_key k [--lakeline_registry s3://b/config/datasets.yaml]
+                  --lakeline_run_key k --lakeline_registry s3://b/_lakeline/registry/h.json
   EMR Serverless: [registry job arguments] --source s3://b/k --partition p --target s3://b/prefix/
-                  [--dataset ds] [--registry uri]
-  both:           --registry defaults to $LAKELINE_REGISTRY, else s3://<source bucket>/
-                  config/datasets.yaml (where the functions read it; start-job passes no
-                  registry argument); without a dataset, the dataset is the one whose
+                  [--dataset ds] [--registry uri] (start-job adds --lakeline_registry in table mode)
+  both:           --registry: start-job passes the snapshot of the registry it judged the
+                  start by (JSON, read without PyYAML); without one, $LAKELINE_REGISTRY, else
+                  s3://<source bucket>/config/datasets.yaml (the YAML the functions read, which
+                  needs PyYAML); without a dataset, the dataset is the one whose
                   key_pattern prefix the key starts with; without a target, the dataset's
                   target_prefix in the source bucket. Local runs (tests): plain paths below
                   --lake-root, the folder standing in for the bucket.
@@ -556,26 +557,29 @@ def _delimiter(ds):
 
 
 def yaml_module():
-    """PyYAML, which the registry is read with; where the Spark environment lacks it, an error
-    that says how to add it (docs/deploy.md, "Spark environments")."""
+    """PyYAML, which a registry YAML is read with (a run start-job starts is handed the JSON
+    snapshot instead, and needs none); where the Spark environment lacks it, an error that says
+    how to do without it or add it (docs/deploy.md, "Spark environments")."""
     try:
         import yaml
     except ImportError as e:
         raise JobError(
-            "lakeline: this Spark environment has no PyYAML, which the job reads the registry with: "
-            "on Glue, add the job argument --additional-python-modules PyYAML==6.0.4; on EMR Serverless, "
+            "lakeline: this Spark environment has no PyYAML, which the job reads a registry YAML with: "
+            "pass the registry as JSON (--registry FILE.json, from `lakeline registry check FILE --json`), "
+            "or on Glue add the job argument --additional-python-modules PyYAML==6.0.4; on EMR Serverless, "
             "run with an image or a Python environment (spark.archives) that has it (docs/deploy.md)"
         ) from e
     return yaml
 
 
 def load_registry(location):
-    """The registry YAML from a path or an s3:// URI (like LAKELINE_REGISTRY for the functions).
+    """The registry from a path or an s3:// URI (like LAKELINE_REGISTRY for the functions).
 
-    The Rust registry refuses unknown keys and bad values at deploy time, so this only reads
-    what the jobs need and trusts the rest."""
-    yaml = yaml_module()
-
+    A `.json` location is a snapshot start-job wrote (lakeline_core's Registry::snapshot: the
+    registry the run's start was judged by, as lakeline read it), read with the standard
+    library; anything else is the registry YAML, read with PyYAML. The Rust registry refuses
+    unknown keys and bad values at deploy time, so this only reads what the jobs need and
+    trusts the rest."""
     if not location:
         raise JobError("no registry: pass --registry (a path or s3:// URI) or set LAKELINE_REGISTRY")
     try:
@@ -590,7 +594,14 @@ def load_registry(location):
                 text = f.read()
     except OSError as e:
         raise JobError(f"cannot read the registry {location}: {e}") from e
-    reg = yaml.load(text, Loader=registry_loader())
+    if location.endswith(".json"):
+        try:
+            # The snapshot writes an unset setting as null, where YAML leaves the key out.
+            reg = json.loads(text, object_hook=lambda m: {k: v for k, v in m.items() if v is not None})
+        except ValueError as e:
+            raise JobError(f"registry snapshot {location} is not JSON: {e}") from e
+    else:
+        reg = yaml_module().load(text, Loader=registry_loader())
     if not isinstance(reg, dict) or not isinstance(reg.get("datasets"), dict):
         raise JobError(f"registry {location} has no datasets: mapping")
     return reg
@@ -637,9 +648,8 @@ DEFAULT_REGISTRY_KEY = "config/datasets.yaml"
 
 
 def registry_location(explicit, storage):
-    """--registry (or $LAKELINE_REGISTRY, its default), else the lake bucket's
-    config/datasets.yaml: start-job passes no registry argument, and that is where the
-    functions read it from by default."""
+    """--registry (start-job passes its snapshot; $LAKELINE_REGISTRY is the default), else the
+    lake bucket's config/datasets.yaml, where the functions read it from by default."""
     if explicit:
         return explicit
     if isinstance(storage, S3Storage):

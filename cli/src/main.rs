@@ -211,6 +211,11 @@ enum RegistryCmd {
         /// live under it (the functions check the same with LAKELINE_ARTIFACT_PREFIX).
         #[arg(long)]
         artifact_prefix: Option<String>,
+        /// Print the registry as lakeline reads it, as JSON (YAML 1.2 scalars resolved,
+        /// defaults filled in, timestamp bounds with their offsets), instead of the summary
+        /// line: the snapshot a Spark run is handed.
+        #[arg(long, conflicts_with_all = ["warehouse", "stack"])]
+        json: bool,
         /// Also compare each dataset's columns with its table (offline without one): prints
         /// the schema changes `registry push` would make (add, drop, rename, widen, reorder),
         /// and exits 2 on one it would refuse (a type change other than a promotion).
@@ -270,15 +275,15 @@ fn main() -> ExitCode {
             RegistryCmd::Check {
                 file,
                 artifact_prefix,
+                json,
                 tables,
-            } => registry_check(&file, artifact_prefix.as_deref(), &placeholder_vars()).and_then(
-                |(reg, _)| {
-                    if tables.is_none() {
+            } => registry_check(&file, artifact_prefix.as_deref(), &placeholder_vars(), json)
+                .and_then(|(reg, _)| {
+                    if tables.is_none() || json {
                         return Ok(ExitCode::SUCCESS);
                     }
                     runtime().block_on(registry_plan(&reg, &tables))
-                },
-            ),
+                }),
             RegistryCmd::Push {
                 file,
                 to,
@@ -501,6 +506,7 @@ fn registry_check(
     file: &Path,
     artifact_prefix: Option<&str>,
     vars: &lakeline_core::placeholders::Vars,
+    json: bool,
 ) -> anyhow::Result<(Registry, String)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -508,6 +514,10 @@ fn registry_check(
     let reg = lakeline_core::placeholders::load(&text, &origin, vars)?;
     if let Some(p) = artifact_prefix {
         reg.check_entry_points(p, &origin)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reg)?);
+        return Ok((reg, text));
     }
     println!(
         "{origin}: valid, {} datasets ({}), content sha256 {}",
@@ -582,7 +592,7 @@ async fn registry_push(
         ),
         None => (placeholder_vars(), artifact_prefix),
     };
-    let (reg, text) = registry_check(file, artifact_prefix, &vars)?;
+    let (reg, text) = registry_check(file, artifact_prefix, &vars, false)?;
     lakeline_cli::registry::push(&conf, &reg, &text, to, outputs.as_ref(), tables, no_tables)
         .await?;
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import compact
 import curate
 from conftest import REAL_REGISTRY, REPO, put, registry_file
 
@@ -378,3 +379,44 @@ def test_defaults_agree(spark, lake, tmp_path):
     jsonl = '{"id": 1, "qty": 2, "cur": "USD", "at": "2026-07-01T12:00:00Z"}\n{"id": 2, "qty": null}\n{"id": 3, "cur": null}\n'
     put(lake, "raw/dfj/dt=2026-11-25/d.jsonl", jsonl.encode("utf-8"))
     assert compare(spark, lake, tmp_path, "dfj", "raw/dfj/dt=2026-11-25/d.jsonl", reg) == 3
+
+
+# --- the registry snapshot start-job hands a run --------------------------------------------------
+
+def _snapshot_sources():
+    """(name, registry YAML path) of registries that exercise what YAML 1.1 and 1.2 read
+    differently: every column type with a default, zones, json columns, the shipped registry."""
+    import test_default
+    import test_json_type
+    import test_timezone
+    return [
+        ("shipped", None),
+        ("defaults", test_default.EVERY_TYPE),
+        ("by name", test_default.BY_NAME.replace("{nulls}", '["", "NA"]')),
+        ("parquet", test_default.PARQUET),
+        ("zoned", test_timezone.ZONED.replace("{format}", "csv").replace("{timezone}", "timezone: Europe/Berlin")),
+        ("json", test_json_type.JSON_DS.replace("{format}", "jsonl")),
+    ]
+
+
+@pytest.mark.parametrize("name,datasets_yaml", _snapshot_sources(), ids=lambda v: v if isinstance(v, str) and "\n" not in v else None)
+def test_a_registry_snapshot_reads_as_its_yaml_and_needs_no_pyyaml(tmp_path, monkeypatch, name, datasets_yaml):
+    """start-job hands a Spark run the registry as lakeline read it (JSON; lakeline_core's
+    Registry::snapshot, printed by `lakeline registry check --json`). Both jobs read from it
+    the datasets they read from the YAML, with PyYAML unavailable."""
+    src = REAL_REGISTRY if datasets_yaml is None else registry_file(tmp_path, datasets_yaml)
+    out = subprocess.run([BIN, "registry", "check", src, "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    snap = tmp_path / "snapshot.json"
+    snap.write_text(out.stdout, encoding="utf-8")
+    from_yaml = {job: job.load_registry(src) for job in (curate, compact)}
+
+    def no_pyyaml():
+        raise AssertionError("a snapshot is read without PyYAML")
+
+    for job in (curate, compact):
+        monkeypatch.setattr(job, "yaml_module", no_pyyaml)
+        from_json = job.load_registry(str(snap))
+        assert sorted(from_json["datasets"]) == sorted(from_yaml[job]["datasets"])
+        for ds in from_json["datasets"]:
+            assert job.dataset_from_registry(from_json, ds) == job.dataset_from_registry(from_yaml[job], ds), f"{name}: {ds}"

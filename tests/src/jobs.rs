@@ -22,19 +22,27 @@ pub struct Jobs {
     pub glue: aws_sdk_glue::Client,
     /// EMR Serverless.
     pub emr: aws_sdk_emrserverless::Client,
-    /// S3 (batches).
+    /// S3 (batches, registry snapshots).
     pub s3: aws_sdk_s3::Client,
+    /// A lake bucket of this test's own, registered as a stack's: the bucket of its requests,
+    /// where start-job writes the registry snapshot a run reads.
+    pub lake: String,
 }
 
 impl Jobs {
     /// Clients pointed at the emulator.
     pub async fn new() -> Jobs {
         let conf = sdk_config().await;
+        let s3 = lakeline_aws::s3_client(&conf);
+        let lake = unique("jobs-lake");
+        s3.create_bucket().bucket(&lake).send().await.unwrap();
+        crate::register_lake(&lake, &[]).await;
         Jobs {
             function: crate::as_function(&conf, "start-job"),
             glue: aws_sdk_glue::Client::new(&conf),
             emr: aws_sdk_emrserverless::Client::new(&conf),
-            s3: lakeline_aws::s3_client(&conf),
+            s3,
+            lake,
         }
     }
 

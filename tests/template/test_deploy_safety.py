@@ -123,6 +123,7 @@ MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
 STAGING = "_lakeline/staging/sales-1a2b/run-7/part-00000.parquet"
 SLA_MARKER = "_lakeline/sla/orders/2026-11-30"  # lakeline::sla
 BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # lakeline_core::batch
+SNAPSHOT = "_lakeline/registry/0123456789abcdef.json"  # lakeline_core::registry::Registry::snapshot
 UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 
@@ -220,10 +221,14 @@ CASES = [
     ({}, CHECK, DELETE, SLA_MARKER, set()),
     ({}, CURATE, PUT, SLA_MARKER, {ONLY_LAKELINE_DIR}),
     ({}, VALIDATE, DELETE, STAGING, {VALIDATE_ONLY}),  # exempt from the _lakeline/ rule for its markers only
-    ({}, START_JOB, PUT, MANIFEST, {START_JOB_ONLY}),  # exempt from the _lakeline/ rule for batches only
+    ({}, START_JOB, PUT, MANIFEST, {START_JOB_ONLY}),  # exempt from the _lakeline/ rule for batches and snapshots only
     ({}, START_JOB, PUT, BATCH, set()),
     ({}, START_JOB, DELETE, BATCH, set()),
     ({}, START_JOB, PUT, RAW, {START_JOB_ONLY}),
+    ({}, START_JOB, PUT, SNAPSHOT, set()),  # the registry a Spark run reads
+    ({}, CURATE, PUT, SNAPSHOT, {ONLY_LAKELINE_DIR}),
+    ({}, VALIDATE, PUT, SNAPSHOT, {VALIDATE_ONLY}),
+    ({}, PARTNER, PUT, SNAPSHOT, {ONLY_LAKELINE_DIR}),
     ({}, CURATE, PUT, BATCH, {ONLY_LAKELINE_DIR}),
     ({}, EMR, PUT, STAGING, {ONLY_LAKELINE_DIR}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, MANIFEST, set()),
@@ -442,16 +447,17 @@ def statement(stack, sid):
 
 @pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
 def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
-    """_lakeline/ (compaction manifests, Spark staging, Spark batches, unclaimed-upload
-    markers): compact, the job roles the parameters name (the Spark jobs keep the same manifests
-    and stage there), start-job (the batches) and validate-upload (its markers), nobody else; on the whole of _lakeline/ of the lake bucket,
+    """_lakeline/ (compaction manifests, Spark staging, Spark batches, registry snapshots,
+    unclaimed-upload markers): compact, the job roles the parameters name (the Spark jobs keep the same manifests
+    and stage there), start-job (the batches, the registry snapshots) and validate-upload (its markers), nobody else; on the whole of _lakeline/ of the lake bucket,
     whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
     lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
     assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
     assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES}
-    # start-job's exemption is for the Spark batches only (StartJobWritesOnlyBatches)
-    assert statement(stack, START_JOB_ONLY)["NotResource"] == f"{lake}/_lakeline/batches/*"
+    # start-job's exemption is for the Spark batches and the registry snapshots only
+    # (StartJobWritesOnlyBatches)
+    assert statement(stack, START_JOB_ONLY)["NotResource"] == [f"{lake}/_lakeline/batches/*", f"{lake}/_lakeline/registry/*"]
     st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)
     assert st["Resource"] == f"{lake}/_lakeline/*"
     assert exempt_from(stack, ONLY_UNCLAIMED) == {VALIDATE}

@@ -242,6 +242,7 @@ def test_curate_job_role(deploy, params):
     assert grants(stack.resources["GlueCurateJobRole"]) == {
         PACKAGE: {"s3:GetObject"},
         lake + "/config/datasets.yaml": {"s3:GetObject"},
+        lake + "/_lakeline/registry/*": {"s3:GetObject"},
         lake: {"s3:ListBucket", "s3:GetBucketLocation"},
         lake + "/raw/*": {"s3:GetObject"},
         lake + "/_lakeline/batches/*/manifest.json": {"s3:GetObject"},
@@ -264,6 +265,7 @@ def test_compact_job_role_deletes_only_what_compaction_needs(deploy, params):
     assert grants(stack.resources["GlueCompactJobRole"]) == {
         PACKAGE: {"s3:GetObject"},
         lake + "/config/datasets.yaml": {"s3:GetObject"},
+        lake + "/_lakeline/registry/*": {"s3:GetObject"},
         lake: {"s3:ListBucket", "s3:GetBucketLocation"},
         lake + "/_lakeline/staging/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
         lake + f"/{curated}*.parquet": {"s3:GetObject", "s3:DeleteObject"},

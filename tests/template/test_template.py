@@ -626,23 +626,26 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
                                        lake + "/_lakeline/unclaimed/*"},
         "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet",
                                lake + "/_lakeline/staging/tables/*"},
-        "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*"},
+        "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*",
+                                 lake + "/_lakeline/registry/*"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json",
                                         lake + "/_lakeline/compaction/*",
                                         lake + "/_lakeline/sla/*"},
         "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*.parquet",
                                 lake + "/curated/*/compacted-*.parquet", lake + "/_lakeline/compaction/*"},
-        "GlueCurateJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/raw/*",
+        "GlueCurateJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/registry/*", lake + "/raw/*",
                               lake + "/_lakeline/staging/*", lake + "/curated/*.parquet",
                               lake + "/_lakeline/batches/*/manifest.json"},
-        "GlueCompactJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/staging/*",
+        "GlueCompactJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/registry/*",
+                               lake + "/_lakeline/staging/*",
                                lake + "/curated/*.parquet", lake + "/curated/*/compacted-*.parquet",
                                lake + "/_lakeline/compaction/*"},
     }
     for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
             if any(a.startswith("s3:") for a in as_list(st["Action"])):
-                assert st["Resource"] in allowed[name], (name, st)
+                for r in as_list(st["Resource"]):
+                    assert r in allowed[name], (name, st)
 
 
 # Where `sam deploy` packages the Glue scripts: its managed bucket, under the stack's s3_prefix.

@@ -13,10 +13,10 @@ use start_job::{handle, JobError};
 
 const KEY: &str = "raw/orders/dt=2026-11-25/export.csv";
 
-fn start_req(dataset: &str, execution: &str) -> Value {
+fn start_req(lake: &str, dataset: &str, execution: &str) -> Value {
     // The execution input validate-upload writes, plus what the state machine adds.
     json!({
-        "action": "start", "bucket": "lake", "key": KEY, "versionId": null, "etag": "0123abcd",
+        "action": "start", "bucket": lake, "key": KEY, "versionId": null, "etag": "0123abcd",
         "dataset": dataset, "partition": "dt=2026-11-25", "date": "2026-11-25", "file": "export.csv",
         "format": "csv", "size": 120, "rows": 2, "execution": execution
     })
@@ -33,7 +33,9 @@ async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run(
     let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
     let exec = unique("exec");
 
-    let first = handle(&deps, start_req("orders", &exec)).await.unwrap();
+    let first = handle(&deps, start_req(&jobs.lake, "orders", &exec))
+        .await
+        .unwrap();
     assert_eq!(first["engine"], "glue", "{first}");
     assert_eq!(first["jobName"], job.as_str());
     assert_eq!(first["reused"], false);
@@ -41,7 +43,9 @@ async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run(
     assert_eq!(first["checks"], 0);
     // A Step Functions retry of the same task: same run, whatever state it reached meanwhile
     // (this holds whether or not another test holds Glue runs in RUNNING).
-    let again = handle(&deps, start_req("orders", &exec)).await.unwrap();
+    let again = handle(&deps, start_req(&jobs.lake, "orders", &exec))
+        .await
+        .unwrap();
     assert_eq!(again["runId"], first["runId"], "{again}");
     assert_eq!(again["reused"], true);
 
@@ -56,10 +60,13 @@ async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run(
         .job_run
         .unwrap();
     let args = run.arguments().unwrap();
-    assert_eq!(args["--lakeline_source"], format!("s3://lake/{KEY}"));
+    assert_eq!(
+        args["--lakeline_source"],
+        format!("s3://{}/{KEY}", jobs.lake)
+    );
     assert_eq!(
         args["--lakeline_target"],
-        "s3://lake/curated/orders/dt=2026-11-25/"
+        format!("s3://{}/curated/orders/dt=2026-11-25/", jobs.lake)
     );
     assert_eq!(args["--lakeline_partition"], "dt=2026-11-25");
     assert_eq!(args["--lakeline_run_key"], run_key(&exec));
@@ -71,9 +78,39 @@ async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run(
         args["--output_format"], "parquet",
         "registry arguments are passed on"
     );
+    // The run reads the registry this start was judged by: its snapshot, in the lake.
+    let (key, json) = deps.registry.snapshot();
+    assert_eq!(
+        args["--lakeline_registry"],
+        format!("s3://{}/{key}", jobs.lake)
+    );
+    let stored = jobs
+        .s3
+        .get_object()
+        .bucket(&jobs.lake)
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(stored.as_ref(), json.as_slice());
+    let back = lakeline_core::registry::Registry::from_yaml(
+        std::str::from_utf8(&stored).unwrap(),
+        "snapshot",
+    )
+    .unwrap();
+    assert_eq!(
+        &back,
+        deps.registry.as_ref(),
+        "the snapshot is the registry"
+    );
 
     // Another upload is another execution: its own run.
-    let other = handle(&deps, start_req("orders", &unique("exec")))
+    let other = handle(&deps, start_req(&jobs.lake, "orders", &unique("exec")))
         .await
         .unwrap();
     assert_ne!(other["runId"], first["runId"]);
@@ -92,7 +129,7 @@ async fn execution_name_is_derived_from_the_upload_when_not_given() {
     let jobs = Jobs::new().await;
     let job = jobs.glue_job(10).await;
     let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
-    let mut req = start_req("orders", "");
+    let mut req = start_req(&jobs.lake, "orders", "");
     req.as_object_mut().unwrap().remove("execution");
     let a = handle(&deps, req.clone()).await.unwrap();
     let b = handle(&deps, req).await.unwrap();
@@ -100,7 +137,7 @@ async fn execution_name_is_derived_from_the_upload_when_not_given() {
         "orders",
         Some("2026-11-25"),
         "export.csv",
-        "lake",
+        &jobs.lake,
         KEY,
         "0123abcd",
     );
@@ -114,7 +151,7 @@ async fn glue_run_reports_running_with_growing_waits_until_it_succeeds() {
     let job = jobs.glue_job(10).await;
     let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
     let held = GlueRunsHeld::take().await;
-    let mut run = handle(&deps, start_req("orders", &unique("exec")))
+    let mut run = handle(&deps, start_req(&jobs.lake, "orders", &unique("exec")))
         .await
         .unwrap();
     let mut seen = Vec::new();
@@ -164,8 +201,8 @@ async fn concurrent_runs_exceeded_is_the_retryable_error() {
     let job = jobs.glue_job(1).await;
     let deps = jobs.deps(registry_with_job("orders", Some(glue_spec(&job))));
     let held = GlueRunsHeld::take().await;
-    let first = handle(&deps, start_req("orders", &unique("exec"))).await;
-    let second = handle(&deps, start_req("orders", &unique("exec"))).await;
+    let first = handle(&deps, start_req(&jobs.lake, "orders", &unique("exec"))).await;
+    let second = handle(&deps, start_req(&jobs.lake, "orders", &unique("exec"))).await;
     held.release().await;
     first.unwrap();
     let err = second.unwrap_err();
@@ -188,7 +225,7 @@ async fn missing_job_or_application_is_not_found_and_bad_requests_are_bad_input(
         "orders",
         Some(glue_spec(&unique("lakeline-no-such-job"))),
     ));
-    let err = handle(&deps, start_req("orders", &unique("exec")))
+    let err = handle(&deps, start_req(&jobs.lake, "orders", &unique("exec")))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Lakeline.JobNotFound", "{err}");
@@ -199,13 +236,15 @@ async fn missing_job_or_application_is_not_found_and_bad_requests_are_bad_input(
         "clicks",
         Some(emr_spec("00nosuchapp00000")),
     ));
-    let err = handle(&deps, start_req("clicks", &unique("exec")))
+    let err = handle(&deps, start_req(&jobs.lake, "clicks", &unique("exec")))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Lakeline.JobNotFound", "{err}");
 
     let deps = jobs.deps(registry_with_job("orders", None));
-    let err = handle(&deps, start_req("orders", "e")).await.unwrap_err();
+    let err = handle(&deps, start_req(&jobs.lake, "orders", "e"))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Lakeline.Config", "{err}");
     assert!(err.to_string().contains("has no job"), "{err}");
     for bad in [
@@ -226,7 +265,7 @@ async fn emr_serverless_start_uses_the_registry_and_status_reports_success() {
     let app = jobs.emr_application().await;
     let deps = jobs.deps(registry_with_job("clicks", Some(emr_spec(&app))));
     let exec = unique("exec");
-    let mut req = start_req("clicks", &exec);
+    let mut req = start_req(&jobs.lake, "clicks", &exec);
     req["key"] = json!("raw/clicks/dt=2026-11-25/c.jsonl");
     let h = handle(&deps, req).await.unwrap();
     assert_eq!(h["engine"], "emr-serverless", "{h}");
@@ -261,11 +300,11 @@ async fn emr_serverless_start_uses_the_registry_and_status_reports_success() {
             "--session-gap-minutes",
             "30",
             "--source",
-            "s3://lake/raw/clicks/dt=2026-11-25/c.jsonl",
+            &format!("s3://{}/raw/clicks/dt=2026-11-25/c.jsonl", jobs.lake),
             "--partition",
             "dt=2026-11-25",
             "--target",
-            "s3://lake/curated/clicks/dt=2026-11-25/"
+            &format!("s3://{}/curated/clicks/dt=2026-11-25/", jobs.lake),
         ]
     );
     let log_uri = run
@@ -294,24 +333,17 @@ async fn emr_serverless_start_uses_the_registry_and_status_reports_success() {
 // ---- Paths moto cannot produce: canned SDK responses (aws-smithy-mocks) ----
 
 fn mocked_deps(
+    jobs: &Jobs,
     glue: aws_sdk_glue::Client,
     emr: aws_sdk_emrserverless::Client,
     reg: lakeline_core::registry::Registry,
 ) -> start_job::Deps {
+    // S3 is the emulator's: a start writes the registry snapshot into the test's lake.
     start_job::Deps {
-        // Unused by these paths (batches are tested against the emulator).
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(aws_sdk_s3::config::Region::new("eu-west-1"))
-                .build(),
-        ),
-        tables: None,
         glue,
         emr,
-        registry: std::sync::Arc::new(reg),
         region: "eu-west-1".into(),
-        poll: Default::default(),
+        ..jobs.deps(reg)
     }
 }
 
@@ -322,6 +354,7 @@ fn glue_handle(run_id: &str) -> Value {
 
 #[tokio::test]
 async fn glue_failed_run_carries_the_engine_message_and_billing() {
+    let jobs = Jobs::new().await;
     // moto never fails a Glue run.
     use aws_sdk_glue::operation::get_job_run::GetJobRunOutput;
     use aws_sdk_glue::types::{JobRun, JobRunState};
@@ -342,7 +375,7 @@ async fn glue_failed_run_carries_the_engine_message_and_billing() {
         });
     let glue = mock_client!(aws_sdk_glue, [&rule]);
     let emr = mock_client!(aws_sdk_emrserverless, Vec::<&aws_smithy_mocks::Rule>::new());
-    let deps = mocked_deps(glue, emr, registry_with_job("orders", None));
+    let deps = mocked_deps(&jobs, glue, emr, registry_with_job("orders", None));
     let st = handle(&deps, status_req(&glue_handle("jr_9")))
         .await
         .unwrap();
@@ -364,6 +397,7 @@ async fn glue_failed_run_carries_the_engine_message_and_billing() {
 
 #[tokio::test]
 async fn emr_failure_details_billing_and_timeout() {
+    let jobs = Jobs::new().await;
     // moto's EMR Serverless runs always succeed, with zero billing and no details.
     use aws_sdk_emrserverless::operation::get_job_run::GetJobRunOutput;
     use aws_sdk_emrserverless::types::{JobRun, JobRunState, ResourceUtilization};
@@ -407,7 +441,7 @@ async fn emr_failure_details_billing_and_timeout() {
         .build();
     let emr = mock_client!(aws_sdk_emrserverless, [&rule]);
     let glue = mock_client!(aws_sdk_glue, Vec::<&aws_smithy_mocks::Rule>::new());
-    let deps = mocked_deps(glue, emr, registry_with_job("clicks", None));
+    let deps = mocked_deps(&jobs, glue, emr, registry_with_job("clicks", None));
     let h = json!({"engine": "emr-serverless", "applicationId": "00app", "runId": "00run", "runKey": "lakeline-x",
                    "startedAt": "2026-11-25T10:00:00Z", "dataset": "clicks", "logUri": "s3://logs/emr"});
     let st = handle(&deps, status_req(&h)).await.unwrap();
@@ -431,6 +465,7 @@ async fn emr_failure_details_billing_and_timeout() {
 
 #[tokio::test]
 async fn emr_start_sends_the_derived_client_token() {
+    let jobs = Jobs::new().await;
     // moto ignores clientToken (AWS deduplicates on it), so check what start-job sends.
     use aws_sdk_emrserverless::operation::start_job_run::StartJobRunOutput;
     let exec = "clicks-2026-11-25-c-0123456789abcdef0123";
@@ -453,12 +488,17 @@ async fn emr_start_sends_the_derived_client_token() {
     let emr = mock_client!(aws_sdk_emrserverless, [&rule]);
     let glue = mock_client!(aws_sdk_glue, Vec::<&aws_smithy_mocks::Rule>::new());
     let deps = mocked_deps(
+        &jobs,
         glue,
         emr,
         registry_with_job("clicks", Some(emr_spec("00app"))),
     );
-    let a = handle(&deps, start_req("clicks", exec)).await.unwrap();
-    let b = handle(&deps, start_req("clicks", exec)).await.unwrap();
+    let a = handle(&deps, start_req(&jobs.lake, "clicks", exec))
+        .await
+        .unwrap();
+    let b = handle(&deps, start_req(&jobs.lake, "clicks", exec))
+        .await
+        .unwrap();
     assert_eq!(a["runId"], "00run");
     assert_eq!(a["runKey"], b["runKey"]);
     assert_eq!(rule.num_calls(), 2);
@@ -466,6 +506,7 @@ async fn emr_start_sends_the_derived_client_token() {
 
 #[tokio::test]
 async fn throttling_is_retryable_and_server_errors_are_transient() {
+    let jobs = Jobs::new().await;
     // moto never throttles. Retries are off so the error surfaces on the first answer.
     use aws_sdk_glue::config::retry::RetryConfig;
     use aws_sdk_glue::operation::get_job_runs::GetJobRunsOutput;
@@ -493,11 +534,14 @@ async fn throttling_is_retryable_and_server_errors_are_transient() {
     );
     let emr = mock_client!(aws_sdk_emrserverless, Vec::<&aws_smithy_mocks::Rule>::new());
     let deps = mocked_deps(
+        &jobs,
         glue,
         emr,
         registry_with_job("orders", Some(glue_spec("curate"))),
     );
-    let err = handle(&deps, start_req("orders", "e1")).await.unwrap_err();
+    let err = handle(&deps, start_req(&jobs.lake, "orders", "e1"))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Lakeline.JobRetryable", "{err}");
     assert!(err.to_string().contains("ThrottlingException"), "{err}");
     let err = handle(&deps, status_req(&glue_handle("jr_1")))

@@ -127,7 +127,7 @@ async fn get_json<T: DeserializeOwned>(
 }
 
 /// The condition of a write.
-enum Cond<'a> {
+pub(crate) enum Cond<'a> {
     /// None: the write wins.
     None,
     /// Only if there is no object (`If-None-Match: *`).
@@ -145,6 +145,17 @@ async fn put_json<T: Serialize>(
     cond: Cond<'_>,
 ) -> Result<bool, JobError> {
     let body = serde_json::to_vec(v).expect("batch documents serialise");
+    put_body(deps, bucket, key, body, cond).await
+}
+
+/// Writes a JSON `body`; false when its condition failed (nothing written).
+pub(crate) async fn put_body(
+    deps: &Deps,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    cond: Cond<'_>,
+) -> Result<bool, JobError> {
     let mut req = deps
         .s3
         .put_object()

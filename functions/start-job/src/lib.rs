@@ -52,7 +52,7 @@ const GLUE_RUN_PAGES: usize = 5;
 /// Everything the handler needs, built once per cold start.
 #[derive(Clone)]
 pub struct Deps {
-    /// S3 client (batches: `_lakeline/batches/`).
+    /// S3 client (batches: `_lakeline/batches/`; registry snapshots: `_lakeline/registry/`).
     pub s3: aws_sdk_s3::Client,
     /// Glue client.
     pub glue: aws_sdk_glue::Client,
@@ -331,7 +331,8 @@ async fn start_run(
     Ok(handle)
 }
 
-/// The delivery's job arguments: for a single file the ETag validation judged
+/// The delivery's job arguments: the registry snapshot ([`registry_argument`]); for a single
+/// file the ETag validation judged
 /// (`--lakeline_etag`: the run refuses an object that is not that upload); in table mode the
 /// table's field ids by column name (`--lakeline_table_fields`, JSON) and for a single file the
 /// delivery's version (`--lakeline_version`). A batch's members carry theirs in the manifest.
@@ -346,7 +347,7 @@ async fn delivery_arguments(
     batch: bool,
     glue: bool,
 ) -> Result<Vec<(String, String)>, JobError> {
-    let mut args = Vec::new();
+    let mut args = registry_argument(deps, &req.bucket, glue).await?;
     if let (false, true, Some(etag)) = (batch, glue || deps.tables.is_some(), &req.etag) {
         args.push((
             "--lakeline_etag".to_string(),
@@ -384,6 +385,28 @@ async fn delivery_arguments(
     Ok(args)
 }
 
+/// The registry the run is to read (`--lakeline_registry`): the snapshot of the one this
+/// start was judged by ([`Registry::snapshot`]), written to the lake bucket once per registry
+/// version (`If-None-Match`; a later start of the same version finds it there). So a run never
+/// reads a registry that changed after its start, and the jobs read it with Python's standard
+/// library: no Glue or EMR image needs PyYAML. Given as [`delivery_arguments`] gives the ETag:
+/// to a Glue run always, to an EMR Serverless entry point only in table mode (lakeline's own job).
+async fn registry_argument(
+    deps: &Deps,
+    bucket: &str,
+    glue: bool,
+) -> Result<Vec<(String, String)>, JobError> {
+    if !glue && deps.tables.is_none() {
+        return Ok(Vec::new());
+    }
+    let (key, json) = deps.registry.snapshot();
+    batch::put_body(deps, bucket, &key, json, batch::Cond::Absent).await?;
+    Ok(vec![(
+        "--lakeline_registry".to_string(),
+        format!("s3://{bucket}/{key}"),
+    )])
+}
+
 /// Starts the compaction run of one partition. Its run key derives from the execution name
 /// and the request's own token, so it never collides with the dataset job of the same
 /// execution and a retry finds the run the first attempt started.
@@ -404,10 +427,12 @@ pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobEr
     };
     let execution = req.execution_name()?;
     let target = format!("s3://{}/{}", r.bucket, r.prefix);
+    let glue = matches!(spec, JobSpec::Glue(_));
+    let args = registry_argument(deps, &r.bucket, glue).await?;
     let handle = match &spec {
-        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target, None, &[]).await?,
+        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target, None, &args).await?,
         JobSpec::EmrServerless(e) => {
-            start_emr(deps, e, &req, &execution, &target, None, &[]).await?
+            start_emr(deps, e, &req, &execution, &target, None, &args).await?
         }
         JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
     };

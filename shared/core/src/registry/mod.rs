@@ -924,7 +924,26 @@ pub enum KeyRoute<'a> {
     Unowned,
 }
 
+/// Where registry snapshots live in the lake bucket ([`Registry::snapshot`]).
+pub const SNAPSHOT_PREFIX: &str = "_lakeline/registry/";
+
 impl Registry {
+    /// The registry as the functions read it, as JSON, and its content-addressed key under
+    /// [`SNAPSHOT_PREFIX`] (the first 16 hex digits of the JSON's SHA-256). A Spark run is
+    /// handed this snapshot: it reads exactly the registry its start was judged by, even if
+    /// the live one changes meanwhile, and parses it with Python's standard library, so no
+    /// Glue or EMR image needs a YAML library. It is also the registry as lakeline understood
+    /// it (`lakeline registry check --json`): YAML 1.2 scalars resolved, bounds localized.
+    pub fn snapshot(&self) -> (String, Vec<u8>) {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).expect("a registry serialises");
+        let hex: String = Sha256::digest(&json)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (format!("{SNAPSHOT_PREFIX}{hex}.json"), json)
+    }
+
     /// Parses and checks a registry; `origin` (a path or URI) names the file in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Registry, Error> {
         // A `${LAKELINE_…}` left in would become a job name or a prefix verbatim: registries
@@ -1286,6 +1305,43 @@ mod tests {
             e.contains("r.yaml") && e.contains("line 6") && e.contains("placeholders::load"),
             "{e}"
         );
+    }
+
+    /// A snapshot is the registry itself: read back (JSON is YAML 1.2), it is the same
+    /// registry, so a Spark run handed it judges by the same rules; and its key changes with it.
+    #[test]
+    fn a_snapshot_reads_back_as_the_same_registry_at_a_key_of_its_content() {
+        let vars = crate::placeholders::Vars::new();
+        let texts = [
+            ("config", include_str!("../../../../config/datasets.yaml")),
+            (
+                "curate bench",
+                include_str!("../../../../bench/curate-registry.yaml"),
+            ),
+            (
+                "rules bench",
+                include_str!("../../../../bench/rules-registry.yaml"),
+            ),
+            ("mini", MINI),
+        ];
+        let mut keys = Vec::new();
+        for (what, text) in texts {
+            let reg = crate::placeholders::load(text, what, &vars).unwrap();
+            let (key, json) = reg.snapshot();
+            let back = Registry::from_yaml(std::str::from_utf8(&json).unwrap(), what)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(back, reg, "{what}");
+            assert_eq!(back.snapshot(), (key.clone(), json), "{what}: stable");
+            assert!(
+                key.starts_with(SNAPSHOT_PREFIX) && key.ends_with(".json"),
+                "{key}"
+            );
+            assert_eq!(key.len(), SNAPSHOT_PREFIX.len() + 16 + 5, "{key}");
+            keys.push(key);
+        }
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), texts.len(), "one key per registry");
     }
 
     #[test]
