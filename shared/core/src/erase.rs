@@ -11,6 +11,8 @@
 //! literal's meaning comes from the column's type when the filter is applied (a number
 //! compared with a string column is the string of its digits).
 
+pub mod scan;
+
 /// One literal, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Literal {
