@@ -285,6 +285,18 @@ pub enum TableCmd {
         /// Count and list only.
         #[arg(long)]
         dry_run: bool,
+        /// Also delete the uploads that hold the rows, whole and every version: the raw objects
+        /// the matching rows came from (their `_lakeline_source`) and the quarantined objects
+        /// a scan finds holding matching rows; then write an audit record to
+        /// `audit/erasures/` (the filter's columns and a hash of it, never its values).
+        /// Needs the lake bucket (`--stack`, or `--lake`) and a principal in the stack's
+        /// `EraserArns`. With `--dry-run`, lists them.
+        #[arg(long)]
+        include_raw: bool,
+        /// The lake bucket holding `raw/` and the quarantine (default with `--stack`: its
+        /// `LakeBucketName` output).
+        #[arg(long, value_name = "BUCKET")]
+        lake: Option<String>,
     },
     /// Point a dataset's table back at an earlier snapshot of its current lineage. Runs
     /// nothing again: the table's own snapshot history is the source, as the table writer.
@@ -494,11 +506,26 @@ pub async fn run(
             on,
             filter,
             dry_run,
+            include_raw,
+            lake,
         } => {
             let conds = lakeline_core::erase::parse_where(&filter)
                 .map_err(|e| anyhow::anyhow!("--where {filter:?}: {e}"))?;
             let reg = on.registry(&load)?;
-            let (name, _) = on.dataset(&reg)?;
+            let (name, ds) = on.dataset(&reg)?;
+            // The bucket first: an erase that cannot reach the uploads must not half happen.
+            let raw = match (include_raw, lake, on.target.stack()) {
+                (false, _, _) => None,
+                (true, Some(b), _) => Some(b),
+                (true, None, Some(stack)) => {
+                    let conf = lakeline_aws::sdk_config().await;
+                    let outputs = crate::stack::StackOutputs::read(&conf, stack).await?;
+                    Some(outputs.get("LakeBucketName")?.to_string())
+                }
+                (true, None, None) => anyhow::bail!(
+                    "--include-raw deletes uploads from the lake bucket: give --stack NAME or --lake BUCKET"
+                ),
+            };
             let tables = on.tables().await?;
             let mut phases = crate::progress::Phases::new("table erase");
             let done = lakeline_table::erase::erase(
@@ -510,7 +537,21 @@ pub async fn run(
             )
             .await?;
             phases.finish();
-            println!("{}", serde_json::to_string_pretty(&done)?);
+            let mut out = serde_json::to_value(&done)?;
+            if let Some(bucket) = raw {
+                let conf = lakeline_aws::sdk_config().await;
+                let s3 = lakeline_aws::s3_client(&conf);
+                let lake = crate::erase_raw::Lake {
+                    s3: &s3,
+                    bucket: &bucket,
+                    reg: &reg,
+                    dataset: name.as_str(),
+                    ds,
+                };
+                let uploads = crate::erase_raw::erase_raw(&lake, &conds, &done, dry_run).await?;
+                out["uploads"] = serde_json::to_value(&uploads)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Rollback { on, to, dry_run } => {

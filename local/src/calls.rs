@@ -161,7 +161,10 @@ fn s3(req: &Request) -> Vec<Access> {
             ("PUT", Some((_, what))) => format!("s3:Put{what}"),
             ("DELETE", Some(("policy", _))) => "s3:DeleteBucketPolicy".into(),
             ("DELETE", Some(("tagging", _))) => "s3:PutBucketTagging".into(),
-            ("GET", None) if has("versions") => "s3:ListBucketVersions".into(),
+            ("GET", None) if has("versions") => {
+                return vec![Access::new("s3:ListBucketVersions", bucket_arn.clone())
+                    .with("s3:prefix", get(&q, "prefix").unwrap_or_default())];
+            }
             ("GET", None) if has("uploads") => "s3:ListBucketMultipartUploads".into(),
             ("GET" | "HEAD", None) => {
                 let mut a = Access::new("s3:ListBucket", bucket_arn.clone());
@@ -770,7 +773,7 @@ mod tests {
                 vec![("s3:ListBucket", "arn:aws:s3:::lake", vec![("s3:delimiter", "/"), ("s3:prefix", "curated/orders/")])]),
             ("GET", "/lake/", "list-type=2", none.clone(), "", vec![("s3:ListBucket", "arn:aws:s3:::lake", vec![("s3:prefix", "")])]),
             ("HEAD", "/lake", "", none.clone(), "", vec![("s3:ListBucket", "arn:aws:s3:::lake", vec![])]),
-            ("GET", "/lake", "versions&prefix=raw%2F", none.clone(), "", vec![("s3:ListBucketVersions", "arn:aws:s3:::lake", vec![])]),
+            ("GET", "/lake", "versions&prefix=raw%2F", none.clone(), "", vec![("s3:ListBucketVersions", "arn:aws:s3:::lake", vec![("s3:prefix", "raw/")])]),
             ("PUT", "/lake", "", none.clone(), "", vec![("s3:CreateBucket", "arn:aws:s3:::lake", vec![])]),
             ("PUT", "/lake", "notification", none.clone(), "", vec![("s3:PutBucketNotification", "arn:aws:s3:::lake", vec![])]),
             ("GET", "/lake", "location", none.clone(), "", vec![("s3:GetBucketLocation", "arn:aws:s3:::lake", vec![])]),

@@ -50,6 +50,9 @@ pub enum Person {
     Producer,
     /// Runs `lakeline table sync`, `append` and `show` against an S3 Tables namespace.
     TableWriter,
+    /// Runs `lakeline table erase --include-raw` (one of `EraserArns`): erases rows from a
+    /// table and deletes the uploads that hold them.
+    Eraser,
 }
 
 impl Person {
@@ -60,6 +63,7 @@ impl Person {
             Person::RegistryWriter => "registry-writer",
             Person::Producer => "producer",
             Person::TableWriter => "table-writer",
+            Person::Eraser => "eraser",
         }
     }
 }
@@ -103,6 +107,12 @@ pub fn as_role(conf: &SdkConfig, role: &str) -> SdkConfig {
     signed_as(conf, &role_key(role))
 }
 
+/// The ARN the permissions check gives a documented person (`tests/permissions/check.py`'s
+/// `person_arn`): what a stack's parameters name, e.g. `EraserArns`.
+pub fn person_arn(person: Person) -> String {
+    format!("arn:aws:iam::123456789012:role/lakeline-{}", person.name())
+}
+
 /// `conf` as a documented person.
 pub fn as_person(conf: &SdkConfig, person: Person) -> SdkConfig {
     signed_as(conf, &format!("{PERSON_PREFIX}{}", person.name()))
@@ -129,6 +139,7 @@ mod tests {
                 Person::RegistryWriter,
                 Person::Producer,
                 Person::TableWriter,
+                Person::Eraser,
             ]
             .iter()
             .map(|p| format!("{PERSON_PREFIX}{}", p.name())),

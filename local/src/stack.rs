@@ -412,6 +412,11 @@ impl Stack {
             ("ExistingEmrApplicationId", stack.emr_app.clone()),
             ("EmrExecutionRoleArns", EMR_ROLE_ARN.to_string()),
             ("TablesNamespace", TABLES_NAMESPACE.to_string()),
+            // The documented eraser (`lakeline table erase --include-raw`).
+            (
+                "EraserArns",
+                crate::identity::person_arn(crate::identity::Person::Eraser),
+            ),
         ]);
         match &stack.glue_database {
             Some(db) => {

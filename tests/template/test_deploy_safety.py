@@ -53,6 +53,7 @@ EMR = role("lakeline-emr-job")
 EMR2 = role("lakeline-emr-backfill")
 GLUE = role("lakeline-glue-job")
 PARTNER = "arn:aws:iam::210987654321:role/partner"
+ERASER = role("privacy-officer")
 
 
 # ------------------------------------------------------------------ the bucket policy evaluator
@@ -126,6 +127,7 @@ BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # la
 SNAPSHOT = "_lakeline/registry/0123456789abcdef.json"  # lakeline_core::registry::Registry::snapshot
 UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
+RECORD = "audit/erasures/2026-12-07T101500Z-3f2a9c0b1d4e.json"  # lakeline_cli::erase_raw
 
 ONLY_WRITERS = "OnlyRegistryWritersWriteRegistryAndArtifacts"
 FUNCTIONS_NEVER = "LakelineRolesNeverWriteRegistryOrArtifacts"
@@ -133,7 +135,11 @@ EMR_NEVER = "EmrJobsNeverWriteRegistryOrArtifacts"
 GLUE_NEVER = "GlueJobsNeverWriteRegistryOrArtifacts"
 ONLY_RAW = "OnlyRawWritersWriteRaw"
 ONLY_CURATED = "OnlyLakelineWritesOrDeletesCurated"
-ONLY_QUARANTINE = "OnlyValidateUploadWritesOrDeletesQuarantine"
+ONLY_QUARANTINE = "OnlyValidateUploadWritesQuarantine"
+ONLY_DELETE_UPLOADS = "OnlyValidateUploadAndErasersDeleteUploads"
+ONLY_ERASERS_RECORD = "OnlyErasersWriteErasureRecords"
+RECORD_ONCE = "ErasureRecordsAreWrittenOnce"
+RECORD_KEPT = "ErasureRecordsAreNeverDeleted"
 ONLY_LAKELINE_DIR = "OnlyLakelineWritesOrDeletesLakelineDir"
 ONLY_UNCLAIMED = "OnlyValidateUploadWritesOrDeletesUnclaimedMarkers"
 VALIDATE_ONLY = "ValidateUploadWritesOnlyRawQuarantineAndUnclaimedMarkers"
@@ -146,6 +152,7 @@ WRITERS_CI = {"RegistryWriterArns": CI}
 WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
 WRITERS_PATTERN = {"RegistryWriterArns": role("lakeline-*")}
 RAW_PRODUCER = {"RawWriterArns": PRODUCER}
+ERASERS = {"EraserArns": ERASER}
 EMR_ROLES = {"EmrExecutionRoleArns": f"{EMR},{EMR2}"}
 GLUE_ROLES = {"GlueJobRoleArns": GLUE}
 JOB_ROLES = dict(EMR_ROLES, **GLUE_ROLES)
@@ -255,11 +262,31 @@ CASES = [
     # quarantine/: validate-upload only
     ({}, VALIDATE, PUT, QUARANTINED, set()),
     ({}, ANALYST, PUT, QUARANTINED, {ONLY_QUARANTINE}),
-    ({}, ANALYST, DELETE, QUARANTINED, {ONLY_QUARANTINE}),
-    ({}, ADMIN, DELETE_VERSION, QUARANTINED, {ONLY_QUARANTINE}),
+    ({}, ANALYST, DELETE, QUARANTINED, {ONLY_DELETE_UPLOADS}),
+    ({}, ADMIN, DELETE_VERSION, QUARANTINED, {ONLY_DELETE_UPLOADS}),
     ({}, CURATE, PUT, QUARANTINED, {ONLY_QUARANTINE}),
-    ({}, CHECK, DELETE, QUARANTINED, {ONLY_QUARANTINE, CHECK_ONLY}),
+    ({}, CHECK, DELETE, QUARANTINED, {ONLY_DELETE_UPLOADS, CHECK_ONLY}),
     ({}, ANALYST, GET, QUARANTINED, set()),
+    ({}, VALIDATE, DELETE, QUARANTINED, set()),  # a replayed file's quarantined copy
+    # uploads leave raw/ and the quarantine through validate-upload or an eraser only
+    ({}, ANALYST, DELETE, RAW, {ONLY_DELETE_UPLOADS}),
+    ({}, ADMIN, DELETE_VERSION, RAW, {ONLY_DELETE_UPLOADS}),
+    ({}, ERASER, DELETE_VERSION, RAW, {ONLY_DELETE_UPLOADS}),  # not named in EraserArns
+    (ERASERS, ERASER, DELETE, RAW, set()),
+    (ERASERS, ERASER, DELETE_VERSION, RAW, set()),
+    (ERASERS, ERASER, DELETE_VERSION, QUARANTINED, set()),
+    (ERASERS, ERASER, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    (ERASERS, ERASER, DELETE, CURATED, {ONLY_CURATED}),
+    (ERASERS, ERASER, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    (ERASERS, ANALYST, DELETE_VERSION, RAW, {ONLY_DELETE_UPLOADS}),
+    (ERASERS, VALIDATE, DELETE, RAW, set()),
+    # audit/erasures/: an eraser's, written once (a PUT without If-None-Match is refused), kept
+    ({}, ERASER, PUT, RECORD, {ONLY_ERASERS_RECORD, RECORD_ONCE}),
+    (ERASERS, ERASER, PUT, RECORD, {RECORD_ONCE}),
+    (ERASERS, ANALYST, PUT, RECORD, {ONLY_ERASERS_RECORD, RECORD_ONCE}),
+    (ERASERS, ERASER, DELETE, RECORD, {RECORD_KEPT}),
+    ({}, ADMIN, DELETE_VERSION, RECORD, {RECORD_KEPT}),
+    (ERASERS, ANALYST, GET, RECORD, set()),
     # TLS only, for everyone and everything
     ({}, ANALYST, GET, RAW, set()),
     ({}, ANALYST, GET, RAW, {TLS}, False),
@@ -342,7 +369,9 @@ CASES = [
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, CURATED, set()),
     ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet", set()),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # _lakeline/ is fixed
-    ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_QUARANTINE}),
+    ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_DELETE_UPLOADS}),
+    ({"QuarantinePrefix": "rejected/"}, ANALYST, PUT, "rejected/x.csv", {ONLY_QUARANTINE}),
+    (dict(ERASERS, QuarantinePrefix="rejected/"), ERASER, DELETE, "rejected/x.csv", set()),
     ({"QuarantinePrefix": "rejected/"}, VALIDATE, PUT, "rejected/raw/sales/x.csv", set()),
     ({"QuarantinePrefix": "rejected/"}, VALIDATE, PUT, QUARANTINED, {VALIDATE_ONLY}),
     ({"CuratedPrefix": "gold/"}, VALIDATE, PUT, UNCLAIMED, set()),  # _lakeline/ is fixed
@@ -370,6 +399,18 @@ def test_who_writes_what(deploy, case, mode):
 SSE_C_HEADERS = {"s3:x-amz-server-side-encryption-customer-algorithm": "AES256"}
 
 
+@pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
+def test_an_erasure_record_is_written_once_by_an_eraser(deploy, mode):
+    """`lakeline table erase --include-raw` writes its audit record with If-None-Match: allowed
+    for an eraser, for nobody else, and never as an overwrite."""
+    once = {"s3:if-none-match": "*"}
+    stack = deploy(dict(ERASERS, **mode))
+    assert denied_by(stack, ERASER, PUT, RECORD, extra=once) == set()
+    assert denied_by(stack, ANALYST, PUT, RECORD, extra=once) == {ONLY_ERASERS_RECORD}
+    assert denied_by(stack, VALIDATE, PUT, RECORD, extra=once) == {ONLY_ERASERS_RECORD, VALIDATE_ONLY}
+    assert denied_by(deploy(mode), ERASER, PUT, RECORD, extra=once) == {ONLY_ERASERS_RECORD}
+
+
 @pytest.mark.parametrize("key", [RAW, CURATED, QUARANTINED])
 def test_sse_c_uploads_are_denied_for_everyone(deploy, key):
     """An SSE-C object could be neither validated nor quarantined (S3 keeps no key): the upload
@@ -393,14 +434,16 @@ def test_every_policy_statement_is_exercised(deploy):
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
         ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY, CHECK_ONLY,
+        ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD, RECORD_ONCE, RECORD_KEPT,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
     base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C,
-            START_JOB_ONLY, CHECK_ONLY}
+            START_JOB_ONLY, CHECK_ONLY, ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD, RECORD_ONCE, RECORD_KEPT}
     assert sids() == base
+    assert sids(**ERASERS) == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
     assert sids(**RAW_PRODUCER) == base | {ONLY_RAW}
@@ -420,9 +463,15 @@ def test_policy_statements_are_denials_of_the_lake_only(deploy, params):
             assert st["Effect"] == "Deny" and st["Principal"] == "*", st["Sid"]
             for r in as_list(st.get("Resource", st.get("NotResource"))):
                 assert r == f"arn:aws:s3:::{bucket}" or r.startswith(f"arn:aws:s3:::{bucket}/"), r
-            keys = {k for op in st["Condition"].values() for k in op}
-            # SSE-C: the one request header the policy looks at (DenySseCUploads).
-            assert keys <= {"aws:PrincipalArn", "aws:SecureTransport", "s3:x-amz-server-side-encryption-customer-algorithm"}, st["Sid"]
+            cond = st.get("Condition", {})  # none: denied to everyone (erasure records are kept)
+            keys = {k for op in cond.values() for k in op}
+            # SSE-C: a request header the policy looks at (DenySseCUploads); If-None-Match: the
+            # other, and only its absence is denied (ErasureRecordsAreWrittenOnce), so setting
+            # it can only make a write safer.
+            assert keys <= {"aws:PrincipalArn", "aws:SecureTransport", "s3:x-amz-server-side-encryption-customer-algorithm",
+                            "s3:if-none-match"}, st["Sid"]
+            if "s3:if-none-match" in keys:
+                assert cond == {"Null": {"s3:if-none-match": "true"}}, st["Sid"]
         # S3's limit on a bucket policy, with room for long role ARNs.
         assert len(json.dumps(stack.resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"])) < 10 * 1024
 

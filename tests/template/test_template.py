@@ -728,7 +728,7 @@ def test_glue_tables_replace_the_table_bucket_and_are_curates_to_commit(deploy):
         "LAKELINE_TABLE_GLUE_DATABASE"] == ""
 
 
-def test_glue_tables_files_are_written_only_by_curate_compact_and_the_registry_writers(deploy):
+def test_glue_tables_files_are_written_only_by_curate_compact_the_registry_writers_and_erasers(deploy):
     """With named registry writers, the bucket policy keeps everyone else from writing or
     deleting a Glue-catalog table's files (a stray metadata file would be read as the table's)."""
     writer = f"arn:aws:iam::{ACCOUNT}:role/data-platform"
@@ -739,6 +739,14 @@ def test_glue_tables_files_are_written_only_by_curate_compact_and_the_registry_w
     assert st["Effect"] == "Deny" and st["Resource"] == f"arn:aws:s3:::{bucket_name(stack)}/tables/*"
     assert set(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == {
         stack.get_att("CurateFunctionRole", "Arn"), stack.get_att("CompactFunctionRole", "Arn"), writer}
+    # The erasers commit their erasures too (EraserArns).
+    eraser = f"arn:aws:iam::{ACCOUNT}:role/privacy-officer"
+    stack = deploy({"TablesCatalog": "glue", "RegistryWriterArns": writer, "EraserArns": eraser})
+    (policy,) = stack.of_type("AWS::S3::BucketPolicy").values()
+    (st,) = [st for st in policy["Properties"]["PolicyDocument"]["Statement"]
+             if st.get("Sid") == "OnlyLakelineAndRegistryWritersWriteGlueTables"]
+    assert set(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == {
+        stack.get_att("CurateFunctionRole", "Arn"), stack.get_att("CompactFunctionRole", "Arn"), writer, eraser}
     for params in ({"RegistryWriterArns": writer}, {"TablesCatalog": "glue"}):
         (policy,) = deploy(params).of_type("AWS::S3::BucketPolicy").values()
         assert not [st for st in policy["Properties"]["PolicyDocument"]["Statement"]
