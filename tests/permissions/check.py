@@ -135,6 +135,17 @@ class LocalStack(ex.Stack):
                 out.append(iam.Statement.of(s, name, i))
         return out
 
+    def table_bucket_policy(self, arn):
+        """The statements of the table bucket policy of the table bucket `arn` is (or is in)."""
+        out = []
+        for name, r in self.of_type("AWS::S3Tables::TableBucketPolicy").items():
+            bucket = r["Properties"]["TableBucketARN"]
+            if arn != bucket and not arn.startswith(bucket + "/"):
+                continue
+            for i, s in enumerate(_as_list(r["Properties"]["ResourcePolicy"]["Statement"])):
+                out.append(iam.Statement.of(s, name, i))
+        return out
+
     def state_machine_roles(self, function_arn=None):
         """The roles of the state machines whose definitions name `function_arn` (all state
         machines' when None)."""
@@ -398,8 +409,12 @@ def check_access(report, stack, people, call, access):
         for st in statements:
             if st.effect == "Allow":
                 report.known.setdefault(st.name, st)
-        resource = stack.bucket_policy(access["resource"][13:].split("/", 1)[0]) \
-            if access["resource"].startswith("arn:aws:s3:::") else []
+        if access["resource"].startswith("arn:aws:s3:::"):
+            resource = stack.bucket_policy(access["resource"][13:].split("/", 1)[0])
+        elif access["resource"].startswith("arn:aws:s3tables:"):
+            resource = stack.table_bucket_policy(access["resource"])
+        else:
+            resource = []
         context = dict(access.get("context") or {})
         context["aws:PrincipalArn"] = arn
         # The SDK talks TLS to AWS; locally it is plain HTTP only because moto is local.

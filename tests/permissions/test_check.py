@@ -207,3 +207,27 @@ def test_a_tables_arn_names_its_table_bucket():
     for arn in (TABLE_BUCKET + "/table/*", TABLE_BUCKET + "/table/0b1c"):
         assert TABLE_BUCKET in check._names_in(arn)
     assert check._names_in(TABLE_BUCKET)[0] == TABLE_BUCKET
+
+
+def test_the_table_bucket_policy_holds_commits_to_the_stacks_tables(tmp_path, expanded):
+    """With named registry writers, the stack's table bucket policy denies a commit to its
+    tables to every person but the registry writers and the erasers, whatever their IAM."""
+    table = TABLE_BUCKET + "/table/0123-orders"
+    reg = dict(registration(), resources=dict(registration()["resources"], TableBucket=TABLE_BUCKET),
+               parameters={"RegistryWriterArns": check.person_arn("registry-writer"),
+                           "EraserArns": check.person_arn("eraser")})
+
+    def checked(principal):
+        log = tmp_path / "calls.jsonl"
+        log.write_text("\n".join(json.dumps(r) for r in [
+            reg, call(principal, "s3tables:UpdateTableMetadataLocation", table)]) + "\n")
+        return check.run(log, expanded)
+
+    (_, items), = checked("lakeline-person-table-writer").denied
+    (_, _, failures), = items
+    assert "denied by TableBucketPolicy" in failures[0], failures
+    for allowed in ("lakeline-person-eraser", "lakeline-person-registry-writer", role("CurateFunctionRole")):
+        assert checked(allowed).denied == [], allowed
+    # Without named registry writers IAM decides: the table writer's own policy allows it.
+    reg["parameters"] = {}
+    assert checked("lakeline-person-table-writer").denied == []

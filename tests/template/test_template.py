@@ -753,6 +753,27 @@ def test_glue_tables_files_are_written_only_by_curate_compact_the_registry_write
                     if st.get("Sid") == "OnlyLakelineAndRegistryWritersWriteGlueTables"]
 
 
+def test_s3_tables_are_committed_to_only_by_lakeline_the_registry_writers_and_erasers(deploy):
+    """With named registry writers, the table bucket policy denies commits (a metadata swap, a
+    warehouse write, a table's deletion) to the stack's tables to everyone else; without them
+    IAM decides, as for the registry; a Glue-catalog stack has no table bucket."""
+    writer = f"arn:aws:iam::{ACCOUNT}:role/data-platform"
+    eraser = f"arn:aws:iam::{ACCOUNT}:role/privacy-officer"
+    for params, extra in (({"RegistryWriterArns": writer}, set()),
+                          ({"RegistryWriterArns": writer, "EraserArns": eraser}, {eraser})):
+        stack = deploy(params)
+        (policy,) = stack.of_type("AWS::S3Tables::TableBucketPolicy").values()
+        assert policy["Properties"]["TableBucketARN"] == stack.get_att("TableBucket", "TableBucketARN")
+        (st,) = policy["Properties"]["ResourcePolicy"]["Statement"]
+        assert (st["Effect"], st["Principal"]) == ("Deny", "*")
+        assert set(st["Action"]) == {"s3tables:UpdateTableMetadataLocation", "s3tables:PutTableData", "s3tables:DeleteTable"}
+        assert st["Resource"] == stack.get_att("TableBucket", "TableBucketARN") + "/table/*"
+        assert set(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == {
+            stack.get_att("CurateFunctionRole", "Arn"), stack.get_att("CompactFunctionRole", "Arn"), writer} | extra
+    for params in ({}, {"EraserArns": eraser}, {"TablesCatalog": "glue", "RegistryWriterArns": writer}):
+        assert not deploy(params).of_type("AWS::S3Tables::TableBucketPolicy"), params
+
+
 def s3_grants(stack, role):
     """{resource ARN: {actions}} of a role's Allow statements, each a plain ARN of the lake;
     and the statements' conditions (none expected)."""
