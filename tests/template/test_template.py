@@ -1259,6 +1259,7 @@ UNTAGGABLE = {
     "AWS::S3::BucketPolicy",
     "AWS::S3Tables::Namespace",
     "AWS::S3Tables::TablePolicy",
+    "AWS::S3Tables::TableBucketPolicy",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
