@@ -168,6 +168,7 @@ pub async fn race_committers(
         .map(|o| match o {
             Outcome::Committed { attempts, .. } => attempts - 1,
             Outcome::AlreadyCommitted { .. } => 0,
+            Outcome::Superseded { .. } => panic!("local appends are unguarded: {o:?}"),
         })
         .sum();
     let rows = rows_by_source(&a, &reg, "orders", "order_id").await;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lakeline_core::registry::Registry;
-use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
+use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome, Unguarded};
 use lakeline_table::Tables;
 use lakeline_tests::tables::{
     compacting_registry, compaction_undo_and_correction, deliveries_commit_once, erase_scenario,
@@ -195,7 +195,9 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_changes_nothing() {
         engine: "test".into(),
         date: Some(20_788),
     };
-    let r = try_commit(&tables, &stale, &d, &[]).await.unwrap();
+    let r = try_commit(&tables, &stale, &d, &Unguarded, &[])
+        .await
+        .unwrap();
     assert!(matches!(r, Attempt::Lost), "{r:?}");
     let after = other.load_table(&ident).await.unwrap();
     assert_eq!(after.metadata_location(), now.metadata_location());
@@ -209,7 +211,9 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_changes_nothing() {
     );
     // Decided again on the current version, it goes through.
     let current = tables.load_table(&ident).await.unwrap();
-    let r = try_commit(&tables, &current, &d, &[]).await.unwrap();
+    let r = try_commit(&tables, &current, &d, &Unguarded, &[])
+        .await
+        .unwrap();
     assert!(
         matches!(r, Attempt::Done(Outcome::Committed { .. })),
         "{r:?}"

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome};
+use lakeline_table::commit::{try_commit, Attempt, Delivery, Outcome, Unguarded};
 use lakeline_table::local::Appended;
 use lakeline_table::{Tables, Target};
 use lakeline_tests::tables::{
@@ -126,7 +126,9 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_leaves_nothing() {
         engine: "test".into(),
         date: Some(20_788),
     };
-    let r = try_commit(&tables, &stale, &d, &[]).await.unwrap();
+    let r = try_commit(&tables, &stale, &d, &Unguarded, &[])
+        .await
+        .unwrap();
     assert!(matches!(r, Attempt::Lost), "{r:?}");
     assert_eq!(
         std::fs::read_dir(&metadata_dir).unwrap().count(),
@@ -144,7 +146,9 @@ async fn an_attempt_built_on_a_stale_version_is_lost_and_leaves_nothing() {
         .await
         .unwrap());
     // Decided again on the current version, it goes through.
-    let r = try_commit(&tables, &after, &d, &[]).await.unwrap();
+    let r = try_commit(&tables, &after, &d, &Unguarded, &[])
+        .await
+        .unwrap();
     assert!(
         matches!(r, Attempt::Done(Outcome::Committed { .. })),
         "{r:?}"
@@ -524,4 +528,100 @@ async fn orphan_removal_deletes_only_old_unreferenced_files() {
             "{f:?}"
         );
     }
+}
+
+/// A guard that answers `current` and counts how often it was asked.
+struct Asked {
+    current: bool,
+    times: std::sync::atomic::AtomicUsize,
+}
+
+impl lakeline_table::commit::Guard for Asked {
+    fn still_current(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, Result<bool, lakeline_table::Error>> {
+        self.times.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let current = self.current;
+        Box::pin(async move { Ok(current) })
+    }
+}
+
+/// An older upload whose commit comes after a newer one's (its execution passed its checks
+/// first) asks whether it is still current before replacing the key's rows, and replaces
+/// nothing when it is not; a first delivery of a key replaces nothing and asks nothing.
+#[tokio::test]
+async fn a_commit_replacing_another_version_asks_whether_its_upload_is_still_current() {
+    let reg = shipped_registry();
+    let tables = Tables::open(&Target::Warehouse(warehouse()))
+        .await
+        .unwrap();
+    let key = "raw/returns/dt=2026-12-01/a.tsv";
+    let f = file_with(&sample("returns/good.tsv"), "a.tsv");
+    outcome(append(&tables, &reg, "returns", &f, key).await);
+    let (name, _) = reg.dataset("returns").unwrap();
+    let ident = tables.ident(name);
+    let newer = tables.load(&ident).await.unwrap().unwrap();
+    let older = |source: &str| Delivery {
+        source: source.into(),
+        version: "v-older".into(),
+        execution: None,
+        engine: "test".into(),
+        date: Some(20_788),
+    };
+    let not_current = Asked {
+        current: false,
+        times: Default::default(),
+    };
+    let r = try_commit(&tables, &newer, &older(key), &not_current, &[])
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Attempt::Done(Outcome::Superseded { .. })),
+        "{r:?}"
+    );
+    assert_eq!(not_current.times.into_inner(), 1);
+    let after = tables.load(&ident).await.unwrap().unwrap();
+    assert_eq!(
+        after.metadata_location(),
+        newer.metadata_location(),
+        "nothing committed"
+    );
+    assert_eq!(
+        rows_by_source(&tables, &reg, "returns", "return_id").await[key].len(),
+        view(&tables, &reg, "returns").await.rows as usize,
+        "the newer upload's rows are all there"
+    );
+    // Still current: it replaces, asking once.
+    let current = Asked {
+        current: true,
+        times: Default::default(),
+    };
+    let r = try_commit(&tables, &after, &older(key), &current, &[])
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Attempt::Done(Outcome::Committed { ref operation, .. }) if operation == "overwrite"),
+        "{r:?}"
+    );
+    assert_eq!(current.times.into_inner(), 1);
+    // A key the table does not hold replaces nothing: not asked.
+    let first = Asked {
+        current: false,
+        times: Default::default(),
+    };
+    let now = tables.load(&ident).await.unwrap().unwrap();
+    let r = try_commit(
+        &tables,
+        &now,
+        &older("raw/returns/dt=2026-12-01/b.tsv"),
+        &first,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(r, Attempt::Done(Outcome::Committed { .. })),
+        "{r:?}"
+    );
+    assert_eq!(first.times.into_inner(), 0);
 }

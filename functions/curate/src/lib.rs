@@ -428,8 +428,16 @@ pub async fn handle(
                 .tables
                 .as_ref()
                 .expect("a table destination has tables");
-            let answer =
-                table::commit(tables, w, &curated, written.bytes, seconds(started)).await?;
+            let answer = table::commit(
+                deps,
+                &req,
+                tables,
+                w,
+                &curated,
+                written.bytes,
+                seconds(started),
+            )
+            .await?;
             // Counted as curated only when its rows went into the table (not when another
             // execution of the same delivery had committed them first).
             if answer["status"] == "COMMITTED" {
@@ -484,6 +492,31 @@ enum Converted {
 /// HEAD of the raw object: its size, or `None` when it is gone or its ETag is no longer the
 /// one validated (compared here rather than with If-Match, which not every S3 implementation
 /// honours on HEAD).
+/// Whether the request's upload is still its key's current object: the current version's id
+/// is the request's (on a versioned bucket), else its ETag is.
+async fn is_current(deps: &Deps, req: &CurateRequest) -> Result<bool, CurateError> {
+    let res = deps
+        .s3
+        .head_object()
+        .bucket(&req.bucket)
+        .key(&req.key)
+        .send()
+        .await;
+    match res {
+        Ok(h) => Ok(match (&req.version_id, h.version_id()) {
+            (Some(want), Some(got)) => want == got,
+            _ => req.etag.as_deref().is_none_or(|want| {
+                want.trim_matches('"') == h.e_tag().unwrap_or_default().trim_matches('"')
+            }),
+        }),
+        Err(e) if laws::is_gone(&e) => Ok(false),
+        Err(e) => Err(CurateError::from_sdk(
+            &format!("HeadObject s3://{}/{}", req.bucket, req.key),
+            &e,
+        )),
+    }
+}
+
 async fn head(deps: &Deps, req: &CurateRequest) -> Result<Option<u64>, CurateError> {
     let res = deps
         .s3

@@ -129,6 +129,8 @@ pub(crate) async fn prepare(
 
 /// Commits the data file written for `w` and answers the Curate task.
 pub(crate) async fn commit(
+    deps: &crate::Deps,
+    req: &CurateRequest,
     tables: &Tables,
     w: Box<ToWrite>,
     curated: &Curated,
@@ -148,6 +150,8 @@ pub(crate) async fn commit(
         untagged_exact: false,
     }];
     commit_and_answer(
+        deps,
+        req,
         tables,
         &table,
         &delivery,
@@ -169,6 +173,8 @@ pub(crate) async fn commit(
 /// committed first (the files written are then not in the table; S3 Tables removes them as
 /// unreferenced).
 async fn commit_and_answer(
+    deps: &crate::Deps,
+    req: &CurateRequest,
     tables: &Tables,
     table: &Table,
     delivery: &Delivery,
@@ -176,7 +182,8 @@ async fn commit_and_answer(
     details: Value,
 ) -> Result<Value, CurateError> {
     let files = written.len();
-    let outcome = commit_written(tables, table, delivery, written)
+    let guard = CurrentUpload { deps, req };
+    let outcome = commit_written(tables, table, delivery, &guard, written)
         .await
         .map_err(table_error)?;
     let ident = table.identifier().to_string();
@@ -214,7 +221,34 @@ async fn commit_and_answer(
             v["why"] = "another execution committed this key at this version while this one worked on it; nothing was added".into();
             v
         }
+        Outcome::Superseded { .. } => {
+            let mut v = crate::superseded(
+                req,
+                "a newer upload of the key replaced this one before its rows were committed",
+            );
+            v["engine"] = delivery.engine.clone().into();
+            v
+        }
     })
+}
+
+/// The delivery's upload, asked by the commit before it replaces another version's rows of
+/// the key: still the key's current object (a HEAD of the key: its version id, else its ETag)?
+struct CurrentUpload<'a> {
+    deps: &'a crate::Deps,
+    req: &'a CurateRequest,
+}
+
+impl lakeline_table::commit::Guard for CurrentUpload<'_> {
+    fn still_current(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, Result<bool, lakeline_table::Error>> {
+        Box::pin(async move {
+            crate::is_current(self.deps, self.req)
+                .await
+                .map_err(|e| lakeline_table::Error::Catalog(e.to_string()))
+        })
+    }
 }
 
 /// A table-layer error as the function's: a lost race is retried by the state machine (a
@@ -289,7 +323,7 @@ pub(crate) async fn commit_staged(
             untagged_exact,
         });
     }
-    commit_and_answer(tables, &table, &delivery, written, json!({})).await
+    commit_and_answer(deps, req, tables, &table, &delivery, written, json!({})).await
 }
 
 /// The request's dataset, `Lakeline.Config` when the registry has none of that name.

@@ -12,6 +12,11 @@
 //! race deletes what it wrote for that attempt and decides again on the new version: another
 //! writer's files are never dropped, and a delivery committed meanwhile by a duplicate is
 //! found and not added twice.
+//!
+//! A snapshot that replaces rows of the key at another version first asks the delivery's
+//! [`Guard`] whether its upload is still the key's current object. A newer upload's commit
+//! changes the table, so a commit that asked and then loses the race asks again: an older
+//! upload whose commit comes late never replaces a newer one's rows.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -47,6 +52,23 @@ pub mod summary {
     pub const REWRITE: &str = "lakeline.rewrite";
     /// The raw keys whose rows a rewrite removed (undo), a JSON array.
     pub const REMOVED_SOURCES: &str = "lakeline.removed-sources";
+}
+
+/// Whether a delivery's upload is still its key's current object, asked by a commit before it
+/// replaces rows of the key at another version (curate: a HEAD of the key).
+pub trait Guard: Send + Sync {
+    /// `Ok(false)`: a newer upload replaced it, so it must not replace anything.
+    fn still_current(&self) -> futures_util::future::BoxFuture<'_, Result<bool, Error>>;
+}
+
+/// The guard of a delivery that has no newer upload to lose to (a local file, a command run
+/// on purpose): every replacement goes ahead.
+pub struct Unguarded;
+
+impl Guard for Unguarded {
+    fn still_current(&self) -> futures_util::future::BoxFuture<'_, Result<bool, Error>> {
+        Box::pin(async { Ok(true) })
+    }
 }
 
 /// One delivery: a raw key at one version, and who commits it.
@@ -99,6 +121,12 @@ pub enum Outcome {
         snapshot_id: i64,
         /// Its data files that hold the delivery.
         files: usize,
+    },
+    /// The table holds the key at another version and a newer upload replaced the delivery's
+    /// ([`Guard`]): nothing was added, the newer upload's own commit decides.
+    Superseded {
+        /// The current snapshot.
+        snapshot_id: i64,
     },
 }
 
@@ -318,12 +346,13 @@ pub async fn commit_delivery(
     tables: &Tables,
     ident: &TableIdent,
     d: &Delivery,
+    guard: &dyn Guard,
     files: Vec<DataFile>,
 ) -> Result<Outcome, Error> {
     let _turn = tables.committer(ident).await?;
     for attempt in 1..=MAX_ATTEMPTS {
         let base = tables.load_table(ident).await?;
-        match try_commit(tables, &base, d, &files).await? {
+        match try_commit(tables, &base, d, guard, &files).await? {
             Attempt::Done(mut outcome) => {
                 if let Outcome::Committed { attempts, .. } = &mut outcome {
                     *attempts = attempt;
@@ -358,6 +387,7 @@ pub async fn try_commit(
     tables: &Tables,
     base: &Table,
     d: &Delivery,
+    guard: &dyn Guard,
     files: &[DataFile],
 ) -> Result<Attempt, Error> {
     let held = held(base, &d.source, d.date).await?;
@@ -373,6 +403,18 @@ pub async fn try_commit(
         }
         Decision::Write { remove, rewrite } => (remove, rewrite),
     };
+    // Rows of the key at another version are in `base`: replace them only while this upload
+    // is still the key's current object. Asked after `base` was read, so a newer upload
+    // committed since makes the swap below fail, and the next attempt asks again.
+    let replaces = !remove.is_empty() || !rewrite.is_empty();
+    if replaces && !guard.still_current().await? {
+        return Ok(Attempt::Done(Outcome::Superseded {
+            snapshot_id: base
+                .metadata()
+                .current_snapshot()
+                .map_or(-1, |s| s.snapshot_id()),
+        }));
+    }
     let props = HashMap::from([
         (summary::SOURCES.to_string(), json_list(&[&d.source])),
         (summary::VERSIONS.to_string(), json_list(&[&d.version])),

@@ -190,6 +190,7 @@ pub async fn append_file(
         tables,
         &table,
         &delivery,
+        &crate::commit::Unguarded,
         vec![Written {
             uri,
             size,
@@ -463,6 +464,13 @@ pub async fn add_files(
             untagged_exact,
         });
     }
-    let outcome = commit_written(tables, &table, &delivery, written).await?;
+    let outcome = commit_written(
+        tables,
+        &table,
+        &delivery,
+        &crate::commit::Unguarded,
+        written,
+    )
+    .await?;
     done(tables, &table, outcome, a.version.to_string()).await
 }

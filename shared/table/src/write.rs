@@ -51,6 +51,7 @@ pub async fn commit_written(
     tables: &Tables,
     table: &Table,
     d: &Delivery,
+    guard: &dyn crate::commit::Guard,
     files: Vec<Written>,
 ) -> Result<Outcome, Error> {
     let md = table.metadata();
@@ -76,7 +77,7 @@ pub async fn commit_written(
         })
         .collect();
     let outcome = match described {
-        Ok(dfs) => commit_delivery(tables, table.identifier(), d, dfs).await,
+        Ok(dfs) => commit_delivery(tables, table.identifier(), d, guard, dfs).await,
         Err(e) => Err(e),
     };
     if !matches!(outcome, Ok(Outcome::Committed { .. })) {
