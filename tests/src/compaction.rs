@@ -138,6 +138,7 @@ pub fn check_deps(lake: &Lake) -> check_compaction::Deps {
 pub fn compact_deps(lake: &Lake, crash_after: Option<compact::Step>) -> compact::Deps {
     let reg = shipped_registry();
     compact::Deps {
+        retention: Default::default(),
         s3: lake.s3_as("compact"),
         registry_sha256: reg.content_hash(),
         registry: Arc::new(reg),

@@ -316,3 +316,120 @@ async fn the_sweep_compacts_a_tables_partition_in_one_replace_snapshot() {
         view.snapshots.len()
     );
 }
+
+/// A stack whose tables are in the Glue Data Catalog, which keeps no history for lakeline: a
+/// whole sweep also maintains every dataset's table, compacted or not (S3 Tables stacks get no
+/// such item, see the test above). Ten days on, the snapshots older than the retention expire
+/// but the newest, and the data file only they referenced (a replaced version's) is deleted;
+/// an unreferenced file younger than the orphan retention on the function's own clock is kept,
+/// whatever "now" the sweep was given. The rows read back the same.
+#[tokio::test]
+async fn on_a_glue_stack_the_sweep_expires_old_snapshots_and_keeps_young_orphans() {
+    let mut reg = shipped_registry();
+    for (name, ds) in reg.datasets.iter_mut() {
+        if name.as_str() == "orders" {
+            // Not compacted here: the table's history is maintained all the same.
+            let mut c = ds.compaction.clone().unwrap_or_default();
+            c.enabled = false;
+            ds.compaction = Some(c);
+        }
+    }
+    let d = Deployment::new(Options {
+        tables_in_glue: true,
+        registry: reg,
+        ..Options::default()
+    })
+    .await;
+    let full = lakeline_tests::sample("orders/good.csv");
+    let deliveries = [
+        ("a.csv", lakeline_tests::tables::first_lines(&full, 3)),
+        ("a.csv", full.clone()),
+        ("b.csv", lakeline_tests::tables::first_lines(&full, 4)),
+    ];
+    for (name, body) in deliveries {
+        let key = format!("raw/orders/dt=2026-11-20/{name}");
+        let (err, res) = d.deliver(&d.lake.upload(&key, body).await).await;
+        assert_eq!(err, None, "{res}");
+        let arn = d.execution_arn(lakeline_tests::outcome(&res)["execution"].as_str().unwrap());
+        let done = d.finished(&arn, Duration::from_secs(60)).await;
+        assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    }
+    let before = d.table_ids("orders", "order_id").await;
+    let view = d.table_view("orders").await;
+    assert_eq!(view.snapshots.len(), 3);
+    let tables = d.stack.tables(&d.stack.conf).await.unwrap();
+    let (name, _) = d.stack.registry.dataset("orders").unwrap();
+    let table = tables.load_table(&tables.ident(name)).await.unwrap();
+    let location = table
+        .metadata()
+        .location()
+        .trim_end_matches('/')
+        .to_string();
+    let prefix = location
+        .strip_prefix(&format!("s3://{}/", d.lake.bucket))
+        .unwrap()
+        .to_string();
+    let listed = |d: &Deployment| {
+        let (s3, bucket, prefix) = (d.lake.s3.clone(), d.lake.bucket.clone(), prefix.clone());
+        async move {
+            let out = s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(format!("{prefix}/data/"))
+                .send()
+                .await
+                .unwrap();
+            out.contents()
+                .iter()
+                .map(|o| o.key().unwrap().to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    let orphan = format!("{prefix}/data/_lakeline_date=2026-11-20/left-by-a-lost-commit.parquet");
+    d.lake
+        .put(&orphan, b"not referenced by any snapshot".to_vec())
+        .await;
+    let files_before = listed(&d).await;
+    assert_eq!(
+        files_before.len(),
+        4,
+        "three deliveries and the orphan: {files_before:?}"
+    );
+
+    let (status, out) = run_maintenance(
+        &d,
+        json!({"bucket": d.lake.bucket, "now": now_plus(24 * 10)}),
+    )
+    .await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    let results = out["results"].as_array().unwrap();
+    let maintained: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["engine"] == "maintain")
+        .collect();
+    assert_eq!(
+        maintained.len(),
+        d.stack.registry.datasets.len(),
+        "every dataset's table, compacted or not: {out}"
+    );
+    let orders = maintained
+        .iter()
+        .find(|r| r["dataset"] == "orders")
+        .map(|r| &r["outcome"])
+        .unwrap();
+    assert_eq!(orders["status"], "MAINTAINED", "{out}");
+    assert_eq!(orders["expiredSnapshots"], 2, "{orders}");
+    assert_eq!(orders["orphansDeleted"], 0, "{orders}");
+    assert!(orders["orphansTooYoung"].as_u64().unwrap() >= 1, "{orders}");
+    let after = d.table_view("orders").await;
+    assert_eq!(after.snapshots.len(), 1);
+    assert_eq!(
+        after.snapshots[0].snapshot_id,
+        view.snapshots[2].snapshot_id
+    );
+    let files_after = listed(&d).await;
+    let gone: Vec<&String> = files_before.difference(&files_after).collect();
+    assert_eq!(gone.len(), 1, "the replaced version's data file: {gone:?}");
+    assert!(files_after.contains(&orphan), "a young orphan is kept");
+    assert_eq!(d.table_ids("orders", "order_id").await, before);
+}

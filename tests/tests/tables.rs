@@ -552,9 +552,7 @@ impl lakeline_table::commit::Guard for Asked {
 #[tokio::test]
 async fn a_commit_replacing_another_version_asks_whether_its_upload_is_still_current() {
     let reg = shipped_registry();
-    let tables = Tables::open(&Target::Warehouse(warehouse()))
-        .await
-        .unwrap();
+    let tables = Tables::open(&Target::Warehouse(warehouse())).await.unwrap();
     let key = "raw/returns/dt=2026-12-01/a.tsv";
     let f = file_with(&sample("returns/good.tsv"), "a.tsv");
     outcome(append(&tables, &reg, "returns", &f, key).await);

@@ -409,6 +409,16 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
         }
         None => (Vec::new(), Vec::new()),
     };
+    // A whole sweep (not one partition, range or prefix, not a report) also maintains the
+    // tables lakeline keeps the history of: snapshot expiry, orphan removal.
+    let whole = partition.is_none()
+        && input.from.is_none()
+        && input.to.is_none()
+        && input.prefix.is_none()
+        && !input.dry_run;
+    if let (Some(tables), true) = (&deps.tables, whole) {
+        items.extend(tables::maintenance_items(deps, tables, &input, now).await?);
+    }
     for d in &datasets {
         let settings = settings_of(deps, d);
         let curated = settings.curated_prefix(d);

@@ -111,6 +111,53 @@ pub async fn sweep(
     Ok((all, items))
 }
 
+/// The engine name of a table-maintenance item: the compact function's `maintainTable`.
+pub const MAINTAIN_ENGINE: &str = "maintain";
+
+/// One `maintainTable` item (snapshot expiry and orphan removal) per dataset of the input whose
+/// table exists, when lakeline maintains the stack's tables itself: a Glue catalog. S3 Tables
+/// expires snapshots and removes unreferenced files on its own, so such a stack gets none.
+/// Every dataset counts, whether or not it compacts: a table's history grows with every
+/// delivery.
+pub async fn maintenance_items(
+    deps: &Deps,
+    tables: &Tables,
+    input: &Input,
+    now: i64,
+) -> Result<Vec<Item>, HandlerError> {
+    if !tables.deletes_orphans() {
+        return Ok(Vec::new());
+    }
+    let mut items = Vec::new();
+    for (name, _) in deps
+        .registry
+        .datasets
+        .iter()
+        .filter(|(n, _)| input.dataset.as_deref().is_none_or(|d| n.as_str() == d))
+    {
+        let ident = tables.ident(name);
+        let exists = tables
+            .load(&ident)
+            .await
+            .map_err(|e| table_error(&format!("loading table {ident}"), e))?
+            .is_some();
+        if exists {
+            items.push(Item {
+                bucket: input.bucket.clone(),
+                dataset: name.to_string(),
+                partition: String::new(),
+                engine: MAINTAIN_ENGINE.into(),
+                groups: Vec::new(),
+                job: None,
+                marker: String::new(),
+                execution: input.execution.clone(),
+                now: Some(now),
+            });
+        }
+    }
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

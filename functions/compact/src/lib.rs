@@ -68,8 +68,12 @@ pub struct Deps {
     pub part_size: usize,
     /// Tests only: stop after this step, as a crash would. Never set from the environment.
     pub crash_after: Option<Step>,
-    /// The stack's tables (from the environment), for `compactTable`.
+    /// The stack's tables (from the environment), for `compactTable` and `maintainTable`.
     pub tables: Option<Arc<lakeline_table::Tables>>,
+    /// How long a Glue-catalog table keeps its history (`maintainTable`):
+    /// `LAKELINE_SNAPSHOT_RETENTION_DAYS`, `LAKELINE_SNAPSHOTS_KEPT`,
+    /// `LAKELINE_ORPHAN_RETENTION_DAYS`.
+    pub retention: table::Retention,
 }
 
 impl Deps {
@@ -81,7 +85,18 @@ impl Deps {
         let s3 = laws::s3_client(conf);
         let registry = laws::registry_from_env(env, &s3).await?;
         let tables = lakeline_table::Tables::of_stack(conf, |n| env.var(n)).await?;
+        let d = table::Retention::default();
+        let days = |name, default: u32| {
+            env.positive(name, default as usize)
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+        };
+        let retention = table::Retention {
+            snapshot_days: days("LAKELINE_SNAPSHOT_RETENTION_DAYS", d.snapshot_days)?,
+            keep: env.positive("LAKELINE_SNAPSHOTS_KEPT", d.keep)?,
+            orphan_days: days("LAKELINE_ORPHAN_RETENTION_DAYS", d.orphan_days)?,
+        };
         Ok(Deps {
+            retention,
             registry_sha256: registry.content_hash(),
             registry: Arc::new(registry),
             s3,
@@ -186,15 +201,28 @@ fn crash(deps: &Deps, at: Step) -> Result<(), CompactError> {
 
 /// Handles one invocation.
 pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, CompactError> {
-    if payload.get("action").and_then(Value::as_str) == Some("compactTable") {
+    let action = payload
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(action @ ("compactTable" | "maintainTable")) = action.as_deref() {
         let Some(tables) = &deps.tables else {
-            return Err(CompactError::Config(
-                "compactTable: this function has no tables (LAKELINE_TABLE_BUCKET_ARN or LAKELINE_TABLE_GLUE_DATABASE)".into(),
-            ));
+            return Err(CompactError::Config(format!(
+                "{action}: this function has no tables (LAKELINE_TABLE_BUCKET_ARN or LAKELINE_TABLE_GLUE_DATABASE)"
+            )));
         };
-        let req: table::TableRequest = serde_json::from_value(payload)
-            .map_err(|e| CompactError::BadInput(format!("not a compactTable request: {e}")))?;
-        return table::compact_table(deps, tables, req).await;
+        let bad =
+            |e: serde_json::Error| CompactError::BadInput(format!("not a {action} request: {e}"));
+        return match action {
+            "compactTable" => {
+                table::compact_table(deps, tables, serde_json::from_value(payload).map_err(bad)?)
+                    .await
+            }
+            _ => {
+                table::maintain_table(deps, tables, serde_json::from_value(payload).map_err(bad)?)
+                    .await
+            }
+        };
     }
     let req: CompactRequest = serde_json::from_value(payload)
         .map_err(|e| CompactError::BadInput(format!("not a compact request: {e}")))?;

@@ -107,3 +107,108 @@ pub async fn compact_table(
         "rowsOut": done.rows,
     }))
 }
+
+/// How long a Glue-catalog table keeps its history (`maintainTable`; S3 Tables keeps its own):
+/// the template's `TableSnapshotRetentionDays`, `TableSnapshotsKept` and
+/// `TableOrphanRetentionDays`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Snapshots older than this many days are expired...
+    pub snapshot_days: u32,
+    /// ...except the newest this many of the current lineage (and any branch or tag).
+    pub keep: usize,
+    /// Unreferenced files older than this many days are deleted: far longer than any commit
+    /// or Spark run, whose files no snapshot references until it commits.
+    pub orphan_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            snapshot_days: 5,
+            keep: 1,
+            orphan_days: 3,
+        }
+    }
+}
+
+/// The payload of `maintainTable`, an item of a full sweep of a Glue-catalog stack.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MaintainRequest {
+    /// Dataset.
+    pub dataset: String,
+    /// The execution, for the logs.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// The sweep's "now" (Unix seconds); default: the clock.
+    #[serde(default)]
+    pub now: Option<i64>,
+}
+
+/// Expires a dataset's old snapshots and deletes its table's orphan files
+/// (`{"action": "maintainTable", "dataset", "now"}`), as `lakeline table expire` and
+/// `remove-orphans` do by hand. Snapshots are judged on the sweep's clock; orphans on the
+/// earlier of it and this function's own, so a sweep started with a "now" in the future
+/// cannot make a commit's not yet published files look old. `MAINTAINED` says what went.
+pub async fn maintain_table(
+    deps: &Deps,
+    tables: &Tables,
+    req: MaintainRequest,
+) -> Result<Value, CompactError> {
+    use lakeline_table::maintain::{expire, remove_orphans};
+    let retention = deps.retention;
+    let (name, _) = deps.registry.dataset(&req.dataset).ok_or_else(|| {
+        CompactError::Config(format!("dataset {:?} is not in the registry", req.dataset))
+    })?;
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let now = req.now.map_or(clock, |s| s * 1000);
+    let ident = tables.ident(name);
+    const DAY_MS: i64 = 86_400_000;
+    let expired = expire(
+        tables,
+        &ident,
+        now - i64::from(retention.snapshot_days) * DAY_MS,
+        retention.keep,
+        false,
+    )
+    .await
+    .map_err(table_error)?;
+    let table = tables.load_table(&ident).await.map_err(table_error)?;
+    let listed = tables.list_files(&table).await.map_err(table_error)?;
+    let orphans = remove_orphans(
+        tables,
+        &ident,
+        listed,
+        now.min(clock) - i64::from(retention.orphan_days) * DAY_MS,
+        false,
+    )
+    .await
+    .map_err(table_error)?;
+    Emf::new(&[("Function", "compact"), ("Dataset", req.dataset.as_str())])
+        .metric(
+            "SnapshotsExpired",
+            Unit::Count,
+            expired.snapshots.len() as f64,
+        )
+        .metric(
+            "FilesDeleted",
+            Unit::Count,
+            (expired.files.len() + orphans.files.len()) as f64,
+        )
+        .emit();
+    tracing::info!(table = %ident, expired = expired.snapshots.len(), files = expired.files.len(),
+        orphans = orphans.files.len(), execution = ?req.execution, "table maintained");
+    Ok(json!({
+        "status": "MAINTAINED",
+        "target": {"dataset": req.dataset, "table": ident.to_string()},
+        "expiredSnapshots": expired.snapshots.len(),
+        "expiredFilesDeleted": expired.files.len(),
+        "filesListed": orphans.listed,
+        "orphansDeleted": orphans.files.len(),
+        "orphansTooYoung": orphans.young,
+        "retention": {"snapshotDays": retention.snapshot_days, "keep": retention.keep,
+                      "orphanDays": retention.orphan_days},
+    }))
+}
