@@ -246,13 +246,9 @@ async fn list_versions(s3: &Client, bucket: &str, prefix: &str) -> anyhow::Resul
             .set_version_id_marker(version_marker.take())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "listing the versions under s3://{bucket}/{prefix}: {}",
-                    lakeline_aws::describe(&e)
-                )
-            })
-            .map_err(anyhow::Error::msg)?;
+            .map_err(failed(format!(
+                "listing the versions under s3://{bucket}/{prefix}"
+            )))?;
         out.extend(page.versions().iter().map(|v| Version {
             key: v.key().unwrap_or_default().to_string(),
             id: v.version_id().unwrap_or("null").to_string(),
@@ -467,15 +463,20 @@ async fn write_record(
         .body(body.into())
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "writing the erasure record s3://{bucket}/{key}: {}",
-                lakeline_aws::describe(&e)
-            )
-        })
-        .map_err(anyhow::Error::msg)
+        .map_err(failed(format!(
+            "writing the erasure record s3://{bucket}/{key}"
+        )))
         .context("the uploads were deleted; the audit record was not written")?;
     Ok(key)
+}
+
+/// An SDK error as an error that says what was being done.
+fn failed<E, R>(what: String) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| anyhow::anyhow!("{what}: {}", lakeline_aws::describe(&e))
 }
 
 fn hex(bytes: &[u8]) -> String {

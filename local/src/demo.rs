@@ -413,6 +413,11 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         .values()
         .filter(|o| o["outcome"] == "quarantined")
         .count() as u64;
+    if let Err(e) = print_erase_dry_run(&stack).await {
+        failures.push(format!(
+            "lakeline table erase --dry-run --include-raw: {e:#}"
+        ));
+    }
     if let Err(e) = print_status(&stack, &conf, quarantined).await {
         failures.push(format!("lakeline status: {e:#}"));
     }
@@ -425,6 +430,45 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// A deletion request for one customer, as the stack's eraser would run it first
+/// (`lakeline table erase --where "customer = 'Anna Müller'" --dry-run --include-raw`): the
+/// rows in the orders table and the uploads that hold them, raw and quarantined; nothing is
+/// deleted. An error when it finds no row or no quarantined upload (the samples hold both).
+async fn print_erase_dry_run(stack: &Stack) -> anyhow::Result<()> {
+    use lakeline_local::identity::{as_person, Person};
+    let eraser = as_person(&stack.conf, Person::Eraser);
+    let tables = stack.tables(&eraser).await?;
+    let (name, ds) = stack
+        .registry
+        .dataset("orders")
+        .context("the registry has no orders dataset")?;
+    let conds = lakeline_core::erase::parse_where("customer = 'Anna Müller'")
+        .map_err(anyhow::Error::msg)?;
+    let found =
+        lakeline_table::erase::erase(&tables, &tables.ident(name), &conds, true, &mut ()).await?;
+    let s3 = lakeline_aws::s3_client(&eraser);
+    let lake = lakeline_cli::erase_raw::Lake {
+        s3: &s3,
+        bucket: &stack.bucket,
+        reg: &stack.registry,
+        dataset: name.as_str(),
+        ds,
+    };
+    let uploads = lakeline_cli::erase_raw::erase_raw(&lake, &conds, &found, true).await?;
+    println!(
+        "erase (dry run, as the eraser): customer = 'Anna Müller' is in {} rows of {} data files of the orders table; the uploads holding them: {} raw, {} quarantined (of {} scanned); nothing deleted",
+        found.rows,
+        found.files.len(),
+        uploads.raw.len(),
+        uploads.quarantine.len(),
+        uploads.quarantine_scanned
+    );
+    if found.rows == 0 || uploads.quarantine.is_empty() {
+        bail!("the samples hold the customer's rows, in the table and in a quarantined upload; the dry run found {} rows and {} quarantined uploads", found.rows, uploads.quarantine.len());
+    }
+    Ok(())
 }
 
 /// `lakeline status` of the demo's stack, as the operator runs it: the table printed, the

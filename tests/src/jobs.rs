@@ -46,6 +46,23 @@ impl Jobs {
         }
     }
 
+    /// The body of `bucket`/`key`, read as the harness.
+    pub async fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+            .to_vec()
+    }
+
     /// Creates a uniquely named Glue job allowing `max_concurrent_runs` runs; returns its name,
     /// which matches the template's default `GlueJobNamePattern` (`lakeline-*`), as the jobs a
     /// registry names must.

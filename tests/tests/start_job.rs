@@ -84,20 +84,8 @@ async fn glue_start_uses_the_registry_and_a_repeated_start_returns_the_same_run(
         args["--lakeline_registry"],
         format!("s3://{}/{key}", jobs.lake)
     );
-    let stored = jobs
-        .s3
-        .get_object()
-        .bucket(&jobs.lake)
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    assert_eq!(stored.as_ref(), json.as_slice());
+    let stored = jobs.object(&jobs.lake, &key).await;
+    assert_eq!(stored, json);
     let back = lakeline_core::registry::Registry::from_yaml(
         std::str::from_utf8(&stored).unwrap(),
         "snapshot",
@@ -635,19 +623,7 @@ async fn a_partitions_files_share_one_batch_run() {
         .strip_prefix(&format!("s3://{bucket}/"))
         .unwrap()
         .to_string();
-    let bytes = jobs
-        .s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let bytes = jobs.object(&bucket, &key).await;
     let m: lakeline_core::batch::Manifest = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(m.files.len(), n);
     assert!(m
