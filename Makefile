@@ -28,6 +28,9 @@ test:
 	$(CARGO) run --quiet -p lakeline-cli -- registry check config/datasets.yaml
 	LAKELINE_CALLS_LOG=$(CALLS)/test.jsonl $(LOCAL_AWS) run $(CARGO) test --workspace --all-targets
 	scripts/sam-tools permissions $(CALLS)/test.jsonl
+	# The sweep at 50 partitions x 1,000 files, alone: its 50,000 objects would slow the others.
+	LAKELINE_CALLS_LOG=$(CALLS)/scale.jsonl $(LOCAL_AWS) run $(CARGO) test -p lakeline-tests --test scale -- --ignored --nocapture
+	scripts/sam-tools permissions $(CALLS)/scale.jsonl
 	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" LAKELINE_REQUIRE_BIN=1 scripts/spark-tools test
 	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" scripts/table-readers test
 
