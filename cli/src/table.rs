@@ -784,3 +784,44 @@ fn cut_left(s: &str, max: usize) -> String {
     let tail: String = s.chars().skip(n - (max - 1)).collect();
     format!("…{tail}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--include-raw` deletes from a lake bucket: without one named (`--stack`, `--lake`) the
+    /// command stops before it erases anything, and says what to give.
+    #[tokio::test]
+    async fn erase_include_raw_without_a_lake_stops_before_erasing() {
+        let dir = std::env::temp_dir().join(format!("lakeline-erase-{}", std::process::id()));
+        let cmd = TableCmd::Erase {
+            on: DatasetTable {
+                dataset: "orders".into(),
+                target: TargetArgs {
+                    warehouse: Some(dir.clone()),
+                    catalog: None,
+                    stack: None,
+                },
+                config: "config/datasets.yaml".into(),
+            },
+            filter: "customer = 'Anna Müller'".into(),
+            dry_run: false,
+            include_raw: true,
+            lake: None,
+        };
+        let load = |_: &Path| -> anyhow::Result<Registry> {
+            lakeline_core::placeholders::load(
+                include_str!("../../config/datasets.yaml"),
+                "config/datasets.yaml",
+                &Default::default(),
+            )
+            .map_err(Into::into)
+        };
+        let err = run(cmd, load).await.unwrap_err().to_string();
+        assert!(
+            err.contains("--include-raw") && err.contains("--stack NAME or --lake BUCKET"),
+            "{err}"
+        );
+        assert!(!dir.exists(), "no table was opened, nothing erased");
+    }
+}
