@@ -767,19 +767,7 @@ async fn batches_survive_a_lost_join_a_retried_leader_and_an_orphaned_batch() {
         .strip_prefix(&format!("s3://{bucket}/"))
         .unwrap()
         .to_string();
-    let bytes = jobs
-        .s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&manifest_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let bytes = jobs.object(&bucket, &manifest_key).await;
     let m: b::Manifest = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(m, listed, "the manifest written first, not a new listing");
     let b_started = handle(&deps, start("exec-b", &bj)).await.unwrap();
