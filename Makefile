@@ -74,7 +74,7 @@ package:
 
 ## After `sam deploy`: jobs/*.py to s3://<lake>/<ArtifactPrefix>jobs/<version>/ with SHA256SUMS
 ## (content-addressed, written once, S3-verified checksums) for EMR Serverless entry points; prints
-## the URIs for the registry. The Glue jobs need none of it: sam deploy packages their scripts.
+## the URIs for the registry. The Glue job needs none of it: sam deploy packages its script.
 .PHONY: publish-jobs
 publish-jobs:
 	@test -n "$(STACK)" || { echo "usage: make publish-jobs STACK=<stack name> [REGION=<region>]"; exit 2; }

@@ -21,7 +21,7 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_BURST_CONCURRENCY=8  appends at a time
   BENCH_TC_FILES=1000         small data files of the table-compaction row
   BENCH_TC_ROWS=5000         rows of the CSV each of them is curated from
-  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction,decimal
+  BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,rules,table-burst,table-compaction,decimal
   BENCH_DEC_MIB=256          the orders5 file the decimal row validates and curates twice
 """
 
@@ -57,7 +57,7 @@ CURATE_REGISTRY = os.path.join(HERE, "curate-registry.yaml")  # the 5-column ord
 RULES_REGISTRY = os.path.join(HERE, "rules-registry.yaml")
 FUNCTIONS = ["validate-upload", "start-job", "notify-failure", "check-compaction", "curate"]
 ROWS = os.environ.get("BENCH_ROWS", "init,csv,parquet,compaction,pipeline,package,"
-                      "curate,curate-cost,curate-sizing,merge,rules,table-burst,table-compaction,decimal").split(",")
+                      "curate,curate-cost,curate-sizing,rules,table-burst,table-compaction,decimal").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CSV_REPEAT = int(os.environ.get("BENCH_CSV_REPEAT", "5"))
 CURATE_REPEAT = int(os.environ.get("BENCH_CURATE_REPEAT", "3"))
@@ -899,94 +899,6 @@ def row_curate_sizing():
 # The table
 # ---------------------------------------------------------------------------------------------
 
-# ---------------------------------------------------------------------------------------------
-# Compaction: one compact invocation merging a group of small curated files (issue 12)
-# ---------------------------------------------------------------------------------------------
-def row_merge():
-    """One compact invocation (release build, hosted by lakeline-local's router like the demo)
-    merges N small Parquet files already in moto's S3 into one: wall time, MiB/s of input, the
-    router process's peak RSS (VmHWM), rows in == rows out read back, and cost per GiB against
-    the Spark minimums. moto serves every ranged GET from one Python process on the same two
-    cores, so MiB/s here is a floor; peak RSS is what the 1,000-file question asks."""
-    import hashlib
-    n = int(os.environ.get("BENCH_MERGE_FILES", "1000"))
-    small_mib = float(os.environ.get("BENCH_MERGE_FILE_MIB", "1"))
-    # One small curated file of about `small_mib` MiB, from the orders5 generator.
-    csv = gen_file("orders5", f"merge-src-{small_mib:g}.csv", max(1, int(small_mib * 9)))
-    pq_path = os.path.join(DATA, f"merge-src-{small_mib:g}.parquet")
-    run_json("curate", curate_cmd(csv, "orders5", pq_path, CURATE_REGISTRY))
-    body = open(pq_path, "rb").read()
-    import pyarrow.parquet as pq
-    rows_each = pq.ParquetFile(pq_path).metadata.num_rows
-    s3 = boto_client("s3")
-    bucket = f"bench-merge-{int(time.time())}"
-    s3.create_bucket(Bucket=bucket)
-    prefix = "curated/orders5/dt=2026-11-20/"
-    inputs = []
-    t0 = time.perf_counter()
-
-    def put(i):
-        key = f"{prefix}part-{i:05}.parquet"
-        etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
-        return {"key": key, "size": len(body), "etag": etag}
-    with ThreadPoolExecutor(8) as ex:
-        inputs = list(ex.map(put, range(n)))
-    log(f"merge: {n} files of {len(body) / MIB:.2f} MiB in moto after {time.perf_counter() - t0:.0f} s")
-    gid = hashlib.sha256("".join(sorted(f"{f['key']}\t{f['etag']}\n" for f in inputs)).encode()).hexdigest()[:16]
-    group = {"id": gid, "inputs": inputs, "bytes": len(body) * n, "output": f"{prefix}compacted-{gid}.parquet"}
-    port = free_port()
-    with open(os.path.join(OUT, "router-merge.log"), "w") as lf:
-        router = subprocess.Popen([bin_path("lakeline-local"), "router", "--port", str(port), "--moto",
-                                   os.environ["AWS_ENDPOINT_URL"]], stdout=lf, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                http("GET", base + "/_lakeline/health")
-                break
-            except OSError:
-                time.sleep(0.1)
-        http("PUT", base + "/_lakeline/functions/bench-compact", json.dumps({
-            "handler": "compact", "env": {"LAKELINE_REGISTRY": CURATE_REGISTRY}}).encode())
-        payload = {"bucket": bucket, "dataset": "orders5", "partition": "dt=2026-11-20", "group": group}
-        t = time.perf_counter()
-        reply = json.loads(http("POST", base + "/2015-03-31/functions/bench-compact/invocations",
-                                json.dumps(payload).encode()))
-        wall = time.perf_counter() - t
-        hwm = next((int(line.split()[1]) / 1024 for line in open(f"/proc/{router.pid}/status")
-                    if line.startswith("VmHWM")), None)
-    finally:
-        router.terminate()
-        router.wait()
-    out = s3.get_object(Bucket=bucket, Key=group["output"])["Body"].read()
-    out_path = os.path.join(DATA, "merge-out.parquet")
-    open(out_path, "wb").write(out)
-    rows_out = pq.ParquetFile(out_path).metadata.num_rows
-    left = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0)
-    gib = len(body) * n / (1 << 30)
-    lam = lambda_usd(wall, 1024) if wall else None
-    res = {
-        "files": n, "file_bytes": len(body), "rows_in": rows_each * n, "rows_out": rows_out,
-        "status": reply.get("status"), "seconds": wall, "mib_s": len(body) * n / MIB / wall,
-        "router_peak_rss_mib": hwm, "objects_left": left, "output_bytes": len(out),
-        "usd_per_gib": {
-            "lakeline_lambda_1024mb": lam / gib if lam else None,
-            "glue_minimum_per_run": 2 * 0.44 / 60,
-            "emr_serverless_minimum_per_run_x86": 2 * (4 * 0.052624 + 16 * 0.0057785) / 60,
-        },
-        "assumptions": "Lambda: the measured wall time at 1,024 MB arm64 ($1.33334e-05/GB-s + request); "
-                       "Glue: 2 DPU x 1-minute minimum for a run compacting up to a GiB in a minute; EMR "
-                       "Serverless: 1 driver + 1 executor of 4 vCPU/16 GB for 1 minute (x86). moto serves "
-                       "the reads: the MiB/s is a floor.",
-    }
-    results["rows"]["merge"] = res
-    goal("merge", "rows in == rows out, inputs deleted, one output", res["rows_out"] == res["rows_in"]
-         and left == 1 and res["status"] == "COMPACTED", f"{res['rows_in']} -> {res['rows_out']}, {left} object(s) left")
-    if hwm is not None:
-        goal("merge", f"peak RSS while merging {n} files <= 256 MiB (1,024 MB function)", hwm <= 256,
-             f"{hwm:.0f} MiB")
-
-
 def table():
     R = results["rows"]
     lines = []
@@ -1089,14 +1001,6 @@ def table():
             for x in e["whole_file"]:
                 add(f"     {x['layout'][:52]:<52} zstd {x['zstd_level']} v{x['data_page_version']}: "
                     f"{x['bytes'] / 1e6:8.1f} MB {x['seconds']:6.1f} s  {x['bytes'] / e['duckdb_bytes']:.3f}x duckdb")
-    if "merge" in R:
-        m = R["merge"]
-        lines.append(f"merge (one compact invocation, {m['files']} files of {m['file_bytes'] / MIB:.2f} MiB, reads from moto)")
-        lines.append(f"   wall {m['seconds']:.1f} s = {m['mib_s']:.0f} MiB/s; peak RSS {m['router_peak_rss_mib']:.0f} MiB; "
-                     f"rows {m['rows_in']} -> {m['rows_out']}; {m['output_bytes'] / MIB:.1f} MiB out")
-        u = m["usd_per_gib"]
-        lines.append(f"   USD per GiB: lambda {u['lakeline_lambda_1024mb']:.6f}, Glue minimum {u['glue_minimum_per_run']:.4f}, "
-                     f"EMR Serverless minimum {u['emr_serverless_minimum_per_run_x86']:.4f}")
     if "curate-cost" in R:
         r = R["curate-cost"]
         u = r["usd_per_1000"]
@@ -1359,7 +1263,7 @@ def main():
     t0 = time.perf_counter()
     steps = {"init": row_init, "csv": row_csv, "parquet": row_parquet, "compaction": row_compaction,
              "pipeline": row_pipeline, "package": row_package, "curate": row_curate,
-             "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing, "merge": row_merge,
+             "curate-cost": row_curate_cost, "curate-sizing": row_curate_sizing,
              "rules": row_rules, "table-burst": row_table_burst, "table-compaction": row_table_compaction,
              "decimal": row_decimal}
     for name in ROWS:

@@ -63,11 +63,9 @@ Prints one JSON line with what was written.
 
 import argparse
 
-# ==== lakeline shared: begin ====
-# Everything between these markers is identical in jobs/curate.py and jobs/compact.py (a test
-# holds them equal). Each job stays one self-contained file because that is what Glue's script
-# location and EMR Serverless' entry point take: the registry's compaction job names a single
-# `compact.py` and has no place for --py-files.
+# The job is one self-contained file because that is what Glue's script location and EMR
+# Serverless' entry point take: the registry names a single `curate.py` and has no place for
+# --py-files.
 
 import csv
 import datetime as dt
@@ -87,11 +85,10 @@ from dataclasses import dataclass
 
 LOG = logging.getLogger("lakeline")
 
-#: Where jobs keep their scratch objects, relative to the bucket. `_` makes every lister of the
-#: lake (Spark, Athena, check-compaction) skip it.
+#: Where the job keeps its scratch objects, relative to the bucket. `_` makes every lister of
+#: the lake (Spark, Athena) skip it.
 LAKELINE_DIR = "_lakeline/"
 STAGING_PREFIX = LAKELINE_DIR + "staging/"
-COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"
 
 #: The registry's column types besides decimal(p,s). `json`: an object or an array as its JSON
 #: text (curated as a string).
@@ -501,7 +498,7 @@ class Column:
 @dataclass(frozen=True)
 class Dataset:
     """One dataset of the registry, with the defaults lakeline_core::registry applies filled in, so
-    the jobs read files by exactly the rules validation judged them by."""
+    the job reads files by exactly the rules validation judged them by."""
 
     name: str
     key_pattern: str
@@ -578,7 +575,7 @@ def load_registry(location):
     A `.json` location is a snapshot start-job wrote (lakeline_core's Registry::snapshot: the
     registry the run's start was judged by, as lakeline read it), read with the standard
     library; anything else is the registry YAML, read with PyYAML. The Rust registry refuses
-    unknown keys and bad values at deploy time, so this only reads what the jobs need and
+    unknown keys and bad values at deploy time, so this only reads what the job needs and
     trusts the rest."""
     if not location:
         raise JobError("no registry: pass --registry (a path or s3:// URI) or set LAKELINE_REGISTRY")
@@ -731,7 +728,7 @@ def render_prefix(template, dataset, partition):
 
 # ---------------------------------------------------------------------------------------------
 # Storage: the bucket (boto3) or a folder standing in for one (tests). Keys are bucket-relative
-# in both, so every step of the jobs runs the same code locally and on S3.
+# in both, so every step of the job runs the same code locally and on S3.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1018,15 +1015,11 @@ def locate(uri, lake_root=None):
     return LocalStorage(root), key
 
 
-def same_storage(a, b):
-    return type(a) is type(b) and getattr(a, "bucket", None) == getattr(b, "bucket", None) and getattr(a, "root", None) == getattr(b, "root", None)
-
-
 # ---------------------------------------------------------------------------------------------
 # Spark
 # ---------------------------------------------------------------------------------------------
 
-#: Session settings both jobs rely on; set at run time, so they hold in Glue's and EMR's
+#: Session settings the job relies on; set at run time, so they hold in Glue's and EMR's
 #: pre-made sessions too.
 SPARK_SQL_CONF = {
     # Instants are UTC; no offset in the text means UTC, or a local time of the dataset's
@@ -1044,7 +1037,7 @@ SPARK_SQL_CONF = {
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
     # Column names are matched exactly, as validation matched them.
     "spark.sql.caseSensitive": "true",
-    # Conversions yield null on failure and the jobs turn that null into a named error; ANSI
+    # Conversions yield null on failure and the job turns that null into a named error; ANSI
     # mode would raise Spark's own, anonymous one first.
     "spark.sql.ansi.enabled": "false",
     # Parquet INT64 TIMESTAMP(NANOS) is readable only as a long (converted by the job).
@@ -1064,11 +1057,11 @@ def spark_session(app):
 
 
 def configure(spark):
-    """Applies the settings the jobs rely on to a running session (each run does, so they
+    """Applies the settings the job relies on to a running session (each run does, so they
     hold whoever made the session)."""
     for k, v in SPARK_SQL_CONF.items():
         spark.conf.set(k, v)
-    # No _SUCCESS marker in staging folders: the jobs list staging themselves.
+    # No _SUCCESS marker in staging folders: the job lists staging itself.
     spark.sparkContext._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
     return spark
 
@@ -1135,8 +1128,7 @@ def parquet_footer(spark, path):
     """(rows, Spark schema with nullability from the Parquet repetition) of one Parquet file,
     from its footer alone: no Spark job, a ranged read or two.
 
-    Spark's readers make every column nullable; the footer keeps REQUIRED, so compaction can
-    tell and keep it."""
+    Spark's readers make every column nullable; the footer keeps REQUIRED."""
     from pyspark.sql import types as T
 
     jvm = spark._jvm
@@ -1218,9 +1210,6 @@ def setup_logging():
         h.setFormatter(logging.Formatter("%(asctime)s lakeline %(levelname)s %(message)s"))
         LOG.addHandler(h)
         LOG.setLevel(logging.INFO)
-
-
-# ==== lakeline shared: end ====
 
 
 # ---------------------------------------------------------------------------------------------

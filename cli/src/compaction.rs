@@ -193,7 +193,7 @@ async fn scan(
         folders.extend(done.context("listing task")??);
     }
     // A folder of side files only (Spark's `_SUCCESS` at the output root) is no partition.
-    folders.retain(|_, st| st.files > 0 || st.marker.is_some());
+    folders.retain(|_, st| st.files > 0);
     Ok(folders)
 }
 
@@ -303,8 +303,8 @@ mod tests {
 
     /// The listing against the local S3 (moto server; `make test` sets `AWS_ENDPOINT_URL`),
     /// two keys a page so every folder takes several pages: nested partitions, Spark's
-    /// `_SUCCESS` and scratch space, a compaction marker, and a neighbour prefix that must not
-    /// leak in.
+    /// `_SUCCESS` and scratch space, a side file (an old compaction marker), and a neighbour
+    /// prefix that must not leak in.
     #[tokio::test]
     async fn scans_folders_across_pages_in_the_local_s3() {
         // Signed as the keys of lakeline_local::identity (the router records each call for the
@@ -366,24 +366,16 @@ mod tests {
         let folders = scan(&operator, &bucket, "curated/orders/", 1000, 3, 2)
             .await
             .unwrap();
-        let got: Vec<(&str, u64, u64, u64, bool)> = folders
+        let got: Vec<(&str, u64, u64, u64)> = folders
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str(),
-                    v.files,
-                    v.small_files,
-                    v.bytes,
-                    v.marker.is_some(),
-                )
-            })
+            .map(|(k, v)| (k.as_str(), v.files, v.small_files, v.bytes))
             .collect();
         assert_eq!(
             got,
             [
-                ("curated/orders/dt=2026-01-01", 7, 7, 700, false),
-                ("curated/orders/dt=2026-01-02", 3, 0, 15000, true),
-                ("curated/orders/region=eu/dt=2026-01-01", 3, 3, 300, false),
+                ("curated/orders/dt=2026-01-01", 7, 7, 700),
+                ("curated/orders/dt=2026-01-02", 3, 0, 15000),
+                ("curated/orders/region=eu/dt=2026-01-01", 3, 3, 300),
             ]
         );
         let err = scan(

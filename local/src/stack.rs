@@ -104,8 +104,8 @@ pub struct StackOptions {
     pub definition: String,
     /// The maintenance definition (`statemachine/maintenance.asl.json`, with placeholders).
     pub maintenance_definition: String,
-    /// The registry to deploy; job and compaction targets are pointed at the stack's own Glue
-    /// job and EMR Serverless application.
+    /// The registry to deploy; its Spark jobs are pointed at the stack's own Glue job and EMR
+    /// Serverless application.
     pub registry: Registry,
     /// Create the Glue job (false: datasets point at a job that does not exist).
     pub glue_job_exists: bool,
@@ -243,7 +243,7 @@ impl Stack {
         let emr_app = c
             .emr
             .create_application()
-            .name(format!("{id}-compaction"))
+            .name(format!("{id}-spark"))
             .release_label("emr-7.5.0")
             .r#type("SPARK")
             .send()
@@ -300,12 +300,6 @@ impl Stack {
                     e.batch_seconds = e.batch_seconds.min(3);
                 }
                 Some(JobSpec::Lambda(_)) | None => {}
-            }
-            if let Some(cp) = ds.compaction.as_mut() {
-                if cp.job.engine == lakeline_core::compaction::Engine::EmrServerless {
-                    cp.job.application_id = Some(emr_app.clone());
-                    cp.job.execution_role_arn = Some(EMR_ROLE_ARN.to_string());
-                }
             }
         }
         let yaml = serde_yaml_ng::to_string(&registry)?;
@@ -406,7 +400,6 @@ impl Stack {
             ("Pipeline", stack.state_machine_arn.clone()),
             ("MaintenanceStateMachine", stack.maintenance_arn.clone()),
             ("CurateGlueJob", stack.glue_job.clone()),
-            ("CompactGlueJob", format!("{}-compact", stack.bucket)),
         ]);
         let mut params = BTreeMap::from([
             ("ExistingEmrApplicationId", stack.emr_app.clone()),
@@ -529,7 +522,6 @@ impl Stack {
                     self.functions["validate-upload"].clone(),
                 ),
                 ("GlueCurateJobName", self.glue_job.clone()),
-                ("GlueCompactJobName", format!("{}-compact", self.bucket)),
                 ("EmrApplicationId", self.emr_app.clone()),
                 ("ArtifactUri", format!("s3://{}/artifacts/", self.bucket)),
             ]

@@ -60,7 +60,10 @@ ALLOWED = [
     call(role("ValidateUploadFunctionRole"), "sns:Publish", TOPIC),
     call(role("StartJobFunctionRole"), "s3:ListBucket", f"arn:aws:s3:::{BUCKET}", **{"s3:prefix": "_lakeline/batches/o/"}),
     call(role("StartJobFunctionRole"), "glue:StartJobRun", "arn:aws:glue:us-east-1:123456789012:job/lakeline-x"),
-    call(role("CheckCompactionFunctionRole"), "s3:GetObject", obj("_lakeline/compaction/orders/dt=1/g.json")),
+    # The delivery check: its once-per-period marker, read back (404 when there is none yet).
+    call(role("CheckCompactionFunctionRole"), "s3:GetObject", obj("_lakeline/sla/orders/2026-11-30"), status=404),
+    call(role("CheckCompactionFunctionRole"), "s3:PutObject", obj("_lakeline/sla/orders/2026-11-30"),
+         **{"s3:if-none-match": "*"}),
     # The interpreter invokes what its definitions name.
     call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['CurateFunction']}"),
     call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['StartJobFunction']}"),
@@ -89,6 +92,13 @@ DENIED = [
     # Identity: curate writes only Parquet under curated/.
     (call(role("CurateFunctionRole"), "s3:PutObject", obj("curated/orders/dt=1/_lakeline_compaction.json")),
      "no statement of CurateFunctionRole allows it"),
+    # The old compaction protocol is gone: no partition marker, no merge in curated/.
+    (call(role("CheckCompactionFunctionRole"), "s3:PutObject", obj("curated/orders/dt=1/_lakeline_compaction.json")),
+     "OnlyLakelineWritesOrDeletesCurated"),
+    (call(role("CompactFunctionRole"), "s3:DeleteObject", obj("curated/orders/dt=1/x-abc.parquet")),
+     "OnlyLakelineWritesOrDeletesCurated"),
+    (call(role("CompactFunctionRole"), "s3:PutObject", obj("_lakeline/compaction/orders/dt=1/g.json")),
+     "OnlyLakelineWritesOrDeletesLakelineDir"),
     # Bucket policy: validate-upload may not write under curated/, even with an Allow.
     (call(role("ValidateUploadFunctionRole"), "s3:DeleteObject", obj("config/datasets.yaml")),
      "LakelineRolesNeverWriteRegistryOrArtifacts"),

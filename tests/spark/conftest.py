@@ -1,6 +1,6 @@
 """Fixtures of the Spark job tests: one local Spark session for the whole run (starting the JVM
 costs seconds, a test should not), and a lake folder per test standing in for the bucket, so
-the jobs run their S3 code paths (keys, listing, copy, delete) on local files."""
+curate.py runs its S3 code paths (keys, listing, copy, delete) on local files."""
 
 import os
 import sys
@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 JOBS = REPO / "jobs"
 
-# Spark's Python workers must find the job modules and use this interpreter (the venv's), not
+# Spark's Python workers must find the job module and use this interpreter (the venv's), not
 # whatever `python3` is first on PATH.
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable

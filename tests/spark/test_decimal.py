@@ -1,10 +1,9 @@
-"""decimal(p,s) columns in the Spark jobs: the registry type, the text rules (CSV/TSV fields and
+"""decimal(p,s) columns in curate.py: the registry type, the text rules (CSV/TSV fields and
 JSON strings), JSON numbers (integers exact, fractions through the double's shortest text),
 Parquet inputs (a decimal of the same scale and no more digits only), the Parquet written
-(Spark's decimal encoding: INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above) and
-compaction. Values are compared as decimal.Decimal, never as floats; expectations are written
-out by hand, and the randomised tests hold the Spark expressions to a plain-Python statement of
-the rules."""
+(Spark's decimal encoding: INT32 up to 9 digits, INT64 up to 18, FIXED_LEN_BYTE_ARRAY above).
+Values are compared as decimal.Decimal, never as floats; expectations are written out by hand,
+and the randomised tests hold the Spark expressions to a plain-Python statement of the rules."""
 
 import json
 import math
@@ -18,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import compact
 import curate
 from conftest import put, registry_file
 
@@ -92,7 +90,7 @@ def test_decimal_types_in_the_registry(tmp_path):
         curate.dataset_from_registry(reg, "d")
     from pyspark.sql import types as T
 
-    assert curate.spark_type("decimal(12,2)") == T.DecimalType(12, 2) == compact.spark_type("decimal(12,2)")
+    assert curate.spark_type("decimal(12,2)") == T.DecimalType(12, 2)
     assert curate.SPARK_SQL_CONF["spark.sql.parquet.writeLegacyFormat"] == "false"
 
 
@@ -406,34 +404,3 @@ def test_parquet_decimal_inputs_of_the_same_scale_only(spark, lake, tmp_path):
     ]:
         msg = failure(spark, lake, write(name, **{col: arr}), reg)
         assert f"column {col} is {found} in the file, which does not convert to decimal(" in msg, msg
-
-
-def test_compaction_keeps_decimal_columns(spark, lake, tmp_path):
-    """Files in the Rust engine's schema (arrow-rs: Decimal128) next to one curate.py wrote
-    merge into one schema with every value unchanged and Spark's decimal encoding."""
-    reg = registry(tmp_path, "csv")
-    prefix = "curated/m/dt=2026-11-25/"
-    schema = pa.schema([
-        pa.field("id", pa.int64(), nullable=False), pa.field("small", pa.decimal128(9, 2), nullable=False),
-        pa.field("amount", pa.decimal128(12, 2)), pa.field("wide", pa.decimal128(38, 10)),
-    ])
-    D = Decimal
-    expected = []
-    for f in range(3):
-        rows = [{"id": f * 10 + i, "small": D(f"{f}.{i}5"), "amount": None if i == 1 else D(f"-{i}{f}00000000.01"),
-                 "wide": D(f"{i}234567890123456789012345678.012345678{f}")} for i in range(3)]
-        p = Path(lake) / prefix / f"rust{f}-abc.parquet"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), p)
-        expected += rows
-    put(lake, "raw/m/dt=2026-11-25/s.csv", "id,small,amount,wide\n99,-0.01,,-0.0000000001\n")
-    run_curate(spark, lake, "raw/m/dt=2026-11-25/s.csv", reg)
-    expected.append({"id": 99, "small": D("-0.01"), "amount": None, "wide": D("-0.0000000001")})
-
-    args = compact.parse_args(["--input", str(Path(lake) / prefix), "--lake-root", str(lake), "--registry", reg, "--output-files", "1"])
-    summary = compact.run(spark, args)
-    assert summary["done"] == "compacted" and summary["rows"] == 10 and len(summary["outputs"]) == 1
-    out = pq.ParquetFile(summary["outputs"][0])
-    rows = sorted(out.read().to_pylist(), key=lambda r: r["id"])
-    assert rows == sorted(expected, key=lambda r: r["id"])
-    check_decimal_schema(out)

@@ -1,4 +1,4 @@
-"""Column defaults (`default:` in the registry) in the Spark jobs: where a column's value is null
+"""Column defaults (`default:` in the registry) in curate.py: where a column's value is null
 (a CSV/TSV null value, a `header: by_name` column the header lacks, a JSON null or missing
 field, a Parquet null) the curated value is the default, converted from its text by the
 column's text rules (as a CSV field, whatever the format); a value that is present is never
@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import compact
 import curate
 from conftest import put, registry_file
 
@@ -117,9 +116,6 @@ def test_default_text_is_the_yaml_scalar_as_the_rust_registry_reads_it(tmp_path)
             - {name: c, type: int, default: *seven}
     """)
     assert [c.default for c in ds.columns] == ["two\nlines\n", "7", "7"]
-    # Compaction reads the key the same (the block is shared).
-    reg = compact.load_registry(registry_file(tmp_path, "d:\n  key_pattern: raw/d/{file}\n  format: csv\n  columns: [{name: a, type: float, default: 1e3}]\n"))
-    assert compact.dataset_from_registry(reg, "d").columns[0].default == "1000"
 
 
 def test_rust_float_text():
@@ -163,10 +159,9 @@ def test_an_invalid_default_is_a_registry_error_naming_dataset_and_column(tmp_pa
             - {{name: id, type: int}}
             - {{name: amount, type: "{type_name}", default: {written}}}
     """)
-    for job in (curate, compact):
-        with pytest.raises(job.JobError) as e:
-            job.dataset_from_registry(job.load_registry(reg), "shop")
-        assert str(e.value).startswith("dataset shop: column 'amount': default ") and message in str(e.value), str(e.value)
+    with pytest.raises(curate.JobError) as e:
+        curate.dataset_from_registry(curate.load_registry(reg), "shop")
+    assert str(e.value).startswith("dataset shop: column 'amount': default ") and message in str(e.value), str(e.value)
 
 
 def test_a_timestamp_default_is_checked_in_the_dataset_timezone(tmp_path):

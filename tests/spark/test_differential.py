@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import compact
 import curate
 from conftest import REAL_REGISTRY, REPO, put, registry_file
 
@@ -402,21 +401,20 @@ def _snapshot_sources():
 @pytest.mark.parametrize("name,datasets_yaml", _snapshot_sources(), ids=lambda v: v if isinstance(v, str) and "\n" not in v else None)
 def test_a_registry_snapshot_reads_as_its_yaml_and_needs_no_pyyaml(tmp_path, monkeypatch, name, datasets_yaml):
     """start-job hands a Spark run the registry as lakeline read it (JSON; lakeline_core's
-    Registry::snapshot, printed by `lakeline registry check --json`). Both jobs read from it
-    the datasets they read from the YAML, with PyYAML unavailable."""
+    Registry::snapshot, printed by `lakeline registry check --json`). curate.py reads from it
+    the datasets it reads from the YAML, with PyYAML unavailable."""
     src = REAL_REGISTRY if datasets_yaml is None else registry_file(tmp_path, datasets_yaml)
     out = subprocess.run([BIN, "registry", "check", src, "--json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     snap = tmp_path / "snapshot.json"
     snap.write_text(out.stdout, encoding="utf-8")
-    from_yaml = {job: job.load_registry(src) for job in (curate, compact)}
+    from_yaml = curate.load_registry(src)
 
     def no_pyyaml():
         raise AssertionError("a snapshot is read without PyYAML")
 
-    for job in (curate, compact):
-        monkeypatch.setattr(job, "yaml_module", no_pyyaml)
-        from_json = job.load_registry(str(snap))
-        assert sorted(from_json["datasets"]) == sorted(from_yaml[job]["datasets"])
-        for ds in from_json["datasets"]:
-            assert job.dataset_from_registry(from_json, ds) == job.dataset_from_registry(from_yaml[job], ds), f"{name}: {ds}"
+    monkeypatch.setattr(curate, "yaml_module", no_pyyaml)
+    from_json = curate.load_registry(str(snap))
+    assert sorted(from_json["datasets"]) == sorted(from_yaml["datasets"])
+    for ds in from_json["datasets"]:
+        assert curate.dataset_from_registry(from_json, ds) == curate.dataset_from_registry(from_yaml, ds), f"{name}: {ds}"

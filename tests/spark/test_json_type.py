@@ -1,8 +1,8 @@
-"""json columns in the Spark jobs: an object or an array kept as JSON text, curated as a string
+"""json columns in curate.py: an object or an array kept as JSON text, curated as a string
 (Parquet UTF8), nullable unless required. CSV/TSV fields are kept verbatim; JSON Lines fields
 become their compact text, keys in their order, as Spark's JSON reader (Jackson) writes it; a
 string, number or boolean in a json column fails the job (validation refuses them); Parquet
-string columns (UTF8 or JSON) are kept as their text; compaction keeps the columns as strings.
+string columns (UTF8 or JSON) are kept as their text.
 
 Where Jackson's compact text differs from serde_json's (the curate Lambda's `Value::to_string`)
 the expectations below say so: numbers are re-written from the double or integer the parser
@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import compact
 import curate
 from conftest import put, registry_file
 
@@ -75,13 +74,12 @@ def test_json_in_the_registry(tmp_path):
     from pyspark.sql import types as T
 
     assert curate.column_type("json") == "json" and curate.decimal_params("json") is None
-    assert curate.spark_type("json") == T.StringType() == compact.spark_type("json")
+    assert curate.spark_type("json") == T.StringType()
     with pytest.raises(ValueError, match="unknown type 'JSON': use string, int, float, bool, date, timestamp, json or decimal"):
         curate.column_type("JSON")
     ds = curate.dataset_from_registry(curate.load_registry(registry(tmp_path, "csv")), "j")
     schema = curate.curated_schema(ds)
     assert [(f.name, f.dataType, f.nullable) for f in schema.fields][1:3] == [("doc", T.StringType(), True), ("tags", T.StringType(), False)]
-    assert compact.curated_schema(compact.dataset_from_registry(compact.load_registry(registry(tmp_path, "csv")), "j")) == schema
 
 
 # --- CSV/TSV: the field's text, verbatim ---------------------------------------------------------
@@ -227,7 +225,7 @@ def test_jsonl_json_text_as_jackson_writes_it(spark, lake, tmp_path):
     assert got == [want for _, want in table], [(v, g, w) for (v, w), g in zip(table, got) if g != w]
 
 
-# --- Parquet inputs and compaction --------------------------------------------------------------
+# --- Parquet inputs -----------------------------------------------------------------------------
 
 
 def write_parquet(lake, name, **columns):
@@ -264,30 +262,3 @@ def test_parquet_string_columns_into_json_columns(spark, lake, tmp_path):
             run_curate(spark, lake, write_parquet(lake, name, **{column: array}), reg)
         msg = str(e.value)
         assert f"column {column} is {found} in the file, which does not convert to json" in msg, msg
-
-
-def test_compaction_keeps_json_columns_as_strings(spark, lake, tmp_path):
-    """A file in the Rust engine's schema (arrow-rs: Utf8) next to one curate.py wrote merge
-    into one with every text unchanged."""
-    reg = registry(tmp_path, "csv")
-    prefix = "curated/j/"
-    schema = pa.schema([
-        pa.field("id", pa.int64(), nullable=False), pa.field("doc", pa.string()),
-        pa.field("tags", pa.string(), nullable=False), pa.field("note", pa.string()),
-    ])
-    expected = [{"id": i, "doc": None if i == 1 else '{"b":[1,2.5],"a":null}', "tags": f"[{i}]", "note": "r"} for i in range(3)]
-    for f in range(2):
-        p = Path(lake) / prefix / f"rust{f}-abc.parquet"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(expected, schema=schema), p)
-    expected = expected * 2
-    put(lake, "raw/j/s.csv", 'id,doc,tags,note\n99," {""k"": [1, 2]} ",[],\n')
-    run_curate(spark, lake, "raw/j/s.csv", reg)
-    expected.append({"id": 99, "doc": ' {"k": [1, 2]} ', "tags": "[]", "note": None})
-
-    args = compact.parse_args(["--input", str(Path(lake) / prefix), "--lake-root", str(lake), "--registry", reg, "--output-files", "1"])
-    summary = compact.run(spark, args)
-    assert summary["done"] == "compacted" and summary["rows"] == 7 and len(summary["outputs"]) == 1
-    out = pq.ParquetFile(summary["outputs"][0])
-    assert sorted(out.read().to_pylist(), key=lambda r: (r["id"], r["doc"] or "")) == sorted(expected, key=lambda r: (r["id"], r["doc"] or ""))
-    check_json_schema(out)

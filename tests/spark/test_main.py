@@ -1,4 +1,4 @@
-"""The jobs as Glue and EMR start them: `python jobs/<job>.py ARGS` in a fresh interpreter, the
+"""curate.py as Glue and EMR start it: `python jobs/curate.py ARGS` in a fresh interpreter, the
 job module as __main__ (so Spark ships the CSV parser to its Python worker by value, not by
 module name), its own SparkSession, the JSON summary on stdout, and a failure that exits
 non-zero with the message."""
@@ -33,7 +33,5 @@ def test_curate_as_a_script(lake):
 
 
 def test_usage_errors_exit_non_zero_before_spark_starts():
-    r = run_job("compact.py", "--output-files", "2")
-    assert r.returncode == 2 and "pass --input" in r.stderr
     r = run_job("curate.py", "--lakeline_target", "s3://lake/curated/")
     assert r.returncode == 2 and "--lakeline_source" in r.stderr

@@ -1,15 +1,11 @@
-"""The S3 side of the jobs' storage (boto3), against moto's in-process S3: the calls the jobs
-make on the lake bucket (list, head, get, put, copy, conditional delete, resumable reads), and
-a compaction's recovery run on S3 storage end to end (recovery needs no Spark). What moto
-cannot show: Spark reading and writing s3:// paths, which only Glue/EMR do."""
-
-import json
+"""The S3 side of curate.py's storage (boto3), against moto's in-process S3: the calls the job
+makes on the lake bucket (list, head, get, put, copy, conditional delete, resumable reads). What
+moto cannot show: Spark reading and writing s3:// paths, which only Glue/EMR do."""
 
 import boto3
 import pytest
 from moto import mock_aws
 
-import compact
 import curate
 
 BUCKET = "lake"
@@ -100,31 +96,3 @@ def test_registry_from_s3(s3):
     assert ds.name == "d" and ds.columns[0].type == "int" and ds.null_values == ("",)
     with pytest.raises(curate.JobError, match="does not exist"):
         curate.load_registry("s3://lake/config/none.yaml")
-
-
-def test_committed_compaction_is_finished_on_s3(s3):
-    st = compact.S3Storage(BUCKET)
-    prefix = "curated/orders/dt=2026-11-25/"
-    for name in ("a.parquet", "b.parquet", "c.parquet"):
-        st.put(prefix + name, name.encode())
-    inputs = [st.head(prefix + n) for n in ("a.parquet", "b.parquet", "c.parquet")]
-    group = compact.group_id(inputs)
-    out = f"{prefix}compacted-{group}-00000.parquet"
-    st.put(out, b"merged")
-    manifest = {
-        "version": 1, "dataset": "orders", "partition": "dt=2026-11-25", "group": group,
-        "inputs": [{"key": o.key, "etag": o.etag, "size": o.size} for o in inputs],
-        "outputs": [out], "rows_in": 3, "state": "committed",
-    }
-    st.put(f"_lakeline/compaction/orders/dt=2026-11-25/{group}.json", json.dumps(manifest).encode())
-    st.delete(prefix + "a.parquet")  # the crashed run got this far
-    st.put(prefix + "c.parquet", b"a newer upload")  # and this one was replaced since
-    part = compact.Partition(st, prefix, "orders", "dt=2026-11-25", 128 << 20)
-    assert compact.recover(part) == [(group, "finished (kept 1 replaced inputs)")]
-    assert [o.key for o in st.list("curated/")] == [prefix + "c.parquet", out]
-    assert st.list("_lakeline/") == []
-
-    # A writing manifest: outputs go, inputs stay.
-    st.put(f"_lakeline/compaction/orders/dt=2026-11-25/{group}.json", json.dumps(dict(manifest, state="writing")).encode())
-    assert compact.recover(part) == [(group, "rolled back")]
-    assert [o.key for o in st.list("curated/")] == [prefix + "c.parquet"] and st.list("_lakeline/") == []

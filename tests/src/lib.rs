@@ -12,7 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use lakeline_core::registry::Registry;
 use serde_json::Value;
 
-pub mod compaction;
+pub mod curated;
 pub mod jobs;
 pub mod pipeline;
 pub mod tables;

@@ -37,10 +37,9 @@ CHECK = stack_role("CheckCompactionFunctionRole")
 COMPACT = stack_role("CompactFunctionRole")
 NOTIFY = stack_role("NotifyFailureFunctionRole")
 FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, COMPACT, NOTIFY]
-# The stack's own Glue jobs (jobs/curate.py, jobs/compact.py).
+# The stack's own Glue job (jobs/curate.py).
 GLUE_CURATE = stack_role("GlueCurateJobRole")
-GLUE_COMPACT = stack_role("GlueCompactJobRole")
-STACK_JOB_ROLES = [GLUE_CURATE, GLUE_COMPACT]
+STACK_JOB_ROLES = [GLUE_CURATE]
 # The state machines' and the schedule's roles call Lambda / Step Functions, never S3.
 MAINTENANCE = stack_role("MaintenanceStateMachineRole")
 SWEEP = stack_role("MaintenanceStateMachineSweepRole")
@@ -118,6 +117,8 @@ REGISTRY_VERSION = "config/versions/datasets-0007-3f2a9c.yaml"
 ENTRY_POINT = "artifacts/orders/curate_orders.py"
 RAW = "raw/sales/dt=2026-11-30/sales.csv"
 CURATED = "curated/sales/dt=2026-11-30/sales-1a2b.parquet"
+# Keys of the old curated/ compaction protocol (a partition's marker, a merged file, a group's
+# manifest): nobody writes them any more, and check-compaction and compact may not.
 MARKER = "curated/sales/dt=2026-11-30/_lakeline_compaction.json"
 COMPACTED = "curated/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet"
 MANIFEST = "_lakeline/compaction/sales/dt=2026-11-30/5c1f0e2b9a7d3c48.json"
@@ -176,10 +177,12 @@ CASES = [
     ({}, VALIDATE, TAG, RAW, set()),  # validate-upload tags ...
     ({}, VALIDATE, DELETE, RAW, set()),  # ... and removes raw objects it quarantined
     ({}, VALIDATE, DELETE_VERSION, RAW, set()),
-    # curated/: lakeline's writers only, and nobody else deletes
+    # curated/: the curate engines only, and nobody else deletes; not the compaction functions
+    # (compaction rewrites the tables): check-compaction writes only _lakeline/sla/
     ({}, CURATE, PUT, CURATED, set()),
-    ({}, CHECK, PUT, MARKER, set()),
-    ({}, CHECK, DELETE, MARKER, set()),
+    ({}, CHECK, PUT, MARKER, {ONLY_CURATED, CHECK_ONLY}),
+    ({}, CHECK, DELETE, MARKER, {ONLY_CURATED, CHECK_ONLY}),
+    ({}, CHECK, PUT, CURATED, {ONLY_CURATED, CHECK_ONLY}),
     ({}, ANALYST, PUT, CURATED, {ONLY_CURATED}),
     ({}, ANALYST, DELETE, CURATED, {ONLY_CURATED}),
     ({}, ADMIN, DELETE_VERSION, CURATED, {ONLY_CURATED}),
@@ -189,33 +192,32 @@ CASES = [
     ({}, START_JOB, PUT, CURATED, {ONLY_CURATED, START_JOB_ONLY}),
     ({}, EMR, PUT, CURATED, {ONLY_CURATED}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, GET, CURATED, set()),
-    # the stack's Glue jobs: curated Parquet, compactions, their staging and manifests, with no
-    # parameter to set (GlueJobRoleArns is for jobs of other stacks)
+    # the stack's Glue job: curated Parquet and its staging, with no parameter to set
+    # (GlueJobRoleArns is for jobs of other stacks)
     ({}, GLUE_CURATE, PUT, CURATED, set()),
     ({}, GLUE_CURATE, DELETE, CURATED, set()),  # a re-run's stale parts
     ({}, GLUE_CURATE, PUT, STAGING, set()),
     ({}, GLUE_CURATE, DELETE, STAGING, set()),
-    ({}, GLUE_COMPACT, PUT, COMPACTED, set()),
-    ({}, GLUE_COMPACT, DELETE, CURATED, set()),
-    ({}, GLUE_COMPACT, PUT, MANIFEST, set()),
-    ({}, GLUE_COMPACT, DELETE, MANIFEST, set()),
-    ({}, GLUE_COMPACT, DELETE, STAGING, set()),
     ({}, GLUE_CURATE, PUT, QUARANTINED, {ONLY_QUARANTINE}),
-    ({}, GLUE_COMPACT, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),
+    ({}, GLUE_CURATE, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),
     ({}, GLUE_CURATE, DELETE, UNCLAIMED, {ONLY_UNCLAIMED}),
     ({}, GLUE_CURATE, PUT, RAW, set()),  # raw/ is IAM's (the job role has no grant there)
-    # compact: writes its output, deletes its inputs (and a rolled-back output) in curated/
-    ({}, COMPACT, PUT, COMPACTED, set()),
-    ({}, COMPACT, DELETE, CURATED, set()),
-    ({}, COMPACT, DELETE, COMPACTED, set()),
+    # compact: rewrites the tables (S3 Tables, or tables/ of the lake), never curated/: no merged
+    # file, no delete of an input, no manifest
+    ({}, COMPACT, PUT, COMPACTED, {ONLY_CURATED}),
+    ({}, COMPACT, DELETE, CURATED, {ONLY_CURATED}),
+    ({}, COMPACT, DELETE, COMPACTED, {ONLY_CURATED}),
+    ({}, COMPACT, DELETE_VERSION, CURATED, {ONLY_CURATED}),
     ({}, COMPACT, PUT, QUARANTINED, {ONLY_QUARANTINE}),
     ({}, COMPACT, PUT, RAW, set()),  # raw/ is IAM's (compact's role has no grant there)
     ({}, MAINTENANCE, PUT, COMPACTED, {ONLY_CURATED}),
     ({}, SWEEP, DELETE, CURATED, {ONLY_CURATED}),
-    # _lakeline/: the compaction manifests are compact's (and the job roles', below) alone
-    ({}, COMPACT, PUT, MANIFEST, set()),
-    ({}, COMPACT, DELETE, MANIFEST, set()),
-    ({}, COMPACT, GET, MANIFEST, set()),
+    # _lakeline/: lakeline's own state (staging, batches, snapshots, markers); compact has no
+    # part of it any more
+    ({}, COMPACT, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, COMPACT, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
+    ({}, COMPACT, PUT, STAGING, {ONLY_LAKELINE_DIR}),
+    ({}, COMPACT, PUT, SLA_MARKER, {ONLY_LAKELINE_DIR}),
     ({}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, ANALYST, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, ADMIN, DELETE_VERSION, MANIFEST, {ONLY_LAKELINE_DIR}),
@@ -251,8 +253,9 @@ CASES = [
     ({}, VALIDATE, PUT, "_lakeline/unclaimed-x/y", {VALIDATE_ONLY}),
     ({}, VALIDATE, DELETE_VERSION, MARKER, {ONLY_CURATED, VALIDATE_ONLY}),
     ({}, VALIDATE, PUT, "exports/sales.csv", {VALIDATE_ONLY}),  # outside every prefix too
-    ({}, COMPACT, PUT, "_lakeline/unclaimed/x", {ONLY_UNCLAIMED}),  # compact's is compaction/
-    ({}, COMPACT, DELETE, UNCLAIMED, {ONLY_UNCLAIMED}),
+    ({}, COMPACT, PUT, "_lakeline/unclaimed/x", {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, COMPACT, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, START_JOB, PUT, UNCLAIMED, {ONLY_UNCLAIMED, START_JOB_ONLY}),
     ({}, ANALYST, PUT, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
     ({}, ADMIN, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
     ({}, ROOT_USER, DELETE_VERSION, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
@@ -336,13 +339,13 @@ CASES = [
     (EMR_ROLES, EMR2, PUT, REGISTRY, {EMR_NEVER}),
     (EMR_ROLES, EMR, PUT, QUARANTINED, {ONLY_QUARANTINE}),
     (EMR_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
-    # ... and _lakeline/: the Spark compaction job's manifests, the Spark jobs' staging
-    (EMR_ROLES, EMR, PUT, MANIFEST, set()),
+    # ... and _lakeline/: the Spark jobs' staging
+    (EMR_ROLES, EMR, PUT, STAGING, set()),
     (EMR_ROLES, EMR2, DELETE, STAGING, set()),
     (EMR_ROLES, GLUE, PUT, STAGING, {ONLY_LAKELINE_DIR}),
-    (EMR_ROLES, COMPACT, PUT, MANIFEST, set()),
+    (EMR_ROLES, COMPACT, PUT, STAGING, {ONLY_LAKELINE_DIR}),
     (EMR_ROLES, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
-    (GLUE_ROLES, GLUE, PUT, MANIFEST, set()),
+    (GLUE_ROLES, GLUE, PUT, STAGING, set()),
     (GLUE_ROLES, GLUE, DELETE_VERSION, STAGING, set()),
     (GLUE_ROLES, EMR, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
     (GLUE_ROLES, GLUE, DELETE_VERSION, CURATED, set()),
@@ -353,13 +356,14 @@ CASES = [
     (JOB_ROLES, CURATE, PUT, CURATED, set()),
     (JOB_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
     (JOB_ROLES, GLUE, PUT, REGISTRY, {GLUE_NEVER}),
-    (JOB_ROLES, COMPACT, PUT, COMPACTED, set()),
-    (JOB_ROLES, COMPACT, DELETE, MANIFEST, set()),
-    (JOB_ROLES, EMR, PUT, MANIFEST, set()),
+    (JOB_ROLES, COMPACT, PUT, COMPACTED, {ONLY_CURATED}),
+    (JOB_ROLES, CHECK, DELETE, CURATED, {ONLY_CURATED, CHECK_ONLY}),
+    (JOB_ROLES, COMPACT, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
+    (JOB_ROLES, EMR, PUT, STAGING, set()),
     (JOB_ROLES, GLUE, PUT, STAGING, set()),
     (JOB_ROLES, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     (JOB_ROLES, ANALYST, DELETE, STAGING, {ONLY_LAKELINE_DIR}),
-    (JOB_ROLES, EMR, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),  # the jobs' are manifests and staging
+    (JOB_ROLES, EMR, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),  # the jobs' part is their staging
     (JOB_ROLES, GLUE, DELETE_VERSION, UNCLAIMED, {ONLY_UNCLAIMED}),
     (JOB_ROLES, VALIDATE, PUT, UNCLAIMED, set()),
     (JOB_ROLES, VALIDATE, PUT, STAGING, {VALIDATE_ONLY}),
@@ -367,7 +371,8 @@ CASES = [
     # --- custom prefixes follow their parameters
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, "gold/x.parquet", {ONLY_CURATED}),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, CURATED, set()),
-    ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet", set()),
+    ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet", {ONLY_CURATED}),
+    ({"CuratedPrefix": "gold/"}, CURATE, PUT, "gold/sales/dt=2026-11-30/sales-1a2b.parquet", set()),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # _lakeline/ is fixed
     ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_DELETE_UPLOADS}),
     ({"QuarantinePrefix": "rejected/"}, ANALYST, PUT, "rejected/x.csv", {ONLY_QUARANTINE}),
@@ -483,10 +488,10 @@ def exempt_from(stack, sid):
 
 
 def test_curated_writers_are_exactly_lakeline(deploy):
-    """curated/: curate, check-compaction, compact and the job roles the parameters name,
-    nobody else."""
-    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, CHECK, COMPACT, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, CHECK, COMPACT, *STACK_JOB_ROLES}
+    """curated/: curate, the stack's Glue job and the job roles the parameters name, nobody
+    else; not check-compaction or compact, whose compactions rewrite the tables."""
+    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, *STACK_JOB_ROLES}
 
 
 def statement(stack, sid):
@@ -496,17 +501,22 @@ def statement(stack, sid):
 
 @pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
 def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
-    """_lakeline/ (compaction manifests, Spark staging, Spark batches, registry snapshots,
-    unclaimed-upload markers): compact, the job roles the parameters name (the Spark jobs keep the same manifests
-    and stage there), start-job (the batches, the registry snapshots) and validate-upload (its markers), nobody else; on the whole of _lakeline/ of the lake bucket,
-    whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
+    """_lakeline/ (Spark staging, Spark batches, registry snapshots, delivery and
+    unclaimed-upload markers): the stack's Glue job and the job roles the parameters name (the
+    Spark jobs stage there), start-job (the batches, the registry snapshots), check-compaction
+    (the delivery markers) and validate-upload (its markers), nobody else (compact no longer
+    keeps manifests there); on the whole of _lakeline/ of the lake bucket, whatever
+    CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
     lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
-    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {COMPACT, VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES}
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES}
     # start-job's exemption is for the Spark batches and the registry snapshots only
-    # (StartJobWritesOnlyBatches)
+    # (StartJobWritesOnlyBatches), check-compaction's for the delivery markers only
+    # (CheckCompactionWritesOnlyMarkers: no partition marker under CuratedPrefix any more)
     assert statement(stack, START_JOB_ONLY)["NotResource"] == [f"{lake}/_lakeline/batches/*", f"{lake}/_lakeline/registry/*"]
+    assert statement(stack, CHECK_ONLY)["NotResource"] == [f"{lake}/_lakeline/sla/*"]
+    assert statement(stack, CHECK_ONLY)["Condition"] == {"ArnLike": {"aws:PrincipalArn": CHECK}}
     st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)
     assert st["Resource"] == f"{lake}/_lakeline/*"
     assert exempt_from(stack, ONLY_UNCLAIMED) == {VALIDATE}
@@ -541,8 +551,9 @@ def iam_object_grants(stack, role_logical):
 
 
 @pytest.mark.parametrize("params", [{}, {"ExistingBucketName": EXISTING}, dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER),
-                                    {"CuratedPrefix": "gold/", "QuarantinePrefix": "rejected/"}],
-                         ids=["created", "existing", "all", "prefixes"])
+                                    {"CuratedPrefix": "gold/", "QuarantinePrefix": "rejected/"},
+                                    dict(WRITERS_CI, TablesCatalog="glue")],
+                         ids=["created", "existing", "all", "prefixes", "glue-tables"])
 def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
     """Every S3 object action a function role's IAM grants, on a key its pattern matches (each
     * made a segment), passes the bucket policy: the two never disagree about a function."""
@@ -551,7 +562,7 @@ def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
     checked = 0
     for logical in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
                     "CheckCompactionFunctionRole", "CompactFunctionRole", "NotifyFailureFunctionRole",
-                    "GlueCurateJobRole", "GlueCompactJobRole"):
+                    "GlueCurateJobRole"):
         for action, pattern in iam_object_grants(stack, logical):
             key = pattern.split(":::", 1)[1].split("/", 1)[1].replace("*", "x/y")
             assert denied_by(stack, stack_role(logical), action, key, bucket=bucket) == set(), (logical, action, key)

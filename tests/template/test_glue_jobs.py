@@ -1,11 +1,12 @@
-"""The stack's Spark engine on Glue (issue 14): the curate and compact Glue jobs of template.yaml,
-checked on the template, its offline expansion, and `sam package`'s own exporter.
+"""The stack's Spark engine on Glue (issue 14): the curate Glue job of template.yaml, checked on
+the template, its offline expansion, and `sam package`'s own exporter.
 
-What must hold: the scripts are the files in jobs/ and `sam deploy` packages them; Glue 5.0
-(Spark 3.5, what tests/spark runs); workers, timeout and concurrency come from parameters with
-pinned defaults; bookmarks are off; logs go to the stack's log groups, with retention; each job
-role may do what its script does and nothing more; and what start-job sends (Rust) is what the
-scripts read (Python)."""
+What must hold: the script is the file in jobs/ and `sam deploy` packages it; Glue 5.0 (Spark
+3.5, what tests/spark runs); workers, timeout and concurrency come from parameters with pinned
+defaults; bookmarks are off; logs go to the stack's log groups, with retention; the job role may
+do what its script does and nothing more; and what start-job sends (Rust) is what the script
+reads (Python). Compaction runs on no Spark job (the compact function rewrites the tables): the
+stack has no compact job, no role for one, and start-job may run none."""
 
 import ast
 import hashlib
@@ -19,7 +20,6 @@ from expand import ROOT, STACK
 JOBS = {
     # logical id: (script, role, the name it has in a stack)
     "CurateGlueJob": ("jobs/curate.py", "GlueCurateJobRole", "curate"),
-    "CompactGlueJob": ("jobs/compact.py", "GlueCompactJobRole", "compact"),
 }
 PACKAGE = f"arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*/{STACK}/*"
 
@@ -86,13 +86,10 @@ def test_workers_and_timeout_are_parameters_with_pinned_defaults(template, deplo
 
 
 def test_concurrency_is_sized_for_bursts(template, deploy):
-    """Glue's default MaxConcurrentRuns (1) fails the second large file of a burst. curate's is
-    a parameter (20 by default); compact's follows the maintenance Map's concurrency, which is
-    the most compactions a sweep runs at once."""
+    """Glue's default MaxConcurrentRuns (1) fails the second large file of a burst: curate's is
+    a parameter (20 by default)."""
     assert template["Resources"]["CurateGlueJob"]["Properties"]["ExecutionProperty"] == {
         "MaxConcurrentRuns": {"Ref": "GlueCurateMaxConcurrentRuns"}}
-    assert template["Resources"]["CompactGlueJob"]["Properties"]["ExecutionProperty"] == {
-        "MaxConcurrentRuns": {"Ref": "CompactConcurrency"}}
     p = template["Parameters"]["GlueCurateMaxConcurrentRuns"]
     assert p["Default"] >= 10 and p["MinValue"] == 1
     desc = " ".join(p["Description"].split())
@@ -100,9 +97,8 @@ def test_concurrency_is_sized_for_bursts(template, deploy):
     # the cost bound the description states, from the defaults
     workers = template["Parameters"]["GlueNumberOfWorkers"]["Default"]
     assert f"${p['Default'] * workers * 0.44:.2f} an hour" in desc
-    stack = deploy(GlueCurateMaxConcurrentRuns="50", CompactConcurrency="8")
+    stack = deploy(GlueCurateMaxConcurrentRuns="50")
     assert stack.resources["CurateGlueJob"]["Properties"]["ExecutionProperty"] == {"MaxConcurrentRuns": "50"}
-    assert stack.resources["CompactGlueJob"]["Properties"]["ExecutionProperty"] == {"MaxConcurrentRuns": "8"}
 
 
 def test_start_job_retries_concurrency_refusals():
@@ -152,14 +148,26 @@ def test_job_names_derive_from_the_stack_and_start_job_may_run_them(deploy):
         assert name == f"{STACK}-{suffix}"
     outputs = stack.outputs
     assert outputs["GlueCurateJobName"]["Value"] == f"{STACK}-CurateGlueJob"  # Ref of the job
-    assert outputs["GlueCompactJobName"]["Value"] == f"{STACK}-CompactGlueJob"
     (run,) = [st for st in stack.resources["StartJobFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
               if st.get("Sid") == "RunGlueJobs"]
-    # whatever GlueJobNamePattern is: the stack's own two jobs
-    assert set(run["Resource"]) >= {
+    # whatever GlueJobNamePattern is: the stack's own job, and the pattern's (no compact job)
+    assert set(run["Resource"]) == {
         f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CurateGlueJob",
-        f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CompactGlueJob",
+        "arn:aws:glue:us-east-1:123456789012:job/lakeline-*",
     }
+
+
+def test_no_spark_compaction_is_left(template):
+    """Compaction is the compact function's (table rewrites): the stack has one Glue job, the
+    curate one, and no output, role, variable or parameter text of a compact job."""
+    jobs = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Glue::Job"}
+    assert jobs == set(JOBS)
+    roles = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles == {"GlueCurateJobRole"}  # the functions' roles are SAM's
+    text = (ROOT / "template.yaml").read_text()
+    for gone in ("CompactGlueJob", "GlueCompactJobRole", "GlueCompactJobName", "LAKELINE_GLUE_COMPACT_JOB",
+                 "jobs/compact.py", "<stack>-compact"):
+        assert gone not in text, gone
 
 
 # ------------------------------------------------------------------ `sam deploy` packages the scripts
@@ -254,30 +262,7 @@ def test_curate_job_role(deploy, params):
     }
 
 
-@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake", "CuratedPrefix": "gold/"}],
-                         ids=["created", "existing"])
-def test_compact_job_role_deletes_only_what_compaction_needs(deploy, params):
-    """compact: reads and deletes curated Parquet (its inputs, a rolled-back output), writes only
-    compacted-*.parquet, keeps its manifests under _lakeline/compaction/, stages. No raw/."""
-    stack = deploy(params)
-    lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
-    curated = params.get("CuratedPrefix", "curated/")
-    assert grants(stack.resources["GlueCompactJobRole"]) == {
-        PACKAGE: {"s3:GetObject"},
-        lake + "/config/datasets.yaml": {"s3:GetObject"},
-        lake + "/_lakeline/registry/*": {"s3:GetObject"},
-        lake: {"s3:ListBucket", "s3:GetBucketLocation"},
-        lake + "/_lakeline/staging/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
-        lake + f"/{curated}*.parquet": {"s3:GetObject", "s3:DeleteObject"},
-        lake + f"/{curated}*/compacted-*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
-        lake + "/_lakeline/compaction/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
-        f"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/lakeline/{STACK}/*":
-            {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
-        "*": {"cloudwatch:PutMetricData"},
-    }
-
-
-@pytest.mark.parametrize("role", ["GlueCurateJobRole", "GlueCompactJobRole"])
+@pytest.mark.parametrize("role", ["GlueCurateJobRole"])
 def test_metrics_grant_is_glues_namespace_only(deploy, role):
     (st,) = [a for a in allows(deploy().resources[role]) if a[0] == "PublishJobMetrics"]
     assert st[1] == {"cloudwatch:PutMetricData"} and st[2] == {"*"}
@@ -285,16 +270,11 @@ def test_metrics_grant_is_glues_namespace_only(deploy, role):
     assert "ManagedPolicyArns" not in deploy().resources[role]["Properties"]  # no AWSGlueServiceRole
 
 
-def test_the_grants_match_the_keys_the_scripts_use():
-    """The prefixes the roles are scoped to are the scripts' own constants."""
-    for script in ("jobs/curate.py", "jobs/compact.py"):
-        src = (ROOT / script).read_text()
-        assert 'LAKELINE_DIR = "_lakeline/"' in src
-        assert 'STAGING_PREFIX = LAKELINE_DIR + "staging/"' in src
-        assert 'COMPACTION_PREFIX = LAKELINE_DIR + "compaction/"' in src
-    compact = (ROOT / "jobs/compact.py").read_text()
-    assert 'return f"compacted-{group}"' in compact  # -> compacted-<group>-<nnnnn>.parquet
-    assert 'name.endswith(".parquet")' in compact  # inputs are Parquet keys only
+def test_the_grants_match_the_keys_the_script_uses():
+    """The prefixes the role is scoped to are the script's own constants."""
+    src = (ROOT / "jobs/curate.py").read_text()
+    assert 'LAKELINE_DIR = "_lakeline/"' in src
+    assert 'STAGING_PREFIX = LAKELINE_DIR + "staging/"' in src
 
 
 def test_spark_staging_expires(expanded):
@@ -308,17 +288,13 @@ def test_spark_staging_expires(expanded):
 
 
 def rust_glue_arguments():
-    """The --names start-job (functions/start-job) and the compaction request (shared) send to
-    Glue, read from their sources."""
+    """The --names start-job (functions/start-job) sends to Glue, read from its source."""
     start = (ROOT / "functions/start-job/src/lib.rs").read_text()
     names = set(re.findall(r'args\.insert\(\s*"(--[a-z_]+)"', start))
     if "GLUE_RUN_KEY_ARG" in start:
         names.add(re.search(r'GLUE_RUN_KEY_ARG: &str = "([^"]+)"', (ROOT / "shared/core/src/jobs.rs").read_text()).group(1))
     # a batch's run names its manifest instead of one source (lakeline_core::batch)
     names |= set(re.findall(r'GLUE_MANIFEST_ARG: &str = "([^"]+)"', start))
-    comp = (ROOT / "shared/core/src/compaction/mod.rs").read_text()
-    body = comp[comp.index("pub fn job_spec"):]
-    names |= set(re.findall(r'\("(--[a-z-]+)",', body[:body.index("Ok(match")]))
     return names
 
 
@@ -347,27 +323,21 @@ def script_options(script):
     return opts
 
 
-def test_rust_sends_what_the_scripts_read():
+def test_rust_sends_what_the_script_reads():
     glue = rust_glue_arguments()
     emr = rust_emr_arguments()
-    assert {"--lakeline_source", "--lakeline_target", "--lakeline_dataset", "--lakeline_partition",
-            "--lakeline_execution", "--lakeline_run_key", "--input", "--output-files", "--target-file-size"} <= glue
+    assert glue == {"--lakeline_source", "--lakeline_manifest", "--lakeline_target", "--lakeline_dataset",
+                    "--lakeline_partition", "--lakeline_execution", "--lakeline_run_key"}
     assert emr == {"--source", "--manifest", "--partition", "--target"}
-    assert "--lakeline_manifest" in glue
-    curate, compact = script_options("jobs/curate.py"), script_options("jobs/compact.py")
-    # a dataset's curate run (Glue or EMR Serverless), of one file or of a batch's manifest ...
-    assert {"--lakeline_source", "--lakeline_manifest", "--lakeline_target", "--lakeline_dataset",
-            "--lakeline_partition", "--lakeline_execution", "--lakeline_run_key"} <= curate
+    curate = script_options("jobs/curate.py")
+    # a dataset's curate run (Glue or EMR Serverless), of one file or of a batch's manifest
+    assert glue <= curate
     assert emr <= curate
-    # ... a compaction run, which also carries the curate-shaped arguments (never a manifest)
-    assert {"--input", "--output-files", "--target-file-size", "--lakeline_source", "--lakeline_target",
-            "--lakeline_dataset", "--lakeline_partition"} <= compact
-    assert emr - {"--manifest"} <= compact
     # the delivery's own: the validated ETag (the run refuses another upload), table mode's
     assert rust_delivery_arguments() == {"--lakeline_etag", "--lakeline_table_fields", "--lakeline_version"}
     assert rust_delivery_arguments() <= curate
     # the registry location the template adds
-    assert "--lakeline_registry" in curate and "--lakeline_registry" in compact
+    assert "--lakeline_registry" in curate
 
 
 # ------------------------------------------------------------------ the sample registry and the stack
@@ -397,8 +367,8 @@ def expand_placeholders(text, env):
 
 
 def registry_spark_jobs(env=None):
-    """(dataset, where, engine, the job's settings) of every Spark job config/datasets.yaml names,
-    its placeholders filled from `env` (default: none, so the defaults)."""
+    """(dataset, engine, the job's settings) of every Spark job config/datasets.yaml names, its
+    placeholders filled from `env` (default: none, so the defaults)."""
     import yaml
 
     reg = yaml.safe_load(expand_placeholders((ROOT / "config/datasets.yaml").read_text(), env or {}))
@@ -406,37 +376,30 @@ def registry_spark_jobs(env=None):
     for name, ds in reg["datasets"].items():
         job = ds.get("job") or {}
         if job.get("engine", "lambda") != "lambda":
-            out.append((name, "job", job["engine"], job))
-        cjob = (ds.get("compaction") or {}).get("job") or {}
-        if cjob.get("engine", "lambda") != "lambda":
-            out.append((name, "compaction.job", cjob["engine"], cjob))
+            out.append((name, job["engine"], job))
+        # compaction has no Spark job (the registry refuses compaction.job): the compact function
+        assert "job" not in (ds.get("compaction") or {}), name
     return out
 
 
 def test_sample_registry_names_the_jobs_a_fresh_deploy_creates(expanded):
     """`sam deploy` with samconfig.toml's [default] creates the stack `lakeline`: every Glue job
-    the sample registry names is one of that stack's two (curate for datasets, compact for
-    compactions), and no EMR Serverless job names anything a fresh deploy lacks (an
-    application id, a role, an entry point outside the stack's artifact prefix, all of which
-    the registry check at load would refuse or the run would not find)."""
+    the sample registry names is that stack's curate job, and no EMR Serverless job names
+    anything a fresh deploy lacks (an application id, a role, an entry point outside the stack's
+    artifact prefix, all of which the registry check at load would refuse or the run would not
+    find)."""
     from expand import Stack
 
     stack_name = samconfig_stacks()["default"]
     assert stack_name == "lakeline"
     stack = Stack(expanded, {}, stack_name=stack_name)
     names = {logical: stack.resources[logical]["Properties"]["Name"] for logical in JOBS}
-    assert names == {"CurateGlueJob": "lakeline-curate", "CompactGlueJob": "lakeline-compact"}
+    assert names == {"CurateGlueJob": "lakeline-curate"}
     jobs = registry_spark_jobs()
     assert jobs, "the sample registry shows the Spark path"
-    for dataset, where, engine, job in jobs:
-        assert engine == "glue", f"{dataset} {where}: {engine} needs per-account values a fresh deploy does not have"
-        if where == "job":
-            assert job["job_name"] == names["CurateGlueJob"], dataset
-        else:
-            assert job["glue_job_name"] == names["CompactGlueJob"], dataset
-    # the commented examples name the same jobs
-    text = (ROOT / "config/datasets.yaml").read_text()
-    assert "glue_job_name: lakeline-compact" in text
+    for dataset, engine, job in jobs:
+        assert engine == "glue", f"{dataset}: {engine} needs per-account values a fresh deploy does not have"
+        assert job["job_name"] == names["CurateGlueJob"], dataset
 
 
 def test_one_sample_registry_serves_every_stack(deploy):
@@ -448,12 +411,11 @@ def test_one_sample_registry_serves_every_stack(deploy):
         env = res["Properties"].get("Environment", {}).get("Variables", {})
         if "LAKELINE_REGISTRY" not in env:
             continue
-        for dataset, where, engine, job in registry_spark_jobs(env):
-            if where == "job":
-                assert job["job_name"] == env["LAKELINE_GLUE_CURATE_JOB"], (fn, dataset)
+        for dataset, engine, job in registry_spark_jobs(env):
+            assert job["job_name"] == env["LAKELINE_GLUE_CURATE_JOB"], (fn, dataset)
     used = set(PLACEHOLDER.findall((ROOT / "config/datasets.yaml").read_text()))
-    assert {name for name, _ in used} <= {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB",
-                                          "LAKELINE_EMR_APPLICATION_ID", "LAKELINE_ARTIFACT_PREFIX"}
+    assert {name for name, _ in used} <= {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_EMR_APPLICATION_ID",
+                                          "LAKELINE_ARTIFACT_PREFIX"}
 
 
 def test_every_samconfig_stack_has_its_own_job_names(expanded):
@@ -465,7 +427,7 @@ def test_every_samconfig_stack_has_its_own_job_names(expanded):
     for env, stack_name in samconfig_stacks().items():
         stack = Stack(expanded, {}, stack_name=stack_name)
         names |= {stack.resources[j]["Properties"]["Name"] for j in JOBS}
-    assert len(names) == 2 * len(samconfig_stacks())
+    assert len(names) == len(JOBS) * len(samconfig_stacks())
 
 
 def test_registry_placeholders_have_their_variables(deploy):
@@ -478,7 +440,7 @@ def test_registry_placeholders_have_their_variables(deploy):
             if "LAKELINE_REGISTRY" not in env:
                 continue
             assert env["LAKELINE_GLUE_CURATE_JOB"] == f"{STACK}-CurateGlueJob", fn  # Ref of the job
-            assert env["LAKELINE_GLUE_COMPACT_JOB"] == f"{STACK}-CompactGlueJob", fn
+            assert "LAKELINE_GLUE_COMPACT_JOB" not in env, fn  # no compact job any more
             want = {"CreateEmrApplication": f"{STACK}-EmrApplication"}.get(
                 next(iter(params), None), params.get("ExistingEmrApplicationId", ""))
             assert env["LAKELINE_EMR_APPLICATION_ID"] == want, fn

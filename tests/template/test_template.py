@@ -48,15 +48,17 @@ EXPECTED_ACTIONS = {
         "iam:PassRole",
     },
     "CheckCompactionFunctionRole": {
+        # delivery alerts (registry expect:): raw/ listed, markers under _lakeline/sla/
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject",
-        "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",  # delivery alerts (registry expect:)
+        "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
         "s3tables:GetTable", "s3tables:GetTableData",  # a table sweep reads manifests
         "glue:GetDatabase", "glue:GetTable",  # the same with TablesCatalog glue
     },
     "CompactFunctionRole": {
+        # a table partition's compaction commits (TablesCatalog s3tables, or glue: its files
+        # under tables/, which maintainTable lists and deletes from)
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload",
         "s3:DeleteObject",
-        # a table partition's compaction commits (TablesCatalog s3tables, or glue)
         "s3tables:GetTable", "s3tables:UpdateTableMetadataLocation", "s3tables:GetTableData",
         "s3tables:PutTableData", "glue:GetDatabase", "glue:GetTable", "glue:UpdateTable",
     },
@@ -73,19 +75,14 @@ EXPECTED_ACTIONS = {
     },
     # The schedule's EventBridge rule starts the maintenance state machine, nothing else.
     "MaintenanceStateMachineSweepRole": {"states:StartExecution"},
-    # The Glue jobs (jobs/curate.py, jobs/compact.py): S3 as the scripts use it (boto3 and
-    # Spark), their log groups, Glue's job metrics.
+    # The Glue job (jobs/curate.py): S3 as the script uses it (boto3 and Spark), its log
+    # groups, Glue's job metrics.
     "GlueCurateJobRole": {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
         "s3:ListBucket", "s3:GetBucketLocation",
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
         # uploads under a producer's own key, with ProducerKmsKeyArns (DecryptProducerUploads)
         "kms:Decrypt",
-    },
-    "GlueCompactJobRole": {
-        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-        "s3:ListBucket", "s3:GetBucketLocation",
-        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
     },
 }
 # Who may assume each role (everything else: lambda.amazonaws.com).
@@ -94,7 +91,6 @@ ROLE_SERVICE = {
     "MaintenanceStateMachineRole": "states.amazonaws.com",
     "MaintenanceStateMachineSweepRole": "events.amazonaws.com",
     "GlueCurateJobRole": "glue.amazonaws.com",
-    "GlueCompactJobRole": "glue.amazonaws.com",
 }
 # AWS managed policies the translator attaches: basic logging, and X-Ray for Tracing.
 ALLOWED_MANAGED = {
@@ -193,7 +189,6 @@ def test_maintenance_placeholders_match_substitutions(template):
     assert subs == {
         "CheckCompactionFunctionArn": {"Fn::GetAtt": ["CheckCompactionFunction", "Arn"]},
         "CompactFunctionArn": {"Fn::GetAtt": ["CompactFunction", "Arn"]},
-        "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
         "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
     }
 
@@ -315,15 +310,19 @@ def test_pipeline_may_invoke_curate(expanded):
     assert invokable_functions(expanded) == {"CurateFunction", "StartJobFunction"}
 
 
-def test_maintenance_invokes_exactly_its_four_functions(expanded):
-    """check-compaction (sweep, clear), compact (per group), start-job (Spark compactions) and
-    notify-failure: nothing else, validate-upload and curate in particular."""
+def test_maintenance_invokes_exactly_its_three_functions(expanded):
+    """check-compaction (the sweep), compact (a partition's compaction, a table's maintenance)
+    and notify-failure: nothing else, start-job (no Spark compaction any more), validate-upload
+    and curate in particular; and no Glue, EMR or other grant beyond the invokes and its log
+    delivery."""
     assert expanded["Resources"]["MaintenanceStateMachine"]["Properties"]["RoleArn"] == {
         "Fn::GetAtt": ["MaintenanceStateMachineRole", "Arn"]
     }
     assert invokable_functions(expanded, "MaintenanceStateMachineRole") == {
-        "CheckCompactionFunction", "CompactFunction", "StartJobFunction", "NotifyFailureFunction",
+        "CheckCompactionFunction", "CompactFunction", "NotifyFailureFunction",
     }
+    actions = role_actions(expanded["Resources"]["MaintenanceStateMachineRole"])
+    assert not any(a.startswith(("glue:", "emr-serverless:", "iam:", "s3:")) for a in actions), actions
 
 
 @pytest.mark.parametrize("sm", sorted(STATE_MACHINES))
@@ -390,7 +389,7 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
 # The stack's Spark engines by name: no code names them, the registry does, as placeholders
 # (`${LAKELINE_GLUE_CURATE_JOB}`) that the loader fills from any LAKELINE_ variable
 # (shared/core/src/placeholders.rs; test_glue_jobs.py checks the sample registry against them).
-PENDING_ENV: set[str] = {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB", "LAKELINE_EMR_APPLICATION_ID"}
+PENDING_ENV: set[str] = {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_EMR_APPLICATION_ID"}
 # The functions that load the registry get these too.
 REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}
 ENV_NAME = r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"'
@@ -628,18 +627,11 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
                                lake + "/_lakeline/staging/tables/*"},
         "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*",
                                  lake + "/_lakeline/registry/*"},
-        "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*/_lakeline_compaction.json",
-                                        lake + "/_lakeline/compaction/*",
-                                        lake + "/_lakeline/sla/*"},
-        "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/curated/*.parquet",
-                                lake + "/curated/*/compacted-*.parquet", lake + "/_lakeline/compaction/*"},
+        "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/sla/*"},
+        "CompactFunctionRole": {lake, lake + "/config/datasets.yaml"},
         "GlueCurateJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/registry/*", lake + "/raw/*",
                               lake + "/_lakeline/staging/*", lake + "/curated/*.parquet",
                               lake + "/_lakeline/batches/*/manifest.json"},
-        "GlueCompactJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/registry/*",
-                               lake + "/_lakeline/staging/*",
-                               lake + "/curated/*.parquet", lake + "/curated/*/compacted-*.parquet",
-                               lake + "/_lakeline/compaction/*"},
     }
     for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
@@ -845,44 +837,49 @@ def test_validate_upload_marker_grant_matches_the_code():
     assert ".get_object()" not in body and ".head_object()" not in body
 
 
+GLUE_TABLES = {"TablesCatalog": "glue"}
+
+
 @BOTH_MODES
 def test_compact_may_do_exactly_what_it_does(deploy, params):
-    """compact (functions/compact): reads the registry; ranged conditional GETs of its curated
-    Parquet inputs and their conditional deletes; one output <partition>/compacted-<id>.parquet
-    by PutObject or multipart (abort on failure); its manifests under _lakeline/compaction/
-    (get, put, delete); ListBucket so a missing manifest is a 404. Nothing else: no version
-    actions, no tagging, no marker, no SNS / Step Functions / Glue / EMR / KMS."""
-    for extra in ({}, {"CuratedPrefix": "gold/"}):
+    """compact (functions/compact): reads the registry; ListBucket (a Glue table's location is
+    listed for orphans, a file gone meanwhile is a 404); on a Glue-catalog stack, get, put,
+    delete and abort uploads of the tables' files under tables/ (compactTable's rewrite and
+    commit, maintainTable's expiry and orphan deletes). Nothing of curated/ or _lakeline/: no
+    marker, no manifest, no merge in place, and no version actions, no tagging, no SNS / Step
+    Functions / Glue job / EMR / KMS. (S3 Tables: the table grants, test_roles_get_exactly...)"""
+    for extra in ({}, {"CuratedPrefix": "gold/"}, GLUE_TABLES):
         stack = deploy(dict(params, **extra))
         lake = f"arn:aws:s3:::{bucket_name(stack)}"
-        curated = extra.get("CuratedPrefix", "curated/")
         grants, conditions = s3_grants(stack, "CompactFunctionRole")
-        assert grants == {
+        want = {
             lake + "/config/datasets.yaml": {"s3:GetObject"},
             lake: {"s3:ListBucket"},
-            lake + f"/{curated}*.parquet": {"s3:GetObject", "s3:DeleteObject"},
-            lake + f"/{curated}*/compacted-*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
-            lake + "/_lakeline/compaction/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         }
+        if extra == GLUE_TABLES:
+            want[lake + "/tables/*"] = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+        assert grants == want, extra
         assert conditions == []  # ListBucket unconditioned: a prefix condition would not give 404s
     role = stack.resources["CompactFunctionRole"]["Properties"]
     assert set(role["ManagedPolicyArns"]) <= ALLOWED_MANAGED
 
 
-def test_compact_grants_match_the_keys_the_code_writes():
-    """The resource patterns above follow the code: outputs are <partition prefix>compacted-
-    <id>.parquet, inputs only .parquet keys, manifests _lakeline/compaction/..., markers
-    <partition prefix>_lakeline_compaction.json (not .parquet: compact cannot touch them)."""
-    plan = (ROOT / "shared/core/src/compaction/plan.rs").read_text()
-    assert 'format!("{partition_prefix}compacted-{id}.parquet")' in plan
-    assert 'f.key.ends_with(".parquet")' in plan
-    assert 'format!("_lakeline/compaction/{dataset}/{partition}/")' in plan
-    assert 'format!("{}{group}.json", Manifest::prefix(dataset, partition))' in plan
-    mod = (ROOT / "shared/core/src/compaction/mod.rs").read_text()
-    assert 'MARKER_FILE: &str = "_lakeline_compaction.json"' in mod
-    src = (ROOT / "functions/compact/src/lib.rs").read_text()
-    # conditional deletes of the inputs, never of a version
-    assert ".if_match(&f.etag)" in src and "version_id(" not in src.replace("version_id: None", "")
+def test_compaction_writes_nothing_but_tables_and_delivery_markers():
+    """What the grants above rest on: compact makes no S3 object call of its own (its reads and
+    writes are the table library's, on the table's files), and check-compaction's only writes
+    are the delivery check's markers (lakeline::sla::marker, under _lakeline/sla/); neither
+    names a curated/ partition marker or a compaction manifest any more."""
+    compact = "\n".join(p.read_text() for p in (ROOT / "functions/compact/src").glob("*.rs"))
+    for call in (".put_object()", ".delete_object()", ".delete_objects()", ".copy_object()", ".get_object()"):
+        assert call not in compact, call
+    check = {p.name: p.read_text() for p in (ROOT / "functions/check-compaction/src").glob("*.rs")}
+    for name, src in check.items():
+        if name != "deliveries.rs":
+            assert ".put_object()" not in src and ".delete_object()" not in src, name
+    assert "let marker = sla::marker(" in check["deliveries.rs"]
+    assert 'format!("_lakeline/sla/{dataset}/{}", d.period)' in (ROOT / "shared/core/src/sla.rs").read_text()
+    for src in [compact, *check.values()]:
+        assert "_lakeline/compaction/" not in src and "MARKER_FILE" not in src
 
 
 @BOTH_MODES
@@ -890,8 +887,9 @@ def test_list_bucket_is_never_narrowed_by_a_prefix(deploy, params):
     """S3 answers a request for a missing object with 404 only to a caller that holds
     s3:ListBucket on the bucket; the request has no s3:prefix, so a grant narrowed by one does
     not count and the caller sees 403. The functions read missing objects on purpose (start-job's
-    open.json and run.json, curate's superseded uploads, compact's manifests, check-compaction's
-    markers) and tell "gone" from "denied" by that status: their ListBucket has no condition."""
+    open.json and run.json, curate's superseded uploads, compact's table files gone meanwhile,
+    check-compaction's delivery markers) and tell "gone" from "denied" by that status: their
+    ListBucket has no condition."""
     stack = deploy(params)
     for role in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
                  "CheckCompactionFunctionRole", "CompactFunctionRole"):
@@ -903,29 +901,28 @@ def test_list_bucket_is_never_narrowed_by_a_prefix(deploy, params):
 
 @BOTH_MODES
 def test_check_compaction_may_do_exactly_what_it_does(deploy, params):
-    """check-compaction: reads the registry; lists the curated partitions (every dataset in a
-    sweep); its markers only: GET (the owner in the body), PUT (If-None-Match / If-Match), DELETE
-    (If-Match); the delivery-alert markers under _lakeline/sla/; reads the manifests of
-    unfinished compactions under _lakeline/compaction/ (it plans a crashed compaction's group
-    from its manifest). No data file is written or deleted, nothing else under _lakeline/."""
-    for extra in ({}, {"CuratedPrefix": "gold/"}):
+    """check-compaction: reads the registry; lists the bucket (the delivery check's raw/
+    folders; a missing delivery marker must answer 404); the delivery-alert markers under
+    _lakeline/sla/ (get, put with If-None-Match / If-Match, delete); on a Glue-catalog stack,
+    reads the tables' metadata and manifests under tables/*/metadata/ (S3 Tables: its table
+    grants). Nothing of curated/: no partition marker, no listing of partitions; no manifest
+    under _lakeline/compaction/; no data file written or deleted anywhere."""
+    for extra in ({}, {"CuratedPrefix": "gold/"}, GLUE_TABLES):
         stack = deploy(dict(params, **extra))
         lake = f"arn:aws:s3:::{bucket_name(stack)}"
-        curated = extra.get("CuratedPrefix", "curated/")
         grants, conditions = s3_grants(stack, "CheckCompactionFunctionRole")
-        assert grants == {
+        want = {
             lake + "/config/datasets.yaml": {"s3:GetObject"},
             lake: {"s3:ListBucket"},
-            lake + f"/{curated}*/_lakeline_compaction.json": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
             lake + "/_lakeline/sla/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
-            lake + "/_lakeline/compaction/*": {"s3:GetObject"},
         }
-        # A missing marker (a retried clear, a stale one cleared meanwhile) must be a 404.
+        if extra == GLUE_TABLES:
+            want[lake + "/tables/*/metadata/*"] = {"s3:GetObject"}
+        assert grants == want, extra
+        # A missing delivery marker must be a 404.
         assert conditions == []
-    src = (ROOT / "functions/check-compaction/src/lib.rs").read_text()
-    assert ".if_none_match(\"*\")" in src and "put.if_match(etag)" in src and ".if_match(&m.etag)" in src
-    # The manifests it reads are compact's (the prefix the core names them by).
-    assert "compaction::plan::Manifest::prefix(dataset, partition)" in src
+    src = (ROOT / "functions/check-compaction/src/deliveries.rs").read_text()
+    assert 'put.if_none_match("*")' in src and "put.if_match(etag)" in src
 
 
 @pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}], ids=["created", "existing"])

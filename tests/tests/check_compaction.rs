@@ -1,280 +1,51 @@
-//! check-compaction against the local AWS: real S3 (moto server), real aws-sdk-rust clients,
-//! listings forced across many pages, sweeps listing partitions concurrently, markers.
+//! check-compaction against the local AWS: real S3 (moto server) and SNS, real aws-sdk-rust
+//! clients: refused inputs, and the delivery check (`expect:`). Its table sweep is tested
+//! through the maintenance state machine (`compaction.rs`, `scale.rs`).
 
 use std::sync::Arc;
 
 use check_compaction::{handle, Config, Deps};
 use lakeline_core::registry::Registry;
-use lakeline_tests::{sdk_config, unique};
 use serde_json::{json, Value};
-use tokio::task::JoinSet;
 
-/// `orders` with compaction on and no quiet period (the objects are written seconds before the
-/// check; the dates make the partitions closed).
-const REGISTRY: &str = "version: 1\ndatasets:\n  orders:\n    key_pattern: raw/orders/dt={date}/{file}\n    format: csv\n    columns:\n      - {name: id, type: int}\n    compaction:\n      quiet_minutes: 0\n      job: {engine: emr-serverless, application_id: app-1, execution_role_arn: 'arn:aws:iam::123456789012:role/c', entry_point: 's3://code/compact.py'}\n";
-
-struct Fixture {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    deps: Deps,
-}
-
-async fn fixture(page_size: i32, concurrency: usize) -> Fixture {
-    let conf = sdk_config().await;
-    let s3 = lakeline_aws::s3_client(&conf);
-    let bucket = unique("compaction");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    lakeline_tests::register_lake(&bucket, &[]).await;
-    let registry = Registry::from_yaml(REGISTRY, "test.yaml").unwrap();
-    let config = Config {
-        concurrency,
-        page_size,
-        max_compactions: 50,
-        max_reported: 100,
-    };
-    let deps = Deps {
-        s3: lakeline_aws::s3_client(&lakeline_tests::as_function(&conf, "check-compaction")),
-        registry: Arc::new(registry),
-        config,
-        alerts: None,
-        tables: None,
-    };
-    Fixture { s3, bucket, deps }
-}
-
-impl Fixture {
-    /// Puts `count` objects of `size` bytes into a partition, 32 at a time (moto takes ~5 ms
-    /// per PUT; one by one, a few hundred would dominate the test).
-    async fn fill(&self, partition: &str, count: usize, size: usize) {
-        let keys: Vec<String> = (0..count)
-            .map(|i| format!("curated/orders/{partition}/part-{i:05}.parquet"))
-            .collect();
-        self.put_all(keys, size).await;
-    }
-
-    async fn put_all(&self, keys: Vec<String>, size: usize) {
-        let mut set = JoinSet::new();
-        for key in keys {
-            if set.len() >= 32 {
-                set.join_next().await.unwrap().unwrap();
-            }
-            let (s3, bucket) = (self.s3.clone(), self.bucket.clone());
-            set.spawn(async move {
-                s3.put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(vec![b'x'; size].into())
-                    .send()
-                    .await
-                    .unwrap();
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r.unwrap();
-        }
-    }
-
-    async fn exists(&self, key: &str) -> bool {
-        self.s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .is_ok()
-    }
-
-    async fn run(&self, input: Value) -> Value {
-        let mut input = input;
-        input["bucket"] = json!(self.bucket);
-        input["dataset"] = json!("orders");
-        handle(&self.deps, input)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", e.error_type()))
-    }
-}
-
-fn partition<'a>(out: &'a Value, name: &str) -> &'a Value {
-    out["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["partition"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {out}"))
-}
-
-#[tokio::test]
-async fn hundreds_of_small_files_over_many_pages_are_compacted_once_until_cleared() {
-    let f = fixture(50, 4).await;
-    f.fill("dt=2026-11-01", 320, 100).await;
-    // Spark side files are not data.
-    f.put_all(vec!["curated/orders/dt=2026-11-01/_SUCCESS".into()], 0)
-        .await;
-
-    let out = f
-        .run(json!({"partition": "dt=2026-11-01", "execution": "exec-1"}))
-        .await;
-    let p = partition(&out, "dt=2026-11-01");
-    assert_eq!(out["compact"], true, "{out}");
-    assert_eq!(
-        (
-            p["files"].as_u64(),
-            p["small_files"].as_u64(),
-            p["bytes"].as_u64()
-        ),
-        (Some(320), Some(320), Some(32_000))
-    );
-    assert_eq!(p["recommended_files"], 1);
-    assert_eq!(p["decision"], "compact");
-    let job = &out["items"][0]["job"];
-    assert_eq!(job["engine"], "emr-serverless");
-    assert_eq!(job["application_id"], "app-1");
-    assert_eq!(job["prefix"], "curated/orders/dt=2026-11-01/");
-    assert_eq!(job["output_files"], 1);
-    let marker = "curated/orders/dt=2026-11-01/_lakeline_compaction.json";
-    let body =
-        f.s3.get_object()
-            .bucket(&f.bucket)
-            .key(marker)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap();
-    let body: Value = serde_json::from_slice(&body.into_bytes()).unwrap();
-    assert_eq!(body["execution"], "exec-1");
-    assert_eq!(body["partition"], "dt=2026-11-01");
-
-    // A second check while the compaction runs requests nothing.
-    let again = f.run(json!({"partition": "dt=2026-11-01"})).await;
-    assert_eq!(again["compact"], false, "{again}");
-    assert_eq!(partition(&again, "dt=2026-11-01")["reason_code"], "running");
-
-    // Clearing (what the pipeline does when the job ends) makes the partition checkable again.
-    let cleared = f
-        .run(json!({"action": "clear", "partition": "dt=2026-11-01"}))
-        .await;
-    assert_eq!(cleared["marker_key"], marker);
-    assert!(!f.exists(marker).await);
-    let dry = f
-        .run(json!({"partition": "dt=2026-11-01", "dry_run": true}))
-        .await;
-    assert_eq!(partition(&dry, "dt=2026-11-01")["decision"], "compact");
-    assert_eq!(dry["items"], json!([]));
-    assert!(!f.exists(marker).await, "a dry run writes no marker");
-}
-
-#[tokio::test]
-async fn a_sweep_lists_partitions_concurrently_and_skips_the_running_one() {
-    let f = fixture(7, 3).await;
-    let plan = [
-        ("dt=2026-11-01", 40),
-        ("dt=2026-11-02", 3),
-        ("dt=2026-11-03", 25),
-        ("dt=2026-11-04", 12),
-        ("dt=2026-11-05", 30),
-        ("dt=2026-10-31", 20), // outside the range below
-    ];
-    for (p, n) in plan {
-        f.fill(p, n, 10).await;
-    }
-    // dt=2026-11-05 is being compacted by an earlier request.
-    f.put_all(
-        vec!["curated/orders/dt=2026-11-05/_lakeline_compaction.json".into()],
-        2,
-    )
-    .await;
-
-    let out = f
-        .run(json!({"from": "2026-11-01", "to": "2026-11-30"}))
-        .await;
-    assert_eq!(out["totals"]["partitions"], 5, "{out}");
-    assert_eq!(out["totals"]["files"], 40 + 3 + 25 + 12 + 30);
-    let decisions: Vec<(String, String)> = out["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["partition"].as_str().unwrap().to_string(),
-                p["reason_code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    // Worst first: most small files first.
-    assert_eq!(
-        decisions,
-        [
-            ("dt=2026-11-01".to_string(), "small_files".to_string()),
-            ("dt=2026-11-05".into(), "running".into()),
-            ("dt=2026-11-03".into(), "small_files".into()),
-            ("dt=2026-11-04".into(), "small_files".into()),
-            ("dt=2026-11-02".into(), "few_small_files".into()),
-        ]
-    );
-    let mut jobs: Vec<&str> = out["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["partition"].as_str().unwrap())
-        .collect();
-    jobs.sort();
-    assert_eq!(jobs, ["dt=2026-11-01", "dt=2026-11-03", "dt=2026-11-04"]);
-    assert_eq!(out["totals"]["compactions"], 3);
-
-    // A prefix sweep sees the partition outside the date range too, and the new markers.
-    let all = f.run(json!({"prefix": "dt=2026-1"})).await;
-    assert_eq!(all["totals"]["partitions"], 6, "{all}");
-    assert_eq!(
-        all["items"].as_array().unwrap().len(),
-        1,
-        "only dt=2026-10-31 is new: {all}"
-    );
-}
-
+/// Inputs the function cannot act on are refused, naming what is wrong: an unknown dataset, a
+/// partition that climbs out of its folder, a date that is none, no bucket, and the inputs of
+/// the retired `curated/` sweep (a marker's `clear`, a folder `prefix`), which must not be
+/// taken for a whole sweep.
 #[tokio::test]
 async fn bad_inputs_are_named() {
-    let f = fixture(1000, 2).await;
-    for input in [
-        json!({"bucket": f.bucket, "dataset": "nope", "partition": "dt=2026-11-01"}),
-        json!({"bucket": f.bucket, "dataset": "orders", "action": "clear"}),
-        json!({"bucket": f.bucket, "dataset": "orders", "partition": "../x"}),
-        json!({"bucket": f.bucket, "dataset": "orders", "from": "2026-13-01"}),
-        json!({"dataset": "orders"}),
+    let lake = lakeline_tests::Lake::new(lakeline_tests::WAITING_DEFINITION).await;
+    let deps = daily_by_six(&lake);
+    let bucket = &lake.bucket;
+    for (input, names) in [
+        (
+            json!({"bucket": bucket, "dataset": "nope", "partition": "dt=2026-11-01"}),
+            "\"nope\"",
+        ),
+        (
+            json!({"bucket": bucket, "dataset": "orders", "action": "clear"}),
+            "clear",
+        ),
+        (
+            json!({"bucket": bucket, "dataset": "orders", "partition": "../x"}),
+            "../x",
+        ),
+        (
+            json!({"bucket": bucket, "dataset": "orders", "from": "2026-13-01"}),
+            "2026-13-01",
+        ),
+        (
+            json!({"bucket": bucket, "dataset": "orders", "prefix": "dt=2026-11"}),
+            "dt=2026-11",
+        ),
+        (json!({"dataset": "orders"}), "bucket"),
     ] {
-        let e = handle(&f.deps, input.clone())
+        let e = handle(&deps, input.clone())
             .await
             .expect_err(&input.to_string());
         assert_eq!(e.error_type(), "Lakeline.BadInput", "{input}: {e}");
+        assert!(e.to_string().contains(names), "{input}: {e}");
     }
-    let missing = handle(
-        &f.deps,
-        json!({"bucket": unique("absent"), "dataset": "orders", "partition": "dt=2026-11-01"}),
-    )
-    .await;
-    assert_eq!(
-        missing.expect_err("no bucket").error_type(),
-        "Lakeline.Config"
-    );
-}
-
-#[tokio::test]
-async fn two_overlapping_checks_request_one_compaction() {
-    let f = fixture(20, 2).await;
-    f.fill("dt=2026-11-02", 60, 10).await;
-    // Whatever the interleaving, the conditional marker write lets exactly one of them win.
-    let input = json!({"partition": "dt=2026-11-02"});
-    let (a, b) = tokio::join!(f.run(input.clone()), f.run(input));
-    let jobs = a["items"].as_array().unwrap().len() + b["items"].as_array().unwrap().len();
-    assert_eq!(jobs, 1, "{a}\n{b}");
-    let loser = if a["compact"] == true { &b } else { &a };
-    assert_eq!(
-        partition(loser, "dt=2026-11-02")["reason_code"],
-        "running",
-        "{loser}"
-    );
 }
 
 /// Issue 15 (SLA alerts): a dataset that expects a daily file by 06:00Z gets one alert for a

@@ -15,9 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
 use lakeline_aws::live::Live;
 use lakeline_core::error_names;
-use lakeline_tests::compaction::{
-    check_deps, compact_deps, files_and_rows, planned, rows_in, small_files, sweep, CLOSED,
-};
+use lakeline_tests::curated::{files_and_rows, rows_in};
 use lakeline_tests::jobs::GlueRunsHeld;
 use lakeline_tests::pipeline::{entered, spark_registry, Deployment, Options};
 use lakeline_tests::{outcome, sample, shipped_registry, validate, Lake, WAITING_DEFINITION};
@@ -472,92 +470,6 @@ async fn a_crash_between_curates_write_and_completion_leaves_one_curated_object(
     assert_eq!(rows, want);
     assert_eq!(open_uploads(&lake).await, vec![(out_key, orphan)]);
     assert_eq!(kept(&lake, &key, &body).await, Place::Raw);
-}
-
-/// 6. A crash in the middle of a compaction commit: compact's `crash_after` at each step
-/// (manifest written, output written, committed, first input deleted). Whatever a crash
-/// leaves, every row is still there (some twice, until the next run). Then what the
-/// maintenance machine does: its Catch clears the partition's marker, and the next scheduled
-/// sweep plans the partition again and runs compact on what it planned. That run finishes or
-/// rolls back the crashed commit from its manifest, leaving every row exactly once (id,
-/// customer and amount read back) in one file, and no manifest. Before the fix that came with
-/// this test, the next sweep planned the crashed run's output as one more small input and
-/// wrote 130 or 140 rows for 70.
-#[tokio::test]
-async fn a_crash_at_any_compaction_commit_step_loses_and_duplicates_no_row() {
-    use compact::Step::*;
-    for step in [ManifestWritten, OutputWritten, Committed, FirstInputDeleted] {
-        let lake = Lake::new(WAITING_DEFINITION).await;
-        let reg = shipped_registry();
-        let partition = format!("curated/orders/{CLOSED}/");
-        small_files(&lake, &reg, CLOSED, 7).await;
-        let (inputs, want) = files_and_rows(&lake, &partition).await;
-        assert_eq!((inputs.len(), want.len()), (7, 70));
-        let req = planned(&lake).await;
-        let err = compact::handle(&compact_deps(&lake, Some(step)), req.clone())
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("injected crash"),
-            "{step:?}: {err}"
-        );
-        let (_, mid) = files_and_rows(&lake, &partition).await;
-        let mut distinct = mid.clone();
-        distinct.dedup();
-        assert_eq!(distinct, want, "{step:?}: rows lost after the crash");
-
-        // The maintenance run's Catch clears the marker; the next sweep (an hour later, when
-        // the crashed run's writes are quiet) compacts what it plans.
-        let checks = check_deps(&lake);
-        let clear = json!({"action": "clear", "bucket": lake.bucket, "dataset": "orders",
-                           "partition": CLOSED, "execution": "exec"});
-        let cleared = check_compaction::handle(&checks, clear).await.unwrap();
-        assert_eq!(cleared["cleared"], true, "{step:?}: {cleared}");
-        let next = check_compaction::handle(&checks, sweep(&lake, "next", 3))
-            .await
-            .unwrap();
-        let groups = next["items"][0]["groups"].as_array().cloned();
-        let groups = groups.unwrap_or_else(|| panic!("{step:?}: nothing planned: {next}"));
-        assert_eq!(groups.len(), 1, "{step:?}: {next}");
-        assert_eq!(groups[0], req["group"], "{step:?}: the crashed group again");
-        let run = json!({"bucket": lake.bucket, "dataset": "orders", "partition": CLOSED,
-                         "execution": "next", "group": groups[0]});
-        let out = compact::handle(&compact_deps(&lake, None), run)
-            .await
-            .unwrap();
-        assert_eq!(out["status"], "COMPACTED", "{step:?}: {out}");
-        let (keys, rows) = files_and_rows(&lake, &partition).await;
-        assert_eq!(rows, want, "{step:?}: every row once");
-        assert_eq!(keys.len(), 1, "{step:?}: {keys:?}");
-        assert!(
-            out["output"].as_str().unwrap().ends_with(&keys[0]),
-            "{step:?}"
-        );
-        let manifests = lake
-            .s3
-            .list_objects_v2()
-            .bucket(&lake.bucket)
-            .prefix("_lakeline/compaction/")
-            .send()
-            .await
-            .unwrap();
-        assert!(manifests.contents().is_empty(), "{step:?}: manifest left");
-        // And the sweep after that has nothing left to do.
-        check_compaction::handle(
-            &checks,
-            json!({"action": "clear", "bucket": lake.bucket, "dataset": "orders",
-                   "partition": CLOSED, "execution": "next"}),
-        )
-        .await
-        .unwrap();
-        let after = check_compaction::handle(&checks, sweep(&lake, "after", 4))
-            .await
-            .unwrap();
-        assert!(
-            after["items"].as_array().unwrap().is_empty(),
-            "{step:?}: {after}"
-        );
-    }
 }
 
 /// 7. A Glue ConcurrentRunsExceeded burst: the stack's Glue job allows one run, its runs are

@@ -519,7 +519,7 @@ async fn the_same_upload_delivered_twice_is_one_execution_and_a_bad_file_is_none
 /// The error names the state machine matches are the ones the code defines: every
 /// `Lakeline.*` name in the definition is in `error_names::ALL`, exactly the retryable names
 /// are retried, and every Lambda task retries transient errors. The maintenance machine
-/// catches everything (a partition's marker must be cleared and its failure told); the
+/// catches everything (one partition's failure is told and the others go on); the
 /// pipeline catches nothing (below).
 #[test]
 fn state_machine_error_names_agree_with_the_code() {

@@ -14,7 +14,7 @@
 use futures_util::StreamExt;
 use lakeline_table::commit::{Delivery, Unguarded};
 use lakeline_table::write::{commit_written, data_file_uri, Written};
-use lakeline_tests::compaction::now_plus;
+use lakeline_tests::curated::now_plus;
 use lakeline_tests::pipeline::{Deployment, Options};
 use serde_json::{json, Value};
 
@@ -151,7 +151,7 @@ async fn fifty_partitions_of_a_thousand_small_files_sweep_within_the_payload_lim
     );
     for item in &orders {
         assert_eq!(item["engine"], "table", "{item}");
-        assert_eq!(item["groups"], json!([]), "no file list: {item}");
+        assert!(item.get("groups").is_none(), "no file list: {item}");
         assert!(item.to_string().len() < 512, "{item}");
     }
     assert!(

@@ -181,13 +181,26 @@ async fn each_function_binary_answers_its_sample_event() {
         &event("check-compaction-partition.json"),
     )
     .await;
+    // No tables in this environment (no LAKELINE_TABLE_BUCKET_ARN): nothing to plan.
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out["partitions"][0]["dataset"], "orders", "{out}");
+    assert_eq!(
+        (&out["bucket"], &out["compact"]),
+        (&Value::from("lakeline-demo"), &Value::Bool(false)),
+        "{out}"
+    );
 
-    // compact: a group whose inputs are gone since it was planned changes nothing.
-    let (status, out) = invoke(port, "compact", &event("compact-group.json")).await;
-    assert_eq!(status, 200, "{out}");
-    assert_eq!(out["status"], "STALE_PLAN", "{out}");
+    // compact: a table partition's compaction needs the stack's tables, and says so.
+    let (status, out) = invoke(port, "compact", &event("compact-table.json")).await;
+    assert_ne!(status, 200, "{out}");
+    assert_eq!(
+        out["errorType"],
+        lakeline_core::error_names::CONFIG,
+        "{out}"
+    );
+    assert!(
+        out["errorMessage"].as_str().unwrap().contains("no tables"),
+        "{out}"
+    );
 
     let (status, out) = invoke(
         port,

@@ -1,6 +1,6 @@
 //! The sweep of a stack whose curated data is Iceberg tables: each dataset's table is planned
-//! from its manifests ([`lakeline_table::maintain::plan_compaction`], the same rule as the
-//! `curated/` sweep), and each due partition becomes one item that the compact function
+//! from its manifests ([`lakeline_table::maintain::plan_compaction`]: the rule of
+//! [`lakeline_core::compaction::decide`]), and each due partition becomes one item that the compact function
 //! rewrites and commits as one `replace` snapshot. No listing of the lake, no markers: two
 //! sweeps that plan the same partition both hand it on, and the second compaction finds its
 //! inputs replaced and commits nothing (`SUPERSEDED`).
@@ -94,11 +94,8 @@ pub async fn sweep(
                         dataset: d.clone(),
                         partition: report.partition.clone(),
                         engine: TABLE_ENGINE.into(),
-                        groups: Vec::new(),
-                        job: None,
-                        marker: String::new(),
                         execution: input.execution.clone(),
-                        now: Some(now),
+                        now,
                     });
                 }
             }
@@ -147,11 +144,8 @@ pub async fn maintenance_items(
                 dataset: name.to_string(),
                 partition: String::new(),
                 engine: MAINTAIN_ENGINE.into(),
-                groups: Vec::new(),
-                job: None,
-                marker: String::new(),
                 execution: input.execution.clone(),
-                now: Some(now),
+                now,
             });
         }
     }

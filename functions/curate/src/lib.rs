@@ -167,7 +167,6 @@ impl CurateError {
         match e {
             L::Aws { transient: true, .. } => CurateError::Transient(msg),
             L::Aws { .. } => CurateError::Config(msg),
-            L::SchemaDrift(_) => CurateError::Invalid(msg),
             L::Source(_) | L::Input(_) => CurateError::Transient(msg),
             L::Invalid(_) => CurateError::Invalid(format!(
                 "{msg}. It passed validation, so the dataset's rules changed since: fix the file or the registry, then re-run the upload"

@@ -177,22 +177,11 @@ pub enum Request {
     Start(StartRequest),
     /// Check a run once.
     Status(StatusRequest),
-    /// Start (or find) the compaction run check-compaction asked for.
-    Compact(CompactRequest),
     /// Join the partition's open batch ([`lakeline_core::batch`]).
     Join(batch::JoinRequest),
     /// Start (leader) or find (member) the batch's run.
     #[serde(rename = "start_batch")]
     StartBatch(batch::StartBatchRequest),
-}
-
-/// `compact`: one job request from check-compaction, plus the execution name.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CompactRequest {
-    /// The request.
-    pub request: lakeline_core::compaction::CompactionJobRequest,
-    /// `$$.Execution.Name`.
-    pub execution: String,
 }
 
 /// `start`: the execution input validate-upload wrote, plus the execution name.
@@ -261,7 +250,6 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, JobError> {
     let out = match req {
         Request::Start(s) => serde_json::to_value(start(deps, &s).await?),
         Request::Status(s) => serde_json::to_value(status(deps, &s.run).await?),
-        Request::Compact(c) => serde_json::to_value(compact(deps, &c).await?),
         Request::Join(j) => serde_json::to_value(batch::join(deps, &j).await?),
         Request::StartBatch(b) => serde_json::to_value(batch::start(deps, &b).await?),
     };
@@ -405,39 +393,6 @@ async fn registry_argument(
         "--lakeline_registry".to_string(),
         format!("s3://{bucket}/{key}"),
     )])
-}
-
-/// Starts the compaction run of one partition. Its run key derives from the execution name
-/// and the request's own token, so it never collides with the dataset job of the same
-/// execution and a retry finds the run the first attempt started.
-pub async fn compact(deps: &Deps, c: &CompactRequest) -> Result<RunHandle, JobError> {
-    let r = &c.request;
-    let spec = r.job_spec().map_err(JobError::Config)?;
-    let req = StartRequest {
-        bucket: r.bucket.clone(),
-        key: r.prefix.clone(),
-        dataset: r.dataset.clone(),
-        partition: Some(r.partition.clone()),
-        execution: Some(format!("{}-compact-{}", c.execution, r.client_token)),
-        date: None,
-        file: None,
-        version_id: None,
-        etag: None,
-        reprocess: None,
-    };
-    let execution = req.execution_name()?;
-    let target = format!("s3://{}/{}", r.bucket, r.prefix);
-    let glue = matches!(spec, JobSpec::Glue(_));
-    let args = registry_argument(deps, &r.bucket, glue).await?;
-    let handle = match &spec {
-        JobSpec::Glue(g) => start_glue(deps, g, &req, &execution, &target, None, &args).await?,
-        JobSpec::EmrServerless(e) => {
-            start_emr(deps, e, &req, &execution, &target, None, &args).await?
-        }
-        JobSpec::Lambda(_) => return Err(lambda_engine(&req.dataset)),
-    };
-    info!(dataset = %handle.dataset, engine = ?handle.engine, run_id = %handle.run_id, partition = %r.partition, "compaction run started");
-    Ok(handle)
 }
 
 /// start-job asked to run the Lambda engine: the pipeline routes those files to curate, so this

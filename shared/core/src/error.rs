@@ -63,9 +63,6 @@ pub enum Error {
         /// What was attempted, and the service's answer.
         message: String,
     },
-    /// Inputs of one compaction differ in schema: nothing was merged.
-    #[error("{0}")]
-    SchemaDrift(String),
     /// A required environment variable is missing or invalid.
     #[error("environment variable {name}: {message}")]
     Env {
@@ -109,10 +106,7 @@ pub mod names {
     /// error that is not transient).
     pub const CURATE_FAILED: &str = "Lakeline.CurateFailed";
 
-    /// The inputs of one compaction group differ in schema: nothing was merged.
-    pub const SCHEMA_DRIFT: &str = "Lakeline.SchemaDrift";
-    /// A compaction failed for a reason that is not transient; its manifest tells the next run
-    /// how to finish or roll back.
+    /// A compaction failed for a reason that is not transient: nothing was committed.
     pub const COMPACT_FAILED: &str = "Lakeline.CompactFailed";
 
     /// The names worth retrying; every other name is final. The state machine's `Retry`
@@ -132,7 +126,6 @@ pub mod names {
         ROW_COUNT,
         TOO_LARGE,
         CURATE_FAILED,
-        SCHEMA_DRIFT,
         COMPACT_FAILED,
     ];
 }

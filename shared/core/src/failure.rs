@@ -454,13 +454,13 @@ fn action_for(
             format!("The dataset's rules in the registry changed after this file was validated, and it no longer passes them (problems above): fix config/datasets.yaml and {again}; or fix the file and upload it again.")
         }
         n if n == error_names::ROW_COUNT || n == error_names::CURATE_FAILED => {
-            format!("Nothing was committed to curated/. This is a lakeline bug or an output failure: keep the raw file, read the curate function's log for this execution, report it, {again}.")
+            format!("Nothing was committed to the table. This is a lakeline bug or an output failure: keep the raw file, read the curate function's log for this execution, report it, {again}.")
         }
         n if n == error_names::TOO_LARGE => {
             format!("Nothing was written. Give the dataset a Spark engine for files this large in config/datasets.yaml (job: {{engine: glue, job_name: <job>, above: 4GiB}}, or emr-serverless), or split the file; {again}.")
         }
-        n if n == error_names::SCHEMA_DRIFT || n == error_names::COMPACT_FAILED => {
-            format!("Nothing was deleted: the partition's files are as they were. Fix the cause named above; {again}.")
+        n if n == error_names::COMPACT_FAILED => {
+            format!("Nothing was committed: the table is as it was. Fix the cause named above; {again}.")
         }
         n if n == error_names::CONFIG || n == "States.Permissions" => {
             format!("Fix the configuration or IAM permission named above, {again}.")

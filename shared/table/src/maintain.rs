@@ -124,7 +124,7 @@ pub fn plan_compaction(
                         etag: String::new(),
                     })
                     .collect();
-                plan(&format!("{label}/"), &listed, s)
+                plan(&listed, s)
                     .into_iter()
                     .map(|g| g.inputs.into_iter().map(|f| f.key).collect())
                     .collect()

@@ -101,39 +101,8 @@ pub fn check_staged(
     use iceberg::spec::Datum;
     use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
     let schema = table.metadata().current_schema();
-    // Names as any schema of the table gave them: a file written before a rename names the
-    // column as it was then, and one written before a drop may still carry the column.
     let ids_of = write_ids(table.metadata());
-    let mut ids = std::collections::HashSet::new();
-    for col in meta.file_metadata().schema_descr().columns() {
-        let info = col.self_type().get_basic_info();
-        let name = col.name();
-        if !info.has_id() {
-            return Err(Error::Schema(format!(
-                "{shown}: column {name:?} has no Iceberg field id: write it with the table's ids (Spark: field metadata parquet.field.id)"
-            )));
-        }
-        let id = info.id();
-        match schema.field_by_id(id) {
-            Some(f) if f.name == name || ids_of.get(name) == Some(&id) => {
-                ids.insert(id);
-            }
-            Some(f) => {
-                return Err(Error::Schema(format!(
-                "{shown}: column {name:?} carries field id {id}, which is the table's column {:?}",
-                f.name
-            )))
-            }
-            None if ids_of.get(name) == Some(&id) => {
-                ids.insert(id);
-            }
-            None => {
-                return Err(Error::Schema(format!(
-                    "{shown}: column {name:?} carries field id {id}, which the table does not have"
-                )))
-            }
-        }
-    }
+    let ids = check_ids(table, shown, meta)?;
     let mut needed: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
     needed.extend([SOURCE_COLUMN, VERSION_COLUMN]);
     if d.date.is_some() {
@@ -179,4 +148,48 @@ pub fn check_staged(
         }
     }
     Ok(())
+}
+
+/// The table's field ids of a data file another engine wrote: every leaf column must carry a
+/// field id that the table has under the same name. Names as any schema of the table gave them
+/// count: a file written before a rename names the column as it was then, and one written
+/// before a drop may still carry the column.
+pub fn check_ids(
+    table: &Table,
+    shown: &str,
+    meta: &parquet::file::metadata::ParquetMetaData,
+) -> Result<std::collections::HashSet<i32>, Error> {
+    let schema = table.metadata().current_schema();
+    let ids_of = write_ids(table.metadata());
+    let mut ids = std::collections::HashSet::new();
+    for col in meta.file_metadata().schema_descr().columns() {
+        let info = col.self_type().get_basic_info();
+        let name = col.name();
+        if !info.has_id() {
+            return Err(Error::Schema(format!(
+                "{shown}: column {name:?} has no Iceberg field id: write it with the table's ids (Spark: field metadata parquet.field.id)"
+            )));
+        }
+        let id = info.id();
+        match schema.field_by_id(id) {
+            Some(f) if f.name == name || ids_of.get(name) == Some(&id) => {
+                ids.insert(id);
+            }
+            Some(f) => {
+                return Err(Error::Schema(format!(
+                "{shown}: column {name:?} carries field id {id}, which is the table's column {:?}",
+                f.name
+            )))
+            }
+            None if ids_of.get(name) == Some(&id) => {
+                ids.insert(id);
+            }
+            None => {
+                return Err(Error::Schema(format!(
+                    "{shown}: column {name:?} carries field id {id}, which the table does not have"
+                )))
+            }
+        }
+    }
+    Ok(ids)
 }

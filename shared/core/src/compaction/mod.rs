@@ -10,15 +10,11 @@
 //! a rewrite is worth a job (Iceberg `min-input-files`); the rewrite produces
 //! `ceil(total / target)` files.
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
 pub mod plan;
 
 use crate::size::ByteSize;
-
-/// The object check-compaction writes into a partition while its compaction runs.
-pub const MARKER_FILE: &str = "_lakeline_compaction.json";
 
 pub use crate::registry::compaction::{
     CompactionJobSettings, CompactionSettings, Compactor, Engine, Percent, TargetSize,
@@ -27,11 +23,6 @@ pub use crate::registry::compaction::{
 /// The folder of one partition: `<curated prefix><partition>/`.
 pub fn partition_prefix(curated_prefix: &str, partition: &str) -> String {
     format!("{curated_prefix}{}/", partition.trim_end_matches('/'))
-}
-
-/// The key of a partition's compaction marker.
-pub fn marker_key(partition_prefix: &str) -> String {
-    format!("{partition_prefix}{MARKER_FILE}")
 }
 
 /// Whether an object name is a data file. Spark and Hive write `_SUCCESS`, `_temporary/…` and
@@ -57,23 +48,12 @@ pub struct PartitionStats {
     pub largest: u64,
     /// Newest last-modified time of a data file.
     pub newest_write: Option<i64>,
-    /// Last-modified time of the compaction marker, when there is one.
-    pub marker: Option<i64>,
 }
 
 impl PartitionStats {
     /// Adds one listed object. `name` is the key below the partition prefix; `small_below` is
     /// [`CompactionSettings::small_below`].
     pub fn observe(&mut self, name: &str, size: u64, modified: Option<i64>, small_below: u64) {
-        if name == MARKER_FILE {
-            // A marker without a time (S3 always sends one) counts as fresh: never compact twice.
-            self.marker = Some(
-                self.marker
-                    .unwrap_or(i64::MIN)
-                    .max(modified.unwrap_or(i64::MAX)),
-            );
-            return;
-        }
         // Only direct files and nested folders' data files count; side files never.
         let file = name.rsplit('/').next().unwrap_or(name);
         if !is_data_file(file)
@@ -118,8 +98,6 @@ pub enum Reason {
     Managed,
     /// No data files.
     Empty,
-    /// A compaction is already running (fresh marker).
-    Running,
     /// The partition still receives data.
     Open,
     /// Fewer small files than `min_small_files`.
@@ -138,7 +116,6 @@ impl Reason {
             Reason::Disabled => "disabled",
             Reason::Managed => "managed",
             Reason::Empty => "empty",
-            Reason::Running => "running",
             Reason::Open => "open",
             Reason::FewSmallFiles => "few_small_files",
             Reason::NoGain => "no_gain",
@@ -262,17 +239,6 @@ pub fn decide(
         )
     } else if stats.files == 0 {
         skip(Reason::Empty, "no data files".into())
-    } else if let Some(m) = stats
-        .marker
-        .filter(|m| now - m < i64::from(s.stale_marker_hours) * 3600)
-    {
-        skip(
-            Reason::Running,
-            format!(
-                "a compaction is running (marker {} s old)",
-                (now - m).max(0)
-            ),
-        )
     } else if let Err(why) = closed(partition, stats, s, now) {
         skip(Reason::Open, why)
     } else if stats.small_files < s.min_small_files {
@@ -368,151 +334,6 @@ pub fn totals(reports: &[PartitionReport]) -> Totals {
     })
 }
 
-/// What start-job runs to compact one partition: read every data file under `prefix` and
-/// rewrite them as `output_files` files of about `target_file_size` bytes, with the engine
-/// settings of the dataset's `compaction.job`. Serialised as the job request JSON, e.g.
-/// `{"engine":"emr-serverless","dataset":"orders","bucket":"lake","prefix":"curated/orders/dt=2026-11-24/",…}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompactionJobRequest {
-    /// Always `compaction`, so start-job can tell it from a dataset job.
-    pub kind: String,
-    /// The engine.
-    pub engine: Engine,
-    /// Dataset.
-    pub dataset: String,
-    /// Bucket.
-    pub bucket: String,
-    /// The partition.
-    pub partition: String,
-    /// The partition folder to rewrite.
-    pub prefix: String,
-    /// Files and bytes as checked; the job can refuse if the partition changed meanwhile.
-    pub input_files: u64,
-    /// Bytes as checked.
-    pub input_bytes: u64,
-    /// How many files to write.
-    pub output_files: u64,
-    /// The size each written file aims at.
-    pub target_file_size: u64,
-    /// EMR Serverless application id.
-    pub application_id: Option<String>,
-    /// IAM role of the job.
-    pub execution_role_arn: Option<String>,
-    /// Spark entry point.
-    pub entry_point: Option<String>,
-    /// Glue job name.
-    pub glue_job_name: Option<String>,
-    /// Idempotency token (EMR Serverless `clientToken`): a hash of the partition and what was
-    /// checked, so a retried check asks for the same run and a changed partition for a new one.
-    pub client_token: String,
-}
-
-impl CompactionJobRequest {
-    /// The run start-job starts for this request, in the shape of a dataset job: the engine
-    /// settings from the registry, the partition folder as both input and target, and the
-    /// rewrite parameters as job arguments.
-    pub fn job_spec(&self) -> Result<crate::jobs::JobSpec, String> {
-        use crate::jobs::{EmrServerlessJob, GlueJob, JobSpec};
-        let missing =
-            |what: &str| format!("compaction job request for {} lacks {what}", self.prefix);
-        let target = crate::jobs::TargetPrefix::try_from(self.prefix.clone())?;
-        let args = [
-            ("--input", format!("s3://{}/{}", self.bucket, self.prefix)),
-            ("--output-files", self.output_files.to_string()),
-            ("--target-file-size", self.target_file_size.to_string()),
-        ];
-        Ok(match self.engine {
-            Engine::Lambda => {
-                return Err(format!(
-                    "the lambda compaction of {} runs in the compact function, not as a Spark job",
-                    self.prefix
-                ))
-            }
-            Engine::EmrServerless => JobSpec::EmrServerless(EmrServerlessJob {
-                above: None,
-                application_id: self
-                    .application_id
-                    .clone()
-                    .ok_or_else(|| missing("application_id"))?,
-                execution_role_arn: self
-                    .execution_role_arn
-                    .clone()
-                    .ok_or_else(|| missing("execution_role_arn"))?,
-                entry_point: self
-                    .entry_point
-                    .clone()
-                    .ok_or_else(|| missing("entry_point"))?,
-                target_prefix: target,
-                arguments: args
-                    .iter()
-                    .flat_map(|(k, v)| [k.to_string(), v.clone()])
-                    .collect(),
-                spark_submit_parameters: None,
-                log_uri: None,
-                timeout_minutes: None,
-                // A compaction run is already one per partition.
-                batch_seconds: 0,
-            }),
-            Engine::Glue => JobSpec::Glue(GlueJob {
-                above: None,
-                job_name: self
-                    .glue_job_name
-                    .clone()
-                    .ok_or_else(|| missing("glue_job_name"))?,
-                target_prefix: target,
-                arguments: crate::jobs::GlueArguments::try_from(
-                    args.iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect::<std::collections::BTreeMap<_, _>>(),
-                )?,
-                timeout_minutes: None,
-                batch_seconds: 0,
-            }),
-        })
-    }
-}
-
-/// The job request for a partition due for compaction.
-pub fn job_request(
-    dataset: &str,
-    bucket: &str,
-    prefix: &str,
-    r: &PartitionReport,
-    s: &CompactionSettings,
-) -> CompactionJobRequest {
-    let mut h = Sha256::new();
-    for part in [
-        dataset,
-        bucket,
-        prefix,
-        &r.files.to_string(),
-        &r.bytes.to_string(),
-        &format!("{:?}", r.newest_write),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    let digest = h.finalize();
-    let client_token: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    CompactionJobRequest {
-        kind: "compaction".into(),
-        engine: s.job.engine,
-        dataset: dataset.into(),
-        bucket: bucket.into(),
-        partition: r.partition.clone(),
-        prefix: prefix.into(),
-        input_files: r.files,
-        input_bytes: r.bytes,
-        output_files: r.recommended_files,
-        target_file_size: s.target_file_size.bytes(),
-        application_id: s.job.application_id.clone(),
-        execution_role_arn: s.job.execution_role_arn.clone(),
-        entry_point: s.job.entry_point.clone(),
-        glue_job_name: s.job.glue_job_name.clone(),
-        client_token,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,10 +402,6 @@ mod tests {
             engine: Compactor::S3tables,
             ..def.clone()
         };
-        let mut marked = stats(&five_small, old);
-        marked.marker = Some(NOW - 60);
-        let mut stale = stats(&five_small, old);
-        stale.marker = Some(NOW - 25 * 3600);
         #[rustfmt::skip]
         let cases: Vec<(&str, &str, PartitionStats, &CompactionSettings, Decision, Reason, u64)> = vec![
             ("empty partition", closed_day, stats(&[], old), &def, Decision::Skip, Reason::Empty, 0),
@@ -601,8 +418,6 @@ mod tests {
             ("open: written a minute ago", closed_day, stats(&tiny_1000, NOW - 60), &def, Decision::Skip, Reason::Open, 1),
             ("closed: quiet exactly 60 min", closed_day, stats(&tiny_1000, NOW - 3600), &def, Decision::Compact, Reason::SmallFiles, 1),
             ("undated partition, quiet", "batch=7", stats(&tiny_1000, old), &def, Decision::Compact, Reason::SmallFiles, 1),
-            ("running compaction", closed_day, marked, &def, Decision::Skip, Reason::Running, 1),
-            ("stale marker ignored", closed_day, stale, &def, Decision::Compact, Reason::SmallFiles, 1),
             ("disabled", closed_day, stats(&tiny_1000, old), &disabled, Decision::Skip, Reason::Disabled, 1),
         ];
         for (what, partition, st, s, decision, code, recommended) in cases {
@@ -640,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn side_files_and_marker_are_not_data() {
+    fn side_files_are_not_data() {
         let s = CompactionSettings::default();
         let mut st = PartitionStats::default();
         for (name, size) in [
@@ -649,15 +464,15 @@ mod tests {
             ("_temporary/0/part-1", 5),
             ("part-0.parquet", 10),
             ("sub/part-1.parquet", 20),
+            ("_lakeline_compaction.json", 50),
         ] {
             st.observe(name, size, Some(100), s.small_below());
         }
-        st.observe(MARKER_FILE, 50, Some(200), s.small_below());
         assert_eq!(
             (st.files, st.bytes, st.small_files, st.largest),
             (2, 30, 2, 20)
         );
-        assert_eq!((st.newest_write, st.marker), (Some(100), Some(200)));
+        assert_eq!(st.newest_write, Some(100));
     }
 
     #[test]
@@ -686,25 +501,6 @@ mod tests {
     }
 
     #[test]
-    fn job_request_is_deterministic() {
-        let s = CompactionSettings::default();
-        let r = decide("dt=2026-11-02", &stats(&[MIB; 10], 0), &s, NOW);
-        let a = job_request("orders", "lake", "curated/orders/dt=2026-11-02/", &r, &s);
-        let b = job_request("orders", "lake", "curated/orders/dt=2026-11-02/", &r, &s);
-        assert_eq!(a, b);
-        assert_eq!(a.client_token.len(), 32);
-        assert_eq!(a.output_files, 1);
-        let v = serde_json::to_value(&a).unwrap();
-        assert_eq!(v["engine"], "lambda");
-        assert_eq!(v["kind"], "compaction");
-        let r2 = decide("dt=2026-11-02", &stats(&[MIB; 11], 0), &s, NOW);
-        assert_ne!(
-            job_request("orders", "lake", "p/", &r2, &s).client_token,
-            a.client_token
-        );
-    }
-
-    #[test]
     fn shipped_registry_declares_compaction() {
         let text = include_str!("../../../../config/datasets.yaml");
         let reg =
@@ -725,16 +521,22 @@ mod tests {
     #[test]
     fn settings_parse_strictly() {
         let s: CompactionSettings =
-            serde_yaml_ng::from_str("target_file_size: 256MiB\nmin_small_files: 10\njob: {engine: glue, glue_job_name: c}\n")
+            serde_yaml_ng::from_str("target_file_size: 256MiB\nmin_small_files: 10\njob: {engine: glue, glue_job_name: c, above: 20GiB}\n")
                 .unwrap();
         assert_eq!(s.target_file_size.bytes(), 256 * MIB);
         assert_eq!(s.small_below(), 192 * MIB);
         assert_eq!(s.job.engine, Engine::Glue);
+        assert!(!s.job.spark_for(20 * 1024 * MIB - 1), "below above: the Lambda's");
+        assert!(s.job.spark_for(20 * 1024 * MIB));
+        assert!(!CompactionSettings::default().job.spark_for(u64::MAX), "no engine: the Lambda's");
         for bad in [
             "target: 1MiB",
             "small_file_percent: 0",
             "target_file_size: 1KiB",
+            // The marker age of the retired `curated/` layout, an unknown engine.
+            "stale_marker_hours: 24",
             "job: {engine: spark}",
+            "job: {engine: glue, above: lots}",
         ] {
             assert!(
                 serde_yaml_ng::from_str::<CompactionSettings>(bad).is_err(),

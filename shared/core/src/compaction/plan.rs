@@ -1,22 +1,20 @@
-//! Compaction plans and their commit record, as plain data.
+//! Compaction plans, as plain data.
 //!
 //! - [`plan`] bin-packs one partition's small files into groups of about the target size, in
 //!   the spirit of Iceberg `rewrite_data_files` and the Glue optimizer: a file is a candidate
 //!   below the small-file share of the target (75 % by default); a file at or above it is never
 //!   rewritten; a group needs at least `min_small_files` inputs; the same listing always gives
 //!   the same groups (first-fit decreasing over (size, key), inputs kept in key order).
-//! - [`Manifest`]: what a compaction writes before it touches the lake, so that a crash at any
-//!   step is finished or rolled back by the next run ([`Manifest::recovery`]).
 //!
-//! The Lambda compactor (functions/compact) and the Spark job (jobs/compact.py) follow the same
-//! names and the same manifest.
+//! A table's compaction (`lakeline_table::maintain`) plans with it from the table's
+//! manifests; the commit is the table's `replace` snapshot, so a plan needs no record of its own.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::CompactionSettings;
 
-/// Most inputs one group takes: bounds one invocation's requests and its manifest's size.
+/// Most inputs one group takes: bounds one invocation's reads and its snapshot's size.
 pub const MAX_GROUP_FILES: usize = 1000;
 
 /// One data file of a partition, as listed.
@@ -33,15 +31,13 @@ pub struct DataFile {
 /// Files that become one output file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
-    /// `sha256` over the inputs' `key\tetag\n` lines, 16 hex digits: names the output and the
-    /// manifest, so a retry of the same plan finds its own work.
+    /// `sha256` over the inputs' `key\tetag\n` lines, 16 hex digits: the same inputs always
+    /// give the same id.
     pub id: String,
     /// The inputs, in key order (the order their rows are written).
     pub inputs: Vec<DataFile>,
     /// Their total size.
     pub bytes: u64,
-    /// The output key: `<partition prefix>compacted-<id>.parquet`.
-    pub output: String,
 }
 
 /// The id of a group of inputs (order-independent).
@@ -61,13 +57,8 @@ pub fn group_id(inputs: &[DataFile]) -> String {
         .collect()
 }
 
-/// The output key of a group.
-pub fn output_key(partition_prefix: &str, id: &str) -> String {
-    format!("{partition_prefix}compacted-{id}.parquet")
-}
-
-/// Bin-packs a partition's files (`partition_prefix` ends in `/`) into compaction groups.
-pub fn plan(partition_prefix: &str, files: &[DataFile], s: &CompactionSettings) -> Vec<Group> {
+/// Bin-packs a partition's files into compaction groups.
+pub fn plan(files: &[DataFile], s: &CompactionSettings) -> Vec<Group> {
     let small_below = s.small_below();
     let target = s.target_file_size.bytes();
     let mut candidates: Vec<&DataFile> = files
@@ -97,101 +88,11 @@ pub fn plan(partition_prefix: &str, files: &[DataFile], s: &CompactionSettings) 
             let mut inputs: Vec<DataFile> = members.into_iter().cloned().collect();
             inputs.sort_by(|a, b| a.key.cmp(&b.key));
             let id = group_id(&inputs);
-            Group {
-                output: output_key(partition_prefix, &id),
-                id,
-                inputs,
-                bytes,
-            }
+            Group { id, inputs, bytes }
         })
         .collect();
     groups.sort_by(|a, b| a.inputs[0].key.cmp(&b.inputs[0].key));
     groups
-}
-
-/// Where a compaction is in its commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ManifestState {
-    /// The output is being written; the inputs are untouched.
-    Writing,
-    /// The output is complete and checked; the inputs are being deleted.
-    Committed,
-}
-
-/// The record of one group's compaction, at
-/// `_lakeline/compaction/<dataset>/<partition>/<group id>.json` while it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Format version (1).
-    pub version: u32,
-    /// Dataset.
-    pub dataset: String,
-    /// Partition.
-    pub partition: String,
-    /// Group id.
-    pub group: String,
-    /// The inputs, with the ETags they were read at.
-    pub inputs: Vec<DataFile>,
-    /// The output keys (one for the Lambda compactor; Spark may write several).
-    pub outputs: Vec<String>,
-    /// Rows of all inputs, from their footers.
-    pub rows_in: u64,
-    /// Where the commit is.
-    pub state: ManifestState,
-    /// The execution that wrote it.
-    #[serde(default)]
-    pub execution: Option<String>,
-}
-
-/// What the next run does with a manifest a crash left behind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recovery {
-    /// The output may be partial or unchecked: delete it, keep the inputs, start over.
-    RollBack {
-        /// Outputs to delete.
-        outputs: Vec<String>,
-    },
-    /// The output is complete: finish deleting the inputs (conditionally on their ETags).
-    Finish {
-        /// Inputs to delete.
-        inputs: Vec<DataFile>,
-    },
-}
-
-impl Manifest {
-    /// The key of a group's manifest.
-    pub fn key(dataset: &str, partition: &str, group: &str) -> String {
-        format!("{}{group}.json", Manifest::prefix(dataset, partition))
-    }
-
-    /// Where the manifests of one partition's groups are.
-    pub fn prefix(dataset: &str, partition: &str) -> String {
-        format!("_lakeline/compaction/{dataset}/{partition}/")
-    }
-
-    /// The group this manifest records, as a plan would give it to the Lambda compactor: run
-    /// again, it finds this manifest and finishes or rolls back ([`Manifest::recovery`]).
-    pub fn group_of(&self, partition_prefix: &str) -> Group {
-        Group {
-            id: self.group.clone(),
-            inputs: self.inputs.clone(),
-            bytes: self.inputs.iter().map(|f| f.size).sum(),
-            output: output_key(partition_prefix, &self.group),
-        }
-    }
-
-    /// What to do with this manifest when it is found at the start of a run.
-    pub fn recovery(&self) -> Recovery {
-        match self.state {
-            ManifestState::Writing => Recovery::RollBack {
-                outputs: self.outputs.clone(),
-            },
-            ManifestState::Committed => Recovery::Finish {
-                inputs: self.inputs.clone(),
-            },
-        }
-    }
 }
 
 #[cfg(test)]
@@ -319,7 +220,7 @@ mod tests {
                 .into_iter()
                 .filter(|f| !f.key.contains("/_"))
                 .collect();
-            let groups = plan("curated/o/dt=1/", &fs, &settings(target, min));
+            let groups = plan(&fs, &settings(target, min));
             let got: Vec<Vec<String>> = groups
                 .iter()
                 .map(|g| {
@@ -333,10 +234,6 @@ mod tests {
             for g in &groups {
                 assert!(g.bytes <= target * MIB, "{what}: group over the target");
                 assert_eq!(g.bytes, g.inputs.iter().map(|f| f.size).sum::<u64>());
-                assert_eq!(
-                    g.output,
-                    format!("curated/o/dt=1/compacted-{}.parquet", g.id)
-                );
             }
         }
     }
@@ -345,67 +242,12 @@ mod tests {
     fn plans_are_deterministic_and_ids_follow_the_inputs() {
         let mut fs = files(&[("a.parquet", 10), ("b.parquet", 20), ("c.parquet", 30)]);
         let s = settings(128, 2);
-        let one = plan("p/", &fs, &s);
+        let one = plan(&fs, &s);
         fs.reverse();
-        assert_eq!(plan("p/", &fs, &s), one, "listing order does not matter");
+        assert_eq!(plan(&fs, &s), one, "listing order does not matter");
         fs[0].etag = "changed".into();
-        let other = plan("p/", &fs, &s);
+        let other = plan(&fs, &s);
         assert_ne!(other[0].id, one[0].id, "a changed input is another group");
         assert_eq!(one[0].id.len(), 16);
-    }
-
-    #[test]
-    fn recovery_rolls_back_writing_and_finishes_committed() {
-        let m = Manifest {
-            version: 1,
-            dataset: "o".into(),
-            partition: "dt=1".into(),
-            group: "g".into(),
-            inputs: files(&[("a.parquet", 1)]),
-            outputs: vec!["p/compacted-g.parquet".into()],
-            rows_in: 5,
-            state: ManifestState::Writing,
-            execution: None,
-        };
-        assert_eq!(
-            m.recovery(),
-            Recovery::RollBack {
-                outputs: vec!["p/compacted-g.parquet".into()]
-            }
-        );
-        let c = Manifest {
-            state: ManifestState::Committed,
-            ..m.clone()
-        };
-        assert_eq!(
-            c.recovery(),
-            Recovery::Finish {
-                inputs: m.inputs.clone()
-            }
-        );
-        assert_eq!(
-            Manifest::key("o", "dt=1", "g"),
-            "_lakeline/compaction/o/dt=1/g.json"
-        );
-        assert!(Manifest::key("o", "dt=1", "g").starts_with(&Manifest::prefix("o", "dt=1")));
-    }
-
-    #[test]
-    fn a_manifest_gives_back_the_group_it_was_written_for() {
-        let fs = files(&[("a.parquet", 10), ("b.parquet", 20), ("c.parquet", 30)]);
-        let g = plan("p/", &fs, &settings(128, 2)).remove(0);
-        let m = Manifest {
-            version: 1,
-            dataset: "o".into(),
-            partition: "dt=1".into(),
-            group: g.id.clone(),
-            inputs: g.inputs.clone(),
-            outputs: vec![g.output.clone()],
-            rows_in: 60,
-            state: ManifestState::Committed,
-            execution: Some("crashed".into()),
-        };
-        assert_eq!(m.group_of("p/"), g);
-        assert_eq!(group_id(&m.group_of("p/").inputs), g.id);
     }
 }

@@ -66,16 +66,16 @@ impl From<TargetSize> for ByteSize {
     }
 }
 
-/// The engine that runs a compaction job.
+/// The engine that rewrites a dataset's due table partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
-    /// lakeline's compact function: one invocation merges one planned group (the default).
+    /// lakeline's compact function: streams the partition's groups and commits (the default).
     #[default]
     Lambda,
-    /// EMR Serverless.
+    /// EMR Serverless: the run merges the planned files, the compact function commits.
     EmrServerless,
-    /// An AWS Glue Spark job.
+    /// An AWS Glue Spark job: the run merges the planned files, the compact function commits.
     Glue,
 }
 
@@ -93,14 +93,26 @@ impl CompactionJobSettings {
         };
         need.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect()
     }
+
+    /// Whether a due partition whose rewrite reads `bytes` goes to the Spark engine: a Spark
+    /// engine is set, and the partition reaches its `above` (every partition without one).
+    pub fn spark_for(&self, bytes: u64) -> bool {
+        self.engine != Engine::Lambda && self.above.is_none_or(|a| bytes >= a.0)
+    }
 }
 
-/// How to run a dataset's compaction job; copied into every [`CompactionJobRequest`].
+/// The Spark engine for a dataset's table partitions too large for one compact invocation
+/// (`compaction.job`). The run only merges: it reads the files the compact function planned
+/// and writes new ones under `_lakeline/staging/`; the compact function checks and commits
+/// them, so a table keeps one committer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompactionJobSettings {
     /// The engine.
     pub engine: Engine,
+    /// Only partitions whose due files hold at least this many bytes go to Spark; smaller ones
+    /// stay the compact function's. Absent: every due partition of the dataset.
+    pub above: Option<ByteSize>,
     /// EMR Serverless application id.
     pub application_id: Option<String>,
     /// IAM role the job runs as.
@@ -148,9 +160,8 @@ pub struct CompactionSettings {
     /// A partition is closed only when nothing was written to it for this long (default 60):
     /// late data and running jobs still write.
     pub quiet_minutes: u32,
-    /// A compaction marker older than this is taken for a crashed job and ignored (default 24).
-    pub stale_marker_hours: u32,
-    /// The compaction job.
+    /// The Spark engine for large partitions (default: none, the compact function rewrites
+    /// every partition).
     pub job: CompactionJobSettings,
 }
 
@@ -165,7 +176,6 @@ impl Default for CompactionSettings {
             min_small_files: 5,
             grace_days: 1,
             quiet_minutes: 60,
-            stale_marker_hours: 24,
             job: CompactionJobSettings::default(),
         }
     }
