@@ -109,6 +109,7 @@ impl StackOutputs {
 /// Registry placeholder → the stack output holding the value the functions' environment has.
 pub const PLACEHOLDER_OUTPUTS: &[(&str, &str)] = &[
     ("LAKELINE_GLUE_CURATE_JOB", "GlueCurateJobName"),
+    ("LAKELINE_GLUE_COMPACT_JOB", "GlueCompactJobName"),
     ("LAKELINE_EMR_APPLICATION_ID", "EmrApplicationId"),
     ("LAKELINE_ARTIFACT_PREFIX", "ArtifactUri"),
 ];

@@ -268,6 +268,39 @@ pub enum TableCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The Spark engine's first half, by hand: plan the rewrite of one due partition (the
+    /// compaction rule, as `compact` plans it) and write the plan (`plan.json`: the files, the
+    /// table's schema with field ids for Spark, the output folder) under OUT/<plan id>/, for
+    /// `jobs/compact.py --lakeline_plan`. Prints the plan as JSON; `{"status": "NOTHING_DUE"}`
+    /// when no partition is due. Exit 0, 2 on a registry or catalog error.
+    RewritePlan {
+        #[command(flatten)]
+        on: DatasetTable,
+        /// The partition (`_lakeline_date=YYYY-MM-DD`; default: the first due one).
+        #[arg(long)]
+        partition: Option<String>,
+        /// The folder the plan and the run's output go under.
+        #[arg(long)]
+        out: PathBuf,
+        /// Plan partitions that still receive data too.
+        #[arg(long)]
+        include_open: bool,
+    },
+    /// The Spark engine's second half, by hand: commit what `jobs/compact.py` wrote for PLAN
+    /// (a `rewrite-plan`'s `plan.json`): each Parquet file in the plan's output folder is
+    /// checked against the table (field ids, lineage, partition), copied into the table, and
+    /// swapped for the plan's inputs by one `replace` snapshot when the rows match. Prints the
+    /// outcome as JSON. Exit 0 committed, 2 when a file does not fit, the rows differ, or another
+    /// commit replaced an input meanwhile (nothing committed).
+    RewriteCommit {
+        #[command(flatten)]
+        on: DatasetTable,
+        /// The plan (`plan.json`).
+        plan: PathBuf,
+        /// The engine that wrote the files, recorded in the snapshot.
+        #[arg(long, default_value = "spark")]
+        engine: String,
+    },
     /// Erase the rows a filter matches (a deletion request) from a dataset's table in one
     /// snapshot: the files that hold them are rewritten without them, the rest untouched.
     /// EXPR is `col = literal`, `col IN (literal, …)`, joined by AND (literals: 'text',
@@ -500,6 +533,88 @@ pub async fn run(
             } else {
                 print!("{}", render_compacted(&done, dry_run));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::RewritePlan {
+            on,
+            partition,
+            out,
+            include_open,
+        } => {
+            let reg = on.registry(&load)?;
+            let (name, ds) = on.dataset(&reg)?;
+            let mut settings = ds.compaction.clone().unwrap_or_default();
+            if include_open {
+                settings.grace_days = 0;
+                settings.quiet_minutes = 0;
+            }
+            let tables = on.tables().await?;
+            let table = tables.load_table(&tables.ident(name)).await?;
+            let files = lakeline_table::maintain::live_files(&table).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let partition = match partition {
+                Some(p) => Some(p),
+                None => lakeline_table::maintain::plan_compaction(
+                    &files,
+                    table.metadata().default_partition_spec_id(),
+                    &settings,
+                    now,
+                )
+                .into_iter()
+                .find(|p| !p.groups.is_empty())
+                .map(|p| p.report.partition),
+            };
+            let root = std::path::absolute(&out)?.join(tables.ident(name).to_string());
+            let plan = match &partition {
+                Some(p) => lakeline_table::spark::plan(
+                    &table,
+                    name.as_str(),
+                    &files,
+                    p,
+                    &settings,
+                    now,
+                    &root.display().to_string(),
+                )?,
+                None => None,
+            };
+            let Some(plan) = plan else {
+                println!(
+                    "{}",
+                    serde_json::json!({"status": "NOTHING_DUE", "partition": partition})
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            let at = PathBuf::from(plan.location());
+            std::fs::create_dir_all(at.parent().expect("a plan is in a folder"))?;
+            std::fs::write(&at, serde_json::to_vec_pretty(&plan)?)?;
+            let mut shown = serde_json::to_value(&plan)?;
+            shown["status"] = "PLANNED".into();
+            shown["plan"] = at.display().to_string().into();
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        TableCmd::RewriteCommit { on, plan, engine } => {
+            let reg = on.registry(&load)?;
+            let (name, _) = on.dataset(&reg)?;
+            let tables = on.tables().await?;
+            let text = std::fs::read(&plan).with_context(|| plan.display().to_string())?;
+            let plan: lakeline_table::spark::RewritePlan = serde_json::from_slice(&text)
+                .with_context(|| format!("{}: not a rewrite plan", plan.display()))?;
+            let snapshot = lakeline_table::local::commit_rewrite_files(
+                &tables,
+                &tables.ident(name),
+                &plan,
+                &engine,
+                Some("lakeline table rewrite-commit"),
+            )
+            .await?;
+            println!(
+                "{}",
+                serde_json::json!({"status": "COMPACTED", "snapshot_id": snapshot,
+                    "partition": plan.partition, "files_in": plan.inputs.len(), "rows": plan.rows})
+            );
             Ok(ExitCode::SUCCESS)
         }
         TableCmd::Erase {

@@ -239,6 +239,20 @@ impl Stack {
                 .send()
                 .await
                 .context("creating the Glue job")?;
+            // The template's CompactGlueJob (jobs/compact.py): a table partition's Spark rewrite.
+            c.glue
+                .create_job()
+                .name(format!("{id}-compact"))
+                .role(ROLE_ARN)
+                .command(
+                    JobCommand::builder()
+                        .name("glueetl")
+                        .script_location("s3://artifacts/compact.py")
+                        .build(),
+                )
+                .send()
+                .await
+                .context("creating the compaction Glue job")?;
         }
         let emr_app = c
             .emr
@@ -300,6 +314,19 @@ impl Stack {
                     e.batch_seconds = e.batch_seconds.min(3);
                 }
                 Some(JobSpec::Lambda(_)) | None => {}
+            }
+            // A Spark engine for large table partitions runs the stack's own job or application.
+            if let Some(cp) = ds.compaction.as_mut() {
+                match cp.job.engine {
+                    lakeline_core::compaction::Engine::Glue => {
+                        cp.job.glue_job_name = Some(format!("{id}-compact"));
+                    }
+                    lakeline_core::compaction::Engine::EmrServerless => {
+                        cp.job.application_id = Some(emr_app.clone());
+                        cp.job.execution_role_arn = Some(EMR_ROLE_ARN.to_string());
+                    }
+                    lakeline_core::compaction::Engine::Lambda => {}
+                }
             }
         }
         let yaml = serde_yaml_ng::to_string(&registry)?;
@@ -400,6 +427,7 @@ impl Stack {
             ("Pipeline", stack.state_machine_arn.clone()),
             ("MaintenanceStateMachine", stack.maintenance_arn.clone()),
             ("CurateGlueJob", stack.glue_job.clone()),
+            ("CompactGlueJob", format!("{}-compact", stack.bucket)),
         ]);
         let mut params = BTreeMap::from([
             ("ExistingEmrApplicationId", stack.emr_app.clone()),
@@ -522,6 +550,7 @@ impl Stack {
                     self.functions["validate-upload"].clone(),
                 ),
                 ("GlueCurateJobName", self.glue_job.clone()),
+                ("GlueCompactJobName", format!("{}-compact", self.bucket)),
                 ("EmrApplicationId", self.emr_app.clone()),
                 ("ArtifactUri", format!("s3://{}/artifacts/", self.bucket)),
             ]

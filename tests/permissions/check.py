@@ -75,9 +75,10 @@ UNCHECKED_KEYS = {
 
 # Why some statements are never used locally (the report says so next to them).
 UNUSED_NOTES = {
-    "GlueCurateJobRole/": "the Spark job runs only on AWS; tests/template checks these as text",
+    "GlueCurateJobRole/": "the Spark jobs run only on AWS; tests/template checks these as text",
+    "GlueCompactJobRole/": "the Spark jobs run only on AWS; tests/template checks these as text",
     "PipelineRole/PipelineRolePolicy2:DeliverExecutionLogs": "Step Functions' log delivery, on AWS",
-    "MaintenanceStateMachineRole/MaintenanceStateMachineRolePolicy3:DeliverExecutionLogs":
+    "MaintenanceStateMachineRole/MaintenanceStateMachineRolePolicy4:DeliverExecutionLogs":
         "Step Functions' log delivery, on AWS",
     "ValidateUploadFunctionRole/ValidateUploadFunctionEventInvokeConfigOnFailureSQSPolicy":
         "Lambda's on-failure destination, sent by the Lambda service on AWS",

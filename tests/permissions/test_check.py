@@ -67,6 +67,15 @@ ALLOWED = [
     # The interpreter invokes what its definitions name.
     call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['CurateFunction']}"),
     call("ak", "lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCS['StartJobFunction']}"),
+    # A Spark rewrite of a table partition: compact puts the plan once and reads it back, lists
+    # and reads what the run wrote beside it; start-job starts and polls the stack's compact job.
+    call(role("CompactFunctionRole"), "s3:PutObject", obj("_lakeline/staging/rewrite/lakeline.orders/0a1b/plan.json"),
+         **{"s3:if-none-match": "*"}),
+    call(role("CompactFunctionRole"), "s3:GetObject", obj("_lakeline/staging/rewrite/lakeline.orders/0a1b/plan.json")),
+    call(role("CompactFunctionRole"), "s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
+         **{"s3:prefix": "_lakeline/staging/rewrite/lakeline.orders/0a1b/data/"}),
+    call(role("CompactFunctionRole"), "s3:GetObject", obj("_lakeline/staging/rewrite/lakeline.orders/0a1b/data/part-00000.parquet")),
+    call(role("StartJobFunctionRole"), "glue:GetJobRuns", "arn:aws:glue:us-east-1:123456789012:job/lakeline-x"),
     call("lakeline-person-producer", "s3:PutObject", obj("raw/orders/dt=1/a.csv")),
     call("lakeline-person-operator", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}", **{"s3:prefix": "curated/orders/"}),
     # replay's HEAD of a raw key nothing holds yet.
@@ -98,7 +107,13 @@ DENIED = [
     (call(role("CompactFunctionRole"), "s3:DeleteObject", obj("curated/orders/dt=1/x-abc.parquet")),
      "OnlyLakelineWritesOrDeletesCurated"),
     (call(role("CompactFunctionRole"), "s3:PutObject", obj("_lakeline/compaction/orders/dt=1/g.json")),
-     "OnlyLakelineWritesOrDeletesLakelineDir"),
+     "CompactWritesOnlyTablesAndRewritePlans"),
+    # compact's part of _lakeline/ is the rewrite plans: no batch, and no delete of a plan (the
+    # lifecycle rule expires them).
+    (call(role("CompactFunctionRole"), "s3:PutObject", obj("_lakeline/batches/orders/dt=1/e/open.json")),
+     "CompactWritesOnlyTablesAndRewritePlans"),
+    (call(role("CompactFunctionRole"), "s3:DeleteObject", obj("_lakeline/staging/rewrite/lakeline.orders/0a1b/plan.json")),
+     "no statement of CompactFunctionRole allows it"),
     # Bucket policy: validate-upload may not write under curated/, even with an Allow.
     (call(role("ValidateUploadFunctionRole"), "s3:DeleteObject", obj("config/datasets.yaml")),
      "LakelineRolesNeverWriteRegistryOrArtifacts"),
@@ -209,6 +224,19 @@ def test_unused_statements_are_listed(tmp_path, expanded):
     out = io.StringIO()
     check.render(r, out=out)
     assert "CurateFunctionRole/" in out.getvalue() and "Allow statements no call used" in out.getvalue()
+
+
+def test_every_unused_note_names_statements_of_the_template(tmp_path, expanded):
+    """A note on statements no local call uses (UNUSED_NOTES) must name statements the template
+    has: a policy renumbered (SAM numbers a state machine's policies in order) or a role gone
+    would leave a stale note, and the statement it meant unexplained. The Spark jobs' roles
+    (curate's and compact's) have notes: they run only on AWS."""
+    r = run(tmp_path, expanded, ALLOWED[0])
+    for prefix in check.UNUSED_NOTES:
+        assert any(name.startswith(prefix) for name in r.known), prefix
+    for role_ in ("GlueCurateJobRole", "GlueCompactJobRole"):
+        assert any(name.startswith(role_ + "/") for name in r.known), role_
+        assert role_ + "/" in check.UNUSED_NOTES, role_
 
 
 def test_a_tables_arn_names_its_table_bucket():

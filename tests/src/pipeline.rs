@@ -178,6 +178,66 @@ impl Deployment {
             .await;
     }
 
+    /// Writes what `jobs/compact.py` would for the rewrite plan at `plan_key` (in the lake
+    /// bucket): the plan's input data files, read from the table's storage, merged into one
+    /// Parquet file with the same columns and field ids, under the plan's output folder. The
+    /// emulator's Glue and EMR Serverless run nothing, so this stands in for the run (the job
+    /// itself is tested in tests/spark/test_compact.py). Written as the harness.
+    pub async fn stage_rewrite_as_spark(
+        &self,
+        plan_key: &str,
+    ) -> lakeline_table::spark::RewritePlan {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ArrowWriter;
+        let plan: lakeline_table::spark::RewritePlan =
+            serde_json::from_slice(&self.lake.body(plan_key).await).unwrap();
+        let mut writer: Option<ArrowWriter<Vec<u8>>> = None;
+        for f in &plan.inputs {
+            let (bucket, key) = f
+                .path
+                .strip_prefix("s3://")
+                .unwrap()
+                .split_once('/')
+                .unwrap();
+            let body = self
+                .lake
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(body)
+                .unwrap()
+                .build()
+                .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let w = writer.get_or_insert_with(|| {
+                    ArrowWriter::try_new(Vec::new(), batch.schema(), None).unwrap()
+                });
+                w.write(&batch).unwrap();
+            }
+        }
+        let merged = writer.unwrap().into_inner().unwrap();
+        let (_, out) = plan
+            .output
+            .strip_prefix("s3://")
+            .unwrap()
+            .split_once('/')
+            .unwrap();
+        self.lake
+            .put(&format!("{out}part-00000-c000.zstd.parquet"), merged)
+            .await;
+        plan
+    }
+
     /// Uploads `body` to `key` and stages what the dataset's Spark job would for it
     /// ([`Deployment::stage_as_spark`]); the upload's event, to deliver.
     pub async fn upload_for_spark(&self, dataset: &str, key: &str, body: &[u8]) -> Value {

@@ -37,9 +37,11 @@ CHECK = stack_role("CheckCompactionFunctionRole")
 COMPACT = stack_role("CompactFunctionRole")
 NOTIFY = stack_role("NotifyFailureFunctionRole")
 FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, COMPACT, NOTIFY]
-# The stack's own Glue job (jobs/curate.py).
+# The stack's own Glue jobs (jobs/curate.py; jobs/compact.py, the Spark rewrites of table
+# partitions).
 GLUE_CURATE = stack_role("GlueCurateJobRole")
-STACK_JOB_ROLES = [GLUE_CURATE]
+GLUE_COMPACT = stack_role("GlueCompactJobRole")
+STACK_JOB_ROLES = [GLUE_CURATE, GLUE_COMPACT]
 # The state machines' and the schedule's roles call Lambda / Step Functions, never S3.
 MAINTENANCE = stack_role("MaintenanceStateMachineRole")
 SWEEP = stack_role("MaintenanceStateMachineSweepRole")
@@ -127,6 +129,13 @@ SLA_MARKER = "_lakeline/sla/orders/2026-11-30"  # lakeline::sla
 BATCH = "_lakeline/batches/sales/dt=2026-11-30/exec-1/members/exec-2.json"  # lakeline_core::batch
 SNAPSHOT = "_lakeline/registry/0123456789abcdef.json"  # lakeline_core::registry::Registry::snapshot
 UNCLAIMED = "_lakeline/unclaimed/3f2a9c0b1d4e5f67/2026-11-30T14"  # lakeline::alert::unclaimed_marker
+# A Spark rewrite of a table partition (functions/compact/src/spark.rs REWRITE_PREFIX): compact's
+# plan, and what the run writes beside it (its output, the committer's temporary files).
+REWRITE_PLAN = "_lakeline/staging/rewrite/lakeline.sales/5c1f0e2b9a7d3c48/plan.json"
+REWRITE_OUT = "_lakeline/staging/rewrite/lakeline.sales/5c1f0e2b9a7d3c48/data/part-00000-1a2b.snappy.parquet"
+REWRITE_TEMP = "_lakeline/staging/rewrite/lakeline.sales/5c1f0e2b9a7d3c48/data/_temporary/0/_temporary/a/part-00000.parquet"
+# A Glue-catalog table's data file (TablesCatalog glue: the tables live under tables/).
+TABLE_FILE = "tables/sales/data/_lakeline_date=2026-11-30/0f8e7d6c.parquet"
 QUARANTINED = "quarantine/raw/sales/dt=2026-11-30/sales.csv"
 RECORD = "audit/erasures/2026-12-07T101500Z-3f2a9c0b1d4e.json"  # lakeline_cli::erase_raw
 
@@ -148,6 +157,8 @@ TLS = "DenyInsecureTransport"
 SSE_C = "DenySseCUploads"
 START_JOB_ONLY = "StartJobWritesOnlyBatches"
 CHECK_ONLY = "CheckCompactionWritesOnlyMarkers"
+COMPACT_ONLY = "CompactWritesOnlyTablesAndRewritePlans"
+GLUE_COMPACT_ONLY = "GlueCompactJobWritesOnlyRewrites"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
 WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
@@ -157,6 +168,7 @@ ERASERS = {"EraserArns": ERASER}
 EMR_ROLES = {"EmrExecutionRoleArns": f"{EMR},{EMR2}"}
 GLUE_ROLES = {"GlueJobRoleArns": GLUE}
 JOB_ROLES = dict(EMR_ROLES, **GLUE_ROLES)
+GLUE_TABLES = {"TablesCatalog": "glue"}
 
 # (parameters, principal, action, key, the statements that deny it). An empty set: the bucket
 # policy does not deny, IAM decides.
@@ -166,10 +178,11 @@ CASES = [
     ({}, ANALYST, PUT, REGISTRY, set()),
     ({}, ANALYST, PUT, ENTRY_POINT, set()),
     *[({}, fn, action, key, {FUNCTIONS_NEVER} | ({VALIDATE_ONLY} if fn == VALIDATE else set())
-       | ({START_JOB_ONLY} if fn == START_JOB else set()) | ({CHECK_ONLY} if fn == CHECK else set()))
+       | ({START_JOB_ONLY} if fn == START_JOB else set()) | ({CHECK_ONLY} if fn == CHECK else set())
+       | ({COMPACT_ONLY} if fn == COMPACT else set()))
       for fn in FUNCTION_ROLES
       for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
-    *[({}, job, action, key, {FUNCTIONS_NEVER})
+    *[({}, job, action, key, {FUNCTIONS_NEVER} | ({GLUE_COMPACT_ONLY} if job == GLUE_COMPACT else set()))
       for job in STACK_JOB_ROLES
       for action in (PUT, DELETE, DELETE_VERSION) for key in (REGISTRY, REGISTRY_VERSION, ENTRY_POINT)],
     ({}, CURATE, GET, REGISTRY, set()),  # functions read it
@@ -202,22 +215,66 @@ CASES = [
     ({}, GLUE_CURATE, PUT, UNCLAIMED, {ONLY_UNCLAIMED}),
     ({}, GLUE_CURATE, DELETE, UNCLAIMED, {ONLY_UNCLAIMED}),
     ({}, GLUE_CURATE, PUT, RAW, set()),  # raw/ is IAM's (the job role has no grant there)
+    # the stack's compact Glue job (Spark rewrites of table partitions): its output beside the
+    # plan, under _lakeline/staging/rewrite/, and nothing else: never curated/, the rest of
+    # _lakeline/, the registry or the artifacts
+    ({}, GLUE_COMPACT, PUT, REWRITE_OUT, set()),
+    ({}, GLUE_COMPACT, PUT, REWRITE_TEMP, set()),  # the output committer's temporary files ...
+    ({}, GLUE_COMPACT, DELETE, REWRITE_TEMP, set()),  # ... which it deletes again
+    ({}, GLUE_COMPACT, GET, REWRITE_PLAN, set()),
+    ({}, GLUE_COMPACT, PUT, "curated/x", {ONLY_CURATED, GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, DELETE, CURATED, {ONLY_CURATED, GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, PUT, COMPACTED, {ONLY_CURATED, GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, PUT, STAGING, {GLUE_COMPACT_ONLY}),  # curate's staging is not its own
+    ({}, GLUE_COMPACT, PUT, BATCH, {GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, PUT, SNAPSHOT, {GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, PUT, MANIFEST, {GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, PUT, UNCLAIMED, {GLUE_COMPACT_ONLY, ONLY_UNCLAIMED}),
+    ({}, GLUE_COMPACT, PUT, RAW, {GLUE_COMPACT_ONLY}),
+    ({}, GLUE_COMPACT, PUT, QUARANTINED, {ONLY_QUARANTINE, GLUE_COMPACT_ONLY}),
+    (GLUE_TABLES, GLUE_COMPACT, PUT, TABLE_FILE, {GLUE_COMPACT_ONLY}),  # reads the tables' files, never writes
+    (GLUE_TABLES, GLUE_COMPACT, GET, TABLE_FILE, set()),
+    ({}, GLUE_COMPACT, GET, CURATED, set()),
     # compact: rewrites the tables (S3 Tables, or tables/ of the lake), never curated/: no merged
     # file, no delete of an input, no manifest
-    ({}, COMPACT, PUT, COMPACTED, {ONLY_CURATED}),
-    ({}, COMPACT, DELETE, CURATED, {ONLY_CURATED}),
-    ({}, COMPACT, DELETE, COMPACTED, {ONLY_CURATED}),
-    ({}, COMPACT, DELETE_VERSION, CURATED, {ONLY_CURATED}),
-    ({}, COMPACT, PUT, QUARANTINED, {ONLY_QUARANTINE}),
-    ({}, COMPACT, PUT, RAW, set()),  # raw/ is IAM's (compact's role has no grant there)
+    ({}, COMPACT, PUT, COMPACTED, {ONLY_CURATED, COMPACT_ONLY}),
+    ({}, COMPACT, PUT, "curated/x", {ONLY_CURATED, COMPACT_ONLY}),
+    ({}, COMPACT, DELETE, CURATED, {ONLY_CURATED, COMPACT_ONLY}),
+    ({}, COMPACT, DELETE, COMPACTED, {ONLY_CURATED, COMPACT_ONLY}),
+    ({}, COMPACT, DELETE_VERSION, CURATED, {ONLY_CURATED, COMPACT_ONLY}),
+    ({}, COMPACT, PUT, QUARANTINED, {ONLY_QUARANTINE, COMPACT_ONLY}),
+    ({}, COMPACT, PUT, RAW, {COMPACT_ONLY}),
+    # ... on a Glue-catalog stack its files under tables/ (the rewrite's copies, the commit's
+    # manifests and metadata, maintainTable's deletes); on an S3 Tables stack nothing of tables/
+    # in the lake (its tables are in the table bucket)
+    (GLUE_TABLES, COMPACT, PUT, TABLE_FILE, set()),
+    (GLUE_TABLES, COMPACT, DELETE, TABLE_FILE, set()),
+    ({}, COMPACT, PUT, TABLE_FILE, {COMPACT_ONLY}),
+    (GLUE_TABLES, COMPACT, PUT, CURATED, {ONLY_CURATED, COMPACT_ONLY}),
     ({}, MAINTENANCE, PUT, COMPACTED, {ONLY_CURATED}),
     ({}, SWEEP, DELETE, CURATED, {ONLY_CURATED}),
-    # _lakeline/: lakeline's own state (staging, batches, snapshots, markers); compact has no
-    # part of it any more
-    ({}, COMPACT, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
-    ({}, COMPACT, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
-    ({}, COMPACT, PUT, STAGING, {ONLY_LAKELINE_DIR}),
-    ({}, COMPACT, PUT, SLA_MARKER, {ONLY_LAKELINE_DIR}),
+    # _lakeline/: lakeline's own state (staging, batches, snapshots, markers); compact's part of
+    # it is the Spark rewrites' plans (_lakeline/staging/rewrite/), which it writes once and
+    # never deletes (IAM grants no delete; the lifecycle rule expires them)
+    ({}, COMPACT, PUT, "_lakeline/staging/rewrite/t/p/plan.json", set()),
+    ({}, COMPACT, PUT, REWRITE_PLAN, set()),
+    ({}, COMPACT, GET, REWRITE_OUT, set()),
+    ({}, COMPACT, PUT, "_lakeline/batches/x", {COMPACT_ONLY}),
+    ({}, COMPACT, PUT, BATCH, {COMPACT_ONLY}),
+    ({}, COMPACT, PUT, SNAPSHOT, {COMPACT_ONLY}),
+    ({}, COMPACT, PUT, MANIFEST, {COMPACT_ONLY}),
+    ({}, COMPACT, DELETE, MANIFEST, {COMPACT_ONLY}),
+    ({}, COMPACT, PUT, STAGING, {COMPACT_ONLY}),  # curate's staging, beside the rewrites
+    ({}, COMPACT, PUT, "_lakeline/staging/rewrite-x/y", {COMPACT_ONLY}),
+    ({}, COMPACT, PUT, SLA_MARKER, {COMPACT_ONLY}),
+    # nobody else writes a plan (it decides what a run reads) or a run's output
+    ({}, ANALYST, PUT, REWRITE_PLAN, {ONLY_LAKELINE_DIR}),
+    ({}, ADMIN, DELETE, REWRITE_OUT, {ONLY_LAKELINE_DIR}),
+    ({}, CURATE, PUT, REWRITE_PLAN, {ONLY_LAKELINE_DIR}),
+    ({}, CHECK, PUT, REWRITE_PLAN, {CHECK_ONLY}),
+    ({}, START_JOB, PUT, REWRITE_PLAN, {START_JOB_ONLY}),
+    ({}, VALIDATE, PUT, REWRITE_OUT, {VALIDATE_ONLY}),
+    ({}, EMR, PUT, REWRITE_OUT, {ONLY_LAKELINE_DIR}),  # not named in EmrExecutionRoleArns
     ({}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, ANALYST, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
     ({}, ADMIN, DELETE_VERSION, MANIFEST, {ONLY_LAKELINE_DIR}),
@@ -253,8 +310,8 @@ CASES = [
     ({}, VALIDATE, PUT, "_lakeline/unclaimed-x/y", {VALIDATE_ONLY}),
     ({}, VALIDATE, DELETE_VERSION, MARKER, {ONLY_CURATED, VALIDATE_ONLY}),
     ({}, VALIDATE, PUT, "exports/sales.csv", {VALIDATE_ONLY}),  # outside every prefix too
-    ({}, COMPACT, PUT, "_lakeline/unclaimed/x", {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
-    ({}, COMPACT, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    ({}, COMPACT, PUT, "_lakeline/unclaimed/x", {COMPACT_ONLY, ONLY_UNCLAIMED}),
+    ({}, COMPACT, DELETE, UNCLAIMED, {COMPACT_ONLY, ONLY_UNCLAIMED}),
     ({}, START_JOB, PUT, UNCLAIMED, {ONLY_UNCLAIMED, START_JOB_ONLY}),
     ({}, ANALYST, PUT, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
     ({}, ADMIN, DELETE, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
@@ -307,7 +364,8 @@ CASES = [
     (WRITERS_CI, ANALYST, GET, REGISTRY, set()),
     (WRITERS_CI, CI, PUT, CURATED, {ONLY_CURATED}),  # a registry writer is no curated writer
     (WRITERS_CI, CI, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
-    (WRITERS_CI, COMPACT, PUT, REGISTRY, {ONLY_WRITERS, FUNCTIONS_NEVER}),
+    (WRITERS_CI, COMPACT, PUT, REGISTRY, {ONLY_WRITERS, FUNCTIONS_NEVER, COMPACT_ONLY}),
+    (WRITERS_CI, GLUE_COMPACT, PUT, ENTRY_POINT, {ONLY_WRITERS, FUNCTIONS_NEVER, GLUE_COMPACT_ONLY}),
     (WRITERS_CI, CI, PUT, RAW, set()),
     # a pattern naming lakeline's own roles still leaves the functions out
     (WRITERS_PATTERN, CI, PUT, REGISTRY, set()),
@@ -343,7 +401,9 @@ CASES = [
     (EMR_ROLES, EMR, PUT, STAGING, set()),
     (EMR_ROLES, EMR2, DELETE, STAGING, set()),
     (EMR_ROLES, GLUE, PUT, STAGING, {ONLY_LAKELINE_DIR}),
-    (EMR_ROLES, COMPACT, PUT, STAGING, {ONLY_LAKELINE_DIR}),
+    (EMR_ROLES, COMPACT, PUT, STAGING, {COMPACT_ONLY}),
+    (EMR_ROLES, EMR, PUT, REWRITE_OUT, set()),  # an EMR Serverless rewrite's output
+    (EMR_ROLES, EMR2, GET, REWRITE_PLAN, set()),
     (EMR_ROLES, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
     (GLUE_ROLES, GLUE, PUT, STAGING, set()),
     (GLUE_ROLES, GLUE, DELETE_VERSION, STAGING, set()),
@@ -356,9 +416,11 @@ CASES = [
     (JOB_ROLES, CURATE, PUT, CURATED, set()),
     (JOB_ROLES, ANALYST, PUT, CURATED, {ONLY_CURATED}),
     (JOB_ROLES, GLUE, PUT, REGISTRY, {GLUE_NEVER}),
-    (JOB_ROLES, COMPACT, PUT, COMPACTED, {ONLY_CURATED}),
+    (JOB_ROLES, COMPACT, PUT, COMPACTED, {ONLY_CURATED, COMPACT_ONLY}),
     (JOB_ROLES, CHECK, DELETE, CURATED, {ONLY_CURATED, CHECK_ONLY}),
-    (JOB_ROLES, COMPACT, DELETE, MANIFEST, {ONLY_LAKELINE_DIR}),
+    (JOB_ROLES, COMPACT, DELETE, MANIFEST, {COMPACT_ONLY}),
+    (JOB_ROLES, COMPACT, PUT, REWRITE_PLAN, set()),
+    (JOB_ROLES, GLUE_COMPACT, PUT, CURATED, {ONLY_CURATED, GLUE_COMPACT_ONLY}),
     (JOB_ROLES, EMR, PUT, STAGING, set()),
     (JOB_ROLES, GLUE, PUT, STAGING, set()),
     (JOB_ROLES, CURATE, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),
@@ -371,7 +433,9 @@ CASES = [
     # --- custom prefixes follow their parameters
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, "gold/x.parquet", {ONLY_CURATED}),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, CURATED, set()),
-    ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet", {ONLY_CURATED}),
+    ({"CuratedPrefix": "gold/"}, COMPACT, PUT, "gold/sales/dt=2026-11-30/compacted-5c1f0e2b9a7d3c48.parquet",
+     {ONLY_CURATED, COMPACT_ONLY}),
+    ({"CuratedPrefix": "gold/"}, COMPACT, PUT, REWRITE_PLAN, set()),  # _lakeline/ is fixed
     ({"CuratedPrefix": "gold/"}, CURATE, PUT, "gold/sales/dt=2026-11-30/sales-1a2b.parquet", set()),
     ({"CuratedPrefix": "gold/"}, ANALYST, PUT, MANIFEST, {ONLY_LAKELINE_DIR}),  # _lakeline/ is fixed
     ({"QuarantinePrefix": "rejected/"}, ANALYST, DELETE, "rejected/x.csv", {ONLY_DELETE_UPLOADS}),
@@ -439,15 +503,17 @@ def test_every_policy_statement_is_exercised(deploy):
     assert produced == seen == {
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
         ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY, CHECK_ONLY,
-        ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD, RECORD_ONCE, RECORD_KEPT,
+        COMPACT_ONLY, GLUE_COMPACT_ONLY, ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD, RECORD_ONCE, RECORD_KEPT,
     }
 
     def sids(**params):
         return {st["Sid"] for st in policy_statements(deploy(params))}
 
     base = {TLS, FUNCTIONS_NEVER, ONLY_CURATED, ONLY_QUARANTINE, ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C,
-            START_JOB_ONLY, CHECK_ONLY, ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD, RECORD_ONCE, RECORD_KEPT}
+            START_JOB_ONLY, CHECK_ONLY, COMPACT_ONLY, GLUE_COMPACT_ONLY, ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD,
+            RECORD_ONCE, RECORD_KEPT}
     assert sids() == base
+    assert sids(**GLUE_TABLES) == base
     assert sids(**ERASERS) == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -488,10 +554,11 @@ def exempt_from(stack, sid):
 
 
 def test_curated_writers_are_exactly_lakeline(deploy):
-    """curated/: curate, the stack's Glue job and the job roles the parameters name, nobody
-    else; not check-compaction or compact, whose compactions rewrite the tables."""
-    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, *STACK_JOB_ROLES}
+    """curated/: curate, the stack's curate Glue job and the job roles the parameters name,
+    nobody else; not check-compaction, compact or the stack's compact Glue job, whose
+    compactions rewrite the tables."""
+    assert exempt_from(deploy(JOB_ROLES), ONLY_CURATED) == {CURATE, GLUE_CURATE, EMR, EMR2, GLUE}
+    assert exempt_from(deploy(), ONLY_CURATED) == {CURATE, GLUE_CURATE}
 
 
 def statement(stack, sid):
@@ -501,22 +568,34 @@ def statement(stack, sid):
 
 @pytest.mark.parametrize("mode", [{}, {"ExistingBucketName": EXISTING}], ids=["created", "existing"])
 def test_lakeline_dir_writers_are_exactly_lakeline(deploy, mode):
-    """_lakeline/ (Spark staging, Spark batches, registry snapshots, delivery and
-    unclaimed-upload markers): the stack's Glue job and the job roles the parameters name (the
-    Spark jobs stage there), start-job (the batches, the registry snapshots), check-compaction
-    (the delivery markers) and validate-upload (its markers), nobody else (compact no longer
-    keeps manifests there); on the whole of _lakeline/ of the lake bucket, whatever
-    CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's alone."""
+    """_lakeline/ (Spark staging, Spark rewrites' plans and outputs, Spark batches, registry
+    snapshots, delivery and unclaimed-upload markers): the stack's Glue jobs and the job roles
+    the parameters name (the Spark jobs stage and write rewrites there), start-job (the
+    batches, the registry snapshots), check-compaction (the delivery markers), compact (the
+    rewrite plans) and validate-upload (its markers), nobody else; on the whole of _lakeline/
+    of the lake bucket, whatever CuratedPrefix is. _lakeline/unclaimed/ is validate-upload's
+    alone."""
     stack = deploy(dict(JOB_ROLES, **mode))
     lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
-    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES, EMR, EMR2, GLUE}
-    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {VALIDATE, START_JOB, CHECK, *STACK_JOB_ROLES}
+    assert exempt_from(stack, ONLY_LAKELINE_DIR) == {VALIDATE, START_JOB, CHECK, COMPACT, *STACK_JOB_ROLES,
+                                                     EMR, EMR2, GLUE}
+    assert exempt_from(deploy(mode), ONLY_LAKELINE_DIR) == {VALIDATE, START_JOB, CHECK, COMPACT, *STACK_JOB_ROLES}
     # start-job's exemption is for the Spark batches and the registry snapshots only
     # (StartJobWritesOnlyBatches), check-compaction's for the delivery markers only
-    # (CheckCompactionWritesOnlyMarkers: no partition marker under CuratedPrefix any more)
+    # (CheckCompactionWritesOnlyMarkers: no partition marker under CuratedPrefix any more),
+    # compact's for the rewrite plans only (and a Glue-catalog stack's tables/), the compact
+    # job's for the rewrites' folder only
     assert statement(stack, START_JOB_ONLY)["NotResource"] == [f"{lake}/_lakeline/batches/*", f"{lake}/_lakeline/registry/*"]
     assert statement(stack, CHECK_ONLY)["NotResource"] == [f"{lake}/_lakeline/sla/*"]
     assert statement(stack, CHECK_ONLY)["Condition"] == {"ArnLike": {"aws:PrincipalArn": CHECK}}
+    for sid, principal in ((COMPACT_ONLY, COMPACT), (GLUE_COMPACT_ONLY, GLUE_COMPACT)):
+        st = statement(stack, sid)
+        assert set(as_list(st["Action"])) == {PUT, DELETE, DELETE_VERSION} and "Resource" not in st
+        assert as_list(st["NotResource"]) == [f"{lake}/_lakeline/staging/rewrite/*"], sid
+        assert st["Condition"] == {"ArnLike": {"aws:PrincipalArn": principal}}, sid
+    glue = deploy(dict(mode, **GLUE_TABLES))
+    assert statement(glue, COMPACT_ONLY)["NotResource"] == [f"{lake}/_lakeline/staging/rewrite/*", f"{lake}/tables/*"]
+    assert as_list(statement(glue, GLUE_COMPACT_ONLY)["NotResource"]) == [f"{lake}/_lakeline/staging/rewrite/*"]
     st = statement(deploy(dict(mode, CuratedPrefix="gold/")), ONLY_LAKELINE_DIR)
     assert st["Resource"] == f"{lake}/_lakeline/*"
     assert exempt_from(stack, ONLY_UNCLAIMED) == {VALIDATE}
@@ -555,14 +634,15 @@ def iam_object_grants(stack, role_logical):
                                     dict(WRITERS_CI, TablesCatalog="glue")],
                          ids=["created", "existing", "all", "prefixes", "glue-tables"])
 def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
-    """Every S3 object action a function role's IAM grants, on a key its pattern matches (each
-    * made a segment), passes the bucket policy: the two never disagree about a function."""
+    """Every S3 object action a function's or a stack job's role's IAM grants, on a key its
+    pattern matches (each * made a segment), passes the bucket policy: the two never disagree
+    about a role of the stack."""
     stack = deploy(params)
     bucket = stack.outputs["LakeBucketName"]["Value"]
     checked = 0
     for logical in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
                     "CheckCompactionFunctionRole", "CompactFunctionRole", "NotifyFailureFunctionRole",
-                    "GlueCurateJobRole"):
+                    "GlueCurateJobRole", "GlueCompactJobRole"):
         for action, pattern in iam_object_grants(stack, logical):
             key = pattern.split(":::", 1)[1].split("/", 1)[1].replace("*", "x/y")
             assert denied_by(stack, stack_role(logical), action, key, bucket=bucket) == set(), (logical, action, key)

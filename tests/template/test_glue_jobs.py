@@ -1,12 +1,14 @@
-"""The stack's Spark engine on Glue (issue 14): the curate Glue job of template.yaml, checked on
-the template, its offline expansion, and `sam package`'s own exporter.
+"""The stack's Spark engine on Glue (issue 14): the curate and compact Glue jobs of template.yaml,
+checked on the template, its offline expansion, and `sam package`'s own exporter.
 
-What must hold: the script is the file in jobs/ and `sam deploy` packages it; Glue 5.0 (Spark
-3.5, what tests/spark runs); workers, timeout and concurrency come from parameters with pinned
-defaults; bookmarks are off; logs go to the stack's log groups, with retention; the job role may
-do what its script does and nothing more; and what start-job sends (Rust) is what the script
-reads (Python). Compaction runs on no Spark job (the compact function rewrites the tables): the
-stack has no compact job, no role for one, and start-job may run none."""
+What must hold: the scripts are the files in jobs/ and `sam deploy` packages them; Glue 5.0
+(Spark 3.5, what tests/spark runs); workers, timeout and concurrency come from parameters with
+pinned defaults; bookmarks are off; logs go to the stack's log groups, with retention; each job
+role may do what its script does and nothing more; and what start-job sends (Rust) is what the
+scripts read (Python). The compact job is the Spark rewrite of a table partition too large for
+one compact invocation (compaction.job): it reads the plan the compact function wrote and the
+table's files it names, and writes its output beside the plan under _lakeline/staging/rewrite/;
+the compact function commits."""
 
 import ast
 import hashlib
@@ -20,6 +22,7 @@ from expand import ROOT, STACK
 JOBS = {
     # logical id: (script, role, the name it has in a stack)
     "CurateGlueJob": ("jobs/curate.py", "GlueCurateJobRole", "curate"),
+    "CompactGlueJob": ("jobs/compact.py", "GlueCompactJobRole", "compact"),
 }
 PACKAGE = f"arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*/{STACK}/*"
 
@@ -87,9 +90,14 @@ def test_workers_and_timeout_are_parameters_with_pinned_defaults(template, deplo
 
 def test_concurrency_is_sized_for_bursts(template, deploy):
     """Glue's default MaxConcurrentRuns (1) fails the second large file of a burst: curate's is
-    a parameter (20 by default)."""
+    a parameter (20 by default); compact's follows the maintenance Map's concurrency, which is
+    the most rewrites a sweep runs at once."""
     assert template["Resources"]["CurateGlueJob"]["Properties"]["ExecutionProperty"] == {
         "MaxConcurrentRuns": {"Ref": "GlueCurateMaxConcurrentRuns"}}
+    assert template["Resources"]["CompactGlueJob"]["Properties"]["ExecutionProperty"] == {
+        "MaxConcurrentRuns": {"Ref": "CompactConcurrency"}}
+    desc = " ".join(template["Parameters"]["CompactConcurrency"]["Description"].split())
+    assert "compact invocations or Spark rewrite runs at once" in desc and "<stack>-compact" in desc
     p = template["Parameters"]["GlueCurateMaxConcurrentRuns"]
     assert p["Default"] >= 10 and p["MinValue"] == 1
     desc = " ".join(p["Description"].split())
@@ -97,19 +105,29 @@ def test_concurrency_is_sized_for_bursts(template, deploy):
     # the cost bound the description states, from the defaults
     workers = template["Parameters"]["GlueNumberOfWorkers"]["Default"]
     assert f"${p['Default'] * workers * 0.44:.2f} an hour" in desc
-    stack = deploy(GlueCurateMaxConcurrentRuns="50")
+    stack = deploy(GlueCurateMaxConcurrentRuns="50", CompactConcurrency="8")
     assert stack.resources["CurateGlueJob"]["Properties"]["ExecutionProperty"] == {"MaxConcurrentRuns": "50"}
+    assert stack.resources["CompactGlueJob"]["Properties"]["ExecutionProperty"] == {"MaxConcurrentRuns": "8"}
 
 
 def test_start_job_retries_concurrency_refusals():
     """What makes a burst queue instead of fail: ConcurrentRunsExceededException is
-    Lakeline.JobRetryable (Rust), and the pipeline retries that with backoff."""
+    Lakeline.JobRetryable (Rust), and the pipeline retries that with backoff; so does the
+    maintenance machine's start of a Spark rewrite (an overlapping sweep meets the compact job's
+    MaxConcurrentRuns)."""
     import json
 
     jobs_rs = (ROOT / "shared/core/src/jobs.rs").read_text()
     assert re.search(r'"ConcurrentRunsExceededException"[^=]*=> return JobErrorClass::Retryable', jobs_rs, re.S)
     asl = json.loads((ROOT / "statemachine/pipeline.asl.json").read_text())
     (retry,) = [r for r in asl["States"]["StartJob"]["Retry"] if "Lakeline.JobRetryable" in r["ErrorEquals"]]
+    assert retry["MaxAttempts"] >= 5 and retry["BackoffRate"] >= 2
+    maintenance = json.loads((ROOT / "statemachine/maintenance.asl.json").read_text())
+    (compact,) = [s for s in maintenance["States"].values() if s["Type"] == "Map"]
+    start = compact["ItemProcessor"]["States"]["StartSparkRewrite"]
+    assert start["Parameters"]["FunctionName"] == "${StartJobFunctionArn}"
+    assert start["Parameters"]["Payload"]["action"] == "compact"
+    (retry,) = [r for r in start["Retry"] if "Lakeline.JobRetryable" in r["ErrorEquals"]]
     assert retry["MaxAttempts"] >= 5 and retry["BackoffRate"] >= 2
 
 
@@ -132,13 +150,22 @@ def test_bookmarks_off_metrics_and_logs(deploy, job):
 
 @pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake", "RegistryKey": "config/lake.yaml"}],
                          ids=["created", "existing"])
-@pytest.mark.parametrize("job", sorted(JOBS))
-def test_jobs_read_the_registry_the_functions_read(deploy, job, params):
+def test_curate_job_reads_the_registry_the_functions_read(deploy, params):
     stack = deploy(params)
-    args = stack.resources[job]["Properties"]["DefaultArguments"]
+    args = stack.resources["CurateGlueJob"]["Properties"]["DefaultArguments"]
     assert args["--lakeline_registry"] == stack.outputs["RegistryUri"]["Value"]
     env = stack.resources["StartJobFunction"]["Properties"]["Environment"]["Variables"]
     assert args["--lakeline_registry"] == env["LAKELINE_REGISTRY"]
+
+
+def test_compact_job_reads_no_registry(deploy):
+    """A rewrite run is told everything by its plan (the files, the schema with field ids, the
+    output folder, the target size): no registry argument, and no grant on the registry."""
+    stack = deploy()
+    assert "--lakeline_registry" not in stack.resources["CompactGlueJob"]["Properties"]["DefaultArguments"]
+    lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
+    assert not [r for r in grants(stack.resources["GlueCompactJobRole"])
+                if r in (lake + "/config/datasets.yaml", lake + "/_lakeline/registry/*")]
 
 
 def test_job_names_derive_from_the_stack_and_start_job_may_run_them(deploy):
@@ -148,26 +175,51 @@ def test_job_names_derive_from_the_stack_and_start_job_may_run_them(deploy):
         assert name == f"{STACK}-{suffix}"
     outputs = stack.outputs
     assert outputs["GlueCurateJobName"]["Value"] == f"{STACK}-CurateGlueJob"  # Ref of the job
+    assert outputs["GlueCompactJobName"]["Value"] == f"{STACK}-CompactGlueJob"
     (run,) = [st for st in stack.resources["StartJobFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
               if st.get("Sid") == "RunGlueJobs"]
-    # whatever GlueJobNamePattern is: the stack's own job, and the pattern's (no compact job)
+    # whatever GlueJobNamePattern is: the stack's own two jobs, and the pattern's; start (after
+    # listing the job's runs for one with the same run key) and status
+    assert set(run["Action"]) == {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"}
     assert set(run["Resource"]) == {
         f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CurateGlueJob",
+        f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CompactGlueJob",
         "arn:aws:glue:us-east-1:123456789012:job/lakeline-*",
     }
+    run = deploy(GlueJobNamePattern="acme-spark-*").resources["StartJobFunctionRole"]["Properties"]["Policies"][0]
+    (run,) = [st for st in run["PolicyDocument"]["Statement"] if st.get("Sid") == "RunGlueJobs"]
+    assert "arn:aws:glue:us-east-1:123456789012:job/acme-spark-*" in run["Resource"]
+    assert f"arn:aws:glue:us-east-1:123456789012:job/{STACK}-CompactGlueJob" in run["Resource"]
 
 
-def test_no_spark_compaction_is_left(template):
-    """Compaction is the compact function's (table rewrites): the stack has one Glue job, the
-    curate one, and no output, role, variable or parameter text of a compact job."""
+def test_the_stack_has_exactly_the_two_glue_jobs(template):
+    """One Glue job per engine step (curate, a table partition's Spark rewrite), each with a role
+    of its own; the functions' roles are SAM's."""
     jobs = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Glue::Job"}
     assert jobs == set(JOBS)
     roles = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert roles == {"GlueCurateJobRole"}  # the functions' roles are SAM's
-    text = (ROOT / "template.yaml").read_text()
-    for gone in ("CompactGlueJob", "GlueCompactJobRole", "GlueCompactJobName", "LAKELINE_GLUE_COMPACT_JOB",
-                 "jobs/compact.py", "<stack>-compact"):
-        assert gone not in text, gone
+    assert roles == {role for _, role, _ in JOBS.values()}
+
+
+def test_start_job_starts_rewrites_with_the_plan():
+    """start-job's `compact` action (functions/start-job/src/compact.rs) starts the dataset's
+    compaction.job over the plan compact wrote: on Glue with --lakeline_plan, --lakeline_dataset,
+    --lakeline_execution and the run key (after looking for a run with that key among the job's
+    runs: glue:GetJobRuns); on EMR Serverless with --plan. The compact job's script reads the
+    plan by either name and lets the rest pass (they name the run: its key, its dataset)."""
+    src = (ROOT / "functions/start-job/src/compact.rs").read_text()
+    assert 'GLUE_PLAN_ARG: &str = "--lakeline_plan"' in src
+    assert "find_glue_run(&deps.glue, &job, &key)" in src and ".start_job_run()" in src
+    assert "glue_job_name" in src
+    glue = {"--lakeline_plan", "--lakeline_dataset", "--lakeline_execution", "--lakeline_run_key"}
+    sent = set(re.findall(r'\("(--[a-z_]+)"\.to_string\(\)', src)) | {"--lakeline_plan", "--lakeline_run_key"}
+    assert sent == glue
+    assert 'vec!["--plan".into(), req.plan.clone()]' in src
+    assert re.search(r'GLUE_RUN_KEY_ARG: &str = "--lakeline_run_key"', (ROOT / "shared/core/src/jobs.rs").read_text())
+    options = script_options("jobs/compact.py")
+    assert {"--lakeline_plan", "--plan"} <= options, options
+    # what it does not read, it ignores (Glue adds its own arguments too), never refuses
+    assert "parse_known_args(" in (ROOT / "jobs/compact.py").read_text()
 
 
 # ------------------------------------------------------------------ `sam deploy` packages the scripts
@@ -262,7 +314,52 @@ def test_curate_job_role(deploy, params):
     }
 
 
-@pytest.mark.parametrize("role", ["GlueCurateJobRole"])
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake", "CuratedPrefix": "gold/"},
+                                    {"TablesCatalog": "glue"}],
+                         ids=["created", "existing", "glue-tables"])
+def test_compact_job_role(deploy, params):
+    """compact (a table partition's Spark rewrite): reads its script; lists the lake (a missing
+    object must be a 404: no prefix condition); reads its plan and writes its output (and the
+    committer's temporary files, deleted again) under _lakeline/staging/rewrite/; reads the
+    table's data files the plan names, S3 Tables' GetTableData or, on a Glue-catalog stack, the
+    lake's tables/ (never writes them: compact commits); logs to the stack's groups; Glue's
+    metrics. Nothing of curated/, raw/, the registry, the batches or the rest of staging; no
+    KMS (the lake and the table bucket are SSE-S3)."""
+    stack = deploy(params)
+    lake = f"arn:aws:s3:::{stack.outputs['LakeBucketName']['Value']}"
+    want = {
+        PACKAGE: {"s3:GetObject"},
+        lake: {"s3:ListBucket", "s3:GetBucketLocation"},
+        lake + "/_lakeline/staging/rewrite/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                                "s3:AbortMultipartUpload"},
+        f"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/lakeline/{STACK}/*":
+            {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+        "*": {"cloudwatch:PutMetricData"},
+    }
+    if params.get("TablesCatalog") == "glue":
+        want[lake + "/tables/*"] = {"s3:GetObject"}
+    else:
+        table_bucket = stack.get_att("TableBucket", "TableBucketARN")
+        want[table_bucket + "/table/*"] = {"s3tables:GetTableData"}
+    assert grants(stack.resources["GlueCompactJobRole"]) == want
+    for sid, _, _, condition in allows(stack.resources["GlueCompactJobRole"]):
+        assert condition is None or sid == "PublishJobMetrics", sid  # ListBucket unconditioned: 404s
+    assert not any(a.startswith("kms:") for _, actions, _, _ in allows(stack.resources["GlueCompactJobRole"])
+                   for a in actions)
+
+
+def test_the_compact_job_grants_match_the_keys_the_code_uses():
+    """The rewrites' folder the role and the bucket policy are scoped to is where compact puts
+    the plans (functions/compact/src/spark.rs) and, beside each plan, the folder the run writes
+    (RewritePlan::location: <dir>/plan.json beside <dir>/data/)."""
+    spark = (ROOT / "functions/compact/src/spark.rs").read_text()
+    assert 'REWRITE_PREFIX: &str = "_lakeline/staging/rewrite/"' in spark
+    assert 'format!("s3://{}/{REWRITE_PREFIX}{ident}/", req.bucket)' in spark
+    plan = (ROOT / "shared/table/src/spark.rs").read_text()
+    assert 'format!("{dir}/plan.json")' in plan and 'strip_suffix("/data")' in plan
+
+
+@pytest.mark.parametrize("role", ["GlueCurateJobRole", "GlueCompactJobRole"])
 def test_metrics_grant_is_glues_namespace_only(deploy, role):
     (st,) = [a for a in allows(deploy().resources[role]) if a[0] == "PublishJobMetrics"]
     assert st[1] == {"cloudwatch:PutMetricData"} and st[2] == {"*"}
@@ -313,9 +410,11 @@ def rust_delivery_arguments():
 
 
 def script_options(script):
-    """Every option string a script's parse_args accepts."""
+    """Every option string a script's parse_args accepts (the whole script's add_argument calls
+    when it has no one parse_args)."""
     tree = ast.parse((ROOT / script).read_text())
-    (fn,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "parse_args"]
+    fns = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "parse_args"]
+    fn = fns[0] if len(fns) == 1 else tree
     opts = set()
     for call in ast.walk(fn):
         if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "add_argument":
@@ -367,7 +466,8 @@ def expand_placeholders(text, env):
 
 
 def registry_spark_jobs(env=None):
-    """(dataset, engine, the job's settings) of every Spark job config/datasets.yaml names, its
+    """(dataset, engine, the job's settings) of every Spark job config/datasets.yaml names (a
+    dataset's `job:`, and a `compaction.job:`, its settings marked compaction=True), its
     placeholders filled from `env` (default: none, so the defaults)."""
     import yaml
 
@@ -377,45 +477,53 @@ def registry_spark_jobs(env=None):
         job = ds.get("job") or {}
         if job.get("engine", "lambda") != "lambda":
             out.append((name, job["engine"], job))
-        # compaction has no Spark job (the registry refuses compaction.job): the compact function
-        assert "job" not in (ds.get("compaction") or {}), name
+        # a compaction.job (Spark rewrites of partitions above its `above`)
+        cjob = (ds.get("compaction") or {}).get("job") or {}
+        if cjob.get("engine", "lambda") != "lambda":
+            out.append((name, cjob["engine"], dict(cjob, compaction=True)))
     return out
 
 
 def test_sample_registry_names_the_jobs_a_fresh_deploy_creates(expanded):
     """`sam deploy` with samconfig.toml's [default] creates the stack `lakeline`: every Glue job
-    the sample registry names is that stack's curate job, and no EMR Serverless job names
-    anything a fresh deploy lacks (an application id, a role, an entry point outside the stack's
-    artifact prefix, all of which the registry check at load would refuse or the run would not
-    find)."""
+    the sample registry names is one of that stack's two (curate for a dataset's job, compact
+    for a compaction.job), and no EMR Serverless job names anything a fresh deploy lacks (an
+    application id, a role, an entry point outside the stack's artifact prefix, all of which
+    the registry check at load would refuse or the run would not find)."""
     from expand import Stack
 
     stack_name = samconfig_stacks()["default"]
     assert stack_name == "lakeline"
     stack = Stack(expanded, {}, stack_name=stack_name)
     names = {logical: stack.resources[logical]["Properties"]["Name"] for logical in JOBS}
-    assert names == {"CurateGlueJob": "lakeline-curate"}
+    assert names == {"CurateGlueJob": "lakeline-curate", "CompactGlueJob": "lakeline-compact"}
     jobs = registry_spark_jobs()
     assert jobs, "the sample registry shows the Spark path"
     for dataset, engine, job in jobs:
         assert engine == "glue", f"{dataset}: {engine} needs per-account values a fresh deploy does not have"
-        assert job["job_name"] == names["CurateGlueJob"], dataset
+        if job.get("compaction"):
+            assert job["glue_job_name"] == names["CompactGlueJob"], dataset
+        else:
+            assert job["job_name"] == names["CurateGlueJob"], dataset
 
 
 def test_one_sample_registry_serves_every_stack(deploy):
-    """Filled from a function's environment (the template's LAKELINE_GLUE_CURATE_JOB, a Ref of
-    the stack's own job), the sample registry's Glue jobs are that stack's: no stack runs
-    another's jobs, and no copy per stack is needed."""
+    """Filled from a function's environment (the template's LAKELINE_GLUE_CURATE_JOB and
+    LAKELINE_GLUE_COMPACT_JOB, Refs of the stack's own jobs), the sample registry's Glue jobs are
+    that stack's: no stack runs another's jobs, and no copy per stack is needed."""
     stack = deploy({})
     for fn, res in stack.of_type("AWS::Lambda::Function").items():
         env = res["Properties"].get("Environment", {}).get("Variables", {})
         if "LAKELINE_REGISTRY" not in env:
             continue
         for dataset, engine, job in registry_spark_jobs(env):
-            assert job["job_name"] == env["LAKELINE_GLUE_CURATE_JOB"], (fn, dataset)
+            if job.get("compaction"):
+                assert job["glue_job_name"] == env["LAKELINE_GLUE_COMPACT_JOB"], (fn, dataset)
+            else:
+                assert job["job_name"] == env["LAKELINE_GLUE_CURATE_JOB"], (fn, dataset)
     used = set(PLACEHOLDER.findall((ROOT / "config/datasets.yaml").read_text()))
-    assert {name for name, _ in used} <= {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_EMR_APPLICATION_ID",
-                                          "LAKELINE_ARTIFACT_PREFIX"}
+    assert {name for name, _ in used} <= {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB",
+                                          "LAKELINE_EMR_APPLICATION_ID", "LAKELINE_ARTIFACT_PREFIX"}
 
 
 def test_every_samconfig_stack_has_its_own_job_names(expanded):
@@ -440,7 +548,7 @@ def test_registry_placeholders_have_their_variables(deploy):
             if "LAKELINE_REGISTRY" not in env:
                 continue
             assert env["LAKELINE_GLUE_CURATE_JOB"] == f"{STACK}-CurateGlueJob", fn  # Ref of the job
-            assert "LAKELINE_GLUE_COMPACT_JOB" not in env, fn  # no compact job any more
+            assert env["LAKELINE_GLUE_COMPACT_JOB"] == f"{STACK}-CompactGlueJob", fn
             want = {"CreateEmrApplication": f"{STACK}-EmrApplication"}.get(
                 next(iter(params), None), params.get("ExistingEmrApplicationId", ""))
             assert env["LAKELINE_EMR_APPLICATION_ID"] == want, fn

@@ -68,20 +68,25 @@ def test_layout_under_the_artifact_prefix():
     p = pj.plan(ARTIFACTS, pj.job_files())
     v = p["version"]
     assert re.fullmatch(r"[0-9a-f]{16}", v)
-    assert p["entry_points"] == {"curate": f"{ARTIFACTS}jobs/{v}/curate.py"}
+    # jobs/*.py: curate (large files) and compact (Spark rewrites of table partitions)
+    assert p["entry_points"] == {
+        "curate": f"{ARTIFACTS}jobs/{v}/curate.py",
+        "compact": f"{ARTIFACTS}jobs/{v}/compact.py",
+    }
     assert p["sums"] == f"{ARTIFACTS}jobs/{v}/SHA256SUMS"
     # every entry point is inside the artifact prefix: what Registry::check_entry_points asks
     assert all(uri.startswith(ARTIFACTS) for uri in p["entry_points"].values())
     keys = [k for k, _ in p["objects"]]
-    assert keys == [f"artifacts/jobs/{v}/curate.py", f"artifacts/jobs/{v}/SHA256SUMS"]
+    assert keys == [f"artifacts/jobs/{v}/compact.py", f"artifacts/jobs/{v}/curate.py", f"artifacts/jobs/{v}/SHA256SUMS"]
 
 
 def test_version_is_the_content(tmp_path):
     """Same bytes, same version (anywhere); one changed byte, another version."""
     files = pj.job_files()
     assert pj.plan(ARTIFACTS, files)["version"] == pj.plan(ARTIFACTS, list(files))["version"]
-    changed = [(n, d + b"\n" if n == "curate.py" else d) for n, d in files]
-    assert pj.plan(ARTIFACTS, changed)["version"] != pj.plan(ARTIFACTS, files)["version"]
+    for name in ("curate.py", "compact.py"):
+        changed = [(n, d + b"\n" if n == name else d) for n, d in files]
+        assert pj.plan(ARTIFACTS, changed)["version"] != pj.plan(ARTIFACTS, files)["version"], name
     sums = pj.sums_text(files)
     assert pj.plan(ARTIFACTS, files)["version"] == hashlib.sha256(sums).hexdigest()[:16]
 
@@ -93,7 +98,7 @@ def test_sha256sums_is_what_sha256sum_checks(tmp_path):
         (tmp_path / key.rsplit("/", 1)[1]).write_bytes(data)
     r = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(r.stdout.split()) == sorted(["curate.py:", "OK"])
+    assert sorted(r.stdout.split()) == sorted(["compact.py:", "OK", "curate.py:", "OK"])
 
 
 def test_publish_writes_once_with_checksums_and_verifies_after():
@@ -150,7 +155,7 @@ def test_cli_dry_run_and_usage(capsys):
     assert pj.main(["--artifact-uri", ARTIFACTS, "--dry-run"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dry_run"] is True and out["uploaded"] == []
-    assert set(out["entry_points"]) == {"curate"}
+    assert set(out["entry_points"]) == {"curate", "compact"}
     assert pj.main(["--artifact-uri", "s3://bucket/no-slash", "--dry-run"]) == 1
     assert pj.main(["--stack", "lakeline", "--dry-run"]) == 1  # a dry run asks no stack
 

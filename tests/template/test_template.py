@@ -56,7 +56,8 @@ EXPECTED_ACTIONS = {
     },
     "CompactFunctionRole": {
         # a table partition's compaction commits (TablesCatalog s3tables, or glue: its files
-        # under tables/, which maintainTable lists and deletes from)
+        # under tables/, which maintainTable lists and deletes from); a Spark rewrite's plan
+        # (put) and output (read, listed) under _lakeline/staging/rewrite/
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload",
         "s3:DeleteObject",
         "s3tables:GetTable", "s3tables:UpdateTableMetadataLocation", "s3tables:GetTableData",
@@ -75,14 +76,20 @@ EXPECTED_ACTIONS = {
     },
     # The schedule's EventBridge rule starts the maintenance state machine, nothing else.
     "MaintenanceStateMachineSweepRole": {"states:StartExecution"},
-    # The Glue job (jobs/curate.py): S3 as the script uses it (boto3 and Spark), its log
-    # groups, Glue's job metrics.
+    # The Glue jobs (jobs/curate.py, jobs/compact.py): S3 as the scripts use it (boto3 and
+    # Spark), their log groups, Glue's job metrics.
     "GlueCurateJobRole": {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
         "s3:ListBucket", "s3:GetBucketLocation",
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
         # uploads under a producer's own key, with ProducerKmsKeyArns (DecryptProducerUploads)
         "kms:Decrypt",
+    },
+    "GlueCompactJobRole": {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+        "s3:ListBucket", "s3:GetBucketLocation",
+        "s3tables:GetTableData",  # the table's data files the plan names (S3 Tables)
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
     },
 }
 # Who may assume each role (everything else: lambda.amazonaws.com).
@@ -91,6 +98,7 @@ ROLE_SERVICE = {
     "MaintenanceStateMachineRole": "states.amazonaws.com",
     "MaintenanceStateMachineSweepRole": "events.amazonaws.com",
     "GlueCurateJobRole": "glue.amazonaws.com",
+    "GlueCompactJobRole": "glue.amazonaws.com",
 }
 # AWS managed policies the translator attaches: basic logging, and X-Ray for Tracing.
 ALLOWED_MANAGED = {
@@ -182,13 +190,14 @@ def test_asl_placeholders_match_substitutions(template, asl_text):
 
 def test_maintenance_placeholders_match_substitutions(template):
     """maintenance.asl.json's `${...}` placeholders are exactly the substitutions, each the Arn
-    of the function it names."""
+    of the function it names (start-job: the Spark rewrites' start and status)."""
     used = placeholders(asl_of(template, "MaintenanceStateMachine"))
     subs = template["Resources"]["MaintenanceStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert used == set(subs)
     assert subs == {
         "CheckCompactionFunctionArn": {"Fn::GetAtt": ["CheckCompactionFunction", "Arn"]},
         "CompactFunctionArn": {"Fn::GetAtt": ["CompactFunction", "Arn"]},
+        "StartJobFunctionArn": {"Fn::GetAtt": ["StartJobFunction", "Arn"]},
         "NotifyFailureFunctionArn": {"Fn::GetAtt": ["NotifyFailureFunction", "Arn"]},
     }
 
@@ -310,16 +319,16 @@ def test_pipeline_may_invoke_curate(expanded):
     assert invokable_functions(expanded) == {"CurateFunction", "StartJobFunction"}
 
 
-def test_maintenance_invokes_exactly_its_three_functions(expanded):
-    """check-compaction (the sweep), compact (a partition's compaction, a table's maintenance)
-    and notify-failure: nothing else, start-job (no Spark compaction any more), validate-upload
-    and curate in particular; and no Glue, EMR or other grant beyond the invokes and its log
-    delivery."""
+def test_maintenance_invokes_exactly_its_four_functions(expanded):
+    """check-compaction (the sweep), compact (a partition's compaction, a table's maintenance, a
+    Spark rewrite's plan and commit), start-job (a Spark rewrite's start and status) and
+    notify-failure: nothing else, validate-upload and curate in particular; and no Glue, EMR or
+    other grant beyond the invokes and its log delivery (start-job starts the runs)."""
     assert expanded["Resources"]["MaintenanceStateMachine"]["Properties"]["RoleArn"] == {
         "Fn::GetAtt": ["MaintenanceStateMachineRole", "Arn"]
     }
     assert invokable_functions(expanded, "MaintenanceStateMachineRole") == {
-        "CheckCompactionFunction", "CompactFunction", "NotifyFailureFunction",
+        "CheckCompactionFunction", "CompactFunction", "StartJobFunction", "NotifyFailureFunction",
     }
     actions = role_actions(expanded["Resources"]["MaintenanceStateMachineRole"])
     assert not any(a.startswith(("glue:", "emr-serverless:", "iam:", "s3:")) for a in actions), actions
@@ -389,7 +398,7 @@ def test_function_has_alarm_to_topic(expanded, fn, metric):
 # The stack's Spark engines by name: no code names them, the registry does, as placeholders
 # (`${LAKELINE_GLUE_CURATE_JOB}`) that the loader fills from any LAKELINE_ variable
 # (shared/core/src/placeholders.rs; test_glue_jobs.py checks the sample registry against them).
-PENDING_ENV: set[str] = {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_EMR_APPLICATION_ID"}
+PENDING_ENV: set[str] = {"LAKELINE_GLUE_CURATE_JOB", "LAKELINE_GLUE_COMPACT_JOB", "LAKELINE_EMR_APPLICATION_ID"}
 # The functions that load the registry get these too.
 REGISTRY_ENV = {"LAKELINE_REGISTRY", "LAKELINE_REGISTRY_TTL_SECONDS", "LAKELINE_ARTIFACT_PREFIX"}
 ENV_NAME = r'"((?:LAKELINE|AWS)_[A-Z0-9_]+|[A-Z_]+_ARN)"'
@@ -628,10 +637,11 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
         "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*",
                                  lake + "/_lakeline/registry/*"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/sla/*"},
-        "CompactFunctionRole": {lake, lake + "/config/datasets.yaml"},
+        "CompactFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/staging/rewrite/*"},
         "GlueCurateJobRole": {PACKAGE, lake, lake + "/config/datasets.yaml", lake + "/_lakeline/registry/*", lake + "/raw/*",
                               lake + "/_lakeline/staging/*", lake + "/curated/*.parquet",
                               lake + "/_lakeline/batches/*/manifest.json"},
+        "GlueCompactJobRole": {PACKAGE, lake, lake + "/_lakeline/staging/rewrite/*"},
     }
     for name, role in stack.of_type("AWS::IAM::Role").items():
         for st in role_statements(role):
@@ -843,11 +853,14 @@ GLUE_TABLES = {"TablesCatalog": "glue"}
 @BOTH_MODES
 def test_compact_may_do_exactly_what_it_does(deploy, params):
     """compact (functions/compact): reads the registry; ListBucket (a Glue table's location is
-    listed for orphans, a file gone meanwhile is a 404); on a Glue-catalog stack, get, put,
-    delete and abort uploads of the tables' files under tables/ (compactTable's rewrite and
-    commit, maintainTable's expiry and orphan deletes). Nothing of curated/ or _lakeline/: no
-    marker, no manifest, no merge in place, and no version actions, no tagging, no SNS / Step
-    Functions / Glue job / EMR / KMS. (S3 Tables: the table grants, test_roles_get_exactly...)"""
+    listed for orphans, a Spark rewrite's output folder for what the run wrote, a file gone
+    meanwhile is a 404); a Spark rewrite's plan put once and read back, and the run's output
+    read, under _lakeline/staging/rewrite/ (never deleted: the lifecycle rule expires it); on a
+    Glue-catalog stack, get, put, delete and abort uploads of the tables' files under tables/
+    (compactTable's rewrite and commit, commitRewrite's copies, maintainTable's expiry and
+    orphan deletes). Nothing of curated/ or the rest of _lakeline/: no marker, no manifest, no
+    merge in place, and no version actions, no tagging, no SNS / Step Functions / Glue job /
+    EMR / KMS. (S3 Tables: the table grants, test_roles_get_exactly...)"""
     for extra in ({}, {"CuratedPrefix": "gold/"}, GLUE_TABLES):
         stack = deploy(dict(params, **extra))
         lake = f"arn:aws:s3:::{bucket_name(stack)}"
@@ -855,6 +868,7 @@ def test_compact_may_do_exactly_what_it_does(deploy, params):
         want = {
             lake + "/config/datasets.yaml": {"s3:GetObject"},
             lake: {"s3:ListBucket"},
+            lake + "/_lakeline/staging/rewrite/*": {"s3:GetObject", "s3:PutObject"},
         }
         if extra == GLUE_TABLES:
             want[lake + "/tables/*"] = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
@@ -865,13 +879,28 @@ def test_compact_may_do_exactly_what_it_does(deploy, params):
 
 
 def test_compaction_writes_nothing_but_tables_and_delivery_markers():
-    """What the grants above rest on: compact makes no S3 object call of its own (its reads and
-    writes are the table library's, on the table's files), and check-compaction's only writes
-    are the delivery check's markers (lakeline::sla::marker, under _lakeline/sla/); neither
-    names a curated/ partition marker or a compaction manifest any more."""
-    compact = "\n".join(p.read_text() for p in (ROOT / "functions/compact/src").glob("*.rs"))
-    for call in (".put_object()", ".delete_object()", ".delete_objects()", ".copy_object()", ".get_object()"):
+    """What the grants above rest on: compact's own S3 object calls are a Spark rewrite's
+    (spark.rs): one PUT of the plan, once (If-None-Match), and one GET of it back, under
+    REWRITE_PREFIX; the run's output is listed and read through lakeline_aws::staged (a listing
+    with the plan's output as prefix, GETs at the listed ETag); everything else is the table
+    library's, on the table's files. Nothing is deleted or copied in place. check-compaction's
+    only writes are the delivery check's markers (lakeline::sla::marker, under _lakeline/sla/);
+    neither names a curated/ partition marker or a compaction manifest any more."""
+    sources = {p.name: p.read_text() for p in (ROOT / "functions/compact/src").glob("*.rs")}
+    compact = "\n".join(sources.values())
+    for call in (".delete_object()", ".delete_objects()", ".copy_object()"):
         assert call not in compact, call
+    for name, src in sources.items():
+        if name != "spark.rs":
+            assert ".put_object()" not in src and ".get_object()" not in src, name
+    spark = sources["spark.rs"]
+    assert spark.count(".put_object()") == 1 and '.if_none_match("*")' in spark
+    assert spark.count(".get_object()") == 1
+    assert 'REWRITE_PREFIX: &str = "_lakeline/staging/rewrite/"' in spark
+    assert "list_parquet(&deps.s3, &out.bucket, &out.key)" in spark and "stream_copy(" in spark
+    staged = (ROOT / "shared/aws/src/staged.rs").read_text()
+    assert ".list_objects_v2()" in staged and ".prefix(prefix)" in staged
+    assert ".delete_object()" not in staged and ".copy_object()" not in staged
     check = {p.name: p.read_text() for p in (ROOT / "functions/check-compaction/src").glob("*.rs")}
     for name, src in check.items():
         if name != "deliveries.rs":

@@ -12,6 +12,12 @@ use lakeline_tests::shipped_registry;
 use serde_json::{json, Value};
 
 async fn run_maintenance(d: &Deployment, input: Value) -> (String, Value) {
+    let (status, out, _) = run_maintenance_as(d, input).await;
+    (status, out)
+}
+
+/// Runs the maintenance state machine as the schedule does; its status, output and ARN.
+async fn run_maintenance_as(d: &Deployment, input: Value) -> (String, Value, String) {
     let name = lakeline_tests::unique("sweep");
     // Started as the schedule starts it (its role).
     d.stack
@@ -38,7 +44,7 @@ async fn run_maintenance(d: &Deployment, input: Value) -> (String, Value) {
     if status != "SUCCEEDED" {
         println!("{:?} {:?}", done.error(), done.cause());
     }
-    (status, out)
+    (status, out, arn)
 }
 
 /// A stack with tables: the scheduled sweep plans each table from its manifests (no listing,
@@ -215,4 +221,125 @@ async fn on_a_glue_stack_the_sweep_expires_old_snapshots_and_keeps_young_orphans
     assert_eq!(gone.len(), 1, "the replaced version's data file: {gone:?}");
     assert!(files_after.contains(&orphan), "a young orphan is kept");
     assert_eq!(d.table_ids("orders", "order_id").await, before);
+}
+
+/// A dataset whose partitions go to Spark (`compaction.job: {engine: glue}`, no `above`): the
+/// sweep hands the due partition on as a `glue` item, the compact function plans it and writes
+/// the plan once, start-job starts the stack's compaction job over it, and the compact function
+/// commits what the run wrote as one `replace` snapshot. The emulator's Glue runs nothing: a
+/// run that wrote nothing fails the item, naming the empty output, and the table is as it was
+/// (no fake success); with the harness standing in for the run (the merged file under the
+/// plan's output), the next sweep commits it, every row kept, value for value. The job itself
+/// runs in tests/spark/test_compact.py; Glue running it is proven on AWS only.
+#[tokio::test]
+async fn a_partition_for_spark_is_planned_merged_by_the_run_and_committed_by_lakeline() {
+    use lakeline_tests::tables::{all_rows, first_lines};
+    let mut reg = shipped_registry();
+    for (name, ds) in reg.datasets.iter_mut() {
+        if name.as_str() == "orders" {
+            let mut c = ds.compaction.clone().unwrap_or_default();
+            c.job.engine = lakeline_core::compaction::Engine::Glue;
+            // The local stack points it at its own compaction job.
+            c.job.glue_job_name = Some("set-by-the-stack".into());
+            ds.compaction = Some(c);
+        }
+    }
+    let d = Deployment::new(Options {
+        registry: reg,
+        ..Options::default()
+    })
+    .await;
+    let full = lakeline_tests::sample("orders/good.csv");
+    for i in 0..6 {
+        let key = format!("raw/orders/dt=2026-11-20/part-{i}.csv");
+        let (err, res) = d
+            .deliver(&d.lake.upload(&key, first_lines(&full, 3 + i)).await)
+            .await;
+        assert_eq!(err, None, "{res}");
+        let arn = d.execution_arn(lakeline_tests::outcome(&res)["execution"].as_str().unwrap());
+        let done = d.finished(&arn, Duration::from_secs(60)).await;
+        assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    }
+    let tables = d.stack.tables(&d.stack.conf).await.unwrap();
+    let reg = &d.stack.registry;
+    let before = all_rows(&tables, reg, "orders").await;
+    let snapshots = d.table_view("orders").await.snapshots.len();
+    let later = now_plus(2);
+
+    // The run writes nothing here: the item fails, saying so; nothing is committed.
+    let (status, out, arn) =
+        run_maintenance_as(&d, json!({"bucket": d.lake.bucket, "now": later})).await;
+    assert_eq!(status, "FAILED", "{out}");
+    let plans = d
+        .lake
+        .s3
+        .list_objects_v2()
+        .bucket(&d.lake.bucket)
+        .prefix("_lakeline/staging/rewrite/")
+        .send()
+        .await
+        .unwrap();
+    let plan_keys: Vec<String> = plans
+        .contents()
+        .iter()
+        .filter_map(|o| {
+            o.key()
+                .filter(|k| k.ends_with("/plan.json"))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(plan_keys.len(), 1, "one plan, written once: {plan_keys:?}");
+    let causes: Vec<String> = d
+        .history(&arn)
+        .await
+        .iter()
+        .filter_map(|e| e.task_failed_event_details()?.cause().map(str::to_string))
+        .collect();
+    assert!(
+        causes.iter().any(|c| c.contains("wrote no data file")),
+        "the failure names the empty output: {causes:?}"
+    );
+    assert_eq!(d.table_view("orders").await.snapshots.len(), snapshots);
+    // The run was started over the plan, on the stack's compaction job.
+    let runs = d
+        .stack
+        .c
+        .glue
+        .get_job_runs()
+        .job_name(format!("{}-compact", d.lake.bucket))
+        .send()
+        .await
+        .unwrap();
+    let plan_uri = format!("s3://{}/{}", d.lake.bucket, plan_keys[0]);
+    assert!(
+        runs.job_runs()
+            .iter()
+            .any(|r| r.arguments().and_then(|a| a.get("--lakeline_plan")) == Some(&plan_uri)),
+        "{runs:?}"
+    );
+
+    // With the run's output in place, the next sweep (the same plan) commits it.
+    let plan = d.stage_rewrite_as_spark(&plan_keys[0]).await;
+    assert_eq!((plan.inputs.len(), plan.output_files), (6, 1));
+    let (status, out) = run_maintenance(&d, json!({"bucket": d.lake.bucket, "now": later})).await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    let results = out["results"].as_array().unwrap();
+    let outcome = &results[0]["outcome"];
+    assert_eq!(
+        (outcome["status"].as_str(), outcome["engine"].as_str()),
+        (Some("COMPACTED"), Some("glue")),
+        "{out}"
+    );
+    let view = d.table_view("orders").await;
+    assert_eq!(view.data_files, 1);
+    let last = view.snapshots.last().unwrap();
+    assert_eq!(
+        (
+            last.operation.as_str(),
+            last.rewrite.as_deref(),
+            last.engine.as_deref()
+        ),
+        ("replace", Some("compact"), Some("glue"))
+    );
+    assert_eq!(all_rows(&tables, reg, "orders").await, before);
 }

@@ -265,9 +265,10 @@ pub struct Item {
     pub dataset: String,
     /// Partition.
     pub partition: String,
-    /// `table` (a partition's compaction, the compact function's `compactTable`) or `maintain`
-    /// (a table's snapshot expiry and orphan removal, `maintainTable`): the maintenance state
-    /// machine's Choice reads it.
+    /// `table` (a partition's compaction by the compact function, `compactTable`), `glue` or
+    /// `emr-serverless` (a partition's rewrite by the dataset's Spark job, planned and
+    /// committed by the compact function), or `maintain` (a table's snapshot expiry and orphan
+    /// removal, `maintainTable`): the maintenance state machine's Choice reads it.
     pub engine: String,
     /// The execution that asked, named in the snapshot the compaction commits.
     pub execution: Option<String>,
@@ -301,6 +302,10 @@ pub struct CheckOutput {
 pub struct DatasetReport {
     /// Dataset.
     pub dataset: String,
+    /// A due partition's engine: `table` (the compact function), `glue` or `emr-serverless`
+    /// (the dataset's `compaction.job`, for a partition whose small files reach its `above`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
     /// The decision.
     #[serde(flatten)]
     pub report: PartitionReport,
@@ -407,7 +412,7 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, HandlerError> 
         let t = compaction::totals(&reports);
         let requested = items
             .iter()
-            .filter(|i| &i.dataset == d && i.engine == tables::TABLE_ENGINE)
+            .filter(|i| &i.dataset == d && i.engine != tables::MAINTAIN_ENGINE)
             .count();
         Emf::new(&[("Function", "check-compaction"), ("Dataset", d)])
             .metric("PartitionsChecked", Unit::Count, t.partitions as f64)

@@ -5,7 +5,9 @@
 //! sweeps that plan the same partition both hand it on, and the second compaction finds its
 //! inputs replaced and commits nothing (`SUPERSEDED`).
 
-use lakeline_core::compaction::{self, Decision, Reason};
+use lakeline_core::compaction::{
+    self, CompactionSettings, Decision, Engine, PartitionReport, Reason,
+};
 use lakeline_table::maintain::{live_files, plan_compaction};
 use lakeline_table::Tables;
 use tracing::info;
@@ -80,6 +82,7 @@ pub async fn sweep(
             if !wanted(&report.partition, input, partition) {
                 continue;
             }
+            let engine = engine_of(&settings, &report);
             if report.decision == Decision::Compact && !input.dry_run {
                 if items.len() >= deps.config.max_compactions {
                     report.decision = Decision::Skip;
@@ -93,7 +96,7 @@ pub async fn sweep(
                         bucket: input.bucket.clone(),
                         dataset: d.clone(),
                         partition: report.partition.clone(),
-                        engine: TABLE_ENGINE.into(),
+                        engine: engine.clone().unwrap_or_else(|| TABLE_ENGINE.into()),
                         execution: input.execution.clone(),
                         now,
                     });
@@ -101,11 +104,29 @@ pub async fn sweep(
             }
             all.push(DatasetReport {
                 dataset: d.clone(),
+                engine: engine.filter(|_| report.decision == Decision::Compact),
                 report,
             });
         }
     }
     Ok((all, items))
+}
+
+/// Which engine rewrites a due partition: the dataset's Spark engine (`compaction.job`) for a
+/// partition whose small files reach its `above`, else the compact function (`table`). The
+/// report's reason says so.
+fn engine_of(s: &CompactionSettings, report: &PartitionReport) -> Option<String> {
+    if report.decision != Decision::Compact {
+        return None;
+    }
+    Some(if s.job.spark_for(report.small_bytes) {
+        match s.job.engine {
+            Engine::Glue => "glue".into(),
+            _ => "emr-serverless".into(),
+        }
+    } else {
+        TABLE_ENGINE.into()
+    })
 }
 
 /// The engine name of a table-maintenance item: the compact function's `maintainTable`.
@@ -158,6 +179,72 @@ mod tests {
 
     fn input(from: Option<&str>, to: Option<&str>) -> Input {
         serde_json::from_value(serde_json::json!({"bucket": "b", "from": from, "to": to})).unwrap()
+    }
+
+    #[test]
+    fn a_due_partition_goes_to_spark_from_the_datasets_above() {
+        use lakeline_core::compaction::{decide, PartitionStats};
+        let gib = 1u64 << 30;
+        // A due partition's report, its small files holding `small_bytes`.
+        let due = |small_bytes: u64| {
+            let mut st = PartitionStats::default();
+            for i in 0..10 {
+                st.observe(&format!("f{i}.parquet"), 1 << 20, Some(0), u64::MAX);
+            }
+            let mut r = decide(
+                "_lakeline_date=2020-01-01",
+                &st,
+                &CompactionSettings::default(),
+                2_000_000_000,
+            );
+            r.small_bytes = small_bytes;
+            r
+        };
+        let with = |engine, above: Option<u64>| {
+            let mut s = CompactionSettings::default();
+            s.job.engine = engine;
+            s.job.above = above.map(lakeline_core::size::ByteSize);
+            s
+        };
+        let glue = with(Engine::Glue, Some(20 * gib));
+        let emr = with(Engine::EmrServerless, None);
+        for (what, s, bytes, want) in [
+            (
+                "the default: the compact function",
+                CompactionSettings::default(),
+                100 * gib,
+                Some("table"),
+            ),
+            (
+                "below above: the compact function",
+                glue.clone(),
+                20 * gib - 10,
+                Some("table"),
+            ),
+            ("at above: Glue", glue.clone(), 20 * gib, Some("glue")),
+            (
+                "no above: every partition to EMR",
+                emr,
+                gib,
+                Some("emr-serverless"),
+            ),
+        ] {
+            let report = due(bytes);
+            assert_eq!(
+                report.decision,
+                Decision::Compact,
+                "{what}: {}",
+                report.reason
+            );
+            assert_eq!(engine_of(&s, &report).as_deref(), want, "{what}");
+        }
+        let mut skipped = due(gib);
+        skipped.decision = Decision::Skip;
+        assert_eq!(
+            engine_of(&glue, &skipped),
+            None,
+            "a partition not due has no engine"
+        );
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //!   (row group by row group, never a whole input), and one `replace` snapshot swaps them for
 //!   the new files (`table.rs`). A reader sees the old files or the new ones, never both; a
 //!   commit that lost a race with an append is decided again on the new table.
+//! - `{"action": "planRewrite", "bucket", "dataset", "partition", "now"}` and
+//!   `{"action": "commitRewrite", "dataset", "plan", "engine", "execution"}`: a partition the
+//!   dataset's Spark job rewrites (`spark.rs`): planned here, merged by the run, checked and
+//!   committed here as one `replace` snapshot.
 //! - `{"action": "maintainTable", "dataset", "execution", "now"}`: a Glue-catalog table's
 //!   snapshot expiry and orphan removal (S3 Tables does both itself).
 //!
@@ -19,11 +23,16 @@ use lakeline_core::error_names;
 use lakeline_core::registry::Registry;
 use serde_json::Value;
 
+mod spark;
 mod table;
+
+pub use spark::REWRITE_PREFIX;
 
 /// Everything the handler needs, built once per cold start.
 #[derive(Clone)]
 pub struct Deps {
+    /// S3: a Spark rewrite's plan and output in the lake bucket, copied into the table.
+    pub s3: aws_sdk_s3::Client,
     /// The dataset registry.
     pub registry: Arc<Registry>,
     /// The stack's tables (from the environment), for `compactTable` and `maintainTable`.
@@ -54,6 +63,7 @@ impl Deps {
             orphan_days: days("LAKELINE_ORPHAN_RETENTION_DAYS", d.orphan_days)?,
         };
         Ok(Deps {
+            s3,
             retention,
             registry: Arc::new(registry),
             tables,
@@ -115,9 +125,12 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, CompactError> 
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    if !matches!(action.as_str(), "compactTable" | "maintainTable") {
+    if !matches!(
+        action.as_str(),
+        "compactTable" | "maintainTable" | "planRewrite" | "commitRewrite"
+    ) {
         return Err(CompactError::BadInput(format!(
-            "action {action:?}: compact takes \"compactTable\" (one partition of a table) or \"maintainTable\""
+            "action {action:?}: compact takes \"compactTable\" (one partition of a table), \"planRewrite\" and \"commitRewrite\" (a Spark rewrite's plan and commit) or \"maintainTable\""
         )));
     }
     let Some(tables) = &deps.tables else {
@@ -126,9 +139,18 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, CompactError> 
         )));
     };
     let bad = |e: serde_json::Error| CompactError::BadInput(format!("not a {action} request: {e}"));
-    if action == "compactTable" {
-        table::compact_table(deps, tables, serde_json::from_value(payload).map_err(bad)?).await
-    } else {
-        table::maintain_table(deps, tables, serde_json::from_value(payload).map_err(bad)?).await
+    match action.as_str() {
+        "compactTable" => {
+            table::compact_table(deps, tables, serde_json::from_value(payload).map_err(bad)?).await
+        }
+        "planRewrite" => {
+            spark::plan_rewrite(deps, tables, serde_json::from_value(payload).map_err(bad)?).await
+        }
+        "commitRewrite" => {
+            spark::commit_rewrite(deps, tables, serde_json::from_value(payload).map_err(bad)?).await
+        }
+        _ => {
+            table::maintain_table(deps, tables, serde_json::from_value(payload).map_err(bad)?).await
+        }
     }
 }

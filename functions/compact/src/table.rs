@@ -36,7 +36,7 @@ pub struct TableRequest {
     pub now: Option<i64>,
 }
 
-fn table_error(e: lakeline_table::Error) -> CompactError {
+pub(crate) fn table_error(e: lakeline_table::Error) -> CompactError {
     use lakeline_table::Error as T;
     match e {
         T::Conflict { .. } | T::Catalog(_) => CompactError::Transient(e.to_string()),

@@ -281,7 +281,9 @@ pub(crate) async fn commit_staged(
     };
     let (date, version) = (delivery.date, delivery.version.clone());
     let prefix = lakeline_core::curate::staged_prefix(name.as_str(), &req.key, &version);
-    let staged = list_staged(&deps.s3, &req.bucket, &prefix).await?;
+    let staged = lakeline_aws::staged::list_parquet(&deps.s3, &req.bucket, &prefix)
+        .await
+        .map_err(|e| CurateError::from_lib(e, "listing the staged data files"))?;
     if staged.is_empty() {
         return Err(CurateError::Failed(format!(
             "the Spark run of s3://{}/{} succeeded but staged no data file under s3://{}/{prefix}: nothing was committed (run it again: lakeline rerun)",
@@ -315,7 +317,9 @@ pub(crate) async fn commit_staged(
     for (obj, meta, untagged_exact) in checked {
         let uri = data_file_uri(&table, date);
         let target = s3_target(&table, &uri)?;
-        let bytes = copy_object(&deps.s3, &obj, &target).await?;
+        let bytes = lakeline_aws::staged::stream_copy(&deps.s3, &obj, &target)
+            .await
+            .map_err(|e| CurateError::from_lib(e, "copying a staged data file"))?;
         written.push(Written {
             uri,
             size: bytes,
@@ -422,109 +426,10 @@ fn already(table: &Table, version: &str, files: usize, engine: &str) -> Value {
 
 /// A table location `s3://bucket/key` as an upload target.
 fn s3_target(table: &Table, uri: &str) -> Result<upload::Target, CurateError> {
-    let (bucket, key) = uri
-        .strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
-        .ok_or_else(|| {
-            CurateError::Config(format!(
-                "table {}: its location {uri} is not an s3:// location",
-                table.identifier()
-            ))
-        })?;
-    Ok(upload::Target {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        metadata: Vec::new(),
-    })
-}
-
-/// The staged data files under `prefix` (all pages).
-async fn list_staged(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<lakeline_aws::parquet::S3Object>, CurateError> {
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(|e| {
-                CurateError::from_sdk(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e)
-            })?;
-        for o in page.contents() {
-            let Some(key) = o.key().filter(|k| k.ends_with(".parquet")) else {
-                continue;
-            };
-            out.push(lakeline_aws::parquet::S3Object {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
-                version_id: None,
-                size: o.size().unwrap_or(0).max(0) as u64,
-            });
-        }
-        match page.next_continuation_token() {
-            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
-}
-
-/// Streams `from` (at its listed ETag) into `to` by multipart upload, in bounded memory;
-/// nothing appears at `to` unless the whole object was copied. Returns the bytes copied.
-async fn copy_object(
-    s3: &aws_sdk_s3::Client,
-    from: &lakeline_aws::parquet::S3Object,
-    to: &upload::Target,
-) -> Result<u64, CurateError> {
-    let body = s3
-        .get_object()
-        .bucket(&from.bucket)
-        .key(&from.key)
-        .set_if_match(from.etag.clone())
-        .send()
-        .await
-        .map_err(|e| CurateError::from_sdk(&format!("GetObject {}", from.uri()), &e))?
-        .body;
-    let (tx, uploader) = upload::start(s3.clone(), to.clone());
-    let mut writer = upload::PartWriter::new(tx, upload::PART_SIZE);
-    let copied = tokio::task::spawn_blocking(move || {
-        let mut reader = tokio_util::io::SyncIoBridge::new(body.into_async_read());
-        std::io::copy(&mut reader, &mut writer).map(|_| writer.into_tail())
-    })
-    .await
-    .map_err(|e| CurateError::Failed(format!("copy task of {} failed: {e}", from.uri())))?;
-    let mut parts = uploader.await.map_err(|e| {
-        CurateError::Transient(format!(
-            "upload task of s3://{}/{} failed: {e}",
-            to.bucket, to.key
+    lakeline_aws::staged::target_of(uri).ok_or_else(|| {
+        CurateError::Config(format!(
+            "table {}: its location {uri} is not an s3:// location",
+            table.identifier()
         ))
-    })?;
-    let tail = match (copied, parts.error.take()) {
-        (Ok(tail), None) => tail,
-        (_, Some(e)) => {
-            parts.abort(s3, to).await;
-            return Err(CurateError::from_lib(e, "copying a staged data file"));
-        }
-        (Err(e), None) => {
-            parts.abort(s3, to).await;
-            return Err(CurateError::Transient(format!(
-                "reading {}: {e}",
-                from.uri()
-            )));
-        }
-    };
-    let written = parts
-        .commit(s3, to, tail)
-        .await
-        .map_err(|e| CurateError::from_lib(e, "copying a staged data file"))?;
-    Ok(written.bytes)
+    })
 }

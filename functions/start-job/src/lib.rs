@@ -8,7 +8,12 @@
 //! {"action": "start", "bucket": "lake", "key": "raw/orders/dt=2026-11-25/o.csv",
 //!  "dataset": "orders", "partition": "dt=2026-11-25", "execution": "<$$.Execution.Name>"}
 //! {"action": "status", "run": <the handle start returned, or status's "run">}
+//! {"action": "compact", "dataset": "orders", "partition": "_lakeline_date=2026-11-24",
+//!  "plan": "s3://lake/_lakeline/staging/rewrite/…/plan.json", "planId": "…", "execution": "…"}
 //! ```
+//!
+//! `compact` (the maintenance state machine's) starts the run of the dataset's
+//! `compaction.job` over a table partition's rewrite plan ([`compact`]).
 //!
 //! `start` returns a [`RunHandle`]; `status` returns a [`JobStatus`] (normalised status,
 //! engine message, duration, billed resources, links, `waitSeconds` before the next check and
@@ -21,6 +26,7 @@
 //! look-then-start window is not raced by lakeline itself.
 
 mod batch;
+pub mod compact;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -177,6 +183,8 @@ pub enum Request {
     Start(StartRequest),
     /// Check a run once.
     Status(StatusRequest),
+    /// Start (or find) the Spark run of a table partition's rewrite ([`compact::compact`]).
+    Compact(compact::CompactRequest),
     /// Join the partition's open batch ([`lakeline_core::batch`]).
     Join(batch::JoinRequest),
     /// Start (leader) or find (member) the batch's run.
@@ -250,6 +258,7 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, JobError> {
     let out = match req {
         Request::Start(s) => serde_json::to_value(start(deps, &s).await?),
         Request::Status(s) => serde_json::to_value(status(deps, &s.run).await?),
+        Request::Compact(c) => serde_json::to_value(compact::compact(deps, &c).await?),
         Request::Join(j) => serde_json::to_value(batch::join(deps, &j).await?),
         Request::StartBatch(b) => serde_json::to_value(batch::start(deps, &b).await?),
     };
@@ -403,7 +412,7 @@ fn lambda_engine(dataset: &str) -> JobError {
     ))
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     DateTime::from(SystemTime::now())
         .fmt(Format::DateTime)
         .unwrap_or_default()
@@ -474,7 +483,7 @@ async fn start_glue(
 
 /// A run of `job` carrying `key` that is still useful (starting, running or done well):
 /// (run id, started at). A FAILED or STOPPED one is not reused, so a redrive runs again.
-async fn find_glue_run(
+pub(crate) async fn find_glue_run(
     glue: &aws_sdk_glue::Client,
     job: &str,
     key: &str,

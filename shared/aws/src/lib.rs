@@ -15,6 +15,7 @@ use lakeline_core::Error;
 pub mod copy;
 pub mod live;
 pub mod parquet;
+pub mod staged;
 pub mod upload;
 
 /// Prints an EMF document ([`Emf`](lakeline_core::metrics::Emf)) on stdout, where the Lambda log

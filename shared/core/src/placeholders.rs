@@ -2,7 +2,8 @@
 //!
 //! Glue job names are unique per account and region, so the dev and prod stacks create
 //! different ones; the template hands each function its stack's names
-//! (`LAKELINE_GLUE_CURATE_JOB`, `LAKELINE_EMR_APPLICATION_ID`, `LAKELINE_ARTIFACT_PREFIX`). The registry says `job_name: ${LAKELINE_GLUE_CURATE_JOB}`, or
+//! (`LAKELINE_GLUE_CURATE_JOB`, `LAKELINE_GLUE_COMPACT_JOB`, `LAKELINE_EMR_APPLICATION_ID`,
+//! `LAKELINE_ARTIFACT_PREFIX`). The registry says `job_name: ${LAKELINE_GLUE_CURATE_JOB}`, or
 //! `${LAKELINE_GLUE_CURATE_JOB:-lakeline-curate}` with a default for tools that run without a
 //! stack's environment (`lakeline registry check`). Only `LAKELINE_` names are read, so a
 //! registry cannot pull arbitrary secrets out of a function's environment. The registry pushed

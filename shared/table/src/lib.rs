@@ -38,6 +38,7 @@ pub mod maintain;
 pub mod rewrite;
 pub mod schema;
 pub mod show;
+pub mod spark;
 pub mod sync;
 pub mod write;
 

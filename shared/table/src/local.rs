@@ -436,9 +436,30 @@ pub async fn add_files(
             untagged_exact,
         ));
     }
+    let written = copy_into(tables, &table, date, checked).await?;
+    let outcome = commit_written(
+        tables,
+        &table,
+        &delivery,
+        &crate::commit::Unguarded,
+        written,
+    )
+    .await?;
+    done(tables, &table, outcome, a.version.to_string()).await
+}
+
+/// Copies checked local files (path, size, footer row groups, exact untagged statistics) into
+/// `table`'s location under partition `date`, each under a fresh name; on a failure, what was
+/// copied is discarded and nothing is left for the table to hold.
+async fn copy_into(
+    tables: &Tables,
+    table: &Table,
+    date: Option<i32>,
+    checked: Vec<(&PathBuf, u64, Arc<[RowGroupMetaData]>, bool)>,
+) -> Result<Vec<Written>, Error> {
     let mut written = Vec::new();
     for (f, size, row_groups, untagged_exact) in checked {
-        let uri = data_file_uri(&table, date);
+        let uri = data_file_uri(table, date);
         let copied = match uri.strip_prefix("file://") {
             Some(path) => {
                 let path = Path::new(path);
@@ -450,11 +471,11 @@ pub async fn add_files(
                     Error::Catalog(format!("copying {} into the table: {e}", f.display()))
                 })
             }
-            None => upload(&table, f, &uri).await,
+            None => upload(table, f, &uri).await,
         };
         if let Err(e) = copied {
             let uris: Vec<String> = written.iter().map(|w: &Written| w.uri.clone()).collect();
-            tables.discard(&table, &uris).await;
+            tables.discard(table, &uris).await;
             return Err(e);
         }
         written.push(Written {
@@ -464,13 +485,72 @@ pub async fn add_files(
             untagged_exact,
         });
     }
-    let outcome = commit_written(
-        tables,
-        &table,
-        &delivery,
-        &crate::commit::Unguarded,
-        written,
-    )
-    .await?;
-    done(tables, &table, outcome, a.version.to_string()).await
+    Ok(written)
+}
+
+/// Commits what a Spark rewrite wrote for `plan` (of table `ident`) into the local folder
+/// `plan.output`: each
+/// `.parquet` file there checked against the table ([`crate::spark::check_rewritten`]),
+/// copied into the table's location, and swapped for the plan's inputs by one `replace`
+/// snapshot ([`crate::spark::commit_rewritten`]). The snapshot id; [`Error::Changed`] when
+/// another commit replaced an input meanwhile (nothing committed).
+pub async fn commit_rewrite_files(
+    tables: &Tables,
+    ident: &iceberg::TableIdent,
+    plan: &crate::spark::RewritePlan,
+    engine: &str,
+    execution: Option<&str>,
+) -> Result<i64, Error> {
+    if plan.table != ident.to_string() {
+        return Err(Error::Schema(format!(
+            "plan {} is of table {}, not of {ident}",
+            plan.id, plan.table
+        )));
+    }
+    let table = tables.load_table(ident).await?;
+    let dir = Path::new(plan.output.strip_prefix("file://").unwrap_or(&plan.output));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::Catalog(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "{}: the rewrite {} wrote no data file: nothing was committed",
+            dir.display(),
+            plan.id
+        )));
+    }
+    let mut checked = Vec::new();
+    for f in &files {
+        let file =
+            std::fs::File::open(f).map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?
+            .len();
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(|e| {
+                Error::Schema(format!("{}: not a readable Parquet file: {e}", f.display()))
+            })?;
+        let untagged_exact =
+            datafile::untagged_statistics_are_exact(meta.file_metadata().created_by());
+        crate::spark::check_rewritten(
+            &table,
+            plan,
+            &f.display().to_string(),
+            &meta,
+            untagged_exact,
+        )?;
+        checked.push((
+            f,
+            size,
+            Arc::<[RowGroupMetaData]>::from(meta.row_groups()),
+            untagged_exact,
+        ));
+    }
+    let written = copy_into(tables, &table, plan.date(), checked).await?;
+    crate::spark::commit_rewritten(tables, table, plan, written, engine, execution).await
 }

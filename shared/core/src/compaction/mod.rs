@@ -526,9 +526,15 @@ mod tests {
         assert_eq!(s.target_file_size.bytes(), 256 * MIB);
         assert_eq!(s.small_below(), 192 * MIB);
         assert_eq!(s.job.engine, Engine::Glue);
-        assert!(!s.job.spark_for(20 * 1024 * MIB - 1), "below above: the Lambda's");
+        assert!(
+            !s.job.spark_for(20 * 1024 * MIB - 1),
+            "below above: the Lambda's"
+        );
         assert!(s.job.spark_for(20 * 1024 * MIB));
-        assert!(!CompactionSettings::default().job.spark_for(u64::MAX), "no engine: the Lambda's");
+        assert!(
+            !CompactionSettings::default().job.spark_for(u64::MAX),
+            "no engine: the Lambda's"
+        );
         for bad in [
             "target: 1MiB",
             "small_file_percent: 0",
