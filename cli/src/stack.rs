@@ -59,16 +59,30 @@ impl StackOutputs {
     }
 
     /// Where the stack's datasets' tables are: its Glue database when the stack keeps its
-    /// tables in the Glue Data Catalog (output `TablesGlueDatabase` set), else its table bucket
-    /// and namespace.
+    /// tables in the Glue Data Catalog (output `TablesGlueDatabase` set), with Glue's table
+    /// optimizers when it leaves their history to them (output `GlueTableOptimizerRoleArn`
+    /// set, with the retention outputs), else its table bucket and namespace.
     pub fn tables(&self) -> anyhow::Result<Target> {
         if let Some(db) = self
             .outputs
             .get("TablesGlueDatabase")
             .filter(|d| !d.is_empty())
         {
+            let var = |name: &str| {
+                let output = match name {
+                    lakeline_table::catalog::GLUE_OPTIMIZER_ROLE_VAR => "GlueTableOptimizerRoleArn",
+                    "LAKELINE_SNAPSHOT_RETENTION_DAYS" => "TableSnapshotRetentionDays",
+                    "LAKELINE_SNAPSHOTS_KEPT" => "TableSnapshotsKept",
+                    "LAKELINE_ORPHAN_RETENTION_DAYS" => "TableOrphanRetentionDays",
+                    _ => return None,
+                };
+                self.outputs.get(output).cloned()
+            };
+            let optimizers = lakeline_table::GlueOptimizers::from_vars(var)
+                .map_err(|e| anyhow::anyhow!("stack {}: {e}", self.name))?;
             return Ok(Target::Glue {
                 database: db.clone(),
+                optimizers,
             });
         }
         Ok(Target::S3Tables {
@@ -164,7 +178,33 @@ mod tests {
         assert_eq!(
             glue.tables().unwrap(),
             Target::Glue {
-                database: "lake_tables".into()
+                database: "lake_tables".into(),
+                optimizers: None,
+            }
+        );
+        let optimized = StackOutputs::from_outputs(
+            "lake",
+            BTreeMap::from([
+                ("TablesGlueDatabase".into(), "lake_tables".into()),
+                (
+                    "GlueTableOptimizerRoleArn".into(),
+                    "arn:aws:iam::1:role/o".into(),
+                ),
+                ("TableSnapshotRetentionDays".into(), "7".into()),
+                ("TableSnapshotsKept".into(), "2".into()),
+                ("TableOrphanRetentionDays".into(), "4".into()),
+            ]),
+        );
+        assert_eq!(
+            optimized.tables().unwrap(),
+            Target::Glue {
+                database: "lake_tables".into(),
+                optimizers: Some(lakeline_table::GlueOptimizers {
+                    role_arn: "arn:aws:iam::1:role/o".into(),
+                    snapshot_days: 7,
+                    keep: 2,
+                    orphan_days: 4,
+                }),
             }
         );
         let old = StackOutputs::from_outputs("old", BTreeMap::new());

@@ -579,6 +579,18 @@ fn glue(action: &str, body: &Value, region: &str) -> Vec<Access> {
             out.push(Access::new(action, format!("{base}:table/{db}/{t}")));
         }
     }
+    // A table optimizer runs as a role the caller hands Glue.
+    if let (true, Some(role)) = (
+        matches!(
+            action,
+            "glue:CreateTableOptimizer" | "glue:UpdateTableOptimizer"
+        ),
+        body["TableOptimizerConfiguration"]["roleArn"].as_str(),
+    ) {
+        out.push(
+            Access::new("iam:PassRole", role).with("iam:PassedToService", "glue.amazonaws.com"),
+        );
+    }
     out
 }
 
@@ -828,6 +840,12 @@ mod tests {
                 vec![("glue:GetTable", "arn:aws:glue:us-east-1:123456789012:catalog"),
                      ("glue:GetTable", "arn:aws:glue:us-east-1:123456789012:database/d"),
                      ("glue:GetTable", "arn:aws:glue:us-east-1:123456789012:table/d/t")]),
+            ("glue", "POST", "/", target("AWSGlue.CreateTableOptimizer"),
+                r#"{"CatalogId":"123456789012","DatabaseName":"d","TableName":"t","Type":"retention","TableOptimizerConfiguration":{"roleArn":"arn:aws:iam::123456789012:role/o","enabled":true}}"#,
+                vec![("glue:CreateTableOptimizer", "arn:aws:glue:us-east-1:123456789012:catalog"),
+                     ("glue:CreateTableOptimizer", "arn:aws:glue:us-east-1:123456789012:database/d"),
+                     ("glue:CreateTableOptimizer", "arn:aws:glue:us-east-1:123456789012:table/d/t"),
+                     ("iam:PassRole", "arn:aws:iam::123456789012:role/o")]),
             ("glue", "POST", "/", target("AWSGlue.CreateTable"), r#"{"DatabaseName":"d","TableInput":{"Name":"t"}}"#,
                 vec![("glue:CreateTable", "arn:aws:glue:us-east-1:123456789012:catalog"),
                      ("glue:CreateTable", "arn:aws:glue:us-east-1:123456789012:database/d"),

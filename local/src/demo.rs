@@ -77,6 +77,7 @@ pub async fn run(samples: &Path, config: &Path) -> anyhow::Result<ExitCode> {
             glue_job_exists: false,
             glue_max_concurrent_runs: 10,
             tables_in_glue: false,
+            glue_optimizers: false,
             maintenance_definition: std::fs::read_to_string("statemachine/maintenance.asl.json")
                 .context("reading statemachine/maintenance.asl.json")?,
         },

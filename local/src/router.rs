@@ -58,6 +58,9 @@ struct State {
     /// The stand-in for S3 Tables' table maintenance configuration ([`table_maintenance`]):
     /// table path → maintenance type → its value, as last put.
     maintenance: Mutex<HashMap<String, serde_json::Map<String, Value>>>,
+    /// The stand-in for Glue's table optimizers ([`glue_table_optimizers`]): `catalog/database/
+    /// table/type` → its configuration, as last created or updated.
+    optimizers: Mutex<HashMap<String, Value>>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -95,6 +98,7 @@ pub async fn serve(
         client: Client::builder(TokioExecutor::new()).build_http(),
         conf,
         maintenance: Mutex::new(HashMap::new()),
+        optimizers: Mutex::new(HashMap::new()),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -320,6 +324,17 @@ async fn forward(state: &State, req: Request<Incoming>) -> Resp {
         Ok(b) => b.to_bytes(),
         Err(e) => return respond(StatusCode::BAD_GATEWAY, e.to_string()),
     };
+    if principal_of(&parts.headers).1.map(|(_, s)| s).as_deref() == Some("glue") {
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if let Some(resp) = glue_table_optimizers(state, target, &body).await {
+            record_call(state, &parts, &body, resp.status().as_u16(), "glue");
+            return resp;
+        }
+    }
     if principal_of(&parts.headers).1.map(|(_, s)| s).as_deref() == Some("s3tables") {
         if let Some(resp) = table_maintenance(state, &parts.method, parts.uri.path(), &body).await {
             record_call(state, &parts, &body, resp.status().as_u16(), "unknown");
@@ -415,6 +430,69 @@ async fn table_maintenance(
         }
         _ => None,
     }
+}
+
+/// The stand-in for Glue's table optimizers, which moto 5.2.5 does not have:
+/// `CreateTableOptimizer` keeps the configuration it was sent (`AlreadyExistsException` when the
+/// table has that type already), `UpdateTableOptimizer` replaces it
+/// (`EntityNotFoundException` when there is none), and `GetTableOptimizer` returns it. It proves
+/// what lakeline asks Glue to do, with the real SDK's requests and answers; that Glue then
+/// expires snapshots and deletes orphan files is proven on AWS only. `None` for every other
+/// request.
+async fn glue_table_optimizers(state: &State, target: &str, body: &[u8]) -> Option<Resp> {
+    let op = target.strip_prefix("AWSGlue.")?;
+    if !matches!(
+        op,
+        "CreateTableOptimizer" | "UpdateTableOptimizer" | "GetTableOptimizer"
+    ) {
+        return None;
+    }
+    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let s = |k: &str| req[k].as_str().unwrap_or_default().to_string();
+    let key = format!(
+        "{}/{}/{}/{}",
+        s("CatalogId"),
+        s("DatabaseName"),
+        s("TableName"),
+        s("Type")
+    );
+    let error = |kind: &str, message: String| {
+        let mut r = respond(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": kind, "Message": message}).to_string(),
+        );
+        r.headers_mut().insert(
+            "x-amzn-errortype",
+            hyper::header::HeaderValue::from_str(kind).expect("an error name is a header value"),
+        );
+        r
+    };
+    let mut optimizers = state.optimizers.lock().await;
+    let conf = req["TableOptimizerConfiguration"].clone();
+    Some(match (op, optimizers.contains_key(&key)) {
+        ("CreateTableOptimizer", true) => error(
+            "AlreadyExistsException",
+            format!("table optimizer {key} already exists"),
+        ),
+        ("UpdateTableOptimizer", false) | ("GetTableOptimizer", false) => error(
+            "EntityNotFoundException",
+            format!("no table optimizer {key}"),
+        ),
+        ("GetTableOptimizer", true) => respond(
+            StatusCode::OK,
+            json!({
+                "CatalogId": s("CatalogId"),
+                "DatabaseName": s("DatabaseName"),
+                "TableName": s("TableName"),
+                "TableOptimizer": {"type": s("Type"), "configuration": optimizers[&key]},
+            })
+            .to_string(),
+        ),
+        _ => {
+            optimizers.insert(key, conf);
+            respond(StatusCode::OK, "{}")
+        }
+    })
 }
 
 /// The one correction of moto's answers, for its S3 Tables responses that do not match the AWS

@@ -114,6 +114,9 @@ pub struct StackOptions {
     /// Keep the datasets' tables in the Glue Data Catalog (the template's `TablesCatalog:
     /// glue`: a database whose LocationUri is the lake's `tables/`) instead of S3 Tables.
     pub tables_in_glue: bool,
+    /// With `tables_in_glue`: Glue's table optimizers keep the tables' history (the
+    /// template's `GlueTableMaintenance: glue-optimizers`), not lakeline's sweep.
+    pub glue_optimizers: bool,
 }
 
 /// The SDK clients of a stack.
@@ -177,6 +180,8 @@ pub struct Stack {
     /// The Glue database of the datasets' tables (the template's `TablesDatabase`, with
     /// `TablesCatalog: glue`), instead of the table bucket.
     pub glue_database: Option<String>,
+    /// The role of Glue's table optimizers, when they keep the Glue tables' history.
+    pub optimizer_role: Option<String>,
     /// Function names on the router, by handler.
     pub functions: BTreeMap<&'static str, String>,
     /// The functions' environment, as deployed.
@@ -376,7 +381,13 @@ impl Stack {
             .context("creating the state machine")?
             .state_machine_arn;
 
+        let optimizer_role = (opts.tables_in_glue && opts.glue_optimizers)
+            .then(|| format!("arn:aws:iam::{ACCOUNT}:role/{id}-GlueTableOptimizerRole"));
         let env = BTreeMap::from([
+            (
+                lakeline_table::catalog::GLUE_OPTIMIZER_ROLE_VAR,
+                optimizer_role.clone().unwrap_or_default(),
+            ),
             (
                 "LAKELINE_REGISTRY",
                 format!("s3://{id}/config/datasets.yaml"),
@@ -415,6 +426,7 @@ impl Stack {
             registry,
             table_bucket_arn,
             glue_database,
+            optimizer_role,
             functions,
             env,
             delivered: Default::default(),
@@ -444,6 +456,10 @@ impl Stack {
                 resources.insert("TablesDatabase", db.clone());
                 params.insert("TablesCatalog", "glue".to_string());
                 params.insert("TablesNamespace", db.clone());
+                if let Some(role) = &stack.optimizer_role {
+                    resources.insert("GlueTableOptimizerRole", role.clone());
+                    params.insert("GlueTableMaintenance", "glue-optimizers".to_string());
+                }
             }
             None => {
                 resources.insert("TableBucket", stack.table_bucket_arn.clone());
@@ -551,6 +567,13 @@ impl Stack {
                 ),
                 ("GlueCurateJobName", self.glue_job.clone()),
                 ("GlueCompactJobName", format!("{}-compact", self.bucket)),
+                (
+                    "GlueTableOptimizerRoleArn",
+                    self.optimizer_role.clone().unwrap_or_default(),
+                ),
+                ("TableSnapshotRetentionDays", "5".to_string()),
+                ("TableSnapshotsKept", "1".to_string()),
+                ("TableOrphanRetentionDays", "3".to_string()),
                 ("EmrApplicationId", self.emr_app.clone()),
                 ("ArtifactUri", format!("s3://{}/artifacts/", self.bucket)),
             ]
@@ -571,13 +594,27 @@ impl Stack {
         Ok(())
     }
 
+    /// Glue's table optimizers as the stack's outputs describe them (the template's defaults).
+    pub fn glue_optimizers(&self) -> Option<lakeline_table::GlueOptimizers> {
+        self.optimizer_role
+            .as_ref()
+            .map(|role| lakeline_table::GlueOptimizers {
+                role_arn: role.clone(),
+                snapshot_days: 5,
+                keep: 1,
+                orphan_days: 3,
+            })
+    }
+
     /// The stack's tables, every call signed with `conf`.
     pub async fn tables(
         &self,
         conf: &aws_config::SdkConfig,
     ) -> anyhow::Result<lakeline_table::Tables> {
         Ok(match &self.glue_database {
-            Some(db) => lakeline_table::Tables::open_glue(conf, db).await?,
+            Some(db) => lakeline_table::Tables::open_glue(conf, db)
+                .await?
+                .with_glue_optimizers(self.glue_optimizers()),
             None => {
                 lakeline_table::Tables::open_s3tables(
                     conf,

@@ -230,13 +230,129 @@ def test_every_unused_note_names_statements_of_the_template(tmp_path, expanded):
     """A note on statements no local call uses (UNUSED_NOTES) must name statements the template
     has: a policy renumbered (SAM numbers a state machine's policies in order) or a role gone
     would leave a stale note, and the statement it meant unexplained. The Spark jobs' roles
-    (curate's and compact's) have notes: they run only on AWS."""
-    r = run(tmp_path, expanded, ALLOWED[0])
+    (curate's and compact's) and the role of Glue's table optimizers have notes: they run only
+    on AWS. (The optimizers' role exists only on a stack with GlueTableMaintenance
+    glue-optimizers: the run holds a call to such a stack, whose statements then count.)"""
+    r = run_log(tmp_path, expanded, [registration(), glue_registration()],
+                [ALLOWED[0], optimizer_call("lakeline-person-registry-writer")])
     for prefix in check.UNUSED_NOTES:
         assert any(name.startswith(prefix) for name in r.known), prefix
-    for role_ in ("GlueCurateJobRole", "GlueCompactJobRole"):
+    for role_ in ("GlueCurateJobRole", "GlueCompactJobRole", "GlueTableOptimizerRole"):
         assert any(name.startswith(role_ + "/") for name in r.known), role_
         assert role_ + "/" in check.UNUSED_NOTES, role_
+    # Without such a stack the optimizers' statements are not listed (nothing could use them).
+    r = run(tmp_path, expanded, ALLOWED[0])
+    assert not any(name.startswith("GlueTableOptimizerRole/") for name in r.known)
+
+
+# ------------------------------------------------------------------ Glue's table optimizers
+
+GLUE_LAKE = "lake-2"
+GLUE_DB = "lake_2"
+GLUE_ARN = "arn:aws:glue:us-east-1:123456789012"
+OPTIMIZER_ROLE = f"arn:aws:iam::123456789012:role/{GLUE_LAKE}-GlueTableOptimizerRole"
+
+
+def glue_registration(optimizers=True, **parameters):
+    """A Glue-catalog stack (as local/src/stack.rs registers one), with Glue's table optimizers
+    keeping its tables (GlueTableMaintenance glue-optimizers) or not."""
+    resources = {"TablesDatabase": GLUE_DB}
+    params = {"TablesCatalog": "glue", "TablesNamespace": GLUE_DB}
+    if optimizers:
+        resources["GlueTableOptimizerRole"] = OPTIMIZER_ROLE
+        params["GlueTableMaintenance"] = "glue-optimizers"
+    return {"kind": "stack", "stack": GLUE_LAKE, "bucket": GLUE_LAKE, "test": "t",
+            "resources": resources, "parameters": dict(params, **parameters)}
+
+
+def optimizer_call(principal, action="glue:CreateTableOptimizer", role=OPTIMIZER_ROLE,
+                   service="glue.amazonaws.com"):
+    """One Create/UpdateTableOptimizer as the call recorder logs it (local/src/calls.rs): the
+    Glue authorizations on the catalog, the database and the table, and the iam:PassRole of
+    the optimizer's roleArn with iam:PassedToService."""
+    accesses = [{"action": action, "resource": r, "context": {}}
+                for r in (f"{GLUE_ARN}:catalog", f"{GLUE_ARN}:database/{GLUE_DB}", f"{GLUE_ARN}:table/{GLUE_DB}/orders")]
+    if action != "glue:GetTableOptimizer":
+        context = {"iam:PassedToService": service} if service else {}
+        accesses.append({"action": "iam:PassRole", "resource": role, "context": context})
+    return {"kind": "call", "principal": principal, "request": f"POST / {action}", "status": 200,
+            "accesses": accesses}
+
+
+def run_log(tmp_path, expanded, registrations, calls):
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [*registrations, *calls]) + "\n")
+    return check.run(log, expanded)
+
+
+def failures_of(report):
+    return [f for _, items in report.denied for _, _, fs in items for f in fs]
+
+
+PUTTERS = ["lakeline-person-registry-writer", "lakeline-person-table-writer"]
+
+
+@pytest.mark.parametrize("principal", PUTTERS)
+@pytest.mark.parametrize("action", ["glue:CreateTableOptimizer", "glue:UpdateTableOptimizer",
+                                    "glue:GetTableOptimizer"])
+def test_registry_and_table_writers_put_glue_optimizers(tmp_path, expanded, principal, action):
+    """`registry push` and `table sync` on a stack with GlueTableMaintenance glue-optimizers:
+    the optimizer calls on the catalog, the stack's database and its table, and the stack's
+    optimizer role handed to Glue, are allowed (When: GlueOptimizersKeepTables)."""
+    r = run_log(tmp_path, expanded, [glue_registration()], [optimizer_call(principal, action)])
+    assert r.checked == 1 and r.denied == [], failures_of(r)
+    person = principal.removeprefix("lakeline-person-")
+    assert f"people.yaml:{person}:PutGlueTableOptimizers" in r.used
+    if action != "glue:GetTableOptimizer":
+        assert f"people.yaml:{person}:PassGlueTableOptimizerRole" in r.used
+
+
+@pytest.mark.parametrize("principal", PUTTERS)
+def test_the_optimizer_role_is_passed_to_glue_only(tmp_path, expanded, principal):
+    """iam:PassRole of the optimizer role is granted for Glue only (iam:PassedToService), and
+    only for the stack's own optimizer role."""
+    for call_ in (optimizer_call(principal, service="emr-serverless.amazonaws.com"),
+                  optimizer_call(principal, service=None),
+                  optimizer_call(principal, role="arn:aws:iam::123456789012:role/Admin")):
+        r = run_log(tmp_path, expanded, [glue_registration()], [call_])
+        (_, items), = r.denied
+        assert [a["action"] for a, _, _ in items] == ["iam:PassRole"]
+        assert "(same action, other resources or conditions: " in failures_of(r)[0]
+
+
+@pytest.mark.parametrize("principal", PUTTERS)
+def test_no_optimizer_grants_without_the_option(tmp_path, expanded, principal):
+    """A Glue-catalog stack whose tables lakeline maintains (the default GlueTableMaintenance)
+    grants nobody an optimizer call: the statements are When: GlueOptimizersKeepTables."""
+    r = run_log(tmp_path, expanded, [glue_registration(optimizers=False)], [optimizer_call(principal)])
+    (_, items), = r.denied
+    assert {a["action"] for a, _, _ in items} == {"glue:CreateTableOptimizer", "iam:PassRole"}
+    assert all("no statement of person" in f for f in failures_of(r))
+
+
+def test_the_optimizer_role_writes_the_tables_despite_named_registry_writers(tmp_path, expanded):
+    """With RegistryWriterArns named, the bucket policy keeps tables/ to lakeline, the registry
+    writers and the erasers, and to Glue's optimizers' role when it exists: the role's writes
+    and deletes of a table's files pass (its IAM and the bucket policy), the table writer's do
+    not, and the role writes nothing outside tables/."""
+    reg = glue_registration(RegistryWriterArns=check.person_arn("registry-writer"))
+    table_file = f"arn:aws:s3:::{GLUE_LAKE}/tables/orders/data/_lakeline_date=2026-11-30/0f8e.parquet"
+    for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObject"):
+        r = run_log(tmp_path, expanded, [reg], [call(role("GlueTableOptimizerRole"), action, table_file)])
+        assert r.denied == [], failures_of(r)
+    r = run_log(tmp_path, expanded, [reg], [call(role("GlueTableOptimizerRole"), "s3:ListBucket",
+                                                 f"arn:aws:s3:::{GLUE_LAKE}", **{"s3:prefix": "tables/orders/"})])
+    assert r.denied == [], failures_of(r)
+    r = run_log(tmp_path, expanded, [reg], [call("lakeline-person-table-writer", "s3:DeleteObject", table_file)])
+    assert "denied by LakeBucketPolicy" in failures_of(r)[0] and "OnlyLakelineAndRegistryWritersWriteGlueTables" in failures_of(r)[0]
+    for key in ("curated/orders/dt=1/x.parquet", "_lakeline/staging/x", "config/datasets.yaml"):
+        r = run_log(tmp_path, expanded, [reg], [call(role("GlueTableOptimizerRole"), "s3:PutObject",
+                                                     f"arn:aws:s3:::{GLUE_LAKE}/{key}")])
+        assert len(r.denied) == 1, key
+    # Without the option there is no such role to hold a call to.
+    r = run_log(tmp_path, expanded, [glue_registration(optimizers=False)],
+                [call(role("GlueTableOptimizerRole"), "s3:PutObject", table_file)])
+    assert "no role GlueTableOptimizerRole in the template" in failures_of(r)[0]
 
 
 def test_a_tables_arn_names_its_table_bucket():

@@ -48,6 +48,8 @@ pub struct Options {
     pub registry: Registry,
     /// Keep the tables in the Glue Data Catalog instead of S3 Tables.
     pub tables_in_glue: bool,
+    /// With `tables_in_glue`: Glue's table optimizers keep the tables' history.
+    pub glue_optimizers: bool,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             glue_job_exists: true,
             registry: shipped_registry(),
             tables_in_glue: false,
+            glue_optimizers: false,
         }
     }
 }
@@ -96,6 +99,7 @@ impl Deployment {
                 glue_job_exists: opts.glue_job_exists,
                 glue_max_concurrent_runs: opts.glue_max_concurrent_runs,
                 tables_in_glue: opts.tables_in_glue,
+                glue_optimizers: opts.glue_optimizers,
                 maintenance_definition: maintenance_template(),
             },
         )

@@ -42,6 +42,9 @@ FUNCTION_ROLES = [VALIDATE, CURATE, START_JOB, CHECK, COMPACT, NOTIFY]
 GLUE_CURATE = stack_role("GlueCurateJobRole")
 GLUE_COMPACT = stack_role("GlueCompactJobRole")
 STACK_JOB_ROLES = [GLUE_CURATE, GLUE_COMPACT]
+# Glue's table optimizers (GlueTableMaintenance glue-optimizers): snapshot expiry and orphan
+# file deletion of a Glue-catalog stack's tables, run by Glue as this role.
+OPTIMIZER = stack_role("GlueTableOptimizerRole")
 # The state machines' and the schedule's roles call Lambda / Step Functions, never S3.
 MAINTENANCE = stack_role("MaintenanceStateMachineRole")
 SWEEP = stack_role("MaintenanceStateMachineSweepRole")
@@ -159,6 +162,7 @@ START_JOB_ONLY = "StartJobWritesOnlyBatches"
 CHECK_ONLY = "CheckCompactionWritesOnlyMarkers"
 COMPACT_ONLY = "CompactWritesOnlyTablesAndRewritePlans"
 GLUE_COMPACT_ONLY = "GlueCompactJobWritesOnlyRewrites"
+ONLY_GLUE_TABLES = "OnlyLakelineAndRegistryWritersWriteGlueTables"
 
 WRITERS_CI = {"RegistryWriterArns": CI}
 WRITERS_ROOT = {"RegistryWriterArns": f"arn:aws:iam::{ACCOUNT}:root"}
@@ -169,6 +173,7 @@ EMR_ROLES = {"EmrExecutionRoleArns": f"{EMR},{EMR2}"}
 GLUE_ROLES = {"GlueJobRoleArns": GLUE}
 JOB_ROLES = dict(EMR_ROLES, **GLUE_ROLES)
 GLUE_TABLES = {"TablesCatalog": "glue"}
+GLUE_OPTIMIZERS = {"TablesCatalog": "glue", "GlueTableMaintenance": "glue-optimizers"}
 
 # (parameters, principal, action, key, the statements that deny it). An empty set: the bucket
 # policy does not deny, IAM decides.
@@ -444,6 +449,41 @@ CASES = [
     ({"QuarantinePrefix": "rejected/"}, VALIDATE, PUT, "rejected/raw/sales/x.csv", set()),
     ({"QuarantinePrefix": "rejected/"}, VALIDATE, PUT, QUARANTINED, {VALIDATE_ONLY}),
     ({"CuratedPrefix": "gold/"}, VALIDATE, PUT, UNCLAIMED, set()),  # _lakeline/ is fixed
+    # --- a Glue-catalog stack's tables/ with named registry writers: curate and compact (the
+    # commits), the registry writers, the erasers and, with GlueTableMaintenance
+    # glue-optimizers, Glue's optimizers' role; nobody else
+    (dict(GLUE_TABLES, **WRITERS_CI), CI, PUT, TABLE_FILE, set()),
+    (dict(GLUE_TABLES, **WRITERS_CI), CURATE, PUT, TABLE_FILE, set()),
+    (dict(GLUE_TABLES, **WRITERS_CI), COMPACT, DELETE, TABLE_FILE, set()),
+    (dict(GLUE_TABLES, **WRITERS_CI, **ERASERS), ERASER, PUT, TABLE_FILE, set()),
+    (dict(GLUE_TABLES, **WRITERS_CI), ERASER, PUT, TABLE_FILE, {ONLY_GLUE_TABLES}),  # not named in EraserArns
+    (dict(GLUE_TABLES, **WRITERS_CI), ANALYST, PUT, TABLE_FILE, {ONLY_GLUE_TABLES}),
+    (dict(GLUE_TABLES, **WRITERS_CI), ADMIN, DELETE_VERSION, TABLE_FILE, {ONLY_GLUE_TABLES}),
+    (dict(GLUE_TABLES, **WRITERS_CI), GLUE_COMPACT, PUT, TABLE_FILE, {ONLY_GLUE_TABLES, GLUE_COMPACT_ONLY}),
+    (dict(GLUE_TABLES, **WRITERS_CI), ANALYST, GET, TABLE_FILE, set()),
+    # a principal of the optimizers' role name on a stack without the option is nobody special
+    (dict(GLUE_TABLES, **WRITERS_CI), OPTIMIZER, PUT, TABLE_FILE, {ONLY_GLUE_TABLES}),
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), OPTIMIZER, PUT, TABLE_FILE, set()),  # the expiry's new metadata
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), OPTIMIZER, DELETE, TABLE_FILE, set()),  # expired and orphan files
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), OPTIMIZER, GET, TABLE_FILE, set()),
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), COMPACT, PUT, TABLE_FILE, set()),
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), CI, DELETE, TABLE_FILE, set()),
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), ANALYST, PUT, TABLE_FILE, {ONLY_GLUE_TABLES}),
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), ANALYST, DELETE, TABLE_FILE, {ONLY_GLUE_TABLES}),
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), GLUE_COMPACT, PUT, TABLE_FILE, {ONLY_GLUE_TABLES, GLUE_COMPACT_ONLY}),
+    # ... and the optimizers' role is exempt nowhere else: never the registry or artifacts,
+    # curated/, _lakeline/, the uploads
+    (dict(GLUE_OPTIMIZERS, **WRITERS_CI), OPTIMIZER, PUT, REGISTRY, {ONLY_WRITERS, FUNCTIONS_NEVER}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, PUT, ENTRY_POINT, {FUNCTIONS_NEVER}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, DELETE, REGISTRY_VERSION, {FUNCTIONS_NEVER}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, PUT, CURATED, {ONLY_CURATED}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, DELETE, STAGING, {ONLY_LAKELINE_DIR}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, PUT, UNCLAIMED, {ONLY_LAKELINE_DIR, ONLY_UNCLAIMED}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, DELETE, RAW, {ONLY_DELETE_UPLOADS}),
+    (GLUE_OPTIMIZERS, OPTIMIZER, PUT, QUARANTINED, {ONLY_QUARANTINE}),
+    # without named registry writers IAM decides (the role's IAM grants tables/*)
+    (GLUE_OPTIMIZERS, OPTIMIZER, DELETE, TABLE_FILE, set()),
+    (GLUE_OPTIMIZERS, ANALYST, DELETE, TABLE_FILE, set()),
 ]
 
 
@@ -504,6 +544,7 @@ def test_every_policy_statement_is_exercised(deploy):
         TLS, ONLY_WRITERS, FUNCTIONS_NEVER, EMR_NEVER, GLUE_NEVER, ONLY_RAW, ONLY_CURATED, ONLY_QUARANTINE,
         ONLY_LAKELINE_DIR, ONLY_UNCLAIMED, VALIDATE_ONLY, SSE_C, START_JOB_ONLY, CHECK_ONLY,
         COMPACT_ONLY, GLUE_COMPACT_ONLY, ONLY_DELETE_UPLOADS, ONLY_ERASERS_RECORD, RECORD_ONCE, RECORD_KEPT,
+        ONLY_GLUE_TABLES,
     }
 
     def sids(**params):
@@ -514,6 +555,9 @@ def test_every_policy_statement_is_exercised(deploy):
             RECORD_ONCE, RECORD_KEPT}
     assert sids() == base
     assert sids(**GLUE_TABLES) == base
+    assert sids(**GLUE_OPTIMIZERS) == base
+    assert sids(**GLUE_TABLES, **WRITERS_CI) == base | {ONLY_WRITERS, ONLY_GLUE_TABLES}
+    assert sids(**GLUE_OPTIMIZERS, **WRITERS_CI) == base | {ONLY_WRITERS, ONLY_GLUE_TABLES}
     assert sids(**ERASERS) == base
     assert sids(**WRITERS_CI) == base | {ONLY_WRITERS}
     assert sids(**WRITERS_ROOT) == base
@@ -522,7 +566,9 @@ def test_every_policy_statement_is_exercised(deploy):
     assert sids(**JOB_ROLES) == base | {EMR_NEVER, GLUE_NEVER}
 
 
-@pytest.mark.parametrize("params", [{}, dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER)], ids=["defaults", "all"])
+@pytest.mark.parametrize("params", [{}, dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER),
+                                    dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER, **ERASERS, **GLUE_OPTIMIZERS)],
+                         ids=["defaults", "all", "all-glue-optimizers"])
 def test_policy_statements_are_denials_of_the_lake_only(deploy, params):
     """The bucket policy grants nothing (IAM does): every statement is a Deny for any principal,
     on the lake bucket's own ARNs, conditioned on who calls (or TLS), never on anything a caller
@@ -631,18 +677,22 @@ def iam_object_grants(stack, role_logical):
 
 @pytest.mark.parametrize("params", [{}, {"ExistingBucketName": EXISTING}, dict(JOB_ROLES, **WRITERS_CI, **RAW_PRODUCER),
                                     {"CuratedPrefix": "gold/", "QuarantinePrefix": "rejected/"},
-                                    dict(WRITERS_CI, TablesCatalog="glue")],
-                         ids=["created", "existing", "all", "prefixes", "glue-tables"])
+                                    dict(WRITERS_CI, TablesCatalog="glue"), dict(WRITERS_CI, **ERASERS, **GLUE_OPTIMIZERS),
+                                    dict(GLUE_OPTIMIZERS, ExistingBucketName=EXISTING)],
+                         ids=["created", "existing", "all", "prefixes", "glue-tables", "glue-optimizers",
+                              "glue-optimizers-existing"])
 def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
     """Every S3 object action a function's or a stack job's role's IAM grants, on a key its
     pattern matches (each * made a segment), passes the bucket policy: the two never disagree
-    about a role of the stack."""
+    about a role of the stack (Glue's optimizers' role included, when the stack has it)."""
     stack = deploy(params)
     bucket = stack.outputs["LakeBucketName"]["Value"]
     checked = 0
+    optimizer = ("GlueTableOptimizerRole",) if "GlueTableOptimizerRole" in stack.resources else ()
+    assert bool(optimizer) == (params.get("GlueTableMaintenance") == "glue-optimizers")
     for logical in ("ValidateUploadFunctionRole", "CurateFunctionRole", "StartJobFunctionRole",
                     "CheckCompactionFunctionRole", "CompactFunctionRole", "NotifyFailureFunctionRole",
-                    "GlueCurateJobRole", "GlueCompactJobRole"):
+                    "GlueCurateJobRole", "GlueCompactJobRole", *optimizer):
         for action, pattern in iam_object_grants(stack, logical):
             key = pattern.split(":::", 1)[1].split("/", 1)[1].replace("*", "x/y")
             assert denied_by(stack, stack_role(logical), action, key, bucket=bucket) == set(), (logical, action, key)
@@ -650,10 +700,14 @@ def test_bucket_policy_never_denies_what_iam_grants(deploy, params):
     assert checked > 20
 
 
-def test_function_roles_never_write_the_registry(deploy):
-    """Every function role of the stack, compact's included, and the stack's Glue job roles
-    (they run the entry points) are in the never-the-registry list."""
-    stack = deploy()
+@pytest.mark.parametrize("params, optimizer", [({}, []), (GLUE_OPTIMIZERS, [OPTIMIZER])],
+                         ids=["defaults", "glue-optimizers"])
+def test_function_roles_never_write_the_registry(deploy, params, optimizer):
+    """Every function role of the stack, compact's included, the stack's Glue job roles (they
+    run the entry points) and, with GlueTableMaintenance glue-optimizers, the role of Glue's
+    table optimizers are in the never-the-registry list: every role of the stack that may
+    write the lake."""
+    stack = deploy(params)
     (st,) = [s for s in policy_statements(stack) if s["Sid"] == FUNCTIONS_NEVER]
     listed = set(as_list(st["Condition"]["ArnLike"]["aws:PrincipalArn"]))
 
@@ -663,8 +717,8 @@ def test_function_roles_never_write_the_registry(deploy):
                 == {"Service": [service]}}
 
     assert assumed_by("lambda.amazonaws.com") == set(FUNCTION_ROLES)
-    assert assumed_by("glue.amazonaws.com") == set(STACK_JOB_ROLES)
-    assert listed == set(FUNCTION_ROLES) | set(STACK_JOB_ROLES)
+    assert assumed_by("glue.amazonaws.com") == set(STACK_JOB_ROLES) | set(optimizer)
+    assert listed == set(FUNCTION_ROLES) | set(STACK_JOB_ROLES) | set(optimizer)
 
 
 # ------------------------------------------------------------------ the data outlives the stack

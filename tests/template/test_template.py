@@ -91,6 +91,13 @@ EXPECTED_ACTIONS = {
         "s3tables:GetTableData",  # the table's data files the plan names (S3 Tables)
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
     },
+    # Glue's table optimizers (GlueTableMaintenance glue-optimizers): the tables' files, their
+    # Glue entries, the optimizers' log groups (test_glue_optimizers.py pins the resources).
+    "GlueTableOptimizerRole": {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket",
+        "glue:GetTable", "glue:UpdateTable",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+    },
 }
 # Who may assume each role (everything else: lambda.amazonaws.com).
 ROLE_SERVICE = {
@@ -99,6 +106,7 @@ ROLE_SERVICE = {
     "MaintenanceStateMachineSweepRole": "events.amazonaws.com",
     "GlueCurateJobRole": "glue.amazonaws.com",
     "GlueCompactJobRole": "glue.amazonaws.com",
+    "GlueTableOptimizerRole": "glue.amazonaws.com",
 }
 # AWS managed policies the translator attaches: basic logging, and X-Ray for Tracing.
 ALLOWED_MANAGED = {

@@ -343,3 +343,96 @@ async fn a_partition_for_spark_is_planned_merged_by_the_run_and_committed_by_lak
     );
     assert_eq!(all_rows(&tables, reg, "orders").await, before);
 }
+
+/// A Glue-catalog stack that leaves its tables' history to Glue's table optimizers
+/// (`GlueTableMaintenance=glue-optimizers`): the registry writer's sync puts a `retention` and
+/// an `orphan_file_deletion` optimizer on each table, as the stack's settings say, running as
+/// the stack's optimizer role (created once, updated after), and the scheduled sweep hands out
+/// no `maintainTable` item, so lakeline expires nothing itself. moto has no table optimizers:
+/// the local router stands in for the three calls (the real SDK's requests and answers); that
+/// Glue then runs them is proven on AWS only.
+#[tokio::test]
+async fn on_a_glue_stack_with_glues_optimizers_the_push_puts_them_and_the_sweep_leaves_history_alone(
+) {
+    use aws_sdk_glue::types::TableOptimizerType;
+    let d = Deployment::new(Options {
+        tables_in_glue: true,
+        glue_optimizers: true,
+        ..Options::default()
+    })
+    .await;
+    // Deploying synced every table as the registry writer; a second sync updates them.
+    d.stack.sync_tables(&d.stack.registry).await.unwrap();
+    let db = d.stack.glue_database.clone().unwrap();
+    let role = d.stack.optimizer_role.clone().unwrap();
+    for name in d.stack.registry.datasets.keys() {
+        let table = name.table_name();
+        let get = |kind: TableOptimizerType| {
+            d.stack
+                .c
+                .glue
+                .get_table_optimizer()
+                .catalog_id(lakeline_local::stack::ACCOUNT)
+                .database_name(&db)
+                .table_name(&table)
+                .r#type(kind)
+                .send()
+        };
+        let retention = get(TableOptimizerType::Retention).await.unwrap();
+        let conf = retention
+            .table_optimizer()
+            .and_then(|o| o.configuration())
+            .unwrap();
+        assert_eq!(
+            (conf.role_arn(), conf.enabled()),
+            (Some(role.as_str()), Some(true))
+        );
+        let r = conf
+            .retention_configuration()
+            .and_then(|r| r.iceberg_configuration())
+            .unwrap();
+        assert_eq!(
+            (
+                r.snapshot_retention_period_in_days(),
+                r.number_of_snapshots_to_retain(),
+                r.clean_expired_files()
+            ),
+            (Some(5), Some(1), Some(true)),
+            "{table}"
+        );
+        let orphans = get(TableOptimizerType::OrphanFileDeletion).await.unwrap();
+        let o = orphans
+            .table_optimizer()
+            .and_then(|o| o.configuration())
+            .and_then(|c| c.orphan_file_deletion_configuration())
+            .and_then(|c| c.iceberg_configuration())
+            .unwrap();
+        assert_eq!(o.orphan_file_retention_period_in_days(), Some(3));
+        assert_eq!(
+            o.location(),
+            Some(format!("s3://{}/tables/{table}/", d.lake.bucket).as_str())
+        );
+    }
+
+    let full = lakeline_tests::sample("orders/good.csv");
+    for body in [lakeline_tests::tables::first_lines(&full, 3), full.clone()] {
+        let key = "raw/orders/dt=2026-11-20/a.csv";
+        let (err, res) = d.deliver(&d.lake.upload(key, body).await).await;
+        assert_eq!(err, None, "{res}");
+        let arn = d.execution_arn(lakeline_tests::outcome(&res)["execution"].as_str().unwrap());
+        let done = d.finished(&arn, Duration::from_secs(60)).await;
+        assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    }
+    let before = d.table_view("orders").await.snapshots.len();
+    let (status, out) = run_maintenance(
+        &d,
+        json!({"bucket": d.lake.bucket, "now": now_plus(24 * 10)}),
+    )
+    .await;
+    assert_eq!(status, "SUCCEEDED", "{out}");
+    let maintained = out["results"].as_array().map_or(0, |r| {
+        r.iter().filter(|r| r["engine"] == "maintain").count()
+    });
+    assert_eq!(maintained, 0, "Glue keeps the history here: {out}");
+    assert_eq!(d.table_view("orders").await.snapshots.len(), before);
+}

@@ -240,7 +240,13 @@ async fn on_a_glue_catalog_stack_push_evolves_and_the_table_writer_appends() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(target, lakeline_table::Target::Glue { database: db });
+    assert_eq!(
+        target,
+        lakeline_table::Target::Glue {
+            database: db,
+            optimizers: None
+        }
+    );
     let tables = lakeline_table::Tables::open_with(Some(&person), &target)
         .await
         .unwrap();

@@ -134,7 +134,8 @@ pub const MAINTAIN_ENGINE: &str = "maintain";
 
 /// One `maintainTable` item (snapshot expiry and orphan removal) per dataset of the input whose
 /// table exists, when lakeline maintains the stack's tables itself: a Glue catalog. S3 Tables
-/// expires snapshots and removes unreferenced files on its own, so such a stack gets none.
+/// expires snapshots and removes unreferenced files on its own, and so do Glue's optimizers on
+/// a stack that chose them (`GlueTableMaintenance=glue-optimizers`): such a stack gets none.
 /// Every dataset counts, whether or not it compacts: a table's history grows with every
 /// delivery.
 pub async fn maintenance_items(
@@ -143,7 +144,7 @@ pub async fn maintenance_items(
     input: &Input,
     now: i64,
 ) -> Result<Vec<Item>, HandlerError> {
-    if !tables.deletes_orphans() {
+    if tables.history_kept_elsewhere() {
         return Ok(Vec::new());
     }
     let mut items = Vec::new();

@@ -54,7 +54,60 @@ pub enum Target {
     Glue {
         /// The database.
         database: String,
+        /// Glue's own optimizers keep the tables' history (a stack deployed with
+        /// `GlueTableMaintenance=glue-optimizers`): `table sync` and `registry push` put them
+        /// on each table, and the maintenance sweep leaves expiry and orphans to them.
+        optimizers: Option<GlueOptimizers>,
     },
+}
+
+/// Glue's table optimizers for snapshot retention and orphan file deletion, the managed
+/// alternative to lakeline's own upkeep of Glue-catalog tables (`maintainTable`): what they are
+/// told, per table. They run as `role_arn` (the template's `GlueTableOptimizerRole`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlueOptimizers {
+    /// The role Glue's optimizers run as.
+    pub role_arn: String,
+    /// Snapshots older than this many days are expired...
+    pub snapshot_days: u32,
+    /// ...but the newest this many.
+    pub keep: u32,
+    /// Files no snapshot references are deleted after this many days.
+    pub orphan_days: u32,
+}
+
+/// The variable naming the role of Glue's table optimizers: set (by the template, with
+/// `GlueTableMaintenance=glue-optimizers`) when they keep a Glue-catalog stack's tables.
+pub const GLUE_OPTIMIZER_ROLE_VAR: &str = "LAKELINE_GLUE_OPTIMIZER_ROLE_ARN";
+
+impl GlueOptimizers {
+    /// The optimizers a stack's variables describe: the role ([`GLUE_OPTIMIZER_ROLE_VAR`]) and
+    /// the retention the template also hands lakeline's own upkeep
+    /// (`LAKELINE_SNAPSHOT_RETENTION_DAYS`, `LAKELINE_SNAPSHOTS_KEPT`,
+    /// `LAKELINE_ORPHAN_RETENTION_DAYS`; 5, 1 and 3 when unset). `None` without a role.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<GlueOptimizers>, String> {
+        let Some(role_arn) = var(GLUE_OPTIMIZER_ROLE_VAR).filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let number = |name: &str, default: u32| -> Result<u32, String> {
+            match var(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{name} = {v:?}: expected a whole number above 0")),
+            }
+        };
+        Ok(Some(GlueOptimizers {
+            role_arn,
+            snapshot_days: number("LAKELINE_SNAPSHOT_RETENTION_DAYS", 5)?,
+            keep: number("LAKELINE_SNAPSHOTS_KEPT", 1)?,
+            orphan_days: number("LAKELINE_ORPHAN_RETENTION_DAYS", 3)?,
+        }))
+    }
 }
 
 impl Target {
@@ -80,6 +133,7 @@ impl Target {
         if let Some(db) = s.strip_prefix("glue:").filter(|d| !d.is_empty()) {
             return Ok(Target::Glue {
                 database: db.to_string(),
+                optimizers: None,
             });
         }
         Err(format!(
@@ -115,6 +169,10 @@ struct GluePointer {
     runtime: Runtime,
     /// Metadata location → the table's `VersionId` when that location was current.
     versions: std::sync::Mutex<HashMap<String, Option<String>>>,
+    /// The account of the catalog (the database's `CatalogId`): Glue's optimizer calls name it.
+    catalog_id: Option<String>,
+    /// Glue's optimizers keep the tables' history instead of lakeline.
+    optimizers: Option<GlueOptimizers>,
 }
 
 /// An S3 Tables bucket's pointer: tables are loaded here with our own `GetTable`, so that the
@@ -240,8 +298,13 @@ impl Tables {
                 Some(conf) => Tables::open_s3tables(conf, bucket_arn, namespace).await,
                 None => Box::pin(Tables::open(target)).await,
             },
-            Target::Glue { database } => match conf {
-                Some(conf) => Tables::open_glue(conf, database).await,
+            Target::Glue {
+                database,
+                optimizers,
+            } => match conf {
+                Some(conf) => Ok(Tables::open_glue(conf, database)
+                    .await?
+                    .with_glue_optimizers(optimizers.clone())),
                 None => Box::pin(Tables::open(target)).await,
             },
         }
@@ -283,6 +346,11 @@ impl Tables {
                 file_io: s3_file_io(&props),
                 runtime: Runtime::try_current()?,
                 versions: std::sync::Mutex::new(HashMap::new()),
+                catalog_id: db
+                    .database()
+                    .and_then(|d| d.catalog_id())
+                    .map(str::to_string),
+                optimizers: None,
             }),
             namespace: NamespaceIdent::new(database.to_string()),
             locks: None,
@@ -347,9 +415,13 @@ impl Tables {
             }
             (None, Some(db)) => (
                 TABLE_GLUE_DATABASE_VAR,
-                Tables::open_glue(conf, &db)
-                    .await
-                    .map_err(|e| format!("opening the tables of Glue database {db}: {e}")),
+                match GlueOptimizers::from_vars(&var) {
+                    Ok(optimizers) => Tables::open_glue(conf, &db)
+                        .await
+                        .map(|t| t.with_glue_optimizers(optimizers))
+                        .map_err(|e| format!("opening the tables of Glue database {db}: {e}")),
+                    Err(e) => Err(e),
+                },
             ),
             (Some(_), Some(_)) => (
                 TABLE_GLUE_DATABASE_VAR,
@@ -424,6 +496,27 @@ impl Tables {
         !matches!(self.pointer, Pointer::S3Tables(_))
     }
 
+    /// These tables with Glue's optimizers keeping their history (a Glue database only; the
+    /// other targets are returned as they are).
+    pub fn with_glue_optimizers(mut self, optimizers: Option<GlueOptimizers>) -> Tables {
+        if let Pointer::Glue(p) = &mut self.pointer {
+            p.optimizers = optimizers;
+        }
+        self
+    }
+
+    /// Whether something other than lakeline expires these tables' snapshots and removes their
+    /// orphan files: S3 Tables itself, or Glue's optimizers. The maintenance sweep then hands
+    /// them no `maintainTable` item.
+    pub fn history_kept_elsewhere(&self) -> bool {
+        match &self.pointer {
+            Pointer::S3Tables(_) => true,
+            Pointer::Glue(p) => p.optimizers.is_some(),
+            #[cfg(feature = "warehouse")]
+            Pointer::Sqlite(_) => false,
+        }
+    }
+
     /// Deletes `paths` (files of `table` that no snapshot references) where the target lets
     /// lakeline delete ([`Tables::deletes_orphans`]); best effort.
     pub async fn discard(&self, table: &Table, paths: &[String]) {
@@ -482,8 +575,10 @@ impl Tables {
     /// Tables, its own compaction is turned off when lakeline compacts the table (one
     /// compactor commits to it; S3 Tables' snapshot management and unreferenced-file removal
     /// stay on), and on, at `target_file_size`, for `s3tables`. A Glue table or a local
-    /// warehouse has no managed compaction: `s3tables` there is refused. What was set, as
-    /// `"lakeline"` or `"s3tables"`.
+    /// warehouse has no managed compaction: `s3tables` there is refused. On a Glue database
+    /// whose history Glue's optimizers keep ([`GlueOptimizers`]), the table's retention and
+    /// orphan-file-deletion optimizers are put as well. What was set, as `"lakeline"` or
+    /// `"s3tables"`.
     pub async fn set_compactor(
         &self,
         ident: &TableIdent,
@@ -495,6 +590,12 @@ impl Tables {
         };
         use lakeline_core::compaction::Compactor;
         let managed = s.engine == Compactor::S3tables;
+        if let (Pointer::Glue(g), false) = (&self.pointer, managed) {
+            if let Some(o) = &g.optimizers {
+                put_glue_optimizers(g, ident, o).await?;
+            }
+            return Ok("lakeline");
+        }
         let Pointer::S3Tables(p) = &self.pointer else {
             if managed {
                 return Err(Error::Schema(format!(
@@ -1029,6 +1130,105 @@ async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
     })
 }
 
+/// Puts `ident`'s two Glue optimizers, retention and orphan file deletion, as `o` says:
+/// created, or updated when the table has them (`AlreadyExistsException`), enabled, running as
+/// `o.role_arn`. Orphans are looked for under the table's own folder. Glue runs them on its own
+/// schedule; that they run is proven on AWS only (moto has no table optimizers: the local
+/// router stands in for the calls).
+async fn put_glue_optimizers(
+    g: &GluePointer,
+    ident: &TableIdent,
+    o: &GlueOptimizers,
+) -> Result<(), Error> {
+    use aws_sdk_glue::types::{
+        IcebergOrphanFileDeletionConfiguration, IcebergRetentionConfiguration,
+        OrphanFileDeletionConfiguration, RetentionConfiguration, TableOptimizerConfiguration,
+        TableOptimizerType,
+    };
+    let catalog = g.catalog_id.clone().ok_or_else(|| {
+        Error::Catalog(format!(
+            "Glue database {}: GetDatabase named no CatalogId, which Glue's table optimizers need",
+            g.database
+        ))
+    })?;
+    let days = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let base = || {
+        TableOptimizerConfiguration::builder()
+            .role_arn(&o.role_arn)
+            .enabled(true)
+    };
+    let retention = base()
+        .retention_configuration(
+            RetentionConfiguration::builder()
+                .iceberg_configuration(
+                    IcebergRetentionConfiguration::builder()
+                        .snapshot_retention_period_in_days(days(o.snapshot_days))
+                        .number_of_snapshots_to_retain(days(o.keep))
+                        .clean_expired_files(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let orphans = base()
+        .orphan_file_deletion_configuration(
+            OrphanFileDeletionConfiguration::builder()
+                .iceberg_configuration(
+                    IcebergOrphanFileDeletionConfiguration::builder()
+                        .orphan_file_retention_period_in_days(days(o.orphan_days))
+                        .location(format!("{}/{}/", g.location, ident.name()))
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    for (kind, conf) in [
+        (TableOptimizerType::Retention, retention),
+        (TableOptimizerType::OrphanFileDeletion, orphans),
+    ] {
+        let created = g
+            .client
+            .create_table_optimizer()
+            .catalog_id(&catalog)
+            .database_name(&g.database)
+            .table_name(ident.name())
+            .r#type(kind.clone())
+            .table_optimizer_configuration(conf.clone())
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_already_exists_exception()) =>
+            {
+                g.client
+                    .update_table_optimizer()
+                    .catalog_id(&catalog)
+                    .database_name(&g.database)
+                    .table_name(ident.name())
+                    .r#type(kind.clone())
+                    .table_optimizer_configuration(conf)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        sdk_error(
+                            &format!("UpdateTableOptimizer {} of {ident}", kind.as_str()),
+                            e,
+                        )
+                    })?;
+            }
+            Err(e) => {
+                return Err(sdk_error(
+                    &format!("CreateTableOptimizer {} of {ident}", kind.as_str()),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1105,6 +1305,50 @@ mod tests {
         assert_eq!(input.table_type(), Some("EXTERNAL_TABLE"));
     }
 
+    #[test]
+    fn glue_optimizers_come_from_the_stacks_variables() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(GlueOptimizers::from_vars(vars(&[])), Ok(None));
+        assert_eq!(
+            GlueOptimizers::from_vars(vars(&[(GLUE_OPTIMIZER_ROLE_VAR, "")])),
+            Ok(None),
+            "the template's empty value: lakeline keeps the history"
+        );
+        assert_eq!(
+            GlueOptimizers::from_vars(vars(&[(GLUE_OPTIMIZER_ROLE_VAR, "arn:r")])),
+            Ok(Some(GlueOptimizers {
+                role_arn: "arn:r".into(),
+                snapshot_days: 5,
+                keep: 1,
+                orphan_days: 3,
+            }))
+        );
+        assert_eq!(
+            GlueOptimizers::from_vars(vars(&[
+                (GLUE_OPTIMIZER_ROLE_VAR, "arn:r"),
+                ("LAKELINE_SNAPSHOT_RETENTION_DAYS", "9"),
+                ("LAKELINE_SNAPSHOTS_KEPT", "2"),
+                ("LAKELINE_ORPHAN_RETENTION_DAYS", "4"),
+            ]))
+            .unwrap()
+            .map(|o| (o.snapshot_days, o.keep, o.orphan_days)),
+            Some((9, 2, 4))
+        );
+        let bad = GlueOptimizers::from_vars(vars(&[
+            (GLUE_OPTIMIZER_ROLE_VAR, "arn:r"),
+            ("LAKELINE_SNAPSHOTS_KEPT", "0"),
+        ]))
+        .unwrap_err();
+        assert!(bad.contains("LAKELINE_SNAPSHOTS_KEPT"), "{bad}");
+    }
+
     fn glue_pointer(client: aws_sdk_glue::Client) -> GluePointer {
         GluePointer {
             client,
@@ -1122,6 +1366,8 @@ mod tests {
                 "s3://m/0.json".to_string(),
                 Some("7".to_string()),
             )])),
+            catalog_id: Some("123456789012".into()),
+            optimizers: None,
         }
     }
 
@@ -1189,7 +1435,8 @@ mod tests {
         assert_eq!(
             Target::parse_catalog("glue:lake"),
             Ok(Target::Glue {
-                database: "lake".into()
+                database: "lake".into(),
+                optimizers: None,
             })
         );
         for bad in [

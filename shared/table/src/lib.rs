@@ -42,7 +42,7 @@ pub mod spark;
 pub mod sync;
 pub mod write;
 
-pub use catalog::{Tables, Target};
+pub use catalog::{GlueOptimizers, Tables, Target};
 
 /// Told how a long table operation (compaction, erase) goes, so a command can show progress;
 /// the table layer itself prints nothing. `()` ignores it.
