@@ -157,6 +157,28 @@ fn datum(pt: &PrimitiveType, st: &Statistics, min: bool) -> Result<Option<Datum>
         .map_err(|e| Error::Catalog(format!("a column bound of type {pt}: {e}")))
 }
 
+/// The statistics of a data file another engine wrote, by its footer `meta`, described against
+/// `table`'s current schema (no location, size or partition: for checking its columns' bounds
+/// and nulls before it is copied into the table).
+pub fn footer_statistics(
+    table: &iceberg::table::Table,
+    shown: &str,
+    meta: &parquet::file::metadata::ParquetMetaData,
+    untagged_exact: bool,
+) -> Result<DataFile, Error> {
+    from_footer(
+        table.metadata().current_schema(),
+        meta.row_groups(),
+        FileFacts {
+            path: shown.to_string(),
+            size: 0,
+            partition: iceberg::spec::Struct::empty(),
+            spec_id: 0,
+            untagged_exact,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::untagged_statistics_are_exact as exact;

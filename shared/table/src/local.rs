@@ -408,19 +408,7 @@ pub async fn add_files(
     }
     let mut checked = Vec::new();
     for f in a.files {
-        let file =
-            std::fs::File::open(f).map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?;
-        let size = file
-            .metadata()
-            .map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?
-            .len();
-        let meta = ParquetMetaDataReader::new()
-            .parse_and_finish(&file)
-            .map_err(|e| {
-                Error::Schema(format!("{}: not a readable Parquet file: {e}", f.display()))
-            })?;
-        let untagged_exact =
-            datafile::untagged_statistics_are_exact(meta.file_metadata().created_by());
+        let (size, meta, untagged_exact) = read_footer(f)?;
         check_staged(
             &table,
             ds,
@@ -446,6 +434,22 @@ pub async fn add_files(
     )
     .await?;
     done(tables, &table, outcome, a.version.to_string()).await
+}
+
+/// A local Parquet file another engine wrote: its size, its footer, and whether its untagged
+/// statistics are exact ([`datafile::untagged_statistics_are_exact`]).
+fn read_footer(f: &Path) -> Result<(u64, parquet::file::metadata::ParquetMetaData, bool), Error> {
+    let file =
+        std::fs::File::open(f).map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?
+        .len();
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| Error::Schema(format!("{}: not a readable Parquet file: {e}", f.display())))?;
+    let untagged_exact = datafile::untagged_statistics_are_exact(meta.file_metadata().created_by());
+    Ok((size, meta, untagged_exact))
 }
 
 /// Copies checked local files (path, size, footer row groups, exact untagged statistics) into
@@ -524,19 +528,7 @@ pub async fn commit_rewrite_files(
     }
     let mut checked = Vec::new();
     for f in &files {
-        let file =
-            std::fs::File::open(f).map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?;
-        let size = file
-            .metadata()
-            .map_err(|e| Error::Catalog(format!("{}: {e}", f.display())))?
-            .len();
-        let meta = ParquetMetaDataReader::new()
-            .parse_and_finish(&file)
-            .map_err(|e| {
-                Error::Schema(format!("{}: not a readable Parquet file: {e}", f.display()))
-            })?;
-        let untagged_exact =
-            datafile::untagged_statistics_are_exact(meta.file_metadata().created_by());
+        let (size, meta, untagged_exact) = read_footer(f)?;
         crate::spark::check_rewritten(
             &table,
             plan,

@@ -226,17 +226,7 @@ pub fn check_rewritten(
     if plan.date().is_some() {
         needed.push(DATE_COLUMN);
     }
-    let df = datafile::from_footer(
-        table.metadata().current_schema(),
-        meta.row_groups(),
-        FileFacts {
-            path: shown.to_string(),
-            size: 0,
-            partition: Struct::empty(),
-            spec_id: 0,
-            untagged_exact,
-        },
-    )?;
+    let df = datafile::footer_statistics(table, shown, meta, untagged_exact)?;
     for col in needed {
         let id = ids_of[col];
         if !ids.contains(&id) {

@@ -100,7 +100,6 @@ pub fn check_staged(
 ) -> Result<(), Error> {
     use iceberg::spec::Datum;
     use lakeline_core::table::{DATE_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
-    let schema = table.metadata().current_schema();
     let ids_of = write_ids(table.metadata());
     let ids = check_ids(table, shown, meta)?;
     let mut needed: Vec<&str> = ds.columns.iter().map(|c| c.name.as_str()).collect();
@@ -115,17 +114,7 @@ pub fn check_staged(
             )));
         }
     }
-    let df = datafile::from_footer(
-        schema,
-        meta.row_groups(),
-        datafile::FileFacts {
-            path: shown.to_string(),
-            size: 0,
-            partition: Struct::empty(),
-            spec_id: 0,
-            untagged_exact,
-        },
-    )?;
+    let df = datafile::footer_statistics(table, shown, meta, untagged_exact)?;
     let mut want = vec![
         (SOURCE_COLUMN, Datum::string(&d.source)),
         (VERSION_COLUMN, Datum::string(&d.version)),
