@@ -363,3 +363,45 @@ def test_readers_agree_after_a_rollback_and_an_expiry(tmp_path):
     cur = duckdb_connection().execute(f"SELECT * FROM iceberg_scan('{view['metadata_location']}')")
     cols = [d[0] for d in cur.description]
     assert canon([dict(zip(cols, r)) for r in cur.fetchall()], names) == canon(want, names)
+
+
+def test_readers_agree_after_a_rewrite_another_engine_wrote(tmp_path):
+    """The Spark engine's commit path with a file lakeline did not write: six deliveries of one
+    partition planned for a rewrite (`lakeline table rewrite-plan`), merged by pyarrow as
+    jobs/compact.py would (the same columns and field ids, one file), and committed by `lakeline
+    table rewrite-commit` as one `replace` snapshot. pyiceberg and DuckDB read every source row,
+    value for value, from the one file."""
+    from pyiceberg.table import StaticTable
+    import pyarrow as pa
+
+    wh = tmp_path / "wh"
+    lines = (REPO / "samples/orders/good.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    parts = {}
+    for i in range(6):
+        p = tmp_path / f"part-{i}.csv"
+        p.write_text("".join(lines[: 3 + i]), encoding="utf-8")
+        key = f"raw/orders/{DAY}/part-{i}.csv"
+        lakeline("table", "append", str(p), "--dataset", "orders", "--key", key, "--warehouse", str(wh))
+        parts[key] = p
+    plan = json.loads(lakeline("table", "rewrite-plan", "--dataset", "orders", "--warehouse", str(wh),
+                               "--out", str(tmp_path / "rw"), "--include-open").stdout)
+    assert plan["status"] == "PLANNED" and len(plan["inputs"]) == 6, plan
+    merged = pa.concat_tables([pq.read_table(f["path"].removeprefix("file://")) for f in plan["inputs"]])
+    assert merged.schema.field("order_id").metadata[b"PARQUET:field_id"], "the ids travel with the columns"
+    Path(plan["output"]).mkdir(parents=True)
+    pq.write_table(merged, str(Path(plan["output"]) / "part-00000.parquet"), compression="zstd")
+    out = json.loads(lakeline("table", "rewrite-commit", plan["plan"], "--dataset", "orders",
+                              "--warehouse", str(wh), "--engine", "pyarrow").stdout)
+    assert out["status"] == "COMPACTED", out
+
+    view = show("orders", wh)
+    assert view["data_files"] == 1 and view["snapshots"][-1]["operation"] == "replace", view
+    want = []
+    for key, path in parts.items():
+        want += [{**r, "_lakeline_source": key} for r in expected("orders", path, (",", True), view["columns"])]
+    names = [c["name"] for c in view["columns"] if c["name"] not in ("_lakeline_version", "_lakeline_date")]
+    got = StaticTable.from_metadata(view["metadata_location"]).scan().to_arrow().to_pylist()
+    assert canon(got, names) == canon(want, names)
+    cur = duckdb_connection().execute(f"SELECT * FROM iceberg_scan('{view['metadata_location']}')")
+    cols = [d[0] for d in cur.description]
+    assert canon([dict(zip(cols, r)) for r in cur.fetchall()], names) == canon(want, names)
