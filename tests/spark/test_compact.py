@@ -88,6 +88,11 @@ def test_a_partition_merged_by_spark_commits_as_one_replace_with_every_row(spark
     assert table_rows(wh) == rows, "every row once, value for value"
     # The committed files are copies in the table's location, not the job's output.
     assert all(f["path"].startswith(f"file://{wh}") for f in after["files"])
+    # A retried commit (the first went through) answers with the same snapshot, adds nothing.
+    again = json.loads(lakeline("table", "rewrite-commit", planned["plan"], "--dataset", "orders",
+                                "--warehouse", str(wh), "--engine", "glue").stdout)
+    assert again["snapshot_id"] == out["snapshot_id"], again
+    assert show(wh)["snapshots"] == after["snapshots"]
 
 
 def test_a_rewrite_that_lost_rows_or_an_input_commits_nothing(spark, tmp_path):

@@ -272,13 +272,9 @@ def test_a_foreign_writer_racing_lakeline_loses_nothing(tmp_path):
           f"{sum(o['attempts'] - 1 for o in outs)}")
 
 
-@pytest.fixture(scope="module")
-def maintained(tmp_path_factory):
-    """Six small deliveries of one partition, compacted into one file by `lakeline table
-    compact`, then one key undone and another corrected (both inside the compacted file), then
-    one customer's rows erased."""
-    wh = tmp_path_factory.mktemp("maintained")
-    src = tmp_path_factory.mktemp("parts")
+def six_parts(wh, src):
+    """Six small deliveries of one orders partition (the sample's first 2 to 7 rows): the
+    sample's lines, and each raw key's source file."""
     lines = (REPO / "samples/orders/good.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     parts = {}
     for i in range(6):
@@ -287,6 +283,17 @@ def maintained(tmp_path_factory):
         key = f"raw/orders/{DAY}/part-{i}.csv"
         lakeline("table", "append", str(p), "--dataset", "orders", "--key", key, "--warehouse", str(wh))
         parts[key] = p
+    return lines, parts
+
+
+@pytest.fixture(scope="module")
+def maintained(tmp_path_factory):
+    """Six small deliveries of one partition, compacted into one file by `lakeline table
+    compact`, then one key undone and another corrected (both inside the compacted file), then
+    one customer's rows erased."""
+    wh = tmp_path_factory.mktemp("maintained")
+    src = tmp_path_factory.mktemp("parts")
+    lines, parts = six_parts(wh, src)
     out = json.loads(lakeline("table", "compact", "--dataset", "orders", "--include-open",
                               "--warehouse", str(wh), "--json").stdout)
     assert out["committed"] and (out["files_in"], out["files_out"]) == (6, 1), out
@@ -375,14 +382,7 @@ def test_readers_agree_after_a_rewrite_another_engine_wrote(tmp_path):
     import pyarrow as pa
 
     wh = tmp_path / "wh"
-    lines = (REPO / "samples/orders/good.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-    parts = {}
-    for i in range(6):
-        p = tmp_path / f"part-{i}.csv"
-        p.write_text("".join(lines[: 3 + i]), encoding="utf-8")
-        key = f"raw/orders/{DAY}/part-{i}.csv"
-        lakeline("table", "append", str(p), "--dataset", "orders", "--key", key, "--warehouse", str(wh))
-        parts[key] = p
+    _, parts = six_parts(wh, tmp_path)
     plan = json.loads(lakeline("table", "rewrite-plan", "--dataset", "orders", "--warehouse", str(wh),
                                "--out", str(tmp_path / "rw"), "--include-open").stdout)
     assert plan["status"] == "PLANNED" and len(plan["inputs"]) == 6, plan

@@ -194,6 +194,14 @@ pub async fn commit_rewrite(
         )));
     }
     let target = json!({"dataset": req.dataset, "partition": plan.partition, "table": ident.to_string(), "plan": plan.id});
+    let table = tables.load_table(&ident).await.map_err(table_error)?;
+    if let Some(snapshot) = spark::committed_plan(&table, &plan.id) {
+        return Ok(json!({
+            "status": "COMPACTED", "target": target, "engine": req.engine, "snapshotId": snapshot,
+            "filesIn": plan.inputs.len(), "rowsIn": plan.rows, "rowsOut": plan.rows,
+            "already": "an earlier attempt committed this plan; nothing was written again",
+        }));
+    }
     let out = target_of(&plan.output).ok_or_else(|| {
         CompactError::BadInput(format!(
             "{}: output {:?} is not an s3:// folder",
@@ -209,7 +217,6 @@ pub async fn commit_rewrite(
             req.engine, plan.id, plan.output
         )));
     }
-    let table = tables.load_table(&ident).await.map_err(table_error)?;
     let mut checked = Vec::new();
     for obj in staged {
         let uri = obj.uri();

@@ -52,6 +52,8 @@ pub mod summary {
     pub const REWRITE: &str = "lakeline.rewrite";
     /// The raw keys whose rows a rewrite removed (undo), a JSON array.
     pub const REMOVED_SOURCES: &str = "lakeline.removed-sources";
+    /// The Spark rewrite plan a `replace` snapshot committed: a retried commit finds it.
+    pub const PLAN: &str = "lakeline.plan";
 }
 
 /// Whether a delivery's upload is still its key's current object, asked by a commit before it

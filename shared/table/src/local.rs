@@ -496,7 +496,8 @@ async fn copy_into(
 /// `plan.output`: each
 /// `.parquet` file there checked against the table ([`crate::spark::check_rewritten`]),
 /// copied into the table's location, and swapped for the plan's inputs by one `replace`
-/// snapshot ([`crate::spark::commit_rewritten`]). The snapshot id; [`Error::Changed`] when
+/// snapshot ([`crate::spark::commit_rewritten`]). The snapshot id (the earlier one when the plan
+/// was committed already); [`Error::Changed`] when
 /// another commit replaced an input meanwhile (nothing committed).
 pub async fn commit_rewrite_files(
     tables: &Tables,
@@ -512,6 +513,9 @@ pub async fn commit_rewrite_files(
         )));
     }
     let table = tables.load_table(ident).await?;
+    if let Some(snapshot) = crate::spark::committed_plan(&table, &plan.id) {
+        return Ok(snapshot);
+    }
     let dir = Path::new(plan.output.strip_prefix("file://").unwrap_or(&plan.output));
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::Catalog(format!("{}: {e}", dir.display())))?

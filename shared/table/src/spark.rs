@@ -210,6 +210,26 @@ pub fn plan(
     }))
 }
 
+/// The snapshot of `table`'s current lineage that committed the rewrite plan `plan_id`, if one
+/// did: a commit retried after it went through (a Lambda retry, a redrive) is answered from
+/// it instead of finding its inputs gone.
+pub fn committed_plan(table: &Table, plan_id: &str) -> Option<i64> {
+    let md = table.metadata();
+    let mut at = md.current_snapshot();
+    while let Some(s) = at {
+        if s.summary()
+            .additional_properties
+            .get(summary::PLAN)
+            .map(String::as_str)
+            == Some(plan_id)
+        {
+            return Some(s.snapshot_id());
+        }
+        at = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
+    }
+    None
+}
+
 /// Whether a file the run wrote (`shown` in errors, footer `meta`) fits `plan`'s table: the
 /// table's field ids, the lineage columns with no nulls, and every row in the plan's
 /// partition, by the file's statistics.
@@ -319,6 +339,7 @@ pub async fn commit_rewritten(
     if let Some(e) = execution {
         props.insert(summary::EXECUTION.to_string(), e.to_string());
     }
+    props.insert(summary::PLAN.to_string(), plan.id.clone());
     let remove = plan.inputs.iter().map(|f| f.path.clone()).collect();
     commit_rewrite(tables, table, remove, added, Operation::Replace, props).await
 }
