@@ -30,6 +30,12 @@ pub struct TargetArgs {
     /// cloudformation:DescribeStacks).
     #[arg(long)]
     pub stack: Option<String>,
+    /// Where a delivery that lost a commit race waits for the next commit of any writer to
+    /// take it in (group commit; S3 Tables and Glue): `s3://BUCKET/PREFIX/`, the pipeline's
+    /// is `s3://<lake bucket>/_lakeline/pending/` (a stack lets only its functions write
+    /// there). Without it, this command's commits go alone.
+    #[arg(long, env = "LAKELINE_PENDING", conflicts_with = "warehouse")]
+    pub pending: Option<String>,
 }
 
 impl TargetArgs {
@@ -49,9 +55,21 @@ impl TargetArgs {
         &self,
         conf: Option<&aws_config::SdkConfig>,
     ) -> anyhow::Result<Option<Target>> {
+        Ok(self.target_and_board(conf).await?.map(|(t, _)| t))
+    }
+
+    /// The target named, with where its group commits' pending deliveries wait (`--pending`).
+    async fn target_and_board(
+        &self,
+        conf: Option<&aws_config::SdkConfig>,
+    ) -> anyhow::Result<Option<(Target, Option<String>)>> {
+        let pending = self.pending.clone();
         Ok(Some(match (&self.warehouse, &self.catalog, &self.stack) {
-            (Some(dir), _, _) => Target::Warehouse(dir.clone()),
-            (None, Some(c), _) => Target::parse_catalog(c).map_err(anyhow::Error::msg)?,
+            (Some(dir), _, _) => (Target::Warehouse(dir.clone()), None),
+            (None, Some(c), _) => (
+                Target::parse_catalog(c).map_err(anyhow::Error::msg)?,
+                pending,
+            ),
             (None, None, Some(stack)) => {
                 let env;
                 let conf = match conf {
@@ -61,19 +79,38 @@ impl TargetArgs {
                         &env
                     }
                 };
-                crate::stack::StackOutputs::read(conf, stack)
-                    .await?
-                    .tables()?
+                let outputs = crate::stack::StackOutputs::read(conf, stack).await?;
+                (outputs.tables()?, pending)
             }
             (None, None, None) => return Ok(None),
         }))
     }
 
     async fn target(&self) -> anyhow::Result<Target> {
-        match self.target_if_any(None).await? {
+        Ok(self.target_required().await?.0)
+    }
+
+    async fn target_required(&self) -> anyhow::Result<(Target, Option<String>)> {
+        match self.target_and_board(None).await? {
             Some(t) => Ok(t),
             None => bail!("say where the tables are: --warehouse DIR, --catalog … or --stack NAME"),
         }
+    }
+
+    /// The target's tables, with their board of group commits where one is named.
+    pub async fn open(&self) -> anyhow::Result<Tables> {
+        let (target, board) = self.target_required().await?;
+        let tables = Tables::open(&target).await?;
+        Ok(match board {
+            Some(uri) => {
+                let conf = lakeline_aws::sdk_config().await;
+                let board =
+                    lakeline_table::group::S3Board::from_uri(lakeline_aws::s3_client(&conf), &uri)
+                        .map_err(anyhow::Error::msg)?;
+                tables.with_board(Some(std::sync::Arc::new(board)))
+            }
+            None => tables,
+        })
     }
 }
 
@@ -114,7 +151,7 @@ impl DatasetTable {
 
     /// The tables of the target.
     async fn tables(&self) -> anyhow::Result<Tables> {
-        Ok(Tables::open(&self.target.target().await?).await?)
+        self.target.open().await
     }
 }
 
@@ -924,6 +961,7 @@ mod tests {
                     warehouse: Some(dir.clone()),
                     catalog: None,
                     stack: None,
+                    pending: None,
                 },
                 config: "config/datasets.yaml".into(),
             },

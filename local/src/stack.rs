@@ -411,6 +411,11 @@ impl Stack {
                 lakeline_table::catalog::TABLE_GLUE_DATABASE_VAR,
                 glue_database.clone().unwrap_or_default(),
             ),
+            // Where a delivery that lost a commit race waits for a group commit.
+            (
+                lakeline_table::catalog::PENDING_VAR,
+                format!("s3://{id}/{}", lakeline_table::group::PENDING_PREFIX),
+            ),
         ]);
         let stack = Stack {
             conf: admin,

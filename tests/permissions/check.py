@@ -64,7 +64,7 @@ EXCEPTIONS = [
     # quarantined copy, which the bucket policy forbids, was one until validate-upload took that
     # delete over.)
 ]
-# tests/tests/smoke_lambda.rs: `cargo lambda watch` gives all six binaries one environment, so
+# tests/tests/it/smoke_lambda.rs: `cargo lambda watch` gives all six binaries one environment, so
 # one key; their calls are the handlers' calls the other tests check role by role.
 UNCHECKED_KEYS = {
     ADMIN: "set-up and inspection by the test harness and the demo",

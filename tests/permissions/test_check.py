@@ -82,6 +82,13 @@ ALLOWED = [
     call("lakeline-person-operator", "s3:GetObject", obj("raw/orders/dt=1/free.csv"), status=404),
     # start-job's GET of a batch that is not open yet.
     call(role("StartJobFunctionRole"), "s3:GetObject", obj("_lakeline/batches/orders/dt=1/open.json"), status=404),
+    # A group commit: curate posts its entry, lists and reads the table's board, deletes what
+    # it settled.
+    call(role("CurateFunctionRole"), "s3:PutObject", obj("_lakeline/pending/lakeline/orders/0001-3f2a.json")),
+    call(role("CurateFunctionRole"), "s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
+         **{"s3:prefix": "_lakeline/pending/lakeline/orders/"}),
+    call(role("CurateFunctionRole"), "s3:GetObject", obj("_lakeline/pending/lakeline/orders/0001-3f2a.json")),
+    call(role("CurateFunctionRole"), "s3:DeleteObject", obj("_lakeline/pending/lakeline/orders/0001-3f2a.json")),
     # A HEAD answered 404 needs ListBucket too: curate has it.
     call(role("CurateFunctionRole"), "s3:GetObject", obj("raw/orders/dt=1/gone.csv"), status=404),
     # The table writer: a table created in a table bucket, its commit swapped by version token.
@@ -114,6 +121,12 @@ DENIED = [
      "CompactWritesOnlyTablesAndRewritePlans"),
     (call(role("CompactFunctionRole"), "s3:DeleteObject", obj("_lakeline/staging/rewrite/lakeline.orders/0a1b/plan.json")),
      "no statement of CompactFunctionRole allows it"),
+    # The pending deliveries are curate's alone: not the stack's curate Glue job (exempt from
+    # the _lakeline/ rule for its staging), not compact (for its rewrite plans).
+    (call(role("GlueCurateJobRole"), "s3:PutObject", obj("_lakeline/pending/lakeline/orders/0001-3f2a.json")),
+     "OnlyCurateWritesOrDeletesPendingDeliveries"),
+    (call(role("CompactFunctionRole"), "s3:DeleteObject", obj("_lakeline/pending/lakeline/orders/0001-3f2a.json")),
+     "OnlyCurateWritesOrDeletesPendingDeliveries"),
     # Bucket policy: validate-upload may not write under curated/, even with an Allow.
     (call(role("ValidateUploadFunctionRole"), "s3:DeleteObject", obj("config/datasets.yaml")),
      "LakelineRolesNeverWriteRegistryOrArtifacts"),

@@ -166,7 +166,9 @@ pub async fn race_committers(
     let lost = outcomes
         .iter()
         .map(|o| match o {
-            Outcome::Committed { attempts, .. } => attempts - 1,
+            Outcome::Committed { attempts, .. } | Outcome::CommittedInGroup { attempts, .. } => {
+                attempts - 1
+            }
             Outcome::AlreadyCommitted { .. } => 0,
             Outcome::Superseded { .. } => panic!("local appends are unguarded: {o:?}"),
         })
@@ -193,7 +195,12 @@ pub async fn race_committers(
     );
     let dup_commits = outcomes[distinct..distinct + 2]
         .iter()
-        .filter(|o| matches!(o, Outcome::Committed { .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                Outcome::Committed { .. } | Outcome::CommittedInGroup { .. }
+            )
+        })
         .count();
     assert_eq!(dup_commits, 1, "{outcomes:?}");
     Race {

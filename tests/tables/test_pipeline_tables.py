@@ -3,7 +3,7 @@ did not write: pyiceberg 0.12 (`StaticTable.from_metadata` over S3) and DuckDB 1
 extension (`iceberg_scan` through httpfs). Both must agree with the uploaded files row for row,
 value for value.
 
-Run from `tests/tests/readers.rs`, which deploys the local stack, runs every sample through the
+Run from `tests/tests/it/readers.rs`, which deploys the local stack, runs every sample through the
 pipeline while the emulator is up, and names the tables in $LAKELINE_PIPELINE_TABLES (a JSON
 list of {dataset, metadata_location, columns, sources: [{path, key}], and an optional test id});
 skipped elsewhere.
@@ -19,7 +19,7 @@ import pytest
 from test_readers import DELIVERIES, canon, duckdb_connection, expected
 
 CASES = os.environ.get("LAKELINE_PIPELINE_TABLES")
-pytestmark = pytest.mark.skipif(not CASES, reason="run by tests/tests/readers.rs, with the emulator up")
+pytestmark = pytest.mark.skipif(not CASES, reason="run by tests/tests/it/readers.rs, with the emulator up")
 # The harness's identity: reading results back is set-up and inspection, not a checked call.
 KEY = "lakeline-admin"
 HOW = {d: how for d, _, _, how in DELIVERIES}

@@ -641,7 +641,7 @@ def test_s3_access_is_scoped_to_prefixes(deploy, params):
         "ValidateUploadFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/quarantine/*",
                                        lake + "/_lakeline/unclaimed/*"},
         "CurateFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/raw/*", lake + "/curated/*.parquet",
-                               lake + "/_lakeline/staging/tables/*"},
+                               lake + "/_lakeline/staging/tables/*", lake + "/_lakeline/pending/*"},
         "StartJobFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/batches/*",
                                  lake + "/_lakeline/registry/*"},
         "CheckCompactionFunctionRole": {lake, lake + "/config/datasets.yaml", lake + "/_lakeline/sla/*"},
@@ -666,9 +666,11 @@ S3_READS = {"s3:GetObject", "s3:GetObjectVersion"}
 
 def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, deploy):
     """Reads: the registry key and raw/*. Writes: only Parquet keys under CuratedPrefix
-    (curated/ by default), never with a wildcard resource, and the data and metadata of the
-    stack's own tables. No delete, no tagging, no table creation or schema change (registry
-    push), and nothing else (no KMS: the bucket is SSE-S3; no SNS, Step Functions, Glue, EMR)."""
+    (curated/ by default), never with a wildcard resource, the data and metadata of the
+    stack's own tables, and the group commits' pending deliveries under _lakeline/pending/
+    (put, read, delete: the only delete). No tagging, no table creation or schema change
+    (registry push), and nothing else (no KMS: the bucket is SSE-S3; no SNS, Step Functions,
+    Glue, EMR)."""
     stack = deploy()
     lake = f"arn:aws:s3:::{bucket_name(stack)}"
     tables = f"arn:aws:s3tables:{stack.region}:{ACCOUNT}:bucket/{stack.value({'Fn::Sub': '${LakeName}-tables'})}"
@@ -683,7 +685,10 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
         lake + "/raw/*": S3_READS,
         lake + "/curated/*.parquet": {"s3:PutObject", "s3:AbortMultipartUpload"},
         lake + "/_lakeline/staging/tables/*": {"s3:GetObject"},  # a Spark run's staged files
-        lake: {"s3:ListBucket"},  # HEAD of a missing object answers 404, not 403
+        # group commits: a lost race's entry posted, the table's entries read, settled ones deleted
+        lake + "/_lakeline/pending/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
+        # HEAD of a missing object answers 404, not 403; and the pending entries are listed
+        lake: {"s3:ListBucket"},
         tables + "/table/*": {"s3tables:GetTable", "s3tables:UpdateTableMetadataLocation",
                               "s3tables:GetTableData", "s3tables:PutTableData"},
     }
@@ -691,7 +696,9 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
     assert all(a.startswith(("s3:", "s3tables:")) for a in actions), actions
     assert not any(a.startswith(("s3tables:Create", "s3tables:Delete", "s3tables:Put")) and a != "s3tables:PutTableData"
                    for a in actions), actions
-    assert not any(a.startswith(("s3:Delete", "s3:PutObjectTagging", "s3:PutObjectAcl")) for a in actions)
+    assert not any(a.startswith(("s3:PutObjectTagging", "s3:PutObjectAcl")) for a in actions), actions
+    deletes = {r for st in sts for a in as_list(st["Action"]) if a.startswith("s3:Delete") for r in as_list(st["Resource"])}
+    assert deletes == {lake + "/_lakeline/pending/*"}, deletes
     assert template["Parameters"]["CuratedPrefix"]["Default"] == "curated/"
     # The resource ends in .parquet because every curated key does.
     curate_src = (ROOT / "shared/core/src/curate/mod.rs").read_text()
@@ -699,6 +706,28 @@ def test_curate_reads_raw_and_writes_only_curated_parquet(template, expanded, de
     # The registry's default target of the lambda engine lies under the default CuratedPrefix.
     jobs_src = (ROOT / "shared/core/src/registry/job.rs").read_text()
     assert 'TargetPrefix("curated/{dataset}/{partition}/".into())' in jobs_src
+
+
+@pytest.mark.parametrize("params", [{}, {"ExistingBucketName": "acme-data-lake"}, {"TablesCatalog": "glue"}],
+                         ids=["created", "existing", "glue-tables"])
+def test_curate_is_told_where_deliveries_wait_for_a_group_commit(deploy, params):
+    """Group commit (lakeline_table::group): curate, the function that commits deliveries to
+    the tables, is told the board's folder in the lake bucket, LAKELINE_PENDING =
+    s3://<lake>/_lakeline/pending/ (local/src/stack.rs sets the same), whatever the catalog; the
+    other functions commit no delivery and are not told. The board's calls are what
+    GroupCommitPendingDeliveries and HeadMissingObjectsAs404 grant: a PUT per posted entry, a
+    listing of the table's folder, GETs of its entries, DeleteObjects of the settled ones."""
+    stack = deploy(params)
+    env = stack.resources["CurateFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LAKELINE_PENDING"] == f"s3://{bucket_name(stack)}/_lakeline/pending/"
+    for fn in set(FUNCTIONS) - {"CurateFunction"}:
+        assert "LAKELINE_PENDING" not in stack.resources[fn]["Properties"].get("Environment", {}).get("Variables", {}), fn
+    assert 'PENDING_VAR: &str = "LAKELINE_PENDING"' in (ROOT / "shared/table/src/catalog.rs").read_text()
+    group = (ROOT / "shared/table/src/group.rs").read_text()
+    assert 'PENDING_PREFIX: &str = "_lakeline/pending/"' in group
+    for call in (".put_object()", ".list_objects_v2()", ".get_object()", ".delete_objects()"):
+        assert call in group, call
+    assert ".delete_object()" not in group and "version_id(" not in group and ".copy_object()" not in group
 
 
 def test_glue_tables_replace_the_table_bucket_and_are_curates_to_commit(deploy):
@@ -1019,6 +1048,17 @@ def test_lifecycle_rules(expanded):
         "Id": "unclaimed-markers-expiry", "Status": "Enabled", "Prefix": "_lakeline/unclaimed/",
         "ExpirationInDays": 1, "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
     }
+    # the group commits' pending deliveries: what is left is a crashed writer's entry (a live
+    # one is minutes old; a commit takes in none older than lakeline_table::group::FRESH_MS)
+    assert rules["pending-deliveries-expiry"] == {
+        "Id": "pending-deliveries-expiry", "Status": "Enabled", "Prefix": "_lakeline/pending/",
+        "ExpirationInDays": 1, "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+    }
+    (fresh,) = re.findall(r"FRESH_MS: i64 = ([0-9_ *]+);", (ROOT / "shared/table/src/group.rs").read_text())
+    fresh_ms = 1
+    for factor in fresh.split("*"):
+        fresh_ms *= int(factor.strip().replace("_", ""))
+    assert fresh_ms < 24 * 3600 * 1000  # the expiry never takes an entry a commit could still take in
 
 
 def test_incomplete_curate_uploads_are_aborted(expanded):

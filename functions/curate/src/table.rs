@@ -216,6 +216,29 @@ async fn commit_and_answer(
             }
             v
         }
+        Outcome::CommittedInGroup {
+            snapshot_id,
+            files,
+            attempts,
+        } => {
+            info!(table = %ident, source = %delivery.source, engine = %delivery.engine, snapshot_id, files, attempts, "committed with another writer's snapshot (group commit)");
+            let mut v = json!({
+                "status": "COMMITTED",
+                "engine": delivery.engine,
+                "table": ident,
+                "snapshotId": snapshot_id,
+                "operation": "append",
+                "version": delivery.version,
+                "files": files,
+                "attempts": attempts,
+                "committedBy": "group",
+                "why": "this upload lost a commit race, waited on the table's board, and another writer's commit took its data file in (one snapshot, several sources)",
+            });
+            if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), details) {
+                v.extend(extra);
+            }
+            v
+        }
         Outcome::AlreadyCommitted { files, .. } => {
             let mut v = already(table, &delivery.version, files, &delivery.engine);
             v["why"] = "another execution committed this key at this version while this one worked on it; nothing was added".into();

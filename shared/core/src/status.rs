@@ -26,7 +26,7 @@ pub const LAMBDA_GB_SECOND_USD: f64 = 0.000_013_333_4;
 pub const LAMBDA_REQUEST_USD: f64 = 0.000_000_2;
 /// Step Functions Standard, per state transition; a file curated by the Lambda takes 5.
 pub const TRANSITION_USD: f64 = 0.000_025;
-/// Transitions of one delivery curated by the Lambda (tests/tests/pipeline.rs counts them).
+/// Transitions of one delivery curated by the Lambda (tests/tests/it/pipeline.rs counts them).
 pub const TRANSITIONS_PER_DELIVERY: f64 = 5.0;
 /// The least a Spark run costs: Glue's 1-minute minimum at 2 DPU.
 pub const SPARK_RUN_MIN_USD: f64 = 0.0147;

@@ -194,6 +194,10 @@ struct S3Pointer {
 pub const TABLE_BUCKET_VAR: &str = "LAKELINE_TABLE_BUCKET_ARN";
 /// The environment variable that names the tables' namespace (default `lakeline`).
 pub const TABLE_NAMESPACE_VAR: &str = "LAKELINE_TABLE_NAMESPACE";
+/// The environment variable that names where deliveries wait for a group commit
+/// (`s3://<lake bucket>/_lakeline/pending/`, [`crate::group`]); unset: each writer commits
+/// alone.
+pub const PENDING_VAR: &str = "LAKELINE_PENDING";
 /// The environment variable that names a stack's Glue database of tables, when the stack keeps
 /// its tables in the Glue Data Catalog instead of S3 Tables.
 pub const TABLE_GLUE_DATABASE_VAR: &str = "LAKELINE_TABLE_GLUE_DATABASE";
@@ -210,6 +214,9 @@ pub struct Tables {
     namespace: NamespaceIdent,
     /// A local warehouse's lock files: one committer per table at a time.
     locks: Option<PathBuf>,
+    /// Where deliveries that lost a commit race wait to be taken in by the next commit
+    /// ([`crate::group`]); `None`: each writer commits alone.
+    board: Option<Arc<dyn crate::group::Board>>,
     /// What the target is, for messages.
     label: String,
 }
@@ -354,6 +361,7 @@ impl Tables {
             }),
             namespace: NamespaceIdent::new(database.to_string()),
             locks: None,
+            board: None,
             label: format!("Glue database {database}"),
         })
     }
@@ -388,6 +396,7 @@ impl Tables {
             }),
             namespace: NamespaceIdent::new(namespace.to_string()),
             locks: None,
+            board: None,
             label: format!("S3 Tables {bucket_arn}/{namespace}"),
         })
     }
@@ -430,8 +439,28 @@ impl Tables {
                 )),
             ),
         };
+        let board = match set(PENDING_VAR) {
+            Some(uri) => Some(crate::group::S3Board::from_uri(
+                aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(conf)
+                        .force_path_style(conf.endpoint_url().is_some())
+                        .build(),
+                ),
+                &uri,
+            ))
+            .transpose()
+            .map_err(|message| lakeline_core::Error::Env {
+                name: PENDING_VAR.into(),
+                message,
+            })?,
+            None => None,
+        };
         opened
-            .map(|t| Some(Arc::new(t)))
+            .map(|t| {
+                Some(Arc::new(t.with_board(
+                    board.map(|b| Arc::new(b) as Arc<dyn crate::group::Board>),
+                )))
+            })
             .map_err(|message| lakeline_core::Error::Env {
                 name: name.into(),
                 message,
@@ -494,6 +523,18 @@ impl Tables {
     /// snapshot references, after its `unreferencedDays`): there they are left to it.
     pub fn deletes_orphans(&self) -> bool {
         !matches!(self.pointer, Pointer::S3Tables(_))
+    }
+
+    /// These tables with `board` for group commits ([`crate::group`]). A local warehouse's
+    /// committers take turns on a lock, so they need none (they lose no races), but take one.
+    pub fn with_board(mut self, board: Option<Arc<dyn crate::group::Board>>) -> Tables {
+        self.board = board;
+        self
+    }
+
+    /// The board of group commits, if these tables have one.
+    pub fn board(&self) -> Option<&dyn crate::group::Board> {
+        self.board.as_deref()
     }
 
     /// These tables with Glue's optimizers keeping their history (a Glue database only; the
@@ -1126,6 +1167,7 @@ async fn open_warehouse(dir: &Path) -> Result<Tables, Error> {
         pointer: Pointer::Sqlite(pool),
         namespace,
         locks: Some(locks),
+        board: None,
         label: format!("warehouse {}", dir.display()),
     })
 }

@@ -45,6 +45,9 @@ pub mod summary {
     pub const VERSIONS: &str = "lakeline.versions";
     /// The execution (or command) that committed.
     pub const EXECUTION: &str = "lakeline.execution";
+    /// The executions whose deliveries the snapshot added, a JSON array in the order of
+    /// [`SOURCES`] (a group commit takes in other writers' deliveries: [`crate::group`]).
+    pub const EXECUTIONS: &str = "lakeline.executions";
     /// The engine that wrote the data files (`lambda`, `glue`, `emr-serverless`, `cli`).
     pub const ENGINE: &str = "lakeline.engine";
     /// What a rewrite snapshot did (`compact`, `undo`, `erase`, `withdraw`: one upload's rows taken
@@ -116,6 +119,19 @@ pub enum Outcome {
         removed_rows: u64,
         /// Attempts it took (more than one when other writers committed meanwhile).
         attempts: u32,
+        /// Other writers' pending deliveries the snapshot took in with this one
+        /// ([`crate::group`]).
+        with_others: usize,
+    },
+    /// Another writer's commit took the delivery's own files in with its own (group commit,
+    /// [`crate::group`]): they are in the table.
+    CommittedInGroup {
+        /// The snapshot that added them.
+        snapshot_id: i64,
+        /// Data files of the delivery.
+        files: usize,
+        /// Attempts this writer made.
+        attempts: u32,
     },
     /// The current table already holds the delivery's rows at its version: nothing was added.
     AlreadyCommitted {
@@ -150,6 +166,8 @@ pub struct Held {
     pub partition: Struct,
     /// Its partition spec.
     pub spec_id: i32,
+    /// The snapshot that added it.
+    pub added_by: Option<i64>,
 }
 
 impl Held {
@@ -321,6 +339,7 @@ pub async fn held(table: &Table, source: &str, date: Option<i32>) -> Result<Vec<
                 mixed: None,
                 partition: df.partition().clone(),
                 spec_id: mf.partition_spec_id,
+                added_by: e.snapshot_id(),
             });
         }
     }
@@ -342,8 +361,17 @@ pub async fn held(table: &Table, source: &str, date: Option<i32>) -> Result<Vec<
 }
 
 /// Commits `files` (the delivery's data files, already written into the table's location) as
-/// `d`, exactly once. On [`Outcome::AlreadyCommitted`] and on error, `files` are not in the
-/// table: the caller deletes them.
+/// `d`, exactly once.
+///
+/// Where the tables have a board ([`Tables::board`]: S3 Tables, Glue), every attempt takes the
+/// board's pending deliveries in with its own ([`crate::group`]), and a lost race posts this
+/// delivery there, so the next commit of any writer takes it in: a burst of writers commits
+/// in a few snapshots instead of losing race after race.
+///
+/// Files that are not in the table at the end (a duplicate committed the delivery first, a
+/// newer upload superseded it, an error) are deleted where the target lets lakeline delete
+/// ([`Tables::discard`]), unless they were posted: another commit may have read the entry and
+/// be about to publish them, so they are left to orphan-file removal.
 pub async fn commit_delivery(
     tables: &Tables,
     ident: &TableIdent,
@@ -352,25 +380,93 @@ pub async fn commit_delivery(
     files: Vec<DataFile>,
 ) -> Result<Outcome, Error> {
     let _turn = tables.committer(ident).await?;
+    let board = tables.board();
+    let mut own_entry: Option<String> = None;
+    let mut last_base = None;
+    let mut result = Err(Error::Conflict {
+        table: ident.to_string(),
+        attempts: MAX_ATTEMPTS,
+    });
     for attempt in 1..=MAX_ATTEMPTS {
-        let base = tables.load_table(ident).await?;
-        match try_commit(tables, &base, d, guard, &files).await? {
-            Attempt::Done(mut outcome) => {
-                if let Outcome::Committed { attempts, .. } = &mut outcome {
-                    *attempts = attempt;
-                }
-                return Ok(outcome);
+        let base = match tables.load_table(ident).await {
+            Ok(b) => b,
+            Err(e) => {
+                result = Err(e);
+                break;
             }
-            Attempt::Lost => {
+        };
+        let posted = match board {
+            Some(b) => match b.pending(ident, crate::group::GROUP_MAX * 2).await {
+                Ok(p) => p,
+                // The board only speeds a burst up: without it, this commit goes alone.
+                Err(e) => {
+                    tracing::warn!(table = %ident, error = %e, "could not read the pending deliveries; committing alone");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let step = attempt_group(tables, &base, d, guard, &files, &posted).await;
+        last_base = Some(base);
+        match step {
+            Ok((Attempt::Done(mut outcome), settled)) => {
+                match &mut outcome {
+                    Outcome::Committed { attempts, .. }
+                    | Outcome::CommittedInGroup { attempts, .. } => *attempts = attempt,
+                    _ => {}
+                }
+                if let Some(b) = board {
+                    let mut ids = settled;
+                    ids.extend(own_entry.take());
+                    if !ids.is_empty() {
+                        if let Err(e) = b.remove(ident, &ids).await {
+                            tracing::warn!(table = %ident, error = %e, "could not take settled deliveries off the board (they are recognised as committed)");
+                        }
+                    }
+                }
+                result = Ok(outcome);
+                break;
+            }
+            Ok((Attempt::Lost, _)) => {
                 tracing::info!(table = %ident, attempt, "commit lost a race; deciding again on the new table version");
+                if let (Some(b), None, Some(base)) = (board, &own_entry, &last_base) {
+                    match crate::group::Pending::of(d, &files, base.metadata(), now_ms()) {
+                        Ok(entry) => match b.post(ident, &entry).await {
+                            Ok(id) => own_entry = Some(id),
+                            Err(e) => {
+                                tracing::warn!(table = %ident, error = %e, "could not post the delivery for a group commit; going on alone")
+                            }
+                        },
+                        Err(e) => {
+                            tracing::warn!(table = %ident, error = %e, "could not describe the delivery for a group commit; going on alone")
+                        }
+                    }
+                }
                 backoff(attempt).await;
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
             }
         }
     }
-    Err(Error::Conflict {
-        table: ident.to_string(),
-        attempts: MAX_ATTEMPTS,
-    })
+    let in_table = matches!(
+        result,
+        Ok(Outcome::Committed { .. } | Outcome::CommittedInGroup { .. })
+    );
+    if let (Some(b), Some(id)) = (board, own_entry.as_ref()) {
+        // Not committed and giving up (or superseded): nobody should take it in any more.
+        if let Err(e) = b.remove(ident, std::slice::from_ref(id)).await {
+            tracing::warn!(table = %ident, error = %e, "could not take this delivery off the board");
+        }
+    }
+    if !in_table && own_entry.is_none() {
+        if let Some(base) = &last_base {
+            let paths: Vec<String> = files.iter().map(|f| f.file_path().to_string()).collect();
+            tables.discard(base, &paths).await;
+        }
+    }
+    result
 }
 
 /// One attempt's result.
@@ -392,16 +488,47 @@ pub async fn try_commit(
     guard: &dyn Guard,
     files: &[DataFile],
 ) -> Result<Attempt, Error> {
+    Ok(attempt_group(tables, base, d, guard, files, &[]).await?.0)
+}
+
+/// [`try_commit`], taking in those of `posted` that [`crate::group::choose`] picks; also the
+/// ids of the board's entries that are settled once the attempt is done.
+async fn attempt_group(
+    tables: &Tables,
+    base: &Table,
+    d: &Delivery,
+    guard: &dyn Guard,
+    files: &[DataFile],
+    posted: &[crate::group::Posted],
+) -> Result<(Attempt, Vec<String>), Error> {
+    let current = base
+        .metadata()
+        .current_snapshot()
+        .map_or(-1, |s| s.snapshot_id());
     let held = held(base, &d.source, d.date).await?;
     let (remove, rewrite) = match decide(&held, d)? {
         Decision::Already => {
-            return Ok(Attempt::Done(Outcome::AlreadyCommitted {
-                snapshot_id: base
-                    .metadata()
-                    .current_snapshot()
-                    .map_or(-1, |s| s.snapshot_id()),
-                files: held.len(),
-            }))
+            let own: HashSet<&str> = files.iter().map(|f| f.file_path()).collect();
+            let mine = held.iter().filter(|h| own.contains(h.path.as_str()));
+            let by = mine.clone().find_map(|h| h.added_by);
+            let outcome = if !own.is_empty() && mine.count() == own.len() {
+                Outcome::CommittedInGroup {
+                    snapshot_id: by.unwrap_or(current),
+                    files: own.len(),
+                    attempts: 1,
+                }
+            } else {
+                Outcome::AlreadyCommitted {
+                    snapshot_id: current,
+                    files: held.len(),
+                }
+            };
+            let settled = posted
+                .iter()
+                .filter(|p| p.entry.source == d.source && p.entry.version == d.version)
+                .map(|p| p.id.clone())
+                .collect();
+            return Ok((Attempt::Done(outcome), settled));
         }
         Decision::Write { remove, rewrite } => (remove, rewrite),
     };
@@ -410,28 +537,80 @@ pub async fn try_commit(
     // committed since makes the swap below fail, and the next attempt asks again.
     let replaces = !remove.is_empty() || !rewrite.is_empty();
     if replaces && !guard.still_current().await? {
-        return Ok(Attempt::Done(Outcome::Superseded {
-            snapshot_id: base
-                .metadata()
-                .current_snapshot()
-                .map_or(-1, |s| s.snapshot_id()),
-        }));
+        return Ok((
+            Attempt::Done(Outcome::Superseded {
+                snapshot_id: current,
+            }),
+            Vec::new(),
+        ));
     }
-    let props = HashMap::from([
-        (summary::SOURCES.to_string(), json_list(&[&d.source])),
-        (summary::VERSIONS.to_string(), json_list(&[&d.version])),
-        (summary::ENGINE.to_string(), d.engine.clone()),
-    ])
-    .into_iter()
-    .chain(
-        d.execution
+    // Other writers' pending deliveries that go in with this one (plain appends only).
+    let md = base.metadata();
+    let keys: std::collections::BTreeSet<&str> = posted
+        .iter()
+        .map(|p| p.entry.source.as_str())
+        .filter(|s| *s != d.source)
+        .collect();
+    let presence = crate::group::presence(base, &keys).await?;
+    let choice = crate::group::choose(
+        d,
+        posted,
+        &presence,
+        md.default_partition_spec_id(),
+        now_ms(),
+    );
+    let mut joined: Vec<(&crate::group::Pending, Vec<DataFile>)> = Vec::new();
+    for &i in &choice.join {
+        let e = &posted[i].entry;
+        match e.data_files(md) {
+            Ok(dfs) => joined.push((e, dfs)),
+            Err(err) => {
+                tracing::warn!(source = %e.source, error = %err, "a pending delivery's files do not read back; left to its writer")
+            }
+        }
+    }
+    let mut settled: Vec<String> = choice.done.iter().map(|&i| posted[i].id.clone()).collect();
+    settled.extend(
+        choice
+            .join
             .iter()
-            .map(|e| (summary::EXECUTION.to_string(), e.clone())),
-    )
-    .collect();
+            .map(|&i| &posted[i])
+            .filter(|p| joined.iter().any(|(e, _)| std::ptr::eq(*e, &p.entry)))
+            .map(|p| p.id.clone()),
+    );
+    let sources: Vec<&str> = std::iter::once(d.source.as_str())
+        .chain(joined.iter().map(|(e, _)| e.source.as_str()))
+        .collect();
+    let versions: Vec<&str> = std::iter::once(d.version.as_str())
+        .chain(joined.iter().map(|(e, _)| e.version.as_str()))
+        .collect();
+    let mut engines: Vec<&str> = std::iter::once(d.engine.as_str())
+        .chain(joined.iter().map(|(e, _)| e.engine.as_str()))
+        .collect();
+    engines.sort_unstable();
+    engines.dedup();
+    let mut props: HashMap<String, String> = HashMap::from([
+        (summary::SOURCES.to_string(), json_list(&sources)),
+        (summary::VERSIONS.to_string(), json_list(&versions)),
+        (summary::ENGINE.to_string(), engines.join(",")),
+    ]);
+    if let Some(e) = &d.execution {
+        props.insert(summary::EXECUTION.to_string(), e.clone());
+    }
+    if !joined.is_empty() {
+        let executions: Vec<&str> = std::iter::once(d.execution.as_deref().unwrap_or(""))
+            .chain(
+                joined
+                    .iter()
+                    .map(|(e, _)| e.execution.as_deref().unwrap_or("")),
+            )
+            .collect();
+        props.insert(summary::EXECUTIONS.to_string(), json_list(&executions));
+    }
     // The key's rows leave the files it shares with other keys: each is rewritten without
     // them, in this snapshot.
     let mut added = files.to_vec();
+    added.extend(joined.iter().flat_map(|(_, dfs)| dfs.iter().cloned()));
     let mut rewritten = Vec::new();
     for h in held.iter().filter(|h| rewrite.contains(&h.path)) {
         let out = crate::rewrite::rewrite(
@@ -471,26 +650,30 @@ pub async fn try_commit(
     {
         built.discard(tables, base).await;
         tables.discard(base, &rewritten).await;
-        return Ok(Attempt::Lost);
+        return Ok((Attempt::Lost, Vec::new()));
     }
     let removed_rows = held
         .iter()
         .filter(|h| remove.contains(&h.path))
         .map(Held::rows_of_key)
         .sum();
-    Ok(Attempt::Done(Outcome::Committed {
-        snapshot_id: built.snapshot_id,
-        operation: if remove.is_empty() {
-            "append".into()
-        } else {
-            "overwrite".into()
-        },
-        added_files: files.len(),
-        added_rows: files.iter().map(|f| f.record_count()).sum(),
-        removed_files: remove.len() - rewritten_inputs(&held, &remove),
-        removed_rows,
-        attempts: 1,
-    }))
+    Ok((
+        Attempt::Done(Outcome::Committed {
+            snapshot_id: built.snapshot_id,
+            operation: if remove.is_empty() {
+                "append".into()
+            } else {
+                "overwrite".into()
+            },
+            added_files: files.len(),
+            added_rows: files.iter().map(|f| f.record_count()).sum(),
+            removed_files: remove.len() - rewritten_inputs(&held, &remove),
+            removed_rows,
+            attempts: 1,
+            with_others: joined.len(),
+        }),
+        settled,
+    ))
 }
 
 /// The pause before attempt `attempt + 1`: "full jitter" over a window that doubles from 50 ms
@@ -828,6 +1011,7 @@ mod tests {
             mixed: None,
             partition: Struct::empty(),
             spec_id: 0,
+            added_by: None,
         }
     }
 

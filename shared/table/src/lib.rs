@@ -12,6 +12,8 @@
 //!   already in it (its rows, at its version), build the snapshot (append, or an overwrite that
 //!   swaps an older version's files for the new ones) with the crate's manifest writers, and
 //!   swap the pointer; a lost race is decided and built again on the new table.
+//! - [`group`]: group commit: a delivery that lost a commit race waits on the table's board,
+//!   and the next commit of any writer takes it in with its own (S3 Tables, Glue).
 //! - [`sync`]: a dataset's table created, or its schema evolved, to match the registry.
 //! - [`show`]: what a table holds, and its snapshots with their sources.
 //! - [`write`]: where a delivery's data file goes in the table, and its commit once written
@@ -33,6 +35,7 @@ pub mod catalog;
 pub mod commit;
 pub mod datafile;
 pub mod erase;
+pub mod group;
 pub mod local;
 pub mod maintain;
 pub mod rewrite;

@@ -74,6 +74,10 @@ pub struct SnapshotView {
     pub versions: Vec<String>,
     /// The execution or command that committed it.
     pub execution: Option<String>,
+    /// The executions whose deliveries it added, in the order of `sources`, when it took other
+    /// writers' deliveries in (a group commit); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub executions: Vec<String>,
     /// The engine that wrote its files.
     pub engine: Option<String>,
     /// Rows it added.
@@ -128,6 +132,7 @@ pub async fn show(table: &Table) -> Result<TableView, Error> {
                 sources: list(summary::SOURCES),
                 versions: list(summary::VERSIONS),
                 execution: props.get(summary::EXECUTION).cloned(),
+                executions: list(summary::EXECUTIONS),
                 engine: props.get(summary::ENGINE).cloned(),
                 added_rows: num("added-records"),
                 deleted_rows: num("deleted-records"),

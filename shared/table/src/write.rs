@@ -44,9 +44,8 @@ pub struct Written {
 }
 
 /// Describes `files` from their footers and commits them to `table` as delivery `d`, in one
-/// snapshot, exactly once ([`commit_delivery`]). Files the commit did not publish (already
-/// committed, or an error) are deleted where the target lets lakeline delete
-/// ([`Tables::discard`]), so they never linger as orphans that lakeline made.
+/// snapshot, exactly once ([`commit_delivery`], which deletes what it did not publish where the
+/// target lets lakeline delete, [`Tables::discard`]).
 pub async fn commit_written(
     tables: &Tables,
     table: &Table,
@@ -76,14 +75,14 @@ pub async fn commit_written(
             )
         })
         .collect();
-    let outcome = match described {
+    match described {
+        // The commit deletes what it did not publish (and keeps what it posted for a group).
         Ok(dfs) => commit_delivery(tables, table.identifier(), d, guard, dfs).await,
-        Err(e) => Err(e),
-    };
-    if !matches!(outcome, Ok(Outcome::Committed { .. })) {
-        tables.discard(table, &uris).await;
+        Err(e) => {
+            tables.discard(table, &uris).await;
+            Err(e)
+        }
     }
-    outcome
 }
 
 /// Whether a data file another engine wrote fits `table` as delivery `d`: every leaf column

@@ -623,3 +623,178 @@ async fn a_commit_replacing_another_version_asks_whether_its_upload_is_still_cur
     );
     assert_eq!(first.times.into_inner(), 0);
 }
+
+/// The data files of `source` in the table as it is (from its manifests).
+async fn files_of(table: &iceberg::table::Table, source: &str) -> Vec<iceberg::spec::DataFile> {
+    let held = lakeline_table::commit::held(table, source, None)
+        .await
+        .unwrap();
+    let paths: std::collections::HashSet<&str> = held.iter().map(|h| h.path.as_str()).collect();
+    let snap = table.metadata().current_snapshot().unwrap();
+    let list = table.manifest_list_reader(snap).load().await.unwrap();
+    let mut out = Vec::new();
+    for mf in list.entries() {
+        let m = mf.load_manifest(table.file_io()).await.unwrap();
+        for e in m.entries().iter().filter(|e| e.is_alive()) {
+            if paths.contains(e.data_file().file_path()) {
+                out.push(e.data_file().clone());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_delivery_that_lost_a_race_waits_on_the_board_and_the_next_commit_takes_it_in() {
+    use lakeline_table::group::{Board, Pending, S3Board, PENDING_PREFIX};
+    let reg = shipped_registry();
+    let wh = warehouse();
+    let alone = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (name, _) = reg.dataset("orders").unwrap();
+    let ident = alone.ident(name);
+    let key = |k: &str| format!("raw/orders/dt=2026-12-01/{k}.csv");
+    let body = sample("orders/good.csv");
+    let short = lakeline_tests::tables::first_lines(&body, 4);
+    let f = file_with(&body, "o.csv");
+
+    // A lost race, staged: w's data file is written and described but not in the table (it
+    // was committed, then the table rolled back past it), as a writer that lost has it.
+    outcome(append(&alone, &reg, "orders", &f, &key("seed")).await);
+    let seed = alone.load_table(&ident).await.unwrap();
+    let seed_snapshot = seed.metadata().current_snapshot().unwrap().snapshot_id();
+    let Appended::Done {
+        version: w_version, ..
+    } = append(
+        &alone,
+        &reg,
+        "orders",
+        &file_with(&short, "w.csv"),
+        &key("w"),
+    )
+    .await
+    else {
+        panic!("w is valid")
+    };
+    let with_w = alone.load_table(&ident).await.unwrap();
+    let w_files = files_of(&with_w, &key("w")).await;
+    assert_eq!(w_files.len(), 1);
+    lakeline_table::maintain::rollback(&alone, &ident, seed_snapshot, false)
+        .await
+        .unwrap();
+    let w = Delivery {
+        source: key("w"),
+        version: w_version,
+        execution: Some("exec-w".into()),
+        engine: "lambda".into(),
+        date: Some(20_788),
+    };
+
+    // The lake bucket's board, signed as curate (the grants the template gives it there).
+    let bucket = unique("lakeline-board");
+    let admin_s3 = aws_sdk_s3::Client::new(&lakeline_tests::sdk_config().await);
+    admin_s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    lakeline_tests::register_lake(&bucket, &[]).await;
+    let curate = lakeline_tests::as_function(&lakeline_tests::sdk_config().await, "curate");
+    let board = Arc::new(S3Board::new(
+        lakeline_aws::s3_client(&curate),
+        &bucket,
+        PENDING_PREFIX,
+    ));
+    let base = alone.load_table(&ident).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    board
+        .post(
+            &ident,
+            &Pending::of(&w, &w_files, base.metadata(), now).unwrap(),
+        )
+        .await
+        .unwrap();
+    // An entry of a crashed writer, too old to be committed for it, and one of a key the table
+    // holds at another version (a replacement: its own writer's, with its ordering guard).
+    let stale = Delivery {
+        source: key("crashed"),
+        ..w.clone()
+    };
+    board
+        .post(
+            &ident,
+            &Pending::of(
+                &stale,
+                &w_files,
+                base.metadata(),
+                now - lakeline_table::group::FRESH_MS - 1,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let other_version = Delivery {
+        source: key("seed"),
+        version: "another".into(),
+        ..w.clone()
+    };
+    board
+        .post(
+            &ident,
+            &Pending::of(&other_version, &w_files, base.metadata(), now).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    // The next commit of any writer takes w in with its own delivery, in one snapshot.
+    let grouped = Tables::open(&Target::Warehouse(wh.clone()))
+        .await
+        .unwrap()
+        .with_board(Some(board.clone()));
+    let x = outcome(append(&grouped, &reg, "orders", &f, &key("x")).await);
+    let Outcome::Committed {
+        snapshot_id,
+        with_others,
+        ..
+    } = x
+    else {
+        panic!("{x:?}")
+    };
+    assert_eq!(
+        with_others, 1,
+        "w taken in, the stale and the replacing entry not"
+    );
+    let shown = view(&grouped, &reg, "orders").await;
+    let last = shown.snapshots.last().unwrap();
+    assert_eq!(last.snapshot_id, snapshot_id);
+    assert_eq!(last.sources, [key("x"), key("w")]);
+    assert_eq!(last.executions, ["test", "exec-w"]);
+    let left: Vec<String> = board
+        .pending(&ident, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.entry.source)
+        .collect();
+    assert_eq!(left, [key("crashed"), key("seed")], "w's entry is settled");
+
+    // w's own writer, deciding again, finds its own file in that snapshot.
+    let again =
+        lakeline_table::commit::commit_delivery(&grouped, &ident, &w, &Unguarded, w_files.clone())
+            .await
+            .unwrap();
+    assert!(
+        matches!(again, Outcome::CommittedInGroup { snapshot_id: s, files: 1, .. } if s == snapshot_id),
+        "{again:?}"
+    );
+    // Every row once, with its own values.
+    let rows = rows_by_source(&grouped, &reg, "orders", "order_id").await;
+    let ids = lakeline_tests::tables::csv_ids;
+    assert_eq!(rows[&key("seed")], ids(&body));
+    assert_eq!(rows[&key("x")], ids(&body));
+    assert_eq!(rows[&key("w")], ids(&short));
+    assert_eq!(rows.len(), 3, "{:?}", rows.keys());
+}

@@ -28,6 +28,7 @@ fn by_stack(d: &Deployment) -> TargetArgs {
         warehouse: None,
         catalog: None,
         stack: Some(d.stack.bucket.clone()),
+        pending: None,
     }
 }
 
@@ -115,6 +116,7 @@ async fn push_without_tables_says_where_to_name_them() {
         warehouse: None,
         catalog: None,
         stack: None,
+        pending: None,
     };
     let e = lakeline_cli::registry::push(
         &writer,

@@ -123,6 +123,7 @@ async fn erase_include_raw_deletes_every_upload_holding_the_rows_and_records_it(
         warehouse: None,
         catalog: None,
         stack: Some(d.stack.bucket.clone()),
+        pending: None,
     }
     .target_if_any(Some(&eraser))
     .await
