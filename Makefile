@@ -7,6 +7,11 @@ LOCAL_AWS := scripts/local-aws
 # The router's record of every AWS call of a run (principal, IAM actions, resources), which the
 # permissions check holds to the template's policies (docs/permissions.md).
 CALLS := $(abspath $(or $(CARGO_TARGET_DIR),target))/permissions
+# The binaries every step runs. Each build here selects the whole workspace (`--workspace`):
+# one resolution of features, so the router, the command line, the demo and the tests share
+# one build of the dependencies. Selecting fewer packages (`-p lakeline-local`) resolves other
+# features and compiles the AWS SDK, Arrow and Iceberg all over again: minutes and gigabytes.
+BIN := $(abspath $(or $(CARGO_TARGET_DIR),target))/debug
 
 .PHONY: help test unit lint fmt demo local-up local-down clean
 
@@ -25,14 +30,15 @@ help:
 ## every AWS call they made is checked against the template's policies for its principal.
 test:
 	scripts/sam-tools asl
-	$(CARGO) run --quiet -p lakeline-cli -- registry check config/datasets.yaml
+	$(CARGO) build --quiet --workspace --bins
+	$(BIN)/lakeline registry check config/datasets.yaml
 	LAKELINE_CALLS_LOG=$(CALLS)/test.jsonl $(LOCAL_AWS) run $(CARGO) test --workspace --all-targets
 	scripts/sam-tools permissions $(CALLS)/test.jsonl
 	# The sweep at 50 partitions x 1,000 files, alone: its 50,000 objects would slow the others.
-	LAKELINE_CALLS_LOG=$(CALLS)/scale.jsonl $(LOCAL_AWS) run $(CARGO) test -p lakeline-tests --test scale -- --ignored --nocapture
+	LAKELINE_CALLS_LOG=$(CALLS)/scale.jsonl $(LOCAL_AWS) run $(CARGO) test --workspace --test scale -- --ignored --nocapture
 	scripts/sam-tools permissions $(CALLS)/scale.jsonl
-	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" LAKELINE_REQUIRE_BIN=1 scripts/spark-tools test
-	LAKELINE_BIN="$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/debug/lakeline" scripts/table-readers test
+	LAKELINE_BIN="$(BIN)/lakeline" LAKELINE_REQUIRE_BIN=1 scripts/spark-tools test
+	LAKELINE_BIN="$(BIN)/lakeline" scripts/table-readers test
 
 ## Unit tests only: no emulator needed.
 unit:
@@ -46,8 +52,8 @@ fmt:
 	$(CARGO) fmt --all
 
 demo:
-	$(CARGO) build --quiet -p lakeline-local
-	LAKELINE_CALLS_LOG=$(CALLS)/demo.jsonl $(LOCAL_AWS) run $(CARGO) run --quiet -p lakeline-local -- demo
+	$(CARGO) build --quiet --workspace --bins
+	LAKELINE_CALLS_LOG=$(CALLS)/demo.jsonl $(LOCAL_AWS) run $(BIN)/lakeline-local demo
 	@scripts/sam-tools permissions --summary $(CALLS)/demo.jsonl
 
 local-up:
