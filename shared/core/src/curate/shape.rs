@@ -12,10 +12,23 @@ use crate::table::{added_columns, Lineage, FIELD_ID_KEY, SOURCE_COLUMN, VERSION_
 
 /// The shape of one delivery's data file: the dataset's declared columns, then the added
 /// columns with this delivery's values, each field carrying its Iceberg field id.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TableShape {
     schema: SchemaRef,
     constants: Vec<ArrayValue>,
+    /// The added columns built once for the longest batch so far: every batch of a file takes a
+    /// zero-copy slice of them instead of copying the raw key and version into every row again.
+    built: std::sync::Mutex<Vec<ArrayRef>>,
+}
+
+impl Clone for TableShape {
+    fn clone(&self) -> Self {
+        TableShape {
+            schema: self.schema.clone(),
+            constants: self.constants.clone(),
+            built: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +75,7 @@ impl TableShape {
         Ok(TableShape {
             schema: Arc::new(Schema::new(fields)),
             constants,
+            built: Default::default(),
         })
     }
 
@@ -75,14 +89,22 @@ impl TableShape {
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         let n = batch.num_rows();
         let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-        for c in &self.constants {
-            cols.push(match c {
-                ArrayValue::Text(v) => Arc::new(StringArray::from_iter_values(
-                    std::iter::repeat_n(v.as_str(), n),
-                )),
-                ArrayValue::Date(d) => Arc::new(Date32Array::from(vec![*d; n])),
-            });
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if built.first().is_none_or(|a| a.len() < n) {
+            *built = self
+                .constants
+                .iter()
+                .map(|c| -> ArrayRef {
+                    match c {
+                        ArrayValue::Text(v) => Arc::new(StringArray::from_iter_values(
+                            std::iter::repeat_n(v.as_str(), n),
+                        )),
+                        ArrayValue::Date(d) => Arc::new(Date32Array::from(vec![*d; n])),
+                    }
+                })
+                .collect();
         }
+        cols.extend(built.iter().map(|a| a.slice(0, n)));
         RecordBatch::try_new(self.schema.clone(), cols)
     }
 }
@@ -140,8 +162,16 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1, 2]))],
         )
         .unwrap();
+        // A longer batch, then a shorter one: each gets its own row count of lineage.
+        let three = RecordBatch::try_new(
+            super::super::schema(ds),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        assert_eq!(shape.apply(&three).unwrap().column(1).len(), 3);
         let b = shape.apply(&plain).unwrap();
         assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.column(1).len(), 2);
         let src = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(src.value(1), "raw/t/dt=2026-12-06/a.csv");
         let day = b.column(3).as_any().downcast_ref::<Date32Array>().unwrap();
