@@ -19,6 +19,7 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_RULES_MIB=100,1024  CSV sizes of the rules row (MiB; the csv row's files)
   BENCH_BURST_FILES=500      files of the table-burst row (one `lakeline table append` each)
   BENCH_BURST_CONCURRENCY=8  appends at a time
+  BENCH_BURST_GROUP=1        0: the S3 Tables burst without group commit (no --pending), to compare
   BENCH_TC_FILES=1000         small data files of the table-compaction row
   BENCH_TC_ROWS=5000         rows of the CSV each of them is curated from
   BENCH_ROWS=init,csv,parquet,compaction,pipeline,package,curate,curate-cost,curate-sizing,rules,table-burst,table-burst-s3tables,table-compaction,decimal
@@ -1208,8 +1209,9 @@ def row_table_burst_s3tables():
     s3t.create_namespace(tableBucketARN=arn, namespace=["lakeline"])
     lake = f"bench-burst-lake-{int(time.time())}"
     boto_client("s3").create_bucket(Bucket=lake)
+    group = os.environ.get("BENCH_BURST_GROUP", "1") != "0"
     row_table_burst(catalog=f"s3tables:{arn}/lakeline", row="table-burst-s3tables",
-                    pending=f"s3://{lake}/_lakeline/pending/")
+                    pending=f"s3://{lake}/_lakeline/pending/" if group else None)
 
 
 def pinned(cmd):

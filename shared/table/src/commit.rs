@@ -77,7 +77,7 @@ impl Guard for Unguarded {
 }
 
 /// One delivery: a raw key at one version, and who commits it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Delivery {
     /// The raw key.
     pub source: String,
@@ -525,7 +525,9 @@ async fn attempt_group(
             };
             let settled = posted
                 .iter()
-                .filter(|p| p.entry.source == d.source && p.entry.version == d.version)
+                .filter(|p| {
+                    p.entry.delivery.source == d.source && p.entry.delivery.version == d.version
+                })
                 .map(|p| p.id.clone())
                 .collect();
             return Ok((Attempt::Done(outcome), settled));
@@ -548,7 +550,7 @@ async fn attempt_group(
     let md = base.metadata();
     let keys: std::collections::BTreeSet<&str> = posted
         .iter()
-        .map(|p| p.entry.source.as_str())
+        .map(|p| p.entry.delivery.source.as_str())
         .filter(|s| *s != d.source)
         .collect();
     let presence = crate::group::presence(base, &keys).await?;
@@ -565,7 +567,7 @@ async fn attempt_group(
         match e.data_files(md) {
             Ok(dfs) => joined.push((e, dfs)),
             Err(err) => {
-                tracing::warn!(source = %e.source, error = %err, "a pending delivery's files do not read back; left to its writer")
+                tracing::warn!(source = %e.delivery.source, error = %err, "a pending delivery's files do not read back; left to its writer")
             }
         }
     }
@@ -579,13 +581,13 @@ async fn attempt_group(
             .map(|p| p.id.clone()),
     );
     let sources: Vec<&str> = std::iter::once(d.source.as_str())
-        .chain(joined.iter().map(|(e, _)| e.source.as_str()))
+        .chain(joined.iter().map(|(e, _)| e.delivery.source.as_str()))
         .collect();
     let versions: Vec<&str> = std::iter::once(d.version.as_str())
-        .chain(joined.iter().map(|(e, _)| e.version.as_str()))
+        .chain(joined.iter().map(|(e, _)| e.delivery.version.as_str()))
         .collect();
     let mut engines: Vec<&str> = std::iter::once(d.engine.as_str())
-        .chain(joined.iter().map(|(e, _)| e.engine.as_str()))
+        .chain(joined.iter().map(|(e, _)| e.delivery.engine.as_str()))
         .collect();
     engines.sort_unstable();
     engines.dedup();
@@ -602,7 +604,7 @@ async fn attempt_group(
             .chain(
                 joined
                     .iter()
-                    .map(|(e, _)| e.execution.as_deref().unwrap_or("")),
+                    .map(|(e, _)| e.delivery.execution.as_deref().unwrap_or("")),
             )
             .collect();
         props.insert(summary::EXECUTIONS.to_string(), json_list(&executions));

@@ -55,16 +55,9 @@ pub const PENDING_PREFIX: &str = "_lakeline/pending/";
 /// A delivery waiting on the board to be committed, by its own writer or with another's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
-    /// The raw key.
-    pub source: String,
-    /// The upload's version.
-    pub version: String,
-    /// The execution (or command) that wrote it.
-    pub execution: Option<String>,
-    /// The engine that wrote its data files.
-    pub engine: String,
-    /// Its partition date (days since 1970-01-01), in a dated table.
-    pub date: Option<i32>,
+    /// The delivery: raw key, version, execution, engine, partition date.
+    #[serde(flatten)]
+    pub delivery: Delivery,
     /// The partition spec its files were described under: a commit on another spec leaves it.
     pub spec_id: i32,
     /// Its data files, each in Iceberg's `DataFile` JSON (the crate's own serde).
@@ -88,11 +81,7 @@ impl Pending {
             .map(|f| serialize_data_file_to_json(f.clone(), &ptype, md.format_version()))
             .collect::<Result<_, _>>()?;
         Ok(Pending {
-            source: d.source.clone(),
-            version: d.version.clone(),
-            execution: d.execution.clone(),
-            engine: d.engine.clone(),
-            date: d.date,
+            delivery: d.clone(),
             spec_id: spec.spec_id(),
             files,
             posted_ms: now_ms,
@@ -113,7 +102,7 @@ impl Pending {
                 if !df.file_path().starts_with(&data) {
                     return Err(Error::Catalog(format!(
                         "a pending delivery of {} names {}, outside the table's {data}",
-                        self.source,
+                        self.delivery.source,
                         df.file_path()
                     )));
                 }
@@ -191,11 +180,11 @@ pub fn choose(
 ) -> Choice {
     let mut per_key: HashMap<&str, usize> = HashMap::new();
     for p in posted {
-        *per_key.entry(p.entry.source.as_str()).or_default() += 1;
+        *per_key.entry(p.entry.delivery.source.as_str()).or_default() += 1;
     }
     let mut choice = Choice::default();
     for (i, p) in posted.iter().enumerate() {
-        let e = &p.entry;
+        let e = &p.entry.delivery;
         if e.source == own.source {
             if e.version == own.version {
                 choice.done.push(i);
@@ -206,8 +195,8 @@ pub fn choose(
             Some(Presence::Exactly(v)) if covers(v, &e.version) => choice.done.push(i),
             Some(Presence::Absent)
                 if per_key[e.source.as_str()] == 1
-                    && e.spec_id == spec_id
-                    && now_ms - e.posted_ms <= FRESH_MS
+                    && p.entry.spec_id == spec_id
+                    && now_ms - p.entry.posted_ms <= FRESH_MS
                     && choice.join.len() < GROUP_MAX =>
             {
                 choice.join.push(i)
@@ -488,11 +477,13 @@ mod tests {
         Posted {
             id: id.into(),
             entry: Pending {
-                source: source.into(),
-                version: version.into(),
-                execution: None,
-                engine: "lambda".into(),
-                date: None,
+                delivery: Delivery {
+                    source: source.into(),
+                    version: version.into(),
+                    execution: None,
+                    engine: "lambda".into(),
+                    date: None,
+                },
                 spec_id,
                 files: vec![],
                 posted_ms,
@@ -548,7 +539,7 @@ mod tests {
             ),
         ];
         for (entry, held, joins, done) in cases {
-            let presence = HashMap::from([(entry.entry.source.clone(), held.clone())]);
+            let presence = HashMap::from([(entry.entry.delivery.source.clone(), held.clone())]);
             let c = choose(&own(), std::slice::from_ref(&entry), &presence, 0, now);
             assert_eq!(
                 (c.join == vec![0], c.done == vec![0]),
@@ -584,7 +575,7 @@ mod tests {
             .collect();
         let presence = board
             .iter()
-            .map(|p| (p.entry.source.clone(), Presence::Absent))
+            .map(|p| (p.entry.delivery.source.clone(), Presence::Absent))
             .collect();
         let c = choose(&own(), &board, &presence, 0, now);
         assert_eq!(c.join, (0..GROUP_MAX).collect::<Vec<_>>());

@@ -777,7 +777,7 @@ async fn a_delivery_that_lost_a_race_waits_on_the_board_and_the_next_commit_take
         .await
         .unwrap()
         .into_iter()
-        .map(|p| p.entry.source)
+        .map(|p| p.entry.delivery.source)
         .collect();
     assert_eq!(left, [key("crashed"), key("seed")], "w's entry is settled");
 
