@@ -381,19 +381,14 @@ pub async fn commit_delivery(
 ) -> Result<Outcome, Error> {
     let _turn = tables.committer(ident).await?;
     let board = tables.board();
-    let mut own_entry: Option<String> = None;
+    // This delivery's entry on the board, once it lost a race, and when it was posted.
+    let mut own_entry: Option<(String, std::time::Instant)> = None;
     let mut last_base = None;
-    let mut result = Err(Error::Conflict {
-        table: ident.to_string(),
-        attempts: MAX_ATTEMPTS,
-    });
-    for attempt in 1..=MAX_ATTEMPTS {
+    let mut attempts = 0;
+    let result = loop {
         let base = match tables.load_table(ident).await {
             Ok(b) => b,
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
+            Err(e) => break Err(e),
         };
         let posted = match board {
             Some(b) => match b.pending(ident, crate::group::GROUP_MAX * 2).await {
@@ -406,33 +401,51 @@ pub async fn commit_delivery(
             },
             None => Vec::new(),
         };
-        let step = attempt_group(tables, &base, d, guard, &files, &posted).await;
+        // Once posted, a writer leaves the building to the writer of the oldest pending
+        // delivery for a while (it takes this one in with its own): one committer per table
+        // and window instead of every posted writer racing again.
+        let defer = own_entry.as_ref().is_some_and(|(id, at)| {
+            at.elapsed() < crate::group::LEAD_WINDOW
+                && crate::group::leader(&posted, now_ms()).is_some_and(|lead| lead != id)
+        });
+        let step = attempt_group(tables, &base, d, guard, &files, &posted, defer).await;
         last_base = Some(base);
         match step {
             Ok((Attempt::Done(mut outcome), settled)) => {
-                match &mut outcome {
-                    Outcome::Committed { attempts, .. }
-                    | Outcome::CommittedInGroup { attempts, .. } => *attempts = attempt,
-                    _ => {}
+                if let Outcome::Committed { attempts: a, .. }
+                | Outcome::CommittedInGroup { attempts: a, .. } = &mut outcome
+                {
+                    *a = attempts + 1;
                 }
                 if let Some(b) = board {
                     let mut ids = settled;
-                    ids.extend(own_entry.take());
+                    ids.extend(own_entry.as_ref().map(|(id, _)| id.clone()));
+                    ids.sort();
+                    ids.dedup();
                     if !ids.is_empty() {
                         if let Err(e) = b.remove(ident, &ids).await {
                             tracing::warn!(table = %ident, error = %e, "could not take settled deliveries off the board (they are recognised as committed)");
                         }
                     }
                 }
-                result = Ok(outcome);
-                break;
+                break Ok(outcome);
+            }
+            Ok((Attempt::Deferred, _)) => {
+                tokio::time::sleep(crate::group::DEFER_POLL).await;
             }
             Ok((Attempt::Lost, _)) => {
-                tracing::info!(table = %ident, attempt, "commit lost a race; deciding again on the new table version");
+                attempts += 1;
+                tracing::info!(table = %ident, attempt = attempts, "commit lost a race; deciding again on the new table version");
+                if attempts >= MAX_ATTEMPTS {
+                    break Err(Error::Conflict {
+                        table: ident.to_string(),
+                        attempts,
+                    });
+                }
                 if let (Some(b), None, Some(base)) = (board, &own_entry, &last_base) {
                     match crate::group::Pending::of(d, &files, base.metadata(), now_ms()) {
                         Ok(entry) => match b.post(ident, &entry).await {
-                            Ok(id) => own_entry = Some(id),
+                            Ok(id) => own_entry = Some((id, std::time::Instant::now())),
                             Err(e) => {
                                 tracing::warn!(table = %ident, error = %e, "could not post the delivery for a group commit; going on alone")
                             }
@@ -442,29 +455,31 @@ pub async fn commit_delivery(
                         }
                     }
                 }
-                backoff(attempt).await;
+                backoff(attempts).await;
             }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
+            Err(e) => break Err(e),
         }
-    }
+    };
     let in_table = matches!(
         result,
         Ok(Outcome::Committed { .. } | Outcome::CommittedInGroup { .. })
     );
-    if let (Some(b), Some(id)) = (board, own_entry.as_ref()) {
-        // Not committed and giving up (or superseded): nobody should take it in any more.
-        if let Err(e) = b.remove(ident, std::slice::from_ref(id)).await {
-            tracing::warn!(table = %ident, error = %e, "could not take this delivery off the board");
+    match (board, &own_entry) {
+        // Posted and not committed (given up, superseded, a duplicate first, an error): off the
+        // board, so nobody takes it in any more; its files stay for orphan removal, because
+        // another commit may have read the entry already.
+        (Some(b), Some((id, _))) if !in_table => {
+            if let Err(e) = b.remove(ident, std::slice::from_ref(id)).await {
+                tracing::warn!(table = %ident, error = %e, "could not take this delivery off the board");
+            }
         }
-    }
-    if !in_table && own_entry.is_none() {
-        if let Some(base) = &last_base {
-            let paths: Vec<String> = files.iter().map(|f| f.file_path().to_string()).collect();
-            tables.discard(base, &paths).await;
+        (_, None) if !in_table => {
+            if let Some(base) = &last_base {
+                let paths: Vec<String> = files.iter().map(|f| f.file_path().to_string()).collect();
+                tables.discard(base, &paths).await;
+            }
         }
+        _ => {}
     }
     result
 }
@@ -477,6 +492,9 @@ pub enum Attempt {
     /// The table moved on after `base` was read: nothing of the attempt is visible, and what
     /// it wrote is deleted. Decide again on the new version.
     Lost,
+    /// Not built: another posted delivery's writer leads this window and takes this one in
+    /// ([`crate::group::leader`]). Look again shortly.
+    Deferred,
 }
 
 /// One attempt of [`commit_delivery`] on `base`, a version of the table read before: decide
@@ -488,11 +506,14 @@ pub async fn try_commit(
     guard: &dyn Guard,
     files: &[DataFile],
 ) -> Result<Attempt, Error> {
-    Ok(attempt_group(tables, base, d, guard, files, &[]).await?.0)
+    Ok(attempt_group(tables, base, d, guard, files, &[], false)
+        .await?
+        .0)
 }
 
 /// [`try_commit`], taking in those of `posted` that [`crate::group::choose`] picks; also the
-/// ids of the board's entries that are settled once the attempt is done.
+/// ids of the board's entries that are settled once the attempt is done. `defer`: when the
+/// delivery still has to be written, build nothing and answer [`Attempt::Deferred`].
 async fn attempt_group(
     tables: &Tables,
     base: &Table,
@@ -500,6 +521,7 @@ async fn attempt_group(
     guard: &dyn Guard,
     files: &[DataFile],
     posted: &[crate::group::Posted],
+    defer: bool,
 ) -> Result<(Attempt, Vec<String>), Error> {
     let current = base
         .metadata()
@@ -532,6 +554,7 @@ async fn attempt_group(
                 .collect();
             return Ok((Attempt::Done(outcome), settled));
         }
+        Decision::Write { .. } if defer => return Ok((Attempt::Deferred, Vec::new())),
         Decision::Write { remove, rewrite } => (remove, rewrite),
     };
     // Rows of the key at another version are in `base`: replace them only while this upload

@@ -49,6 +49,14 @@ pub const FRESH_MS: i64 = 5 * 60 * 1000;
 /// its manifest) stays bounded however deep a burst is.
 pub const GROUP_MAX: usize = 200;
 
+/// How long a writer that posted its delivery leaves the building to the writer of the oldest
+/// pending delivery ([`leader`]), which takes it in with its own: one committer per table and
+/// window. After it, the writer commits itself (the leader may be slow, or gone).
+pub const LEAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often a writer that leaves the building to the leader looks whether its files are in.
+pub const DEFER_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The board's folder in the lake bucket (`<prefix><namespace>/<table>/<entry>.json`).
 pub const PENDING_PREFIX: &str = "_lakeline/pending/";
 
@@ -205,6 +213,15 @@ pub fn choose(
         }
     }
     choice
+}
+
+/// The entry whose writer leads the window: the oldest fresh one on the board (`posted` is
+/// oldest first). Its writer commits and takes the others in; the others wait for it.
+pub fn leader(posted: &[Posted], now_ms: i64) -> Option<&str> {
+    posted
+        .iter()
+        .find(|p| now_ms - p.entry.posted_ms <= FRESH_MS)
+        .map(|p| p.id.as_str())
 }
 
 fn text(d: &iceberg::spec::Datum) -> Option<&str> {
@@ -565,6 +582,19 @@ mod tests {
         let c = choose(&own(), &board, &presence, 0, now);
         assert_eq!(c.join, vec![2]);
         assert!(c.done.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_fresh_entry_leads() {
+        let now = 10 * FRESH_MS;
+        let board = vec![
+            posted("crashed", "raw/a", "v1", now - FRESH_MS - 1, 0),
+            posted("first", "raw/b", "v1", now - 10, 0),
+            posted("second", "raw/c", "v1", now, 0),
+        ];
+        assert_eq!(leader(&board, now), Some("first"));
+        assert_eq!(leader(&board[..1], now), None);
+        assert_eq!(leader(&[], now), None);
     }
 
     #[test]
