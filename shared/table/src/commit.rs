@@ -401,6 +401,13 @@ pub async fn commit_delivery(
             },
             None => Vec::new(),
         };
+        // A burst is under way (another writer's delivery waits on the board): join it, posting
+        // this delivery before building anything, rather than racing the window's leader.
+        if let (Some(b), None, Some(_)) =
+            (board, &own_entry, crate::group::leader(&posted, now_ms()))
+        {
+            own_entry = post(b, ident, d, &files, &base).await;
+        }
         // Once posted, a writer leaves the building to the writer of the oldest pending
         // delivery for a while (it takes this one in with its own): one committer per table
         // and window instead of every posted writer racing again.
@@ -443,17 +450,7 @@ pub async fn commit_delivery(
                     });
                 }
                 if let (Some(b), None, Some(base)) = (board, &own_entry, &last_base) {
-                    match crate::group::Pending::of(d, &files, base.metadata(), now_ms()) {
-                        Ok(entry) => match b.post(ident, &entry).await {
-                            Ok(id) => own_entry = Some((id, std::time::Instant::now())),
-                            Err(e) => {
-                                tracing::warn!(table = %ident, error = %e, "could not post the delivery for a group commit; going on alone")
-                            }
-                        },
-                        Err(e) => {
-                            tracing::warn!(table = %ident, error = %e, "could not describe the delivery for a group commit; going on alone")
-                        }
-                    }
+                    own_entry = post(b, ident, d, &files, base).await;
                 }
                 backoff(attempts).await;
             }
@@ -482,6 +479,28 @@ pub async fn commit_delivery(
         _ => {}
     }
     result
+}
+
+/// Posts delivery `d` with `files` on the board for a group commit: its entry's id and when it
+/// was posted, or `None` (logged) when it cannot be posted, and the writer goes on alone.
+async fn post(
+    board: &dyn crate::group::Board,
+    ident: &TableIdent,
+    d: &Delivery,
+    files: &[DataFile],
+    base: &Table,
+) -> Option<(String, std::time::Instant)> {
+    let posted = match crate::group::Pending::of(d, files, base.metadata(), now_ms()) {
+        Ok(entry) => board.post(ident, &entry).await,
+        Err(e) => Err(e),
+    };
+    match posted {
+        Ok(id) => Some((id, std::time::Instant::now())),
+        Err(e) => {
+            tracing::warn!(table = %ident, error = %e, "could not post the delivery for a group commit; going on alone");
+            None
+        }
+    }
 }
 
 /// One attempt's result.

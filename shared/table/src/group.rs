@@ -215,12 +215,18 @@ pub fn choose(
     choice
 }
 
-/// The entry whose writer leads the window: the oldest fresh one on the board (`posted` is
-/// oldest first). Its writer commits and takes the others in; the others wait for it.
+/// How recent the oldest entry must be for its writer to lead ([`leader`]): a leader commits
+/// within seconds and takes its entry off; an older one is a crashed or stuck writer's, which
+/// nobody waits for (it is still taken in while [`FRESH_MS`] lasts).
+pub const LEAD_FRESH_MS: i64 = 30_000;
+
+/// The entry whose writer leads the window: the oldest one on the board (`posted` is oldest
+/// first) posted in the last [`LEAD_FRESH_MS`]. Its writer commits and takes the others in;
+/// the others wait for it.
 pub fn leader(posted: &[Posted], now_ms: i64) -> Option<&str> {
     posted
         .iter()
-        .find(|p| now_ms - p.entry.posted_ms <= FRESH_MS)
+        .find(|p| now_ms - p.entry.posted_ms <= LEAD_FRESH_MS)
         .map(|p| p.id.as_str())
 }
 
@@ -585,10 +591,10 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_fresh_entry_leads() {
+    fn the_oldest_recent_entry_leads() {
         let now = 10 * FRESH_MS;
         let board = vec![
-            posted("crashed", "raw/a", "v1", now - FRESH_MS - 1, 0),
+            posted("crashed", "raw/a", "v1", now - LEAD_FRESH_MS - 1, 0),
             posted("first", "raw/b", "v1", now - 10, 0),
             posted("second", "raw/c", "v1", now, 0),
         ];
