@@ -251,7 +251,7 @@ pub async fn already_committed(table: &Table, d: &Delivery) -> Result<Option<Out
     )
 }
 
-fn text(d: &Datum) -> Option<&str> {
+pub(crate) fn text(d: &Datum) -> Option<&str> {
     match d.literal() {
         PrimitiveLiteral::String(s) => Some(s),
         _ => None,
@@ -288,6 +288,22 @@ fn may_hold_date(table: &Table, mf: &ManifestFile, date: Option<i32>) -> bool {
     }
 }
 
+/// The field ids of `table`'s `_lakeline_source` and `_lakeline_version` columns; an error when
+/// it has none (not a lakeline table).
+pub(crate) fn lineage_ids(table: &Table) -> Result<(i32, i32), Error> {
+    let schema = table.metadata().current_schema();
+    match (
+        schema.field_by_name(SOURCE_COLUMN).map(|f| f.id),
+        schema.field_by_name(VERSION_COLUMN).map(|f| f.id),
+    ) {
+        (Some(src), Some(ver)) => Ok((src, ver)),
+        _ => Err(Error::Schema(format!(
+            "table {} has no {SOURCE_COLUMN}/{VERSION_COLUMN} columns: it is not a lakeline table",
+            table.identifier()
+        ))),
+    }
+}
+
 /// The live data files of `table` that may hold rows of `source` (of partition `date`), from
 /// the manifests alone: a file whose source bounds include the key (or that has none, so it
 /// cannot be ruled out).
@@ -296,16 +312,7 @@ pub async fn held(table: &Table, source: &str, date: Option<i32>) -> Result<Vec<
     let Some(snap) = md.current_snapshot() else {
         return Ok(Vec::new());
     };
-    let schema = md.current_schema();
-    let (Some(src_id), Some(ver_id)) = (
-        schema.field_by_name(SOURCE_COLUMN).map(|f| f.id),
-        schema.field_by_name(VERSION_COLUMN).map(|f| f.id),
-    ) else {
-        return Err(Error::Schema(format!(
-            "table {} has no {SOURCE_COLUMN}/{VERSION_COLUMN} columns: it is not a lakeline table",
-            table.identifier()
-        )));
-    };
+    let (src_id, ver_id) = lineage_ids(table)?;
     let list = table.manifest_list_reader(snap).load().await?;
     let mut out = Vec::new();
     for mf in list.entries() {

@@ -28,15 +28,14 @@ use std::collections::{BTreeSet, HashMap};
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use iceberg::spec::{
-    deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, PrimitiveLiteral,
-    TableMetadata,
+    deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, TableMetadata,
 };
 use iceberg::table::Table;
 use iceberg::TableIdent;
-use lakeline_core::table::{covers, SOURCE_COLUMN, VERSION_COLUMN};
+use lakeline_core::table::covers;
 use serde::{Deserialize, Serialize};
 
-use crate::commit::Delivery;
+use crate::commit::{text, Delivery};
 use crate::Error;
 
 /// How long a posted delivery may be taken in by another writer's commit. Longer than a
@@ -230,13 +229,6 @@ pub fn leader(posted: &[Posted], now_ms: i64) -> Option<&str> {
         .map(|p| p.id.as_str())
 }
 
-fn text(d: &iceberg::spec::Datum) -> Option<&str> {
-    match d.literal() {
-        PrimitiveLiteral::String(s) => Some(s),
-        _ => None,
-    }
-}
-
 /// What `table` holds of each of `sources` ([`Presence`]), from one pass over its manifests.
 pub async fn presence(
     table: &Table,
@@ -253,16 +245,7 @@ pub async fn presence(
     if sources.is_empty() {
         return Ok(out);
     }
-    let schema = md.current_schema();
-    let (Some(src_id), Some(ver_id)) = (
-        schema.field_by_name(SOURCE_COLUMN).map(|f| f.id),
-        schema.field_by_name(VERSION_COLUMN).map(|f| f.id),
-    ) else {
-        return Err(Error::Schema(format!(
-            "table {} has no {SOURCE_COLUMN}/{VERSION_COLUMN} columns: it is not a lakeline table",
-            table.identifier()
-        )));
-    };
+    let (src_id, ver_id) = crate::commit::lineage_ids(table)?;
     let list = table.manifest_list_reader(snap).load().await?;
     for mf in list.entries() {
         let m = mf.load_manifest(table.file_io()).await?;
