@@ -1054,7 +1054,7 @@ def test_lifecycle_rules(expanded):
         "Id": "pending-deliveries-expiry", "Status": "Enabled", "Prefix": "_lakeline/pending/",
         "ExpirationInDays": 1, "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
     }
-    (fresh,) = re.findall(r"FRESH_MS: i64 = ([0-9_ *]+);", (ROOT / "shared/table/src/group.rs").read_text())
+    (fresh,) = re.findall(r"\bFRESH_MS: i64 = ([0-9_ *]+);", (ROOT / "shared/table/src/group.rs").read_text())
     fresh_ms = 1
     for factor in fresh.split("*"):
         fresh_ms *= int(factor.strip().replace("_", ""))
