@@ -441,6 +441,7 @@ pub async fn handle(
             // execution of the same delivery had committed them first).
             if answer["status"] == "COMMITTED" {
                 emit_metrics(&req.dataset, &curated, written.bytes, started.elapsed());
+                emit_commit_metrics(&req.dataset, &answer);
             }
             Ok(answer)
         }
@@ -654,6 +655,22 @@ fn emit_metrics(dataset: &str, c: &Curated, bytes: u64, took: Duration) {
             "CurateMilliseconds",
             Unit::Milliseconds,
             took.as_millis() as f64,
+        )
+        .emit();
+}
+
+/// How a committed delivery got into its table: `CommitAttempts` (more than one: it lost races
+/// to other writers), and `FilesCommittedInGroup` (another writer's snapshot took it in from
+/// the table's board), so a dashboard shows a table's contention.
+fn emit_commit_metrics(dataset: &str, answer: &Value) {
+    let attempts = answer["attempts"].as_u64().unwrap_or(1);
+    let grouped = answer["committedBy"] == "group";
+    Emf::new(&[("Function", "curate"), ("Dataset", dataset)])
+        .metric("CommitAttempts", Unit::Count, attempts as f64)
+        .metric(
+            "FilesCommittedInGroup",
+            Unit::Count,
+            if grouped { 1.0 } else { 0.0 },
         )
         .emit();
 }
