@@ -408,19 +408,14 @@ pub async fn commit_delivery(
             },
             None => Vec::new(),
         };
-        // A burst is under way (another writer's delivery waits on the board): join it, posting
-        // this delivery before building anything, rather than racing the window's leader.
-        if let (Some(b), None, Some(_)) =
-            (board, &own_entry, crate::group::leader(&posted, now_ms()))
-        {
-            own_entry = post(b, ident, d, &files, &base).await;
-        }
-        // Once posted, a writer leaves the building to the writer of the oldest pending
-        // delivery for a while (it takes this one in with its own): one committer per table
-        // and window instead of every posted writer racing again.
-        let defer = own_entry.as_ref().is_some_and(|(id, at)| {
-            at.elapsed() < crate::group::LEAD_WINDOW
-                && crate::group::leader(&posted, now_ms()).is_some_and(|lead| lead != id)
+        // A burst is under way (another writer's delivery waits on the board): a plain append
+        // leaves the building to the writer of the oldest entry for a while, posting itself for
+        // it to take in, instead of racing it: one committer per table and window. After the
+        // window (a leader slow, or gone) it commits itself.
+        let defer = crate::group::leader(&posted, now_ms()).is_some_and(|lead| {
+            own_entry
+                .as_ref()
+                .is_none_or(|(id, at)| lead != id && at.elapsed() < crate::group::LEAD_WINDOW)
         });
         let step = attempt_group(tables, &base, d, guard, &files, &posted, defer).await;
         last_base = Some(base);
@@ -445,6 +440,9 @@ pub async fn commit_delivery(
                 break Ok(outcome);
             }
             Ok((Attempt::Deferred, _)) => {
+                if let (Some(b), None, Some(base)) = (board, &own_entry, &last_base) {
+                    own_entry = post(b, ident, d, &files, base).await;
+                }
                 tokio::time::sleep(crate::group::DEFER_POLL).await;
             }
             Ok((Attempt::Lost, _)) => {
@@ -518,8 +516,8 @@ pub enum Attempt {
     /// The table moved on after `base` was read: nothing of the attempt is visible, and what
     /// it wrote is deleted. Decide again on the new version.
     Lost,
-    /// Not built: another posted delivery's writer leads this window and takes this one in
-    /// ([`crate::group::leader`]). Look again shortly.
+    /// Not built: a plain append, and another posted delivery's writer leads this window and
+    /// takes this one in once it is posted ([`crate::group::leader`]). Look again shortly.
     Deferred,
 }
 
@@ -580,7 +578,10 @@ async fn attempt_group(
                 .collect();
             return Ok((Attempt::Done(outcome), settled));
         }
-        Decision::Write { .. } if defer => return Ok((Attempt::Deferred, Vec::new())),
+        // Only a plain append waits for the window's leader: nobody else commits a replacement.
+        Decision::Write { remove, rewrite } if defer && remove.is_empty() && rewrite.is_empty() => {
+            return Ok((Attempt::Deferred, Vec::new()))
+        }
         Decision::Write { remove, rewrite } => (remove, rewrite),
     };
     // Rows of the key at another version are in `base`: replace them only while this upload
