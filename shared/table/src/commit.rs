@@ -397,12 +397,14 @@ pub async fn commit_delivery(
             Ok(b) => b,
             Err(e) => break Err(e),
         };
-        let posted = match board {
-            Some(b) => match b.pending(ident, crate::group::GROUP_MAX * 2).await {
-                Ok(p) => p,
+        // The board's listing: who leads the window. Its entries are read only by a writer that
+        // builds a snapshot; one waiting for the leader polls the listing alone.
+        let listed = match board {
+            Some(b) => match b.list(ident, crate::group::GROUP_MAX * 2).await {
+                Ok(ids) => ids,
                 // The board only speeds a burst up: without it, this commit goes alone.
                 Err(e) => {
-                    tracing::warn!(table = %ident, error = %e, "could not read the pending deliveries; committing alone");
+                    tracing::warn!(table = %ident, error = %e, "could not list the pending deliveries; committing alone");
                     Vec::new()
                 }
             },
@@ -412,11 +414,21 @@ pub async fn commit_delivery(
         // leaves the building to the writer of the oldest entry for a while, posting itself for
         // it to take in, instead of racing it: one committer per table and window. After the
         // window (a leader slow, or gone) it commits itself.
-        let defer = crate::group::leader(&posted, now_ms()).is_some_and(|lead| {
+        let defer = crate::group::leader(&listed, now_ms()).is_some_and(|lead| {
             own_entry
                 .as_ref()
                 .is_none_or(|(id, at)| lead != id && at.elapsed() < crate::group::LEAD_WINDOW)
         });
+        let posted = match (board, defer) {
+            (Some(b), false) if !listed.is_empty() => match b.read(ident, &listed).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(table = %ident, error = %e, "could not read the pending deliveries; committing alone");
+                    Vec::new()
+                }
+            },
+            _ => Vec::new(),
+        };
         let step = attempt_group(tables, &base, d, guard, &files, &posted, defer).await;
         last_base = Some(base);
         match step {

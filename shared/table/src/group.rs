@@ -137,11 +137,18 @@ pub trait Board: Send + Sync {
         table: &'a TableIdent,
         entry: &'a Pending,
     ) -> BoxFuture<'a, Result<String, Error>>;
-    /// `table`'s pending deliveries, oldest first, at most `limit`.
-    fn pending<'a>(
+    /// The ids of `table`'s pending deliveries, oldest first, at most `limit`: one listing,
+    /// no entry read (a writer waiting for the window's leader needs no more).
+    fn list<'a>(
         &'a self,
         table: &'a TableIdent,
         limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, Error>>;
+    /// The entries `ids` of `table`'s board, read (an entry gone meanwhile is left out).
+    fn read<'a>(
+        &'a self,
+        table: &'a TableIdent,
+        ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Posted>, Error>>;
     /// Takes the entries `ids` off `table`'s board.
     fn remove<'a>(
@@ -219,14 +226,24 @@ pub fn choose(
 /// nobody waits for (it is still taken in while [`FRESH_MS`] lasts).
 pub const LEAD_FRESH_MS: i64 = 30_000;
 
-/// The entry whose writer leads the window: the oldest one on the board (`posted` is oldest
-/// first) posted in the last [`LEAD_FRESH_MS`]. Its writer commits and takes the others in;
-/// the others wait for it.
-pub fn leader(posted: &[Posted], now_ms: i64) -> Option<&str> {
-    posted
-        .iter()
-        .find(|p| now_ms - p.entry.posted_ms <= LEAD_FRESH_MS)
-        .map(|p| p.id.as_str())
+/// The entry whose writer leads the window: the oldest one on the board (`ids` as listed,
+/// oldest first) posted in the last [`LEAD_FRESH_MS`], as its id says ([`posted_ms_of`]). Its
+/// writer commits and takes the others in; the others wait for it.
+pub fn leader(ids: &[String], now_ms: i64) -> Option<&str> {
+    ids.iter()
+        .find(|id| posted_ms_of(id).is_some_and(|at| now_ms - at <= LEAD_FRESH_MS))
+        .map(String::as_str)
+}
+
+/// When an entry was posted, from its id (`<posted ms, 13 digits>-<uuid>`, so that a listing
+/// is oldest first); `None` for an id of another shape.
+pub fn posted_ms_of(id: &str) -> Option<i64> {
+    id.split_once('-')?.0.parse().ok()
+}
+
+/// The board's id of an entry posted at `posted_ms`.
+fn new_id(posted_ms: i64) -> String {
+    format!("{:013}-{}", posted_ms.max(0), uuid::Uuid::new_v4())
 }
 
 /// What `table` holds of each of `sources` ([`Presence`]), from one pass over its manifests.
@@ -347,7 +364,7 @@ impl Board for S3Board {
         entry: &'a Pending,
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
-            let id = format!("{:013}-{}", entry.posted_ms.max(0), uuid::Uuid::new_v4());
+            let id = new_id(entry.posted_ms);
             let body = serde_json::to_vec(entry).expect("an entry serialises");
             self.s3
                 .put_object()
@@ -362,11 +379,11 @@ impl Board for S3Board {
         })
     }
 
-    fn pending<'a>(
+    fn list<'a>(
         &'a self,
         table: &'a TableIdent,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Posted>, Error>> {
+    ) -> BoxFuture<'a, Result<Vec<String>, Error>> {
         Box::pin(async move {
             let folder = self.folder(table);
             let listed = self
@@ -378,29 +395,40 @@ impl Board for S3Board {
                 .send()
                 .await
                 .map_err(|e| self.sdk("listing the pending deliveries in", e))?;
-            let keys: Vec<String> = listed
+            Ok(listed
                 .contents()
                 .iter()
-                .filter_map(|o| o.key())
-                .filter(|k| k.ends_with(".json"))
+                .filter_map(|o| {
+                    o.key()?
+                        .strip_prefix(folder.as_str())?
+                        .strip_suffix(".json")
+                })
                 .map(str::to_string)
+                .collect())
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        table: &'a TableIdent,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Posted>, Error>> {
+        Box::pin(async move {
+            let folder = self.folder(table);
+            let keys: Vec<(String, String)> = ids
+                .iter()
+                .map(|id| (id.clone(), format!("{folder}{id}.json")))
                 .collect();
             // Read in parallel; an entry gone meanwhile (its writer finished) is skipped, and
             // so is one that does not parse (logged: nothing commits what it cannot read).
             let read = futures_util::stream::iter(keys)
-                .map(|key| async move {
+                .map(|(id, key)| async move {
                     let got = self.s3.get_object().bucket(&self.bucket).key(&key).send().await;
                     let out = match got {
                         Ok(o) => o.body.collect().await.map(|b| b.into_bytes()).ok(),
                         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
                         Err(e) => return Err(self.sdk("reading a pending delivery in", e)),
                     };
-                    let id = key
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or(&key)
-                        .trim_end_matches(".json")
-                        .to_string();
                     Ok(out.and_then(|bytes| match serde_json::from_slice(&bytes) {
                         Ok(entry) => Some(Posted { id, entry }),
                         Err(e) => {
@@ -576,13 +604,20 @@ mod tests {
     #[test]
     fn the_oldest_recent_entry_leads() {
         let now = 10 * FRESH_MS;
+        let (crashed, first, second) = (
+            new_id(now - LEAD_FRESH_MS - 1),
+            new_id(now - 10),
+            new_id(now),
+        );
+        assert_eq!(posted_ms_of(&first), Some(now - 10));
         let board = vec![
-            posted("crashed", "raw/a", "v1", now - LEAD_FRESH_MS - 1, 0),
-            posted("first", "raw/b", "v1", now - 10, 0),
-            posted("second", "raw/c", "v1", now, 0),
+            crashed.clone(),
+            "not-an-id".to_string(),
+            first.clone(),
+            second,
         ];
-        assert_eq!(leader(&board, now), Some("first"));
-        assert_eq!(leader(&board[..1], now), None);
+        assert_eq!(leader(&board, now), Some(first.as_str()));
+        assert_eq!(leader(&[crashed], now), None);
         assert_eq!(leader(&[], now), None);
     }
 

@@ -773,7 +773,7 @@ async fn a_delivery_that_lost_a_race_waits_on_the_board_and_the_next_commit_take
     assert_eq!(last.sources, [key("x"), key("w")]);
     assert_eq!(last.executions, ["test", "exec-w"]);
     let left: Vec<String> = board
-        .pending(&ident, 100)
+        .read(&ident, &board.list(&ident, 100).await.unwrap())
         .await
         .unwrap()
         .into_iter()
