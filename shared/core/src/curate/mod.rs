@@ -2,8 +2,8 @@
 //!
 //! CSV, TSV and JSON Lines are converted *while they are validated*, in the same pass of the
 //! same engine ([`crate::validate::validate_stream_into`]): every valid row goes to a
-//! [`columns::Columns`] builder, full batches go to the `parquet` crate's `ArrowWriter`, and
-//! the writer streams into any [`Write`] (a local file, or the Lambda's multipart upload). So
+//! [`columns::Columns`] builder, full batches go to the `parquet` crate's encoder (`writer`),
+//! and it streams into any [`Write`] (a local file, or the Lambda's multipart upload). So
 //! the header, delimiter, null values, BOM, CRLF, quoting and gzip rules are validation's own,
 //! memory holds one batch and one row group, and a file that turns out invalid is refused with
 //! the same report validation gives.
@@ -16,6 +16,7 @@
 pub mod columns;
 pub mod input;
 mod shape;
+mod writer;
 
 pub use shape::TableShape;
 
@@ -24,7 +25,6 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::properties::{
@@ -37,6 +37,7 @@ use crate::registry::Dataset;
 use crate::types::ColumnType;
 use crate::validate::{self, Problem, ProblemCode, RowSink, TextRow, Verdict};
 use crate::Error;
+use writer::ParquetOut;
 
 pub use columns::{schema, Columns};
 
@@ -222,8 +223,7 @@ pub fn curated_columns(ds: &Dataset) -> Vec<CuratedColumn> {
 struct Sink<W: Write + Send> {
     cols: Columns,
     /// A table's data file: the added columns appended to every batch.
-    shape: Option<TableShape>,
-    writer: ArrowWriter<W>,
+    writer: ParquetOut<W>,
     written: u64,
     /// The first failure: a write error, or a value validation accepted and curation could not
     /// convert. Reading stops at it.
@@ -241,10 +241,6 @@ impl<W: Write + Send> Sink<W> {
         let res = self
             .cols
             .finish()
-            .and_then(|b| match &self.shape {
-                Some(shape) => shape.apply(&b),
-                None => Ok(b),
-            })
             .map_err(|e| Error::Output(format!("building a batch: {e}")))
             .and_then(|b| {
                 self.writer
@@ -332,14 +328,13 @@ pub fn curate_stream_as<R: Read, W: Write + Send>(
     shape: Option<&TableShape>,
 ) -> Result<(Curated, W), Error> {
     let cols = Columns::new(ds, BATCH_ROWS);
-    let (schema, props) = match shape {
-        Some(s) => (s.schema().clone(), table_writer_properties(ds, prov)),
-        None => (cols.schema().clone(), writer_properties(ds, prov)),
+    let props = match shape {
+        Some(_) => table_writer_properties(ds, prov),
+        None => writer_properties(ds, prov),
     };
-    let writer = ArrowWriter::try_new(out, schema, Some(props))
+    let writer = ParquetOut::new(out, cols.schema().clone(), shape, props)
         .map_err(|e| Error::Output(format!("starting the Parquet writer: {e}")))?;
     let mut sink = Sink {
-        shape: shape.cloned(),
         cols,
         writer,
         written: 0,
@@ -369,26 +364,20 @@ pub fn curate_stream_as<R: Read, W: Write + Send>(
 
 fn finish<W: Write + Send>(
     ds: &Dataset,
-    mut writer: ArrowWriter<W>,
+    writer: ParquetOut<W>,
     rows: u64,
     bytes_read: u64,
 ) -> Result<(Curated, W), Error> {
-    // Flush the last, partial row group first, so the count below includes it.
-    writer
-        .flush()
-        .map_err(|e| Error::Output(format!("finishing the Parquet file: {e}")))?;
-    let footer: Arc<[RowGroupMetaData]> = writer.flushed_row_groups().into();
-    let row_groups = footer.len();
-    let out = writer
-        .into_inner()
+    let (groups, out) = writer
+        .finish()
         .map_err(|e| Error::Output(format!("finishing the Parquet file: {e}")))?;
     Ok((
         Curated {
             rows,
-            row_groups,
+            row_groups: groups.len(),
             columns: curated_columns(ds),
             bytes_read,
-            footer,
+            footer: groups.into(),
         },
         out,
     ))
@@ -430,22 +419,16 @@ where
     W: Write + Send,
 {
     let target = schema(ds);
-    let (file_schema, props) = match shape {
-        Some(s) => (s.schema().clone(), table_writer_properties(ds, prov)),
-        None => (target.clone(), writer_properties(ds, prov)),
+    let props = match shape {
+        Some(_) => table_writer_properties(ds, prov),
+        None => writer_properties(ds, prov),
     };
-    let mut writer = ArrowWriter::try_new(out, file_schema, Some(props))
+    let mut writer = ParquetOut::new(out, target.clone(), shape, props)
         .map_err(|e| Error::Output(format!("starting the Parquet writer: {e}")))?;
     let mut rows = 0u64;
     for batch in batches {
         let batch = batch.map_err(|e| Error::Input(format!("reading Parquet {key}: {e}")))?;
         let batch = conform(name, ds, key, &target, &batch, rows)?;
-        let batch = match shape {
-            Some(s) => s
-                .apply(&batch)
-                .map_err(|e| Error::Output(format!("building a batch: {e}")))?,
-            None => batch,
-        };
         writer
             .write(&batch)
             .map_err(|e| Error::Output(format!("writing Parquet: {e}")))?;

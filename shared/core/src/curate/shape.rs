@@ -4,36 +4,27 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Date32Array, RecordBatch, StringArray};
-use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef};
 
 use crate::registry::Dataset;
 use crate::table::{added_columns, Lineage, FIELD_ID_KEY, SOURCE_COLUMN, VERSION_COLUMN};
 
 /// The shape of one delivery's data file: the dataset's declared columns, then the added
 /// columns with this delivery's values, each field carrying its Iceberg field id.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TableShape {
     schema: SchemaRef,
-    constants: Vec<ArrayValue>,
-    /// The added columns built once for the longest batch so far: every batch of a file takes a
-    /// zero-copy slice of them instead of copying the raw key and version into every row again.
-    built: std::sync::Mutex<Vec<ArrayRef>>,
+    /// The added columns' values, one per trailing field of `schema`: constant for the file,
+    /// so the writer writes their column chunks whole ([`super::writer`]).
+    constants: Vec<Constant>,
 }
 
-impl Clone for TableShape {
-    fn clone(&self) -> Self {
-        TableShape {
-            schema: self.schema.clone(),
-            constants: self.constants.clone(),
-            built: Default::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum ArrayValue {
+/// The value an added column holds in every row of one delivery's data file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Constant {
+    /// A string (the raw key, its version).
     Text(String),
+    /// A date, in days since the epoch (the partition date).
     Date(i32),
 }
 
@@ -62,9 +53,9 @@ impl TableShape {
         for (name, ty) in added_columns(ds) {
             fields.push(with_id(Field::new(name, ty, false), id_of(name)?));
             constants.push(match name {
-                SOURCE_COLUMN => ArrayValue::Text(lineage.source.clone()),
-                VERSION_COLUMN => ArrayValue::Text(lineage.version.clone()),
-                _ => ArrayValue::Date(lineage.date.ok_or_else(|| {
+                SOURCE_COLUMN => Constant::Text(lineage.source.clone()),
+                VERSION_COLUMN => Constant::Text(lineage.version.clone()),
+                _ => Constant::Date(lineage.date.ok_or_else(|| {
                     format!(
                         "{} has no {{date}} in its key: cannot place it in a partition",
                         lineage.source
@@ -75,7 +66,6 @@ impl TableShape {
         Ok(TableShape {
             schema: Arc::new(Schema::new(fields)),
             constants,
-            built: Default::default(),
         })
     }
 
@@ -84,28 +74,14 @@ impl TableShape {
         &self.schema
     }
 
-    /// `batch` (the declared columns, in the curated schema) with the added columns appended,
-    /// in the data file's schema.
-    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-        let n = batch.num_rows();
-        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if built.first().is_none_or(|a| a.len() < n) {
-            *built = self
-                .constants
-                .iter()
-                .map(|c| -> ArrayRef {
-                    match c {
-                        ArrayValue::Text(v) => Arc::new(StringArray::from_iter_values(
-                            std::iter::repeat_n(v.as_str(), n),
-                        )),
-                        ArrayValue::Date(d) => Arc::new(Date32Array::from(vec![*d; n])),
-                    }
-                })
-                .collect();
-        }
-        cols.extend(built.iter().map(|a| a.slice(0, n)));
-        RecordBatch::try_new(self.schema.clone(), cols)
+    /// How many of the schema's fields are the dataset's declared columns (the rest are added).
+    pub(crate) fn declared(&self) -> usize {
+        self.schema.fields().len() - self.constants.len()
+    }
+
+    /// The added columns' values, in the schema's order after the declared columns.
+    pub(crate) fn constants(&self) -> &[Constant] {
+        &self.constants
     }
 }
 
@@ -114,7 +90,6 @@ mod tests {
     use super::*;
     use crate::registry::Registry;
     use crate::table::DATE_COLUMN;
-    use arrow_array::Int64Array;
 
     fn registry(datasets: &str) -> Registry {
         Registry::from_yaml(&format!("version: 1\ndatasets:\n{datasets}"), "t.yaml").unwrap()
@@ -157,25 +132,15 @@ mod tests {
                 (DATE_COLUMN, "9", false)
             ]
         );
-        let plain = RecordBatch::try_new(
-            super::super::schema(ds),
-            vec![Arc::new(Int64Array::from(vec![1, 2]))],
-        )
-        .unwrap();
-        // A longer batch, then a shorter one: each gets its own row count of lineage.
-        let three = RecordBatch::try_new(
-            super::super::schema(ds),
-            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
-        )
-        .unwrap();
-        assert_eq!(shape.apply(&three).unwrap().column(1).len(), 3);
-        let b = shape.apply(&plain).unwrap();
-        assert_eq!(b.num_rows(), 2);
-        assert_eq!(b.column(1).len(), 2);
-        let src = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
-        assert_eq!(src.value(1), "raw/t/dt=2026-12-06/a.csv");
-        let day = b.column(3).as_any().downcast_ref::<Date32Array>().unwrap();
-        assert_eq!(day.value(0), 20_793);
+        assert_eq!(shape.declared(), 1);
+        assert_eq!(
+            shape.constants(),
+            [
+                Constant::Text("raw/t/dt=2026-12-06/a.csv".into()),
+                Constant::Text("v1".into()),
+                Constant::Date(20_793)
+            ]
+        );
 
         let mut missing = ids.clone();
         missing.remove(VERSION_COLUMN);
