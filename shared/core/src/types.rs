@@ -829,9 +829,14 @@ fn eight_digits(word: u64) -> Option<u64> {
 
 /// An `f64` from text [`is_float`] accepted; the standard library's parser takes
 /// the same forms (`.5`, `5.`, `1e-3`, `NaN`, `inf`, `Infinity`, any case).
+///
+/// lexical is several times faster than `str::parse`, and as exact (correctly rounded); the
+/// standard parser stays the reference for any form lexical does not take.
 #[inline]
 pub fn parse_float(v: &[u8]) -> Option<f64> {
-    std::str::from_utf8(v).ok()?.parse().ok()
+    lexical_core::parse::<f64>(v)
+        .ok()
+        .or_else(|| std::str::from_utf8(v).ok()?.parse().ok())
 }
 
 /// A bool from the words [`is_bool`] accepted.
@@ -860,16 +865,26 @@ pub fn parse_date(v: &[u8]) -> Option<i32> {
     if v.len() != 10 || v[4] != b'-' || v[7] != b'-' {
         return None;
     }
-    let d = chrono::NaiveDate::from_ymd_opt(
-        i32::try_from(num(&v[..4])?).ok()?,
-        num(&v[5..7])?,
-        num(&v[8..10])?,
-    )?;
-    i32::try_from(
-        d.signed_duration_since(chrono::NaiveDate::default())
-            .num_days(),
-    )
-    .ok()
+    let (y, m, d) = (num(&v[..4])?, num(&v[5..7])?, num(&v[8..10])?);
+    if d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+/// Days since 1970-01-01 of a valid proleptic Gregorian date of years 0 to 9999: Howard
+/// Hinnant's `days_from_civil`, in integer arithmetic. It runs for every date and timestamp
+/// value curated, where a calendar library's constructor and difference cost several times
+/// more (a tenth of curate's time on a file with a date and a timestamp column).
+#[inline]
+fn days_from_civil(y: u32, m: u32, d: u32) -> i32 {
+    // Years start in March, so the leap day ends the year; 400-year eras repeat exactly.
+    let y = y as i32 - i32::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = (y - era * 400) as u32;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i32 - 719_468
 }
 
 /// Microseconds since the epoch (UTC) of a timestamp [`is_timestamp`] accepted.
@@ -1145,15 +1160,28 @@ mod tests {
     #[test]
     fn dates_agree_with_the_calendar() {
         // Every year, month 0..=13 and day 0..=32 of a few centuries, and every byte of a
-        // valid date swapped for each neighbour of the digits, against chrono's calendar.
-        // (chrono takes year 0; the type starts at 0001.)
-        let reference = |v: &[u8]| crate::types::parse_date(v).is_some() && !v.starts_with(b"0000");
+        // valid date swapped for each neighbour of the digits, against chrono's calendar:
+        // what is a date, and its day number. (chrono takes year 0; the type starts at 0001.)
+        let chrono_days = |v: &[u8]| {
+            let d = chrono::NaiveDate::parse_from_str(std::str::from_utf8(v).ok()?, "%Y-%m-%d");
+            let digits = |r: std::ops::Range<usize>| v[r].iter().all(u8::is_ascii_digit);
+            let shaped = v.len() == 10 && v[4] == b'-' && v[7] == b'-';
+            let d = d
+                .ok()
+                .filter(|_| shaped && digits(0..4) && digits(5..7) && digits(8..10))?;
+            Some(
+                d.signed_duration_since(chrono::NaiveDate::default())
+                    .num_days() as i32,
+            )
+        };
+        let reference = |v: &[u8]| chrono_days(v).is_some() && !v.starts_with(b"0000");
         let years = (0..=30).chain(1890..=2110).chain(9980..=9999);
         for y in years {
             for m in 0..=13 {
                 for d in 0..=32 {
                     let v = format!("{y:04}-{m:02}-{d:02}");
                     assert_eq!(is_date(v.as_bytes()), reference(v.as_bytes()), "{v}");
+                    assert_eq!(parse_date(v.as_bytes()), chrono_days(v.as_bytes()), "{v}");
                 }
             }
         }

@@ -48,12 +48,7 @@ fn val(ty: ColumnType, raw: Raw<'_>) -> Option<Val<'_>> {
     match raw {
         Raw::Text(b) => match ty {
             ColumnType::Int => parse_int(b).map(Val::Int),
-            // lexical is several times faster than `str::parse`, and as exact; the standard
-            // parser stays the reference for any form lexical does not take.
-            ColumnType::Float => lexical_core::parse::<f64>(b)
-                .ok()
-                .or_else(|| parse_float(b))
-                .map(Val::Float),
+            ColumnType::Float => parse_float(b).map(Val::Float),
             ColumnType::Bool => parse_bool(b).map(Val::Bool),
             ColumnType::Decimal { precision, scale } => {
                 parse_decimal(b, precision, scale).ok().map(Val::Dec)
@@ -498,11 +493,7 @@ fn chars(b: &[u8]) -> u64 {
 /// [`ValueCheck::Float`] for a value that is not a short decimal.
 #[inline(never)]
 fn float_in(b: &[u8], lo: f64, hi: f64) -> bool {
-    is_float(b)
-        && lexical_core::parse::<f64>(b)
-            .ok()
-            .or_else(|| parse_float(b))
-            .is_some_and(|x| lo <= x && x <= hi)
+    is_float(b) && parse_float(b).is_some_and(|x| lo <= x && x <= hi)
 }
 
 /// [`ValueCheck::Timestamp`].
