@@ -1,8 +1,12 @@
 """Helpers of the curate rows of `make bench` (run with the bench venv's python; print JSON).
 
-  curate_tools.py check CSV PARQUET          is PARQUET the CSV? rows, sums, min/max, per column,
+  curate_tools.py check CSV PARQUET [SOURCE VERSION DATE]
+                                             is PARQUET the CSV? rows, sums, min/max, per column,
                                              computed from both files independently (pyarrow
-                                             reads the CSV; the Parquet is read as written)
+                                             reads the CSV; the Parquet is read as written).
+                                             With SOURCE VERSION DATE, PARQUET is a table's data
+                                             file: the CSV's columns, then the lineage columns
+                                             holding these values in every row
   curate_tools.py columns PARQUET...         per column: compressed bytes, encodings; row groups
   curate_tools.py encodings PARQUET [--columns-only]
                                              re-encodes PARQUET's data with pyarrow under
@@ -12,6 +16,7 @@
 The CSV is the 5-column orders file (bench/gen_data.py orders5).
 """
 
+import datetime
 import json
 import sys
 import time
@@ -62,7 +67,11 @@ class Acc:
                 **{f"{c}_max": str(v[1]) for c, v in self.mm.items()}}
 
 
-def check(csv_path, parquet_path):
+LINEAGE = [("_lakeline_source", pa.string()), ("_lakeline_version", pa.string()),
+           ("_lakeline_date", pa.date32())]
+
+
+def check(csv_path, parquet_path, lineage=None):
     t0 = time.perf_counter()
     ref = Acc()
     reader = pcsv.open_csv(csv_path, convert_options=pcsv.ConvertOptions(column_types=TYPES),
@@ -71,10 +80,20 @@ def check(csv_path, parquet_path):
         ref.add(b)
     got = Acc()
     f = pq.ParquetFile(parquet_path)
+    want_lineage = dict(zip((n for n, _ in LINEAGE), lineage or ()))
+    if want_lineage:
+        want_lineage["_lakeline_date"] = datetime.date.fromisoformat(want_lineage["_lakeline_date"])
+    wrong_lineage = {}
     for b in f.iter_batches(batch_size=1 << 20):
         got.add(b)
+        for name, value in want_lineage.items():
+            col = b[name]
+            if col.null_count or not pc.all(pc.equal(col, value)).as_py():
+                wrong_lineage[name] = {"want": str(value), "got": sorted({str(v) for v in pc.unique(col).to_pylist()})[:3]}
     r, g = ref.result(), got.result()
     diffs = {}
+    if wrong_lineage:
+        diffs["lineage"] = wrong_lineage
     for k in r:
         if k == "amount_sum":
             ok = abs(r[k] - g[k]) <= 1e-9 * max(1.0, abs(r[k]))
@@ -82,7 +101,8 @@ def check(csv_path, parquet_path):
             ok = r[k] == g[k]
         if not ok:
             diffs[k] = {"csv": r[k], "parquet": g[k]}
-    want = pa.schema([pa.field(n, t) for n, t in TYPES.items()])
+    want = pa.schema([pa.field(n, t) for n, t in TYPES.items()] +
+                     [pa.field(n, t) for n, t in LINEAGE if want_lineage])
 
     def norm(t):  # "+00:00" and "UTC" are the same zone (both: isAdjustedToUTC in Parquet)
         if pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00", "Z"):
@@ -201,7 +221,7 @@ def encodings(path, levels=(1, 3, 6, 9), columns_only=False):
 def main():
     cmd = sys.argv[1]
     if cmd == "check":
-        out = check(sys.argv[2], sys.argv[3])
+        out = check(sys.argv[2], sys.argv[3], sys.argv[4:7])
     elif cmd == "columns":
         out = {p: columns(p) for p in sys.argv[2:]}
     elif cmd == "encodings":

@@ -26,11 +26,13 @@ writes target/bench/results.json. Knobs (environment):
   BENCH_DEC_MIB=256          the orders5 file the decimal row validates and curates twice
 """
 
+import glob
 import json
 import math
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -635,6 +637,32 @@ def tool_json(*args):
     return json.loads(p.stdout)
 
 
+TABLE_KEY = "raw/orders5/dt=2026-12-01/orders5.csv"  # the table file's _lakeline_source
+
+
+def table_append_cmd(path, dataset, warehouse, config):
+    """`lakeline table append` of one delivery into a fresh local warehouse: curate writing a
+    table's data file (field ids, the lineage and date columns), then the commit. `--version`
+    is given, as the pipeline has it from S3 (without it the file is read once more to hash)."""
+    return [bin_path("lakeline"), "table", "append", path, "--dataset", dataset, "--key", TABLE_KEY,
+            "--version", "v1", "--warehouse", warehouse, "--config", config]
+
+
+def run_table_append(cmd, warehouse):
+    """run_json() of a table append into an empty warehouse; out_bytes is its one data file's."""
+    shutil.rmtree(warehouse, ignore_errors=True)
+    r = run_json("lakeline table append", cmd)
+    if r["json"].get("outcome") != "committed":
+        raise RuntimeError(f"lakeline table append did not commit: {r['stdout'][-600:]}")
+    r["json"]["rows"] = r["json"]["added_rows"]
+    files = glob.glob(os.path.join(warehouse, "**", "*.parquet"), recursive=True)
+    if len(files) != 1:
+        raise RuntimeError(f"expected one data file in {warehouse}, found {files}")
+    r["out"] = files[0]
+    r["out_bytes"] = os.path.getsize(files[0])
+    return r
+
+
 def row_curate():
     mib = int(os.environ.get("BENCH_CURATE_MIB", "1024"))
     src = gen_file("orders5", f"orders5-{mib}MiB.csv", mib)
@@ -642,8 +670,10 @@ def row_curate():
     outdir = os.path.join(OUT, "curate")
     os.makedirs(outdir, exist_ok=True)
     outs = {n: os.path.join(outdir, f"orders5-{n}.parquet") for n in ("lakeline", "pyarrow", "duckdb")}
+    warehouse = os.path.join(outdir, "warehouse")
     tools = {
         "lakeline": curate_cmd(src, "orders5", outs["lakeline"], CURATE_REGISTRY),
+        "lakeline_table": table_append_cmd(src, "orders5", warehouse, CURATE_REGISTRY),
         "pyarrow": [PY, os.path.join(HERE, "peer_curate.py"), "pyarrow", src, outs["pyarrow"]],
         "duckdb": [PY, os.path.join(HERE, "peer_curate.py"), "duckdb", src, outs["duckdb"]],
     }
@@ -652,9 +682,14 @@ def row_curate():
     names = list(tools)
     for rnd in range(CURATE_REPEAT):
         # Interleaved, and the order rotates each round, so a slow spell of this shared VM (and
-        # the page cache after the previous tool) hits all three alike.
-        for name in names[rnd % 3:] + names[:rnd % 3]:
-            r = run_json(name, tools[name], outs[name])
+        # the page cache after the previous tool) hits all alike.
+        k = rnd % len(names)
+        for name in names[k:] + names[:k]:
+            if name == "lakeline_table":
+                r = run_table_append(tools[name], warehouse)
+                outs[name] = r["out"]
+            else:
+                r = run_json(name, tools[name], outs[name])
             runs[name].append(r)
             log(f"curate round {rnd + 1}: {name} {r['wall']:.2f} s wall, {r['rss_mib']:.0f} MiB, "
                 f"{r['out_bytes'] / 1e6:.1f} MB")
@@ -662,7 +697,7 @@ def row_curate():
     res = {"file": os.path.relpath(src, ROOT), "file_mib": size, "rounds": CURATE_REPEAT}
     for name, rs in runs.items():
         wall = median([r["wall"] for r in rs])
-        own = wall if name == "lakeline" else median([r["json"]["seconds"] for r in rs])
+        own = wall if name.startswith("lakeline") else median([r["json"]["seconds"] for r in rs])
         c = cols[outs[name]]
         res[name] = {"seconds": own, "wall": wall, "walls": [round(r["wall"], 3) for r in rs],
                      "mib_s": size / own, "cpu": median([r["cpu"] for r in rs]),
@@ -671,22 +706,32 @@ def row_curate():
                      "columns": {k: {"bytes": v["bytes"], "encodings": v["encodings"]}
                                  for k, v in c["columns"].items()},
                      "created_by": c["created_by"]}
-    L, P, D = res["lakeline"], res["pyarrow"], res["duckdb"]
+    L, T, P, D = res["lakeline"], res["lakeline_table"], res["pyarrow"], res["duckdb"]
     res["throughput_vs_pyarrow"] = L["mib_s"] / P["mib_s"]
+    res["table_throughput_vs_pyarrow"] = T["mib_s"] / P["mib_s"]
     res["throughput_vs_duckdb"] = L["mib_s"] / D["mib_s"]
     res["rss_vs_duckdb"] = L["rss_mib"] / D["rss_mib"]
+    res["table_rss_vs_duckdb"] = T["rss_mib"] / D["rss_mib"]
     res["output_vs_duckdb"] = L["out_bytes"] / D["out_bytes"]
-    log("curate: checking lakeline's output against the CSV")
+    res["table_output_vs_duckdb"] = T["out_bytes"] / D["out_bytes"]
+    log("curate: checking lakeline's outputs against the CSV")
     res["check"] = tool_json("check", src, outs["lakeline"])
+    res["table_check"] = tool_json("check", src, outs["lakeline_table"], TABLE_KEY, "v1", "2026-12-01")
     results["rows"]["curate"] = res
     goal("curate", "CSV->Parquet throughput >= 1.5x pyarrow (one thread)", res["throughput_vs_pyarrow"] >= 1.5,
          f"{L['mib_s']:.0f} vs {P['mib_s']:.0f} MiB/s = {res['throughput_vs_pyarrow']:.2f}x")
-    goal("curate", "peak RSS <= DuckDB's", L["rss_mib"] <= D["rss_mib"],
-         f"{L['rss_mib']:.0f} vs {D['rss_mib']:.0f} MiB")
-    goal("curate", "output <= 1.1x DuckDB's", res["output_vs_duckdb"] <= 1.1,
-         f"{L['out_bytes'] / 1e6:.1f} vs {D['out_bytes'] / 1e6:.1f} MB = {res['output_vs_duckdb']:.3f}x")
-    goal("curate", "output = the CSV (rows, sums, min/max, schema)", res["check"]["ok"],
-         f"{res['check']['parquet_rows']:,} rows; differences: {res['check']['differences'] or 'none'}")
+    goal("curate", "a table's data file, committed: throughput >= 1.5x pyarrow (one thread)",
+         res["table_throughput_vs_pyarrow"] >= 1.5,
+         f"{T['mib_s']:.0f} vs {P['mib_s']:.0f} MiB/s = {res['table_throughput_vs_pyarrow']:.2f}x")
+    for label, tool, rss, out in (("", L, "rss_vs_duckdb", "output_vs_duckdb"),
+                                  ("table: ", T, "table_rss_vs_duckdb", "table_output_vs_duckdb")):
+        goal("curate", f"{label}peak RSS <= DuckDB's", res[rss] <= 1,
+             f"{tool['rss_mib']:.0f} vs {D['rss_mib']:.0f} MiB")
+        goal("curate", f"{label}output <= 1.1x DuckDB's", res[out] <= 1.1,
+             f"{tool['out_bytes'] / 1e6:.1f} vs {D['out_bytes'] / 1e6:.1f} MB = {res[out]:.3f}x")
+    for label, check in (("output", res["check"]), ("table's data file", res["table_check"])):
+        goal("curate", f"{label} = the CSV (rows, sums, min/max, schema)", check["ok"],
+             f"{check['parquet_rows']:,} rows; differences: {check['differences'] or 'none'}")
     want = os.environ.get("BENCH_CURATE_ENCODINGS", "auto")
     if want == "1" or (want == "auto" and res["output_vs_duckdb"] > 1.1):
         log("curate: re-encoding lakeline's output with candidate settings (pyarrow, one thread)")
@@ -991,6 +1036,18 @@ def table():
         c = r["check"]
         add(f"   {'output check vs the CSV (pyarrow reads both)':<{w - 3}} {'same' if c['ok'] else 'DIFFERS':>14} "
             f"{'':>14} {'':>14}  {g('curate', 'output =')} rows, sums, min/max, schema")
+        if "lakeline_table" in r:
+            T, c, checked = r["lakeline_table"], r["table_check"], g("curate", "table's")
+            add(f"   {'a table data file, committed (table append):':<{w - 3}}")
+            add(f"   {'  throughput MiB/s':<{w - 3}} {T['mib_s']:>14.0f} {P['mib_s']:>14.0f} {D['mib_s']:>14.0f}  "
+                f"{g('curate', 'a table')} {r['table_throughput_vs_pyarrow']:.2f}x pyarrow (>=1.5x)")
+            add(f"   {'  peak RSS MiB':<{w - 3}} {T['rss_mib']:>14.0f} {P['rss_mib']:>14.0f} {D['rss_mib']:>14.0f}  "
+                f"{g('curate', 'table: peak RSS')} {r['table_rss_vs_duckdb']:.2f}x duckdb (<=1x)")
+            add(f"   {'  output MB (row groups)':<{w - 3}} "
+                + " ".join(f"{'%.1f (%d)' % (x['out_bytes'] / 1e6, x['row_groups']):>14}" for x in (T, P, D))
+                + f"  {g('curate', 'table: output')} {r['table_output_vs_duckdb']:.3f}x duckdb (<=1.1x)")
+            add(f"   {'  check vs the CSV, lineage in every row':<{w - 3}} {'same' if c['ok'] else 'DIFFERS':>14} "
+                f"{'':>14} {'':>14}  {checked} rows, sums, min/max, schema, lineage")
         if "encodings" in r:
             e = r["encodings"]
             add(f"   re-encoded with pyarrow {e['pyarrow']} (one thread; MB / write s; duckdb {e['duckdb_bytes'] / 1e6:.1f} MB, "
