@@ -35,7 +35,7 @@ use super::shape::{Constant, TableShape};
 /// Where curated rows are encoded: a plain object, or a table's data file.
 pub(crate) enum ParquetOut<W: Write + Send> {
     /// A plain curated object: every column comes in the batches.
-    Plain(ArrowWriter<W>),
+    Plain(Box<ArrowWriter<W>>),
     /// A table's data file: the batches hold the declared columns, the shape the rest.
     Table(Box<TableFile<W>>),
 }
@@ -49,7 +49,7 @@ impl<W: Write + Send> ParquetOut<W> {
         props: WriterProperties,
     ) -> Result<Self> {
         Ok(match shape {
-            None => ParquetOut::Plain(ArrowWriter::try_new(out, schema, Some(props))?),
+            None => ParquetOut::Plain(Box::new(ArrowWriter::try_new(out, schema, Some(props))?)),
             Some(shape) => ParquetOut::Table(Box::new(TableFile::new(out, shape, props)?)),
         })
     }
@@ -154,13 +154,12 @@ impl<W: Write + Send> TableFile<W> {
                 }
             };
             let mut take = batch.num_rows().min(self.max_rows - group.rows);
-            if group.rows > 0 {
-                let bytes = group.bytes();
-                let avg = bytes / group.rows;
+            let bytes = group.bytes();
+            if let Some(avg) = bytes.checked_div(group.rows) {
                 if bytes >= self.max_bytes {
                     take = 0;
-                } else if avg > 0 {
-                    take = take.min((self.max_bytes - bytes) / avg);
+                } else if let Some(fit) = (self.max_bytes - bytes).checked_div(avg) {
+                    take = take.min(fit);
                 }
             }
             if take == 0 {
@@ -437,6 +436,32 @@ mod tests {
         let ids: Vec<_> = some.column(0).as_primitive::<Int64Type>().values().to_vec();
         assert_eq!(ids, (1_650..1_670).collect::<Vec<i64>>());
         assert!((0..20).all(|i| some.column(2).as_string::<i32>().value(i) == SOURCE));
+    }
+
+    #[test]
+    fn row_groups_end_at_the_byte_limit_too() {
+        let (reg, shape) = shape();
+        let props = WriterProperties::builder()
+            .set_max_row_group_bytes(Some(16 << 10))
+            .build();
+        let mut out =
+            ParquetOut::new(Vec::new(), shape.schema().clone(), Some(&shape), props).unwrap();
+        for from in (0..20_000).step_by(2_000) {
+            out.write(&rows(&reg, from, from + 2_000)).unwrap();
+        }
+        let (groups, bytes) = out.finish().unwrap();
+        // Split by the groups' average row size: several groups, none far past the limit.
+        assert!(groups.len() > 3, "{} groups", groups.len());
+        assert_eq!(groups.iter().map(|g| g.num_rows()).sum::<i64>(), 20_000);
+        let read = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect::<Vec<_>>()
+            .concat();
+        assert_eq!(read, (0..20_000).collect::<Vec<i64>>());
     }
 
     #[test]
