@@ -21,6 +21,13 @@ fn warehouse() -> PathBuf {
     std::env::temp_dir().join(unique("lakeline-wh"))
 }
 
+/// A fresh warehouse directory and its tables.
+async fn fresh() -> (PathBuf, Tables) {
+    let wh = warehouse();
+    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    (wh, tables)
+}
+
 /// The Parquet files under the table's data directory: a lost or duplicate commit leaves none
 /// behind.
 fn data_files_on_disk(wh: &Path, table: &str) -> usize {
@@ -42,8 +49,7 @@ fn data_files_on_disk(wh: &Path, table: &str) -> usize {
 #[tokio::test]
 async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
     let reg = shipped_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (wh, tables) = fresh().await;
     deliveries_commit_once(&tables, &reg).await;
     // The replaced file stays on disk for time travel (expiry removes it); the duplicate
     // wrote none.
@@ -53,16 +59,14 @@ async fn a_delivery_commits_once_and_a_new_version_replaces_its_rows() {
 #[tokio::test]
 async fn compaction_then_a_correction_and_an_undo_inside_the_compacted_file() {
     let reg = compacting_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (_, tables) = fresh().await;
     compaction_undo_and_correction(&tables, &reg).await;
 }
 
 #[tokio::test]
 async fn an_invalid_file_commits_nothing_and_leaves_no_file() {
     let reg = shipped_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (wh, tables) = fresh().await;
     let bad = file_with(&sample("orders/bad.csv"), "bad.csv");
     let a = append(
         &tables,
@@ -88,8 +92,7 @@ async fn an_invalid_file_commits_nothing_and_leaves_no_file() {
 #[tokio::test]
 async fn an_attempt_built_on_a_stale_version_is_lost_and_leaves_nothing() {
     let reg = shipped_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (wh, tables) = fresh().await;
     let f = file_with(&sample("returns/good.tsv"), "a.tsv");
     outcome(
         append(
@@ -263,8 +266,7 @@ async fn a_rewrite_racing_deliveries_keeps_new_files_and_gives_up_when_its_input
     use lakeline_table::maintain::{commit_rewrite, live_files};
     use lakeline_table::rewrite::rewrite;
     let reg = compacting_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (wh, tables) = fresh().await;
     let full = sample("orders/good.csv");
     let key = |i: usize| format!("raw/orders/dt=2026-11-21/p{i}.csv");
     for i in 0..3 {
@@ -360,8 +362,7 @@ async fn erase_takes_a_filters_rows_out_of_every_file_in_one_snapshot() {
 async fn rollback_lists_what_it_drops_and_expiry_deletes_only_unreferenced_files() {
     use lakeline_table::maintain::{expire, rollback};
     let reg = shipped_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (wh, tables) = fresh().await;
     let full = sample("orders/good.csv");
     let a = "raw/orders/dt=2026-11-23/a.csv".to_string();
     let b = "raw/orders/dt=2026-11-23/b.csv".to_string();
@@ -478,8 +479,7 @@ async fn expiry_racing_commits_never_deletes_a_file_the_table_reads() {
 async fn orphan_removal_deletes_only_old_unreferenced_files() {
     use lakeline_table::maintain::remove_orphans;
     let reg = shipped_registry();
-    let wh = warehouse();
-    let tables = Tables::open(&Target::Warehouse(wh.clone())).await.unwrap();
+    let (wh, tables) = fresh().await;
     let full = sample("orders/good.csv");
     for i in 0..2 {
         let key = format!("raw/orders/dt=2026-11-26/o{i}.csv");
