@@ -139,6 +139,28 @@ impl Deployment {
         self.stack.history(arn).await.unwrap()
     }
 
+    /// The output of execution `arn` once it finished (within `within`); it must have
+    /// SUCCEEDED.
+    pub async fn succeeded(&self, arn: &str, within: Duration) -> Value {
+        let done = self.finished(arn, within).await;
+        self.output_of_success(arn, &done).await
+    }
+
+    /// The output of `done`, the finished execution `arn`, which must have SUCCEEDED: else
+    /// the failure names its error, cause and history.
+    pub async fn output_of_success(&self, arn: &str, done: &DescribeExecutionOutput) -> Value {
+        if done.status().as_str() != "SUCCEEDED" {
+            let history = self.history(arn).await;
+            panic!(
+                "{arn} ended {}: {:?} {:?} {history:#?}",
+                done.status().as_str(),
+                done.error(),
+                done.cause()
+            );
+        }
+        serde_json::from_str(done.output().unwrap()).unwrap()
+    }
+
     /// The rows of `dataset`'s table as the pipeline left them, read back with iceberg-rust's
     /// scan (as the harness): `_lakeline_source` → the values of its id column `id`, sorted.
     pub async fn table_ids(&self, dataset: &str, id: &str) -> BTreeMap<String, Vec<i64>> {

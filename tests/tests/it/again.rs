@@ -81,15 +81,7 @@ async fn rerun_after_the_registry_is_fixed_curates_once() {
     assert_eq!(r["duplicate"], false, "{r}");
     let rerun_arn = r["execution"].as_str().unwrap().to_string();
     assert_eq!(rerun_arn, format!("{arn}-r1"));
-    let done = d.finished(&rerun_arn, Duration::from_secs(60)).await;
-    assert_eq!(
-        done.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}",
-        done.error(),
-        done.cause()
-    );
-    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    let out = d.succeeded(&rerun_arn, Duration::from_secs(60)).await;
     assert_eq!(out["job"]["status"], "COMMITTED", "{out}");
     let rows = BTreeMap::from([(key.clone(), csv_ids(&body))]);
     assert_eq!(d.table_ids("orders", "order_id").await, rows);

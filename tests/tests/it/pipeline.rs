@@ -33,15 +33,8 @@ async fn happy_path_commits_the_upload_to_its_table_once() {
     assert_eq!(o["outcome"], "valid", "{o}");
     let arn = d.execution_arn(o["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(60)).await;
+    let out = d.output_of_success(&arn, &done).await;
     let history = d.history(&arn).await;
-    assert_eq!(
-        done.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?} {history:#?}",
-        done.error(),
-        done.cause()
-    );
-    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     let job = &out["job"];
     assert_eq!(job["status"], "COMMITTED", "{out}");
     assert_eq!(job["operation"], "append", "{out}");
@@ -266,15 +259,8 @@ async fn happy_path_spark_job_runs_with_polling_then_succeeds() {
     let arn = d.execution_arn(o["execution"].as_str().unwrap());
     let done = d.finished(&arn, Duration::from_secs(90)).await;
     held.release().await;
+    let out = d.output_of_success(&arn, &done).await;
     let history = d.history(&arn).await;
-    assert_eq!(
-        done.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?} {history:#?}",
-        done.error(),
-        done.cause()
-    );
-    let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     assert_eq!(out["dataset"], "orders");
     assert_eq!(out["engine"], "glue");
     assert_eq!(
@@ -404,15 +390,7 @@ async fn a_burst_into_one_partition_is_one_spark_run() {
         .collect();
     let mut run_ids = std::collections::BTreeSet::new();
     for arn in &arns {
-        let done = d.finished(arn, Duration::from_secs(120)).await;
-        assert_eq!(
-            done.status().as_str(),
-            "SUCCEEDED",
-            "{:?} {:?}",
-            done.error(),
-            done.cause()
-        );
-        let out: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+        let out = d.succeeded(arn, Duration::from_secs(120)).await;
         run_ids.insert(out["job"]["run"]["runId"].as_str().unwrap().to_string());
     }
     let runs = d
