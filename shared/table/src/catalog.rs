@@ -226,6 +226,16 @@ pub struct Tables {
 /// path-style addressing, which emulators need; real table buckets take either) and the
 /// credentials it resolves now. Session credentials are taken as they are at open: a command
 /// outliving them fails and is run again.
+/// An S3 client of `conf`; path-style addressing when an endpoint override points at an
+/// emulator (as `lakeline_aws::s3_client`, a crate this layer does not depend on).
+fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(conf.endpoint_url().is_some())
+            .build(),
+    )
+}
+
 async fn s3_file_props(conf: &SdkConfig) -> Result<HashMap<String, String>, Error> {
     use aws_sdk_s3tables::config::ProvideCredentials;
     let mut props = HashMap::new();
@@ -343,11 +353,7 @@ impl Tables {
             catalog: None,
             pointer: Pointer::Glue(GluePointer {
                 client,
-                s3: aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::config::Builder::from(conf)
-                        .force_path_style(conf.endpoint_url().is_some())
-                        .build(),
-                ),
+                s3: s3_client(conf),
                 database: database.to_string(),
                 location,
                 file_io: s3_file_io(&props),
@@ -440,19 +446,12 @@ impl Tables {
             ),
         };
         let board = match set(PENDING_VAR) {
-            Some(uri) => Some(crate::group::S3Board::from_uri(
-                aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::config::Builder::from(conf)
-                        .force_path_style(conf.endpoint_url().is_some())
-                        .build(),
-                ),
-                &uri,
-            ))
-            .transpose()
-            .map_err(|message| lakeline_core::Error::Env {
-                name: PENDING_VAR.into(),
-                message,
-            })?,
+            Some(uri) => Some(crate::group::S3Board::from_uri(s3_client(conf), &uri))
+                .transpose()
+                .map_err(|message| lakeline_core::Error::Env {
+                    name: PENDING_VAR.into(),
+                    message,
+                })?,
             None => None,
         };
         opened

@@ -388,8 +388,12 @@ pub async fn commit_delivery(
 ) -> Result<Outcome, Error> {
     let _turn = tables.committer(ident).await?;
     let board = tables.board();
-    // This delivery's entry on the board, once it lost a race, and when it was posted.
-    let mut own_entry: Option<(String, std::time::Instant)> = None;
+    // This delivery's entry on the board, once posted (it lost a race, or waits for a leader).
+    let mut own_entry: Option<String> = None;
+    // Since when this writer leaves the building to another's (the window runs from there,
+    // whether or not posting worked), and the table version it last decided to wait on.
+    let mut waiting_since: Option<std::time::Instant> = None;
+    let mut waited_on: Option<i64> = None;
     let mut last_base = None;
     let mut attempts = 0;
     let result = loop {
@@ -414,11 +418,19 @@ pub async fn commit_delivery(
         // leaves the building to the writer of the oldest entry for a while, posting itself for
         // it to take in, instead of racing it: one committer per table and window. After the
         // window (a leader slow, or gone) it commits itself.
-        let defer = crate::group::leader(&listed, now_ms()).is_some_and(|lead| {
-            own_entry
-                .as_ref()
-                .is_none_or(|(id, at)| lead != id && at.elapsed() < crate::group::LEAD_WINDOW)
-        });
+        let defer = crate::group::defers(
+            &listed,
+            own_entry.as_deref(),
+            waiting_since.map(|t| t.elapsed()),
+            now_ms(),
+        );
+        let version = base.metadata().current_snapshot().map(|s| s.snapshot_id());
+        if defer && waited_on.is_some() && waited_on == version {
+            // Still waiting, and the table has not moved: nothing to decide again (its files
+            // can only be in once a new snapshot is).
+            tokio::time::sleep(crate::group::DEFER_POLL).await;
+            continue;
+        }
         let posted = match (board, defer) {
             (Some(b), false) if !listed.is_empty() => match b.read(ident, &listed).await {
                 Ok(p) => p,
@@ -440,7 +452,7 @@ pub async fn commit_delivery(
                 }
                 if let Some(b) = board {
                     let mut ids = settled;
-                    ids.extend(own_entry.as_ref().map(|(id, _)| id.clone()));
+                    ids.extend(own_entry.clone());
                     ids.sort();
                     ids.dedup();
                     if !ids.is_empty() {
@@ -452,6 +464,8 @@ pub async fn commit_delivery(
                 break Ok(outcome);
             }
             Ok((Attempt::Deferred, _)) => {
+                waiting_since.get_or_insert_with(std::time::Instant::now);
+                waited_on = version;
                 if let (Some(b), None, Some(base)) = (board, &own_entry, &last_base) {
                     own_entry = post(b, ident, d, &files, base).await;
                 }
@@ -482,7 +496,7 @@ pub async fn commit_delivery(
         // Posted and not committed (given up, superseded, a duplicate first, an error): off the
         // board, so nobody takes it in any more; its files stay for orphan removal, because
         // another commit may have read the entry already.
-        (Some(b), Some((id, _))) if !in_table => {
+        (Some(b), Some(id)) if !in_table => {
             if let Err(e) = b.remove(ident, std::slice::from_ref(id)).await {
                 tracing::warn!(table = %ident, error = %e, "could not take this delivery off the board");
             }
@@ -498,21 +512,21 @@ pub async fn commit_delivery(
     result
 }
 
-/// Posts delivery `d` with `files` on the board for a group commit: its entry's id and when it
-/// was posted, or `None` (logged) when it cannot be posted, and the writer goes on alone.
+/// Posts delivery `d` with `files` on the board for a group commit: its entry's id, or `None`
+/// (logged) when it cannot be posted, and the writer goes on alone.
 async fn post(
     board: &dyn crate::group::Board,
     ident: &TableIdent,
     d: &Delivery,
     files: &[DataFile],
     base: &Table,
-) -> Option<(String, std::time::Instant)> {
+) -> Option<String> {
     let posted = match crate::group::Pending::of(d, files, base.metadata(), now_ms()) {
         Ok(entry) => board.post(ident, &entry).await,
         Err(e) => Err(e),
     };
     match posted {
-        Ok(id) => Some((id, std::time::Instant::now())),
+        Ok(id) => Some(id),
         Err(e) => {
             tracing::warn!(table = %ident, error = %e, "could not post the delivery for a group commit; going on alone");
             None

@@ -235,6 +235,21 @@ pub fn leader(ids: &[String], now_ms: i64) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Whether a plain append leaves the building to the window's leader ([`leader`] of `listed`)
+/// instead of committing now: while a leader other than its own entry (`own`, once posted)
+/// leads, and for at most [`LEAD_WINDOW`] since it began to wait (`waited`, `None` before).
+/// The window runs from the first wait whether or not posting worked, so a writer whose entry
+/// could not be posted (nobody can take it in) waits no longer than one window.
+pub fn defers(
+    listed: &[String],
+    own: Option<&str>,
+    waited: Option<std::time::Duration>,
+    now_ms: i64,
+) -> bool {
+    leader(listed, now_ms).is_some_and(|lead| own != Some(lead))
+        && waited.is_none_or(|w| w < LEAD_WINDOW)
+}
+
 /// When an entry was posted, from its id (`<posted ms, 13 digits>-<uuid>`, so that a listing
 /// is oldest first); `None` for an id of another shape.
 pub fn posted_ms_of(id: &str) -> Option<i64> {
@@ -420,12 +435,19 @@ impl Board for S3Board {
                 .map(|id| (id.clone(), format!("{folder}{id}.json")))
                 .collect();
             // Read in parallel; an entry gone meanwhile (its writer finished) is skipped, and
-            // so is one that does not parse (logged: nothing commits what it cannot read).
+            // so is one cut off or that does not parse (logged: nothing commits what it cannot
+            // read, and its own writer still commits it).
             let read = futures_util::stream::iter(keys)
                 .map(|(id, key)| async move {
                     let got = self.s3.get_object().bucket(&self.bucket).key(&key).send().await;
                     let out = match got {
-                        Ok(o) => o.body.collect().await.map(|b| b.into_bytes()).ok(),
+                        Ok(o) => match o.body.collect().await {
+                            Ok(b) => Some(b.into_bytes()),
+                            Err(e) => {
+                                tracing::warn!(key = %key, error = %e, "a pending delivery could not be read whole; skipped (its writer commits it)");
+                                None
+                            }
+                        },
                         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
                         Err(e) => return Err(self.sdk("reading a pending delivery in", e)),
                     };
@@ -619,6 +641,41 @@ mod tests {
         assert_eq!(leader(&board, now), Some(first.as_str()));
         assert_eq!(leader(&[crashed], now), None);
         assert_eq!(leader(&[], now), None);
+    }
+
+    #[test]
+    fn a_writer_waits_for_another_leader_one_window_at_most() {
+        let now = 1_000_000;
+        let id = |ms: i64, tag: &str| format!("{ms:013}-{tag}");
+        let burst = [id(now - 1_000, "a"), id(now - 500, "b")];
+        let stale = [id(now - 31_000, "a")];
+        let s = std::time::Duration::from_secs;
+        // (the board's listing, its own entry, how long it has waited, whether it waits on)
+        type Case<'a> = (
+            &'a [String],
+            Option<&'a str>,
+            Option<std::time::Duration>,
+            bool,
+        );
+        let cases: &[Case] = &[
+            // Another writer's entry leads: wait, posted or not, within the window.
+            (&burst, None, None, true),
+            (&burst, Some(burst[1].as_str()), Some(s(1)), true),
+            // Not posted (posting failed) after a whole window: commit alone.
+            (&burst, None, Some(s(5)), false),
+            (&burst, Some(burst[1].as_str()), Some(s(6)), false),
+            // Its own entry leads, or nobody recent does, or the board is empty: commit.
+            (&burst, Some(burst[0].as_str()), Some(s(1)), false),
+            (&stale, None, None, false),
+            (&[], None, None, false),
+        ];
+        for (listed, own, waited, want) in cases {
+            assert_eq!(
+                defers(listed, *own, *waited, now),
+                *want,
+                "{listed:?} {own:?} {waited:?}"
+            );
+        }
     }
 
     #[test]
